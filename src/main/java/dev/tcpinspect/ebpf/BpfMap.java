@@ -1,0 +1,224 @@
+package dev.tcpinspect.ebpf;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A map of a loaded {@link BpfObject}, with raw byte access. Use {@link #typed} or {@link #perCpu}
+ * for keys and values as Java values. A per-CPU map's value buffer holds one value per possible
+ * CPU, each rounded up to 8 bytes, as the bpf(2) syscall returns them.
+ */
+public final class BpfMap {
+    /** BPF_ANY: create or update. */
+    public static final long ANY = 0;
+    /** BPF_NOEXIST: create only. */
+    public static final long NOEXIST = 1;
+    /** BPF_EXIST: update only. */
+    public static final long EXIST = 2;
+
+    private static final int ENOENT = 2;
+
+    private final String name;
+    private final MapType type;
+    private final int fd;
+    private final int keySize;
+    private final int valueSize;
+    private final int maxEntries;
+    private volatile boolean batchUnsupported;
+
+    BpfMap(String name, MapType type, int fd, int keySize, int valueSize, int maxEntries) {
+        this.name = name;
+        this.type = type;
+        this.fd = fd;
+        this.keySize = keySize;
+        this.valueSize = valueSize;
+        this.maxEntries = maxEntries;
+    }
+
+    public String name() { return name; }
+    public MapType type() { return type; }
+    public int fd() { return fd; }
+    public int keySize() { return keySize; }
+    public int valueSize() { return valueSize; }
+    public int maxEntries() { return maxEntries; }
+
+    /** The number of possible CPUs, which sizes per-CPU values. */
+    public static int possibleCpus() {
+        try {
+            return Libbpf.check("libbpf_num_possible_cpus", (int) Libbpf.NUM_POSSIBLE_CPUS.invokeExact());
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Bytes of one value as user space sees it: all CPUs' copies for a per-CPU map. */
+    public int valueBufferSize() {
+        return type.perCpu ? roundUp8(valueSize) * possibleCpus() : valueSize;
+    }
+
+    static int roundUp8(int n) {
+        return (n + 7) & ~7;
+    }
+
+    /** Copies the value of key into value; false when there is no such key. */
+    public boolean lookup(MemorySegment key, MemorySegment value) {
+        try {
+            int rc = (int) Libbpf.MAP_LOOKUP_ELEM.invokeExact(fd, key, value);
+            if (rc == -ENOENT) {
+                return false;
+            }
+            Libbpf.check("lookup in map " + name, rc);
+            return true;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    public void update(MemorySegment key, MemorySegment value, long flags) {
+        try {
+            Libbpf.check("update of map " + name,
+                    (int) Libbpf.MAP_UPDATE_ELEM.invokeExact(fd, key, value, flags));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Deletes key; false when there was no such key. */
+    public boolean delete(MemorySegment key) {
+        try {
+            int rc = (int) Libbpf.MAP_DELETE_ELEM.invokeExact(fd, key);
+            if (rc == -ENOENT) {
+                return false;
+            }
+            Libbpf.check("delete from map " + name, rc);
+            return true;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Writes the key after {@code key} (the first key when key is NULL) into next; false at the end. */
+    public boolean nextKey(MemorySegment key, MemorySegment next) {
+        try {
+            int rc = (int) Libbpf.MAP_GET_NEXT_KEY.invokeExact(fd, key, next);
+            if (rc == -ENOENT) {
+                return false;
+            }
+            Libbpf.check("iteration of map " + name, rc);
+            return true;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Receives entries during iteration; the segments are only valid during the call. */
+    @FunctionalInterface
+    public interface EntryVisitor {
+        void visit(MemorySegment key, MemorySegment value);
+    }
+
+    /**
+     * Visits every entry: with BPF_MAP_LOOKUP_BATCH where the kernel supports it for this map
+     * type, else key by key. Entries changing meanwhile may be seen or not, as with any BPF map.
+     */
+    public void forEach(EntryVisitor visitor) {
+        if (!batchUnsupported && type != MapType.LPM_TRIE) {
+            try {
+                forEachBatched(visitor);
+                return;
+            } catch (BatchUnsupported e) {
+                batchUnsupported = true;
+            }
+        }
+        forEachByKey(visitor);
+    }
+
+    private static final class BatchUnsupported extends RuntimeException {
+        BatchUnsupported() {
+            super(null, null, false, false);
+        }
+    }
+
+    private void forEachBatched(EntryVisitor visitor) {
+        int chunk = Math.max(1, Math.min(maxEntries, 4096));
+        int valueBytes = valueBufferSize();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment keys = arena.allocate((long) keySize * chunk, 8);
+            MemorySegment values = arena.allocate((long) valueBytes * chunk, 8);
+            MemorySegment token = arena.allocate(Math.max(keySize, 8), 8);
+            MemorySegment count = arena.allocate(JAVA_INT);
+            MemorySegment opts = arena.allocate(24, 8);
+            opts.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, 24);
+            boolean first = true;
+            while (true) {
+                count.set(JAVA_INT, 0, chunk);
+                MemorySegment inBatch = first ? MemorySegment.NULL : token;
+                int rc = (int) Libbpf.MAP_LOOKUP_BATCH.invokeExact(fd, inBatch, token, keys, values, count, opts);
+                boolean done = rc == -ENOENT;
+                if (rc < 0 && !done) {
+                    if (first && (rc == -22 || rc == -95 || rc == -524)) {
+                        throw new BatchUnsupported();
+                    }
+                    Libbpf.check("batch lookup in map " + name, rc);
+                }
+                int n = count.get(JAVA_INT, 0);
+                for (int i = 0; i < n; i++) {
+                    visitor.visit(keys.asSlice((long) i * keySize, keySize),
+                            values.asSlice((long) i * valueBytes, valueBytes));
+                }
+                if (done) {
+                    return;
+                }
+                first = false;
+            }
+        } catch (BatchUnsupported e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    private void forEachByKey(EntryVisitor visitor) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(keySize, 8);
+            MemorySegment next = arena.allocate(keySize, 8);
+            MemorySegment value = arena.allocate(valueBufferSize(), 8);
+            MemorySegment previous = MemorySegment.NULL;
+            while (nextKey(previous, next)) {
+                if (lookup(next, value)) {
+                    visitor.visit(next, value);
+                }
+                MemorySegment.copy(next, 0, key, 0, keySize);
+                previous = key;
+            }
+        }
+    }
+
+    public <K, V> TypedMap<K, V> typed(Codec<K> keys, Codec<V> values) {
+        if (type.perCpu) {
+            throw new IllegalArgumentException("map " + name + " is per-CPU: use perCpu()");
+        }
+        return new TypedMap<>(this, keys, values);
+    }
+
+    public <K, V> PerCpuMap<K, V> perCpu(Codec<K> keys, Codec<V> values) {
+        if (!type.perCpu) {
+            throw new IllegalArgumentException("map " + name + " is not per-CPU: use typed()");
+        }
+        return new PerCpuMap<>(this, keys, values);
+    }
+
+    void checkSizes(Codec<?> keys, Codec<?> values) {
+        if (keys.size() != keySize || values.size() != valueSize) {
+            throw new IllegalArgumentException("map " + name + " has key/value sizes " + keySize + "/" + valueSize
+                    + " but the codecs have " + keys.size() + "/" + values.size());
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "map " + name + " (" + type + ")";
+    }
+}

@@ -1,0 +1,167 @@
+package dev.tcpinspect.ebpf;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.tcpinspect.os.Libc;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.os.Tracefs;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** A loaded program of a {@link BpfObject}. Attachments it makes are owned by that object. */
+public final class Program {
+    private static final int LINK_CREATE_OPTS_SIZE = 64;
+    private static final int BPF_XDP = 37;
+    private static final int TEST_RUN_OPTS_SIZE = 80;
+
+    private final BpfObject owner;
+    private final MemorySegment handle;
+    private final String name;
+
+    Program(BpfObject owner, MemorySegment handle, String name) {
+        this.owner = owner;
+        this.handle = handle;
+        this.name = name;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int fd() {
+        try {
+            return (int) Libbpf.PROGRAM_FD.invokeExact(handle);
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    public ProgramType type() {
+        try {
+            return ProgramType.of((int) Libbpf.PROGRAM_TYPE.invokeExact(handle));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    public String sectionName() {
+        try {
+            return dev.tcpinspect.os.Native.string((MemorySegment) Libbpf.PROGRAM_SECTION.invokeExact(handle));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Attaches as the program's section says (tp_btf/..., tracepoint/..., raw_tp/...). */
+    public LibbpfLink attach() {
+        if (sectionName().startsWith("tracepoint/") || sectionName().startsWith("tp/")) {
+            Tracefs.ensureMounted();
+        }
+        try {
+            MemorySegment link = Libbpf.checkPointer("bpf_program__attach(" + name + ")",
+                    (MemorySegment) Libbpf.PROGRAM_ATTACH.invokeExact(dev.tcpinspect.os.Native.errnoSlot(), handle));
+            return owner.own(new LibbpfLink(link, sectionName() + " program " + name));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Attaches to a classic tracepoint, e.g. ("tcp", "tcp_probe"); mounts tracefs when needed. */
+    public LibbpfLink attachTracepoint(String category, String tracepoint) {
+        Tracefs.ensureMounted();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment link = Libbpf.checkPointer("attaching " + name + " to tracepoint " + category + ":" + tracepoint,
+                    (MemorySegment) Libbpf.PROGRAM_ATTACH_TRACEPOINT.invokeExact(dev.tcpinspect.os.Native.errnoSlot(),
+                            handle, arena.allocateFrom(category), arena.allocateFrom(tracepoint)));
+            return owner.own(new LibbpfLink(link, "tracepoint " + category + ":" + tracepoint + " program " + name));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Attaches to a raw tracepoint by its name, e.g. "inet_sock_set_state". */
+    public LibbpfLink attachRawTracepoint(String tracepoint) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment link = Libbpf.checkPointer("attaching " + name + " to raw tracepoint " + tracepoint,
+                    (MemorySegment) Libbpf.PROGRAM_ATTACH_RAW_TRACEPOINT.invokeExact(
+                            dev.tcpinspect.os.Native.errnoSlot(), handle, arena.allocateFrom(tracepoint)));
+            return owner.own(new LibbpfLink(link, "raw tracepoint " + tracepoint + " program " + name));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Attaches to an interface's XDP hook as a BPF link (gone when the process is). */
+    public XdpLink attachXdp(int ifindex, XdpMode mode) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment opts = arena.allocate(LINK_CREATE_OPTS_SIZE, 8);
+            opts.set(JAVA_LONG, 0, LINK_CREATE_OPTS_SIZE);
+            opts.set(JAVA_INT, 8, mode.flags);
+            int rc = (int) Libbpf.LINK_CREATE.invokeExact(fd(), ifindex, BPF_XDP, opts);
+            if (rc == -16 || rc == -17) {
+                throw new BpfException("attaching XDP program " + name + " to ifindex " + ifindex, -rc,
+                        "the interface already has an XDP program; detach it or use TC mode");
+            }
+            if (rc == -95 && mode == XdpMode.NATIVE) {
+                throw new BpfException("attaching XDP program " + name + " to ifindex " + ifindex, -rc,
+                        "the driver has no native XDP; use generic mode");
+            }
+            int linkFd = Libbpf.check("attaching XDP program " + name + " to ifindex " + ifindex, rc);
+            return owner.own(new XdpLink(linkFd, ifindex, mode, name));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /**
+     * Attaches as a direct-action cls_bpf filter in the interface's clsact hook, creating the
+     * clsact qdisc if there is none. With replace false an existing filter with the same id is an
+     * error (EEXIST); with replace true it is replaced: callers check {@link TcFilters#query} first.
+     */
+    public TcLink attachTc(int ifindex, TcDirection direction, TcFilterId id, boolean replace) {
+        TcFilters.ensureClsact(ifindex, direction);
+        int programId = TcFilters.attach(ifindex, direction, fd(), id, replace);
+        return owner.own(new TcLink(ifindex, direction, id, programId, name, Netns.current()));
+    }
+
+    /** Attaches as a socket filter (SO_ATTACH_BPF) to a socket the caller owns and keeps open. */
+    public SocketFilterLink attachSocket(int socketFd) {
+        Libc.setsockoptInt(socketFd, Libc.SOL_SOCKET, Libc.SO_ATTACH_BPF, fd(),
+                "setsockopt(SO_ATTACH_BPF, " + name + ")");
+        return owner.own(new SocketFilterLink(socketFd, name));
+    }
+
+    /**
+     * Runs the program on a packet in the kernel (BPF_PROG_TEST_RUN) {@code repeat} times.
+     * Packet programs need at least an Ethernet header (14 bytes).
+     */
+    public TestRunResult testRun(byte[] packet, int repeat) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment in = arena.allocate(Math.max(packet.length, 1));
+            MemorySegment.copy(packet, 0, in, JAVA_BYTE, 0, packet.length);
+            int outCapacity = packet.length + 256;
+            MemorySegment out = arena.allocate(outCapacity);
+            MemorySegment opts = arena.allocate(TEST_RUN_OPTS_SIZE, 8);
+            opts.set(JAVA_LONG, 0, TEST_RUN_OPTS_SIZE);
+            opts.set(ADDRESS, 8, in);
+            opts.set(ADDRESS, 16, out);
+            opts.set(JAVA_INT, 24, packet.length);
+            opts.set(JAVA_INT, 28, outCapacity);
+            opts.set(JAVA_INT, 60, repeat);
+            Libbpf.check("test run of " + name, (int) Libbpf.PROG_TEST_RUN.invokeExact(fd(), opts));
+            int outLength = Math.min(opts.get(JAVA_INT, 28), outCapacity);
+            return new TestRunResult(opts.get(JAVA_INT, 56), out.asSlice(0, outLength).toArray(JAVA_BYTE),
+                    Integer.toUnsignedLong(opts.get(JAVA_INT, 64)));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "program " + name;
+    }
+}

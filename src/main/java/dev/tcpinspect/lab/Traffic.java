@@ -1,0 +1,115 @@
+package dev.tcpinspect.lab;
+
+import dev.tcpinspect.os.Netns;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+
+/** Real TCP traffic made with ordinary sockets, from inside a chosen network namespace. */
+public final class Traffic {
+    private static final int CONNECT_TIMEOUT_MS = 3000;
+
+    private Traffic() {}
+
+    /** A listener that reads each connection to its end and closes it (the peer's FIN, then ours). */
+    public static final class Server implements AutoCloseable {
+        private final ServerSocket socket;
+        private final Thread acceptor;
+
+        private Server(ServerSocket socket) {
+            this.socket = socket;
+            this.acceptor = Thread.ofPlatform().daemon(true).name("lab-server-" + socket.getLocalPort())
+                    .start(this::acceptLoop);
+        }
+
+        private void acceptLoop() {
+            while (!socket.isClosed()) {
+                try {
+                    Socket s = socket.accept();
+                    Thread.ofVirtual().start(() -> serve(s));
+                } catch (IOException e) {
+                    return; // closed
+                }
+            }
+        }
+
+        private static void serve(Socket s) {
+            try (s; InputStream in = s.getInputStream()) {
+                in.transferTo(OutputStream.nullOutputStream());
+                s.getOutputStream().write("bye\n".getBytes(StandardCharsets.US_ASCII));
+            } catch (IOException e) {
+                // the peer went away; nothing to report for a lab server
+            }
+        }
+
+        public int port() {
+            return socket.getLocalPort();
+        }
+
+        @Override
+        public void close() {
+            try {
+                socket.close();
+                acceptor.join(2000);
+            } catch (IOException | InterruptedException e) {
+                // closing anyway
+            }
+        }
+    }
+
+    /** Starts a listener on address:port inside the namespace. */
+    public static Server listen(Netns ns, String address, int port) {
+        return ns.call(() -> {
+            ServerSocket socket = new ServerSocket();
+            socket.setReuseAddress(true);
+            socket.bind(new InetSocketAddress(InetAddress.getByName(address), port), 1024);
+            return new Server(socket);
+        });
+    }
+
+    /**
+     * Opens {@code count} connections one after another from inside ns: each sends a line, closes
+     * its sending side, reads the reply to the end and closes. Returns how many completed.
+     */
+    public static int connect(Netns ns, String address, int port, int count) {
+        return ns.call(() -> {
+            int done = 0;
+            InetSocketAddress target = new InetSocketAddress(InetAddress.getByName(address), port);
+            for (int i = 0; i < count; i++) {
+                try (Socket s = new Socket()) {
+                    s.connect(target, CONNECT_TIMEOUT_MS);
+                    s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+                    s.shutdownOutput();
+                    s.getInputStream().transferTo(OutputStream.nullOutputStream());
+                    done++;
+                }
+            }
+            return done;
+        });
+    }
+
+    /**
+     * Sends one SYN to each port in [firstPort, firstPort+count) where nothing listens; the peer
+     * answers RST. Returns how many were refused (as expected).
+     */
+    public static int synToClosedPorts(Netns ns, String address, int firstPort, int count) {
+        return ns.call(() -> {
+            int refused = 0;
+            InetAddress target = InetAddress.getByName(address);
+            for (int i = 0; i < count; i++) {
+                try (Socket s = new Socket()) {
+                    s.connect(new InetSocketAddress(target, firstPort + i), CONNECT_TIMEOUT_MS);
+                } catch (ConnectException e) {
+                    refused++;
+                }
+            }
+            return refused;
+        });
+    }
+}

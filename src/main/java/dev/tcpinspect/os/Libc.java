@@ -1,0 +1,223 @@
+package dev.tcpinspect.os;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+
+/** The few libc calls tcpinspect needs, each returning its result or throwing {@link SystemCallException}. */
+public final class Libc {
+    private static final SymbolLookup LIBC = Native.LINKER.defaultLookup();
+
+    public static final int O_RDONLY = 0;
+    public static final int O_RDWR = 2;
+    public static final int O_CLOEXEC = 0x80000;
+    public static final int CLONE_NEWNET = 0x40000000;
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1;
+    public static final int EPOLLIN = 1;
+    public static final int EPOLL_CTL_ADD = 1;
+    public static final int AF_INET = 2;
+    public static final int SOCK_DGRAM = 2;
+    public static final int SOL_SOCKET = 1;
+    public static final int SO_ATTACH_BPF = 50;
+    public static final int SO_DETACH_BPF = 27;
+    public static final int EINTR = 4;
+
+    private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETNS = fn("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle MMAP = fn("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = fn("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle EPOLL_CREATE1 = fn("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle EPOLL_CTL = fn("epoll_ctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle EPOLL_WAIT = fn("epoll_wait",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETSOCKOPT = fn("setsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle IF_NAMETOINDEX = fn("if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle MOUNT = fn("mount",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle GETEUID = Native.downcall(LIBC, "libc", "geteuid",
+            FunctionDescriptor.of(JAVA_INT), false);
+    private static final MethodHandle STRERRORNAME_NP = Native.downcall(LIBC, "libc", "strerrorname_np",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT), false);
+    private static final MethodHandle STRERROR = Native.downcall(LIBC, "libc", "strerror",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT), false);
+
+    private Libc() {}
+
+    private static MethodHandle fn(String name, FunctionDescriptor descriptor) {
+        return Native.downcall(LIBC, "libc", name, descriptor, true);
+    }
+
+    private static int check(String call, int rc) {
+        if (rc < 0) {
+            throw new SystemCallException(call, Native.lastErrno());
+        }
+        return rc;
+    }
+
+    public static int open(String path, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            return check("open(" + path + ")", (int) OPEN.invokeExact(Native.errnoSlot(), arena.allocateFrom(path), flags));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static void close(int fd) {
+        try {
+            int rc = (int) CLOSE.invokeExact(Native.errnoSlot(), fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static void setns(int fd, int nstype) {
+        try {
+            check("setns", (int) SETNS.invokeExact(Native.errnoSlot(), fd, nstype));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) {
+        try {
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(Native.errnoSlot(), MemorySegment.NULL, length,
+                    prot, flags, fd, offset);
+            if (p.address() == -1L) {
+                throw new SystemCallException("mmap", Native.lastErrno());
+            }
+            return p.reinterpret(length);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static void munmap(MemorySegment segment) {
+        try {
+            check("munmap", (int) MUNMAP.invokeExact(Native.errnoSlot(), segment, segment.byteSize()));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int epollCreate() {
+        try {
+            return check("epoll_create1", (int) EPOLL_CREATE1.invokeExact(Native.errnoSlot(), O_CLOEXEC));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Registers fd for EPOLLIN; the event's data is the fd itself. */
+    public static void epollAdd(int epfd, int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment event = arena.allocate(12); // struct epoll_event is packed on x86_64
+            event.set(JAVA_INT, 0, EPOLLIN);
+            event.set(JAVA_INT.withByteAlignment(1), 4, fd);
+            check("epoll_ctl", (int) EPOLL_CTL.invokeExact(Native.errnoSlot(), epfd, EPOLL_CTL_ADD, fd, event));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Waits for events; returns how many are ready, 0 on timeout or EINTR. */
+    public static int epollWait(int epfd, MemorySegment events, int maxEvents, int timeoutMillis) {
+        try {
+            int n = (int) EPOLL_WAIT.invokeExact(Native.errnoSlot(), epfd, events, maxEvents, timeoutMillis);
+            if (n < 0) {
+                int errno = Native.lastErrno();
+                if (errno == EINTR) {
+                    return 0;
+                }
+                throw new SystemCallException("epoll_wait", errno);
+            }
+            return n;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int socket(int domain, int type, int protocol) {
+        try {
+            return check("socket", (int) SOCKET.invokeExact(Native.errnoSlot(), domain, type | O_CLOEXEC, protocol));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static void setsockoptInt(int fd, int level, int option, int value, String what) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocateFrom(JAVA_INT, value);
+            check(what, (int) SETSOCKOPT.invokeExact(Native.errnoSlot(), fd, level, option, v, 4));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The interface's index in the calling thread's network namespace, or 0 when it has none. */
+    public static int ifNameToIndex(String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) IF_NAMETOINDEX.invokeExact(Native.errnoSlot(), arena.allocateFrom(name));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static void mount(String source, String target, String fsType) {
+        try (Arena arena = Arena.ofConfined()) {
+            check("mount(" + fsType + " on " + target + ")", (int) MOUNT.invokeExact(Native.errnoSlot(),
+                    arena.allocateFrom(source), arena.allocateFrom(target), arena.allocateFrom(fsType), 0L,
+                    MemorySegment.NULL));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int geteuid() {
+        try {
+            return (int) GETEUID.invokeExact();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** "EPERM" for 1, and so on, from glibc itself. */
+    public static String errnoName(int errno) {
+        try {
+            String name = Native.string((MemorySegment) STRERRORNAME_NP.invokeExact(errno));
+            return name != null ? name : "errno " + errno;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static String strerror(int errno) {
+        try {
+            return Native.string((MemorySegment) STRERROR.invokeExact(errno));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            return r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new IllegalStateException(t);
+    }
+}

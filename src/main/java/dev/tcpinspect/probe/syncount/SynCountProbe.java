@@ -1,0 +1,156 @@
+package dev.tcpinspect.probe.syncount;
+
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.Codec;
+import dev.tcpinspect.ebpf.Link;
+import dev.tcpinspect.ebpf.PerCpuMap;
+import dev.tcpinspect.ebpf.Program;
+import dev.tcpinspect.ebpf.ProgramInfo;
+import dev.tcpinspect.ebpf.TcDirection;
+import dev.tcpinspect.ebpf.TcFilterId;
+import dev.tcpinspect.ebpf.TcFilters;
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.os.NetInterfaces;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The incoming SYN counter (syncount.bpf.c): attaches its TC ingress or XDP program to interfaces
+ * and reads the per-CPU counters. Owns its BPF object; closing detaches everything.
+ */
+public final class SynCountProbe implements AutoCloseable {
+    /** Every tcpinspect program name starts with this; cleanup recognises its own programs by it. */
+    public static final String PROGRAM_PREFIX = "tcpi_";
+    /** The tc filter slot tcpinspect uses on each interface's clsact ingress hook. */
+    public static final TcFilterId TC_FILTER = new TcFilterId(0x7C1, 1);
+
+    static final String OBJECT = "/bpf/syncount.bpf.o";
+    static final String TC_PROGRAM = "tcpi_syn_tc";
+    static final String XDP_PROGRAM = "tcpi_syn_xdp";
+
+    /** Where the probe hooks in. */
+    public enum Hook { TC, XDP }
+
+    private final BpfObject object;
+    private final PerCpuMap<Integer, long[]> counters;
+    private final PerCpuMap<Integer, Long> synByPort;
+    private final List<Link> links = new ArrayList<>();
+
+    private static final Codec<long[]> COUNTERS = new Codec<>() {
+        public int size() {
+            return PacketCounts.FIELDS * 8;
+        }
+
+        public long[] read(MemorySegment s, long o) {
+            long[] v = new long[PacketCounts.FIELDS];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = s.get(ValueLayout.JAVA_LONG_UNALIGNED, o + 8L * i);
+            }
+            return v;
+        }
+
+        public void write(MemorySegment s, long o, long[] v) {
+            for (int i = 0; i < v.length; i++) {
+                s.set(ValueLayout.JAVA_LONG_UNALIGNED, o + 8L * i, v[i]);
+            }
+        }
+    };
+
+    private SynCountProbe(BpfObject object) {
+        this.object = object;
+        this.counters = object.map("counters").perCpu(Codec.U32, COUNTERS);
+        this.synByPort = object.map("syn_by_port").perCpu(Codec.U32, Codec.U64);
+    }
+
+    /** Loads the programs; nothing is attached yet. */
+    public static SynCountProbe load() {
+        return new SynCountProbe(BpfObject.loadResource(OBJECT));
+    }
+
+    public Program program(Hook hook) {
+        return object.program(hook == Hook.TC ? TC_PROGRAM : XDP_PROGRAM);
+    }
+
+    /**
+     * Attaches to each interface (names resolved in the calling thread's namespace). All names are
+     * checked before anything is attached, and a failure part-way detaches what was attached.
+     */
+    public void attach(List<String> interfaces, Hook hook, XdpMode xdpMode) {
+        Map<String, Integer> indexes = new HashMap<>();
+        for (String name : interfaces) {
+            indexes.put(name, NetInterfaces.indexOf(name));
+        }
+        List<Link> made = new ArrayList<>();
+        try {
+            for (String name : interfaces) {
+                int ifindex = indexes.get(name);
+                if (hook == Hook.XDP) {
+                    made.add(program(hook).attachXdp(ifindex, xdpMode));
+                } else {
+                    boolean leftover = ownedFilter(ifindex).isPresent();
+                    if (!leftover && TcFilters.query(ifindex, TcDirection.INGRESS, TC_FILTER).isPresent()) {
+                        throw new IllegalStateException("interface " + name + " already has a tc filter with handle "
+                                + TC_FILTER.handle() + " prio " + TC_FILTER.priority() + " that tcpinspect did not put there");
+                    }
+                    // A leftover of a killed tcpinspect is replaced in place, never stacked.
+                    made.add(program(hook).attachTc(ifindex, TcDirection.INGRESS, TC_FILTER, leftover));
+                }
+            }
+        } catch (RuntimeException e) {
+            for (Link link : made.reversed()) {
+                try {
+                    link.close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+        links.addAll(made);
+    }
+
+    /** A tcpinspect filter in our tc slot on the interface, if one is there. */
+    public static Optional<ProgramInfo> ownedFilter(int ifindex) {
+        return TcFilters.query(ifindex, TcDirection.INGRESS, TC_FILTER)
+                .filter(info -> info.name().startsWith(PROGRAM_PREFIX));
+    }
+
+    public List<Link> links() {
+        return List.copyOf(links);
+    }
+
+    /** Current cumulative counts, summed over CPUs. */
+    public PacketCounts read() {
+        long[] sum = counters.getSummed(0, (a, b) -> {
+            long[] r = new long[a.length];
+            for (int i = 0; i < r.length; i++) {
+                r[i] = a[i] + b[i];
+            }
+            return r;
+        }).orElse(new long[PacketCounts.FIELDS]);
+        // 65536 ports x CPUs: sum in place and box only the ports that saw a SYN.
+        Map<Integer, Long> ports = new HashMap<>();
+        int cpus = synByPort.cpus();
+        synByPort.raw().forEach((key, values) -> {
+            long n = 0;
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * cpu);
+            }
+            if (n != 0) {
+                ports.put(key.get(ValueLayout.JAVA_INT_UNALIGNED, 0), n);
+            }
+        });
+        return PacketCounts.of(sum, ports);
+    }
+
+    @Override
+    public void close() {
+        links.clear();
+        object.close();
+    }
+}
