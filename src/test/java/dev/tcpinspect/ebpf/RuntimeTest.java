@@ -15,7 +15,8 @@ class RuntimeTest {
 
     @Test
     void constantSetBeforeLoadReachesTheKernelAndTestRunReportsVerdictOutputAndTime() {
-        try (BpfObject obj = openTestObject().setConstant("xdp_verdict", 1 /* XDP_DROP */).load()) {
+        try (BpfObject obj = openTestObject().setConstant("xdp_verdict", 1 /* XDP_DROP */)
+                .setConstant("mark_packet", 1).load()) {
             byte[] packet = new byte[64];
             TestRunResult result = obj.program("rt_xdp").testRun(packet, 1000);
             assertEquals(1, result.verdict());
@@ -28,7 +29,9 @@ class RuntimeTest {
     @Test
     void defaultConstantIsKept() {
         try (BpfObject obj = openTestObject().load()) {
-            assertEquals(2 /* XDP_PASS */, obj.program("rt_xdp").testRun(new byte[20], 1).verdict());
+            TestRunResult result = obj.program("rt_xdp").testRun(new byte[20], 1);
+            assertEquals(2 /* XDP_PASS */, result.verdict());
+            assertEquals(0, result.output()[0], "unmarked by default");
         }
     }
 

@@ -1,0 +1,46 @@
+package dev.tcpinspect.cli;
+
+import dev.tcpinspect.ebpf.ProgramInfo;
+import dev.tcpinspect.ebpf.TcDirection;
+import dev.tcpinspect.ebpf.TcFilters;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.os.Privileges;
+import dev.tcpinspect.probe.syncount.SynCountProbe;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+
+@Command(name = "cleanup", mixinStandardHelpOptions = true,
+        description = {
+            "Remove what a tcpinspect that was killed (kill -9, a crash) left behind in this network",
+            "namespace: its tc filters (recognised by their slot and their program names, which start",
+            "with tcpi_) and demo labs whose process is gone. Touches nothing else. XDP programs need no",
+            "clean-up: tcpinspect attaches them as links, which the kernel removes with the process.",
+            "'watch' does the same for the interfaces it is about to watch, so it never stacks a copy."})
+final class CleanupCommand implements Callable<Integer> {
+    @Override
+    public Integer call() {
+        if (!Privileges.current().canAttachPacketPrograms()) {
+            throw new IllegalStateException("cleanup: " + Privileges.MISSING);
+        }
+        int removed = 0;
+        for (String name : NetInterfaces.all()) {
+            int ifindex;
+            try {
+                ifindex = NetInterfaces.indexOf(name);
+            } catch (IllegalArgumentException gone) {
+                continue;
+            }
+            Optional<ProgramInfo> ours = SynCountProbe.ownedFilter(ifindex);
+            if (ours.isPresent() && TcFilters.detach(ifindex, TcDirection.INGRESS, SynCountProbe.TC_FILTER)) {
+                System.out.printf("removed tc ingress filter of %s (program %s, id %d)%n", name, ours.get().name(),
+                        ours.get().id());
+                removed++;
+            }
+        }
+        Lab.removeStale();
+        System.out.println(removed == 0 ? "nothing of tcpinspect's was attached" : "removed " + removed + " filter(s)");
+        return 0;
+    }
+}

@@ -1,0 +1,144 @@
+package dev.tcpinspect.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tcpinspect.ebpf.Features;
+import dev.tcpinspect.ebpf.MapType;
+import dev.tcpinspect.ebpf.ProgramType;
+import dev.tcpinspect.os.Privileges;
+import dev.tcpinspect.os.Tracefs;
+import dev.tcpinspect.output.JsonPresenter;
+import dev.tcpinspect.output.Presenter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "doctor", mixinStandardHelpOptions = true,
+        description = {
+            "Check whether tcpinspect can work here: kernel, BTF, JIT, libbpf, privileges, which hooks",
+            "(XDP, TC, tracepoints, socket filters, kprobes, fentry) and which tracepoints are usable.",
+            "Exits 1, saying why, when tcpinspect cannot work here."})
+final class DoctorCommand implements Callable<Integer> {
+    /** Tracepoints that tcpinspect's probes use or will use. */
+    static final List<String> TRACEPOINTS = List.of("tcp:tcp_probe", "tcp:tcp_retransmit_skb",
+            "tcp:tcp_retransmit_synack", "tcp:tcp_send_reset", "tcp:tcp_receive_reset", "tcp:tcp_destroy_sock",
+            "tcp:tcp_rcv_space_adjust", "tcp:tcp_bad_csum", "tcp:tcp_cong_state_set", "sock:inet_sock_set_state",
+            "sock:sock_rcvqueue_full", "sock:sock_exceed_buf_limit", "sock:inet_sk_error_report", "skb:kfree_skb",
+            "skb:consume_skb");
+
+    @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "text",
+            description = "text or json (one object). Default: ${DEFAULT-VALUE}.")
+    Presenter.Format format;
+
+    record Check(String name, boolean ok, String detail) {}
+
+    @Override
+    public Integer call() {
+        Privileges privileges = Privileges.current();
+        List<String> problems = new ArrayList<>();
+        String libbpf;
+        try {
+            libbpf = Features.libbpfVersion();
+        } catch (Throwable e) {
+            libbpf = null;
+            problems.add("libbpf is missing: " + Main.oneLine(e));
+        }
+        boolean btf = Features.kernelBtf();
+        int jit = Features.jit();
+        if (!privileges.canAttachPacketPrograms()) {
+            problems.add("not privileged: " + Privileges.MISSING);
+        }
+        if (!btf) {
+            problems.add("no kernel BTF at /sys/kernel/btf/vmlinux (needs CONFIG_DEBUG_INFO_BTF)");
+        }
+        Map<String, Boolean> hooks = new LinkedHashMap<>();
+        Map<String, Boolean> maps = new LinkedHashMap<>();
+        Map<String, Boolean> tracepoints = new LinkedHashMap<>();
+        if (libbpf != null && privileges.canAttachPacketPrograms()) {
+            hooks.put("xdp", Features.programType(ProgramType.XDP));
+            hooks.put("tc", Features.programType(ProgramType.SCHED_CLS));
+            hooks.put("tracepoint", Features.programType(ProgramType.TRACEPOINT));
+            hooks.put("raw_tracepoint", Features.programType(ProgramType.RAW_TRACEPOINT));
+            hooks.put("tp_btf", btf && Features.programType(ProgramType.TRACING));
+            hooks.put("socket_filter", Features.programType(ProgramType.SOCKET_FILTER));
+            hooks.put("cgroup_skb", Features.programType(ProgramType.CGROUP_SKB));
+            hooks.put("kprobe", Features.kprobes() && Features.programType(ProgramType.KPROBE));
+            hooks.put("fentry", btf && Features.fentry());
+            hooks.put("uprobe", Features.uprobes());
+            for (MapType t : new MapType[] {MapType.ARRAY, MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_ARRAY,
+                    MapType.PERCPU_HASH, MapType.LPM_TRIE, MapType.RINGBUF}) {
+                maps.put(t.name().toLowerCase(), Features.mapType(t));
+            }
+            for (String tp : TRACEPOINTS) {
+                String[] parts = tp.split(":");
+                tracepoints.put(tp, Features.tracepoint(parts[0], parts[1]));
+            }
+            if (!hooks.get("xdp") || !hooks.get("tc")) {
+                problems.add("the kernel cannot load XDP and TC programs (CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF)");
+            }
+        }
+        boolean usable = problems.isEmpty();
+        if (format == Presenter.Format.JSON) {
+            ObjectNode node = JsonPresenter.line("doctor", Instant.now());
+            node.put("kernel", Features.kernelRelease());
+            node.put("btf", btf);
+            node.put("jit", jit);
+            node.put("libbpf", libbpf);
+            ObjectNode p = node.putObject("privileges");
+            p.put("root", privileges.root());
+            p.put("cap_bpf", privileges.capBpf());
+            p.put("cap_net_admin", privileges.capNetAdmin());
+            p.put("cap_perfmon", privileges.capPerfmon());
+            p.put("cap_sys_admin", privileges.capSysAdmin());
+            ObjectNode h = node.putObject("hooks");
+            hooks.forEach(h::put);
+            ObjectNode m = node.putObject("map_types");
+            maps.forEach(m::put);
+            ObjectNode t = node.putObject("tracepoints");
+            tracepoints.forEach(t::put);
+            node.put("tracefs_mounted", Tracefs.eventsDir() != null);
+            node.put("bpffs_mounted", Files.isDirectory(Path.of("/sys/fs/bpf")) && isBpffs());
+            node.put("usable", usable);
+            problems.forEach(node.putArray("problems")::add);
+            JsonPresenter.print(System.out, node);
+        } else {
+            System.out.printf("%-22s %s%n", "kernel", Features.kernelRelease());
+            System.out.printf("%-22s %s%n", "kernel BTF", btf ? "yes (/sys/kernel/btf/vmlinux)" : "NO");
+            System.out.printf("%-22s %s%n", "BPF JIT", switch (jit) { case 1 -> "on"; case 2 -> "on (debug)"; case 0 -> "off"; default -> "unknown"; });
+            System.out.printf("%-22s %s%n", "libbpf", libbpf == null ? "MISSING" : libbpf);
+            System.out.printf("%-22s %s%n", "privileges", privileges.canAttachPacketPrograms()
+                    ? (privileges.root() ? "root" : "capabilities") + " (CAP_BPF " + yes(privileges.capBpf())
+                        + ", CAP_NET_ADMIN " + yes(privileges.capNetAdmin()) + ", CAP_PERFMON " + yes(privileges.capPerfmon()) + ")"
+                    : "INSUFFICIENT");
+            if (!hooks.isEmpty()) {
+                System.out.println("hooks:");
+                hooks.forEach((k, v) -> System.out.printf("  %-20s %s%n", k, yes(v)));
+                System.out.println("map types:");
+                maps.forEach((k, v) -> System.out.printf("  %-20s %s%n", k, yes(v)));
+                System.out.println("tracepoints:");
+                tracepoints.forEach((k, v) -> System.out.printf("  %-30s %s%n", k, yes(v)));
+            }
+            System.out.println(usable ? "tcpinspect can work here." : "tcpinspect cannot work here:");
+            problems.forEach(pr -> System.out.println("  - " + pr));
+        }
+        return usable ? 0 : 1;
+    }
+
+    private static String yes(boolean b) {
+        return b ? "yes" : "no";
+    }
+
+    private static boolean isBpffs() {
+        try {
+            return Files.readAllLines(Path.of("/proc/self/mounts")).stream().anyMatch(l -> l.contains(" /sys/fs/bpf bpf "));
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+}

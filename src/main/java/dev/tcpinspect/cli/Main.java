@@ -1,0 +1,71 @@
+package dev.tcpinspect.cli;
+
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The tcpinspect command: a thin layer over the probes, the runtime and the presenters. */
+@Command(name = "tcpinspect", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = {
+            "Inspect incoming TCP traffic on this host with eBPF, at kernel level and with almost no overhead.",
+            "",
+            "Start with 'tcpinspect doctor' to see whether this kernel and this user can run it,",
+            "then 'sudo tcpinspect watch' to count incoming TCP packets on every interface that is up,",
+            "or 'sudo tcpinspect demo' to see it work on a small lab of its own."},
+        subcommands = {WatchCommand.class, DoctorCommand.class, CleanupCommand.class, DemoCommand.class,
+            CommandLine.HelpCommand.class},
+        footer = {"", "Exit status: 0 success, 1 failure (one line on stderr says why), 2 bad usage."})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns its exit status (tests call this in-process). */
+    public static int execute(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            commandLine.getErr().println("tcpinspect: " + oneLine(e));
+            if (System.getenv("TCPINSPECT_DEBUG") != null) {
+                e.printStackTrace(commandLine.getErr());
+            }
+            return 1;
+        });
+        cli.setParameterExceptionHandler((e, args1) -> {
+            PrintWriter err = e.getCommandLine().getErr();
+            err.println("tcpinspect: " + e.getMessage());
+            err.println("Try '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help' for more information.");
+            return 2;
+        });
+        cli.setCaseInsensitiveEnumValuesAllowed(true);
+        return cli.execute(args);
+    }
+
+    /** A failure as one line: the message of the exception that says what went wrong. */
+    static String oneLine(Throwable e) {
+        Throwable t = e;
+        while ((t.getMessage() == null || t instanceof java.util.concurrent.ExecutionException
+                || (t instanceof IllegalStateException && t.getCause() != null && t.getMessage().startsWith("java.")))
+                && t.getCause() != null) {
+            t = t.getCause();
+        }
+        String message = t.getMessage() == null ? t.toString() : t.getMessage();
+        int newline = message.indexOf('\n');
+        return newline < 0 ? message : message.substring(0, newline);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"tcpinspect " + (v == null ? "dev" : v)};
+        }
+    }
+}

@@ -1,0 +1,54 @@
+package dev.tcpinspect.cli;
+
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import sun.misc.Signal;
+
+/**
+ * Turns SIGINT and SIGTERM into a request to stop, so a command can detach, print its summary and
+ * exit 0 as tcpdump does. Any other way the JVM shuts down (SIGHUP, System.exit) still runs the
+ * shutdown hook, which asks the command to stop and waits for it to finish its clean-up.
+ */
+final class StopSignal implements AutoCloseable {
+    private final CountDownLatch stop = new CountDownLatch(1);
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private final Thread hook;
+
+    StopSignal() {
+        Signal.handle(new Signal("INT"), s -> stop.countDown());
+        Signal.handle(new Signal("TERM"), s -> stop.countDown());
+        hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                finished.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "tcpinspect-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+    }
+
+    /** Waits up to the timeout; true when a stop was requested. */
+    boolean await(Duration timeout) throws InterruptedException {
+        return stop.await(Math.max(0, timeout.toNanos()), TimeUnit.NANOSECONDS);
+    }
+
+    boolean requested() {
+        return stop.getCount() == 0;
+    }
+
+    void request() {
+        stop.countDown();
+    }
+
+    @Override
+    public void close() {
+        finished.countDown();
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running and has just been released
+        }
+    }
+}

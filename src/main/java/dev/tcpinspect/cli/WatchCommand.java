@@ -1,0 +1,80 @@
+package dev.tcpinspect.cli;
+
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.os.Privileges;
+import dev.tcpinspect.output.Presenter;
+import dev.tcpinspect.probe.syncount.SynCountProbe;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "watch", mixinStandardHelpOptions = true,
+        description = {
+            "Count incoming TCP packets: all TCP, SYN (no ACK), SYN-ACK, FIN, RST, pure ACK, malformed,",
+            "and SYNs per destination port. Observation only: every packet goes on unchanged.",
+            "",
+            "Attaches a TC ingress program (or XDP with --xdp) to each interface, prints a line every",
+            "interval, and on the end of --duration, Ctrl-C or SIGTERM detaches everything and prints a",
+            "summary of what arrived after it said it was ready."},
+        footer = {"", "Examples:",
+            "  sudo tcpinspect watch                          every interface that is up, until Ctrl-C",
+            "  sudo tcpinspect watch -i eth0 --duration 10    ten seconds on eth0, then a summary",
+            "  sudo tcpinspect watch -i eth0 -i lo --xdp      XDP instead of TC (one XDP program per device)",
+            "  sudo tcpinspect watch --format json | jq .     one JSON object per line"})
+final class WatchCommand implements Callable<Integer> {
+    @Option(names = {"-i", "--interface"}, paramLabel = "IFACE",
+            description = "Interface to watch; repeat for several. Default: every interface that is up, lo included.")
+    List<String> interfaces = new ArrayList<>();
+
+    @Option(names = "--xdp", description = "Use XDP instead of TC ingress (sees frames before the stack builds an skb).")
+    boolean xdp;
+
+    @Option(names = "--xdp-mode", paramLabel = "MODE", defaultValue = "auto",
+            description = "With --xdp: auto (native where the driver has it), native or generic. Default: ${DEFAULT-VALUE}.")
+    XdpMode xdpMode;
+
+    @Option(names = "--duration", paramLabel = "SECONDS", description = "Stop after this many seconds. Default: until Ctrl-C.")
+    Double duration;
+
+    @Option(names = "--interval", paramLabel = "SECONDS", defaultValue = "1",
+            description = "Seconds between live lines. Default: ${DEFAULT-VALUE}.")
+    double interval;
+
+    @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "text",
+            description = "text (a table) or json (one object per line). Default: ${DEFAULT-VALUE}.")
+    Presenter.Format format;
+
+    @Override
+    public Integer call() throws Exception {
+        if (interval <= 0 || (duration != null && duration <= 0)) {
+            throw new IllegalArgumentException("--interval and --duration must be positive numbers of seconds");
+        }
+        if (!Privileges.current().canAttachPacketPrograms()) {
+            throw new IllegalStateException("watch: " + Privileges.MISSING);
+        }
+        List<String> names = interfaces.isEmpty() ? NetInterfaces.up() : List.copyOf(new LinkedHashSet<>(interfaces));
+        for (String name : names) {
+            NetInterfaces.indexOf(name); // every name checked before anything is attached
+        }
+        if (names.isEmpty()) {
+            throw new IllegalStateException("no interface is up; name one with -i");
+        }
+        SynCountProbe.Hook hook = xdp ? SynCountProbe.Hook.XDP : SynCountProbe.Hook.TC;
+        String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
+        try (StopSignal stop = new StopSignal(); SynCountProbe probe = SynCountProbe.load()) {
+            probe.attach(names, hook, xdpMode);
+            WatchSession.run(probe, names, hookName, Presenter.of(format, System.out), seconds(interval),
+                    duration == null ? null : seconds(duration), stop, () -> {});
+        }
+        return 0;
+    }
+
+    static Duration seconds(double s) {
+        return Duration.ofNanos((long) (s * 1e9));
+    }
+}

@@ -1,0 +1,40 @@
+package dev.tcpinspect.os;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The calling process's effective capabilities, read from /proc/self/status. */
+public record Privileges(boolean root, boolean capBpf, boolean capNetAdmin, boolean capPerfmon, boolean capSysAdmin) {
+    private static final int CAP_NET_ADMIN = 12;
+    private static final int CAP_SYS_ADMIN = 21;
+    private static final int CAP_PERFMON = 38;
+    private static final int CAP_BPF = 39;
+
+    public static Privileges current() {
+        long eff = 0;
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("CapEff:")) {
+                    eff = Long.parseUnsignedLong(line.substring(7).trim(), 16);
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            eff = 0;
+        }
+        return new Privileges(Libc.geteuid() == 0, bit(eff, CAP_BPF), bit(eff, CAP_NET_ADMIN), bit(eff, CAP_PERFMON),
+                bit(eff, CAP_SYS_ADMIN));
+    }
+
+    private static boolean bit(long mask, int cap) {
+        return (mask & (1L << cap)) != 0;
+    }
+
+    /** Enough to load packet programs and attach them to interfaces. */
+    public boolean canAttachPacketPrograms() {
+        return (capBpf || capSysAdmin) && capNetAdmin;
+    }
+
+    /** The one line to show when they are missing. */
+    public static final String MISSING = "this needs root: run it with sudo, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON";
+}

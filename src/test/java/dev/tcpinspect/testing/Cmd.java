@@ -1,0 +1,61 @@
+package dev.tcpinspect.testing;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/** Runs an external tool (an oracle: tshark, tcpdump, bpftool, ip) and captures what it printed. */
+public final class Cmd {
+    public record Result(int exit, String out, String err) {
+        public Result ok() {
+            if (exit != 0) {
+                throw new AssertionError("exit " + exit + ": " + err + out);
+            }
+            return this;
+        }
+    }
+
+    private Cmd() {}
+
+    public static Result run(String... command) {
+        return run(List.of(command), 60);
+    }
+
+    public static Result run(List<String> command, int timeoutSeconds) {
+        try {
+            Process p = new ProcessBuilder(command).start();
+            p.getOutputStream().close();
+            CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()));
+            CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()));
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError(command + " did not finish in " + timeoutSeconds + " s");
+            }
+            return new Result(p.exitValue(), new String(out.join(), StandardCharsets.UTF_8),
+                    new String(err.join(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new AssertionError("cannot run " + command + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    private static byte[] readAll(java.io.InputStream in) {
+        try {
+            return in.readAllBytes();
+        } catch (IOException e) {
+            return new byte[0];
+        }
+    }
+
+    /** What {@code bpftool net show} lists for a device inside a namespace: empty when nothing is attached. */
+    public static String bpfAttachedIn(String netns, String device) {
+        Result r = run(List.of("ip", "netns", "exec", netns, "bpftool", "-j", "net", "show", "dev", device), 30).ok();
+        // JSON: [{"xdp":[...],"tc":[...],"flow_dissector":[...]...}] ; keep only the entries.
+        return r.out().replaceAll("\"(xdp|tc|flow_dissector|netfilter|tcx)\":\\[\\]", "")
+                .replaceAll("[\\[\\]{},\\s]", "");
+    }
+}
