@@ -65,11 +65,11 @@ final class DoctorCommand implements Callable<Integer> {
             hooks.put("tc", Features.programType(ProgramType.SCHED_CLS));
             hooks.put("tracepoint", Features.programType(ProgramType.TRACEPOINT));
             hooks.put("raw_tracepoint", Features.programType(ProgramType.RAW_TRACEPOINT));
-            hooks.put("tp_btf", btf && Features.programType(ProgramType.TRACING));
+            hooks.put("tp_btf", Features.tpBtf());
             hooks.put("socket_filter", Features.programType(ProgramType.SOCKET_FILTER));
             hooks.put("cgroup_skb", Features.programType(ProgramType.CGROUP_SKB));
             hooks.put("kprobe", Features.kprobes() && Features.programType(ProgramType.KPROBE));
-            hooks.put("fentry", btf && Features.fentry());
+            hooks.put("fentry", Features.fentry());
             hooks.put("uprobe", Features.uprobes());
             for (MapType t : new MapType[] {MapType.ARRAY, MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_ARRAY,
                     MapType.PERCPU_HASH, MapType.LPM_TRIE, MapType.RINGBUF}) {

@@ -103,22 +103,22 @@ public final class Features {
         return Files.isDirectory(Path.of("/sys/bus/event_source/devices/uprobe"));
     }
 
-    /**
-     * fentry/fexit need ftrace's function hooks: a kernel with no traceable functions (empty
-     * available_filter_functions) cannot attach them.
-     */
+    /** BTF-typed tracepoints (tp_btf): probed by loading a tiny tp_btf program. */
+    public static boolean tpBtf() {
+        return cached("tp_btf", () -> kernelBtf() && loads("/bpf/features/tp_btf.bpf.o"));
+    }
+
+    /** fentry/fexit: probed by loading a tiny fentry program (fails where ftrace has no functions). */
     public static boolean fentry() {
-        return cached("fentry", () -> {
-            try {
-                Tracefs.ensureMounted();
-                Path functions = Tracefs.eventsDir().getParent().resolve("available_filter_functions");
-                try (var lines = Files.lines(functions)) {
-                    return lines.findAny().isPresent();
-                }
-            } catch (RuntimeException | IOException e) {
-                return false;
-            }
-        });
+        return cached("fentry", () -> kernelBtf() && loads("/bpf/features/fentry.bpf.o"));
+    }
+
+    private static boolean loads(String resource) {
+        try (BpfObject ignored = BpfObject.loadResource(resource)) {
+            return true;
+        } catch (BpfException e) {
+            return false;
+        }
     }
 
     /** The kernel's BPF JIT setting: 0 off, 1 on, 2 on with debug. -1 when unreadable. */
