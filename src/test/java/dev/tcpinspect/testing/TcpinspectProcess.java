@@ -6,6 +6,9 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -56,9 +59,61 @@ public final class TcpinspectProcess implements AutoCloseable {
 
     /** The command prefix that runs Main with this JVM and class path. */
     public static List<String> javaCommand() {
+        return javaCommand(System.getProperty("java.class.path"));
+    }
+
+    public static List<String> javaCommand(String classPath) {
         String java = ProcessHandle.current().info().command().orElse("java");
-        return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "dev.tcpinspect.cli.Main");
+        return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, "dev.tcpinspect.cli.Main");
+    }
+
+    private static String worldReadable;
+
+    /** A copy of this JVM's class path that any user can read (the build may sit under /root). */
+    public static synchronized String worldReadableClassPath() {
+        if (worldReadable == null) {
+            try {
+                Path dir = Files.createTempDirectory("tcpinspect-cp-");
+                List<String> entries = new ArrayList<>();
+                int i = 0;
+                for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+                    Path source = Path.of(entry);
+                    if (!Files.exists(source)) {
+                        continue;
+                    }
+                    Path target = dir.resolve(i++ + "-" + source.getFileName());
+                    try (var walk = Files.walk(source)) {
+                        for (Path p : (Iterable<Path>) walk::iterator) {
+                            Path t = target.resolve(source.relativize(p).toString());
+                            if (Files.isDirectory(p)) {
+                                Files.createDirectories(t);
+                            } else {
+                                Files.createDirectories(t.getParent());
+                                Files.copy(p, t);
+                            }
+                        }
+                    }
+                    entries.add(target.toString());
+                }
+                try (var walk = Files.walk(dir)) {
+                    for (Path p : (Iterable<Path>) walk::iterator) {
+                        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(
+                                Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
+                    }
+                }
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                    try (var walk = Files.walk(dir)) {
+                        walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                    } catch (IOException ignored) {
+                        // a temp dir; nothing else to do
+                    }
+                }));
+                worldReadable = String.join(java.io.File.pathSeparator, entries);
+            } catch (IOException e) {
+                throw new AssertionError("cannot copy the class path", e);
+            }
+        }
+        return worldReadable;
     }
 
     public static TcpinspectProcess start(String netns, String... args) {
@@ -109,6 +164,10 @@ public final class TcpinspectProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new AssertionError("stdout line is not JSON: " + e.getMessage() + " in " + lines(), e);
         }
+    }
+
+    public long pid() {
+        return process.pid();
     }
 
     public void terminate() {

@@ -1,0 +1,115 @@
+package dev.tcpinspect.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.TcpinspectProcess;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Help, version, doctor and every kind of bad input: one clear line and a non-zero exit. */
+class CommandLineTest {
+    /** Runs tcpinspect as nobody, with no capabilities at all, from a copy of the class path nobody can read. */
+    private static Cmd.Result unprivileged(String... args) {
+        List<String> command = new ArrayList<>(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all"));
+        command.addAll(TcpinspectProcess.javaCommand(TcpinspectProcess.worldReadableClassPath()));
+        command.addAll(List.of(args));
+        return Cmd.run(command, 60);
+    }
+
+    /** Runs tcpinspect as root whose capabilities were all dropped (a locked-down container, say). */
+    private static Cmd.Result rootWithoutCapabilities(String... args) {
+        List<String> command = new ArrayList<>(List.of("setpriv", "--inh-caps=-all", "--bounding-set=-all"));
+        command.addAll(TcpinspectProcess.javaCommand());
+        command.addAll(List.of(args));
+        return Cmd.run(command, 60);
+    }
+
+    @Test
+    void helpAndVersionWorkWithoutPrivileges() {
+        Cmd.Result help = unprivileged("--help");
+        assertEquals(0, help.exit(), help.err());
+        for (String sub : List.of("watch", "doctor", "cleanup", "demo")) {
+            assertTrue(help.out().contains(sub), help.out());
+        }
+        Cmd.Result watchHelp = unprivileged("watch", "--help");
+        assertEquals(0, watchHelp.exit());
+        assertTrue(watchHelp.out().contains("--xdp") && watchHelp.out().contains("Examples"), watchHelp.out());
+        Cmd.Result version = unprivileged("--version");
+        assertEquals(0, version.exit());
+        assertTrue(version.out().startsWith("tcpinspect "), version.out());
+    }
+
+    @Test
+    void withoutPrivilegesEachCommandSaysSoInOneLine() {
+        for (String[] args : new String[][] {{"watch"}, {"cleanup"}, {"demo"}}) {
+            for (Cmd.Result r : List.of(unprivileged(args), rootWithoutCapabilities(args))) {
+                assertEquals(1, r.exit(), args[0] + ": " + r.err());
+                assertEquals(1, r.err().lines().count(), r.err());
+                assertTrue(r.err().startsWith("tcpinspect: " + args[0] + ": this needs root"), r.err());
+            }
+        }
+        Cmd.Result doctor = unprivileged("doctor", "--format", "json");
+        assertEquals(1, doctor.exit());
+        JsonNode report = TcpinspectProcess.parse(doctor.out().strip());
+        assertEquals(false, report.get("usable").asBoolean());
+        assertTrue(report.get("problems").get(0).asText().contains("needs root"));
+    }
+
+    @Test
+    void badUsageExitsTwoWithAHint() {
+        Cmd.Result r = TcpinspectProcess.run(null, "watch", "--format", "yaml");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--format") && r.err().contains("--help"), r.err());
+        Cmd.Result unknown = TcpinspectProcess.run(null, "frobnicate");
+        assertEquals(2, unknown.exit());
+    }
+
+    @Test
+    @RequiresBpf
+    void unknownInterfaceIsOneLineAndAttachesNothing() {
+        try (Lab lab = Lab.create()) {
+            Cmd.Result r = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "-i", "nosuch0",
+                    "--duration", "1");
+            assertEquals(1, r.exit());
+            assertEquals(List.of("tcpinspect: no network interface named 'nosuch0' in this network namespace"
+                    + " (see `ip link` for the names)"), r.err().lines().toList());
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "the valid interface was left alone");
+        }
+    }
+
+    @Test
+    @RequiresBpf
+    void doctorReportsWhatTheSystemSays() throws Exception {
+        Cmd.Result r = TcpinspectProcess.run(null, "doctor", "--format", "json");
+        assertEquals(0, r.exit(), r.err());
+        JsonNode d = TcpinspectProcess.parse(r.out().strip());
+        assertEquals("doctor", d.get("type").asText());
+        assertEquals(Cmd.run("uname", "-r").ok().out().strip(), d.get("kernel").asText());
+        assertEquals(Files.exists(Path.of("/sys/kernel/btf/vmlinux")), d.get("btf").asBoolean());
+        assertEquals(Files.readString(Path.of("/proc/sys/net/core/bpf_jit_enable")).strip(), d.get("jit").asText());
+        // dpkg's libbpf1 version 1:1.1.2-... must match the library's own v1.1.
+        String dpkg = Cmd.run("dpkg-query", "-W", "-f", "${Version}", "libbpf1").ok().out();
+        String[] mm = dpkg.replaceFirst("^\\d+:", "").split("[.-]");
+        assertEquals("v" + mm[0] + "." + mm[1], d.get("libbpf").asText());
+        assertEquals(Files.isDirectory(Path.of("/sys/bus/event_source/devices/kprobe")),
+                d.get("hooks").get("kprobe").asBoolean());
+        assertTrue(d.get("hooks").get("xdp").asBoolean() && d.get("hooks").get("tc").asBoolean());
+        assertTrue(d.get("usable").asBoolean());
+        assertEquals(0, d.get("problems").size());
+        // Every tracepoint doctor lists as present has a format file in tracefs.
+        d.get("tracepoints").fields().forEachRemaining(e -> {
+            String[] parts = e.getKey().split(":");
+            assertEquals(Files.exists(Path.of("/sys/kernel/tracing/events", parts[0], parts[1], "format")),
+                    e.getValue().asBoolean(), e.getKey());
+        });
+    }
+}

@@ -1,0 +1,109 @@
+package dev.tcpinspect.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.OpenObject;
+import dev.tcpinspect.ebpf.TcDirection;
+import dev.tcpinspect.ebpf.TcFilterId;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.TcpinspectProcess;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Attach, detach, kill -9 and cleanup, checked with bpftool and tc, which tcpinspect did not write. */
+@RequiresBpf
+class LifecycleCliTest {
+    private static String tcFilters(Lab lab) {
+        return Cmd.run("ip", "netns", "exec", lab.serverNs(), "tc", "filter", "show", "dev", lab.serverIf(), "ingress")
+                .ok().out();
+    }
+
+    private static long count(String text, String needle) {
+        return text.lines().filter(l -> l.contains(needle)).count();
+    }
+
+    @Test
+    void durationEndsWatchByItselfAndDetaches() {
+        try (Lab lab = Lab.create()) {
+            var run = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "--duration", "1.5",
+                    "--format", "json");
+            assertEquals(0, run.exit(), run.err());
+            List<String> lines = run.out().lines().toList();
+            assertEquals("ready", TcpinspectProcess.parse(lines.getFirst()).get("type").asText());
+            JsonNode summary = TcpinspectProcess.parse(lines.getLast());
+            assertEquals("summary", summary.get("type").asText());
+            double seconds = summary.get("seconds").asDouble();
+            assertTrue(seconds >= 1.4 && seconds < 3, "ran for " + seconds);
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+        }
+    }
+
+    @Test
+    void afterKill9WatchReplacesItsLeftoverAndCleanupRemovesOnlyTcpinspectsFilters() throws Exception {
+        try (Lab lab = Lab.create(); BpfObject foreign = OpenObject.openResource("/bpf/test/runtime_test.bpf.o").load()) {
+            // Another tool's filter on the same hook must survive everything below.
+            lab.server().run(() -> foreign.program("rt_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
+                    TcDirection.INGRESS, new TcFilterId(0x55, 2), false));
+
+            TcpinspectProcess first = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(), "--format", "json");
+            first.awaitJson("ready", 30);
+            first.kill9();
+            String afterKill = tcFilters(lab);
+            assertEquals(1, count(afterKill, "tcpi_syn_tc"), "a killed watch leaves its tc filter:\n" + afterKill);
+            assertEquals(1, count(afterKill, "rt_tc"));
+
+            try (TcpinspectProcess second = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                    "--format", "json")) {
+                second.awaitJson("ready", 30);
+                assertEquals(1, count(tcFilters(lab), "tcpi_syn_tc"), "no second copy is stacked");
+                try (var server = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
+                    Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 3);
+                }
+                second.kill9();
+            }
+
+            var cleanup = TcpinspectProcess.run(lab.serverNs(), "cleanup");
+            assertEquals(0, cleanup.exit(), cleanup.err());
+            assertTrue(cleanup.out().contains("removed tc ingress filter of " + lab.serverIf()), cleanup.out());
+            String afterCleanup = tcFilters(lab);
+            assertEquals(0, count(afterCleanup, "tcpi_"), afterCleanup);
+            assertEquals(1, count(afterCleanup, "rt_tc"), "the foreign filter is untouched:\n" + afterCleanup);
+
+            var again = TcpinspectProcess.run(lab.serverNs(), "cleanup");
+            assertEquals(0, again.exit());
+            assertTrue(again.out().contains("nothing of tcpinspect's was attached"), again.out());
+        }
+    }
+
+    @Test
+    void xdpDiesWithTheProcess() {
+        try (Lab lab = Lab.create()) {
+            TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "--xdp", "-i", lab.serverIf(),
+                    "--format", "json");
+            watch.awaitJson("ready", 30);
+            assertTrue(Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()).contains("\"xdp\""));
+            watch.kill9();
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "the XDP link went with the process");
+        }
+    }
+
+    @Test
+    void aForeignFilterInTcpinspectsSlotIsNotReplaced() {
+        try (Lab lab = Lab.create(); BpfObject foreign = OpenObject.openResource("/bpf/test/runtime_test.bpf.o").load()) {
+            lab.server().run(() -> foreign.program("rt_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
+                    TcDirection.INGRESS, new TcFilterId(0x7C1, 1), false));
+            var run = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "--duration", "1");
+            assertEquals(1, run.exit());
+            assertEquals(1, run.err().lines().count(), run.err());
+            assertTrue(run.err().contains("tcpinspect did not put there"), run.err());
+            assertEquals(1, count(tcFilters(lab), "rt_tc"));
+        }
+    }
+}

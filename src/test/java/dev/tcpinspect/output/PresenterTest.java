@@ -1,0 +1,70 @@
+package dev.tcpinspect.output;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tcpinspect.probe.syncount.PacketCounts;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class PresenterTest {
+    private static final Instant T = Instant.parse("2026-11-27T10:15:30.123456Z");
+    private static final PacketCounts C = new PacketCounts(100, 7, 2, 3, 1, 50, 4, Map.of(443, 5L, 80, 2L));
+
+    private static String render(Presenter.Format format, java.util.function.Consumer<Presenter> calls) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        calls.accept(Presenter.of(format, new PrintStream(bytes, true, StandardCharsets.UTF_8)));
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void jsonLinesFollowTheContract() throws Exception {
+        String out = render(Presenter.Format.JSON, p -> {
+            p.ready(T, List.of("eth0", "lo"), "tc-ingress");
+            p.interval(T, Duration.ofMillis(1000), C);
+            p.summary(T, Duration.ofMillis(2500), List.of("eth0", "lo"), C);
+        });
+        List<String> lines = out.lines().toList();
+        assertEquals(3, lines.size());
+        ObjectMapper json = new ObjectMapper();
+        JsonNode ready = json.readTree(lines.get(0));
+        assertEquals("{\"type\":\"ready\",\"time\":\"2026-11-27T10:15:30.123Z\",\"interfaces\":[\"eth0\",\"lo\"],"
+                + "\"hook\":\"tc-ingress\"}", lines.get(0));
+        assertEquals("ready", ready.get("type").asText());
+        JsonNode summary = json.readTree(lines.get(2));
+        assertEquals("summary", summary.get("type").asText());
+        assertEquals(2.5, summary.get("seconds").asDouble());
+        assertEquals("{\"tcp\":100,\"syn\":7,\"synack\":2,\"fin\":3,\"rst\":1,\"ack\":50,\"malformed\":4}",
+                summary.get("packets").toString());
+        assertEquals("{\"80\":2,\"443\":5}", summary.get("syn_by_port").toString());
+        assertEquals("interval", json.readTree(lines.get(1)).get("type").asText());
+    }
+
+    @Test
+    void textShowsATableAndASummaryWithTheBusiestPortsFirst() {
+        String out = render(Presenter.Format.TEXT, p -> {
+            p.ready(T, List.of("eth0"), "xdp-auto");
+            p.interval(T, Duration.ofSeconds(1), C);
+            p.summary(T, Duration.ofSeconds(2), List.of("eth0"), C);
+        });
+        assertTrue(out.contains("Watching incoming TCP on eth0 (xdp-auto)"), out);
+        assertTrue(out.contains("MALFORMED"), out);
+        assertTrue(out.contains("10:15:30        100        7        2        3        1         50         4  443:5 80:2"), out);
+        assertTrue(out.indexOf("  443  5") < out.indexOf("     80  2"), out);
+    }
+
+    @Test
+    void topPortsListsFiveAndHowManyMore() {
+        Map<Integer, Long> ports = Map.of(1, 1L, 2, 9L, 3, 3L, 4, 3L, 5, 7L, 6, 2L, 7, 1L);
+        assertEquals("2:9 5:7 3:3 4:3 6:2 +2", TextPresenter.topPorts(ports));
+        assertEquals("", TextPresenter.topPorts(Map.of()));
+    }
+}
