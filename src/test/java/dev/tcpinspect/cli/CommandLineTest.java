@@ -89,6 +89,7 @@ class CommandLineTest {
     @Test
     @RequiresBpf
     void doctorReportsWhatTheSystemSays() throws Exception {
+        dev.tcpinspect.os.Tracefs.ensureMounted(); // so the tracepoints can be checked in tracefs below
         Cmd.Result r = TcpinspectProcess.run(null, "doctor", "--format", "json");
         assertEquals(0, r.exit(), r.err());
         JsonNode d = TcpinspectProcess.parse(r.out().strip());
