@@ -118,12 +118,18 @@ public final class Program {
 
     /**
      * Attaches as a direct-action cls_bpf filter in the interface's clsact hook, creating the
-     * clsact qdisc if there is none. With replace false an existing filter with the same id is an
+     * clsact qdisc if there is none (and removing it again on close if nothing else uses it). With replace false an existing filter with the same id is an
      * error (EEXIST); with replace true it is replaced: callers check {@link TcFilters#query} first.
      */
     public TcLink attachTc(int ifindex, TcDirection direction, TcFilterId id, boolean replace) {
         TcFilters.ensureClsact(ifindex, direction);
-        int programId = TcFilters.attach(ifindex, direction, fd(), id, replace);
+        int programId;
+        try {
+            programId = TcFilters.attach(ifindex, direction, fd(), id, replace);
+        } catch (RuntimeException e) {
+            TcFilters.releaseClsact(ifindex);
+            throw e;
+        }
         return owner.own(new TcLink(ifindex, direction, id, programId, name, Netns.current()));
     }
 

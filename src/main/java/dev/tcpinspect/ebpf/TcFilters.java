@@ -5,7 +5,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import dev.tcpinspect.os.Netns;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * clsact hooks and cls_bpf filters through libbpf's netlink calls ({@code bpf_tc_*}). These act in
@@ -38,7 +41,14 @@ public final class TcFilters {
         return opts;
     }
 
-    /** Adds the clsact qdisc if missing. Returns true when this call created it. */
+    /** clsact qdiscs this process created ("netns inode:ifindex"): the only ones it may remove. */
+    private static final Set<String> CREATED = ConcurrentHashMap.newKeySet();
+
+    private static String key(int ifindex) {
+        return Netns.currentInode() + ":" + ifindex;
+    }
+
+    /** Adds the clsact qdisc if missing (an existing one is fine). Returns true when this call created it. */
     public static boolean ensureClsact(int ifindex, TcDirection direction) {
         try (Arena arena = Arena.ofConfined()) {
             int rc = (int) Libbpf.TC_HOOK_CREATE.invokeExact(hook(arena, ifindex, direction));
@@ -46,6 +56,7 @@ public final class TcFilters {
                 return false;
             }
             Libbpf.check("bpf_tc_hook_create(ifindex " + ifindex + ")", rc);
+            CREATED.add(key(ifindex));
             return true;
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
@@ -62,6 +73,40 @@ public final class TcFilters {
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
         }
+    }
+
+    /**
+     * Removes the clsact qdisc (both hooks) if this process created it and it carries no filter at
+     * all any more. True when removed. A clsact that was there before is never touched.
+     */
+    public static boolean releaseClsact(int ifindex) {
+        String key = key(ifindex);
+        if (!CREATED.contains(key)) {
+            return false;
+        }
+        if (TcFilterDump.count(ifindex, TcDirection.INGRESS) > 0 || TcFilterDump.count(ifindex, TcDirection.EGRESS) > 0) {
+            return false;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment hook = arena.allocate(HOOK_SIZE, 8);
+            hook.set(JAVA_LONG, 0, HOOK_SIZE);
+            hook.set(JAVA_INT, 8, ifindex);
+            hook.set(JAVA_INT, 12, TcDirection.INGRESS.attachPoint | TcDirection.EGRESS.attachPoint);
+            int rc = (int) Libbpf.TC_HOOK_DESTROY.invokeExact(hook);
+            CREATED.remove(key);
+            if (rc == -ENOENT || rc == -22 || rc == -19) {
+                return false;
+            }
+            Libbpf.check("bpf_tc_hook_destroy(ifindex " + ifindex + ")", rc);
+            return true;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** How many filters the clsact hook holds (0 without a clsact qdisc). */
+    public static int count(int ifindex, TcDirection direction) {
+        return TcFilterDump.count(ifindex, direction);
     }
 
     /** Removes exactly the filter named by id; false when it was not there. */

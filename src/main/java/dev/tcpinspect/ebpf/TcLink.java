@@ -5,8 +5,8 @@ import dev.tcpinspect.os.Netns;
 /**
  * A cls_bpf filter in a clsact hook. Netlink attachments outlive the process, so this handle
  * remembers the network namespace it was made in and detaches exactly its own filter there on
- * close, whichever thread closes it. The clsact qdisc itself is left in place (it may hold other
- * tools' filters); an empty clsact does not affect traffic.
+ * close, whichever thread closes it. A clsact qdisc that this process created is removed again once
+ * it carries no filter at all; one that was there before is never touched.
  */
 public final class TcLink implements Link {
     private final int ifindex;
@@ -55,6 +55,7 @@ public final class TcLink implements Link {
                 if (attached.isPresent() && attached.get().id() == programId) {
                     TcFilters.detach(ifindex, direction, id);
                 }
+                TcFilters.releaseClsact(ifindex);
             });
         } finally {
             netns.close();

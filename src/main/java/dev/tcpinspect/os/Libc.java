@@ -29,6 +29,8 @@ public final class Libc {
     public static final int SO_ATTACH_BPF = 50;
     public static final int SO_DETACH_BPF = 27;
     public static final int EINTR = 4;
+    public static final int AF_NETLINK = 16;
+    public static final int SOCK_RAW = 3;
 
     private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -44,6 +46,10 @@ public final class Libc {
     private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SETSOCKOPT = fn("setsockopt",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SEND = fn("send",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle RECV = fn("recv",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle IF_NAMETOINDEX = fn("if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle MOUNT = fn("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
@@ -161,6 +167,30 @@ public final class Libc {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocateFrom(JAVA_INT, value);
             check(what, (int) SETSOCKOPT.invokeExact(Native.errnoSlot(), fd, level, option, v, 4));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long send(int fd, MemorySegment data, long length) {
+        try {
+            long n = (long) SEND.invokeExact(Native.errnoSlot(), fd, data, length, 0);
+            if (n < 0) {
+                throw new SystemCallException("send", Native.lastErrno());
+            }
+            return n;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long recv(int fd, MemorySegment buffer) {
+        try {
+            long n = (long) RECV.invokeExact(Native.errnoSlot(), fd, buffer, buffer.byteSize(), 0);
+            if (n < 0) {
+                throw new SystemCallException("recv", Native.lastErrno());
+            }
+            return n;
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -42,6 +42,9 @@ class LifecycleCliTest {
             double seconds = summary.get("seconds").asDouble();
             assertTrue(seconds >= 1.4 && seconds < 3, "ran for " + seconds);
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+            String qdiscs = Cmd.run("ip", "netns", "exec", lab.serverNs(), "tc", "qdisc", "show", "dev", lab.serverIf())
+                    .ok().out();
+            assertTrue(!qdiscs.contains("clsact"), "the clsact qdisc watch created is gone too: " + qdiscs);
         }
     }
 

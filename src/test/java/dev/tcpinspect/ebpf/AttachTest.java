@@ -121,6 +121,44 @@ class AttachTest {
         }
     }
 
+    private static boolean hasClsact(Lab lab) {
+        return Cmd.run("ip", "netns", "exec", lab.serverNs(), "tc", "qdisc", "show", "dev", lab.serverIf()).ok().out()
+                .contains("clsact");
+    }
+
+    private static TcLink attachTc(Lab lab, BpfObject obj, TcDirection direction, int handle) {
+        return lab.server().call(() -> obj.program("rt_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()), direction,
+                new TcFilterId(handle, 3), false));
+    }
+
+    @Test
+    void aClsactTheAttachCreatedGoesWhenUnusedOneThatWasThereStays() {
+        try (Lab lab = Lab.create()) {
+            assertFalse(hasClsact(lab));
+            try (BpfObject obj = RuntimeTest.openTestObject().load()) {
+                attachTc(lab, obj, TcDirection.INGRESS, 0x10);
+                attachTc(lab, obj, TcDirection.EGRESS, 0x11);
+                assertTrue(hasClsact(lab));
+            }
+            assertFalse(hasClsact(lab), "created by us, unused now: removed");
+
+            try (BpfObject ours = RuntimeTest.openTestObject().load(); BpfObject theirs = RuntimeTest.openTestObject().load()) {
+                TcLink link = attachTc(lab, ours, TcDirection.INGRESS, 0x10);
+                attachTc(lab, theirs, TcDirection.EGRESS, 0x20);
+                link.close();
+                assertTrue(hasClsact(lab), "another filter still uses it");
+                assertEquals(1, lab.server().call(() -> TcFilters.count(NetInterfaces.indexOf(lab.serverIf()), TcDirection.EGRESS)));
+            }
+
+            Cmd.run("ip", "netns", "exec", lab.serverNs(), "tc", "qdisc", "add", "dev", lab.serverIf(), "clsact").ok();
+            try (BpfObject obj = RuntimeTest.openTestObject().load()) {
+                attachTc(lab, obj, TcDirection.INGRESS, 0x10);
+            }
+            assertTrue(hasClsact(lab), "a clsact that was there before is never removed");
+            assertEquals(0, lab.server().call(() -> TcFilters.count(NetInterfaces.indexOf(lab.serverIf()), TcDirection.INGRESS)));
+        }
+    }
+
     @Test
     void aSecondXdpProgramIsRefusedWithAHint() {
         try (Lab lab = Lab.create(); BpfObject a = RuntimeTest.openTestObject().load();
