@@ -55,7 +55,7 @@ ensure_packages() {
 # What building and running need. Pairs: package, then a command or a file that shows it is there.
 RUNTIME_PACKAGES=(libbpf1 /usr/lib/x86_64-linux-gnu/libbpf.so.1 iproute2 ip)
 BUILD_PACKAGES=(maven mvn clang clang llvm llvm-strip make make libbpf-dev /usr/include/bpf/libbpf.h
-  linux-libc-dev /usr/include/linux/bpf.h gcc gcc)
+  linux-libc-dev /usr/include/linux/bpf.h gcc gcc bpftool bpftool)
 
 # Builds target/tcpinspect.jar when it is missing or older than any source.
 build_if_stale() {

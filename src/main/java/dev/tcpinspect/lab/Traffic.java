@@ -17,13 +17,15 @@ public final class Traffic {
 
     private Traffic() {}
 
-    /** A listener that reads each connection to its end and closes it (the peer's FIN, then ours). */
+    /** A listener that serves each connection on its own virtual thread. */
     public static final class Server implements AutoCloseable {
         private final ServerSocket socket;
         private final Thread acceptor;
+        private final java.util.function.Consumer<Socket> handler;
 
-        private Server(ServerSocket socket) {
+        private Server(ServerSocket socket, java.util.function.Consumer<Socket> handler) {
             this.socket = socket;
+            this.handler = handler;
             this.acceptor = Thread.ofPlatform().daemon(true).name("lab-server-" + socket.getLocalPort())
                     .start(this::acceptLoop);
         }
@@ -32,14 +34,15 @@ public final class Traffic {
             while (!socket.isClosed()) {
                 try {
                     Socket s = socket.accept();
-                    Thread.ofVirtual().start(() -> serve(s));
+                    Thread.ofVirtual().start(() -> handler.accept(s));
                 } catch (IOException e) {
                     return; // closed
                 }
             }
         }
 
-        private static void serve(Socket s) {
+        /** Reads the request to its end (the peer's FIN), answers a line and closes. */
+        private static void readThenAnswer(Socket s) {
             try (s; InputStream in = s.getInputStream()) {
                 in.transferTo(OutputStream.nullOutputStream());
                 s.getOutputStream().write("bye\n".getBytes(StandardCharsets.US_ASCII));
@@ -63,13 +66,41 @@ public final class Traffic {
         }
     }
 
-    /** Starts a listener on address:port inside the namespace. */
+    /** Starts a listener on address:port inside the namespace that reads each request to its end. */
     public static Server listen(Netns ns, String address, int port) {
+        return listen(ns, address, port, Server::readThenAnswer);
+    }
+
+    /** Starts a listener that sends {@code bytes} bytes on each connection, then closes it. */
+    public static Server listenSending(Netns ns, String address, int port, long bytes) {
+        return listen(ns, address, port, s -> {
+            try (s; OutputStream out = s.getOutputStream()) {
+                byte[] chunk = new byte[64 * 1024];
+                for (long left = bytes; left > 0; left -= chunk.length) {
+                    out.write(chunk, 0, (int) Math.min(chunk.length, left));
+                }
+            } catch (IOException e) {
+                // the peer went away
+            }
+        });
+    }
+
+    private static Server listen(Netns ns, String address, int port, java.util.function.Consumer<Socket> handler) {
         return ns.call(() -> {
             ServerSocket socket = new ServerSocket();
             socket.setReuseAddress(true);
             socket.bind(new InetSocketAddress(InetAddress.getByName(address), port), 1024);
-            return new Server(socket);
+            return new Server(socket, handler);
+        });
+    }
+
+    /** Connects from inside ns and reads until the server closes; returns the bytes read. */
+    public static long download(Netns ns, String address, int port) {
+        return ns.call(() -> {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(InetAddress.getByName(address), port), 10_000);
+                return s.getInputStream().transferTo(OutputStream.nullOutputStream());
+            }
         });
     }
 

@@ -1,0 +1,41 @@
+package dev.tcpinspect.probe;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+
+/**
+ * A TCP flow as the tracepoint probes report it (bpf/include/flow.h, struct flow, 44 bytes).
+ *
+ * @param netns inode of the network namespace
+ * @param ipv6 family
+ * @param local local address and port
+ * @param remote remote address and port
+ */
+public record Flow(long netns, boolean ipv6, InetAddress laddr, int lport, InetAddress raddr, int rport) {
+    /** sizeof(struct flow). */
+    public static final int SIZE = 44;
+    private static final int AF_INET6 = 10;
+
+    /** Decodes struct flow at offset. */
+    public static Flow read(MemorySegment s, long offset) {
+        long netns = Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, offset));
+        boolean v6 = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 4)) == AF_INET6;
+        int lport = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 6));
+        int rport = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 8));
+        return new Flow(netns, v6, address(s, offset + 12, v6), lport, address(s, offset + 28, v6), rport);
+    }
+
+    private static InetAddress address(MemorySegment s, long offset, boolean v6) {
+        try {
+            return InetAddress.getByAddress(s.asSlice(offset, v6 ? 16 : 4).toArray(ValueLayout.JAVA_BYTE));
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e); // only thrown for a wrong length
+        }
+    }
+
+    public String family() {
+        return ipv6 ? "ipv6" : "ipv4";
+    }
+}

@@ -1,0 +1,44 @@
+package dev.tcpinspect.probe;
+
+import dev.tcpinspect.os.Netns;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+
+/** Names of network namespaces as /run/netns (ip netns) gives them, by inode; re-read when unknown. */
+public final class NetnsNames {
+    private static final Path RUN_NETNS = Path.of("/run/netns");
+    private final Map<Long, String> names = new ConcurrentHashMap<>();
+    private volatile long lastScan;
+
+    /** The name, or null when /run/netns does not name it. */
+    public String nameOf(long inode) {
+        String name = names.get(inode);
+        if (name == null && System.nanoTime() - lastScan > 1_000_000_000L) {
+            scan();
+            name = names.get(inode);
+        }
+        return name;
+    }
+
+    private void scan() {
+        lastScan = System.nanoTime();
+        if (!Files.isDirectory(RUN_NETNS)) {
+            return;
+        }
+        try (Stream<Path> entries = Files.list(RUN_NETNS)) {
+            entries.forEach(p -> {
+                try {
+                    names.put(Netns.inodeOf(p), p.getFileName().toString());
+                } catch (RuntimeException e) {
+                    // not a namespace mount (a stale file): skip
+                }
+            });
+        } catch (IOException e) {
+            // unreadable: events just carry no name
+        }
+    }
+}

@@ -1,0 +1,22 @@
+package dev.tcpinspect.probe.retrans;
+
+/**
+ * Retransmission totals (struct retrans_stat slots, summed over CPUs), cumulative.
+ *
+ * @param data tcp_retransmit_skb firings (data, SYN, FIN)
+ * @param synack tcp_retransmit_synack firings
+ * @param eventsLost events the ring buffer had no room for (still in the totals)
+ * @param flowsFull retransmits of flows the per-flow map had no room for (still in the totals)
+ */
+public record RetransCounts(long data, long synack, long eventsLost, long flowsFull) {
+    public static final RetransCounts ZERO = new RetransCounts(0, 0, 0, 0);
+
+    public long total() {
+        return data + synack;
+    }
+
+    public RetransCounts minus(RetransCounts earlier) {
+        return new RetransCounts(data - earlier.data, synack - earlier.synack, eventsLost - earlier.eventsLost,
+                flowsFull - earlier.flowsFull);
+    }
+}

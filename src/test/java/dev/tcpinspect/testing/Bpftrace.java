@@ -1,0 +1,85 @@
+package dev.tcpinspect.testing;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** bpftrace running a counting script: the independent oracle for tracepoint counts. */
+public final class Bpftrace implements AutoCloseable {
+    private static final Pattern COUNT = Pattern.compile("^@(\\w+): (\\d+)$");
+    private final Process process;
+    private final StringBuilder output = new StringBuilder();
+    private final Thread reader;
+
+    private Bpftrace(Process process) {
+        this.process = process;
+        this.reader = Thread.ofPlatform().daemon(true).start(this::pump);
+    }
+
+    private final java.util.concurrent.CountDownLatch attached = new java.util.concurrent.CountDownLatch(1);
+
+    private void pump() {
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream()))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                synchronized (output) {
+                    output.append(line).append('\n');
+                }
+                if (line.startsWith("Attaching")) {
+                    attached.countDown();
+                }
+            }
+        } catch (IOException e) {
+            // ended
+        }
+    }
+
+    /** Starts bpftrace and returns once its probes are attached. */
+    public static Bpftrace start(String script) {
+        try {
+            Process p = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true).start();
+            Bpftrace b = new Bpftrace(p);
+            if (!b.attached.await(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError("bpftrace did not attach: " + b.output);
+            }
+            Thread.sleep(200); // "Attaching" is printed just before the last attach completes
+            return b;
+        } catch (IOException | InterruptedException e) {
+            throw new AssertionError("cannot run bpftrace", e);
+        }
+    }
+
+    /** Stops bpftrace (SIGINT: it prints its maps) and returns each @name: count. */
+    public Map<String, Long> stop() {
+        process.toHandle().destroy(); // SIGTERM also makes bpftrace print its maps
+        try {
+            process.waitFor(30, TimeUnit.SECONDS);
+            reader.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        Map<String, Long> counts = new HashMap<>();
+        synchronized (output) {
+            for (String line : output.toString().split("\n")) {
+                Matcher m = COUNT.matcher(line.trim());
+                if (m.matches()) {
+                    counts.put(m.group(1), Long.parseLong(m.group(2)));
+                }
+            }
+        }
+        return counts;
+    }
+
+    @Override
+    public void close() {
+        if (process.isAlive()) {
+            process.destroyForcibly();
+        }
+    }
+}
