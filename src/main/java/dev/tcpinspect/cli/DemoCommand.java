@@ -5,6 +5,7 @@ import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.output.Presenter;
+import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.syncount.PacketCounts;
 import dev.tcpinspect.probe.syncount.SynCountProbe;
 import java.time.Duration;
@@ -89,16 +90,15 @@ final class DemoCommand implements Callable<Integer> {
                         Lab.SERVER_V4, Lab.SERVER_V6, lab.clientNs(), Lab.CLIENT_V4, Lab.CLIENT_V6);
             }
             SynCountProbe.Hook hook = xdp ? SynCountProbe.Hook.XDP : SynCountProbe.Hook.TC;
-            SynCountProbe probe = SynCountProbe.load();
-            try (probe;
-                 Traffic.Server v4 = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);
+            try (Traffic.Server v4 = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);
                  Traffic.Server v6 = Traffic.listen(lab.server(), Lab.SERVER_V6, PORT);
                  Traffic.Server back4 = Traffic.listen(lab.client(), Lab.CLIENT_V4, PORT);
-                 Traffic.Server back6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, PORT)) {
-                lab.server().run(() -> probe.attach(List.of(lab.serverIf()), hook, XdpMode.AUTO));
+                 Traffic.Server back6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, PORT);
+                 ProbeSet probes = lab.server().call(() -> ProbeSet.start(List.of(ProbeSet.Name.values()),
+                         List.of(lab.serverIf()), hook, XdpMode.AUTO, false))) {
                 AtomicReference<Throwable> trafficFailure = new AtomicReference<>();
                 TrafficTally tally = new TrafficTally();
-                PacketCounts seen = WatchSession.run(probe, List.of(lab.serverIf()), xdp ? "xdp" : "tc-ingress",
+                Reading seen = WatchSession.run(probes, List.of(lab.serverIf()), xdp ? "xdp" : "tc-ingress",
                         Presenter.of(format, System.out), Duration.ofSeconds(1), null, stop,
                         () -> Thread.ofPlatform().daemon(true).name("demo-traffic").start(() -> {
                             try {
@@ -117,7 +117,7 @@ final class DemoCommand implements Callable<Integer> {
                             trafficFailure.get());
                 }
                 if (text) {
-                    tally.print(seen);
+                    tally.print(seen.packets());
                 }
             }
         }

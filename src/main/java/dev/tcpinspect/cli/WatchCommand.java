@@ -15,17 +15,22 @@ import picocli.CommandLine.Option;
 
 @Command(name = "watch", mixinStandardHelpOptions = true,
         description = {
-            "Count incoming TCP packets: all TCP, SYN (no ACK), SYN-ACK, FIN, RST, pure ACK, malformed,",
-            "and SYNs per destination port. Observation only: every packet goes on unchanged.",
+            "Watch incoming TCP in the kernel. Observation only: every packet goes on unchanged.",
             "",
-            "Attaches a TC ingress program (or XDP with --xdp) to each interface, prints a line every",
-            "interval, and on the end of --duration, Ctrl-C or SIGTERM detaches everything and prints a",
-            "summary of what arrived after it said it was ready."},
+            "Probes (all by default; choose with --probe):",
+            "  packets  incoming TCP packets: all, SYN (no ACK), SYN-ACK, FIN, RST, pure ACK, malformed,",
+            "           and SYNs per destination port; a TC ingress program (or XDP with --xdp) per interface",
+            "  retrans  retransmissions (tcp:tcp_retransmit_skb and tcp_retransmit_synack), per flow, with",
+            "           an event line per retransmit in JSON; this network namespace unless --all-netns",
+            "",
+            "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",
+            "everything and prints a summary of what happened after it said it was ready."},
         footer = {"", "Examples:",
             "  sudo tcpinspect watch                          every interface that is up, until Ctrl-C",
             "  sudo tcpinspect watch -i eth0 --duration 10    ten seconds on eth0, then a summary",
             "  sudo tcpinspect watch -i eth0 -i lo --xdp      XDP instead of TC (one XDP program per device)",
-            "  sudo tcpinspect watch --format json | jq .     one JSON object per line"})
+            "  sudo tcpinspect watch --format json | jq .     one JSON object per line",
+            "  sudo tcpinspect watch --probe retrans --all-netns   retransmits in every namespace"})
 final class WatchCommand implements Callable<Integer> {
     @Option(names = {"-i", "--interface"}, paramLabel = "IFACE",
             description = "Interface to watch; repeat for several. Default: every interface that is up, lo included.")
@@ -49,6 +54,14 @@ final class WatchCommand implements Callable<Integer> {
             description = "text (a table) or json (one object per line). Default: ${DEFAULT-VALUE}.")
     Presenter.Format format;
 
+    @Option(names = "--probe", paramLabel = "NAME",
+            description = "Run only this probe; repeat for several: ${COMPLETION-CANDIDATES}. Default: all.")
+    List<ProbeSet.Name> probes = new ArrayList<>();
+
+    @Option(names = "--all-netns",
+            description = "Report tracepoint probes for every network namespace, not only this one.")
+    boolean allNetns;
+
     @Override
     public Integer call() throws Exception {
         if (interval <= 0 || (duration != null && duration <= 0)) {
@@ -66,9 +79,10 @@ final class WatchCommand implements Callable<Integer> {
         }
         SynCountProbe.Hook hook = xdp ? SynCountProbe.Hook.XDP : SynCountProbe.Hook.TC;
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
-        try (StopSignal stop = new StopSignal(); SynCountProbe probe = SynCountProbe.load()) {
-            probe.attach(names, hook, xdpMode);
-            WatchSession.run(probe, names, hookName, Presenter.of(format, System.out), seconds(interval),
+        List<ProbeSet.Name> chosen = probes.isEmpty() ? List.of(ProbeSet.Name.values()) : probes;
+        try (StopSignal stop = new StopSignal();
+             ProbeSet running = ProbeSet.start(chosen, names, hook, xdpMode, allNetns)) {
+            WatchSession.run(running, names, hookName, Presenter.of(format, System.out), seconds(interval),
                     duration == null ? null : seconds(duration), stop, () -> {});
         }
         return 0;

@@ -1,8 +1,7 @@
 package dev.tcpinspect.cli;
 
 import dev.tcpinspect.output.Presenter;
-import dev.tcpinspect.probe.syncount.PacketCounts;
-import dev.tcpinspect.probe.syncount.SynCountProbe;
+import dev.tcpinspect.probe.Reading;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -15,18 +14,21 @@ final class WatchSession {
     private WatchSession() {}
 
     /**
-     * Runs until the duration ends (null: until stopped) or stop is requested; closes the probe
+     * Runs until the duration ends (null: until stopped) or stop is requested; closes the probes
      * (detaching everything) before printing the summary. afterReady runs once "ready" is out.
      */
-    static PacketCounts run(SynCountProbe probe, List<String> interfaces, String hook, Presenter presenter,
-                            Duration interval, Duration duration, StopSignal stop, Runnable afterReady)
+    static Reading run(ProbeSet probes, List<String> interfaces, String hook, Presenter presenter,
+                       Duration interval, Duration duration, StopSignal stop, Runnable afterReady)
             throws InterruptedException {
-        PacketCounts baseline = probe.read();
+        if (probes.retrans != null) {
+            probes.retrans.onEvents(presenter::retransmit);
+        }
+        Reading baseline = probes.read(false);
         Instant start = Instant.now();
-        presenter.ready(start, interfaces, hook);
+        presenter.ready(start, interfaces, hook, probes.names());
         afterReady.run();
         Instant deadline = duration == null ? null : start.plus(duration);
-        PacketCounts last = baseline;
+        Reading last = baseline;
         Instant lastTime = start;
         while (true) {
             Instant next = lastTime.plus(interval);
@@ -40,14 +42,14 @@ final class WatchSession {
             if (deadline != null && !now.isBefore(deadline)) {
                 break;
             }
-            PacketCounts current = probe.read();
+            Reading current = probes.read(false);
             presenter.interval(now, Duration.between(lastTime, now), current.minus(last));
             last = current;
             lastTime = now;
         }
-        PacketCounts total = probe.read().minus(baseline);
+        Reading total = probes.read(true).minus(baseline);
         Instant end = Instant.now();
-        probe.close();
+        probes.close();
         presenter.summary(end, Duration.between(start, end), interfaces, total);
         return total;
     }

@@ -1,7 +1,15 @@
 package dev.tcpinspect.output;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.NetnsNames;
+import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.TcpStates;
+import dev.tcpinspect.probe.retrans.FlowRetransmits;
+import dev.tcpinspect.probe.retrans.RetransCounts;
+import dev.tcpinspect.probe.retrans.RetransmitEvent;
 import dev.tcpinspect.probe.syncount.PacketCounts;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -16,6 +24,7 @@ import java.util.List;
 public final class JsonPresenter implements Presenter {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final PrintStream out;
+    private final NetnsNames netnsNames = new NetnsNames();
 
     public JsonPresenter(PrintStream out) {
         this.out = out;
@@ -33,20 +42,23 @@ public final class JsonPresenter implements Presenter {
     }
 
     private void emit(ObjectNode node) {
-        out.println(node.toString());
-        out.flush();
+        synchronized (out) {
+            out.println(node.toString());
+            out.flush();
+        }
     }
 
     @Override
-    public void ready(Instant time, List<String> interfaces, String hook) {
+    public void ready(Instant time, List<String> interfaces, String hook, List<String> probes) {
         ObjectNode node = line("ready", time);
         interfaces.forEach(node.putArray("interfaces")::add);
         node.put("hook", hook);
+        probes.forEach(node.putArray("probes")::add);
         emit(node);
     }
 
     @Override
-    public void interval(Instant time, Duration length, PacketCounts delta) {
+    public void interval(Instant time, Duration length, Reading delta) {
         ObjectNode node = line("interval", time);
         node.put("seconds", length.toMillis() / 1000.0);
         counts(node, delta);
@@ -54,30 +66,76 @@ public final class JsonPresenter implements Presenter {
     }
 
     @Override
-    public void summary(Instant time, Duration length, List<String> interfaces, PacketCounts total) {
+    public void summary(Instant time, Duration length, List<String> interfaces, Reading total) {
         ObjectNode node = line("summary", time);
         interfaces.forEach(node.putArray("interfaces")::add);
         node.put("seconds", length.toMillis() / 1000.0);
         counts(node, total);
+        if (total.retrans() != null) {
+            ArrayNode top = node.putArray("top_retransmit_flows");
+            for (FlowRetransmits f : total.topRetransmits()) {
+                ObjectNode entry = top.addObject();
+                flow(entry, f.flow());
+                entry.put("retransmits", f.total());
+                entry.put("synack", f.synack());
+            }
+        }
         emit(node);
     }
 
-    /** Adds "packets" and "syn_by_port" (ports as string keys, ascending). */
-    static void counts(ObjectNode node, PacketCounts c) {
-        ObjectNode packets = node.putObject("packets");
-        packets.put("tcp", c.tcp());
-        packets.put("syn", c.syn());
-        packets.put("synack", c.synack());
-        packets.put("fin", c.fin());
-        packets.put("rst", c.rst());
-        packets.put("ack", c.ack());
-        packets.put("malformed", c.malformed());
-        ObjectNode ports = node.putObject("syn_by_port");
-        c.synByPortSorted().forEach((port, n) -> ports.put(Integer.toString(port), n));
+    @Override
+    public void retransmit(RetransmitEvent event) {
+        ObjectNode node = line("retransmit", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("state", TcpStates.name(event.state()));
+        node.put("kind", event.synack() ? "synack" : "data");
+        node.put("err", event.err());
+        emit(node);
+    }
+
+    private void flow(ObjectNode node, Flow flow) {
+        node.put("netns", flow.netns());
+        String name = netnsNames.nameOf(flow.netns());
+        if (name != null) {
+            node.put("netns_name", name);
+        }
+        node.put("family", flow.family());
+        node.put("laddr", Addresses.format(flow.laddr()));
+        node.put("lport", flow.lport());
+        node.put("raddr", Addresses.format(flow.raddr()));
+        node.put("rport", flow.rport());
+    }
+
+    /** Adds "packets" and "syn_by_port" (ports as string keys, ascending), and the retransmit counts. */
+    static void counts(ObjectNode node, Reading reading) {
+        PacketCounts c = reading.packets();
+        if (c != null) {
+            ObjectNode packets = node.putObject("packets");
+            packets.put("tcp", c.tcp());
+            packets.put("syn", c.syn());
+            packets.put("synack", c.synack());
+            packets.put("fin", c.fin());
+            packets.put("rst", c.rst());
+            packets.put("ack", c.ack());
+            packets.put("malformed", c.malformed());
+            ObjectNode ports = node.putObject("syn_by_port");
+            c.synByPortSorted().forEach((port, n) -> ports.put(Integer.toString(port), n));
+        }
+        RetransCounts r = reading.retrans();
+        if (r != null) {
+            node.put("retransmits", r.total());
+            ObjectNode detail = node.putObject("retransmit_detail");
+            detail.put("data", r.data());
+            detail.put("synack", r.synack());
+            detail.put("events_lost", r.eventsLost());
+            detail.put("flows_untracked", r.flowsFull());
+        }
     }
 
     public static void print(PrintStream out, ObjectNode node) {
-        out.println(node.toString());
-        out.flush();
+        synchronized (out) {
+            out.println(node.toString());
+            out.flush();
+        }
     }
 }

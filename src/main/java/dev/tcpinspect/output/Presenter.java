@@ -1,20 +1,24 @@
 package dev.tcpinspect.output;
 
-import dev.tcpinspect.probe.syncount.PacketCounts;
+import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.retrans.RetransmitEvent;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 
-/** Shows what a watch sees: text for people, JSON lines for machines. */
+/** Shows what a watch sees: text for people, JSON lines for machines. Safe to call from several threads. */
 public sealed interface Presenter permits TextPresenter, JsonPresenter {
     /** Everything is attached; counting starts now. */
-    void ready(Instant time, List<String> interfaces, String hook);
+    void ready(Instant time, List<String> interfaces, String hook, List<String> probes);
 
     /** Counts of the interval that just ended. */
-    void interval(Instant time, Duration length, PacketCounts delta);
+    void interval(Instant time, Duration length, Reading delta);
 
     /** Counts since ready, after everything was detached. */
-    void summary(Instant time, Duration length, List<String> interfaces, PacketCounts total);
+    void summary(Instant time, Duration length, List<String> interfaces, Reading total);
+
+    /** One retransmission (called on the ring-buffer reader thread; the event is only valid during the call). */
+    void retransmit(RetransmitEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

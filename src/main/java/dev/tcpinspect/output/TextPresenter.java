@@ -1,5 +1,9 @@
 package dev.tcpinspect.output;
 
+import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.retrans.FlowRetransmits;
+import dev.tcpinspect.probe.retrans.RetransCounts;
+import dev.tcpinspect.probe.retrans.RetransmitEvent;
 import dev.tcpinspect.probe.syncount.PacketCounts;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -13,7 +17,7 @@ import java.util.Map;
 /** A table of per-interval counts, a header every 20 rows, and a summary block at the end. */
 public final class TextPresenter implements Presenter {
     private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss").withZone(ZoneOffset.UTC);
-    private static final String ROW = "%-8s %10s %8s %8s %8s %8s %10s %9s  %s%n";
+    private static final String PACKETS = "%10s %8s %8s %8s %8s %10s %9s";
     private static final int TOP_PORTS = 5;
     private final PrintStream out;
     private int rows;
@@ -23,42 +27,91 @@ public final class TextPresenter implements Presenter {
     }
 
     @Override
-    public void ready(Instant time, List<String> interfaces, String hook) {
-        out.printf("Watching incoming TCP on %s (%s). Ctrl-C to stop.%n", String.join(", ", interfaces), hook);
+    public synchronized void ready(Instant time, List<String> interfaces, String hook, List<String> probes) {
+        out.printf("Watching incoming TCP on %s (%s; probes: %s). Ctrl-C to stop.%n", String.join(", ", interfaces),
+                hook, String.join(", ", probes));
         out.flush();
     }
 
     @Override
-    public void interval(Instant time, Duration length, PacketCounts d) {
+    public synchronized void interval(Instant time, Duration length, Reading d) {
+        PacketCounts p = d.packets();
+        RetransCounts r = d.retrans();
         if (rows++ % 20 == 0) {
-            out.printf(ROW, "UTC", "TCP", "SYN", "SYN-ACK", "FIN", "RST", "PURE-ACK", "MALFORMED", "TOP SYN PORTS");
+            StringBuilder header = new StringBuilder(String.format("%-8s", "UTC"));
+            if (p != null) {
+                header.append(' ').append(String.format(PACKETS, "TCP", "SYN", "SYN-ACK", "FIN", "RST", "PURE-ACK",
+                        "MALFORMED"));
+            }
+            if (r != null) {
+                header.append(String.format(" %8s", "RETRANS"));
+            }
+            if (p != null) {
+                header.append("  TOP SYN PORTS");
+            }
+            out.println(header);
         }
-        out.printf(ROW, CLOCK.format(time), d.tcp(), d.syn(), d.synack(), d.fin(), d.rst(), d.ack(), d.malformed(),
-                topPorts(d.synByPort()));
+        StringBuilder row = new StringBuilder(String.format("%-8s", CLOCK.format(time)));
+        if (p != null) {
+            row.append(' ').append(String.format(PACKETS, p.tcp(), p.syn(), p.synack(), p.fin(), p.rst(), p.ack(),
+                    p.malformed()));
+        }
+        if (r != null) {
+            row.append(String.format(" %8d", r.total()));
+        }
+        if (p != null) {
+            row.append("  ").append(topPorts(p.synByPort()));
+        }
+        out.println(row);
         out.flush();
     }
 
     @Override
-    public void summary(Instant time, Duration length, List<String> interfaces, PacketCounts t) {
+    public synchronized void summary(Instant time, Duration length, List<String> interfaces, Reading total) {
         out.printf("%nSummary: %.1f s on %s%n", length.toMillis() / 1000.0, String.join(", ", interfaces));
-        out.printf("  %-22s %,d%n", "TCP packets", t.tcp());
-        out.printf("  %-22s %,d%n", "SYN", t.syn());
-        out.printf("  %-22s %,d%n", "SYN-ACK", t.synack());
-        out.printf("  %-22s %,d%n", "FIN", t.fin());
-        out.printf("  %-22s %,d%n", "RST", t.rst());
-        out.printf("  %-22s %,d%n", "pure ACK", t.ack());
-        out.printf("  %-22s %,d%n", "malformed", t.malformed());
-        if (!t.synByPort().isEmpty()) {
-            out.printf("  SYNs by destination port:%n");
-            t.synByPort().entrySet().stream()
-                    .sorted(Map.Entry.<Integer, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
-                    .limit(20)
-                    .forEach(e -> out.printf("    %5d  %,d%n", e.getKey(), e.getValue()));
-            if (t.synByPort().size() > 20) {
-                out.printf("    ... and %d more ports%n", t.synByPort().size() - 20);
+        PacketCounts t = total.packets();
+        if (t != null) {
+            out.printf("  %-22s %,d%n", "TCP packets", t.tcp());
+            out.printf("  %-22s %,d%n", "SYN", t.syn());
+            out.printf("  %-22s %,d%n", "SYN-ACK", t.synack());
+            out.printf("  %-22s %,d%n", "FIN", t.fin());
+            out.printf("  %-22s %,d%n", "RST", t.rst());
+            out.printf("  %-22s %,d%n", "pure ACK", t.ack());
+            out.printf("  %-22s %,d%n", "malformed", t.malformed());
+            if (!t.synByPort().isEmpty()) {
+                out.printf("  SYNs by destination port:%n");
+                t.synByPort().entrySet().stream()
+                        .sorted(Map.Entry.<Integer, Long>comparingByValue().reversed()
+                                .thenComparing(Map.Entry.comparingByKey()))
+                        .limit(20)
+                        .forEach(e -> out.printf("    %5d  %,d%n", e.getKey(), e.getValue()));
+                if (t.synByPort().size() > 20) {
+                    out.printf("    ... and %d more ports%n", t.synByPort().size() - 20);
+                }
+            }
+        }
+        RetransCounts r = total.retrans();
+        if (r != null) {
+            out.printf("  %-22s %,d (data %,d, SYN-ACK %,d)%n", "retransmits", r.total(), r.data(), r.synack());
+            if (r.eventsLost() > 0 || r.flowsFull() > 0) {
+                out.printf("  %-22s %,d events lost (ring buffer full), %,d retransmits of untracked flows%n",
+                        "NOT SHOWN", r.eventsLost(), r.flowsFull());
+            }
+            if (!total.topRetransmits().isEmpty()) {
+                out.printf("  Top flows by retransmits:%n");
+                for (FlowRetransmits f : total.topRetransmits()) {
+                    out.printf("    %-45s -> %-45s %,8d%n", Addresses.endpoint(f.flow().laddr(), f.flow().lport()),
+                            Addresses.endpoint(f.flow().raddr(), f.flow().rport()), f.total());
+                }
             }
         }
         out.flush();
+    }
+
+    @Override
+    public void retransmit(RetransmitEvent event) {
+        // The table shows retransmits per interval and the summary the top flows; per-event lines are
+        // for --format json.
     }
 
     /** "443:12 80:3" for the busiest ports. */
@@ -74,4 +127,5 @@ public final class TextPresenter implements Presenter {
         }
         return s.toString();
     }
+
 }

@@ -7,6 +7,7 @@ import java.net.UnknownHostException;
 
 /**
  * A TCP flow as the tracepoint probes report it (bpf/include/flow.h, struct flow, 44 bytes).
+ * Flows of IPv4-mapped addresses on IPv6 sockets are IPv4 flows here.
  *
  * @param netns inode of the network namespace
  * @param ipv6 family
@@ -24,7 +25,11 @@ public record Flow(long netns, boolean ipv6, InetAddress laddr, int lport, InetA
         boolean v6 = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 4)) == AF_INET6;
         int lport = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 6));
         int rport = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 8));
-        return new Flow(netns, v6, address(s, offset + 12, v6), lport, address(s, offset + 28, v6), rport);
+        InetAddress laddr = address(s, offset + 12, v6);
+        InetAddress raddr = address(s, offset + 28, v6);
+        // A dual-stack socket carrying IPv4 has v4-mapped addresses (::ffff:a.b.c.d), which Java already
+        // turns into IPv4 ones: on the wire that flow is IPv4, so it is reported as such.
+        return new Flow(netns, v6 && laddr instanceof java.net.Inet6Address, laddr, lport, raddr, rport);
     }
 
     private static InetAddress address(MemorySegment s, long offset, boolean v6) {

@@ -7,7 +7,8 @@ import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.testing.Bpftrace;
-import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.Loss;
+import dev.tcpinspect.testing.RetransScenario;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.util.List;
 import java.util.Map;
@@ -20,48 +21,8 @@ import org.junit.jupiter.api.Test;
  */
 @RequiresBpf
 class RetransProbeTest {
-    static final int BULK_PORT = 8080;
-    static final int HANDSHAKE_PORT = 8081;
-
-    private static void iptables(String ns, String family, String... rule) {
-        List<String> command = new java.util.ArrayList<>(List.of("ip", "netns", "exec", ns,
-                family.equals("6") ? "ip6tables" : "iptables", "-w"));
-        command.addAll(List.of(rule));
-        Cmd.run(command, 30).ok();
-    }
-
-    /** Loss on the client: 3% of the server's bulk data, and every other SYN-ACK of HANDSHAKE_PORT. */
-    private static void injectLoss(Lab lab, String action) {
-        for (String family : new String[] {"4", "6"}) {
-            iptables(lab.clientNs(), family, action, "INPUT", "-p", "tcp", "--sport", "" + BULK_PORT,
-                    "-m", "statistic", "--mode", "random", "--probability", "0.03", "-j", "DROP");
-            iptables(lab.clientNs(), family, action, "INPUT", "-p", "tcp", "--sport", "" + HANDSHAKE_PORT,
-                    "--tcp-flags", "SYN,ACK", "SYN,ACK", "-m", "statistic", "--mode", "nth", "--every", "2",
-                    "--packet", "0", "-j", "DROP");
-        }
-    }
-
-    /** Waits until the server namespace has no connection still closing (so no timer can fire). */
-    private static void settle(Lab lab) throws InterruptedException {
-        for (int i = 0; i < 100; i++) {
-            String busy = Cmd.run("ip", "netns", "exec", lab.serverNs(), "ss", "-Htn", "state", "connected",
-                    "exclude", "time-wait").ok().out().strip();
-            if (busy.isEmpty()) {
-                return;
-            }
-            Thread.sleep(100);
-        }
-    }
-
-    private static String bpftraceScript(long... netns) {
-        StringBuilder filter = new StringBuilder();
-        for (long n : netns) {
-            filter.append(filter.isEmpty() ? "" : " || ")
-                    .append("((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum == ").append(n);
-        }
-        return "tracepoint:tcp:tcp_retransmit_skb /" + filter + "/ { @data = count(); } "
-                + "tracepoint:tcp:tcp_retransmit_synack /" + filter + "/ { @synack = count(); }";
-    }
+    static final int BULK_PORT = RetransScenario.BULK_PORT;
+    static final int HANDSHAKE_PORT = RetransScenario.HANDSHAKE_PORT;
 
     @Test
     void countsEqualBpftraceForTheServerNamespaceAndForAllNamespaces() throws Exception {
@@ -73,12 +34,11 @@ class RetransProbeTest {
              var upload = Traffic.listenSending(lab.client(), Lab.CLIENT_V4, BULK_PORT, 2_000_000)) {
             long serverNs = lab.server().inode();
             long clientNs = lab.client().inode();
-            injectLoss(lab, "-A");
+            RetransScenario.clientLoss(lab, "-A");
             // Loss the other way too, so the client namespace retransmits and --all-netns differs.
-            iptables(lab.serverNs(), "4", "-A", "INPUT", "-p", "tcp", "--sport", "" + BULK_PORT, "-m", "statistic",
-                    "--mode", "random", "--probability", "0.03", "-j", "DROP");
-            try (Bpftrace serverOnly = Bpftrace.start(bpftraceScript(serverNs));
-                 Bpftrace both = Bpftrace.start(bpftraceScript(serverNs, clientNs));
+            Loss.input(lab.serverNs(), "-A", Loss.randomFromPort(BULK_PORT, 0.03));
+            try (Bpftrace serverOnly = Bpftrace.start(RetransScenario.bpftraceScript(serverNs));
+                 Bpftrace both = Bpftrace.start(RetransScenario.bpftraceScript(serverNs, clientNs));
                  RetransProbe probe = lab.server().call(() -> RetransProbe.load(false));
                  RetransProbe all = RetransProbe.load(true)) {
                 AtomicLong events = new AtomicLong();
@@ -99,8 +59,8 @@ class RetransProbeTest {
                     assertEquals(4, Traffic.connect(lab.client(), address, HANDSHAKE_PORT, 4));
                 }
                 assertEquals(2_000_000, Traffic.download(lab.server(), Lab.CLIENT_V4, BULK_PORT));
-                injectLoss(lab, "-D");
-                settle(lab);
+                RetransScenario.clientLoss(lab, "-D");
+                RetransScenario.settle(lab);
 
                 RetransCounts counted = probe.read();
                 RetransCounts countedAll = all.read();

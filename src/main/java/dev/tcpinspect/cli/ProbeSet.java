@@ -1,0 +1,87 @@
+package dev.tcpinspect.cli;
+
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.retrans.RetransProbe;
+import dev.tcpinspect.probe.syncount.SynCountProbe;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The probes one watch runs, loaded and attached together, read together, closed together. */
+final class ProbeSet implements AutoCloseable {
+    /** Names accepted by --probe. */
+    enum Name { packets, retrans }
+
+    static final int TOP_FLOWS = 10;
+
+    final SynCountProbe packets;
+    final RetransProbe retrans;
+
+    private ProbeSet(SynCountProbe packets, RetransProbe retrans) {
+        this.packets = packets;
+        this.retrans = retrans;
+    }
+
+    /**
+     * Loads and attaches the named probes; on any failure closes what was made and rethrows, so a
+     * failed start leaves nothing attached.
+     */
+    static ProbeSet start(List<Name> names, List<String> interfaces, SynCountProbe.Hook hook, XdpMode xdpMode,
+                          boolean allNetns) {
+        SynCountProbe packets = null;
+        RetransProbe retrans = null;
+        try {
+            if (names.contains(Name.packets)) {
+                packets = SynCountProbe.load();
+                packets.attach(interfaces, hook, xdpMode);
+            }
+            if (names.contains(Name.retrans)) {
+                retrans = RetransProbe.load(allNetns);
+                retrans.attach();
+            }
+            return new ProbeSet(packets, retrans);
+        } catch (RuntimeException e) {
+            new ProbeSet(packets, retrans).close();
+            throw e;
+        }
+    }
+
+    List<String> names() {
+        List<String> names = new ArrayList<>();
+        if (packets != null) {
+            names.add(Name.packets.name());
+        }
+        if (retrans != null) {
+            names.add(Name.retrans.name());
+        }
+        return names;
+    }
+
+    /** Current cumulative counts; the top flows only when asked (they cost a walk of the flow map). */
+    Reading read(boolean withFlows) {
+        return new Reading(packets == null ? null : packets.read(), retrans == null ? null : retrans.read(),
+                retrans == null || !withFlows ? List.of() : retrans.topFlows(TOP_FLOWS));
+    }
+
+    @Override
+    public void close() {
+        RuntimeException first = null;
+        for (AutoCloseable probe : new AutoCloseable[] {retrans, packets}) {
+            if (probe == null) {
+                continue;
+            }
+            try {
+                probe.close();
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+}

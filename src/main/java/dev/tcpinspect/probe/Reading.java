@@ -1,0 +1,26 @@
+package dev.tcpinspect.probe;
+
+import dev.tcpinspect.probe.retrans.FlowRetransmits;
+import dev.tcpinspect.probe.retrans.RetransCounts;
+import dev.tcpinspect.probe.syncount.PacketCounts;
+import java.util.List;
+
+/**
+ * What the running probes counted, cumulative or over a window; a probe's part is null when it is
+ * not running.
+ *
+ * @param packets the packet counter's counts
+ * @param retrans retransmission totals
+ * @param topRetransmits flows with the most retransmits (cumulative; empty in a window)
+ */
+public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits) {
+    public Reading {
+        topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
+    }
+
+    /** Counts in this reading that were not yet in {@code earlier}; the flow list is this one's. */
+    public Reading minus(Reading earlier) {
+        return new Reading(packets == null ? null : packets.minus(earlier.packets),
+                retrans == null ? null : retrans.minus(earlier.retrans), topRetransmits);
+    }
+}
