@@ -8,7 +8,9 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "retrans.h"
+#include "sock_helpers.h"
 
 /* Namespace to report (inode); 0 reports every namespace. */
 const volatile __u32 target_netns = 0;
@@ -45,29 +47,16 @@ struct trace_event_raw_tcp_event_sk_skb___old {
 	__u8 daddr_v6[16];
 } __attribute__((preserve_access_index));
 
-static __always_inline void bump(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&stats, &slot);
-
-	if (n)
-		(*n)++;
-}
-
-static __always_inline __u32 netns_of(const struct sock *sk)
-{
-	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-}
-
 static __always_inline void record(struct flow *flow, __u8 state, __u8 kind, __s32 err)
 {
 	struct retrans_counts *counts = bpf_map_lookup_elem(&flows, flow);
 
-	bump(kind == RETRANS_KIND_SYNACK ? STAT_SYNACK : STAT_DATA);
+	PERCPU_BUMP(stats, kind == RETRANS_KIND_SYNACK ? STAT_SYNACK : STAT_DATA);
 	if (!counts) {
 		struct retrans_counts zero = {};
 
 		if (bpf_map_update_elem(&flows, flow, &zero, BPF_NOEXIST) && bpf_map_update_elem(&flows, flow, &zero, BPF_EXIST))
-			bump(STAT_FLOWS_FULL);
+			PERCPU_BUMP(stats, STAT_FLOWS_FULL);
 		counts = bpf_map_lookup_elem(&flows, flow);
 	}
 	if (counts) {
@@ -80,7 +69,7 @@ static __always_inline void record(struct flow *flow, __u8 state, __u8 kind, __s
 	struct retrans_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
-		bump(STAT_EVENTS_LOST);
+		PERCPU_BUMP(stats, STAT_EVENTS_LOST);
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
@@ -90,19 +79,6 @@ static __always_inline void record(struct flow *flow, __u8 state, __u8 kind, __s
 	e->pad = 0;
 	e->err = err;
 	bpf_ringbuf_submit(e, 0);
-}
-
-static __always_inline void fill_addrs(struct flow *flow, __u16 family, const __u8 *s4, const __u8 *d4,
-				       const __u8 *s6, const __u8 *d6)
-{
-	flow->family = family;
-	if (family == FLOW_AF_INET) {
-		bpf_probe_read_kernel(flow->laddr, 4, s4);
-		bpf_probe_read_kernel(flow->raddr, 4, d4);
-	} else {
-		bpf_probe_read_kernel(flow->laddr, 16, s6);
-		bpf_probe_read_kernel(flow->raddr, 16, d6);
-	}
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")
@@ -120,7 +96,7 @@ int tcpi_retrans_skb(void *ctx)
 		state = BPF_CORE_READ(tp, state);
 		flow.lport = BPF_CORE_READ(tp, sport);
 		flow.rport = BPF_CORE_READ(tp, dport);
-		fill_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
+		flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
 		if (bpf_core_field_exists(tp->err))
 			err = BPF_CORE_READ(tp, err);
 	} else {
@@ -130,9 +106,9 @@ int tcpi_retrans_skb(void *ctx)
 		state = BPF_CORE_READ(tp, state);
 		flow.lport = BPF_CORE_READ(tp, sport);
 		flow.rport = BPF_CORE_READ(tp, dport);
-		fill_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
+		flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
 	}
-	flow.netns = netns_of(sk);
+	flow.netns = sock_netns(sk);
 	if (target_netns && flow.netns != target_netns)
 		return 0;
 	record(&flow, state, RETRANS_KIND_DATA, err);
@@ -145,12 +121,12 @@ int tcpi_retrans_synack(struct trace_event_raw_tcp_retransmit_synack *tp)
 	struct flow flow = {};
 	const struct sock *sk = BPF_CORE_READ(tp, skaddr);
 
-	flow.netns = netns_of(sk);
+	flow.netns = sock_netns(sk);
 	if (target_netns && flow.netns != target_netns)
 		return 0;
 	flow.lport = BPF_CORE_READ(tp, sport);
 	flow.rport = BPF_CORE_READ(tp, dport);
-	fill_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
+	flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
 	/* A SYN-ACK is retransmitted for a request socket, which is in SYN_RECV. */
 	record(&flow, 3 /* TCP_SYN_RECV */, RETRANS_KIND_SYNACK, 0);
 	return 0;

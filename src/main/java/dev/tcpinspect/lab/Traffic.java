@@ -85,6 +85,18 @@ public final class Traffic {
         });
     }
 
+    /** Starts a listener that aborts each connection with a RST (SO_LINGER 0) once the request arrived. */
+    public static Server listenResetting(Netns ns, String address, int port) {
+        return listen(ns, address, port, s -> {
+            try (s) {
+                s.getInputStream().read();
+                s.setSoLinger(true, 0);
+            } catch (IOException e) {
+                // the peer went away
+            }
+        });
+    }
+
     private static Server listen(Netns ns, String address, int port, java.util.function.Consumer<Socket> handler) {
         return ns.call(() -> {
             ServerSocket socket = new ServerSocket();
@@ -118,6 +130,28 @@ public final class Traffic {
                     s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
                     s.shutdownOutput();
                     s.getInputStream().transferTo(OutputStream.nullOutputStream());
+                    done++;
+                }
+            }
+            return done;
+        });
+    }
+
+    /**
+     * Opens {@code count} connections that each send a line and then abort with a RST (SO_LINGER 0
+     * close) instead of a FIN. Returns how many were made.
+     */
+    public static int connectAndReset(Netns ns, String address, int port, int count) {
+        return ns.call(() -> {
+            int done = 0;
+            InetSocketAddress target = new InetSocketAddress(InetAddress.getByName(address), port);
+            for (int i = 0; i < count; i++) {
+                try (Socket s = new Socket()) {
+                    s.connect(target, CONNECT_TIMEOUT_MS);
+                    s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+                    s.getOutputStream().flush();
+                    Thread.sleep(5); // let the data arrive first, so the RST hits an established socket
+                    s.setSoLinger(true, 0);
                     done++;
                 }
             }

@@ -23,10 +23,19 @@ public final class Capture implements AutoCloseable {
 
     /** Starts capturing incoming packets (-Q in) and returns once tcpdump is listening. */
     public static Capture incoming(String netns, String device) {
+        return start(netns, device, "in");
+    }
+
+    /** Starts capturing outgoing packets (-Q out) and returns once tcpdump is listening. */
+    public static Capture outgoing(String netns, String device) {
+        return start(netns, device, "out");
+    }
+
+    private static Capture start(String netns, String device, String direction) {
         try {
             Path file = Files.createTempFile("tcpinspect-", ".pcap");
             file.toFile().setWritable(true, false);
-            Process p = new ProcessBuilder("ip", "netns", "exec", netns, "tcpdump", "-Z", "root", "-i", device, "-Q", "in", "--immediate-mode", "-n",
+            Process p = new ProcessBuilder("ip", "netns", "exec", netns, "tcpdump", "-Z", "root", "-i", device, "-Q", direction, "--immediate-mode", "-n",
                     "-U", "-w", file.toString()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             var err = new java.io.BufferedReader(new java.io.InputStreamReader(p.getErrorStream()));
             String line;

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* Helpers shared by the tracepoint probes (vmlinux.h based, CO-RE). */
+#ifndef TCPINSPECT_SOCK_HELPERS_H
+#define TCPINSPECT_SOCK_HELPERS_H
+
+#include <bpf/bpf_core_read.h>
+#include "flow.h"
+
+/* Inode of the network namespace a socket belongs to (what /proc/PID/ns/net links to). */
+static __always_inline __u32 sock_netns(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* Namespace of a packet, through the device it arrived on or leaves by. */
+static __always_inline __u32 skb_netns(const struct sk_buff *skb)
+{
+	return BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+}
+
+/* Copies tracepoint address fields (local first) into a flow. */
+static __always_inline void flow_addrs(struct flow *flow, __u16 family, const void *l4, const void *r4,
+				       const void *l6, const void *r6)
+{
+	flow->family = family;
+	if (family == FLOW_AF_INET) {
+		bpf_probe_read_kernel(flow->laddr, 4, l4);
+		bpf_probe_read_kernel(flow->raddr, 4, r4);
+	} else {
+		bpf_probe_read_kernel(flow->laddr, 16, l6);
+		bpf_probe_read_kernel(flow->raddr, 16, r6);
+	}
+}
+
+/* Fills family, address and port from a struct sockaddr_in or sockaddr_in6 stored in a record. */
+static __always_inline void flow_from_sockaddr(const void *sa, __u8 *addr, __u16 *port, __u16 *family)
+{
+	struct sockaddr_in6 s6 = {};
+
+	bpf_probe_read_kernel(&s6, sizeof(s6), sa);
+	*family = s6.sin6_family;
+	*port = bpf_ntohs(s6.sin6_port);
+	if (s6.sin6_family == FLOW_AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&s6;
+
+		__builtin_memcpy(addr, &s4->sin_addr, 4);
+	} else {
+		__builtin_memcpy(addr, &s6.sin6_addr, 16);
+	}
+}
+
+/* Per-CPU counter array bump: no atomics, a CPU runs one program at a time. */
+#define PERCPU_BUMP(map, slot)                                     \
+	do {                                                       \
+		__u32 __slot = (slot);                             \
+		__u64 *__n = bpf_map_lookup_elem(&(map), &__slot); \
+		if (__n)                                           \
+			(*__n)++;                                  \
+	} while (0)
+
+#endif

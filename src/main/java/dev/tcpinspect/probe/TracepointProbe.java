@@ -1,0 +1,90 @@
+package dev.tcpinspect.probe;
+
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.Codec;
+import dev.tcpinspect.ebpf.OpenObject;
+import dev.tcpinspect.ebpf.PerCpuMap;
+import dev.tcpinspect.ebpf.RingBufReader;
+import dev.tcpinspect.os.Netns;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.function.BiFunction;
+import java.util.function.ToLongFunction;
+
+/**
+ * What the tracepoint probes have in common: an object with a {@code target_netns} constant (0 =
+ * every namespace), a per-CPU "stats" array, a per-flow "flows" hash and an "events" ring buffer.
+ * Each probe class owns one and adds its own decoding.
+ */
+public final class TracepointProbe implements AutoCloseable {
+    private final BpfObject object;
+    private final PerCpuMap<Integer, Long> stats;
+    private final int statSlots;
+    private RingBufReader reader;
+
+    private TracepointProbe(BpfObject object, int statSlots) {
+        this.object = object;
+        this.statSlots = statSlots;
+        this.stats = object.map("stats").perCpu(Codec.U32, Codec.U64);
+    }
+
+    /** Loads an embedded object, filtering in the kernel to the caller's namespace unless allNetns. */
+    public static TracepointProbe load(String resource, int statSlots, boolean allNetns) {
+        OpenObject open = OpenObject.openResource(resource);
+        try {
+            open.setConstant("target_netns", allNetns ? 0 : (int) Netns.currentInode());
+        } catch (RuntimeException e) {
+            open.close();
+            throw e;
+        }
+        return new TracepointProbe(open.load(), statSlots);
+    }
+
+    /** Attaches a program to a classic tracepoint "category:name". */
+    public TracepointProbe attach(String program, String tracepoint) {
+        String[] parts = tracepoint.split(":", 2);
+        object.program(program).attachTracepoint(parts[0], parts[1]);
+        return this;
+    }
+
+    /** Every stats slot, summed over CPUs. */
+    public long[] stats() {
+        long[] v = new long[statSlots];
+        for (int i = 0; i < statSlots; i++) {
+            v[i] = stats.getSummed(i, Long::sum).orElse(0L);
+        }
+        return v;
+    }
+
+    /** Starts the ring-buffer reader thread; the handler sees each record in place. */
+    public synchronized void onEvents(RingBufReader.Handler handler) {
+        if (reader != null) {
+            throw new IllegalStateException("events are already being read");
+        }
+        reader = new RingBufReader(object.map("events"), handler).start();
+    }
+
+    /** Records read but not delivered because the consumer threw. */
+    public long eventsFailed() {
+        return reader == null ? 0 : reader.failed();
+    }
+
+    /** The "flows" entries decoded and sorted by a count, largest first, at most limit. */
+    public <T> List<T> topFlows(int limit, BiFunction<Flow, MemorySegment, T> decode, ToLongFunction<T> by) {
+        List<T> all = new ArrayList<>();
+        object.map("flows").forEach((key, value) -> all.add(decode.apply(Flow.read(key, 0), value)));
+        all.sort(Comparator.comparingLong(by).reversed());
+        return all.size() > limit ? List.copyOf(all.subList(0, limit)) : all;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (reader != null) {
+            reader.close();
+            reader = null;
+        }
+        object.close();
+    }
+}

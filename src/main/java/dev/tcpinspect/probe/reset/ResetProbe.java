@@ -1,0 +1,54 @@
+package dev.tcpinspect.probe.reset;
+
+import dev.tcpinspect.probe.TracepointProbe;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Resets sent (tcp:tcp_send_reset) and received (tcp:tcp_receive_reset), per flow and as events
+ * (reset.bpf.c). Reports the caller's network namespace only, unless loaded for all.
+ */
+public final class ResetProbe implements AutoCloseable {
+    static final String OBJECT = "/bpf/reset.bpf.o";
+    private static final int STATS = 4;
+
+    private final TracepointProbe probe;
+
+    private ResetProbe(TracepointProbe probe) {
+        this.probe = probe;
+    }
+
+    public static ResetProbe load(boolean allNetns) {
+        return new ResetProbe(TracepointProbe.load(OBJECT, STATS, allNetns));
+    }
+
+    public void attach() {
+        probe.attach("tcpi_reset_send", "tcp:tcp_send_reset").attach("tcpi_reset_recv", "tcp:tcp_receive_reset");
+    }
+
+    /** Delivers events on a reader thread; the event object is reused for every record. */
+    public void onEvents(Consumer<ResetEvent> consumer) {
+        ResetEvent view = new ResetEvent();
+        probe.onEvents((segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
+    }
+
+    public ResetCounts read() {
+        long[] v = probe.stats();
+        return new ResetCounts(v[0], v[1], v[2], v[3]);
+    }
+
+    public List<FlowResets> topFlows(int limit) {
+        return probe.topFlows(limit, (flow, value) -> new FlowResets(flow,
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
+                FlowResets::total);
+    }
+
+    @Override
+    public void close() {
+        probe.close();
+    }
+}
