@@ -2,6 +2,7 @@ package dev.tcpinspect.cli;
 
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
 import dev.tcpinspect.probe.syncount.SynCountProbe;
 import java.util.ArrayList;
@@ -10,16 +11,18 @@ import java.util.List;
 /** The probes one watch runs, loaded and attached together, read together, closed together. */
 final class ProbeSet implements AutoCloseable {
     /** Names accepted by --probe. */
-    enum Name { packets, retrans }
+    enum Name { packets, retrans, reset }
 
     static final int TOP_FLOWS = 10;
 
     final SynCountProbe packets;
     final RetransProbe retrans;
+    final ResetProbe reset;
 
-    private ProbeSet(SynCountProbe packets, RetransProbe retrans) {
+    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset) {
         this.packets = packets;
         this.retrans = retrans;
+        this.reset = reset;
     }
 
     /**
@@ -30,6 +33,7 @@ final class ProbeSet implements AutoCloseable {
                           boolean allNetns) {
         SynCountProbe packets = null;
         RetransProbe retrans = null;
+        ResetProbe reset = null;
         try {
             if (names.contains(Name.packets)) {
                 packets = SynCountProbe.load();
@@ -39,9 +43,13 @@ final class ProbeSet implements AutoCloseable {
                 retrans = RetransProbe.load(allNetns);
                 retrans.attach();
             }
-            return new ProbeSet(packets, retrans);
+            if (names.contains(Name.reset)) {
+                reset = ResetProbe.load(allNetns);
+                reset.attach();
+            }
+            return new ProbeSet(packets, retrans, reset);
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans).close();
+            new ProbeSet(packets, retrans, reset).close();
             throw e;
         }
     }
@@ -54,19 +62,23 @@ final class ProbeSet implements AutoCloseable {
         if (retrans != null) {
             names.add(Name.retrans.name());
         }
+        if (reset != null) {
+            names.add(Name.reset.name());
+        }
         return names;
     }
 
     /** Current cumulative counts; the top flows only when asked (they cost a walk of the flow map). */
     Reading read(boolean withFlows) {
         return new Reading(packets == null ? null : packets.read(), retrans == null ? null : retrans.read(),
-                retrans == null || !withFlows ? List.of() : retrans.topFlows(TOP_FLOWS));
+                retrans == null || !withFlows ? List.of() : retrans.topFlows(TOP_FLOWS),
+                reset == null ? null : reset.read(), reset == null || !withFlows ? List.of() : reset.topFlows(TOP_FLOWS));
     }
 
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {retrans, packets}) {
+        for (AutoCloseable probe : new AutoCloseable[] {reset, retrans, packets}) {
             if (probe == null) {
                 continue;
             }

@@ -22,6 +22,8 @@ import picocli.CommandLine.Option;
             "           and SYNs per destination port; a TC ingress program (or XDP with --xdp) per interface",
             "  retrans  retransmissions (tcp:tcp_retransmit_skb and tcp_retransmit_synack), per flow, with",
             "           an event line per retransmit in JSON; this network namespace unless --all-netns",
+            "  reset    resets sent (tcp:tcp_send_reset, with the kernel's reason) and received",
+            "           (tcp:tcp_receive_reset), per flow, with the TCP state they hit; namespaces as retrans",
             "",
             "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",
             "everything and prints a summary of what happened after it said it was ready."},

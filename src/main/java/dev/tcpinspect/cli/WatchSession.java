@@ -23,6 +23,9 @@ final class WatchSession {
         if (probes.retrans != null) {
             probes.retrans.onEvents(presenter::retransmit);
         }
+        if (probes.reset != null) {
+            probes.reset.onEvents(presenter::reset);
+        }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

@@ -7,6 +7,10 @@ import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.NetnsNames;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.TcpStates;
+import dev.tcpinspect.ebpf.KernelEnums;
+import dev.tcpinspect.probe.reset.FlowResets;
+import dev.tcpinspect.probe.reset.ResetCounts;
+import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.FlowRetransmits;
 import dev.tcpinspect.probe.retrans.RetransCounts;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
@@ -71,6 +75,15 @@ public final class JsonPresenter implements Presenter {
         interfaces.forEach(node.putArray("interfaces")::add);
         node.put("seconds", length.toMillis() / 1000.0);
         counts(node, total);
+        if (total.resets() != null) {
+            ArrayNode top = node.putArray("top_reset_flows");
+            for (FlowResets f : total.topResets()) {
+                ObjectNode entry = top.addObject();
+                flow(entry, f.flow());
+                entry.put("sent", f.sent());
+                entry.put("received", f.received());
+            }
+        }
         if (total.retrans() != null) {
             ArrayNode top = node.putArray("top_retransmit_flows");
             for (FlowRetransmits f : total.topRetransmits()) {
@@ -90,6 +103,19 @@ public final class JsonPresenter implements Presenter {
         node.put("state", TcpStates.name(event.state()));
         node.put("kind", event.synack() ? "synack" : "data");
         node.put("err", event.err());
+        emit(node);
+    }
+
+    @Override
+    public void reset(ResetEvent event) {
+        ObjectNode node = line("reset", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("direction", event.received() ? "received" : "sent");
+        node.put("state", TcpStates.name(event.state()));
+        if (!event.received()) {
+            node.put("reason", KernelEnums.values("sk_rst_reason", "SK_RST_REASON_")
+                    .getOrDefault((long) event.reason(), Integer.toString(event.reason())));
+        }
         emit(node);
     }
 
@@ -129,6 +155,14 @@ public final class JsonPresenter implements Presenter {
             detail.put("synack", r.synack());
             detail.put("events_lost", r.eventsLost());
             detail.put("flows_untracked", r.flowsFull());
+        }
+        ResetCounts resets = reading.resets();
+        if (resets != null) {
+            ObjectNode rst = node.putObject("resets");
+            rst.put("sent", resets.sent());
+            rst.put("received", resets.received());
+            rst.put("events_lost", resets.eventsLost());
+            rst.put("flows_untracked", resets.flowsFull());
         }
     }
 

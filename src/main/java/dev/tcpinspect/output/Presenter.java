@@ -1,6 +1,7 @@
 package dev.tcpinspect.output;
 
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
 import java.time.Duration;
 import java.time.Instant;
@@ -19,6 +20,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
 
     /** One retransmission (called on the ring-buffer reader thread; the event is only valid during the call). */
     void retransmit(RetransmitEvent event);
+
+    /** One reset sent or received (called on the ring-buffer reader thread). */
+    void reset(ResetEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

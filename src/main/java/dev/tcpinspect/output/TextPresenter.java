@@ -1,6 +1,9 @@
 package dev.tcpinspect.output;
 
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.reset.FlowResets;
+import dev.tcpinspect.probe.reset.ResetCounts;
+import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.FlowRetransmits;
 import dev.tcpinspect.probe.retrans.RetransCounts;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
@@ -46,6 +49,9 @@ public final class TextPresenter implements Presenter {
             if (r != null) {
                 header.append(String.format(" %8s", "RETRANS"));
             }
+            if (d.resets() != null) {
+                header.append(String.format(" %8s %8s", "RST-OUT", "RST-IN"));
+            }
             if (p != null) {
                 header.append("  TOP SYN PORTS");
             }
@@ -58,6 +64,9 @@ public final class TextPresenter implements Presenter {
         }
         if (r != null) {
             row.append(String.format(" %8d", r.total()));
+        }
+        if (d.resets() != null) {
+            row.append(String.format(" %8d %8d", d.resets().sent(), d.resets().received()));
         }
         if (p != null) {
             row.append("  ").append(topPorts(p.synByPort()));
@@ -105,7 +114,28 @@ public final class TextPresenter implements Presenter {
                 }
             }
         }
+        ResetCounts resets = total.resets();
+        if (resets != null) {
+            out.printf("  %-22s %,d sent, %,d received%n", "resets", resets.sent(), resets.received());
+            if (resets.eventsLost() > 0 || resets.flowsFull() > 0) {
+                out.printf("  %-22s %,d events lost (ring buffer full), %,d resets of untracked flows%n",
+                        "NOT SHOWN", resets.eventsLost(), resets.flowsFull());
+            }
+            if (!total.topResets().isEmpty()) {
+                out.printf("  Top flows by resets:%n");
+                for (FlowResets f : total.topResets()) {
+                    out.printf("    %-45s -> %-45s %,8d sent %,8d received%n",
+                            Addresses.endpoint(f.flow().laddr(), f.flow().lport()),
+                            Addresses.endpoint(f.flow().raddr(), f.flow().rport()), f.sent(), f.received());
+                }
+            }
+        }
         out.flush();
+    }
+
+    @Override
+    public void reset(ResetEvent event) {
+        // Counted per interval and listed by flow in the summary; per-event lines are for --format json.
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.probe.reset.FlowResets;
+import dev.tcpinspect.probe.reset.ResetCounts;
 import dev.tcpinspect.probe.retrans.FlowRetransmits;
 import dev.tcpinspect.probe.retrans.RetransCounts;
 import dev.tcpinspect.probe.syncount.PacketCounts;
@@ -12,15 +14,20 @@ import java.util.List;
  * @param packets the packet counter's counts
  * @param retrans retransmission totals
  * @param topRetransmits flows with the most retransmits (cumulative; empty in a window)
+ * @param resets reset totals
+ * @param topResets flows with the most resets (cumulative; empty in a window)
  */
-public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits) {
+public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
+                      ResetCounts resets, List<FlowResets> topResets) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
+        topResets = topResets == null ? List.of() : List.copyOf(topResets);
     }
 
-    /** Counts in this reading that were not yet in {@code earlier}; the flow list is this one's. */
+    /** Counts in this reading that were not yet in {@code earlier}; the flow lists are this one's. */
     public Reading minus(Reading earlier) {
         return new Reading(packets == null ? null : packets.minus(earlier.packets),
-                retrans == null ? null : retrans.minus(earlier.retrans), topRetransmits);
+                retrans == null ? null : retrans.minus(earlier.retrans), topRetransmits,
+                resets == null ? null : resets.minus(earlier.resets), topResets);
     }
 }
