@@ -2,6 +2,7 @@ package dev.tcpinspect.cli;
 
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
 import dev.tcpinspect.probe.syncount.SynCountProbe;
@@ -11,18 +12,20 @@ import java.util.List;
 /** The probes one watch runs, loaded and attached together, read together, closed together. */
 final class ProbeSet implements AutoCloseable {
     /** Names accepted by --probe. */
-    enum Name { packets, retrans, reset }
+    enum Name { packets, retrans, reset, drops }
 
     static final int TOP_FLOWS = 10;
 
     final SynCountProbe packets;
     final RetransProbe retrans;
     final ResetProbe reset;
+    final DropsProbe drops;
 
-    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset) {
+    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops) {
         this.packets = packets;
         this.retrans = retrans;
         this.reset = reset;
+        this.drops = drops;
     }
 
     /**
@@ -34,6 +37,7 @@ final class ProbeSet implements AutoCloseable {
         SynCountProbe packets = null;
         RetransProbe retrans = null;
         ResetProbe reset = null;
+        DropsProbe drops = null;
         try {
             if (names.contains(Name.packets)) {
                 packets = SynCountProbe.load();
@@ -47,9 +51,13 @@ final class ProbeSet implements AutoCloseable {
                 reset = ResetProbe.load(allNetns);
                 reset.attach();
             }
-            return new ProbeSet(packets, retrans, reset);
+            if (names.contains(Name.drops)) {
+                drops = DropsProbe.load(allNetns);
+                drops.attach();
+            }
+            return new ProbeSet(packets, retrans, reset, drops);
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans, reset).close();
+            new ProbeSet(packets, retrans, reset, drops).close();
             throw e;
         }
     }
@@ -65,6 +73,9 @@ final class ProbeSet implements AutoCloseable {
         if (reset != null) {
             names.add(Name.reset.name());
         }
+        if (drops != null) {
+            names.add(Name.drops.name());
+        }
         return names;
     }
 
@@ -72,13 +83,14 @@ final class ProbeSet implements AutoCloseable {
     Reading read(boolean withFlows) {
         return new Reading(packets == null ? null : packets.read(), retrans == null ? null : retrans.read(),
                 retrans == null || !withFlows ? List.of() : retrans.topFlows(TOP_FLOWS),
-                reset == null ? null : reset.read(), reset == null || !withFlows ? List.of() : reset.topFlows(TOP_FLOWS));
+                reset == null ? null : reset.read(), reset == null || !withFlows ? List.of() : reset.topFlows(TOP_FLOWS),
+                drops == null ? null : drops.read(), drops == null || !withFlows ? List.of() : drops.topFlows(TOP_FLOWS));
     }
 
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {reset, retrans, packets}) {
+        for (AutoCloseable probe : new AutoCloseable[] {drops, reset, retrans, packets}) {
             if (probe == null) {
                 continue;
             }

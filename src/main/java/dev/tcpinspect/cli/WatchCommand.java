@@ -24,6 +24,8 @@ import picocli.CommandLine.Option;
             "           an event line per retransmit in JSON; this network namespace unless --all-netns",
             "  reset    resets sent (tcp:tcp_send_reset, with the kernel's reason) and received",
             "           (tcp:tcp_receive_reset), per flow, with the TCP state they hit; namespaces as retrans",
+            "  drops    TCP packets the kernel dropped (skb:kfree_skb), per reason as the running kernel names",
+            "           them and per flow; receive queue full; listen-queue overflows (kernel counter)",
             "",
             "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",
             "everything and prints a summary of what happened after it said it was ready."},

@@ -26,6 +26,9 @@ final class WatchSession {
         if (probes.reset != null) {
             probes.reset.onEvents(presenter::reset);
         }
+        if (probes.drops != null) {
+            probes.drops.onEvents(presenter::drop);
+        }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

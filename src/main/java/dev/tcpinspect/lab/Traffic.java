@@ -160,6 +160,29 @@ public final class Traffic {
     }
 
     /**
+     * Tries {@code count} connections that are expected to get no answer (a firewall drops the SYN);
+     * each gives up after timeoutMillis, before the kernel's first SYN retry at 1 s, so each sends
+     * exactly one SYN. Returns how many timed out.
+     */
+    public static int unansweredConnects(Netns ns, String address, int port, int count, int timeoutMillis) {
+        if (timeoutMillis >= 1000) {
+            throw new IllegalArgumentException("a timeout of 1 s or more lets the kernel retry the SYN");
+        }
+        return ns.call(() -> {
+            int timedOut = 0;
+            InetSocketAddress target = new InetSocketAddress(InetAddress.getByName(address), port);
+            for (int i = 0; i < count; i++) {
+                try (Socket s = new Socket()) {
+                    s.connect(target, timeoutMillis);
+                } catch (java.net.SocketTimeoutException e) {
+                    timedOut++;
+                }
+            }
+            return timedOut;
+        });
+    }
+
+    /**
      * Sends one SYN to each port in [firstPort, firstPort+count) where nothing listens; the peer
      * answers RST. Returns how many were refused (as expected).
      */

@@ -8,6 +8,10 @@ import dev.tcpinspect.probe.NetnsNames;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.TcpStates;
 import dev.tcpinspect.ebpf.KernelEnums;
+import dev.tcpinspect.probe.drops.DropCounts;
+import dev.tcpinspect.probe.drops.DropEvent;
+import dev.tcpinspect.probe.drops.DropsProbe;
+import dev.tcpinspect.probe.drops.FlowDrops;
 import dev.tcpinspect.probe.reset.FlowResets;
 import dev.tcpinspect.probe.reset.ResetCounts;
 import dev.tcpinspect.probe.reset.ResetEvent;
@@ -75,6 +79,15 @@ public final class JsonPresenter implements Presenter {
         interfaces.forEach(node.putArray("interfaces")::add);
         node.put("seconds", length.toMillis() / 1000.0);
         counts(node, total);
+        if (total.drops() != null) {
+            ArrayNode top = node.putArray("top_drop_flows");
+            for (FlowDrops f : total.topDrops()) {
+                ObjectNode entry = top.addObject();
+                flow(entry, f.flow());
+                entry.put("reason", f.reason());
+                entry.put("drops", f.count());
+            }
+        }
         if (total.resets() != null) {
             ArrayNode top = node.putArray("top_reset_flows");
             for (FlowResets f : total.topResets()) {
@@ -119,6 +132,14 @@ public final class JsonPresenter implements Presenter {
         emit(node);
     }
 
+    @Override
+    public void drop(DropEvent event) {
+        ObjectNode node = line("drop", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("reason", DropsProbe.reasonName(Integer.toUnsignedLong(event.reason())));
+        emit(node);
+    }
+
     private void flow(ObjectNode node, Flow flow) {
         node.put("netns", flow.netns());
         String name = netnsNames.nameOf(flow.netns());
@@ -155,6 +176,17 @@ public final class JsonPresenter implements Presenter {
             detail.put("synack", r.synack());
             detail.put("events_lost", r.eventsLost());
             detail.put("flows_untracked", r.flowsFull());
+        }
+        DropCounts drops = reading.drops();
+        if (drops != null) {
+            ObjectNode byReason = node.putObject("drops");
+            new java.util.TreeMap<>(drops.byReason()).forEach(byReason::put);
+            ObjectNode detail = node.putObject("drop_detail");
+            detail.put("total", drops.total());
+            detail.put("rcvqueue_full", drops.rcvqueueFull());
+            detail.put("listen_overflows", drops.listenOverflows());
+            detail.put("events_lost", drops.eventsLost());
+            detail.put("flows_untracked", drops.flowsFull());
         }
         ResetCounts resets = reading.resets();
         if (resets != null) {

@@ -1,6 +1,7 @@
 package dev.tcpinspect.output;
 
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
 import java.time.Duration;
@@ -23,6 +24,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
 
     /** One reset sent or received (called on the ring-buffer reader thread). */
     void reset(ResetEvent event);
+
+    /** One dropped TCP packet (called on the ring-buffer reader thread). */
+    void drop(DropEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

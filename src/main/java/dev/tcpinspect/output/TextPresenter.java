@@ -1,6 +1,9 @@
 package dev.tcpinspect.output;
 
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.drops.DropCounts;
+import dev.tcpinspect.probe.drops.DropEvent;
+import dev.tcpinspect.probe.drops.FlowDrops;
 import dev.tcpinspect.probe.reset.FlowResets;
 import dev.tcpinspect.probe.reset.ResetCounts;
 import dev.tcpinspect.probe.reset.ResetEvent;
@@ -52,6 +55,9 @@ public final class TextPresenter implements Presenter {
             if (d.resets() != null) {
                 header.append(String.format(" %8s %8s", "RST-OUT", "RST-IN"));
             }
+            if (d.drops() != null) {
+                header.append(String.format(" %8s", "DROPS"));
+            }
             if (p != null) {
                 header.append("  TOP SYN PORTS");
             }
@@ -67,6 +73,9 @@ public final class TextPresenter implements Presenter {
         }
         if (d.resets() != null) {
             row.append(String.format(" %8d %8d", d.resets().sent(), d.resets().received()));
+        }
+        if (d.drops() != null) {
+            row.append(String.format(" %8d", d.drops().total()));
         }
         if (p != null) {
             row.append("  ").append(topPorts(p.synByPort()));
@@ -114,6 +123,24 @@ public final class TextPresenter implements Presenter {
                 }
             }
         }
+        DropCounts drops = total.drops();
+        if (drops != null) {
+            out.printf("  %-22s %,d (listen overflows %,d, receive queue full %,d)%n", "dropped TCP packets",
+                    drops.total(), drops.listenOverflows(), drops.rcvqueueFull());
+            drops.byReason().entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+                    .forEach(e -> out.printf("    %-30s %,d%n", e.getKey(), e.getValue()));
+            if (drops.eventsLost() > 0 || drops.flowsFull() > 0) {
+                out.printf("  %-22s %,d events lost (ring buffer full), %,d drops of untracked flows%n",
+                        "NOT SHOWN", drops.eventsLost(), drops.flowsFull());
+            }
+            if (!total.topDrops().isEmpty()) {
+                out.printf("  Top flows by drops:%n");
+                for (FlowDrops f : total.topDrops()) {
+                    out.printf("    %-45s <- %-45s %-22s %,8d%n", Addresses.endpoint(f.flow().laddr(), f.flow().lport()),
+                            Addresses.endpoint(f.flow().raddr(), f.flow().rport()), f.reason(), f.count());
+                }
+            }
+        }
         ResetCounts resets = total.resets();
         if (resets != null) {
             out.printf("  %-22s %,d sent, %,d received%n", "resets", resets.sent(), resets.received());
@@ -131,6 +158,11 @@ public final class TextPresenter implements Presenter {
             }
         }
         out.flush();
+    }
+
+    @Override
+    public void drop(DropEvent event) {
+        // Counted per interval and by reason and flow in the summary; per-event lines are for --format json.
     }
 
     @Override

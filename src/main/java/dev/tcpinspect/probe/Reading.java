@@ -1,5 +1,7 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.probe.drops.DropCounts;
+import dev.tcpinspect.probe.drops.FlowDrops;
 import dev.tcpinspect.probe.reset.FlowResets;
 import dev.tcpinspect.probe.reset.ResetCounts;
 import dev.tcpinspect.probe.retrans.FlowRetransmits;
@@ -16,18 +18,22 @@ import java.util.List;
  * @param topRetransmits flows with the most retransmits (cumulative; empty in a window)
  * @param resets reset totals
  * @param topResets flows with the most resets (cumulative; empty in a window)
+ * @param drops drop totals by reason
+ * @param topDrops flow and reason pairs with the most drops (cumulative; empty in a window)
  */
 public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
-                      ResetCounts resets, List<FlowResets> topResets) {
+                      ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
         topResets = topResets == null ? List.of() : List.copyOf(topResets);
+        topDrops = topDrops == null ? List.of() : List.copyOf(topDrops);
     }
 
     /** Counts in this reading that were not yet in {@code earlier}; the flow lists are this one's. */
     public Reading minus(Reading earlier) {
         return new Reading(packets == null ? null : packets.minus(earlier.packets),
                 retrans == null ? null : retrans.minus(earlier.retrans), topRetransmits,
-                resets == null ? null : resets.minus(earlier.resets), topResets);
+                resets == null ? null : resets.minus(earlier.resets), topResets,
+                drops == null ? null : drops.minus(earlier.drops), topDrops);
     }
 }

@@ -49,6 +49,17 @@ public final class TracepointProbe implements AutoCloseable {
         return this;
     }
 
+    /** Attaches a program where its section says (tp_btf/..., for instance). */
+    public TracepointProbe attachSectionDefined(String program) {
+        object.program(program).attach();
+        return this;
+    }
+
+    /** One of the object's maps, for probe-specific aggregates. */
+    public dev.tcpinspect.ebpf.BpfMap map(String name) {
+        return object.map(name);
+    }
+
     /** Every stats slot, summed over CPUs. */
     public long[] stats() {
         long[] v = new long[statSlots];
@@ -71,10 +82,10 @@ public final class TracepointProbe implements AutoCloseable {
         return reader == null ? 0 : reader.failed();
     }
 
-    /** The "flows" entries decoded and sorted by a count, largest first, at most limit. */
-    public <T> List<T> topFlows(int limit, BiFunction<Flow, MemorySegment, T> decode, ToLongFunction<T> by) {
+    /** The "flows" entries decoded from (key, value) and sorted by a count, largest first, at most limit. */
+    public <T> List<T> topFlows(int limit, BiFunction<MemorySegment, MemorySegment, T> decode, ToLongFunction<T> by) {
         List<T> all = new ArrayList<>();
-        object.map("flows").forEach((key, value) -> all.add(decode.apply(Flow.read(key, 0), value)));
+        object.map("flows").forEach((key, value) -> all.add(decode.apply(key, value)));
         all.sort(Comparator.comparingLong(by).reversed());
         return all.size() > limit ? List.copyOf(all.subList(0, limit)) : all;
     }

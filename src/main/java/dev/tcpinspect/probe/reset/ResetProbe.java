@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.reset;
 
+import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.TracepointProbe;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -42,7 +43,7 @@ public final class ResetProbe implements AutoCloseable {
     }
 
     public List<FlowResets> topFlows(int limit) {
-        return probe.topFlows(limit, (flow, value) -> new FlowResets(flow,
+        return probe.topFlows(limit, (key, value) -> new FlowResets(Flow.read(key, 0),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
                 FlowResets::total);
     }

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.retrans;
 
+import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.TracepointProbe;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -54,7 +55,7 @@ public final class RetransProbe implements AutoCloseable {
 
     /** The flows with the most retransmits, most first. */
     public List<FlowRetransmits> topFlows(int limit) {
-        return probe.topFlows(limit, (flow, value) -> new FlowRetransmits(flow,
+        return probe.topFlows(limit, (key, value) -> new FlowRetransmits(Flow.read(key, 0),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
                 FlowRetransmits::total);
     }

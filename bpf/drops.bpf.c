@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * TCP packets the kernel dropped (skb:kfree_skb with its drop reason), per reason and per flow,
+ * plus TCP sockets whose receive queue was full (sock:sock_rcvqueue_full). Reason numbers are
+ * the running kernel's; user space names them from the kernel's BTF.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+#include "drops.h"
+#include "sock_helpers.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define PROTO_TCP 6
+
+const volatile __u32 target_netns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_REASON_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} by_reason SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct drop_key);
+	__type(value, __u64);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+/* Reads the TCP/IP headers of a dropped packet into a flow (destination = local). 0 if not TCP. */
+static __always_inline int tcp_flow_of(const struct sk_buff *skb, __u16 protocol, struct flow *flow)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 network = BPF_CORE_READ(skb, network_header);
+	__u16 ports[2];
+	void *l4;
+
+	if (protocol == ETH_P_IP) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + network) || ip.version != 4 || ip.protocol != PROTO_TCP)
+			return 0;
+		flow->family = FLOW_AF_INET;
+		__builtin_memcpy(flow->laddr, &ip.daddr, 4);
+		__builtin_memcpy(flow->raddr, &ip.saddr, 4);
+		l4 = head + network + ip.ihl * 4;
+	} else if (protocol == ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + network) || ip6.nexthdr != PROTO_TCP)
+			return 0;
+		flow->family = FLOW_AF_INET6;
+		__builtin_memcpy(flow->laddr, &ip6.daddr, 16);
+		__builtin_memcpy(flow->raddr, &ip6.saddr, 16);
+		l4 = head + network + sizeof(ip6);
+	} else {
+		return 0;
+	}
+	if (bpf_probe_read_kernel(ports, sizeof(ports), l4))
+		return 0;
+	flow->rport = bpf_ntohs(ports[0]);
+	flow->lport = bpf_ntohs(ports[1]);
+	return 1;
+}
+
+SEC("tracepoint/skb/kfree_skb")
+int tcpi_drops_kfree(struct trace_event_raw_kfree_skb *tp)
+{
+	struct drop_key key = {};
+	const struct sk_buff *skb = BPF_CORE_READ(tp, skbaddr);
+	__u32 reason = BPF_CORE_READ(tp, reason);
+
+	if (!tcp_flow_of(skb, BPF_CORE_READ(tp, protocol), &key.flow))
+		return 0;
+	key.flow.netns = BPF_CORE_READ(skb, dev) ? skb_netns(skb) : 0;
+	if (!key.flow.netns) {
+		const struct sock *sk = BPF_CORE_READ(skb, sk);
+
+		if (!sk && bpf_core_field_exists(tp->rx_sk))
+			sk = BPF_CORE_READ(tp, rx_sk);
+		if (sk)
+			key.flow.netns = sock_netns(sk);
+	}
+	if (target_netns && key.flow.netns != target_netns)
+		return 0;
+	key.reason = reason;
+
+	PERCPU_BUMP(stats, DROP_STAT_TOTAL);
+	PERCPU_BUMP(by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
+	__u64 *n = bpf_map_lookup_elem(&flows, &key);
+
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+	} else {
+		__u64 one = 1;
+
+		if (bpf_map_update_elem(&flows, &key, &one, BPF_NOEXIST)) {
+			n = bpf_map_lookup_elem(&flows, &key);
+			if (n)
+				__sync_fetch_and_add(n, 1);
+			else
+				PERCPU_BUMP(stats, DROP_STAT_FLOWS_FULL);
+		}
+	}
+
+	struct drop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		PERCPU_BUMP(stats, DROP_STAT_EVENTS_LOST);
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->flow = key.flow;
+	e->reason = reason;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sock_rcvqueue_full")
+int BPF_PROG(tcpi_drops_rcvq, struct sock *sk, struct sk_buff *skb)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != PROTO_TCP)
+		return 0;
+	if (target_netns && sock_netns(sk) != target_netns)
+		return 0;
+	PERCPU_BUMP(stats, DROP_STAT_RCVQUEUE_FULL);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

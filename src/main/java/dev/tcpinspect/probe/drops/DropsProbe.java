@@ -1,0 +1,94 @@
+package dev.tcpinspect.probe.drops;
+
+import dev.tcpinspect.ebpf.Codec;
+import dev.tcpinspect.ebpf.KernelEnums;
+import dev.tcpinspect.ebpf.PerCpuMap;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.os.SnmpCounters;
+import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.TracepointProbe;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+
+/**
+ * TCP packets the kernel dropped, with the kernel's reason (skb:kfree_skb), per reason and per flow,
+ * and receive-queue-full events (drops.bpf.c). Reason names come from the running kernel's BTF.
+ * A full accept queue turns SYNs away without a kfree_skb, so listen overflows are read from the
+ * kernel's counter instead.
+ */
+public final class DropsProbe implements AutoCloseable {
+    static final String OBJECT = "/bpf/drops.bpf.o";
+    private static final int STATS = 4;
+    private static final int REASON_SLOTS = 256;
+
+    private final TracepointProbe probe;
+    private final PerCpuMap<Integer, Long> byReason;
+    private final Netns netns;
+
+    private DropsProbe(TracepointProbe probe, Netns netns) {
+        this.probe = probe;
+        this.netns = netns;
+        this.byReason = probe.map("by_reason").perCpu(Codec.U32, Codec.U64);
+    }
+
+    /** Loads the programs; listen overflows are read from the caller's namespace's counters. */
+    public static DropsProbe load(boolean allNetns) {
+        TracepointProbe probe = TracepointProbe.load(OBJECT, STATS, allNetns);
+        try {
+            return new DropsProbe(probe, Netns.current());
+        } catch (RuntimeException e) {
+            probe.close();
+            throw e;
+        }
+    }
+
+    public void attach() {
+        probe.attach("tcpi_drops_kfree", "skb:kfree_skb").attachSectionDefined("tcpi_drops_rcvq");
+    }
+
+    /** The kernel's name of a drop reason ("NO_SOCKET"), or its number when the kernel has no name for it. */
+    public static String reasonName(long reason) {
+        String name = KernelEnums.values("skb_drop_reason", "SKB_DROP_REASON_").get(reason);
+        return name != null ? name : Long.toString(reason);
+    }
+
+    /** Delivers events on a reader thread; the event object is reused for every record. */
+    public void onEvents(Consumer<DropEvent> consumer) {
+        DropEvent view = new DropEvent();
+        probe.onEvents((segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
+    }
+
+    public DropCounts read() {
+        long[] v = probe.stats();
+        Map<String, Long> reasons = new TreeMap<>();
+        byReason.entriesSummed(Long::sum).forEach((reason, n) -> {
+            if (n != 0) {
+                reasons.put(reason == REASON_SLOTS - 1 ? "OTHER" : reasonName(reason), n);
+            }
+        });
+        long overflows = netns.call(() -> SnmpCounters.read().getOrDefault("TcpExt:ListenOverflows", 0L));
+        return new DropCounts(v[0], reasons, v[1], v[2], v[3], overflows);
+    }
+
+    /** Flow and reason pairs with the most drops, most first. */
+    public List<FlowDrops> topFlows(int limit) {
+        return probe.topFlows(limit, (key, value) -> new FlowDrops(Flow.read(key, 0),
+                reasonName(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.SIZE))),
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDrops::count);
+    }
+
+    @Override
+    public void close() {
+        try {
+            probe.close();
+        } finally {
+            netns.close();
+        }
+    }
+}
