@@ -84,6 +84,14 @@ public final class Capture implements AutoCloseable {
         return r.out().lines().filter(l -> !l.isBlank()).count();
     }
 
+    /** Number of distinct TCP connections (tshark's tcp.stream) with a packet matching the filter. */
+    public long streams(String displayFilter) {
+        stop();
+        Cmd.Result r = Cmd.run(List.of("tshark", "-r", file.toString(), "-Y", displayFilter, "-T", "fields",
+                "-e", "tcp.stream"), 60).ok();
+        return r.out().lines().filter(l -> !l.isBlank()).distinct().count();
+    }
+
     public static final String TCP = "tcp";
     public static final String SYN = "tcp.flags.syn==1 && tcp.flags.ack==0";
     public static final String SYNACK = "tcp.flags.syn==1 && tcp.flags.ack==1";

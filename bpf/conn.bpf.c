@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Connection lifecycle from sock:inet_sock_set_state: every TCP state change, connections opened
+ * (passive or active) and closed, with duration, bytes in and out and how they ended (FIN, RST
+ * sent, RST received, timeout). Resets are noted from tcp_send_reset/tcp_receive_reset.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "conn.h"
+#include "sock_helpers.h"
+
+#define PROTO_TCP 6
+#define ETIMEDOUT 110
+enum {
+	ST_ESTABLISHED = 1, ST_SYN_SENT = 2, ST_SYN_RECV = 3, ST_FIN_WAIT1 = 4, ST_CLOSE = 7, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9,
+};
+
+const volatile __u32 target_netns = 0;
+
+struct sock_info {
+	__u64 start_ns;
+	__u8 open;
+	__u8 end;
+	__u8 pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CONN_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Live sockets by address: when they started and how they are ending. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sock_info);
+} socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+static __always_inline int in_scope(const struct sock *sk)
+{
+	return !target_netns || sock_netns(sk) == target_netns;
+}
+
+static __always_inline void note_reset(const struct sock *sk, __u8 end)
+{
+	__u64 key = (__u64)sk;
+	struct sock_info *info = bpf_map_lookup_elem(&socks, &key);
+
+	if (info && info->end == CONN_END_NONE)
+		info->end = end;
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int tcpi_conn_state(struct trace_event_raw_inet_sock_set_state *tp)
+{
+	if (BPF_CORE_READ(tp, protocol) != PROTO_TCP)
+		return 0;
+	const struct sock *sk = BPF_CORE_READ(tp, skaddr);
+
+	if (!in_scope(sk))
+		return 0;
+	int oldstate = BPF_CORE_READ(tp, oldstate);
+	int newstate = BPF_CORE_READ(tp, newstate);
+	__u64 key = (__u64)sk;
+	__u64 now = bpf_ktime_get_ns();
+	struct sock_info *info = bpf_map_lookup_elem(&socks, &key);
+
+	if (newstate == ST_SYN_SENT || newstate == ST_SYN_RECV) {
+		struct sock_info fresh = {.start_ns = now};
+
+		if (bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY))
+			PERCPU_BUMP(stats, CONN_STAT_SOCKS_FULL);
+		info = bpf_map_lookup_elem(&socks, &key);
+	}
+
+	struct conn_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		PERCPU_BUMP(stats, CONN_STAT_EVENTS_LOST);
+	__u8 open = CONN_OPEN_NONE, end = CONN_END_NONE;
+
+	if (newstate == ST_ESTABLISHED && (oldstate == ST_SYN_RECV || oldstate == ST_SYN_SENT)) {
+		open = oldstate == ST_SYN_RECV ? CONN_OPEN_PASSIVE : CONN_OPEN_ACTIVE;
+		PERCPU_BUMP(stats, open == CONN_OPEN_PASSIVE ? CONN_STAT_OPENED_PASSIVE : CONN_STAT_OPENED_ACTIVE);
+		if (info)
+			info->open = open;
+	}
+	__u64 duration = 0, bytes_in = 0, bytes_out = 0;
+
+	if (newstate == ST_CLOSE) {
+		if (info && info->open != CONN_OPEN_NONE) {
+			const struct tcp_sock *tcp = (const struct tcp_sock *)sk;
+
+			end = info->end;
+			/* No reset noted: a timeout sets ETIMEDOUT; leaving ESTABLISHED or CLOSE_WAIT
+			 * straight for CLOSE is an abort, which sends a RST after this change (so the
+			 * tcp_send_reset comes too late to note); anything else went through the FIN states. */
+			if (end == CONN_END_NONE) {
+				if (BPF_CORE_READ(sk, sk_err) == ETIMEDOUT)
+					end = CONN_END_TIMEOUT;
+				else if (oldstate == ST_ESTABLISHED || oldstate == ST_CLOSE_WAIT)
+					end = CONN_END_RST_SENT;
+				else
+					end = CONN_END_FIN;
+			}
+			PERCPU_BUMP(stats, CONN_STAT_CLOSED);
+			if (end == CONN_END_RST_SENT || end == CONN_END_RST_RECEIVED)
+				PERCPU_BUMP(stats, CONN_STAT_CLOSED_RESET);
+			else if (end == CONN_END_TIMEOUT)
+				PERCPU_BUMP(stats, CONN_STAT_CLOSED_TIMEOUT);
+			duration = now - info->start_ns;
+			bytes_in = BPF_CORE_READ(tcp, bytes_received);
+			bytes_out = BPF_CORE_READ(tcp, bytes_acked);
+		}
+		if (info)
+			bpf_map_delete_elem(&socks, &key);
+	}
+	if (!e)
+		return 0;
+
+	e->ts_ns = now;
+	e->flow.netns = sock_netns(sk);
+	e->flow.lport = BPF_CORE_READ(tp, sport);
+	e->flow.rport = BPF_CORE_READ(tp, dport);
+	e->flow.pad = 0;
+	flow_addrs(&e->flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
+	if (e->flow.family == FLOW_AF_INET) {
+		__builtin_memset(e->flow.laddr + 4, 0, 12);
+		__builtin_memset(e->flow.raddr + 4, 0, 12);
+	}
+	e->old_state = oldstate;
+	e->new_state = newstate;
+	e->open = open;
+	e->end = end;
+	/* Only these changes happen in the calling process (connect, close, shutdown); the rest come
+	 * from softirq or timers, where the current task is unrelated, so no pid is claimed. */
+	if (newstate == ST_SYN_SENT || newstate == ST_FIN_WAIT1 || newstate == ST_LAST_ACK) {
+		e->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	} else {
+		e->pid = 0;
+		__builtin_memset(e->comm, 0, sizeof(e->comm));
+	}
+	e->pad = 0;
+	e->duration_ns = duration;
+	e->bytes_in = bytes_in;
+	e->bytes_out = bytes_out;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_send_reset")
+int tcpi_conn_rst_out(void *ctx)
+{
+	/* skaddr sits right after skbaddr in both record layouts (tcp_send_reset and tcp_event_sk_skb). */
+	struct trace_event_raw_tcp_send_reset *tp = ctx;
+	const struct sock *sk = BPF_CORE_READ(tp, skaddr);
+
+	if (sk)
+		note_reset(sk, CONN_END_RST_SENT);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_receive_reset")
+int tcpi_conn_rst_in(struct trace_event_raw_tcp_event_sk *tp)
+{
+	note_reset(BPF_CORE_READ(tp, skaddr), CONN_END_RST_RECEIVED);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,48 @@
+package dev.tcpinspect.probe.conn;
+
+import dev.tcpinspect.probe.TracepointProbe;
+import java.util.function.Consumer;
+
+/**
+ * Connection lifecycle (conn.bpf.c): every TCP state change as an event, and totals of connections
+ * opened (passive, active) and closed (by FIN, reset or timeout).
+ */
+public final class ConnProbe implements AutoCloseable {
+    static final String OBJECT = "/bpf/conn.bpf.o";
+    private static final int STATS = 7;
+
+    private final TracepointProbe probe;
+
+    private ConnProbe(TracepointProbe probe) {
+        this.probe = probe;
+    }
+
+    public static ConnProbe load(boolean allNetns) {
+        return new ConnProbe(TracepointProbe.load(OBJECT, STATS, allNetns));
+    }
+
+    public void attach() {
+        probe.attach("tcpi_conn_rst_out", "tcp:tcp_send_reset")
+                .attach("tcpi_conn_rst_in", "tcp:tcp_receive_reset")
+                .attach("tcpi_conn_state", "sock:inet_sock_set_state");
+    }
+
+    /** Delivers state changes on a reader thread; the event object is reused for every record. */
+    public void onEvents(Consumer<ConnEvent> consumer) {
+        ConnEvent view = new ConnEvent();
+        probe.onEvents((segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
+    }
+
+    public ConnCounts read() {
+        long[] v = probe.stats();
+        return new ConnCounts(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    }
+
+    @Override
+    public void close() {
+        probe.close();
+    }
+}
