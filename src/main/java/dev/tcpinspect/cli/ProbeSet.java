@@ -2,6 +2,7 @@ package dev.tcpinspect.cli;
 
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
@@ -12,7 +13,7 @@ import java.util.List;
 /** The probes one watch runs, loaded and attached together, read together, closed together. */
 final class ProbeSet implements AutoCloseable {
     /** Names accepted by --probe. */
-    enum Name { packets, retrans, reset, drops }
+    enum Name { packets, conn, retrans, reset, drops }
 
     static final int TOP_FLOWS = 10;
 
@@ -20,8 +21,10 @@ final class ProbeSet implements AutoCloseable {
     final RetransProbe retrans;
     final ResetProbe reset;
     final DropsProbe drops;
+    final ConnProbe conn;
 
-    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops) {
+    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops, ConnProbe conn) {
+        this.conn = conn;
         this.packets = packets;
         this.retrans = retrans;
         this.reset = reset;
@@ -38,6 +41,7 @@ final class ProbeSet implements AutoCloseable {
         RetransProbe retrans = null;
         ResetProbe reset = null;
         DropsProbe drops = null;
+        ConnProbe conn = null;
         try {
             if (names.contains(Name.packets)) {
                 packets = SynCountProbe.load();
@@ -55,9 +59,13 @@ final class ProbeSet implements AutoCloseable {
                 drops = DropsProbe.load(allNetns);
                 drops.attach();
             }
-            return new ProbeSet(packets, retrans, reset, drops);
+            if (names.contains(Name.conn)) {
+                conn = ConnProbe.load(allNetns);
+                conn.attach();
+            }
+            return new ProbeSet(packets, retrans, reset, drops, conn);
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans, reset, drops).close();
+            new ProbeSet(packets, retrans, reset, drops, conn).close();
             throw e;
         }
     }
@@ -66,6 +74,9 @@ final class ProbeSet implements AutoCloseable {
         List<String> names = new ArrayList<>();
         if (packets != null) {
             names.add(Name.packets.name());
+        }
+        if (conn != null) {
+            names.add(Name.conn.name());
         }
         if (retrans != null) {
             names.add(Name.retrans.name());
@@ -84,13 +95,14 @@ final class ProbeSet implements AutoCloseable {
         return new Reading(packets == null ? null : packets.read(), retrans == null ? null : retrans.read(),
                 retrans == null || !withFlows ? List.of() : retrans.topFlows(TOP_FLOWS),
                 reset == null ? null : reset.read(), reset == null || !withFlows ? List.of() : reset.topFlows(TOP_FLOWS),
-                drops == null ? null : drops.read(), drops == null || !withFlows ? List.of() : drops.topFlows(TOP_FLOWS));
+                drops == null ? null : drops.read(), drops == null || !withFlows ? List.of() : drops.topFlows(TOP_FLOWS),
+                conn == null ? null : conn.read());
     }
 
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {drops, reset, retrans, packets}) {
+        for (AutoCloseable probe : new AutoCloseable[] {conn, drops, reset, retrans, packets}) {
             if (probe == null) {
                 continue;
             }

@@ -20,6 +20,8 @@ import picocli.CommandLine.Option;
             "Probes (all by default; choose with --probe):",
             "  packets  incoming TCP packets: all, SYN (no ACK), SYN-ACK, FIN, RST, pure ACK, malformed,",
             "           and SYNs per destination port; a TC ingress program (or XDP with --xdp) per interface",
+            "  conn     every TCP state change (sock:inet_sock_set_state); connections accepted, opened and",
+            "           closed, with duration, bytes and how they ended (FIN, RST sent/received, timeout)",
             "  retrans  retransmissions (tcp:tcp_retransmit_skb and tcp_retransmit_synack), per flow, with",
             "           an event line per retransmit in JSON; this network namespace unless --all-netns",
             "  reset    resets sent (tcp:tcp_send_reset, with the kernel's reason) and received",

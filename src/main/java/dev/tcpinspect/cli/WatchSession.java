@@ -29,6 +29,9 @@ final class WatchSession {
         if (probes.drops != null) {
             probes.drops.onEvents(presenter::drop);
         }
+        if (probes.conn != null) {
+            probes.conn.onEvents(presenter::conn);
+        }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

@@ -8,6 +8,8 @@ import dev.tcpinspect.probe.NetnsNames;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.TcpStates;
 import dev.tcpinspect.ebpf.KernelEnums;
+import dev.tcpinspect.probe.conn.ConnCounts;
+import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
 import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.drops.DropsProbe;
@@ -133,6 +135,28 @@ public final class JsonPresenter implements Presenter {
     }
 
     @Override
+    public void conn(ConnEvent event) {
+        ObjectNode node = line("conn", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("old_state", TcpStates.name(event.oldState()));
+        node.put("new_state", TcpStates.name(event.newState()));
+        if (event.open() != ConnEvent.Open.NONE) {
+            node.put("open", event.open().name().toLowerCase());
+        }
+        if (event.end() != ConnEvent.End.NONE) {
+            node.put("end", event.end().name().toLowerCase());
+            node.put("duration_ms", event.durationNanos() / 1e6);
+            node.put("bytes_in", event.bytesIn());
+            node.put("bytes_out", event.bytesOut());
+        }
+        if (event.pid() != 0) {
+            node.put("pid", event.pid());
+            node.put("comm", event.comm());
+        }
+        emit(node);
+    }
+
+    @Override
     public void drop(DropEvent event) {
         ObjectNode node = line("drop", EventTime.of(event.monotonicNanos()));
         flow(node, event.flow());
@@ -176,6 +200,17 @@ public final class JsonPresenter implements Presenter {
             detail.put("synack", r.synack());
             detail.put("events_lost", r.eventsLost());
             detail.put("flows_untracked", r.flowsFull());
+        }
+        ConnCounts conns = reading.connections();
+        if (conns != null) {
+            ObjectNode cn = node.putObject("connections");
+            cn.put("opened_passive", conns.openedPassive());
+            cn.put("opened_active", conns.openedActive());
+            cn.put("closed", conns.closed());
+            cn.put("reset", conns.reset());
+            cn.put("timeout", conns.timeout());
+            cn.put("events_lost", conns.eventsLost());
+            cn.put("sockets_untracked", conns.socksUntracked());
         }
         DropCounts drops = reading.drops();
         if (drops != null) {

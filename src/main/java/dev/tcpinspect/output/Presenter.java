@@ -1,6 +1,7 @@
 package dev.tcpinspect.output;
 
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
@@ -27,6 +28,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
 
     /** One dropped TCP packet (called on the ring-buffer reader thread). */
     void drop(DropEvent event);
+
+    /** One TCP state change (called on the ring-buffer reader thread). */
+    void conn(ConnEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

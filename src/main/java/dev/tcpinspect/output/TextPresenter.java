@@ -1,6 +1,8 @@
 package dev.tcpinspect.output;
 
 import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.conn.ConnCounts;
+import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
 import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.drops.FlowDrops;
@@ -49,6 +51,9 @@ public final class TextPresenter implements Presenter {
                 header.append(' ').append(String.format(PACKETS, "TCP", "SYN", "SYN-ACK", "FIN", "RST", "PURE-ACK",
                         "MALFORMED"));
             }
+            if (d.connections() != null) {
+                header.append(String.format(" %8s %8s %8s", "ACCEPTED", "OPENED", "CLOSED"));
+            }
             if (r != null) {
                 header.append(String.format(" %8s", "RETRANS"));
             }
@@ -67,6 +72,10 @@ public final class TextPresenter implements Presenter {
         if (p != null) {
             row.append(' ').append(String.format(PACKETS, p.tcp(), p.syn(), p.synack(), p.fin(), p.rst(), p.ack(),
                     p.malformed()));
+        }
+        if (d.connections() != null) {
+            row.append(String.format(" %8d %8d %8d", d.connections().openedPassive(), d.connections().openedActive(),
+                    d.connections().closed()));
         }
         if (r != null) {
             row.append(String.format(" %8d", r.total()));
@@ -123,6 +132,16 @@ public final class TextPresenter implements Presenter {
                 }
             }
         }
+        ConnCounts conns = total.connections();
+        if (conns != null) {
+            out.printf("  %-22s %,d accepted, %,d opened from here, %,d closed (%,d by reset, %,d by timeout)%n",
+                    "connections", conns.openedPassive(), conns.openedActive(), conns.closed(), conns.reset(),
+                    conns.timeout());
+            if (conns.eventsLost() > 0 || conns.socksUntracked() > 0) {
+                out.printf("  %-22s %,d state changes lost (ring buffer full), %,d sockets untracked%n", "NOT SHOWN",
+                        conns.eventsLost(), conns.socksUntracked());
+            }
+        }
         DropCounts drops = total.drops();
         if (drops != null) {
             out.printf("  %-22s %,d (listen overflows %,d, receive queue full %,d)%n", "dropped TCP packets",
@@ -158,6 +177,11 @@ public final class TextPresenter implements Presenter {
             }
         }
         out.flush();
+    }
+
+    @Override
+    public void conn(ConnEvent event) {
+        // Counted per interval and in the summary; per-event lines are for --format json.
     }
 
     @Override

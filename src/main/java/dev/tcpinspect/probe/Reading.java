@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.drops.DropCounts;
 import dev.tcpinspect.probe.drops.FlowDrops;
 import dev.tcpinspect.probe.reset.FlowResets;
@@ -20,9 +21,11 @@ import java.util.List;
  * @param topResets flows with the most resets (cumulative; empty in a window)
  * @param drops drop totals by reason
  * @param topDrops flow and reason pairs with the most drops (cumulative; empty in a window)
+ * @param connections connection lifecycle totals
  */
 public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
-                      ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops) {
+                      ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops,
+                      ConnCounts connections) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
         topResets = topResets == null ? List.of() : List.copyOf(topResets);
@@ -34,6 +37,7 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
         return new Reading(packets == null ? null : packets.minus(earlier.packets),
                 retrans == null ? null : retrans.minus(earlier.retrans), topRetransmits,
                 resets == null ? null : resets.minus(earlier.resets), topResets,
-                drops == null ? null : drops.minus(earlier.drops), topDrops);
+                drops == null ? null : drops.minus(earlier.drops), topDrops,
+                connections == null ? null : connections.minus(earlier.connections));
     }
 }
