@@ -6,12 +6,26 @@
 #ifndef TCPINSPECT_PACKET_H
 #define TCPINSPECT_PACKET_H
 
+#ifdef TCPINSPECT_VMLINUX
+/* Included after vmlinux.h (a probe that also uses tracepoints): the types are there, the UAPI
+ * macros are not. */
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_TCP 6
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_AH 51
+#define IPPROTO_DSTOPTS 60
+#else
 #include <linux/types.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/in.h>
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -37,6 +51,7 @@ struct tcp_view {
 	__u16 dport;       /* host byte order */
 	__u8 flags;        /* the TCP flags byte: CWR ECE URG ACK PSH RST SYN FIN */
 	__u8 ip_version;   /* 4 or 6 */
+	__u16 l3_offset;   /* where the IP header starts, for callers that need the addresses */
 	__u32 payload_len; /* bytes of TCP payload according to the IP length fields */
 };
 
@@ -179,6 +194,7 @@ static __always_inline int parse_eth_tcp(void *data, void *data_end, struct tcp_
 		proto = tag->encapsulated_proto;
 		cursor = tag + 1;
 	}
+	out->l3_offset = cursor - data;
 	if (proto == bpf_htons(ETH_P_IP))
 		return parse_ipv4(cursor, data_end, out);
 	if (proto == bpf_htons(ETH_P_IPV6))

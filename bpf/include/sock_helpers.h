@@ -18,12 +18,23 @@ static __always_inline __u32 skb_netns(const struct sk_buff *skb)
 	return BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
 }
 
-/* Copies tracepoint address fields (local first) into a flow. */
+/*
+ * Copies tracepoint address fields (local first) into a flow. An IPv6 socket carrying IPv4 has
+ * v4-mapped addresses (::ffff:a.b.c.d); its flow is IPv4 on the wire and is recorded as IPv4, so
+ * it matches what packet hooks see. The tracepoints fill the IPv4 fields for such sockets too.
+ */
 static __always_inline void flow_addrs(struct flow *flow, __u16 family, const void *l4, const void *r4,
 				       const void *l6, const void *r6)
 {
 	flow->family = family;
-	if (family == FLOW_AF_INET) {
+	if (family == FLOW_AF_INET6) {
+		__u32 prefix[3] = {};
+
+		bpf_probe_read_kernel(prefix, sizeof(prefix), l6);
+		if (prefix[0] == 0 && prefix[1] == 0 && prefix[2] == bpf_htonl(0x0000ffff))
+			flow->family = FLOW_AF_INET;
+	}
+	if (flow->family == FLOW_AF_INET) {
 		bpf_probe_read_kernel(flow->laddr, 4, l4);
 		bpf_probe_read_kernel(flow->raddr, 4, r4);
 	} else {

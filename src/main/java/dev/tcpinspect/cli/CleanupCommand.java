@@ -6,7 +6,8 @@ import dev.tcpinspect.ebpf.TcFilters;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
-import dev.tcpinspect.probe.syncount.SynCountProbe;
+import dev.tcpinspect.ebpf.TcFilterId;
+import dev.tcpinspect.probe.TcSlots;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -32,11 +33,13 @@ final class CleanupCommand implements Callable<Integer> {
             } catch (IllegalArgumentException gone) {
                 continue;
             }
-            Optional<ProgramInfo> ours = SynCountProbe.ownedFilter(ifindex);
-            if (ours.isPresent() && TcFilters.detach(ifindex, TcDirection.INGRESS, SynCountProbe.TC_FILTER)) {
-                System.out.printf("removed tc ingress filter of %s (program %s, id %d)%n", name, ours.get().name(),
-                        ours.get().id());
-                removed++;
+            for (TcFilterId slot : TcSlots.ALL) {
+                Optional<ProgramInfo> ours = TcSlots.owned(ifindex, slot);
+                if (ours.isPresent() && TcFilters.detach(ifindex, TcDirection.INGRESS, slot)) {
+                    System.out.printf("removed tc ingress filter of %s (program %s, id %d)%n", name, ours.get().name(),
+                            ours.get().id());
+                    removed++;
+                }
             }
         }
         Lab.removeStale();

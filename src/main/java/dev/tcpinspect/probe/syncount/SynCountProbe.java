@@ -5,30 +5,21 @@ import dev.tcpinspect.ebpf.Codec;
 import dev.tcpinspect.ebpf.Link;
 import dev.tcpinspect.ebpf.PerCpuMap;
 import dev.tcpinspect.ebpf.Program;
-import dev.tcpinspect.ebpf.ProgramInfo;
-import dev.tcpinspect.ebpf.TcDirection;
-import dev.tcpinspect.ebpf.TcFilterId;
-import dev.tcpinspect.ebpf.TcFilters;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.probe.TcSlots;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 
 /**
  * The incoming SYN counter (syncount.bpf.c): attaches its TC ingress or XDP program to interfaces
  * and reads the per-CPU counters. Owns its BPF object; closing detaches everything.
  */
 public final class SynCountProbe implements AutoCloseable {
-    /** Every tcpinspect program name starts with this; cleanup recognises its own programs by it. */
-    public static final String PROGRAM_PREFIX = "tcpi_";
-    /** The tc filter slot tcpinspect uses on each interface's clsact ingress hook. */
-    public static final TcFilterId TC_FILTER = new TcFilterId(0x7C1, 1);
-
     static final String OBJECT = "/bpf/syncount.bpf.o";
     static final String TC_PROGRAM = "tcpi_syn_tc";
     static final String XDP_PROGRAM = "tcpi_syn_xdp";
@@ -92,13 +83,7 @@ public final class SynCountProbe implements AutoCloseable {
                 if (hook == Hook.XDP) {
                     made.add(program(hook).attachXdp(ifindex, xdpMode));
                 } else {
-                    boolean leftover = ownedFilter(ifindex).isPresent();
-                    if (!leftover && TcFilters.query(ifindex, TcDirection.INGRESS, TC_FILTER).isPresent()) {
-                        throw new IllegalStateException("interface " + name + " already has a tc filter with handle "
-                                + TC_FILTER.handle() + " prio " + TC_FILTER.priority() + " that tcpinspect did not put there");
-                    }
-                    // A leftover of a killed tcpinspect is replaced in place, never stacked.
-                    made.add(program(hook).attachTc(ifindex, TcDirection.INGRESS, TC_FILTER, leftover));
+                    made.add(TcSlots.attach(program(hook), name, ifindex, TcSlots.PACKETS));
                 }
             }
         } catch (RuntimeException e) {
@@ -112,12 +97,6 @@ public final class SynCountProbe implements AutoCloseable {
             throw e;
         }
         links.addAll(made);
-    }
-
-    /** A tcpinspect filter in our tc slot on the interface, if one is there. */
-    public static Optional<ProgramInfo> ownedFilter(int ifindex) {
-        return TcFilters.query(ifindex, TcDirection.INGRESS, TC_FILTER)
-                .filter(info -> info.name().startsWith(PROGRAM_PREFIX));
     }
 
     public List<Link> links() {

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Handshake latency. Passive: from the first SYN of a connection seen at TC ingress of a watched
+ * interface (so a lost and retried SYN counts from the first one) to ESTABLISHED. Active: from
+ * SYN_SENT to ESTABLISHED. Log-linear histograms (hist.h) overall and per local port, in microseconds.
+ */
+#include "vmlinux.h"
+#define TCPINSPECT_VMLINUX
+#include "packet.h"
+#include <bpf/bpf_core_read.h>
+#include "handshake.h"
+#include "sock_helpers.h"
+
+#define TC_ACT_UNSPEC (-1)
+#define PROTO_TCP 6
+enum { ST_ESTABLISHED = 1, ST_SYN_SENT = 2, ST_SYN_RECV = 3, ST_CLOSE = 7 };
+
+const volatile __u32 target_netns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HS_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* First SYN time per connection; LRU so that unanswered SYNs (a flood) cannot fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct hs_tuple);
+	__type(value, __u64);
+} syn_seen SEC(".maps");
+
+/* SYN_SENT time per connecting socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HS_KINDS * HIST_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HS_KINDS);
+	__type(key, __u32);
+	__type(value, struct hist_summary);
+} summary SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct hs_port_key);
+	__type(value, __u64);
+} port_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+SEC("tc")
+int tcpi_hs_tc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct tcp_view tcp = {};
+
+	if (parse_eth_tcp(data, data_end, &tcp) != PARSE_TCP ||
+	    (tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		return TC_ACT_UNSPEC;
+
+	struct hs_tuple t = {.lport = tcp.dport, .rport = tcp.sport};
+	void *l3 = data + (tcp.l3_offset & 0xff);
+
+	if (tcp.ip_version == 4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return TC_ACT_UNSPEC;
+		t.family = FLOW_AF_INET;
+		__builtin_memcpy(t.laddr, &ip->daddr, 4);
+		__builtin_memcpy(t.raddr, &ip->saddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return TC_ACT_UNSPEC;
+		t.family = FLOW_AF_INET6;
+		__builtin_memcpy(t.laddr, &ip6->daddr, 16);
+		__builtin_memcpy(t.raddr, &ip6->saddr, 16);
+	}
+	__u64 now = bpf_ktime_get_ns();
+
+	/* Only the first SYN: a retried SYN must not restart the clock. */
+	bpf_map_update_elem(&syn_seen, &t, &now, BPF_NOEXIST);
+	return TC_ACT_UNSPEC;
+}
+
+static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_ns)
+{
+	__u64 us = latency_ns / 1000;
+	__u32 bucket = hist_bucket(us);
+	__u32 slot = kind * HIST_BUCKETS + bucket;
+	__u64 *n = bpf_map_lookup_elem(&hist, &slot);
+
+	if (n)
+		(*n)++;
+	struct hist_summary *s = bpf_map_lookup_elem(&summary, &kind);
+
+	if (s) {
+		if (s->count == 0 || us < s->min)
+			s->min = us;
+		if (us > s->max)
+			s->max = us;
+		s->count++;
+		s->sum += us;
+	}
+	struct hs_port_key pk = {.lport = flow->lport, .kind = kind, .bucket = bucket};
+	__u64 *pn = bpf_map_lookup_elem(&port_hist, &pk);
+
+	if (pn) {
+		(*pn)++;
+	} else {
+		__u64 one = 1;
+
+		if (bpf_map_update_elem(&port_hist, &pk, &one, BPF_NOEXIST)) {
+			pn = bpf_map_lookup_elem(&port_hist, &pk);
+			if (pn)
+				(*pn)++;
+			else
+				PERCPU_BUMP(stats, HS_STAT_PORTS_FULL);
+		}
+	}
+	struct hs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		PERCPU_BUMP(stats, HS_STAT_EVENTS_LOST);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->flow = *flow;
+	e->kind = kind;
+	e->pad = 0;
+	e->latency_us = us;
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int tcpi_hs_state(struct trace_event_raw_inet_sock_set_state *tp)
+{
+	if (BPF_CORE_READ(tp, protocol) != PROTO_TCP)
+		return 0;
+	const struct sock *sk = BPF_CORE_READ(tp, skaddr);
+	__u32 netns = sock_netns(sk);
+
+	if (target_netns && netns != target_netns)
+		return 0;
+	int oldstate = BPF_CORE_READ(tp, oldstate);
+	int newstate = BPF_CORE_READ(tp, newstate);
+	__u64 key = (__u64)sk;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (newstate == ST_SYN_SENT) {
+		bpf_map_update_elem(&connecting, &key, &now, BPF_ANY);
+		return 0;
+	}
+	if (oldstate == ST_SYN_SENT && newstate == ST_CLOSE) {
+		bpf_map_delete_elem(&connecting, &key);
+		return 0;
+	}
+	if (newstate != ST_ESTABLISHED || (oldstate != ST_SYN_SENT && oldstate != ST_SYN_RECV))
+		return 0;
+
+	struct flow flow = {.netns = netns};
+
+	flow.lport = BPF_CORE_READ(tp, sport);
+	flow.rport = BPF_CORE_READ(tp, dport);
+	flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
+
+	if (oldstate == ST_SYN_SENT) {
+		__u64 *start = bpf_map_lookup_elem(&connecting, &key);
+
+		if (start) {
+			__u64 t0 = *start;
+
+			bpf_map_delete_elem(&connecting, &key);
+			record(&flow, HS_ACTIVE, now - t0);
+		}
+		return 0;
+	}
+	struct hs_tuple t = {.lport = flow.lport, .rport = flow.rport, .family = flow.family};
+
+	__builtin_memcpy(t.laddr, flow.laddr, 16);
+	__builtin_memcpy(t.raddr, flow.raddr, 16);
+	__u64 *syn = bpf_map_lookup_elem(&syn_seen, &t);
+
+	if (!syn) {
+		PERCPU_BUMP(stats, HS_STAT_PASSIVE_UNMATCHED);
+		return 0;
+	}
+	__u64 t0 = *syn;
+
+	bpf_map_delete_elem(&syn_seen, &t);
+	record(&flow, HS_PASSIVE, now - t0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

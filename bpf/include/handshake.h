@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* Layouts shared by handshake.bpf.c and HandshakeProbe.java. Keep both in step. */
+#ifndef TCPINSPECT_HANDSHAKE_H
+#define TCPINSPECT_HANDSHAKE_H
+
+#include "flow.h"
+#include "hist.h"
+
+#define HS_PASSIVE 0 /* first SYN seen on a watched interface -> ESTABLISHED */
+#define HS_ACTIVE 1  /* SYN_SENT -> ESTABLISHED */
+#define HS_KINDS 2
+
+/* Addresses and ports of a connection as the SYN carried them (no namespace: a packet hook
+ * cannot tell it), local side first. */
+struct hs_tuple {
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u16 lport;
+	__u16 rport;
+	__u16 family;
+	__u16 pad;
+};
+
+/* Per local port and kind (map "port_hist"). */
+struct hs_port_key {
+	__u16 lport;
+	__u8 kind;
+	__u8 pad;
+	__u32 bucket;
+};
+
+struct hs_event {
+	__u64 ts_ns;
+	struct flow flow;
+	__u32 kind;
+	__u32 pad;
+	__u64 latency_us;
+};
+
+enum hs_stat {
+	HS_STAT_PASSIVE_UNMATCHED = 0, /* accepted with no SYN seen on a watched interface */
+	HS_STAT_EVENTS_LOST = 1,
+	HS_STAT_PORTS_FULL = 2,
+	HS_STAT_MAX = 3,
+};
+
+#endif
