@@ -148,7 +148,6 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 	e->ts_ns = bpf_ktime_get_ns();
 	e->flow = *flow;
 	e->kind = kind;
-	e->pad = 0;
 	e->latency_us = us;
 	bpf_ringbuf_submit(e, 0);
 }

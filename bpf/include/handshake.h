@@ -31,10 +31,9 @@ struct hs_port_key {
 
 struct hs_event {
 	__u64 ts_ns;
-	struct flow flow;
-	__u32 kind;
-	__u32 pad;
 	__u64 latency_us;
+	struct flow flow;
+	__u32 kind; /* HS_PASSIVE or HS_ACTIVE */
 };
 
 enum hs_stat {

@@ -137,6 +137,25 @@ public final class Traffic {
         });
     }
 
+    /** Like {@link #connect}, returning how long each connect() took, in nanoseconds. */
+    public static long[] connectTimed(Netns ns, String address, int port, int count) {
+        return ns.call(() -> {
+            long[] nanos = new long[count];
+            InetSocketAddress target = new InetSocketAddress(InetAddress.getByName(address), port);
+            for (int i = 0; i < count; i++) {
+                try (Socket s = new Socket()) {
+                    long start = System.nanoTime();
+                    s.connect(target, 10_000);
+                    nanos[i] = System.nanoTime() - start;
+                    s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+                    s.shutdownOutput();
+                    s.getInputStream().transferTo(OutputStream.nullOutputStream());
+                }
+            }
+            return nanos;
+        });
+    }
+
     /**
      * Opens {@code count} connections that each send a line and then abort with a RST (SO_LINGER 0
      * close) instead of a FIN. Returns how many were made.

@@ -55,6 +55,11 @@ public final class TracepointProbe implements AutoCloseable {
         return this;
     }
 
+    /** One of the object's programs, for probes that also attach to packet hooks. */
+    public dev.tcpinspect.ebpf.Program program(String name) {
+        return object.program(name);
+    }
+
     /** One of the object's maps, for probe-specific aggregates. */
     public dev.tcpinspect.ebpf.BpfMap map(String name) {
         return object.map(name);

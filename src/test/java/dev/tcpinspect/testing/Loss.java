@@ -24,6 +24,12 @@ public final class Loss {
             "--probability", Double.toString(probability)};
     }
 
+    /** Every other SYN (no ACK) going to a port: with one connection at a time, each one's first SYN. */
+    public static String[] everyOtherSynToPort(int port) {
+        return new String[] {"-p", "tcp", "--dport", Integer.toString(port), "--tcp-flags", "SYN,ACK", "SYN",
+            "-m", "statistic", "--mode", "nth", "--every", "2", "--packet", "0"};
+    }
+
     /** Every other SYN-ACK coming from a port (so the first of each handshake is lost). */
     public static String[] everyOtherSynAckFromPort(int port) {
         return new String[] {"-p", "tcp", "--sport", Integer.toString(port), "--tcp-flags", "SYN,ACK", "SYN,ACK",

@@ -62,6 +62,35 @@ public final class LogLinearHistogram {
         max = Math.max(max, largest);
     }
 
+    /**
+     * Counts in this histogram that were not in {@code earlier} (an earlier reading of the same
+     * kernel histogram). Min and max cannot be subtracted: they stay this histogram's.
+     */
+    public LogLinearHistogram minus(LogLinearHistogram earlier) {
+        LogLinearHistogram d = new LogLinearHistogram();
+        for (int b = 0; b < BUCKETS; b++) {
+            d.counts[b] = counts[b] - earlier.counts[b];
+        }
+        d.count = count - earlier.count;
+        d.sum = sum - earlier.sum;
+        d.min = min;
+        d.max = max;
+        return d;
+    }
+
+    /** Sets min and max from the occupied buckets, for histograms the kernel keeps no summary of. */
+    public void summarizeFromBuckets() {
+        for (int b = 0; b < BUCKETS; b++) {
+            if (counts[b] != 0) {
+                long n = counts[b];
+                count += n;
+                min = Math.min(min, lowerBound(b));
+                max = Math.max(max, b == BUCKETS - 1 ? lowerBound(b) : upperBound(b) - 1);
+                sum += n * (lowerBound(b) + (upperBound(b) - lowerBound(b)) / 2);
+            }
+        }
+    }
+
     /** Records one value (for tests and for histograms built in Java). */
     public void record(long v) {
         addBucket(bucketOf(v), 1);
