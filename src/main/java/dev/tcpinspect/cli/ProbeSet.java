@@ -4,16 +4,18 @@ import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
+import dev.tcpinspect.probe.handshake.HandshakeProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
 import dev.tcpinspect.probe.syncount.SynCountProbe;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** The probes one watch runs, loaded and attached together, read together, closed together. */
 final class ProbeSet implements AutoCloseable {
     /** Names accepted by --probe. */
-    enum Name { packets, conn, retrans, reset, drops }
+    enum Name { packets, conn, handshake, retrans, reset, drops }
 
     static final int TOP_FLOWS = 10;
 
@@ -22,9 +24,12 @@ final class ProbeSet implements AutoCloseable {
     final ResetProbe reset;
     final DropsProbe drops;
     final ConnProbe conn;
+    final HandshakeProbe handshake;
 
-    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops, ConnProbe conn) {
+    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops, ConnProbe conn,
+                     HandshakeProbe handshake) {
         this.conn = conn;
+        this.handshake = handshake;
         this.packets = packets;
         this.retrans = retrans;
         this.reset = reset;
@@ -42,6 +47,7 @@ final class ProbeSet implements AutoCloseable {
         ResetProbe reset = null;
         DropsProbe drops = null;
         ConnProbe conn = null;
+        HandshakeProbe handshake = null;
         try {
             if (names.contains(Name.packets)) {
                 packets = SynCountProbe.load();
@@ -63,9 +69,13 @@ final class ProbeSet implements AutoCloseable {
                 conn = ConnProbe.load(allNetns);
                 conn.attach();
             }
-            return new ProbeSet(packets, retrans, reset, drops, conn);
+            if (names.contains(Name.handshake)) {
+                handshake = HandshakeProbe.load(allNetns);
+                handshake.attach(interfaces);
+            }
+            return new ProbeSet(packets, retrans, reset, drops, conn, handshake);
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans, reset, drops, conn).close();
+            new ProbeSet(packets, retrans, reset, drops, conn, handshake).close();
             throw e;
         }
     }
@@ -77,6 +87,9 @@ final class ProbeSet implements AutoCloseable {
         }
         if (conn != null) {
             names.add(Name.conn.name());
+        }
+        if (handshake != null) {
+            names.add(Name.handshake.name());
         }
         if (retrans != null) {
             names.add(Name.retrans.name());
@@ -96,13 +109,14 @@ final class ProbeSet implements AutoCloseable {
                 retrans == null || !withFlows ? List.of() : retrans.topFlows(TOP_FLOWS),
                 reset == null ? null : reset.read(), reset == null || !withFlows ? List.of() : reset.topFlows(TOP_FLOWS),
                 drops == null ? null : drops.read(), drops == null || !withFlows ? List.of() : drops.topFlows(TOP_FLOWS),
-                conn == null ? null : conn.read());
+                conn == null ? null : conn.read(), handshake == null ? null : handshake.read(),
+                handshake == null || !withFlows ? Map.of() : handshake.byPort(true));
     }
 
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {conn, drops, reset, retrans, packets}) {
+        for (AutoCloseable probe : new AutoCloseable[] {handshake, conn, drops, reset, retrans, packets}) {
             if (probe == null) {
                 continue;
             }

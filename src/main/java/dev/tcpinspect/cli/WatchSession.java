@@ -32,6 +32,9 @@ final class WatchSession {
         if (probes.conn != null) {
             probes.conn.onEvents(presenter::conn);
         }
+        if (probes.handshake != null) {
+            probes.handshake.onEvents(presenter::handshake);
+        }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

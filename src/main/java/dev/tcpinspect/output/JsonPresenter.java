@@ -11,6 +11,9 @@ import dev.tcpinspect.ebpf.KernelEnums;
 import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
+import dev.tcpinspect.probe.handshake.HandshakeEvent;
+import dev.tcpinspect.probe.handshake.HandshakeStats;
+import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.drops.FlowDrops;
@@ -135,6 +138,15 @@ public final class JsonPresenter implements Presenter {
     }
 
     @Override
+    public void handshake(HandshakeEvent event) {
+        ObjectNode node = line("handshake", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("kind", event.passive() ? "passive" : "active");
+        node.put("latency_ms", event.latencyMicros() / 1000.0);
+        emit(node);
+    }
+
+    @Override
     public void conn(ConnEvent event) {
         ObjectNode node = line("conn", EventTime.of(event.monotonicNanos()));
         flow(node, event.flow());
@@ -201,6 +213,21 @@ public final class JsonPresenter implements Presenter {
             detail.put("events_lost", r.eventsLost());
             detail.put("flows_untracked", r.flowsFull());
         }
+        HandshakeStats hs = reading.handshake();
+        if (hs != null) {
+            ObjectNode ms = node.putObject("handshake_ms");
+            percentiles(ms.putObject("passive"), hs.passive().percentiles());
+            percentiles(ms.putObject("active"), hs.active().percentiles());
+            ObjectNode detail = node.putObject("handshake_detail");
+            detail.put("passive_unmatched", hs.passiveUnmatched());
+            detail.put("events_lost", hs.eventsLost());
+            detail.put("ports_untracked", hs.portsFull());
+            if (!reading.handshakeByPort().isEmpty()) {
+                ObjectNode byPort = node.putObject("handshake_ms_by_port");
+                new java.util.TreeMap<>(reading.handshakeByPort()).forEach(
+                        (port, h) -> percentiles(byPort.putObject(Integer.toString(port)), h.percentiles()));
+            }
+        }
         ConnCounts conns = reading.connections();
         if (conns != null) {
             ObjectNode cn = node.putObject("connections");
@@ -231,6 +258,16 @@ public final class JsonPresenter implements Presenter {
             rst.put("events_lost", resets.eventsLost());
             rst.put("flows_untracked", resets.flowsFull());
         }
+    }
+
+    /** count, min, p50, p90, p99, max; latencies in milliseconds (the kernel keeps microseconds). */
+    static void percentiles(ObjectNode node, LogLinearHistogram.Percentiles p) {
+        node.put("count", p.count());
+        node.put("min", p.min() / 1000.0);
+        node.put("p50", p.p50() / 1000.0);
+        node.put("p90", p.p90() / 1000.0);
+        node.put("p99", p.p99() / 1000.0);
+        node.put("max", p.max() / 1000.0);
     }
 
     public static void print(PrintStream out, ObjectNode node) {

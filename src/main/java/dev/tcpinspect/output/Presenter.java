@@ -3,6 +3,7 @@ package dev.tcpinspect.output;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropEvent;
+import dev.tcpinspect.probe.handshake.HandshakeEvent;
 import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
 import java.time.Duration;
@@ -31,6 +32,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
 
     /** One TCP state change (called on the ring-buffer reader thread). */
     void conn(ConnEvent event);
+
+    /** One completed handshake (called on the ring-buffer reader thread). */
+    void handshake(HandshakeEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

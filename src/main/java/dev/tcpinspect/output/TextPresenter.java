@@ -4,6 +4,9 @@ import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
+import dev.tcpinspect.probe.handshake.HandshakeEvent;
+import dev.tcpinspect.probe.handshake.HandshakeStats;
+import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.drops.FlowDrops;
 import dev.tcpinspect.probe.reset.FlowResets;
@@ -54,6 +57,9 @@ public final class TextPresenter implements Presenter {
             if (d.connections() != null) {
                 header.append(String.format(" %8s %8s %8s", "ACCEPTED", "OPENED", "CLOSED"));
             }
+            if (d.handshake() != null) {
+                header.append(String.format(" %10s", "HS-P50-MS"));
+            }
             if (r != null) {
                 header.append(String.format(" %8s", "RETRANS"));
             }
@@ -76,6 +82,11 @@ public final class TextPresenter implements Presenter {
         if (d.connections() != null) {
             row.append(String.format(" %8d %8d %8d", d.connections().openedPassive(), d.connections().openedActive(),
                     d.connections().closed()));
+        }
+        if (d.handshake() != null) {
+            LogLinearHistogram passive = d.handshake().passive();
+            row.append(passive.count() == 0 ? String.format(" %10s", "-")
+                    : String.format(" %10.1f", passive.percentile(0.5) / 1000.0));
         }
         if (r != null) {
             row.append(String.format(" %8d", r.total()));
@@ -132,6 +143,28 @@ public final class TextPresenter implements Presenter {
                 }
             }
         }
+        HandshakeStats hs = total.handshake();
+        if (hs != null) {
+            for (var kind : new Object[][] {{"accepted", hs.passive()}, {"made from here", hs.active()}}) {
+                LogLinearHistogram h = (LogLinearHistogram) kind[1];
+                LogLinearHistogram.Percentiles p = h.percentiles();
+                out.printf("  handshake, %-15s %,d; ms: min %.2f  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f%n", kind[0],
+                        p.count(), p.min() / 1000.0, p.p50() / 1000.0, p.p90() / 1000.0, p.p99() / 1000.0,
+                        p.max() / 1000.0);
+                for (String line : HistogramBars.render(h, "usecs")) {
+                    out.println("    " + line);
+                }
+            }
+            if (hs.passiveUnmatched() > 0) {
+                out.printf("  %,d accepted connections had no SYN on a watched interface (not measured)%n",
+                        hs.passiveUnmatched());
+            }
+            total.handshakeByPort().forEach((port, h) -> {
+                LogLinearHistogram.Percentiles p = h.percentiles();
+                out.printf("    port %-5d %,8d handshakes; ms p50 %.2f  p99 %.2f%n", port, p.count(), p.p50() / 1000.0,
+                        p.p99() / 1000.0);
+            });
+        }
         ConnCounts conns = total.connections();
         if (conns != null) {
             out.printf("  %-22s %,d accepted, %,d opened from here, %,d closed (%,d by reset, %,d by timeout)%n",
@@ -177,6 +210,11 @@ public final class TextPresenter implements Presenter {
             }
         }
         out.flush();
+    }
+
+    @Override
+    public void handshake(HandshakeEvent event) {
+        // Shown as percentiles per interval and histograms in the summary; per-event lines are for --format json.
     }
 
     @Override

@@ -8,7 +8,10 @@ import dev.tcpinspect.probe.reset.ResetCounts;
 import dev.tcpinspect.probe.retrans.FlowRetransmits;
 import dev.tcpinspect.probe.retrans.RetransCounts;
 import dev.tcpinspect.probe.syncount.PacketCounts;
+import dev.tcpinspect.probe.handshake.HandshakeStats;
+import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What the running probes counted, cumulative or over a window; a probe's part is null when it is
@@ -22,14 +25,18 @@ import java.util.List;
  * @param drops drop totals by reason
  * @param topDrops flow and reason pairs with the most drops (cumulative; empty in a window)
  * @param connections connection lifecycle totals
+ * @param handshake handshake latency histograms
+ * @param handshakeByPort accepted connections' handshake latency per local port (cumulative; empty in a window)
  */
 public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
                       ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops,
-                      ConnCounts connections) {
+                      ConnCounts connections, HandshakeStats handshake,
+                      Map<Integer, LogLinearHistogram> handshakeByPort) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
         topResets = topResets == null ? List.of() : List.copyOf(topResets);
         topDrops = topDrops == null ? List.of() : List.copyOf(topDrops);
+        handshakeByPort = handshakeByPort == null ? Map.of() : Map.copyOf(handshakeByPort);
     }
 
     /** Counts in this reading that were not yet in {@code earlier}; the flow lists are this one's. */
@@ -38,6 +45,7 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
                 retrans == null ? null : retrans.minus(earlier.retrans), topRetransmits,
                 resets == null ? null : resets.minus(earlier.resets), topResets,
                 drops == null ? null : drops.minus(earlier.drops), topDrops,
-                connections == null ? null : connections.minus(earlier.connections));
+                connections == null ? null : connections.minus(earlier.connections),
+                handshake == null ? null : handshake.minus(earlier.handshake), handshakeByPort);
     }
 }

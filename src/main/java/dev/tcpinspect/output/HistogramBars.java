@@ -1,0 +1,49 @@
+package dev.tcpinspect.output;
+
+import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Draws a histogram as bcc's tools do: one row per power of two (the finer buckets added up), from
+ * the first row with values to the last, with a bar scaled to the largest row.
+ */
+public final class HistogramBars {
+    private static final int WIDTH = 40;
+
+    private HistogramBars() {}
+
+    public static List<String> render(LogLinearHistogram h, String unit) {
+        int top = 64;
+        long[] rows = new long[top];
+        for (int b = 0; b < LogLinearHistogram.BUCKETS; b++) {
+            long n = h.bucketCount(b);
+            if (n != 0) {
+                long low = LogLinearHistogram.lowerBound(b);
+                rows[low == 0 ? 0 : 64 - Long.numberOfLeadingZeros(low)] += n;
+            }
+        }
+        int first = -1;
+        int last = -1;
+        long most = 0;
+        for (int r = 0; r < top; r++) {
+            if (rows[r] != 0) {
+                first = first < 0 ? r : first;
+                last = r;
+                most = Math.max(most, rows[r]);
+            }
+        }
+        List<String> lines = new ArrayList<>();
+        if (first < 0) {
+            return lines;
+        }
+        lines.add(String.format("%20s : %-8s %s", unit, "count", "distribution"));
+        for (int r = first; r <= last; r++) {
+            long low = r == 0 ? 0 : 1L << (r - 1);
+            long high = r == 0 ? 0 : (1L << r) - 1;
+            int stars = (int) (rows[r] * WIDTH / most);
+            lines.add(String.format("%10d -> %-10d : %-8d |%-" + WIDTH + "s|", low, high, rows[r], "*".repeat(stars)));
+        }
+        return lines;
+    }
+}
