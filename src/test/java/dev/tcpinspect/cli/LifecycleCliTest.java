@@ -59,13 +59,15 @@ class LifecycleCliTest {
             first.awaitJson("ready", 30);
             first.kill9();
             String afterKill = tcFilters(lab);
-            assertEquals(1, count(afterKill, "tcpi_syn_tc"), "a killed watch leaves its tc filter:\n" + afterKill);
+            assertEquals(1, count(afterKill, "tcpi_syn_tc"), "a killed watch leaves its tc filters:\n" + afterKill);
+            assertEquals(1, count(afterKill, "tcpi_hs_tc"), afterKill);
             assertEquals(1, count(afterKill, "rt_tc"));
 
             try (TcpinspectProcess second = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
                     "--format", "json")) {
                 second.awaitJson("ready", 30);
                 assertEquals(1, count(tcFilters(lab), "tcpi_syn_tc"), "no second copy is stacked");
+                assertEquals(1, count(tcFilters(lab), "tcpi_hs_tc"), "no second copy is stacked");
                 try (var server = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
                     Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 3);
                 }
@@ -88,8 +90,9 @@ class LifecycleCliTest {
     @Test
     void xdpDiesWithTheProcess() {
         try (Lab lab = Lab.create()) {
-            TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "--xdp", "-i", lab.serverIf(),
-                    "--format", "json");
+            // Only the packet counter, the probe that uses XDP here (handshake always stamps SYNs at TC).
+            TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "--xdp", "--probe", "packets",
+                    "-i", lab.serverIf(), "--format", "json");
             watch.awaitJson("ready", 30);
             assertTrue(Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()).contains("\"xdp\""));
             watch.kill9();
