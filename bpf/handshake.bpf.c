@@ -9,6 +9,7 @@
 #include "packet.h"
 #include <bpf/bpf_core_read.h>
 #include "handshake.h"
+#include "tuple.h"
 #include "sock_helpers.h"
 
 #define TC_ACT_UNSPEC (-1)
@@ -28,7 +29,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct hs_tuple);
+	__type(key, struct pkt_tuple);
 	__type(value, __u64);
 } syn_seen SEC(".maps");
 
@@ -77,26 +78,10 @@ int tcpi_hs_tc(struct __sk_buff *skb)
 	    (tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 		return TC_ACT_UNSPEC;
 
-	struct hs_tuple t = {.lport = tcp.dport, .rport = tcp.sport};
-	void *l3 = data + (tcp.l3_offset & 0xff);
+	struct pkt_tuple t = {};
 
-	if (tcp.ip_version == 4) {
-		struct iphdr *ip = l3;
-
-		if ((void *)(ip + 1) > data_end)
-			return TC_ACT_UNSPEC;
-		t.family = FLOW_AF_INET;
-		__builtin_memcpy(t.laddr, &ip->daddr, 4);
-		__builtin_memcpy(t.raddr, &ip->saddr, 4);
-	} else {
-		struct ipv6hdr *ip6 = l3;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return TC_ACT_UNSPEC;
-		t.family = FLOW_AF_INET6;
-		__builtin_memcpy(t.laddr, &ip6->daddr, 16);
-		__builtin_memcpy(t.raddr, &ip6->saddr, 16);
-	}
+	if (!pkt_tuple_of(data, data_end, &tcp, 1, &t))
+		return TC_ACT_UNSPEC;
 	__u64 now = bpf_ktime_get_ns();
 
 	/* Only the first SYN: a retried SYN must not restart the clock. */
@@ -195,7 +180,7 @@ int tcpi_hs_state(struct trace_event_raw_inet_sock_set_state *tp)
 		}
 		return 0;
 	}
-	struct hs_tuple t = {.lport = flow.lport, .rport = flow.rport, .family = flow.family};
+	struct pkt_tuple t = {.lport = flow.lport, .rport = flow.rport, .family = flow.family};
 
 	__builtin_memcpy(t.laddr, flow.laddr, 16);
 	__builtin_memcpy(t.raddr, flow.raddr, 16);

@@ -10,17 +10,6 @@
 #define HS_ACTIVE 1  /* SYN_SENT -> ESTABLISHED */
 #define HS_KINDS 2
 
-/* Addresses and ports of a connection as the SYN carried them (no namespace: a packet hook
- * cannot tell it), local side first. */
-struct hs_tuple {
-	__u8 laddr[16];
-	__u8 raddr[16];
-	__u16 lport;
-	__u16 rport;
-	__u16 family;
-	__u16 pad;
-};
-
 /* Per local port and kind (map "port_hist"). */
 struct hs_port_key {
 	__u16 lport;

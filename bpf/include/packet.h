@@ -52,6 +52,7 @@ struct tcp_view {
 	__u8 flags;        /* the TCP flags byte: CWR ECE URG ACK PSH RST SYN FIN */
 	__u8 ip_version;   /* 4 or 6 */
 	__u16 l3_offset;   /* where the IP header starts, for callers that need the addresses */
+	__u16 l4_offset;   /* where the TCP header starts, for callers that need seq, ack, window */
 	__u32 payload_len; /* bytes of TCP payload according to the IP length fields */
 };
 
@@ -114,6 +115,7 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct tcp_view 
 	if (l3 + ihl > data_end)
 		return PARSE_TRUNCATED;
 	out->ip_version = 4;
+	out->l4_offset = out->l3_offset + ihl;
 	return parse_tcp_header(l3 + ihl, data_end, total - ihl, out);
 }
 
@@ -136,6 +138,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct tcp_view 
 		switch (next) {
 		case IPPROTO_TCP:
 			out->ip_version = 6;
+			out->l4_offset = out->l3_offset + (cursor - l3);
 			return parse_tcp_header(cursor, data_end, remaining, out);
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:

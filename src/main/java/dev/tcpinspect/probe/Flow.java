@@ -40,6 +40,17 @@ public record Flow(long netns, boolean ipv6, InetAddress laddr, int lport, InetA
         }
     }
 
+    /** sizeof(struct pkt_tuple) (bpf/include/tuple.h): a flow as a packet hook sees it, without namespace. */
+    public static final int TUPLE_SIZE = 40;
+
+    /** Decodes struct pkt_tuple at offset; packet hooks run in a known namespace, given by the caller. */
+    public static Flow readTuple(MemorySegment s, long offset, long netns) {
+        boolean v6 = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 36)) == AF_INET6;
+        int lport = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 32));
+        int rport = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 34));
+        return new Flow(netns, v6, address(s, offset, v6), lport, address(s, offset + 16, v6), rport);
+    }
+
     public String family() {
         return ipv6 ? "ipv6" : "ipv4";
     }

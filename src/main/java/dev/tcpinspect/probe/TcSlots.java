@@ -19,7 +19,8 @@ public final class TcSlots {
     public static final String PROGRAM_PREFIX = "tcpi_";
     public static final TcFilterId PACKETS = new TcFilterId(0x7C1, 1);
     public static final TcFilterId HANDSHAKE = new TcFilterId(0x7C2, 1);
-    public static final List<TcFilterId> ALL = List.of(PACKETS, HANDSHAKE);
+    public static final TcFilterId DUPACK = new TcFilterId(0x7C3, 1);
+    public static final List<TcFilterId> ALL = List.of(PACKETS, HANDSHAKE, DUPACK);
 
     private TcSlots() {}
 

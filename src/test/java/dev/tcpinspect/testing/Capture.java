@@ -14,6 +14,8 @@ import java.util.concurrent.TimeUnit;
 public final class Capture implements AutoCloseable {
     private final Process tcpdump;
     private final Path file;
+    private final StringBuilder report = new StringBuilder();
+    private Thread reportReader;
     private boolean stopped;
 
     private Capture(Process tcpdump, Path file) {
@@ -35,25 +37,31 @@ public final class Capture implements AutoCloseable {
         try {
             Path file = Files.createTempFile("tcpinspect-", ".pcap");
             file.toFile().setWritable(true, false);
-            Process p = new ProcessBuilder("ip", "netns", "exec", netns, "tcpdump", "-Z", "root", "-i", device, "-Q", direction, "--immediate-mode", "-n",
-                    "-U", "-w", file.toString()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            // Headers only (-s 200) and a large buffer (-B, KiB): a bulk transfer's 64 KB GSO packets
+            // would otherwise fill the capture ring, and the kernel would drop from the capture.
+            Process p = new ProcessBuilder("ip", "netns", "exec", netns, "tcpdump", "-Z", "root", "-i", device, "-Q",
+                    direction, "--immediate-mode", "-s", "200", "-B", "65536", "-n", "-U", "-w", file.toString())
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             var err = new java.io.BufferedReader(new java.io.InputStreamReader(p.getErrorStream()));
             String line;
             StringBuilder seen = new StringBuilder();
             while ((line = err.readLine()) != null) {
                 seen.append(line).append('\n');
                 if (line.contains("listening on")) {
-                    Thread.ofPlatform().daemon(true).start(() -> {
+                    Capture capture = new Capture(p, file);
+                    capture.reportReader = Thread.ofPlatform().daemon(true).start(() -> {
                         try {
                             String rest;
                             while ((rest = err.readLine()) != null) {
-                                System.err.println("tcpdump: " + rest);
+                                synchronized (capture.report) {
+                                    capture.report.append(rest).append('\n');
+                                }
                             }
                         } catch (IOException ignored) {
                             // tcpdump ended
                         }
                     });
-                    return new Capture(p, file);
+                    return capture;
                 }
             }
             throw new AssertionError("tcpdump did not start: " + seen);
@@ -62,15 +70,30 @@ public final class Capture implements AutoCloseable {
         }
     }
 
-    /** Stops tcpdump, letting it flush its file. */
+    /**
+     * Stops tcpdump, letting it flush its file. An oracle must be complete: if the kernel dropped
+     * packets from the capture, the test fails here rather than compare against a partial record.
+     */
     public Capture stop() {
         if (!stopped) {
             stopped = true;
-            tcpdump.toHandle().destroy(); // SIGTERM: tcpdump flushes and exits
+            tcpdump.toHandle().destroy(); // SIGTERM: tcpdump flushes, prints its statistics and exits
             try {
                 tcpdump.waitFor(10, TimeUnit.SECONDS);
+                reportReader.join(5000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            }
+            String text;
+            synchronized (report) {
+                text = report.toString();
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+) packets? dropped by kernel").matcher(text);
+            if (!m.find()) {
+                throw new AssertionError("tcpdump did not report its statistics: " + text);
+            }
+            if (Long.parseLong(m.group(1)) != 0) {
+                throw new AssertionError("the capture is incomplete, tcpdump says: " + text.strip());
             }
         }
         return this;

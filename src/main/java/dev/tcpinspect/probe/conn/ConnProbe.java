@@ -1,6 +1,6 @@
 package dev.tcpinspect.probe.conn;
 
-import dev.tcpinspect.probe.TracepointProbe;
+import dev.tcpinspect.probe.ProbeObject;
 import java.util.function.Consumer;
 
 /**
@@ -11,14 +11,14 @@ public final class ConnProbe implements AutoCloseable {
     static final String OBJECT = "/bpf/conn.bpf.o";
     private static final int STATS = 7;
 
-    private final TracepointProbe probe;
+    private final ProbeObject probe;
 
-    private ConnProbe(TracepointProbe probe) {
+    private ConnProbe(ProbeObject probe) {
         this.probe = probe;
     }
 
     public static ConnProbe load(boolean allNetns) {
-        return new ConnProbe(TracepointProbe.load(OBJECT, STATS, allNetns));
+        return new ConnProbe(ProbeObject.load(OBJECT, STATS, allNetns));
     }
 
     public void attach() {

@@ -6,7 +6,7 @@ import dev.tcpinspect.ebpf.PerCpuMap;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.os.SnmpCounters;
 import dev.tcpinspect.probe.Flow;
-import dev.tcpinspect.probe.TracepointProbe;
+import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.Map;
@@ -24,11 +24,11 @@ public final class DropsProbe implements AutoCloseable {
     private static final int STATS = 4;
     private static final int REASON_SLOTS = 256;
 
-    private final TracepointProbe probe;
+    private final ProbeObject probe;
     private final PerCpuMap<Integer, Long> byReason;
     private final Netns netns;
 
-    private DropsProbe(TracepointProbe probe, Netns netns) {
+    private DropsProbe(ProbeObject probe, Netns netns) {
         this.probe = probe;
         this.netns = netns;
         this.byReason = probe.map("by_reason").perCpu(Codec.U32, Codec.U64);
@@ -36,7 +36,7 @@ public final class DropsProbe implements AutoCloseable {
 
     /** Loads the programs; listen overflows are read from the caller's namespace's counters. */
     public static DropsProbe load(boolean allNetns) {
-        TracepointProbe probe = TracepointProbe.load(OBJECT, STATS, allNetns);
+        ProbeObject probe = ProbeObject.load(OBJECT, STATS, allNetns);
         try {
             return new DropsProbe(probe, Netns.current());
         } catch (RuntimeException e) {

@@ -4,7 +4,7 @@ import dev.tcpinspect.ebpf.Codec;
 import dev.tcpinspect.ebpf.PerCpuMap;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.probe.TcSlots;
-import dev.tcpinspect.probe.TracepointProbe;
+import dev.tcpinspect.probe.ProbeObject;
 import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -23,16 +23,16 @@ public final class HandshakeProbe implements AutoCloseable {
     private static final int STATS = 3;
     private static final int SUMMARY_SIZE = 32;
 
-    private final TracepointProbe probe;
+    private final ProbeObject probe;
     private final PerCpuMap<Integer, Long> hist;
 
-    private HandshakeProbe(TracepointProbe probe) {
+    private HandshakeProbe(ProbeObject probe) {
         this.probe = probe;
         this.hist = probe.map("hist").perCpu(Codec.U32, Codec.U64);
     }
 
     public static HandshakeProbe load(boolean allNetns) {
-        return new HandshakeProbe(TracepointProbe.load(OBJECT, STATS, allNetns));
+        return new HandshakeProbe(ProbeObject.load(OBJECT, STATS, allNetns));
     }
 
     /** Attaches the SYN timestamp program to each interface (calling thread's namespace) and the tracepoint. */

@@ -1,7 +1,7 @@
 package dev.tcpinspect.probe.reset;
 
 import dev.tcpinspect.probe.Flow;
-import dev.tcpinspect.probe.TracepointProbe;
+import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.Consumer;
@@ -14,14 +14,14 @@ public final class ResetProbe implements AutoCloseable {
     static final String OBJECT = "/bpf/reset.bpf.o";
     private static final int STATS = 4;
 
-    private final TracepointProbe probe;
+    private final ProbeObject probe;
 
-    private ResetProbe(TracepointProbe probe) {
+    private ResetProbe(ProbeObject probe) {
         this.probe = probe;
     }
 
     public static ResetProbe load(boolean allNetns) {
-        return new ResetProbe(TracepointProbe.load(OBJECT, STATS, allNetns));
+        return new ResetProbe(ProbeObject.load(OBJECT, STATS, allNetns));
     }
 
     public void attach() {

@@ -1,7 +1,7 @@
 package dev.tcpinspect.probe.retrans;
 
 import dev.tcpinspect.probe.Flow;
-import dev.tcpinspect.probe.TracepointProbe;
+import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.Consumer;
@@ -15,15 +15,15 @@ public final class RetransProbe implements AutoCloseable {
     static final String OBJECT = "/bpf/retrans.bpf.o";
     private static final int STATS = 4;
 
-    private final TracepointProbe probe;
+    private final ProbeObject probe;
 
-    private RetransProbe(TracepointProbe probe) {
+    private RetransProbe(ProbeObject probe) {
         this.probe = probe;
     }
 
     /** Loads the programs, filtering in the kernel to the current namespace unless allNetns. */
     public static RetransProbe load(boolean allNetns) {
-        return new RetransProbe(TracepointProbe.load(OBJECT, STATS, allNetns));
+        return new RetransProbe(ProbeObject.load(OBJECT, STATS, allNetns));
     }
 
     /** Attaches both tracepoints (mounting tracefs if needed). */

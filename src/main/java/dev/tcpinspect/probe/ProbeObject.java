@@ -14,24 +14,25 @@ import java.util.function.BiFunction;
 import java.util.function.ToLongFunction;
 
 /**
- * What the tracepoint probes have in common: an object with a {@code target_netns} constant (0 =
- * every namespace), a per-CPU "stats" array, a per-flow "flows" hash and an "events" ring buffer.
- * Each probe class owns one and adds its own decoding.
+ * What the probes built on one BPF object have in common: a per-CPU "stats" array, usually a
+ * per-flow "flows" hash and an "events" ring buffer, and for tracepoint probes a
+ * {@code target_netns} constant (0 = every namespace). Each probe class owns one and adds its own
+ * decoding.
  */
-public final class TracepointProbe implements AutoCloseable {
+public final class ProbeObject implements AutoCloseable {
     private final BpfObject object;
     private final PerCpuMap<Integer, Long> stats;
     private final int statSlots;
     private RingBufReader reader;
 
-    private TracepointProbe(BpfObject object, int statSlots) {
+    private ProbeObject(BpfObject object, int statSlots) {
         this.object = object;
         this.statSlots = statSlots;
         this.stats = object.map("stats").perCpu(Codec.U32, Codec.U64);
     }
 
     /** Loads an embedded object, filtering in the kernel to the caller's namespace unless allNetns. */
-    public static TracepointProbe load(String resource, int statSlots, boolean allNetns) {
+    public static ProbeObject load(String resource, int statSlots, boolean allNetns) {
         OpenObject open = OpenObject.openResource(resource);
         try {
             open.setConstant("target_netns", allNetns ? 0 : (int) Netns.currentInode());
@@ -39,18 +40,23 @@ public final class TracepointProbe implements AutoCloseable {
             open.close();
             throw e;
         }
-        return new TracepointProbe(open.load(), statSlots);
+        return new ProbeObject(open.load(), statSlots);
+    }
+
+    /** Loads an embedded packet-hook object (no namespace filter: it sees the interfaces it is attached to). */
+    public static ProbeObject loadPacketProbe(String resource, int statSlots) {
+        return new ProbeObject(OpenObject.openResource(resource).load(), statSlots);
     }
 
     /** Attaches a program to a classic tracepoint "category:name". */
-    public TracepointProbe attach(String program, String tracepoint) {
+    public ProbeObject attach(String program, String tracepoint) {
         String[] parts = tracepoint.split(":", 2);
         object.program(program).attachTracepoint(parts[0], parts[1]);
         return this;
     }
 
     /** Attaches a program where its section says (tp_btf/..., for instance). */
-    public TracepointProbe attachSectionDefined(String program) {
+    public ProbeObject attachSectionDefined(String program) {
         object.program(program).attach();
         return this;
     }

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Duplicate ACKs received, per flow, at TC ingress. A segment is a duplicate ACK when, as in
+ * Wireshark's analysis, it carries no data and no SYN, FIN or RST, its window is non-zero and
+ * unchanged, its ACK number is unchanged, and its sequence number is the one expected next.
+ * Observation only: the packet always goes on.
+ */
+#include "vmlinux.h"
+#define TCPINSPECT_VMLINUX
+#include "packet.h"
+#include "dupack.h"
+
+#define TC_ACT_UNSPEC (-1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DUPACK_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Not LRU: an evicted flow would lose its dup ACK count silently; a full table is counted instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pkt_tuple);
+	__type(value, struct dupack_state);
+} flows SEC(".maps");
+
+static __always_inline void bump(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&stats, &slot);
+
+	if (n)
+		(*n)++;
+}
+
+SEC("tc")
+int tcpi_dupack_tc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct tcp_view tcp = {};
+	struct pkt_tuple t = {};
+
+	if (parse_eth_tcp(data, data_end, &tcp) != PARSE_TCP || !pkt_tuple_of(data, data_end, &tcp, 1, &t))
+		return TC_ACT_UNSPEC;
+	struct tcphdr *th = pkt_tcp_header(data, data_end, &tcp);
+
+	if (!th)
+		return TC_ACT_UNSPEC;
+	__u32 seq = bpf_ntohl(th->seq);
+	__u32 ack = bpf_ntohl(th->ack_seq);
+	__u16 window = bpf_ntohs(th->window);
+	__u8 flags = tcp.flags;
+	__u32 end = seq + tcp.payload_len + ((flags & TCP_FLAG_SYN) ? 1 : 0) + ((flags & TCP_FLAG_FIN) ? 1 : 0);
+	struct dupack_state *s = bpf_map_lookup_elem(&flows, &t);
+
+	if (!s) {
+		struct dupack_state fresh = {.next_seq = end, .last_ack = ack, .last_window = window, .valid = 1};
+
+		if (bpf_map_update_elem(&flows, &t, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&flows, &t))
+			bump(DUPACK_STAT_FLOWS_FULL);
+		return TC_ACT_UNSPEC;
+	}
+	if ((flags & TCP_FLAG_ACK) && tcp.payload_len == 0 &&
+	    !(flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)) && window != 0 &&
+	    window == s->last_window && seq == s->next_seq && ack == s->last_ack) {
+		__sync_fetch_and_add(&s->dupacks, 1);
+		bump(DUPACK_STAT_TOTAL);
+	}
+	/* Sequence space wraps: "after" is a signed comparison of the difference. */
+	if ((__s32)(end - s->next_seq) > 0)
+		s->next_seq = end;
+	if (flags & TCP_FLAG_ACK)
+		s->last_ack = ack;
+	s->last_window = window;
+	return TC_ACT_UNSPEC;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

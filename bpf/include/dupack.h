@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* Layouts shared by dupack.bpf.c and DupAckProbe.java. Keep both in step. */
+#ifndef TCPINSPECT_DUPACK_H
+#define TCPINSPECT_DUPACK_H
+
+#include "tuple.h"
+
+/* Per flow (map "flows", key struct pkt_tuple): what the last incoming segment said. */
+struct dupack_state {
+	__u64 dupacks;    /* duplicate ACKs received on the flow */
+	__u32 next_seq;   /* highest sequence number the peer has sent up to, plus one */
+	__u32 last_ack;
+	__u16 last_window;
+	__u8 valid;
+	__u8 pad[5];
+};
+
+enum dupack_stat {
+	DUPACK_STAT_TOTAL = 0,
+	DUPACK_STAT_FLOWS_FULL = 1, /* flows the table had no room for (their dup ACKs go uncounted) */
+	DUPACK_STAT_MAX = 2,
+};
+
+#endif

@@ -1,0 +1,50 @@
+package dev.tcpinspect.probe.dupack;
+
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.TcSlots;
+import dev.tcpinspect.probe.ProbeObject;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+
+/** Duplicate ACKs received, per flow, at TC ingress of the watched interfaces (dupack.bpf.c). */
+public final class DupAckProbe implements AutoCloseable {
+    static final String OBJECT = "/bpf/dupack.bpf.o";
+    private static final int STATS = 2;
+
+    private final ProbeObject probe;
+    private long netns;
+
+    private DupAckProbe(ProbeObject probe) {
+        this.probe = probe;
+    }
+
+    public static DupAckProbe load() {
+        return new DupAckProbe(ProbeObject.loadPacketProbe(OBJECT, STATS));
+    }
+
+    /** Attaches to each interface's ingress in the calling thread's namespace. */
+    public void attach(List<String> interfaces) {
+        netns = Netns.currentInode();
+        for (String name : interfaces) {
+            TcSlots.attach(probe.program("tcpi_dupack_tc"), name, NetInterfaces.indexOf(name), TcSlots.DUPACK);
+        }
+    }
+
+    /** Duplicate ACKs received so far, and flows the table had no room for. */
+    public long[] read() {
+        return probe.stats();
+    }
+
+    public List<FlowDupAcks> topFlows(int limit) {
+        return probe.topFlows(limit, (key, value) -> new FlowDupAcks(Flow.readTuple(key, 0, netns),
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDupAcks::dupacks).stream()
+                .filter(f -> f.dupacks() > 0).toList();
+    }
+
+    @Override
+    public void close() {
+        probe.close();
+    }
+}

@@ -1,0 +1,44 @@
+package dev.tcpinspect.probe.dupack;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Loss;
+import dev.tcpinspect.testing.RequiresBpf;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Duplicate ACKs arriving at the server while the client loses data, against Wireshark's own analysis. */
+@RequiresBpf
+class DupAckProbeTest {
+    @Test
+    void duplicateAcksMatchTsharksAnalysis() throws Exception {
+        try (Lab lab = Lab.create();
+             var bulk4 = Traffic.listenSending(lab.server(), Lab.SERVER_V4, 8080, 4_000_000);
+             var bulk6 = Traffic.listenSending(lab.server(), Lab.SERVER_V6, 8080, 4_000_000);
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             DupAckProbe probe = DupAckProbe.load()) {
+            lab.server().run(() -> probe.attach(List.of(lab.serverIf())));
+            // veth passes GSO packets whole, so a drop loses up to 64 KB: a few drops per transfer.
+            Loss.input(lab.clientNs(), "-A", Loss.randomFromPort(8080, 0.1));
+            for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
+                for (int i = 0; i < 2; i++) {
+                    assertEquals(4_000_000, Traffic.download(lab.client(), address, 8080));
+                }
+            }
+            Thread.sleep(300);
+            long counted = probe.read()[0];
+            long oracle = in.count("tcp.analysis.duplicate_ack");
+            assertTrue(oracle > 0, "loss made the client repeat its ACKs");
+            assertEquals(oracle, counted, "dup ACKs: tcpinspect vs tshark");
+            assertEquals(0, probe.read()[1], "no flow went untracked");
+            List<FlowDupAcks> flows = probe.topFlows(100);
+            assertEquals(counted, flows.stream().mapToLong(FlowDupAcks::dupacks).sum());
+            assertTrue(flows.stream().allMatch(f -> f.flow().lport() == 8080), flows.toString());
+            assertTrue(flows.stream().anyMatch(f -> f.flow().ipv6()) && flows.stream().anyMatch(f -> !f.flow().ipv6()));
+        }
+    }
+}
