@@ -79,7 +79,7 @@ class RetransWatchCliTest {
                     assertTrue(Set.of(bulk, handshake).contains(e.get("lport").asInt()), e.toString());
                     assertEquals(e.get("laddr").asText().contains(":") ? "ipv6" : "ipv4", e.get("family").asText());
                     if (e.get("kind").asText().equals("synack")) {
-                        assertEquals(handshake, e.get("lport").asInt());
+                        // Mostly the handshake port; the random loss on the bulk port can hit a SYN-ACK too.
                         assertEquals("SYN_RECV", e.get("state").asText());
                     }
                 }
