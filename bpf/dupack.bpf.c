@@ -27,6 +27,11 @@ struct {
 	__type(value, struct dupack_state);
 } flows SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
 static __always_inline void bump(__u32 slot)
 {
 	__u64 *n = bpf_map_lookup_elem(&stats, &slot);
@@ -68,6 +73,18 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 	    window == s->last_window && seq == s->next_seq && ack == s->last_ack) {
 		__sync_fetch_and_add(&s->dupacks, 1);
 		bump(DUPACK_STAT_TOTAL);
+		struct dupack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+		if (e) {
+			e->ts_ns = bpf_ktime_get_ns();
+			e->tuple = t;
+			e->ack = ack;
+			e->window = window;
+			e->pad = 0;
+			bpf_ringbuf_submit(e, 0);
+		} else {
+			bump(DUPACK_STAT_EVENTS_LOST);
+		}
 	}
 	/* Sequence space wraps: "after" is a signed comparison of the difference. */
 	if ((__s32)(end - s->next_seq) > 0)

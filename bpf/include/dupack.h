@@ -15,10 +15,19 @@ struct dupack_state {
 	__u8 pad[5];
 };
 
+struct dupack_event {
+	__u64 ts_ns;
+	struct pkt_tuple tuple;
+	__u32 ack;      /* the repeated acknowledgement number */
+	__u16 window;
+	__u16 pad;
+};
+
 enum dupack_stat {
 	DUPACK_STAT_TOTAL = 0,
 	DUPACK_STAT_FLOWS_FULL = 1, /* flows the table had no room for (their dup ACKs go uncounted) */
-	DUPACK_STAT_MAX = 2,
+	DUPACK_STAT_EVENTS_LOST = 2,
+	DUPACK_STAT_MAX = 3,
 };
 
 #endif

@@ -4,6 +4,7 @@ import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
+import dev.tcpinspect.probe.dupack.DupAckProbe;
 import dev.tcpinspect.probe.handshake.HandshakeProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
@@ -15,7 +16,7 @@ import java.util.Map;
 /** The probes one watch runs, loaded and attached together, read together, closed together. */
 final class ProbeSet implements AutoCloseable {
     /** Names accepted by --probe. */
-    enum Name { packets, conn, handshake, retrans, reset, drops }
+    enum Name { packets, conn, handshake, retrans, reset, drops, dupack }
 
     static final int TOP_FLOWS = 10;
 
@@ -25,9 +26,11 @@ final class ProbeSet implements AutoCloseable {
     final DropsProbe drops;
     final ConnProbe conn;
     final HandshakeProbe handshake;
+    final DupAckProbe dupack;
 
     private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops, ConnProbe conn,
-                     HandshakeProbe handshake) {
+                     HandshakeProbe handshake, DupAckProbe dupack) {
+        this.dupack = dupack;
         this.conn = conn;
         this.handshake = handshake;
         this.packets = packets;
@@ -48,6 +51,7 @@ final class ProbeSet implements AutoCloseable {
         DropsProbe drops = null;
         ConnProbe conn = null;
         HandshakeProbe handshake = null;
+        DupAckProbe dupack = null;
         try {
             if (names.contains(Name.packets)) {
                 packets = SynCountProbe.load();
@@ -73,9 +77,13 @@ final class ProbeSet implements AutoCloseable {
                 handshake = HandshakeProbe.load(allNetns);
                 handshake.attach(interfaces);
             }
-            return new ProbeSet(packets, retrans, reset, drops, conn, handshake);
+            if (names.contains(Name.dupack)) {
+                dupack = DupAckProbe.load();
+                dupack.attach(interfaces);
+            }
+            return new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack);
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans, reset, drops, conn, handshake).close();
+            new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack).close();
             throw e;
         }
     }
@@ -100,6 +108,9 @@ final class ProbeSet implements AutoCloseable {
         if (drops != null) {
             names.add(Name.drops.name());
         }
+        if (dupack != null) {
+            names.add(Name.dupack.name());
+        }
         return names;
     }
 
@@ -110,13 +121,14 @@ final class ProbeSet implements AutoCloseable {
                 reset == null ? null : reset.read(), reset == null || !withFlows ? List.of() : reset.topFlows(TOP_FLOWS),
                 drops == null ? null : drops.read(), drops == null || !withFlows ? List.of() : drops.topFlows(TOP_FLOWS),
                 conn == null ? null : conn.read(), handshake == null ? null : handshake.read(),
-                handshake == null || !withFlows ? Map.of() : handshake.byPort(true));
+                handshake == null || !withFlows ? Map.of() : handshake.byPort(true),
+                dupack == null ? null : dupack.read(), dupack == null || !withFlows ? List.of() : dupack.topFlows(TOP_FLOWS));
     }
 
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {handshake, conn, drops, reset, retrans, packets}) {
+        for (AutoCloseable probe : new AutoCloseable[] {dupack, handshake, conn, drops, reset, retrans, packets}) {
             if (probe == null) {
                 continue;
             }

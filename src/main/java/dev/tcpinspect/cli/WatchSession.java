@@ -35,6 +35,9 @@ final class WatchSession {
         if (probes.handshake != null) {
             probes.handshake.onEvents(presenter::handshake);
         }
+        if (probes.dupack != null) {
+            probes.dupack.onEvents(presenter::dupack);
+        }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

@@ -11,6 +11,9 @@ import dev.tcpinspect.ebpf.KernelEnums;
 import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
+import dev.tcpinspect.probe.dupack.DupAckCounts;
+import dev.tcpinspect.probe.dupack.DupAckEvent;
+import dev.tcpinspect.probe.dupack.FlowDupAcks;
 import dev.tcpinspect.probe.handshake.HandshakeEvent;
 import dev.tcpinspect.probe.handshake.HandshakeStats;
 import dev.tcpinspect.probe.hist.LogLinearHistogram;
@@ -84,6 +87,14 @@ public final class JsonPresenter implements Presenter {
         interfaces.forEach(node.putArray("interfaces")::add);
         node.put("seconds", length.toMillis() / 1000.0);
         counts(node, total);
+        if (total.dupacks() != null) {
+            ArrayNode top = node.putArray("top_dupack_flows");
+            for (FlowDupAcks f : total.topDupAcks()) {
+                ObjectNode entry = top.addObject();
+                flow(entry, f.flow());
+                entry.put("dupacks", f.dupacks());
+            }
+        }
         if (total.drops() != null) {
             ArrayNode top = node.putArray("top_drop_flows");
             for (FlowDrops f : total.topDrops()) {
@@ -134,6 +145,15 @@ public final class JsonPresenter implements Presenter {
             node.put("reason", KernelEnums.values("sk_rst_reason", "SK_RST_REASON_")
                     .getOrDefault((long) event.reason(), Integer.toString(event.reason())));
         }
+        emit(node);
+    }
+
+    @Override
+    public void dupack(DupAckEvent event) {
+        ObjectNode node = line("dupack", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("ack", event.ack());
+        node.put("window", event.window());
         emit(node);
     }
 
@@ -212,6 +232,13 @@ public final class JsonPresenter implements Presenter {
             detail.put("synack", r.synack());
             detail.put("events_lost", r.eventsLost());
             detail.put("flows_untracked", r.flowsFull());
+        }
+        DupAckCounts dup = reading.dupacks();
+        if (dup != null) {
+            node.put("dupacks", dup.dupacks());
+            ObjectNode detail = node.putObject("dupack_detail");
+            detail.put("flows_untracked", dup.flowsUntracked());
+            detail.put("events_lost", dup.eventsLost());
         }
         HandshakeStats hs = reading.handshake();
         if (hs != null) {

@@ -3,6 +3,7 @@ package dev.tcpinspect.output;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropEvent;
+import dev.tcpinspect.probe.dupack.DupAckEvent;
 import dev.tcpinspect.probe.handshake.HandshakeEvent;
 import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
@@ -35,6 +36,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
 
     /** One completed handshake (called on the ring-buffer reader thread). */
     void handshake(HandshakeEvent event);
+
+    /** One duplicate ACK received (called on the ring-buffer reader thread). */
+    void dupack(DupAckEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

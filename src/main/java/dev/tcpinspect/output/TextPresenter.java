@@ -4,6 +4,9 @@ import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
+import dev.tcpinspect.probe.dupack.DupAckCounts;
+import dev.tcpinspect.probe.dupack.DupAckEvent;
+import dev.tcpinspect.probe.dupack.FlowDupAcks;
 import dev.tcpinspect.probe.handshake.HandshakeEvent;
 import dev.tcpinspect.probe.handshake.HandshakeStats;
 import dev.tcpinspect.probe.hist.LogLinearHistogram;
@@ -69,6 +72,9 @@ public final class TextPresenter implements Presenter {
             if (d.drops() != null) {
                 header.append(String.format(" %8s", "DROPS"));
             }
+            if (d.dupacks() != null) {
+                header.append(String.format(" %8s", "DUPACKS"));
+            }
             if (p != null) {
                 header.append("  TOP SYN PORTS");
             }
@@ -96,6 +102,9 @@ public final class TextPresenter implements Presenter {
         }
         if (d.drops() != null) {
             row.append(String.format(" %8d", d.drops().total()));
+        }
+        if (d.dupacks() != null) {
+            row.append(String.format(" %8d", d.dupacks().dupacks()));
         }
         if (p != null) {
             row.append("  ").append(topPorts(p.synByPort()));
@@ -175,6 +184,18 @@ public final class TextPresenter implements Presenter {
                         conns.eventsLost(), conns.socksUntracked());
             }
         }
+        DupAckCounts dup = total.dupacks();
+        if (dup != null) {
+            out.printf("  %-22s %,d%n", "duplicate ACKs in", dup.dupacks());
+            if (dup.flowsUntracked() > 0 || dup.eventsLost() > 0) {
+                out.printf("  %-22s %,d flows untracked (their dup ACKs not counted), %,d events lost%n", "NOT SHOWN",
+                        dup.flowsUntracked(), dup.eventsLost());
+            }
+            for (FlowDupAcks f : total.topDupAcks()) {
+                out.printf("    %-45s <- %-45s %,8d%n", Addresses.endpoint(f.flow().laddr(), f.flow().lport()),
+                        Addresses.endpoint(f.flow().raddr(), f.flow().rport()), f.dupacks());
+            }
+        }
         DropCounts drops = total.drops();
         if (drops != null) {
             out.printf("  %-22s %,d (listen overflows %,d, receive queue full %,d)%n", "dropped TCP packets",
@@ -210,6 +231,11 @@ public final class TextPresenter implements Presenter {
             }
         }
         out.flush();
+    }
+
+    @Override
+    public void dupack(DupAckEvent event) {
+        // Counted per interval and by flow in the summary; per-event lines are for --format json.
     }
 
     @Override

@@ -8,6 +8,8 @@ import dev.tcpinspect.probe.reset.ResetCounts;
 import dev.tcpinspect.probe.retrans.FlowRetransmits;
 import dev.tcpinspect.probe.retrans.RetransCounts;
 import dev.tcpinspect.probe.syncount.PacketCounts;
+import dev.tcpinspect.probe.dupack.DupAckCounts;
+import dev.tcpinspect.probe.dupack.FlowDupAcks;
 import dev.tcpinspect.probe.handshake.HandshakeStats;
 import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import java.util.List;
@@ -27,16 +29,20 @@ import java.util.Map;
  * @param connections connection lifecycle totals
  * @param handshake handshake latency histograms
  * @param handshakeByPort accepted connections' handshake latency per local port (cumulative; empty in a window)
+ * @param dupacks duplicate ACK totals
+ * @param topDupAcks flows with the most duplicate ACKs (cumulative; empty in a window)
  */
 public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
                       ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops,
                       ConnCounts connections, HandshakeStats handshake,
-                      Map<Integer, LogLinearHistogram> handshakeByPort) {
+                      Map<Integer, LogLinearHistogram> handshakeByPort, DupAckCounts dupacks,
+                      List<FlowDupAcks> topDupAcks) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
         topResets = topResets == null ? List.of() : List.copyOf(topResets);
         topDrops = topDrops == null ? List.of() : List.copyOf(topDrops);
         handshakeByPort = handshakeByPort == null ? Map.of() : Map.copyOf(handshakeByPort);
+        topDupAcks = topDupAcks == null ? List.of() : List.copyOf(topDupAcks);
     }
 
     /** Counts in this reading that were not yet in {@code earlier}; the flow lists are this one's. */
@@ -46,6 +52,7 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
                 resets == null ? null : resets.minus(earlier.resets), topResets,
                 drops == null ? null : drops.minus(earlier.drops), topDrops,
                 connections == null ? null : connections.minus(earlier.connections),
-                handshake == null ? null : handshake.minus(earlier.handshake), handshakeByPort);
+                handshake == null ? null : handshake.minus(earlier.handshake), handshakeByPort,
+                dupacks == null ? null : dupacks.minus(earlier.dupacks), topDupAcks);
     }
 }

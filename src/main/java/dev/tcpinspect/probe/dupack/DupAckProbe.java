@@ -7,11 +7,12 @@ import dev.tcpinspect.probe.TcSlots;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.function.Consumer;
 
 /** Duplicate ACKs received, per flow, at TC ingress of the watched interfaces (dupack.bpf.c). */
 public final class DupAckProbe implements AutoCloseable {
     static final String OBJECT = "/bpf/dupack.bpf.o";
-    private static final int STATS = 2;
+    private static final int STATS = 3;
 
     private final ProbeObject probe;
     private long netns;
@@ -32,9 +33,18 @@ public final class DupAckProbe implements AutoCloseable {
         }
     }
 
-    /** Duplicate ACKs received so far, and flows the table had no room for. */
-    public long[] read() {
-        return probe.stats();
+    public DupAckCounts read() {
+        long[] v = probe.stats();
+        return new DupAckCounts(v[0], v[1], v[2]);
+    }
+
+    /** Delivers dup ACKs on a reader thread; the event object is reused for every record. Call after attach. */
+    public void onEvents(Consumer<DupAckEvent> consumer) {
+        DupAckEvent view = new DupAckEvent(netns);
+        probe.onEvents((segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
     }
 
     public List<FlowDupAcks> topFlows(int limit) {

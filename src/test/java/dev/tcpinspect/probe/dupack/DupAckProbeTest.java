@@ -30,11 +30,11 @@ class DupAckProbeTest {
                 }
             }
             Thread.sleep(300);
-            long counted = probe.read()[0];
+            long counted = probe.read().dupacks();
             long oracle = in.count("tcp.analysis.duplicate_ack");
             assertTrue(oracle > 0, "loss made the client repeat its ACKs");
             assertEquals(oracle, counted, "dup ACKs: tcpinspect vs tshark");
-            assertEquals(0, probe.read()[1], "no flow went untracked");
+            assertEquals(0, probe.read().flowsUntracked(), "no flow went untracked");
             List<FlowDupAcks> flows = probe.topFlows(100);
             assertEquals(counted, flows.stream().mapToLong(FlowDupAcks::dupacks).sum());
             assertTrue(flows.stream().allMatch(f -> f.flow().lport() == 8080), flows.toString());

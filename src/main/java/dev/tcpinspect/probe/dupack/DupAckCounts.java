@@ -1,0 +1,14 @@
+package dev.tcpinspect.probe.dupack;
+
+/**
+ * Duplicate ACK totals, cumulative.
+ *
+ * @param dupacks duplicate ACKs received
+ * @param flowsUntracked flows the table had no room for (their duplicate ACKs are not counted)
+ * @param eventsLost events the ring buffer had no room for (still in the totals)
+ */
+public record DupAckCounts(long dupacks, long flowsUntracked, long eventsLost) {
+    public DupAckCounts minus(DupAckCounts e) {
+        return new DupAckCounts(dupacks - e.dupacks, flowsUntracked - e.flowsUntracked, eventsLost - e.eventsLost);
+    }
+}
