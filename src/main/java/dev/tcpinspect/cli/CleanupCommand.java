@@ -1,12 +1,10 @@
 package dev.tcpinspect.cli;
 
 import dev.tcpinspect.ebpf.ProgramInfo;
-import dev.tcpinspect.ebpf.TcDirection;
 import dev.tcpinspect.ebpf.TcFilters;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
-import dev.tcpinspect.ebpf.TcFilterId;
 import dev.tcpinspect.probe.TcSlots;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -33,11 +31,11 @@ final class CleanupCommand implements Callable<Integer> {
             } catch (IllegalArgumentException gone) {
                 continue;
             }
-            for (TcFilterId slot : TcSlots.ALL) {
+            for (TcSlots.Slot slot : TcSlots.ALL) {
                 Optional<ProgramInfo> ours = TcSlots.owned(ifindex, slot);
-                if (ours.isPresent() && TcFilters.detach(ifindex, TcDirection.INGRESS, slot)) {
-                    System.out.printf("removed tc ingress filter of %s (program %s, id %d)%n", name, ours.get().name(),
-                            ours.get().id());
+                if (ours.isPresent() && TcFilters.detach(ifindex, slot.direction(), slot.id())) {
+                    System.out.printf("removed tc %s filter of %s (program %s, id %d)%n",
+                            slot.direction().name().toLowerCase(), name, ours.get().name(), ours.get().id());
                     removed++;
                 }
             }

@@ -85,6 +85,48 @@ public final class Traffic {
         });
     }
 
+    /**
+     * Starts a listener that reads nothing for {@code pauseMillis}, then reads each connection to its
+     * end: the sender fills the receive window and sees it closed until reading starts.
+     */
+    public static Server listenSlowReader(Netns ns, String address, int port, long pauseMillis) {
+        return listen(ns, address, port, s -> {
+            try (s) {
+                Thread.sleep(pauseMillis);
+                s.getInputStream().transferTo(OutputStream.nullOutputStream());
+            } catch (IOException | InterruptedException e) {
+                // the peer went away
+            }
+        });
+    }
+
+    /** Connects and sends {@code bytes} bytes, then closes; returns once everything was written. */
+    public static void upload(Netns ns, String address, int port, long bytes) {
+        ns.run(() -> {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(InetAddress.getByName(address), port), 10_000);
+                byte[] chunk = new byte[64 * 1024];
+                for (long left = bytes; left > 0; left -= chunk.length) {
+                    s.getOutputStream().write(chunk, 0, (int) Math.min(chunk.length, left));
+                }
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+
+    /** Downloads like {@link #download} but reads nothing for {@code pauseMillis} first. */
+    public static long slowDownload(Netns ns, String address, int port, long pauseMillis) {
+        return ns.call(() -> {
+            try (Socket s = new Socket()) {
+                s.setReceiveBufferSize(64 * 1024);
+                s.connect(new InetSocketAddress(InetAddress.getByName(address), port), 10_000);
+                Thread.sleep(pauseMillis);
+                return s.getInputStream().transferTo(OutputStream.nullOutputStream());
+            }
+        });
+    }
+
     /** Starts a listener that aborts each connection with a RST (SO_LINGER 0) once the request arrived. */
     public static Server listenResetting(Netns ns, String address, int port) {
         return listen(ns, address, port, s -> {

@@ -1,0 +1,66 @@
+package dev.tcpinspect.probe.zerowin;
+
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.ProbeObject;
+import dev.tcpinspect.probe.TcSlots;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Zero windows advertised by peers (TC ingress) and by this host (TC egress) on the watched
+ * interfaces, per flow, with how long each stayed closed (zerowin.bpf.c).
+ */
+public final class ZeroWindowProbe implements AutoCloseable {
+    static final String OBJECT = "/bpf/zerowin.bpf.o";
+    private static final int STATS = 6;
+
+    private final ProbeObject probe;
+    private long netns;
+
+    private ZeroWindowProbe(ProbeObject probe) {
+        this.probe = probe;
+    }
+
+    public static ZeroWindowProbe load() {
+        return new ZeroWindowProbe(ProbeObject.loadPacketProbe(OBJECT, STATS));
+    }
+
+    /** Attaches to each interface's ingress and egress in the calling thread's namespace. */
+    public void attach(List<String> interfaces) {
+        netns = Netns.currentInode();
+        for (String name : interfaces) {
+            int ifindex = NetInterfaces.indexOf(name);
+            TcSlots.attach(probe.program("tcpi_zw_in"), name, ifindex, TcSlots.ZEROWIN_IN);
+            TcSlots.attach(probe.program("tcpi_zw_out"), name, ifindex, TcSlots.ZEROWIN_OUT);
+        }
+    }
+
+    /** Delivers closings and reopenings on a reader thread; the event object is reused. Call after attach. */
+    public void onEvents(Consumer<ZeroWindowEvent> consumer) {
+        ZeroWindowEvent view = new ZeroWindowEvent(netns);
+        probe.onEvents((segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
+    }
+
+    public ZeroWindowCounts read() {
+        long[] v = probe.stats();
+        return new ZeroWindowCounts(v[0], v[1], v[2], v[3], v[4], v[5]);
+    }
+
+    public List<FlowZeroWindows> topFlows(int limit) {
+        return probe.topFlows(limit, (key, value) -> new FlowZeroWindows(Flow.readTuple(key, 0, netns),
+                key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.TUPLE_SIZE) == 1,
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 16)),
+                FlowZeroWindows::closures);
+    }
+
+    @Override
+    public void close() {
+        probe.close();
+    }
+}
