@@ -5,6 +5,7 @@ import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.dupack.DupAckProbe;
+import dev.tcpinspect.probe.zerowin.ZeroWindowProbe;
 import dev.tcpinspect.probe.handshake.HandshakeProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
@@ -16,7 +17,7 @@ import java.util.Map;
 /** The probes one watch runs, loaded and attached together, read together, closed together. */
 final class ProbeSet implements AutoCloseable {
     /** Names accepted by --probe. */
-    enum Name { packets, conn, handshake, retrans, reset, drops, dupack }
+    enum Name { packets, conn, handshake, retrans, reset, drops, zerowin, dupack }
 
     static final int TOP_FLOWS = 10;
 
@@ -27,9 +28,11 @@ final class ProbeSet implements AutoCloseable {
     final ConnProbe conn;
     final HandshakeProbe handshake;
     final DupAckProbe dupack;
+    final ZeroWindowProbe zerowin;
 
     private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops, ConnProbe conn,
-                     HandshakeProbe handshake, DupAckProbe dupack) {
+                     HandshakeProbe handshake, DupAckProbe dupack, ZeroWindowProbe zerowin) {
+        this.zerowin = zerowin;
         this.dupack = dupack;
         this.conn = conn;
         this.handshake = handshake;
@@ -52,6 +55,7 @@ final class ProbeSet implements AutoCloseable {
         ConnProbe conn = null;
         HandshakeProbe handshake = null;
         DupAckProbe dupack = null;
+        ZeroWindowProbe zerowin = null;
         try {
             if (names.contains(Name.packets)) {
                 packets = SynCountProbe.load();
@@ -81,9 +85,13 @@ final class ProbeSet implements AutoCloseable {
                 dupack = DupAckProbe.load();
                 dupack.attach(interfaces);
             }
-            return new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack);
+            if (names.contains(Name.zerowin)) {
+                zerowin = ZeroWindowProbe.load();
+                zerowin.attach(interfaces);
+            }
+            return new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin);
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack).close();
+            new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin).close();
             throw e;
         }
     }
@@ -108,6 +116,9 @@ final class ProbeSet implements AutoCloseable {
         if (drops != null) {
             names.add(Name.drops.name());
         }
+        if (zerowin != null) {
+            names.add(Name.zerowin.name());
+        }
         if (dupack != null) {
             names.add(Name.dupack.name());
         }
@@ -122,13 +133,15 @@ final class ProbeSet implements AutoCloseable {
                 drops == null ? null : drops.read(), drops == null || !withFlows ? List.of() : drops.topFlows(TOP_FLOWS),
                 conn == null ? null : conn.read(), handshake == null ? null : handshake.read(),
                 handshake == null || !withFlows ? Map.of() : handshake.byPort(true),
-                dupack == null ? null : dupack.read(), dupack == null || !withFlows ? List.of() : dupack.topFlows(TOP_FLOWS));
+                dupack == null ? null : dupack.read(), dupack == null || !withFlows ? List.of() : dupack.topFlows(TOP_FLOWS),
+                zerowin == null ? null : zerowin.read(),
+                zerowin == null || !withFlows ? List.of() : zerowin.topFlows(TOP_FLOWS));
     }
 
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {dupack, handshake, conn, drops, reset, retrans, packets}) {
+        for (AutoCloseable probe : new AutoCloseable[] {zerowin, dupack, handshake, conn, drops, reset, retrans, packets}) {
             if (probe == null) {
                 continue;
             }

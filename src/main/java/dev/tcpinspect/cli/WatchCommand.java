@@ -31,6 +31,8 @@ import picocli.CommandLine.Option;
             "           (tcp:tcp_receive_reset), per flow, with the TCP state they hit; namespaces as retrans",
             "  drops    TCP packets the kernel dropped (skb:kfree_skb), per reason as the running kernel names",
             "           them and per flow; receive queue full; listen-queue overflows (kernel counter)",
+            "  zerowin  zero windows advertised by peers (TC ingress) and by this host (TC egress), per",
+            "           flow, with how long the window stayed closed",
             "  dupack   duplicate ACKs received per flow at TC ingress (Wireshark's definition)",
             "",
             "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",

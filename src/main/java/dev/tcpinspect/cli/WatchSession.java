@@ -38,6 +38,9 @@ final class WatchSession {
         if (probes.dupack != null) {
             probes.dupack.onEvents(presenter::dupack);
         }
+        if (probes.zerowin != null) {
+            probes.zerowin.onEvents(presenter::zeroWindow);
+        }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

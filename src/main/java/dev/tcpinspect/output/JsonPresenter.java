@@ -12,6 +12,9 @@ import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
 import dev.tcpinspect.probe.dupack.DupAckCounts;
+import dev.tcpinspect.probe.zerowin.FlowZeroWindows;
+import dev.tcpinspect.probe.zerowin.ZeroWindowCounts;
+import dev.tcpinspect.probe.zerowin.ZeroWindowEvent;
 import dev.tcpinspect.probe.dupack.DupAckEvent;
 import dev.tcpinspect.probe.dupack.FlowDupAcks;
 import dev.tcpinspect.probe.handshake.HandshakeEvent;
@@ -87,6 +90,16 @@ public final class JsonPresenter implements Presenter {
         interfaces.forEach(node.putArray("interfaces")::add);
         node.put("seconds", length.toMillis() / 1000.0);
         counts(node, total);
+        if (total.zeroWindows() != null) {
+            ArrayNode top = node.putArray("top_zero_window_flows");
+            for (FlowZeroWindows f : total.topZeroWindows()) {
+                ObjectNode entry = top.addObject();
+                flow(entry, f.flow());
+                entry.put("direction", f.sent() ? "sent" : "received");
+                entry.put("closures", f.closures());
+                entry.put("closed_ms", f.closedNanos() / 1e6);
+            }
+        }
         if (total.dupacks() != null) {
             ArrayNode top = node.putArray("top_dupack_flows");
             for (FlowDupAcks f : total.topDupAcks()) {
@@ -144,6 +157,18 @@ public final class JsonPresenter implements Presenter {
         if (!event.received()) {
             node.put("reason", KernelEnums.values("sk_rst_reason", "SK_RST_REASON_")
                     .getOrDefault((long) event.reason(), Integer.toString(event.reason())));
+        }
+        emit(node);
+    }
+
+    @Override
+    public void zeroWindow(ZeroWindowEvent event) {
+        ObjectNode node = line("zero_window", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("direction", event.sent() ? "sent" : "received");
+        node.put("event", event.reopened() ? "reopened" : "closed");
+        if (event.reopened()) {
+            node.put("closed_ms", event.closedNanos() / 1e6);
         }
         emit(node);
     }
@@ -232,6 +257,17 @@ public final class JsonPresenter implements Presenter {
             detail.put("synack", r.synack());
             detail.put("events_lost", r.eventsLost());
             detail.put("flows_untracked", r.flowsFull());
+        }
+        ZeroWindowCounts zw = reading.zeroWindows();
+        if (zw != null) {
+            ObjectNode z = node.putObject("zero_window");
+            z.put("received", zw.received());
+            z.put("sent", zw.sent());
+            ObjectNode detail = node.putObject("zero_window_detail");
+            detail.put("segments_received", zw.segmentsReceived());
+            detail.put("segments_sent", zw.segmentsSent());
+            detail.put("events_lost", zw.eventsLost());
+            detail.put("flows_untracked", zw.flowsUntracked());
         }
         DupAckCounts dup = reading.dupacks();
         if (dup != null) {

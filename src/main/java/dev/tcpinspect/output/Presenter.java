@@ -4,6 +4,7 @@ import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.dupack.DupAckEvent;
+import dev.tcpinspect.probe.zerowin.ZeroWindowEvent;
 import dev.tcpinspect.probe.handshake.HandshakeEvent;
 import dev.tcpinspect.probe.reset.ResetEvent;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
@@ -39,6 +40,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
 
     /** One duplicate ACK received (called on the ring-buffer reader thread). */
     void dupack(DupAckEvent event);
+
+    /** A window closing or opening again (called on the ring-buffer reader thread). */
+    void zeroWindow(ZeroWindowEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

@@ -5,6 +5,9 @@ import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
 import dev.tcpinspect.probe.dupack.DupAckCounts;
+import dev.tcpinspect.probe.zerowin.FlowZeroWindows;
+import dev.tcpinspect.probe.zerowin.ZeroWindowCounts;
+import dev.tcpinspect.probe.zerowin.ZeroWindowEvent;
 import dev.tcpinspect.probe.dupack.DupAckEvent;
 import dev.tcpinspect.probe.dupack.FlowDupAcks;
 import dev.tcpinspect.probe.handshake.HandshakeEvent;
@@ -75,6 +78,9 @@ public final class TextPresenter implements Presenter {
             if (d.dupacks() != null) {
                 header.append(String.format(" %8s", "DUPACKS"));
             }
+            if (d.zeroWindows() != null) {
+                header.append(String.format(" %8s %8s", "ZWIN-IN", "ZWIN-OUT"));
+            }
             if (p != null) {
                 header.append("  TOP SYN PORTS");
             }
@@ -105,6 +111,9 @@ public final class TextPresenter implements Presenter {
         }
         if (d.dupacks() != null) {
             row.append(String.format(" %8d", d.dupacks().dupacks()));
+        }
+        if (d.zeroWindows() != null) {
+            row.append(String.format(" %8d %8d", d.zeroWindows().received(), d.zeroWindows().sent()));
         }
         if (p != null) {
             row.append("  ").append(topPorts(p.synByPort()));
@@ -184,6 +193,16 @@ public final class TextPresenter implements Presenter {
                         conns.eventsLost(), conns.socksUntracked());
             }
         }
+        ZeroWindowCounts zw = total.zeroWindows();
+        if (zw != null) {
+            out.printf("  %-22s %,d received from peers, %,d sent (%,d and %,d zero-window segments)%n", "zero windows",
+                    zw.received(), zw.sent(), zw.segmentsReceived(), zw.segmentsSent());
+            for (FlowZeroWindows f : total.topZeroWindows()) {
+                out.printf("    %-45s %s %-45s %,6d closures, closed %,.1f ms%n",
+                        Addresses.endpoint(f.flow().laddr(), f.flow().lport()), f.sent() ? "->" : "<-",
+                        Addresses.endpoint(f.flow().raddr(), f.flow().rport()), f.closures(), f.closedNanos() / 1e6);
+            }
+        }
         DupAckCounts dup = total.dupacks();
         if (dup != null) {
             out.printf("  %-22s %,d%n", "duplicate ACKs in", dup.dupacks());
@@ -231,6 +250,11 @@ public final class TextPresenter implements Presenter {
             }
         }
         out.flush();
+    }
+
+    @Override
+    public void zeroWindow(ZeroWindowEvent event) {
+        // Counted per interval and by flow in the summary; per-event lines are for --format json.
     }
 
     @Override

@@ -12,6 +12,8 @@ import dev.tcpinspect.probe.dupack.DupAckCounts;
 import dev.tcpinspect.probe.dupack.FlowDupAcks;
 import dev.tcpinspect.probe.handshake.HandshakeStats;
 import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.probe.zerowin.FlowZeroWindows;
+import dev.tcpinspect.probe.zerowin.ZeroWindowCounts;
 import java.util.List;
 import java.util.Map;
 
@@ -31,18 +33,22 @@ import java.util.Map;
  * @param handshakeByPort accepted connections' handshake latency per local port (cumulative; empty in a window)
  * @param dupacks duplicate ACK totals
  * @param topDupAcks flows with the most duplicate ACKs (cumulative; empty in a window)
+ * @param zeroWindows zero-window totals
+ * @param topZeroWindows flows with the most zero-window closures (cumulative; empty in a window)
  */
 public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
                       ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops,
                       ConnCounts connections, HandshakeStats handshake,
                       Map<Integer, LogLinearHistogram> handshakeByPort, DupAckCounts dupacks,
-                      List<FlowDupAcks> topDupAcks) {
+                      List<FlowDupAcks> topDupAcks, ZeroWindowCounts zeroWindows,
+                      List<FlowZeroWindows> topZeroWindows) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
         topResets = topResets == null ? List.of() : List.copyOf(topResets);
         topDrops = topDrops == null ? List.of() : List.copyOf(topDrops);
         handshakeByPort = handshakeByPort == null ? Map.of() : Map.copyOf(handshakeByPort);
         topDupAcks = topDupAcks == null ? List.of() : List.copyOf(topDupAcks);
+        topZeroWindows = topZeroWindows == null ? List.of() : List.copyOf(topZeroWindows);
     }
 
     /** Counts in this reading that were not yet in {@code earlier}; the flow lists are this one's. */
@@ -53,6 +59,7 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
                 drops == null ? null : drops.minus(earlier.drops), topDrops,
                 connections == null ? null : connections.minus(earlier.connections),
                 handshake == null ? null : handshake.minus(earlier.handshake), handshakeByPort,
-                dupacks == null ? null : dupacks.minus(earlier.dupacks), topDupAcks);
+                dupacks == null ? null : dupacks.minus(earlier.dupacks), topDupAcks,
+                zeroWindows == null ? null : zeroWindows.minus(earlier.zeroWindows), topZeroWindows);
     }
 }
