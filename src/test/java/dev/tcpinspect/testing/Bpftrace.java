@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
 
 /** bpftrace running a counting script: the independent oracle for tracepoint counts. */
 public final class Bpftrace implements AutoCloseable {
-    private static final Pattern COUNT = Pattern.compile("^@(\\w+): (\\d+)$");
+    /** "@name: N", or "@name[key]: N" for a keyed map (reported as "name[key]"). */
+    private static final Pattern COUNT = Pattern.compile("^@(\\w+(?:\\[[^]]*\\])?): (\\d+)$");
     private final Process process;
     private final StringBuilder output = new StringBuilder();
     private final Thread reader;
@@ -55,7 +56,7 @@ public final class Bpftrace implements AutoCloseable {
         }
     }
 
-    /** Stops bpftrace (SIGINT: it prints its maps) and returns each @name: count. */
+    /** Stops bpftrace (it prints its maps as it exits) and returns each @name (or @name[key]) and its count. */
     public Map<String, Long> stop() {
         process.toHandle().destroy(); // SIGTERM also makes bpftrace print its maps
         try {

@@ -1,0 +1,94 @@
+package dev.tcpinspect.probe.rtt;
+
+import dev.tcpinspect.ebpf.Codec;
+import dev.tcpinspect.ebpf.PerCpuMap;
+import dev.tcpinspect.probe.ProbeObject;
+import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.List;
+import java.util.function.Consumer;
+
+/** Smoothed RTT per remote address from tcp:tcp_probe, with a log-linear histogram (rtt.bpf.c). */
+public final class RttProbe implements AutoCloseable {
+    static final String OBJECT = "/bpf/rtt.bpf.o";
+    private static final int STATS = 3;
+
+    private final ProbeObject probe;
+    private final PerCpuMap<Integer, Long> hist;
+
+    private RttProbe(ProbeObject probe) {
+        this.probe = probe;
+        this.hist = probe.map("hist").perCpu(Codec.U32, Codec.U64);
+    }
+
+    public static RttProbe load(boolean allNetns) {
+        return new RttProbe(ProbeObject.load(OBJECT, STATS, allNetns));
+    }
+
+    public void attach() {
+        probe.attach("tcpi_rtt_probe", "tcp:tcp_probe");
+    }
+
+    /** Delivers sampled RTT events (one per remote address per second) on a reader thread. */
+    public void onEvents(Consumer<RttEvent> consumer) {
+        RttEvent view = new RttEvent();
+        probe.onEvents((segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
+    }
+
+    public RttStats read() {
+        LogLinearHistogram h = new LogLinearHistogram();
+        int cpus = hist.cpus();
+        hist.raw().forEach((key, values) -> {
+            long n = 0;
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * cpu);
+            }
+            if (n != 0) {
+                h.addBucket(key.get(ValueLayout.JAVA_INT_UNALIGNED, 0), n);
+            }
+        });
+        probe.map("summary").forEach((key, values) -> {
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                long base = 32L * cpu;
+                h.addSummary(values.get(ValueLayout.JAVA_LONG_UNALIGNED, base),
+                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 8),
+                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 16),
+                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 24));
+            }
+        });
+        long[] s = probe.stats();
+        return new RttStats(h, s[1], s[2]);
+    }
+
+    /** Remote addresses with the most samples first. */
+    public List<RemoteRtt> remotes(int limit) {
+        return probe.topFlows(limit, RttProbe::remote, RemoteRtt::samples);
+    }
+
+    private static RemoteRtt remote(MemorySegment key, MemorySegment value) {
+        boolean v6 = Short.toUnsignedInt(key.get(ValueLayout.JAVA_SHORT_UNALIGNED, 4)) == 10;
+        InetAddress address;
+        try {
+            address = InetAddress.getByAddress(key.asSlice(8, v6 ? 16 : 4).toArray(ValueLayout.JAVA_BYTE));
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+        return new RemoteRtt(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, 0)), address,
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 16)),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 20)),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 24)),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 28)));
+    }
+
+    @Override
+    public void close() {
+        probe.close();
+    }
+}

@@ -1,0 +1,16 @@
+package dev.tcpinspect.probe.rtt;
+
+import dev.tcpinspect.probe.hist.LogLinearHistogram;
+
+/**
+ * Smoothed RTT samples (microseconds), cumulative.
+ *
+ * @param srtt histogram of every tcp_probe sample with an RTT
+ * @param eventsLost sampled events the ring buffer had no room for
+ * @param remotesUntracked samples of remote addresses the table had no room for (still in the histogram)
+ */
+public record RttStats(LogLinearHistogram srtt, long eventsLost, long remotesUntracked) {
+    public RttStats minus(RttStats e) {
+        return new RttStats(srtt.minus(e.srtt), eventsLost - e.eventsLost, remotesUntracked - e.remotesUntracked);
+    }
+}
