@@ -5,6 +5,7 @@ import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.dupack.DupAckProbe;
+import dev.tcpinspect.probe.rtt.RttProbe;
 import dev.tcpinspect.probe.zerowin.ZeroWindowProbe;
 import dev.tcpinspect.probe.handshake.HandshakeProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
@@ -17,7 +18,7 @@ import java.util.Map;
 /** The probes one watch runs, loaded and attached together, read together, closed together. */
 final class ProbeSet implements AutoCloseable {
     /** Names accepted by --probe. */
-    enum Name { packets, conn, handshake, retrans, reset, drops, zerowin, dupack }
+    enum Name { packets, conn, handshake, retrans, reset, drops, zerowin, rtt, dupack }
 
     static final int TOP_FLOWS = 10;
 
@@ -29,9 +30,11 @@ final class ProbeSet implements AutoCloseable {
     final HandshakeProbe handshake;
     final DupAckProbe dupack;
     final ZeroWindowProbe zerowin;
+    final RttProbe rtt;
 
     private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops, ConnProbe conn,
-                     HandshakeProbe handshake, DupAckProbe dupack, ZeroWindowProbe zerowin) {
+                     HandshakeProbe handshake, DupAckProbe dupack, ZeroWindowProbe zerowin, RttProbe rtt) {
+        this.rtt = rtt;
         this.zerowin = zerowin;
         this.dupack = dupack;
         this.conn = conn;
@@ -56,6 +59,7 @@ final class ProbeSet implements AutoCloseable {
         HandshakeProbe handshake = null;
         DupAckProbe dupack = null;
         ZeroWindowProbe zerowin = null;
+        RttProbe rtt = null;
         try {
             if (names.contains(Name.packets)) {
                 packets = SynCountProbe.load();
@@ -89,9 +93,13 @@ final class ProbeSet implements AutoCloseable {
                 zerowin = ZeroWindowProbe.load();
                 zerowin.attach(interfaces);
             }
-            return new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin);
+            if (names.contains(Name.rtt)) {
+                rtt = RttProbe.load(allNetns);
+                rtt.attach();
+            }
+            return new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin, rtt);
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin).close();
+            new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin, rtt).close();
             throw e;
         }
     }
@@ -119,6 +127,9 @@ final class ProbeSet implements AutoCloseable {
         if (zerowin != null) {
             names.add(Name.zerowin.name());
         }
+        if (rtt != null) {
+            names.add(Name.rtt.name());
+        }
         if (dupack != null) {
             names.add(Name.dupack.name());
         }
@@ -135,13 +146,14 @@ final class ProbeSet implements AutoCloseable {
                 handshake == null || !withFlows ? Map.of() : handshake.byPort(true),
                 dupack == null ? null : dupack.read(), dupack == null || !withFlows ? List.of() : dupack.topFlows(TOP_FLOWS),
                 zerowin == null ? null : zerowin.read(),
-                zerowin == null || !withFlows ? List.of() : zerowin.topFlows(TOP_FLOWS));
+                zerowin == null || !withFlows ? List.of() : zerowin.topFlows(TOP_FLOWS),
+                rtt == null ? null : rtt.read(), rtt == null || !withFlows ? List.of() : rtt.remotes(TOP_FLOWS));
     }
 
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {zerowin, dupack, handshake, conn, drops, reset, retrans, packets}) {
+        for (AutoCloseable probe : new AutoCloseable[] {rtt, zerowin, dupack, handshake, conn, drops, reset, retrans, packets}) {
             if (probe == null) {
                 continue;
             }

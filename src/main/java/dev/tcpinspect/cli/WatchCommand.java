@@ -33,6 +33,7 @@ import picocli.CommandLine.Option;
             "           them and per flow; receive queue full; listen-queue overflows (kernel counter)",
             "  zerowin  zero windows advertised by peers (TC ingress) and by this host (TC egress), per",
             "           flow, with how long the window stayed closed",
+            "  rtt      smoothed RTT and cwnd per remote address from tcp:tcp_probe; histogram, percentiles",
             "  dupack   duplicate ACKs received per flow at TC ingress (Wireshark's definition)",
             "",
             "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",

@@ -41,6 +41,9 @@ final class WatchSession {
         if (probes.zerowin != null) {
             probes.zerowin.onEvents(presenter::zeroWindow);
         }
+        if (probes.rtt != null) {
+            probes.rtt.onEvents(presenter::rtt);
+        }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

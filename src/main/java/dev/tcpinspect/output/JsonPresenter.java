@@ -12,6 +12,9 @@ import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
 import dev.tcpinspect.probe.dupack.DupAckCounts;
+import dev.tcpinspect.probe.rtt.RemoteRtt;
+import dev.tcpinspect.probe.rtt.RttEvent;
+import dev.tcpinspect.probe.rtt.RttStats;
 import dev.tcpinspect.probe.zerowin.FlowZeroWindows;
 import dev.tcpinspect.probe.zerowin.ZeroWindowCounts;
 import dev.tcpinspect.probe.zerowin.ZeroWindowEvent;
@@ -90,6 +93,19 @@ public final class JsonPresenter implements Presenter {
         interfaces.forEach(node.putArray("interfaces")::add);
         node.put("seconds", length.toMillis() / 1000.0);
         counts(node, total);
+        if (total.rtt() != null) {
+            ArrayNode remotes = node.putArray("rtt_by_remote");
+            for (RemoteRtt r : total.rttRemotes()) {
+                ObjectNode entry = remotes.addObject();
+                entry.put("netns", r.netns());
+                entry.put("address", Addresses.format(r.address()));
+                entry.put("samples", r.samples());
+                entry.put("srtt_ms", r.lastSrttMicros() / 1000.0);
+                entry.put("min_ms", r.minSrttMicros() / 1000.0);
+                entry.put("max_ms", r.maxSrttMicros() / 1000.0);
+                entry.put("cwnd", r.lastCwnd());
+            }
+        }
         if (total.zeroWindows() != null) {
             ArrayNode top = node.putArray("top_zero_window_flows");
             for (FlowZeroWindows f : total.topZeroWindows()) {
@@ -158,6 +174,17 @@ public final class JsonPresenter implements Presenter {
             node.put("reason", KernelEnums.values("sk_rst_reason", "SK_RST_REASON_")
                     .getOrDefault((long) event.reason(), Integer.toString(event.reason())));
         }
+        emit(node);
+    }
+
+    @Override
+    public void rtt(RttEvent event) {
+        ObjectNode node = line("rtt", EventTime.of(event.monotonicNanos()));
+        flow(node, event.flow());
+        node.put("srtt_ms", event.srttMicros() / 1000.0);
+        node.put("cwnd", event.cwnd());
+        node.put("snd_wnd", event.sendWindow());
+        node.put("rcv_wnd", event.receiveWindow());
         emit(node);
     }
 
@@ -257,6 +284,13 @@ public final class JsonPresenter implements Presenter {
             detail.put("synack", r.synack());
             detail.put("events_lost", r.eventsLost());
             detail.put("flows_untracked", r.flowsFull());
+        }
+        RttStats rtt = reading.rtt();
+        if (rtt != null) {
+            percentiles(node.putObject("rtt_ms"), rtt.srtt().percentiles());
+            ObjectNode detail = node.putObject("rtt_detail");
+            detail.put("events_lost", rtt.eventsLost());
+            detail.put("remotes_untracked", rtt.remotesUntracked());
         }
         ZeroWindowCounts zw = reading.zeroWindows();
         if (zw != null) {

@@ -4,6 +4,7 @@ import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropEvent;
 import dev.tcpinspect.probe.dupack.DupAckEvent;
+import dev.tcpinspect.probe.rtt.RttEvent;
 import dev.tcpinspect.probe.zerowin.ZeroWindowEvent;
 import dev.tcpinspect.probe.handshake.HandshakeEvent;
 import dev.tcpinspect.probe.reset.ResetEvent;
@@ -43,6 +44,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
 
     /** A window closing or opening again (called on the ring-buffer reader thread). */
     void zeroWindow(ZeroWindowEvent event);
+
+    /** A sampled RTT (called on the ring-buffer reader thread). */
+    void rtt(RttEvent event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
         return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);

@@ -5,6 +5,9 @@ import dev.tcpinspect.probe.conn.ConnCounts;
 import dev.tcpinspect.probe.conn.ConnEvent;
 import dev.tcpinspect.probe.drops.DropCounts;
 import dev.tcpinspect.probe.dupack.DupAckCounts;
+import dev.tcpinspect.probe.rtt.RemoteRtt;
+import dev.tcpinspect.probe.rtt.RttEvent;
+import dev.tcpinspect.probe.rtt.RttStats;
 import dev.tcpinspect.probe.zerowin.FlowZeroWindows;
 import dev.tcpinspect.probe.zerowin.ZeroWindowCounts;
 import dev.tcpinspect.probe.zerowin.ZeroWindowEvent;
@@ -81,6 +84,9 @@ public final class TextPresenter implements Presenter {
             if (d.zeroWindows() != null) {
                 header.append(String.format(" %8s %8s", "ZWIN-IN", "ZWIN-OUT"));
             }
+            if (d.rtt() != null) {
+                header.append(String.format(" %11s", "RTT-P50-MS"));
+            }
             if (p != null) {
                 header.append("  TOP SYN PORTS");
             }
@@ -114,6 +120,10 @@ public final class TextPresenter implements Presenter {
         }
         if (d.zeroWindows() != null) {
             row.append(String.format(" %8d %8d", d.zeroWindows().received(), d.zeroWindows().sent()));
+        }
+        if (d.rtt() != null) {
+            LogLinearHistogram srtt = d.rtt().srtt();
+            row.append(srtt.count() == 0 ? String.format(" %11s", "-") : String.format(" %11.3f", srtt.percentile(0.5) / 1000.0));
         }
         if (p != null) {
             row.append("  ").append(topPorts(p.synByPort()));
@@ -193,6 +203,21 @@ public final class TextPresenter implements Presenter {
                         conns.eventsLost(), conns.socksUntracked());
             }
         }
+        RttStats rtt = total.rtt();
+        if (rtt != null) {
+            LogLinearHistogram.Percentiles p = rtt.srtt().percentiles();
+            out.printf("  smoothed RTT           %,d samples; ms: min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f%n",
+                    p.count(), p.min() / 1000.0, p.p50() / 1000.0, p.p90() / 1000.0, p.p99() / 1000.0, p.max() / 1000.0);
+            for (String line : HistogramBars.render(rtt.srtt(), "usecs")) {
+                out.println("    " + line);
+            }
+            for (RemoteRtt remote : total.rttRemotes()) {
+                out.printf("    %-40s srtt %.3f ms (min %.3f, max %.3f), cwnd %d, %,d samples%n",
+                        Addresses.format(remote.address()), remote.lastSrttMicros() / 1000.0,
+                        remote.minSrttMicros() / 1000.0, remote.maxSrttMicros() / 1000.0, remote.lastCwnd(),
+                        remote.samples());
+            }
+        }
         ZeroWindowCounts zw = total.zeroWindows();
         if (zw != null) {
             out.printf("  %-22s %,d received from peers, %,d sent (%,d and %,d zero-window segments)%n", "zero windows",
@@ -250,6 +275,11 @@ public final class TextPresenter implements Presenter {
             }
         }
         out.flush();
+    }
+
+    @Override
+    public void rtt(RttEvent event) {
+        // Shown as percentiles per interval and per remote address in the summary; events are for --format json.
     }
 
     @Override

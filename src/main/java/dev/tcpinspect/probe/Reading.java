@@ -12,6 +12,8 @@ import dev.tcpinspect.probe.dupack.DupAckCounts;
 import dev.tcpinspect.probe.dupack.FlowDupAcks;
 import dev.tcpinspect.probe.handshake.HandshakeStats;
 import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.probe.rtt.RemoteRtt;
+import dev.tcpinspect.probe.rtt.RttStats;
 import dev.tcpinspect.probe.zerowin.FlowZeroWindows;
 import dev.tcpinspect.probe.zerowin.ZeroWindowCounts;
 import java.util.List;
@@ -35,13 +37,15 @@ import java.util.Map;
  * @param topDupAcks flows with the most duplicate ACKs (cumulative; empty in a window)
  * @param zeroWindows zero-window totals
  * @param topZeroWindows flows with the most zero-window closures (cumulative; empty in a window)
+ * @param rtt smoothed RTT samples
+ * @param rttRemotes remote addresses with the most RTT samples (cumulative; empty in a window)
  */
 public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
                       ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops,
                       ConnCounts connections, HandshakeStats handshake,
                       Map<Integer, LogLinearHistogram> handshakeByPort, DupAckCounts dupacks,
                       List<FlowDupAcks> topDupAcks, ZeroWindowCounts zeroWindows,
-                      List<FlowZeroWindows> topZeroWindows) {
+                      List<FlowZeroWindows> topZeroWindows, RttStats rtt, List<RemoteRtt> rttRemotes) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
         topResets = topResets == null ? List.of() : List.copyOf(topResets);
@@ -49,6 +53,7 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
         handshakeByPort = handshakeByPort == null ? Map.of() : Map.copyOf(handshakeByPort);
         topDupAcks = topDupAcks == null ? List.of() : List.copyOf(topDupAcks);
         topZeroWindows = topZeroWindows == null ? List.of() : List.copyOf(topZeroWindows);
+        rttRemotes = rttRemotes == null ? List.of() : List.copyOf(rttRemotes);
     }
 
     /** Counts in this reading that were not yet in {@code earlier}; the flow lists are this one's. */
@@ -60,6 +65,7 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
                 connections == null ? null : connections.minus(earlier.connections),
                 handshake == null ? null : handshake.minus(earlier.handshake), handshakeByPort,
                 dupacks == null ? null : dupacks.minus(earlier.dupacks), topDupAcks,
-                zeroWindows == null ? null : zeroWindows.minus(earlier.zeroWindows), topZeroWindows);
+                zeroWindows == null ? null : zeroWindows.minus(earlier.zeroWindows), topZeroWindows,
+                rtt == null ? null : rtt.minus(earlier.rtt), rttRemotes);
     }
 }
