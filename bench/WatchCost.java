@@ -11,8 +11,8 @@ import java.util.regex.Pattern;
 /**
  * What watching costs the traffic: bulk throughput (iperf3, one stream) and connection rate (short
  * connections, one after another) over the lab's veth pair, with nothing watching, with
- * tcpinspect watch (every probe, JSON events to /dev/null) and with tcpdump capturing headers,
- * all in the same run, rounds alternating, medians reported.
+ * tcpinspect watch (every probe; as a table, and as JSON with a line per event) and with tcpdump
+ * capturing headers, all in the same run, rounds alternating, medians reported.
  *
  * Not a test: it prints figures. Run with bench/run (needs iperf3 and tcpdump).
  */
@@ -24,13 +24,22 @@ public class WatchCost {
         String jar = args[0];
         String java = ProcessHandle.current().info().command().orElse("java");
         try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
-            String[] modes = {"nothing", "tcpinspect", "tcpdump"};
+            // Tens of thousands of short connections: let the client reuse its TIME_WAIT ports, or the
+            // run measures port exhaustion instead of the connections.
+            for (String sysctl : new String[] {"net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000"}) {
+                new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl).inheritIO()
+                        .start().waitFor();
+            }
+            String[] modes = {"nothing", "tcpinspect", "tcpinspect-json", "tcpdump"};
             double[][] bulk = new double[modes.length][ROUNDS];
             double[][] conns = new double[modes.length][ROUNDS];
             for (int r = 0; r < ROUNDS; r++) {
                 for (int m = 0; m < modes.length; m++) {
                     Process watcher = switch (modes[m]) {
                         case "tcpinspect" -> startAndWait(List.of("ip", "netns", "exec", lab.serverNs(), java,
+                                "--enable-native-access=ALL-UNNAMED", "-jar", jar, "watch", "-i", lab.serverIf()),
+                                "Watching", true);
+                        case "tcpinspect-json" -> startAndWait(List.of("ip", "netns", "exec", lab.serverNs(), java,
                                 "--enable-native-access=ALL-UNNAMED", "-jar", jar, "watch", "-i", lab.serverIf(),
                                 "--format", "json"), "\"ready\"", true);
                         case "tcpdump" -> startAndWait(List.of("ip", "netns", "exec", lab.serverNs(), "tcpdump", "-i",

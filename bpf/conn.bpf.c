@@ -10,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include "conn.h"
 #include "sock_helpers.h"
+#include "events.h"
 
 #define PROTO_TCP 6
 #define ETIMEDOUT 110
@@ -155,7 +156,7 @@ int tcpi_conn_state(struct trace_event_raw_inet_sock_set_state *tp)
 	e->duration_ns = duration;
 	e->bytes_in = bytes_in;
 	e->bytes_out = bytes_out;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 	return 0;
 }
 

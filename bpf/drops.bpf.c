@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include "drops.h"
 #include "sock_helpers.h"
+#include "events.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -130,7 +131,7 @@ int tcpi_drops_kfree(struct trace_event_raw_kfree_skb *tp)
 	e->flow = key.flow;
 	e->reason = reason;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 	return 0;
 }
 

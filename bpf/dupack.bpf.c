@@ -9,6 +9,7 @@
 #define TCPINSPECT_VMLINUX
 #include "packet.h"
 #include "dupack.h"
+#include "events.h"
 
 #define TC_ACT_UNSPEC (-1)
 
@@ -81,7 +82,7 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 			e->ack = ack;
 			e->window = window;
 			e->pad = 0;
-			bpf_ringbuf_submit(e, 0);
+			bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 		} else {
 			bump(DUPACK_STAT_EVENTS_LOST);
 		}

@@ -11,6 +11,7 @@
 #include "handshake.h"
 #include "tuple.h"
 #include "sock_helpers.h"
+#include "events.h"
 
 #define TC_ACT_UNSPEC (-1)
 #define PROTO_TCP 6
@@ -134,7 +135,7 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 	e->flow = *flow;
 	e->kind = kind;
 	e->latency_us = us;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")

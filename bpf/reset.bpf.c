@@ -10,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include "reset.h"
 #include "sock_helpers.h"
+#include "events.h"
 
 const volatile __u32 target_netns = 0;
 
@@ -75,7 +76,7 @@ static __always_inline void record(struct flow *flow, __u8 state, __u8 direction
 	e->direction = direction;
 	e->pad = 0;
 	e->reason = reason;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
 SEC("tracepoint/tcp/tcp_send_reset")

@@ -11,6 +11,7 @@
 #include <bpf/bpf_endian.h>
 #include "retrans.h"
 #include "sock_helpers.h"
+#include "events.h"
 
 /* Namespace to report (inode); 0 reports every namespace. */
 const volatile __u32 target_netns = 0;
@@ -78,7 +79,7 @@ static __always_inline void record(struct flow *flow, __u8 state, __u8 kind, __s
 	e->kind = kind;
 	e->pad = 0;
 	e->err = err;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")

@@ -10,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include "rtt.h"
 #include "sock_helpers.h"
+#include "events.h"
 
 #define EVENT_INTERVAL_NS 1000000000ULL
 
@@ -131,7 +132,7 @@ int tcpi_rtt_probe(struct trace_event_raw_tcp_probe *tp)
 	e->cwnd = cwnd;
 	e->snd_wnd = BPF_CORE_READ(tp, snd_wnd);
 	e->rcv_wnd = BPF_CORE_READ(tp, rcv_wnd);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 	return 0;
 }
 

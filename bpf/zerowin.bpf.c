@@ -9,6 +9,7 @@
 #define TCPINSPECT_VMLINUX
 #include "packet.h"
 #include "zerowin.h"
+#include "events.h"
 
 #define TC_ACT_UNSPEC (-1)
 
@@ -54,7 +55,7 @@ static __always_inline void emit(const struct zw_key *key, __u64 now, __u64 clos
 	e->direction = key->direction;
 	e->reopened = reopened;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
 static __always_inline int observe(struct __sk_buff *skb, __u32 direction)

@@ -80,10 +80,16 @@ public final class RingBufReader implements AutoCloseable {
         return this;
     }
 
+    /**
+     * How long the reader thread sleeps when nothing woke it. Producers may submit without waking
+     * the reader (batching wakeups under load), so this bounds how late a record is read.
+     */
+    private static final int POLL_MILLIS = 50;
+
     private void loop() {
         while (running) {
             try {
-                poll(100);
+                poll(POLL_MILLIS);
             } catch (Throwable t) {
                 lastFailure = t; // never let the thread die silently; close() reports it
                 running = false;
@@ -169,6 +175,7 @@ public final class RingBufReader implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        drain(); // records submitted without a wakeup since the last poll
         Libc.munmap(consumerPage);
         Libc.munmap(producerArea);
         Libc.close(epollFd);

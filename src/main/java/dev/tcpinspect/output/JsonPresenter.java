@@ -1,5 +1,6 @@
 package dev.tcpinspect.output;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -33,7 +34,9 @@ import dev.tcpinspect.probe.retrans.FlowRetransmits;
 import dev.tcpinspect.probe.retrans.RetransCounts;
 import dev.tcpinspect.probe.retrans.RetransmitEvent;
 import dev.tcpinspect.probe.syncount.PacketCounts;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -45,11 +48,21 @@ import java.util.List;
  */
 public final class JsonPresenter implements Presenter {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final PrintStream out;
     private final NetnsNames netnsNames = new NetnsNames();
+    /**
+     * Every line goes through one streaming generator into a buffer: event lines are written field
+     * by field without building a tree (there can be tens of thousands a second), and the buffer is
+     * flushed with each ready, interval and summary line, so events reach a reader within an interval.
+     */
+    private final JsonGenerator out;
 
-    public JsonPresenter(PrintStream out) {
-        this.out = out;
+    public JsonPresenter(PrintStream stream) {
+        try {
+            this.out = JSON.getFactory().createGenerator(new java.io.BufferedOutputStream(stream, 1 << 16));
+            this.out.setRootValueSeparator(new com.fasterxml.jackson.core.io.SerializedString(""));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     public static String time(Instant t) {
@@ -63,11 +76,37 @@ public final class JsonPresenter implements Presenter {
         return node;
     }
 
-    private void emit(ObjectNode node) {
-        synchronized (out) {
-            out.println(node.toString());
+    /** Writes a whole line and flushes: the lines a reader waits for (ready, interval, summary). */
+    private synchronized void emit(ObjectNode node) {
+        try {
+            out.writeTree(node);
+            out.writeRaw('\n');
             out.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
+    }
+
+    /** Starts an event line (the caller holds the lock): type, time and the flow's fields. */
+    private void startEvent(String type, long monotonicNanos, Flow flow) throws IOException {
+        out.writeStartObject();
+        out.writeStringField("type", type);
+        out.writeStringField("time", time(EventTime.of(monotonicNanos)));
+        out.writeNumberField("netns", flow.netns());
+        String name = netnsNames.nameOf(flow.netns());
+        if (name != null) {
+            out.writeStringField("netns_name", name);
+        }
+        out.writeStringField("family", flow.family());
+        out.writeStringField("laddr", Addresses.format(flow.laddr()));
+        out.writeNumberField("lport", flow.lport());
+        out.writeStringField("raddr", Addresses.format(flow.raddr()));
+        out.writeNumberField("rport", flow.rport());
+    }
+
+    private void endEvent() throws IOException {
+        out.writeEndObject();
+        out.writeRaw('\n');
     }
 
     @Override
@@ -155,97 +194,124 @@ public final class JsonPresenter implements Presenter {
     }
 
     @Override
-    public void retransmit(RetransmitEvent event) {
-        ObjectNode node = line("retransmit", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("state", TcpStates.name(event.state()));
-        node.put("kind", event.synack() ? "synack" : "data");
-        node.put("err", event.err());
-        emit(node);
-    }
-
-    @Override
-    public void reset(ResetEvent event) {
-        ObjectNode node = line("reset", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("direction", event.received() ? "received" : "sent");
-        node.put("state", TcpStates.name(event.state()));
-        if (!event.received()) {
-            node.put("reason", KernelEnums.values("sk_rst_reason", "SK_RST_REASON_")
-                    .getOrDefault((long) event.reason(), Integer.toString(event.reason())));
+    public synchronized void retransmit(RetransmitEvent event) {
+        try {
+            startEvent("retransmit", event.monotonicNanos(), event.flow());
+            out.writeStringField("state", TcpStates.name(event.state()));
+            out.writeStringField("kind", event.synack() ? "synack" : "data");
+            out.writeNumberField("err", event.err());
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        emit(node);
     }
 
     @Override
-    public void rtt(RttEvent event) {
-        ObjectNode node = line("rtt", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("srtt_ms", event.srttMicros() / 1000.0);
-        node.put("cwnd", event.cwnd());
-        node.put("snd_wnd", event.sendWindow());
-        node.put("rcv_wnd", event.receiveWindow());
-        emit(node);
-    }
-
-    @Override
-    public void zeroWindow(ZeroWindowEvent event) {
-        ObjectNode node = line("zero_window", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("direction", event.sent() ? "sent" : "received");
-        node.put("event", event.reopened() ? "reopened" : "closed");
-        if (event.reopened()) {
-            node.put("closed_ms", event.closedNanos() / 1e6);
+    public synchronized void reset(ResetEvent event) {
+        try {
+            startEvent("reset", event.monotonicNanos(), event.flow());
+            out.writeStringField("direction", event.received() ? "received" : "sent");
+            out.writeStringField("state", TcpStates.name(event.state()));
+            if (!event.received()) {
+                out.writeStringField("reason", KernelEnums.values("sk_rst_reason", "SK_RST_REASON_")
+                        .getOrDefault((long) event.reason(), Integer.toString(event.reason())));
+            }
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        emit(node);
     }
 
     @Override
-    public void dupack(DupAckEvent event) {
-        ObjectNode node = line("dupack", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("ack", event.ack());
-        node.put("window", event.window());
-        emit(node);
-    }
-
-    @Override
-    public void handshake(HandshakeEvent event) {
-        ObjectNode node = line("handshake", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("kind", event.passive() ? "passive" : "active");
-        node.put("latency_ms", event.latencyMicros() / 1000.0);
-        emit(node);
-    }
-
-    @Override
-    public void conn(ConnEvent event) {
-        ObjectNode node = line("conn", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("old_state", TcpStates.name(event.oldState()));
-        node.put("new_state", TcpStates.name(event.newState()));
-        if (event.open() != ConnEvent.Open.NONE) {
-            node.put("open", event.open().name().toLowerCase());
+    public synchronized void rtt(RttEvent event) {
+        try {
+            startEvent("rtt", event.monotonicNanos(), event.flow());
+            out.writeNumberField("srtt_ms", event.srttMicros() / 1000.0);
+            out.writeNumberField("cwnd", event.cwnd());
+            out.writeNumberField("snd_wnd", event.sendWindow());
+            out.writeNumberField("rcv_wnd", event.receiveWindow());
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        if (event.end() != ConnEvent.End.NONE) {
-            node.put("end", event.end().name().toLowerCase());
-            node.put("duration_ms", event.durationNanos() / 1e6);
-            node.put("bytes_in", event.bytesIn());
-            node.put("bytes_out", event.bytesOut());
-        }
-        if (event.pid() != 0) {
-            node.put("pid", event.pid());
-            node.put("comm", event.comm());
-        }
-        emit(node);
     }
 
     @Override
-    public void drop(DropEvent event) {
-        ObjectNode node = line("drop", EventTime.of(event.monotonicNanos()));
-        flow(node, event.flow());
-        node.put("reason", DropsProbe.reasonName(Integer.toUnsignedLong(event.reason())));
-        emit(node);
+    public synchronized void zeroWindow(ZeroWindowEvent event) {
+        try {
+            startEvent("zero_window", event.monotonicNanos(), event.flow());
+            out.writeStringField("direction", event.sent() ? "sent" : "received");
+            out.writeStringField("event", event.reopened() ? "reopened" : "closed");
+            if (event.reopened()) {
+                out.writeNumberField("closed_ms", event.closedNanos() / 1e6);
+            }
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public synchronized void dupack(DupAckEvent event) {
+        try {
+            startEvent("dupack", event.monotonicNanos(), event.flow());
+            out.writeNumberField("ack", event.ack());
+            out.writeNumberField("window", event.window());
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public synchronized void handshake(HandshakeEvent event) {
+        try {
+            startEvent("handshake", event.monotonicNanos(), event.flow());
+            out.writeStringField("kind", event.passive() ? "passive" : "active");
+            out.writeNumberField("latency_ms", event.latencyMicros() / 1000.0);
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public synchronized void conn(ConnEvent event) {
+        try {
+            startEvent("conn", event.monotonicNanos(), event.flow());
+            out.writeStringField("old_state", TcpStates.name(event.oldState()));
+            out.writeStringField("new_state", TcpStates.name(event.newState()));
+            if (event.open() != ConnEvent.Open.NONE) {
+                out.writeStringField("open", event.open() == ConnEvent.Open.PASSIVE ? "passive" : "active");
+            }
+            if (event.end() != ConnEvent.End.NONE) {
+                out.writeStringField("end", END_NAMES[event.end().ordinal()]);
+                out.writeNumberField("duration_ms", event.durationNanos() / 1e6);
+                out.writeNumberField("bytes_in", event.bytesIn());
+                out.writeNumberField("bytes_out", event.bytesOut());
+            }
+            if (event.pid() != 0) {
+                out.writeNumberField("pid", event.pid());
+                out.writeStringField("comm", event.comm());
+            }
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static final String[] END_NAMES = java.util.Arrays.stream(ConnEvent.End.values())
+            .map(e -> e.name().toLowerCase()).toArray(String[]::new);
+
+    @Override
+    public synchronized void drop(DropEvent event) {
+        try {
+            startEvent("drop", event.monotonicNanos(), event.flow());
+            out.writeStringField("reason", DropsProbe.reasonName(Integer.toUnsignedLong(event.reason())));
+            endEvent();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private void flow(ObjectNode node, Flow flow) {
