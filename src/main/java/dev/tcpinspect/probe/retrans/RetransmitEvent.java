@@ -9,8 +9,6 @@ import java.lang.foreign.ValueLayout;
  * each record, so decoding costs no allocation; a consumer copies what it keeps (e.g. {@link #flow()}).
  */
 public final class RetransmitEvent {
-    /** sizeof(struct retrans_event). */
-    static final int SIZE = 64;
     private static final int FLOW = 8;
     private static final int STATE = FLOW + Flow.SIZE;
     private static final int KIND = STATE + 1;
