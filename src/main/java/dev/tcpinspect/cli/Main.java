@@ -45,6 +45,7 @@ public final class Main implements Runnable {
             return 2;
         });
         cli.setCaseInsensitiveEnumValuesAllowed(true);
+        cli.setUsageHelpWidth(110); // the probe and example lines are written for this width
         return cli.execute(args);
     }
 

@@ -3,7 +3,8 @@ package dev.tcpinspect.testing;
 import dev.tcpinspect.lab.Lab;
 
 /**
- * The lab set-up the retransmit tests share: a bulk port whose data the client loses 3% of, and a
+ * The lab set-up the retransmit tests share: a bulk port whose packets the client loses 8% of (veth
+ * carries 64 KB GSO packets whole, so a transfer is only a few dozen packets), and a
  * handshake port whose first SYN-ACK the client loses, so the server retransmits both kinds; plus
  * the bpftrace script that counts the same tracepoints in chosen namespaces.
  */
@@ -15,7 +16,7 @@ public final class RetransScenario {
 
     /** Adds ("-A") or removes ("-D") the client-side loss. */
     public static void clientLoss(Lab lab, String action) {
-        Loss.input(lab.clientNs(), action, Loss.randomFromPort(BULK_PORT, 0.03));
+        Loss.input(lab.clientNs(), action, Loss.randomFromPort(BULK_PORT, 0.08));
         Loss.input(lab.clientNs(), action, Loss.everyOtherSynAckFromPort(HANDSHAKE_PORT));
     }
 
