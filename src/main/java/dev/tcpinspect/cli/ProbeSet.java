@@ -22,118 +22,66 @@ final class ProbeSet implements AutoCloseable {
 
     static final int TOP_FLOWS = 10;
 
-    final SynCountProbe packets;
-    final RetransProbe retrans;
-    final ResetProbe reset;
-    final DropsProbe drops;
-    final ConnProbe conn;
-    final HandshakeProbe handshake;
-    final DupAckProbe dupack;
-    final ZeroWindowProbe zerowin;
-    final RttProbe rtt;
+    // Each field is null when its probe is not running.
+    SynCountProbe packets;
+    ConnProbe conn;
+    HandshakeProbe handshake;
+    RetransProbe retrans;
+    ResetProbe reset;
+    DropsProbe drops;
+    ZeroWindowProbe zerowin;
+    RttProbe rtt;
+    DupAckProbe dupack;
+    private final List<AutoCloseable> started = new ArrayList<>();
+    private final List<String> names = new ArrayList<>();
 
-    private ProbeSet(SynCountProbe packets, RetransProbe retrans, ResetProbe reset, DropsProbe drops, ConnProbe conn,
-                     HandshakeProbe handshake, DupAckProbe dupack, ZeroWindowProbe zerowin, RttProbe rtt) {
-        this.rtt = rtt;
-        this.zerowin = zerowin;
-        this.dupack = dupack;
-        this.conn = conn;
-        this.handshake = handshake;
-        this.packets = packets;
-        this.retrans = retrans;
-        this.reset = reset;
-        this.drops = drops;
+    private ProbeSet() {}
+
+    /** Records a loaded probe, so that it is closed (and named) even if a later one fails. */
+    private <P extends AutoCloseable> P track(Name name, P probe) {
+        started.add(probe);
+        names.add(name.name());
+        return probe;
     }
 
     /**
-     * Loads and attaches the named probes; on any failure closes what was made and rethrows, so a
-     * failed start leaves nothing attached.
+     * Loads and attaches the named probes (in the calling thread's namespace); on any failure closes
+     * what was made and rethrows, so a failed start leaves nothing attached.
      */
-    static ProbeSet start(List<Name> names, List<String> interfaces, SynCountProbe.Hook hook, XdpMode xdpMode,
+    static ProbeSet start(List<Name> chosen, List<String> interfaces, SynCountProbe.Hook hook, XdpMode xdpMode,
                           boolean allNetns) {
-        SynCountProbe packets = null;
-        RetransProbe retrans = null;
-        ResetProbe reset = null;
-        DropsProbe drops = null;
-        ConnProbe conn = null;
-        HandshakeProbe handshake = null;
-        DupAckProbe dupack = null;
-        ZeroWindowProbe zerowin = null;
-        RttProbe rtt = null;
+        ProbeSet set = new ProbeSet();
         try {
-            if (names.contains(Name.packets)) {
-                packets = SynCountProbe.load();
-                packets.attach(interfaces, hook, xdpMode);
+            for (Name name : Name.values()) {
+                if (!chosen.contains(name)) {
+                    continue;
+                }
+                switch (name) {
+                    case packets -> set.track(name, set.packets = SynCountProbe.load()).attach(interfaces, hook, xdpMode);
+                    case conn -> set.track(name, set.conn = ConnProbe.load(allNetns)).attach();
+                    case handshake -> set.track(name, set.handshake = HandshakeProbe.load(allNetns)).attach(interfaces);
+                    case retrans -> set.track(name, set.retrans = RetransProbe.load(allNetns)).attach();
+                    case reset -> set.track(name, set.reset = ResetProbe.load(allNetns)).attach();
+                    case drops -> set.track(name, set.drops = DropsProbe.load(allNetns)).attach();
+                    case zerowin -> set.track(name, set.zerowin = ZeroWindowProbe.load()).attach(interfaces);
+                    case rtt -> set.track(name, set.rtt = RttProbe.load(allNetns)).attach();
+                    case dupack -> set.track(name, set.dupack = DupAckProbe.load()).attach(interfaces);
+                }
             }
-            if (names.contains(Name.retrans)) {
-                retrans = RetransProbe.load(allNetns);
-                retrans.attach();
-            }
-            if (names.contains(Name.reset)) {
-                reset = ResetProbe.load(allNetns);
-                reset.attach();
-            }
-            if (names.contains(Name.drops)) {
-                drops = DropsProbe.load(allNetns);
-                drops.attach();
-            }
-            if (names.contains(Name.conn)) {
-                conn = ConnProbe.load(allNetns);
-                conn.attach();
-            }
-            if (names.contains(Name.handshake)) {
-                handshake = HandshakeProbe.load(allNetns);
-                handshake.attach(interfaces);
-            }
-            if (names.contains(Name.dupack)) {
-                dupack = DupAckProbe.load();
-                dupack.attach(interfaces);
-            }
-            if (names.contains(Name.zerowin)) {
-                zerowin = ZeroWindowProbe.load();
-                zerowin.attach(interfaces);
-            }
-            if (names.contains(Name.rtt)) {
-                rtt = RttProbe.load(allNetns);
-                rtt.attach();
-            }
-            return new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin, rtt);
+            return set;
         } catch (RuntimeException e) {
-            new ProbeSet(packets, retrans, reset, drops, conn, handshake, dupack, zerowin, rtt).close();
+            try {
+                set.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
             throw e;
         }
     }
 
+    /** The running probes' names, in the order of {@link Name}. */
     List<String> names() {
-        List<String> names = new ArrayList<>();
-        if (packets != null) {
-            names.add(Name.packets.name());
-        }
-        if (conn != null) {
-            names.add(Name.conn.name());
-        }
-        if (handshake != null) {
-            names.add(Name.handshake.name());
-        }
-        if (retrans != null) {
-            names.add(Name.retrans.name());
-        }
-        if (reset != null) {
-            names.add(Name.reset.name());
-        }
-        if (drops != null) {
-            names.add(Name.drops.name());
-        }
-        if (zerowin != null) {
-            names.add(Name.zerowin.name());
-        }
-        if (rtt != null) {
-            names.add(Name.rtt.name());
-        }
-        if (dupack != null) {
-            names.add(Name.dupack.name());
-        }
-        return names;
+        return List.copyOf(names);
     }
 
     /** Current cumulative counts; the top flows only when asked (they cost a walk of the flow map). */
@@ -150,13 +98,11 @@ final class ProbeSet implements AutoCloseable {
                 rtt == null ? null : rtt.read(), rtt == null || !withFlows ? List.of() : rtt.remotes(TOP_FLOWS));
     }
 
+    /** Closes every running probe, newest first; detaching continues past a failure, which is rethrown. */
     @Override
     public void close() {
         RuntimeException first = null;
-        for (AutoCloseable probe : new AutoCloseable[] {rtt, zerowin, dupack, handshake, conn, drops, reset, retrans, packets}) {
-            if (probe == null) {
-                continue;
-            }
+        for (AutoCloseable probe : started.reversed()) {
             try {
                 probe.close();
             } catch (Exception e) {
@@ -167,6 +113,7 @@ final class ProbeSet implements AutoCloseable {
                 }
             }
         }
+        started.clear();
         if (first != null) {
             throw first;
         }
