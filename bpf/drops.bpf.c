@@ -105,21 +105,13 @@ int tcpi_drops_kfree(struct trace_event_raw_kfree_skb *tp)
 
 	PERCPU_BUMP(stats, DROP_STAT_TOTAL);
 	PERCPU_BUMP(by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
-	__u64 *n = bpf_map_lookup_elem(&flows, &key);
+	__u64 zero = 0;
+	__u64 *n = lookup_or_init(&flows, &key, &zero);
 
-	if (n) {
+	if (n)
 		__sync_fetch_and_add(n, 1);
-	} else {
-		__u64 one = 1;
-
-		if (bpf_map_update_elem(&flows, &key, &one, BPF_NOEXIST)) {
-			n = bpf_map_lookup_elem(&flows, &key);
-			if (n)
-				__sync_fetch_and_add(n, 1);
-			else
-				PERCPU_BUMP(stats, DROP_STAT_FLOWS_FULL);
-		}
-	}
+	else
+		PERCPU_BUMP(stats, DROP_STAT_FLOWS_FULL);
 
 	struct drop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 

@@ -10,6 +10,7 @@
 #include "packet.h"
 #include "dupack.h"
 #include "events.h"
+#include "sock_helpers.h"
 
 #define TC_ACT_UNSPEC (-1)
 
@@ -32,14 +33,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
-
-static __always_inline void bump(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&stats, &slot);
-
-	if (n)
-		(*n)++;
-}
 
 SEC("tc")
 int tcpi_dupack_tc(struct __sk_buff *skb)
@@ -66,14 +59,14 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 		struct dupack_state fresh = {.next_seq = end, .last_ack = ack, .last_window = window, .valid = 1};
 
 		if (bpf_map_update_elem(&flows, &t, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&flows, &t))
-			bump(DUPACK_STAT_FLOWS_FULL);
+			PERCPU_BUMP(stats, DUPACK_STAT_FLOWS_FULL);
 		return TC_ACT_UNSPEC;
 	}
 	if ((flags & TCP_FLAG_ACK) && tcp.payload_len == 0 &&
 	    !(flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)) && window != 0 &&
 	    window == s->last_window && seq == s->next_seq && ack == s->last_ack) {
 		__sync_fetch_and_add(&s->dupacks, 1);
-		bump(DUPACK_STAT_TOTAL);
+		PERCPU_BUMP(stats, DUPACK_STAT_TOTAL);
 		struct dupack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 		if (e) {
@@ -84,7 +77,7 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 			e->pad = 0;
 			bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 		} else {
-			bump(DUPACK_STAT_EVENTS_LOST);
+			PERCPU_BUMP(stats, DUPACK_STAT_EVENTS_LOST);
 		}
 	}
 	/* Sequence space wraps: "after" is a signed comparison of the difference. */

@@ -110,21 +110,13 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 		s->sum += us;
 	}
 	struct hs_port_key pk = {.lport = flow->lport, .kind = kind, .bucket = bucket};
-	__u64 *pn = bpf_map_lookup_elem(&port_hist, &pk);
+	__u64 zero = 0;
+	__u64 *pn = lookup_or_init(&port_hist, &pk, &zero);
 
-	if (pn) {
+	if (pn)
 		(*pn)++;
-	} else {
-		__u64 one = 1;
-
-		if (bpf_map_update_elem(&port_hist, &pk, &one, BPF_NOEXIST)) {
-			pn = bpf_map_lookup_elem(&port_hist, &pk);
-			if (pn)
-				(*pn)++;
-			else
-				PERCPU_BUMP(stats, HS_STAT_PORTS_FULL);
-		}
-	}
+	else
+		PERCPU_BUMP(stats, HS_STAT_PORTS_FULL);
 	struct hs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {

@@ -48,17 +48,13 @@ struct trace_event_raw_tcp_event_sk_skb___old {
 
 static __always_inline void record(struct flow *flow, __u8 state, __u8 direction, __u32 reason)
 {
-	struct reset_counts *counts = bpf_map_lookup_elem(&flows, flow);
+	struct reset_counts zero = {};
+	struct reset_counts *counts = lookup_or_init(&flows, flow, &zero);
 
 	PERCPU_BUMP(stats, direction == RESET_SENT ? RST_STAT_SENT : RST_STAT_RECEIVED);
-	if (!counts) {
-		struct reset_counts zero = {};
-
-		if (bpf_map_update_elem(&flows, flow, &zero, BPF_NOEXIST) && bpf_map_update_elem(&flows, flow, &zero, BPF_EXIST))
-			PERCPU_BUMP(stats, RST_STAT_FLOWS_FULL);
-		counts = bpf_map_lookup_elem(&flows, flow);
-	}
-	if (counts) {
+	if (!counts)
+		PERCPU_BUMP(stats, RST_STAT_FLOWS_FULL);
+	else {
 		if (direction == RESET_SENT)
 			__sync_fetch_and_add(&counts->sent, 1);
 		else

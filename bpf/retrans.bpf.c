@@ -50,17 +50,13 @@ struct trace_event_raw_tcp_event_sk_skb___old {
 
 static __always_inline void record(struct flow *flow, __u8 state, __u8 kind, __s32 err)
 {
-	struct retrans_counts *counts = bpf_map_lookup_elem(&flows, flow);
+	struct retrans_counts zero = {};
+	struct retrans_counts *counts = lookup_or_init(&flows, flow, &zero);
 
 	PERCPU_BUMP(stats, kind == RETRANS_KIND_SYNACK ? STAT_SYNACK : STAT_DATA);
-	if (!counts) {
-		struct retrans_counts zero = {};
-
-		if (bpf_map_update_elem(&flows, flow, &zero, BPF_NOEXIST) && bpf_map_update_elem(&flows, flow, &zero, BPF_EXIST))
-			PERCPU_BUMP(stats, STAT_FLOWS_FULL);
-		counts = bpf_map_lookup_elem(&flows, flow);
-	}
-	if (counts) {
+	if (!counts)
+		PERCPU_BUMP(stats, STAT_FLOWS_FULL);
+	else {
 		if (kind == RETRANS_KIND_SYNACK)
 			__sync_fetch_and_add(&counts->synack, 1);
 		else

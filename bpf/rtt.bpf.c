@@ -96,18 +96,12 @@ int tcpi_rtt_probe(struct trace_event_raw_tcp_probe *tp)
 	__builtin_memcpy(key.raddr, flow.raddr, 16);
 	__u32 cwnd = BPF_CORE_READ(tp, snd_cwnd);
 	__u64 now = bpf_ktime_get_ns();
-	struct rtt_remote *r = bpf_map_lookup_elem(&flows, &key);
+	struct rtt_remote fresh = {.min_srtt_us = srtt, .max_srtt_us = srtt};
+	struct rtt_remote *r = lookup_or_init(&flows, &key, &fresh);
 
 	if (!r) {
-		struct rtt_remote fresh = {.min_srtt_us = srtt, .max_srtt_us = srtt};
-
-		if (bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&flows, &key)) {
-			PERCPU_BUMP(stats, RTT_STAT_REMOTES_FULL);
-			return 0;
-		}
-		r = bpf_map_lookup_elem(&flows, &key);
-		if (!r)
-			return 0;
+		PERCPU_BUMP(stats, RTT_STAT_REMOTES_FULL);
+		return 0;
 	}
 	__sync_fetch_and_add(&r->samples, 1);
 	r->last_srtt_us = srtt;

@@ -10,6 +10,7 @@
 #include "packet.h"
 #include "zerowin.h"
 #include "events.h"
+#include "sock_helpers.h"
 
 #define TC_ACT_UNSPEC (-1)
 
@@ -33,20 +34,12 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-static __always_inline void bump(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&stats, &slot);
-
-	if (n)
-		(*n)++;
-}
-
 static __always_inline void emit(const struct zw_key *key, __u64 now, __u64 closed_ns, __u8 reopened)
 {
 	struct zw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
-		bump(ZW_STAT_EVENTS_LOST);
+		PERCPU_BUMP(stats, ZW_STAT_EVENTS_LOST);
 		return;
 	}
 	e->ts_ns = now;
@@ -76,14 +69,14 @@ static __always_inline int observe(struct __sk_buff *skb, __u32 direction)
 	struct zw_state *s = bpf_map_lookup_elem(&flows, &key);
 
 	if (zero)
-		bump(direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
+		PERCPU_BUMP(stats, direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
 	if (!s) {
 		if (!zero)
 			return TC_ACT_UNSPEC; /* track flows from their first zero window on */
 		struct zw_state fresh = {};
 
 		if (bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&flows, &key)) {
-			bump(ZW_STAT_FLOWS_FULL);
+			PERCPU_BUMP(stats, ZW_STAT_FLOWS_FULL);
 			return TC_ACT_UNSPEC;
 		}
 		s = bpf_map_lookup_elem(&flows, &key);
@@ -95,7 +88,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u32 direction)
 	if (zero && s->closed_since_ns == 0) {
 		s->closed_since_ns = now;
 		__sync_fetch_and_add(&s->closures, 1);
-		bump(direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
+		PERCPU_BUMP(stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
 		emit(&key, now, 0, 0);
 	} else if (!zero && s->closed_since_ns != 0) {
 		__u64 closed = now - s->closed_since_ns;

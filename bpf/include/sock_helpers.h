@@ -60,6 +60,20 @@ static __always_inline void flow_from_sockaddr(const void *sa, __u8 *addr, __u16
 	}
 }
 
+/*
+ * Looks a key up, inserting init first when it is absent (racing inserts are fine: one wins).
+ * NULL only when the map is full, which callers count: a full table is never silent.
+ */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *value = bpf_map_lookup_elem(map, key);
+
+	if (value)
+		return value;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* Per-CPU counter array bump: no atomics, a CPU runs one program at a time. */
 #define PERCPU_BUMP(map, slot)                                     \
 	do {                                                       \

@@ -88,6 +88,17 @@ public final class ProbeObject implements AutoCloseable {
         reader = new RingBufReader(object.map("events"), handler).start();
     }
 
+    /**
+     * Starts the reader thread delivering each record through one reused view (no allocation per
+     * record): the consumer reads what it needs during the call.
+     */
+    public <V extends EventView> void onEvents(V view, java.util.function.Consumer<V> consumer) {
+        onEvents((segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
+    }
+
     /** Records read but not delivered because the consumer threw. */
     public long eventsFailed() {
         return reader == null ? 0 : reader.failed();

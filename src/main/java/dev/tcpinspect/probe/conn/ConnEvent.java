@@ -1,12 +1,10 @@
 package dev.tcpinspect.probe.conn;
 
+import dev.tcpinspect.probe.EventView;
 import dev.tcpinspect.probe.Flow;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 
-/** A view of one struct conn_event in the ring buffer, re-pointed at each record (no allocation). */
-public final class ConnEvent {
+/** A view of one struct conn_event (bpf/include/conn.h). */
+public final class ConnEvent extends EventView {
     private static final int FLOW = 8;
     private static final int OLD = FLOW + Flow.SIZE;
     private static final int NEW = OLD + 1;
@@ -17,6 +15,8 @@ public final class ConnEvent {
     private static final int DURATION = COMM + 16 + 4; // after struct conn_event's explicit pad
     private static final int BYTES_IN = DURATION + 8;
     private static final int BYTES_OUT = BYTES_IN + 8;
+    private static final Open[] OPENS = Open.values();
+    private static final End[] ENDS = End.values();
 
     /** How an opened connection ended. */
     public enum End { NONE, FIN, RST_SENT, RST_RECEIVED, TIMEOUT }
@@ -24,61 +24,44 @@ public final class ConnEvent {
     /** How a connection was opened. */
     public enum Open { NONE, PASSIVE, ACTIVE }
 
-    private MemorySegment segment;
-    private long offset;
-
-    void wrap(MemorySegment segment, long offset) {
-        this.segment = segment;
-        this.offset = offset;
-    }
-
-    public long monotonicNanos() {
-        return segment.get(ValueLayout.JAVA_LONG_UNALIGNED, offset);
-    }
-
     public Flow flow() {
-        return Flow.read(segment, offset + FLOW);
+        return flowAt(FLOW);
     }
 
     public int oldState() {
-        return Byte.toUnsignedInt(segment.get(ValueLayout.JAVA_BYTE, offset + OLD));
+        return u8(OLD);
     }
 
     public int newState() {
-        return Byte.toUnsignedInt(segment.get(ValueLayout.JAVA_BYTE, offset + NEW));
+        return u8(NEW);
     }
 
     public Open open() {
-        return Open.values()[segment.get(ValueLayout.JAVA_BYTE, offset + OPEN)];
+        return OPENS[u8(OPEN)];
     }
 
     public End end() {
-        return End.values()[segment.get(ValueLayout.JAVA_BYTE, offset + END)];
+        return ENDS[u8(END)];
     }
 
     /** The process that made the change, 0 when it happened outside any process's own context. */
     public int pid() {
-        return segment.get(ValueLayout.JAVA_INT_UNALIGNED, offset + PID);
+        return s32(PID);
     }
 
     public String comm() {
-        byte[] raw = segment.asSlice(offset + COMM, 16).toArray(ValueLayout.JAVA_BYTE);
-        int n = 0;
-        while (n < raw.length && raw[n] != 0) {
-            n++;
-        }
-        return new String(raw, 0, n, StandardCharsets.UTF_8);
+        return string(COMM, 16);
     }
 
     public long durationNanos() {
-        return segment.get(ValueLayout.JAVA_LONG_UNALIGNED, offset + DURATION);
+        return u64(DURATION);
     }
 
     public long bytesIn() {
-        return segment.get(ValueLayout.JAVA_LONG_UNALIGNED, offset + BYTES_IN);
+        return u64(BYTES_IN);
     }
 
     public long bytesOut() {
-        return segment.get(ValueLayout.JAVA_LONG_UNALIGNED, offset + BYTES_OUT);
+        return u64(BYTES_OUT);
     }
 }

@@ -29,11 +29,7 @@ public final class ConnProbe implements AutoCloseable {
 
     /** Delivers state changes on a reader thread; the event object is reused for every record. */
     public void onEvents(Consumer<ConnEvent> consumer) {
-        ConnEvent view = new ConnEvent();
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new ConnEvent(), consumer);
     }
 
     public ConnCounts read() {

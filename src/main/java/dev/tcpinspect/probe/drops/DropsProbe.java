@@ -57,11 +57,7 @@ public final class DropsProbe implements AutoCloseable {
 
     /** Delivers events on a reader thread; the event object is reused for every record. */
     public void onEvents(Consumer<DropEvent> consumer) {
-        DropEvent view = new DropEvent();
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new DropEvent(), consumer);
     }
 
     public DropCounts read() {

@@ -40,11 +40,7 @@ public final class DupAckProbe implements AutoCloseable {
 
     /** Delivers dup ACKs on a reader thread; the event object is reused for every record. Call after attach. */
     public void onEvents(Consumer<DupAckEvent> consumer) {
-        DupAckEvent view = new DupAckEvent(netns);
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new DupAckEvent(netns), consumer);
     }
 
     public List<FlowDupAcks> topFlows(int limit) {

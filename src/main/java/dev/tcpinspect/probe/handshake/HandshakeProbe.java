@@ -44,11 +44,7 @@ public final class HandshakeProbe implements AutoCloseable {
     }
 
     public void onEvents(Consumer<HandshakeEvent> consumer) {
-        HandshakeEvent view = new HandshakeEvent();
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new HandshakeEvent(), consumer);
     }
 
     public HandshakeStats read() {

@@ -30,11 +30,7 @@ public final class ResetProbe implements AutoCloseable {
 
     /** Delivers events on a reader thread; the event object is reused for every record. */
     public void onEvents(Consumer<ResetEvent> consumer) {
-        ResetEvent view = new ResetEvent();
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new ResetEvent(), consumer);
     }
 
     public ResetCounts read() {

@@ -37,11 +37,7 @@ public final class RetransProbe implements AutoCloseable {
      * every record: read what you need during the call.
      */
     public void onEvents(Consumer<RetransmitEvent> consumer) {
-        RetransmitEvent view = new RetransmitEvent();
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new RetransmitEvent(), consumer);
     }
 
     public long eventsFailed() {

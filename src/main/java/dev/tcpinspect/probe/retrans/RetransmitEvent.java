@@ -1,49 +1,32 @@
 package dev.tcpinspect.probe.retrans;
 
+import dev.tcpinspect.probe.EventView;
 import dev.tcpinspect.probe.Flow;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
-/**
- * A view of one struct retrans_event in the ring buffer. The reader re-points a single instance at
- * each record, so decoding costs no allocation; a consumer copies what it keeps (e.g. {@link #flow()}).
- */
-public final class RetransmitEvent {
+/** A view of one struct retrans_event (bpf/include/retrans.h). */
+public final class RetransmitEvent extends EventView {
     private static final int FLOW = 8;
     private static final int STATE = FLOW + Flow.SIZE;
     private static final int KIND = STATE + 1;
     private static final int ERR = STATE + 4;
 
-    private MemorySegment segment;
-    private long offset;
-
-    void wrap(MemorySegment segment, long offset) {
-        this.segment = segment;
-        this.offset = offset;
-    }
-
-    /** CLOCK_MONOTONIC nanoseconds, as System.nanoTime() counts them on Linux. */
-    public long monotonicNanos() {
-        return segment.get(ValueLayout.JAVA_LONG_UNALIGNED, offset);
-    }
-
     public Flow flow() {
-        return Flow.read(segment, offset + FLOW);
+        return flowAt(FLOW);
     }
 
     public long netns() {
-        return Integer.toUnsignedLong(segment.get(ValueLayout.JAVA_INT_UNALIGNED, offset + FLOW));
+        return u32(FLOW);
     }
 
     public int state() {
-        return Byte.toUnsignedInt(segment.get(ValueLayout.JAVA_BYTE, offset + STATE));
+        return u8(STATE);
     }
 
     public boolean synack() {
-        return segment.get(ValueLayout.JAVA_BYTE, offset + KIND) == 1;
+        return u8(KIND) == 1;
     }
 
     public int err() {
-        return segment.get(ValueLayout.JAVA_INT_UNALIGNED, offset + ERR);
+        return s32(ERR);
     }
 }

@@ -34,11 +34,7 @@ public final class RttProbe implements AutoCloseable {
 
     /** Delivers sampled RTT events (one per remote address per second) on a reader thread. */
     public void onEvents(Consumer<RttEvent> consumer) {
-        RttEvent view = new RttEvent();
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new RttEvent(), consumer);
     }
 
     public RttStats read() {

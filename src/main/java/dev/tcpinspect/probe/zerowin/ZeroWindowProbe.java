@@ -40,11 +40,7 @@ public final class ZeroWindowProbe implements AutoCloseable {
 
     /** Delivers closings and reopenings on a reader thread; the event object is reused. Call after attach. */
     public void onEvents(Consumer<ZeroWindowEvent> consumer) {
-        ZeroWindowEvent view = new ZeroWindowEvent(netns);
-        probe.onEvents((segment, offset, length) -> {
-            view.wrap(segment, offset);
-            consumer.accept(view);
-        });
+        probe.onEvents(new ZeroWindowEvent(netns), consumer);
     }
 
     public ZeroWindowCounts read() {
