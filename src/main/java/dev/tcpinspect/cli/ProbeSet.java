@@ -1,6 +1,7 @@
 package dev.tcpinspect.cli;
 
 import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
@@ -77,6 +78,11 @@ final class ProbeSet implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    /** Events the running probes read but could not hand to the presenter (it threw). */
+    long eventsFailed() {
+        return started.stream().filter(p -> p instanceof EventSource).mapToLong(p -> ((EventSource) p).eventsFailed()).sum();
     }
 
     /** The running probes' names, in the order of {@link Name}. */

@@ -70,8 +70,13 @@ final class WatchSession {
         }
         Reading total = probes.read(true).minus(baseline);
         Instant end = Instant.now();
-        probes.close();
+        probes.close(); // drains the rings: events still waiting are shown before the summary
+        long unshown = probes.eventsFailed();
         presenter.summary(end, Duration.between(start, end), interfaces, total);
+        if (unshown > 0) {
+            System.err.println("tcpinspect: " + unshown + " events were read but could not be shown (an output "
+                    + "error); the counts above include them");
+        }
         return total;
     }
 }

@@ -2,7 +2,6 @@ package dev.tcpinspect.ebpf;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * Converts a map key or value between its kernel bytes and a Java value (usually a record). Values
@@ -41,7 +40,4 @@ public interface Codec<T> {
             }
         };
     }
-
-    /** Byte order of the machine, which is what map keys and values use. */
-    ByteOrder ORDER = ByteOrder.nativeOrder();
 }

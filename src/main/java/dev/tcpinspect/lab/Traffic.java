@@ -163,20 +163,7 @@ public final class Traffic {
      * its sending side, reads the reply to the end and closes. Returns how many completed.
      */
     public static int connect(Netns ns, String address, int port, int count) {
-        return ns.call(() -> {
-            int done = 0;
-            InetSocketAddress target = new InetSocketAddress(InetAddress.getByName(address), port);
-            for (int i = 0; i < count; i++) {
-                try (Socket s = new Socket()) {
-                    s.connect(target, CONNECT_TIMEOUT_MS);
-                    s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
-                    s.shutdownOutput();
-                    s.getInputStream().transferTo(OutputStream.nullOutputStream());
-                    done++;
-                }
-            }
-            return done;
-        });
+        return connectTimed(ns, address, port, count).length;
     }
 
     /** Like {@link #connect}, returning how long each connect() took, in nanoseconds. */
@@ -187,7 +174,7 @@ public final class Traffic {
             for (int i = 0; i < count; i++) {
                 try (Socket s = new Socket()) {
                     long start = System.nanoTime();
-                    s.connect(target, 10_000);
+                    s.connect(target, CONNECT_TIMEOUT_MS);
                     nanos[i] = System.nanoTime() - start;
                     s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
                     s.shutdownOutput();

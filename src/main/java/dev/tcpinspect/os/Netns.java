@@ -103,16 +103,6 @@ public final class Netns implements AutoCloseable {
         });
     }
 
-    /** Starts a long-running thread that lives inside this namespace. */
-    public Thread startThread(String name, Runnable task) {
-        Thread thread = Thread.ofPlatform().name(name).daemon(true).unstarted(() -> {
-            Libc.setns(fd, Libc.CLONE_NEWNET);
-            task.run();
-        });
-        thread.start();
-        return thread;
-    }
-
     @Override
     public synchronized void close() {
         if (!closed) {

@@ -159,10 +159,7 @@ public final class TextPresenter implements Presenter {
         RetransCounts r = total.retrans();
         if (r != null) {
             out.printf("  %-22s %,d (data %,d, SYN-ACK %,d)%n", "retransmits", r.total(), r.data(), r.synack());
-            if (r.eventsLost() > 0 || r.flowsFull() > 0) {
-                out.printf("  %-22s %,d events lost (ring buffer full), %,d retransmits of untracked flows%n",
-                        "NOT SHOWN", r.eventsLost(), r.flowsFull());
-            }
+            notShown(r.eventsLost(), r.flowsFull(), "retransmits of flows the flow table had no room for");
             if (!total.topRetransmits().isEmpty()) {
                 out.printf("  Top flows by retransmits:%n");
                 for (FlowRetransmits f : total.topRetransmits()) {
@@ -183,6 +180,7 @@ public final class TextPresenter implements Presenter {
                     out.println("    " + line);
                 }
             }
+            notShown(hs.eventsLost(), hs.portsFull(), "handshakes the per-port table had no room for");
             if (hs.passiveUnmatched() > 0) {
                 out.printf("  %,d accepted connections had no SYN on a watched interface (not measured)%n",
                         hs.passiveUnmatched());
@@ -198,10 +196,7 @@ public final class TextPresenter implements Presenter {
             out.printf("  %-22s %,d accepted, %,d opened from here, %,d closed (%,d by reset, %,d by timeout)%n",
                     "connections", conns.openedPassive(), conns.openedActive(), conns.closed(), conns.reset(),
                     conns.timeout());
-            if (conns.eventsLost() > 0 || conns.socksUntracked() > 0) {
-                out.printf("  %-22s %,d state changes lost (ring buffer full), %,d sockets untracked%n", "NOT SHOWN",
-                        conns.eventsLost(), conns.socksUntracked());
-            }
+            notShown(conns.eventsLost(), conns.socksUntracked(), "sockets the socket table had no room for");
         }
         RttStats rtt = total.rtt();
         if (rtt != null) {
@@ -211,6 +206,7 @@ public final class TextPresenter implements Presenter {
             for (String line : HistogramBars.render(rtt.srtt(), "usecs")) {
                 out.println("    " + line);
             }
+            notShown(rtt.eventsLost(), rtt.remotesUntracked(), "samples of remotes the table had no room for");
             for (RemoteRtt remote : total.rttRemotes()) {
                 out.printf("    %-40s srtt %.3f ms (min %.3f, max %.3f), cwnd %d, %,d samples%n",
                         Addresses.format(remote.address()), remote.lastSrttMicros() / 1000.0,
@@ -222,6 +218,7 @@ public final class TextPresenter implements Presenter {
         if (zw != null) {
             out.printf("  %-22s %,d received from peers, %,d sent (%,d and %,d zero-window segments)%n", "zero windows",
                     zw.received(), zw.sent(), zw.segmentsReceived(), zw.segmentsSent());
+            notShown(zw.eventsLost(), zw.flowsUntracked(), "flows untracked (their closures are not counted)");
             for (FlowZeroWindows f : total.topZeroWindows()) {
                 out.printf("    %-45s %s %-45s %,6d closures, closed %,.1f ms%n",
                         Addresses.endpoint(f.flow().laddr(), f.flow().lport()), f.sent() ? "->" : "<-",
@@ -231,10 +228,7 @@ public final class TextPresenter implements Presenter {
         DupAckCounts dup = total.dupacks();
         if (dup != null) {
             out.printf("  %-22s %,d%n", "duplicate ACKs in", dup.dupacks());
-            if (dup.flowsUntracked() > 0 || dup.eventsLost() > 0) {
-                out.printf("  %-22s %,d flows untracked (their dup ACKs not counted), %,d events lost%n", "NOT SHOWN",
-                        dup.flowsUntracked(), dup.eventsLost());
-            }
+            notShown(dup.eventsLost(), dup.flowsUntracked(), "flows untracked (their dup ACKs are not counted)");
             for (FlowDupAcks f : total.topDupAcks()) {
                 out.printf("    %-45s <- %-45s %,8d%n", Addresses.endpoint(f.flow().laddr(), f.flow().lport()),
                         Addresses.endpoint(f.flow().raddr(), f.flow().rport()), f.dupacks());
@@ -246,10 +240,7 @@ public final class TextPresenter implements Presenter {
                     drops.total(), drops.listenOverflows(), drops.rcvqueueFull());
             drops.byReason().entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed())
                     .forEach(e -> out.printf("    %-30s %,d%n", e.getKey(), e.getValue()));
-            if (drops.eventsLost() > 0 || drops.flowsFull() > 0) {
-                out.printf("  %-22s %,d events lost (ring buffer full), %,d drops of untracked flows%n",
-                        "NOT SHOWN", drops.eventsLost(), drops.flowsFull());
-            }
+            notShown(drops.eventsLost(), drops.flowsFull(), "drops of flows the flow table had no room for");
             if (!total.topDrops().isEmpty()) {
                 out.printf("  Top flows by drops:%n");
                 for (FlowDrops f : total.topDrops()) {
@@ -261,10 +252,7 @@ public final class TextPresenter implements Presenter {
         ResetCounts resets = total.resets();
         if (resets != null) {
             out.printf("  %-22s %,d sent, %,d received%n", "resets", resets.sent(), resets.received());
-            if (resets.eventsLost() > 0 || resets.flowsFull() > 0) {
-                out.printf("  %-22s %,d events lost (ring buffer full), %,d resets of untracked flows%n",
-                        "NOT SHOWN", resets.eventsLost(), resets.flowsFull());
-            }
+            notShown(resets.eventsLost(), resets.flowsFull(), "resets of flows the flow table had no room for");
             if (!total.topResets().isEmpty()) {
                 out.printf("  Top flows by resets:%n");
                 for (FlowResets f : total.topResets()) {
@@ -316,6 +304,14 @@ public final class TextPresenter implements Presenter {
     public void retransmit(RetransmitEvent event) {
         // The table shows retransmits per interval and the summary the top flows; per-event lines are
         // for --format json.
+    }
+
+    /** What a probe could not keep, on one line when there is any: never silent. */
+    private void notShown(long eventsLost, long untracked, String untrackedWhat) {
+        if (eventsLost > 0 || untracked > 0) {
+            out.printf("  %-22s %,d events lost (ring buffer full), %,d %s%n", "NOT SHOWN", eventsLost, untracked,
+                    untrackedWhat);
+        }
     }
 
     /** "443:12 80:3" for the busiest ports. */

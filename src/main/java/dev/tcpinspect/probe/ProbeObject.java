@@ -1,12 +1,15 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.ebpf.BpfObject;
 import dev.tcpinspect.ebpf.Codec;
 import dev.tcpinspect.ebpf.OpenObject;
 import dev.tcpinspect.ebpf.PerCpuMap;
 import dev.tcpinspect.ebpf.RingBufReader;
 import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -24,6 +27,7 @@ public final class ProbeObject implements AutoCloseable {
     private final PerCpuMap<Integer, Long> stats;
     private final int statSlots;
     private RingBufReader reader;
+    private long failedBeforeClose;
 
     private ProbeObject(BpfObject object, int statSlots) {
         this.object = object;
@@ -71,6 +75,42 @@ public final class ProbeObject implements AutoCloseable {
         return object.map(name);
     }
 
+    /**
+     * Reads kernel histograms (bpf/include/hist.h): a per-CPU array "hist" of kinds x HIST_BUCKETS
+     * counters and a per-CPU array "summary" of struct hist_summary, one per kind.
+     */
+    public LogLinearHistogram[] histograms(int kinds) {
+        LogLinearHistogram[] result = new LogLinearHistogram[kinds];
+        for (int k = 0; k < kinds; k++) {
+            result[k] = new LogLinearHistogram();
+        }
+        int cpus = BpfMap.possibleCpus();
+        object.map("hist").forEach((key, values) -> {
+            int slot = key.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+            long n = 0;
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * cpu);
+            }
+            if (n != 0) {
+                result[slot / LogLinearHistogram.BUCKETS].addBucket(slot % LogLinearHistogram.BUCKETS, n);
+            }
+        });
+        object.map("summary").forEach((key, values) -> {
+            LogLinearHistogram h = result[key.get(ValueLayout.JAVA_INT_UNALIGNED, 0)];
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                long base = (long) cpu * HIST_SUMMARY_SIZE;
+                h.addSummary(values.get(ValueLayout.JAVA_LONG_UNALIGNED, base),
+                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 8),
+                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 16),
+                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 24));
+            }
+        });
+        return result;
+    }
+
+    /** sizeof(struct hist_summary): count, sum, min, max. */
+    private static final int HIST_SUMMARY_SIZE = 32;
+
     /** Every stats slot, summed over CPUs. */
     public long[] stats() {
         long[] v = new long[statSlots];
@@ -100,8 +140,8 @@ public final class ProbeObject implements AutoCloseable {
     }
 
     /** Records read but not delivered because the consumer threw. */
-    public long eventsFailed() {
-        return reader == null ? 0 : reader.failed();
+    public synchronized long eventsFailed() {
+        return reader == null ? failedBeforeClose : reader.failed();
     }
 
     /** The "flows" entries decoded from (key, value) and sorted by a count, largest first, at most limit. */
@@ -115,7 +155,8 @@ public final class ProbeObject implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (reader != null) {
-            reader.close();
+            reader.close(); // delivers what is still in the ring
+            failedBeforeClose = reader.failed();
             reader = null;
         }
         object.close();

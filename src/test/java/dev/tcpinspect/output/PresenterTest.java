@@ -74,7 +74,7 @@ class PresenterTest {
 
         String text = render(Presenter.Format.TEXT, p -> p.summary(T, Duration.ofSeconds(1), List.of("eth0"), reading));
         assertTrue(text.contains("retransmits            11 (data 9, SYN-ACK 2)"), text);
-        assertTrue(text.contains("1 events lost"), text);
+        assertTrue(text.contains("NOT SHOWN              1 events lost (ring buffer full), 0 retransmits of flows"), text);
         assertTrue(text.contains("198.18.0.1:8080"), text);
     }
 

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.conn;
 
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
 import java.util.function.Consumer;
 
@@ -7,7 +8,7 @@ import java.util.function.Consumer;
  * Connection lifecycle (conn.bpf.c): every TCP state change as an event, and totals of connections
  * opened (passive, active) and closed (by FIN, reset or timeout).
  */
-public final class ConnProbe implements AutoCloseable {
+public final class ConnProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/conn.bpf.o";
     private static final int STATS = 7;
 
@@ -35,6 +36,11 @@ public final class ConnProbe implements AutoCloseable {
     public ConnCounts read() {
         long[] v = probe.stats();
         return new ConnCounts(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    }
+
+    @Override
+    public long eventsFailed() {
+        return probe.eventsFailed();
     }
 
     @Override

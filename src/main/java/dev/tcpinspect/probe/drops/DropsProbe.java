@@ -6,6 +6,7 @@ import dev.tcpinspect.ebpf.PerCpuMap;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.os.SnmpCounters;
 import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -19,7 +20,7 @@ import java.util.function.Consumer;
  * A full accept queue turns SYNs away without a kfree_skb, so listen overflows are read from the
  * kernel's counter instead.
  */
-public final class DropsProbe implements AutoCloseable {
+public final class DropsProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/drops.bpf.o";
     private static final int STATS = 4;
     private static final int REASON_SLOTS = 256;
@@ -77,6 +78,11 @@ public final class DropsProbe implements AutoCloseable {
         return probe.topFlows(limit, (key, value) -> new FlowDrops(Flow.read(key, 0),
                 reasonName(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.SIZE))),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDrops::count);
+    }
+
+    @Override
+    public long eventsFailed() {
+        return probe.eventsFailed();
     }
 
     @Override

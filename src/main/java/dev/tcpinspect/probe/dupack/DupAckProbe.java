@@ -4,13 +4,14 @@ import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.TcSlots;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.Consumer;
 
 /** Duplicate ACKs received, per flow, at TC ingress of the watched interfaces (dupack.bpf.c). */
-public final class DupAckProbe implements AutoCloseable {
+public final class DupAckProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/dupack.bpf.o";
     private static final int STATS = 3;
 
@@ -47,6 +48,11 @@ public final class DupAckProbe implements AutoCloseable {
         return probe.topFlows(limit, (key, value) -> new FlowDupAcks(Flow.readTuple(key, 0, netns),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDupAcks::dupacks).stream()
                 .filter(f -> f.dupacks() > 0).toList();
+    }
+
+    @Override
+    public long eventsFailed() {
+        return probe.eventsFailed();
     }
 
     @Override

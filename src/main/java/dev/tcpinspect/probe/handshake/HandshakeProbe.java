@@ -1,9 +1,9 @@
 package dev.tcpinspect.probe.handshake;
 
-import dev.tcpinspect.ebpf.Codec;
-import dev.tcpinspect.ebpf.PerCpuMap;
+import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.probe.TcSlots;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
 import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import java.lang.foreign.MemorySegment;
@@ -18,17 +18,14 @@ import java.util.function.Consumer;
  * interfaces to ESTABLISHED, active from SYN_SENT to ESTABLISHED; log-linear histograms overall and
  * per local port.
  */
-public final class HandshakeProbe implements AutoCloseable {
+public final class HandshakeProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/handshake.bpf.o";
     private static final int STATS = 3;
-    private static final int SUMMARY_SIZE = 32;
 
     private final ProbeObject probe;
-    private final PerCpuMap<Integer, Long> hist;
 
     private HandshakeProbe(ProbeObject probe) {
         this.probe = probe;
-        this.hist = probe.map("hist").perCpu(Codec.U32, Codec.U64);
     }
 
     public static HandshakeProbe load(boolean allNetns) {
@@ -48,26 +45,7 @@ public final class HandshakeProbe implements AutoCloseable {
     }
 
     public HandshakeStats read() {
-        LogLinearHistogram[] kinds = {new LogLinearHistogram(), new LogLinearHistogram()};
-        hist.raw().forEach((key, values) -> {
-            int slot = key.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
-            long n = sumPerCpu(values, 8, hist.cpus(), 0);
-            if (n != 0) {
-                kinds[slot / LogLinearHistogram.BUCKETS].addBucket(slot % LogLinearHistogram.BUCKETS, n);
-            }
-        });
-        var summary = probe.map("summary");
-        int cpus = hist.cpus();
-        summary.forEach((key, values) -> {
-            int kind = key.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
-            for (int cpu = 0; cpu < cpus; cpu++) {
-                long base = (long) cpu * SUMMARY_SIZE;
-                kinds[kind].addSummary(values.get(ValueLayout.JAVA_LONG_UNALIGNED, base),
-                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 8),
-                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 16),
-                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 24));
-            }
-        });
+        LogLinearHistogram[] kinds = probe.histograms(2);
         long[] s = probe.stats();
         return new HandshakeStats(kinds[0], kinds[1], s[0], s[1], s[2]);
     }
@@ -75,7 +53,7 @@ public final class HandshakeProbe implements AutoCloseable {
     /** Per local port histograms of one kind (passive when true), ports ascending. */
     public Map<Integer, LogLinearHistogram> byPort(boolean passive) {
         Map<Integer, LogLinearHistogram> ports = new TreeMap<>();
-        int cpus = hist.cpus();
+        int cpus = BpfMap.possibleCpus();
         probe.map("port_hist").forEach((key, values) -> {
             int port = Short.toUnsignedInt(key.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0));
             int kind = key.get(ValueLayout.JAVA_BYTE, 2);
@@ -94,6 +72,11 @@ public final class HandshakeProbe implements AutoCloseable {
             n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, at + (long) cpu * stride);
         }
         return n;
+    }
+
+    @Override
+    public long eventsFailed() {
+        return probe.eventsFailed();
     }
 
     @Override

@@ -109,10 +109,6 @@ public final class LogLinearHistogram {
         return count == 0 ? 0 : max;
     }
 
-    public double mean() {
-        return count == 0 ? 0 : (double) sum / count;
-    }
-
     public long bucketCount(int bucket) {
         return counts[bucket];
     }

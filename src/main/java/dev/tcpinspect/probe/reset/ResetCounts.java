@@ -9,8 +9,6 @@ package dev.tcpinspect.probe.reset;
  * @param flowsFull resets of flows the per-flow map had no room for (still in the totals)
  */
 public record ResetCounts(long sent, long received, long eventsLost, long flowsFull) {
-    public static final ResetCounts ZERO = new ResetCounts(0, 0, 0, 0);
-
     public ResetCounts minus(ResetCounts earlier) {
         return new ResetCounts(sent - earlier.sent, received - earlier.received, eventsLost - earlier.eventsLost,
                 flowsFull - earlier.flowsFull);

@@ -1,6 +1,7 @@
 package dev.tcpinspect.probe.reset;
 
 import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -10,7 +11,7 @@ import java.util.function.Consumer;
  * Resets sent (tcp:tcp_send_reset) and received (tcp:tcp_receive_reset), per flow and as events
  * (reset.bpf.c). Reports the caller's network namespace only, unless loaded for all.
  */
-public final class ResetProbe implements AutoCloseable {
+public final class ResetProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/reset.bpf.o";
     private static final int STATS = 4;
 
@@ -42,6 +43,11 @@ public final class ResetProbe implements AutoCloseable {
         return probe.topFlows(limit, (key, value) -> new FlowResets(Flow.read(key, 0),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
                 FlowResets::total);
+    }
+
+    @Override
+    public long eventsFailed() {
+        return probe.eventsFailed();
     }
 
     @Override

@@ -9,8 +9,6 @@ package dev.tcpinspect.probe.retrans;
  * @param flowsFull retransmits of flows the per-flow map had no room for (still in the totals)
  */
 public record RetransCounts(long data, long synack, long eventsLost, long flowsFull) {
-    public static final RetransCounts ZERO = new RetransCounts(0, 0, 0, 0);
-
     public long total() {
         return data + synack;
     }

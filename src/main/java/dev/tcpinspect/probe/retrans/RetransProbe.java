@@ -1,6 +1,7 @@
 package dev.tcpinspect.probe.retrans;
 
 import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -11,7 +12,7 @@ import java.util.function.Consumer;
  * totals, per-flow counts and an event per retransmit. Reports the caller's network namespace
  * only, unless loaded for all namespaces.
  */
-public final class RetransProbe implements AutoCloseable {
+public final class RetransProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/retrans.bpf.o";
     private static final int STATS = 4;
 
@@ -40,6 +41,7 @@ public final class RetransProbe implements AutoCloseable {
         probe.onEvents(new RetransmitEvent(), consumer);
     }
 
+    @Override
     public long eventsFailed() {
         return probe.eventsFailed();
     }

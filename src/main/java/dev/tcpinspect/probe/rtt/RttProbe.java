@@ -1,9 +1,7 @@
 package dev.tcpinspect.probe.rtt;
 
-import dev.tcpinspect.ebpf.Codec;
-import dev.tcpinspect.ebpf.PerCpuMap;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
@@ -12,16 +10,14 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /** Smoothed RTT per remote address from tcp:tcp_probe, with a log-linear histogram (rtt.bpf.c). */
-public final class RttProbe implements AutoCloseable {
+public final class RttProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/rtt.bpf.o";
     private static final int STATS = 3;
 
     private final ProbeObject probe;
-    private final PerCpuMap<Integer, Long> hist;
 
     private RttProbe(ProbeObject probe) {
         this.probe = probe;
-        this.hist = probe.map("hist").perCpu(Codec.U32, Codec.U64);
     }
 
     public static RttProbe load(boolean allNetns) {
@@ -38,28 +34,8 @@ public final class RttProbe implements AutoCloseable {
     }
 
     public RttStats read() {
-        LogLinearHistogram h = new LogLinearHistogram();
-        int cpus = hist.cpus();
-        hist.raw().forEach((key, values) -> {
-            long n = 0;
-            for (int cpu = 0; cpu < cpus; cpu++) {
-                n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * cpu);
-            }
-            if (n != 0) {
-                h.addBucket(key.get(ValueLayout.JAVA_INT_UNALIGNED, 0), n);
-            }
-        });
-        probe.map("summary").forEach((key, values) -> {
-            for (int cpu = 0; cpu < cpus; cpu++) {
-                long base = 32L * cpu;
-                h.addSummary(values.get(ValueLayout.JAVA_LONG_UNALIGNED, base),
-                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 8),
-                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 16),
-                        values.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 24));
-            }
-        });
         long[] s = probe.stats();
-        return new RttStats(h, s[1], s[2]);
+        return new RttStats(probe.histograms(1)[0], s[1], s[2]);
     }
 
     /** Remote addresses with the most samples first. */
@@ -81,6 +57,11 @@ public final class RttProbe implements AutoCloseable {
                 Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 20)),
                 Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 24)),
                 Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 28)));
+    }
+
+    @Override
+    public long eventsFailed() {
+        return probe.eventsFailed();
     }
 
     @Override

@@ -30,7 +30,6 @@ public final class SynCountProbe implements AutoCloseable {
     private final BpfObject object;
     private final PerCpuMap<Integer, long[]> counters;
     private final PerCpuMap<Integer, Long> synByPort;
-    private final List<Link> links = new ArrayList<>();
 
     private static final Codec<long[]> COUNTERS = new Codec<>() {
         public int size() {
@@ -96,11 +95,6 @@ public final class SynCountProbe implements AutoCloseable {
             }
             throw e;
         }
-        links.addAll(made);
-    }
-
-    public List<Link> links() {
-        return List.copyOf(links);
     }
 
     /** Current cumulative counts, summed over CPUs. */
@@ -129,7 +123,6 @@ public final class SynCountProbe implements AutoCloseable {
 
     @Override
     public void close() {
-        links.clear();
         object.close();
     }
 }

@@ -3,6 +3,7 @@ package dev.tcpinspect.probe.zerowin;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.EventSource;
 import dev.tcpinspect.probe.ProbeObject;
 import dev.tcpinspect.probe.TcSlots;
 import java.lang.foreign.ValueLayout;
@@ -13,7 +14,7 @@ import java.util.function.Consumer;
  * Zero windows advertised by peers (TC ingress) and by this host (TC egress) on the watched
  * interfaces, per flow, with how long each stayed closed (zerowin.bpf.c).
  */
-public final class ZeroWindowProbe implements AutoCloseable {
+public final class ZeroWindowProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/zerowin.bpf.o";
     private static final int STATS = 6;
 
@@ -53,6 +54,11 @@ public final class ZeroWindowProbe implements AutoCloseable {
                 key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.TUPLE_SIZE) == 1,
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 16)),
                 FlowZeroWindows::closures);
+    }
+
+    @Override
+    public long eventsFailed() {
+        return probe.eventsFailed();
     }
 
     @Override
