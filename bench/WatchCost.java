@@ -17,8 +17,9 @@ import java.util.regex.Pattern;
  * Not a test: it prints figures. Run with bench/run (needs iperf3 and tcpdump).
  */
 public class WatchCost {
-    static final int ROUNDS = 3;
+    static final int ROUNDS = Integer.getInteger("rounds", 3);
     static final int SECONDS = 4;
+    static final int WARM_UP_MS = 1500;
 
     public static void main(String[] args) throws Exception {
         String jar = args[0];
@@ -30,25 +31,32 @@ public class WatchCost {
                 new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl).inheritIO()
                         .start().waitFor();
             }
-            String[] modes = {"nothing", "tcpinspect", "tcpinspect-json", "tcpdump"};
+            String[] modes = args.length > 1 ? Arrays.copyOfRange(args, 1, args.length)
+                    : new String[] {"nothing", "tcpinspect", "tcpinspect-json", "tcpdump"};
             double[][] bulk = new double[modes.length][ROUNDS];
             double[][] conns = new double[modes.length][ROUNDS];
+            double[][] bulkCpu = new double[modes.length][ROUNDS];
+            double[][] connsCpu = new double[modes.length][ROUNDS];
             for (int r = 0; r < ROUNDS; r++) {
                 for (int m = 0; m < modes.length; m++) {
-                    Process watcher = switch (modes[m]) {
-                        case "tcpinspect" -> startAndWait(List.of("ip", "netns", "exec", lab.serverNs(), java,
-                                "--enable-native-access=ALL-UNNAMED", "-jar", jar, "watch", "-i", lab.serverIf()),
-                                "Watching", true);
-                        case "tcpinspect-json" -> startAndWait(List.of("ip", "netns", "exec", lab.serverNs(), java,
-                                "--enable-native-access=ALL-UNNAMED", "-jar", jar, "watch", "-i", lab.serverIf(),
-                                "--format", "json"), "\"ready\"", true);
+                    String mode = modes[m];
+                    Process watcher = switch (mode.startsWith("tcpinspect") ? "tcpinspect" : mode) {
+                        case "tcpinspect" -> startAndWait(tcpinspect(java, jar, lab, mode), mode.contains("json") ? "\"ready\"" : "Watching", true);
                         case "tcpdump" -> startAndWait(List.of("ip", "netns", "exec", lab.serverNs(), "tcpdump", "-i",
                                 lab.serverIf(), "-s", "128", "-B", "65536", "-w", "/dev/null"), "listening on", false);
                         default -> null;
                     };
                     try {
+                        // A watcher runs for hours: warm it (and this JVM's client) up before measuring,
+                        // so that just-in-time compilation is not charged to the traffic.
+                        warmUp(lab);
+                        double cpu0 = cpuSeconds(watcher);
                         bulk[m][r] = iperf(lab);
+                        double cpu1 = cpuSeconds(watcher);
                         conns[m][r] = connectionRate(lab);
+                        double cpu2 = cpuSeconds(watcher);
+                        bulkCpu[m][r] = 100 * (cpu1 - cpu0) / SECONDS;
+                        connsCpu[m][r] = 100 * (cpu2 - cpu1) / SECONDS;
                     } finally {
                         if (watcher != null) {
                             watcher.toHandle().destroy();
@@ -59,14 +67,43 @@ public class WatchCost {
             }
             double baseBulk = median(bulk[0]);
             double baseConns = median(conns[0]);
-            System.out.printf("%-12s %16s %10s %16s %10s%n", "watching", "bulk Gbit/s", "vs none", "connections/s", "vs none");
+            System.out.printf("%-24s %12s %8s %8s %14s %8s %8s%n", "watching", "bulk Gbit/s", "vs none", "cpu",
+                    "connections/s", "vs none", "cpu");
             for (int m = 0; m < modes.length; m++) {
-                System.out.printf("%-12s %16.2f %9.1f%% %16.0f %9.1f%%%n", modes[m], median(bulk[m]),
-                        100 * (median(bulk[m]) / baseBulk - 1), median(conns[m]), 100 * (median(conns[m]) / baseConns - 1));
+                System.out.printf("%-24s %12.2f %7.1f%% %7.0f%% %14.0f %7.1f%% %7.0f%%%n", modes[m], median(bulk[m]),
+                        100 * (median(bulk[m]) / baseBulk - 1), median(bulkCpu[m]), median(conns[m]),
+                        100 * (median(conns[m]) / baseConns - 1), median(connsCpu[m]));
             }
+            System.out.println("(cpu: the watcher's own user+system time while the workload ran, % of one CPU)");
             System.out.printf("(median of %d rounds of %d s each; rounds: bulk %s, connections %s)%n", ROUNDS, SECONDS,
                     Arrays.deepToString(bulk), Arrays.deepToString(conns));
         }
+    }
+
+    /** A mode "tcpinspect[-json][:probe,probe]" watches with those probes (all by default). */
+    static List<String> tcpinspect(String java, String jar, Lab lab, String mode) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), java,
+                "--enable-native-access=ALL-UNNAMED", "-jar", jar, "watch", "-i", lab.serverIf()));
+        if (mode.contains("json")) {
+            cmd.addAll(List.of("--format", "json"));
+        }
+        int colon = mode.indexOf(':');
+        if (colon > 0) {
+            for (String probe : mode.substring(colon + 1).split(",")) {
+                cmd.addAll(List.of("--probe", probe));
+            }
+        }
+        return cmd;
+    }
+
+    /** User plus system CPU seconds of a running process (0 for none), from /proc/PID/stat. */
+    static double cpuSeconds(Process p) throws java.io.IOException {
+        if (p == null) {
+            return 0;
+        }
+        String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + p.pid() + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in USER_HZ ticks
     }
 
     static Process startAndWait(List<String> command, String marker, boolean stdout) throws Exception {
@@ -90,6 +127,13 @@ public class WatchCost {
             }
         });
         return p;
+    }
+
+    static void warmUp(Lab lab) {
+        long end = System.nanoTime() + WARM_UP_MS * 1_000_000L;
+        while (System.nanoTime() < end) {
+            Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 50);
+        }
     }
 
     static double iperf(Lab lab) throws Exception {
