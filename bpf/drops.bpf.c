@@ -48,8 +48,8 @@ struct {
 /* Reads the TCP/IP headers of a dropped packet into a flow (destination = local). 0 if not TCP. */
 static __always_inline int tcp_flow_of(const struct sk_buff *skb, __u16 protocol, struct flow *flow)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 network = BPF_CORE_READ(skb, network_header);
+	unsigned char *head = skb->head;
+	__u16 network = skb->network_header;
 	__u16 ports[2];
 	void *l4;
 
@@ -81,23 +81,29 @@ static __always_inline int tcp_flow_of(const struct sk_buff *skb, __u16 protocol
 	return 1;
 }
 
-SEC("tracepoint/skb/kfree_skb")
-int tcpi_drops_kfree(struct trace_event_raw_kfree_skb *tp)
+/*
+ * BTF-typed: the skb is read with plain loads (the packet bytes still need bpf_probe_read_kernel).
+ * Kernels from 6.12 pass the receiving socket as a fourth argument; it names the namespace of a
+ * packet dropped after its device was cleared.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tcpi_drops_kfree, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	struct drop_key key = {};
-	const struct sk_buff *skb = BPF_CORE_READ(tp, skbaddr);
-	__u32 reason = BPF_CORE_READ(tp, reason);
 
-	if (!tcp_flow_of(skb, BPF_CORE_READ(tp, protocol), &key.flow))
+	if (!tcp_flow_of(skb, bpf_ntohs(skb->protocol), &key.flow))
 		return 0;
-	key.flow.netns = BPF_CORE_READ(skb, dev) ? skb_netns(skb) : 0;
-	if (!key.flow.netns) {
-		const struct sock *sk = BPF_CORE_READ(skb, sk);
+	const struct net_device *dev = skb->dev;
 
-		if (!sk && bpf_core_field_exists(tp->rx_sk))
-			sk = BPF_CORE_READ(tp, rx_sk);
+	if (dev) {
+		key.flow.netns = dev->nd_net.net->ns.inum;
+	} else {
+		const struct sock *sk = skb->sk;
+
+		if (!sk && bpf_core_field_exists(struct trace_event_raw_kfree_skb, rx_sk))
+			sk = (const struct sock *)ctx[3];
 		if (sk)
-			key.flow.netns = sock_netns(sk);
+			key.flow.netns = sock_netns_btf(sk);
 	}
 	if (target_netns && key.flow.netns != target_netns)
 		return 0;
@@ -113,12 +119,10 @@ int tcpi_drops_kfree(struct trace_event_raw_kfree_skb *tp)
 	else
 		PERCPU_BUMP(stats, DROP_STAT_FLOWS_FULL);
 
-	struct drop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct drop_event *e = EVENT_RESERVE(events, sizeof(*e), stats, DROP_STAT_EVENTS_LOST);
 
-	if (!e) {
-		PERCPU_BUMP(stats, DROP_STAT_EVENTS_LOST);
+	if (!e)
 		return 0;
-	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->flow = key.flow;
 	e->reason = reason;

@@ -21,12 +21,24 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Not LRU: an evicted flow would lose its dup ACK count silently; a full table is counted instead. */
+/*
+ * Detector state of every flow seen, LRU: a gateway sees thousands of new flows a second and a
+ * packet hook never learns when one is gone. Evicting an idle flow costs at most its next
+ * segment's comparison (that segment starts the state again); it loses no count.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct pkt_tuple);
 	__type(value, struct dupack_state);
+} detector SEC(".maps");
+
+/* Dup ACKs per flow, only for flows that had one. Not LRU: a full table is counted, never silent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct pkt_tuple);
+	__type(value, __u64);
 } flows SEC(".maps");
 
 struct {
@@ -53,21 +65,26 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 	__u16 window = bpf_ntohs(th->window);
 	__u8 flags = tcp.flags;
 	__u32 end = seq + tcp.payload_len + ((flags & TCP_FLAG_SYN) ? 1 : 0) + ((flags & TCP_FLAG_FIN) ? 1 : 0);
-	struct dupack_state *s = bpf_map_lookup_elem(&flows, &t);
+	struct dupack_state *s = bpf_map_lookup_elem(&detector, &t);
 
 	if (!s) {
 		struct dupack_state fresh = {.next_seq = end, .last_ack = ack, .last_window = window, .valid = 1};
 
-		if (bpf_map_update_elem(&flows, &t, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&flows, &t))
-			PERCPU_BUMP(stats, DUPACK_STAT_FLOWS_FULL);
+		bpf_map_update_elem(&detector, &t, &fresh, BPF_NOEXIST);
 		return TC_ACT_UNSPEC;
 	}
 	if ((flags & TCP_FLAG_ACK) && tcp.payload_len == 0 &&
 	    !(flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)) && window != 0 &&
 	    window == s->last_window && seq == s->next_seq && ack == s->last_ack) {
-		__sync_fetch_and_add(&s->dupacks, 1);
+		__u64 zero = 0;
+		__u64 *n = lookup_or_init(&flows, &t, &zero);
+
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else
+			PERCPU_BUMP(stats, DUPACK_STAT_FLOWS_FULL);
 		PERCPU_BUMP(stats, DUPACK_STAT_TOTAL);
-		struct dupack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		struct dupack_event *e = EVENT_RESERVE(events, sizeof(*e), stats, DUPACK_STAT_EVENTS_LOST);
 
 		if (e) {
 			e->ts_ns = bpf_ktime_get_ns();
@@ -76,8 +93,6 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 			e->window = window;
 			e->pad = 0;
 			bpf_ringbuf_submit(e, events_wakeup_flag(&events));
-		} else {
-			PERCPU_BUMP(stats, DUPACK_STAT_EVENTS_LOST);
 		}
 	}
 	/* Sequence space wraps: "after" is a signed comparison of the difference. */

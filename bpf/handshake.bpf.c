@@ -8,6 +8,7 @@
 #define TCPINSPECT_VMLINUX
 #include "packet.h"
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "handshake.h"
 #include "tuple.h"
 #include "sock_helpers.h"
@@ -117,12 +118,10 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 		(*pn)++;
 	else
 		PERCPU_BUMP(stats, HS_STAT_PORTS_FULL);
-	struct hs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct hs_event *e = EVENT_RESERVE(events, sizeof(*e), stats, HS_STAT_EVENTS_LOST);
 
-	if (!e) {
-		PERCPU_BUMP(stats, HS_STAT_EVENTS_LOST);
+	if (!e)
 		return;
-	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->flow = *flow;
 	e->kind = kind;
@@ -130,18 +129,13 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int tcpi_hs_state(struct trace_event_raw_inet_sock_set_state *tp)
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ(tp, protocol) != PROTO_TCP)
+	if (sk->sk_protocol != PROTO_TCP)
 		return 0;
-	const struct sock *sk = BPF_CORE_READ(tp, skaddr);
-	__u32 netns = sock_netns(sk);
-
-	if (target_netns && netns != target_netns)
+	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
-	int oldstate = BPF_CORE_READ(tp, oldstate);
-	int newstate = BPF_CORE_READ(tp, newstate);
 	__u64 key = (__u64)sk;
 	__u64 now = bpf_ktime_get_ns();
 
@@ -156,11 +150,9 @@ int tcpi_hs_state(struct trace_event_raw_inet_sock_set_state *tp)
 	if (newstate != ST_ESTABLISHED || (oldstate != ST_SYN_SENT && oldstate != ST_SYN_RECV))
 		return 0;
 
-	struct flow flow = {.netns = netns};
+	struct flow flow = {};
 
-	flow.lport = BPF_CORE_READ(tp, sport);
-	flow.rport = BPF_CORE_READ(tp, dport);
-	flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
+	flow_of_sock_btf(sk, &flow);
 
 	if (oldstate == ST_SYN_SENT) {
 		__u64 *start = bpf_map_lookup_elem(&connecting, &key);

@@ -60,12 +60,10 @@ static __always_inline void record(struct flow *flow, __u8 state, __u8 direction
 		else
 			__sync_fetch_and_add(&counts->received, 1);
 	}
-	struct reset_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct reset_event *e = EVENT_RESERVE(events, sizeof(*e), stats, RST_STAT_EVENTS_LOST);
 
-	if (!e) {
-		PERCPU_BUMP(stats, RST_STAT_EVENTS_LOST);
+	if (!e)
 		return;
-	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->flow = *flow;
 	e->state = state;

@@ -63,12 +63,10 @@ static __always_inline void record(struct flow *flow, __u8 state, __u8 kind, __s
 			__sync_fetch_and_add(&counts->data, 1);
 	}
 
-	struct retrans_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct retrans_event *e = EVENT_RESERVE(events, sizeof(*e), stats, STAT_EVENTS_LOST);
 
-	if (!e) {
-		PERCPU_BUMP(stats, STAT_EVENTS_LOST);
+	if (!e)
 		return;
-	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->flow = *flow;
 	e->state = state;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
- * Smoothed RTT from tcp:tcp_probe (which fires as established connections process ACKs): a
+ * Smoothed RTT from tcp:tcp_probe (which fires as established connections receive segments): a
  * log-linear histogram of the samples, and per remote address the last, smallest and largest
  * srtt with the congestion window. Events are sampled: one per remote address per second.
  */
@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 #include "rtt.h"
 #include "sock_helpers.h"
 #include "events.h"
@@ -49,30 +50,27 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-SEC("tracepoint/tcp/tcp_probe")
-int tcpi_rtt_probe(struct trace_event_raw_tcp_probe *tp)
+/*
+ * BTF-typed: tcp_probe fires for every segment an established connection receives, so the classic
+ * tracepoint's record (two sockaddrs and a dozen fields, built before the program runs) would be
+ * paid on the busiest path; here the program reads only what it keeps, with plain loads.
+ */
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tcpi_rtt_probe, struct sock *sk, const struct sk_buff *skb)
 {
-	__u32 srtt = BPF_CORE_READ(tp, srtt);
+	if (target_netns && sock_netns_btf(sk) != target_netns)
+		return 0;
+	const struct tcp_sock *tcp = bpf_skc_to_tcp_sock(sk);
+
+	if (!tcp)
+		return 0;
+	__u32 srtt = tcp->srtt_us >> 3;
 
 	if (srtt == 0)
 		return 0; /* no RTT sample yet on this connection */
 	struct flow flow = {};
-	__u16 rfamily = 0;
 
-	if (bpf_core_field_exists(tp->skaddr)) {
-		const struct sock *sk = BPF_CORE_READ(tp, skaddr);
-
-		flow.netns = sock_netns(sk);
-	} else {
-		const struct sk_buff *skb = BPF_CORE_READ(tp, skbaddr);
-
-		flow.netns = skb_netns(skb);
-	}
-	if (target_netns && flow.netns != target_netns)
-		return 0;
-	flow_from_sockaddr(tp->saddr, flow.laddr, &flow.lport, &flow.family);
-	flow_from_sockaddr(tp->daddr, flow.raddr, &flow.rport, &rfamily);
-
+	flow_of_sock_btf(sk, &flow);
 	PERCPU_BUMP(stats, RTT_STAT_SAMPLES);
 	__u32 bucket = hist_bucket(srtt);
 	__u64 *n = bpf_map_lookup_elem(&hist, &bucket);
@@ -94,7 +92,7 @@ int tcpi_rtt_probe(struct trace_event_raw_tcp_probe *tp)
 	struct rtt_key key = {.netns = flow.netns, .family = flow.family};
 
 	__builtin_memcpy(key.raddr, flow.raddr, 16);
-	__u32 cwnd = BPF_CORE_READ(tp, snd_cwnd);
+	__u32 cwnd = tcp->snd_cwnd;
 	__u64 now = bpf_ktime_get_ns();
 	struct rtt_remote fresh = {.min_srtt_us = srtt, .max_srtt_us = srtt};
 	struct rtt_remote *r = lookup_or_init(&flows, &key, &fresh);
@@ -110,22 +108,20 @@ int tcpi_rtt_probe(struct trace_event_raw_tcp_probe *tp)
 		r->min_srtt_us = srtt;
 	if (srtt > r->max_srtt_us)
 		r->max_srtt_us = srtt;
-	if (now - r->last_event_ns < EVENT_INTERVAL_NS)
+	if (!emit_events || now - r->last_event_ns < EVENT_INTERVAL_NS)
 		return 0;
 	r->last_event_ns = now;
 
-	struct rtt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct rtt_event *e = EVENT_RESERVE(events, sizeof(*e), stats, RTT_STAT_EVENTS_LOST);
 
-	if (!e) {
-		PERCPU_BUMP(stats, RTT_STAT_EVENTS_LOST);
+	if (!e)
 		return 0;
-	}
 	e->ts_ns = now;
 	e->flow = flow;
 	e->srtt_us = srtt;
 	e->cwnd = cwnd;
-	e->snd_wnd = BPF_CORE_READ(tp, snd_wnd);
-	e->rcv_wnd = BPF_CORE_READ(tp, rcv_wnd);
+	e->snd_wnd = tcp->snd_wnd;
+	e->rcv_wnd = tcp->rcv_wnd;
 	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 	return 0;
 }

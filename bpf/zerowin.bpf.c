@@ -36,12 +36,10 @@ struct {
 
 static __always_inline void emit(const struct zw_key *key, __u64 now, __u64 closed_ns, __u8 reopened)
 {
-	struct zw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct zw_event *e = EVENT_RESERVE(events, sizeof(*e), stats, ZW_STAT_EVENTS_LOST);
 
-	if (!e) {
-		PERCPU_BUMP(stats, ZW_STAT_EVENTS_LOST);
+	if (!e)
 		return;
-	}
 	e->ts_ns = now;
 	e->closed_ns = closed_ns;
 	e->tuple = key->tuple;

@@ -5,14 +5,16 @@
 
 #include "tuple.h"
 
-/* Per flow (map "flows", key struct pkt_tuple): what the last incoming segment said. */
+/*
+ * Per flow (map "detector", key struct pkt_tuple): what the last incoming segment said. Counts
+ * live apart (map "flows": pkt_tuple -> __u64 dup ACKs), only for flows that had one.
+ */
 struct dupack_state {
-	__u64 dupacks;    /* duplicate ACKs received on the flow */
 	__u32 next_seq;   /* highest sequence number the peer has sent up to, plus one */
 	__u32 last_ack;
 	__u16 last_window;
 	__u8 valid;
-	__u8 pad[5];
+	__u8 pad;
 };
 
 struct dupack_event {
@@ -25,7 +27,7 @@ struct dupack_event {
 
 enum dupack_stat {
 	DUPACK_STAT_TOTAL = 0,
-	DUPACK_STAT_FLOWS_FULL = 1, /* flows the table had no room for (their dup ACKs go uncounted) */
+	DUPACK_STAT_FLOWS_FULL = 1, /* dup ACKs the per-flow table had no room for (still in the total) */
 	DUPACK_STAT_EVENTS_LOST = 2,
 	DUPACK_STAT_MAX = 3,
 };

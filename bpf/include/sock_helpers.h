@@ -12,6 +12,49 @@ static __always_inline __u32 sock_netns(const struct sock *sk)
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
+/*
+ * The same for BTF-typed tracepoints (tp_btf), whose socket arguments the program may read
+ * directly: plain loads instead of a bpf_probe_read_kernel call per field.
+ */
+static __always_inline __u32 sock_netns_btf(const struct sock *sk)
+{
+	return sk->__sk_common.skc_net.net->ns.inum;
+}
+
+/*
+ * A socket's addresses and ports (local first) as a flow, read directly in a tp_btf program. A
+ * v4-mapped IPv6 socket is IPv4 on the wire and is recorded as IPv4 (see flow_addrs); its IPv4
+ * fields hold the addresses.
+ */
+static __always_inline void flow_of_sock_btf(const struct sock *sk, struct flow *flow)
+{
+	const struct sock_common *c = &sk->__sk_common;
+
+	flow->netns = c->skc_net.net->ns.inum;
+	flow->family = c->skc_family;
+	/* The source port as the classic tracepoint reads it: skc_num is already 0 when a closing socket
+	 * has given its port back (inet_put_port runs before the change to CLOSE is traced). */
+	const struct tcp_sock *tcp = bpf_skc_to_tcp_sock((void *)sk);
+
+	flow->lport = tcp ? bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport) : c->skc_num;
+	flow->rport = bpf_ntohs(c->skc_dport);
+	if (flow->family == FLOW_AF_INET6 && c->skc_v6_rcv_saddr.in6_u.u6_addr32[0] == 0 &&
+	    c->skc_v6_rcv_saddr.in6_u.u6_addr32[1] == 0 &&
+	    c->skc_v6_rcv_saddr.in6_u.u6_addr32[2] == bpf_htonl(0x0000ffff))
+		flow->family = FLOW_AF_INET;
+	__u32 *l = (__u32 *)flow->laddr, *r = (__u32 *)flow->raddr;
+
+	if (flow->family == FLOW_AF_INET) {
+		l[0] = c->skc_rcv_saddr;
+		r[0] = c->skc_daddr;
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		l[i] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+		r[i] = c->skc_v6_daddr.in6_u.u6_addr32[i];
+	}
+}
+
 /* Namespace of a packet, through the device it arrived on or leaves by. */
 static __always_inline __u32 skb_netns(const struct sk_buff *skb)
 {

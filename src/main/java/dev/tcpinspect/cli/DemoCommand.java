@@ -90,16 +90,17 @@ final class DemoCommand implements Callable<Integer> {
                         Lab.SERVER_V4, Lab.SERVER_V6, lab.clientNs(), Lab.CLIENT_V4, Lab.CLIENT_V6);
             }
             SynCountProbe.Hook hook = xdp ? SynCountProbe.Hook.XDP : SynCountProbe.Hook.TC;
+            Presenter presenter = Presenter.of(format, System.out);
             try (Traffic.Server v4 = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);
                  Traffic.Server v6 = Traffic.listen(lab.server(), Lab.SERVER_V6, PORT);
                  Traffic.Server back4 = Traffic.listen(lab.client(), Lab.CLIENT_V4, PORT);
                  Traffic.Server back6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, PORT);
                  ProbeSet probes = lab.server().call(() -> ProbeSet.start(List.of(ProbeSet.Name.values()),
-                         List.of(lab.serverIf()), hook, XdpMode.AUTO, false))) {
+                         List.of(lab.serverIf()), hook, XdpMode.AUTO, false, presenter.wantsEvents()))) {
                 AtomicReference<Throwable> trafficFailure = new AtomicReference<>();
                 TrafficTally tally = new TrafficTally();
                 Reading seen = WatchSession.run(probes, List.of(lab.serverIf()), xdp ? "xdp" : "tc-ingress",
-                        Presenter.of(format, System.out), Duration.ofSeconds(1), null, stop,
+                        presenter, Duration.ofSeconds(1), null, stop,
                         () -> Thread.ofPlatform().daemon(true).name("demo-traffic").start(() -> {
                             try {
                                 for (int r = 0; r < rounds && !stop.requested(); r++) {

@@ -47,10 +47,11 @@ final class ProbeSet implements AutoCloseable {
 
     /**
      * Loads and attaches the named probes (in the calling thread's namespace); on any failure closes
-     * what was made and rethrows, so a failed start leaves nothing attached.
+     * what was made and rethrows, so a failed start leaves nothing attached. Without events the
+     * probes keep their counters and tables but make no event records.
      */
     static ProbeSet start(List<Name> chosen, List<String> interfaces, SynCountProbe.Hook hook, XdpMode xdpMode,
-                          boolean allNetns) {
+                          boolean allNetns, boolean events) {
         ProbeSet set = new ProbeSet();
         try {
             for (Name name : Name.values()) {
@@ -59,14 +60,14 @@ final class ProbeSet implements AutoCloseable {
                 }
                 switch (name) {
                     case packets -> set.track(name, set.packets = SynCountProbe.load()).attach(interfaces, hook, xdpMode);
-                    case conn -> set.track(name, set.conn = ConnProbe.load(allNetns)).attach();
-                    case handshake -> set.track(name, set.handshake = HandshakeProbe.load(allNetns)).attach(interfaces);
-                    case retrans -> set.track(name, set.retrans = RetransProbe.load(allNetns)).attach();
-                    case reset -> set.track(name, set.reset = ResetProbe.load(allNetns)).attach();
-                    case drops -> set.track(name, set.drops = DropsProbe.load(allNetns)).attach();
-                    case zerowin -> set.track(name, set.zerowin = ZeroWindowProbe.load()).attach(interfaces);
-                    case rtt -> set.track(name, set.rtt = RttProbe.load(allNetns)).attach();
-                    case dupack -> set.track(name, set.dupack = DupAckProbe.load()).attach(interfaces);
+                    case conn -> set.track(name, set.conn = ConnProbe.load(allNetns, events)).attach();
+                    case handshake -> set.track(name, set.handshake = HandshakeProbe.load(allNetns, events)).attach(interfaces);
+                    case retrans -> set.track(name, set.retrans = RetransProbe.load(allNetns, events)).attach();
+                    case reset -> set.track(name, set.reset = ResetProbe.load(allNetns, events)).attach();
+                    case drops -> set.track(name, set.drops = DropsProbe.load(allNetns, events)).attach();
+                    case zerowin -> set.track(name, set.zerowin = ZeroWindowProbe.load(events)).attach(interfaces);
+                    case rtt -> set.track(name, set.rtt = RttProbe.load(allNetns, events)).attach();
+                    case dupack -> set.track(name, set.dupack = DupAckProbe.load(events)).attach(interfaces);
                 }
             }
             return set;

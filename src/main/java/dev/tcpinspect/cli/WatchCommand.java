@@ -93,9 +93,10 @@ final class WatchCommand implements Callable<Integer> {
         SynCountProbe.Hook hook = xdp ? SynCountProbe.Hook.XDP : SynCountProbe.Hook.TC;
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
         List<ProbeSet.Name> chosen = probes.isEmpty() ? List.of(ProbeSet.Name.values()) : probes;
+        Presenter presenter = Presenter.of(format, System.out);
         try (StopSignal stop = new StopSignal();
-             ProbeSet running = ProbeSet.start(chosen, names, hook, xdpMode, allNetns)) {
-            WatchSession.run(running, names, hookName, Presenter.of(format, System.out), seconds(interval),
+             ProbeSet running = ProbeSet.start(chosen, names, hook, xdpMode, allNetns, presenter.wantsEvents())) {
+            WatchSession.run(running, names, hookName, presenter, seconds(interval),
                     duration == null ? null : seconds(duration), stop, () -> {});
         }
         return 0;

@@ -110,6 +110,11 @@ public final class JsonPresenter implements Presenter {
     }
 
     @Override
+    public boolean wantsEvents() {
+        return true;
+    }
+
+    @Override
     public void ready(Instant time, List<String> interfaces, String hook, List<String> probes) {
         ObjectNode node = line("ready", time);
         interfaces.forEach(node.putArray("interfaces")::add);

@@ -15,6 +15,12 @@ import java.util.List;
 
 /** Shows what a watch sees: text for people, JSON lines for machines. Safe to call from several threads. */
 public sealed interface Presenter permits TextPresenter, JsonPresenter {
+    /**
+     * Whether this presenter shows events one by one. The table shows counters and aggregates
+     * only, so its probes are loaded without events and the kernel makes none.
+     */
+    boolean wantsEvents();
+
     /** Everything is attached; counting starts now. */
     void ready(Instant time, List<String> interfaces, String hook, List<String> probes);
 

@@ -266,6 +266,11 @@ public final class TextPresenter implements Presenter {
     }
 
     @Override
+    public boolean wantsEvents() {
+        return false;
+    }
+
+    @Override
     public void rtt(RttEvent event) {
         // Shown as percentiles per interval and per remote address in the summary; events are for --format json.
     }

@@ -29,28 +29,51 @@ public final class ProbeObject implements AutoCloseable {
     private RingBufReader reader;
     private long failedBeforeClose;
 
-    private ProbeObject(BpfObject object, int statSlots) {
+    /** Whether the kernel makes event records (bpf/include/events.h: emit_events). */
+    private final boolean events;
+
+    private ProbeObject(BpfObject object, int statSlots, boolean events) {
         this.object = object;
         this.statSlots = statSlots;
+        this.events = events;
         this.stats = object.map("stats").perCpu(Codec.U32, Codec.U64);
     }
 
-    /** Loads an embedded object, filtering in the kernel to the caller's namespace unless allNetns. */
-    public static ProbeObject load(String resource, int statSlots, boolean allNetns) {
+    /**
+     * Loads an embedded object, filtering in the kernel to the caller's namespace unless allNetns.
+     * Without events (nobody reads them) the kernel makes none and the ring shrinks to one page.
+     */
+    public static ProbeObject load(String resource, int statSlots, boolean allNetns, boolean events) {
         OpenObject open = OpenObject.openResource(resource);
         try {
             open.setConstant("target_netns", allNetns ? 0 : (int) Netns.currentInode());
+            return new ProbeObject(configureEvents(open, events).load(), statSlots, events);
         } catch (RuntimeException e) {
             open.close();
             throw e;
         }
-        return new ProbeObject(open.load(), statSlots);
     }
 
     /** Loads an embedded packet-hook object (no namespace filter: it sees the interfaces it is attached to). */
-    public static ProbeObject loadPacketProbe(String resource, int statSlots) {
-        return new ProbeObject(OpenObject.openResource(resource).load(), statSlots);
+    public static ProbeObject loadPacketProbe(String resource, int statSlots, boolean events) {
+        OpenObject open = OpenObject.openResource(resource);
+        try {
+            return new ProbeObject(configureEvents(open, events).load(), statSlots, events);
+        } catch (RuntimeException e) {
+            open.close();
+            throw e;
+        }
     }
+
+    private static OpenObject configureEvents(OpenObject open, boolean events) {
+        if (!events) {
+            open.setConstant("emit_events", 0).setMaxEntries("events", PAGE_SIZE);
+        }
+        return open;
+    }
+
+    /** The smallest ring buffer the kernel takes. */
+    private static final int PAGE_SIZE = 4096;
 
     /** Attaches a program to a classic tracepoint "category:name". */
     public ProbeObject attach(String program, String tracepoint) {
@@ -120,8 +143,14 @@ public final class ProbeObject implements AutoCloseable {
         return v;
     }
 
-    /** Starts the ring-buffer reader thread; the handler sees each record in place. */
+    /**
+     * Starts the ring-buffer reader thread; the handler sees each record in place. Nothing to read
+     * (and no thread) when the probe was loaded without events.
+     */
     public synchronized void onEvents(RingBufReader.Handler handler) {
+        if (!events) {
+            return;
+        }
         if (reader != null) {
             throw new IllegalStateException("events are already being read");
         }

@@ -18,14 +18,20 @@ public final class ConnProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
+    /** Loads with events (see {@link #load(boolean, boolean)}). */
     public static ConnProbe load(boolean allNetns) {
-        return new ConnProbe(ProbeObject.load(OBJECT, STATS, allNetns));
+        return load(allNetns, true);
+    }
+
+    /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
+    public static ConnProbe load(boolean allNetns, boolean events) {
+        return new ConnProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));
     }
 
     public void attach() {
         probe.attach("tcpi_conn_rst_out", "tcp:tcp_send_reset")
                 .attach("tcpi_conn_rst_in", "tcp:tcp_receive_reset")
-                .attach("tcpi_conn_state", "sock:inet_sock_set_state");
+                .attachSectionDefined("tcpi_conn_state");
     }
 
     /** Delivers state changes on a reader thread; the event object is reused for every record. */

@@ -36,8 +36,14 @@ public final class DropsProbe implements AutoCloseable, EventSource {
     }
 
     /** Loads the programs; listen overflows are read from the caller's namespace's counters. */
+    /** Loads with events (see {@link #load(boolean, boolean)}). */
     public static DropsProbe load(boolean allNetns) {
-        ProbeObject probe = ProbeObject.load(OBJECT, STATS, allNetns);
+        return load(allNetns, true);
+    }
+
+    /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
+    public static DropsProbe load(boolean allNetns, boolean events) {
+        ProbeObject probe = ProbeObject.load(OBJECT, STATS, allNetns, events);
         try {
             return new DropsProbe(probe, Netns.current());
         } catch (RuntimeException e) {
@@ -47,7 +53,7 @@ public final class DropsProbe implements AutoCloseable, EventSource {
     }
 
     public void attach() {
-        probe.attach("tcpi_drops_kfree", "skb:kfree_skb").attachSectionDefined("tcpi_drops_rcvq");
+        probe.attachSectionDefined("tcpi_drops_kfree").attachSectionDefined("tcpi_drops_rcvq");
     }
 
     /** The kernel's name of a drop reason ("NO_SOCKET"), or its number when the kernel has no name for it. */

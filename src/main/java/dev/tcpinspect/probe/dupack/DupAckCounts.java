@@ -4,7 +4,7 @@ package dev.tcpinspect.probe.dupack;
  * Duplicate ACK totals, cumulative.
  *
  * @param dupacks duplicate ACKs received
- * @param flowsUntracked flows the table had no room for (their duplicate ACKs are not counted)
+ * @param flowsUntracked duplicate ACKs the per-flow table had no room for (in the total, not in top flows)
  * @param eventsLost events the ring buffer had no room for (still in the totals)
  */
 public record DupAckCounts(long dupacks, long flowsUntracked, long eventsLost) {

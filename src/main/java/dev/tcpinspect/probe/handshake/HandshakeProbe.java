@@ -28,8 +28,14 @@ public final class HandshakeProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
+    /** Loads with events (see {@link #load(boolean, boolean)}). */
     public static HandshakeProbe load(boolean allNetns) {
-        return new HandshakeProbe(ProbeObject.load(OBJECT, STATS, allNetns));
+        return load(allNetns, true);
+    }
+
+    /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
+    public static HandshakeProbe load(boolean allNetns, boolean events) {
+        return new HandshakeProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));
     }
 
     /** Attaches the SYN timestamp program to each interface (calling thread's namespace) and the tracepoint. */
@@ -37,7 +43,7 @@ public final class HandshakeProbe implements AutoCloseable, EventSource {
         for (String name : interfaces) {
             TcSlots.attach(probe.program("tcpi_hs_tc"), name, NetInterfaces.indexOf(name), TcSlots.HANDSHAKE);
         }
-        probe.attach("tcpi_hs_state", "sock:inet_sock_set_state");
+        probe.attachSectionDefined("tcpi_hs_state");
     }
 
     public void onEvents(Consumer<HandshakeEvent> consumer) {

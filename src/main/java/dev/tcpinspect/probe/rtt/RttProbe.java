@@ -20,12 +20,18 @@ public final class RttProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
+    /** Loads with events (see {@link #load(boolean, boolean)}). */
     public static RttProbe load(boolean allNetns) {
-        return new RttProbe(ProbeObject.load(OBJECT, STATS, allNetns));
+        return load(allNetns, true);
+    }
+
+    /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
+    public static RttProbe load(boolean allNetns, boolean events) {
+        return new RttProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));
     }
 
     public void attach() {
-        probe.attach("tcpi_rtt_probe", "tcp:tcp_probe");
+        probe.attachSectionDefined("tcpi_rtt_probe");
     }
 
     /** Delivers sampled RTT events (one per remote address per second) on a reader thread. */

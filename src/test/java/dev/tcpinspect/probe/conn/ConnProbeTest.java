@@ -97,4 +97,27 @@ class ConnProbeTest {
             assertEquals("SYN_SENT", TcpStates.name(synSent.getFirst().newState()));
         }
     }
+
+    /** The table view loads probes without events: the same counts, and not one record made. */
+    @Test
+    void withoutEventsCountsTheSameAndMakesNoRecords() throws Exception {
+        try (Lab lab = Lab.create();
+             var echo4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             var echo6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080);
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             ConnProbe probe = lab.server().call(() -> ConnProbe.load(false, false))) {
+            java.util.concurrent.atomic.AtomicLong records = new java.util.concurrent.atomic.AtomicLong();
+            probe.onEvents(e -> records.incrementAndGet());
+            probe.attach();
+            ConnCounts before = probe.read();
+            assertEquals(6, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 6));
+            assertEquals(4, Traffic.connect(lab.client(), Lab.SERVER_V6, 8080, 4));
+            Thread.sleep(500);
+            ConnCounts counted = probe.read().minus(before);
+            assertEquals(in.streams(Capture.SYN), counted.openedPassive(), counted.toString());
+            assertEquals(10, counted.closed(), counted.toString());
+            assertEquals(0, counted.eventsLost(), "no record was even tried");
+            assertEquals(0, records.get());
+        }
+    }
 }
