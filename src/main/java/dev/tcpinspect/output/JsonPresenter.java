@@ -4,7 +4,9 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tcpinspect.probe.EventView;
 import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.FlowView;
 import dev.tcpinspect.probe.NetnsNames;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.TcpStates;
@@ -39,7 +41,6 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.List;
 
 /**
@@ -65,9 +66,13 @@ public final class JsonPresenter implements Presenter {
         }
     }
 
+    /** RFC 3339 in UTC with milliseconds, as event lines have it (EventTime). */
     public static String time(Instant t) {
-        return t.truncatedTo(ChronoUnit.MILLIS).toString();
+        return RFC3339_MILLIS.format(t);
     }
+
+    private static final java.time.format.DateTimeFormatter RFC3339_MILLIS = java.time.format.DateTimeFormatter
+            .ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(java.time.ZoneOffset.UTC);
 
     public static ObjectNode line(String type, Instant time) {
         ObjectNode node = JSON.createObjectNode();
@@ -88,20 +93,53 @@ public final class JsonPresenter implements Presenter {
     }
 
     /** Starts an event line (the caller holds the lock): type, time and the flow's fields. */
-    private void startEvent(String type, long monotonicNanos, Flow flow) throws IOException {
+    /*
+     * Event lines are written from the record in place, through buffers reused for every line: no
+     * Flow, InetAddress or String per event (the reader threads share them under this object's lock).
+     */
+    private final EventTime eventTime = new EventTime();
+    private final char[] text = new char[Math.max(Addresses.MAX_LENGTH, EventTime.LENGTH)];
+    private final byte[] address = new byte[16];
+    private final char[] number = new char[Decimals.MAX_LENGTH];
+
+    private void startEvent(String type, EventView event) throws IOException {
+        FlowView flow = event.flowView();
         out.writeStartObject();
         out.writeStringField("type", type);
-        out.writeStringField("time", time(EventTime.of(monotonicNanos)));
+        out.writeFieldName("time");
+        out.writeString(text, 0, eventTime.write(event.monotonicNanos(), text));
         out.writeNumberField("netns", flow.netns());
         String name = netnsNames.nameOf(flow.netns());
         if (name != null) {
             out.writeStringField("netns_name", name);
         }
-        out.writeStringField("family", flow.family());
-        out.writeStringField("laddr", Addresses.format(flow.laddr()));
+        out.writeStringField("family", flow.ipv6() ? "ipv6" : "ipv4");
+        out.writeFieldName("laddr");
+        out.writeString(text, 0, Addresses.write(address, flow.localAddress(address), text));
         out.writeNumberField("lport", flow.lport());
-        out.writeStringField("raddr", Addresses.format(flow.raddr()));
+        out.writeFieldName("raddr");
+        out.writeString(text, 0, Addresses.write(address, flow.remoteAddress(address), text));
         out.writeNumberField("rport", flow.rport());
+    }
+
+    /** A count of 10^-decimals units (micro- or nanoseconds) as a number of milliseconds (Decimals). */
+    private void writeScaled(String field, long value, int decimals) throws IOException {
+        out.writeFieldName(field);
+        if (value < 0) { // not a kernel duration; written as is rather than as garbage digits
+            out.writeNumber(value / (decimals == 3 ? 1e3 : 1e6));
+            return;
+        }
+        int start = Decimals.writeScaled(value, decimals, number);
+        out.writeNumber(number, start, number.length - start);
+    }
+
+    private static boolean isAscii(byte[] bytes, int length) {
+        for (int i = 0; i < length; i++) {
+            if (bytes[i] < 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void endEvent() throws IOException {
@@ -201,7 +239,7 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void retransmit(RetransmitEvent event) {
         try {
-            startEvent("retransmit", event.monotonicNanos(), event.flow());
+            startEvent("retransmit", event);
             out.writeStringField("state", TcpStates.name(event.state()));
             out.writeStringField("kind", event.synack() ? "synack" : "data");
             out.writeNumberField("err", event.err());
@@ -214,7 +252,7 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void reset(ResetEvent event) {
         try {
-            startEvent("reset", event.monotonicNanos(), event.flow());
+            startEvent("reset", event);
             out.writeStringField("direction", event.received() ? "received" : "sent");
             out.writeStringField("state", TcpStates.name(event.state()));
             if (!event.received()) {
@@ -230,8 +268,8 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void rtt(RttEvent event) {
         try {
-            startEvent("rtt", event.monotonicNanos(), event.flow());
-            out.writeNumberField("srtt_ms", event.srttMicros() / 1000.0);
+            startEvent("rtt", event);
+            writeScaled("srtt_ms", event.srttMicros(), 3);
             out.writeNumberField("cwnd", event.cwnd());
             out.writeNumberField("snd_wnd", event.sendWindow());
             out.writeNumberField("rcv_wnd", event.receiveWindow());
@@ -244,11 +282,11 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void zeroWindow(ZeroWindowEvent event) {
         try {
-            startEvent("zero_window", event.monotonicNanos(), event.flow());
+            startEvent("zero_window", event);
             out.writeStringField("direction", event.sent() ? "sent" : "received");
             out.writeStringField("event", event.reopened() ? "reopened" : "closed");
             if (event.reopened()) {
-                out.writeNumberField("closed_ms", event.closedNanos() / 1e6);
+                writeScaled("closed_ms", event.closedNanos(), 6);
             }
             endEvent();
         } catch (IOException e) {
@@ -259,7 +297,7 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void dupack(DupAckEvent event) {
         try {
-            startEvent("dupack", event.monotonicNanos(), event.flow());
+            startEvent("dupack", event);
             out.writeNumberField("ack", event.ack());
             out.writeNumberField("window", event.window());
             endEvent();
@@ -271,9 +309,9 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void handshake(HandshakeEvent event) {
         try {
-            startEvent("handshake", event.monotonicNanos(), event.flow());
+            startEvent("handshake", event);
             out.writeStringField("kind", event.passive() ? "passive" : "active");
-            out.writeNumberField("latency_ms", event.latencyMicros() / 1000.0);
+            writeScaled("latency_ms", event.latencyMicros(), 3);
             endEvent();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -283,7 +321,7 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void conn(ConnEvent event) {
         try {
-            startEvent("conn", event.monotonicNanos(), event.flow());
+            startEvent("conn", event);
             out.writeStringField("old_state", TcpStates.name(event.oldState()));
             out.writeStringField("new_state", TcpStates.name(event.newState()));
             if (event.open() != ConnEvent.Open.NONE) {
@@ -291,13 +329,22 @@ public final class JsonPresenter implements Presenter {
             }
             if (event.end() != ConnEvent.End.NONE) {
                 out.writeStringField("end", END_NAMES[event.end().ordinal()]);
-                out.writeNumberField("duration_ms", event.durationNanos() / 1e6);
+                writeScaled("duration_ms", event.durationNanos(), 6);
                 out.writeNumberField("bytes_in", event.bytesIn());
                 out.writeNumberField("bytes_out", event.bytesOut());
             }
             if (event.pid() != 0) {
                 out.writeNumberField("pid", event.pid());
-                out.writeStringField("comm", event.comm());
+                out.writeFieldName("comm");
+                int n = event.comm(address);
+                if (isAscii(address, n)) {
+                    for (int i = 0; i < n; i++) {
+                        text[i] = (char) address[i];
+                    }
+                    out.writeString(text, 0, n);
+                } else {
+                    out.writeString(event.comm());
+                }
             }
             endEvent();
         } catch (IOException e) {
@@ -311,7 +358,7 @@ public final class JsonPresenter implements Presenter {
     @Override
     public synchronized void drop(DropEvent event) {
         try {
-            startEvent("drop", event.monotonicNanos(), event.flow());
+            startEvent("drop", event);
             out.writeStringField("reason", DropsProbe.reasonName(Integer.toUnsignedLong(event.reason())));
             endEvent();
         } catch (IOException e) {

@@ -9,8 +9,28 @@ import java.lang.foreign.ValueLayout;
  * bpf_ktime_get_ns().
  */
 public abstract class EventView {
+    private final int flowAt;
+    private final boolean tuple;
+    private final long tupleNetns;
+    private final FlowView flowView = new FlowView();
     private MemorySegment segment;
     private long offset;
+
+    /** A record with a struct flow at flowAt. */
+    protected EventView(int flowAt) {
+        this(flowAt, false, 0);
+    }
+
+    /** A record with a struct pkt_tuple at tupleAt, from a packet hook running in namespace netns. */
+    protected EventView(int tupleAt, long netns) {
+        this(tupleAt, true, netns);
+    }
+
+    private EventView(int flowAt, boolean tuple, long tupleNetns) {
+        this.flowAt = flowAt;
+        this.tuple = tuple;
+        this.tupleNetns = tupleNetns;
+    }
 
     /** Points the view at the record at offset (the reader thread does this for each record). */
     public final void wrap(MemorySegment segment, long offset) {
@@ -43,14 +63,15 @@ public abstract class EventView {
         return Byte.toUnsignedInt(segment.get(ValueLayout.JAVA_BYTE, offset + at));
     }
 
-    /** A struct flow at the given offset of the record. */
-    protected final Flow flowAt(int at) {
-        return Flow.read(segment, offset + at);
+    /** The record's flow, copied out (allocates: for consumers that keep it). */
+    public final Flow flow() {
+        return tuple ? Flow.readTuple(segment, offset + flowAt, tupleNetns) : Flow.read(segment, offset + flowAt);
     }
 
-    /** A struct pkt_tuple at the given offset, seen from a packet hook in namespace netns. */
-    protected final Flow tupleAt(int at, long netns) {
-        return Flow.readTuple(segment, offset + at, netns);
+    /** The record's flow in place (the same reused view for every record: no allocation). */
+    public final FlowView flowView() {
+        flowView.pointAt(segment, offset + flowAt, tuple, tupleNetns);
+        return flowView;
     }
 
     /** A NUL-terminated string of at most length bytes. */

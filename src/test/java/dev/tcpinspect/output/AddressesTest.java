@@ -18,9 +18,28 @@ class AddressesTest {
         "2001:db8:0:1:1:1:1:1, 2001:db8:0:1:1:1:1:1",
         "2001:0db8:0000:0000:0000:ff00:0042:8329, 2001:db8::ff00:42:8329",
         "fe80:0:0:0:0:0:0:0, fe80::",
+        "1:0:0:2:0:0:0:3, 1:0:0:2::3",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "2001:db8:0:0:0:0:0:0, 2001:db8::",
         "198.18.0.1, 198.18.0.1"})
     void formatsAsRfc5952(String input, String expected) throws Exception {
         assertEquals(expected, Addresses.format(InetAddress.getByName(input)));
+    }
+
+    /** The per-event writer, into one reused buffer, against the JDK's own IPv4 text. */
+    @Test
+    void writesIpv4AsTheJdkDoes() throws Exception {
+        java.util.Random random = new java.util.Random(7);
+        char[] text = new char[Addresses.MAX_LENGTH];
+        byte[] bytes = new byte[4];
+        for (int i = 0; i < 10_000; i++) {
+            random.nextBytes(bytes);
+            if (i < 2) {
+                java.util.Arrays.fill(bytes, (byte) (i == 0 ? 0 : 255));
+            }
+            String expected = InetAddress.getByAddress(bytes).getHostAddress();
+            assertEquals(expected, new String(text, 0, Addresses.write(bytes, 4, text)));
+        }
     }
 
     @Test

@@ -8,9 +8,8 @@ public final class DropEvent extends EventView {
     private static final int FLOW = 8;
     private static final int REASON = FLOW + Flow.SIZE;
 
-    /** The dropped packet's flow: its destination is the local side. */
-    public Flow flow() {
-        return flowAt(FLOW);
+    DropEvent() {
+        super(FLOW);
     }
 
     /** The kernel's enum skb_drop_reason value; see {@link DropsProbe#reasonName}. */

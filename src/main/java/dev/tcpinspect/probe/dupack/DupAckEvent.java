@@ -9,14 +9,8 @@ public final class DupAckEvent extends EventView {
     private static final int ACK = TUPLE + Flow.TUPLE_SIZE;
     private static final int WINDOW = ACK + 4;
 
-    private final long netns;
-
     DupAckEvent(long netns) {
-        this.netns = netns;
-    }
-
-    public Flow flow() {
-        return tupleAt(TUPLE, netns);
+        super(TUPLE, netns);
     }
 
     public long ack() {

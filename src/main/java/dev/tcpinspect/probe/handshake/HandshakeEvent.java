@@ -9,8 +9,8 @@ public final class HandshakeEvent extends EventView {
     private static final int FLOW = 16;
     private static final int KIND = FLOW + Flow.SIZE;
 
-    public Flow flow() {
-        return flowAt(FLOW);
+    HandshakeEvent() {
+        super(FLOW);
     }
 
     /** True for an accepted connection, false for one made from here. */

@@ -10,8 +10,8 @@ public final class ResetEvent extends EventView {
     private static final int DIRECTION = STATE + 1;
     private static final int REASON = STATE + 4;
 
-    public Flow flow() {
-        return flowAt(FLOW);
+    ResetEvent() {
+        super(FLOW);
     }
 
     /** The TCP state the reset hit, 0 when there was no socket (a SYN to a closed port, say). */

@@ -10,8 +10,8 @@ public final class RetransmitEvent extends EventView {
     private static final int KIND = STATE + 1;
     private static final int ERR = STATE + 4;
 
-    public Flow flow() {
-        return flowAt(FLOW);
+    RetransmitEvent() {
+        super(FLOW);
     }
 
     public long netns() {

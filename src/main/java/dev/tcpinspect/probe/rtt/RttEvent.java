@@ -8,8 +8,8 @@ public final class RttEvent extends EventView {
     private static final int FLOW = 8;
     private static final int SRTT = FLOW + Flow.SIZE;
 
-    public Flow flow() {
-        return flowAt(FLOW);
+    RttEvent() {
+        super(FLOW);
     }
 
     public long srttMicros() {

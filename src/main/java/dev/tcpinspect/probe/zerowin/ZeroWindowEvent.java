@@ -10,14 +10,8 @@ public final class ZeroWindowEvent extends EventView {
     private static final int DIRECTION = TUPLE + Flow.TUPLE_SIZE;
     private static final int REOPENED = DIRECTION + 1;
 
-    private final long netns;
-
     ZeroWindowEvent(long netns) {
-        this.netns = netns;
-    }
-
-    public Flow flow() {
-        return tupleAt(TUPLE, netns);
+        super(TUPLE, netns);
     }
 
     /** True when this host advertised the zero window, false when a peer did. */
