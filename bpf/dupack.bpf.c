@@ -68,6 +68,9 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 	struct dupack_state *s = bpf_map_lookup_elem(&detector, &t);
 
 	if (!s) {
+		/* A flow's state starts after its handshake: a SYN flood must not push real flows out. */
+		if (flags & TCP_FLAG_SYN)
+			return TC_ACT_UNSPEC;
 		struct dupack_state fresh = {.next_seq = end, .last_ack = ack, .last_window = window, .valid = 1};
 
 		bpf_map_update_elem(&detector, &t, &fresh, BPF_NOEXIST);

@@ -3,7 +3,8 @@
  * Zero windows: advertised by peers (TC ingress) and by this host (TC egress), per flow, with how
  * long the window stayed closed. A closure is a change from a non-zero to a zero window (what the
  * kernel counts as TCPToZeroWindowAdv for the windows it sends); every zero-window segment is also
- * counted. SYN and RST segments are left out. Observation only: packets always go on.
+ * counted. SYN and RST segments are not counted; a RST ends whatever closure its flow still had.
+ * Observation only: packets always go on.
  */
 #include "vmlinux.h"
 #define TCPINSPECT_VMLINUX
@@ -29,6 +30,13 @@ struct {
 	__type(value, struct zw_state);
 } flows SEC(".maps");
 
+/*
+ * Windows closed right now, over all flows. While none is, a segment with an open window has
+ * nothing to reopen and skips the table lookup: the common case costs only the header parse. A
+ * reopening racing its closure on another CPU is caught by the flow's next segment.
+ */
+__u64 windows_closed = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -49,6 +57,35 @@ static __always_inline void emit(const struct zw_key *key, __u64 now, __u64 clos
 	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
+/* Marks a closed window open again; returns how long it was closed (0: it was not closed). */
+static __always_inline __u64 reopen(struct zw_state *s, __u64 now)
+{
+	__u64 since = s->closed_since_ns;
+
+	if (since == 0 || __sync_val_compare_and_swap(&s->closed_since_ns, since, 0) != since)
+		return 0;
+	__sync_fetch_and_sub(&windows_closed, 1);
+	__sync_fetch_and_add(&s->closed_ns, now - since);
+	return now - since;
+}
+
+/*
+ * A reset ends the flow: a window still closed in either direction is no longer waited for (it
+ * counts as closed until now, without a reopening event), so windows_closed can fall back to 0.
+ */
+static __always_inline void forget_on_reset(struct zw_key *key)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	for (__u32 direction = ZW_RECEIVED; direction <= ZW_SENT; direction++) {
+		key->direction = direction;
+		struct zw_state *s = bpf_map_lookup_elem(&flows, key);
+
+		if (s)
+			reopen(s, now);
+	}
+}
+
 static __always_inline int observe(struct __sk_buff *skb, __u32 direction)
 {
 	void *data = (void *)(long)skb->data;
@@ -56,14 +93,23 @@ static __always_inline int observe(struct __sk_buff *skb, __u32 direction)
 	struct tcp_view tcp = {};
 	struct zw_key key = {.direction = direction};
 
-	if (parse_eth_tcp(data, data_end, &tcp) != PARSE_TCP || (tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_RST)) ||
-	    !(tcp.flags & TCP_FLAG_ACK) || !pkt_tuple_of(data, data_end, &tcp, direction == ZW_RECEIVED, &key.tuple))
+	if (parse_eth_tcp(data, data_end, &tcp) != PARSE_TCP || (tcp.flags & TCP_FLAG_SYN))
+		return TC_ACT_UNSPEC;
+	if (tcp.flags & TCP_FLAG_RST) {
+		if (windows_closed && pkt_tuple_of(data, data_end, &tcp, direction == ZW_RECEIVED, &key.tuple))
+			forget_on_reset(&key);
+		return TC_ACT_UNSPEC;
+	}
+	if (!(tcp.flags & TCP_FLAG_ACK) || !pkt_tuple_of(data, data_end, &tcp, direction == ZW_RECEIVED, &key.tuple))
 		return TC_ACT_UNSPEC;
 	struct tcphdr *th = pkt_tcp_header(data, data_end, &tcp);
 
 	if (!th)
 		return TC_ACT_UNSPEC;
 	int zero = th->window == 0;
+
+	if (!zero && !windows_closed)
+		return TC_ACT_UNSPEC;
 	struct zw_state *s = bpf_map_lookup_elem(&flows, &key);
 
 	if (zero)
@@ -83,17 +129,20 @@ static __always_inline int observe(struct __sk_buff *skb, __u32 direction)
 	}
 	__u64 now = bpf_ktime_get_ns();
 
+	/* Closing and reopening swap closed_since_ns atomically, so windows_closed moves once per change
+	 * even when two CPUs see the same flow's segments at once. */
 	if (zero && s->closed_since_ns == 0) {
-		s->closed_since_ns = now;
+		if (__sync_val_compare_and_swap(&s->closed_since_ns, 0, now) != 0)
+			return TC_ACT_UNSPEC;
+		__sync_fetch_and_add(&windows_closed, 1);
 		__sync_fetch_and_add(&s->closures, 1);
 		PERCPU_BUMP(stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
 		emit(&key, now, 0, 0);
-	} else if (!zero && s->closed_since_ns != 0) {
-		__u64 closed = now - s->closed_since_ns;
+	} else if (!zero) {
+		__u64 closed = reopen(s, now);
 
-		s->closed_since_ns = 0;
-		__sync_fetch_and_add(&s->closed_ns, closed);
-		emit(&key, now, closed, 1);
+		if (closed)
+			emit(&key, now, closed, 1);
 	}
 	return TC_ACT_UNSPEC;
 }
