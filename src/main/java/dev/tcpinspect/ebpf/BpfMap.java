@@ -120,10 +120,30 @@ public final class BpfMap {
     }
 
     /**
+     * Receives entries a chunk at a time: count keys back to back in keys (keySize() apart) and
+     * their values in values ({@link #valueBufferSize()} apart). Valid only during the call; for
+     * readers of big maps that would rather not make a slice per entry.
+     */
+    @FunctionalInterface
+    public interface ChunkVisitor {
+        void visit(MemorySegment keys, MemorySegment values, int count);
+    }
+
+    /**
      * Visits every entry: with BPF_MAP_LOOKUP_BATCH where the kernel supports it for this map
      * type, else key by key. Entries changing meanwhile may be seen or not, as with any BPF map.
      */
     public void forEach(EntryVisitor visitor) {
+        int valueBytes = valueBufferSize();
+        forEachChunk((keys, values, count) -> {
+            for (int i = 0; i < count; i++) {
+                visitor.visit(keys.asSlice((long) i * keySize, keySize), values.asSlice((long) i * valueBytes, valueBytes));
+            }
+        });
+    }
+
+    /** Visits every entry as {@link #forEach} does, in chunks (up to 4096 entries each with batch lookups). */
+    public void forEachChunk(ChunkVisitor visitor) {
         if (!batchUnsupported && type != MapType.LPM_TRIE) {
             try {
                 forEachBatched(visitor);
@@ -141,7 +161,7 @@ public final class BpfMap {
         }
     }
 
-    private void forEachBatched(EntryVisitor visitor) {
+    private void forEachBatched(ChunkVisitor visitor) {
         int chunk = Math.max(1, Math.min(maxEntries, 4096));
         int valueBytes = valueBufferSize();
         try (Arena arena = Arena.ofConfined()) {
@@ -164,9 +184,8 @@ public final class BpfMap {
                     Libbpf.check("batch lookup in map " + name, rc);
                 }
                 int n = count.get(JAVA_INT, 0);
-                for (int i = 0; i < n; i++) {
-                    visitor.visit(keys.asSlice((long) i * keySize, keySize),
-                            values.asSlice((long) i * valueBytes, valueBytes));
+                if (n > 0) {
+                    visitor.visit(keys, values, n);
                 }
                 if (done) {
                     return;
@@ -180,7 +199,7 @@ public final class BpfMap {
         }
     }
 
-    private void forEachByKey(EntryVisitor visitor) {
+    private void forEachByKey(ChunkVisitor visitor) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment key = arena.allocate(keySize, 8);
             MemorySegment next = arena.allocate(keySize, 8);
@@ -188,7 +207,7 @@ public final class BpfMap {
             MemorySegment previous = MemorySegment.NULL;
             while (nextKey(previous, next)) {
                 if (lookup(next, value)) {
-                    visitor.visit(next, value);
+                    visitor.visit(next, value, 1);
                 }
                 MemorySegment.copy(next, 0, key, 0, keySize);
                 previous = key;

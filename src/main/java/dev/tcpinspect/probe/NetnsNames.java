@@ -14,13 +14,23 @@ public final class NetnsNames {
     private final Map<Long, String> names = new ConcurrentHashMap<>();
     private volatile long lastScan;
 
+    /** The last answer: events come mostly from one namespace, and this spares boxing the inode for each. */
+    private volatile Answer last;
+
+    private record Answer(long inode, String name) {}
+
     /** The name, or null when /run/netns does not name it. */
     public String nameOf(long inode) {
+        Answer a = last;
+        if (a != null && a.inode == inode && (a.name != null || System.nanoTime() - lastScan <= 1_000_000_000L)) {
+            return a.name;
+        }
         String name = names.get(inode);
         if (name == null && System.nanoTime() - lastScan > 1_000_000_000L) {
             scan();
             name = names.get(inode);
         }
+        last = new Answer(inode, name);
         return name;
     }
 

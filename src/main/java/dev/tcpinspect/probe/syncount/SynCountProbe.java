@@ -106,16 +106,20 @@ public final class SynCountProbe implements AutoCloseable {
             }
             return r;
         }).orElse(new long[PacketCounts.FIELDS]);
-        // 65536 ports x CPUs: sum in place and box only the ports that saw a SYN.
+        // 65536 ports x CPUs, read every interval: summed in place, chunk by chunk, and only the ports
+        // that saw a SYN are boxed (a slice per entry would make 130,000 objects a second).
         Map<Integer, Long> ports = new HashMap<>();
         int cpus = synByPort.cpus();
-        synByPort.raw().forEach((key, values) -> {
-            long n = 0;
-            for (int cpu = 0; cpu < cpus; cpu++) {
-                n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * cpu);
-            }
-            if (n != 0) {
-                ports.put(key.get(ValueLayout.JAVA_INT_UNALIGNED, 0), n);
+        int stride = synByPort.raw().valueBufferSize();
+        synByPort.raw().forEachChunk((keys, values, count) -> {
+            for (int i = 0; i < count; i++) {
+                long n = 0;
+                for (int cpu = 0; cpu < cpus; cpu++) {
+                    n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, (long) i * stride + 8L * cpu);
+                }
+                if (n != 0) {
+                    ports.put(keys.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i), n);
+                }
             }
         });
         return PacketCounts.of(sum, ports);
