@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
  * Not a test: it prints figures. Run with bench/run (needs iperf3 and tcpdump).
  */
 public class WatchCost {
-    static final int ROUNDS = Integer.getInteger("rounds", 3);
+    static final int ROUNDS = Integer.getInteger("rounds", 5);
     static final int SECONDS = 4;
     static final int WARM_UP_MS = 1500;
 
@@ -38,7 +38,8 @@ public class WatchCost {
             double[][] bulkCpu = new double[modes.length][ROUNDS];
             double[][] connsCpu = new double[modes.length][ROUNDS];
             for (int r = 0; r < ROUNDS; r++) {
-                for (int m = 0; m < modes.length; m++) {
+                for (int i = 0; i < modes.length; i++) {
+                    int m = (i + r) % modes.length; // each round starts with another mode: no mode always runs first
                     String mode = modes[m];
                     Process watcher = switch (mode.startsWith("tcpinspect") ? "tcpinspect" : mode) {
                         case "tcpinspect" -> startAndWait(tcpinspect(java, jar, lab, mode), mode.contains("json") ? "\"ready\"" : "Watching", true);
@@ -65,16 +66,16 @@ public class WatchCost {
                     }
                 }
             }
-            double baseBulk = median(bulk[0]);
-            double baseConns = median(conns[0]);
             System.out.printf("%-24s %12s %8s %8s %14s %8s %8s%n", "watching", "bulk Gbit/s", "vs none", "cpu",
                     "connections/s", "vs none", "cpu");
             for (int m = 0; m < modes.length; m++) {
                 System.out.printf("%-24s %12.2f %7.1f%% %7.0f%% %14.0f %7.1f%% %7.0f%%%n", modes[m], median(bulk[m]),
-                        100 * (median(bulk[m]) / baseBulk - 1), median(bulkCpu[m]), median(conns[m]),
-                        100 * (median(conns[m]) / baseConns - 1), median(connsCpu[m]));
+                        pairedChange(bulk[m], bulk[0]), median(bulkCpu[m]), median(conns[m]),
+                        pairedChange(conns[m], conns[0]), median(connsCpu[m]));
             }
-            System.out.println("(cpu: the watcher's own user+system time while the workload ran, % of one CPU)");
+            System.out.println("(vs none: median over rounds of the change against the same round's run with nothing"
+                    + " watching, which drifts less than medians of the absolute figures; cpu: the watcher's own"
+                    + " user+system time while the workload ran, % of one CPU)");
             System.out.printf("(median of %d rounds of %d s each; rounds: bulk %s, connections %s)%n", ROUNDS, SECONDS,
                     Arrays.deepToString(bulk), Arrays.deepToString(conns));
         }
@@ -161,6 +162,15 @@ public class WatchCost {
             done += Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 50);
         }
         return done / ((System.nanoTime() - start) / 1e9);
+    }
+
+    /** Median over rounds of (mode / baseline of the same round - 1), in percent. */
+    static double pairedChange(double[] mode, double[] baseline) {
+        double[] change = new double[mode.length];
+        for (int r = 0; r < mode.length; r++) {
+            change[r] = 100 * (mode[r] / baseline[r] - 1);
+        }
+        return median(change);
     }
 
     static double median(double[] v) {
