@@ -18,6 +18,8 @@
 #define PROTO_TCP 6
 
 const volatile __u32 target_netns = 0;
+/* Set when the per-flow table had no room (see tcpi_drops_kfree). */
+__u32 flows_full = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -112,12 +114,16 @@ int BPF_PROG(tcpi_drops_kfree, struct sk_buff *skb, void *location, enum skb_dro
 	PERCPU_BUMP(stats, DROP_STAT_TOTAL);
 	PERCPU_BUMP(by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
 	__u64 zero = 0;
-	__u64 *n = lookup_or_init(&flows, &key, &zero);
+	/* Once the table was found full, a new flow is not tried again: user space never removes
+	 * entries, so the insert would fail again, and a drop storm would pay for it every time. */
+	__u64 *n = flows_full ? bpf_map_lookup_elem(&flows, &key) : lookup_or_init(&flows, &key, &zero);
 
-	if (n)
+	if (n) {
 		__sync_fetch_and_add(n, 1);
-	else
+	} else {
+		flows_full = 1;
 		PERCPU_BUMP(stats, DROP_STAT_FLOWS_FULL);
+	}
 
 	struct drop_event *e = EVENT_RESERVE(events, sizeof(*e), stats, DROP_STAT_EVENTS_LOST);
 

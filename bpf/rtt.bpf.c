@@ -93,7 +93,6 @@ int BPF_PROG(tcpi_rtt_probe, struct sock *sk, const struct sk_buff *skb)
 
 	__builtin_memcpy(key.raddr, flow.raddr, 16);
 	__u32 cwnd = tcp->snd_cwnd;
-	__u64 now = bpf_ktime_get_ns();
 	struct rtt_remote fresh = {.min_srtt_us = srtt, .max_srtt_us = srtt};
 	struct rtt_remote *r = lookup_or_init(&flows, &key, &fresh);
 
@@ -108,7 +107,11 @@ int BPF_PROG(tcpi_rtt_probe, struct sock *sk, const struct sk_buff *skb)
 		r->min_srtt_us = srtt;
 	if (srtt > r->max_srtt_us)
 		r->max_srtt_us = srtt;
-	if (!emit_events || now - r->last_event_ns < EVENT_INTERVAL_NS)
+	if (!emit_events)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (now - r->last_event_ns < EVENT_INTERVAL_NS)
 		return 0;
 	r->last_event_ns = now;
 
