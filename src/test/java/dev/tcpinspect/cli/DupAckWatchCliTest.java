@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Connections;
 import dev.tcpinspect.testing.Loss;
 import dev.tcpinspect.testing.RequiresBpf;
 import dev.tcpinspect.testing.TcpinspectProcess;
@@ -27,7 +28,7 @@ class DupAckWatchCliTest {
             for (int i = 0; i < 3; i++) {
                 assertEquals(4_000_000, Traffic.download(lab.client(), Lab.SERVER_V6, 8080));
             }
-            Thread.sleep(300);
+            Connections.settle(lab); // a late retransmit would bring a dup ACK after watch stopped counting
             watch.terminate();
             JsonNode summary = watch.awaitJson("summary", 30);
             assertEquals(0, watch.waitFor(30));

@@ -9,6 +9,7 @@ import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.testing.Bpftrace;
 import dev.tcpinspect.testing.Loss;
 import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.Connections;
 import dev.tcpinspect.testing.RetransScenario;
 import dev.tcpinspect.testing.TcpinspectProcess;
 import java.util.List;
@@ -51,7 +52,7 @@ class RetransWatchCliTest {
                 }
                 assertEquals(1_500_000, Traffic.download(lab.server(), Lab.CLIENT_V6, bulk));
                 RetransScenario.clientLoss(lab, "-D");
-                RetransScenario.settle(lab);
+                Connections.settle(lab);
                 Thread.sleep(300); // let the last events reach stdout
 
                 watch.terminate();

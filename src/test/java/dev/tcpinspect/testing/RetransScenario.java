@@ -20,18 +20,6 @@ public final class RetransScenario {
         Loss.input(lab.clientNs(), action, Loss.everyOtherSynAckFromPort(HANDSHAKE_PORT));
     }
 
-    /** Waits until the server namespace has no connection still closing (so no timer can fire). */
-    public static void settle(Lab lab) throws InterruptedException {
-        for (int i = 0; i < 100; i++) {
-            String busy = Cmd.run("ip", "netns", "exec", lab.serverNs(), "ss", "-Htn", "state", "connected",
-                    "exclude", "time-wait").ok().out().strip();
-            if (busy.isEmpty()) {
-                return;
-            }
-            Thread.sleep(100);
-        }
-    }
-
     /** bpftrace counting tcp_retransmit_skb as @data and tcp_retransmit_synack as @synack in these namespaces. */
     public static String bpftraceScript(long... netns) {
         StringBuilder filter = new StringBuilder();

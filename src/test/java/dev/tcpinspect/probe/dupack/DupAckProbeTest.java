@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Connections;
 import dev.tcpinspect.testing.Loss;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.util.List;
@@ -29,7 +30,7 @@ class DupAckProbeTest {
                     assertEquals(4_000_000, Traffic.download(lab.client(), address, 8080));
                 }
             }
-            Thread.sleep(300);
+            Connections.settle(lab); // a late retransmit would bring a dup ACK the count below missed
             long counted = probe.read().dupacks();
             long oracle = in.count("tcp.analysis.duplicate_ack");
             assertTrue(oracle > 0, "loss made the client repeat its ACKs");

@@ -8,6 +8,7 @@ import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.testing.Bpftrace;
 import dev.tcpinspect.testing.Loss;
+import dev.tcpinspect.testing.Connections;
 import dev.tcpinspect.testing.RetransScenario;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.util.List;
@@ -60,7 +61,7 @@ class RetransProbeTest {
                 }
                 assertEquals(2_000_000, Traffic.download(lab.server(), Lab.CLIENT_V4, BULK_PORT));
                 RetransScenario.clientLoss(lab, "-D");
-                RetransScenario.settle(lab);
+                Connections.settle(lab);
 
                 RetransCounts counted = probe.read();
                 RetransCounts countedAll = all.read();
