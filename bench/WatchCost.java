@@ -1,10 +1,17 @@
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.TcDirection;
+import dev.tcpinspect.ebpf.TcFilterId;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.os.NetInterfaces;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -78,7 +85,79 @@ public class WatchCost {
                     + " user+system time while the workload ran, % of one CPU)");
             System.out.printf("(median of %d rounds of %d s each; rounds: bulk %s, connections %s)%n", ROUNDS, SECONDS,
                     Arrays.deepToString(bulk), Arrays.deepToString(conns));
+            if (Arrays.asList(modes).contains("tcpinspect")) {
+                programCosts(java, jar, lab);
+            }
         }
+    }
+
+    /**
+     * Where the kernel-side cost goes: one more connection run watched by every probe, with the
+     * kernel's own accounting of BPF run time (kernel.bpf_stats_enabled, restored afterwards), as
+     * ns per run and runs per connection for each program. The accounting adds a clock read or two
+     * to every run, so the figures are a little high; what they show is the share of each program.
+     */
+    static void programCosts(String java, String jar, Lab lab) throws Exception {
+        Process watcher = startAndWait(tcpinspect(java, jar, lab, "tcpinspect"), "Watching", true);
+        String before = Files.readString(Path.of("/proc/sys/kernel/bpf_stats_enabled")).strip();
+        // Baselines on the same hooks, counted the same way: programs that return at once.
+        try (BpfObject emptyTc = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+             BpfObject emptyTracepoint = BpfObject.loadResource("/bpf/features/tp_btf.bpf.o")) {
+            lab.server().call(() -> emptyTc.program("tcpi_empty_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
+                    TcDirection.INGRESS, new TcFilterId(0x7D1, 1), false));
+            emptyTracepoint.program("tcpi_probe_tpbtf").attach();
+            warmUp(lab);
+            Files.writeString(Path.of("/proc/sys/kernel/bpf_stats_enabled"), "1");
+            Map<String, long[]> start = programStats();
+            long made = 0;
+            long end = System.nanoTime() + SECONDS * 1_000_000_000L;
+            while (System.nanoTime() < end) {
+                made += Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 50);
+            }
+            Map<String, long[]> stop = programStats();
+            System.out.printf("%nkernel time per program during %,d connections (bpf_stats):%n", made);
+            System.out.printf("%-22s %12s %10s %14s%n", "program", "runs/conn", "ns/run", "ns/connection");
+            double total = 0;
+            for (var e : stop.entrySet()) {
+                long[] s0 = start.getOrDefault(e.getKey(), new long[2]);
+                long runs = e.getValue()[0] - s0[0];
+                long ns = e.getValue()[1] - s0[1];
+                if (runs > 0) {
+                    if (!BASELINES.contains(e.getKey())) {
+                        total += (double) ns / made;
+                    }
+                    System.out.printf("%-22s %12.1f %10d %14.0f%n", e.getKey(), (double) runs / made, ns / runs,
+                            (double) ns / made);
+                }
+            }
+            System.out.printf("%-22s %12s %10s %14.0f%n", "all tcpinspect", "", "", total);
+            System.out.println("(baselines, not in the total: tcpi_empty_tc returns at once at TC ingress,"
+                    + " tcpi_probe_tpbtf at inet_sock_set_state)");
+        } finally {
+            Files.writeString(Path.of("/proc/sys/kernel/bpf_stats_enabled"), before);
+            watcher.toHandle().destroy();
+            watcher.waitFor();
+        }
+    }
+
+    static final List<String> BASELINES = List.of("tcpi_empty_tc", "tcpi_probe_tpbtf");
+
+    /** run_cnt and run_time_ns of every loaded tcpinspect program, by name, from bpftool. */
+    static Map<String, long[]> programStats() throws Exception {
+        Process p = new ProcessBuilder("bpftool", "prog", "show", "--json").redirectError(ProcessBuilder.Redirect.DISCARD)
+                .start();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(p.getInputStream());
+        p.waitFor();
+        Map<String, long[]> stats = new java.util.TreeMap<>();
+        for (var prog : json) {
+            String name = prog.path("name").asText();
+            if (name.startsWith("tcpi_")) {
+                long[] s = stats.computeIfAbsent(name, n -> new long[2]);
+                s[0] += prog.path("run_cnt").asLong();
+                s[1] += prog.path("run_time_ns").asLong();
+            }
+        }
+        return stats;
     }
 
     /** A mode "tcpinspect[-json][:probe,probe]" watches with those probes (all by default). */
@@ -102,7 +181,7 @@ public class WatchCost {
         if (p == null) {
             return 0;
         }
-        String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + p.pid() + "/stat"));
+        String stat = Files.readString(Path.of("/proc/" + p.pid() + "/stat"));
         String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in USER_HZ ticks
     }
