@@ -127,11 +127,15 @@ public final class Traffic {
         });
     }
 
-    /** Starts a listener that aborts each connection with a RST (SO_LINGER 0) once the request arrived. */
+    /**
+     * Starts a listener that aborts each connection with a RST (SO_LINGER 0) once the whole request
+     * and the client's FIN arrived: exactly one RST per connection (aborting before the FIN came
+     * would answer the late FIN with a second one).
+     */
     public static Server listenResetting(Netns ns, String address, int port) {
         return listen(ns, address, port, s -> {
             try (s) {
-                s.getInputStream().read();
+                s.getInputStream().transferTo(OutputStream.nullOutputStream());
                 s.setSoLinger(true, 0);
             } catch (IOException e) {
                 // the peer went away

@@ -107,6 +107,12 @@ public final class Capture implements AutoCloseable {
         return r.out().lines().filter(l -> !l.isBlank()).count();
     }
 
+    /** tshark's one-line summaries of the packets matching a display filter, for assertion messages. */
+    public String describe(String displayFilter) {
+        stop();
+        return Cmd.run(List.of("tshark", "-r", file.toString(), "-Y", displayFilter), 60).ok().out();
+    }
+
     /** Number of distinct TCP connections (tshark's tcp.stream) with a packet matching the filter. */
     public long streams(String displayFilter) {
         stop();

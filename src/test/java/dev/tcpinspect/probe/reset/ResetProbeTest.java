@@ -50,7 +50,8 @@ class ResetProbeTest {
             ResetCounts counted = probe.read();
             long rstOut = out.count(Capture.RST);
             long rstIn = in.count(Capture.RST);
-            assertEquals(2 * (4 + 2), rstOut, "the capture shows the planned resets leaving");
+            assertEquals(2 * (4 + 2), rstOut, () -> "the capture shows the planned resets leaving:\n"
+                    + out.describe(Capture.RST) + "arriving:\n" + in.describe(Capture.TCP));
             assertEquals(2 * 3, rstIn, "and arriving");
             assertEquals(rstOut, counted.sent());
             assertEquals(rstIn, counted.received());
