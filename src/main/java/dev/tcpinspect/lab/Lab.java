@@ -118,19 +118,31 @@ public final class Lab implements AutoCloseable {
             if (!name.startsWith(PREFIX)) {
                 continue;
             }
-            String rest = name.substring(PREFIX.length());
-            int x = rest.indexOf('x');
-            if (x <= 0) {
-                continue;
+            java.util.OptionalLong pid = ownerPid(name);
+            if (pid.isPresent() && ProcessHandle.of(pid.getAsLong()).isEmpty()) {
+                deleteNamespace(name);
             }
-            try {
-                long pid = Long.parseLong(rest.substring(0, x), 36);
-                if (ProcessHandle.of(pid).isEmpty()) {
-                    deleteNamespace(name);
-                }
-            } catch (NumberFormatException e) {
-                // not one of ours after all
-            }
+        }
+    }
+
+    /**
+     * The process that made a lab namespace, from its name "tcpi-lab-PIDxN-srv" (PID in base 36).
+     * The pid's own digits may include an x (16629 is "ctx"); the decimal counter and the suffix
+     * never do, so the separator is the last x.
+     */
+    static java.util.OptionalLong ownerPid(String namespace) {
+        if (!namespace.startsWith(PREFIX)) {
+            return java.util.OptionalLong.empty();
+        }
+        String rest = namespace.substring(PREFIX.length());
+        int x = rest.lastIndexOf('x');
+        if (x <= 0) {
+            return java.util.OptionalLong.empty();
+        }
+        try {
+            return java.util.OptionalLong.of(Long.parseLong(rest.substring(0, x), 36));
+        } catch (NumberFormatException e) {
+            return java.util.OptionalLong.empty(); // not one of ours after all
         }
     }
 
