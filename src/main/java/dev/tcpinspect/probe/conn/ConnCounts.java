@@ -9,7 +9,7 @@ package dev.tcpinspect.probe.conn;
  * @param reset of those, closed by a reset sent or received
  * @param timeout of those, closed by a timeout
  * @param eventsLost state changes the ring buffer had no room for (still in the totals)
- * @param socksUntracked sockets the socket table had no room for (their close is not seen as such)
+ * @param socksUntracked sockets whose socket-local storage could not be made (their close is not seen as such)
  */
 public record ConnCounts(long openedPassive, long openedActive, long closed, long reset, long timeout, long eventsLost,
                          long socksUntracked) {

@@ -29,8 +29,8 @@ public final class ConnProbe implements AutoCloseable, EventSource {
     }
 
     public void attach() {
-        probe.attach("tcpi_conn_rst_out", "tcp:tcp_send_reset")
-                .attach("tcpi_conn_rst_in", "tcp:tcp_receive_reset")
+        probe.attachSectionDefined("tcpi_conn_rst_out")
+                .attachSectionDefined("tcpi_conn_rst_in")
                 .attachSectionDefined("tcpi_conn_state");
     }
 
