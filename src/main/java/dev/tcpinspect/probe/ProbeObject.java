@@ -50,6 +50,12 @@ public final class ProbeObject implements AutoCloseable {
             return new ProbeObject(configureEvents(open, events).load(), statSlots, events);
         } catch (RuntimeException e) {
             open.close();
+            if (!dev.tcpinspect.ebpf.Features.tpBtf()) {
+                // The tracepoint probes attach BTF-typed tracepoints; say so rather than show a verifier errno.
+                throw new IllegalStateException("the " + resource.replaceAll(".*/|\\.bpf\\.o", "") + " probe needs BTF-typed"
+                        + " tracepoints (tp_btf, kernel 5.5 or later with BTF), which this kernel does not run;"
+                        + " see tcpinspect doctor, or leave the probe out with --probe", e);
+            }
             throw e;
         }
     }
