@@ -18,11 +18,6 @@ public final class ConnProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
-    /** Loads with events (see {@link #load(boolean, boolean)}). */
-    public static ConnProbe load(boolean allNetns) {
-        return load(allNetns, true);
-    }
-
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
     public static ConnProbe load(boolean allNetns, boolean events) {
         return new ConnProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));

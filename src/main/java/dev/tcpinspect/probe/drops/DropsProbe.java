@@ -36,11 +36,6 @@ public final class DropsProbe implements AutoCloseable, EventSource {
     }
 
     /** Loads the programs; listen overflows are read from the caller's namespace's counters. */
-    /** Loads with events (see {@link #load(boolean, boolean)}). */
-    public static DropsProbe load(boolean allNetns) {
-        return load(allNetns, true);
-    }
-
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
     public static DropsProbe load(boolean allNetns, boolean events) {
         ProbeObject probe = ProbeObject.load(OBJECT, STATS, allNetns, events);

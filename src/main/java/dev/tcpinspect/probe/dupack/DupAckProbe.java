@@ -22,11 +22,6 @@ public final class DupAckProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
-    /** Loads with events (see {@link #load(boolean)}). */
-    public static DupAckProbe load() {
-        return load(true);
-    }
-
     /** Loads the probe; events: make event records. */
     public static DupAckProbe load(boolean events) {
         return new DupAckProbe(ProbeObject.loadPacketProbe(OBJECT, STATS, events));

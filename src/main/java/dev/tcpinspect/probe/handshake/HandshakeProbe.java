@@ -28,11 +28,6 @@ public final class HandshakeProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
-    /** Loads with events (see {@link #load(boolean, boolean)}). */
-    public static HandshakeProbe load(boolean allNetns) {
-        return load(allNetns, true);
-    }
-
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
     public static HandshakeProbe load(boolean allNetns, boolean events) {
         return new HandshakeProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));

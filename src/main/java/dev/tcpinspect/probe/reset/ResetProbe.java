@@ -21,11 +21,6 @@ public final class ResetProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
-    /** Loads with events (see {@link #load(boolean, boolean)}). */
-    public static ResetProbe load(boolean allNetns) {
-        return load(allNetns, true);
-    }
-
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
     public static ResetProbe load(boolean allNetns, boolean events) {
         return new ResetProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));

@@ -23,11 +23,6 @@ public final class RetransProbe implements AutoCloseable, EventSource {
     }
 
     /** Loads the programs, filtering in the kernel to the current namespace unless allNetns. */
-    /** Loads with events (see {@link #load(boolean, boolean)}). */
-    public static RetransProbe load(boolean allNetns) {
-        return load(allNetns, true);
-    }
-
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
     public static RetransProbe load(boolean allNetns, boolean events) {
         return new RetransProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));

@@ -20,11 +20,6 @@ public final class RttProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
-    /** Loads with events (see {@link #load(boolean, boolean)}). */
-    public static RttProbe load(boolean allNetns) {
-        return load(allNetns, true);
-    }
-
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
     public static RttProbe load(boolean allNetns, boolean events) {
         return new RttProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));

@@ -25,11 +25,6 @@ public final class ZeroWindowProbe implements AutoCloseable, EventSource {
         this.probe = probe;
     }
 
-    /** Loads with events (see {@link #load(boolean)}). */
-    public static ZeroWindowProbe load() {
-        return load(true);
-    }
-
     /** Loads the probe; events: make event records. */
     public static ZeroWindowProbe load(boolean events) {
         return new ZeroWindowProbe(ProbeObject.loadPacketProbe(OBJECT, STATS, events));

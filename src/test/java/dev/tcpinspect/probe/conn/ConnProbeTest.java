@@ -33,7 +33,7 @@ class ConnProbeTest {
              var peer6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, 8080);
              Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             ConnProbe probe = lab.server().call(() -> ConnProbe.load(false))) {
+             ConnProbe probe = lab.server().call(() -> ConnProbe.load(false, true))) {
             List<Close> closes = new CopyOnWriteArrayList<>();
             List<Change> changes = new CopyOnWriteArrayList<>();
             probe.onEvents(e -> {

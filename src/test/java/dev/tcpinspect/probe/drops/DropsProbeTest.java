@@ -22,7 +22,7 @@ class DropsProbeTest {
     void closedPortsAreNoSocketAndFirewallDropsAreNetfilterDrop() throws Exception {
         try (Lab lab = Lab.create();
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false))) {
+             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false, true))) {
             Firewall.dropPort(lab.serverNs(), FIREWALLED_PORT);
             probe.attach();
             DropCounts before = probe.read();
@@ -65,7 +65,7 @@ class DropsProbeTest {
     /** Overflows come from the kernel's own counter (no tracepoint fires); nstat reads it too. */
     void listenQueueOverflowsMatchNstat() throws Exception {
         try (Lab lab = Lab.create();
-             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false));
+             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false, true));
              java.net.ServerSocket neverAccepts = lab.server().call(() -> {
                  java.net.ServerSocket s = new java.net.ServerSocket();
                  s.bind(new java.net.InetSocketAddress(Lab.SERVER_V4, 8090), 1);

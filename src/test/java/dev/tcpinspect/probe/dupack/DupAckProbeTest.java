@@ -21,7 +21,7 @@ class DupAckProbeTest {
              var bulk4 = Traffic.listenSending(lab.server(), Lab.SERVER_V4, 8080, 4_000_000);
              var bulk6 = Traffic.listenSending(lab.server(), Lab.SERVER_V6, 8080, 4_000_000);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             DupAckProbe probe = DupAckProbe.load()) {
+             DupAckProbe probe = DupAckProbe.load(true)) {
             lab.server().run(() -> probe.attach(List.of(lab.serverIf())));
             // veth passes GSO packets whole, so a drop loses up to 64 KB: a few drops per transfer.
             Loss.input(lab.clientNs(), "-A", Loss.randomFromPort(8080, 0.1));

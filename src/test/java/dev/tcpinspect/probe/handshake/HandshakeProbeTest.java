@@ -35,7 +35,7 @@ class HandshakeProbeTest {
              var fast4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8083);
              var out4 = Traffic.listen(lab.client(), Lab.CLIENT_V4, 8080);
              var out6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, 8080);
-             HandshakeProbe probe = lab.server().call(() -> HandshakeProbe.load(false))) {
+             HandshakeProbe probe = lab.server().call(() -> HandshakeProbe.load(false, true))) {
             List<Seen> seen = new CopyOnWriteArrayList<>();
             probe.onEvents(e -> seen.add(new Seen(e.passive(), e.flow().family(), e.flow().lport(), e.latencyMicros())));
             lab.server().run(() -> probe.attach(List.of(lab.serverIf())));

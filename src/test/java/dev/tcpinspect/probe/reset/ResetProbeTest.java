@@ -30,7 +30,7 @@ class ResetProbeTest {
              var resetting6 = Traffic.listenResetting(lab.server(), Lab.SERVER_V6, RESETTING_PORT);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
              Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
-             ResetProbe probe = lab.server().call(() -> ResetProbe.load(false))) {
+             ResetProbe probe = lab.server().call(() -> ResetProbe.load(false, true))) {
             Map<String, AtomicLong> byKind = new ConcurrentHashMap<>();
             probe.onEvents(e -> byKind.computeIfAbsent((e.received() ? "received " : "sent ")
                     + TcpStates.name(e.state()) + " " + e.flow().family(), k -> new AtomicLong()).incrementAndGet());

@@ -40,8 +40,8 @@ class RetransProbeTest {
             Loss.input(lab.serverNs(), "-A", Loss.randomFromPort(BULK_PORT, 0.08));
             try (Bpftrace serverOnly = Bpftrace.start(RetransScenario.bpftraceScript(serverNs));
                  Bpftrace both = Bpftrace.start(RetransScenario.bpftraceScript(serverNs, clientNs));
-                 RetransProbe probe = lab.server().call(() -> RetransProbe.load(false));
-                 RetransProbe all = RetransProbe.load(true)) {
+                 RetransProbe probe = lab.server().call(() -> RetransProbe.load(false, true));
+                 RetransProbe all = RetransProbe.load(true, true)) {
                 AtomicLong events = new AtomicLong();
                 AtomicLong foreign = new AtomicLong();
                 probe.onEvents(e -> {

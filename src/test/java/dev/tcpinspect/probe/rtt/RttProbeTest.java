@@ -29,7 +29,7 @@ class RttProbeTest {
             String filter = "/args->srtt > 0 && ((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum == "
                     + serverNs + "/";
             try (Bpftrace oracle = Bpftrace.start("tracepoint:tcp:tcp_probe " + filter + " { @v[args->srtt] = count(); }");
-                 RttProbe probe = lab.server().call(() -> RttProbe.load(false))) {
+                 RttProbe probe = lab.server().call(() -> RttProbe.load(false, true))) {
                 probe.attach();
                 for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                     for (int i = 0; i < 3; i++) {

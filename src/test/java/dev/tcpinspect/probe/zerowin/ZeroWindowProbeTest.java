@@ -36,7 +36,7 @@ class ZeroWindowProbeTest {
              var bulk = Traffic.listenSending(lab.server(), Lab.SERVER_V6, 8081, 8_000_000);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
              Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
-             ZeroWindowProbe probe = ZeroWindowProbe.load()) {
+             ZeroWindowProbe probe = ZeroWindowProbe.load(true)) {
             lab.server().run(() -> probe.attach(List.of(lab.serverIf())));
             List<Closed> reopened = new CopyOnWriteArrayList<>();
             probe.onEvents(e -> {
