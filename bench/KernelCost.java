@@ -1,0 +1,148 @@
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.TcDirection;
+import dev.tcpinspect.ebpf.TcFilterId;
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.probe.conn.ConnProbe;
+import dev.tcpinspect.probe.drops.DropsProbe;
+import dev.tcpinspect.probe.dupack.DupAckProbe;
+import dev.tcpinspect.probe.handshake.HandshakeProbe;
+import dev.tcpinspect.probe.reset.ResetProbe;
+import dev.tcpinspect.probe.retrans.RetransProbe;
+import dev.tcpinspect.probe.rtt.RttProbe;
+import dev.tcpinspect.probe.syncount.SynCountProbe;
+import dev.tcpinspect.probe.zerowin.ZeroWindowProbe;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The kernel side's cost alone: probes loaded and attached in this JVM (events off, as the table
+ * view runs them; no watcher process, no presenter), on the lab server's interface, while this JVM
+ * makes short connections one after another. Windows of 2 s with the probes attached alternate
+ * with windows without them; each pair gives a change, and the median and quartiles of 12 pairs are
+ * printed. "empty" attaches a TC program that returns at once (the baseline of any packet hook).
+ *
+ * Not a test: it prints figures. Run with bench/run kernel [all|empty|PROBE,PROBE...].
+ */
+public class KernelCost {
+    static final int PAIRS = 12;
+
+    public static void main(String[] args) throws Exception {
+        Set<String> which = Set.of((args.length > 0 ? args[0] : "all").split(","));
+        try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
+            for (String sysctl : new String[] {"net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000"}) {
+                new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl).inheritIO()
+                        .start().waitFor();
+            }
+            for (int w = 0; w < 6; w++) {
+                rate(lab); // just-in-time compilation of this JVM's client and server first
+            }
+            double[] change = new double[PAIRS];
+            StringBuilder pairs = new StringBuilder();
+            for (int r = 0; r < PAIRS; r++) {
+                double without = rate(lab);
+                List<AutoCloseable> attached = lab.server().call(() -> attach(which, lab));
+                double with;
+                try {
+                    with = rate(lab);
+                } finally {
+                    lab.server().call(() -> {
+                        for (AutoCloseable c : attached.reversed()) {
+                            c.close();
+                        }
+                        return null;
+                    });
+                }
+                change[r] = 100 * (with / without - 1);
+                pairs.append(String.format("%.0f/%.0f ", without, with));
+            }
+            Arrays.sort(change);
+            System.out.printf("%-40s change %6.1f%%   quartiles %6.1f%% %6.1f%%%n", String.join(",", which),
+                    change[PAIRS / 2], change[PAIRS / 4], change[3 * PAIRS / 4]);
+            System.out.println("(connections/s without/with, by pair: " + pairs.toString().strip() + ")");
+        }
+    }
+
+    static List<AutoCloseable> attach(Set<String> which, Lab lab) {
+        List<String> ifs = List.of(lab.serverIf());
+        boolean all = which.contains("all");
+        List<AutoCloseable> on = new ArrayList<>();
+        try {
+            if (all || which.contains("packets")) {
+                SynCountProbe p = SynCountProbe.load();
+                on.add(p);
+                p.attach(ifs, SynCountProbe.Hook.TC, XdpMode.AUTO);
+            }
+            if (all || which.contains("conn")) {
+                ConnProbe p = ConnProbe.load(false, false);
+                on.add(p);
+                p.attach();
+            }
+            if (all || which.contains("handshake")) {
+                HandshakeProbe p = HandshakeProbe.load(false, false);
+                on.add(p);
+                p.attach(ifs);
+            }
+            if (all || which.contains("retrans")) {
+                RetransProbe p = RetransProbe.load(false, false);
+                on.add(p);
+                p.attach();
+            }
+            if (all || which.contains("reset")) {
+                ResetProbe p = ResetProbe.load(false, false);
+                on.add(p);
+                p.attach();
+            }
+            if (all || which.contains("drops")) {
+                DropsProbe p = DropsProbe.load(false, false);
+                on.add(p);
+                p.attach();
+            }
+            if (all || which.contains("zerowin")) {
+                ZeroWindowProbe p = ZeroWindowProbe.load(false);
+                on.add(p);
+                p.attach(ifs);
+            }
+            if (all || which.contains("rtt")) {
+                RttProbe p = RttProbe.load(false, false);
+                on.add(p);
+                p.attach();
+            }
+            if (all || which.contains("dupack")) {
+                DupAckProbe p = DupAckProbe.load(false);
+                on.add(p);
+                p.attach(ifs);
+            }
+            if (which.contains("empty")) {
+                BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                on.add(empty);
+                on.add(empty.program("tcpi_empty_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()), TcDirection.INGRESS,
+                        new TcFilterId(0x7D1, 1), false));
+            }
+            return on;
+        } catch (RuntimeException e) {
+            for (AutoCloseable c : on.reversed()) {
+                try {
+                    c.close();
+                } catch (Exception suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
+    static double rate(Lab lab) {
+        long start = System.nanoTime();
+        long end = start + 2_000_000_000L;
+        long done = 0;
+        while (System.nanoTime() < end) {
+            done += Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 50);
+        }
+        return done / ((System.nanoTime() - start) / 1e9);
+    }
+}
