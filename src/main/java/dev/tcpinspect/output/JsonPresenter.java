@@ -92,7 +92,6 @@ public final class JsonPresenter implements Presenter {
         }
     }
 
-    /** Starts an event line (the caller holds the lock): type, time and the flow's fields. */
     /*
      * Event lines are written from the record in place, through buffers reused for every line: no
      * Flow, InetAddress or String per event (the reader threads share them under this object's lock).
@@ -102,6 +101,7 @@ public final class JsonPresenter implements Presenter {
     private final byte[] address = new byte[16];
     private final char[] number = new char[Decimals.MAX_LENGTH];
 
+    /** Starts an event line (the caller holds the lock): type, time and the flow's fields. */
     private void startEvent(String type, EventView event) throws IOException {
         FlowView flow = event.flowView();
         out.writeStartObject();

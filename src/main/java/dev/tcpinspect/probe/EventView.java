@@ -65,7 +65,7 @@ public abstract class EventView {
 
     /** The record's flow, copied out (allocates: for consumers that keep it). */
     public final Flow flow() {
-        return tuple ? Flow.readTuple(segment, offset + flowAt, tupleNetns) : Flow.read(segment, offset + flowAt);
+        return flowView().toFlow();
     }
 
     /** The record's flow in place (the same reused view for every record: no allocation). */
