@@ -24,11 +24,15 @@ struct {
 /*
  * Detector state of every flow seen, LRU: a gateway sees thousands of new flows a second and a
  * packet hook never learns when one is gone. Evicting an idle flow costs at most its next
- * segment's comparison (that segment starts the state again); it loses no count.
+ * segment's comparison (that segment starts the state again); it loses no count. Each CPU keeps
+ * its own LRU lists (BPF_F_NO_COMMON_LRU): a new flow takes a free entry without a lock and cache
+ * lines shared by every CPU (bench/run kernel dupack: -4.4% and -6.6% of the connection rate
+ * against -7.4% to -8.2% with the common lists).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, struct pkt_tuple);
 	__type(value, struct dupack_state);
 } detector SEC(".maps");
