@@ -60,7 +60,8 @@ int BPF_PROG(tcpi_rtt_probe, struct sock *sk, const struct sk_buff *skb)
 {
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
-	const struct tcp_sock *tcp = bpf_skc_to_tcp_sock(sk);
+	struct flow flow = {};
+	const struct tcp_sock *tcp = flow_of_sock_btf(sk, &flow);
 
 	if (!tcp)
 		return 0;
@@ -68,9 +69,6 @@ int BPF_PROG(tcpi_rtt_probe, struct sock *sk, const struct sk_buff *skb)
 
 	if (srtt == 0)
 		return 0; /* no RTT sample yet on this connection */
-	struct flow flow = {};
-
-	flow_of_sock_btf(sk, &flow);
 	PERCPU_BUMP(stats, RTT_STAT_SAMPLES);
 	__u32 bucket = hist_bucket(srtt);
 	__u64 *n = bpf_map_lookup_elem(&hist, &bucket);

@@ -24,9 +24,10 @@ static __always_inline __u32 sock_netns_btf(const struct sock *sk)
 /*
  * A socket's addresses and ports (local first) as a flow, read directly in a tp_btf program. A
  * v4-mapped IPv6 socket is IPv4 on the wire and is recorded as IPv4 (see flow_addrs); its IPv4
- * fields hold the addresses.
+ * fields hold the addresses. Returns the socket as a tcp_sock (NULL if it is not a full TCP socket),
+ * which the helper looks up anyway, so that callers needing TCP fields do not ask again.
  */
-static __always_inline void flow_of_sock_btf(const struct sock *sk, struct flow *flow)
+static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock *sk, struct flow *flow)
 {
 	const struct sock_common *c = &sk->__sk_common;
 
@@ -47,12 +48,13 @@ static __always_inline void flow_of_sock_btf(const struct sock *sk, struct flow 
 	if (flow->family == FLOW_AF_INET) {
 		l[0] = c->skc_rcv_saddr;
 		r[0] = c->skc_daddr;
-		return;
+		return tcp;
 	}
 	for (int i = 0; i < 4; i++) {
 		l[i] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
 		r[i] = c->skc_v6_daddr.in6_u.u6_addr32[i];
 	}
+	return tcp;
 }
 
 /* Namespace of a packet, through the device it arrived on or leaves by. */

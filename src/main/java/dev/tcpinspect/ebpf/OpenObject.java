@@ -182,6 +182,22 @@ public final class OpenObject implements AutoCloseable {
         return new BpfObject(name, obj, arena);
     }
 
+    /** Whether any program's section starts with prefix ("tp_btf/", say): what hooks loading it needs. */
+    public boolean hasProgramSection(String prefix) {
+        try {
+            MemorySegment prog = MemorySegment.NULL;
+            while (!(prog = (MemorySegment) Libbpf.OBJECT_NEXT_PROGRAM.invokeExact(object(), prog))
+                    .equals(MemorySegment.NULL)) {
+                if (Native.string((MemorySegment) Libbpf.PROGRAM_SECTION.invokeExact(prog)).startsWith(prefix)) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
     private static String firstUnloadedProgram(MemorySegment obj) {
         try {
             MemorySegment prog = MemorySegment.NULL;

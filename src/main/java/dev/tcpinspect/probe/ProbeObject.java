@@ -45,12 +45,14 @@ public final class ProbeObject implements AutoCloseable {
      */
     public static ProbeObject load(String resource, int statSlots, boolean allNetns, boolean events) {
         OpenObject open = OpenObject.openResource(resource);
+        boolean btfTyped = false;
         try {
+            btfTyped = open.hasProgramSection("tp_btf/");
             open.setConstant("target_netns", allNetns ? 0 : (int) Netns.currentInode());
             return new ProbeObject(configureEvents(open, events).load(), statSlots, events);
         } catch (RuntimeException e) {
             open.close();
-            if (!dev.tcpinspect.ebpf.Features.tpBtf()) {
+            if (btfTyped && !dev.tcpinspect.ebpf.Features.tpBtf()) {
                 // The tracepoint probes attach BTF-typed tracepoints; say so rather than show a verifier errno.
                 throw new IllegalStateException("the " + resource.replaceAll(".*/|\\.bpf\\.o", "") + " probe needs BTF-typed"
                         + " tracepoints (tp_btf, kernel 5.5 or later with BTF), which this kernel does not run;"

@@ -26,6 +26,17 @@ class RuntimeTest {
         }
     }
 
+    /** Section names as the compiled objects carry them (the SEC() lines of their sources). */
+    @Test
+    void programSectionsAreReadFromTheOpenObject() {
+        try (OpenObject conn = OpenObject.openResource("/bpf/conn.bpf.o");
+             OpenObject reset = OpenObject.openResource("/bpf/reset.bpf.o")) {
+            assertTrue(conn.hasProgramSection("tp_btf/"));
+            assertTrue(reset.hasProgramSection("tracepoint/tcp/"));
+            assertTrue(!reset.hasProgramSection("tp_btf/"));
+        }
+    }
+
     @Test
     void defaultConstantIsKept() {
         try (BpfObject obj = openTestObject().load()) {
