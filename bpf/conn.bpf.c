@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * Connection lifecycle from sock:inet_sock_set_state (BTF-typed: the socket is read with plain
- * loads, which costs the connection path far less than the classic tracepoint's record): every TCP state change, connections opened
- * (passive or active) and closed, with duration, bytes in and out and how they ended (FIN, RST
+ * loads, which costs the connection path far less than the classic tracepoint's record): every
+ * TCP state change, connections opened (passive or active) and closed, with duration, bytes in and out and how they ended (FIN, RST
  * sent, RST received, timeout). Resets are noted from tcp_send_reset/tcp_receive_reset.
  */
 #include "vmlinux.h"
@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "sock_helpers.h"
 #include "events.h"
+#include "flowslots.h"
 
 #define PROTO_TCP 6
 #define ETIMEDOUT 110
@@ -22,13 +23,6 @@ enum {
 
 const volatile __u32 target_netns = 0;
 
-struct sock_info {
-	__u64 start_ns;
-	__u8 open;
-	__u8 end;
-	__u8 pad[6];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CONN_STAT_MAX);
@@ -37,15 +31,35 @@ struct {
 } stats SEC(".maps");
 
 /*
- * When each live socket started and how it is ending, stored on the socket itself (socket-local
- * storage): found with a pointer step rather than a hash lookup on every state change, no limit on
- * how many connections a gateway holds, and freed with the socket even if its close is never seen.
+ * When each live connection started and how it is ending, in a set-associative table keyed by the
+ * socket's address (flowslots.h): a state change finds its socket with one inlined array lookup and
+ * no lock. Socket-local storage did the same without a size limit but allocated, locked and freed
+ * on every connection (~2 us of a short connection, perf). A connection takes a free way of its
+ * set, else the way of the connection that started first (a close that was never seen, or simply
+ * the oldest); one pushed out is counted (CONN_STAT_SOCKS_FULL) and its close is not counted.
  */
+#define SOCK_SET_BITS 16 /* 65,536 sets of 4 ways: 262,144 live connections in 4 MiB */
+#define SOCK_WAYS 4
+#define START_MASK ((1ULL << 56) - 1)
+
+/* 16 bytes, so that a set is one cache line. */
+struct sock_way {
+	__u64 sk;            /* the socket's address; 0: free */
+	__u64 start_ns : 56; /* clock at SYN_SENT or SYN_RECV, modulo 2^56 ns (2.2 years); 0 when events
+			      * are off (only events carry durations) */
+	__u64 open : 4;      /* CONN_OPEN_* */
+	__u64 end : 4;       /* CONN_END_* noted before the close */
+};
+
+struct sock_set {
+	struct sock_way way[SOCK_WAYS];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sock_info);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << SOCK_SET_BITS);
+	__type(key, __u32);
+	__type(value, struct sock_set);
 } socks SEC(".maps");
 
 struct {
@@ -53,12 +67,56 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
-static __always_inline void note_reset(const struct sock *sk, __u8 end)
+static __always_inline struct sock_set *sock_set_of(__u64 sk_addr)
 {
-	struct sock_info *info = bpf_sk_storage_get(&socks, (struct sock *)sk, 0, 0);
+	__u32 index = sockslot_set(sk_addr, SOCK_SET_BITS);
 
-	if (info && info->end == CONN_END_NONE)
-		info->end = end;
+	return bpf_map_lookup_elem(&socks, &index);
+}
+
+/* The socket's way, or NULL if it has none. */
+static __always_inline struct sock_way *sock_way_find(struct sock_set *set, __u64 sk_addr)
+{
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++) {
+		if (set->way[i].sk == sk_addr)
+			return &set->way[i];
+	}
+	return NULL;
+}
+
+/*
+ * A way for a connection starting: its own (a socket connecting again), a free one, or the oldest.
+ * (Indices, not pointers: the verifier takes no arithmetic on pointers that the compiler may make of
+ * a choice between them.)
+ */
+static __always_inline struct sock_way *sock_way_take(struct sock_set *set, __u64 sk_addr)
+{
+	int found = -1, free = -1, oldest = 0;
+
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++) {
+		if (set->way[i].sk == sk_addr)
+			found = i;
+		else if (!set->way[i].sk && free < 0)
+			free = i;
+		if (set->way[i].start_ns < set->way[oldest & (SOCK_WAYS - 1)].start_ns)
+			oldest = i;
+	}
+	if (found < 0 && free < 0)
+		PERCPU_BUMP(stats, CONN_STAT_SOCKS_FULL);
+	int pick = found >= 0 ? found : free >= 0 ? free : oldest;
+
+	return &set->way[pick & (SOCK_WAYS - 1)];
+}
+
+static __always_inline void note_reset(__u64 sk_addr, __u8 end)
+{
+	struct sock_set *set = sock_set_of(sk_addr);
+	struct sock_way *w = set ? sock_way_find(set, sk_addr) : NULL;
+
+	if (w && w->end == CONN_END_NONE)
+		w->end = end;
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -68,21 +126,24 @@ int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
-	struct sock_info *info;
+	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
+	struct sock_set *set = sock_set_of(sk_addr);
+
+	if (!set)
+		return 0;
+	/* The clock only for what events carry (start, duration, time): the table view needs none. */
+	__u64 now = emit_events ? bpf_ktime_get_ns() : 0;
+	struct sock_way *info;
 
 	if (newstate == ST_SYN_SENT || newstate == ST_SYN_RECV) {
-		/* A socket connects again after a failed attempt: its storage starts over. */
-		info = bpf_sk_storage_get(&socks, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (info) {
-			info->start_ns = now;
-			info->open = CONN_OPEN_NONE;
-			info->end = CONN_END_NONE;
-		} else {
-			PERCPU_BUMP(stats, CONN_STAT_SOCKS_FULL);
-		}
+		/* A socket connects again after a failed attempt: its record starts over. */
+		info = sock_way_take(set, sk_addr);
+		info->sk = sk_addr;
+		info->start_ns = now & START_MASK;
+		info->open = CONN_OPEN_NONE;
+		info->end = CONN_END_NONE;
 	} else {
-		info = bpf_sk_storage_get(&socks, (struct sock *)sk, 0, 0);
+		info = sock_way_find(set, sk_addr);
 	}
 
 	struct conn_event *e = EVENT_RESERVE(events, sizeof(*e), stats, CONN_STAT_EVENTS_LOST);
@@ -117,12 +178,12 @@ int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
 				PERCPU_BUMP(stats, CONN_STAT_CLOSED_RESET);
 			else if (end == CONN_END_TIMEOUT)
 				PERCPU_BUMP(stats, CONN_STAT_CLOSED_TIMEOUT);
-			duration = now - info->start_ns;
+			duration = (now - info->start_ns) & START_MASK;
 			bytes_in = BPF_CORE_READ(tcp, bytes_received);
 			bytes_out = BPF_CORE_READ(tcp, bytes_acked);
 		}
 		if (info)
-			bpf_sk_storage_delete(&socks, (struct sock *)sk);
+			info->sk = 0;
 	}
 	if (!e)
 		return 0;
@@ -151,19 +212,19 @@ int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-/* BTF-typed like the state changes, so the socket pointer is one the storage helpers accept. */
+/* The reset tracepoints, BTF-typed like the state changes. */
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(tcpi_conn_rst_out, const struct sock *sk)
 {
 	if (sk)
-		note_reset(sk, CONN_END_RST_SENT);
+		note_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_SENT);
 	return 0;
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(tcpi_conn_rst_in, struct sock *sk)
 {
-	note_reset(sk, CONN_END_RST_RECEIVED);
+	note_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_RECEIVED);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "tuple.h"
 #include "sock_helpers.h"
 #include "events.h"
+#include "flowslots.h"
 
 #define TC_ACT_UNSPEC (-1)
 #define PROTO_TCP 6
@@ -27,21 +28,71 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* First SYN time per connection; LRU so that unanswered SYNs (a flood) cannot fill it. */
+/*
+ * Start times waiting for their ESTABLISHED, in set-associative tables (flowslots.h): one inlined
+ * array lookup and no lock per SYN and per handshake, where LRU hash maps cost a lock per insert
+ * and a bucket walk per lookup. A start that finds its set full takes the way of the oldest one:
+ * unanswered SYNs (a flood) age out as in an LRU; a handshake whose start was pushed out is counted
+ * as unmatched.
+ */
+#define START_SET_BITS 14 /* 16,384 sets of 4 ways: 65,536 handshakes in progress in 1 MiB */
+#define START_WAYS 4
+
+struct start_way {
+	__u64 tag;      /* syn_seen: flowslot_hash of the tuple; connecting: the socket's address; 0: free */
+	__u64 start_ns;
+};
+
+struct start_set {
+	struct start_way way[START_WAYS];
+};
+
+/* First SYN time per incoming connection, from TC ingress. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct pkt_tuple);
-	__type(value, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << START_SET_BITS);
+	__type(key, __u32);
+	__type(value, struct start_set);
 } syn_seen SEC(".maps");
 
 /* SYN_SENT time per connecting socket. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << START_SET_BITS);
+	__type(key, __u32);
+	__type(value, struct start_set);
 } connecting SEC(".maps");
+
+/* The way holding tag, or NULL. */
+static __always_inline struct start_way *start_find(struct start_set *set, __u64 tag)
+{
+#pragma unroll
+	for (int i = 0; i < START_WAYS; i++) {
+		if (set->way[i].tag == tag)
+			return &set->way[i];
+	}
+	return NULL;
+}
+
+/* The way holding tag, else a free one, else the oldest. (Indices, not pointers: the verifier takes no
+ * arithmetic on pointers that the compiler may make of a choice between them.) */
+static __always_inline struct start_way *start_take(struct start_set *set, __u64 tag)
+{
+	int found = -1, free = -1, oldest = 0;
+
+#pragma unroll
+	for (int i = 0; i < START_WAYS; i++) {
+		if (set->way[i].tag == tag)
+			found = i;
+		else if (!set->way[i].tag && free < 0)
+			free = i;
+		if (set->way[i].start_ns < set->way[oldest & (START_WAYS - 1)].start_ns)
+			oldest = i;
+	}
+	int pick = found >= 0 ? found : free >= 0 ? free : oldest;
+
+	return &set->way[pick & (START_WAYS - 1)];
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -80,14 +131,23 @@ int tcpi_hs_tc(struct __sk_buff *skb)
 	    (tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 		return TC_ACT_UNSPEC;
 
-	struct pkt_tuple t = {};
+	struct pkt_tuple t FLOWSLOT_KEY_ALIGNED = {};
 
 	if (!pkt_tuple_of(data, data_end, &tcp, 1, &t))
 		return TC_ACT_UNSPEC;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
+	__u32 index = flowslot_set(tag, START_SET_BITS);
+	struct start_set *set = bpf_map_lookup_elem(&syn_seen, &index);
+
+	if (!set)
+		return TC_ACT_UNSPEC;
+	struct start_way *w = start_take(set, tag);
 
 	/* Only the first SYN: a retried SYN must not restart the clock. */
-	bpf_map_update_elem(&syn_seen, &t, &now, BPF_NOEXIST);
+	if (w->tag != tag) {
+		w->tag = tag;
+		w->start_ns = bpf_ktime_get_ns();
+	}
 	return TC_ACT_UNSPEC;
 }
 
@@ -134,51 +194,63 @@ int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 {
 	if (sk->sk_protocol != PROTO_TCP)
 		return 0;
+	/* Only the changes that start or end a handshake go further. */
+	if (newstate != ST_SYN_SENT && !(oldstate == ST_SYN_SENT && newstate == ST_CLOSE) &&
+	    !(newstate == ST_ESTABLISHED && (oldstate == ST_SYN_SENT || oldstate == ST_SYN_RECV)))
+		return 0;
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
-	__u64 key = (__u64)sk;
-	__u64 now = bpf_ktime_get_ns();
 
-	if (newstate == ST_SYN_SENT) {
-		bpf_map_update_elem(&connecting, &key, &now, BPF_ANY);
+	if (newstate == ST_SYN_SENT || oldstate == ST_SYN_SENT) {
+		__u64 sk_addr = tp_btf_arg_value(ctx, 0);
+		__u32 index = sockslot_set(sk_addr, START_SET_BITS);
+		struct start_set *set = bpf_map_lookup_elem(&connecting, &index);
+
+		if (!set)
+			return 0;
+		if (newstate == ST_SYN_SENT) {
+			struct start_way *w = start_take(set, sk_addr);
+
+			w->tag = sk_addr;
+			w->start_ns = bpf_ktime_get_ns();
+			return 0;
+		}
+		struct start_way *w = start_find(set, sk_addr);
+
+		if (!w)
+			return 0;
+		__u64 t0 = w->start_ns;
+
+		w->tag = 0;
+		if (newstate == ST_CLOSE)
+			return 0;
+		struct flow flow = {};
+
+		flow_of_sock_btf(sk, &flow);
+		record(&flow, HS_ACTIVE, bpf_ktime_get_ns() - t0);
 		return 0;
 	}
-	if (oldstate == ST_SYN_SENT && newstate == ST_CLOSE) {
-		bpf_map_delete_elem(&connecting, &key);
-		return 0;
-	}
-	if (newstate != ST_ESTABLISHED || (oldstate != ST_SYN_SENT && oldstate != ST_SYN_RECV))
-		return 0;
 
 	struct flow flow = {};
 
 	flow_of_sock_btf(sk, &flow);
-
-	if (oldstate == ST_SYN_SENT) {
-		__u64 *start = bpf_map_lookup_elem(&connecting, &key);
-
-		if (start) {
-			__u64 t0 = *start;
-
-			bpf_map_delete_elem(&connecting, &key);
-			record(&flow, HS_ACTIVE, now - t0);
-		}
-		return 0;
-	}
-	struct pkt_tuple t = {.lport = flow.lport, .rport = flow.rport, .family = flow.family};
+	struct pkt_tuple t FLOWSLOT_KEY_ALIGNED = {.lport = flow.lport, .rport = flow.rport, .family = flow.family};
 
 	__builtin_memcpy(t.laddr, flow.laddr, 16);
 	__builtin_memcpy(t.raddr, flow.raddr, 16);
-	__u64 *syn = bpf_map_lookup_elem(&syn_seen, &t);
+	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
+	__u32 index = flowslot_set(tag, START_SET_BITS);
+	struct start_set *set = bpf_map_lookup_elem(&syn_seen, &index);
+	struct start_way *w = set ? start_find(set, tag) : NULL;
 
-	if (!syn) {
+	if (!w) {
 		PERCPU_BUMP(stats, HS_STAT_PASSIVE_UNMATCHED);
 		return 0;
 	}
-	__u64 t0 = *syn;
+	__u64 t0 = w->start_ns;
 
-	bpf_map_delete_elem(&syn_seen, &t);
-	record(&flow, HS_PASSIVE, now - t0);
+	w->tag = 0;
+	record(&flow, HS_PASSIVE, bpf_ktime_get_ns() - t0);
 	return 0;
 }
 

@@ -38,7 +38,7 @@ enum conn_stat {
 	CONN_STAT_CLOSED_RESET = 3,
 	CONN_STAT_CLOSED_TIMEOUT = 4,
 	CONN_STAT_EVENTS_LOST = 5,
-	CONN_STAT_SOCKS_FULL = 6, /* sockets whose storage could not be made */
+	CONN_STAT_SOCKS_FULL = 6, /* open connections pushed out of the socket table (their close is not counted) */
 	CONN_STAT_MAX = 7,
 };
 

@@ -5,17 +5,7 @@
 
 #include "tuple.h"
 
-/*
- * Per flow (map "detector", key struct pkt_tuple): what the last incoming segment said. Counts
- * live apart (map "flows": pkt_tuple -> __u64 dup ACKs), only for flows that had one.
- */
-struct dupack_state {
-	__u32 next_seq;   /* highest sequence number the peer has sent up to, plus one */
-	__u32 last_ack;
-	__u16 last_window;
-	__u8 valid;
-	__u8 pad;
-};
+/* Dup ACK counts per flow: map "flows", struct pkt_tuple -> __u64, only for flows that had one. */
 
 struct dupack_event {
 	__u64 ts_ns;
@@ -29,7 +19,8 @@ enum dupack_stat {
 	DUPACK_STAT_TOTAL = 0,
 	DUPACK_STAT_FLOWS_FULL = 1, /* dup ACKs the per-flow table had no room for (still in the total) */
 	DUPACK_STAT_EVENTS_LOST = 2,
-	DUPACK_STAT_MAX = 3,
+	DUPACK_STAT_DETECTOR_EVICTED = 3, /* flows pushed out of the detector within a second of their last segment */
+	DUPACK_STAT_MAX = 4,
 };
 
 #endif

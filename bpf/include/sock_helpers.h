@@ -57,6 +57,18 @@ static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock
 	return tcp;
 }
 
+/*
+ * A tp_btf program's argument i as a plain number, e.g. a socket's address to hash: the verifier
+ * allows no arithmetic on the typed pointer itself, so the value is read back from the context.
+ */
+static __always_inline __u64 tp_btf_arg_value(const unsigned long long *ctx, int i)
+{
+	__u64 value = 0;
+
+	bpf_probe_read_kernel(&value, sizeof(value), &ctx[i]);
+	return value;
+}
+
 /* Namespace of a packet, through the device it arrived on or leaves by. */
 static __always_inline __u32 skb_netns(const struct sk_buff *skb)
 {

@@ -427,6 +427,7 @@ public final class JsonPresenter implements Presenter {
             ObjectNode detail = node.putObject("dupack_detail");
             detail.put("flows_untracked", dup.flowsUntracked());
             detail.put("events_lost", dup.eventsLost());
+            detail.put("detector_evictions", dup.detectorEvictions());
         }
         HandshakeStats hs = reading.handshake();
         if (hs != null) {

@@ -228,7 +228,11 @@ public final class TextPresenter implements Presenter {
         DupAckCounts dup = total.dupacks();
         if (dup != null) {
             out.printf("  %-22s %,d%n", "duplicate ACKs in", dup.dupacks());
-            notShown(dup.eventsLost(), dup.flowsUntracked(), "flows untracked (their dup ACKs are not counted)");
+            notShown(dup.eventsLost(), dup.flowsUntracked(), "dup ACKs of flows the flow table had no room for");
+            if (dup.detectorEvictions() > 0) {
+                out.printf("  %-22s %,d active flows pushed out of the detector (more flows at once than it holds;"
+                        + " a dup ACK right after could be missed)%n", "NOT SHOWN", dup.detectorEvictions());
+            }
             for (FlowDupAcks f : total.topDupAcks()) {
                 out.printf("    %-45s <- %-45s %,8d%n", Addresses.endpoint(f.flow().laddr(), f.flow().lport()),
                         Addresses.endpoint(f.flow().raddr(), f.flow().rport()), f.dupacks());

@@ -18,6 +18,7 @@ public final class Frame {
     private final List<int[]> extHeaders = new ArrayList<>(); // {type, length in bytes}
     private int tcpOptionBytes;
     private int flags = SYN;
+    private int sport = 40000;
     private int dport = 80;
     private int payload;
     private String description = "ipv4";
@@ -72,6 +73,11 @@ public final class Frame {
 
     public Frame flags(int f) {
         flags = f;
+        return this;
+    }
+
+    public Frame sport(int port) {
+        sport = port;
         return this;
     }
 
@@ -147,7 +153,7 @@ public final class Frame {
                 out.write(1); // NOP options
             }
         }
-        u16(out, 40000);
+        u16(out, sport);
         u16(out, dport);
         out.writeBytes(new byte[] {0, 0, 0, 1, 0, 0, 0, 0});
         out.write(((5 + tcpOptionBytes / 4) << 4));

@@ -9,7 +9,8 @@ package dev.tcpinspect.probe.conn;
  * @param reset of those, closed by a reset sent or received
  * @param timeout of those, closed by a timeout
  * @param eventsLost state changes the ring buffer had no room for (still in the totals)
- * @param socksUntracked sockets whose socket-local storage could not be made (their close is not seen as such)
+ * @param socksUntracked open connections pushed out of the kernel's socket table, more being open at once than it
+ *     holds (their close is not counted)
  */
 public record ConnCounts(long openedPassive, long openedActive, long closed, long reset, long timeout, long eventsLost,
                          long socksUntracked) {

@@ -13,7 +13,7 @@ import java.util.function.Consumer;
 /** Duplicate ACKs received, per flow, at TC ingress of the watched interfaces (dupack.bpf.c). */
 public final class DupAckProbe implements AutoCloseable, EventSource {
     static final String OBJECT = "/bpf/dupack.bpf.o";
-    private static final int STATS = 3;
+    private static final int STATS = 4;
 
     private final ProbeObject probe;
     private long netns;
@@ -37,7 +37,7 @@ public final class DupAckProbe implements AutoCloseable, EventSource {
 
     public DupAckCounts read() {
         long[] v = probe.stats();
-        return new DupAckCounts(v[0], v[1], v[2]);
+        return new DupAckCounts(v[0], v[1], v[2], v[3]);
     }
 
     /** Delivers dup ACKs on a reader thread; the event object is reused for every record. Call after attach. */

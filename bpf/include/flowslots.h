@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Per-flow (or per-socket) state in a plain BPF array used as a set-associative cache: a hash of
+ * the flow picks a set (one 64-byte cache line) and the flow owns one of the set's ways, marked by
+ * a 64-bit tag (the hash, never 0; for sockets, the socket's address). Why not a hash map: an array
+ * lookup is inlined by the verifier (no helper call, no bucket lock, no chain), and a flow's state
+ * costs one cache line on one page, where a BPF hash map walks a bucket and an element on two
+ * random pages and an LRU hash map or socket-local storage also takes a lock (and allocates) to
+ * insert. On this kind of machine (virtualised, 4 KiB pages for map memory) those were most of a
+ * probe's cost (perf, short connections: dupack's LRU lookups ~4 us per connection, conn's socket
+ * storage ~2 us). A flow that finds its set full takes a way from an older flow, which ages out as
+ * in an LRU; each probe says how it picks and counts what it pushes out. Updates from two CPUs at
+ * once to one way are not atomic, as they were not with a hash map value either.
+ */
+#ifndef TCPINSPECT_FLOWSLOTS_H
+#define TCPINSPECT_FLOWSLOTS_H
+
+/* A key the hash reads as 64-bit words: declare it with this (the verifier wants aligned stack reads). */
+#define FLOWSLOT_KEY_ALIGNED __attribute__((aligned(8)))
+
+/*
+ * The hash's seed, drawn at the first packet of the object's life (each object has its own), so
+ * that nobody can choose tuples that land on one set or mimic another flow's tag.
+ */
+__u64 flowslot_seed = 0;
+
+static __always_inline __u64 flowslot_seed_get(void)
+{
+	__u64 seed = flowslot_seed;
+
+	if (seed)
+		return seed;
+	seed = ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) | 1;
+	__u64 was = __sync_val_compare_and_swap(&flowslot_seed, 0, seed);
+
+	return was ? was : seed;
+}
+
+/*
+ * A 64-bit keyed hash of a zero-initialised key of `words` 64-bit words (a constant; murmur3's
+ * finaliser mixing each word in); never 0.
+ */
+static __always_inline __u64 flowslot_hash(const void *key, const int words)
+{
+	const __u64 *w = key;
+	__u64 h = flowslot_seed_get();
+
+#pragma unroll
+	for (int i = 0; i < words; i++) {
+		h ^= w[i];
+		h *= 0xff51afd7ed558ccdULL;
+		h ^= h >> 33;
+	}
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h | 1;
+}
+
+/* The set of a hash in a table of 2^bits sets: the hash's high bits. */
+static __always_inline __u32 flowslot_set(__u64 hash, int bits)
+{
+	return (__u32)(hash >> (64 - bits));
+}
+
+/*
+ * The set of a socket in a table of 2^bits sets, by Fibonacci hashing of its address (a kernel
+ * pointer nobody outside the kernel chooses, so no seed is needed; tp_btf_arg_value gives it as a
+ * number).
+ */
+static __always_inline __u32 sockslot_set(__u64 sk_addr, int bits)
+{
+	return (__u32)((sk_addr * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+}
+
+#endif
