@@ -74,6 +74,18 @@ public final class Lab implements AutoCloseable {
     }
 
     /**
+     * Steers every packet arriving at the server's interface to the first CPU (RPS), so that every
+     * observer there, a capture's tap as much as a TC program, sees the segments of a flow in one
+     * order. Without it, segments of one flow sent from both CPUs can be handled on both at once and
+     * reach two observers in different orders, and a comparison that depends on order (is this ACK
+     * the same as the one before it?) can differ by one.
+     */
+    public void serverIngressOnOneCpu() {
+        Commands.run("ip", "netns", "exec", serverNs, "sh", "-c",
+                "echo 1 > /sys/class/net/" + serverIf + "/queues/rx-0/rps_cpus");
+    }
+
+    /**
      * Adds an 802.1Q interface with the given id on both ends, addressed 198.18.ID.1/.2 and
      * fd00:7c1:ID::1/::2; returns the server-side VLAN interface name.
      */

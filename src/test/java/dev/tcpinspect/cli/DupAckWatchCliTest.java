@@ -24,6 +24,7 @@ class DupAckWatchCliTest {
              TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
                      "--probe", "dupack", "--format", "json")) {
             watch.awaitJson("ready", 30);
+            lab.serverIngressOnOneCpu(); // one order for tshark and the probe (see DupAckProbeTest)
             Loss.input(lab.clientNs(), "-A", Loss.randomFromPort(8080, 0.1));
             for (int i = 0; i < 3; i++) {
                 assertEquals(4_000_000, Traffic.download(lab.client(), Lab.SERVER_V6, 8080));
