@@ -22,33 +22,38 @@ import java.util.Set;
 /**
  * The kernel side's cost alone: probes loaded and attached in this JVM (events off, as the table
  * view runs them; no watcher process, no presenter), on the lab server's interface, while this JVM
- * makes short connections one after another. Windows of 2 s with the probes attached alternate
- * with windows without them; each pair gives a change, and the median and quartiles of 12 pairs are
- * printed. "empty" attaches a TC program that returns at once (the baseline of any packet hook).
+ * makes short connections (one client making them one after another, or several clients at once,
+ * which keeps both CPUs busy). Windows of 2 s with the probes attached alternate with windows
+ * without them; each pair gives a change, and the median and quartiles of the pairs are printed.
+ * Baselines: "empty" attaches one TC program that returns at once; "hooks" attaches programs that
+ * return at once to every hook all the probes use, as many as they use (four at TC ingress, one at
+ * TC egress, two at inet_sock_set_state, one at tcp_probe, one at kfree_skb): what the hooks cost
+ * before any probe does any work.
  *
- * Not a test: it prints figures. Run with bench/run kernel [all|empty|PROBE,PROBE...].
+ * Not a test: it prints figures. Run with bench/run kernel [all|empty|hooks|PROBE,PROBE...] [CLIENTS].
  */
 public class KernelCost {
-    static final int PAIRS = 12;
+    static final int PAIRS = Integer.getInteger("pairs", 12);
 
     public static void main(String[] args) throws Exception {
         Set<String> which = Set.of((args.length > 0 ? args[0] : "all").split(","));
+        int clients = args.length > 1 ? Integer.parseInt(args[1]) : 1;
         try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
             for (String sysctl : new String[] {"net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000"}) {
                 new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl).inheritIO()
                         .start().waitFor();
             }
             for (int w = 0; w < 6; w++) {
-                rate(lab); // just-in-time compilation of this JVM's client and server first
+                rate(lab, clients); // just-in-time compilation of this JVM's client and server first
             }
             double[] change = new double[PAIRS];
             StringBuilder pairs = new StringBuilder();
             for (int r = 0; r < PAIRS; r++) {
-                double without = rate(lab);
+                double without = rate(lab, clients);
                 List<AutoCloseable> attached = lab.server().call(() -> attach(which, lab));
                 double with;
                 try {
-                    with = rate(lab);
+                    with = rate(lab, clients);
                 } finally {
                     lab.server().call(() -> {
                         for (AutoCloseable c : attached.reversed()) {
@@ -61,8 +66,9 @@ public class KernelCost {
                 pairs.append(String.format("%.0f/%.0f ", without, with));
             }
             Arrays.sort(change);
-            System.out.printf("%-40s change %6.1f%%   quartiles %6.1f%% %6.1f%%%n", String.join(",", which),
-                    change[PAIRS / 2], change[PAIRS / 4], change[3 * PAIRS / 4]);
+            System.out.printf("%-30s %d client%s  change %6.1f%%   quartiles %6.1f%% %6.1f%%%n",
+                    String.join(",", which), clients, clients == 1 ? " " : "s", change[PAIRS / 2], change[PAIRS / 4],
+                    change[3 * PAIRS / 4]);
             System.out.println("(connections/s without/with, by pair: " + pairs.toString().strip() + ")");
         }
     }
@@ -117,6 +123,21 @@ public class KernelCost {
                 on.add(p);
                 p.attach(ifs);
             }
+            if (which.contains("hooks")) {
+                BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                on.add(empty);
+                int ifindex = NetInterfaces.indexOf(lab.serverIf());
+                for (int i = 0; i < 4; i++) {
+                    on.add(empty.program("tcpi_empty_tc").attachTc(ifindex, TcDirection.INGRESS,
+                            new TcFilterId(0x7D1 + i, 1), false));
+                }
+                on.add(empty.program("tcpi_empty_tc").attachTc(ifindex, TcDirection.EGRESS, new TcFilterId(0x7D1, 1),
+                        false));
+                for (String tracepoint : List.of("tcpi_empty_state", "tcpi_empty_state2", "tcpi_empty_probe",
+                        "tcpi_empty_kfree")) {
+                    on.add(empty.program(tracepoint).attach());
+                }
+            }
             if (which.contains("empty")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
                 on.add(empty);
@@ -136,13 +157,7 @@ public class KernelCost {
         }
     }
 
-    static double rate(Lab lab) {
-        long start = System.nanoTime();
-        long end = start + 2_000_000_000L;
-        long done = 0;
-        while (System.nanoTime() < end) {
-            done += Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 50);
-        }
-        return done / ((System.nanoTime() - start) / 1e9);
+    static double rate(Lab lab, int clients) {
+        return Traffic.connectionRate(lab.client(), Lab.SERVER_V4, 8080, clients, 2000);
     }
 }

@@ -17,7 +17,8 @@ import java.util.regex.Pattern;
 
 /**
  * What watching costs the traffic: bulk throughput (iperf3, one stream) and connection rate (short
- * connections, one after another) over the lab's veth pair, with nothing watching, with
+ * connections, one after another, and from four clients at once, which keeps both CPUs busy) over
+ * the lab's veth pair, with nothing watching, with
  * tcpinspect watch (every probe; as a table, and as JSON with a line per event) and with tcpdump
  * capturing headers, all in the same run, rounds alternating, medians reported.
  *
@@ -27,6 +28,7 @@ public class WatchCost {
     static final int ROUNDS = Integer.getInteger("rounds", 5);
     static final int SECONDS = 4;
     static final int WARM_UP_MS = 1500;
+    static final int PARALLEL_CLIENTS = 4;
 
     public static void main(String[] args) throws Exception {
         String jar = args[0];
@@ -44,6 +46,8 @@ public class WatchCost {
             double[][] conns = new double[modes.length][ROUNDS];
             double[][] bulkCpu = new double[modes.length][ROUNDS];
             double[][] connsCpu = new double[modes.length][ROUNDS];
+            double[][] parallel = new double[modes.length][ROUNDS];
+            double[][] parallelCpu = new double[modes.length][ROUNDS];
             for (int r = 0; r < ROUNDS; r++) {
                 for (int i = 0; i < modes.length; i++) {
                     int m = (i + r) % modes.length; // each round starts with another mode: no mode always runs first
@@ -61,10 +65,13 @@ public class WatchCost {
                         double cpu0 = cpuSeconds(watcher);
                         bulk[m][r] = iperf(lab);
                         double cpu1 = cpuSeconds(watcher);
-                        conns[m][r] = connectionRate(lab);
+                        conns[m][r] = connectionRate(lab, 1);
                         double cpu2 = cpuSeconds(watcher);
+                        parallel[m][r] = connectionRate(lab, PARALLEL_CLIENTS);
+                        double cpu3 = cpuSeconds(watcher);
                         bulkCpu[m][r] = 100 * (cpu1 - cpu0) / SECONDS;
                         connsCpu[m][r] = 100 * (cpu2 - cpu1) / SECONDS;
+                        parallelCpu[m][r] = 100 * (cpu3 - cpu2) / SECONDS;
                     } finally {
                         if (watcher != null) {
                             watcher.toHandle().destroy();
@@ -73,18 +80,20 @@ public class WatchCost {
                     }
                 }
             }
-            System.out.printf("%-24s %12s %8s %8s %14s %8s %8s%n", "watching", "bulk Gbit/s", "vs none", "cpu",
-                    "connections/s", "vs none", "cpu");
+            System.out.printf("%-24s %11s %7s %5s %13s %7s %5s %13s %7s %5s%n", "watching", "bulk Gbit/s", "vs none",
+                    "cpu", "conns/s 1 cl", "vs none", "cpu", "conns/s " + PARALLEL_CLIENTS + " cl", "vs none", "cpu");
             for (int m = 0; m < modes.length; m++) {
-                System.out.printf("%-24s %12.2f %7.1f%% %7.0f%% %14.0f %7.1f%% %7.0f%%%n", modes[m], median(bulk[m]),
-                        pairedChange(bulk[m], bulk[0]), median(bulkCpu[m]), median(conns[m]),
-                        pairedChange(conns[m], conns[0]), median(connsCpu[m]));
+                System.out.printf("%-24s %11.2f %6.1f%% %4.0f%% %13.0f %6.1f%% %4.0f%% %13.0f %6.1f%% %4.0f%%%n", modes[m],
+                        median(bulk[m]), pairedChange(bulk[m], bulk[0]), median(bulkCpu[m]), median(conns[m]),
+                        pairedChange(conns[m], conns[0]), median(connsCpu[m]), median(parallel[m]),
+                        pairedChange(parallel[m], parallel[0]), median(parallelCpu[m]));
             }
             System.out.println("(vs none: median over rounds of the change against the same round's run with nothing"
                     + " watching, which drifts less than medians of the absolute figures; cpu: the watcher's own"
                     + " user+system time while the workload ran, % of one CPU)");
-            System.out.printf("(median of %d rounds of %d s each; rounds: bulk %s, connections %s)%n", ROUNDS, SECONDS,
-                    Arrays.deepToString(bulk), Arrays.deepToString(conns));
+            System.out.printf("(median of %d rounds of %d s each; rounds: bulk %s, connections %s, %d clients %s)%n",
+                    ROUNDS, SECONDS, Arrays.deepToString(bulk), Arrays.deepToString(conns), PARALLEL_CLIENTS,
+                    Arrays.deepToString(parallel));
             if (Arrays.asList(modes).contains("tcpinspect")) {
                 programCosts(java, jar, lab);
             }
@@ -101,11 +110,10 @@ public class WatchCost {
         Process watcher = startAndWait(tcpinspect(java, jar, lab, "tcpinspect"), "Watching", true);
         String before = Files.readString(Path.of("/proc/sys/kernel/bpf_stats_enabled")).strip();
         // Baselines on the same hooks, counted the same way: programs that return at once.
-        try (BpfObject emptyTc = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
-             BpfObject emptyTracepoint = BpfObject.loadResource("/bpf/features/tp_btf.bpf.o")) {
-            lab.server().call(() -> emptyTc.program("tcpi_empty_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
+        try (BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
+            lab.server().call(() -> empty.program("tcpi_empty_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
                     TcDirection.INGRESS, new TcFilterId(0x7D1, 1), false));
-            emptyTracepoint.program("tcpi_probe_tpbtf").attach();
+            empty.program("tcpi_empty_state").attach();
             warmUp(lab);
             Files.writeString(Path.of("/proc/sys/kernel/bpf_stats_enabled"), "1");
             Map<String, long[]> start = programStats();
@@ -132,7 +140,7 @@ public class WatchCost {
             }
             System.out.printf("%-22s %12s %10s %14.0f%n", "all tcpinspect", "", "", total);
             System.out.println("(baselines, not in the total: tcpi_empty_tc returns at once at TC ingress,"
-                    + " tcpi_probe_tpbtf at inet_sock_set_state)");
+                    + " tcpi_empty_state at inet_sock_set_state)");
         } finally {
             Files.writeString(Path.of("/proc/sys/kernel/bpf_stats_enabled"), before);
             watcher.toHandle().destroy();
@@ -140,7 +148,7 @@ public class WatchCost {
         }
     }
 
-    static final List<String> BASELINES = List.of("tcpi_empty_tc", "tcpi_probe_tpbtf");
+    static final List<String> BASELINES = List.of("tcpi_empty_tc", "tcpi_empty_state");
 
     /** run_cnt and run_time_ns of every loaded tcpinspect program, by name, from bpftool. */
     static Map<String, long[]> programStats() throws Exception {
@@ -233,14 +241,8 @@ public class WatchCost {
         return Double.parseDouble(m.group(1));
     }
 
-    static double connectionRate(Lab lab) {
-        long end = System.nanoTime() + SECONDS * 1_000_000_000L;
-        long start = System.nanoTime();
-        long done = 0;
-        while (System.nanoTime() < end) {
-            done += Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 50);
-        }
-        return done / ((System.nanoTime() - start) / 1e9);
+    static double connectionRate(Lab lab, int clients) {
+        return Traffic.connectionRate(lab.client(), Lab.SERVER_V4, 8080, clients, SECONDS * 1000L);
     }
 
     /** Median over rounds of (mode / baseline of the same round - 1), in percent. */

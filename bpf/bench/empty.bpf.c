@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
-/* Baselines for bench/: programs of each packet type that do nothing but pass. */
+/*
+ * Baselines for bench/: programs that do nothing, one for each kind of hook the probes use, so that
+ * a benchmark can tell what a hook costs by itself from what a probe's work costs.
+ */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -14,6 +17,31 @@ SEC("xdp")
 int tcpi_empty_xdp(struct xdp_md *ctx)
 {
 	return XDP_PASS;
+}
+
+/* The BTF-typed tracepoints the probes attach to (conn and handshake both to inet_sock_set_state). */
+SEC("tp_btf/inet_sock_set_state")
+int tcpi_empty_state(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int tcpi_empty_state2(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/tcp_probe")
+int tcpi_empty_probe(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int tcpi_empty_kfree(void *ctx)
+{
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

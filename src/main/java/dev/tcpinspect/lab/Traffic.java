@@ -170,6 +170,42 @@ public final class Traffic {
         return connectTimed(ns, address, port, count).length;
     }
 
+    /**
+     * Connections per second made as {@link #connect} makes them, from {@code clients} threads at once
+     * for {@code millis} ms. One client measures what a connection's latency allows; several keep the
+     * host's CPUs busy and measure how many connections it can make.
+     */
+    public static double connectionRate(Netns ns, String address, int port, int clients, long millis) {
+        long start = System.nanoTime();
+        long end = start + millis * 1_000_000L;
+        java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicReference<RuntimeException> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.List<Thread> threads = new java.util.ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            threads.add(Thread.ofPlatform().name("lab-client-" + c).start(() -> {
+                try {
+                    while (System.nanoTime() < end) {
+                        done.addAndGet(connect(ns, address, port, 50));
+                    }
+                } catch (RuntimeException e) {
+                    failure.compareAndSet(null, e);
+                }
+            }));
+        }
+        for (Thread t : threads) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while making connections", e);
+            }
+        }
+        if (failure.get() != null) {
+            throw failure.get();
+        }
+        return done.get() / ((System.nanoTime() - start) / 1e9);
+    }
+
     /** Like {@link #connect}, returning how long each connect() took, in nanoseconds. */
     public static long[] connectTimed(Netns ns, String address, int port, int count) {
         return ns.call(() -> {
