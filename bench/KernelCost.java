@@ -1,6 +1,5 @@
 import dev.tcpinspect.ebpf.BpfObject;
 import dev.tcpinspect.ebpf.TcDirection;
-import dev.tcpinspect.ebpf.TcFilterId;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
@@ -26,9 +25,9 @@ import java.util.Set;
  * which keeps both CPUs busy). Windows of 2 s with the probes attached alternate with windows
  * without them; each pair gives a change, and the median and quartiles of the pairs are printed.
  * Baselines: "empty" attaches one TC program that returns at once; "hooks" attaches programs that
- * return at once to every hook all the probes use, as many as they use (four at TC ingress, one at
- * TC egress, two at inet_sock_set_state, one at tcp_probe, one at kfree_skb): what the hooks cost
- * before any probe does any work.
+ * return at once to every hook all the probes use, as many as they use and the way they attach (four
+ * tcx links at TC ingress, one at TC egress, two at inet_sock_set_state, one at tcp_probe, one at
+ * kfree_skb): what the hooks cost before any probe does any work.
  *
  * Not a test: it prints figures. Run with bench/run kernel [all|empty|hooks|PROBE,PROBE...] [CLIENTS].
  */
@@ -127,12 +126,10 @@ public class KernelCost {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
                 on.add(empty);
                 int ifindex = NetInterfaces.indexOf(lab.serverIf());
-                for (int i = 0; i < 4; i++) {
-                    on.add(empty.program("tcpi_empty_tc").attachTc(ifindex, TcDirection.INGRESS,
-                            new TcFilterId(0x7D1 + i, 1), false));
+                for (int i = 0; i < 4; i++) { // as the probes attach (tcx links)
+                    on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
                 }
-                on.add(empty.program("tcpi_empty_tc").attachTc(ifindex, TcDirection.EGRESS, new TcFilterId(0x7D1, 1),
-                        false));
+                on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.EGRESS));
                 for (String tracepoint : List.of("tcpi_empty_state", "tcpi_empty_state2", "tcpi_empty_probe",
                         "tcpi_empty_kfree")) {
                     on.add(empty.program(tracepoint).attach());
@@ -141,8 +138,7 @@ public class KernelCost {
             if (which.contains("empty")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
                 on.add(empty);
-                on.add(empty.program("tcpi_empty_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()), TcDirection.INGRESS,
-                        new TcFilterId(0x7D1, 1), false));
+                on.add(empty.program("tcpi_empty_tc").attachTcx(NetInterfaces.indexOf(lab.serverIf()), TcDirection.INGRESS));
             }
             return on;
         } catch (RuntimeException e) {

@@ -1,6 +1,5 @@
 import dev.tcpinspect.ebpf.BpfObject;
 import dev.tcpinspect.ebpf.TcDirection;
-import dev.tcpinspect.ebpf.TcFilterId;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.os.NetInterfaces;
@@ -111,8 +110,8 @@ public class WatchCost {
         String before = Files.readString(Path.of("/proc/sys/kernel/bpf_stats_enabled")).strip();
         // Baselines on the same hooks, counted the same way: programs that return at once.
         try (BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
-            lab.server().call(() -> empty.program("tcpi_empty_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
-                    TcDirection.INGRESS, new TcFilterId(0x7D1, 1), false));
+            lab.server().call(() -> empty.program("tcpi_empty_tc").attachTcx(NetInterfaces.indexOf(lab.serverIf()),
+                    TcDirection.INGRESS));
             empty.program("tcpi_empty_state").attach();
             warmUp(lab);
             Files.writeString(Path.of("/proc/sys/kernel/bpf_stats_enabled"), "1");

@@ -63,6 +63,7 @@ final class DoctorCommand implements Callable<Integer> {
         if (libbpf != null && privileges.canAttachPacketPrograms()) {
             hooks.put("xdp", Features.programType(ProgramType.XDP));
             hooks.put("tc", Features.programType(ProgramType.SCHED_CLS));
+            hooks.put("tcx", Features.tcx());
             hooks.put("tracepoint", Features.programType(ProgramType.TRACEPOINT));
             hooks.put("raw_tracepoint", Features.programType(ProgramType.RAW_TRACEPOINT));
             hooks.put("tp_btf", Features.tpBtf());

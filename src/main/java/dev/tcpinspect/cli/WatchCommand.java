@@ -4,6 +4,7 @@ import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.output.Presenter;
+import dev.tcpinspect.probe.TcSlots;
 import dev.tcpinspect.probe.syncount.SynCountProbe;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -56,6 +57,11 @@ final class WatchCommand implements Callable<Integer> {
             description = "With --xdp: auto (native where the driver has it), native or generic. Default: ${DEFAULT-VALUE}.")
     XdpMode xdpMode;
 
+    @Option(names = "--tc-mode", paramLabel = "MODE", defaultValue = "auto",
+            description = "How TC programs attach: auto (tcx links where the kernel has them, 6.6+, else clsact"
+                    + " filters), tcx or clsact. Default: ${DEFAULT-VALUE}.")
+    TcSlots.Mode tcMode;
+
     @Option(names = "--duration", paramLabel = "SECONDS", description = "Stop after this many seconds. Default: until Ctrl-C.")
     Double duration;
 
@@ -94,6 +100,7 @@ final class WatchCommand implements Callable<Integer> {
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
         List<ProbeSet.Name> chosen = probes.isEmpty() ? List.of(ProbeSet.Name.values()) : probes;
         Presenter presenter = Presenter.of(format, System.out);
+        TcSlots.mode(tcMode);
         try (StopSignal stop = new StopSignal();
              ProbeSet running = ProbeSet.start(chosen, names, hook, xdpMode, allNetns, presenter.wantsEvents())) {
             WatchSession.run(running, names, hookName, presenter, seconds(interval),

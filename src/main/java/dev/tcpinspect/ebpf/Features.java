@@ -108,6 +108,14 @@ public final class Features {
         return cached("tp_btf", () -> kernelBtf() && loads("/bpf/features/tp_btf.bpf.o"));
     }
 
+    /**
+     * tcx links for TC programs (kernel 6.6+): the running kernel's BTF names the attach type. Nothing
+     * is attached to find out.
+     */
+    public static boolean tcx() {
+        return cached("tcx", () -> KernelEnums.values("bpf_attach_type", "BPF_").containsValue("TCX_INGRESS"));
+    }
+
     /** fentry/fexit: probed by loading a tiny fentry program (fails where ftrace has no functions). */
     public static boolean fentry() {
         return cached("fentry", () -> kernelBtf() && loads("/bpf/features/fentry.bpf.o"));

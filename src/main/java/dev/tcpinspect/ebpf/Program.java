@@ -15,6 +15,8 @@ import java.lang.foreign.MemorySegment;
 public final class Program {
     private static final int LINK_CREATE_OPTS_SIZE = 64;
     private static final int BPF_XDP = 37;
+    private static final int BPF_TCX_INGRESS = 46; // enum bpf_attach_type, kernel 6.6 (libbpf 1.1's headers predate it)
+    private static final int BPF_TCX_EGRESS = 47;
     private static final int TEST_RUN_OPTS_SIZE = 80;
 
     private final BpfObject owner;
@@ -111,6 +113,23 @@ public final class Program {
             }
             int linkFd = Libbpf.check("attaching XDP program " + name + " to ifindex " + ifindex, rc);
             return owner.own(new XdpLink(linkFd, ifindex, mode, name));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /**
+     * Attaches to an interface's TC hook as a tcx link (kernel 6.6+; gone when the process is), after
+     * any programs already there. A kernel without tcx refuses with EINVAL: {@link #attachTc} is the
+     * way there.
+     */
+    public TcxLink attachTcx(int ifindex, TcDirection direction) {
+        try {
+            int type = direction == TcDirection.INGRESS ? BPF_TCX_INGRESS : BPF_TCX_EGRESS;
+            int rc = (int) Libbpf.LINK_CREATE.invokeExact(fd(), ifindex, type, MemorySegment.NULL);
+            int linkFd = Libbpf.check("attaching TC program " + name + " to ifindex " + ifindex + " "
+                    + direction.name().toLowerCase() + " (tcx)", rc);
+            return owner.own(new TcxLink(linkFd, ifindex, direction, name));
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
         }

@@ -104,6 +104,10 @@ class CommandLineTest {
         assertEquals(Files.isDirectory(Path.of("/sys/bus/event_source/devices/kprobe")),
                 d.get("hooks").get("kprobe").asBoolean());
         assertTrue(d.get("hooks").get("xdp").asBoolean() && d.get("hooks").get("tc").asBoolean());
+        // tcx came with 6.6: the kernel's release says whether it is there.
+        String[] release = Cmd.run("uname", "-r").ok().out().strip().split("[.-]");
+        int major = Integer.parseInt(release[0]), minor = Integer.parseInt(release[1]);
+        assertEquals(major > 6 || (major == 6 && minor >= 6), d.get("hooks").get("tcx").asBoolean());
         assertTrue(d.get("usable").asBoolean());
         assertEquals(0, d.get("problems").size());
         // Every tracepoint doctor lists as present has a format file in tracefs.

@@ -42,6 +42,7 @@ class LifecycleCliTest {
             double seconds = summary.get("seconds").asDouble();
             assertTrue(seconds >= 1.4 && seconds < 3, "ran for " + seconds);
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
             String qdiscs = Cmd.run("ip", "netns", "exec", lab.serverNs(), "tc", "qdisc", "show", "dev", lab.serverIf())
                     .ok().out();
             assertTrue(!qdiscs.contains("clsact"), "the clsact qdisc watch created is gone too: " + qdiscs);
@@ -55,7 +56,8 @@ class LifecycleCliTest {
             lab.server().run(() -> foreign.program("rt_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
                     TcDirection.INGRESS, new TcFilterId(0x55, 2), false));
 
-            TcpinspectProcess first = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(), "--format", "json");
+            TcpinspectProcess first = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                    "--tc-mode", "clsact", "--format", "json");
             first.awaitJson("ready", 30);
             first.kill9();
             String afterKill = tcFilters(lab);
@@ -64,7 +66,7 @@ class LifecycleCliTest {
             assertEquals(1, count(afterKill, "rt_tc"));
 
             try (TcpinspectProcess second = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
-                    "--format", "json")) {
+                    "--tc-mode", "clsact", "--format", "json")) {
                 second.awaitJson("ready", 30);
                 assertEquals(1, count(tcFilters(lab), "tcpi_syn_tc"), "no second copy is stacked");
                 assertEquals(1, count(tcFilters(lab), "tcpi_hs_tc"), "no second copy is stacked");
@@ -88,6 +90,29 @@ class LifecycleCliTest {
     }
 
     @Test
+    void tcxLinksDieWithTheProcessAndANewStartRemovesAClsactLeftover() {
+        try (Lab lab = Lab.create()) {
+            TcpinspectProcess old = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                    "--tc-mode", "clsact", "--format", "json");
+            old.awaitJson("ready", 30);
+            old.kill9();
+            assertEquals(4, count(tcFilters(lab), "tcpi_"), "the clsact leftover:\n" + tcFilters(lab));
+
+            TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                    "--format", "json");
+            watch.awaitJson("ready", 30);
+            assertEquals(List.of("tcpi_dupack_tc", "tcpi_hs_tc", "tcpi_syn_tc", "tcpi_zw_in", "tcpi_zw_out"),
+                    Cmd.tcxProgramNames().stream().sorted().toList(), "every packet program as a tcx link");
+            assertEquals(0, count(tcFilters(lab), "tcpi_"), "the leftover went:\n" + tcFilters(lab));
+            watch.kill9();
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "the tcx links went with the process");
+            var cleanup = TcpinspectProcess.run(lab.serverNs(), "cleanup");
+            assertEquals(0, cleanup.exit(), cleanup.err());
+            assertTrue(cleanup.out().contains("nothing of tcpinspect's was attached"), cleanup.out());
+        }
+    }
+
+    @Test
     void xdpDiesWithTheProcess() {
         try (Lab lab = Lab.create()) {
             // Only the packet counter, the probe that uses XDP here (handshake always stamps SYNs at TC).
@@ -105,7 +130,8 @@ class LifecycleCliTest {
         try (Lab lab = Lab.create(); BpfObject foreign = OpenObject.openResource("/bpf/test/runtime_test.bpf.o").load()) {
             lab.server().run(() -> foreign.program("rt_tc").attachTc(NetInterfaces.indexOf(lab.serverIf()),
                     TcDirection.INGRESS, new TcFilterId(0x7C1, 1), false));
-            var run = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "--duration", "1");
+            var run = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "--tc-mode", "clsact",
+                    "--duration", "1");
             assertEquals(1, run.exit());
             assertEquals(1, run.err().lines().count(), run.err());
             assertTrue(run.err().contains("tcpinspect did not put there"), run.err());

@@ -10,6 +10,7 @@ import dev.tcpinspect.os.Libc;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
+import java.util.List;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
@@ -102,6 +103,22 @@ class AttachTest {
                     assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
                 }
             }
+        }
+    }
+
+    @Test
+    void tcxLinksCountLabTrafficWithoutAQdiscAndLeaveNothingAfterClose() {
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             BpfObject obj = RuntimeTest.openTestObject().load()) {
+            int ifindex = lab.server().call(() -> NetInterfaces.indexOf(lab.serverIf()));
+            TcxLink tcx = lab.server().call(() -> obj.program("rt_tc").attachTcx(ifindex, TcDirection.INGRESS));
+            assertEquals(List.of("rt_tc"), Cmd.tcxProgramNames());
+            assertFalse(hasClsact(lab), "tcx needs no qdisc");
+            assertEquals(3, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 3));
+            assertTrue(hit(obj, 0) >= 3 * 4, "tcx saw " + hit(obj, 0));
+            // Closed from this thread, outside the namespace: a link needs no namespace to go.
+            tcx.close();
+            assertEquals(List.of(), Cmd.tcxProgramNames());
         }
     }
 

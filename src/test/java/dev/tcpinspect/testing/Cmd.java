@@ -58,4 +58,27 @@ public final class Cmd {
         return r.out().replaceAll("\"(xdp|tc|flow_dissector|netfilter|tcx)\":\\[\\]", "")
                 .replaceAll("[\\[\\]{},\\s]", "");
     }
+
+    /**
+     * Names of the programs attached through tcx links, host-wide, from bpftool: its link list names
+     * a tcx link's type only by number (11, BPF_LINK_TYPE_TCX) in bpftool 7.1, and its program list
+     * names the program.
+     */
+    public static List<String> tcxProgramNames() {
+        try {
+            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+            List<String> names = new java.util.ArrayList<>();
+            for (var link : mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out())) {
+                String type = link.path("type").asText();
+                if (type.equals("11") || type.equals("tcx")) {
+                    var prog = mapper.readTree(run(List.of("bpftool", "-j", "prog", "show", "id",
+                            link.path("prog_id").asText()), 30).ok().out());
+                    names.add(prog.path("name").asText());
+                }
+            }
+            return names;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }
