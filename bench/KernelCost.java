@@ -126,8 +126,13 @@ public class KernelCost {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
                 on.add(empty);
                 int ifindex = NetInterfaces.indexOf(lab.serverIf());
-                for (int i = 0; i < 4; i++) { // as the probes attach (tcx links)
-                    on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
+                // As the probes attach: tcx links, four programs at ingress (tcx takes a program once
+                // per hook, so each is another load of the object) and one at egress.
+                on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
+                for (int i = 1; i < 4; i++) {
+                    BpfObject another = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                    on.add(another);
+                    on.add(another.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
                 }
                 on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.EGRESS));
                 for (String tracepoint : List.of("tcpi_empty_state", "tcpi_empty_state2", "tcpi_empty_probe",
