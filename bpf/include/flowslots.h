@@ -20,9 +20,10 @@
 
 /*
  * The hash's seed, drawn at the first packet of the object's life (each object has its own), so
- * that nobody can choose tuples that land on one set or mimic another flow's tag.
+ * that nobody can choose tuples that land on one set or mimic another flow's tag. Static: an
+ * object that includes this header for sockslot_set alone gets no .bss for it.
  */
-__u64 flowslot_seed = 0;
+static __u64 flowslot_seed;
 
 static __always_inline __u64 flowslot_seed_get(void)
 {

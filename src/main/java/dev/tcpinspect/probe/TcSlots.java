@@ -1,6 +1,6 @@
 package dev.tcpinspect.probe;
 
-import dev.tcpinspect.ebpf.BpfException;
+import dev.tcpinspect.ebpf.Features;
 import dev.tcpinspect.ebpf.Link;
 import dev.tcpinspect.ebpf.Program;
 import dev.tcpinspect.ebpf.ProgramInfo;
@@ -35,15 +35,19 @@ public final class TcSlots {
     public static final Slot ZEROWIN_OUT = new Slot(new TcFilterId(0x7C5, 1), TcDirection.EGRESS);
     public static final List<Slot> ALL = List.of(PACKETS, HANDSHAKE, DUPACK, ZEROWIN_IN, ZEROWIN_OUT);
 
-    private static final int EINVAL = 22;
     private static volatile Mode mode = Mode.AUTO;
-    /** The kernel refused a tcx link as an unknown kind of attachment (older than 6.6): auto stops asking. */
-    private static volatile boolean tcxUnknown;
 
     private TcSlots() {}
 
-    /** How packet programs attach from now on, for the whole process (the CLI's --tc-mode, before attaching). */
+    /**
+     * How packet programs attach from now on, for the whole process (the CLI's --tc-mode, set before
+     * anything is attached). Refuses tcx on a kernel without it, so that nothing is attached yet.
+     */
     public static void mode(Mode chosen) {
+        if (chosen == Mode.TCX && !Features.tcx()) {
+            throw new IllegalStateException("--tc-mode tcx: this kernel has no tcx links (they came with 6.6);"
+                    + " use --tc-mode auto or clsact");
+        }
         mode = chosen;
     }
 
@@ -55,23 +59,13 @@ public final class TcSlots {
     /** Attaches (in the calling thread's namespace) as tcx link or clsact filter, as described above. */
     public static Link attach(Program program, String ifname, int ifindex, Slot slot) {
         boolean leftover = owned(ifindex, slot).isPresent();
-        if (mode != Mode.CLSACT && !tcxUnknown) {
-            try {
-                Link link = program.attachTcx(ifindex, slot.direction());
-                if (leftover) {
-                    // A killed tcpinspect that attached with clsact left its filter here: a new start removes it.
-                    TcFilters.detach(ifindex, slot.direction(), slot.id());
-                }
-                return link;
-            } catch (BpfException e) {
-                if (mode == Mode.TCX || e.errno() != EINVAL) {
-                    throw mode == Mode.TCX && e.errno() == EINVAL
-                            ? new BpfException("attaching " + program.name() + " to " + ifname + " as a tcx link", EINVAL,
-                                    "this kernel has no tcx (6.6+); use --tc-mode clsact or auto")
-                            : e;
-                }
-                tcxUnknown = true;
+        if (mode == Mode.TCX || (mode == Mode.AUTO && Features.tcx())) {
+            Link link = program.attachTcx(ifindex, slot.direction());
+            if (leftover) {
+                // A killed tcpinspect that attached with clsact left its filter here: a new start removes it.
+                TcFilters.detach(ifindex, slot.direction(), slot.id());
             }
+            return link;
         }
         if (!leftover && TcFilters.query(ifindex, slot.direction(), slot.id()).isPresent()) {
             throw new IllegalStateException("interface " + ifname + " already has a tc filter with handle "
