@@ -35,7 +35,7 @@ class HandshakeWatchCliTest {
             long[] all = {v4[0], v4[1], v6[0]};
             double slowestMs = Arrays.stream(all).max().orElseThrow() / 1e6;
             JsonNode passive = summary.get("handshake_ms").get("passive");
-            assertEquals(3, passive.get("count").asLong());
+            assertEquals(3, passive.get("count").asLong(), summary.toString());
             assertTrue(Math.abs(passive.get("max").asDouble() - slowestMs) < 20, passive + " vs " + slowestMs);
             assertTrue(passive.get("p50").asDouble() > 900 && passive.get("p50").asDouble() < 1300, passive.toString());
             assertEquals(3, summary.get("handshake_ms_by_port").get("8080").get("count").asLong());
