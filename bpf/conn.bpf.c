@@ -39,27 +39,27 @@ struct {
  * the oldest); one pushed out is counted (CONN_STAT_SOCKS_FULL) and its close is not counted.
  */
 #define SOCK_SET_BITS 16 /* 65,536 sets of 4 ways: 262,144 live connections in 4 MiB */
-#define SOCK_WAYS 4
 #define START_MASK ((1ULL << 56) - 1)
 
-/* 16 bytes, so that a set is one cache line. */
+/*
+ * A connection's way, laid over struct slot_way: the socket's address is the tag, and the marks
+ * sit below the start in the stamp, so that stamps order ways by start.
+ */
 struct sock_way {
 	__u64 sk;            /* the socket's address; 0: free */
-	__u64 start_ns : 56; /* clock at SYN_SENT or SYN_RECV, modulo 2^56 ns (2.2 years); 0 when events
-			      * are off (only events carry durations) */
 	__u64 open : 4;      /* CONN_OPEN_* */
 	__u64 end : 4;       /* CONN_END_* noted before the close */
+	__u64 start_ns : 56; /* clock at SYN_SENT or SYN_RECV, modulo 2^56 ns (2.2 years); 0 when events
+			      * are off (only events carry durations) */
 };
 
-struct sock_set {
-	struct sock_way way[SOCK_WAYS];
-};
+_Static_assert(sizeof(struct sock_way) == sizeof(struct slot_way), "sock_way overlays slot_way");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1 << SOCK_SET_BITS);
 	__type(key, __u32);
-	__type(value, struct sock_set);
+	__type(value, struct slot_set);
 } socks SEC(".maps");
 
 struct {
@@ -67,53 +67,36 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
-static __always_inline struct sock_set *sock_set_of(__u64 sk_addr)
+/* The socket's way, or NULL if it has none. */
+static __always_inline struct sock_way *sock_way_find(__u64 sk_addr)
 {
 	__u32 index = sockslot_set(sk_addr, SOCK_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&socks, &index);
 
-	return bpf_map_lookup_elem(&socks, &index);
-}
-
-/* The socket's way, or NULL if it has none. */
-static __always_inline struct sock_way *sock_way_find(struct sock_set *set, __u64 sk_addr)
-{
-#pragma unroll
-	for (int i = 0; i < SOCK_WAYS; i++) {
-		if (set->way[i].sk == sk_addr)
-			return &set->way[i];
-	}
-	return NULL;
+	return set ? (struct sock_way *)slot_find(set, sk_addr) : NULL;
 }
 
 /*
- * A way for a connection starting: its own (a socket connecting again), a free one, or the oldest.
- * (Indices, not pointers: the verifier takes no arithmetic on pointers that the compiler may make of
- * a choice between them.)
+ * A way for a connection starting: its own (a socket connecting again), a free one, or the oldest,
+ * whose connection is then pushed out (counted).
  */
-static __always_inline struct sock_way *sock_way_take(struct sock_set *set, __u64 sk_addr)
+static __always_inline struct sock_way *sock_way_take(__u64 sk_addr)
 {
-	int found = -1, free = -1, oldest = 0;
+	__u32 index = sockslot_set(sk_addr, SOCK_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&socks, &index);
 
-#pragma unroll
-	for (int i = 0; i < SOCK_WAYS; i++) {
-		if (set->way[i].sk == sk_addr)
-			found = i;
-		else if (!set->way[i].sk && free < 0)
-			free = i;
-		if (set->way[i].start_ns < set->way[oldest & (SOCK_WAYS - 1)].start_ns)
-			oldest = i;
-	}
-	if (found < 0 && free < 0)
+	if (!set)
+		return NULL;
+	struct slot_way *w = slot_take(set, sk_addr);
+
+	if (w->tag && w->tag != sk_addr)
 		PERCPU_BUMP(stats, CONN_STAT_SOCKS_FULL);
-	int pick = found >= 0 ? found : free >= 0 ? free : oldest;
-
-	return &set->way[pick & (SOCK_WAYS - 1)];
+	return (struct sock_way *)w;
 }
 
 static __always_inline void note_reset(__u64 sk_addr, __u8 end)
 {
-	struct sock_set *set = sock_set_of(sk_addr);
-	struct sock_way *w = set ? sock_way_find(set, sk_addr) : NULL;
+	struct sock_way *w = sock_way_find(sk_addr);
 
 	if (w && w->end == CONN_END_NONE)
 		w->end = end;
@@ -127,23 +110,21 @@ int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
 	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
-	struct sock_set *set = sock_set_of(sk_addr);
-
-	if (!set)
-		return 0;
 	/* The clock only for what events carry (start, duration, time): the table view needs none. */
 	__u64 now = emit_events ? bpf_ktime_get_ns() : 0;
 	struct sock_way *info;
 
 	if (newstate == ST_SYN_SENT || newstate == ST_SYN_RECV) {
 		/* A socket connects again after a failed attempt: its record starts over. */
-		info = sock_way_take(set, sk_addr);
-		info->sk = sk_addr;
-		info->start_ns = now & START_MASK;
-		info->open = CONN_OPEN_NONE;
-		info->end = CONN_END_NONE;
+		info = sock_way_take(sk_addr);
+		if (info) {
+			info->sk = sk_addr;
+			info->start_ns = now & START_MASK;
+			info->open = CONN_OPEN_NONE;
+			info->end = CONN_END_NONE;
+		}
 	} else {
-		info = sock_way_find(set, sk_addr);
+		info = sock_way_find(sk_addr);
 	}
 
 	struct conn_event *e = EVENT_RESERVE(events, sizeof(*e), stats, CONN_STAT_EVENTS_LOST);

@@ -36,63 +36,25 @@ struct {
  * as unmatched.
  */
 #define START_SET_BITS 14 /* 16,384 sets of 4 ways: 65,536 handshakes in progress in 1 MiB */
-#define START_WAYS 4
 
-struct start_way {
-	__u64 tag;      /* syn_seen: flowslot_hash of the tuple; connecting: the socket's address; 0: free */
-	__u64 start_ns;
-};
-
-struct start_set {
-	struct start_way way[START_WAYS];
-};
-
-/* First SYN time per incoming connection, from TC ingress. */
+/*
+ * First SYN time per incoming connection, from TC ingress (tag: flowslot_hash of the tuple; stamp:
+ * the time).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1 << START_SET_BITS);
 	__type(key, __u32);
-	__type(value, struct start_set);
+	__type(value, struct slot_set);
 } syn_seen SEC(".maps");
 
-/* SYN_SENT time per connecting socket. */
+/* SYN_SENT time per connecting socket (tag: the socket's address; stamp: the time). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1 << START_SET_BITS);
 	__type(key, __u32);
-	__type(value, struct start_set);
+	__type(value, struct slot_set);
 } connecting SEC(".maps");
-
-/* The way holding tag, or NULL. */
-static __always_inline struct start_way *start_find(struct start_set *set, __u64 tag)
-{
-#pragma unroll
-	for (int i = 0; i < START_WAYS; i++) {
-		if (set->way[i].tag == tag)
-			return &set->way[i];
-	}
-	return NULL;
-}
-
-/* The way holding tag, else a free one, else the oldest. (Indices, not pointers: the verifier takes no
- * arithmetic on pointers that the compiler may make of a choice between them.) */
-static __always_inline struct start_way *start_take(struct start_set *set, __u64 tag)
-{
-	int found = -1, free = -1, oldest = 0;
-
-#pragma unroll
-	for (int i = 0; i < START_WAYS; i++) {
-		if (set->way[i].tag == tag)
-			found = i;
-		else if (!set->way[i].tag && free < 0)
-			free = i;
-		if (set->way[i].start_ns < set->way[oldest & (START_WAYS - 1)].start_ns)
-			oldest = i;
-	}
-	int pick = found >= 0 ? found : free >= 0 ? free : oldest;
-
-	return &set->way[pick & (START_WAYS - 1)];
-}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -137,16 +99,16 @@ int tcpi_hs_tc(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
 	__u32 index = flowslot_set(tag, START_SET_BITS);
-	struct start_set *set = bpf_map_lookup_elem(&syn_seen, &index);
+	struct slot_set *set = bpf_map_lookup_elem(&syn_seen, &index);
 
 	if (!set)
 		return TC_ACT_UNSPEC;
-	struct start_way *w = start_take(set, tag);
+	struct slot_way *w = slot_take(set, tag);
 
 	/* Only the first SYN: a retried SYN must not restart the clock. */
 	if (w->tag != tag) {
 		w->tag = tag;
-		w->start_ns = bpf_ktime_get_ns();
+		w->stamp = bpf_ktime_get_ns();
 	}
 	return TC_ACT_UNSPEC;
 }
@@ -204,22 +166,22 @@ int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 	if (newstate == ST_SYN_SENT || oldstate == ST_SYN_SENT) {
 		__u64 sk_addr = tp_btf_arg_value(ctx, 0);
 		__u32 index = sockslot_set(sk_addr, START_SET_BITS);
-		struct start_set *set = bpf_map_lookup_elem(&connecting, &index);
+		struct slot_set *set = bpf_map_lookup_elem(&connecting, &index);
 
 		if (!set)
 			return 0;
 		if (newstate == ST_SYN_SENT) {
-			struct start_way *w = start_take(set, sk_addr);
+			struct slot_way *w = slot_take(set, sk_addr);
 
 			w->tag = sk_addr;
-			w->start_ns = bpf_ktime_get_ns();
+			w->stamp = bpf_ktime_get_ns();
 			return 0;
 		}
-		struct start_way *w = start_find(set, sk_addr);
+		struct slot_way *w = slot_find(set, sk_addr);
 
 		if (!w)
 			return 0;
-		__u64 t0 = w->start_ns;
+		__u64 t0 = w->stamp;
 
 		w->tag = 0;
 		if (newstate == ST_CLOSE)
@@ -240,14 +202,14 @@ int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 	__builtin_memcpy(t.raddr, flow.raddr, 16);
 	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
 	__u32 index = flowslot_set(tag, START_SET_BITS);
-	struct start_set *set = bpf_map_lookup_elem(&syn_seen, &index);
-	struct start_way *w = set ? start_find(set, tag) : NULL;
+	struct slot_set *set = bpf_map_lookup_elem(&syn_seen, &index);
+	struct slot_way *w = set ? slot_find(set, tag) : NULL;
 
 	if (!w) {
 		PERCPU_BUMP(stats, HS_STAT_PASSIVE_UNMATCHED);
 		return 0;
 	}
-	__u64 t0 = w->start_ns;
+	__u64 t0 = w->stamp;
 
 	w->tag = 0;
 	record(&flow, HS_PASSIVE, bpf_ktime_get_ns() - t0);

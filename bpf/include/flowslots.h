@@ -73,4 +73,53 @@ static __always_inline __u32 sockslot_set(__u64 sk_addr, int bits)
 	return (__u32)((sk_addr * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
 }
 
+/*
+ * The common shape, four ways of 16 bytes in a 64-byte set: a tag and a stamp that orders ways by
+ * age (smaller: older). A probe whose way carries more (conn's marks) overlays its own struct on it.
+ */
+#define SLOT_WAYS 4
+
+struct slot_way {
+	__u64 tag;   /* 0: free */
+	__u64 stamp;
+};
+
+struct slot_set {
+	struct slot_way way[SLOT_WAYS];
+};
+
+/* The way holding tag, or NULL. */
+static __always_inline struct slot_way *slot_find(struct slot_set *set, __u64 tag)
+{
+#pragma unroll
+	for (int i = 0; i < SLOT_WAYS; i++) {
+		if (set->way[i].tag == tag)
+			return &set->way[i];
+	}
+	return NULL;
+}
+
+/*
+ * The way holding tag, else a free one, else the oldest (the caller sees from its tag whether it
+ * pushes another flow out). Indices rather than pointers: the verifier takes no arithmetic on the
+ * pointer the compiler may make of a choice between pointers.
+ */
+static __always_inline struct slot_way *slot_take(struct slot_set *set, __u64 tag)
+{
+	int found = -1, free = -1, oldest = 0;
+
+#pragma unroll
+	for (int i = 0; i < SLOT_WAYS; i++) {
+		if (set->way[i].tag == tag)
+			found = i;
+		else if (!set->way[i].tag && free < 0)
+			free = i;
+		if (set->way[i].stamp < set->way[oldest & (SLOT_WAYS - 1)].stamp)
+			oldest = i;
+	}
+	int pick = found >= 0 ? found : free >= 0 ? free : oldest;
+
+	return &set->way[pick & (SLOT_WAYS - 1)];
+}
+
 #endif
