@@ -97,7 +97,7 @@ public final class Program {
     }
 
     /** Attaches to an interface's XDP hook as a BPF link (gone when the process is). */
-    public XdpLink attachXdp(int ifindex, XdpMode mode) {
+    public KernelLink attachXdp(int ifindex, XdpMode mode) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment opts = arena.allocate(LINK_CREATE_OPTS_SIZE, 8);
             opts.set(JAVA_LONG, 0, LINK_CREATE_OPTS_SIZE);
@@ -112,7 +112,8 @@ public final class Program {
                         "the driver has no native XDP; use generic mode");
             }
             int linkFd = Libbpf.check("attaching XDP program " + name + " to ifindex " + ifindex, rc);
-            return owner.own(new XdpLink(linkFd, ifindex, mode, name));
+            return owner.own(new KernelLink(linkFd,
+                    "xdp(" + mode.name().toLowerCase() + ") ifindex " + ifindex + " program " + name));
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
         }
@@ -123,13 +124,14 @@ public final class Program {
      * any programs already there. A kernel without tcx refuses with EINVAL: {@link #attachTc} is the
      * way there.
      */
-    public TcxLink attachTcx(int ifindex, TcDirection direction) {
+    public KernelLink attachTcx(int ifindex, TcDirection direction) {
         try {
             int type = direction == TcDirection.INGRESS ? BPF_TCX_INGRESS : BPF_TCX_EGRESS;
             int rc = (int) Libbpf.LINK_CREATE.invokeExact(fd(), ifindex, type, MemorySegment.NULL);
             int linkFd = Libbpf.check("attaching TC program " + name + " to ifindex " + ifindex + " "
                     + direction.name().toLowerCase() + " (tcx)", rc);
-            return owner.own(new TcxLink(linkFd, ifindex, direction, name));
+            return owner.own(new KernelLink(linkFd,
+                    "tcx " + direction.name().toLowerCase() + " ifindex " + ifindex + " program " + name));
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
         }

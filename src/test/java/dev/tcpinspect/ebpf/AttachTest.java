@@ -85,7 +85,7 @@ class AttachTest {
             for (XdpMode mode : new XdpMode[] {XdpMode.NATIVE, XdpMode.GENERIC, XdpMode.AUTO}) {
                 try (BpfObject obj = RuntimeTest.openTestObject().load()) {
                     int ifindex = lab.server().call(() -> NetInterfaces.indexOf(lab.serverIf()));
-                    XdpLink xdp = lab.server().call(() -> obj.program("rt_xdp").attachXdp(ifindex, mode));
+                    KernelLink xdp = lab.server().call(() -> obj.program("rt_xdp").attachXdp(ifindex, mode));
                     TcLink tc = lab.server().call(() -> obj.program("rt_tc").attachTc(ifindex, TcDirection.INGRESS,
                             new TcFilterId(0x7C2, 3), false));
                     String attached = Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf());
@@ -111,7 +111,7 @@ class AttachTest {
         try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
              BpfObject obj = RuntimeTest.openTestObject().load()) {
             int ifindex = lab.server().call(() -> NetInterfaces.indexOf(lab.serverIf()));
-            TcxLink tcx = lab.server().call(() -> obj.program("rt_tc").attachTcx(ifindex, TcDirection.INGRESS));
+            KernelLink tcx = lab.server().call(() -> obj.program("rt_tc").attachTcx(ifindex, TcDirection.INGRESS));
             assertEquals(List.of("rt_tc"), Cmd.tcxProgramNames());
             assertFalse(hasClsact(lab), "tcx needs no qdisc");
             assertEquals(3, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 3));
