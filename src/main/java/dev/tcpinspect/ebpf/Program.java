@@ -41,6 +41,11 @@ public final class Program {
         }
     }
 
+    /** What the kernel says about this program now (its recursion_misses, for one). */
+    public ProgramInfo info() {
+        return Programs.infoOf(fd());
+    }
+
     public ProgramType type() {
         try {
             return ProgramType.of((int) Libbpf.PROGRAM_TYPE.invokeExact(handle));

@@ -1,6 +1,7 @@
 package dev.tcpinspect.ebpf;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tcpinspect.os.Libc;
 import java.lang.foreign.Arena;
@@ -11,6 +12,7 @@ public final class Programs {
     private static final int PROG_INFO_SIZE = 232;
     private static final int NAME_OFFSET = 64;
     private static final int NAME_LENGTH = 16;
+    private static final int RECURSION_MISSES_OFFSET = 208;
 
     private Programs() {}
 
@@ -22,6 +24,15 @@ public final class Programs {
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
         }
+        try {
+            return infoOf(fd);
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    /** What the kernel says about the program behind fd. */
+    static ProgramInfo infoOf(int fd) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment info = arena.allocate(PROG_INFO_SIZE, 8);
             MemorySegment length = arena.allocateFrom(JAVA_INT, PROG_INFO_SIZE);
@@ -32,11 +43,10 @@ public final class Programs {
                 end++;
             }
             return new ProgramInfo(info.get(JAVA_INT, 4), ProgramType.of(info.get(JAVA_INT, 0)),
-                    new String(raw, 0, end, java.nio.charset.StandardCharsets.US_ASCII));
+                    new String(raw, 0, end, java.nio.charset.StandardCharsets.US_ASCII),
+                    info.get(JAVA_LONG, RECURSION_MISSES_OFFSET));
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
-        } finally {
-            Libc.close(fd);
         }
     }
 }
