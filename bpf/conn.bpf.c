@@ -14,6 +14,7 @@
 #include "sock_helpers.h"
 #include "events.h"
 #include "flowslots.h"
+#include "twin.h"
 
 #define PROTO_TCP 6
 #define ETIMEDOUT 110
@@ -102,14 +103,17 @@ static __always_inline void note_reset(__u64 sk_addr, __u8 end)
 		w->end = end;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
+/* One state change, by whichever twin (twin.h) handles it; second: the twin's second copy. */
+static __always_inline int state_change(unsigned long long *ctx, int second, const struct sock *sk, int oldstate,
+					int newstate)
 {
+	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
+
 	if (sk->sk_protocol != PROTO_TCP)
 		return 0;
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
-	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
+
 	/* The clock only for what events carry (start, duration, time): the table view needs none. */
 	__u64 now = emit_events ? bpf_ktime_get_ns() : 0;
 	struct sock_way *info;
@@ -190,6 +194,26 @@ int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
 	e->bytes_in = bytes_in;
 	e->bytes_out = bytes_out;
 	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
+{
+	/* Claimed before any filter, so that every skipped run of this copy is accounted for. */
+	twin_first(tp_btf_arg_value(ctx, 0), (__u64)oldstate << 32 | (__u32)newstate);
+	return state_change(ctx, 0, sk, oldstate, newstate);
+}
+
+/* The twin: handles the changes the kernel skips tcpi_conn_state for (it was already running on the CPU). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcpi_conn_twin, const struct sock *sk, int oldstate, int newstate)
+{
+	struct twin_claims *c = twin_claims_here();
+
+	if (twin_second(c, tp_btf_arg_value(ctx, 0), (__u64)oldstate << 32 | (__u32)newstate))
+		state_change(ctx, 1, sk, oldstate, newstate);
+	twin_second_done(c);
 	return 0;
 }
 

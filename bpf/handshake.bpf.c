@@ -14,6 +14,7 @@
 #include "sock_helpers.h"
 #include "events.h"
 #include "flowslots.h"
+#include "twin.h"
 
 #define TC_ACT_UNSPEC (-1)
 #define PROTO_TCP 6
@@ -63,9 +64,13 @@ struct {
 	__type(value, __u64);
 } hist SEC(".maps");
 
+/*
+ * Per kind and per twin copy (index kind + HS_KINDS * second): the copies can interrupt each other
+ * on a CPU, and min and max cannot be updated atomically; user space merges them as it merges CPUs.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HS_KINDS);
+	__uint(max_entries, HS_KINDS * 2);
 	__type(key, __u32);
 	__type(value, struct hist_summary);
 } summary SEC(".maps");
@@ -113,7 +118,8 @@ int tcpi_hs_tc(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
-static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_ns)
+/* Counts a handshake: counters atomically, the summary in this twin copy's own slot (see summary). */
+static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_ns, int second)
 {
 	__u64 us = latency_ns / 1000;
 	__u32 bucket = hist_bucket(us);
@@ -121,8 +127,9 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 	__u64 *n = bpf_map_lookup_elem(&hist, &slot);
 
 	if (n)
-		(*n)++;
-	struct hist_summary *s = bpf_map_lookup_elem(&summary, &kind);
+		__sync_fetch_and_add(n, 1);
+	__u32 summary_slot = kind + (second ? HS_KINDS : 0);
+	struct hist_summary *s = bpf_map_lookup_elem(&summary, &summary_slot);
 
 	if (s) {
 		if (s->count == 0 || us < s->min)
@@ -132,12 +139,14 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 		s->count++;
 		s->sum += us;
 	}
-	struct hs_port_key pk = {.lport = flow->lport, .kind = kind, .bucket = bucket};
+	/* Accepted connections by the local port (the service), outgoing ones by the remote port (the
+	 * upstream's): an outgoing connection's local port is ephemeral and would fill the table. */
+	struct hs_port_key pk = {.lport = kind == HS_PASSIVE ? flow->lport : flow->rport, .kind = kind, .bucket = bucket};
 	__u64 zero = 0;
 	__u64 *pn = lookup_or_init(&port_hist, &pk, &zero);
 
 	if (pn)
-		(*pn)++;
+		__sync_fetch_and_add(pn, 1);
 	else
 		PERCPU_BUMP(stats, HS_STAT_PORTS_FULL);
 	struct hs_event *e = EVENT_RESERVE(events, sizeof(*e), stats, HS_STAT_EVENTS_LOST);
@@ -151,9 +160,12 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
+/* One state change, by whichever twin (twin.h) handles it; second: the twin's second copy. */
+static __always_inline int state_change(unsigned long long *ctx, int second, const struct sock *sk, int oldstate,
+					int newstate)
 {
+	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
+
 	if (sk->sk_protocol != PROTO_TCP)
 		return 0;
 	/* Only the changes that start or end a handshake go further. */
@@ -163,8 +175,8 @@ int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
 
+
 	if (newstate == ST_SYN_SENT || oldstate == ST_SYN_SENT) {
-		__u64 sk_addr = tp_btf_arg_value(ctx, 0);
 		__u32 index = sockslot_set(sk_addr, START_SET_BITS);
 		struct slot_set *set = bpf_map_lookup_elem(&connecting, &index);
 
@@ -189,7 +201,7 @@ int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 		struct flow flow = {};
 
 		flow_of_sock_btf(sk, &flow);
-		record(&flow, HS_ACTIVE, bpf_ktime_get_ns() - t0);
+		record(&flow, HS_ACTIVE, bpf_ktime_get_ns() - t0, second);
 		return 0;
 	}
 
@@ -212,7 +224,27 @@ int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 	__u64 t0 = w->stamp;
 
 	w->tag = 0;
-	record(&flow, HS_PASSIVE, bpf_ktime_get_ns() - t0);
+	record(&flow, HS_PASSIVE, bpf_ktime_get_ns() - t0, second);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
+{
+	/* Claimed before any filter, so that every skipped run of this copy is accounted for. */
+	twin_first(tp_btf_arg_value(ctx, 0), (__u64)oldstate << 32 | (__u32)newstate);
+	return state_change(ctx, 0, sk, oldstate, newstate);
+}
+
+/* The twin: handles the changes the kernel skips tcpi_hs_state for (it was already running on the CPU). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcpi_hs_twin, const struct sock *sk, int oldstate, int newstate)
+{
+	struct twin_claims *c = twin_claims_here();
+
+	if (twin_second(c, tp_btf_arg_value(ctx, 0), (__u64)oldstate << 32 | (__u32)newstate))
+		state_change(ctx, 1, sk, oldstate, newstate);
+	twin_second_done(c);
 	return 0;
 }
 

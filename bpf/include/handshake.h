@@ -10,9 +10,9 @@
 #define HS_ACTIVE 1  /* SYN_SENT -> ESTABLISHED */
 #define HS_KINDS 2
 
-/* Per local port and kind (map "port_hist"). */
+/* Per port and kind (map "port_hist"): accepted connections by local port, outgoing ones by remote port. */
 struct hs_port_key {
-	__u16 lport;
+	__u16 lport; /* the remote port for HS_ACTIVE */
 	__u8 kind;
 	__u8 pad;
 	__u32 bucket;

@@ -102,7 +102,19 @@ final class ProbeSet implements AutoCloseable {
                 dupack == null ? null : dupack.read(), dupack == null || !withFlows ? List.of() : dupack.topFlows(TOP_FLOWS),
                 zerowin == null ? null : zerowin.read(),
                 zerowin == null || !withFlows ? List.of() : zerowin.topFlows(TOP_FLOWS),
-                rtt == null ? null : rtt.read(), rtt == null || !withFlows ? List.of() : rtt.remotes(TOP_FLOWS));
+                rtt == null ? null : rtt.read(), rtt == null || !withFlows ? List.of() : rtt.remotes(TOP_FLOWS),
+                runsSkipped());
+    }
+
+    /** Per running tracepoint probe, the runs the kernel skipped that no twin made up for. */
+    private Map<String, Long> runsSkipped() {
+        Map<String, Long> skipped = new java.util.TreeMap<>();
+        for (int i = 0; i < started.size(); i++) {
+            if (started.get(i) instanceof EventSource source) {
+                skipped.put(names.get(i), source.runsSkipped());
+            }
+        }
+        return skipped;
     }
 
     /** Closes every running probe, newest first; detaching continues past a failure, which is rethrown. */

@@ -474,6 +474,10 @@ public final class JsonPresenter implements Presenter {
             rst.put("events_lost", resets.eventsLost());
             rst.put("flows_untracked", resets.flowsFull());
         }
+        if (!reading.runsSkipped().isEmpty()) {
+            ObjectNode skipped = node.putObject("runs_skipped");
+            reading.runsSkipped().forEach(skipped::put);
+        }
     }
 
     /** count, min, p50, p90, p99, max; latencies in milliseconds (the kernel keeps microseconds). */

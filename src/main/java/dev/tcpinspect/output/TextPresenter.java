@@ -266,6 +266,13 @@ public final class TextPresenter implements Presenter {
                 }
             }
         }
+        String skipped = total.runsSkipped().entrySet().stream().filter(e -> e.getValue() > 0)
+                .map(e -> e.getKey() + " " + String.format("%,d", e.getValue()))
+                .collect(java.util.stream.Collectors.joining(", "));
+        if (!skipped.isEmpty()) {
+            out.printf("  %-22s runs the kernel skipped (the probe was already running on that CPU): %s%n",
+                    "NOT SEEN", skipped);
+        }
         out.flush();
     }
 

@@ -96,6 +96,65 @@ public final class ProbeObject implements AutoCloseable {
         return this;
     }
 
+    /** Second copies of twin programs (bpf/include/twin.h): their skipped runs are runs the first made. */
+    private final java.util.Set<String> twinSeconds = new java.util.HashSet<>();
+
+    /**
+     * Attaches a tracepoint handler and its twin (bpf/include/twin.h), first then second: the order
+     * in which the kernel runs them, which the twins rely on.
+     */
+    public ProbeObject attachTwins(String first, String second) {
+        object.program(first).attach();
+        object.program(second).attach();
+        twinSeconds.add(second);
+        return this;
+    }
+
+    /**
+     * Runs the kernel skipped (recursion_misses) of every program of the object, less those a twin
+     * made up for (a second copy's skips are firings the first copy handled, and each firing the
+     * second copy rescued is one the first skipped).
+     */
+    public long runsSkipped() {
+        long rescued = twinRescued(); // first: every rescue follows the miss it makes up for
+        long skipped = 0;
+        for (var program : object.programs().entrySet()) {
+            if (!twinSeconds.contains(program.getKey())) {
+                skipped += program.getValue().info().recursionMisses();
+            }
+        }
+        return Math.max(0, skipped - rescued);
+    }
+
+    /** A twin pair's runs: each copy's skipped runs and the firings the second rescued. */
+    public record TwinRuns(long firstSkipped, long secondSkipped, long rescued) {}
+
+    /** The runs of a twin pair attached with {@link #attachTwins}. */
+    public TwinRuns twinRuns(String first, String second) {
+        long rescued = twinRescued();
+        return new TwinRuns(object.program(first).info().recursionMisses(),
+                object.program(second).info().recursionMisses(), rescued);
+    }
+
+    /** Firings the second copy of a twin handled because the kernel skipped the first (0 without twins). */
+    public long twinRescued() {
+        if (twinSeconds.isEmpty()) {
+            return 0;
+        }
+        int cpus = BpfMap.possibleCpus();
+        long[] rescued = {0};
+        object.map("twin_claims").forEach((key, values) -> {
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                rescued[0] += values.get(ValueLayout.JAVA_LONG_UNALIGNED, (long) cpu * TWIN_CLAIMS_SIZE + RESCUED_OFFSET);
+            }
+        });
+        return rescued[0];
+    }
+
+    /** sizeof(struct twin_claims) and where its rescued count is (eight claims of three words, depth, second_running, rescued). */
+    private static final int TWIN_CLAIMS_SIZE = 208;
+    private static final int RESCUED_OFFSET = 200;
+
     /** One of the object's programs, for probes that also attach to packet hooks. */
     public dev.tcpinspect.ebpf.Program program(String name) {
         return object.program(name);
@@ -127,7 +186,8 @@ public final class ProbeObject implements AutoCloseable {
             }
         });
         object.map("summary").forEach((key, values) -> {
-            LogLinearHistogram h = result[key.get(ValueLayout.JAVA_INT_UNALIGNED, 0)];
+            // A probe may keep more than one summary per kind (handshake: one per twin copy), kind-major.
+            LogLinearHistogram h = result[key.get(ValueLayout.JAVA_INT_UNALIGNED, 0) % kinds];
             for (int cpu = 0; cpu < cpus; cpu++) {
                 long base = (long) cpu * HIST_SUMMARY_SIZE;
                 h.addSummary(values.get(ValueLayout.JAVA_LONG_UNALIGNED, base),

@@ -39,13 +39,15 @@ import java.util.Map;
  * @param topZeroWindows flows with the most zero-window closures (cumulative; empty in a window)
  * @param rtt smoothed RTT samples
  * @param rttRemotes remote addresses with the most RTT samples (cumulative; empty in a window)
+ * @param runsSkipped per running tracepoint probe, runs the kernel skipped that no twin made up for
  */
 public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetransmits> topRetransmits,
                       ResetCounts resets, List<FlowResets> topResets, DropCounts drops, List<FlowDrops> topDrops,
                       ConnCounts connections, HandshakeStats handshake,
                       Map<Integer, LogLinearHistogram> handshakeByPort, DupAckCounts dupacks,
                       List<FlowDupAcks> topDupAcks, ZeroWindowCounts zeroWindows,
-                      List<FlowZeroWindows> topZeroWindows, RttStats rtt, List<RemoteRtt> rttRemotes) {
+                      List<FlowZeroWindows> topZeroWindows, RttStats rtt, List<RemoteRtt> rttRemotes,
+                      Map<String, Long> runsSkipped) {
     public Reading {
         topRetransmits = topRetransmits == null ? List.of() : List.copyOf(topRetransmits);
         topResets = topResets == null ? List.of() : List.copyOf(topResets);
@@ -54,6 +56,7 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
         topDupAcks = topDupAcks == null ? List.of() : List.copyOf(topDupAcks);
         topZeroWindows = topZeroWindows == null ? List.of() : List.copyOf(topZeroWindows);
         rttRemotes = rttRemotes == null ? List.of() : List.copyOf(rttRemotes);
+        runsSkipped = runsSkipped == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(runsSkipped));
     }
 
     /** Counts in this reading that were not yet in {@code earlier}; the flow lists are this one's. */
@@ -66,6 +69,12 @@ public record Reading(PacketCounts packets, RetransCounts retrans, List<FlowRetr
                 handshake == null ? null : handshake.minus(earlier.handshake), handshakeByPort,
                 dupacks == null ? null : dupacks.minus(earlier.dupacks), topDupAcks,
                 zeroWindows == null ? null : zeroWindows.minus(earlier.zeroWindows), topZeroWindows,
-                rtt == null ? null : rtt.minus(earlier.rtt), rttRemotes);
+                rtt == null ? null : rtt.minus(earlier.rtt), rttRemotes, minus(runsSkipped, earlier.runsSkipped));
+    }
+
+    private static Map<String, Long> minus(Map<String, Long> now, Map<String, Long> earlier) {
+        Map<String, Long> d = new java.util.TreeMap<>();
+        now.forEach((probe, n) -> d.put(probe, n - earlier.getOrDefault(probe, 0L)));
+        return d;
     }
 }

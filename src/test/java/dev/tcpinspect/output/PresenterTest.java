@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class PresenterTest {
     private static final Instant T = Instant.parse("2026-11-27T10:15:30.123456Z");
     private static final PacketCounts C = new PacketCounts(100, 7, 2, 3, 1, 50, 4, Map.of(443, 5L, 80, 2L));
-    private static final Reading PACKETS_ONLY = new Reading(C, null, List.of(), null, List.of(), null, List.of(), null, null, null, null, null, null, null, null, null);
+    private static final Reading PACKETS_ONLY = new Reading(C, null, List.of(), null, List.of(), null, List.of(), null, null, null, null, null, null, null, null, null, null);
 
     private static String render(Presenter.Format format, java.util.function.Consumer<Presenter> calls) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -56,10 +56,23 @@ class PresenterTest {
     }
 
     @Test
+    void skippedRunsAreShownPerProbeAndNamedInTextOnlyWhenThereAreAny() throws Exception {
+        Reading reading = new Reading(null, null, List.of(), null, List.of(), null, List.of(), null, null, null, null,
+                null, null, null, null, null, java.util.Map.of("rtt", 38L, "conn", 0L));
+        JsonNode summary = new ObjectMapper().readTree(
+                render(Presenter.Format.JSON, p -> p.summary(T, Duration.ofSeconds(1), List.of(), reading)));
+        assertEquals("{\"conn\":0,\"rtt\":38}", summary.get("runs_skipped").toString());
+        String text = render(Presenter.Format.TEXT, p -> p.summary(T, Duration.ofSeconds(1), List.of(), reading));
+        assertTrue(text.contains("NOT SEEN") && text.contains("rtt 38") && !text.contains("conn 0"), text);
+        String none = render(Presenter.Format.TEXT, p -> p.summary(T, Duration.ofSeconds(1), List.of(), PACKETS_ONLY));
+        assertTrue(!none.contains("NOT SEEN"), none);
+    }
+
+    @Test
     void retransmitCountsAndTopFlowsInJsonAndText() throws Exception {
         Flow flow = new Flow(4026532000L, false, InetAddress.getByName("198.18.0.1"), 8080,
                 InetAddress.getByName("198.18.0.2"), 40000);
-        Reading reading = new Reading(null, new RetransCounts(9, 2, 1, 0), List.of(new FlowRetransmits(flow, 9, 2)), null, List.of(), null, List.of(), null, null, null, null, null, null, null, null, null);
+        Reading reading = new Reading(null, new RetransCounts(9, 2, 1, 0), List.of(new FlowRetransmits(flow, 9, 2)), null, List.of(), null, List.of(), null, null, null, null, null, null, null, null, null, null);
         String json = render(Presenter.Format.JSON, p -> p.summary(T, Duration.ofSeconds(1), List.of(), reading));
         JsonNode summary = new ObjectMapper().readTree(json);
         assertEquals(11, summary.get("retransmits").asLong());

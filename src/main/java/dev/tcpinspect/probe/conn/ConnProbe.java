@@ -26,7 +26,7 @@ public final class ConnProbe implements AutoCloseable, EventSource {
     public void attach() {
         probe.attachSectionDefined("tcpi_conn_rst_out")
                 .attachSectionDefined("tcpi_conn_rst_in")
-                .attachSectionDefined("tcpi_conn_state");
+                .attachTwins("tcpi_conn_state", "tcpi_conn_twin");
     }
 
     /** Delivers state changes on a reader thread; the event object is reused for every record. */
@@ -42,6 +42,16 @@ public final class ConnProbe implements AutoCloseable, EventSource {
     @Override
     public long eventsFailed() {
         return probe.eventsFailed();
+    }
+
+    /** The state-change handler's twin runs (bpf/include/twin.h), for checking that they add up. */
+    public ProbeObject.TwinRuns twinRuns() {
+        return probe.twinRuns("tcpi_conn_state", "tcpi_conn_twin");
+    }
+
+    @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
     }
 
     @Override

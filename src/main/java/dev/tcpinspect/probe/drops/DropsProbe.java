@@ -87,6 +87,11 @@ public final class DropsProbe implements AutoCloseable, EventSource {
     }
 
     @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
+    }
+
+    @Override
     public void close() {
         try {
             probe.close();

@@ -57,6 +57,11 @@ public final class DupAckProbe implements AutoCloseable, EventSource {
     }
 
     @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
+    }
+
+    @Override
     public void close() {
         probe.close();
     }

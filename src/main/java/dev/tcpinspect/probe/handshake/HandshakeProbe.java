@@ -38,7 +38,7 @@ public final class HandshakeProbe implements AutoCloseable, EventSource {
         for (String name : interfaces) {
             TcSlots.attach(probe.program("tcpi_hs_tc"), name, NetInterfaces.indexOf(name), TcSlots.HANDSHAKE);
         }
-        probe.attachSectionDefined("tcpi_hs_state");
+        probe.attachTwins("tcpi_hs_state", "tcpi_hs_twin");
     }
 
     public void onEvents(Consumer<HandshakeEvent> consumer) {
@@ -51,7 +51,7 @@ public final class HandshakeProbe implements AutoCloseable, EventSource {
         return new HandshakeStats(kinds[0], kinds[1], s[0], s[1], s[2]);
     }
 
-    /** Per local port histograms of one kind (passive when true), ports ascending. */
+    /** Per port histograms, ports ascending: accepted connections by local port (passive), outgoing ones by remote port. */
     public Map<Integer, LogLinearHistogram> byPort(boolean passive) {
         Map<Integer, LogLinearHistogram> ports = new TreeMap<>();
         int cpus = BpfMap.possibleCpus();
@@ -78,6 +78,16 @@ public final class HandshakeProbe implements AutoCloseable, EventSource {
     @Override
     public long eventsFailed() {
         return probe.eventsFailed();
+    }
+
+    /** The state-change handler's twin runs (bpf/include/twin.h), for checking that they add up. */
+    public ProbeObject.TwinRuns twinRuns() {
+        return probe.twinRuns("tcpi_hs_state", "tcpi_hs_twin");
+    }
+
+    @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
     }
 
     @Override

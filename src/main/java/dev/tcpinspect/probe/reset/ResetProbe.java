@@ -52,6 +52,11 @@ public final class ResetProbe implements AutoCloseable, EventSource {
     }
 
     @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
+    }
+
+    @Override
     public void close() {
         probe.close();
     }

@@ -47,6 +47,11 @@ public final class RetransProbe implements AutoCloseable, EventSource {
         return probe.eventsFailed();
     }
 
+    @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
+    }
+
     public RetransCounts read() {
         long[] v = probe.stats();
         return new RetransCounts(v[0], v[1], v[2], v[3]);

@@ -66,6 +66,11 @@ public final class RttProbe implements AutoCloseable, EventSource {
     }
 
     @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
+    }
+
+    @Override
     public void close() {
         probe.close();
     }

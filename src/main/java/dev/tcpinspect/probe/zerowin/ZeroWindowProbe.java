@@ -63,6 +63,11 @@ public final class ZeroWindowProbe implements AutoCloseable, EventSource {
     }
 
     @Override
+    public long runsSkipped() {
+        return probe.runsSkipped();
+    }
+
+    @Override
     public void close() {
         probe.close();
     }

@@ -57,8 +57,9 @@ class HandshakeProbeTest {
 
             List<Seen> passive = seen.stream().filter(s -> s.passive() && s.lport() == 8080).toList();
             List<Seen> active = seen.stream().filter(s -> !s.passive()).toList();
-            assertEquals(4, passive.size(), seen.toString());
-            assertEquals(4, active.size(), seen.toString());
+            String context = seen + "; " + probe.read() + "; " + probe.twinRuns();
+            assertEquals(4, passive.size(), context);
+            assertEquals(4, active.size(), context);
             for (int i = 0; i < 4; i++) {
                 assertTrue(passiveConnects.get(i) > 900_000_000L, "the first SYN was lost: connect() took ~1 s");
                 assertClose(passiveConnects.get(i), passive.get(i).micros(), "accepted connection " + i);

@@ -1,0 +1,107 @@
+package dev.tcpinspect.probe;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.probe.conn.ConnCounts;
+import dev.tcpinspect.probe.conn.ConnProbe;
+import dev.tcpinspect.probe.handshake.HandshakeProbe;
+import dev.tcpinspect.probe.handshake.HandshakeStats;
+import dev.tcpinspect.testing.RequiresBpf;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Under connection churn the kernel skips state-change runs that interrupt the same program's run
+ * on a CPU (bpf/include/twin.h). With twins nothing is lost and nothing is counted twice: the
+ * connections the probes count equal those the test's clients made (their own count of completed
+ * connect() calls), and every run the kernel skipped of the first copy was made by the second.
+ */
+@RequiresBpf
+class NestedRunsTest {
+    /**
+     * Connection churn as a health checker or a busy local proxy makes it: connect and close at
+     * once, accept and close at once, from two processes (python3, as real clients would be, not the
+     * JVM). Prints how many connections were made. Under it the kernel skips state-change runs
+     * (~1 in 2,000 here); the JVM's own clients, slower, rarely trigger one.
+     */
+    private static final String CHURN = """
+            import os, socket, sys, threading, time
+            srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1024)
+            def serve():
+                while True:
+                    c, _ = srv.accept(); c.close()
+            threading.Thread(target=serve, daemon=True).start()
+            end = time.time() + float(sys.argv[1])
+            made = 0
+            while time.time() < end:
+                s = socket.socket(); s.connect(srv.getsockname()); s.close(); made += 1
+            print(made)
+            """;
+
+    /** Runs `processes` churners in the namespace for `seconds`; the connections they made. */
+    private static long churn(String netns, int processes, int seconds) throws Exception {
+        List<Process> running = new ArrayList<>();
+        for (int i = 0; i < processes; i++) {
+            running.add(new ProcessBuilder("ip", "netns", "exec", netns, "python3", "-c", CHURN, Integer.toString(seconds))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start());
+        }
+        long made = 0;
+        for (Process p : running) {
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII).trim();
+            assertEquals(0, p.waitFor(), "python3 churn failed: " + out);
+            made += Long.parseLong(out);
+        }
+        return made;
+    }
+
+    @Test
+    void churnLosesNoConnectionAndCountsNoneTwice() throws Exception {
+        try (Lab lab = Lab.create();
+             var served4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             var served6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080);
+             ConnProbe conn = lab.server().call(() -> ConnProbe.load(false, false));
+             HandshakeProbe handshake = lab.server().call(() -> HandshakeProbe.load(false, false))) {
+            conn.attach();
+            lab.server().run(() -> handshake.attach(List.of(lab.serverIf(), "lo")));
+            ConnCounts connBefore = conn.read();
+            HandshakeStats hsBefore = handshake.read();
+
+            // Churn on the server's loopback (made and accepted there) beside connections over the veth.
+            AtomicLong fromClient = new AtomicLong();
+            Thread remote = Thread.ofPlatform().start(() -> {
+                fromClient.addAndGet(Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 400));
+                fromClient.addAndGet(Traffic.connect(lab.client(), Lab.SERVER_V6, 8080, 400));
+            });
+            long local4 = churn(lab.serverNs(), 3, 3);
+            remote.join();
+            Thread.sleep(300);
+
+            ConnCounts c = conn.read().minus(connBefore);
+            HandshakeStats h = handshake.read().minus(hsBefore);
+            ProbeObject.TwinRuns connTwins = conn.twinRuns();
+            ProbeObject.TwinRuns hsTwins = handshake.twinRuns();
+            String context = "made " + local4 + " on loopback, " + fromClient.get() + " from the client; " + c + "; "
+                    + h + "; conn " + connTwins + "; handshake " + hsTwins;
+            System.out.println("NestedRunsTest: " + context);
+
+            assertEquals(800, fromClient.get(), context);
+            assertEquals(local4 + fromClient.get(), c.openedPassive(), context);
+            assertEquals(local4, c.openedActive(), context);
+            assertEquals(local4 + fromClient.get(), h.passive().count(), context);
+            assertEquals(local4, h.active().count(), context);
+            assertEquals(0, h.passiveUnmatched(), context);
+
+            assertTrue(connTwins.firstSkipped() + hsTwins.firstSkipped() > 0,
+                    "no run was skipped, so the twins were not exercised: " + context);
+            assertEquals(connTwins.firstSkipped(), connTwins.rescued(), context);
+            assertEquals(hsTwins.firstSkipped(), hsTwins.rescued(), context);
+            assertEquals(0, conn.runsSkipped(), context);
+            assertEquals(0, handshake.runsSkipped(), context);
+        }
+    }
+}
