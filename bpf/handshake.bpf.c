@@ -161,11 +161,8 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 }
 
 /* One state change, by whichever twin (twin.h) handles it; second: the twin's second copy. */
-static __always_inline int state_change(unsigned long long *ctx, int second, const struct sock *sk, int oldstate,
-					int newstate)
+static __always_inline int state_change(int second, const struct sock *sk, __u64 sk_addr, int oldstate, int newstate)
 {
-	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
-
 	if (sk->sk_protocol != PROTO_TCP)
 		return 0;
 	/* Only the changes that start or end a handshake go further. */
@@ -231,19 +228,22 @@ static __always_inline int state_change(unsigned long long *ctx, int second, con
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
 {
+	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
+
 	/* Claimed before any filter, so that every skipped run of this copy is accounted for. */
-	twin_first(tp_btf_arg_value(ctx, 0), (__u64)oldstate << 32 | (__u32)newstate);
-	return state_change(ctx, 0, sk, oldstate, newstate);
+	twin_first(sk_addr, (__u64)oldstate << 32 | (__u32)newstate);
+	return state_change(0, sk, sk_addr, oldstate, newstate);
 }
 
 /* The twin: handles the changes the kernel skips tcpi_hs_state for (it was already running on the CPU). */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tcpi_hs_twin, const struct sock *sk, int oldstate, int newstate)
 {
-	struct twin_claims *c = twin_claims_here();
+	struct twin_claims *c = twin_second_begin();
+	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
 
-	if (twin_second(c, tp_btf_arg_value(ctx, 0), (__u64)oldstate << 32 | (__u32)newstate))
-		state_change(ctx, 1, sk, oldstate, newstate);
+	if (twin_second_rescues(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate))
+		state_change(1, sk, sk_addr, oldstate, newstate);
 	twin_second_done(c);
 	return 0;
 }

@@ -92,21 +92,28 @@ static __always_inline void twin_first(__u64 a, __u64 b)
 	c->depth = depth + 1;
 }
 
-/*
- * The second copy, at its start: whether it handles the firing (a, b), that is whether the first copy
- * left no claim for it. Marks the second copy running until twin_second_done.
- */
-static __always_inline int twin_second(struct twin_claims *c, __u64 a, __u64 b)
+/* The second copy, first thing: says it is running (until twin_second_done). */
+static __always_inline struct twin_claims *twin_second_begin(void)
+{
+	struct twin_claims *c = twin_claims_here();
+
+	if (c)
+		c->second_running = 1;
+	return c;
+}
+
+/* The second copy: whether it handles the firing (a, b), that is whether the first copy left no claim for it. */
+static __always_inline int twin_second_rescues(struct twin_claims *c, __u64 a, __u64 b)
 {
 	if (!c)
 		return 0;
-	c->second_running = 1;
 	__u32 depth = c->depth;
-	__u64 fresh_since = bpf_jiffies64() - TWIN_FRESH_JIFFIES;
 
 #pragma unroll
 	for (int i = TWIN_CLAIMS - 1; i >= 0; i--) {
-		if (i < depth && c->a[i] == a && c->b[i] == b && (__s64)(c->at[i] - fresh_since) >= 0) {
+		if (i < depth && c->a[i] == a && c->b[i] == b) {
+			if ((__s64)(c->at[i] - (bpf_jiffies64() - TWIN_FRESH_JIFFIES)) < 0)
+				break; /* a leftover: the first copy did not claim this firing */
 			c->depth = i;
 			return 0;
 		}

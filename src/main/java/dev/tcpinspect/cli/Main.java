@@ -58,6 +58,11 @@ public final class Main implements Runnable {
             t = t.getCause();
         }
         String message = t.getMessage() == null ? t.toString() : t.getMessage();
+        if (t instanceof dev.tcpinspect.ebpf.VerifierException v) {
+            // The log does not fit on a line; its last word does, and the whole is a variable away.
+            return message.substring(0, message.indexOf('\n')).replace("; its log follows:", "")
+                    + ": " + v.reason() + " (TCPINSPECT_DEBUG=1 prints the whole log)";
+        }
         int newline = message.indexOf('\n');
         return newline < 0 ? message : message.substring(0, newline);
     }

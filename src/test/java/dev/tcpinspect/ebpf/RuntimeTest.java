@@ -71,6 +71,9 @@ class RuntimeTest {
         assertTrue(e.verifierLog().contains("invalid access to packet"), e.verifierLog());
         assertTrue(e.getMessage().contains("rt_reject"), e.getMessage());
         assertEquals("EACCES", e.errnoName());
+        // The one-line reason is the verifier's own complaint, not its closing statistics.
+        assertTrue(e.reason().contains("packet") && e.verifierLog().contains(e.reason())
+                && !e.reason().startsWith("processed"), e.reason());
     }
 
     @Test
