@@ -139,6 +139,11 @@ public class KernelCost {
                         "tcpi_empty_kfree")) {
                     on.add(empty.program(tracepoint).attach());
                 }
+                // conn and handshake each attach their state handler twice (bpf/include/twin.h).
+                BpfObject twins = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                on.add(twins);
+                on.add(twins.program("tcpi_empty_state").attach());
+                on.add(twins.program("tcpi_empty_state2").attach());
             }
             if (which.contains("empty")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
