@@ -186,7 +186,7 @@ public final class ProbeObject implements AutoCloseable {
             }
         });
         object.map("summary").forEach((key, values) -> {
-            // A probe may keep more than one summary per kind (handshake: one per twin copy), kind-major.
+            // A probe may keep more than one summary per kind (handshake: one per twin copy, at kind + kinds * copy).
             LogLinearHistogram h = result[key.get(ValueLayout.JAVA_INT_UNALIGNED, 0) % kinds];
             for (int cpu = 0; cpu < cpus; cpu++) {
                 long base = (long) cpu * HIST_SUMMARY_SIZE;
