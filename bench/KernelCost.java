@@ -26,10 +26,12 @@ import java.util.Set;
  * without them; each pair gives a change, and the median and quartiles of the pairs are printed.
  * Baselines: "empty" attaches one TC program that returns at once; "hooks" attaches programs that
  * return at once to every hook all the probes use, as many as they use and the way they attach (four
- * tcx links at TC ingress, one at TC egress, two at inet_sock_set_state, one at tcp_probe, one at
- * kfree_skb): what the hooks cost before any probe does any work.
+ * tcx links at TC ingress, one at TC egress, four at inet_sock_set_state (conn's and handshake's
+ * handlers and their twins), one at tcp_probe, one at kfree_skb): what the hooks cost before any probe
+ * does any work. "hooks-merged" attaches what one program per hook would: one at TC ingress, one at
+ * egress, two at inet_sock_set_state (one handler and its twin), one at tcp_probe, one at kfree_skb.
  *
- * Not a test: it prints figures. Run with bench/run kernel [all|empty|hooks|PROBE,PROBE...] [CLIENTS].
+ * Not a test: it prints figures. Run with bench/run kernel [all|empty|hooks|hooks-merged|PROBE,PROBE...] [CLIENTS].
  */
 public class KernelCost {
     static final int PAIRS = Integer.getInteger("pairs", 12);
@@ -144,6 +146,17 @@ public class KernelCost {
                 on.add(twins);
                 on.add(twins.program("tcpi_empty_state").attach());
                 on.add(twins.program("tcpi_empty_state2").attach());
+            }
+            if (which.contains("hooks-merged")) {
+                BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                on.add(empty);
+                int ifindex = NetInterfaces.indexOf(lab.serverIf());
+                on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
+                on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.EGRESS));
+                for (String tracepoint : List.of("tcpi_empty_state", "tcpi_empty_state2", "tcpi_empty_probe",
+                        "tcpi_empty_kfree")) {
+                    on.add(empty.program(tracepoint).attach());
+                }
             }
             if (which.contains("empty")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
