@@ -103,14 +103,13 @@ static __always_inline void note_reset(__u64 sk_addr, __u8 end)
 		w->end = end;
 }
 
-/* One state change, by whichever twin (twin.h) handles it. */
-static __always_inline int state_change(const struct sock *sk, __u64 sk_addr, int oldstate, int newstate)
+/* One state change, by whichever twin (twin.h) handles it (second: which; conn keeps nothing per copy). */
+static __always_inline int state_change(int second, const struct sock *sk, __u64 sk_addr, int oldstate, int newstate)
 {
 	if (sk->sk_protocol != PROTO_TCP)
 		return 0;
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
-
 	/* The clock only for what events carry (start, duration, time): the table view needs none. */
 	__u64 now = emit_events ? bpf_ktime_get_ns() : 0;
 	struct sock_way *info;
@@ -194,28 +193,8 @@ static __always_inline int state_change(const struct sock *sk, __u64 sk_addr, in
 	return 0;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpi_conn_state, const struct sock *sk, int oldstate, int newstate)
-{
-	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
-
-	/* Claimed before any filter, so that every skipped run of this copy is accounted for. */
-	twin_first(sk_addr, (__u64)oldstate << 32 | (__u32)newstate);
-	return state_change(sk, sk_addr, oldstate, newstate);
-}
-
-/* The twin: handles the changes the kernel skips tcpi_conn_state for (it was already running on the CPU). */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpi_conn_twin, const struct sock *sk, int oldstate, int newstate)
-{
-	struct twin_claims *c = twin_second_begin();
-	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
-
-	if (twin_second_rescues(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate))
-		state_change(sk, sk_addr, oldstate, newstate);
-	twin_second_done(c);
-	return 0;
-}
+/* tcpi_conn_state handles each state change; tcpi_conn_twin, its twin, those the kernel skips the first for. */
+TWIN_INET_SOCK_SET_STATE(tcpi_conn_state, tcpi_conn_twin, state_change)
 
 /* The reset tracepoints, BTF-typed like the state changes. */
 SEC("tp_btf/tcp_send_reset")

@@ -141,7 +141,7 @@ static __always_inline void record(struct flow *flow, __u32 kind, __u64 latency_
 	}
 	/* Accepted connections by the local port (the service), outgoing ones by the remote port (the
 	 * upstream's): an outgoing connection's local port is ephemeral and would fill the table. */
-	struct hs_port_key pk = {.lport = kind == HS_PASSIVE ? flow->lport : flow->rport, .kind = kind, .bucket = bucket};
+	struct hs_port_key pk = {.port = kind == HS_PASSIVE ? flow->lport : flow->rport, .kind = kind, .bucket = bucket};
 	__u64 zero = 0;
 	__u64 *pn = lookup_or_init(&port_hist, &pk, &zero);
 
@@ -171,7 +171,6 @@ static __always_inline int state_change(int second, const struct sock *sk, __u64
 		return 0;
 	if (target_netns && sock_netns_btf(sk) != target_netns)
 		return 0;
-
 
 	if (newstate == ST_SYN_SENT || oldstate == ST_SYN_SENT) {
 		__u32 index = sockslot_set(sk_addr, START_SET_BITS);
@@ -225,27 +224,7 @@ static __always_inline int state_change(int second, const struct sock *sk, __u64
 	return 0;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpi_hs_state, const struct sock *sk, int oldstate, int newstate)
-{
-	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
-
-	/* Claimed before any filter, so that every skipped run of this copy is accounted for. */
-	twin_first(sk_addr, (__u64)oldstate << 32 | (__u32)newstate);
-	return state_change(0, sk, sk_addr, oldstate, newstate);
-}
-
-/* The twin: handles the changes the kernel skips tcpi_hs_state for (it was already running on the CPU). */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpi_hs_twin, const struct sock *sk, int oldstate, int newstate)
-{
-	struct twin_claims *c = twin_second_begin();
-	__u64 sk_addr = tp_btf_arg_value(ctx, 0);
-
-	if (twin_second_rescues(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate))
-		state_change(1, sk, sk_addr, oldstate, newstate);
-	twin_second_done(c);
-	return 0;
-}
+/* tcpi_hs_state handles each state change; tcpi_hs_twin, its twin, those the kernel skips the first for. */
+TWIN_INET_SOCK_SET_STATE(tcpi_hs_state, tcpi_hs_twin, state_change)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

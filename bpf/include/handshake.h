@@ -12,7 +12,7 @@
 
 /* Per port and kind (map "port_hist"): accepted connections by local port, outgoing ones by remote port. */
 struct hs_port_key {
-	__u16 lport; /* the remote port for HS_ACTIVE */
+	__u16 port; /* local for HS_PASSIVE, remote for HS_ACTIVE */
 	__u8 kind;
 	__u8 pad;
 	__u32 bucket;

@@ -129,4 +129,34 @@ static __always_inline void twin_second_done(struct twin_claims *c)
 		c->second_running = 0;
 }
 
+/*
+ * The twin pair on tp_btf/inet_sock_set_state: programs FIRST_PROG and SECOND_PROG (attach them in
+ * that order), each passing the state changes it handles to
+ * HANDLER(int second, const struct sock *sk, __u64 sk_addr, int oldstate, int newstate), second
+ * being 1 in the second copy. A firing is named by the socket's address and the two states; it is
+ * claimed before the handler's filters, so that every skipped run is accounted for. Needs
+ * bpf_tracing.h and sock_helpers.h (tp_btf_arg_value).
+ */
+#define TWIN_INET_SOCK_SET_STATE(FIRST_PROG, SECOND_PROG, HANDLER)                                 \
+	SEC("tp_btf/inet_sock_set_state")                                                          \
+	int BPF_PROG(FIRST_PROG, const struct sock *sk, int oldstate, int newstate)                \
+	{                                                                                          \
+		__u64 sk_addr = tp_btf_arg_value(ctx, 0);                                          \
+                                                                                                   \
+		twin_first(sk_addr, (__u64)oldstate << 32 | (__u32)newstate);                      \
+		return HANDLER(0, sk, sk_addr, oldstate, newstate);                                \
+	}                                                                                          \
+                                                                                                   \
+	SEC("tp_btf/inet_sock_set_state")                                                          \
+	int BPF_PROG(SECOND_PROG, const struct sock *sk, int oldstate, int newstate)               \
+	{                                                                                          \
+		struct twin_claims *c = twin_second_begin();                                       \
+		__u64 sk_addr = tp_btf_arg_value(ctx, 0);                                          \
+                                                                                                   \
+		if (twin_second_rescues(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate))      \
+			HANDLER(1, sk, sk_addr, oldstate, newstate);                               \
+		twin_second_done(c);                                                               \
+		return 0;                                                                          \
+	}
+
 #endif

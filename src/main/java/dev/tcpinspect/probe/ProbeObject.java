@@ -96,8 +96,8 @@ public final class ProbeObject implements AutoCloseable {
         return this;
     }
 
-    /** Second copies of twin programs (bpf/include/twin.h): their skipped runs are runs the first made. */
-    private final java.util.Set<String> twinSeconds = new java.util.HashSet<>();
+    /** The twin pairs attached (bpf/include/twin.h): a second copy's skipped runs are runs the first made. */
+    private final List<String[]> twins = new ArrayList<>();
 
     /**
      * Attaches a tracepoint handler and its twin (bpf/include/twin.h), first then second: the order
@@ -106,7 +106,7 @@ public final class ProbeObject implements AutoCloseable {
     public ProbeObject attachTwins(String first, String second) {
         object.program(first).attach();
         object.program(second).attach();
-        twinSeconds.add(second);
+        twins.add(new String[] {first, second});
         return this;
     }
 
@@ -119,7 +119,7 @@ public final class ProbeObject implements AutoCloseable {
         long rescued = twinRescued(); // first: every rescue follows the miss it makes up for
         long skipped = 0;
         for (var program : object.programs().entrySet()) {
-            if (!twinSeconds.contains(program.getKey())) {
+            if (twins.stream().noneMatch(pair -> pair[1].equals(program.getKey()))) {
                 skipped += program.getValue().info().recursionMisses();
             }
         }
@@ -129,16 +129,19 @@ public final class ProbeObject implements AutoCloseable {
     /** A twin pair's runs: each copy's skipped runs and the firings the second rescued. */
     public record TwinRuns(long firstSkipped, long secondSkipped, long rescued) {}
 
-    /** The runs of a twin pair attached with {@link #attachTwins}. */
-    public TwinRuns twinRuns(String first, String second) {
+    /** The runs of the twin pair attached with {@link #attachTwins} (an object has at most one). */
+    public TwinRuns twinRuns() {
+        if (twins.size() != 1) {
+            throw new IllegalStateException(twins.size() + " twin pairs attached, not one");
+        }
         long rescued = twinRescued();
-        return new TwinRuns(object.program(first).info().recursionMisses(),
-                object.program(second).info().recursionMisses(), rescued);
+        return new TwinRuns(object.program(twins.getFirst()[0]).info().recursionMisses(),
+                object.program(twins.getFirst()[1]).info().recursionMisses(), rescued);
     }
 
     /** Firings the second copy of a twin handled because the kernel skipped the first (0 without twins). */
     public long twinRescued() {
-        if (twinSeconds.isEmpty()) {
+        if (twins.isEmpty()) {
             return 0;
         }
         int cpus = BpfMap.possibleCpus();

@@ -46,7 +46,7 @@ public final class ConnProbe implements AutoCloseable, EventSource {
 
     /** The state-change handler's twin runs (bpf/include/twin.h), for checking that they add up. */
     public ProbeObject.TwinRuns twinRuns() {
-        return probe.twinRuns("tcpi_conn_state", "tcpi_conn_twin");
+        return probe.twinRuns();
     }
 
     @Override

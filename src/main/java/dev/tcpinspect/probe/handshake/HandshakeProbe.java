@@ -82,7 +82,7 @@ public final class HandshakeProbe implements AutoCloseable, EventSource {
 
     /** The state-change handler's twin runs (bpf/include/twin.h), for checking that they add up. */
     public ProbeObject.TwinRuns twinRuns() {
-        return probe.twinRuns("tcpi_hs_state", "tcpi_hs_twin");
+        return probe.twinRuns();
     }
 
     @Override
