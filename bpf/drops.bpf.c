@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include "drops.h"
 #include "sock_helpers.h"
+#include "flowtable.h"
 #include "events.h"
 
 #define ETH_P_IP 0x0800
@@ -18,8 +19,6 @@
 #define PROTO_TCP 6
 
 const volatile __u32 target_netns = 0;
-/* Set when the per-flow table had no room (see tcpi_drops_kfree). */
-__u32 flows_full = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -35,12 +34,7 @@ struct {
 	__type(value, __u64);
 } by_reason SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct drop_key);
-	__type(value, __u64);
-} flows SEC(".maps");
+FLOW_TABLES(struct drop_key, __u64, 16384);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -114,16 +108,12 @@ int BPF_PROG(tcpi_drops_kfree, struct sk_buff *skb, void *location, enum skb_dro
 	PERCPU_BUMP(stats, DROP_STAT_TOTAL);
 	PERCPU_BUMP(by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
 	__u64 zero = 0;
-	/* Once the table was found full, a new flow is not tried again: user space never removes
-	 * entries, so the insert would fail again, and a drop storm would pay for it every time. */
-	__u64 *n = flows_full ? bpf_map_lookup_elem(&flows, &key) : lookup_or_init(&flows, &key, &zero);
+	__u64 *n = FLOW_ENTRY(&key, &zero);
 
-	if (n) {
+	if (n)
 		__sync_fetch_and_add(n, 1);
-	} else {
-		flows_full = 1;
+	else
 		PERCPU_BUMP(stats, DROP_STAT_FLOWS_FULL);
-	}
 
 	struct drop_event *e = EVENT_RESERVE(events, sizeof(*e), stats, DROP_STAT_EVENTS_LOST);
 

@@ -11,6 +11,7 @@
 #include "dupack.h"
 #include "events.h"
 #include "sock_helpers.h"
+#include "flowtable.h"
 #include "flowslots.h"
 
 #define TC_ACT_UNSPEC (-1)
@@ -55,13 +56,9 @@ struct {
 	__type(value, struct detector_set);
 } detector SEC(".maps");
 
-/* Dup ACKs per flow, only for flows that had one. Not LRU: a full table is counted, never silent. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct pkt_tuple);
-	__type(value, __u64);
-} flows SEC(".maps");
+/* Dup ACKs per flow, only for flows that had one. Not LRU: a full table is counted, never silent,
+ * and user space empties it every interval (flowtable.h). */
+FLOW_TABLES(struct pkt_tuple, __u64, 16384);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -122,7 +119,7 @@ int tcpi_dupack_tc(struct __sk_buff *skb)
 	    !(flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)) && window != 0 &&
 	    window == s->last_window && seq == s->next_seq && ack == s->last_ack) {
 		__u64 zero = 0;
-		__u64 *n = lookup_or_init(&flows, &t, &zero);
+		__u64 *n = FLOW_ENTRY(&t, &zero);
 
 		if (n)
 			__sync_fetch_and_add(n, 1);

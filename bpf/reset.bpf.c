@@ -10,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include "reset.h"
 #include "sock_helpers.h"
+#include "flowtable.h"
 #include "events.h"
 
 const volatile __u32 target_netns = 0;
@@ -21,12 +22,7 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct flow);
-	__type(value, struct reset_counts);
-} flows SEC(".maps");
+FLOW_TABLES(struct flow, struct reset_counts, 16384);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -49,7 +45,7 @@ struct trace_event_raw_tcp_event_sk_skb___old {
 static __always_inline void record(struct flow *flow, __u8 state, __u8 direction, __u32 reason)
 {
 	struct reset_counts zero = {};
-	struct reset_counts *counts = lookup_or_init(&flows, flow, &zero);
+	struct reset_counts *counts = FLOW_ENTRY(flow, &zero);
 
 	PERCPU_BUMP(stats, direction == RESET_SENT ? RST_STAT_SENT : RST_STAT_RECEIVED);
 	if (!counts)

@@ -11,6 +11,7 @@
 #include <bpf/bpf_endian.h>
 #include "retrans.h"
 #include "sock_helpers.h"
+#include "flowtable.h"
 #include "events.h"
 
 /* Namespace to report (inode); 0 reports every namespace. */
@@ -23,12 +24,7 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct flow);
-	__type(value, struct retrans_counts);
-} flows SEC(".maps");
+FLOW_TABLES(struct flow, struct retrans_counts, 16384);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -51,7 +47,7 @@ struct trace_event_raw_tcp_event_sk_skb___old {
 static __always_inline void record(struct flow *flow, __u8 state, __u8 kind, __s32 err)
 {
 	struct retrans_counts zero = {};
-	struct retrans_counts *counts = lookup_or_init(&flows, flow, &zero);
+	struct retrans_counts *counts = FLOW_ENTRY(flow, &zero);
 
 	PERCPU_BUMP(stats, kind == RETRANS_KIND_SYNACK ? STAT_SYNACK : STAT_DATA);
 	if (!counts)

@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include "rtt.h"
 #include "sock_helpers.h"
+#include "flowtable.h"
 #include "events.h"
 
 #define EVENT_INTERVAL_NS 1000000000ULL
@@ -38,12 +39,7 @@ struct {
 	__type(value, struct hist_summary);
 } summary SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct rtt_key);
-	__type(value, struct rtt_remote);
-} flows SEC(".maps");
+FLOW_TABLES(struct rtt_key, struct rtt_remote, 16384);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -92,7 +88,7 @@ int BPF_PROG(tcpi_rtt_probe, struct sock *sk, const struct sk_buff *skb)
 	__builtin_memcpy(key.raddr, flow.raddr, 16);
 	__u32 cwnd = tcp->snd_cwnd;
 	struct rtt_remote fresh = {.min_srtt_us = srtt, .max_srtt_us = srtt};
-	struct rtt_remote *r = lookup_or_init(&flows, &key, &fresh);
+	struct rtt_remote *r = FLOW_ENTRY(&key, &fresh);
 
 	if (!r) {
 		PERCPU_BUMP(stats, RTT_STAT_REMOTES_FULL);

@@ -146,7 +146,7 @@ public final class BpfMap {
     public void forEachChunk(ChunkVisitor visitor) {
         if (!batchUnsupported && type != MapType.LPM_TRIE) {
             try {
-                forEachBatched(visitor);
+                forEachBatched(visitor, false);
                 return;
             } catch (BatchUnsupported e) {
                 batchUnsupported = true;
@@ -155,13 +155,39 @@ public final class BpfMap {
         forEachByKey(visitor);
     }
 
+    /**
+     * Visits every entry as {@link #forEachChunk} does and removes it (BPF_MAP_LOOKUP_AND_DELETE_BATCH
+     * where the kernel has it, else key by key). An entry the kernel changes between its read and
+     * its removal loses that change: drain only a map nothing writes to meanwhile.
+     */
+    public void drain(ChunkVisitor visitor) {
+        if (!batchUnsupported && type != MapType.LPM_TRIE) {
+            try {
+                forEachBatched(visitor, true);
+                return;
+            } catch (BatchUnsupported e) {
+                batchUnsupported = true;
+            }
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(keySize, 8);
+            MemorySegment value = arena.allocate(valueBufferSize(), 8);
+            while (nextKey(MemorySegment.NULL, key)) {
+                if (lookup(key, value)) {
+                    visitor.visit(key, value, 1);
+                }
+                delete(key);
+            }
+        }
+    }
+
     private static final class BatchUnsupported extends RuntimeException {
         BatchUnsupported() {
             super(null, null, false, false);
         }
     }
 
-    private void forEachBatched(ChunkVisitor visitor) {
+    private void forEachBatched(ChunkVisitor visitor, boolean delete) {
         int chunk = Math.max(1, Math.min(maxEntries, 4096));
         int valueBytes = valueBufferSize();
         try (Arena arena = Arena.ofConfined()) {
@@ -175,13 +201,15 @@ public final class BpfMap {
             while (true) {
                 count.set(JAVA_INT, 0, chunk);
                 MemorySegment inBatch = first ? MemorySegment.NULL : token;
-                int rc = (int) Libbpf.MAP_LOOKUP_BATCH.invokeExact(fd, inBatch, token, keys, values, count, opts);
+                int rc = delete
+                        ? (int) Libbpf.MAP_LOOKUP_AND_DELETE_BATCH.invokeExact(fd, inBatch, token, keys, values, count, opts)
+                        : (int) Libbpf.MAP_LOOKUP_BATCH.invokeExact(fd, inBatch, token, keys, values, count, opts);
                 boolean done = rc == -ENOENT;
                 if (rc < 0 && !done) {
                     if (first && (rc == -22 || rc == -95 || rc == -524)) {
                         throw new BatchUnsupported();
                     }
-                    Libbpf.check("batch lookup in map " + name, rc);
+                    Libbpf.check((delete ? "batch lookup and delete in map " : "batch lookup in map ") + name, rc);
                 }
                 int n = count.get(JAVA_INT, 0);
                 if (n > 0) {

@@ -44,7 +44,10 @@ public final class ProbeObject implements AutoCloseable {
      * Without events (nobody reads them) the kernel makes none and the ring shrinks to one page.
      */
     public static ProbeObject load(String resource, int statSlots, boolean allNetns, boolean events) {
-        OpenObject open = OpenObject.openResource(resource);
+        return load(OpenObject.openResource(resource), resource, statSlots, allNetns, events);
+    }
+
+    private static ProbeObject load(OpenObject open, String resource, int statSlots, boolean allNetns, boolean events) {
         boolean btfTyped = false;
         try {
             btfTyped = open.hasProgramSection("tp_btf/");
@@ -60,6 +63,21 @@ public final class ProbeObject implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    /**
+     * As {@link #load(String, int, boolean, boolean)}, with room for flowEntries flows in each of the
+     * kernel's per-flow tables (flowtable.h) instead of the object's own size.
+     */
+    public static ProbeObject load(String resource, int statSlots, boolean allNetns, boolean events, int flowEntries) {
+        OpenObject open = OpenObject.openResource(resource);
+        try {
+            open.setMaxEntries("flows_0", flowEntries).setMaxEntries("flows_1", flowEntries);
+        } catch (RuntimeException e) {
+            open.close();
+            throw e;
+        }
+        return load(open, resource, statSlots, allNetns, events);
     }
 
     /** Loads an embedded packet-hook object (no namespace filter: it sees the interfaces it is attached to). */
@@ -242,6 +260,15 @@ public final class ProbeObject implements AutoCloseable {
     /** Records read but not delivered because the consumer threw. */
     public synchronized long eventsFailed() {
         return reader == null ? failedBeforeClose : reader.failed();
+    }
+
+    /**
+     * The object's per-flow tables (flowtable.h: flows_0, flows_1 and flow_tables), drained into
+     * totals kept in Java; merge adds a drained value into a total, weight is a value's count.
+     */
+    public FlowTable flowTable(FlowTable.Merge merge, ToLongFunction<MemorySegment> weight) {
+        return new FlowTable(object.map("flows_0"), object.map("flows_1"), object.map("flow_tables"), merge, weight,
+                FlowTable.DEFAULT_CAPACITY);
     }
 
     /** The "flows" entries decoded from (key, value) and sorted by a count, largest first, at most limit. */

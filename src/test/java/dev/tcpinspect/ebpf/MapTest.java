@@ -43,6 +43,27 @@ class MapTest {
     }
 
     @Test
+    void drainVisitsEveryEntryOnceAndLeavesTheMapEmpty() {
+        TypedMap<Integer, Long> hash = obj.map("plain_hash").typed(Codec.U32, Codec.U64);
+        Map<Integer, Long> expected = new HashMap<>();
+        for (int i = 0; i < 64; i++) {
+            hash.put(i * 3, 1000L + i);
+            expected.put(i * 3, 1000L + i);
+        }
+        Map<Integer, Long> drained = new HashMap<>();
+        obj.map("plain_hash").drain((keys, values, count) -> {
+            for (int i = 0; i < count; i++) {
+                Long before = drained.put(keys.get(ValueLayout.JAVA_INT, 4L * i), values.get(ValueLayout.JAVA_LONG, 8L * i));
+                assertEquals(null, before, "each entry once");
+            }
+        });
+        assertEquals(expected, drained);
+        assertEquals(Map.of(), hash.entries(), "drained means empty");
+        hash.put(5, 1L); // and it takes entries again: all 64 places are free
+        assertEquals(Map.of(5, 1L), hash.entries());
+    }
+
+    @Test
     void hashPutGetRemoveAndNoExistFlag() {
         TypedMap<Integer, Long> hash = obj.map("plain_hash").typed(Codec.U32, Codec.U64);
         Map<Integer, Long> expected = new HashMap<>();

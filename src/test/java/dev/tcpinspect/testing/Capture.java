@@ -107,6 +107,18 @@ public final class Capture implements AutoCloseable {
         return r.out().lines().filter(l -> !l.isBlank()).count();
     }
 
+    /** The given tshark fields of each packet matching a display filter, one line per packet, tab-separated. */
+    public List<String> fields(String displayFilter, String... fields) {
+        stop();
+        List<String> command = new java.util.ArrayList<>(List.of("tshark", "-r", file.toString(), "-Y", displayFilter,
+                "-T", "fields"));
+        for (String field : fields) {
+            command.add("-e");
+            command.add(field);
+        }
+        return Cmd.run(command, 60).ok().out().lines().filter(l -> !l.isBlank()).toList();
+    }
+
     /** tshark's one-line summaries of the packets matching a display filter, for assertion messages. */
     public String describe(String displayFilter) {
         stop();

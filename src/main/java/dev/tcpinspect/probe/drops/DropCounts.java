@@ -10,7 +10,8 @@ import java.util.TreeMap;
  * @param byReason per reason, named as the running kernel names them
  * @param rcvqueueFull TCP sockets' receive queue full events
  * @param eventsLost events the ring buffer had no room for (still in the totals)
- * @param flowsFull drops of flows the per-flow map had no room for (still in the totals)
+ * @param flowsFull drops not under any flow (still in the totals): the kernel's flow table had no room
+ *     between two reads, or tcpinspect let the flow go past {@link dev.tcpinspect.probe.FlowTable}'s capacity
  * @param listenOverflows SYNs and handshake ACKs a full accept queue turned away, from the kernel's
  *     TcpExt ListenOverflows counter of this namespace: no tracepoint fires for them
  */

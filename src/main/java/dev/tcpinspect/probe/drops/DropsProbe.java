@@ -7,7 +7,9 @@ import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.os.SnmpCounters;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.Map;
@@ -29,16 +31,29 @@ public final class DropsProbe implements AutoCloseable, EventSource {
     private final PerCpuMap<Integer, Long> byReason;
     private final Netns netns;
 
+    private final FlowTable flows;
+
     private DropsProbe(ProbeObject probe, Netns netns) {
         this.probe = probe;
         this.netns = netns;
+        this.flows = probe.flowTable(FlowTable.sumOfLongs(1), count -> count.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
         this.byReason = probe.map("by_reason").perCpu(Codec.U32, Codec.U64);
     }
 
-    /** Loads the programs; listen overflows are read from the caller's namespace's counters. */
-    /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
+    /**
+     * Loads the probe; allNetns: every namespace, not only the caller's; events: make event records.
+     * Listen overflows are read from the caller's namespace's counters.
+     */
     public static DropsProbe load(boolean allNetns, boolean events) {
-        ProbeObject probe = ProbeObject.load(OBJECT, STATS, allNetns, events);
+        return load(ProbeObject.load(OBJECT, STATS, allNetns, events));
+    }
+
+    /** As {@link #load(boolean, boolean)}, with room for flowEntries flows in the kernel's table between drains. */
+    public static DropsProbe load(boolean allNetns, boolean events, int flowEntries) {
+        return load(ProbeObject.load(OBJECT, STATS, allNetns, events, flowEntries));
+    }
+
+    private static DropsProbe load(ProbeObject probe) {
         try {
             return new DropsProbe(probe, Netns.current());
         } catch (RuntimeException e) {
@@ -63,6 +78,7 @@ public final class DropsProbe implements AutoCloseable, EventSource {
     }
 
     public DropCounts read() {
+        flows.drain();
         long[] v = probe.stats();
         Map<String, Long> reasons = new TreeMap<>();
         byReason.entriesSummed(Long::sum).forEach((reason, n) -> {
@@ -71,12 +87,12 @@ public final class DropsProbe implements AutoCloseable, EventSource {
             }
         });
         long overflows = netns.call(() -> SnmpCounters.read().getOrDefault("TcpExt:ListenOverflows", 0L));
-        return new DropCounts(v[0], reasons, v[1], v[2], v[3], overflows);
+        return new DropCounts(v[0], reasons, v[1], v[2], v[3] + flows.released(), overflows);
     }
 
     /** Flow and reason pairs with the most drops, most first. */
     public List<FlowDrops> topFlows(int limit) {
-        return probe.topFlows(limit, (key, value) -> new FlowDrops(Flow.read(key, 0),
+        return flows.top(limit, (key, value) -> new FlowDrops(Flow.read(key, 0),
                 reasonName(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.SIZE))),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDrops::count);
     }

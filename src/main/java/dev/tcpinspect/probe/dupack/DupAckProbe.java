@@ -5,7 +5,9 @@ import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.TcSlots;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.Consumer;
@@ -18,8 +20,11 @@ public final class DupAckProbe implements AutoCloseable, EventSource {
     private final ProbeObject probe;
     private long netns;
 
+    private final FlowTable flows;
+
     private DupAckProbe(ProbeObject probe) {
         this.probe = probe;
+        this.flows = probe.flowTable(FlowTable.sumOfLongs(1), count -> count.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
     }
 
     /** Loads the probe; events: make event records. */
@@ -36,8 +41,9 @@ public final class DupAckProbe implements AutoCloseable, EventSource {
     }
 
     public DupAckCounts read() {
+        flows.drain();
         long[] v = probe.stats();
-        return new DupAckCounts(v[0], v[1], v[2], v[3]);
+        return new DupAckCounts(v[0], v[1] + flows.released(), v[2], v[3]);
     }
 
     /** Delivers dup ACKs on a reader thread; the event object is reused for every record. Call after attach. */
@@ -46,7 +52,7 @@ public final class DupAckProbe implements AutoCloseable, EventSource {
     }
 
     public List<FlowDupAcks> topFlows(int limit) {
-        return probe.topFlows(limit, (key, value) -> new FlowDupAcks(Flow.readTuple(key, 0, netns),
+        return flows.top(limit, (key, value) -> new FlowDupAcks(Flow.readTuple(key, 0, netns),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDupAcks::dupacks).stream()
                 .filter(f -> f.dupacks() > 0).toList();
     }

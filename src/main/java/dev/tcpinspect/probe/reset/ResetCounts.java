@@ -6,7 +6,7 @@ package dev.tcpinspect.probe.reset;
  * @param sent tcp_send_reset firings
  * @param received tcp_receive_reset firings
  * @param eventsLost events the ring buffer had no room for (still in the totals)
- * @param flowsFull resets of flows the per-flow map had no room for (still in the totals)
+ * @param flowsFull resets not under any flow (still in the totals): see {@link dev.tcpinspect.probe.FlowTable}
  */
 public record ResetCounts(long sent, long received, long eventsLost, long flowsFull) {
     public ResetCounts minus(ResetCounts earlier) {

@@ -2,7 +2,9 @@ package dev.tcpinspect.probe.reset;
 
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.Consumer;
@@ -17,8 +19,16 @@ public final class ResetProbe implements AutoCloseable, EventSource {
 
     private final ProbeObject probe;
 
+    private final FlowTable flows;
+
     private ResetProbe(ProbeObject probe) {
         this.probe = probe;
+        this.flows = probe.flowTable(FlowTable.sumOfLongs(2), ResetProbe::resets);
+    }
+
+    /** A flow's resets (struct reset_counts: sent, received). */
+    private static long resets(MemorySegment counts) {
+        return counts.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) + counts.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
     }
 
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
@@ -36,12 +46,13 @@ public final class ResetProbe implements AutoCloseable, EventSource {
     }
 
     public ResetCounts read() {
+        flows.drain();
         long[] v = probe.stats();
-        return new ResetCounts(v[0], v[1], v[2], v[3]);
+        return new ResetCounts(v[0], v[1], v[2], v[3] + flows.released());
     }
 
     public List<FlowResets> topFlows(int limit) {
-        return probe.topFlows(limit, (key, value) -> new FlowResets(Flow.read(key, 0),
+        return flows.top(limit, (key, value) -> new FlowResets(Flow.read(key, 0),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
                 FlowResets::total);
     }

@@ -2,7 +2,9 @@ package dev.tcpinspect.probe.retrans;
 
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.function.Consumer;
@@ -18,11 +20,18 @@ public final class RetransProbe implements AutoCloseable, EventSource {
 
     private final ProbeObject probe;
 
+    private final FlowTable flows;
+
     private RetransProbe(ProbeObject probe) {
         this.probe = probe;
+        this.flows = probe.flowTable(FlowTable.sumOfLongs(2), RetransProbe::retransmits);
     }
 
-    /** Loads the programs, filtering in the kernel to the current namespace unless allNetns. */
+    /** A flow's retransmits (struct retrans_counts: data, synack). */
+    private static long retransmits(MemorySegment counts) {
+        return counts.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) + counts.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
+    }
+
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
     public static RetransProbe load(boolean allNetns, boolean events) {
         return new RetransProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));
@@ -53,13 +62,14 @@ public final class RetransProbe implements AutoCloseable, EventSource {
     }
 
     public RetransCounts read() {
+        flows.drain();
         long[] v = probe.stats();
-        return new RetransCounts(v[0], v[1], v[2], v[3]);
+        return new RetransCounts(v[0], v[1], v[2], v[3] + flows.released());
     }
 
     /** The flows with the most retransmits, most first. */
     public List<FlowRetransmits> topFlows(int limit) {
-        return probe.topFlows(limit, (key, value) -> new FlowRetransmits(Flow.read(key, 0),
+        return flows.top(limit, (key, value) -> new FlowRetransmits(Flow.read(key, 0),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
                 FlowRetransmits::total);
     }

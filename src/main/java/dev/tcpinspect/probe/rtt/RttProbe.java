@@ -1,6 +1,7 @@
 package dev.tcpinspect.probe.rtt;
 
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -16,8 +17,27 @@ public final class RttProbe implements AutoCloseable, EventSource {
 
     private final ProbeObject probe;
 
+    private final FlowTable remotes;
+
     private RttProbe(ProbeObject probe) {
         this.probe = probe;
+        this.remotes = probe.flowTable(RttProbe::merge, remote -> remote.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+    }
+
+    /**
+     * Adds a drained struct rtt_remote into a total: samples add up, min and max are kept, the
+     * drained (newer) value's last sample and event time replace the total's.
+     */
+    private static void merge(MemorySegment total, MemorySegment more) {
+        total.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, total.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)
+                + more.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+        total.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, more.get(ValueLayout.JAVA_LONG_UNALIGNED, 8));
+        total.set(ValueLayout.JAVA_INT_UNALIGNED, 16, more.get(ValueLayout.JAVA_INT_UNALIGNED, 16));
+        total.set(ValueLayout.JAVA_INT_UNALIGNED, 20, Integer.min(total.get(ValueLayout.JAVA_INT_UNALIGNED, 20),
+                more.get(ValueLayout.JAVA_INT_UNALIGNED, 20)));
+        total.set(ValueLayout.JAVA_INT_UNALIGNED, 24, Integer.max(total.get(ValueLayout.JAVA_INT_UNALIGNED, 24),
+                more.get(ValueLayout.JAVA_INT_UNALIGNED, 24)));
+        total.set(ValueLayout.JAVA_INT_UNALIGNED, 28, more.get(ValueLayout.JAVA_INT_UNALIGNED, 28));
     }
 
     /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
@@ -35,13 +55,14 @@ public final class RttProbe implements AutoCloseable, EventSource {
     }
 
     public RttStats read() {
+        remotes.drain();
         long[] s = probe.stats();
-        return new RttStats(probe.histograms(1)[0], s[1], s[2]);
+        return new RttStats(probe.histograms(1)[0], s[1], s[2] + remotes.released());
     }
 
     /** Remote addresses with the most samples first. */
     public List<RemoteRtt> remotes(int limit) {
-        return probe.topFlows(limit, RttProbe::remote, RemoteRtt::samples);
+        return remotes.top(limit, RttProbe::remote, RemoteRtt::samples);
     }
 
     private static RemoteRtt remote(MemorySegment key, MemorySegment value) {

@@ -7,7 +7,8 @@ import dev.tcpinspect.probe.hist.LogLinearHistogram;
  *
  * @param srtt histogram of every tcp_probe sample with an RTT
  * @param eventsLost sampled events the ring buffer had no room for
- * @param remotesUntracked samples of remote addresses the table had no room for (still in the histogram)
+ * @param remotesUntracked samples not under any remote address (still in the histogram): see
+ *     {@link dev.tcpinspect.probe.FlowTable}
  */
 public record RttStats(LogLinearHistogram srtt, long eventsLost, long remotesUntracked) {
     public RttStats minus(RttStats e) {

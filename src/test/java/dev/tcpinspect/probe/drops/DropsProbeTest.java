@@ -51,6 +51,56 @@ class DropsProbeTest {
         }
     }
 
+    /**
+     * A gateway sees new flows without end: the kernel's flow table must have room again after each
+     * read, not fill once and stay full. A table of 64 flows, 100 SYNs to closed ports at once (64
+     * tracked, the rest counted as untracked), then 240 more in batches of 60, IPv4 and IPv6, with a
+     * read between batches: every one of those is under its own flow, as the capture shows them.
+     */
+    @Test
+    void theFlowTableHasRoomAgainAfterEachRead() throws Exception {
+        int tableSize = 64;
+        int firstPort = 20000;
+        int laterPort = 21000;
+        try (Lab lab = Lab.create();
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false, false, tableSize))) {
+            probe.attach();
+            DropCounts before = probe.read();
+            assertEquals(100, Traffic.synToClosedPorts(lab.client(), Lab.SERVER_V4, firstPort, 100));
+            for (int batch = 0; batch < 4; batch++) {
+                probe.read(); // what a watch does every interval
+                String address = batch % 2 == 0 ? Lab.SERVER_V4 : Lab.SERVER_V6;
+                assertEquals(60, Traffic.synToClosedPorts(lab.client(), address, laterPort + 60 * batch, 60));
+            }
+            Thread.sleep(200);
+            DropCounts counted = probe.read().minus(before);
+            List<FlowDrops> flows = probe.topFlows(Integer.MAX_VALUE);
+
+            String syn = Capture.SYN + " && tcp.dstport >= ";
+            assertEquals(100, in.count(syn + firstPort + " && tcp.dstport < " + (firstPort + 100)));
+            java.util.Set<String> laterSyns = new java.util.TreeSet<>(in.fields(syn + laterPort + " && tcp.dstport < "
+                    + (laterPort + 240), "tcp.srcport", "tcp.dstport"));
+            assertEquals(240, laterSyns.size(), "the capture shows 240 SYNs of distinct flows");
+            assertEquals(340, counted.byReason().getOrDefault("NO_SOCKET", 0L), counted.toString());
+
+            List<FlowDrops> first = flows.stream().filter(f -> f.flow().lport() >= firstPort
+                    && f.flow().lport() < firstPort + 100).toList();
+            assertEquals(tableSize, first.size(), "the first burst filled the table");
+            assertEquals(100 - tableSize, counted.flowsFull(), "and the rest of it was counted as untracked");
+            java.util.Set<String> laterFlows = new java.util.TreeSet<>();
+            for (FlowDrops f : flows) {
+                if (f.flow().lport() >= laterPort && f.flow().lport() < laterPort + 240) {
+                    assertEquals("NO_SOCKET", f.reason());
+                    assertEquals(1, f.count(), f.toString());
+                    laterFlows.add(f.flow().rport() + "\t" + f.flow().lport());
+                }
+            }
+            assertEquals(laterSyns, laterFlows, "every later SYN is under its own flow");
+            assertEquals(120, flows.stream().filter(f -> f.flow().lport() >= laterPort && f.flow().ipv6()).count());
+        }
+    }
+
     private static long nstat(Lab lab, String counter) {
         String out = Cmd.run("ip", "netns", "exec", lab.serverNs(), "nstat", "-az", counter).ok().out();
         for (String line : out.lines().toList()) {

@@ -1,0 +1,154 @@
+package dev.tcpinspect.probe;
+
+import dev.tcpinspect.ebpf.BpfMap;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiFunction;
+import java.util.function.ToLongFunction;
+
+/**
+ * A probe's per-flow aggregates (bpf/include/flowtable.h). The kernel counts into one of two
+ * tables; each {@link #drain} empties the other into totals kept here and hands it back to the
+ * kernel, so that the kernel's table has room for new flows again every interval, however many a
+ * gateway sees. The totals are bounded too: past their capacity the flows with the smallest counts
+ * are let go, and their counts go to {@link #released()} (still in the probe's totals, no longer
+ * under a flow), so the busiest flows stay.
+ */
+public final class FlowTable {
+    /** Adds a value of the kernel's layout (more) into another (total): one flow's counts from two drains. */
+    @FunctionalInterface
+    public interface Merge {
+        void into(MemorySegment total, MemorySegment more);
+    }
+
+    /** The flows kept here by default: four times the kernel's table (about 15 MB at most). */
+    public static final int DEFAULT_CAPACITY = 65_536;
+
+    /**
+     * How long after a switch the table left may still be written by a run that picked it before
+     * the switch. Runs take microseconds; a drain within this of the last switch waits it out.
+     */
+    static final long SETTLE_NANOS = 20_000_000;
+
+    private static final int ACTIVE = 0;
+    private static final int FULL = 1;
+
+    private final BpfMap[] tables;
+    private final BpfMap control;
+    private final Merge merge;
+    private final ToLongFunction<MemorySegment> weight;
+    private final int capacity;
+    private final Map<ByteBuffer, MemorySegment> totals = new HashMap<>();
+    private int active;
+    private long switchedAt = System.nanoTime();
+    private long released;
+
+    /**
+     * tables: flows_0 and flows_1; control: flow_tables; weight: a value's count, by which flows are
+     * kept (the biggest) and released (the smallest) when the totals are full.
+     */
+    public FlowTable(BpfMap table0, BpfMap table1, BpfMap control, Merge merge, ToLongFunction<MemorySegment> weight,
+                     int capacity) {
+        if (table0.keySize() != table1.keySize() || table0.valueSize() != table1.valueSize()) {
+            throw new IllegalArgumentException(table0.name() + " and " + table1.name() + " differ");
+        }
+        this.tables = new BpfMap[] {table0, table1};
+        this.control = control;
+        this.merge = merge;
+        this.weight = weight;
+        this.capacity = capacity;
+    }
+
+    /**
+     * Empties the table the kernel is not counting into into the totals, then makes the kernel
+     * count into it. Called once per interval; nothing counted is lost.
+     */
+    public synchronized void drain() {
+        long since = System.nanoTime() - switchedAt;
+        if (since < SETTLE_NANOS) {
+            try {
+                Thread.sleep((SETTLE_NANOS - since) / 1_000_000 + 1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return; // the table stays as it is and is drained next time
+            }
+        }
+        int idle = 1 - active;
+        BpfMap table = tables[idle];
+        int keySize = table.keySize();
+        int valueSize = table.valueSize();
+        table.drain((keys, values, count) -> {
+            for (int i = 0; i < count; i++) {
+                byte[] key = keys.asSlice((long) i * keySize, keySize).toArray(ValueLayout.JAVA_BYTE);
+                MemorySegment value = values.asSlice((long) i * valueSize, valueSize);
+                MemorySegment total = totals.get(ByteBuffer.wrap(key));
+                if (total != null) {
+                    merge.into(total, value);
+                } else {
+                    totals.put(ByteBuffer.wrap(key), MemorySegment.ofArray(value.toArray(ValueLayout.JAVA_BYTE)));
+                }
+            }
+        });
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment slot = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment value = arena.allocate(ValueLayout.JAVA_INT);
+            slot.set(ValueLayout.JAVA_INT, 0, FULL + idle);
+            value.set(ValueLayout.JAVA_INT, 0, 0);
+            control.update(slot, value, BpfMap.ANY); // it has room again
+            slot.set(ValueLayout.JAVA_INT, 0, ACTIVE);
+            value.set(ValueLayout.JAVA_INT, 0, idle);
+            control.update(slot, value, BpfMap.ANY);
+        }
+        active = idle;
+        switchedAt = System.nanoTime();
+        if (totals.size() > capacity) {
+            release(capacity - capacity / 4);
+        }
+    }
+
+    /** Lets the smallest flows go until keep remain; their counts go to released. */
+    private void release(int keep) {
+        List<Map.Entry<ByteBuffer, MemorySegment>> entries = new ArrayList<>(totals.entrySet());
+        entries.sort(Comparator.comparingLong(e -> weight.applyAsLong(e.getValue())));
+        for (int i = 0; i < entries.size() - keep; i++) {
+            released += weight.applyAsLong(entries.get(i).getValue());
+            totals.remove(entries.get(i).getKey());
+        }
+    }
+
+    /**
+     * Every flow counted so far (both kernel tables drained first), decoded from (key, value) and
+     * sorted by a count, largest first, at most limit.
+     */
+    public synchronized <T> List<T> top(int limit, BiFunction<MemorySegment, MemorySegment, T> decode, ToLongFunction<T> by) {
+        drain();
+        drain(); // the table the first drain switched away from
+        List<T> all = new ArrayList<>(totals.size());
+        totals.forEach((key, value) -> all.add(decode.apply(MemorySegment.ofBuffer(key), value)));
+        all.sort(Comparator.comparingLong(by).reversed());
+        return all.size() > limit ? List.copyOf(all.subList(0, limit)) : all;
+    }
+
+    /** Counts of the flows let go when the totals were full (see the class comment). */
+    public synchronized long released() {
+        return released;
+    }
+
+    /** Adds each of a value's unsigned 64-bit counters, the merge of tables that only count. */
+    public static Merge sumOfLongs(int counters) {
+        return (total, more) -> {
+            for (int i = 0; i < counters; i++) {
+                long offset = 8L * i;
+                total.set(ValueLayout.JAVA_LONG_UNALIGNED, offset, total.get(ValueLayout.JAVA_LONG_UNALIGNED, offset)
+                        + more.get(ValueLayout.JAVA_LONG_UNALIGNED, offset));
+            }
+        };
+    }
+}
