@@ -4,8 +4,8 @@ import dev.tcpinspect.ebpf.BpfMap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -45,7 +45,7 @@ public final class FlowTable {
     private final Merge merge;
     private final ToLongFunction<MemorySegment> weight;
     private final int capacity;
-    private final Map<ByteBuffer, MemorySegment> totals = new HashMap<>();
+    private final Map<Key, MemorySegment> totals = new HashMap<>();
     private int active;
     private long switchedAt = System.nanoTime();
     private long released;
@@ -84,15 +84,16 @@ public final class FlowTable {
         BpfMap table = tables[idle];
         int keySize = table.keySize();
         int valueSize = table.valueSize();
+        Key probe = new Key(keySize); // reused for lookups: most drained flows are already in the totals
         table.drain((keys, values, count) -> {
             for (int i = 0; i < count; i++) {
-                byte[] key = keys.asSlice((long) i * keySize, keySize).toArray(ValueLayout.JAVA_BYTE);
                 MemorySegment value = values.asSlice((long) i * valueSize, valueSize);
-                MemorySegment total = totals.get(ByteBuffer.wrap(key));
+                MemorySegment total = totals.get(probe.read(keys, (long) i * keySize));
                 if (total != null) {
                     merge.into(total, value);
                 } else {
-                    totals.put(ByteBuffer.wrap(key), MemorySegment.ofArray(value.toArray(ValueLayout.JAVA_BYTE)));
+                    MemorySegment copy = MemorySegment.ofArray(new long[(valueSize + 7) / 8]).asSlice(0, valueSize);
+                    totals.put(probe.copy(), copy.copyFrom(value));
                 }
             }
         });
@@ -113,13 +114,28 @@ public final class FlowTable {
         }
     }
 
-    /** Lets the smallest flows go until keep remain; their counts go to released. */
+    /**
+     * Lets the smallest flows go until keep remain; their counts go to released. The weights are
+     * read once and sorted as primitives: a comparator over 65,536 values costs far more.
+     */
     private void release(int keep) {
-        List<Map.Entry<ByteBuffer, MemorySegment>> entries = new ArrayList<>(totals.entrySet());
-        entries.sort(Comparator.comparingLong(e -> weight.applyAsLong(e.getValue())));
-        for (int i = 0; i < entries.size() - keep; i++) {
-            released += weight.applyAsLong(entries.get(i).getValue());
-            totals.remove(entries.get(i).getKey());
+        long[] weights = new long[totals.size()];
+        int n = 0;
+        for (MemorySegment value : totals.values()) {
+            weights[n++] = weight.applyAsLong(value);
+        }
+        Arrays.sort(weights);
+        long threshold = weights[n - keep]; // the smallest weight kept
+        int keepAtThreshold = 0; // how many of the flows with exactly that weight stay
+        for (int i = n - keep; i < n && weights[i] == threshold; i++) {
+            keepAtThreshold++;
+        }
+        for (var it = totals.values().iterator(); it.hasNext(); ) {
+            long w = weight.applyAsLong(it.next());
+            if (w < threshold || (w == threshold && keepAtThreshold-- <= 0)) {
+                released += w;
+                it.remove();
+            }
         }
     }
 
@@ -131,7 +147,7 @@ public final class FlowTable {
         drain();
         drain(); // the table the first drain switched away from
         List<T> all = new ArrayList<>(totals.size());
-        totals.forEach((key, value) -> all.add(decode.apply(MemorySegment.ofBuffer(key), value)));
+        totals.forEach((key, value) -> all.add(decode.apply(key.segment(), value)));
         all.sort(Comparator.comparingLong(by).reversed());
         return all.size() > limit ? List.copyOf(all.subList(0, limit)) : all;
     }
@@ -139,6 +155,57 @@ public final class FlowTable {
     /** Counts of the flows let go when the totals were full (see the class comment). */
     public synchronized long released() {
         return released;
+    }
+
+    /** A flow's key bytes held as longs: quick to hash and compare, and one object can be reused for lookups. */
+    private static final class Key {
+        private final int size;
+        private final long[] words;
+        private int hash;
+
+        Key(int size) {
+            this.size = size;
+            this.words = new long[(size + 7) / 8];
+        }
+
+        /** Reads the key at offset (size bytes, native order, as the kernel wrote it). */
+        Key read(MemorySegment keys, long offset) {
+            int full = size / 8;
+            for (int i = 0; i < full; i++) {
+                words[i] = keys.get(ValueLayout.JAVA_LONG_UNALIGNED, offset + 8L * i);
+            }
+            if (full < words.length) {
+                long tail = 0;
+                for (int b = 0; b < size - 8 * full; b++) {
+                    tail |= (keys.get(ValueLayout.JAVA_BYTE, offset + 8L * full + b) & 0xFFL) << (8 * b);
+                }
+                words[full] = tail;
+            }
+            hash = Arrays.hashCode(words);
+            return this;
+        }
+
+        Key copy() {
+            Key copy = new Key(size);
+            System.arraycopy(words, 0, copy.words, 0, words.length);
+            copy.hash = hash;
+            return copy;
+        }
+
+        /** The key's bytes, as the kernel's key layout (for decoding). */
+        MemorySegment segment() {
+            return MemorySegment.ofArray(words).asSlice(0, size);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Key k && k.hash == hash && Arrays.equals(k.words, words);
+        }
+
+        @Override
+        public int hashCode() {
+            return hash;
+        }
     }
 
     /** Adds each of a value's unsigned 64-bit counters, the merge of tables that only count. */

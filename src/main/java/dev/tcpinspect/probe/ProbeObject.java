@@ -17,10 +17,10 @@ import java.util.function.BiFunction;
 import java.util.function.ToLongFunction;
 
 /**
- * What the probes built on one BPF object have in common: a per-CPU "stats" array, usually a
- * per-flow "flows" hash and an "events" ring buffer, and for tracepoint probes a
- * {@code target_netns} constant (0 = every namespace). Each probe class owns one and adds its own
- * decoding.
+ * What the probes built on one BPF object have in common: a per-CPU "stats" array, usually
+ * per-flow tables (flowtable.h, read through a {@link FlowTable}) and an "events" ring buffer, and
+ * for tracepoint probes a {@code target_netns} constant (0 = every namespace). Each probe class owns
+ * one and adds its own decoding.
  */
 public final class ProbeObject implements AutoCloseable {
     private final BpfObject object;
@@ -271,7 +271,10 @@ public final class ProbeObject implements AutoCloseable {
                 FlowTable.DEFAULT_CAPACITY);
     }
 
-    /** The "flows" entries decoded from (key, value) and sorted by a count, largest first, at most limit. */
+    /**
+     * The entries of a single "flows" table (zerowin's, which holds each flow's window state rather
+     * than counts) decoded from (key, value) and sorted by a count, largest first, at most limit.
+     */
     public <T> List<T> topFlows(int limit, BiFunction<MemorySegment, MemorySegment, T> decode, ToLongFunction<T> by) {
         List<T> all = new ArrayList<>();
         object.map("flows").forEach((key, value) -> all.add(decode.apply(key, value)));

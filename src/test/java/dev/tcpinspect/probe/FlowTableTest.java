@@ -114,4 +114,18 @@ class FlowTableTest {
         assertEquals(Map.of(5, 5L, 6, 6L, 7, 7L, 8, 8L, 9, 9L, 10, 10L), totals(table));
         assertEquals(1 + 2 + 3 + 4, table.released());
     }
+
+    @Test
+    void flowsOfEqualCountsAreReleasedOnlyAsFarAsNeeded() {
+        FlowTable table = table(8);
+        long[] counts = {1, 1, 1, 2, 2, 2, 2, 3, 3, 3};
+        for (int i = 0; i < counts.length; i++) {
+            count(i + 1, counts[i]);
+        }
+        Map<Integer, Long> kept = totals(table);
+        assertEquals(6, kept.size(), kept.toString());
+        assertEquals(3, kept.values().stream().filter(n -> n == 3).count(), "the biggest all stay");
+        assertEquals(3, kept.values().stream().filter(n -> n == 2).count(), "three of the four 2s stay");
+        assertEquals(1 + 1 + 1 + 2, table.released());
+    }
 }
