@@ -13,6 +13,7 @@ import dev.tcpinspect.probe.retrans.RetransProbe;
 import dev.tcpinspect.probe.rtt.RttProbe;
 import dev.tcpinspect.probe.syncount.SynCountProbe;
 import dev.tcpinspect.probe.zerowin.ZeroWindowProbe;
+import dev.tcpinspect.testing.Bpftrace;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -30,8 +31,12 @@ import java.util.Set;
  * handlers and their twins), one at tcp_probe, one at kfree_skb): what the hooks cost before any probe
  * does any work. "hooks-merged" attaches what one program per hook would: one at TC ingress, one at
  * egress, two at inet_sock_set_state (one handler and its twin), one at tcp_probe, one at kfree_skb.
+ * "hook:state", "hook:probe", "hook:kfree": one empty program on that tracepoint alone. "none"
+ * attaches nothing: the control, which shows what the method itself reads into a change (it
+ * should be 0 within the quartiles). "bpftrace": a reference rather than a baseline, what a
+ * bpftrace user would run on the same three tracepoints.
  *
- * Not a test: it prints figures. Run with bench/run kernel [all|empty|hooks|hooks-merged|PROBE,PROBE...] [CLIENTS].
+ * Not a test: it prints figures. Run with bench/run kernel [all|none|empty|hooks|hooks-merged|hook:HOOK|bpftrace|PROBE,PROBE...] [CLIENTS].
  */
 public class KernelCost {
     static final int PAIRS = Integer.getInteger("pairs", 12);
@@ -157,6 +162,29 @@ public class KernelCost {
                         "tcpi_empty_kfree")) {
                     on.add(empty.program(tracepoint).attach());
                 }
+            }
+            for (String hook : which) {
+                // One empty program on one tracepoint: which hook's cost is it?
+                String program = switch (hook) {
+                    case "hook:state" -> "tcpi_empty_state";
+                    case "hook:probe" -> "tcpi_empty_probe";
+                    case "hook:kfree" -> "tcpi_empty_kfree";
+                    default -> null;
+                };
+                if (program != null) {
+                    BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                    on.add(empty);
+                    on.add(empty.program(program).attach());
+                }
+            }
+            if (which.contains("bpftrace")) {
+                // A reference, not a baseline: what a bpftrace user would run on the same
+                // tracepoints (classic ones, counting and a histogram; no packet hooks).
+                on.add(Bpftrace.start("""
+                        tracepoint:sock:inet_sock_set_state /args->protocol == 6/ { @states[args->newstate] = count(); }
+                        tracepoint:tcp:tcp_probe { @srtt = hist(args->srtt); }
+                        tracepoint:skb:kfree_skb { @drops[args->reason] = count(); }
+                        """));
             }
             if (which.contains("empty")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
