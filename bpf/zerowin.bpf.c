@@ -12,6 +12,7 @@
 #include "zerowin.h"
 #include "events.h"
 #include "sock_helpers.h"
+#include "flowtable.h"
 
 #define TC_ACT_UNSPEC (-1)
 
@@ -22,13 +23,20 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Not LRU: an evicted flow would lose its closures silently; a full table is counted instead. */
+/*
+ * The windows closed right now, each with when it closed: an entry lives from a closure to its
+ * reopening (or the flow's RST), so the table holds what is closed at once, not every flow that
+ * ever closed a window. Not LRU: an evicted closure would be lost silently; a full table is counted.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct zw_key);
-	__type(value, struct zw_state);
-} flows SEC(".maps");
+	__type(value, __u64); /* bpf_ktime_get_ns() of the closure */
+} closed SEC(".maps");
+
+/* Closures and closed time per flow and direction, drained by user space every interval (flowtable.h). */
+FLOW_TABLES(struct zw_key, struct zw_counts, 16384);
 
 /*
  * Windows closed right now, over all flows. While none is, a segment with an open window has
@@ -57,16 +65,41 @@ static __always_inline void emit(const struct zw_key *key, __u64 now, __u64 clos
 	bpf_ringbuf_submit(e, events_wakeup_flag(&events));
 }
 
-/* Marks a closed window open again; returns how long it was closed (0: it was not closed). */
-static __always_inline __u64 reopen(struct zw_state *s, __u64 now)
+/* Adds to the flow's counts; a flow the table has no room for is counted as untracked. */
+static __always_inline void count(const struct zw_key *key, __u64 closures, __u64 closed_ns)
 {
-	__u64 since = s->closed_since_ns;
+	struct zw_counts zero = {};
+	struct zw_counts *c = FLOW_ENTRY(key, &zero);
 
-	if (since == 0 || __sync_val_compare_and_swap(&s->closed_since_ns, since, 0) != since)
+	if (!c) {
+		PERCPU_BUMP(stats, ZW_STAT_FLOWS_FULL);
+		return;
+	}
+	if (closures)
+		__sync_fetch_and_add(&c->closures, closures);
+	if (closed_ns)
+		__sync_fetch_and_add(&c->closed_ns, closed_ns);
+}
+
+/*
+ * Ends a closed window: returns how long it was closed, 0 when it was not closed. Whoever deletes
+ * the entry ends the closure, so two CPUs seeing the reopening at once count it once.
+ */
+static __always_inline __u64 reopen(const struct zw_key *key, __u64 now)
+{
+	__u64 *since = bpf_map_lookup_elem(&closed, key);
+
+	if (!since)
+		return 0;
+	__u64 closed_at = *since;
+
+	if (bpf_map_delete_elem(&closed, key))
 		return 0;
 	__sync_fetch_and_sub(&windows_closed, 1);
-	__sync_fetch_and_add(&s->closed_ns, now - since);
-	return now - since;
+	__u64 closed_for = now > closed_at ? now - closed_at : 1;
+
+	count(key, 0, closed_for);
+	return closed_for;
 }
 
 /*
@@ -79,10 +112,7 @@ static __always_inline void forget_on_reset(struct zw_key *key)
 
 	for (__u32 direction = ZW_RECEIVED; direction <= ZW_SENT; direction++) {
 		key->direction = direction;
-		struct zw_state *s = bpf_map_lookup_elem(&flows, key);
-
-		if (s)
-			reopen(s, now);
+		reopen(key, now);
 	}
 }
 
@@ -108,42 +138,31 @@ static __always_inline int observe(struct __sk_buff *skb, __u32 direction)
 		return TC_ACT_UNSPEC;
 	int zero = th->window == 0;
 
-	if (!zero && !windows_closed)
-		return TC_ACT_UNSPEC;
-	struct zw_state *s = bpf_map_lookup_elem(&flows, &key);
+	if (!zero) {
+		if (windows_closed) {
+			__u64 now = bpf_ktime_get_ns();
+			__u64 closed_for = reopen(&key, now);
 
-	if (zero)
-		PERCPU_BUMP(stats, direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
-	if (!s) {
-		if (!zero)
-			return TC_ACT_UNSPEC; /* track flows from their first zero window on */
-		struct zw_state fresh = {};
-
-		if (bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&flows, &key)) {
-			PERCPU_BUMP(stats, ZW_STAT_FLOWS_FULL);
-			return TC_ACT_UNSPEC;
+			if (closed_for)
+				emit(&key, now, closed_for, 1);
 		}
-		s = bpf_map_lookup_elem(&flows, &key);
-		if (!s)
-			return TC_ACT_UNSPEC;
+		return TC_ACT_UNSPEC;
 	}
+	PERCPU_BUMP(stats, direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
+	if (bpf_map_lookup_elem(&closed, &key))
+		return TC_ACT_UNSPEC; /* closed already: a window probe's answer, or a repeated ACK */
 	__u64 now = bpf_ktime_get_ns();
 
-	/* Closing and reopening swap closed_since_ns atomically, so windows_closed moves once per change
-	 * even when two CPUs see the same flow's segments at once. */
-	if (zero && s->closed_since_ns == 0) {
-		if (__sync_val_compare_and_swap(&s->closed_since_ns, 0, now) != 0)
-			return TC_ACT_UNSPEC;
-		__sync_fetch_and_add(&windows_closed, 1);
-		__sync_fetch_and_add(&s->closures, 1);
-		PERCPU_BUMP(stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
-		emit(&key, now, 0, 0);
-	} else if (!zero) {
-		__u64 closed = reopen(s, now);
-
-		if (closed)
-			emit(&key, now, closed, 1);
+	/* Whoever inserts the entry makes the closure, so windows_closed moves once per change. */
+	if (bpf_map_update_elem(&closed, &key, &now, BPF_NOEXIST)) {
+		if (!bpf_map_lookup_elem(&closed, &key))
+			PERCPU_BUMP(stats, ZW_STAT_FLOWS_FULL); /* no room: this closure is not counted */
+		return TC_ACT_UNSPEC;
 	}
+	__sync_fetch_and_add(&windows_closed, 1);
+	PERCPU_BUMP(stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
+	count(&key, 1, 0);
+	emit(&key, now, 0, 0);
 	return TC_ACT_UNSPEC;
 }
 

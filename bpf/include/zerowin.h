@@ -13,10 +13,10 @@ struct zw_key {
 	__u32 direction;
 };
 
-struct zw_state {
-	__u64 closed_since_ns; /* 0 while the window is open */
-	__u64 closures;        /* open -> zero transitions */
-	__u64 closed_ns;       /* total time spent closed (completed closures) */
+/* Per flow and direction (the drained "flows" tables); a window still closed is not in closed_ns yet. */
+struct zw_counts {
+	__u64 closures;  /* open -> zero transitions */
+	__u64 closed_ns; /* total time spent closed (completed closures) */
 };
 
 struct zw_event {
@@ -34,7 +34,7 @@ enum zw_stat {
 	ZW_STAT_SEGMENTS_RECEIVED = 2, /* segments carrying a zero window, from peers */
 	ZW_STAT_SEGMENTS_SENT = 3,
 	ZW_STAT_EVENTS_LOST = 4,
-	ZW_STAT_FLOWS_FULL = 5,
+	ZW_STAT_FLOWS_FULL = 5,        /* closures not timed (no room in "closed"), or closures and reopenings not under a flow */
 	ZW_STAT_MAX = 6,
 };
 

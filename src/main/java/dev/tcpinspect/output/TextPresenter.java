@@ -218,7 +218,7 @@ public final class TextPresenter implements Presenter {
         if (zw != null) {
             out.printf("  %-22s %,d received from peers, %,d sent (%,d and %,d zero-window segments)%n", "zero windows",
                     zw.received(), zw.sent(), zw.segmentsReceived(), zw.segmentsSent());
-            notShown(zw.eventsLost(), zw.flowsUntracked(), "flows untracked (their closures are not counted)");
+            notShown(zw.eventsLost(), zw.flowsUntracked(), "closures or reopenings the tables had no room for");
             for (FlowZeroWindows f : total.topZeroWindows()) {
                 out.printf("    %-45s %s %-45s %,6d closures, closed %,.1f ms%n",
                         Addresses.endpoint(f.flow().laddr(), f.flow().lport()), f.sent() ? "->" : "<-",

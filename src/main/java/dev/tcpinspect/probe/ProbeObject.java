@@ -11,9 +11,7 @@ import dev.tcpinspect.probe.hist.LogLinearHistogram;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.function.BiFunction;
 import java.util.function.ToLongFunction;
 
 /**
@@ -269,17 +267,6 @@ public final class ProbeObject implements AutoCloseable {
     public FlowTable flowTable(FlowTable.Merge merge, ToLongFunction<MemorySegment> weight) {
         return new FlowTable(object.map("flows_0"), object.map("flows_1"), object.map("flow_tables"), merge, weight,
                 FlowTable.DEFAULT_CAPACITY);
-    }
-
-    /**
-     * The entries of a single "flows" table (zerowin's, which holds each flow's window state rather
-     * than counts) decoded from (key, value) and sorted by a count, largest first, at most limit.
-     */
-    public <T> List<T> topFlows(int limit, BiFunction<MemorySegment, MemorySegment, T> decode, ToLongFunction<T> by) {
-        List<T> all = new ArrayList<>();
-        object.map("flows").forEach((key, value) -> all.add(decode.apply(key, value)));
-        all.sort(Comparator.comparingLong(by).reversed());
-        return all.size() > limit ? List.copyOf(all.subList(0, limit)) : all;
     }
 
     @Override

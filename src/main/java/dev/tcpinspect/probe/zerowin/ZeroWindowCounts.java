@@ -8,7 +8,8 @@ package dev.tcpinspect.probe.zerowin;
  * @param segmentsReceived segments from peers carrying a zero window
  * @param segmentsSent segments this host sent carrying a zero window
  * @param eventsLost events the ring buffer had no room for (still in the totals)
- * @param flowsUntracked flows the table had no room for (their closures are not counted)
+ * @param flowsUntracked closures the kernel had no room to time (not in received or sent), and closures
+ *     and reopenings not under any flow (see {@link dev.tcpinspect.probe.FlowTable})
  */
 public record ZeroWindowCounts(long received, long sent, long segmentsReceived, long segmentsSent, long eventsLost,
                                long flowsUntracked) {

@@ -4,6 +4,7 @@ import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import dev.tcpinspect.probe.TcSlots;
 import java.lang.foreign.ValueLayout;
@@ -21,8 +22,11 @@ public final class ZeroWindowProbe implements AutoCloseable, EventSource {
     private final ProbeObject probe;
     private long netns;
 
+    private final FlowTable flows;
+
     private ZeroWindowProbe(ProbeObject probe) {
         this.probe = probe;
+        this.flows = probe.flowTable(FlowTable.sumOfLongs(2), counts -> counts.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
     }
 
     /** Loads the probe; events: make event records. */
@@ -46,14 +50,22 @@ public final class ZeroWindowProbe implements AutoCloseable, EventSource {
     }
 
     public ZeroWindowCounts read() {
+        flows.drain();
         long[] v = probe.stats();
-        return new ZeroWindowCounts(v[0], v[1], v[2], v[3], v[4], v[5]);
+        return new ZeroWindowCounts(v[0], v[1], v[2], v[3], v[4], v[5] + flows.released());
+    }
+
+    /** Windows closed right now: the kernel keeps a window's state only while it is closed. */
+    public long closedNow() {
+        long[] n = {0};
+        probe.map("closed").forEach((key, value) -> n[0]++);
+        return n[0];
     }
 
     public List<FlowZeroWindows> topFlows(int limit) {
-        return probe.topFlows(limit, (key, value) -> new FlowZeroWindows(Flow.readTuple(key, 0, netns),
+        return flows.top(limit, (key, value) -> new FlowZeroWindows(Flow.readTuple(key, 0, netns),
                 key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.TUPLE_SIZE) == 1,
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 16)),
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
                 FlowZeroWindows::closures);
     }
 

@@ -39,6 +39,7 @@ class RttProbeTest {
                 Thread.sleep(200);
                 RttStats stats = probe.read();
                 List<RemoteRtt> remotes = probe.remotes(10);
+                long skipped = probe.runsSkipped(); // a run nested on its CPU (see README); not twinned for rtt
                 probe.close();
                 Map<String, Long> values = oracle.stop();
                 List<Long> samples = new ArrayList<>();
@@ -53,7 +54,7 @@ class RttProbeTest {
                 Collections.sort(samples);
                 assertTrue(samples.size() > 50, "bpftrace saw " + samples.size() + " samples");
                 LogLinearHistogram h = stats.srtt();
-                assertEquals(samples.size(), h.count());
+                assertEquals(samples.size(), h.count(), "runs the kernel skipped: " + skipped);
                 assertEquals(samples.getFirst(), h.min());
                 assertEquals(samples.getLast(), h.max());
                 for (double q : new double[] {0.5, 0.9, 0.99}) {

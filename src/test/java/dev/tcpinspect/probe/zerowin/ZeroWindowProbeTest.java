@@ -61,7 +61,10 @@ class ZeroWindowProbeTest {
             assertEquals(counted.sent() + counted.received(), reopened.size(), reopened.toString());
             long longest = reopened.stream().mapToLong(Closed::nanos).max().orElseThrow();
             assertTrue(longest > 300_000_000L && longest < 1_000_000_000L, "closed for " + longest + " ns");
+            assertEquals(0, probe.closedNow(), "every window reopened, so the kernel holds no closure");
             List<FlowZeroWindows> flows = probe.topFlows(10);
+            assertEquals(counted.sent() + counted.received(), flows.stream().mapToLong(FlowZeroWindows::closures).sum(),
+                    flows.toString());
             assertTrue(flows.stream().anyMatch(f -> f.sent() && f.flow().lport() == 8080), flows.toString());
             assertTrue(flows.stream().anyMatch(f -> !f.sent() && f.flow().lport() == 8081 && f.flow().ipv6()), flows.toString());
         }
