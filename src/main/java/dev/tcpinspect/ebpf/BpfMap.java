@@ -144,15 +144,9 @@ public final class BpfMap {
 
     /** Visits every entry as {@link #forEach} does, in chunks (up to 4096 entries each with batch lookups). */
     public void forEachChunk(ChunkVisitor visitor) {
-        if (!batchUnsupported && type != MapType.LPM_TRIE) {
-            try {
-                forEachBatched(visitor, false);
-                return;
-            } catch (BatchUnsupported e) {
-                batchUnsupported = true;
-            }
+        if (!batched(visitor, false)) {
+            forEachByKey(visitor);
         }
-        forEachByKey(visitor);
     }
 
     /**
@@ -161,13 +155,8 @@ public final class BpfMap {
      * its removal loses that change: drain only a map nothing writes to meanwhile.
      */
     public void drain(ChunkVisitor visitor) {
-        if (!batchUnsupported && type != MapType.LPM_TRIE) {
-            try {
-                forEachBatched(visitor, true);
-                return;
-            } catch (BatchUnsupported e) {
-                batchUnsupported = true;
-            }
+        if (batched(visitor, true)) {
+            return;
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment key = arena.allocate(keySize, 8);
@@ -178,6 +167,20 @@ public final class BpfMap {
                 }
                 delete(key);
             }
+        }
+    }
+
+    /** Visits (and with delete, removes) every entry with batch operations; false where the kernel has none for this map. */
+    private boolean batched(ChunkVisitor visitor, boolean delete) {
+        if (batchUnsupported || type == MapType.LPM_TRIE) {
+            return false;
+        }
+        try {
+            forEachBatched(visitor, delete);
+            return true;
+        } catch (BatchUnsupported e) {
+            batchUnsupported = true;
+            return false;
         }
     }
 
