@@ -2,6 +2,7 @@ package dev.tcpinspect.cli;
 
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowCounting;
 import dev.tcpinspect.probe.Reading;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
@@ -104,6 +105,15 @@ final class ProbeSet implements AutoCloseable {
                 zerowin == null || !withFlows ? List.of() : zerowin.topFlows(TOP_FLOWS),
                 rtt == null ? null : rtt.read(), rtt == null || !withFlows ? List.of() : rtt.remotes(TOP_FLOWS),
                 runsSkipped());
+    }
+
+    /** Drains the kernel's per-flow tables of every running probe that counts per flow. */
+    void drainFlows() {
+        for (AutoCloseable probe : started) {
+            if (probe instanceof FlowCounting counting) {
+                counting.drainFlows();
+            }
+        }
     }
 
     /** Per running tracepoint probe, the runs the kernel skipped that no twin made up for. */

@@ -56,7 +56,7 @@ final class WatchSession {
             if (deadline != null && next.isAfter(deadline)) {
                 next = deadline;
             }
-            if (stop.await(Duration.between(Instant.now(), next))) {
+            if (awaitDraining(probes, stop, next)) {
                 break;
             }
             Instant now = Instant.now();
@@ -78,5 +78,26 @@ final class WatchSession {
                     + "error); the counts above include them");
         }
         return total;
+    }
+
+    /** How often the kernel's per-flow tables are drained when the interval is longer (flowtable.h). */
+    static final Duration DRAIN_EVERY = Duration.ofSeconds(1);
+
+    /**
+     * Waits until next, draining the per-flow tables every second meanwhile: each holds only so
+     * many new flows between drains, whatever the interval. True when stop was requested.
+     */
+    private static boolean awaitDraining(ProbeSet probes, StopSignal stop, Instant next) throws InterruptedException {
+        while (true) {
+            Instant now = Instant.now();
+            Instant wake = now.plus(DRAIN_EVERY).isBefore(next) ? now.plus(DRAIN_EVERY) : next;
+            if (stop.await(Duration.between(now, wake))) {
+                return true;
+            }
+            if (!wake.isBefore(next)) {
+                return false;
+            }
+            probes.drainFlows();
+        }
     }
 }

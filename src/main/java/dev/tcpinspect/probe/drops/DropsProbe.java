@@ -7,6 +7,7 @@ import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.os.SnmpCounters;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowCounting;
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.MemorySegment;
@@ -22,7 +23,7 @@ import java.util.function.Consumer;
  * A full accept queue turns SYNs away without a kfree_skb, so listen overflows are read from the
  * kernel's counter instead.
  */
-public final class DropsProbe implements AutoCloseable, EventSource {
+public final class DropsProbe implements AutoCloseable, EventSource, FlowCounting {
     static final String OBJECT = "/bpf/drops.bpf.o";
     private static final int STATS = 4;
     private static final int REASON_SLOTS = 256;
@@ -75,6 +76,11 @@ public final class DropsProbe implements AutoCloseable, EventSource {
     /** Delivers events on a reader thread; the event object is reused for every record. */
     public void onEvents(Consumer<DropEvent> consumer) {
         probe.onEvents(new DropEvent(), consumer);
+    }
+
+    @Override
+    public void drainFlows() {
+        flows.drain();
     }
 
     public DropCounts read() {

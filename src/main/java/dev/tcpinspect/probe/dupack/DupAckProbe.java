@@ -5,6 +5,7 @@ import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.TcSlots;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowCounting;
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.MemorySegment;
@@ -13,7 +14,7 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /** Duplicate ACKs received, per flow, at TC ingress of the watched interfaces (dupack.bpf.c). */
-public final class DupAckProbe implements AutoCloseable, EventSource {
+public final class DupAckProbe implements AutoCloseable, EventSource, FlowCounting {
     static final String OBJECT = "/bpf/dupack.bpf.o";
     private static final int STATS = 4;
 
@@ -38,6 +39,11 @@ public final class DupAckProbe implements AutoCloseable, EventSource {
         for (String name : interfaces) {
             TcSlots.attach(probe.program("tcpi_dupack_tc"), name, NetInterfaces.indexOf(name), TcSlots.DUPACK);
         }
+    }
+
+    @Override
+    public void drainFlows() {
+        flows.drain();
     }
 
     public DupAckCounts read() {

@@ -2,6 +2,7 @@ package dev.tcpinspect.probe.reset;
 
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowCounting;
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.MemorySegment;
@@ -13,7 +14,7 @@ import java.util.function.Consumer;
  * Resets sent (tcp:tcp_send_reset) and received (tcp:tcp_receive_reset), per flow and as events
  * (reset.bpf.c). Reports the caller's network namespace only, unless loaded for all.
  */
-public final class ResetProbe implements AutoCloseable, EventSource {
+public final class ResetProbe implements AutoCloseable, EventSource, FlowCounting {
     static final String OBJECT = "/bpf/reset.bpf.o";
     private static final int STATS = 4;
 
@@ -43,6 +44,11 @@ public final class ResetProbe implements AutoCloseable, EventSource {
     /** Delivers events on a reader thread; the event object is reused for every record. */
     public void onEvents(Consumer<ResetEvent> consumer) {
         probe.onEvents(new ResetEvent(), consumer);
+    }
+
+    @Override
+    public void drainFlows() {
+        flows.drain();
     }
 
     public ResetCounts read() {

@@ -2,6 +2,7 @@ package dev.tcpinspect.probe.retrans;
 
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowCounting;
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.MemorySegment;
@@ -14,7 +15,7 @@ import java.util.function.Consumer;
  * totals, per-flow counts and an event per retransmit. Reports the caller's network namespace
  * only, unless loaded for all namespaces.
  */
-public final class RetransProbe implements AutoCloseable, EventSource {
+public final class RetransProbe implements AutoCloseable, EventSource, FlowCounting {
     static final String OBJECT = "/bpf/retrans.bpf.o";
     private static final int STATS = 4;
 
@@ -59,6 +60,11 @@ public final class RetransProbe implements AutoCloseable, EventSource {
     @Override
     public long runsSkipped() {
         return probe.runsSkipped();
+    }
+
+    @Override
+    public void drainFlows() {
+        flows.drain();
     }
 
     public RetransCounts read() {

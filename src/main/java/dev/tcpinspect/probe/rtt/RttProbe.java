@@ -1,6 +1,7 @@
 package dev.tcpinspect.probe.rtt;
 
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowCounting;
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import java.lang.foreign.MemorySegment;
@@ -11,7 +12,7 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /** Smoothed RTT per remote address from tcp:tcp_probe, with a log-linear histogram (rtt.bpf.c). */
-public final class RttProbe implements AutoCloseable, EventSource {
+public final class RttProbe implements AutoCloseable, EventSource, FlowCounting {
     static final String OBJECT = "/bpf/rtt.bpf.o";
     private static final int STATS = 3;
 
@@ -52,6 +53,11 @@ public final class RttProbe implements AutoCloseable, EventSource {
     /** Delivers sampled RTT events (one per remote address per second) on a reader thread. */
     public void onEvents(Consumer<RttEvent> consumer) {
         probe.onEvents(new RttEvent(), consumer);
+    }
+
+    @Override
+    public void drainFlows() {
+        remotes.drain();
     }
 
     public RttStats read() {

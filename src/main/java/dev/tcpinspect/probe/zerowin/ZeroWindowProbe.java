@@ -4,6 +4,7 @@ import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.probe.Flow;
 import dev.tcpinspect.probe.EventSource;
+import dev.tcpinspect.probe.FlowCounting;
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.ProbeObject;
 import dev.tcpinspect.probe.TcSlots;
@@ -15,7 +16,7 @@ import java.util.function.Consumer;
  * Zero windows advertised by peers (TC ingress) and by this host (TC egress) on the watched
  * interfaces, per flow, with how long each stayed closed (zerowin.bpf.c).
  */
-public final class ZeroWindowProbe implements AutoCloseable, EventSource {
+public final class ZeroWindowProbe implements AutoCloseable, EventSource, FlowCounting {
     static final String OBJECT = "/bpf/zerowin.bpf.o";
     private static final int STATS = 6;
 
@@ -47,6 +48,11 @@ public final class ZeroWindowProbe implements AutoCloseable, EventSource {
     /** Delivers closings and reopenings on a reader thread; the event object is reused. Call after attach. */
     public void onEvents(Consumer<ZeroWindowEvent> consumer) {
         probe.onEvents(new ZeroWindowEvent(netns), consumer);
+    }
+
+    @Override
+    public void drainFlows() {
+        flows.drain();
     }
 
     public ZeroWindowCounts read() {
