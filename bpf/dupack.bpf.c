@@ -57,7 +57,7 @@ struct {
 } detector SEC(".maps");
 
 /* Dup ACKs per flow, only for flows that had one. Not LRU: a full table is counted, never silent,
- * and user space empties it every interval (flowtable.h). */
+ * and user space empties it every second (flowtable.h). */
 FLOW_TABLES(struct pkt_tuple, __u64, 16384);
 
 struct {

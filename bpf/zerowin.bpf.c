@@ -35,7 +35,7 @@ struct {
 	__type(value, __u64); /* bpf_ktime_get_ns() of the closure */
 } closed SEC(".maps");
 
-/* Closures and closed time per flow and direction, drained by user space every interval (flowtable.h). */
+/* Closures and closed time per flow and direction, drained by user space every second (flowtable.h). */
 FLOW_TABLES(struct zw_key, struct zw_counts, 16384);
 
 /*

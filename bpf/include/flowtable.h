@@ -5,7 +5,7 @@
  * every interval for the same reason). Two tables, flows_0 and flows_1: the kernel counts into the
  * one flow_tables[FLOW_TABLE_ACTIVE] names. User space (probe/FlowTable.java) empties the other
  * into its own totals, then makes it the active one; the table it left is emptied at the next
- * drain, an interval later, when no run that picked it before the switch can still be using it.
+ * drain, a second later, when no run that picked it before the switch can still be using it.
  * So nothing writes to a table while it is read and emptied, and no increment is lost between a
  * read and a delete.
  */

@@ -34,7 +34,9 @@ enum zw_stat {
 	ZW_STAT_SEGMENTS_RECEIVED = 2, /* segments carrying a zero window, from peers */
 	ZW_STAT_SEGMENTS_SENT = 3,
 	ZW_STAT_EVENTS_LOST = 4,
-	ZW_STAT_FLOWS_FULL = 5,        /* closures not timed (no room in "closed"), or closures and reopenings not under a flow */
+	/* closures not timed (no room in "closed": not in RECEIVED or SENT either), or closures and
+	 * reopenings not under a flow (no room in the flow table) */
+	ZW_STAT_FLOWS_FULL = 5,
 	ZW_STAT_MAX = 6,
 };
 

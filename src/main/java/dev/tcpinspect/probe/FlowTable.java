@@ -16,7 +16,7 @@ import java.util.function.ToLongFunction;
 /**
  * A probe's per-flow aggregates (bpf/include/flowtable.h). The kernel counts into one of two
  * tables; each {@link #drain} empties the other into totals kept here and hands it back to the
- * kernel, so that the kernel's table has room for new flows again every interval, however many a
+ * kernel, so that the kernel's table has room for new flows again every second, however many a
  * gateway sees. The totals are bounded too: past their capacity the flows with the smallest counts
  * are let go, and their counts go to {@link #released()} (still in the probe's totals, no longer
  * under a flow), so the busiest flows stay.
@@ -68,7 +68,7 @@ public final class FlowTable {
 
     /**
      * Empties the table the kernel is not counting into into the totals, then makes the kernel
-     * count into it. Called once per interval; nothing counted is lost.
+     * count into it. Called about once a second (a watch's tick, or a read); nothing counted is lost.
      */
     public synchronized void drain() {
         long since = System.nanoTime() - switchedAt;
