@@ -140,16 +140,21 @@ public final class FlowTable {
     }
 
     /**
-     * Every flow counted so far (both kernel tables drained first), decoded from (key, value) and
-     * sorted by a count, largest first, at most limit.
+     * The flows with the biggest counts so far (both kernel tables drained first), most first, at
+     * most limit, decoded from (key, value). Only those are decoded: a watch asks for ten of up to
+     * 65,536.
      */
-    public synchronized <T> List<T> top(int limit, BiFunction<MemorySegment, MemorySegment, T> decode, ToLongFunction<T> by) {
+    public synchronized <T> List<T> top(int limit, BiFunction<MemorySegment, MemorySegment, T> decode) {
         drain();
         drain(); // the table the first drain switched away from
-        List<T> all = new ArrayList<>(totals.size());
-        totals.forEach((key, value) -> all.add(decode.apply(key.segment(), value)));
-        all.sort(Comparator.comparingLong(by).reversed());
-        return all.size() > limit ? List.copyOf(all.subList(0, limit)) : all;
+        List<Map.Entry<Key, MemorySegment>> entries = new ArrayList<>(totals.entrySet());
+        entries.sort(Comparator.comparingLong((Map.Entry<Key, MemorySegment> e) -> weight.applyAsLong(e.getValue()))
+                .reversed());
+        List<T> top = new ArrayList<>(Math.min(limit, entries.size()));
+        for (int i = 0; i < Math.min(limit, entries.size()); i++) {
+            top.add(decode.apply(entries.get(i).getKey().segment(), entries.get(i).getValue()));
+        }
+        return top;
     }
 
     /** Counts of the flows let go when the totals were full (see the class comment). */

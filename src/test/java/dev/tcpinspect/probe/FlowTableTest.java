@@ -1,12 +1,14 @@
 package dev.tcpinspect.probe;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.junit.jupiter.api.AfterEach;
@@ -69,10 +71,15 @@ class FlowTableTest {
         control.update(key, value, BpfMap.ANY);
     }
 
+    /** Every flow's total, by id, read through top(): largest first. */
     private static Map<Integer, Long> totals(FlowTable table) {
+        List<Map.Entry<Integer, Long>> top = table.top(Integer.MAX_VALUE, (key, value) ->
+                Map.entry((int) key.get(ValueLayout.JAVA_BYTE, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)));
+        for (int i = 1; i < top.size(); i++) {
+            assertTrue(top.get(i - 1).getValue() >= top.get(i).getValue(), "largest first: " + top);
+        }
         Map<Integer, Long> all = new TreeMap<>();
-        table.top(Integer.MAX_VALUE, (key, value) -> all.put((int) key.get(ValueLayout.JAVA_BYTE, 0),
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), x -> 0);
+        top.forEach(e -> all.put(e.getKey(), e.getValue()));
         return all;
     }
 
@@ -113,6 +120,21 @@ class FlowTableTest {
         // 10 flows > 8: the drain keeps the biggest 6 (three quarters of the capacity)
         assertEquals(Map.of(5, 5L, 6, 6L, 7, 7L, 8, 8L, 9, 9L, 10, 10L), totals(table));
         assertEquals(1 + 2 + 3 + 4, table.released());
+    }
+
+    @Test
+    void topDecodesOnlyTheBiggestFlows() {
+        FlowTable table = table(100);
+        for (int id = 1; id <= 20; id++) {
+            count(id, id * 10L);
+        }
+        List<Integer> decoded = new java.util.ArrayList<>();
+        List<Long> top = table.top(3, (key, value) -> {
+            decoded.add((int) key.get(ValueLayout.JAVA_BYTE, 0));
+            return value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+        });
+        assertEquals(List.of(200L, 190L, 180L), top);
+        assertEquals(List.of(20, 19, 18), decoded, "only the three asked for are decoded");
     }
 
     @Test

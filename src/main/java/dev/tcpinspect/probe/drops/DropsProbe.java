@@ -100,7 +100,7 @@ public final class DropsProbe implements AutoCloseable, EventSource, FlowCountin
     public List<FlowDrops> topFlows(int limit) {
         return flows.top(limit, (key, value) -> new FlowDrops(Flow.read(key, 0),
                 reasonName(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.SIZE))),
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDrops::count);
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)));
     }
 
     @Override

@@ -59,7 +59,7 @@ public final class DupAckProbe implements AutoCloseable, EventSource, FlowCounti
 
     public List<FlowDupAcks> topFlows(int limit) {
         return flows.top(limit, (key, value) -> new FlowDupAcks(Flow.readTuple(key, 0, netns),
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)), FlowDupAcks::dupacks).stream()
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0))).stream()
                 .filter(f -> f.dupacks() > 0).toList();
     }
 

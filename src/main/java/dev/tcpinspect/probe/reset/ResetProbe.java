@@ -59,8 +59,7 @@ public final class ResetProbe implements AutoCloseable, EventSource, FlowCountin
 
     public List<FlowResets> topFlows(int limit) {
         return flows.top(limit, (key, value) -> new FlowResets(Flow.read(key, 0),
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
-                FlowResets::total);
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)));
     }
 
     @Override

@@ -76,8 +76,7 @@ public final class RetransProbe implements AutoCloseable, EventSource, FlowCount
     /** The flows with the most retransmits, most first. */
     public List<FlowRetransmits> topFlows(int limit) {
         return flows.top(limit, (key, value) -> new FlowRetransmits(Flow.read(key, 0),
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
-                FlowRetransmits::total);
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)));
     }
 
     @Override

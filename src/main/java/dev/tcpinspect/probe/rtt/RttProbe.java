@@ -68,7 +68,7 @@ public final class RttProbe implements AutoCloseable, EventSource, FlowCounting 
 
     /** Remote addresses with the most samples first. */
     public List<RemoteRtt> remotes(int limit) {
-        return remotes.top(limit, RttProbe::remote, RemoteRtt::samples);
+        return remotes.top(limit, RttProbe::remote);
     }
 
     private static RemoteRtt remote(MemorySegment key, MemorySegment value) {

@@ -71,8 +71,7 @@ public final class ZeroWindowProbe implements AutoCloseable, EventSource, FlowCo
     public List<FlowZeroWindows> topFlows(int limit) {
         return flows.top(limit, (key, value) -> new FlowZeroWindows(Flow.readTuple(key, 0, netns),
                 key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.TUPLE_SIZE) == 1,
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)),
-                FlowZeroWindows::closures);
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)));
     }
 
     @Override
