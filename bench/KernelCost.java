@@ -1,18 +1,10 @@
 import dev.tcpinspect.ebpf.BpfObject;
 import dev.tcpinspect.ebpf.TcDirection;
-import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.os.NetInterfaces;
-import dev.tcpinspect.probe.conn.ConnProbe;
-import dev.tcpinspect.probe.drops.DropsProbe;
-import dev.tcpinspect.probe.dupack.DupAckProbe;
-import dev.tcpinspect.probe.handshake.HandshakeProbe;
-import dev.tcpinspect.probe.reset.ResetProbe;
-import dev.tcpinspect.probe.retrans.RetransProbe;
-import dev.tcpinspect.probe.rtt.RttProbe;
-import dev.tcpinspect.probe.syncount.SynCountProbe;
-import dev.tcpinspect.probe.zerowin.ZeroWindowProbe;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.probe.registry.ProbeRegistry;
 import dev.tcpinspect.testing.Bpftrace;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,12 +17,12 @@ import java.util.Set;
  * makes short connections (one client making them one after another, or several clients at once,
  * which keeps both CPUs busy). Windows of 2 s with the probes attached alternate with windows
  * without them; each pair gives a change, and the median and quartiles of the pairs are printed.
- * Baselines: "empty" attaches one TC program that returns at once; "hooks" attaches programs that
- * return at once to every hook all the probes use, as many as they use and the way they attach (four
- * tcx links at TC ingress, one at TC egress, four at inet_sock_set_state (conn's and handshake's
- * handlers and their twins), one at tcp_probe, one at kfree_skb): what the hooks cost before any probe
- * does any work. "hooks-merged" attaches what one program per hook would: one at TC ingress, one at
- * egress, two at inet_sock_set_state (one handler and its twin), one at tcp_probe, one at kfree_skb.
+ * Baselines: "empty" attaches one TC program that returns at once; "hooks-merged" attaches
+ * programs that return at once on every hook of tcpinspect's object, the way it attaches them (one
+ * at TC ingress, one at egress, the state handler and its twin, tcp_probe, kfree_skb, the reset
+ * tracepoints, sock_rcvqueue_full): what the hooks cost before any probe does any work, the floor of
+ * one program per hook. "hooks" attaches the eleven empty programs the design before it used (four
+ * at TC ingress, one at egress, four at inet_sock_set_state, tcp_probe, kfree_skb), for comparison.
  * "hook:state", "hook:probe", "hook:kfree": one empty program on that tracepoint alone. "none"
  * attaches nothing: the control, which shows what the method itself reads into a change (it
  * should be 0 within the quartiles). "bpftrace": a reference rather than a baseline, what a
@@ -81,53 +73,14 @@ public class KernelCost {
 
     static List<AutoCloseable> attach(Set<String> which, Lab lab) {
         List<String> ifs = List.of(lab.serverIf());
-        boolean all = which.contains("all");
+        List<String> chosen = which.contains("all") ? ProbeRegistry.names()
+                : ProbeRegistry.names().stream().filter(which::contains).toList();
         List<AutoCloseable> on = new ArrayList<>();
         try {
-            if (all || which.contains("packets")) {
-                SynCountProbe p = SynCountProbe.load();
-                on.add(p);
-                p.attach(ifs, SynCountProbe.Hook.TC, XdpMode.AUTO);
-            }
-            if (all || which.contains("conn")) {
-                ConnProbe p = ConnProbe.load(false, false);
-                on.add(p);
-                p.attach();
-            }
-            if (all || which.contains("handshake")) {
-                HandshakeProbe p = HandshakeProbe.load(false, false);
-                on.add(p);
-                p.attach(ifs);
-            }
-            if (all || which.contains("retrans")) {
-                RetransProbe p = RetransProbe.load(false, false);
-                on.add(p);
-                p.attach();
-            }
-            if (all || which.contains("reset")) {
-                ResetProbe p = ResetProbe.load(false, false);
-                on.add(p);
-                p.attach();
-            }
-            if (all || which.contains("drops")) {
-                DropsProbe p = DropsProbe.load(false, false);
-                on.add(p);
-                p.attach();
-            }
-            if (all || which.contains("zerowin")) {
-                ZeroWindowProbe p = ZeroWindowProbe.load(false);
-                on.add(p);
-                p.attach(ifs);
-            }
-            if (all || which.contains("rtt")) {
-                RttProbe p = RttProbe.load(false, false);
-                on.add(p);
-                p.attach();
-            }
-            if (all || which.contains("dupack")) {
-                DupAckProbe p = DupAckProbe.load(false);
-                on.add(p);
-                p.attach(ifs);
+            if (!chosen.isEmpty()) {
+                // As the table view runs them: one object, events off.
+                on.add(lab.server().call(() -> ProbeSet.start(ProbeRegistry.create(chosen),
+                        ProbeSet.Options.defaults().interfaces(ifs))));
             }
             if (which.contains("hooks")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
@@ -153,13 +106,14 @@ public class KernelCost {
                 on.add(twins.program("tcpi_empty_state2").attach());
             }
             if (which.contains("hooks-merged")) {
+                // What one program per hook leaves when no probe does any work: tcpinspect.bpf.c's hooks.
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
                 on.add(empty);
                 int ifindex = NetInterfaces.indexOf(lab.serverIf());
                 on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
                 on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.EGRESS));
                 for (String tracepoint : List.of("tcpi_empty_state", "tcpi_empty_state2", "tcpi_empty_probe",
-                        "tcpi_empty_kfree")) {
+                        "tcpi_empty_kfree", "tcpi_empty_send_reset", "tcpi_empty_recv_reset", "tcpi_empty_rcvq")) {
                     on.add(empty.program(tracepoint).attach());
                 }
             }

@@ -44,4 +44,23 @@ int tcpi_empty_kfree(void *ctx)
 	return 0;
 }
 
+/* The other hooks of tcpinspect.bpf.c, so that a baseline can stand on every hook it uses. */
+SEC("tp_btf/tcp_send_reset")
+int tcpi_empty_send_reset(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int tcpi_empty_recv_reset(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/sock_rcvqueue_full")
+int tcpi_empty_rcvq(void *ctx)
+{
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -3,7 +3,7 @@
  * bucketing with LogLinearHistogram's. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-#include "hist.h"
+#include "lib/hist.h"
 
 SEC("xdp")
 int rt_hist_bucket(struct xdp_md *ctx)

@@ -5,9 +5,9 @@ import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.output.Presenter;
-import dev.tcpinspect.probe.Reading;
-import dev.tcpinspect.probe.syncount.PacketCounts;
-import dev.tcpinspect.probe.syncount.SynCountProbe;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.probe.registry.ProbeRegistry;
+import dev.tcpinspect.snapshot.Reading;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
@@ -39,17 +39,18 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
 
-        void print(PacketCounts seen) {
+        /** What the demo's table compares: the packets probe's counts, by their JSON paths. */
+        void print(Reading seen) {
             System.out.printf("%nThe traffic generator made, over IPv4 and IPv6:%n");
             System.out.printf("  %4d connections client -> server:%d, %d SYNs client -> closed server ports%n",
                     inbound, PORT, inboundRefused);
             System.out.printf("  %4d connections server -> client:%d, %d SYNs server -> closed client ports%n",
                     outbound, PORT, outboundRefused);
             System.out.printf("%n  incoming at the server   expected  counted%n");
-            System.out.printf("  %-22s %10d %8d%n", "SYN", inbound + inboundRefused, seen.syn());
-            System.out.printf("  %-22s %10d %8d%n", "SYN-ACK", outbound, seen.synack());
-            System.out.printf("  %-22s %10d %8d%n", "FIN", inbound + outbound, seen.fin());
-            System.out.printf("  %-22s %10d %8d%n", "RST", outboundRefused, seen.rst());
+            System.out.printf("  %-22s %10d %8d%n", "SYN", inbound + inboundRefused, seen.count("packets.syn"));
+            System.out.printf("  %-22s %10d %8d%n", "SYN-ACK", outbound, seen.count("packets.synack"));
+            System.out.printf("  %-22s %10d %8d%n", "FIN", inbound + outbound, seen.count("packets.fin"));
+            System.out.printf("  %-22s %10d %8d%n", "RST", outboundRefused, seen.count("packets.rst"));
         }
     }
 
@@ -89,14 +90,14 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.printf("Lab: namespaces %s (server %s, %s) and %s (client %s, %s)%n", lab.serverNs(),
                         Lab.SERVER_V4, Lab.SERVER_V6, lab.clientNs(), Lab.CLIENT_V4, Lab.CLIENT_V6);
             }
-            SynCountProbe.Hook hook = xdp ? SynCountProbe.Hook.XDP : SynCountProbe.Hook.TC;
             Presenter presenter = Presenter.of(format, System.out);
+            ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))
+                    .xdp(xdp, XdpMode.AUTO).events(presenter.wantsEvents());
             try (Traffic.Server v4 = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);
                  Traffic.Server v6 = Traffic.listen(lab.server(), Lab.SERVER_V6, PORT);
                  Traffic.Server back4 = Traffic.listen(lab.client(), Lab.CLIENT_V4, PORT);
                  Traffic.Server back6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, PORT);
-                 ProbeSet probes = lab.server().call(() -> ProbeSet.start(List.of(ProbeSet.Name.values()),
-                         List.of(lab.serverIf()), hook, XdpMode.AUTO, false, presenter.wantsEvents()))) {
+                 ProbeSet probes = lab.server().call(() -> ProbeSet.start(ProbeRegistry.all(), options))) {
                 AtomicReference<Throwable> trafficFailure = new AtomicReference<>();
                 TrafficTally tally = new TrafficTally();
                 Reading seen = WatchSession.run(probes, List.of(lab.serverIf()), xdp ? "xdp" : "tc-ingress",
@@ -118,7 +119,7 @@ final class DemoCommand implements Callable<Integer> {
                             trafficFailure.get());
                 }
                 if (text) {
-                    tally.print(seen.packets());
+                    tally.print(seen);
                 }
             }
         }

@@ -8,6 +8,9 @@ import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.os.Tracefs;
 import dev.tcpinspect.output.JsonPresenter;
 import dev.tcpinspect.output.Presenter;
+import dev.tcpinspect.probe.Hook;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.registry.ProbeRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -22,7 +25,8 @@ import picocli.CommandLine.Option;
 @Command(name = "doctor", mixinStandardHelpOptions = true,
         description = {
             "Check whether tcpinspect can work here: kernel, BTF, JIT, libbpf, privileges, which hooks",
-            "(XDP, TC, tracepoints, socket filters, kprobes, fentry) and which tracepoints are usable.",
+            "(XDP, TC, tracepoints, socket filters, kprobes, fentry), which tracepoints are usable, and which",
+            "probes can run here.",
             "Exits 1, saying why, when tcpinspect cannot work here."})
 final class DoctorCommand implements Callable<Integer> {
     /** Tracepoints that tcpinspect's probes use or will use. */
@@ -60,6 +64,7 @@ final class DoctorCommand implements Callable<Integer> {
         Map<String, Boolean> hooks = new LinkedHashMap<>();
         Map<String, Boolean> maps = new LinkedHashMap<>();
         Map<String, Boolean> tracepoints = new LinkedHashMap<>();
+        Map<String, Boolean> probes = new LinkedHashMap<>();
         if (libbpf != null && privileges.canAttachPacketPrograms()) {
             hooks.put("xdp", Features.programType(ProgramType.XDP));
             hooks.put("tc", Features.programType(ProgramType.SCHED_CLS));
@@ -83,6 +88,13 @@ final class DoctorCommand implements Callable<Integer> {
             if (!hooks.get("xdp") || !hooks.get("tc")) {
                 problems.add("the kernel cannot load XDP and TC programs (CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF)");
             }
+            for (Probe probe : ProbeRegistry.all()) {
+                String missing = missingFor(probe);
+                probes.put(probe.name(), missing == null);
+                if (missing != null) {
+                    problems.add("probe " + probe.name() + " cannot run here: " + missing + " (leave it out with --probe)");
+                }
+            }
         }
         boolean usable = problems.isEmpty();
         if (format == Presenter.Format.JSON) {
@@ -103,6 +115,8 @@ final class DoctorCommand implements Callable<Integer> {
             maps.forEach(m::put);
             ObjectNode t = node.putObject("tracepoints");
             tracepoints.forEach(t::put);
+            ObjectNode pr = node.putObject("probes");
+            probes.forEach(pr::put);
             node.put("tracefs_mounted", Tracefs.eventsDir() != null);
             node.put("bpffs_mounted", Files.isDirectory(Path.of("/sys/fs/bpf")) && isBpffs());
             node.put("usable", usable);
@@ -124,11 +138,33 @@ final class DoctorCommand implements Callable<Integer> {
                 maps.forEach((k, v) -> System.out.printf("  %-20s %s%n", k, yes(v)));
                 System.out.println("tracepoints:");
                 tracepoints.forEach((k, v) -> System.out.printf("  %-30s %s%n", k, yes(v)));
+                System.out.println("probes:");
+                probes.forEach((k, v) -> System.out.printf("  %-20s %s%n", k, yes(v)));
             }
             System.out.println(usable ? "tcpinspect can work here." : "tcpinspect cannot work here:");
             problems.forEach(pr -> System.out.println("  - " + pr));
         }
         return usable ? 0 : 1;
+    }
+
+    /** What the kernel lacks for a probe's hooks, or null when it can run. */
+    static String missingFor(Probe probe) {
+        for (Hook hook : probe.hooks()) {
+            if (hook.isPacketHook()) {
+                if (!Features.programType(ProgramType.SCHED_CLS)) {
+                    return "TC programs";
+                }
+                continue;
+            }
+            String[] tp = hook.tracepoint().split(":");
+            if (!Features.tracepoint(tp[0], tp[1])) {
+                return "the tracepoint " + hook.tracepoint();
+            }
+            if (hook.btfTyped() && !Features.tpBtf()) {
+                return "BTF-typed tracepoints (tp_btf, kernel 5.5 or later with BTF)";
+            }
+        }
+        return null;
     }
 
     private static String yes(boolean b) {

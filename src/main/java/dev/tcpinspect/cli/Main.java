@@ -32,7 +32,8 @@ public final class Main implements Runnable {
     public static int execute(String... args) {
         CommandLine cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            commandLine.getErr().println("tcpinspect: " + oneLine(e));
+            String hint = Hints.forFailure(e);
+            commandLine.getErr().println("tcpinspect: " + oneLine(e) + (hint == null ? "" : "; " + hint));
             if (System.getenv("TCPINSPECT_DEBUG") != null) {
                 e.printStackTrace(commandLine.getErr());
             }
@@ -46,6 +47,10 @@ public final class Main implements Runnable {
         });
         cli.setCaseInsensitiveEnumValuesAllowed(true);
         cli.setUsageHelpWidth(110); // the probe and example lines are written for this width
+        var watch = cli.getSubcommands().get("watch").getCommandSpec().usageMessage();
+        java.util.List<String> description = new java.util.ArrayList<>(java.util.List.of(watch.description()));
+        description.addAll(WatchCommand.probeLines(108));
+        watch.description(description.toArray(String[]::new));
         return cli.execute(args);
     }
 

@@ -4,13 +4,16 @@ import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.output.Presenter;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.TcSlots;
-import dev.tcpinspect.probe.syncount.SynCountProbe;
+import dev.tcpinspect.probe.registry.ProbeRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -19,38 +22,26 @@ import picocli.CommandLine.Option;
             "Watch incoming TCP in the kernel. Observation only: every packet goes on unchanged.",
             "",
             "Probes (all by default; choose with --probe):",
-            "  packets   incoming TCP packets: all, SYN (no ACK), SYN-ACK, FIN, RST, pure ACK, malformed,",
-            "            and SYNs per destination port; a TC ingress program (or XDP with --xdp) per interface",
-            "  conn      every TCP state change (sock:inet_sock_set_state); connections accepted, opened and",
-            "            closed, with duration, bytes and how they ended (FIN, RST sent/received, timeout)",
-            "  handshake handshake latency: accepted connections from their first SYN at TC ingress (a lost",
-            "            and retried SYN counts from the first) to ESTABLISHED, others from SYN_SENT; log-linear",
-            "            histograms, percentiles overall and per local port",
-            "  retrans   retransmissions (tcp:tcp_retransmit_skb and tcp_retransmit_synack), per flow, with",
-            "            an event line per retransmit in JSON; this network namespace unless --all-netns",
-            "  reset     resets sent (tcp:tcp_send_reset, with the kernel's reason) and received",
-            "            (tcp:tcp_receive_reset), per flow, with the TCP state they hit; namespaces as retrans",
-            "  drops     TCP packets the kernel dropped (skb:kfree_skb), per reason as the running kernel names",
-            "            them and per flow; receive queue full; listen-queue overflows (kernel counter)",
-            "  zerowin   zero windows advertised by peers (TC ingress) and by this host (TC egress), per",
-            "            flow, with how long the window stayed closed",
-            "  rtt       smoothed RTT and cwnd per remote address from tcp:tcp_probe; histogram, percentiles",
-            "  dupack    duplicate ACKs received per flow at TC ingress (Wireshark's definition)",
-            "",
-            "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",
-            "everything and prints a summary of what happened after it said it was ready."},
-        footer = {"", "Examples:",
+            // the probes' own lines follow, from the registry (Main adds them)
+        },
+        footer = {"", "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",
+            "everything and prints a summary of what happened after it said it was ready.",
+            "", "Examples:",
             "  sudo tcpinspect watch                          every interface that is up, until Ctrl-C",
             "  sudo tcpinspect watch -i eth0 --duration 10    ten seconds on eth0, then a summary",
-            "  sudo tcpinspect watch -i eth0 -i lo --xdp      XDP instead of TC (one XDP program per device)",
+            "  sudo tcpinspect watch -i eth0 -i lo --xdp      XDP instead of TC ingress (one XDP program per device)",
             "  sudo tcpinspect watch --format json | jq .     one JSON object per line",
             "  sudo tcpinspect watch --probe retrans --all-netns   retransmits in every namespace"})
 final class WatchCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Option(names = {"-i", "--interface"}, paramLabel = "IFACE",
             description = "Interface to watch; repeat for several. Default: every interface that is up, lo included.")
     List<String> interfaces = new ArrayList<>();
 
-    @Option(names = "--xdp", description = "Use XDP instead of TC ingress (sees frames before the stack builds an skb).")
+    @Option(names = "--xdp", description = "Run the ingress probes at XDP instead of TC ingress (frames before the stack"
+            + " builds an skb).")
     boolean xdp;
 
     @Option(names = "--xdp-mode", paramLabel = "MODE", defaultValue = "auto",
@@ -73,18 +64,54 @@ final class WatchCommand implements Callable<Integer> {
             description = "text (a table) or json (one object per line). Default: ${DEFAULT-VALUE}.")
     Presenter.Format format;
 
-    @Option(names = "--probe", paramLabel = "NAME",
+    @Option(names = "--probe", paramLabel = "NAME", completionCandidates = ProbeNames.class, converter = ProbeNames.class,
             description = "Run only this probe; repeat for several: ${COMPLETION-CANDIDATES}. Default: all.")
-    List<ProbeSet.Name> probes = new ArrayList<>();
+    List<String> probes = new ArrayList<>();
 
     @Option(names = "--all-netns",
             description = "Report tracepoint probes for every network namespace, not only this one.")
     boolean allNetns;
 
+    /** The probes' names, for --probe's candidates and to refuse an unknown one as bad usage. */
+    static final class ProbeNames implements Iterable<String>, CommandLine.ITypeConverter<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return ProbeRegistry.names().iterator();
+        }
+
+        @Override
+        public String convert(String value) {
+            if (!ProbeRegistry.names().contains(value)) {
+                throw new CommandLine.TypeConversionException("no probe named '" + value + "'; the probes are "
+                        + String.join(", ", ProbeRegistry.names()));
+            }
+            return value;
+        }
+    }
+
+    /** The description's probe lines: each probe's name and help, wrapped to the usage width. */
+    static List<String> probeLines(int width) {
+        List<String> lines = new ArrayList<>();
+        for (Probe p : ProbeRegistry.all()) {
+            String indent = " ".repeat(12);
+            StringBuilder line = new StringBuilder(String.format("  %-9s ", p.name()));
+            for (String word : p.help().split(" ")) {
+                if (line.length() + 1 + word.length() > width && line.length() > indent.length()) {
+                    lines.add(line.toString().stripTrailing());
+                    line = new StringBuilder(indent);
+                }
+                line.append(word).append(' ');
+            }
+            lines.add(line.toString().stripTrailing());
+        }
+        return lines;
+    }
+
     @Override
     public Integer call() throws Exception {
         if (interval <= 0 || (duration != null && duration <= 0)) {
-            throw new IllegalArgumentException("--interval and --duration must be positive numbers of seconds");
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--interval and --duration must be positive numbers of seconds");
         }
         if (!Privileges.current().canAttachPacketPrograms()) {
             throw new IllegalStateException("watch: " + Privileges.MISSING);
@@ -96,13 +123,13 @@ final class WatchCommand implements Callable<Integer> {
         if (names.isEmpty()) {
             throw new IllegalStateException("no interface is up; name one with -i");
         }
-        SynCountProbe.Hook hook = xdp ? SynCountProbe.Hook.XDP : SynCountProbe.Hook.TC;
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
-        List<ProbeSet.Name> chosen = probes.isEmpty() ? List.of(ProbeSet.Name.values()) : probes;
+        List<Probe> chosen = probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes);
         Presenter presenter = Presenter.of(format, System.out);
         TcSlots.mode(tcMode);
-        try (StopSignal stop = new StopSignal();
-             ProbeSet running = ProbeSet.start(chosen, names, hook, xdpMode, allNetns, presenter.wantsEvents())) {
+        ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
+                .events(presenter.wantsEvents());
+        try (StopSignal stop = new StopSignal(); ProbeSet running = ProbeSet.start(chosen, options)) {
             WatchSession.run(running, names, hookName, presenter, seconds(interval),
                     duration == null ? null : seconds(duration), stop, () -> {});
         }

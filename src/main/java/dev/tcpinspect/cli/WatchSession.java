@@ -1,7 +1,8 @@
 package dev.tcpinspect.cli;
 
 import dev.tcpinspect.output.Presenter;
-import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.snapshot.Reading;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -20,29 +21,8 @@ final class WatchSession {
     static Reading run(ProbeSet probes, List<String> interfaces, String hook, Presenter presenter,
                        Duration interval, Duration duration, StopSignal stop, Runnable afterReady)
             throws InterruptedException {
-        if (probes.retrans != null) {
-            probes.retrans.onEvents(presenter::retransmit);
-        }
-        if (probes.reset != null) {
-            probes.reset.onEvents(presenter::reset);
-        }
-        if (probes.drops != null) {
-            probes.drops.onEvents(presenter::drop);
-        }
-        if (probes.conn != null) {
-            probes.conn.onEvents(presenter::conn);
-        }
-        if (probes.handshake != null) {
-            probes.handshake.onEvents(presenter::handshake);
-        }
-        if (probes.dupack != null) {
-            probes.dupack.onEvents(presenter::dupack);
-        }
-        if (probes.zerowin != null) {
-            probes.zerowin.onEvents(presenter::zeroWindow);
-        }
-        if (probes.rtt != null) {
-            probes.rtt.onEvents(presenter::rtt);
+        if (presenter.wantsEvents()) {
+            probes.onEvents(presenter::event);
         }
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
@@ -97,7 +77,7 @@ final class WatchSession {
             if (!wake.isBefore(next)) {
                 return false;
             }
-            probes.drainFlows();
+            probes.drain();
         }
     }
 }

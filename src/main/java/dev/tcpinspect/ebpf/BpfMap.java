@@ -2,6 +2,7 @@ package dev.tcpinspect.ebpf;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
+import dev.tcpinspect.os.Errno;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -18,7 +19,6 @@ public final class BpfMap {
     /** BPF_EXIST: update only. */
     public static final long EXIST = 2;
 
-    private static final int ENOENT = 2;
 
     private final String name;
     private final MapType type;
@@ -66,7 +66,7 @@ public final class BpfMap {
     public boolean lookup(MemorySegment key, MemorySegment value) {
         try {
             int rc = (int) Libbpf.MAP_LOOKUP_ELEM.invokeExact(fd, key, value);
-            if (rc == -ENOENT) {
+            if (rc == -Errno.ENOENT) {
                 return false;
             }
             Libbpf.check("lookup in map " + name, rc);
@@ -89,7 +89,7 @@ public final class BpfMap {
     public boolean delete(MemorySegment key) {
         try {
             int rc = (int) Libbpf.MAP_DELETE_ELEM.invokeExact(fd, key);
-            if (rc == -ENOENT) {
+            if (rc == -Errno.ENOENT) {
                 return false;
             }
             Libbpf.check("delete from map " + name, rc);
@@ -103,7 +103,7 @@ public final class BpfMap {
     public boolean nextKey(MemorySegment key, MemorySegment next) {
         try {
             int rc = (int) Libbpf.MAP_GET_NEXT_KEY.invokeExact(fd, key, next);
-            if (rc == -ENOENT) {
+            if (rc == -Errno.ENOENT) {
                 return false;
             }
             Libbpf.check("iteration of map " + name, rc);
@@ -207,9 +207,9 @@ public final class BpfMap {
                 int rc = delete
                         ? (int) Libbpf.MAP_LOOKUP_AND_DELETE_BATCH.invokeExact(fd, inBatch, token, keys, values, count, opts)
                         : (int) Libbpf.MAP_LOOKUP_BATCH.invokeExact(fd, inBatch, token, keys, values, count, opts);
-                boolean done = rc == -ENOENT;
+                boolean done = rc == -Errno.ENOENT;
                 if (rc < 0 && !done) {
-                    if (first && (rc == -22 || rc == -95 || rc == -524)) {
+                    if (first && (rc == -Errno.EINVAL || rc == -Errno.EOPNOTSUPP || rc == -Errno.ENOTSUPP)) {
                         throw new BatchUnsupported();
                     }
                     Libbpf.check((delete ? "batch lookup and delete in map " : "batch lookup in map ") + name, rc);

@@ -26,17 +26,24 @@ public final class BpfObject implements AutoCloseable {
         this.object = object;
         this.arena = arena;
         try {
+            // Programs left out of the load and maps left uncreated (OpenObject.setAutoload,
+            // setAutocreate) have no fd: they are not part of the loaded object.
             MemorySegment prog = MemorySegment.NULL;
             while (!(prog = (MemorySegment) Libbpf.OBJECT_NEXT_PROGRAM.invokeExact(object, prog)).equals(MemorySegment.NULL)) {
                 String progName = Native.string((MemorySegment) Libbpf.PROGRAM_NAME.invokeExact(prog));
-                programs.put(progName, new Program(this, prog, progName));
+                if ((int) Libbpf.PROGRAM_FD.invokeExact(prog) >= 0) {
+                    programs.put(progName, new Program(this, prog, progName));
+                }
             }
             MemorySegment map = MemorySegment.NULL;
             while (!(map = (MemorySegment) Libbpf.OBJECT_NEXT_MAP.invokeExact(object, map)).equals(MemorySegment.NULL)) {
                 String mapName = Native.string((MemorySegment) Libbpf.MAP_NAME.invokeExact(map));
-                maps.put(mapName, new BpfMap(mapName, MapType.of((int) Libbpf.MAP_TYPE.invokeExact(map)),
-                        (int) Libbpf.MAP_FD.invokeExact(map), (int) Libbpf.MAP_KEY_SIZE.invokeExact(map),
-                        (int) Libbpf.MAP_VALUE_SIZE.invokeExact(map), (int) Libbpf.MAP_MAX_ENTRIES.invokeExact(map)));
+                int fd = (int) Libbpf.MAP_FD.invokeExact(map);
+                if (fd >= 0) {
+                    maps.put(mapName, new BpfMap(mapName, MapType.of((int) Libbpf.MAP_TYPE.invokeExact(map)), fd,
+                            (int) Libbpf.MAP_KEY_SIZE.invokeExact(map), (int) Libbpf.MAP_VALUE_SIZE.invokeExact(map),
+                            (int) Libbpf.MAP_MAX_ENTRIES.invokeExact(map)));
+                }
             }
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
@@ -68,6 +75,29 @@ public final class BpfObject implements AutoCloseable {
                     + " (it has " + maps.keySet() + ")");
         }
         return m;
+    }
+
+    /** Whether the object has a map of that name (created at load). */
+    public boolean hasMap(String mapName) {
+        return maps.containsKey(mapName);
+    }
+
+    /** The map holding a data section's global variables (".bss", ".data", ".rodata"). */
+    public BpfMap dataSection(String section) {
+        return maps.values().stream().filter(m -> m.name().endsWith(section)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("object " + name + " has no " + section + " section"));
+    }
+
+    /** Where a global variable sits in its data section, from the object's BTF. */
+    public Btf.Variable variable(String section, String variable) {
+        return Btf.ofObject(object, name).variable(section, variable)
+                .orElseThrow(() -> new IllegalArgumentException("object " + name + " has no variable " + variable
+                        + " in " + section));
+    }
+
+    /** The object's type information, valid while it is loaded. */
+    public Btf btf() {
+        return Btf.ofObject(object, name);
     }
 
     public Map<String, Program> programs() {

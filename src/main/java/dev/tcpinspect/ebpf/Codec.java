@@ -27,6 +27,25 @@ public interface Codec<T> {
         public void write(MemorySegment s, long o, Long v) { s.set(ValueLayout.JAVA_LONG_UNALIGNED, o, v); }
     };
 
+    /** A struct of count __u64 fields, as a long[] (counters). */
+    static Codec<long[]> longs(int count) {
+        return new Codec<>() {
+            public int size() { return 8 * count; }
+            public long[] read(MemorySegment s, long o) {
+                long[] v = new long[count];
+                for (int i = 0; i < count; i++) {
+                    v[i] = s.get(ValueLayout.JAVA_LONG_UNALIGNED, o + 8L * i);
+                }
+                return v;
+            }
+            public void write(MemorySegment s, long o, long[] v) {
+                for (int i = 0; i < count; i++) {
+                    s.set(ValueLayout.JAVA_LONG_UNALIGNED, o + 8L * i, v[i]);
+                }
+            }
+        };
+    }
+
     /** A fixed number of raw bytes. */
     static Codec<byte[]> bytes(int size) {
         return new Codec<>() {

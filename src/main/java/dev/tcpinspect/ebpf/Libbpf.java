@@ -43,6 +43,8 @@ final class Libbpf {
             FunctionDescriptor.of(ADDRESS, ADDRESS), false);
     static final MethodHandle PROGRAM_AUTOLOAD = fn("bpf_program__autoload",
             FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_BOOLEAN, ADDRESS), false);
+    static final MethodHandle PROGRAM_SET_AUTOLOAD = fn("bpf_program__set_autoload",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, java.lang.foreign.ValueLayout.JAVA_BOOLEAN), false);
     static final MethodHandle PROGRAM_ATTACH = fn("bpf_program__attach", FunctionDescriptor.of(ADDRESS, ADDRESS), true);
     static final MethodHandle PROGRAM_ATTACH_TRACEPOINT = fn("bpf_program__attach_tracepoint",
             FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, ADDRESS), true);
@@ -60,6 +62,8 @@ final class Libbpf {
     static final MethodHandle MAP_MAX_ENTRIES = fn("bpf_map__max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
     static final MethodHandle MAP_SET_MAX_ENTRIES = fn("bpf_map__set_max_entries",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), false);
+    static final MethodHandle MAP_SET_AUTOCREATE = fn("bpf_map__set_autocreate",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, java.lang.foreign.ValueLayout.JAVA_BOOLEAN), false);
     static final MethodHandle MAP_INITIAL_VALUE = fn("bpf_map__initial_value",
             FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS), false);
 
@@ -104,6 +108,9 @@ final class Libbpf {
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT), false);
     static final MethodHandle BTF_NAME_BY_OFFSET = fn("btf__name_by_offset",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT), false);
+    static final MethodHandle BTF_RESOLVE_SIZE = fn("btf__resolve_size",
+            FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_INT), false);
+    static final MethodHandle BTF_TYPE_CNT = fn("btf__type_cnt", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
 
     static {
         // libbpf prints warnings to stderr by default; tcpinspect reports failures itself. Set

@@ -1,13 +1,20 @@
 package dev.tcpinspect.ebpf;
 
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tcpinspect.os.Native;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -16,9 +23,26 @@ import java.nio.ByteOrder;
  * map sizes. {@link #load()} turns it into a {@link BpfObject}; closing it unloaded frees it.
  */
 public final class OpenObject implements AutoCloseable {
-    private static final int OPEN_OPTS_SIZE = 80;
+    /** struct bpf_object_open_opts of libbpf 1.1 (x86_64); bytes past the fields libbpf knows stay zero. */
+    private static final StructLayout OPEN_OPTS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            ADDRESS.withName("object_name"),
+            JAVA_BOOLEAN.withName("relaxed_maps"),
+            MemoryLayout.paddingLayout(7),
+            ADDRESS.withName("pin_root_path"),
+            MemoryLayout.paddingLayout(8), /* a deprecated field */
+            ADDRESS.withName("kconfig"),
+            ADDRESS.withName("btf_custom_path"),
+            ADDRESS.withName("kernel_log_buf"),
+            JAVA_LONG.withName("kernel_log_size"),
+            JAVA_INT.withName("kernel_log_level"),
+            MemoryLayout.paddingLayout(4)).withName("bpf_object_open_opts");
+    private static final VarHandle OPTS_SZ = OPEN_OPTS.varHandle(groupElement("sz"));
+    private static final VarHandle OPTS_NAME = OPEN_OPTS.varHandle(groupElement("object_name"));
+    private static final VarHandle OPTS_LOG_BUF = OPEN_OPTS.varHandle(groupElement("kernel_log_buf"));
+    private static final VarHandle OPTS_LOG_SIZE = OPEN_OPTS.varHandle(groupElement("kernel_log_size"));
+    private static final VarHandle OPTS_LOG_LEVEL = OPEN_OPTS.varHandle(groupElement("kernel_log_level"));
     private static final int LOG_SIZE = 1 << 20;
-    private static final int BTF_KIND_DATASEC = 15;
 
     private final String name;
     private final Arena arena;
@@ -39,13 +63,13 @@ public final class OpenObject implements AutoCloseable {
             MemorySegment buffer = arena.allocate(elf.length, 8);
             MemorySegment.copy(elf, 0, buffer, JAVA_BYTE, 0, elf.length);
             MemorySegment log = arena.allocate(LOG_SIZE);
-            MemorySegment opts = arena.allocate(OPEN_OPTS_SIZE, 8);
-            opts.set(JAVA_LONG, 0, OPEN_OPTS_SIZE);
-            opts.set(ADDRESS, 8, arena.allocateFrom(name));
+            MemorySegment opts = arena.allocate(OPEN_OPTS); // zeroed
+            OPTS_SZ.set(opts, 0L, OPEN_OPTS.byteSize());
+            OPTS_NAME.set(opts, 0L, arena.allocateFrom(name));
             // The kernel log buffer gives the verifier's log of a failed load (level 0 = only on failure).
-            opts.set(ADDRESS, 56, log);
-            opts.set(JAVA_LONG, 64, LOG_SIZE);
-            opts.set(JAVA_INT, 72, 0);
+            OPTS_LOG_BUF.set(opts, 0L, log);
+            OPTS_LOG_SIZE.set(opts, 0L, (long) LOG_SIZE);
+            OPTS_LOG_LEVEL.set(opts, 0L, 0);
             MemorySegment object = Libbpf.checkPointer("bpf_object__open_mem(" + name + ")",
                     (MemorySegment) Libbpf.OBJECT_OPEN_MEM.invokeExact(Native.errnoSlot(), buffer,
                             (long) elf.length, opts));
@@ -128,33 +152,88 @@ public final class OpenObject implements AutoCloseable {
 
     /** Finds a variable in the object's .rodata section through its BTF: {offset, size}. */
     private long[] rodataVariable(String variable) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment btf = (MemorySegment) Libbpf.OBJECT_BTF.invokeExact(object());
-            if (btf.equals(MemorySegment.NULL)) {
-                throw new IllegalStateException("object " + name + " has no BTF; compile it with -g");
-            }
-            int secId = (int) Libbpf.BTF_FIND_BY_NAME_KIND.invokeExact(btf, a.allocateFrom(".rodata"), BTF_KIND_DATASEC);
-            if (secId < 0) {
-                throw new IllegalArgumentException("object " + name + " has no constants (.rodata)");
-            }
-            MemorySegment sec = ((MemorySegment) Libbpf.BTF_TYPE_BY_ID.invokeExact(btf, secId)).reinterpret(12);
-            int vlen = sec.get(JAVA_INT, 4) & 0xFFFF;
-            MemorySegment vars = sec.reinterpret(12 + 12L * vlen);
-            for (int i = 0; i < vlen; i++) {
-                long at = 12 + 12L * i;
-                int typeId = vars.get(JAVA_INT, at);
-                MemorySegment varType = ((MemorySegment) Libbpf.BTF_TYPE_BY_ID.invokeExact(btf, typeId)).reinterpret(12);
-                String varName = Native.string((MemorySegment) Libbpf.BTF_NAME_BY_OFFSET.invokeExact(btf,
-                        varType.get(JAVA_INT, 0)));
-                if (variable.equals(varName)) {
-                    return new long[] {Integer.toUnsignedLong(vars.get(JAVA_INT, at + 4)),
-                            Integer.toUnsignedLong(vars.get(JAVA_INT, at + 8))};
-                }
-            }
-            throw new IllegalArgumentException("object " + name + " has no constant " + variable);
+        Btf.Variable v = Btf.ofObject(object(), name).variable(".rodata", variable)
+                .orElseThrow(() -> new IllegalArgumentException("object " + name + " has no constant " + variable));
+        return new long[] {v.offset(), v.size()};
+    }
+
+    public OpenObject setConstant(String variable, boolean value) {
+        return setConstant(variable, new byte[] {(byte) (value ? 1 : 0)});
+    }
+
+    /** A map's type, as declared. */
+    public MapType mapType(String mapName) {
+        try {
+            return MapType.of((int) Libbpf.MAP_TYPE.invokeExact(findMap(mapName)));
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
         }
+    }
+
+    /** The names of the object's maps, in the order of its ELF file. */
+    public List<String> mapNames() {
+        List<String> names = new ArrayList<>();
+        try {
+            MemorySegment map = MemorySegment.NULL;
+            while (!(map = (MemorySegment) Libbpf.OBJECT_NEXT_MAP.invokeExact(object(), map)).equals(MemorySegment.NULL)) {
+                names.add(Native.string((MemorySegment) Libbpf.MAP_NAME.invokeExact(map)));
+            }
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+        return names;
+    }
+
+    /**
+     * Whether the map is created at load. A map that is not created takes no memory; a program may
+     * refer to it only in code the verifier finds unreachable (libbpf poisons such references).
+     */
+    public OpenObject setAutocreate(String mapName, boolean create) {
+        try {
+            Libbpf.check("bpf_map__set_autocreate(" + mapName + ")",
+                    (int) Libbpf.MAP_SET_AUTOCREATE.invokeExact(findMap(mapName), create));
+            return this;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    /** Whether the program is loaded: one that will not be attached need not be verified. */
+    public OpenObject setAutoload(String programName, boolean load) {
+        try {
+            MemorySegment prog = MemorySegment.NULL;
+            while (!(prog = (MemorySegment) Libbpf.OBJECT_NEXT_PROGRAM.invokeExact(object(), prog))
+                    .equals(MemorySegment.NULL)) {
+                if (programName.equals(Native.string((MemorySegment) Libbpf.PROGRAM_NAME.invokeExact(prog)))) {
+                    Libbpf.check("bpf_program__set_autoload(" + programName + ")",
+                            (int) Libbpf.PROGRAM_SET_AUTOLOAD.invokeExact(prog, load));
+                    return this;
+                }
+            }
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+        throw new IllegalArgumentException("object " + name + " has no program " + programName);
+    }
+
+    /** The names of the object's programs, in the order of its ELF file. */
+    public List<String> programNames() {
+        List<String> names = new ArrayList<>();
+        try {
+            MemorySegment prog = MemorySegment.NULL;
+            while (!(prog = (MemorySegment) Libbpf.OBJECT_NEXT_PROGRAM.invokeExact(object(), prog))
+                    .equals(MemorySegment.NULL)) {
+                names.add(Native.string((MemorySegment) Libbpf.PROGRAM_NAME.invokeExact(prog)));
+            }
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+        return names;
+    }
+
+    /** The object's type information, valid while it is open. */
+    public Btf btf() {
+        return Btf.ofObject(object(), name);
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.tcpinspect.ebpf;
 
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -9,15 +10,51 @@ import dev.tcpinspect.os.Libc;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.os.Tracefs;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.VarHandle;
 
 /** A loaded program of a {@link BpfObject}. Attachments it makes are owned by that object. */
 public final class Program {
-    private static final int LINK_CREATE_OPTS_SIZE = 64;
+    /** struct bpf_link_create_opts of libbpf 1.1: sz, flags, then fields tcpinspect leaves zero. */
+    private static final StructLayout LINK_CREATE_OPTS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            JAVA_INT.withName("flags"),
+            MemoryLayout.paddingLayout(52)).withName("bpf_link_create_opts");
+    private static final VarHandle LINK_SZ = LINK_CREATE_OPTS.varHandle(groupElement("sz"));
+    private static final VarHandle LINK_FLAGS = LINK_CREATE_OPTS.varHandle(groupElement("flags"));
+
+    /** struct bpf_test_run_opts of libbpf 1.1. */
+    private static final StructLayout TEST_RUN_OPTS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            ADDRESS.withName("data_in"),
+            ADDRESS.withName("data_out"),
+            JAVA_INT.withName("data_size_in"),
+            JAVA_INT.withName("data_size_out"),
+            ADDRESS.withName("ctx_in"),
+            ADDRESS.withName("ctx_out"),
+            JAVA_INT.withName("ctx_size_in"),
+            JAVA_INT.withName("ctx_size_out"),
+            JAVA_INT.withName("retval"),
+            JAVA_INT.withName("repeat"),
+            JAVA_INT.withName("duration"),
+            JAVA_INT.withName("flags"),
+            JAVA_INT.withName("cpu"),
+            JAVA_INT.withName("batch_size")).withName("bpf_test_run_opts");
+    private static final VarHandle RUN_SZ = TEST_RUN_OPTS.varHandle(groupElement("sz"));
+    private static final VarHandle RUN_DATA_IN = TEST_RUN_OPTS.varHandle(groupElement("data_in"));
+    private static final VarHandle RUN_DATA_OUT = TEST_RUN_OPTS.varHandle(groupElement("data_out"));
+    private static final VarHandle RUN_SIZE_IN = TEST_RUN_OPTS.varHandle(groupElement("data_size_in"));
+    private static final VarHandle RUN_SIZE_OUT = TEST_RUN_OPTS.varHandle(groupElement("data_size_out"));
+    private static final VarHandle RUN_RETVAL = TEST_RUN_OPTS.varHandle(groupElement("retval"));
+    private static final VarHandle RUN_REPEAT = TEST_RUN_OPTS.varHandle(groupElement("repeat"));
+    private static final VarHandle RUN_DURATION = TEST_RUN_OPTS.varHandle(groupElement("duration"));
+
+    /** enum bpf_attach_type values; the tcx ones came with kernel 6.6, after libbpf 1.1's headers. */
     private static final int BPF_XDP = 37;
-    private static final int BPF_TCX_INGRESS = 46; // enum bpf_attach_type, kernel 6.6 (libbpf 1.1's headers predate it)
+    private static final int BPF_TCX_INGRESS = 46;
     private static final int BPF_TCX_EGRESS = 47;
-    private static final int TEST_RUN_OPTS_SIZE = 80;
 
     private final BpfObject owner;
     private final MemorySegment handle;
@@ -104,17 +141,13 @@ public final class Program {
     /** Attaches to an interface's XDP hook as a BPF link (gone when the process is). */
     public KernelLink attachXdp(int ifindex, XdpMode mode) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment opts = arena.allocate(LINK_CREATE_OPTS_SIZE, 8);
-            opts.set(JAVA_LONG, 0, LINK_CREATE_OPTS_SIZE);
-            opts.set(JAVA_INT, 8, mode.flags);
+            MemorySegment opts = arena.allocate(LINK_CREATE_OPTS);
+            LINK_SZ.set(opts, 0L, LINK_CREATE_OPTS.byteSize());
+            LINK_FLAGS.set(opts, 0L, mode.flags);
             int rc = (int) Libbpf.LINK_CREATE.invokeExact(fd(), ifindex, BPF_XDP, opts);
-            if (rc == -16 || rc == -17) {
-                throw new BpfException("attaching XDP program " + name + " to ifindex " + ifindex, -rc,
-                        "the interface already has an XDP program; detach it or use TC mode");
-            }
-            if (rc == -95 && mode == XdpMode.NATIVE) {
-                throw new BpfException("attaching XDP program " + name + " to ifindex " + ifindex, -rc,
-                        "the driver has no native XDP; use generic mode");
+            if (rc < 0) {
+                throw new AttachException(AttachException.Hook.XDP, ifindex, "attaching XDP program " + name
+                        + " (" + mode.name().toLowerCase() + ") to ifindex " + ifindex, -rc);
             }
             int linkFd = Libbpf.check("attaching XDP program " + name + " to ifindex " + ifindex, rc);
             return owner.own(new KernelLink(linkFd,
@@ -133,8 +166,11 @@ public final class Program {
         try {
             int type = direction == TcDirection.INGRESS ? BPF_TCX_INGRESS : BPF_TCX_EGRESS;
             int rc = (int) Libbpf.LINK_CREATE.invokeExact(fd(), ifindex, type, MemorySegment.NULL);
-            int linkFd = Libbpf.check("attaching TC program " + name + " to ifindex " + ifindex + " "
-                    + direction.name().toLowerCase() + " (tcx)", rc);
+            if (rc < 0) {
+                throw new AttachException(AttachException.Hook.TCX, ifindex, "attaching TC program " + name
+                        + " to ifindex " + ifindex + " " + direction.name().toLowerCase() + " (tcx)", -rc);
+            }
+            int linkFd = rc;
             return owner.own(new KernelLink(linkFd,
                     "tcx " + direction.name().toLowerCase() + " ifindex " + ifindex + " program " + name));
         } catch (Throwable t) {
@@ -176,17 +212,17 @@ public final class Program {
             MemorySegment.copy(packet, 0, in, JAVA_BYTE, 0, packet.length);
             int outCapacity = packet.length + 256;
             MemorySegment out = arena.allocate(outCapacity);
-            MemorySegment opts = arena.allocate(TEST_RUN_OPTS_SIZE, 8);
-            opts.set(JAVA_LONG, 0, TEST_RUN_OPTS_SIZE);
-            opts.set(ADDRESS, 8, in);
-            opts.set(ADDRESS, 16, out);
-            opts.set(JAVA_INT, 24, packet.length);
-            opts.set(JAVA_INT, 28, outCapacity);
-            opts.set(JAVA_INT, 60, repeat);
+            MemorySegment opts = arena.allocate(TEST_RUN_OPTS);
+            RUN_SZ.set(opts, 0L, TEST_RUN_OPTS.byteSize());
+            RUN_DATA_IN.set(opts, 0L, in);
+            RUN_DATA_OUT.set(opts, 0L, out);
+            RUN_SIZE_IN.set(opts, 0L, packet.length);
+            RUN_SIZE_OUT.set(opts, 0L, outCapacity);
+            RUN_REPEAT.set(opts, 0L, repeat);
             Libbpf.check("test run of " + name, (int) Libbpf.PROG_TEST_RUN.invokeExact(fd(), opts));
-            int outLength = Math.min(opts.get(JAVA_INT, 28), outCapacity);
-            return new TestRunResult(opts.get(JAVA_INT, 56), out.asSlice(0, outLength).toArray(JAVA_BYTE),
-                    Integer.toUnsignedLong(opts.get(JAVA_INT, 64)));
+            int outLength = Math.min((int) RUN_SIZE_OUT.get(opts, 0L), outCapacity);
+            return new TestRunResult((int) RUN_RETVAL.get(opts, 0L), out.asSlice(0, outLength).toArray(JAVA_BYTE),
+                    Integer.toUnsignedLong((int) RUN_DURATION.get(opts, 0L)));
         } catch (Throwable t) {
             throw Libbpf.rethrow(t);
         }

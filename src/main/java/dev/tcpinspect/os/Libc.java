@@ -28,7 +28,6 @@ public final class Libc {
     public static final int SOL_SOCKET = 1;
     public static final int SO_ATTACH_BPF = 50;
     public static final int SO_DETACH_BPF = 27;
-    public static final int EINTR = 4;
     public static final int AF_NETLINK = 16;
     public static final int SOCK_RAW = 3;
 
@@ -53,6 +52,9 @@ public final class Libc {
     private static final MethodHandle IF_NAMETOINDEX = fn("if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle MOUNT = fn("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle SYSCONF = Native.downcall(LIBC, "libc", "sysconf",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT), false);
+    private static final int SC_PAGESIZE = 30;
     private static final MethodHandle GETEUID = Native.downcall(LIBC, "libc", "geteuid",
             FunctionDescriptor.of(JAVA_INT), false);
     private static final MethodHandle STRERRORNAME_NP = Native.downcall(LIBC, "libc", "strerrorname_np",
@@ -144,7 +146,7 @@ public final class Libc {
             int n = (int) EPOLL_WAIT.invokeExact(Native.errnoSlot(), epfd, events, maxEvents, timeoutMillis);
             if (n < 0) {
                 int errno = Native.lastErrno();
-                if (errno == EINTR) {
+                if (errno == Errno.EINTR) {
                     return 0;
                 }
                 throw new SystemCallException("epoll_wait", errno);
@@ -210,6 +212,15 @@ public final class Libc {
             check("mount(" + fsType + " on " + target + ")", (int) MOUNT.invokeExact(Native.errnoSlot(),
                     arena.allocateFrom(source), arena.allocateFrom(target), arena.allocateFrom(fsType), 0L,
                     MemorySegment.NULL));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The size of a memory page, as the kernel maps ring buffers and mmapable maps. */
+    public static long pageSize() {
+        try {
+            return (long) SYSCONF.invokeExact(SC_PAGESIZE);
         } catch (Throwable t) {
             throw rethrow(t);
         }

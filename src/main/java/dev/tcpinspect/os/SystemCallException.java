@@ -38,12 +38,12 @@ public class SystemCallException extends RuntimeException {
     /** What a user can do about the usual errnos of BPF and netlink calls. */
     public static String hintFor(int errno) {
         return switch (errno) {
-            case 1, 13 -> "run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON";
-            case 2 -> "it does not exist here";
-            case 16 -> "it is in use by another program";
-            case 19 -> "no such device in this network namespace";
-            case 22 -> "the kernel rejected the arguments";
-            case 95 -> "this kernel or device does not support it";
+            case Errno.EPERM, 13 /* EACCES */ -> "run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON";
+            case Errno.ENOENT -> "it does not exist here";
+            case Errno.EBUSY -> "it is in use by another program";
+            case Errno.ENODEV -> "no such device in this network namespace";
+            case Errno.EINVAL -> "the kernel rejected the arguments";
+            case Errno.EOPNOTSUPP -> "this kernel or device does not support it";
             default -> null;
         };
     }

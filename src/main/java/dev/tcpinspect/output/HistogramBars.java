@@ -1,6 +1,6 @@
 package dev.tcpinspect.output;
 
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 import java.util.ArrayList;
 import java.util.List;
 

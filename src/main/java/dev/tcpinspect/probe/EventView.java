@@ -1,6 +1,8 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.snapshot.Flow;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 
 /**
@@ -36,6 +38,11 @@ public abstract class EventView {
     public final void wrap(MemorySegment segment, long offset) {
         this.segment = segment;
         this.offset = offset;
+    }
+
+    /** A field's offset in an event's layout: views read records by the names of their C fields. */
+    protected static int offset(StructLayout layout, String field) {
+        return (int) Flow.offset(layout, field);
     }
 
     /** CLOCK_MONOTONIC nanoseconds, as System.nanoTime() counts them on Linux. */

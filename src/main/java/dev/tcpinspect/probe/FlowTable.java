@@ -22,7 +22,10 @@ import java.util.function.ToLongFunction;
  * under a flow), so the busiest flows stay.
  */
 public final class FlowTable {
-    /** Adds a value of the kernel's layout (more) into another (total): one flow's counts from two drains. */
+    /**
+     * Adds a value of the kernel's layout (more) into another (total): one flow's counts from two
+     * drains, or from two CPUs of a per-CPU table (where a CPU that saw nothing has a copy of zeros).
+     */
     @FunctionalInterface
     public interface Merge {
         void into(MemorySegment total, MemorySegment more);
@@ -84,16 +87,23 @@ public final class FlowTable {
         BpfMap table = tables[idle];
         int keySize = table.keySize();
         int valueSize = table.valueSize();
+        // A per-CPU table gives each key's value once per CPU, each copy rounded up to 8 bytes.
+        int stride = table.valueBufferSize();
+        int cpus = table.type().perCpu ? BpfMap.possibleCpus() : 1;
+        int copyStride = (valueSize + 7) & ~7;
         Key probe = new Key(keySize); // reused for lookups: most drained flows are already in the totals
         table.drain((keys, values, count) -> {
             for (int i = 0; i < count; i++) {
-                MemorySegment value = values.asSlice((long) i * valueSize, valueSize);
                 MemorySegment total = totals.get(probe.read(keys, (long) i * keySize));
-                if (total != null) {
-                    merge.into(total, value);
-                } else {
-                    MemorySegment copy = MemorySegment.ofArray(new long[(valueSize + 7) / 8]).asSlice(0, valueSize);
-                    totals.put(probe.copy(), copy.copyFrom(value));
+                int cpu = 0;
+                if (total == null) {
+                    total = MemorySegment.ofArray(new long[(valueSize + 7) / 8]).asSlice(0, valueSize);
+                    total.copyFrom(values.asSlice((long) i * stride, valueSize));
+                    totals.put(probe.copy(), total);
+                    cpu = 1;
+                }
+                for (; cpu < cpus; cpu++) {
+                    merge.into(total, values.asSlice((long) i * stride + (long) cpu * copyStride, valueSize));
                 }
             }
         });

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.snapshot.Flow;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -25,21 +26,38 @@ public final class FlowView {
         this.tupleNetns = tupleNetns;
     }
 
+    private static final int NETNS = (int) Flow.offset(Flow.LAYOUT, "netns");
+    private static final int FAMILY = (int) Flow.offset(Flow.LAYOUT, "family");
+    private static final int LPORT = (int) Flow.offset(Flow.LAYOUT, "lport");
+    private static final int RPORT = (int) Flow.offset(Flow.LAYOUT, "rport");
+    private static final int LADDR = (int) Flow.offset(Flow.LAYOUT, "laddr");
+    private static final int T_FAMILY = (int) Flow.offset(Flow.TUPLE_LAYOUT, "family");
+    private static final int T_LPORT = (int) Flow.offset(Flow.TUPLE_LAYOUT, "lport");
+    private static final int T_RPORT = (int) Flow.offset(Flow.TUPLE_LAYOUT, "rport");
+    private static final int T_LADDR = (int) Flow.offset(Flow.TUPLE_LAYOUT, "laddr");
+    /** The remote address follows the local one in both layouts. */
+    private static final int REMOTE_AFTER_LOCAL = 16;
+
     public long netns() {
-        return tuple ? tupleNetns : Integer.toUnsignedLong(segment.get(ValueLayout.JAVA_INT_UNALIGNED, offset));
+        return tuple ? tupleNetns : Integer.toUnsignedLong(segment.get(ValueLayout.JAVA_INT_UNALIGNED, offset + NETNS));
+    }
+
+    /** The namespace's name where /run/netns (ip netns) gives it one, else null. */
+    public String netnsName() {
+        return dev.tcpinspect.snapshot.NetnsNames.shared().nameOf(netns());
     }
 
     /** IPv6 on the wire: a v4-mapped address (::ffff:a.b.c.d) is an IPv4 flow, as {@link Flow} has it. */
     public boolean ipv6() {
-        return u16(tuple ? 36 : 4) == AF_INET6 && !v4Mapped(localOffset());
+        return u16(tuple ? T_FAMILY : FAMILY) == AF_INET6 && !v4Mapped(localOffset());
     }
 
     public int lport() {
-        return u16(tuple ? 32 : 6);
+        return u16(tuple ? T_LPORT : LPORT);
     }
 
     public int rport() {
-        return u16(tuple ? 34 : 8);
+        return u16(tuple ? T_RPORT : RPORT);
     }
 
     /** Copies the local address (4 or 16 bytes, network order) into into; returns its length. */
@@ -49,7 +67,7 @@ public final class FlowView {
 
     /** Copies the remote address (4 or 16 bytes, network order) into into; returns its length. */
     public int remoteAddress(byte[] into) {
-        return address(localOffset() + 16, into);
+        return address(localOffset() + REMOTE_AFTER_LOCAL, into);
     }
 
     /** The flow as a record that outlives the event. */
@@ -58,11 +76,11 @@ public final class FlowView {
     }
 
     private long localOffset() {
-        return offset + (tuple ? 0 : 12);
+        return offset + (tuple ? T_LADDR : LADDR);
     }
 
     private int address(long at, byte[] into) {
-        boolean wide = u16(tuple ? 36 : 4) == AF_INET6;
+        boolean wide = u16(tuple ? T_FAMILY : FAMILY) == AF_INET6;
         if (wide && !v4Mapped(at)) {
             MemorySegment.copy(segment, ValueLayout.JAVA_BYTE, at, into, 0, 16);
             return 16;

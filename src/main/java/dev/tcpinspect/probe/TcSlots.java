@@ -2,6 +2,7 @@ package dev.tcpinspect.probe;
 
 import dev.tcpinspect.ebpf.Features;
 import dev.tcpinspect.ebpf.Link;
+import dev.tcpinspect.ebpf.NotSupportedException;
 import dev.tcpinspect.ebpf.Program;
 import dev.tcpinspect.ebpf.ProgramInfo;
 import dev.tcpinspect.ebpf.TcDirection;
@@ -12,12 +13,11 @@ import java.util.Optional;
 
 /**
  * How tcpinspect's packet programs attach to TC. Where the kernel has tcx (6.6 and later), as tcx
- * links: no clsact qdisc, no cls_bpf dispatch per program (perf, short connections: the five filters'
- * dispatch cost ~3.4 us per connection as empty programs, tcx links ~1.3 us), and the kernel detaches
- * them with the process, even after {@code kill -9}. Elsewhere, or with {@link Mode#CLSACT}, as
- * cls_bpf filters in fixed slots of the clsact hooks, one per packet program, with these rules: a
- * slot holding a program of ours (a leftover of a killed tcpinspect) is replaced in place, never
- * stacked; a slot holding anyone else's program is refused, never replaced.
+ * links: no clsact qdisc, no cls_bpf dispatch (see BENCHMARKS.md), and the kernel detaches them
+ * with the process, even after {@code kill -9}. Elsewhere, or with {@link Mode#CLSACT}, as cls_bpf
+ * filters in fixed slots of the clsact hooks, one per hook, with these rules: a slot holding a
+ * program of ours (a leftover of a killed tcpinspect) is replaced in place, never stacked; a slot
+ * holding anyone else's program is refused, never replaced.
  */
 public final class TcSlots {
     /** A filter id on one hook. */
@@ -28,25 +28,27 @@ public final class TcSlots {
 
     /** Every tcpinspect program name starts with this. */
     public static final String PROGRAM_PREFIX = "tcpi_";
-    public static final Slot PACKETS = new Slot(new TcFilterId(0x7C1, 1), TcDirection.INGRESS);
-    public static final Slot HANDSHAKE = new Slot(new TcFilterId(0x7C2, 1), TcDirection.INGRESS);
-    public static final Slot DUPACK = new Slot(new TcFilterId(0x7C3, 1), TcDirection.INGRESS);
-    public static final Slot ZEROWIN_IN = new Slot(new TcFilterId(0x7C4, 1), TcDirection.INGRESS);
-    public static final Slot ZEROWIN_OUT = new Slot(new TcFilterId(0x7C5, 1), TcDirection.EGRESS);
-    public static final List<Slot> ALL = List.of(PACKETS, HANDSHAKE, DUPACK, ZEROWIN_IN, ZEROWIN_OUT);
+    public static final Slot INGRESS = new Slot(new TcFilterId(0x7C1, 1), TcDirection.INGRESS);
+    public static final Slot EGRESS = new Slot(new TcFilterId(0x7C5, 1), TcDirection.EGRESS);
+    /**
+     * Every slot tcpinspect ever used, for cleanup: before one program per hook, the packet probes
+     * had a filter each at ingress (0x7C2 to 0x7C4).
+     */
+    public static final List<Slot> ALL = List.of(INGRESS, new Slot(new TcFilterId(0x7C2, 1), TcDirection.INGRESS),
+            new Slot(new TcFilterId(0x7C3, 1), TcDirection.INGRESS),
+            new Slot(new TcFilterId(0x7C4, 1), TcDirection.INGRESS), EGRESS);
 
     private static volatile Mode mode = Mode.AUTO;
 
     private TcSlots() {}
 
     /**
-     * How packet programs attach from now on, for the whole process (the CLI's --tc-mode, set before
-     * anything is attached). Refuses tcx on a kernel without it, so that nothing is attached yet.
+     * How packet programs attach from now on, for the whole process (set before anything is
+     * attached). Refuses tcx on a kernel without it, so that nothing is attached yet.
      */
     public static void mode(Mode chosen) {
         if (chosen == Mode.TCX && !Features.tcx()) {
-            throw new IllegalStateException("--tc-mode tcx: this kernel has no tcx links (they came with 6.6);"
-                    + " use --tc-mode auto or clsact");
+            throw new NotSupportedException("tcx", "tcx links came with Linux 6.6");
         }
         mode = chosen;
     }
@@ -56,21 +58,31 @@ public final class TcSlots {
         return TcFilters.query(ifindex, slot.direction(), slot.id()).filter(info -> info.name().startsWith(PROGRAM_PREFIX));
     }
 
-    /** Attaches (in the calling thread's namespace) as tcx link or clsact filter, as described above. */
+    /**
+     * Attaches (in the calling thread's namespace) as tcx link or clsact filter, as described above,
+     * and removes what a killed tcpinspect left in the other slots of that hook.
+     */
     public static Link attach(Program program, String ifname, int ifindex, Slot slot) {
         boolean leftover = owned(ifindex, slot).isPresent();
+        Link link;
         if (mode == Mode.TCX || (mode == Mode.AUTO && Features.tcx())) {
-            Link link = program.attachTcx(ifindex, slot.direction());
+            link = program.attachTcx(ifindex, slot.direction());
             if (leftover) {
                 // A killed tcpinspect that attached with clsact left its filter here: a new start removes it.
                 TcFilters.detach(ifindex, slot.direction(), slot.id());
             }
-            return link;
+        } else {
+            if (!leftover && TcFilters.query(ifindex, slot.direction(), slot.id()).isPresent()) {
+                throw new IllegalStateException("interface " + ifname + " already has a tc filter with handle "
+                        + slot.id().handle() + " prio " + slot.id().priority() + " that tcpinspect did not put there");
+            }
+            link = program.attachTc(ifindex, slot.direction(), slot.id(), leftover);
         }
-        if (!leftover && TcFilters.query(ifindex, slot.direction(), slot.id()).isPresent()) {
-            throw new IllegalStateException("interface " + ifname + " already has a tc filter with handle "
-                    + slot.id().handle() + " prio " + slot.id().priority() + " that tcpinspect did not put there");
+        for (Slot other : ALL) {
+            if (other.direction() == slot.direction() && !other.equals(slot) && owned(ifindex, other).isPresent()) {
+                TcFilters.detach(ifindex, other.direction(), other.id());
+            }
         }
-        return program.attachTc(ifindex, slot.direction(), slot.id(), leftover);
+        return link;
     }
 }

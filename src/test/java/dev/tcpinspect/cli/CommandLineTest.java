@@ -71,6 +71,32 @@ class CommandLineTest {
         assertTrue(r.err().contains("--format") && r.err().contains("--help"), r.err());
         Cmd.Result unknown = TcpinspectProcess.run(null, "frobnicate");
         assertEquals(2, unknown.exit());
+        Cmd.Result noSuchProbe = TcpinspectProcess.run(null, "watch", "--probe", "nosuch");
+        assertEquals(2, noSuchProbe.exit(), noSuchProbe.err());
+        assertTrue(noSuchProbe.err().contains("no probe named 'nosuch'") && noSuchProbe.err().contains("dupack"),
+                noSuchProbe.err());
+        Cmd.Result badInterval = TcpinspectProcess.run(null, "watch", "--interval", "0");
+        assertEquals(2, badInterval.exit(), badInterval.err());
+    }
+
+    /** Another program on the interface's XDP hook: one line that says so and what to do, and the rest left as it was. */
+    @Test
+    @RequiresBpf
+    void aBusyXdpHookIsOneLineWithWhatToDo() {
+        try (Lab lab = Lab.create();
+             dev.tcpinspect.ebpf.BpfObject foreign = dev.tcpinspect.ebpf.OpenObject.openResource("/bpf/test/runtime_test.bpf.o")
+                     .load()) {
+            lab.server().run(() -> foreign.program("rt_xdp").attachXdp(dev.tcpinspect.os.NetInterfaces.indexOf(lab.serverIf()),
+                    dev.tcpinspect.ebpf.XdpMode.AUTO));
+            Cmd.Result r = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "--xdp", "--duration", "1");
+            assertEquals(1, r.exit(), r.err());
+            assertEquals(1, r.err().lines().count(), r.err());
+            assertTrue(r.err().contains("already has an XDP program") && r.err().contains("without --xdp"), r.err());
+            String attached = Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf());
+            assertTrue(attached.contains("\"id\":" + foreign.program("rt_xdp").info().id()) && !attached.contains("tcpi_"),
+                    "only the other program: " + attached);
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link of tcpinspect's either");
+        }
     }
 
     @Test

@@ -61,15 +61,13 @@ class LifecycleCliTest {
             first.awaitJson("ready", 30);
             first.kill9();
             String afterKill = tcFilters(lab);
-            assertEquals(1, count(afterKill, "tcpi_syn_tc"), "a killed watch leaves its tc filters:\n" + afterKill);
-            assertEquals(1, count(afterKill, "tcpi_hs_tc"), afterKill);
+            assertEquals(1, count(afterKill, "tcpi_tc_ingress"), "a killed watch leaves its tc filter:\n" + afterKill);
             assertEquals(1, count(afterKill, "rt_tc"));
 
             try (TcpinspectProcess second = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
                     "--tc-mode", "clsact", "--format", "json")) {
                 second.awaitJson("ready", 30);
-                assertEquals(1, count(tcFilters(lab), "tcpi_syn_tc"), "no second copy is stacked");
-                assertEquals(1, count(tcFilters(lab), "tcpi_hs_tc"), "no second copy is stacked");
+                assertEquals(1, count(tcFilters(lab), "tcpi_tc_ingress"), "no second copy is stacked");
                 try (var server = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
                     Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 3);
                 }
@@ -96,13 +94,13 @@ class LifecycleCliTest {
                     "--tc-mode", "clsact", "--format", "json");
             old.awaitJson("ready", 30);
             old.kill9();
-            assertEquals(4, count(tcFilters(lab), "tcpi_"), "the clsact leftover:\n" + tcFilters(lab));
+            assertEquals(1, count(tcFilters(lab), "tcpi_"), "the clsact leftover:\n" + tcFilters(lab));
 
             TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
                     "--format", "json");
             watch.awaitJson("ready", 30);
-            assertEquals(List.of("tcpi_dupack_tc", "tcpi_hs_tc", "tcpi_syn_tc", "tcpi_zw_in", "tcpi_zw_out"),
-                    Cmd.tcxProgramNames().stream().sorted().toList(), "every packet program as a tcx link");
+            assertEquals(List.of("tcpi_tc_egress", "tcpi_tc_ingress"),
+                    Cmd.tcxProgramNames().stream().sorted().toList(), "one program per packet hook, as tcx links");
             assertEquals(0, count(tcFilters(lab), "tcpi_"), "the leftover went:\n" + tcFilters(lab));
             watch.kill9();
             assertEquals(List.of(), Cmd.tcxProgramNames(), "the tcx links went with the process");
@@ -112,10 +110,35 @@ class LifecycleCliTest {
         }
     }
 
+    /**
+     * Before one program per hook, each packet probe had its own filter at ingress (handles 0x7C2 to
+     * 0x7C4): what a killed older tcpinspect left there goes with the next start and with cleanup.
+     */
+    @Test
+    void leftoversInTheSlotsOfEarlierVersionsAreRemoved() {
+        try (Lab lab = Lab.create(); BpfObject old = OpenObject.openResource("/bpf/bench/empty.bpf.o").load()) {
+            int ifindex = lab.server().call(() -> NetInterfaces.indexOf(lab.serverIf()));
+            for (int handle : new int[] {0x7C2, 0x7C3}) {
+                lab.server().run(() -> old.program("tcpi_empty_tc").attachTc(ifindex, TcDirection.INGRESS,
+                        new TcFilterId(handle, 1), false));
+            }
+            assertEquals(2, count(tcFilters(lab), "tcpi_empty_tc"), tcFilters(lab));
+            var run = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "--tc-mode", "clsact",
+                    "--probe", "packets", "--duration", "0.5");
+            assertEquals(0, run.exit(), run.err());
+            assertEquals(0, count(tcFilters(lab), "tcpi_"), "a new start removes them:\n" + tcFilters(lab));
+
+            lab.server().run(() -> old.program("tcpi_empty_tc").attachTc(ifindex, TcDirection.INGRESS,
+                    new TcFilterId(0x7C4, 1), false));
+            var cleanup = TcpinspectProcess.run(lab.serverNs(), "cleanup");
+            assertEquals(0, cleanup.exit(), cleanup.err());
+            assertEquals(0, count(tcFilters(lab), "tcpi_"), "so does cleanup:\n" + tcFilters(lab));
+        }
+    }
+
     @Test
     void xdpDiesWithTheProcess() {
         try (Lab lab = Lab.create()) {
-            // Only the packet counter, the probe that uses XDP here (handshake always stamps SYNs at TC).
             TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "--xdp", "--probe", "packets",
                     "-i", lab.serverIf(), "--format", "json");
             watch.awaitJson("ready", 30);

@@ -177,15 +177,17 @@ class AttachTest {
     }
 
     @Test
-    void aSecondXdpProgramIsRefusedWithAHint() {
+    void aSecondXdpProgramIsRefusedWithATypedError() {
         try (Lab lab = Lab.create(); BpfObject a = RuntimeTest.openTestObject().load();
              BpfObject b = RuntimeTest.openTestObject().load()) {
-            BpfException e = org.junit.jupiter.api.Assertions.assertThrows(BpfException.class, () -> lab.server().run(() -> {
+            // The runtime says which hook and why; the command line words what to do (Hints, CommandLineTest).
+            AttachException e = org.junit.jupiter.api.Assertions.assertThrows(AttachException.class, () -> lab.server().run(() -> {
                 int ifindex = NetInterfaces.indexOf(lab.serverIf());
                 a.program("rt_xdp").attachXdp(ifindex, XdpMode.AUTO);
                 b.program("rt_xdp").attachXdp(ifindex, XdpMode.AUTO);
             }));
-            assertTrue(e.getMessage().contains("already has an XDP program"), e.getMessage());
+            assertEquals(AttachException.Hook.XDP, e.hook());
+            assertEquals(dev.tcpinspect.os.Errno.EBUSY, e.errno(), e.getMessage());
         }
     }
 }

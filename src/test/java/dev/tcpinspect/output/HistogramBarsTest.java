@@ -2,7 +2,7 @@ package dev.tcpinspect.output;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

@@ -5,11 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tcpinspect.probe.Flow;
-import dev.tcpinspect.probe.Reading;
+import dev.tcpinspect.probe.packets.PacketCounts;
+import dev.tcpinspect.probe.packets.PacketsProbe;
 import dev.tcpinspect.probe.retrans.FlowRetransmits;
 import dev.tcpinspect.probe.retrans.RetransCounts;
-import dev.tcpinspect.probe.syncount.PacketCounts;
+import dev.tcpinspect.probe.retrans.RetransProbe;
+import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Flow;
+import dev.tcpinspect.snapshot.Metric;
+import dev.tcpinspect.snapshot.Reading;
+import dev.tcpinspect.snapshot.Snapshot;
 import java.net.InetAddress;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -23,7 +28,13 @@ import org.junit.jupiter.api.Test;
 class PresenterTest {
     private static final Instant T = Instant.parse("2026-11-27T10:15:30.123456Z");
     private static final PacketCounts C = new PacketCounts(100, 7, 2, 3, 1, 50, 4, Map.of(443, 5L, 80, 2L));
-    private static final Reading PACKETS_ONLY = new Reading(C, null, List.of(), null, List.of(), null, List.of(), null, null, null, null, null, null, null, null, null, null);
+    private static final Reading PACKETS_ONLY = new Reading(List.of(PacketsProbe.snapshotOf(C)));
+
+    /** What a set adds to each probe's snapshot: the runs the kernel skipped for it. */
+    private static Snapshot skipped(String probe, long runs) {
+        return new Snapshot(probe, List.of(new Metric.Counter(Desc.of("runs_skipped." + probe, probe, "skipped")
+                .role(Desc.Role.NOT_SEEN), runs)));
+    }
 
     private static String render(Presenter.Format format, java.util.function.Consumer<Presenter> calls) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -57,8 +68,7 @@ class PresenterTest {
 
     @Test
     void skippedRunsAreShownPerProbeAndNamedInTextOnlyWhenThereAreAny() throws Exception {
-        Reading reading = new Reading(null, null, List.of(), null, List.of(), null, List.of(), null, null, null, null,
-                null, null, null, null, null, java.util.Map.of("rtt", 38L, "conn", 0L));
+        Reading reading = new Reading(List.of(skipped("conn", 0), skipped("rtt", 38)));
         JsonNode summary = new ObjectMapper().readTree(
                 render(Presenter.Format.JSON, p -> p.summary(T, Duration.ofSeconds(1), List.of(), reading)));
         assertEquals("{\"conn\":0,\"rtt\":38}", summary.get("runs_skipped").toString());
@@ -72,7 +82,8 @@ class PresenterTest {
     void retransmitCountsAndTopFlowsInJsonAndText() throws Exception {
         Flow flow = new Flow(4026532000L, false, InetAddress.getByName("198.18.0.1"), 8080,
                 InetAddress.getByName("198.18.0.2"), 40000);
-        Reading reading = new Reading(null, new RetransCounts(9, 2, 1, 0), List.of(new FlowRetransmits(flow, 9, 2)), null, List.of(), null, List.of(), null, null, null, null, null, null, null, null, null, null);
+        Reading reading = new Reading(List.of(RetransProbe.snapshotOf(new RetransCounts(9, 2, 1, 0),
+                List.of(new FlowRetransmits(flow, 9, 2)))));
         String json = render(Presenter.Format.JSON, p -> p.summary(T, Duration.ofSeconds(1), List.of(), reading));
         JsonNode summary = new ObjectMapper().readTree(json);
         assertEquals(11, summary.get("retransmits").asLong());
@@ -106,8 +117,8 @@ class PresenterTest {
 
     @Test
     void topPortsListsFiveAndHowManyMore() {
-        Map<Integer, Long> ports = Map.of(1, 1L, 2, 9L, 3, 3L, 4, 3L, 5, 7L, 6, 2L, 7, 1L);
-        assertEquals("2:9 5:7 3:3 4:3 6:2 +2", TextPresenter.topPorts(ports));
-        assertEquals("", TextPresenter.topPorts(Map.of()));
+        Map<String, Long> ports = Map.of("1", 1L, "2", 9L, "3", 3L, "4", 3L, "5", 7L, "6", 2L, "7", 1L);
+        assertEquals("2:9 5:7 3:3 4:3 6:2 +2", TextPresenter.topLabels(ports));
+        assertEquals("", TextPresenter.topLabels(Map.of()));
     }
 }

@@ -16,21 +16,22 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * FlowTable's bookkeeping on real maps (a drops object, loaded, not attached): this test writes
+ * FlowTable's bookkeeping on real maps (the drops probe's, loaded, not attached): this test writes
  * into the table the kernel would count into, as the kernel would, and reads the totals back.
  */
 @RequiresBpf
 class FlowTableTest {
-    private ProbeObject object;
+    private ProbeSet object;
     private BpfMap[] tables;
     private BpfMap control;
     private final Arena arena = Arena.ofConfined();
 
     @BeforeEach
     void load() {
-        object = ProbeObject.load("/bpf/drops.bpf.o", 4, true, false);
-        tables = new BpfMap[] {object.map("flows_0"), object.map("flows_1")};
-        control = object.map("flow_tables");
+        object = ProbeSet.load(java.util.List.of(new dev.tcpinspect.probe.drops.DropsProbe()),
+                ProbeSet.Options.defaults().allNetns(true));
+        tables = new BpfMap[] {object.object().map("drops_flows_0"), object.object().map("drops_flows_1")};
+        control = object.object().map("drops_flow_tables");
     }
 
     @AfterEach

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.snapshot.Flow;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -64,10 +64,10 @@ class NestedRunsTest {
         try (Lab lab = Lab.create();
              var served4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
              var served6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080);
-             ConnProbe conn = lab.server().call(() -> ConnProbe.load(false, false));
-             HandshakeProbe handshake = lab.server().call(() -> HandshakeProbe.load(false, false))) {
-            conn.attach();
-            lab.server().run(() -> handshake.attach(List.of(lab.serverIf(), "lo")));
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new ConnProbe(), new HandshakeProbe()),
+                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf(), "lo"))))) {
+            ConnProbe conn = set.probe(ConnProbe.class);
+            HandshakeProbe handshake = set.probe(HandshakeProbe.class);
             ConnCounts connBefore = conn.read();
             HandshakeStats hsBefore = handshake.read();
 
@@ -83,10 +83,10 @@ class NestedRunsTest {
 
             ConnCounts c = conn.read().minus(connBefore);
             HandshakeStats h = handshake.read().minus(hsBefore);
-            ProbeObject.TwinRuns connTwins = conn.twinRuns();
-            ProbeObject.TwinRuns hsTwins = handshake.twinRuns();
+            // conn and handshake share one state-change handler and its twin (tcpinspect.bpf.c).
+            ProbeSet.TwinRuns twins = conn.twinRuns();
             String context = "made " + local4 + " on loopback, " + fromClient.get() + " from the client; " + c + "; "
-                    + h + "; conn " + connTwins + "; handshake " + hsTwins;
+                    + h + "; " + twins;
             System.out.println("NestedRunsTest: " + context);
 
             assertEquals(800, fromClient.get(), context);
@@ -96,12 +96,10 @@ class NestedRunsTest {
             assertEquals(local4, h.active().count(), context);
             assertEquals(0, h.passiveUnmatched(), context);
 
-            assertTrue(connTwins.firstSkipped() + hsTwins.firstSkipped() > 0,
-                    "no run was skipped, so the twins were not exercised: " + context);
-            assertEquals(connTwins.firstSkipped(), connTwins.rescued(), context);
-            assertEquals(hsTwins.firstSkipped(), hsTwins.rescued(), context);
-            assertEquals(0, conn.runsSkipped(), context);
-            assertEquals(0, handshake.runsSkipped(), context);
+            assertTrue(twins.firstSkipped() > 0, "no run was skipped, so the twins were not exercised: " + context);
+            assertEquals(twins.firstSkipped(), twins.rescued(), context);
+            assertEquals(0, set.runsSkipped("conn"), context);
+            assertEquals(0, set.runsSkipped("handshake"), context);
         }
     }
 }

@@ -40,8 +40,12 @@ public final class Bpftrace implements AutoCloseable {
         }
     }
 
-    /** Starts bpftrace and returns once its probes are attached. */
+    /**
+     * Starts bpftrace and returns once its probes are attached. bpftrace finds tracepoints through
+     * tracefs, which a fresh machine has not mounted: mounted first, as tcpinspect itself does.
+     */
     public static Bpftrace start(String script) {
+        dev.tcpinspect.os.Tracefs.ensureMounted();
         try {
             Process p = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true).start();
             Bpftrace b = new Bpftrace(p);

@@ -1,32 +1,51 @@
 package dev.tcpinspect.probe.conn;
 
-import dev.tcpinspect.probe.EventView;
-import dev.tcpinspect.probe.Flow;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-/** A view of one struct conn_event (bpf/include/conn.h). */
+import dev.tcpinspect.probe.EventView;
+import dev.tcpinspect.snapshot.Flow;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.StructLayout;
+
+/** A view of one struct conn_event (bpf/probes/conn.h). */
 public final class ConnEvent extends EventView {
-    private static final int FLOW = 8;
-    private static final int OLD = FLOW + Flow.SIZE;
-    private static final int NEW = OLD + 1;
-    private static final int OPEN = OLD + 2;
-    private static final int END = OLD + 3;
-    private static final int PID = OLD + 4;
-    private static final int COMM = PID + 4;
+    static final StructLayout LAYOUT = MemoryLayout.structLayout(
+            JAVA_LONG.withName("ts_ns"),
+            Flow.LAYOUT.withName("flow"),
+            JAVA_BYTE.withName("old_state"),
+            JAVA_BYTE.withName("new_state"),
+            JAVA_BYTE.withName("open"),
+            JAVA_BYTE.withName("end"),
+            JAVA_INT.withName("pid"),
+            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("comm"),
+            JAVA_INT.withName("pad"),
+            JAVA_LONG.withName("duration_ns"),
+            JAVA_LONG.withName("bytes_in"),
+            JAVA_LONG.withName("bytes_out")).withName("conn_event");
+
+    private static final int OLD = offset(LAYOUT, "old_state");
+    private static final int NEW = offset(LAYOUT, "new_state");
+    private static final int OPEN = offset(LAYOUT, "open");
+    private static final int END = offset(LAYOUT, "end");
+    private static final int PID = offset(LAYOUT, "pid");
+    private static final int COMM = offset(LAYOUT, "comm");
     private static final int COMM_SIZE = 16;
-    private static final int DURATION = COMM + 16 + 4; // after struct conn_event's explicit pad
-    private static final int BYTES_IN = DURATION + 8;
-    private static final int BYTES_OUT = BYTES_IN + 8;
+    private static final int DURATION = offset(LAYOUT, "duration_ns");
+    private static final int BYTES_IN = offset(LAYOUT, "bytes_in");
+    private static final int BYTES_OUT = offset(LAYOUT, "bytes_out");
     private static final Open[] OPENS = Open.values();
     private static final End[] ENDS = End.values();
 
     ConnEvent() {
-        super(FLOW);
+        super(offset(LAYOUT, "flow"));
     }
 
-    /** How an opened connection ended. */
+    /** How an opened connection ended (enum conn_end, in value order). */
     public enum End { NONE, FIN, RST_SENT, RST_RECEIVED, TIMEOUT }
 
-    /** How a connection was opened. */
+    /** How a connection was opened (enum conn_open, in value order). */
     public enum Open { NONE, PASSIVE, ACTIVE }
 
     public int oldState() {
@@ -60,7 +79,7 @@ public final class ConnEvent extends EventView {
     }
 
     public String comm() {
-        return string(COMM, 16);
+        return string(COMM, COMM_SIZE);
     }
 
     public long durationNanos() {

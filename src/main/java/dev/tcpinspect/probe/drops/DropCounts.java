@@ -6,30 +6,38 @@ import java.util.TreeMap;
 /**
  * TCP drops, cumulative.
  *
- * @param total TCP packets freed with a drop reason
- * @param byReason per reason, named as the running kernel names them
+ * @param total TCP packets the kernel dropped: freed with a reason that says they were not used
+ * @param byReason those drops per reason, named as the running kernel names them
  * @param rcvqueueFull TCP sockets' receive queue full events
  * @param eventsLost events the ring buffer had no room for (still in the totals)
  * @param flowsFull drops not under any flow (still in the totals): the kernel's flow table had no room
  *     between two reads, or tcpinspect let the flow go past {@link dev.tcpinspect.probe.FlowTable}'s capacity
  * @param listenOverflows SYNs and handshake ACKs a full accept queue turned away, from the kernel's
  *     TcpExt ListenOverflows counter of this namespace: no tracepoint fires for them
+ * @param teardownFrees TCP packets freed through kfree_skb when tearing connections down, per reason
+ *     (QUEUE_PURGE, NOT_SPECIFIED): handled in full, so not drops (README, "drops")
  */
 public record DropCounts(long total, Map<String, Long> byReason, long rcvqueueFull, long eventsLost, long flowsFull,
-                         long listenOverflows) {
+                         long listenOverflows, Map<String, Long> teardownFrees) {
     public DropCounts {
         byReason = Map.copyOf(byReason);
+        teardownFrees = Map.copyOf(teardownFrees);
     }
 
     public DropCounts minus(DropCounts earlier) {
-        Map<String, Long> reasons = new TreeMap<>();
-        byReason.forEach((reason, n) -> {
-            long d = n - earlier.byReason.getOrDefault(reason, 0L);
-            if (d != 0) {
-                reasons.put(reason, d);
+        return new DropCounts(total - earlier.total, minus(byReason, earlier.byReason), rcvqueueFull - earlier.rcvqueueFull,
+                eventsLost - earlier.eventsLost, flowsFull - earlier.flowsFull, listenOverflows - earlier.listenOverflows,
+                minus(teardownFrees, earlier.teardownFrees));
+    }
+
+    private static Map<String, Long> minus(Map<String, Long> now, Map<String, Long> before) {
+        Map<String, Long> d = new TreeMap<>();
+        now.forEach((reason, n) -> {
+            long delta = n - before.getOrDefault(reason, 0L);
+            if (delta != 0) {
+                d.put(reason, delta);
             }
         });
-        return new DropCounts(total - earlier.total, reasons, rcvqueueFull - earlier.rcvqueueFull,
-                eventsLost - earlier.eventsLost, flowsFull - earlier.flowsFull, listenOverflows - earlier.listenOverflows);
+        return d;
     }
 }

@@ -1,70 +1,112 @@
 package dev.tcpinspect.probe.drops;
 
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 import dev.tcpinspect.ebpf.Codec;
 import dev.tcpinspect.ebpf.KernelEnums;
-import dev.tcpinspect.ebpf.PerCpuMap;
-import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.os.SnmpCounters;
-import dev.tcpinspect.probe.Flow;
-import dev.tcpinspect.probe.EventSource;
-import dev.tcpinspect.probe.FlowCounting;
+import dev.tcpinspect.probe.EventType;
 import dev.tcpinspect.probe.FlowTable;
-import dev.tcpinspect.probe.ProbeObject;
-import java.lang.foreign.MemorySegment;
+import dev.tcpinspect.probe.Hook;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.ProbeContext;
+import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Desc.Role;
+import dev.tcpinspect.snapshot.EventFields;
+import dev.tcpinspect.snapshot.Flow;
+import dev.tcpinspect.snapshot.Metric;
+import dev.tcpinspect.snapshot.Metric.Cell;
+import dev.tcpinspect.snapshot.Metric.Counter;
+import dev.tcpinspect.snapshot.Snapshot;
+import java.io.IOException;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
- * TCP packets the kernel dropped, with the kernel's reason (skb:kfree_skb), per reason and per flow,
- * and receive-queue-full events (drops.bpf.c). Reason names come from the running kernel's BTF.
- * A full accept queue turns SYNs away without a kfree_skb, so listen overflows are read from the
- * kernel's counter instead.
+ * drops (bpf/probes/drops.h): TCP packets the kernel dropped, with the kernel's reason
+ * (skb:kfree_skb), per reason and per flow, and receive-queue-full events. Reason names come from
+ * the running kernel's BTF. Packets freed when connections are torn down are counted apart, not as
+ * drops. A full accept queue turns SYNs away without a kfree_skb, so listen overflows are read from
+ * the kernel's counter instead.
  */
-public final class DropsProbe implements AutoCloseable, EventSource, FlowCounting {
-    static final String OBJECT = "/bpf/drops.bpf.o";
-    private static final int STATS = 4;
+public final class DropsProbe implements Probe {
+    /** enum drop_stat, in value order. */
+    enum Stat { TOTAL, RCVQUEUE_FULL, EVENTS_LOST, FLOWS_FULL, TEARDOWN }
+
+    /** DROP_REASON_SLOTS: reasons at or above the last slot share it. */
     private static final int REASON_SLOTS = 256;
+    /** The reasons the kernel handler counts as teardown frees (drops.h), not drops. */
+    private static final Set<String> TEARDOWN = Set.of("QUEUE_PURGE", "NOT_SPECIFIED");
 
-    private final ProbeObject probe;
-    private final PerCpuMap<Integer, Long> byReason;
-    private final Netns netns;
+    /** struct drop_key: a flow and a reason. */
+    static final StructLayout KEY = MemoryLayout.structLayout(Flow.LAYOUT.withName("flow"), JAVA_INT.withName("reason"))
+            .withName("drop_key");
 
-    private final FlowTable flows;
+    private static final int TOP_FLOWS = 10;
+    private static final Desc TOTAL = Desc.of("drop_detail.total", "dropped TCP packets",
+            "TCP packets the kernel dropped (skb:kfree_skb with a drop reason; teardown frees excluded)")
+            .column("DROPS", 8);
+    private static final Desc LISTEN = Desc.of("drop_detail.listen_overflows", "listen overflows",
+            "SYNs and handshake ACKs a full accept queue turned away (the kernel's TcpExt ListenOverflows)")
+            .role(Role.PART);
+    private static final Desc RCVQ = Desc.of("drop_detail.rcvqueue_full", "receive queue full",
+            "Times a TCP socket's receive queue was full (sock:sock_rcvqueue_full)").role(Role.PART);
+    private static final Desc BY_REASON = Desc.of("drops", "dropped TCP packets by reason",
+            "TCP packets the kernel dropped, by the reason the running kernel gives");
+    private static final Desc TEARDOWN_FREES = Desc.of("teardown_frees", "freed at teardown (not drops)",
+            "TCP packets freed through kfree_skb while connections are torn down, handled in full: the peer's FIN"
+                    + " purged when a socket goes to TIME_WAIT (QUEUE_PURGE), segments a TIME_WAIT socket answered"
+                    + " (NOT_SPECIFIED)").role(Role.NOTE);
+    private static final Desc EVENTS_LOST = Desc.of("drop_detail.events_lost", "events lost (ring buffer full)",
+            "Drops the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+    private static final Desc FLOWS_UNTRACKED = Desc.of("drop_detail.flows_untracked",
+            "drops of flows the flow table had no room for", "Drops counted in the totals but under no flow")
+            .role(Role.NOT_SHOWN);
+    private static final Desc TOP = Desc.of("top_drop_flows", "Top flows by drops", "The flow and reason pairs with the most drops");
 
-    private DropsProbe(ProbeObject probe, Netns netns) {
-        this.probe = probe;
-        this.netns = netns;
-        this.flows = probe.flowTable(FlowTable.sumOfLongs(1), count -> count.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
-        this.byReason = probe.map("by_reason").perCpu(Codec.U32, Codec.U64);
+    private final EventType<DropEvent> events = new EventType<>("drop", "drops_events", DropEvent::new, DropsProbe::write);
+    private ProbeContext context;
+    private FlowTable flows;
+
+    @Override
+    public String name() {
+        return "drops";
     }
 
-    /**
-     * Loads the probe; allNetns: every namespace, not only the caller's; events: make event records.
-     * Listen overflows are read from the caller's namespace's counters.
-     */
-    public static DropsProbe load(boolean allNetns, boolean events) {
-        return load(ProbeObject.load(OBJECT, STATS, allNetns, events));
+    @Override
+    public String help() {
+        return "TCP packets the kernel dropped (skb:kfree_skb), per reason as the running kernel names them and per"
+                + " flow; receive queue full; listen-queue overflows (kernel counter)";
     }
 
-    /** As {@link #load(boolean, boolean)}, with room for flowEntries flows in the kernel's table between drains. */
-    public static DropsProbe load(boolean allNetns, boolean events, int flowEntries) {
-        return load(ProbeObject.load(OBJECT, STATS, allNetns, events, flowEntries));
+    @Override
+    public Set<Hook> hooks() {
+        return Set.of(Hook.KFREE_SKB, Hook.RCVQUEUE_FULL);
     }
 
-    private static DropsProbe load(ProbeObject probe) {
-        try {
-            return new DropsProbe(probe, Netns.current());
-        } catch (RuntimeException e) {
-            probe.close();
-            throw e;
-        }
+    @Override
+    public List<StructLayout> sharedStructs() {
+        return List.of(DropEvent.LAYOUT, KEY);
     }
 
-    public void attach() {
-        probe.attachSectionDefined("tcpi_drops_kfree").attachSectionDefined("tcpi_drops_rcvq");
+    @Override
+    public Map<String, List<String>> sharedEnums() {
+        return Map.of("drop_stat", java.util.Arrays.stream(Stat.values()).map(s -> "DROP_STAT_" + s.name()).toList());
+    }
+
+    @Override
+    public void bind(ProbeContext context) {
+        this.context = context;
+        this.flows = context.flowTable("drops", FlowTable.sumOfLongs(1),
+                count -> count.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
     }
 
     /** The kernel's name of a drop reason ("NO_SOCKET"), or its number when the kernel has no name for it. */
@@ -73,52 +115,64 @@ public final class DropsProbe implements AutoCloseable, EventSource, FlowCountin
         return name != null ? name : Long.toString(reason);
     }
 
-    /** Delivers events on a reader thread; the event object is reused for every record. */
-    public void onEvents(Consumer<DropEvent> consumer) {
-        probe.onEvents(new DropEvent(), consumer);
-    }
-
     @Override
-    public void drainFlows() {
+    public void drain() {
         flows.drain();
     }
 
     public DropCounts read() {
         flows.drain();
-        long[] v = probe.stats();
+        long[] v = context.counters("drops_stats", Stat.values().length);
         Map<String, Long> reasons = new TreeMap<>();
-        byReason.entriesSummed(Long::sum).forEach((reason, n) -> {
+        Map<String, Long> teardown = new TreeMap<>();
+        context.map("drops_by_reason").perCpu(Codec.U32, Codec.U64).entriesSummed(Long::sum).forEach((reason, n) -> {
             if (n != 0) {
-                reasons.put(reason == REASON_SLOTS - 1 ? "OTHER" : reasonName(reason), n);
+                String name = reason == REASON_SLOTS - 1 ? "OTHER" : reasonName(reason);
+                (TEARDOWN.contains(name) ? teardown : reasons).put(name, n);
             }
         });
-        long overflows = netns.call(() -> SnmpCounters.read().getOrDefault("TcpExt:ListenOverflows", 0L));
-        return new DropCounts(v[0], reasons, v[1], v[2], v[3] + flows.released(), overflows);
+        long overflows = context.inNamespace(() -> SnmpCounters.read().getOrDefault("TcpExt:ListenOverflows", 0L));
+        return new DropCounts(v[Stat.TOTAL.ordinal()], reasons, v[Stat.RCVQUEUE_FULL.ordinal()],
+                v[Stat.EVENTS_LOST.ordinal()], v[Stat.FLOWS_FULL.ordinal()] + flows.released(), overflows, teardown);
     }
 
     /** Flow and reason pairs with the most drops, most first. */
     public List<FlowDrops> topFlows(int limit) {
+        long reasonAt = KEY.byteOffset(MemoryLayout.PathElement.groupElement("reason"));
         return flows.top(limit, (key, value) -> new FlowDrops(Flow.read(key, 0),
-                reasonName(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, Flow.SIZE))),
+                reasonName(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, reasonAt))),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)));
     }
 
     @Override
-    public long eventsFailed() {
-        return probe.eventsFailed();
-    }
-
-    @Override
-    public long runsSkipped() {
-        return probe.runsSkipped();
-    }
-
-    @Override
-    public void close() {
-        try {
-            probe.close();
-        } finally {
-            netns.close();
+    public Snapshot snapshot(boolean withTables) {
+        DropCounts d = read();
+        List<Metric> metrics = new ArrayList<>(List.of(new Counter(TOTAL, d.total()),
+                new Counter(RCVQ, d.rcvqueueFull()), new Counter(LISTEN, d.listenOverflows()),
+                new Metric.CounterMap(BY_REASON, d.byReason()), new Metric.CounterMap(TEARDOWN_FREES, d.teardownFrees()),
+                new Counter(EVENTS_LOST, d.eventsLost()), new Counter(FLOWS_UNTRACKED, d.flowsFull())));
+        if (withTables) {
+            List<Metric.Row> rows = new ArrayList<>();
+            for (FlowDrops f : topFlows(TOP_FLOWS)) {
+                rows.add(Metric.Row.of(new Cell.FlowCell(f.flow()), new Cell.Text("reason", f.reason()),
+                        new Cell.Count("drops", f.count())));
+            }
+            metrics.add(new Metric.Table(TOP, TOP.label(), "<-", rows));
         }
+        return new Snapshot(name(), metrics);
+    }
+
+    @Override
+    public Optional<EventType<?>> events() {
+        return Optional.of(events);
+    }
+
+    /** Delivers drops on the set's reader thread; the event object is reused for every record. */
+    public void onEvents(Consumer<DropEvent> consumer) {
+        context.subscribe(events, consumer);
+    }
+
+    private static void write(DropEvent e, EventFields out) throws IOException {
+        out.text("reason", reasonName(Integer.toUnsignedLong(e.reason())));
     }
 }

@@ -1,6 +1,6 @@
 package dev.tcpinspect.probe.drops;
 
-import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.snapshot.Flow;
 
 /** Drops of one flow for one reason since the probe was loaded. */
 public record FlowDrops(Flow flow, String reason, long count) {}

@@ -1,97 +1,184 @@
 package dev.tcpinspect.probe.handshake;
 
-import dev.tcpinspect.ebpf.BpfMap;
-import dev.tcpinspect.os.NetInterfaces;
-import dev.tcpinspect.probe.TcSlots;
-import dev.tcpinspect.probe.EventSource;
-import dev.tcpinspect.probe.ProbeObject;
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import dev.tcpinspect.probe.EventType;
+import dev.tcpinspect.probe.FlowTable;
+import dev.tcpinspect.probe.Hook;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.ProbeContext;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Desc.Role;
+import dev.tcpinspect.snapshot.EventFields;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
+import dev.tcpinspect.snapshot.Metric;
+import dev.tcpinspect.snapshot.Metric.Counter;
+import dev.tcpinspect.snapshot.Snapshot;
+import java.io.IOException;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
- * Handshake latency (handshake.bpf.c): passive from the first SYN seen at TC ingress of the watched
- * interfaces to ESTABLISHED, active from SYN_SENT to ESTABLISHED; log-linear histograms overall and
- * per local port.
+ * handshake (bpf/probes/handshake.h): handshake latency. Accepted connections from the first SYN
+ * seen at the ingress hook of the watched interfaces to ESTABLISHED, connections made from here from
+ * SYN_SENT to ESTABLISHED; log-linear histograms overall and per port.
  */
-public final class HandshakeProbe implements AutoCloseable, EventSource {
-    static final String OBJECT = "/bpf/handshake.bpf.o";
-    private static final int STATS = 3;
+public final class HandshakeProbe implements Probe {
+    /** enum hs_kind, in value order. */
+    enum Kind { PASSIVE, ACTIVE }
 
-    private final ProbeObject probe;
+    /** enum hs_stat, in value order. */
+    enum Stat { PASSIVE_UNMATCHED, EVENTS_LOST, PORTS_FULL }
 
-    private HandshakeProbe(ProbeObject probe) {
-        this.probe = probe;
+    /** struct hs_port_key: a port (local for accepted connections, remote for outgoing ones), kind and bucket. */
+    static final StructLayout PORT_KEY = MemoryLayout.structLayout(
+            JAVA_SHORT.withName("port"),
+            JAVA_BYTE.withName("kind"),
+            JAVA_BYTE.withName("pad"),
+            JAVA_INT.withName("bucket")).withName("hs_port_key");
+
+    /** struct hist_summary (bpf/lib/hist.h): exact count, sum, min and max beside the buckets. */
+    static final StructLayout HIST_SUMMARY = MemoryLayout.structLayout(
+            JAVA_LONG.withName("count"), JAVA_LONG.withName("sum"), JAVA_LONG.withName("min"),
+            JAVA_LONG.withName("max")).withName("hist_summary");
+
+    private static final Desc PASSIVE = Desc.of("handshake_ms.passive", "handshake, accepted",
+            "Accepted connections' handshake latency: first SYN seen on a watched interface to ESTABLISHED")
+            .column("HS-P50-MS", 10, Desc.Column.Cell.P50_MS_1);
+    private static final Desc ACTIVE = Desc.of("handshake_ms.active", "handshake, made from here",
+            "Handshake latency of connections made from here: SYN_SENT to ESTABLISHED");
+    private static final Desc UNMATCHED = Desc.of("handshake_detail.passive_unmatched",
+            "accepted connections had no SYN on a watched interface (not measured)",
+            "Accepted connections whose SYN no watched interface saw, so their latency is not measured")
+            .role(Role.NOTE);
+    private static final Desc EVENTS_LOST = Desc.of("handshake_detail.events_lost", "events lost (ring buffer full)",
+            "Handshakes the ring buffer had no room for (still in the histograms)").role(Role.NOT_SHOWN);
+    private static final Desc PORTS_UNTRACKED = Desc.of("handshake_detail.ports_untracked",
+            "handshakes the per-port table had no room for",
+            "Handshakes not counted per port (still in the overall histograms)").role(Role.NOT_SHOWN);
+    private static final Desc BY_PORT = Desc.of("handshake_ms_by_port", "handshakes by local port",
+            "Accepted connections' handshake latency per local port");
+
+    private final EventType<HandshakeEvent> events =
+            new EventType<>("handshake", "handshake_events", HandshakeEvent::new, HandshakeProbe::write);
+    private ProbeContext context;
+    private FlowTable ports;
+
+    @Override
+    public String name() {
+        return "handshake";
     }
 
-    /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
-    public static HandshakeProbe load(boolean allNetns, boolean events) {
-        return new HandshakeProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));
+    @Override
+    public String help() {
+        return "handshake latency: accepted connections from their first SYN at the ingress hook (a lost and"
+                + " retried SYN counts from the first) to ESTABLISHED, others from SYN_SENT; percentiles overall"
+                + " and per local port";
     }
 
-    /** Attaches the SYN timestamp program to each interface (calling thread's namespace) and the tracepoint. */
-    public void attach(List<String> interfaces) {
-        for (String name : interfaces) {
-            TcSlots.attach(probe.program("tcpi_hs_tc"), name, NetInterfaces.indexOf(name), TcSlots.HANDSHAKE);
-        }
-        probe.attachTwins("tcpi_hs_state", "tcpi_hs_twin");
+    @Override
+    public Set<Hook> hooks() {
+        return Set.of(Hook.INGRESS, Hook.STATE_CHANGE);
     }
 
-    public void onEvents(Consumer<HandshakeEvent> consumer) {
-        probe.onEvents(new HandshakeEvent(), consumer);
+    @Override
+    public List<StructLayout> sharedStructs() {
+        return List.of(HandshakeEvent.LAYOUT, PORT_KEY, HIST_SUMMARY);
+    }
+
+    @Override
+    public Map<String, List<String>> sharedEnums() {
+        return Map.of("hs_kind", List.of("HS_PASSIVE", "HS_ACTIVE"),
+                "hs_stat", java.util.Arrays.stream(Stat.values()).map(s -> "HS_STAT_" + s.name()).toList());
+    }
+
+    @Override
+    public void bind(ProbeContext context) {
+        this.context = context;
+        this.ports = context.flowTable("handshake_ports", FlowTable.sumOfLongs(1),
+                count -> count.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+    }
+
+    @Override
+    public void drain() {
+        ports.drain();
     }
 
     public HandshakeStats read() {
-        LogLinearHistogram[] kinds = probe.histograms(2);
-        long[] s = probe.stats();
-        return new HandshakeStats(kinds[0], kinds[1], s[0], s[1], s[2]);
+        ports.drain();
+        LogLinearHistogram[] kinds = context.histograms("handshake_hist", "handshake_summary", Kind.values().length);
+        long[] s = context.counters("handshake_stats", Stat.values().length);
+        return new HandshakeStats(kinds[Kind.PASSIVE.ordinal()], kinds[Kind.ACTIVE.ordinal()],
+                s[Stat.PASSIVE_UNMATCHED.ordinal()], s[Stat.EVENTS_LOST.ordinal()],
+                s[Stat.PORTS_FULL.ordinal()] + ports.released());
     }
 
     /** Per port histograms, ports ascending: accepted connections by local port (passive), outgoing ones by remote port. */
     public Map<Integer, LogLinearHistogram> byPort(boolean passive) {
-        Map<Integer, LogLinearHistogram> ports = new TreeMap<>();
-        int cpus = BpfMap.possibleCpus();
-        probe.map("port_hist").forEach((key, values) -> {
-            int port = Short.toUnsignedInt(key.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0));
-            int kind = key.get(ValueLayout.JAVA_BYTE, 2);
-            int bucket = key.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
-            if ((kind == 0) == passive) {
-                ports.computeIfAbsent(port, p -> new LogLinearHistogram()).addBucket(bucket, sumPerCpu(values, 8, cpus, 0));
+        Map<Integer, LogLinearHistogram> byPort = new TreeMap<>();
+        long portAt = PORT_KEY.byteOffset(MemoryLayout.PathElement.groupElement("port"));
+        long kindAt = PORT_KEY.byteOffset(MemoryLayout.PathElement.groupElement("kind"));
+        long bucketAt = PORT_KEY.byteOffset(MemoryLayout.PathElement.groupElement("bucket"));
+        ports.top(Integer.MAX_VALUE, (MemorySegment key, MemorySegment value) -> {
+            int kind = key.get(JAVA_BYTE, kindAt);
+            if ((kind == Kind.PASSIVE.ordinal()) == passive) {
+                int port = Short.toUnsignedInt(key.get(ValueLayout.JAVA_SHORT_UNALIGNED, portAt));
+                byPort.computeIfAbsent(port, p -> new LogLinearHistogram())
+                        .addBucket(key.get(ValueLayout.JAVA_INT_UNALIGNED, bucketAt),
+                                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
             }
+            return null;
         });
-        ports.values().forEach(LogLinearHistogram::summarizeFromBuckets);
-        return ports;
+        byPort.values().forEach(LogLinearHistogram::summarizeFromBuckets);
+        return byPort;
     }
 
-    private static long sumPerCpu(MemorySegment values, int stride, int cpus, long at) {
-        long n = 0;
-        for (int cpu = 0; cpu < cpus; cpu++) {
-            n += values.get(ValueLayout.JAVA_LONG_UNALIGNED, at + (long) cpu * stride);
+    @Override
+    public Snapshot snapshot(boolean withTables) {
+        HandshakeStats hs = read();
+        List<Metric> metrics = new ArrayList<>(List.of(new Metric.Distribution(PASSIVE, hs.passive()),
+                new Metric.Distribution(ACTIVE, hs.active()), new Counter(UNMATCHED, hs.passiveUnmatched()),
+                new Counter(EVENTS_LOST, hs.eventsLost()), new Counter(PORTS_UNTRACKED, hs.portsFull())));
+        if (withTables) {
+            Map<String, LogLinearHistogram> byPort = new LinkedHashMap<>();
+            byPort(true).forEach((port, h) -> byPort.put(Integer.toString(port), h));
+            if (!byPort.isEmpty()) {
+                metrics.add(new Metric.DistributionMap(BY_PORT, byPort));
+            }
         }
-        return n;
+        return new Snapshot(name(), metrics);
     }
 
     @Override
-    public long eventsFailed() {
-        return probe.eventsFailed();
+    public Optional<EventType<?>> events() {
+        return Optional.of(events);
     }
 
-    /** The state-change handler's twin runs (bpf/include/twin.h), for checking that they add up. */
-    public ProbeObject.TwinRuns twinRuns() {
-        return probe.twinRuns();
+    public void onEvents(Consumer<HandshakeEvent> consumer) {
+        context.subscribe(events, consumer);
     }
 
-    @Override
-    public long runsSkipped() {
-        return probe.runsSkipped();
+    /** The state-change handler's twin runs (bpf/lib/twin.h), for checking that they add up. */
+    public ProbeSet.TwinRuns twinRuns() {
+        return context.twinRuns(Hook.STATE_CHANGE);
     }
 
-    @Override
-    public void close() {
-        probe.close();
+    private static void write(HandshakeEvent e, EventFields out) throws IOException {
+        out.text("kind", e.passive() ? "passive" : "active");
+        out.scaled("latency_ms", e.latencyMicros(), 3);
     }
 }

@@ -1,6 +1,6 @@
 package dev.tcpinspect.probe.handshake;
 
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 
 /**
  * Handshake latencies in microseconds, cumulative, as the kernel's histograms hold them.

@@ -1,6 +1,6 @@
 package dev.tcpinspect.probe.reset;
 
-import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.snapshot.Flow;
 
 /** Resets of one flow since the probe was loaded. */
 public record FlowResets(Flow flow, long sent, long received) {

@@ -1,17 +1,31 @@
 package dev.tcpinspect.probe.reset;
 
-import dev.tcpinspect.probe.EventView;
-import dev.tcpinspect.probe.Flow;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
-/** A view of one struct reset_event (bpf/include/reset.h). */
+import dev.tcpinspect.probe.EventView;
+import dev.tcpinspect.snapshot.Flow;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.StructLayout;
+
+/** A view of one struct reset_event (bpf/probes/reset.h). */
 public final class ResetEvent extends EventView {
-    private static final int FLOW = 8;
-    private static final int STATE = FLOW + Flow.SIZE;
-    private static final int DIRECTION = STATE + 1;
-    private static final int REASON = STATE + 4;
+    static final StructLayout LAYOUT = MemoryLayout.structLayout(
+            JAVA_LONG.withName("ts_ns"),
+            Flow.LAYOUT.withName("flow"),
+            JAVA_BYTE.withName("state"),
+            JAVA_BYTE.withName("direction"),
+            JAVA_SHORT.withName("pad"),
+            JAVA_INT.withName("reason"),
+            MemoryLayout.paddingLayout(4)).withName("reset_event");
+    private static final int STATE = offset(LAYOUT, "state");
+    private static final int DIRECTION = offset(LAYOUT, "direction");
+    private static final int REASON = offset(LAYOUT, "reason");
 
     ResetEvent() {
-        super(FLOW);
+        super(offset(LAYOUT, "flow"));
     }
 
     /** The TCP state the reset hit, 0 when there was no socket (a SYN to a closed port, say). */
@@ -20,7 +34,7 @@ public final class ResetEvent extends EventView {
     }
 
     public boolean received() {
-        return u8(DIRECTION) == 1;
+        return u8(DIRECTION) == ResetProbe.Direction.RECEIVED.ordinal();
     }
 
     /** enum sk_rst_reason value of a sent reset (0 = NOT_SPECIFIED or unknown). */

@@ -1,6 +1,6 @@
 package dev.tcpinspect.probe.retrans;
 
-import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.snapshot.Flow;
 
 /** Retransmits of one flow since the probe was loaded. */
 public record FlowRetransmits(Flow flow, long data, long synack) {

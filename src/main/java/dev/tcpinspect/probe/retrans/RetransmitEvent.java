@@ -1,14 +1,29 @@
 package dev.tcpinspect.probe.retrans;
 
-import dev.tcpinspect.probe.EventView;
-import dev.tcpinspect.probe.Flow;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
-/** A view of one struct retrans_event (bpf/include/retrans.h). */
+import dev.tcpinspect.probe.EventView;
+import dev.tcpinspect.snapshot.Flow;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.StructLayout;
+
+/** A view of one struct retrans_event (bpf/probes/retrans.h). */
 public final class RetransmitEvent extends EventView {
-    private static final int FLOW = 8;
-    private static final int STATE = FLOW + Flow.SIZE;
-    private static final int KIND = STATE + 1;
-    private static final int ERR = STATE + 4;
+    static final StructLayout LAYOUT = MemoryLayout.structLayout(
+            JAVA_LONG.withName("ts_ns"),
+            Flow.LAYOUT.withName("flow"),
+            JAVA_BYTE.withName("state"),
+            JAVA_BYTE.withName("kind"),
+            JAVA_SHORT.withName("pad"),
+            JAVA_INT.withName("err"),
+            MemoryLayout.paddingLayout(4)).withName("retrans_event");
+    private static final int FLOW = offset(LAYOUT, "flow");
+    private static final int STATE = offset(LAYOUT, "state");
+    private static final int KIND = offset(LAYOUT, "kind");
+    private static final int ERR = offset(LAYOUT, "err");
 
     RetransmitEvent() {
         super(FLOW);
@@ -23,7 +38,7 @@ public final class RetransmitEvent extends EventView {
     }
 
     public boolean synack() {
-        return u8(KIND) == 1;
+        return u8(KIND) == RetransProbe.Kind.SYNACK.ordinal();
     }
 
     public int err() {

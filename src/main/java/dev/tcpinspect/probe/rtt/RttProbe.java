@@ -1,69 +1,143 @@
 package dev.tcpinspect.probe.rtt;
 
-import dev.tcpinspect.probe.EventSource;
-import dev.tcpinspect.probe.FlowCounting;
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import dev.tcpinspect.probe.EventType;
 import dev.tcpinspect.probe.FlowTable;
-import dev.tcpinspect.probe.ProbeObject;
+import dev.tcpinspect.probe.Hook;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.ProbeContext;
+import dev.tcpinspect.snapshot.Addresses;
+import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Desc.Role;
+import dev.tcpinspect.snapshot.EventFields;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
+import dev.tcpinspect.snapshot.Metric;
+import dev.tcpinspect.snapshot.Metric.Cell;
+import dev.tcpinspect.snapshot.Metric.Counter;
+import dev.tcpinspect.snapshot.Snapshot;
+import java.io.IOException;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.function.Consumer;
 
-/** Smoothed RTT per remote address from tcp:tcp_probe, with a log-linear histogram (rtt.bpf.c). */
-public final class RttProbe implements AutoCloseable, EventSource, FlowCounting {
-    static final String OBJECT = "/bpf/rtt.bpf.o";
-    private static final int STATS = 3;
+/**
+ * rtt (bpf/probes/rtt.h): smoothed RTT per remote address from tcp:tcp_probe, with a log-linear
+ * histogram of every sample; events sampled once per second per remote.
+ */
+public final class RttProbe implements Probe {
+    /** enum rtt_stat, in value order. */
+    enum Stat { SAMPLES, EVENTS_LOST, REMOTES_FULL }
 
-    private final ProbeObject probe;
+    static final StructLayout KEY = MemoryLayout.structLayout(JAVA_INT.withName("netns"), JAVA_SHORT.withName("family"),
+            JAVA_SHORT.withName("pad"), MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("raddr")).withName("rtt_key");
+    static final StructLayout REMOTE = MemoryLayout.structLayout(JAVA_LONG.withName("samples"),
+            JAVA_LONG.withName("last_jiffies"), JAVA_INT.withName("last_srtt_us"), JAVA_INT.withName("min_srtt_us"),
+            JAVA_INT.withName("max_srtt_us"), JAVA_INT.withName("last_cwnd")).withName("rtt_remote");
+    private static final long SAMPLES = REMOTE.byteOffset(groupElement("samples"));
+    private static final long LAST_JIFFIES = REMOTE.byteOffset(groupElement("last_jiffies"));
+    private static final long LAST_SRTT = REMOTE.byteOffset(groupElement("last_srtt_us"));
+    private static final long MIN_SRTT = REMOTE.byteOffset(groupElement("min_srtt_us"));
+    private static final long MAX_SRTT = REMOTE.byteOffset(groupElement("max_srtt_us"));
+    private static final long LAST_CWND = REMOTE.byteOffset(groupElement("last_cwnd"));
+    private static final int AF_INET6 = 10;
 
-    private final FlowTable remotes;
+    private static final int TOP_REMOTES = 10;
+    private static final Desc SRTT = Desc.of("rtt_ms", "smoothed RTT", "Smoothed RTT of every segment an established"
+            + " connection received (tcp:tcp_probe)").column("RTT-P50-MS", 11, Desc.Column.Cell.P50_MS_3);
+    private static final Desc EVENTS_LOST = Desc.of("rtt_detail.events_lost", "events lost (ring buffer full)",
+            "Sampled RTT events the ring buffer had no room for").role(Role.NOT_SHOWN);
+    private static final Desc REMOTES_UNTRACKED = Desc.of("rtt_detail.remotes_untracked",
+            "samples of remotes the table had no room for", "Samples in the histogram but under no remote address")
+            .role(Role.NOT_SHOWN);
+    private static final Desc REMOTES = Desc.of("rtt_by_remote", "Remote addresses by RTT samples",
+            "The remote addresses with the most RTT samples");
 
-    private RttProbe(ProbeObject probe) {
-        this.probe = probe;
-        this.remotes = probe.flowTable(RttProbe::merge, remote -> remote.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
-    }
+    private final EventType<RttEvent> events = new EventType<>("rtt", "rtt_events", RttEvent::new, RttProbe::write);
+    private ProbeContext context;
+    private FlowTable remotes;
 
-    /**
-     * Adds a drained struct rtt_remote into a total: samples add up, min and max are kept, the
-     * drained (newer) value's last sample and event time replace the total's.
-     */
-    private static void merge(MemorySegment total, MemorySegment more) {
-        total.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, total.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)
-                + more.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
-        total.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, more.get(ValueLayout.JAVA_LONG_UNALIGNED, 8));
-        total.set(ValueLayout.JAVA_INT_UNALIGNED, 16, more.get(ValueLayout.JAVA_INT_UNALIGNED, 16));
-        total.set(ValueLayout.JAVA_INT_UNALIGNED, 20, Integer.min(total.get(ValueLayout.JAVA_INT_UNALIGNED, 20),
-                more.get(ValueLayout.JAVA_INT_UNALIGNED, 20)));
-        total.set(ValueLayout.JAVA_INT_UNALIGNED, 24, Integer.max(total.get(ValueLayout.JAVA_INT_UNALIGNED, 24),
-                more.get(ValueLayout.JAVA_INT_UNALIGNED, 24)));
-        total.set(ValueLayout.JAVA_INT_UNALIGNED, 28, more.get(ValueLayout.JAVA_INT_UNALIGNED, 28));
-    }
-
-    /** Loads the probe; allNetns: every namespace, not only the caller's; events: make event records. */
-    public static RttProbe load(boolean allNetns, boolean events) {
-        return new RttProbe(ProbeObject.load(OBJECT, STATS, allNetns, events));
-    }
-
-    public void attach() {
-        probe.attachSectionDefined("tcpi_rtt_probe");
-    }
-
-    /** Delivers sampled RTT events (one per remote address per second) on a reader thread. */
-    public void onEvents(Consumer<RttEvent> consumer) {
-        probe.onEvents(new RttEvent(), consumer);
+    @Override
+    public String name() {
+        return "rtt";
     }
 
     @Override
-    public void drainFlows() {
+    public String help() {
+        return "smoothed RTT and cwnd per remote address from tcp:tcp_probe; histogram and percentiles";
+    }
+
+    @Override
+    public Set<Hook> hooks() {
+        return Set.of(Hook.TCP_PROBE);
+    }
+
+    @Override
+    public List<StructLayout> sharedStructs() {
+        return List.of(RttEvent.LAYOUT, KEY, REMOTE);
+    }
+
+    @Override
+    public Map<String, List<String>> sharedEnums() {
+        return Map.of("rtt_stat", java.util.Arrays.stream(Stat.values()).map(s -> "RTT_STAT_" + s.name()).toList());
+    }
+
+    @Override
+    public void bind(ProbeContext context) {
+        this.context = context;
+        this.remotes = context.flowTable("rtt_remotes", RttProbe::merge, remote -> remote.get(ValueLayout.JAVA_LONG_UNALIGNED, SAMPLES));
+    }
+
+    /**
+     * Adds one CPU's (or one drain's) struct rtt_remote into a total: samples add up, min and max
+     * are kept, and the copy with the later sample gives the last srtt and cwnd. A copy without
+     * samples (a CPU that saw none) changes nothing.
+     */
+    static void merge(MemorySegment total, MemorySegment more) {
+        long added = more.get(ValueLayout.JAVA_LONG_UNALIGNED, SAMPLES);
+        if (added == 0) {
+            return;
+        }
+        long had = total.get(ValueLayout.JAVA_LONG_UNALIGNED, SAMPLES);
+        if (had == 0) {
+            total.copyFrom(more);
+            return;
+        }
+        total.set(ValueLayout.JAVA_LONG_UNALIGNED, SAMPLES, had + added);
+        if (more.get(ValueLayout.JAVA_LONG_UNALIGNED, LAST_JIFFIES) >= total.get(ValueLayout.JAVA_LONG_UNALIGNED, LAST_JIFFIES)) {
+            total.set(ValueLayout.JAVA_LONG_UNALIGNED, LAST_JIFFIES, more.get(ValueLayout.JAVA_LONG_UNALIGNED, LAST_JIFFIES));
+            total.set(ValueLayout.JAVA_INT_UNALIGNED, LAST_SRTT, more.get(ValueLayout.JAVA_INT_UNALIGNED, LAST_SRTT));
+            total.set(ValueLayout.JAVA_INT_UNALIGNED, LAST_CWND, more.get(ValueLayout.JAVA_INT_UNALIGNED, LAST_CWND));
+        }
+        total.set(ValueLayout.JAVA_INT_UNALIGNED, MIN_SRTT, Integer.min(total.get(ValueLayout.JAVA_INT_UNALIGNED, MIN_SRTT),
+                more.get(ValueLayout.JAVA_INT_UNALIGNED, MIN_SRTT)));
+        total.set(ValueLayout.JAVA_INT_UNALIGNED, MAX_SRTT, Integer.max(total.get(ValueLayout.JAVA_INT_UNALIGNED, MAX_SRTT),
+                more.get(ValueLayout.JAVA_INT_UNALIGNED, MAX_SRTT)));
+    }
+
+    @Override
+    public void drain() {
         remotes.drain();
     }
 
     public RttStats read() {
         remotes.drain();
-        long[] s = probe.stats();
-        return new RttStats(probe.histograms(1)[0], s[1], s[2] + remotes.released());
+        long[] s = context.counters("rtt_stats", Stat.values().length);
+        return new RttStats(context.histograms("rtt_hist", "rtt_summary", 1)[0], s[Stat.EVENTS_LOST.ordinal()],
+                s[Stat.REMOTES_FULL.ordinal()] + remotes.released());
     }
 
     /** Remote addresses with the most samples first. */
@@ -72,33 +146,56 @@ public final class RttProbe implements AutoCloseable, EventSource, FlowCounting 
     }
 
     private static RemoteRtt remote(MemorySegment key, MemorySegment value) {
-        boolean v6 = Short.toUnsignedInt(key.get(ValueLayout.JAVA_SHORT_UNALIGNED, 4)) == 10;
+        boolean v6 = Short.toUnsignedInt(key.get(ValueLayout.JAVA_SHORT_UNALIGNED, KEY.byteOffset(groupElement("family"))))
+                == AF_INET6;
         InetAddress address;
         try {
-            address = InetAddress.getByAddress(key.asSlice(8, v6 ? 16 : 4).toArray(ValueLayout.JAVA_BYTE));
+            address = InetAddress.getByAddress(key.asSlice(KEY.byteOffset(groupElement("raddr")), v6 ? 16 : 4)
+                    .toArray(ValueLayout.JAVA_BYTE));
         } catch (UnknownHostException e) {
             throw new IllegalStateException(e);
         }
         return new RemoteRtt(Integer.toUnsignedLong(key.get(ValueLayout.JAVA_INT_UNALIGNED, 0)), address,
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0),
-                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 16)),
-                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 20)),
-                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 24)),
-                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, 28)));
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, SAMPLES),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, LAST_SRTT)),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, MIN_SRTT)),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, MAX_SRTT)),
+                Integer.toUnsignedLong(value.get(ValueLayout.JAVA_INT_UNALIGNED, LAST_CWND)));
     }
 
     @Override
-    public long eventsFailed() {
-        return probe.eventsFailed();
+    public Snapshot snapshot(boolean withTables) {
+        RttStats r = read();
+        List<Metric> metrics = new ArrayList<>(List.of(new Metric.Distribution(SRTT, r.srtt()),
+                new Counter(EVENTS_LOST, r.eventsLost()), new Counter(REMOTES_UNTRACKED, r.remotesUntracked())));
+        if (withTables) {
+            List<Metric.Row> rows = new ArrayList<>();
+            for (RemoteRtt remote : remotes(TOP_REMOTES)) {
+                rows.add(Metric.Row.of(new Cell.Count("netns", remote.netns()),
+                        new Cell.Text("address", Addresses.format(remote.address())),
+                        new Cell.Count("samples", remote.samples()), new Cell.Decimal("srtt_ms", remote.lastSrttMicros() / 1000.0),
+                        new Cell.Decimal("min_ms", remote.minSrttMicros() / 1000.0),
+                        new Cell.Decimal("max_ms", remote.maxSrttMicros() / 1000.0), new Cell.Count("cwnd", remote.lastCwnd())));
+            }
+            metrics.add(new Metric.Table(REMOTES, REMOTES.label(), "", rows));
+        }
+        return new Snapshot(name(), metrics);
     }
 
     @Override
-    public long runsSkipped() {
-        return probe.runsSkipped();
+    public Optional<EventType<?>> events() {
+        return Optional.of(events);
     }
 
-    @Override
-    public void close() {
-        probe.close();
+    /** Delivers sampled RTT events (one per remote address per second) on the set's reader thread. */
+    public void onEvents(Consumer<RttEvent> consumer) {
+        context.subscribe(events, consumer);
+    }
+
+    private static void write(RttEvent e, EventFields out) throws IOException {
+        out.scaled("srtt_ms", e.srttMicros(), 3);
+        out.number("cwnd", e.cwnd());
+        out.number("snd_wnd", e.sendWindow());
+        out.number("rcv_wnd", e.receiveWindow());
     }
 }

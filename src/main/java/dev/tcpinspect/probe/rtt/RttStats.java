@@ -1,6 +1,6 @@
 package dev.tcpinspect.probe.rtt;
 
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 
 /**
  * Smoothed RTT samples (microseconds), cumulative.

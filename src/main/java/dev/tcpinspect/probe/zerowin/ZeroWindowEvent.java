@@ -1,22 +1,35 @@
 package dev.tcpinspect.probe.zerowin;
 
-import dev.tcpinspect.probe.EventView;
-import dev.tcpinspect.probe.Flow;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
-/** A view of one struct zw_event (bpf/include/zerowin.h). */
+import dev.tcpinspect.probe.EventView;
+import dev.tcpinspect.snapshot.Flow;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.StructLayout;
+
+/** A view of one struct zw_event (bpf/probes/zerowin.h). */
 public final class ZeroWindowEvent extends EventView {
-    private static final int CLOSED = 8;
-    private static final int TUPLE = 16;
-    private static final int DIRECTION = TUPLE + Flow.TUPLE_SIZE;
-    private static final int REOPENED = DIRECTION + 1;
+    static final StructLayout LAYOUT = MemoryLayout.structLayout(
+            JAVA_LONG.withName("ts_ns"),
+            JAVA_LONG.withName("closed_ns"),
+            Flow.TUPLE_LAYOUT.withName("tuple"),
+            JAVA_BYTE.withName("direction"),
+            JAVA_BYTE.withName("reopened"),
+            JAVA_SHORT.withName("pad"),
+            MemoryLayout.paddingLayout(4)).withName("zw_event");
+    private static final int CLOSED = offset(LAYOUT, "closed_ns");
+    private static final int DIRECTION = offset(LAYOUT, "direction");
+    private static final int REOPENED = offset(LAYOUT, "reopened");
 
     ZeroWindowEvent(long netns) {
-        super(TUPLE, netns);
+        super(offset(LAYOUT, "tuple"), netns);
     }
 
     /** True when this host advertised the zero window, false when a peer did. */
     public boolean sent() {
-        return u8(DIRECTION) == 1;
+        return u8(DIRECTION) == ZeroWindowProbe.Direction.SENT.ordinal();
     }
 
     /** True when the window just opened again ({@link #closedNanos} says for how long it was closed). */

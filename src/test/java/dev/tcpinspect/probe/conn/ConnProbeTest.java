@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.TcpStates;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.RequiresBpf;
@@ -33,7 +34,9 @@ class ConnProbeTest {
              var peer6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, 8080);
              Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             ConnProbe probe = lab.server().call(() -> ConnProbe.load(false, true))) {
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new ConnProbe()),
+                     ProbeSet.Options.defaults().events(true)))) {
+            ConnProbe probe = set.probe(ConnProbe.class);
             List<Close> closes = new CopyOnWriteArrayList<>();
             List<Change> changes = new CopyOnWriteArrayList<>();
             probe.onEvents(e -> {
@@ -42,7 +45,6 @@ class ConnProbeTest {
                     closes.add(new Close(e.flow().family(), null, e.end(), e.bytesIn(), e.bytesOut(), e.durationNanos()));
                 }
             });
-            probe.attach();
             ConnCounts before = probe.read();
             long start = System.nanoTime();
             for (String[] pair : new String[][] {{Lab.SERVER_V4, Lab.CLIENT_V4}, {Lab.SERVER_V6, Lab.CLIENT_V6}}) {
@@ -105,10 +107,10 @@ class ConnProbeTest {
              var echo4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
              var echo6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             ConnProbe probe = lab.server().call(() -> ConnProbe.load(false, false))) {
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new ConnProbe()), ProbeSet.Options.defaults()))) {
+            ConnProbe probe = set.probe(ConnProbe.class);
             java.util.concurrent.atomic.AtomicLong records = new java.util.concurrent.atomic.AtomicLong();
             probe.onEvents(e -> records.incrementAndGet());
-            probe.attach();
             ConnCounts before = probe.read();
             assertEquals(6, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 6));
             assertEquals(4, Traffic.connect(lab.client(), Lab.SERVER_V6, 8080, 4));

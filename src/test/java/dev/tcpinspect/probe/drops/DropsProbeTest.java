@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.Firewall;
@@ -22,9 +23,10 @@ class DropsProbeTest {
     void closedPortsAreNoSocketAndFirewallDropsAreNetfilterDrop() throws Exception {
         try (Lab lab = Lab.create();
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false, true))) {
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
+                     ProbeSet.Options.defaults().events(true)))) {
+            DropsProbe probe = set.probe(DropsProbe.class);
             Firewall.dropPort(lab.serverNs(), FIREWALLED_PORT);
-            probe.attach();
             DropCounts before = probe.read();
             for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                 assertEquals(6, Traffic.synToClosedPorts(lab.client(), address, CLOSED_PORT, 6));
@@ -64,8 +66,9 @@ class DropsProbeTest {
         int laterPort = 21000;
         try (Lab lab = Lab.create();
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false, false, tableSize))) {
-            probe.attach();
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
+                     ProbeSet.Options.defaults().flowTableEntries(tableSize)))) {
+            DropsProbe probe = set.probe(DropsProbe.class);
             DropCounts before = probe.read();
             assertEquals(100, Traffic.synToClosedPorts(lab.client(), Lab.SERVER_V4, firstPort, 100));
             for (int batch = 0; batch < 4; batch++) {
@@ -115,13 +118,14 @@ class DropsProbeTest {
     /** Overflows come from the kernel's own counter (no tracepoint fires); nstat reads it too. */
     void listenQueueOverflowsMatchNstat() throws Exception {
         try (Lab lab = Lab.create();
-             DropsProbe probe = lab.server().call(() -> DropsProbe.load(false, true));
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
+                     ProbeSet.Options.defaults().events(true)));
              java.net.ServerSocket neverAccepts = lab.server().call(() -> {
                  java.net.ServerSocket s = new java.net.ServerSocket();
                  s.bind(new java.net.InetSocketAddress(Lab.SERVER_V4, 8090), 1);
                  return s;
              })) {
-            probe.attach();
+            DropsProbe probe = set.probe(DropsProbe.class);
             long overflowsBefore = nstat(lab, "TcpExtListenOverflows");
             DropCounts before = probe.read();
             List<java.net.Socket> clients = lab.client().call(() -> {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.ebpf.BpfObject;
 import dev.tcpinspect.ebpf.Program;
+import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.testing.Frame;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.lang.foreign.Arena;
@@ -26,19 +27,21 @@ import org.junit.jupiter.api.Test;
  */
 @RequiresBpf
 class DetectorTableTest {
-    private static final int SET_BITS = 15; // DETECTOR_SET_BITS in dupack.bpf.c
+    private static final int SET_BITS = 15; // DUPACK_SET_BITS in bpf/probes/dupack.h
     private static final int STAT_TOTAL = 0, STAT_EVICTED = 3;
 
     @Test
     void aFullSetPushesOutTheOldestAndCountsOnlyActiveFlows() throws Exception {
-        try (BpfObject obj = BpfObject.loadResource(DupAckProbe.OBJECT); Arena arena = Arena.ofConfined()) {
-            Program tc = obj.program("tcpi_dupack_tc");
+        try (ProbeSet loaded = ProbeSet.load(java.util.List.of(new DupAckProbe()), ProbeSet.Options.defaults());
+             Arena arena = Arena.ofConfined()) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
             tc.testRun(pureAck(1, 80), 1); // the first segment draws the hash seed
             long seed = bss(obj, arena);
             assertNotEquals(0, seed);
 
             int set = setOf(seed, 1, 80);
-            BpfMap detector = obj.map("detector");
+            BpfMap detector = obj.map("dupack_detector");
             MemorySegment value = arena.allocate(detector.valueSize());
             assertTrue(detector.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
             assertEquals(hash(seed, 1, 80), value.get(ValueLayout.JAVA_LONG, 0),
@@ -73,14 +76,14 @@ class DetectorTableTest {
     }
 
     private static long bss(BpfObject obj, Arena arena) {
-        BpfMap bss = obj.maps().values().stream().filter(m -> m.name().endsWith(".bss")).findFirst().orElseThrow();
+        BpfMap bss = obj.dataSection(".bss");
         MemorySegment value = arena.allocate(bss.valueSize());
         assertTrue(bss.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, 0), value));
-        return value.get(ValueLayout.JAVA_LONG, 0); // flowslot_seed, the object's only .bss variable
+        return value.get(ValueLayout.JAVA_LONG, obj.variable(".bss", "flowslot_seed").offset());
     }
 
     private static long stat(BpfObject obj, int slot) {
-        BpfMap stats = obj.map("stats");
+        BpfMap stats = obj.map("dupack_stats");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment values = arena.allocate(stats.valueBufferSize());
             assertTrue(stats.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, slot), values));

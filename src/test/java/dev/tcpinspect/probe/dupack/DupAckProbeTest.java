@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Connections;
 import dev.tcpinspect.testing.Loss;
@@ -21,13 +22,14 @@ class DupAckProbeTest {
              var bulk4 = Traffic.listenSending(lab.server(), Lab.SERVER_V4, 8080, 4_000_000);
              var bulk6 = Traffic.listenSending(lab.server(), Lab.SERVER_V6, 8080, 4_000_000);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
-             DupAckProbe probe = DupAckProbe.load(true)) {
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DupAckProbe()),
+                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf())).events(true)))) {
+            DupAckProbe probe = set.probe(DupAckProbe.class);
             // Whether an ACK repeats the one before it depends on order. The client's ACKs of one flow
             // leave from both CPUs (softirq and the reading process) and, handled on both at once,
             // could reach tcpdump's tap in one order and the TC program in the other: one CPU handles
             // them all here, so both observers see one order (without it, 1 run in 15 differed by one).
             lab.serverIngressOnOneCpu();
-            lab.server().run(() -> probe.attach(List.of(lab.serverIf())));
             // veth passes GSO packets whole, so a drop loses up to 64 KB: a few drops per transfer.
             Loss.input(lab.clientNs(), "-A", Loss.randomFromPort(8080, 0.1));
             for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {

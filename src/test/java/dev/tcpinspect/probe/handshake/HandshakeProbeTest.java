@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 import dev.tcpinspect.testing.Loss;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.util.ArrayList;
@@ -35,10 +36,11 @@ class HandshakeProbeTest {
              var fast4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8083);
              var out4 = Traffic.listen(lab.client(), Lab.CLIENT_V4, 8080);
              var out6 = Traffic.listen(lab.client(), Lab.CLIENT_V6, 8080);
-             HandshakeProbe probe = lab.server().call(() -> HandshakeProbe.load(false, true))) {
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new HandshakeProbe()),
+                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf())).events(true)))) {
+            HandshakeProbe probe = set.probe(HandshakeProbe.class);
             List<Seen> seen = new CopyOnWriteArrayList<>();
             probe.onEvents(e -> seen.add(new Seen(e.passive(), e.flow().family(), e.flow().lport(), e.latencyMicros())));
-            lab.server().run(() -> probe.attach(List.of(lab.serverIf())));
             Loss.input(lab.serverNs(), "-A", Loss.everyOtherSynToPort(8080)); // first SYN of each accepted one
             Loss.input(lab.clientNs(), "-A", Loss.everyOtherSynToPort(8080)); // first SYN of each one we make
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.TcpStates;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.RequiresBpf;
@@ -30,11 +31,12 @@ class ResetProbeTest {
              var resetting6 = Traffic.listenResetting(lab.server(), Lab.SERVER_V6, RESETTING_PORT);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
              Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
-             ResetProbe probe = lab.server().call(() -> ResetProbe.load(false, true))) {
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new ResetProbe()),
+                     ProbeSet.Options.defaults().events(true)))) {
+            ResetProbe probe = set.probe(ResetProbe.class);
             Map<String, AtomicLong> byKind = new ConcurrentHashMap<>();
             probe.onEvents(e -> byKind.computeIfAbsent((e.received() ? "received " : "sent ")
                     + TcpStates.name(e.state()) + " " + e.flow().family(), k -> new AtomicLong()).incrementAndGet());
-            probe.attach();
             for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                 assertEquals(4, Traffic.synToClosedPorts(lab.client(), address, CLOSED_PORT, 4));
                 assertEquals(3, Traffic.connectAndReset(lab.client(), address, ECHO_PORT, 3));

@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
-import dev.tcpinspect.probe.Flow;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.testing.Bpftrace;
 import dev.tcpinspect.testing.Loss;
 import dev.tcpinspect.testing.Connections;
@@ -40,8 +41,11 @@ class RetransProbeTest {
             Loss.input(lab.serverNs(), "-A", Loss.randomFromPort(BULK_PORT, 0.08));
             try (Bpftrace serverOnly = Bpftrace.start(RetransScenario.bpftraceScript(serverNs));
                  Bpftrace both = Bpftrace.start(RetransScenario.bpftraceScript(serverNs, clientNs));
-                 RetransProbe probe = lab.server().call(() -> RetransProbe.load(false, true));
-                 RetransProbe all = RetransProbe.load(true, true)) {
+                 ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new RetransProbe()),
+                         ProbeSet.Options.defaults().events(true)));
+                 ProbeSet allSet = ProbeSet.start(List.of(new RetransProbe()), ProbeSet.Options.defaults().allNetns(true))) {
+                RetransProbe probe = set.probe(RetransProbe.class);
+                RetransProbe all = allSet.probe(RetransProbe.class);
                 AtomicLong events = new AtomicLong();
                 AtomicLong foreign = new AtomicLong();
                 probe.onEvents(e -> {
@@ -50,8 +54,6 @@ class RetransProbeTest {
                         foreign.incrementAndGet();
                     }
                 });
-                probe.attach();
-                all.attach();
 
                 for (String address : new String[] {Lab.SERVER_V4, Lab.SERVER_V6}) {
                     for (int i = 0; i < 3; i++) {

@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
-import dev.tcpinspect.probe.hist.LogLinearHistogram;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 import dev.tcpinspect.testing.Bpftrace;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.util.ArrayList;
@@ -29,8 +30,9 @@ class RttProbeTest {
             String filter = "/args->srtt > 0 && ((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum == "
                     + serverNs + "/";
             try (Bpftrace oracle = Bpftrace.start("tracepoint:tcp:tcp_probe " + filter + " { @v[args->srtt] = count(); }");
-                 RttProbe probe = lab.server().call(() -> RttProbe.load(false, true))) {
-                probe.attach();
+                 ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new RttProbe()),
+                         ProbeSet.Options.defaults().events(true)))) {
+                RttProbe probe = set.probe(RttProbe.class);
                 for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                     for (int i = 0; i < 3; i++) {
                         assertEquals(3_000_000, Traffic.download(lab.client(), address, 8080));
@@ -39,8 +41,8 @@ class RttProbeTest {
                 Thread.sleep(200);
                 RttStats stats = probe.read();
                 List<RemoteRtt> remotes = probe.remotes(10);
-                long skipped = probe.runsSkipped(); // a run nested on its CPU (see README); not twinned for rtt
-                probe.close();
+                long skipped = set.runsSkipped("rtt"); // a run nested on its CPU (see README); not twinned for rtt
+                set.close();
                 Map<String, Long> values = oracle.stop();
                 List<Long> samples = new ArrayList<>();
                 values.forEach((k, n) -> {

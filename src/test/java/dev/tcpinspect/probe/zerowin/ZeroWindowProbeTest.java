@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
@@ -36,8 +37,9 @@ class ZeroWindowProbeTest {
              var bulk = Traffic.listenSending(lab.server(), Lab.SERVER_V6, 8081, 8_000_000);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
              Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
-             ZeroWindowProbe probe = ZeroWindowProbe.load(true)) {
-            lab.server().run(() -> probe.attach(List.of(lab.serverIf())));
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new ZeroWindowProbe()),
+                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf())).events(true)))) {
+            ZeroWindowProbe probe = set.probe(ZeroWindowProbe.class);
             List<Closed> reopened = new CopyOnWriteArrayList<>();
             probe.onEvents(e -> {
                 if (e.reopened()) {

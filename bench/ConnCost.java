@@ -1,0 +1,136 @@
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.TcDirection;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.probe.registry.ProbeRegistry;
+import dev.tcpinspect.testing.BpfStats;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Kernel time per short connection, from the kernel's own accounting (bpf_stats): the probes
+ * attached in this JVM as the table view runs them (events off), on the lab server's interface,
+ * while this JVM makes short connections over the veth, one after another; beside the floor, the
+ * same hooks with programs that return at once (one at TC ingress, one at egress, the state
+ * handler and its twin, tcp_probe, kfree_skb, the reset tracepoints, sock_rcvqueue_full), counted
+ * the same way in the same run. Rounds alternate between the two; medians are printed, per program
+ * and in all, with the ratio to the floor.
+ *
+ * Not a test: it prints figures. Run with bench/run conncost [PROBE,PROBE|all] [ROUNDS].
+ */
+public class ConnCost {
+    static final int SECONDS = 2;
+
+    public static void main(String[] args) throws Exception {
+        List<String> which = args.length > 0 && !args[0].equals("all") ? List.of(args[0].split(",")) : ProbeRegistry.names();
+        int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 5;
+        try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
+            for (String sysctl : new String[] {"net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000"}) {
+                new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl).inheritIO()
+                        .start().waitFor();
+            }
+            for (int w = 0; w < 4; w++) {
+                connections(lab); // just-in-time compilation of this JVM's client and server first
+            }
+            List<Map<String, double[]>> probeRounds = new ArrayList<>();
+            double[] floor = new double[rounds];
+            double[] total = new double[rounds];
+            try (BpfStats stats = BpfStats.enable()) {
+                for (int r = 0; r < rounds; r++) {
+                    floor[r] = sum(measure(lab, () -> empties(lab)));
+                    Map<String, double[]> p = measure(lab, () -> probes(lab, which));
+                    probeRounds.add(p);
+                    total[r] = sum(p);
+                }
+            }
+            System.out.printf("kernel time per connection (bpf_stats, %d rounds of %d s, median):%n", rounds, SECONDS);
+            System.out.printf("%-24s %10s %8s %14s%n", "program", "runs/conn", "ns/run", "ns/connection");
+            Map<String, List<double[]>> byProgram = new TreeMap<>();
+            for (Map<String, double[]> p : probeRounds) {
+                p.forEach((name, v) -> byProgram.computeIfAbsent(name, n -> new ArrayList<>()).add(v));
+            }
+            byProgram.forEach((name, values) -> System.out.printf("%-24s %10.1f %8.0f %14.0f%n", name,
+                    median(values.stream().mapToDouble(v -> v[0]).toArray()),
+                    median(values.stream().mapToDouble(v -> v[1] / v[0]).toArray()),
+                    median(values.stream().mapToDouble(v -> v[1]).toArray())));
+            double t = median(total);
+            double f = median(floor);
+            System.out.printf("%-24s %35.0f ns%n", "probes " + String.join(",", which).replace(String.join(",",
+                    ProbeRegistry.names()), "(all)"), t);
+            System.out.printf("%-24s %35.0f ns%n", "floor (empty programs)", f);
+            System.out.printf("%-24s %35.2f x%n", "ratio", t / f);
+            System.out.println("(rounds: probes " + Arrays.toString(round(total)) + ", floor " + Arrays.toString(round(floor))
+                    + ")");
+        }
+    }
+
+    interface Attach {
+        AutoCloseable run() throws Exception;
+    }
+
+    /** Runs, ns (both per connection) by program, during SECONDS of connections with the attachments made. */
+    static Map<String, double[]> measure(Lab lab, Attach attach) throws Exception {
+        try (AutoCloseable attached = attach.run()) {
+            connections(lab); // settle
+            Map<String, long[]> start = BpfStats.programs("tcpi_");
+            long made = connections(lab);
+            Map<String, double[]> per = new TreeMap<>();
+            BpfStats.between(start, BpfStats.programs("tcpi_")).forEach((name, v) ->
+                    per.put(name, new double[] {(double) v[0] / made, (double) v[1] / made}));
+            return per;
+        }
+    }
+
+    static long connections(Lab lab) {
+        long made = 0;
+        long end = System.nanoTime() + SECONDS * 1_000_000_000L;
+        while (System.nanoTime() < end) {
+            made += Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 50);
+        }
+        return made;
+    }
+
+    static AutoCloseable probes(Lab lab, List<String> which) {
+        List<Probe> probes = ProbeRegistry.create(which);
+        return lab.server().call(() -> ProbeSet.start(probes,
+                ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))));
+    }
+
+    /** Programs that return at once, on every hook tcpinspect's object uses, attached as it attaches them. */
+    static AutoCloseable empties(Lab lab) throws Exception {
+        BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+        try {
+            int ifindex = lab.server().call(() -> NetInterfaces.indexOf(lab.serverIf()));
+            lab.server().call(() -> empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
+            lab.server().call(() -> empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.EGRESS));
+            for (String p : List.of("tcpi_empty_state", "tcpi_empty_state2", "tcpi_empty_probe", "tcpi_empty_kfree",
+                    "tcpi_empty_send_reset", "tcpi_empty_recv_reset", "tcpi_empty_rcvq")) {
+                empty.program(p).attach();
+            }
+            return empty;
+        } catch (RuntimeException e) {
+            empty.close();
+            throw e;
+        }
+    }
+
+    static double sum(Map<String, double[]> per) {
+        return per.values().stream().mapToDouble(v -> v[1]).sum();
+    }
+
+    static long[] round(double[] v) {
+        return Arrays.stream(v).mapToLong(Math::round).toArray();
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+}

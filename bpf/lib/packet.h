@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * A packet as the packet hooks see it, parsed once for every probe that runs there: bounded,
+ * verifier-friendly parsing of Ethernet / VLAN / IPv4 / IPv6 / TCP headers into a struct pkt, and
+ * the flow tuple and its hash made at most once, when a probe first asks for them. The parser only
+ * reads; it never changes the packet.
+ */
+#ifndef TCPINSPECT_PACKET_H
+#define TCPINSPECT_PACKET_H
+
+#include "flow.h"
+#include "flowslots.h"
+
+/* UAPI macros that vmlinux.h (types only) does not carry. */
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define TC_ACT_UNSPEC (-1)
+/* IPv6 extension headers (linux/in6.h macros; IPPROTO_TCP and IPPROTO_AH are enum values in vmlinux.h). */
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_DSTOPTS 60
+
+/* 802.1Q and 802.1ad (QinQ): at most this many tags are skipped. */
+#define MAX_VLAN_TAGS 2
+/* IPv6 extension headers skipped before giving up and calling the packet malformed. */
+#define MAX_IPV6_EXT_HEADERS 8
+
+/*
+ * Longest header chain the parser may need: eth + 2 tags + IPv6 + extension headers + TCP with
+ * options. A TC program pulls at most this much into the linear area when headers are paged.
+ */
+#define MAX_HEADER_BYTES 512
+
+enum parse_result {
+	PARSE_NOT_TCP = 0,   /* not IP, not TCP, or a non-first fragment: nothing to count */
+	PARSE_TCP = 1,       /* a well-formed TCP header was found */
+	PARSE_MALFORMED = 2, /* IP or TCP header fields are impossible */
+	PARSE_TRUNCATED = 3, /* headers run past the bytes available (see pkt_parse_skb) */
+};
+
+/* What the probes need from a TCP segment; filled only when the result is PARSE_TCP. */
+struct tcp_view {
+	__u16 sport;       /* host byte order */
+	__u16 dport;       /* host byte order */
+	__u8 flags;        /* the TCP flags byte: CWR ECE URG ACK PSH RST SYN FIN */
+	__u8 ip_version;   /* 4 or 6 */
+	__u16 l3_offset;   /* where the IP header starts, for callers that need the addresses */
+	__u16 l4_offset;   /* where the TCP header starts, for callers that need seq, ack, window */
+	__u32 payload_len; /* bytes of TCP payload according to the IP length fields */
+};
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_PSH 0x08
+#define TCP_FLAG_ACK 0x10
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+struct ipv6_opt_hdr_min {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+/* The fragment offset bits of the IPv6 fragment header's second 16-bit word. */
+#define IPV6_FRAG_OFFSET_MASK 0xFFF8
+
+static __always_inline int parse_tcp_header(void *l4, void *data_end, __u32 l4_len_from_ip,
+					    struct tcp_view *out)
+{
+	struct tcphdr *tcp = l4;
+
+	if ((void *)(tcp + 1) > data_end)
+		return PARSE_TRUNCATED;
+	__u32 hdr_len = tcp->doff * 4;
+	if (hdr_len < sizeof(*tcp) || hdr_len > l4_len_from_ip)
+		return PARSE_MALFORMED;
+	/* The options must be present too, or the header is cut. */
+	if (l4 + hdr_len > data_end)
+		return PARSE_TRUNCATED;
+	out->sport = bpf_ntohs(tcp->source);
+	out->dport = bpf_ntohs(tcp->dest);
+	out->flags = ((__u8 *)tcp)[13];
+	out->payload_len = l4_len_from_ip - hdr_len;
+	return PARSE_TCP;
+}
+
+static __always_inline int parse_ipv4(void *l3, void *data_end, struct tcp_view *out)
+{
+	struct iphdr *ip = l3;
+
+	if ((void *)(ip + 1) > data_end)
+		return PARSE_TRUNCATED;
+	if (ip->version != 4)
+		return PARSE_MALFORMED;
+	__u32 ihl = ip->ihl * 4;
+	__u32 total = bpf_ntohs(ip->tot_len);
+	if (ihl < sizeof(*ip) || total < ihl)
+		return PARSE_MALFORMED;
+	if (ip->protocol != IPPROTO_TCP)
+		return PARSE_NOT_TCP;
+	/* A non-first fragment carries no TCP header. */
+	if (bpf_ntohs(ip->frag_off) & 0x1FFF)
+		return PARSE_NOT_TCP;
+	if (l3 + ihl > data_end)
+		return PARSE_TRUNCATED;
+	out->ip_version = 4;
+	out->l4_offset = out->l3_offset + ihl;
+	return parse_tcp_header(l3 + ihl, data_end, total - ihl, out);
+}
+
+static __always_inline int parse_ipv6(void *l3, void *data_end, struct tcp_view *out)
+{
+	struct ipv6hdr *ip6 = l3;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return PARSE_TRUNCATED;
+	if (ip6->version != 6)
+		return PARSE_MALFORMED;
+	__u32 remaining = bpf_ntohs(ip6->payload_len);
+	__u8 next = ip6->nexthdr;
+	void *cursor = ip6 + 1;
+
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+		__u32 len;
+
+		switch (next) {
+		case IPPROTO_TCP:
+			out->ip_version = 6;
+			out->l4_offset = out->l3_offset + (cursor - l3);
+			return parse_tcp_header(cursor, data_end, remaining, out);
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+		case IPPROTO_AH:
+		case IPPROTO_FRAGMENT: {
+			struct ipv6_opt_hdr_min *opt = cursor;
+
+			if ((void *)(opt + 1) > data_end)
+				return PARSE_TRUNCATED;
+			if (next == IPPROTO_FRAGMENT) {
+				__be16 *frag = cursor + 2;
+
+				if ((void *)(frag + 1) > data_end)
+					return PARSE_TRUNCATED;
+				if (bpf_ntohs(*frag) & IPV6_FRAG_OFFSET_MASK)
+					return PARSE_NOT_TCP;
+				len = 8;
+			} else if (next == IPPROTO_AH) {
+				len = ((__u32)opt->hdrlen + 2) * 4;
+			} else {
+				len = ((__u32)opt->hdrlen + 1) * 8;
+			}
+			if (len > remaining)
+				return PARSE_MALFORMED;
+			remaining -= len;
+			next = opt->nexthdr;
+			cursor += len;
+			break;
+		}
+		default:
+			return PARSE_NOT_TCP;
+		}
+	}
+	return PARSE_MALFORMED;
+}
+
+/* Parses an Ethernet frame from data to data_end. */
+static __always_inline int parse_eth_tcp(void *data, void *data_end, struct tcp_view *out)
+{
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return PARSE_TRUNCATED;
+	__be16 proto = eth->h_proto;
+	void *cursor = eth + 1;
+
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		struct vlan_tag *tag = cursor;
+
+		if ((void *)(tag + 1) > data_end)
+			return PARSE_TRUNCATED;
+		proto = tag->encapsulated_proto;
+		cursor = tag + 1;
+	}
+	out->l3_offset = cursor - data;
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(cursor, data_end, out);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(cursor, data_end, out);
+	return PARSE_NOT_TCP;
+}
+
+/*
+ * One packet at a packet hook, parsed once. The tuple (local side first: the destination of an
+ * incoming packet, the source of an outgoing one) and its hash are made when a probe first asks
+ * (pkt_tuple): most packets need neither.
+ */
+struct pkt {
+	void *data;
+	void *data_end;
+	int result;          /* enum parse_result */
+	bool incoming;
+	bool tuple_tried;
+	bool tuple_ok;
+	struct tcp_view tcp; /* valid when result == PARSE_TCP */
+	__u64 hash;          /* flowslot_hash of the tuple, never 0, once tuple_ok */
+	struct pkt_tuple tuple FLOWSLOT_KEY_ALIGNED;
+};
+
+static __always_inline void pkt_init(struct pkt *p, void *data, void *data_end, bool incoming)
+{
+	p->data = data;
+	p->data_end = data_end;
+	p->incoming = incoming;
+	p->tuple_tried = false;
+	p->tuple_ok = false;
+	p->hash = 0;
+	p->result = parse_eth_tcp(data, data_end, &p->tcp);
+}
+
+/*
+ * Parses an skb at a TC hook. Headers in paged data are pulled into the linear area once, for
+ * every probe, and parsed again; only what is really cut short (skb->len covered) stays truncated.
+ * Pulling moves bytes between the skb's areas; it changes neither the packet nor its fate.
+ */
+static __always_inline void pkt_parse_skb(struct __sk_buff *skb, struct pkt *p, bool incoming)
+{
+	pkt_init(p, (void *)(long)skb->data, (void *)(long)skb->data_end, incoming);
+	if (p->result == PARSE_TRUNCATED && skb->len > p->data_end - p->data) {
+		__u32 want = skb->len < MAX_HEADER_BYTES ? skb->len : MAX_HEADER_BYTES;
+
+		if (bpf_skb_pull_data(skb, want) == 0)
+			pkt_init(p, (void *)(long)skb->data, (void *)(long)skb->data_end, incoming);
+	}
+}
+
+static __always_inline void pkt_parse_xdp(struct xdp_md *ctx, struct pkt *p)
+{
+	pkt_init(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end, true);
+}
+
+/* The segment's TCP header (seq, ack, window), or NULL when out of reach. */
+static __always_inline struct tcphdr *pkt_tcp_header(const struct pkt *p)
+{
+	struct tcphdr *th = p->data + (p->tcp.l4_offset & 0x7ff);
+
+	if ((void *)(th + 1) > p->data_end)
+		return NULL;
+	return th;
+}
+
+/* The flow tuple of a TCP segment (PARSE_TCP), made on first use; NULL when the header is out of reach. */
+static __always_inline const struct pkt_tuple *pkt_tuple(struct pkt *p)
+{
+	if (p->tuple_tried)
+		return p->tuple_ok ? &p->tuple : NULL;
+	p->tuple_tried = true;
+	void *l3 = p->data + (p->tcp.l3_offset & 0xff);
+	struct pkt_tuple *t = &p->tuple;
+	bool in = p->incoming;
+
+	__builtin_memset(t, 0, sizeof(*t));
+	t->lport = in ? p->tcp.dport : p->tcp.sport;
+	t->rport = in ? p->tcp.sport : p->tcp.dport;
+	if (p->tcp.ip_version == 4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > p->data_end)
+			return NULL;
+		t->family = FLOW_AF_INET;
+		__builtin_memcpy(t->laddr, in ? &ip->daddr : &ip->saddr, 4);
+		__builtin_memcpy(t->raddr, in ? &ip->saddr : &ip->daddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > p->data_end)
+			return NULL;
+		t->family = FLOW_AF_INET6;
+		__builtin_memcpy(t->laddr, in ? &ip6->daddr : &ip6->saddr, 16);
+		__builtin_memcpy(t->raddr, in ? &ip6->saddr : &ip6->daddr, 16);
+	}
+	p->tuple_ok = true;
+	return t;
+}
+
+/* The tuple's hash (flowslots.h), made once per packet; 0 when there is no tuple. */
+static __always_inline __u64 pkt_tuple_hash(struct pkt *p)
+{
+	if (p->hash)
+		return p->hash;
+	if (!pkt_tuple(p))
+		return 0;
+	p->hash = flowslot_hash(&p->tuple, sizeof(p->tuple) / 8);
+	return p->hash;
+}
+
+#endif

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Twin programs for a tracepoint that fires both in tasks and in softirq. The kernel runs a tracing
+ * program at most once per CPU at a time: when the tracepoint fires in a softirq that interrupted
+ * the same program's run in a task (a handshake completing while a connect() or a close() is being
+ * traced on that CPU), the nested run is skipped and only counted (recursion_misses). Measured here
+ * under connection churn: about 1 state change in 2,000, enough to lose a handshake now and then.
+ *
+ * So the handler is attached twice, as two programs. Tracepoint probes run in the order they were
+ * attached, so for every firing the first copy runs before the second, unless the kernel skips it
+ * because the first copy is already running on the CPU (then the second, which is not, runs). Both
+ * copies can never be skipped for one firing.
+ *
+ * The first copy notes each firing it handles on a small per-CPU stack of claims; the second copy
+ * looks for the firing's claim: found, it removes it (and any claims above it, which were firings
+ * nested in its own run that only the first copy saw) and leaves the firing alone; not found, the
+ * first copy was skipped, and the second handles the firing: a rescue, counted in twin_claims, which
+ * user space compares with the first copy's recursion_misses.
+ *
+ * While the second copy runs it says so (second_running), and the first copy, running nested in it,
+ * handles firings without claiming them: the second copy will be skipped for them, and claims nobody
+ * removes would pile up (a softirq can change many sockets' states in one run) and push out the
+ * claim the second copy is about to look for. Only the few instructions around the flag are left,
+ * so a leftover claim is rare; claims are also only good for TWIN_FRESH_JIFFIES, lest a leftover be
+ * taken for a later firing of the same socket and states (socket memory is reused within
+ * microseconds under connection churn), and a full stack drops its oldest claim once that is stale.
+ * A firing is named by two numbers: for a state change, the socket's address and the two states.
+ */
+#ifndef TCPINSPECT_TWIN_H
+#define TCPINSPECT_TWIN_H
+
+#include <bpf/bpf_helpers.h>
+
+#define TWIN_CLAIMS 8
+/*
+ * Longer than anything that can come between a firing's two runs, a virtual CPU's steal included
+ * (250 ms to 2.5 s as HZ goes). Jiffies: tracing programs may not read the coarse clock, and the
+ * fine one costs more.
+ */
+#define TWIN_FRESH_JIFFIES 250
+
+struct twin_claims {
+	__u64 a[TWIN_CLAIMS], b[TWIN_CLAIMS];
+	__u64 at[TWIN_CLAIMS]; /* jiffies when claimed */
+	__u32 depth;
+	__u32 second_running;
+	__u64 rescued; /* firings the second copy handled because the kernel skipped the first */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct twin_claims);
+} state_twin_claims SEC(".maps");
+
+static __always_inline struct twin_claims *twin_claims_here(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&state_twin_claims, &zero);
+}
+
+/* The first copy, before handling the firing (a, b): claims it, unless the second copy is running. */
+static __always_inline void twin_first(__u64 a, __u64 b)
+{
+	struct twin_claims *c = twin_claims_here();
+
+	if (!c || c->second_running)
+		return;
+	__u32 depth = c->depth;
+
+	if (depth >= TWIN_CLAIMS) {
+		/*
+		 * Full. Of fresh claims: a burst of firings nested in the second copy's run before it
+		 * said so, which it will be skipped for; the claim at the bottom is the one it will look
+		 * for, so this firing goes unclaimed. Else the bottom one is a leftover: dropped.
+		 */
+		if ((__s64)(c->at[0] - (bpf_jiffies64() - TWIN_FRESH_JIFFIES)) >= 0)
+			return;
+#pragma unroll
+		for (int i = 0; i < TWIN_CLAIMS - 1; i++) {
+			c->a[i] = c->a[i + 1];
+			c->b[i] = c->b[i + 1];
+			c->at[i] = c->at[i + 1];
+		}
+		depth = TWIN_CLAIMS - 1;
+	}
+	c->a[depth & (TWIN_CLAIMS - 1)] = a;
+	c->b[depth & (TWIN_CLAIMS - 1)] = b;
+	c->at[depth & (TWIN_CLAIMS - 1)] = bpf_jiffies64();
+	c->depth = depth + 1;
+}
+
+/* The second copy, first thing: says it is running (until twin_second_done). */
+static __always_inline struct twin_claims *twin_second_begin(void)
+{
+	struct twin_claims *c = twin_claims_here();
+
+	if (c)
+		c->second_running = 1;
+	return c;
+}
+
+/* The second copy: whether it handles the firing (a, b), that is whether the first copy left no claim for it. */
+static __always_inline int twin_second_rescues(struct twin_claims *c, __u64 a, __u64 b)
+{
+	if (!c)
+		return 0;
+	__u32 depth = c->depth;
+
+#pragma unroll
+	for (int i = TWIN_CLAIMS - 1; i >= 0; i--) {
+		if (i < depth && c->a[i] == a && c->b[i] == b) {
+			if ((__s64)(c->at[i] - (bpf_jiffies64() - TWIN_FRESH_JIFFIES)) < 0)
+				break; /* a leftover: the first copy did not claim this firing */
+			c->depth = i;
+			return 0;
+		}
+	}
+	c->rescued++;
+	return 1;
+}
+
+/* The second copy, at its end. */
+static __always_inline void twin_second_done(struct twin_claims *c)
+{
+	if (c)
+		c->second_running = 0;
+}
+
+/*
+ * The twin pair on tp_btf/inet_sock_set_state: programs FIRST_PROG and SECOND_PROG (attach them in
+ * that order), each passing the state changes it handles to
+ * HANDLER(int second, const struct sock *sk, __u64 sk_addr, int oldstate, int newstate), second
+ * being 1 in the second copy. A firing is named by the socket's address and the two states; it is
+ * claimed before the handler's filters, so that every skipped run is accounted for. Needs
+ * bpf_tracing.h and flow.h (tp_btf_arg_value).
+ */
+#define TWIN_INET_SOCK_SET_STATE(FIRST_PROG, SECOND_PROG, HANDLER)                                 \
+	SEC("tp_btf/inet_sock_set_state")                                                          \
+	int BPF_PROG(FIRST_PROG, const struct sock *sk, int oldstate, int newstate)                \
+	{                                                                                          \
+		__u64 sk_addr = tp_btf_arg_value(ctx, 0);                                          \
+                                                                                                   \
+		twin_first(sk_addr, (__u64)oldstate << 32 | (__u32)newstate);                      \
+		return HANDLER(0, sk, sk_addr, oldstate, newstate);                                \
+	}                                                                                          \
+                                                                                                   \
+	SEC("tp_btf/inet_sock_set_state")                                                          \
+	int BPF_PROG(SECOND_PROG, const struct sock *sk, int oldstate, int newstate)               \
+	{                                                                                          \
+		struct twin_claims *c = twin_second_begin();                                       \
+		__u64 sk_addr = tp_btf_arg_value(ctx, 0);                                          \
+                                                                                                   \
+		if (twin_second_rescues(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate))      \
+			HANDLER(1, sk, sk_addr, oldstate, newstate);                               \
+		twin_second_done(c);                                                               \
+		return 0;                                                                          \
+	}
+
+#endif

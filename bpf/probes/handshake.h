@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * handshake: handshake latency. Passive (accepted here): from the first SYN of a connection seen
+ * at the ingress hook of a watched interface (so a lost and retried SYN counts from the first one)
+ * to ESTABLISHED. Active (made from here): from SYN_SENT to ESTABLISHED. Log-linear histograms
+ * (hist.h) overall and per port, in microseconds.
+ *
+ * Shared with Java (probe/handshake): struct hs_port_key, struct hs_event, enum hs_kind,
+ * enum hs_stat, struct hist_summary.
+ */
+#ifndef TCPINSPECT_PROBE_HANDSHAKE_H
+#define TCPINSPECT_PROBE_HANDSHAKE_H
+
+#include "lib/probe.h"
+#include "lib/flow.h"
+#include "lib/maps.h"
+#include "lib/events.h"
+#include "lib/hist.h"
+#include "lib/packet.h"
+#include "lib/flowtable.h"
+#include "lib/sockets.h"
+
+enum hs_kind {
+	HS_PASSIVE = 0, /* first SYN seen on a watched interface -> ESTABLISHED */
+	HS_ACTIVE = 1,  /* SYN_SENT -> ESTABLISHED */
+	HS_KINDS = 2,
+};
+
+/* Per port, kind and bucket (the drained handshake_ports tables): accepted connections by local port, outgoing ones by remote port. */
+struct hs_port_key {
+	__u16 port; /* local for HS_PASSIVE, remote for HS_ACTIVE */
+	__u8 kind;
+	__u8 pad;
+	__u32 bucket;
+};
+
+struct hs_event {
+	__u64 ts_ns;
+	__u64 latency_us;
+	struct flow flow;
+	__u32 kind; /* enum hs_kind */
+};
+
+enum hs_stat {
+	HS_STAT_PASSIVE_UNMATCHED = 0, /* accepted with no SYN seen on a watched interface */
+	HS_STAT_EVENTS_LOST = 1,
+	HS_STAT_PORTS_FULL = 2,
+	HS_STAT_MAX = 3,
+};
+
+PROBE_SWITCH(handshake);
+PERCPU_COUNTERS(handshake_stats, HS_STAT_MAX);
+EVENT_RING(handshake_events, 1 << 20);
+
+/*
+ * First SYN time per incoming connection, from the ingress hook, in a set-associative table
+ * (flowslots.h; tag: the tuple's hash, stamp: the time): one inlined array lookup and no lock per
+ * SYN and per handshake. A SYN that finds its set full takes the way of the oldest: unanswered
+ * SYNs (a flood) age out as in an LRU; a handshake whose SYN was pushed out is counted as unmatched.
+ */
+#define HS_SYN_SET_BITS 14 /* 16,384 sets of 4 ways: 65,536 handshakes in progress in 1 MiB */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << HS_SYN_SET_BITS);
+	__type(key, __u32);
+	__type(value, struct slot_set);
+} handshake_syn_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HS_KINDS * HIST_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} handshake_hist SEC(".maps");
+
+/*
+ * Per kind and per twin copy (index kind + HS_KINDS * second): the copies can interrupt each other
+ * on a CPU, and min and max cannot be updated atomically; user space merges them as it merges CPUs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HS_KINDS * 2);
+	__type(key, __u32);
+	__type(value, struct hist_summary);
+} handshake_summary SEC(".maps");
+
+/* Handshakes per port, kind and bucket, drained by user space every second (flowtable.h). */
+PERCPU_FLOW_TABLES(handshake_ports, struct hs_port_key, __u64, 16384);
+
+/* A SYN at the ingress hook: its first sighting starts the clock (a retried SYN must not restart it). */
+static __always_inline void handshake_on_ingress(struct pkt *p)
+{
+	if (!handshake_enabled || (p->tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		return;
+	__u64 tag = pkt_tuple_hash(p);
+
+	if (!tag)
+		return;
+	__u32 index = flowslot_set(tag, HS_SYN_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&handshake_syn_seen, &index);
+
+	if (!set)
+		return;
+	struct slot_way *w = slot_take(set, tag);
+
+	if (w->tag != tag) {
+		w->tag = tag;
+		w->stamp = bpf_ktime_get_ns();
+	}
+}
+
+/* Counts a handshake: counters atomically, the summary in this twin copy's own slot. */
+static __always_inline void handshake_record(struct state_change *c, const struct flow *flow, enum hs_kind kind,
+					     __u64 latency_ns)
+{
+	__u64 us = latency_ns / 1000;
+	__u32 bucket = hist_bucket(us);
+	__u32 slot = kind * HIST_BUCKETS + bucket;
+	__u64 *n = bpf_map_lookup_elem(&handshake_hist, &slot);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	__u32 summary_slot = kind + (c->second ? HS_KINDS : 0);
+	struct hist_summary *s = bpf_map_lookup_elem(&handshake_summary, &summary_slot);
+
+	if (s) {
+		if (s->count == 0 || us < s->min)
+			s->min = us;
+		if (us > s->max)
+			s->max = us;
+		s->count++;
+		s->sum += us;
+	}
+	/* Accepted connections by the local port (the service), outgoing ones by the remote port (the
+	 * upstream's): an outgoing connection's local port is ephemeral and would fill the table. */
+	struct hs_port_key pk = {.port = kind == HS_PASSIVE ? flow->lport : flow->rport, .kind = kind, .bucket = bucket};
+	__u64 zero = 0;
+	__u64 *pn = FLOW_ENTRY(handshake_ports, &pk, &zero);
+
+	if (pn)
+		__sync_fetch_and_add(pn, 1);
+	else
+		PERCPU_BUMP(handshake_stats, HS_STAT_PORTS_FULL);
+	struct hs_event *e = EVENT_RESERVE(handshake_events, sizeof(*e), handshake_stats, HS_STAT_EVENTS_LOST);
+
+	if (!e)
+		return;
+	e->ts_ns = state_now(c);
+	e->flow = *flow;
+	e->kind = kind;
+	e->latency_us = us;
+	bpf_ringbuf_submit(e, events_wakeup_flag(&handshake_events));
+}
+
+/* The state changes that end a handshake (the shared handler took the record at SYN_SENT). */
+static __always_inline void handshake_on_state(struct state_change *c)
+{
+	if (!handshake_enabled || c->newstate != TCP_ESTABLISHED)
+		return;
+	struct flow flow = {.netns = c->netns};
+
+	if (c->oldstate == TCP_SYN_SENT) {
+		struct sock_way *w = state_sock(c);
+
+		if (!w || !w->start_ns)
+			return;
+		flow_of_sock_btf(c->sk, &flow);
+		handshake_record(c, &flow, HS_ACTIVE, state_since_start(c, w));
+		return;
+	}
+	if (c->oldstate != TCP_SYN_RECV)
+		return;
+	flow_of_sock_btf(c->sk, &flow);
+	struct pkt_tuple t FLOWSLOT_KEY_ALIGNED;
+
+	tuple_of_flow(&flow, &t);
+	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
+	__u32 index = flowslot_set(tag, HS_SYN_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&handshake_syn_seen, &index);
+	struct slot_way *w = set ? slot_find(set, tag) : NULL;
+
+	if (!w) {
+		PERCPU_BUMP(handshake_stats, HS_STAT_PASSIVE_UNMATCHED);
+		return;
+	}
+	__u64 t0 = w->stamp;
+
+	w->tag = 0;
+	handshake_record(c, &flow, HS_PASSIVE, state_now(c) - t0);
+}
+
+#endif

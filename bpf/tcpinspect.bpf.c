@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * tcpinspect's kernel side: one program per hook. Each packet program parses a packet once and
+ * hands it to the running probes' handlers; each tracepoint has one handler (the state change's
+ * with its twin) shared by every probe that uses it. Which probes run is decided before loading by
+ * read-only switches (NAME_enabled, lib/probe.h): the verifier removes the code of probes that are
+ * off, and user space (probe.ProbeSet) attaches only the hooks the running probes need.
+ *
+ * Each probe is in its own header under probes/: its event and table layouts (shared with its Java
+ * package), its maps and its handlers. Observation only: every packet program lets the packet go
+ * on unchanged (TC_ACT_UNSPEC keeps any later tc filter in charge, XDP_PASS hands the frame on).
+ */
+#include "lib/probe.h"
+#include "lib/twin.h"
+#include "probes/packets.h"
+#include "probes/conn.h"
+#include "probes/handshake.h"
+#include "probes/retrans.h"
+#include "probes/reset.h"
+#include "probes/drops.h"
+#include "probes/zerowin.h"
+#include "probes/rtt.h"
+#include "probes/dupack.h"
+
+/* ---- packet hooks ---- */
+
+/* Every packet arriving on a watched interface (or its XDP program's, with --xdp). */
+static __always_inline void on_ingress(struct pkt *p)
+{
+	packets_on_ingress(p);
+	if (p->result != PARSE_TCP)
+		return;
+	handshake_on_ingress(p);
+	dupack_on_ingress(p);
+	zerowin_on_segment(p, ZW_RECEIVED);
+}
+
+SEC("tc")
+int tcpi_tc_ingress(struct __sk_buff *skb)
+{
+	struct pkt p;
+
+	pkt_parse_skb(skb, &p, true);
+	on_ingress(&p);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int tcpi_xdp_ingress(struct xdp_md *ctx)
+{
+	struct pkt p;
+
+	pkt_parse_xdp(ctx, &p);
+	on_ingress(&p);
+	return XDP_PASS;
+}
+
+/* Every packet leaving by a watched interface. */
+SEC("tc")
+int tcpi_tc_egress(struct __sk_buff *skb)
+{
+	struct pkt p;
+
+	pkt_parse_skb(skb, &p, false);
+	if (p.result == PARSE_TCP)
+		zerowin_on_segment(&p, ZW_SENT);
+	return TC_ACT_UNSPEC;
+}
+
+/* ---- tracepoints ---- */
+
+/*
+ * A TCP state change (sock:inet_sock_set_state), by whichever copy of the twin pair handles it
+ * (twin.h). The socket's shared record is taken when a connection starts, for the probes that keep
+ * something per connection, and freed once it is closed.
+ */
+static __always_inline int on_state_change(int second, const struct sock *sk, __u64 sk_addr, int oldstate,
+					   int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	struct state_change c = {.sk = sk, .sk_addr = sk_addr, .oldstate = oldstate, .newstate = newstate,
+				 .second = second, .netns = sock_netns_btf(sk)};
+
+	if (!netns_wanted(c.netns))
+		return 0;
+	/* conn keeps every connection's record until its close; handshake an outgoing one's start
+	 * until it is established. conn needs the start time only for its events' durations. */
+	if ((newstate == TCP_SYN_SENT && (conn_enabled || handshake_enabled)) ||
+	    (newstate == TCP_SYN_RECV && conn_enabled))
+		state_sock_start(&c, handshake_enabled || emit_events);
+	conn_on_state(&c);
+	handshake_on_state(&c);
+	if (newstate == TCP_CLOSE || (!conn_enabled && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT))
+		state_sock_forget(&c);
+	return 0;
+}
+
+/* tcpi_state handles each state change; tcpi_state_twin, its twin, those the kernel skips the first for. */
+TWIN_INET_SOCK_SET_STATE(tcpi_state, tcpi_state_twin, on_state_change)
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tcpi_send_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	__u32 reason = 0;
+
+	/* The reason argument came with 6.10; read only where the tracepoint has it. */
+	if (bpf_core_field_exists(struct trace_event_raw_tcp_send_reset, reason))
+		reason = (__u32)ctx[2];
+	if (sk)
+		conn_on_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_SENT);
+	reset_on_send(sk, skb, reason);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tcpi_receive_reset, const struct sock *sk)
+{
+	conn_on_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_RECEIVED);
+	reset_on_receive(sk);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int tcpi_retransmit(void *ctx)
+{
+	retrans_on_retransmit_skb(ctx);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_synack")
+int tcpi_retransmit_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
+{
+	retrans_on_retransmit_synack(ctx);
+	return 0;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tcpi_tcp_probe, const struct sock *sk, const struct sk_buff *skb)
+{
+	rtt_on_tcp_probe(sk);
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tcpi_kfree_skb, const struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	const struct sock *rx_sk = NULL;
+
+	/* The receiving socket came with 6.12 as a fourth argument. */
+	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, rx_sk))
+		rx_sk = (const struct sock *)ctx[3];
+	drops_on_kfree(skb, reason, rx_sk);
+	return 0;
+}
+
+SEC("tp_btf/sock_rcvqueue_full")
+int BPF_PROG(tcpi_rcvqueue_full, const struct sock *sk)
+{
+	drops_on_rcvqueue_full(sk);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,76 @@
+package dev.tcpinspect.probe;
+
+import java.util.List;
+
+/**
+ * The hooks of tcpinspect's object (bpf/tcpinspect.bpf.c): one program per hook, shared by every
+ * probe that runs there. A probe names the hooks its handlers need; a {@link ProbeSet} loads and
+ * attaches exactly the hooks its probes need, and nothing else.
+ */
+public enum Hook {
+    /** Packets arriving on the watched interfaces: TC ingress, or XDP with {@link ProbeSet.Options#xdp}. */
+    INGRESS(Attach.INTERFACE, null, false, "tcpi_tc_ingress"),
+    /** Packets leaving by the watched interfaces: TC egress. */
+    EGRESS(Attach.INTERFACE, null, false, "tcpi_tc_egress"),
+    /** sock:inet_sock_set_state, attached twice (bpf/lib/twin.h): first copy, then second. */
+    STATE_CHANGE(Attach.TWIN, "sock:inet_sock_set_state", true, "tcpi_state", "tcpi_state_twin"),
+    SEND_RESET(Attach.TRACEPOINT, "tcp:tcp_send_reset", true, "tcpi_send_reset"),
+    RECEIVE_RESET(Attach.TRACEPOINT, "tcp:tcp_receive_reset", true, "tcpi_receive_reset"),
+    RETRANSMIT(Attach.TRACEPOINT, "tcp:tcp_retransmit_skb", false, "tcpi_retransmit"),
+    RETRANSMIT_SYNACK(Attach.TRACEPOINT, "tcp:tcp_retransmit_synack", false, "tcpi_retransmit_synack"),
+    TCP_PROBE(Attach.TRACEPOINT, "tcp:tcp_probe", true, "tcpi_tcp_probe"),
+    KFREE_SKB(Attach.TRACEPOINT, "skb:kfree_skb", true, "tcpi_kfree_skb"),
+    RCVQUEUE_FULL(Attach.TRACEPOINT, "sock:sock_rcvqueue_full", true, "tcpi_rcvqueue_full");
+
+    /** The XDP program that takes INGRESS's place with --xdp. */
+    public static final String XDP_INGRESS_PROGRAM = "tcpi_xdp_ingress";
+
+    /** How a hook's programs attach. */
+    enum Attach {
+        /** Once per watched interface. */
+        INTERFACE,
+        /** Where the program's section says (tp_btf/..., tracepoint/...). */
+        TRACEPOINT,
+        /** A twin pair on one tracepoint, in order. */
+        TWIN,
+    }
+
+    final Attach attach;
+    final List<String> programs;
+    private final String tracepoint;
+    private final boolean btfTyped;
+
+    Hook(Attach attach, String tracepoint, boolean btfTyped, String... programs) {
+        this.attach = attach;
+        this.tracepoint = tracepoint;
+        this.btfTyped = btfTyped;
+        this.programs = List.of(programs);
+    }
+
+    /** The tracepoint ("category:name"), or null for a packet hook. */
+    public String tracepoint() {
+        return tracepoint;
+    }
+
+    /** Whether it is a BTF-typed tracepoint (tp_btf, kernel 5.5+ with BTF). */
+    public boolean btfTyped() {
+        return btfTyped;
+    }
+
+    /** The programs of this hook, in the order they attach. */
+    public List<String> programs() {
+        return programs;
+    }
+
+    /** Maps that exist for this hook's handlers, whichever probes run there, are named with this prefix. */
+    String mapPrefix() {
+        return switch (this) {
+            case STATE_CHANGE -> "state_";
+            default -> null;
+        };
+    }
+
+    public boolean isPacketHook() {
+        return attach == Attach.INTERFACE;
+    }
+}

@@ -1,0 +1,59 @@
+package dev.tcpinspect.probe;
+
+import dev.tcpinspect.ebpf.OpenObject;
+import dev.tcpinspect.snapshot.Snapshot;
+import java.lang.foreign.StructLayout;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A probe: its handlers in bpf/probes/NAME.h, its maps (all named NAME_...), and this side of it,
+ * one package per probe. Each {@link ProbeSet} makes its own instances (from {@link ProbeRegistry}),
+ * switches the probes on in the one object before it is loaded, binds each to its maps, and asks it
+ * for snapshots and events. The probe decodes everything it reads: outputs only render.
+ */
+public interface Probe {
+    /** The name --probe takes and every output shows; its C switch is NAME_enabled, its maps NAME_... */
+    String name();
+
+    /** One line for --help and the README: what it counts, and where. */
+    String help();
+
+    /** The hooks its handlers run on. */
+    Set<Hook> hooks();
+
+    /** Before the object is loaded: sizes or constants of its own beyond its switch (most need none). */
+    default void configure(OpenObject object, ProbeSet.Options options) {}
+
+    /** After loading: takes its maps and whatever else it reads from the context. */
+    void bind(ProbeContext context);
+
+    /**
+     * What it counted since it was loaded. With tables, the summary's extras too (top flows, per
+     * port histograms), which cost a walk of its tables: a summary asks for them, an interval not.
+     */
+    Snapshot snapshot(boolean withTables);
+
+    /** Its events, when it makes any (a probe that only counts has none). */
+    default Optional<EventType<?>> events() {
+        return Optional.empty();
+    }
+
+    /**
+     * Empties the kernel's per-flow tables into its own totals (bpf/lib/flowtable.h): they hold only
+     * so many new flows between two drains, so a watch drains them every second.
+     */
+    default void drain() {}
+
+    /** Layouts it shares with the C side, by the C struct's name: a test checks each against the object's BTF. */
+    default List<StructLayout> sharedStructs() {
+        return List.of();
+    }
+
+    /** Enums it shares with the C side: C enum name to its constants' names, in value order from 0. */
+    default Map<String, List<String>> sharedEnums() {
+        return Map.of();
+    }
+}

@@ -1,0 +1,451 @@
+package dev.tcpinspect.probe;
+
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.tcpinspect.ebpf.BpfMap;
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.Features;
+import dev.tcpinspect.ebpf.MapType;
+import dev.tcpinspect.ebpf.NotSupportedException;
+import dev.tcpinspect.ebpf.OpenObject;
+import dev.tcpinspect.ebpf.RingBufReader;
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.os.Libc;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Metric;
+import dev.tcpinspect.snapshot.Reading;
+import dev.tcpinspect.snapshot.Snapshot;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * The probes one watch runs, in one BPF object: loaded with those probes switched on (the verifier
+ * drops the rest of the code, and maps of probes that are off are not created), only the hooks they
+ * need attached, read together, their events read by one thread, closed together. Start it in the
+ * network namespace to watch: its tracepoint handlers report that namespace (unless all), its packet
+ * hooks attach to interfaces of that namespace.
+ */
+public final class ProbeSet implements AutoCloseable {
+    /** The object, embedded in the jar (bpf/tcpinspect.bpf.c). */
+    public static final String OBJECT = "/bpf/tcpinspect.bpf.o";
+
+    /**
+     * How a set runs.
+     *
+     * @param interfaces where the packet hooks attach (names in the starting namespace)
+     * @param xdp the ingress hook as XDP instead of TC ingress, in xdpMode
+     * @param allNetns tracepoint handlers report every namespace, not only the starting one
+     * @param events the kernel makes event records (an output shows events one by one); without,
+     *     probes keep their counters and tables and make none
+     * @param flowTableEntries room for new flows between two drains in each per-flow table; 0 keeps the object's own
+     */
+    public record Options(List<String> interfaces, boolean xdp, XdpMode xdpMode, boolean allNetns, boolean events,
+                          int flowTableEntries) {
+        public Options {
+            interfaces = List.copyOf(interfaces);
+        }
+
+        /** No interface, TC, this namespace, no events. */
+        public static Options defaults() {
+            return new Options(List.of(), false, XdpMode.AUTO, false, false, 0);
+        }
+
+        public Options interfaces(List<String> names) {
+            return new Options(names, xdp, xdpMode, allNetns, events, flowTableEntries);
+        }
+
+        public Options xdp(boolean on, XdpMode mode) {
+            return new Options(interfaces, on, mode, allNetns, events, flowTableEntries);
+        }
+
+        public Options allNetns(boolean all) {
+            return new Options(interfaces, xdp, xdpMode, all, events, flowTableEntries);
+        }
+
+        public Options events(boolean on) {
+            return new Options(interfaces, xdp, xdpMode, allNetns, on, flowTableEntries);
+        }
+
+        public Options flowTableEntries(int entries) {
+            return new Options(interfaces, xdp, xdpMode, allNetns, events, entries);
+        }
+    }
+
+    /**
+     * struct twin_claims (bpf/lib/twin.h): eight claims of three words, depth, second_running, and
+     * the firings the second copy rescued.
+     */
+    static final StructLayout TWIN_CLAIMS = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(8, JAVA_LONG).withName("a"),
+            MemoryLayout.sequenceLayout(8, JAVA_LONG).withName("b"),
+            MemoryLayout.sequenceLayout(8, JAVA_LONG).withName("at"),
+            JAVA_INT.withName("depth"),
+            JAVA_INT.withName("second_running"),
+            JAVA_LONG.withName("rescued")).withName("twin_claims");
+    private static final long RESCUED = TWIN_CLAIMS.byteOffset(groupElement("rescued"));
+
+    private final Options options;
+    private final List<Probe> probes;
+    private final Set<Hook> hooks;
+    private final Netns namespace;
+    private final long netnsInode;
+    private BpfObject object;
+    private RingBufReader reader;
+    private long eventsFailedBeforeClose;
+
+    private ProbeSet(List<Probe> probes, Options options, Set<Hook> hooks) {
+        this.probes = List.copyOf(probes);
+        this.options = options;
+        this.hooks = hooks;
+        this.namespace = Netns.current();
+        this.netnsInode = namespace.inode();
+    }
+
+    /**
+     * Loads the object with these probes switched on and attaches the hooks they need (in the calling
+     * thread's namespace). Every interface name is checked before anything is attached; on any
+     * failure what was made is closed and the exception rethrown, so a failed start leaves nothing
+     * attached. A kernel without a hook a probe needs gives {@link NotSupportedException}.
+     */
+    public static ProbeSet start(List<? extends Probe> probes, Options options) {
+        return make(probes, options, true);
+    }
+
+    /**
+     * Loads the object with these probes switched on and binds them, attaching nothing: for tests
+     * and benchmarks that run the programs with BPF_PROG_TEST_RUN or look at the maps.
+     */
+    public static ProbeSet load(List<? extends Probe> probes, Options options) {
+        return make(probes, options, false);
+    }
+
+    private static ProbeSet make(List<? extends Probe> probes, Options options, boolean attach) {
+        if (probes.isEmpty()) {
+            throw new IllegalArgumentException("no probe to run");
+        }
+        Set<Hook> hooks = EnumSet.noneOf(Hook.class);
+        for (Probe p : probes) {
+            hooks.addAll(p.hooks());
+        }
+        Map<String, Integer> ifindexes = new LinkedHashMap<>();
+        for (String name : options.interfaces()) {
+            ifindexes.put(name, NetInterfaces.indexOf(name));
+        }
+        if (attach && ifindexes.isEmpty() && hooks.stream().anyMatch(Hook::isPacketHook)) {
+            throw new IllegalArgumentException("the packet hooks of " + names(probes) + " need an interface to watch");
+        }
+        ProbeSet set = new ProbeSet(new ArrayList<>(probes), options, hooks);
+        try {
+            set.load();
+            for (Probe p : set.probes) {
+                p.bind(new ProbeContext(set.object, set, p.name()));
+            }
+            if (attach) {
+                set.attach(ifindexes);
+            }
+            return set;
+        } catch (RuntimeException e) {
+            try {
+                set.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    private static List<String> names(List<? extends Probe> probes) {
+        return probes.stream().map(Probe::name).toList();
+    }
+
+    /** The programs the running probes' hooks need. */
+    private Set<String> programsNeeded() {
+        Set<String> programs = new java.util.HashSet<>();
+        for (Hook h : hooks) {
+            if (h == Hook.INGRESS && options.xdp()) {
+                programs.add(Hook.XDP_INGRESS_PROGRAM);
+            } else {
+                programs.addAll(h.programs());
+            }
+        }
+        return programs;
+    }
+
+    private void load() {
+        OpenObject open = OpenObject.openResource(OBJECT);
+        try {
+            Set<String> programs = programsNeeded();
+            for (String program : open.programNames()) {
+                open.setAutoload(program, programs.contains(program));
+            }
+            Set<String> running = Set.copyOf(names());
+            List<String> known = knownProbes(open);
+            for (String name : running) {
+                if (!known.contains(name)) {
+                    throw new IllegalArgumentException("the object has no probe " + name + " (it has " + known + ")");
+                }
+            }
+            for (String map : open.mapNames()) {
+                String owner = probeOwning(map, known);
+                Hook hook = hookOwning(map);
+                if ((owner != null && !running.contains(owner)) || (hook != null && !hooks.contains(hook))) {
+                    open.setAutocreate(map, false); // a probe or hook that is off takes no memory
+                } else if (owner != null && !options.events() && open.mapType(map) == MapType.RINGBUF) {
+                    open.setMaxEntries(map, (int) Libc.pageSize()); // nobody reads events: the smallest ring
+                } else if (owner != null && options.flowTableEntries() > 0
+                        && (map.endsWith("_flows_0") || map.endsWith("_flows_1"))) {
+                    open.setMaxEntries(map, options.flowTableEntries());
+                }
+            }
+            for (Probe p : probes) {
+                open.setConstant(p.name() + SWITCH, true);
+                p.configure(open, options);
+            }
+            open.setConstant("target_netns", options.allNetns() ? 0 : (int) netnsInode);
+            open.setConstant("emit_events", options.events() ? 1 : 0);
+            object = open.load();
+        } catch (RuntimeException e) {
+            open.close();
+            if (!Features.tpBtf() && hooks.stream().anyMatch(h -> !h.isPacketHook())) {
+                throw new NotSupportedException("tp_btf", "BTF-typed tracepoints, kernel 5.5 or later with BTF,"
+                        + " needed by " + probesOn(EnumSet.complementOf(EnumSet.of(Hook.INGRESS, Hook.EGRESS))));
+            }
+            throw e;
+        }
+    }
+
+    /** The probe a map belongs to (its name starts with the probe's), or null. */
+    private static String probeOwning(String map, List<String> known) {
+        for (String name : known) {
+            if (map.startsWith(name + "_")) {
+                return name;
+            }
+        }
+        return null;
+    }
+
+    /** Every probe the object has, running or not: its switches (NAME_enabled, lib/probe.h) say which. */
+    private static List<String> knownProbes(OpenObject open) {
+        return open.btf().variables(".rodata").stream().map(v -> v.name())
+                .filter(n -> n.endsWith(SWITCH)).map(n -> n.substring(0, n.length() - SWITCH.length())).toList();
+    }
+
+    private static final String SWITCH = "_enabled";
+
+    private static Hook hookOwning(String map) {
+        for (Hook h : Hook.values()) {
+            if (h.mapPrefix() != null && map.startsWith(h.mapPrefix())) {
+                return h;
+            }
+        }
+        return null;
+    }
+
+    private String probesOn(Set<Hook> of) {
+        return probes.stream().filter(p -> p.hooks().stream().anyMatch(of::contains)).map(Probe::name).toList().toString();
+    }
+
+    private void attach(Map<String, Integer> ifindexes) {
+        for (Hook h : hooks) {
+            switch (h.attach) {
+                case TRACEPOINT -> object.program(h.programs().getFirst()).attach();
+                case TWIN -> {
+                    // The kernel runs them in the order they were attached, which the twins rely on.
+                    object.program(h.programs().get(0)).attach();
+                    object.program(h.programs().get(1)).attach();
+                }
+                case INTERFACE -> ifindexes.forEach((name, ifindex) -> {
+                    if (h == Hook.INGRESS && options.xdp()) {
+                        object.program(Hook.XDP_INGRESS_PROGRAM).attachXdp(ifindex, options.xdpMode());
+                    } else {
+                        TcSlots.attach(object.program(h.programs().getFirst()), name, ifindex,
+                                h == Hook.INGRESS ? TcSlots.INGRESS : TcSlots.EGRESS);
+                    }
+                });
+            }
+        }
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    /** The running probes, in the order they were given. */
+    public List<Probe> probes() {
+        return probes;
+    }
+
+    public List<String> names() {
+        return names(probes);
+    }
+
+    /** The hooks attached. */
+    public Set<Hook> hooks() {
+        return EnumSet.copyOf(hooks);
+    }
+
+    /** The running probe of that class. */
+    public <P extends Probe> P probe(Class<P> type) {
+        for (Probe p : probes) {
+            if (type.isInstance(p)) {
+                return type.cast(p);
+            }
+        }
+        throw new IllegalArgumentException(type.getSimpleName() + " is not running");
+    }
+
+    /** The loaded object (benchmarks read its programs' run times). */
+    public BpfObject object() {
+        return object;
+    }
+
+    long netnsInode() {
+        return netnsInode;
+    }
+
+    Netns namespace() {
+        return namespace;
+    }
+
+    /**
+     * What every probe counted so far, cumulative; with tables, the summary's extras (top flows) too.
+     * Each snapshot ends with the runs the kernel skipped for that probe.
+     */
+    public Reading read(boolean withTables) {
+        List<Snapshot> snapshots = new ArrayList<>(probes.size());
+        for (Probe p : probes) {
+            snapshots.add(p.snapshot(withTables).with(new Metric.Counter(skippedDesc(p.name()), runsSkipped(p.name()))));
+        }
+        return new Reading(snapshots);
+    }
+
+    private static Desc skippedDesc(String probe) {
+        return Desc.of("runs_skipped." + probe, probe, "Runs of the probe's programs the kernel skipped (the program "
+                + "was already running on that CPU) that no twin made up for").role(Desc.Role.NOT_SEEN);
+    }
+
+    /** Empties every probe's kernel per-flow tables into its totals (each holds only so many new flows between drains). */
+    public void drain() {
+        for (Probe p : probes) {
+            p.drain();
+        }
+    }
+
+    /**
+     * Runs the kernel skipped (recursion_misses) of the programs on the probe's hooks, less those a
+     * twin made up for (a second copy's skips are firings the first copy handled, and each firing
+     * the second copy rescued is one the first skipped).
+     */
+    public long runsSkipped(String probe) {
+        Probe p = probes.stream().filter(x -> x.name().equals(probe)).findFirst().orElseThrow();
+        long skipped = 0;
+        for (Hook h : p.hooks()) {
+            switch (h.attach) {
+                case TRACEPOINT -> skipped += object.program(h.programs().getFirst()).info().recursionMisses();
+                case TWIN -> skipped += Math.max(0, twinRuns(h).firstSkipped() - twinRuns(h).rescued());
+                case INTERFACE -> { } // packet programs never run nested on a CPU
+            }
+        }
+        return skipped;
+    }
+
+    /** A twin pair's runs: each copy's skipped runs and the firings the second rescued. */
+    public record TwinRuns(long firstSkipped, long secondSkipped, long rescued) {}
+
+    /** The runs of a twin hook (bpf/lib/twin.h), to check that they add up. */
+    public TwinRuns twinRuns(Hook hook) {
+        long rescued = twinRescued(); // first: every rescue follows the miss it makes up for
+        return new TwinRuns(object.program(hook.programs().get(0)).info().recursionMisses(),
+                object.program(hook.programs().get(1)).info().recursionMisses(), rescued);
+    }
+
+    private long twinRescued() {
+        int cpus = BpfMap.possibleCpus();
+        long[] rescued = {0};
+        object.map("state_twin_claims").forEach((key, values) -> {
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                rescued[0] += values.get(ValueLayout.JAVA_LONG_UNALIGNED, cpu * TWIN_CLAIMS.byteSize() + RESCUED);
+            }
+        });
+        return rescued[0];
+    }
+
+    /**
+     * Delivers every running probe's events to the listener, on one reader thread polling all their
+     * rings, through one reused view per probe: read what you need during the call. Nothing comes
+     * when the set runs without events.
+     */
+    public void onEvents(EventListener listener) {
+        for (Probe p : probes) {
+            p.events().ifPresent(type -> subscribe(type, view -> listener.onEvent(type, view)));
+        }
+    }
+
+    /** Receives events of any probe. */
+    @FunctionalInterface
+    public interface EventListener {
+        void onEvent(EventType<?> type, EventView event);
+    }
+
+    synchronized <V extends EventView> void subscribe(EventType<V> type, Consumer<? super V> consumer) {
+        if (!options.events()) {
+            return;
+        }
+        if (reader == null) {
+            reader = new RingBufReader().start();
+        }
+        V view = type.views().get();
+        reader.add(object.map(type.ring()), (segment, offset, length) -> {
+            view.wrap(segment, offset);
+            consumer.accept(view);
+        });
+    }
+
+    /** Events read from a ring that a consumer threw on: read but not shown, so reported. */
+    public synchronized long eventsFailed() {
+        return reader == null ? eventsFailedBeforeClose : reader.failed();
+    }
+
+    /** Detaches everything (after delivering the events still in the rings) and frees the object. */
+    @Override
+    public synchronized void close() {
+        RuntimeException first = null;
+        if (reader != null) {
+            try {
+                reader.close();
+            } catch (RuntimeException e) {
+                first = e;
+            }
+            eventsFailedBeforeClose = reader.failed();
+            reader = null;
+        }
+        if (object != null) {
+            try {
+                object.close();
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+            object = null;
+        }
+        namespace.close();
+        if (first != null) {
+            throw first;
+        }
+    }
+}
