@@ -19,8 +19,9 @@ import java.util.TreeMap;
  * while this JVM makes short connections over the veth, one after another; beside the floor, the
  * same hooks with programs that return at once (one at TC ingress, one at egress, the state
  * handler and its twin, tcp_probe, kfree_skb, the reset tracepoints, sock_rcvqueue_full), counted
- * the same way in the same run. Rounds alternate between the two; medians are printed, per program
- * and in all, with the ratio to the floor.
+ * the same way in the same run; and the same hooks with programs that bump one per-CPU counter each
+ * run, the least any counting costs. Rounds alternate; medians are printed, per program and in
+ * all, with the ratio to the floor.
  *
  * Not a test: it prints figures. Run with bench/run conncost [PROBE,PROBE|all] [ROUNDS].
  */
@@ -39,11 +40,16 @@ public class ConnCost {
                 connections(lab); // just-in-time compilation of this JVM's client and server first
             }
             List<Map<String, double[]>> probeRounds = new ArrayList<>();
+            List<Map<String, double[]>> floorRounds = new ArrayList<>();
+            double[] counting = new double[rounds];
             double[] floor = new double[rounds];
             double[] total = new double[rounds];
             try (BpfStats stats = BpfStats.enable()) {
                 for (int r = 0; r < rounds; r++) {
-                    floor[r] = sum(measure(lab, () -> empties(lab)));
+                    Map<String, double[]> e = measure(lab, () -> empties(lab));
+                    floorRounds.add(e);
+                    floor[r] = sum(e);
+                    counting[r] = sum(measure(lab, () -> counting(lab)));
                     Map<String, double[]> p = measure(lab, () -> probes(lab, which));
                     probeRounds.add(p);
                     total[r] = sum(p);
@@ -51,9 +57,11 @@ public class ConnCost {
             }
             System.out.printf("kernel time per connection (bpf_stats, %d rounds of %d s, median):%n", rounds, SECONDS);
             System.out.printf("%-24s %10s %8s %14s%n", "program", "runs/conn", "ns/run", "ns/connection");
-            Map<String, List<double[]>> byProgram = new TreeMap<>();
-            for (Map<String, double[]> p : probeRounds) {
-                p.forEach((name, v) -> byProgram.computeIfAbsent(name, n -> new ArrayList<>()).add(v));
+            Map<String, List<double[]>> byProgram = new java.util.LinkedHashMap<>();
+            for (List<Map<String, double[]>> side : List.of(probeRounds, floorRounds)) {
+                for (Map<String, double[]> p : side) {
+                    p.forEach((name, v) -> byProgram.computeIfAbsent(name, n -> new ArrayList<>()).add(v));
+                }
             }
             byProgram.forEach((name, values) -> System.out.printf("%-24s %10.1f %8.0f %14.0f%n", name,
                     median(values.stream().mapToDouble(v -> v[0]).toArray()),
@@ -64,6 +72,7 @@ public class ConnCost {
             System.out.printf("%-24s %35.0f ns%n", "probes " + String.join(",", which).replace(String.join(",",
                     ProbeRegistry.names()), "(all)"), t);
             System.out.printf("%-24s %35.0f ns%n", "floor (empty programs)", f);
+            System.out.printf("%-24s %35.0f ns%n", "one counter per run", median(counting));
             System.out.printf("%-24s %35.2f x%n", "ratio", t / f);
             System.out.println("(rounds: probes " + Arrays.toString(round(total)) + ", floor " + Arrays.toString(round(floor))
                     + ")");
@@ -116,6 +125,23 @@ public class ConnCost {
             return empty;
         } catch (RuntimeException e) {
             empty.close();
+            throw e;
+        }
+    }
+
+    /** The same hooks with programs that bump one per-CPU counter each run: the least any counting costs. */
+    static AutoCloseable counting(Lab lab) throws Exception {
+        BpfObject count = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+        try {
+            int ifindex = lab.server().call(() -> NetInterfaces.indexOf(lab.serverIf()));
+            lab.server().call(() -> count.program("tcpi_count_tc").attachTcx(ifindex, TcDirection.INGRESS));
+            lab.server().call(() -> count.program("tcpi_count_tc").attachTcx(ifindex, TcDirection.EGRESS));
+            for (String p : List.of("tcpi_count_state", "tcpi_count_state2", "tcpi_count_probe", "tcpi_count_kfree")) {
+                count.program(p).attach();
+            }
+            return count;
+        } catch (RuntimeException e) {
+            count.close();
             throw e;
         }
     }

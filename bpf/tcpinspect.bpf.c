@@ -85,10 +85,12 @@ static __always_inline int on_state_change(int second, const struct sock *sk, __
 	if (!netns_wanted(c.netns))
 		return 0;
 	/* conn keeps every connection's record until its close; handshake an outgoing one's start
-	 * until it is established. conn needs the start time only for its events' durations. */
-	if ((newstate == TCP_SYN_SENT && (conn_enabled || handshake_enabled)) ||
-	    (newstate == TCP_SYN_RECV && conn_enabled))
-		state_sock_start(&c, handshake_enabled || emit_events);
+	 * until it is established. The clock is read only for what needs it: handshake's outgoing
+	 * starts, and conn's durations, which only its events carry. */
+	if (newstate == TCP_SYN_SENT && (conn_enabled || handshake_enabled))
+		state_sock_start(&c, handshake_enabled || (conn_enabled && emit_events));
+	else if (newstate == TCP_SYN_RECV && conn_enabled)
+		state_sock_start(&c, emit_events);
 	conn_on_state(&c);
 	handshake_on_state(&c);
 	if (newstate == TCP_CLOSE || (!conn_enabled && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT))

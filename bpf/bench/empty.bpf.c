@@ -63,4 +63,56 @@ int tcpi_empty_rcvq(void *ctx)
 	return 0;
 }
 
+/*
+ * The least a program that counts anything does: one per-CPU counter, once per run. Beside the
+ * empty programs they show what touching any map at all costs a hook in real traffic.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} count_runs SEC(".maps");
+
+static __always_inline int count_run(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&count_runs, &zero);
+
+	if (n)
+		(*n)++;
+	return 0;
+}
+
+SEC("tc")
+int tcpi_count_tc(struct __sk_buff *skb)
+{
+	count_run();
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int tcpi_count_state(void *ctx)
+{
+	return count_run();
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int tcpi_count_state2(void *ctx)
+{
+	return count_run();
+}
+
+SEC("tp_btf/tcp_probe")
+int tcpi_count_probe(void *ctx)
+{
+	return count_run();
+}
+
+SEC("tp_btf/kfree_skb")
+int tcpi_count_kfree(void *ctx)
+{
+	return count_run();
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -64,17 +64,28 @@ static __always_inline __u64 tp_btf_arg_value(const unsigned long long *ctx, int
 	return value;
 }
 
+/*
+ * A full TCP socket read as a tcp_sock: the kernel's bpf_rdonly_cast (6.2+), which the verifier
+ * turns into no code at all, where bpf_skc_to_tcp_sock would be a helper call on every state change
+ * and every segment tcp_probe sees. The socket must be a full TCP socket (callers know it is).
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static __always_inline const struct tcp_sock *tcp_sock_of(const struct sock *sk)
+{
+	return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+}
+
 static __always_inline bool ipv6_is_v4_mapped(const __u32 *a)
 {
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff);
 }
 
 /*
- * A socket's addresses and ports (local first) as a flow, read directly in a tp_btf program,
- * namespace excluded (callers have it already). A v4-mapped IPv6 socket is IPv4 on the wire and
- * is recorded as IPv4, so that it matches what packet hooks see; its IPv4 fields hold the
- * addresses. Returns the socket as a tcp_sock (NULL if it is not a full TCP socket), which the
- * helper looks up anyway, so that callers needing TCP fields do not ask again.
+ * A full TCP socket's addresses and ports (local first) as a flow, read directly in a tp_btf
+ * program, namespace excluded (callers have it already). A v4-mapped IPv6 socket is IPv4 on the
+ * wire and is recorded as IPv4, so that it matches what packet hooks see; its IPv4 fields hold the
+ * addresses. Returns the socket as a tcp_sock, for callers that need TCP fields too.
  */
 static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock *sk, struct flow *flow)
 {
@@ -83,9 +94,9 @@ static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock
 	flow->family = c->skc_family;
 	/* The source port as the classic tracepoint reads it: skc_num is already 0 when a closing socket
 	 * has given its port back (inet_put_port runs before the change to CLOSE is traced). */
-	const struct tcp_sock *tcp = bpf_skc_to_tcp_sock((void *)sk);
+	const struct tcp_sock *tcp = tcp_sock_of(sk);
 
-	flow->lport = tcp ? bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport) : c->skc_num;
+	flow->lport = bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport);
 	flow->rport = bpf_ntohs(c->skc_dport);
 	if (flow->family == FLOW_AF_INET6 && ipv6_is_v4_mapped(c->skc_v6_rcv_saddr.in6_u.u6_addr32))
 		flow->family = FLOW_AF_INET;

@@ -19,23 +19,11 @@
 #define FLOWSLOT_KEY_ALIGNED __attribute__((aligned(8)))
 
 /*
- * The hash's seed, drawn at the first packet of the object's life (each object has its own), so
- * that nobody can choose tuples that land on one set or mimic another flow's tag. Static: an
- * object that includes this header for sockslot_set alone gets no .bss for it.
+ * The hash's seed, drawn at random by user space when it loads the object (probe.ProbeSet), so that
+ * nobody can choose tuples that land on one set or mimic another flow's tag. A read-only constant:
+ * the verifier folds it into the code, so hashing reads no memory.
  */
-static __u64 flowslot_seed;
-
-static __always_inline __u64 flowslot_seed_get(void)
-{
-	__u64 seed = flowslot_seed;
-
-	if (seed)
-		return seed;
-	seed = ((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32()) | 1;
-	__u64 was = __sync_val_compare_and_swap(&flowslot_seed, 0, seed);
-
-	return was ? was : seed;
-}
+const volatile __u64 flowslot_seed = 1;
 
 /*
  * A 64-bit keyed hash of a zero-initialised key of `words` 64-bit words (a constant; murmur3's
@@ -44,7 +32,7 @@ static __always_inline __u64 flowslot_seed_get(void)
 static __always_inline __u64 flowslot_hash(const void *key, const int words)
 {
 	const __u64 *w = key;
-	__u64 h = flowslot_seed_get();
+	__u64 h = flowslot_seed;
 
 #pragma unroll
 	for (int i = 0; i < words; i++) {

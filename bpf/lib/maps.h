@@ -30,6 +30,27 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 			__sync_fetch_and_add(__n, 1);              \
 	} while (0)
 
+/*
+ * The same without the atomic, for counters that no two runs on one CPU can update at once: those
+ * of a packet program (one CPU never runs two at once) or of a tracepoint only one program
+ * handles (the kernel never runs a program nested in itself). A locked add costs more than the
+ * increment, and holds back the loads after it.
+ */
+#define PERCPU_ADD(map, slot)                                      \
+	do {                                                       \
+		__u32 __slot = (slot);                             \
+		__u64 *__n = bpf_map_lookup_elem(&(map), &__slot); \
+		if (__n)                                           \
+			(*__n)++;                                  \
+	} while (0)
+
+/*
+ * Counters of a twin pair's handler (twin.h), one set per copy: the copies can interrupt each other
+ * on a CPU, but a copy never interrupts itself, so each can increment its own set without an atomic.
+ * User space adds the sets up (slot i of copy c is entry i + c * slots).
+ */
+#define PERCPU_ADD_COPY(map, slot, slots, copy) PERCPU_ADD(map, (slot) + ((copy) ? (slots) : 0))
+
 /* A per-CPU array of __u64 counters, one per slot of an enum: a probe's "stats". */
 #define PERCPU_COUNTERS(name, slots)                   \
 	struct {                                       \

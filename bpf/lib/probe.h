@@ -29,4 +29,18 @@ static __always_inline bool netns_wanted(__u32 inum)
 	return !target_netns || inum == target_netns;
 }
 
+/*
+ * The kernel's tick rate, from its configuration (libbpf reads it at load); 0 when the kernel does
+ * not say. Handlers that only need coarse time read jiffies (bpf_jiffies64, inlined into a load of
+ * a variable every CPU reads anyway): on a virtual machine a fine clock read costs more than the
+ * rest of a handler (BENCHMARKS.md).
+ */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+/* Jiffies in a second, taking 1000 when the kernel's rate is unknown (the most there is: periods come out no shorter). */
+static __always_inline __u64 jiffies_per_second(void)
+{
+	return CONFIG_HZ ? CONFIG_HZ : 1000;
+}
+
 #endif

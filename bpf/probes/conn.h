@@ -60,7 +60,8 @@ enum conn_stat {
 #define CONN_ETIMEDOUT 110
 
 PROBE_SWITCH(conn);
-PERCPU_COUNTERS(conn_stats, CONN_STAT_MAX);
+/* One set of counters per twin copy (maps.h PERCPU_ADD_COPY). */
+PERCPU_COUNTERS(conn_stats, 2 * CONN_STAT_MAX);
 EVENT_RING(conn_events, 4 << 20);
 
 /* The reset tracepoints: a reset sent or received before the close says how the connection ended. */
@@ -102,12 +103,13 @@ static __always_inline void conn_on_state(struct state_change *c)
 	__u64 duration = 0, bytes_in = 0, bytes_out = 0;
 
 	if (c->pushed_out)
-		PERCPU_BUMP(conn_stats, CONN_STAT_SOCKS_FULL);
+		PERCPU_ADD_COPY(conn_stats, CONN_STAT_SOCKS_FULL, CONN_STAT_MAX, c->second);
 	if (c->newstate == TCP_ESTABLISHED && (c->oldstate == TCP_SYN_RECV || c->oldstate == TCP_SYN_SENT)) {
 		struct sock_way *w = state_sock(c);
 
 		open = c->oldstate == TCP_SYN_RECV ? CONN_OPEN_PASSIVE : CONN_OPEN_ACTIVE;
-		PERCPU_BUMP(conn_stats, open == CONN_OPEN_PASSIVE ? CONN_STAT_OPENED_PASSIVE : CONN_STAT_OPENED_ACTIVE);
+		PERCPU_ADD_COPY(conn_stats, open == CONN_OPEN_PASSIVE ? CONN_STAT_OPENED_PASSIVE : CONN_STAT_OPENED_ACTIVE,
+				CONN_STAT_MAX, c->second);
 		if (w)
 			w->open = open;
 	} else if (c->newstate == TCP_CLOSE) {
@@ -117,11 +119,11 @@ static __always_inline void conn_on_state(struct state_change *c)
 			const struct tcp_sock *tcp = (const struct tcp_sock *)c->sk;
 
 			end = conn_end_of(c, w);
-			PERCPU_BUMP(conn_stats, CONN_STAT_CLOSED);
+			PERCPU_ADD_COPY(conn_stats, CONN_STAT_CLOSED, CONN_STAT_MAX, c->second);
 			if (end == CONN_END_RST_SENT || end == CONN_END_RST_RECEIVED)
-				PERCPU_BUMP(conn_stats, CONN_STAT_CLOSED_RESET);
+				PERCPU_ADD_COPY(conn_stats, CONN_STAT_CLOSED_RESET, CONN_STAT_MAX, c->second);
 			else if (end == CONN_END_TIMEOUT)
-				PERCPU_BUMP(conn_stats, CONN_STAT_CLOSED_TIMEOUT);
+				PERCPU_ADD_COPY(conn_stats, CONN_STAT_CLOSED_TIMEOUT, CONN_STAT_MAX, c->second);
 			if (emit_events) {
 				duration = state_since_start(c, w);
 				bytes_in = BPF_CORE_READ(tcp, bytes_received);
@@ -131,7 +133,7 @@ static __always_inline void conn_on_state(struct state_change *c)
 	}
 	if (!emit_events)
 		return;
-	struct conn_event *e = EVENT_RESERVE(conn_events, sizeof(*e), conn_stats, CONN_STAT_EVENTS_LOST);
+	struct conn_event *e = EVENT_RESERVE(conn_events, sizeof(*e), conn_stats, CONN_STAT_EVENTS_LOST + (c->second ? CONN_STAT_MAX : 0));
 
 	if (!e)
 		return;

@@ -81,8 +81,8 @@ static __always_inline void drops_on_kfree(const struct sk_buff *skb, __u32 reas
 	    (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_QUEUE_PURGE) &&
 	     reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_QUEUE_PURGE))) {
 		if (skb_is_tcp(skb) && netns_wanted(drops_netns(skb, rx_sk))) {
-			PERCPU_BUMP(drops_stats, DROP_STAT_TEARDOWN);
-			PERCPU_BUMP(drops_by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
+			PERCPU_ADD(drops_stats, DROP_STAT_TEARDOWN);
+			PERCPU_ADD(drops_by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
 		}
 		return;
 	}
@@ -95,15 +95,15 @@ static __always_inline void drops_on_kfree(const struct sk_buff *skb, __u32 reas
 		return;
 	key.reason = reason;
 
-	PERCPU_BUMP(drops_stats, DROP_STAT_TOTAL);
-	PERCPU_BUMP(drops_by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
+	PERCPU_ADD(drops_stats, DROP_STAT_TOTAL);
+	PERCPU_ADD(drops_by_reason, reason < DROP_REASON_SLOTS ? reason : DROP_REASON_SLOTS - 1);
 	__u64 zero = 0;
 	__u64 *n = FLOW_ENTRY(drops, &key, &zero);
 
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	else
-		PERCPU_BUMP(drops_stats, DROP_STAT_FLOWS_FULL);
+		PERCPU_ADD(drops_stats, DROP_STAT_FLOWS_FULL);
 
 	struct drop_event *e = EVENT_RESERVE(drops_events, sizeof(*e), drops_stats, DROP_STAT_EVENTS_LOST);
 
@@ -121,7 +121,7 @@ static __always_inline void drops_on_rcvqueue_full(const struct sock *sk)
 {
 	if (!drops_enabled || sk->sk_protocol != IPPROTO_TCP || !netns_wanted(sock_netns_btf(sk)))
 		return;
-	PERCPU_BUMP(drops_stats, DROP_STAT_RCVQUEUE_FULL);
+	PERCPU_ADD(drops_stats, DROP_STAT_RCVQUEUE_FULL);
 }
 
 #endif

@@ -47,13 +47,12 @@ EVENT_RING(dupack_events, 1 << 20);
  * at once than the table holds.
  */
 #define DUPACK_SET_BITS 15 /* 32,768 sets of 2 ways: 65,536 flows in 2 MiB */
-#define DUPACK_ACTIVE_MS 1000
 
 struct dupack_way {
 	__u64 tag;        /* the packet tuple's hash; 0: free */
 	__u32 next_seq;   /* highest sequence number the peer has sent up to, plus one */
 	__u32 last_ack;
-	__u32 used_ms;    /* coarse clock, ~ms (ns >> 20), of the flow's last segment */
+	__u32 used;       /* jiffies (low 32 bits) of the flow's last segment */
 	__u16 last_window;
 	__u16 pad;
 };
@@ -81,8 +80,8 @@ static __always_inline void dupack_count(struct pkt *p, __u32 ack, __u16 window)
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	else
-		PERCPU_BUMP(dupack_stats, DUPACK_STAT_FLOWS_FULL);
-	PERCPU_BUMP(dupack_stats, DUPACK_STAT_TOTAL);
+		PERCPU_ADD(dupack_stats, DUPACK_STAT_FLOWS_FULL);
+	PERCPU_ADD(dupack_stats, DUPACK_STAT_TOTAL);
 	struct dupack_event *e = EVENT_RESERVE(dupack_events, sizeof(*e), dupack_stats, DUPACK_STAT_EVENTS_LOST);
 
 	if (!e)
@@ -115,7 +114,7 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 
 	if (!set)
 		return;
-	__u32 now_ms = bpf_ktime_get_coarse_ns() >> 20;
+	__u32 now = bpf_jiffies64();
 	struct dupack_way *s;
 
 	if (set->way[0].tag == tag) {
@@ -127,19 +126,20 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		if (flags & TCP_FLAG_SYN)
 			return;
 		/* A free way, else the one whose flow was seen longest ago. */
-		s = !set->way[0].tag || (set->way[1].tag && (__s32)(set->way[0].used_ms - set->way[1].used_ms) < 0)
+		s = !set->way[0].tag || (set->way[1].tag && (__s32)(set->way[0].used - set->way[1].used) < 0)
 			    ? &set->way[0]
 			    : &set->way[1];
-		if (s->tag && now_ms - s->used_ms < DUPACK_ACTIVE_MS)
-			PERCPU_BUMP(dupack_stats, DUPACK_STAT_DETECTOR_EVICTED);
+		if (s->tag && now - s->used < jiffies_per_second())
+			PERCPU_ADD(dupack_stats, DUPACK_STAT_DETECTOR_EVICTED);
 		s->tag = tag;
 		s->next_seq = end;
 		s->last_ack = ack;
 		s->last_window = window;
-		s->used_ms = now_ms;
+		s->used = now;
 		return;
 	}
-	s->used_ms = now_ms;
+	if (s->used != now)
+		s->used = now; /* no write, so no dirty line, while the tick stays the same */
 	if ((flags & TCP_FLAG_ACK) && p->tcp.payload_len == 0 &&
 	    !(flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)) && window != 0 &&
 	    window == s->last_window && seq == s->next_seq && ack == s->last_ack)

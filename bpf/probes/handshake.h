@@ -17,7 +17,7 @@
 #include "lib/events.h"
 #include "lib/hist.h"
 #include "lib/packet.h"
-#include "lib/flowtable.h"
+#include "lib/slottable.h"
 #include "lib/sockets.h"
 
 enum hs_kind {
@@ -67,9 +67,10 @@ struct {
 	__type(value, struct slot_set);
 } handshake_syn_seen SEC(".maps");
 
+/* Buckets per kind, one set per twin copy (index kind * HIST_BUCKETS + bucket + copy * HS_KINDS * HIST_BUCKETS). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HS_KINDS * HIST_BUCKETS);
+	__uint(max_entries, 2 * HS_KINDS * HIST_BUCKETS);
 	__type(key, __u32);
 	__type(value, __u64);
 } handshake_hist SEC(".maps");
@@ -85,8 +86,8 @@ struct {
 	__type(value, struct hist_summary);
 } handshake_summary SEC(".maps");
 
-/* Handshakes per port, kind and bucket, drained by user space every second (flowtable.h). */
-PERCPU_FLOW_TABLES(handshake_ports, struct hs_port_key, __u64, 16384);
+/* Handshakes per port, kind and bucket and CPU, drained by user space every second (slottable.h). */
+SLOT_TABLES(handshake_ports, struct hs_port_key, __u64, 9);
 
 /* A SYN at the ingress hook: its first sighting starts the clock (a retried SYN must not restart it). */
 static __always_inline void handshake_on_ingress(struct pkt *p)
@@ -110,17 +111,14 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	}
 }
 
-/* Counts a handshake: counters atomically, the summary in this twin copy's own slot. */
+/* Counts a handshake in this twin copy's own buckets and summary, the per-port table atomically. */
 static __always_inline void handshake_record(struct state_change *c, const struct flow *flow, enum hs_kind kind,
 					     __u64 latency_ns)
 {
 	__u64 us = latency_ns / 1000;
 	__u32 bucket = hist_bucket(us);
-	__u32 slot = kind * HIST_BUCKETS + bucket;
-	__u64 *n = bpf_map_lookup_elem(&handshake_hist, &slot);
 
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	PERCPU_ADD(handshake_hist, kind * HIST_BUCKETS + bucket + (c->second ? HS_KINDS * HIST_BUCKETS : 0));
 	__u32 summary_slot = kind + (c->second ? HS_KINDS : 0);
 	struct hist_summary *s = bpf_map_lookup_elem(&handshake_summary, &summary_slot);
 
@@ -134,9 +132,9 @@ static __always_inline void handshake_record(struct state_change *c, const struc
 	}
 	/* Accepted connections by the local port (the service), outgoing ones by the remote port (the
 	 * upstream's): an outgoing connection's local port is ephemeral and would fill the table. */
-	struct hs_port_key pk = {.port = kind == HS_PASSIVE ? flow->lport : flow->rport, .kind = kind, .bucket = bucket};
-	__u64 zero = 0;
-	__u64 *pn = FLOW_ENTRY(handshake_ports, &pk, &zero);
+	struct hs_port_key pk FLOWSLOT_KEY_ALIGNED = {.port = kind == HS_PASSIVE ? flow->lport : flow->rport,
+						      .kind = kind, .bucket = bucket};
+	__u64 *pn = handshake_ports_slot(&pk);
 
 	if (pn)
 		__sync_fetch_and_add(pn, 1);
@@ -153,6 +151,16 @@ static __always_inline void handshake_record(struct state_change *c, const struc
 	bpf_ringbuf_submit(e, events_wakeup_flag(&handshake_events));
 }
 
+/*
+ * The kernel's own clock reading of the segment that completed the handshake (tcp_mstamp, refreshed
+ * in microseconds of the same CLOCK_MONOTONIC as bpf_ktime_get_ns before the state changes), in
+ * nanoseconds: the end of a handshake costs no clock read of ours.
+ */
+static __always_inline __u64 handshake_end_ns(const struct tcp_sock *tcp)
+{
+	return tcp->tcp_mstamp * 1000;
+}
+
 /* The state changes that end a handshake (the shared handler took the record at SYN_SENT). */
 static __always_inline void handshake_on_state(struct state_change *c)
 {
@@ -165,13 +173,14 @@ static __always_inline void handshake_on_state(struct state_change *c)
 
 		if (!w || !w->start_ns)
 			return;
-		flow_of_sock_btf(c->sk, &flow);
-		handshake_record(c, &flow, HS_ACTIVE, state_since_start(c, w));
+		__u64 end = handshake_end_ns(flow_of_sock_btf(c->sk, &flow));
+
+		handshake_record(c, &flow, HS_ACTIVE, (end - w->start_ns) & SOCK_START_MASK);
 		return;
 	}
 	if (c->oldstate != TCP_SYN_RECV)
 		return;
-	flow_of_sock_btf(c->sk, &flow);
+	__u64 end = handshake_end_ns(flow_of_sock_btf(c->sk, &flow));
 	struct pkt_tuple t FLOWSLOT_KEY_ALIGNED;
 
 	tuple_of_flow(&flow, &t);
@@ -187,7 +196,7 @@ static __always_inline void handshake_on_state(struct state_change *c)
 	__u64 t0 = w->stamp;
 
 	w->tag = 0;
-	handshake_record(c, &flow, HS_PASSIVE, state_now(c) - t0);
+	handshake_record(c, &flow, HS_PASSIVE, end > t0 ? end - t0 : 0);
 }
 
 #endif

@@ -21,8 +21,7 @@
 #include "lib/maps.h"
 #include "lib/events.h"
 #include "lib/hist.h"
-#include "lib/flowtable.h"
-#include "lib/flowslots.h"
+#include "lib/slottable.h"
 
 /* Per remote address (the drained rtt_remotes tables). */
 struct rtt_key {
@@ -80,7 +79,8 @@ struct {
 	__type(value, struct hist_summary);
 } rtt_summary SEC(".maps");
 
-PERCPU_FLOW_TABLES(rtt_remotes, struct rtt_key, struct rtt_remote, 16384);
+/* Per remote address and CPU, drained by user space every second: 2 x 4,096 ways per CPU. */
+SLOT_TABLES(rtt_remotes, struct rtt_key, struct rtt_remote, 10);
 
 /* When each remote's last event was made (tag: the key's hash, stamp: the time); only with events. */
 struct {
@@ -114,20 +114,18 @@ static __always_inline void rtt_on_tcp_probe(const struct sock *sk)
 {
 	if (!rtt_enabled)
 		return;
-	const struct tcp_sock *tcp = bpf_skc_to_tcp_sock((void *)sk);
-
-	if (!tcp)
-		return;
+	const struct tcp_sock *tcp = tcp_sock_of(sk);
 	__u32 srtt = tcp->srtt_us >> 3;
 
 	if (srtt == 0)
 		return; /* no RTT sample yet on this connection */
 	const struct sock_common *c = &sk->__sk_common;
-	struct rtt_key key = {.netns = c->skc_net.net->ns.inum, .family = c->skc_family};
+	struct rtt_key key FLOWSLOT_KEY_ALIGNED = {.netns = c->skc_net.net->ns.inum, .family = c->skc_family};
 
 	if (!netns_wanted(key.netns))
 		return;
-	PERCPU_BUMP(rtt_stats, RTT_STAT_SAMPLES);
+	/* Plain increments: tcp_probe never runs nested on a CPU (the kernel skips such a run, counted). */
+	PERCPU_ADD(rtt_stats, RTT_STAT_SAMPLES);
 	__u32 bucket = hist_bucket(srtt);
 	__u64 *n = bpf_map_lookup_elem(&rtt_hist, &bucket);
 
@@ -154,15 +152,14 @@ static __always_inline void rtt_on_tcp_probe(const struct sock *sk)
 		__builtin_memcpy(key.raddr, &c->skc_v6_daddr, 16);
 	}
 	__u32 cwnd = tcp->snd_cwnd;
-	struct rtt_remote fresh = {};
-	struct rtt_remote *r = FLOW_ENTRY(rtt_remotes, &key, &fresh);
+	struct rtt_remote *r = rtt_remotes_slot(&key);
 
 	if (!r) {
-		PERCPU_BUMP(rtt_stats, RTT_STAT_REMOTES_FULL);
+		PERCPU_ADD(rtt_stats, RTT_STAT_REMOTES_FULL);
 		return;
 	}
-	/* This CPU's copy (another CPU's insert leaves it zero): tcp_probe never runs nested on a CPU
-	 * (the kernel skips such a run, counted), so plain updates are safe. */
+	/* This CPU's copy (zero when new): tcp_probe never runs nested on a CPU (the kernel skips such a
+	 * run, counted), so plain updates are safe. */
 	if (r->samples == 0 || srtt < r->min_srtt_us)
 		r->min_srtt_us = srtt;
 	if (srtt > r->max_srtt_us)

@@ -10,7 +10,7 @@
  * (with a backoff that never exceeds TCP_RTO_MAX, 120 s) and each probe is answered with a zero
  * window. So when no zero-window segment at all was seen for ZW_QUIET_NS, no window can be closed
  * any longer, and a segment with an open window skips the table lookup: the common case costs one
- * coarse clock read. A closure whose flow vanished without a RST (a socket aborted by timeout, a
+ * read of jiffies. A closure whose flow vanished without a RST (a socket aborted by timeout, a
  * host gone) stops producing segments too: user space removes such entries after ZW_QUIET_NS of
  * silence and counts them as expired (probe/zerowin).
  *
@@ -39,7 +39,7 @@ struct zw_key {
 /* A window closed right now (map zerowin_closed). */
 struct zw_closed {
 	__u64 closed_ns;    /* bpf_ktime_get_ns() of the closure */
-	__u64 last_zero_ns; /* bpf_ktime_get_coarse_ns() of the flow's last zero-window segment in that direction */
+	__u64 last_zero;    /* jiffies of the flow's last zero-window segment in that direction */
 };
 
 /* Per flow and direction (the drained zerowin_flows tables); a window still closed is not in closed_ns yet. */
@@ -70,7 +70,7 @@ enum zw_stat {
 };
 
 /* Longer than any gap between two zero-window segments of a window still closed (see above). */
-#define ZW_QUIET_NS (300ULL * 1000000000ULL)
+#define ZW_QUIET_SECONDS 300
 
 PROBE_SWITCH(zerowin);
 PERCPU_COUNTERS(zerowin_stats, ZW_STAT_MAX);
@@ -92,8 +92,17 @@ struct {
 /* Closures and closed time per flow and direction, drained by user space every second (flowtable.h). */
 FLOW_TABLES(zerowin, struct zw_key, struct zw_counts, 16384);
 
-/* When the last zero-window segment was seen, any flow, any direction (coarse clock). */
-__u64 zerowin_last_zero_ns = 0;
+/*
+ * When the last zero-window segment was seen, any flow, any direction (jiffies). In a small array
+ * map rather than a global: every segment reads it, and a small map sits in the kernel's direct
+ * mapping, where a global's mmapable section does not (BENCHMARKS.md, where the cost goes).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} zerowin_last_zero SEC(".maps");
 
 static __always_inline void zerowin_emit(const struct zw_key *key, __u64 now, __u64 closed_ns, __u8 reopened)
 {
@@ -117,7 +126,7 @@ static __always_inline void zerowin_count(const struct zw_key *key, __u64 closur
 	struct zw_counts *c = FLOW_ENTRY(zerowin, key, &zero);
 
 	if (!c) {
-		PERCPU_BUMP(zerowin_stats, ZW_STAT_FLOWS_FULL);
+		PERCPU_ADD(zerowin_stats, ZW_STAT_FLOWS_FULL);
 		return;
 	}
 	if (closures)
@@ -167,11 +176,15 @@ static __always_inline void zerowin_on_segment(struct pkt *p, enum zw_direction 
 	if (!th)
 		return;
 	bool zero = !reset && th->window == 0;
-	__u64 coarse = bpf_ktime_get_coarse_ns();
+	__u64 jiffies = bpf_jiffies64();
+	__u32 key0 = 0;
+	__u64 *last_zero = bpf_map_lookup_elem(&zerowin_last_zero, &key0);
 
+	if (!last_zero)
+		return;
 	if (!zero) {
 		/* Nothing can be closed when no zero window was seen for so long: no lookup. */
-		if (coarse - zerowin_last_zero_ns > ZW_QUIET_NS || !pkt_tuple(p))
+		if (jiffies - *last_zero > ZW_QUIET_SECONDS * jiffies_per_second() || !pkt_tuple(p))
 			return;
 		struct zw_key key = {.tuple = p->tuple, .direction = direction};
 
@@ -193,28 +206,28 @@ static __always_inline void zerowin_on_segment(struct pkt *p, enum zw_direction 
 			zerowin_emit(&key, now, closed_for, 1);
 		return;
 	}
-	if (zerowin_last_zero_ns != coarse)
-		zerowin_last_zero_ns = coarse;
-	PERCPU_BUMP(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
+	if (*last_zero != jiffies)
+		*last_zero = jiffies;
+	PERCPU_ADD(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
 	if (!pkt_tuple(p))
 		return;
 	struct zw_key key = {.tuple = p->tuple, .direction = direction};
 	struct zw_closed *closed = bpf_map_lookup_elem(&zerowin_closed, &key);
 
 	if (closed) {
-		closed->last_zero_ns = coarse; /* closed already: a window probe's answer, or a repeated ACK */
+		closed->last_zero = jiffies; /* closed already: a window probe's answer, or a repeated ACK */
 		return;
 	}
 	__u64 now = bpf_ktime_get_ns();
-	struct zw_closed fresh = {.closed_ns = now, .last_zero_ns = coarse};
+	struct zw_closed fresh = {.closed_ns = now, .last_zero = jiffies};
 
 	/* Whoever inserts the entry makes the closure. */
 	if (bpf_map_update_elem(&zerowin_closed, &key, &fresh, BPF_NOEXIST)) {
 		if (!bpf_map_lookup_elem(&zerowin_closed, &key))
-			PERCPU_BUMP(zerowin_stats, ZW_STAT_FLOWS_FULL); /* no room: this closure is not counted */
+			PERCPU_ADD(zerowin_stats, ZW_STAT_FLOWS_FULL); /* no room: this closure is not counted */
 		return;
 	}
-	PERCPU_BUMP(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
+	PERCPU_ADD(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
 	zerowin_count(&key, 1, 0);
 	zerowin_emit(&key, now, 0, 0);
 }

@@ -14,8 +14,9 @@ import java.util.function.BiFunction;
 import java.util.function.ToLongFunction;
 
 /**
- * A probe's per-flow aggregates (bpf/include/flowtable.h). The kernel counts into one of two
- * tables; each {@link #drain} empties the other into totals kept here and hands it back to the
+ * A probe's per-flow aggregates: the kernel's hash tables (bpf/lib/flowtable.h) or per-CPU
+ * set-associative arrays (bpf/lib/slottable.h). The kernel counts into one of two tables (or
+ * halves); each {@link #drain} empties the other into totals kept here and hands it back to the
  * kernel, so that the kernel's table has room for new flows again every second, however many a
  * gateway sees. The totals are bounded too: past their capacity the flows with the smallest counts
  * are let go, and their counts go to {@link #released()} (still in the probe's totals, no longer
@@ -43,7 +44,17 @@ public final class FlowTable {
     private static final int ACTIVE = 0;
     private static final int FULL = 1;
 
-    private final BpfMap[] tables;
+    /** Where the kernel counts: two hash tables, or one array of two halves. */
+    private interface Kernel {
+        int keySize();
+
+        int valueSize();
+
+        /** Hands every (key, value) of the idle table to the visitor (each CPU's copy of a per-CPU one) and empties it. */
+        void drain(int idle, java.util.function.BiConsumer<MemorySegment, MemorySegment> visitor);
+    }
+
+    private final Kernel kernel;
     private final BpfMap control;
     private final Merge merge;
     private final ToLongFunction<MemorySegment> weight;
@@ -54,19 +65,119 @@ public final class FlowTable {
     private long released;
 
     /**
-     * tables: flows_0 and flows_1; control: flow_tables; weight: a value's count, by which flows are
-     * kept (the biggest) and released (the smallest) when the totals are full.
+     * Hash tables (flowtable.h): table0 and table1 are PREFIX_flows_0 and _1, control is
+     * PREFIX_flow_tables; weight is a value's count, by which flows are kept (the biggest) and
+     * released (the smallest) when the totals are full.
      */
     public FlowTable(BpfMap table0, BpfMap table1, BpfMap control, Merge merge, ToLongFunction<MemorySegment> weight,
                      int capacity) {
         if (table0.keySize() != table1.keySize() || table0.valueSize() != table1.valueSize()) {
             throw new IllegalArgumentException(table0.name() + " and " + table1.name() + " differ");
         }
-        this.tables = new BpfMap[] {table0, table1};
+        this.kernel = new HashTables(new BpfMap[] {table0, table1});
         this.control = control;
         this.merge = merge;
         this.weight = weight;
         this.capacity = capacity;
+    }
+
+    /**
+     * Per-CPU set-associative arrays (slottable.h): slots is PREFIX_slots (two halves of sets of
+     * SLOT_TABLE_WAYS ways: a tag, the key, the value), control PREFIX_slot_tables.
+     */
+    public static FlowTable ofSlots(BpfMap slots, BpfMap control, int keySize, int valueSize, Merge merge,
+                                    ToLongFunction<MemorySegment> weight, int capacity) {
+        return new FlowTable(new SlotArray(slots, keySize, valueSize), control, merge, weight, capacity);
+    }
+
+    private FlowTable(Kernel kernel, BpfMap control, Merge merge, ToLongFunction<MemorySegment> weight, int capacity) {
+        this.kernel = kernel;
+        this.control = control;
+        this.merge = merge;
+        this.weight = weight;
+        this.capacity = capacity;
+    }
+
+    /** flowtable.h's two hash tables, emptied with lookup-and-delete. */
+    private record HashTables(BpfMap[] tables) implements Kernel {
+        public int keySize() {
+            return tables[0].keySize();
+        }
+
+        public int valueSize() {
+            return tables[0].valueSize();
+        }
+
+        public void drain(int idle, java.util.function.BiConsumer<MemorySegment, MemorySegment> visitor) {
+            BpfMap table = tables[idle];
+            int keySize = table.keySize();
+            int valueSize = table.valueSize();
+            // A per-CPU table gives each key's value once per CPU, each copy rounded up to 8 bytes.
+            int stride = table.valueBufferSize();
+            int cpus = table.type().perCpu ? BpfMap.possibleCpus() : 1;
+            int copyStride = (valueSize + 7) & ~7;
+            table.drain((keys, values, count) -> {
+                for (int i = 0; i < count; i++) {
+                    MemorySegment key = keys.asSlice((long) i * keySize, keySize);
+                    for (int cpu = 0; cpu < cpus; cpu++) {
+                        visitor.accept(key, values.asSlice((long) i * stride + (long) cpu * copyStride, valueSize));
+                    }
+                }
+            });
+        }
+    }
+
+    /** slottable.h's per-CPU array of two halves of sets; a half is emptied by writing zeros over it. */
+    private record SlotArray(BpfMap slots, int keySize, int valueSize) implements Kernel {
+        static final int WAYS = 4;
+        static final int TAG = 8;
+
+        SlotArray {
+            if (slots.valueSize() != WAYS * (TAG + keySize + valueSize)) {
+                throw new IllegalArgumentException(slots.name() + " has sets of " + slots.valueSize()
+                        + " bytes, not " + WAYS + " ways of a tag, a " + keySize + "-byte key and a " + valueSize
+                        + "-byte value");
+            }
+        }
+
+        public void drain(int idle, java.util.function.BiConsumer<MemorySegment, MemorySegment> visitor) {
+            int sets = slots.maxEntries() / 2;
+            int setSize = slots.valueSize();
+            int stride = slots.valueBufferSize();
+            int cpus = BpfMap.possibleCpus();
+            int copyStride = (setSize + 7) & ~7;
+            int way = TAG + keySize + valueSize;
+            List<Integer> used = new ArrayList<>();
+            slots.forEachChunk((keys, values, count) -> {
+                for (int i = 0; i < count; i++) {
+                    int index = keys.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i);
+                    if (index / sets != idle) {
+                        continue;
+                    }
+                    boolean any = false;
+                    for (int cpu = 0; cpu < cpus; cpu++) {
+                        for (int w = 0; w < WAYS; w++) {
+                            long at = (long) i * stride + (long) cpu * copyStride + (long) w * way;
+                            if (values.get(ValueLayout.JAVA_LONG_UNALIGNED, at) != 0) {
+                                visitor.accept(values.asSlice(at + TAG, keySize), values.asSlice(at + TAG + keySize, valueSize));
+                                any = true;
+                            }
+                        }
+                    }
+                    if (any) {
+                        used.add(index);
+                    }
+                }
+            });
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment key = arena.allocate(ValueLayout.JAVA_INT);
+                MemorySegment zeros = arena.allocate(stride, 8); // zeroed
+                for (int index : used) {
+                    key.set(ValueLayout.JAVA_INT, 0, index);
+                    slots.update(key, zeros, BpfMap.ANY);
+                }
+            }
+        }
     }
 
     /**
@@ -84,28 +195,16 @@ public final class FlowTable {
             }
         }
         int idle = 1 - active;
-        BpfMap table = tables[idle];
-        int keySize = table.keySize();
-        int valueSize = table.valueSize();
-        // A per-CPU table gives each key's value once per CPU, each copy rounded up to 8 bytes.
-        int stride = table.valueBufferSize();
-        int cpus = table.type().perCpu ? BpfMap.possibleCpus() : 1;
-        int copyStride = (valueSize + 7) & ~7;
+        int keySize = kernel.keySize();
+        int valueSize = kernel.valueSize();
         Key probe = new Key(keySize); // reused for lookups: most drained flows are already in the totals
-        table.drain((keys, values, count) -> {
-            for (int i = 0; i < count; i++) {
-                MemorySegment total = totals.get(probe.read(keys, (long) i * keySize));
-                int cpu = 0;
-                if (total == null) {
-                    total = MemorySegment.ofArray(new long[(valueSize + 7) / 8]).asSlice(0, valueSize);
-                    total.copyFrom(values.asSlice((long) i * stride, valueSize));
-                    totals.put(probe.copy(), total);
-                    cpu = 1;
-                }
-                for (; cpu < cpus; cpu++) {
-                    merge.into(total, values.asSlice((long) i * stride + (long) cpu * copyStride, valueSize));
-                }
+        kernel.drain(idle, (key, value) -> {
+            MemorySegment total = totals.get(probe.read(key, 0));
+            if (total == null) {
+                total = MemorySegment.ofArray(new long[(valueSize + 7) / 8]).asSlice(0, valueSize);
+                totals.put(probe.copy(), total);
             }
+            merge.into(total, value);
         });
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(ValueLayout.JAVA_INT);

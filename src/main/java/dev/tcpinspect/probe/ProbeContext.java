@@ -52,20 +52,28 @@ public final class ProbeContext {
         return set.options().events();
     }
 
-    /** A per-CPU array of __u64 counters (maps.h PERCPU_COUNTERS), each slot summed over CPUs. */
+    /**
+     * A per-CPU array of __u64 counters (maps.h PERCPU_COUNTERS), each slot summed over CPUs and over
+     * the copies a twin pair keeps (entry i + c * slots: maps.h PERCPU_ADD_COPY).
+     */
     public long[] counters(String map, int slots) {
-        var counters = object.map(map).perCpu(Codec.U32, Codec.U64);
         long[] v = new long[slots];
-        for (int i = 0; i < slots; i++) {
-            v[i] = counters.getSummed(i, Long::sum).orElse(0L);
-        }
+        int cpus = BpfMap.possibleCpus();
+        object.map(map).forEachChunk((keys, values, count) -> {
+            for (int i = 0; i < count; i++) {
+                int slot = keys.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i) % slots;
+                for (int cpu = 0; cpu < cpus; cpu++) {
+                    v[slot] += values.get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * (i * (long) cpus + cpu));
+                }
+            }
+        });
         return v;
     }
 
     /**
-     * Kernel histograms (bpf/lib/hist.h): a per-CPU array of kinds x HIST_BUCKETS counters, and a
-     * per-CPU array of struct hist_summary (count, sum, min, max), one per kind or more (index
-     * modulo kinds: handshake keeps one per twin copy).
+     * Kernel histograms (bpf/lib/hist.h): a per-CPU array of kinds x HIST_BUCKETS counters (or more
+     * sets of them: handshake keeps one per twin copy, added up here), and a per-CPU array of struct
+     * hist_summary (count, sum, min, max), one per kind or more (index modulo kinds).
      */
     public LogLinearHistogram[] histograms(String histMap, String summaryMap, int kinds) {
         LogLinearHistogram[] result = new LogLinearHistogram[kinds];
@@ -82,7 +90,7 @@ public final class ProbeContext {
                 }
                 if (n != 0) {
                     int slot = keys.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i);
-                    result[slot / LogLinearHistogram.BUCKETS].addBucket(slot % LogLinearHistogram.BUCKETS, n);
+                    result[(slot / LogLinearHistogram.BUCKETS) % kinds].addBucket(slot % LogLinearHistogram.BUCKETS, n);
                 }
             }
         });
@@ -109,6 +117,16 @@ public final class ProbeContext {
     public FlowTable flowTable(String prefix, FlowTable.Merge merge, ToLongFunction<MemorySegment> weight) {
         return new FlowTable(object.map(prefix + "_flows_0"), object.map(prefix + "_flows_1"),
                 object.map(prefix + "_flow_tables"), merge, weight, FlowTable.DEFAULT_CAPACITY);
+    }
+
+    /**
+     * A probe's per-CPU set-associative aggregates (slottable.h: PREFIX_slots, PREFIX_slot_tables),
+     * drained into totals kept in Java like {@link #flowTable}; keys and values of these sizes.
+     */
+    public FlowTable slotTable(String prefix, long keySize, long valueSize, FlowTable.Merge merge,
+                               ToLongFunction<MemorySegment> weight) {
+        return FlowTable.ofSlots(object.map(prefix + "_slots"), object.map(prefix + "_slot_tables"), (int) keySize,
+                (int) valueSize, merge, weight, FlowTable.DEFAULT_CAPACITY);
     }
 
     /**

@@ -96,6 +96,8 @@ public final class ProbeSet implements AutoCloseable {
             JAVA_LONG.withName("rescued")).withName("twin_claims");
     private static final long RESCUED = TWIN_CLAIMS.byteOffset(groupElement("rescued"));
 
+    private static final java.security.SecureRandom SEEDS = new java.security.SecureRandom();
+
     private final Options options;
     private final List<Probe> probes;
     private final Set<Hook> hooks;
@@ -214,6 +216,8 @@ public final class ProbeSet implements AutoCloseable {
                 p.configure(open, options);
             }
             open.setConstant("target_netns", options.allNetns() ? 0 : (int) netnsInode);
+            // The per-flow tables' hash seed (bpf/lib/flowslots.h): nobody outside can aim at a set.
+            open.setConstant("flowslot_seed", SEEDS.nextLong() | 1);
             open.setConstant("emit_events", options.events() ? 1 : 0);
             object = open.load();
         } catch (RuntimeException e) {

@@ -109,7 +109,7 @@ public final class HandshakeProbe implements Probe {
     @Override
     public void bind(ProbeContext context) {
         this.context = context;
-        this.ports = context.flowTable("handshake_ports", FlowTable.sumOfLongs(1),
+        this.ports = context.slotTable("handshake_ports", PORT_KEY.byteSize(), 8, FlowTable.sumOfLongs(1),
                 count -> count.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
     }
 

@@ -98,7 +98,8 @@ public final class RttProbe implements Probe {
     @Override
     public void bind(ProbeContext context) {
         this.context = context;
-        this.remotes = context.flowTable("rtt_remotes", RttProbe::merge, remote -> remote.get(ValueLayout.JAVA_LONG_UNALIGNED, SAMPLES));
+        this.remotes = context.slotTable("rtt_remotes", KEY.byteSize(), REMOTE.byteSize(), RttProbe::merge,
+                remote -> remote.get(ValueLayout.JAVA_LONG_UNALIGNED, SAMPLES));
     }
 
     /**

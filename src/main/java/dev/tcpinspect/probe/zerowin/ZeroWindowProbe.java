@@ -44,13 +44,13 @@ public final class ZeroWindowProbe implements Probe {
     static final StructLayout KEY = MemoryLayout.structLayout(Flow.TUPLE_LAYOUT.withName("tuple"),
             JAVA_INT.withName("direction")).withName("zw_key");
     static final StructLayout CLOSED = MemoryLayout.structLayout(JAVA_LONG.withName("closed_ns"),
-            JAVA_LONG.withName("last_zero_ns")).withName("zw_closed");
+            JAVA_LONG.withName("last_zero")).withName("zw_closed");
     static final StructLayout COUNTS = MemoryLayout.structLayout(JAVA_LONG.withName("closures"),
             JAVA_LONG.withName("closed_ns")).withName("zw_counts");
 
     /**
-     * ZW_QUIET_NS: a closed window produces zero-window segments at least this often (probes back off
-     * to at most 120 s); an entry whose flow was silent for longer is gone.
+     * ZW_QUIET_SECONDS: a closed window produces zero-window segments at least this often (probes
+     * back off to at most 120 s); an entry whose flow was silent for longer is gone.
      */
     static final long QUIET_NANOS = 300_000_000_000L;
     /** How often the kernel's closed windows are looked through for expired ones. */
@@ -136,17 +136,27 @@ public final class ZeroWindowProbe implements Probe {
     /**
      * Ends the closures whose flow sent no zero-window segment for longer than a closed window ever
      * goes without one: a socket that timed out, a host that went away. The kernel keeps them until
-     * then (only a reopening or a reset ends a closure there); whoever deletes one ends it.
+     * then (only a reopening or a reset ends a closure there); whoever deletes one ends it. The
+     * kernel stamps each entry's last zero-window segment in jiffies, which user space cannot read,
+     * so an entry is stale when its stamp has not moved over QUIET_NANOS of scans.
      */
     synchronized void expire(long now) {
         lastExpiry = now;
-        long lastAt = CLOSED.byteOffset(MemoryLayout.PathElement.groupElement("last_zero_ns"));
+        long lastAt = CLOSED.byteOffset(MemoryLayout.PathElement.groupElement("last_zero"));
+        Map<java.nio.ByteBuffer, long[]> seen = new java.util.HashMap<>();
         List<byte[]> stale = new ArrayList<>();
         closed.forEach((key, value) -> {
-            if (now - value.get(ValueLayout.JAVA_LONG_UNALIGNED, lastAt) > QUIET_NANOS) {
-                stale.add(key.toArray(ValueLayout.JAVA_BYTE));
+            byte[] k = key.toArray(ValueLayout.JAVA_BYTE);
+            long stamp = value.get(ValueLayout.JAVA_LONG_UNALIGNED, lastAt);
+            long[] before = stamps.get(java.nio.ByteBuffer.wrap(k));
+            long since = before != null && before[0] == stamp ? before[1] : now;
+            if (now - since >= QUIET_NANOS) {
+                stale.add(k);
+            } else {
+                seen.put(java.nio.ByteBuffer.wrap(k), new long[] {stamp, since});
             }
         });
+        stamps = seen;
         try (Arena arena = Arena.ofConfined()) {
             for (byte[] key : stale) {
                 if (closed.delete(arena.allocateFrom(ValueLayout.JAVA_BYTE, key))) {
@@ -155,6 +165,9 @@ public final class ZeroWindowProbe implements Probe {
             }
         }
     }
+
+    /** Each closed window's last stamp seen and since when it has not moved (nanoTime), by key. */
+    private Map<java.nio.ByteBuffer, long[]> stamps = new java.util.HashMap<>();
 
     public synchronized ZeroWindowCounts read() {
         flows.drain();

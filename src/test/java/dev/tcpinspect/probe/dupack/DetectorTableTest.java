@@ -36,8 +36,8 @@ class DetectorTableTest {
              Arena arena = Arena.ofConfined()) {
             BpfObject obj = loaded.object();
             Program tc = obj.program("tcpi_tc_ingress");
-            tc.testRun(pureAck(1, 80), 1); // the first segment draws the hash seed
-            long seed = bss(obj, arena);
+            tc.testRun(pureAck(1, 80), 1);
+            long seed = seed(obj, arena);
             assertNotEquals(0, seed);
 
             int set = setOf(seed, 1, 80);
@@ -75,11 +75,12 @@ class DetectorTableTest {
         return Frame.ipv4().flags(Frame.ACK).sport(sport).dport(dport).build();
     }
 
-    private static long bss(BpfObject obj, Arena arena) {
-        BpfMap bss = obj.dataSection(".bss");
-        MemorySegment value = arena.allocate(bss.valueSize());
-        assertTrue(bss.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, 0), value));
-        return value.get(ValueLayout.JAVA_LONG, obj.variable(".bss", "flowslot_seed").offset());
+    /** flowslot_seed, the constant user space drew for this load (bpf/lib/flowslots.h). */
+    private static long seed(BpfObject obj, Arena arena) {
+        BpfMap rodata = obj.dataSection(".rodata");
+        MemorySegment value = arena.allocate(rodata.valueSize());
+        assertTrue(rodata.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, 0), value));
+        return value.get(ValueLayout.JAVA_LONG_UNALIGNED, obj.variable(".rodata", "flowslot_seed").offset());
     }
 
     private static long stat(BpfObject obj, int slot) {
