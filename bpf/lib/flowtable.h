@@ -12,11 +12,14 @@
 #ifndef TCPINSPECT_FLOWTABLE_H
 #define TCPINSPECT_FLOWTABLE_H
 
+#include "probe.h"
+
 enum flow_table_slot {
 	FLOW_TABLE_ACTIVE = 0, /* 0 or 1: the table the kernel counts into */
 	FLOW_TABLE_FULL = 1,   /* + table: set when that table had no room; user space clears it when emptied */
 	FLOW_TABLE_SLOTS = 3,
 };
+SHARED_WITH_JAVA(enum flow_table_slot, flow_table_slot);
 
 /*
  * Defines a probe's two tables and their control array: PREFIX_flows_0, PREFIX_flows_1 and

@@ -21,6 +21,13 @@
  */
 #define PROBE_SWITCH(name) const volatile bool name##_enabled = false
 
+/*
+ * Keeps a type Java decodes (a ring-buffer record, an enum only code uses) in the object's BTF:
+ * clang writes only the types that a map, a global or a function signature uses. A null pointer in
+ * .rodata that nothing reads; probe/SharedLayoutTest checks each shared type against Java's layout.
+ */
+#define SHARED_WITH_JAVA(type, name) type *const volatile shared_##name = 0
+
 /* The network namespace the tracepoint handlers report (its inode); 0 reports every namespace. */
 const volatile __u32 target_netns = 0;
 

@@ -60,6 +60,10 @@ enum conn_stat {
 #define CONN_ETIMEDOUT 110
 
 PROBE_SWITCH(conn);
+SHARED_WITH_JAVA(struct conn_event, conn_event);
+SHARED_WITH_JAVA(enum conn_open, conn_open);
+SHARED_WITH_JAVA(enum conn_end, conn_end);
+SHARED_WITH_JAVA(enum conn_stat, conn_stat);
 /* One set of counters per twin copy (maps.h PERCPU_ADD_COPY). */
 PERCPU_COUNTERS(conn_stats, 2 * CONN_STAT_MAX);
 EVENT_RING(conn_events, 4 << 20);

@@ -51,6 +51,8 @@ enum drop_stat {
 };
 
 PROBE_SWITCH(drops);
+SHARED_WITH_JAVA(struct drop_event, drop_event);
+SHARED_WITH_JAVA(enum drop_stat, drop_stat);
 PERCPU_COUNTERS(drops_stats, DROP_STAT_MAX);
 PERCPU_COUNTERS(drops_by_reason, DROP_REASON_SLOTS);
 FLOW_TABLES(drops, struct drop_key, __u64, 16384);

@@ -35,6 +35,8 @@ enum dupack_stat {
 };
 
 PROBE_SWITCH(dupack);
+SHARED_WITH_JAVA(struct dupack_event, dupack_event);
+SHARED_WITH_JAVA(enum dupack_stat, dupack_stat);
 PERCPU_COUNTERS(dupack_stats, DUPACK_STAT_MAX);
 EVENT_RING(dupack_events, 1 << 20);
 

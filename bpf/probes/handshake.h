@@ -49,6 +49,9 @@ enum hs_stat {
 };
 
 PROBE_SWITCH(handshake);
+SHARED_WITH_JAVA(struct hs_event, hs_event);
+SHARED_WITH_JAVA(enum hs_kind, hs_kind);
+SHARED_WITH_JAVA(enum hs_stat, hs_stat);
 PERCPU_COUNTERS(handshake_stats, HS_STAT_MAX);
 EVENT_RING(handshake_events, 1 << 20);
 

@@ -47,6 +47,9 @@ enum reset_stat {
 };
 
 PROBE_SWITCH(reset);
+SHARED_WITH_JAVA(struct reset_event, reset_event);
+SHARED_WITH_JAVA(enum reset_direction, reset_direction);
+SHARED_WITH_JAVA(enum reset_stat, reset_stat);
 PERCPU_COUNTERS(reset_stats, RST_STAT_MAX);
 FLOW_TABLES(reset, struct flow, struct reset_counts, 16384);
 EVENT_RING(reset_events, 1 << 20);

@@ -50,6 +50,9 @@ enum retrans_stat {
 };
 
 PROBE_SWITCH(retrans);
+SHARED_WITH_JAVA(struct retrans_event, retrans_event);
+SHARED_WITH_JAVA(enum retrans_kind, retrans_kind);
+SHARED_WITH_JAVA(enum retrans_stat, retrans_stat);
 PERCPU_COUNTERS(retrans_stats, RETRANS_STAT_MAX);
 FLOW_TABLES(retrans, struct flow, struct retrans_counts, 16384);
 EVENT_RING(retrans_events, 1 << 20);

@@ -62,6 +62,8 @@ enum rtt_stat {
 #define RTT_SAMPLED_SET_BITS 12 /* 4,096 sets of 4 ways: when each remote's last event was made */
 
 PROBE_SWITCH(rtt);
+SHARED_WITH_JAVA(struct rtt_event, rtt_event);
+SHARED_WITH_JAVA(enum rtt_stat, rtt_stat);
 PERCPU_COUNTERS(rtt_stats, RTT_STAT_MAX);
 EVENT_RING(rtt_events, 1 << 20);
 

@@ -73,6 +73,9 @@ enum zw_stat {
 #define ZW_QUIET_SECONDS 300
 
 PROBE_SWITCH(zerowin);
+SHARED_WITH_JAVA(struct zw_event, zw_event);
+SHARED_WITH_JAVA(enum zw_direction, zw_direction);
+SHARED_WITH_JAVA(enum zw_stat, zw_stat);
 PERCPU_COUNTERS(zerowin_stats, ZW_STAT_MAX);
 EVENT_RING(zerowin_events, 1 << 20);
 
