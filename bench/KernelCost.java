@@ -6,6 +6,7 @@ import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.registry.ProbeRegistry;
 import dev.tcpinspect.testing.Bpftrace;
+import dev.tcpinspect.testing.WebLoad;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -28,7 +29,11 @@ import java.util.Set;
  * should be 0 within the quartiles). "bpftrace": a reference rather than a baseline, what a
  * bpftrace user would run on the same three tracepoints.
  *
- * Not a test: it prints figures. Run with bench/run kernel [all|none|empty|hooks|hooks-merged|hook:HOOK|bpftrace|PROBE,PROBE...] [CLIENTS].
+ * The workload is short connections by default; "close", "keepalive" and "bulk" measure nginx and
+ * wrk (a new connection per request, or keep-alive; requests/s) or one iperf3 stream instead
+ * (testing.WebLoad), where CLIENTS does not apply.
+ *
+ * Not a test: it prints figures. Run with bench/run kernel [all|none|empty|hooks|hooks-merged|hook:HOOK|bpftrace|PROBE,PROBE...] [CLIENTS] [conn|close|keepalive|bulk].
  */
 public class KernelCost {
     static final int PAIRS = Integer.getInteger("pairs", 12);
@@ -36,22 +41,31 @@ public class KernelCost {
     public static void main(String[] args) throws Exception {
         Set<String> which = Set.of((args.length > 0 ? args[0] : "all").split(","));
         int clients = args.length > 1 ? Integer.parseInt(args[1]) : 1;
-        try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
+        String workload = args.length > 2 ? args[2] : "conn";
+        try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+                WebLoad web = workload.equals("conn") ? null : WebLoad.start(lab)) {
+            java.util.function.DoubleSupplier rate = switch (workload) {
+                case "conn" -> () -> rate(lab, clients);
+                case "close" -> () -> web.run(WebLoad.Workload.CLOSE, 2);
+                case "keepalive" -> () -> web.run(WebLoad.Workload.KEEPALIVE, 2);
+                case "bulk" -> () -> web.run(WebLoad.Workload.BULK, 2);
+                default -> throw new IllegalArgumentException("workload: conn, close, keepalive or bulk, not " + workload);
+            };
             for (String sysctl : new String[] {"net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000"}) {
                 new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl).inheritIO()
                         .start().waitFor();
             }
             for (int w = 0; w < 6; w++) {
-                rate(lab, clients); // just-in-time compilation of this JVM's client and server first
+                rate.getAsDouble(); // just-in-time compilation of this JVM's client and server first
             }
             double[] change = new double[PAIRS];
             StringBuilder pairs = new StringBuilder();
             for (int r = 0; r < PAIRS; r++) {
-                double without = rate(lab, clients);
+                double without = rate.getAsDouble();
                 List<AutoCloseable> attached = lab.server().call(() -> attach(which, lab));
                 double with;
                 try {
-                    with = rate(lab, clients);
+                    with = rate.getAsDouble();
                 } finally {
                     lab.server().call(() -> {
                         for (AutoCloseable c : attached.reversed()) {
@@ -61,13 +75,14 @@ public class KernelCost {
                     });
                 }
                 change[r] = 100 * (with / without - 1);
-                pairs.append(String.format("%.0f/%.0f ", without, with));
+                pairs.append(String.format("%.4g/%.4g ", without, with));
             }
             Arrays.sort(change);
-            System.out.printf("%-30s %d client%s  change %6.1f%%   quartiles %6.1f%% %6.1f%%%n",
-                    String.join(",", which), clients, clients == 1 ? " " : "s", change[PAIRS / 2], change[PAIRS / 4],
-                    change[3 * PAIRS / 4]);
-            System.out.println("(connections/s without/with, by pair: " + pairs.toString().strip() + ")");
+            String load = workload.equals("conn") ? clients + " client" + (clients == 1 ? " " : "s") : workload;
+            System.out.printf("%-30s %-10s change %6.1f%%   quartiles %6.1f%% %6.1f%%%n", String.join(",", which), load,
+                    change[PAIRS / 2], change[PAIRS / 4], change[3 * PAIRS / 4]);
+            System.out.println("(" + (workload.equals("bulk") ? "Gbit/s" : workload.equals("conn") ? "connections/s"
+                    : "requests/s") + " without/with, by pair: " + pairs.toString().strip() + ")");
         }
     }
 

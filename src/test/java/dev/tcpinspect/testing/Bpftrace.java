@@ -37,6 +37,8 @@ public final class Bpftrace implements AutoCloseable {
             }
         } catch (IOException e) {
             // ended
+        } finally {
+            attached.countDown(); // ended without attaching (a script error): start() need not wait on
         }
     }
 
@@ -49,7 +51,7 @@ public final class Bpftrace implements AutoCloseable {
         try {
             Process p = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true).start();
             Bpftrace b = new Bpftrace(p);
-            if (!b.attached.await(60, TimeUnit.SECONDS)) {
+            if (!b.attached.await(60, TimeUnit.SECONDS) || !p.isAlive()) {
                 p.destroyForcibly();
                 throw new AssertionError("bpftrace did not attach: " + b.output);
             }

@@ -63,8 +63,9 @@ public final class DropsProbe implements Probe {
             "TCP packets the kernel dropped, by the reason the running kernel gives");
     private static final Desc TEARDOWN_FREES = Desc.of("teardown_frees", "freed at teardown (not drops)",
             "TCP packets freed through kfree_skb while connections are torn down, handled in full: the peer's FIN"
-                    + " purged when a socket goes to TIME_WAIT (QUEUE_PURGE), segments a TIME_WAIT socket answered"
-                    + " (NOT_SPECIFIED)").role(Role.NOTE);
+                    + " purged when a socket goes to TIME_WAIT (QUEUE_PURGE), segments freed without a reason once a"
+                    + " closing socket handled them (NOT_SPECIFIED: the last ACK to a LAST_ACK socket, segments to"
+                    + " TIME_WAIT sockets)").role(Role.NOTE);
     private static final Desc EVENTS_LOST = Desc.of("drop_detail.events_lost", "events lost (ring buffer full)",
             "Drops the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
     private static final Desc FLOWS_UNTRACKED = Desc.of("drop_detail.flows_untracked",

@@ -3,14 +3,19 @@ package dev.tcpinspect.probe.drops;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tcpinspect.ebpf.KernelEnums;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.os.SnmpCounters;
 import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.testing.Bpftrace;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.Connections;
 import dev.tcpinspect.testing.Firewall;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** Drop reasons against a capture (closed ports) and iptables' own rule counters (firewall drops). */
@@ -101,6 +106,175 @@ class DropsProbeTest {
             }
             assertEquals(laterSyns, laterFlows, "every later SYN is under its own flow");
             assertEquals(120, flows.stream().filter(f -> f.flow().lport() >= laterPort && f.flow().ipv6()).count());
+        }
+    }
+
+    /** A number of a kernel enum skb_drop_reason value, by its name without the prefix, from the kernel's BTF. */
+    private static long dropReason(String name) {
+        return KernelEnums.values("skb_drop_reason", "SKB_DROP_REASON_").entrySet().stream()
+                .filter(e -> e.getValue().equals(name)).mapToLong(Map.Entry::getKey).findFirst()
+                .orElseThrow(() -> new AssertionError("the kernel has no drop reason " + name));
+    }
+
+    /** A server that answers the first line and closes first, before the peer's FIN: the peer's FIN finds it in FIN_WAIT2. */
+    private static java.net.ServerSocket answerAndCloseFirst(Lab lab, int port) {
+        java.net.ServerSocket server = lab.server().call(() -> {
+            java.net.ServerSocket s = new java.net.ServerSocket();
+            s.setReuseAddress(true);
+            s.bind(new java.net.InetSocketAddress(Lab.SERVER_V4, port), 1024);
+            return s;
+        });
+        Thread.ofPlatform().daemon(true).name("answer-close-first").start(() -> {
+            while (!server.isClosed()) {
+                try (java.net.Socket s = server.accept()) {
+                    java.io.InputStream in = s.getInputStream();
+                    int b;
+                    do {
+                        b = in.read();
+                    } while (b != -1 && b != '\n');
+                    s.getOutputStream().write("bye\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                } catch (java.io.IOException e) {
+                    return; // closed
+                }
+            }
+        });
+        return server;
+    }
+
+    /** Connections to a server that closes first: each sends a line, reads the answer to its end and closes. */
+    private static int requestsToServerClosingFirst(Lab lab, int port, int count) {
+        return lab.client().call(() -> {
+            int done = 0;
+            for (int i = 0; i < count; i++) {
+                try (java.net.Socket s = new java.net.Socket()) {
+                    s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, port), 3000);
+                    s.getOutputStream().write("hello\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                    if (s.getInputStream().readAllBytes().length == 4) {
+                        done++;
+                    }
+                }
+            }
+            return done;
+        });
+    }
+
+    private static long delta(Map<String, Long> after, Map<String, Long> before, String counter) {
+        return after.getOrDefault(counter, 0L) - before.getOrDefault(counter, 0L);
+    }
+
+    /**
+     * Healthy short connections free packets at teardown without losing any: counted as teardown
+     * frees, not drops. Both ways a connection ends: the client closes first (the server, in
+     * LAST_ACK, frees the final ACK without a reason) and the server closes first (the client's FIN
+     * is purged when the server's socket goes to TIME_WAIT). nstat and a capture show nothing was
+     * lost and every connection completed; bpftrace counts the same frees on the same tracepoint in
+     * the server's namespace; then one SYN to a closed port is a real drop, and only it.
+     */
+    @Test
+    void teardownFreesOfHealthyConnectionsAreNotDrops() throws Exception {
+        int connections = 200;
+        int clientClosesFirst = 8080;
+        int serverClosesFirst = 8082;
+        int inClientNs = 8083;
+        long notSpecified = dropReason("NOT_SPECIFIED");
+        long queuePurge = dropReason("QUEUE_PURGE");
+        try (Lab lab = Lab.create();
+             Traffic.Server readToEnd = Traffic.listen(lab.server(), Lab.SERVER_V4, clientClosesFirst);
+             java.net.ServerSocket closesFirst = answerAndCloseFirst(lab, serverClosesFirst);
+             Traffic.Server clientSideServer = Traffic.listen(lab.client(), Lab.CLIENT_V4, inClientNs);
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
+                     ProbeSet.Options.defaults()))) {
+            DropsProbe probe = set.probe(DropsProbe.class);
+            long serverNs = lab.server().inode();
+            long clientNs = lab.client().inode();
+            // The probe's namespace is the packet's device's, else its socket's, else the receiving
+            // socket's (rx_sk, from 6.12); TCP is read from the IP header, as the kernel wrote it.
+            String script = """
+                    tracepoint:skb:kfree_skb /(args->protocol == 0x0800 || args->protocol == 0x86DD)
+                        && (args->reason == %d || args->reason == %d)/ {
+                      $skb = (struct sk_buff *)args->skbaddr;
+                      $l3 = $skb->head + $skb->network_header;
+                      $tcp = args->protocol == 0x0800 ? ((struct iphdr *)$l3)->protocol == 6
+                                                      : ((struct ipv6hdr *)$l3)->nexthdr == 6;
+                      if ($tcp) {
+                        $ns = (uint64)0;
+                        if ($skb->dev != 0) {
+                          $ns = $skb->dev->nd_net.net->ns.inum;
+                        } else if ($skb->sk != 0) {
+                          $ns = $skb->sk->__sk_common.skc_net.net->ns.inum;
+                        } else if (args->rx_sk != 0) {
+                          $ns = ((struct sock *)args->rx_sk)->__sk_common.skc_net.net->ns.inum;
+                        }
+                        @frees[args->reason, $ns] = count();
+                      }
+                    }
+                    """.formatted(notSpecified, queuePurge);
+            Map<String, Long> serverBefore = lab.server().call(SnmpCounters::read);
+            Map<String, Long> clientBefore = lab.client().call(SnmpCounters::read);
+            Map<String, Long> frees;
+            DropCounts counted;
+            try (Bpftrace bpftrace = Bpftrace.start(script)) {
+                DropCounts before = probe.read();
+                assertEquals(connections, Traffic.connect(lab.client(), Lab.SERVER_V4, clientClosesFirst, connections));
+                assertEquals(connections, requestsToServerClosingFirst(lab, serverClosesFirst, connections));
+                // The other way round: a server in the client's namespace frees the last ACKs there.
+                assertEquals(50, Traffic.connect(lab.server(), Lab.CLIENT_V4, inClientNs, 50));
+                Connections.settle(lab);
+                Thread.sleep(200);
+                counted = probe.read().minus(before);
+                frees = bpftrace.stop();
+            }
+            Map<String, Long> serverAfter = lab.server().call(SnmpCounters::read);
+            Map<String, Long> clientAfter = lab.client().call(SnmpCounters::read);
+
+            // One real drop in the same run: a SYN to a closed port is a drop, not a teardown free.
+            DropCounts beforeDrop = probe.read();
+            assertEquals(1, Traffic.synToClosedPorts(lab.client(), Lab.SERVER_V4, CLOSED_PORT, 1));
+            Thread.sleep(200);
+            DropCounts drop = probe.read().minus(beforeDrop);
+
+            // Nothing was lost: no retransmission either way, nothing refused or discarded on arrival.
+            for (String counter : List.of("Tcp:RetransSegs", "TcpExt:TCPLostRetransmit", "Tcp:InErrs",
+                    "TcpExt:ListenDrops", "TcpExt:ListenOverflows", "TcpExt:TCPBacklogDrop", "Ip:InDiscards")) {
+                assertEquals(0, delta(serverAfter, serverBefore, counter), "server " + counter);
+                assertEquals(0, delta(clientAfter, clientBefore, counter), "client " + counter);
+            }
+            // Every connection completed, both FINs each, none reset or retransmitted.
+            for (int port : List.of(clientClosesFirst, serverClosesFirst)) {
+                assertEquals(connections, in.streams(Capture.SYN + " && tcp.dstport == " + port), "SYNs to " + port);
+                assertEquals(connections, in.streams(Capture.FIN + " && tcp.dstport == " + port), "client FINs to " + port);
+                assertEquals(connections, out.streams(Capture.FIN + " && tcp.srcport == " + port), "server FINs from " + port);
+            }
+            assertEquals(50, out.streams(Capture.SYN + " && tcp.dstport == " + inClientNs), "SYNs to " + inClientNs);
+            assertEquals(50, in.streams(Capture.FIN + " && tcp.srcport == " + inClientNs), "FINs from " + inClientNs);
+            String served = "(tcp.port == " + clientClosesFirst + " || tcp.port == " + serverClosesFirst
+                    + " || tcp.port == " + inClientNs + ")";
+            assertEquals(0, in.count(served + " && " + Capture.RST) + out.count(served + " && " + Capture.RST),
+                    in.describe(Capture.RST) + out.describe(Capture.RST));
+            String lost = "tcp.analysis.retransmission || tcp.analysis.lost_segment || tcp.analysis.out_of_order";
+            assertEquals(0, in.count(lost) + out.count(lost), in.describe(lost) + out.describe(lost));
+
+            // So none of it is a drop, and what was freed at teardown is what bpftrace saw freed in the
+            // server's namespace, reason by reason.
+            assertEquals(0, counted.total(), counted.toString());
+            assertEquals(Map.of(), counted.byReason(), counted.toString());
+            long expectedNotSpecified = frees.getOrDefault("frees[" + notSpecified + ", " + serverNs + "]", 0L);
+            long expectedQueuePurge = frees.getOrDefault("frees[" + queuePurge + ", " + serverNs + "]", 0L);
+            assertTrue(expectedNotSpecified > 0 && expectedQueuePurge > 0, frees.toString());
+            assertEquals(expectedNotSpecified, counted.teardownFrees().getOrDefault("NOT_SPECIFIED", 0L),
+                    counted + " vs bpftrace " + frees);
+            assertEquals(expectedQueuePurge, counted.teardownFrees().getOrDefault("QUEUE_PURGE", 0L),
+                    counted + " vs bpftrace " + frees);
+            // The client's namespace freed packets at teardown too (its server's); the probe watches the
+            // server's namespace only.
+            assertTrue(frees.getOrDefault("frees[" + notSpecified + ", " + clientNs + "]", 0L) > 0, frees.toString());
+
+            assertEquals(1, in.count(Capture.SYN + " && tcp.dstport == " + CLOSED_PORT), "the capture shows the SYN");
+            assertEquals(1, drop.total(), drop.toString());
+            assertEquals(Map.of("NO_SOCKET", 1L), drop.byReason(), drop.toString());
+            assertEquals(Map.of(), drop.teardownFrees(), drop.toString());
         }
     }
 

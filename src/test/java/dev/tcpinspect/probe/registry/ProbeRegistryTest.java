@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.snapshot.Desc;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,6 +46,25 @@ class ProbeRegistryTest {
                 () -> ProbeRegistry.create(List.of("packets", "nosuch")));
         assertTrue(e.getMessage().contains("no probe named 'nosuch'") && e.getMessage().contains("zerowin"),
                 e.getMessage());
+    }
+
+    /** The README documents every output field: each metric path any probe declares is in its table. */
+    @Test
+    void theReadmeDocumentsEveryMetric() throws Exception {
+        String readme = Files.readString(Path.of("README.md"));
+        int paths = 0;
+        for (Probe p : ProbeRegistry.all()) {
+            for (java.lang.reflect.Field f : p.getClass().getDeclaredFields()) {
+                if (java.lang.reflect.Modifier.isStatic(f.getModifiers()) && f.getType() == Desc.class) {
+                    f.setAccessible(true);
+                    String path = ((Desc) f.get(null)).path();
+                    assertTrue(readme.contains("| " + p.name() + " | `" + path + "` |"),
+                            "README.md's JSON table has no row for " + p.name() + "'s " + path);
+                    paths++;
+                }
+            }
+        }
+        assertTrue(paths > 50, "found the probes' descriptors: " + paths);
     }
 
     /** The definition of done: git grep -il NAME -- src/main lists only NAME's package and the registry. */
