@@ -57,7 +57,11 @@ public class Startup {
             throw new IllegalStateException(String.join(" ", command) + " never printed " + marker);
         }
         p.destroy(); // SIGTERM: watch detaches and prints its summary
-        p.getInputStream().transferTo(java.io.OutputStream.nullOutputStream());
+        try {
+            in.transferTo(java.io.Writer.nullWriter());
+        } catch (java.io.IOException e) {
+            // the process ended and its pipe was closed
+        }
         p.waitFor();
         return elapsed;
     }

@@ -218,36 +218,65 @@ struct pkt {
 	struct pkt_tuple tuple FLOWSLOT_KEY_ALIGNED;
 };
 
-static __always_inline void pkt_init(struct pkt *p, void *data, void *data_end, bool incoming)
+/*
+ * The parse itself is a global function, one for each kind of context: the verifier checks a
+ * global function once, on its own, where an inlined parse would be checked again along every path
+ * through the handlers after it (with every packet probe on, that took ~300 ms of every start,
+ * BENCHMARKS.md). A global function cannot hand packet pointers back, so it writes only numbers
+ * into *out, and the handlers check every offset they take from it against the packet's end.
+ */
+__noinline int pkt_parse_tc_frame(struct __sk_buff *skb, struct tcp_view *out)
 {
-	p->data = data;
-	p->data_end = data_end;
+	if (!out)
+		return PARSE_NOT_TCP;
+	return parse_eth_tcp((void *)(long)skb->data, (void *)(long)skb->data_end, out);
+}
+
+__noinline int pkt_parse_xdp_frame(struct xdp_md *ctx, struct tcp_view *out)
+{
+	if (!out)
+		return PARSE_NOT_TCP;
+	return parse_eth_tcp((void *)(long)ctx->data, (void *)(long)ctx->data_end, out);
+}
+
+/* A packet about to be parsed: nothing known yet (the parse fills p->tcp and p->result). */
+static __always_inline void pkt_reset(struct pkt *p, bool incoming)
+{
 	p->incoming = incoming;
 	p->tuple_tried = false;
 	p->tuple_ok = false;
 	p->hash = 0;
-	p->result = parse_eth_tcp(data, data_end, &p->tcp);
+	__builtin_memset(&p->tcp, 0, sizeof(p->tcp));
 }
 
 /*
  * Parses an skb at a TC hook. Headers in paged data are pulled into the linear area once, for
  * every probe, and parsed again; only what is really cut short (skb->len covered) stays truncated.
- * Pulling moves bytes between the skb's areas; it changes neither the packet nor its fate.
+ * Pulling moves bytes between the skb's areas; it changes neither the packet nor its fate. The
+ * packet's pointers are read after the parse: the verifier forgets packet pointers across a call.
  */
 static __always_inline void pkt_parse_skb(struct __sk_buff *skb, struct pkt *p, bool incoming)
 {
-	pkt_init(p, (void *)(long)skb->data, (void *)(long)skb->data_end, incoming);
-	if (p->result == PARSE_TRUNCATED && skb->len > p->data_end - p->data) {
+	pkt_reset(p, incoming);
+	p->result = pkt_parse_tc_frame(skb, &p->tcp);
+	if (p->result == PARSE_TRUNCATED && skb->len > skb->data_end - skb->data) {
 		__u32 want = skb->len < MAX_HEADER_BYTES ? skb->len : MAX_HEADER_BYTES;
 
-		if (bpf_skb_pull_data(skb, want) == 0)
-			pkt_init(p, (void *)(long)skb->data, (void *)(long)skb->data_end, incoming);
+		if (bpf_skb_pull_data(skb, want) == 0) {
+			pkt_reset(p, incoming);
+			p->result = pkt_parse_tc_frame(skb, &p->tcp);
+		}
 	}
+	p->data = (void *)(long)skb->data;
+	p->data_end = (void *)(long)skb->data_end;
 }
 
 static __always_inline void pkt_parse_xdp(struct xdp_md *ctx, struct pkt *p)
 {
-	pkt_init(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end, true);
+	pkt_reset(p, true);
+	p->result = pkt_parse_xdp_frame(ctx, &p->tcp);
+	p->data = (void *)(long)ctx->data;
+	p->data_end = (void *)(long)ctx->data_end;
 }
 
 /* The segment's TCP header (seq, ack, window), or NULL when out of reach. */
