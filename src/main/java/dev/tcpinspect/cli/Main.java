@@ -25,7 +25,27 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        if (args.length > 0 && (args[0].equals("watch") || args[0].equals("demo"))) {
+            bindNativeInParallel();
+        }
         System.exit(execute(args));
+    }
+
+    /**
+     * Makes the native bindings (libbpf's and libc's downcall handles: the JVM generates code for
+     * each, ~0.2 s in all) on another thread while this one parses the command line and sets up, so
+     * that a watch is ready sooner (bench/Startup.java). Whichever thread needs them first waits for
+     * the class initialisation, as the JVM does for any class.
+     */
+    private static void bindNativeInParallel() {
+        Thread.ofPlatform().daemon(true).name("bind-native").start(() -> {
+            try {
+                Class.forName("dev.tcpinspect.ebpf.Libbpf", true, Main.class.getClassLoader());
+                Class.forName("dev.tcpinspect.os.Native", true, Main.class.getClassLoader());
+            } catch (ClassNotFoundException | LinkageError e) {
+                // the command reports it when it binds them itself
+            }
+        });
     }
 
     /** Runs the command line and returns its exit status (tests call this in-process). */
