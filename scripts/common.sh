@@ -17,7 +17,7 @@ find_jdk() {
   fi
   for d in "${candidates[@]}"; do
     [ -x "$d/bin/java" ] && [ -x "$d/bin/javac" ] || continue
-    # The JDK's release file names its version without starting a JVM (a start costs ~0.2 s).
+    # The JDK's release file names its version without starting a JVM (each start costs time: BENCHMARKS.md, startup).
     v=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$d/release" 2>/dev/null)
     [ -n "$v" ] || v=$("$d/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
     if [ -n "$v" ] && [ "${v%%.*}" -ge 22 ] 2>/dev/null; then

@@ -221,9 +221,9 @@ struct pkt {
 /*
  * The parse itself is a global function, one for each kind of context: the verifier checks a
  * global function once, on its own, where an inlined parse would be checked again along every path
- * through the handlers after it (with every packet probe on, that took ~300 ms of every start,
- * BENCHMARKS.md). A global function cannot hand packet pointers back, so it writes only numbers
- * into *out, and the handlers check every offset they take from it against the packet's end.
+ * through the handlers after it (that was most of a start's time: BENCHMARKS.md, startup). A
+ * global function cannot hand packet pointers back, so it writes only numbers into *out, and the
+ * handlers check every offset they take from it against the packet's end.
  */
 __noinline int pkt_parse_tc_frame(struct __sk_buff *skb, struct tcp_view *out)
 {

@@ -4,7 +4,7 @@
  * program at most once per CPU at a time: when the tracepoint fires in a softirq that interrupted
  * the same program's run in a task (a handshake completing while a connect() or a close() is being
  * traced on that CPU), the nested run is skipped and only counted (recursion_misses). Measured here
- * under connection churn: about 1 state change in 2,000, enough to lose a handshake now and then.
+ * under connection churn (NestedRunsTest, BENCHMARKS.md): enough to lose a handshake now and then.
  *
  * So the handler is attached twice, as two programs. Tracepoint probes run in the order they were
  * attached, so for every firing the first copy runs before the second, unless the kernel skips it

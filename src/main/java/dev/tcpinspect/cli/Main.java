@@ -33,9 +33,9 @@ public final class Main implements Runnable {
 
     /**
      * Makes the native bindings (libbpf's and libc's downcall handles: the JVM generates code for
-     * each, ~0.2 s in all) on another thread while this one parses the command line and sets up, so
-     * that a watch is ready sooner (bench/Startup.java). Whichever thread needs them first waits for
-     * the class initialisation, as the JVM does for any class.
+     * each) on another thread while this one parses the command line and sets up, so that a watch
+     * is ready sooner (BENCHMARKS.md, startup). Whichever thread needs them first waits for the
+     * class initialisation, as the JVM does for any class.
      */
     private static void bindNativeInParallel() {
         Thread.ofPlatform().daemon(true).name("bind-native").start(() -> {

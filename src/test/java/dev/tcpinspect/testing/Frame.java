@@ -135,6 +135,11 @@ public final class Frame {
                 h[1] = (byte) (e[0] == 44 ? 0 : e[0] == 51 ? e[1] / 4 - 2 : e[1] / 8 - 1);
                 if (e[0] == 44) {
                     h[3] = 1; // first fragment (offset 0), more fragments
+                } else if (e[0] != 51) {
+                    // One option filling the header, of a type the stack skips when it does not know it
+                    // (RFC 4727's experimental 0x1E): the kernel refuses more than 7 bytes of padding.
+                    h[2] = 0x1E;
+                    h[3] = (byte) (e[1] - 4);
                 }
                 out.writeBytes(h);
             }

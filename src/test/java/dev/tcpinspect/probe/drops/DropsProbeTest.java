@@ -109,6 +109,64 @@ class DropsProbeTest {
         }
     }
 
+    /**
+     * The drops handler reads the freed packet's own headers, IPv6 extension headers included: SYNs
+     * with a bad TCP checksum (frames built here, replayed onto the wire) behind a destination-
+     * options header, and behind hop-by-hop plus destination options, are dropped by TCP and must
+     * be counted under their own flows, with the ports past the extension headers. Oracles: the
+     * capture shows the frames arrived, and the kernel's own Tcp InCsumErrors counts them.
+     */
+    @Test
+    void dropsBehindIpv6ExtensionHeadersAreUnderTheirFlows() throws Exception {
+        List<byte[]> frames = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            frames.add(dev.tcpinspect.testing.Frame.ipv6().ext(60).flags(dev.tcpinspect.testing.Frame.SYN)
+                    .sport(41000).dport(9600).build());
+        }
+        for (int i = 0; i < 2; i++) {
+            frames.add(dev.tcpinspect.testing.Frame.ipv6().ext(0).ext(60).flags(dev.tcpinspect.testing.Frame.SYN)
+                    .sport(41001).dport(9601).build());
+        }
+        frames.add(dev.tcpinspect.testing.Frame.ipv6().flags(dev.tcpinspect.testing.Frame.SYN).sport(41002).dport(9602)
+                .build());
+        java.nio.file.Path replay = dev.tcpinspect.testing.Pcap.write(frames);
+        try (Lab lab = Lab.create()) {
+            // The frames are addressed to 02:00:00:00:00:01: the server's interface takes that address.
+            Cmd.run("ip", "netns", "exec", lab.serverNs(), "ip", "link", "set", "dev", lab.serverIf(), "address",
+                    "02:00:00:00:00:01").ok();
+            try (Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+                 ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
+                         ProbeSet.Options.defaults()))) {
+                DropsProbe probe = set.probe(DropsProbe.class);
+                Map<String, Long> snmpBefore = lab.server().call(SnmpCounters::read);
+                DropCounts before = probe.read();
+                Cmd.run("ip", "netns", "exec", lab.clientNs(), "tcpreplay", "-q", "-i", lab.clientIf(),
+                        replay.toString()).ok();
+                Thread.sleep(300);
+                DropCounts counted = probe.read().minus(before);
+                long csumErrors = delta(lab.server().call(SnmpCounters::read), snmpBefore, "Tcp:InCsumErrors");
+
+                assertEquals(6, in.count("ipv6 && tcp.dstport >= 9600 && tcp.dstport <= 9602"),
+                        "the capture shows the frames arrived");
+                assertEquals(6, csumErrors, "the kernel counted their bad checksums; the probe: " + counted);
+                assertEquals(6, counted.byReason().getOrDefault("TCP_CSUM", 0L), counted.toString());
+                Map<Integer, Long> byPort = new java.util.TreeMap<>();
+                for (FlowDrops f : probe.topFlows(100)) {
+                    if (f.reason().equals("TCP_CSUM")) {
+                        assertTrue(f.flow().ipv6(), f.toString());
+                        assertEquals(java.net.InetAddress.getByName(Lab.CLIENT_V6), f.flow().raddr(), f.toString());
+                        assertEquals(java.net.InetAddress.getByName(Lab.SERVER_V6), f.flow().laddr(), f.toString());
+                        assertEquals(41000 + f.flow().lport() - 9600, f.flow().rport(), f.toString());
+                        byPort.merge(f.flow().lport(), f.count(), Long::sum);
+                    }
+                }
+                assertEquals(Map.of(9600, 3L, 9601, 2L, 9602, 1L), byPort);
+            }
+        } finally {
+            replay.toFile().delete();
+        }
+    }
+
     /** A number of a kernel enum skb_drop_reason value, by its name without the prefix, from the kernel's BTF. */
     private static long dropReason(String name) {
         return KernelEnums.values("skb_drop_reason", "SKB_DROP_REASON_").entrySet().stream()
