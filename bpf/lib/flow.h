@@ -65,15 +65,13 @@ static __always_inline __u64 tp_btf_arg_value(const unsigned long long *ctx, int
 }
 
 /*
- * A full TCP socket read as a tcp_sock: the kernel's bpf_rdonly_cast (6.2+), which the verifier
- * turns into no code at all, where bpf_skc_to_tcp_sock would be a helper call on every state change
- * and every segment tcp_probe sees. The socket must be a full TCP socket (callers know it is).
+ * A socket as a tcp_sock, or NULL when it is not a full TCP socket. bpf_skc_to_tcp_sock (5.9+) is a
+ * helper call; bpf_rdonly_cast would cost nothing but needs 6.2, and one unresolved kfunc keeps the
+ * whole object from loading on older kernels.
  */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
 static __always_inline const struct tcp_sock *tcp_sock_of(const struct sock *sk)
 {
-	return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	return bpf_skc_to_tcp_sock((void *)sk);
 }
 
 static __always_inline bool ipv6_is_v4_mapped(const __u32 *a)
@@ -85,7 +83,8 @@ static __always_inline bool ipv6_is_v4_mapped(const __u32 *a)
  * A full TCP socket's addresses and ports (local first) as a flow, read directly in a tp_btf
  * program, namespace excluded (callers have it already). A v4-mapped IPv6 socket is IPv4 on the
  * wire and is recorded as IPv4, so that it matches what packet hooks see; its IPv4 fields hold the
- * addresses. Returns the socket as a tcp_sock, for callers that need TCP fields too.
+ * addresses. Returns the socket as a tcp_sock, for callers that need TCP fields too (NULL when it
+ * is not a full TCP socket).
  */
 static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock *sk, struct flow *flow)
 {
@@ -96,7 +95,7 @@ static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock
 	 * has given its port back (inet_put_port runs before the change to CLOSE is traced). */
 	const struct tcp_sock *tcp = tcp_sock_of(sk);
 
-	flow->lport = bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport);
+	flow->lport = tcp ? bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport) : c->skc_num;
 	flow->rport = bpf_ntohs(c->skc_dport);
 	if (flow->family == FLOW_AF_INET6 && ipv6_is_v4_mapped(c->skc_v6_rcv_saddr.in6_u.u6_addr32))
 		flow->family = FLOW_AF_INET;

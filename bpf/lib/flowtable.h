@@ -23,9 +23,8 @@ SHARED_WITH_JAVA(enum flow_table_slot, flow_table_slot);
 
 /*
  * Defines a probe's two tables and their control array: PREFIX_flows_0, PREFIX_flows_1 and
- * PREFIX_flow_tables. PERCPU_FLOW_TABLES keeps a copy of each value per CPU, for aggregates that
- * every CPU updates at once (a port's histogram, a remote's RTT): no cache line bounces between
- * CPUs, and user space adds the copies up when it drains.
+ * PREFIX_flow_tables. (Aggregates that every CPU updates at once, a port's histogram or a remote's
+ * RTT, are kept per CPU in slottable.h's tables instead, drained the same way.)
  */
 #define FLOW_TABLES_OF(prefix, map_type, key_type, value_type, entries) \
 	struct {                                                \
@@ -43,8 +42,6 @@ SHARED_WITH_JAVA(enum flow_table_slot, flow_table_slot);
 
 #define FLOW_TABLES(prefix, key_type, value_type, entries) \
 	FLOW_TABLES_OF(prefix, BPF_MAP_TYPE_HASH, key_type, value_type, entries)
-#define PERCPU_FLOW_TABLES(prefix, key_type, value_type, entries) \
-	FLOW_TABLES_OF(prefix, BPF_MAP_TYPE_PERCPU_HASH, key_type, value_type, entries)
 
 /*
  * The active table's entry for key, made from init when absent (racing inserts are fine: one

@@ -253,7 +253,8 @@ static __always_inline void pkt_reset(struct pkt *p, bool incoming)
  * Parses an skb at a TC hook. Headers in paged data are pulled into the linear area once, for
  * every probe, and parsed again; only what is really cut short (skb->len covered) stays truncated.
  * Pulling moves bytes between the skb's areas; it changes neither the packet nor its fate. The
- * packet's pointers are read after the parse: the verifier forgets packet pointers across a call.
+ * packet's pointers are read after the parse: a pull moves the data, and a global function cannot
+ * hand pointers back.
  */
 static __always_inline void pkt_parse_skb(struct __sk_buff *skb, struct pkt *p, bool incoming)
 {
@@ -282,6 +283,9 @@ static __always_inline void pkt_parse_xdp(struct xdp_md *ctx, struct pkt *p)
 /* The segment's TCP header (seq, ack, window), or NULL when out of reach. */
 static __always_inline struct tcphdr *pkt_tcp_header(const struct pkt *p)
 {
+	/* The mask is for the verifier; an offset past it is refused, never wrapped to other bytes. */
+	if (p->tcp.l4_offset > 0x7ff)
+		return NULL;
 	struct tcphdr *th = p->data + (p->tcp.l4_offset & 0x7ff);
 
 	if ((void *)(th + 1) > p->data_end)
@@ -295,6 +299,8 @@ static __always_inline const struct pkt_tuple *pkt_tuple(struct pkt *p)
 	if (p->tuple_tried)
 		return p->tuple_ok ? &p->tuple : NULL;
 	p->tuple_tried = true;
+	if (p->tcp.l3_offset > 0xff)
+		return NULL;
 	void *l3 = p->data + (p->tcp.l3_offset & 0xff);
 	struct pkt_tuple *t = &p->tuple;
 	bool in = p->incoming;

@@ -27,9 +27,10 @@
 
 /*
  * Defines struct PREFIX_way and PREFIX_set, the maps PREFIX_slots (2 << set_bits sets) and
- * PREFIX_slot_tables, and PREFIX_slot(key, claimed): the active half's value for key, made zero
- * when the key is new (claimed set), or NULL when its set is full. Two runs on one CPU may claim at
- * once (a twin pair's copies): a way is claimed with a compare-and-swap on its tag.
+ * PREFIX_slot_tables, and PREFIX_slot(key): the active half's value for key (zero when the key is
+ * new: user space zeroes a half it drained), or NULL when its set is full. Two runs on one CPU may
+ * claim at once (a twin pair's copies): a way is claimed with a compare-and-swap on its tag, and
+ * a run that finds the other claimed the same key in between takes that way.
  */
 #define SLOT_TABLES(prefix, key_type, value_type, set_bits)                                             \
 	struct prefix##_way {                                                                          \
@@ -70,9 +71,12 @@
 		{                                                                                      \
 			if (set->way[i].tag == tag)                                                    \
 				return &set->way[i].value;                                             \
-			if (!set->way[i].tag && !__sync_val_compare_and_swap(&set->way[i].tag, 0, tag)) { \
-				set->way[i].key = *key;                                                \
-				return &set->way[i].value;                                             \
+			if (!set->way[i].tag) {                                                        \
+				__u64 was = __sync_val_compare_and_swap(&set->way[i].tag, 0, tag);     \
+				if (was == 0 || was == tag) {                                          \
+					set->way[i].key = *key;                                        \
+					return &set->way[i].value;                                     \
+				}                                                                      \
 			}                                                                              \
 		}                                                                                      \
 		return NULL;                                                                           \

@@ -161,7 +161,7 @@ static __always_inline void handshake_record(struct state_change *c, const struc
  */
 static __always_inline __u64 handshake_end_ns(const struct tcp_sock *tcp)
 {
-	return tcp->tcp_mstamp * 1000;
+	return tcp ? tcp->tcp_mstamp * 1000 : bpf_ktime_get_ns();
 }
 
 /* The state changes that end a handshake (the shared handler took the record at SYN_SENT). */
@@ -176,9 +176,12 @@ static __always_inline void handshake_on_state(struct state_change *c)
 
 		if (!w || !w->start_ns)
 			return;
-		__u64 end = handshake_end_ns(flow_of_sock_btf(c->sk, &flow));
+		__u64 latency = (handshake_end_ns(flow_of_sock_btf(c->sk, &flow)) - w->start_ns) & SOCK_START_MASK;
 
-		handshake_record(c, &flow, HS_ACTIVE, (end - w->start_ns) & SOCK_START_MASK);
+		/* A socket whose clock stamp was not refreshed before it connected (TCP_REPAIR restores
+		 * a connection without a handshake) has no latency to record. */
+		if (latency < SOCK_START_MASK / 2)
+			handshake_record(c, &flow, HS_ACTIVE, latency);
 		return;
 	}
 	if (c->oldstate != TCP_SYN_RECV)

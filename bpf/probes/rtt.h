@@ -117,6 +117,9 @@ static __always_inline void rtt_on_tcp_probe(const struct sock *sk)
 	if (!rtt_enabled)
 		return;
 	const struct tcp_sock *tcp = tcp_sock_of(sk);
+
+	if (!tcp)
+		return;
 	__u32 srtt = tcp->srtt_us >> 3;
 
 	if (srtt == 0)

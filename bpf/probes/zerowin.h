@@ -8,11 +8,11 @@
  *
  * A closed window keeps producing zero-window segments in its direction: the other side probes it
  * (with a backoff that never exceeds TCP_RTO_MAX, 120 s) and each probe is answered with a zero
- * window. So when no zero-window segment at all was seen for ZW_QUIET_NS, no window can be closed
- * any longer, and a segment with an open window skips the table lookup: the common case costs one
- * read of jiffies. A closure whose flow vanished without a RST (a socket aborted by timeout, a
- * host gone) stops producing segments too: user space removes such entries after ZW_QUIET_NS of
- * silence and counts them as expired (probe/zerowin).
+ * window. So when no zero-window segment at all was seen for ZW_QUIET_SECONDS, no window can be
+ * closed any longer, and a segment with an open window skips the table lookup: the common case
+ * costs a read of jiffies and of one array entry. A closure whose flow vanished without a RST (a
+ * socket aborted by timeout, a host gone) stops producing segments too: user space removes such
+ * entries after ZW_QUIET_SECONDS of silence and counts them as expired (probe/zerowin).
  *
  * Shared with Java (probe/zerowin): struct zw_key, struct zw_closed, struct zw_counts, struct
  * zw_event, enum zw_direction, enum zw_stat.

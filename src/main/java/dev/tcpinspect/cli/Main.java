@@ -35,18 +35,24 @@ public final class Main implements Runnable {
      * Makes the native bindings (libbpf's and libc's downcall handles: the JVM generates code for
      * each) on another thread while this one parses the command line and sets up, so that a watch
      * is ready sooner (BENCHMARKS.md, startup). Whichever thread needs them first waits for the
-     * class initialisation, as the JVM does for any class.
+     * class initialisation, as the JVM does for any class. A failure there (libbpf not installed)
+     * is kept, so that the command reports it rather than the class it left uninitialised.
      */
     private static void bindNativeInParallel() {
         Thread.ofPlatform().daemon(true).name("bind-native").start(() -> {
             try {
                 Class.forName("dev.tcpinspect.ebpf.Libbpf", true, Main.class.getClassLoader());
-                Class.forName("dev.tcpinspect.os.Native", true, Main.class.getClassLoader());
+                Class.forName("dev.tcpinspect.os.Libc", true, Main.class.getClassLoader());
+            } catch (ExceptionInInitializerError e) {
+                bindFailure = e.getCause() != null ? e.getCause() : e;
             } catch (ClassNotFoundException | LinkageError e) {
-                // the command reports it when it binds them itself
+                bindFailure = e;
             }
         });
     }
+
+    /** What went wrong making the native bindings on the other thread, or null. */
+    private static volatile Throwable bindFailure;
 
     /** Runs the command line and returns its exit status (tests call this in-process). */
     public static int execute(String... args) {
@@ -77,6 +83,9 @@ public final class Main implements Runnable {
     /** A failure as one line: the message of the exception that says what went wrong. */
     static String oneLine(Throwable e) {
         Throwable t = e;
+        if (bindFailure != null && causedBy(e, NoClassDefFoundError.class)) {
+            t = bindFailure; // the class could not be initialised on the other thread: say why
+        }
         while ((t.getMessage() == null || t instanceof java.util.concurrent.ExecutionException
                 || (t instanceof IllegalStateException && t.getCause() != null && t.getMessage().startsWith("java.")))
                 && t.getCause() != null) {
@@ -90,6 +99,15 @@ public final class Main implements Runnable {
         }
         int newline = message.indexOf('\n');
         return newline < 0 ? message : message.substring(0, newline);
+    }
+
+    private static boolean causedBy(Throwable e, Class<? extends Throwable> kind) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (kind.isInstance(t)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -29,11 +29,13 @@ class RuntimeTest {
     /** Section names as the compiled objects carry them (the SEC() lines of their sources). */
     @Test
     void programSectionsAreReadFromTheOpenObject() {
-        try (OpenObject conn = OpenObject.openResource("/bpf/conn.bpf.o");
-             OpenObject reset = OpenObject.openResource("/bpf/reset.bpf.o")) {
-            assertTrue(conn.hasProgramSection("tp_btf/"));
-            assertTrue(reset.hasProgramSection("tracepoint/tcp/"));
-            assertTrue(!reset.hasProgramSection("tp_btf/"));
+        try (OpenObject probes = OpenObject.openResource("/bpf/tcpinspect.bpf.o");
+             OpenObject empty = OpenObject.openResource("/bpf/bench/empty.bpf.o")) {
+            assertTrue(probes.hasProgramSection("tp_btf/"));
+            assertTrue(probes.hasProgramSection("tracepoint/tcp/"));
+            assertTrue(probes.hasProgramSection("xdp"));
+            assertTrue(empty.hasProgramSection("tp_btf/"));
+            assertTrue(!empty.hasProgramSection("tracepoint/"), "the baselines attach no classic tracepoint");
         }
     }
 

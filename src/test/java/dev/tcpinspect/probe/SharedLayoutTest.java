@@ -350,6 +350,9 @@ class SharedLayoutTest {
             for (; !TcpStates.name(state).startsWith("STATE_"); state++) {
                 String constant = "TCP_" + TcpStates.name(state);
                 Optional<Long> value = kernel.enumConstant(constant);
+                if (value.isEmpty() && TcpStates.name(state + 1).startsWith("STATE_")) {
+                    continue; // the newest state Java names may be newer than this kernel (BOUND_INACTIVE, 6.6)
+                }
                 if (value.isEmpty() || value.get() != state) {
                     problems.add(constant + ": kernel " + value.map(String::valueOf).orElse("has none")
                             + ", Java " + state);

@@ -120,8 +120,10 @@ public final class WebLoad implements AutoCloseable {
             throw new IllegalStateException("wrk said: " + r.out() + r.err());
         }
         Matcher errors = Pattern.compile("Non-2xx or 3xx responses: (\\d+)|Socket errors: connect (\\d+)").matcher(r.out());
-        if (errors.find() && (errors.group(1) != null || !"0".equals(errors.group(2)))) {
-            throw new IllegalStateException("wrk saw errors: " + r.out());
+        while (errors.find()) {
+            if (errors.group(1) != null || !"0".equals(errors.group(2))) {
+                throw new IllegalStateException("wrk saw errors: " + r.out());
+            }
         }
         return Double.parseDouble(m.group(1));
     }
