@@ -173,29 +173,35 @@ public final class RingBufReader implements AutoCloseable {
     private int drain(Ring ring) {
         long consumer = (long) LONG_AT.getAcquire(ring.consumerPage, 0L);
         int count = 0;
-        while (true) {
-            long producer = (long) LONG_AT.getAcquire(ring.producerArea, 0L);
-            if (consumer >= producer) {
-                return count;
-            }
-            long at = ring.page + (consumer & ring.mask);
-            int header = (int) INT_AT.getAcquire(ring.producerArea, at);
-            if ((header & BUSY_BIT) != 0) {
-                return count; // reserved but not yet submitted: come back later
-            }
-            int length = header & ~(BUSY_BIT | DISCARD_BIT);
-            if ((header & DISCARD_BIT) == 0) {
-                try {
-                    ring.handler.onRecord(ring.producerArea, at + HEADER_SIZE, length);
-                    delivered.incrementAndGet();
-                } catch (Throwable t) {
-                    failed.incrementAndGet();
-                    lastFailure = t;
+        int handled = 0; // added to delivered once per drain, not once per record
+        try {
+            while (true) {
+                long producer = (long) LONG_AT.getAcquire(ring.producerArea, 0L);
+                if (consumer >= producer) {
+                    return count;
                 }
+                long at = ring.page + (consumer & ring.mask);
+                int header = (int) INT_AT.getAcquire(ring.producerArea, at);
+                if ((header & BUSY_BIT) != 0) {
+                    return count; // reserved but not yet submitted: come back later
+                }
+                int length = header & ~(BUSY_BIT | DISCARD_BIT);
+                if ((header & DISCARD_BIT) == 0) {
+                    try {
+                        ring.handler.onRecord(ring.producerArea, at + HEADER_SIZE, length);
+                        handled++;
+                    } catch (Throwable t) {
+                        failed.incrementAndGet();
+                        lastFailure = t;
+                    }
+                }
+                // Published record by record, as libbpf does: the kernel reuses the space at once.
+                consumer += (length + HEADER_SIZE + 7) & ~7L;
+                LONG_AT.setRelease(ring.consumerPage, 0L, consumer);
+                count++;
             }
-            consumer += (length + HEADER_SIZE + 7) & ~7L;
-            LONG_AT.setRelease(ring.consumerPage, 0L, consumer);
-            count++;
+        } finally {
+            delivered.addAndGet(handled);
         }
     }
 

@@ -358,7 +358,10 @@ public final class ProbeSet implements AutoCloseable {
         for (Hook h : p.hooks()) {
             switch (h.attach) {
                 case TRACEPOINT -> skipped += object.program(h.programs().getFirst()).info().recursionMisses();
-                case TWIN -> skipped += Math.max(0, twinRuns(h).firstSkipped() - twinRuns(h).rescued());
+                case TWIN -> {
+                    TwinRuns runs = twinRuns(h);
+                    skipped += Math.max(0, runs.firstSkipped() - runs.rescued());
+                }
                 case INTERFACE -> { } // packet programs never run nested on a CPU
             }
         }
