@@ -21,6 +21,7 @@
 #include "probes/zerowin.h"
 #include "probes/rtt.h"
 #include "probes/dupack.h"
+#include "probes/anomaly.h"
 
 /* ---- packet hooks ---- */
 
@@ -28,6 +29,7 @@
 static __always_inline void on_ingress(struct pkt *p)
 {
 	packets_on_ingress(p);
+	anomaly_on_ingress(p);
 	if (p->result != PARSE_TCP)
 		return;
 	handshake_on_ingress(p);

@@ -49,6 +49,8 @@ struct tcp_view {
 	__u8 ip_version;   /* 4 or 6 */
 	__u16 l3_offset;   /* where the IP header starts, for callers that need the addresses */
 	__u16 l4_offset;   /* where the TCP header starts, for callers that need seq, ack, window */
+	__u8 flags_hi;     /* the low nibble of the data offset byte: 3 reserved bits, then AccECN's AE */
+	__u8 doff;         /* TCP header length in bytes */
 	__u32 payload_len; /* bytes of TCP payload according to the IP length fields */
 };
 
@@ -57,6 +59,10 @@ struct tcp_view {
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_PSH 0x08
 #define TCP_FLAG_ACK 0x10
+#define TCP_FLAG_URG 0x20
+/* In tcp_view.flags_hi: AccECN's AE bit, and the three bits still reserved. */
+#define TCP_FLAG_HI_AE 0x01
+#define TCP_FLAG_HI_RESERVED 0x0E
 
 struct vlan_tag {
 	__be16 tci;
@@ -87,6 +93,8 @@ static __always_inline int parse_tcp_header(void *l4, void *data_end, __u32 l4_l
 	out->sport = bpf_ntohs(tcp->source);
 	out->dport = bpf_ntohs(tcp->dest);
 	out->flags = ((__u8 *)tcp)[13];
+	out->flags_hi = ((__u8 *)tcp)[12] & 0x0F;
+	out->doff = hdr_len;
 	out->payload_len = l4_len_from_ip - hdr_len;
 	return PARSE_TCP;
 }

@@ -42,7 +42,7 @@ public record Flow(long netns, boolean ipv6, InetAddress laddr, int lport, InetA
     public static final int SIZE = (int) LAYOUT.byteSize();
     public static final int TUPLE_SIZE = (int) TUPLE_LAYOUT.byteSize();
 
-    static final int AF_INET6 = 10;
+    public static final int AF_INET6 = 10;
     static final long NETNS = offset(LAYOUT, "netns");
     static final long FAMILY = offset(LAYOUT, "family");
     static final long LPORT = offset(LAYOUT, "lport");

@@ -442,6 +442,14 @@ class SharedLayoutTest {
             shapes.add(new MapShape("state_twin_claims", 4, ProbeSet.TWIN_CLAIMS.byteSize(), "__u32 -> twin_claims"));
             shapes.add(new MapShape("handshake_summary", 4, ProbeContext.HIST_SUMMARY_SIZE, "__u32 -> hist_summary"));
             shapes.add(new MapShape("rtt_summary", 4, ProbeContext.HIST_SUMMARY_SIZE, "__u32 -> hist_summary"));
+            shapes.add(new MapShape("anomaly_sources", size("anomaly", "anomaly_source"),
+                    size("anomaly", "anomaly_source_stats"), "anomaly_source -> anomaly_source_stats"));
+            BpfMap kinds = obj.map("anomaly_counts");
+            int kindCount = probe("anomaly").sharedEnums().get("anomaly_kind").size();
+            if (kinds.maxEntries() != kindCount || kinds.valueSize() != 8) {
+                problems.add("anomaly_counts: C " + kinds.maxEntries() + " counters; Java reads " + kindCount
+                        + " (enum anomaly_kind)");
+            }
             for (MapShape s : shapes) {
                 BpfMap m = obj.map(s.map());
                 if (m.keySize() != s.keySize() || m.valueSize() != s.valueSize()) {
@@ -454,7 +462,7 @@ class SharedLayoutTest {
             Map<String, String> stats = Map.of("conn_stats", "conn:conn_stat", "drops_stats", "drops:drop_stat",
                     "dupack_stats", "dupack:dupack_stat", "handshake_stats", "handshake:hs_stat",
                     "reset_stats", "reset:reset_stat", "retrans_stats", "retrans:retrans_stat", "rtt_stats", "rtt:rtt_stat",
-                    "zerowin_stats", "zerowin:zw_stat");
+                    "zerowin_stats", "zerowin:zw_stat", "anomaly_stats", "anomaly:anomaly_stat");
             Set<String> statMaps = obj.maps().keySet().stream().filter(m -> m.endsWith("_stats"))
                     .collect(Collectors.toCollection(TreeSet::new));
             assertEquals(statMaps, new TreeSet<>(stats.keySet()), "counter arrays: C (maps PROBE_stats) vs those this"

@@ -10,7 +10,8 @@ import java.util.List;
  * can cut a frame at every header boundary. Checksums are left zero: the probes do not check them.
  */
 public final class Frame {
-    public static final int FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10;
+    public static final int FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20;
+    private static final int COOKIE_OPTION_BYTES = 12;
 
     private final List<Integer> vlanTypes = new ArrayList<>();
     private boolean ipv6;
@@ -18,6 +19,8 @@ public final class Frame {
     private final List<int[]> extHeaders = new ArrayList<>(); // {type, length in bytes}
     private int tcpOptionBytes;
     private int flags = SYN;
+    private int flagsHi;
+    private boolean fastOpenCookie;
     private int sport = 40000;
     private int dport = 80;
     private int payload;
@@ -76,6 +79,19 @@ public final class Frame {
         return this;
     }
 
+    /** The low nibble of the data offset byte: the three reserved bits (0x0E) and AccECN's AE (0x01). */
+    public Frame flagsHi(int bits) {
+        flagsHi = bits;
+        return this;
+    }
+
+    /** A TCP Fast Open cookie option (RFC 7413, kind 34, an 8-byte cookie) before the other options. */
+    public Frame fastOpenCookie() {
+        fastOpenCookie = true;
+        description += "+tfo";
+        return this;
+    }
+
     public Frame sport(int port) {
         sport = port;
         return this;
@@ -94,7 +110,7 @@ public final class Frame {
     /** Offset just past the TCP header (with options): a frame cut before it has no complete header. */
     public int tcpHeaderEnd() {
         return 14 + 4 * vlanTypes.size() + (ipv6 ? 40 + extHeaders.stream().mapToInt(e -> e[1]).sum()
-                : 20 + ipOptionBytes) + 20 + tcpOptionBytes;
+                : 20 + ipOptionBytes) + 20 + tcpOptionBytes + (fastOpenCookie ? COOKIE_OPTION_BYTES : 0);
     }
 
     /**
@@ -118,7 +134,8 @@ public final class Frame {
             u16(out, 100); // TCI of the tag that follows
         }
         u16(out, ipv6 ? 0x86DD : 0x0800);
-        int tcpLength = 20 + tcpOptionBytes + payload;
+        int options = tcpOptionBytes + (fastOpenCookie ? COOKIE_OPTION_BYTES : 0);
+        int tcpLength = 20 + options + payload;
         if (ipv6) {
             int extLength = extHeaders.stream().mapToInt(e -> e[1]).sum();
             out.writeBytes(new byte[] {0x60, 0, 0, 0});
@@ -161,11 +178,14 @@ public final class Frame {
         u16(out, sport);
         u16(out, dport);
         out.writeBytes(new byte[] {0, 0, 0, 1, 0, 0, 0, 0});
-        out.write(((5 + tcpOptionBytes / 4) << 4));
+        out.write(((5 + options / 4) << 4) | (flagsHi & 0x0F));
         out.write(flags);
         u16(out, 65535);
         u16(out, 0);
         u16(out, 0);
+        if (fastOpenCookie) {
+            out.writeBytes(new byte[] {34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1}); // the cookie, two NOPs to a word
+        }
         for (int i = 0; i < tcpOptionBytes; i++) {
             out.write(1);
         }

@@ -1,6 +1,7 @@
 package dev.tcpinspect.probe.registry;
 
 import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.anomaly.AnomalyProbe;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.dupack.DupAckProbe;
@@ -30,7 +31,8 @@ public final class ProbeRegistry {
             DropsProbe::new,
             ZeroWindowProbe::new,
             RttProbe::new,
-            DupAckProbe::new);
+            DupAckProbe::new,
+            AnomalyProbe::new);
 
     private ProbeRegistry() {}
 

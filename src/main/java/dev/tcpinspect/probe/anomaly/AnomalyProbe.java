@@ -1,0 +1,206 @@
+package dev.tcpinspect.probe.anomaly;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import dev.tcpinspect.probe.EventType;
+import dev.tcpinspect.probe.Hook;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.ProbeContext;
+import dev.tcpinspect.snapshot.Addresses;
+import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Desc.Role;
+import dev.tcpinspect.snapshot.EventFields;
+import dev.tcpinspect.snapshot.Flow;
+import dev.tcpinspect.snapshot.Metric;
+import dev.tcpinspect.snapshot.Metric.Cell;
+import dev.tcpinspect.snapshot.Metric.Counter;
+import dev.tcpinspect.snapshot.Metric.CounterMap;
+import dev.tcpinspect.snapshot.Snapshot;
+import java.io.IOException;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * anomaly (bpf/probes/anomaly.h): incoming segments with flag combinations no honest stack sends
+ * (NULL, XMAS, SYN+FIN, ...) and impossible headers, by kind and by source, at the ingress hook.
+ * Observation only: nothing is dropped.
+ */
+public final class AnomalyProbe implements Probe {
+    /** enum anomaly_stat, in value order. */
+    enum Stat { ACCECN_AE, EVENTS_LOST, SOURCES_NEW }
+
+    /** struct anomaly_source: the per-source table's key. */
+    static final StructLayout SOURCE = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr"),
+            JAVA_SHORT.withName("family"),
+            JAVA_BYTE.withName("kind"),
+            JAVA_BYTE.withName("pad")).withName("anomaly_source");
+    /** struct anomaly_source_stats: its value. */
+    static final StructLayout SOURCE_STATS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("packets"), JAVA_LONG.withName("reported")).withName("anomaly_source_stats");
+    private static final long FAMILY = SOURCE.byteOffset(MemoryLayout.PathElement.groupElement("family"));
+    private static final long KIND = SOURCE.byteOffset(MemoryLayout.PathElement.groupElement("kind"));
+
+    private static final int TOP_SOURCES = 20;
+    private static final Desc ANOMALIES = Desc.of("anomalies", "anomalous segments in",
+            "Incoming segments no honest stack sends, by kind (" + kinds() + ")")
+            .role(Role.NOTE).column("ANOMAL", 6);
+    private static final Desc ACCECN_AE = Desc.of("anomaly_detail.accecn_ae", "segments with AccECN's AE bit",
+            "Segments with AccECN's AE flag (RFC 9768): legitimate, counted apart from the anomalies").role(Role.HIDDEN);
+    private static final Desc EVENTS_LOST = Desc.of("anomaly_detail.events_lost", "events lost (ring buffer full)",
+            "Anomaly events the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+    private static final Desc SOURCES_EVICTED = Desc.of("anomaly_detail.sources_evicted",
+            "sources pushed out of the per-source table (more than it holds; their kinds are still counted)",
+            "Source and kind entries the per-source table (8,192) pushed out for newer ones").role(Role.NOT_SHOWN);
+    private static final Desc TOP = Desc.of("top_anomaly_sources", "Top sources of anomalous segments",
+            "The sources that sent the most anomalous segments, with the kind");
+
+    private final EventType<AnomalyEvent> events =
+            new EventType<>("anomaly", "anomaly_events", () -> new AnomalyEvent(netns()), AnomalyProbe::write);
+    private ProbeContext context;
+
+    @Override
+    public String name() {
+        return "anomaly";
+    }
+
+    @Override
+    public String help() {
+        return "incoming segments no honest stack sends (NULL, XMAS, SYN+FIN, SYN+RST, RST+FIN, FIN without ACK,"
+                + " URG with a zero pointer, SYN data without a Fast Open cookie, reserved bits, impossible headers),"
+                + " by kind and source";
+    }
+
+    @Override
+    public Set<Hook> hooks() {
+        return Set.of(Hook.INGRESS);
+    }
+
+    @Override
+    public List<StructLayout> sharedStructs() {
+        return List.of(AnomalyEvent.LAYOUT, SOURCE, SOURCE_STATS);
+    }
+
+    @Override
+    public Map<String, List<String>> sharedEnums() {
+        return Map.of(
+                "anomaly_kind", Arrays.stream(AnomalyKind.values()).map(k -> "ANOMALY_" + k.name()).toList(),
+                "anomaly_stat", Arrays.stream(Stat.values()).map(s -> "ANOMALY_STAT_" + s.name()).toList(),
+                "anomaly_report", List.of("ANOMALY_REPORT_FIRST", "ANOMALY_REPORT_AGAIN"));
+    }
+
+    @Override
+    public void bind(ProbeContext context) {
+        this.context = context;
+    }
+
+    private long netns() {
+        return context.netns();
+    }
+
+    /** Segments of each kind since the probe was loaded. */
+    public Map<AnomalyKind, Long> counts() {
+        long[] v = context.counters("anomaly_counts", AnomalyKind.values().length);
+        Map<AnomalyKind, Long> counts = new LinkedHashMap<>();
+        for (AnomalyKind k : AnomalyKind.values()) {
+            counts.put(k, v[k.ordinal()]);
+        }
+        return counts;
+    }
+
+    /** The sources in the per-source table, most segments first. */
+    public List<AnomalySource> sources() {
+        List<AnomalySource> sources = new ArrayList<>();
+        context.map("anomaly_sources").forEach((key, value) -> sources.add(new AnomalySource(
+                address(key, key.get(ValueLayout.JAVA_SHORT_UNALIGNED, FAMILY)),
+                AnomalyKind.of(key.get(ValueLayout.JAVA_BYTE, KIND)),
+                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0))));
+        sources.sort(Comparator.comparingLong(AnomalySource::packets).reversed());
+        return sources;
+    }
+
+    private static InetAddress address(MemorySegment key, int family) {
+        byte[] bytes = new byte[family == Flow.AF_INET6 ? 16 : 4];
+        MemorySegment.copy(key, JAVA_BYTE, 0, bytes, 0, bytes.length);
+        try {
+            return InetAddress.getByAddress(bytes);
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public Snapshot snapshot(boolean withTables) {
+        Map<String, Long> byKind = new LinkedHashMap<>();
+        counts().forEach((kind, n) -> {
+            if (n > 0) {
+                byKind.put(kind.label(), n);
+            }
+        });
+        long[] stats = context.counters("anomaly_stats", Stat.values().length);
+        List<Metric> metrics = new ArrayList<>(List.of(new CounterMap(ANOMALIES, byKind),
+                new Counter(ACCECN_AE, stats[Stat.ACCECN_AE.ordinal()]),
+                new Counter(EVENTS_LOST, stats[Stat.EVENTS_LOST.ordinal()])));
+        if (withTables) {
+            List<AnomalySource> sources = sources();
+            metrics.add(new Counter(SOURCES_EVICTED, Math.max(0, stats[Stat.SOURCES_NEW.ordinal()] - sources.size())));
+            List<Metric.Row> rows = new ArrayList<>();
+            for (AnomalySource s : sources.subList(0, Math.min(TOP_SOURCES, sources.size()))) {
+                rows.add(Metric.Row.of(new Cell.Text("source", Addresses.format(s.address())),
+                        new Cell.Text("kind", s.kind().label()), new Cell.Count("packets", s.packets())));
+            }
+            metrics.add(new Metric.Table(TOP, TOP.label(), "", rows));
+        }
+        return new Snapshot(name(), metrics);
+    }
+
+    @Override
+    public Optional<EventType<?>> events() {
+        return Optional.of(events);
+    }
+
+    /** Delivers anomaly events on the set's reader thread; the event object is reused for every record. */
+    public void onEvents(Consumer<AnomalyEvent> consumer) {
+        context.subscribe(events, consumer);
+    }
+
+    private static void write(AnomalyEvent e, EventFields out) throws IOException {
+        out.text("kind", e.kind().label());
+        out.text("state", e.first() ? "start" : "update");
+        out.text("flags", flagNames(e.flags()));
+        out.number("packets", e.packets());
+    }
+
+    private static final String[] FLAG_NAMES = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE", "RES1",
+        "RES2", "RES3"};
+
+    /** A segment's flags as tcpdump users read them: "FIN,PSH,URG"; "none" for a NULL segment. */
+    static String flagNames(int flags) {
+        StringBuilder s = new StringBuilder();
+        for (int bit = 0; bit < FLAG_NAMES.length; bit++) {
+            if ((flags & (1 << bit)) != 0) {
+                s.append(s.isEmpty() ? "" : ",").append(FLAG_NAMES[bit]);
+            }
+        }
+        return s.isEmpty() ? "none" : s.toString();
+    }
+
+    private static String kinds() {
+        return String.join(", ", Arrays.stream(AnomalyKind.values()).map(AnomalyKind::label).toList());
+    }
+}
