@@ -22,6 +22,7 @@
 #include "probes/rtt.h"
 #include "probes/dupack.h"
 #include "probes/anomaly.h"
+#include "probes/scan.h"
 
 /* ---- packet hooks ---- */
 
@@ -33,6 +34,7 @@ static __always_inline void on_ingress(struct pkt *p)
 	if (p->result != PARSE_TCP)
 		return;
 	handshake_on_ingress(p);
+	scan_on_ingress(p);
 	dupack_on_ingress(p);
 	zerowin_on_segment(p, ZW_RECEIVED);
 }
@@ -95,6 +97,7 @@ static __always_inline int on_state_change(int second, const struct sock *sk, __
 		state_sock_start(&c, emit_events);
 	conn_on_state(&c);
 	handshake_on_state(&c);
+	scan_on_state(&c);
 	if (newstate == TCP_CLOSE || (!conn_enabled && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT))
 		state_sock_forget(&c);
 	return 0;
@@ -114,6 +117,7 @@ int BPF_PROG(tcpi_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	if (sk)
 		conn_on_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_SENT);
 	reset_on_send(sk, skb, reason);
+	scan_on_send_reset(sk, skb);
 	return 0;
 }
 

@@ -24,6 +24,7 @@ final class WatchSession {
         if (presenter.wantsEvents()) {
             probes.onEvents(presenter::event);
         }
+        probes.onAlerts(presenter::alert);
         Reading baseline = probes.read(false);
         Instant start = Instant.now();
         presenter.ready(start, interfaces, hook, probes.names());

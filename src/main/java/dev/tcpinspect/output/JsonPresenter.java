@@ -103,6 +103,28 @@ public final class JsonPresenter implements Presenter {
         emit(node);
     }
 
+    /** An alert as an event line of its type: state, source, family and its own fields. */
+    @Override
+    public void alert(dev.tcpinspect.snapshot.Alert alert) {
+        ObjectNode node = line(alert.type(), alert.time());
+        node.put("state", alert.state().label());
+        node.put("source", alert.source());
+        node.put("family", alert.family());
+        cells(node, alert.fields());
+        emit(node);
+    }
+
+    private static void cells(ObjectNode o, List<Metric.Cell> cells) {
+        for (Metric.Cell cell : cells) {
+            switch (cell) {
+                case Metric.Cell.FlowCell f -> flow(o, f.flow());
+                case Metric.Cell.Text text -> o.put(text.name(), text.value());
+                case Metric.Cell.Count count -> o.put(count.name(), count.value());
+                case Metric.Cell.Decimal decimal -> o.put(decimal.name(), decimal.value());
+            }
+        }
+    }
+
     /** Puts every metric of every snapshot at its path. */
     static void metrics(ObjectNode node, Reading reading) {
         for (Snapshot s : reading.snapshots()) {
@@ -134,15 +156,7 @@ public final class JsonPresenter implements Presenter {
             case Metric.Table t -> {
                 ArrayNode rows = parent.putArray(field);
                 for (Metric.Row row : t.rows()) {
-                    ObjectNode o = rows.addObject();
-                    for (Metric.Cell cell : row.cells()) {
-                        switch (cell) {
-                            case Metric.Cell.FlowCell f -> flow(o, f.flow());
-                            case Metric.Cell.Text text -> o.put(text.name(), text.value());
-                            case Metric.Cell.Count count -> o.put(count.name(), count.value());
-                            case Metric.Cell.Decimal decimal -> o.put(decimal.name(), decimal.value());
-                        }
-                    }
+                    cells(rows.addObject(), row.cells());
                 }
             }
         }

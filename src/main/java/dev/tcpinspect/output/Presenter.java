@@ -28,6 +28,9 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
     /** Counts since ready, after everything was detached. */
     void summary(Instant time, Duration length, List<String> interfaces, Reading total);
 
+    /** An alert starting, changing or ending (from the event reader's thread or the watch's). */
+    void alert(dev.tcpinspect.snapshot.Alert alert);
+
     /** One event (on the event reader's thread; the view is only valid during the call). */
     void event(EventType<?> type, EventView event);
 

@@ -261,6 +261,21 @@ public final class TextPresenter implements Presenter {
         }
     }
 
+    /**
+     * An alert on a line of its own between the table's rows, where a person on call sees it: a
+     * start and an end stand out ("ALERT" and "ended"), changes come at most once a second.
+     */
+    @Override
+    public synchronized void alert(dev.tcpinspect.snapshot.Alert alert) {
+        String mark = switch (alert.state()) {
+            case START -> "!! ALERT ";
+            case UPDATE -> "!! still  ";
+            case END -> "!! ended  ";
+        };
+        out.printf("%s%s %s (%s)%n", mark, CLOCK.format(alert.time()), alert.headline(), alert.family());
+        out.flush();
+    }
+
     @Override
     public void event(EventType<?> type, EventView event) {
         // The table shows counts per interval and the summary aggregates; events are for --format json.

@@ -138,6 +138,19 @@ public final class ProbeContext {
         set.subscribe(type, consumer);
     }
 
+    /**
+     * Reads the probe's ring of alerts (PROBE_alerts) on the set's reader thread, whether or not
+     * the set makes events: alerts are rare and every output shows them.
+     */
+    public void subscribeAlerts(String ring, dev.tcpinspect.ebpf.RingBufReader.Handler handler) {
+        set.subscribeAlerts(ring, handler);
+    }
+
+    /** Raises, updates or ends an alert: the watch's output shows it at once. */
+    public void alert(dev.tcpinspect.snapshot.Alert alert) {
+        set.alert(alert);
+    }
+
     /** Runs of this probe's programs the kernel skipped that no twin made up for. */
     public long runsSkipped() {
         return set.runsSkipped(probe);

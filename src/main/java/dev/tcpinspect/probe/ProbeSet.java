@@ -11,6 +11,7 @@ import dev.tcpinspect.ebpf.MapType;
 import dev.tcpinspect.ebpf.NotSupportedException;
 import dev.tcpinspect.ebpf.OpenObject;
 import dev.tcpinspect.ebpf.RingBufReader;
+import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.Libc;
 import dev.tcpinspect.os.NetInterfaces;
@@ -204,7 +205,8 @@ public final class ProbeSet implements AutoCloseable {
                 Hook hook = hookOwning(map);
                 if ((owner != null && !running.contains(owner)) || (hook != null && !hooks.contains(hook))) {
                     open.setAutocreate(map, false); // a probe or hook that is off takes no memory
-                } else if (owner != null && !options.events() && open.mapType(map) == MapType.RINGBUF) {
+                } else if (owner != null && !options.events() && open.mapType(map) == MapType.RINGBUF
+                        && !map.endsWith(ALERT_RING_SUFFIX)) {
                     open.setMaxEntries(map, (int) Libc.pageSize()); // nobody reads events: the smallest ring
                 } else if (owner != null && options.flowTableEntries() > 0
                         && (map.endsWith("_flows_0") || map.endsWith("_flows_1"))) {
@@ -404,6 +406,35 @@ public final class ProbeSet implements AutoCloseable {
     @FunctionalInterface
     public interface EventListener {
         void onEvent(EventType<?> type, EventView event);
+    }
+
+    /** Rings of alerts (PROBE_alerts): rare, always made and always read, whatever the output. */
+    static final String ALERT_RING_SUFFIX = "_alerts";
+
+    /**
+     * Reads a probe's ring of alerts on the set's reader thread, with or without events: the table
+     * view shows alerts too.
+     */
+    synchronized void subscribeAlerts(String ring, RingBufReader.Handler handler) {
+        if (!ring.endsWith(ALERT_RING_SUFFIX)) {
+            throw new IllegalArgumentException(ring + ": a ring of alerts is named PROBE" + ALERT_RING_SUFFIX);
+        }
+        if (reader == null) {
+            reader = new RingBufReader().start();
+        }
+        reader.add(object.map(ring), handler);
+    }
+
+    private volatile Consumer<Alert> alertListener = alert -> { };
+
+    /** Where the probes' alerts go (the watch's presenter); until set, nowhere. */
+    public void onAlerts(Consumer<Alert> listener) {
+        alertListener = listener;
+    }
+
+    /** A probe's alert, passed on to the listener (from the reader thread or the watch's). */
+    void alert(Alert alert) {
+        alertListener.accept(alert);
     }
 
     synchronized <V extends EventView> void subscribe(EventType<V> type, Consumer<? super V> consumer) {

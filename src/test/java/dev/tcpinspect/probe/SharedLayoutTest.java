@@ -444,6 +444,7 @@ class SharedLayoutTest {
             shapes.add(new MapShape("rtt_summary", 4, ProbeContext.HIST_SUMMARY_SIZE, "__u32 -> hist_summary"));
             shapes.add(new MapShape("anomaly_sources", size("anomaly", "anomaly_source"),
                     size("anomaly", "anomaly_source_stats"), "anomaly_source -> anomaly_source_stats"));
+            shapes.add(new MapShape("scan_sources", 4, size("scan", "scan_source"), "__u32 -> scan_source"));
             BpfMap kinds = obj.map("anomaly_counts");
             int kindCount = probe("anomaly").sharedEnums().get("anomaly_kind").size();
             if (kinds.maxEntries() != kindCount || kinds.valueSize() != 8) {
@@ -462,7 +463,8 @@ class SharedLayoutTest {
             Map<String, String> stats = Map.of("conn_stats", "conn:conn_stat", "drops_stats", "drops:drop_stat",
                     "dupack_stats", "dupack:dupack_stat", "handshake_stats", "handshake:hs_stat",
                     "reset_stats", "reset:reset_stat", "retrans_stats", "retrans:retrans_stat", "rtt_stats", "rtt:rtt_stat",
-                    "zerowin_stats", "zerowin:zw_stat", "anomaly_stats", "anomaly:anomaly_stat");
+                    "zerowin_stats", "zerowin:zw_stat", "anomaly_stats", "anomaly:anomaly_stat",
+                    "scan_stats", "scan:scan_stat");
             Set<String> statMaps = obj.maps().keySet().stream().filter(m -> m.endsWith("_stats"))
                     .collect(Collectors.toCollection(TreeSet::new));
             assertEquals(statMaps, new TreeSet<>(stats.keySet()), "counter arrays: C (maps PROBE_stats) vs those this"

@@ -2,6 +2,7 @@ package dev.tcpinspect.probe.registry;
 
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.anomaly.AnomalyProbe;
+import dev.tcpinspect.probe.scan.ScanProbe;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.dupack.DupAckProbe;
@@ -32,7 +33,8 @@ public final class ProbeRegistry {
             ZeroWindowProbe::new,
             RttProbe::new,
             DupAckProbe::new,
-            AnomalyProbe::new);
+            AnomalyProbe::new,
+            ScanProbe::new);
 
     private ProbeRegistry() {}
 
