@@ -119,8 +119,8 @@ public final class ScanProbe implements Probe {
     }
 
     /** One scan episode as this side follows it. */
-    public record Episode(InetAddress source, Style style, long ports, long closed, List<Integer> sample,
-                          Instant first, Instant last, Alert.State state) {
+    public record Episode(InetAddress source, String style, long ports, long closed, long handshakes,
+                          List<Integer> sample, Instant first, Instant last, Alert.State state) {
         public String family() {
             return source.getAddress().length == 16 ? "ipv6" : "ipv4";
         }
@@ -262,13 +262,17 @@ public final class ScanProbe implements Probe {
         for (int i = 0; i < samples; i++) {
             sample.add(Short.toUnsignedInt(record.get(ValueLayout.JAVA_SHORT_UNALIGNED, SAMPLE_AT + 2L * i)));
         }
-        return new Episode(source, style(), portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, PORTS_TOTAL)),
-                portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, CLOSED_TOTAL)), sample,
+        long handshakes = Integer.toUnsignedLong(record.get(ValueLayout.JAVA_INT_UNALIGNED, ESTABLISHED));
+        Style style = style();
+        // A SYN scan whose handshakes completed is a connect scan (nmap -sT): said once one has.
+        String label = style == Style.SYN && handshakes > 0 ? "connect" : style.name().toLowerCase(java.util.Locale.ROOT);
+        return new Episode(source, label, portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, PORTS_TOTAL)),
+                portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, CLOSED_TOTAL)), handshakes, sample,
                 f.at(record.get(ValueLayout.JAVA_LONG_UNALIGNED, FIRST_SEEN)),
                 f.at(record.get(ValueLayout.JAVA_LONG_UNALIGNED, LAST_SEEN)), state);
     }
 
-    /** The style most of the source's probes had; a SYN scan that completed handshakes is a connect scan. */
+    /** The style most of the source's probes had. */
     private Style style() {
         Style best = Style.OTHER;
         long most = 0;
@@ -282,25 +286,17 @@ public final class ScanProbe implements Probe {
         return best;
     }
 
-    private static String styleLabel(Episode e, long established) {
-        return e.style() == Style.SYN && established > 0 ? "connect" : e.style().name().toLowerCase(java.util.Locale.ROOT);
-    }
-
     private Alert alert(Episode e, Instant time) {
-        long established = Integer.toUnsignedLong(record.get(ValueLayout.JAVA_INT_UNALIGNED, ESTABLISHED));
-        String style = styleLabel(e, established);
-        String headline = String.format("port scan (%s) from %s: %d ports, %d closed, e.g. %s", style,
+        String headline = String.format("port scan (%s) from %s: %d ports, %d closed, e.g. %s", e.style(),
                 Addresses.format(e.source()), e.ports(), e.closed(), e.sample());
-        List<Cell> fields = List.of(new Cell.Text("style", style), new Cell.Count("ports", e.ports()),
-                new Cell.Count("closed_ports", e.closed()), new Cell.Count("handshakes", established),
+        List<Cell> fields = List.of(new Cell.Text("style", e.style()), new Cell.Count("ports", e.ports()),
+                new Cell.Count("closed_ports", e.closed()), new Cell.Count("handshakes", e.handshakes()),
                 new Cell.Text("sample_ports", e.sample().toString().replace(" ", "")),
                 new Cell.Text("first_seen", e.first().toString()), new Cell.Text("last_seen", e.last().toString()));
-        Episode kept = new Episode(e.source(), e.style(), e.ports(), e.closed(), e.sample(), e.first(), e.last(), e.state());
-        if (e.state() == Alert.State.END || e.state() == Alert.State.START) {
-            if (e.state() == Alert.State.END) {
-                history.removeIf(h -> h.source().equals(e.source()) && h.state() == Alert.State.START);
-            }
-            history.addLast(kept);
+        if (e.state() != Alert.State.UPDATE) {
+            // The summary's list: an episode's start, replaced by its end.
+            history.removeIf(h -> h.source().equals(e.source()) && h.state() == Alert.State.START);
+            history.addLast(e);
             while (history.size() > HISTORY) {
                 history.removeFirst();
             }
@@ -360,7 +356,7 @@ public final class ScanProbe implements Probe {
             List<Metric.Row> rows = new ArrayList<>();
             for (Episode e : episodes()) {
                 rows.add(Metric.Row.of(new Cell.Text("source", Addresses.format(e.source())),
-                        new Cell.Text("family", e.family()), new Cell.Text("style", e.style().name().toLowerCase()),
+                        new Cell.Text("family", e.family()), new Cell.Text("style", e.style()),
                         new Cell.Count("ports", e.ports()), new Cell.Count("closed_ports", e.closed()),
                         new Cell.Text("sample_ports", e.sample().toString().replace(" ", "")),
                         new Cell.Text("first_seen", e.first().toString()), new Cell.Text("last_seen", e.last().toString()),
