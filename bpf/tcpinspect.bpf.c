@@ -23,6 +23,7 @@
 #include "probes/dupack.h"
 #include "probes/anomaly.h"
 #include "probes/scan.h"
+#include "probes/flood.h"
 
 /* ---- packet hooks ---- */
 
@@ -35,6 +36,7 @@ static __always_inline void on_ingress(struct pkt *p)
 		return;
 	handshake_on_ingress(p);
 	scan_on_ingress(p);
+	flood_on_ingress(p);
 	dupack_on_ingress(p);
 	zerowin_on_segment(p, ZW_RECEIVED);
 }
@@ -98,6 +100,7 @@ static __always_inline int on_state_change(int second, const struct sock *sk, __
 	conn_on_state(&c);
 	handshake_on_state(&c);
 	scan_on_state(&c);
+	flood_on_state(&c);
 	if (newstate == TCP_CLOSE || (!conn_enabled && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT))
 		state_sock_forget(&c);
 	return 0;

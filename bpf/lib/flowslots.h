@@ -45,6 +45,21 @@ static __always_inline __u64 flowslot_hash(const void *key, const int words)
 	return h | 1;
 }
 
+/* An address as a key of per-source tables (scan, flood): 16 bytes and the family, read as 64-bit words. */
+struct source_key {
+	__u8 addr[16];
+	__u64 family;
+} FLOWSLOT_KEY_ALIGNED;
+
+/* The keyed hash of a remote address (never 0): one per packet, shared by the per-source probes. */
+static __always_inline __u64 source_hash(const __u8 *addr, __u16 family)
+{
+	struct source_key k = {.family = family};
+
+	__builtin_memcpy(k.addr, addr, 16);
+	return flowslot_hash(&k, sizeof(k) / 8);
+}
+
 /* The set of a hash in a table of 2^bits sets: the hash's high bits. */
 static __always_inline __u32 flowslot_set(__u64 hash, int bits)
 {

@@ -223,6 +223,7 @@ struct pkt {
 	bool tuple_ok;
 	struct tcp_view tcp; /* valid when result == PARSE_TCP */
 	__u64 hash;          /* flowslot_hash of the tuple, never 0, once tuple_ok */
+	__u64 source_hash;   /* source_hash of the remote address, once asked for (pkt_source_hash) */
 	struct pkt_tuple tuple FLOWSLOT_KEY_ALIGNED;
 };
 
@@ -254,6 +255,7 @@ static __always_inline void pkt_reset(struct pkt *p, bool incoming)
 	p->tuple_tried = false;
 	p->tuple_ok = false;
 	p->hash = 0;
+	p->source_hash = 0;
 	__builtin_memset(&p->tcp, 0, sizeof(p->tcp));
 }
 
@@ -346,6 +348,19 @@ static __always_inline __u64 pkt_tuple_hash(struct pkt *p)
 		return 0;
 	p->hash = flowslot_hash(&p->tuple, sizeof(p->tuple) / 8);
 	return p->hash;
+}
+
+/* The remote address's hash (source_hash, flowslots.h), made once per packet; 0 when there is no tuple. */
+static __always_inline __u64 pkt_source_hash(struct pkt *p)
+{
+	if (p->source_hash)
+		return p->source_hash;
+	const struct pkt_tuple *t = pkt_tuple(p);
+
+	if (!t)
+		return 0;
+	p->source_hash = source_hash(t->raddr, t->family);
+	return p->source_hash;
 }
 
 #endif

@@ -116,19 +116,10 @@ struct {
 	__uint(max_entries, 1 << 16);
 } scan_alerts SEC(".maps");
 
-struct scan_address {
-	__u8 addr[16];
-	__u64 family;
-} FLOWSLOT_KEY_ALIGNED;
-
 /* The record of a source: its own way, else a free one, else the older one (counted when still in its window). */
-static __always_inline struct scan_source *scan_source_of(const __u8 *addr, __u16 family, __u64 now, bool take,
-							  __u32 *index)
+static __always_inline struct scan_source *scan_source_of(__u64 tag, const __u8 *addr, __u16 family, __u64 now,
+							  bool take, __u32 *index)
 {
-	struct scan_address a = {.family = family};
-
-	__builtin_memcpy(a.addr, addr, 16);
-	__u64 tag = flowslot_hash(&a, sizeof(a) / 8);
 	__u32 base = flowslot_set(tag, SCAN_SET_BITS) * SCAN_WAYS;
 	__u32 i0 = base, i1 = base + 1;
 	struct scan_source *w0 = bpf_map_lookup_elem(&scan_sources, &i0);
@@ -233,11 +224,11 @@ static __always_inline void scan_check(struct scan_source *s, __u32 index, __u32
 }
 
 /* A port touched by a source, in a given style; closed when the kernel had no socket for it. */
-static __always_inline void scan_touch(const __u8 *addr, __u16 family, __u16 port, int style, bool closed)
+static __always_inline void scan_touch(__u64 tag, const __u8 *addr, __u16 family, __u16 port, int style, bool closed)
 {
 	__u64 now = bpf_jiffies64();
 	__u32 index = 0;
-	struct scan_source *s = scan_source_of(addr, family, now, true, &index);
+	struct scan_source *s = scan_source_of(tag, addr, family, now, true, &index);
 
 	if (!s)
 		return;
@@ -292,7 +283,7 @@ static __always_inline void scan_on_ingress(struct pkt *p)
 		style = SCAN_STYLE_NULL;
 	else
 		style = SCAN_STYLE_OTHER;
-	scan_touch(t->raddr, t->family, t->lport, style, false);
+	scan_touch(pkt_source_hash(p), t->raddr, t->family, t->lport, style, false);
 }
 
 /*
@@ -319,7 +310,8 @@ static __always_inline void scan_on_send_reset(const struct sock *sk, const stru
 	bpf_probe_read_kernel(&flags, 1, skb->head + skb->transport_header + 13);
 	bool bare_ack = (flags & (TCP_FLAG_ACK | TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)) == TCP_FLAG_ACK;
 
-	scan_touch(flow.raddr, flow.family, flow.lport, bare_ack ? SCAN_STYLE_ACK : -1, !sk);
+	scan_touch(source_hash(flow.raddr, flow.family), flow.raddr, flow.family, flow.lport,
+		   bare_ack ? SCAN_STYLE_ACK : -1, !sk);
 }
 
 /* A passive handshake completed (SYN_RECV to ESTABLISHED): a connect scan completes them, a SYN scan never. */
@@ -331,7 +323,8 @@ static __always_inline void scan_on_state(const struct state_change *c)
 	__u32 index = 0;
 
 	flow_of_sock_btf(c->sk, &flow);
-	struct scan_source *s = scan_source_of(flow.raddr, flow.family, 0, false, &index);
+	struct scan_source *s = scan_source_of(source_hash(flow.raddr, flow.family), flow.raddr, flow.family, 0, false,
+					       &index);
 
 	if (s)
 		s->established++; /* a count to tell styles apart: a lost increment between two CPUs does not matter */

@@ -256,6 +256,11 @@ public final class FlowTable {
     public synchronized <T> List<T> top(int limit, BiFunction<MemorySegment, MemorySegment, T> decode) {
         drain();
         drain(); // the table the first drain switched away from
+        return drained(limit, decode);
+    }
+
+    /** The biggest totals as of the last drain, without draining: a baseline to compare a later top with. */
+    public synchronized <T> List<T> drained(int limit, BiFunction<MemorySegment, MemorySegment, T> decode) {
         List<Map.Entry<Key, MemorySegment>> entries = new ArrayList<>(totals.entrySet());
         entries.sort(Comparator.comparingLong((Map.Entry<Key, MemorySegment> e) -> weight.applyAsLong(e.getValue()))
                 .reversed());

@@ -268,7 +268,11 @@ class SharedLayoutTest {
                 // HandshakeProbe.bind: slotTable("handshake_ports", PORT_KEY.byteSize(), 8, sumOfLongs(1), ...)
                 new SlotTable("handshake", "handshake_ports", shared("handshake", "hs_port_key"), u64()),
                 // RttProbe.bind: slotTable("rtt_remotes", KEY.byteSize(), REMOTE.byteSize(), ...)
-                new SlotTable("rtt", "rtt_remotes", shared("rtt", "rtt_key"), shared("rtt", "rtt_remote")));
+                new SlotTable("rtt", "rtt_remotes", shared("rtt", "rtt_key"), shared("rtt", "rtt_remote")),
+                // FloodProbe.bind: slotTable("flood_ports", PORT_KEY.byteSize(), PORT_COUNTS.byteSize(), ...)
+                new SlotTable("flood", "flood_ports", shared("flood", "flood_port_key"), shared("flood", "flood_port_counts")),
+                // FloodProbe.bind: slotTable("flood_sources", SOURCE_KEY.byteSize(), 8, ...)
+                new SlotTable("flood", "flood_sources", shared("flood", "source_key"), u64()));
     }
 
     /**
@@ -445,6 +449,7 @@ class SharedLayoutTest {
             shapes.add(new MapShape("anomaly_sources", size("anomaly", "anomaly_source"),
                     size("anomaly", "anomaly_source_stats"), "anomaly_source -> anomaly_source_stats"));
             shapes.add(new MapShape("scan_sources", 4, size("scan", "scan_source"), "__u32 -> scan_source"));
+            shapes.add(new MapShape("flood_sketches", 4, size("flood", "flood_hll"), "__u32 -> flood_hll"));
             BpfMap kinds = obj.map("anomaly_counts");
             int kindCount = probe("anomaly").sharedEnums().get("anomaly_kind").size();
             if (kinds.maxEntries() != kindCount || kinds.valueSize() != 8) {
@@ -460,11 +465,12 @@ class SharedLayoutTest {
             }
 
             // Per-CPU counter arrays (maps.h PERCPU_COUNTERS) of a probe's enum NAME_stat, one set per twin copy for conn.
-            Map<String, String> stats = Map.of("conn_stats", "conn:conn_stat", "drops_stats", "drops:drop_stat",
-                    "dupack_stats", "dupack:dupack_stat", "handshake_stats", "handshake:hs_stat",
-                    "reset_stats", "reset:reset_stat", "retrans_stats", "retrans:retrans_stat", "rtt_stats", "rtt:rtt_stat",
-                    "zerowin_stats", "zerowin:zw_stat", "anomaly_stats", "anomaly:anomaly_stat",
-                    "scan_stats", "scan:scan_stat");
+            Map<String, String> stats = Map.ofEntries(Map.entry("flood_stats", "flood:flood_stat"),
+                    Map.entry("conn_stats", "conn:conn_stat"), Map.entry("drops_stats", "drops:drop_stat"),
+                    Map.entry("dupack_stats", "dupack:dupack_stat"), Map.entry("handshake_stats", "handshake:hs_stat"),
+                    Map.entry("reset_stats", "reset:reset_stat"), Map.entry("retrans_stats", "retrans:retrans_stat"),
+                    Map.entry("rtt_stats", "rtt:rtt_stat"), Map.entry("zerowin_stats", "zerowin:zw_stat"),
+                    Map.entry("anomaly_stats", "anomaly:anomaly_stat"), Map.entry("scan_stats", "scan:scan_stat"));
             Set<String> statMaps = obj.maps().keySet().stream().filter(m -> m.endsWith("_stats"))
                     .collect(Collectors.toCollection(TreeSet::new));
             assertEquals(statMaps, new TreeSet<>(stats.keySet()), "counter arrays: C (maps PROBE_stats) vs those this"

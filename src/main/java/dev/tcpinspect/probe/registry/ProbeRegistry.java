@@ -2,6 +2,7 @@ package dev.tcpinspect.probe.registry;
 
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.anomaly.AnomalyProbe;
+import dev.tcpinspect.probe.flood.FloodProbe;
 import dev.tcpinspect.probe.scan.ScanProbe;
 import dev.tcpinspect.probe.conn.ConnProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
@@ -34,7 +35,8 @@ public final class ProbeRegistry {
             RttProbe::new,
             DupAckProbe::new,
             AnomalyProbe::new,
-            ScanProbe::new);
+            ScanProbe::new,
+            FloodProbe::new);
 
     private ProbeRegistry() {}
 
