@@ -24,6 +24,7 @@
 #include "probes/anomaly.h"
 #include "probes/scan.h"
 #include "probes/flood.h"
+#include "probes/cycling.h"
 
 /* ---- packet hooks ---- */
 
@@ -101,6 +102,7 @@ static __always_inline int on_state_change(int second, const struct sock *sk, __
 	handshake_on_state(&c);
 	scan_on_state(&c);
 	flood_on_state(&c);
+	cycling_on_state(&c);
 	if (newstate == TCP_CLOSE || (!conn_enabled && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT))
 		state_sock_forget(&c);
 	return 0;
@@ -121,6 +123,7 @@ int BPF_PROG(tcpi_send_reset, const struct sock *sk, const struct sk_buff *skb)
 		conn_on_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_SENT);
 	reset_on_send(sk, skb, reason);
 	scan_on_send_reset(sk, skb);
+	cycling_on_reset(sk, skb);
 	return 0;
 }
 
@@ -129,6 +132,7 @@ int BPF_PROG(tcpi_receive_reset, const struct sock *sk)
 {
 	conn_on_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_RECEIVED);
 	reset_on_receive(sk);
+	cycling_on_reset(sk, NULL);
 	return 0;
 }
 

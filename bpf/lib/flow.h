@@ -64,6 +64,12 @@ static __always_inline __u64 tp_btf_arg_value(const unsigned long long *ctx, int
 	return value;
 }
 
+/* Whether a socket is a full one (not a TIME_WAIT or request socket): the kernel's sk_fullsock(). */
+static __always_inline bool sock_is_full(const struct sock *sk)
+{
+	return !((1 << sk->__sk_common.skc_state) & ((1 << TCP_TIME_WAIT) | (1 << TCP_NEW_SYN_RECV)));
+}
+
 /*
  * A socket as a tcp_sock, or NULL when it is not a full TCP socket. bpf_skc_to_tcp_sock (5.9+) is a
  * helper call; bpf_rdonly_cast would cost nothing but needs 6.2, and one unresolved kfunc keeps the

@@ -79,12 +79,6 @@ static __always_inline void reset_record(struct flow *flow, __u8 state, enum res
 	bpf_ringbuf_submit(e, events_wakeup_flag(&reset_events));
 }
 
-/* Whether a socket is a full one (not a TIME_WAIT or request socket): the kernel's sk_fullsock(). */
-static __always_inline bool sock_is_full(const struct sock *sk)
-{
-	return !((1 << sk->__sk_common.skc_state) & ((1 << TCP_TIME_WAIT) | (1 << TCP_NEW_SYN_RECV)));
-}
-
 /* tp_btf/tcp_send_reset: sk may be NULL (no socket) or not a full socket; skb is the packet answered, NULL for an abort. */
 static __always_inline void reset_on_send(const struct sock *sk, const struct sk_buff *skb, __u32 reason)
 {

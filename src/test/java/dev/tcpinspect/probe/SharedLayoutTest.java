@@ -272,7 +272,10 @@ class SharedLayoutTest {
                 // FloodProbe.bind: slotTable("flood_ports", PORT_KEY.byteSize(), PORT_COUNTS.byteSize(), ...)
                 new SlotTable("flood", "flood_ports", shared("flood", "flood_port_key"), shared("flood", "flood_port_counts")),
                 // FloodProbe.bind: slotTable("flood_sources", SOURCE_KEY.byteSize(), 8, ...)
-                new SlotTable("flood", "flood_sources", shared("flood", "source_key"), u64()));
+                new SlotTable("flood", "flood_sources", shared("flood", "source_key"), u64()),
+                // CyclingProbe.bind: slotTable("cycling_remotes", REMOTE_KEY.byteSize(), COUNTS.byteSize(), ...)
+                new SlotTable("cycling", "cycling_remotes", shared("cycling", "source_key"),
+                        shared("cycling", "cycling_counts")));
     }
 
     /**
@@ -466,6 +469,7 @@ class SharedLayoutTest {
 
             // Per-CPU counter arrays (maps.h PERCPU_COUNTERS) of a probe's enum NAME_stat, one set per twin copy for conn.
             Map<String, String> stats = Map.ofEntries(Map.entry("flood_stats", "flood:flood_stat"),
+                    Map.entry("cycling_stats", "cycling:cycling_stat"),
                     Map.entry("conn_stats", "conn:conn_stat"), Map.entry("drops_stats", "drops:drop_stat"),
                     Map.entry("dupack_stats", "dupack:dupack_stat"), Map.entry("handshake_stats", "handshake:hs_stat"),
                     Map.entry("reset_stats", "reset:reset_stat"), Map.entry("retrans_stats", "retrans:retrans_stat"),

@@ -95,6 +95,8 @@ public final class FloodProbe implements Probe {
     private final Map<Integer, long[]> lastPorts = new HashMap<>();
     private Map<String, Long> lastSnmp = Map.of();
     private long lastDrain = System.nanoTime();
+    /** Rates are taken over at least this long (a watch drains every second; readings come in between). */
+    static final long MIN_PERIOD_NANOS = 900_000_000L;
     private final Map<Integer, Followed> followed = new LinkedHashMap<>();
     private final Deque<Episode> history = new ArrayDeque<>();
     private long started;
@@ -178,7 +180,10 @@ public final class FloodProbe implements Probe {
     @Override
     public synchronized void drain() {
         long now = System.nanoTime();
-        double seconds = Math.max(0.2, (now - lastDrain) / 1e9);
+        if (now - lastDrain < MIN_PERIOD_NANOS) {
+            return; // rates over a shorter time would be noise: the next drain takes this one's counts
+        }
+        double seconds = (now - lastDrain) / 1e9;
         lastDrain = now;
         Map<Integer, long[]> delta = portDeltas();
         long distinct = sketchEstimate();

@@ -5,6 +5,7 @@ import dev.tcpinspect.probe.anomaly.AnomalyProbe;
 import dev.tcpinspect.probe.flood.FloodProbe;
 import dev.tcpinspect.probe.scan.ScanProbe;
 import dev.tcpinspect.probe.conn.ConnProbe;
+import dev.tcpinspect.probe.cycling.CyclingProbe;
 import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.dupack.DupAckProbe;
 import dev.tcpinspect.probe.handshake.HandshakeProbe;
@@ -36,7 +37,8 @@ public final class ProbeRegistry {
             DupAckProbe::new,
             AnomalyProbe::new,
             ScanProbe::new,
-            FloodProbe::new);
+            FloodProbe::new,
+            CyclingProbe::new);
 
     private ProbeRegistry() {}
 
