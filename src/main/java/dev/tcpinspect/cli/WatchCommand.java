@@ -68,6 +68,11 @@ final class WatchCommand implements Callable<Integer> {
             description = "Run only this probe; repeat for several: ${COMPLETION-CANDIDATES}. Default: all.")
     List<String> probes = new ArrayList<>();
 
+    @Option(names = "--set", paramLabel = "PROBE.KEY=VALUE", mapFallbackValue = "",
+            description = "Change a probe's threshold or window (the settings under each probe above); repeat for"
+                    + " several. Example: --set scan.ports=30 --set flood.syn_rate=2000.")
+    java.util.Map<String, String> settings = new java.util.LinkedHashMap<>();
+
     @Option(names = "--all-netns",
             description = "Report tracepoint probes for every network namespace, not only this one.")
     boolean allNetns;
@@ -103,6 +108,18 @@ final class WatchCommand implements Callable<Integer> {
                 line.append(word).append(' ');
             }
             lines.add(line.toString().stripTrailing());
+            if (!p.settings().isEmpty()) {
+                StringBuilder set = new StringBuilder(" ".repeat(12) + "--set");
+                for (var setting : p.settings()) {
+                    String item = " " + p.name() + "." + setting.key() + "=" + setting.defaultValue();
+                    if (set.length() + item.length() > width) {
+                        lines.add(set.toString());
+                        set = new StringBuilder(" ".repeat(17));
+                    }
+                    set.append(item);
+                }
+                lines.add(set.toString());
+            }
         }
         return lines;
     }
@@ -113,6 +130,8 @@ final class WatchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--interval and --duration must be positive numbers of seconds");
         }
+        List<Probe> chosen = probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes);
+        applySettings(chosen); // bad usage is reported before anything else is tried
         if (!Privileges.current().canAttachPacketPrograms()) {
             throw new IllegalStateException("watch: " + Privileges.MISSING);
         }
@@ -124,7 +143,7 @@ final class WatchCommand implements Callable<Integer> {
             throw new IllegalStateException("no interface is up; name one with -i");
         }
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
-        List<Probe> chosen = probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes);
+
         Presenter presenter = Presenter.of(format, System.out);
         TcSlots.mode(tcMode);
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
@@ -134,6 +153,26 @@ final class WatchCommand implements Callable<Integer> {
                     duration == null ? null : seconds(duration), stop, () -> {});
         }
         return 0;
+    }
+
+    /** --set PROBE.KEY=VALUE on the chosen probes, before anything is loaded; a bad one is bad usage. */
+    private void applySettings(List<Probe> chosen) {
+        for (var e : settings.entrySet()) {
+            String name = e.getKey();
+            int dot = name.indexOf('.');
+            Probe probe = dot < 0 ? null : chosen.stream().filter(p -> p.name().equals(name.substring(0, dot)))
+                    .findFirst().orElse(null);
+            if (probe == null) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--set " + name + ": "
+                        + (dot < 0 ? "name a probe's setting as PROBE.KEY (e.g. scan.ports)"
+                                : "no running probe named '" + name.substring(0, dot) + "'"));
+            }
+            try {
+                probe.set(name.substring(dot + 1), e.getValue());
+            } catch (IllegalArgumentException bad) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--set " + name + ": " + bad.getMessage());
+            }
+        }
     }
 
     static Duration seconds(double s) {

@@ -24,6 +24,21 @@ public interface Probe {
     /** The hooks its handlers run on. */
     Set<Hook> hooks();
 
+    /** The thresholds and windows its user may change (watch --set NAME.KEY=VALUE); most probes have none. */
+    default List<Setting> settings() {
+        return List.of();
+    }
+
+    /**
+     * Changes one of its settings before it is started; an unknown key or a bad value is refused
+     * with an IllegalArgumentException that says which and why.
+     */
+    default void set(String key, String value) {
+        throw new IllegalArgumentException(name() + " has no setting '" + key + "'"
+                + (settings().isEmpty() ? "" : "; its settings are " + String.join(", ",
+                        settings().stream().map(Setting::key).toList())));
+    }
+
     /** Before the object is loaded: sizes or constants of its own beyond its switch (most need none). */
     default void configure(OpenObject object, ProbeSet.Options options) {}
 

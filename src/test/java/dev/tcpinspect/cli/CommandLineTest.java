@@ -77,6 +77,17 @@ class CommandLineTest {
                 noSuchProbe.err());
         Cmd.Result badInterval = TcpinspectProcess.run(null, "watch", "--interval", "0");
         assertEquals(2, badInterval.exit(), badInterval.err());
+        for (String[] bad : new String[][] {{"scan.portz=3", "scan has no setting 'portz'; its settings are ports,"},
+                {"scan.ports=0", "scan.ports must be a positive whole number, not '0'"},
+                {"scan.ports=600", "at most 256"}, {"foo=1", "name a probe's setting as PROBE.KEY"},
+                {"flood.syn_rate=fast", "flood.syn_rate must be a positive whole number, not 'fast'"}}) {
+            Cmd.Result badSetting = TcpinspectProcess.run(null, "watch", "--set", bad[0]);
+            assertEquals(2, badSetting.exit(), badSetting.err());
+            assertTrue(badSetting.err().lines().findFirst().orElse("").contains(bad[1]), badSetting.err());
+        }
+        Cmd.Result notRunning = TcpinspectProcess.run(null, "watch", "--probe", "packets", "--set", "scan.ports=3");
+        assertEquals(2, notRunning.exit(), notRunning.err());
+        assertTrue(notRunning.err().contains("no running probe named 'scan'"), notRunning.err());
     }
 
     /** Another program on the interface's XDP hook: one line that says so and what to do, and the rest left as it was. */

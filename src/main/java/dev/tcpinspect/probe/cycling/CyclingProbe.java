@@ -70,7 +70,7 @@ public final class CyclingProbe implements Probe {
     public record Episode(String remote, String family, double peakAbnormal, double peakResets, long aborted,
                           long empty, long resets, Instant first, Instant last, Alert.State state) {}
 
-    private final Settings settings;
+    private Settings settings;
     private ProbeContext context;
     private FlowTable remotes;
     private final Map<String, long[]> last = new HashMap<>();
@@ -103,6 +103,27 @@ public final class CyclingProbe implements Probe {
     @Override
     public Set<Hook> hooks() {
         return Set.of(Hook.STATE_CHANGE, Hook.SEND_RESET, Hook.RECEIVE_RESET);
+    }
+
+    @Override
+    public List<dev.tcpinspect.probe.Setting> settings() {
+        Settings d = Settings.defaults();
+        return List.of(
+                new dev.tcpinspect.probe.Setting("rate", Long.toString(d.perSecond()), "abnormal ends (or resets) a second from one remote that start an alert"),
+                new dev.tcpinspect.probe.Setting("quiet", Integer.toString(d.quietSeconds()), "seconds below half that rate that end it"));
+    }
+
+    @Override
+    public void set(String key, String value) {
+        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value);
+        settings = switch (key) {
+            case "rate" -> new Settings(n, settings.quietSeconds());
+            case "quiet" -> new Settings(settings.perSecond(), (int) Math.min(n, 3600));
+            default -> {
+                Probe.super.set(key, value);
+                yield settings;
+            }
+        };
     }
 
     @Override

@@ -85,7 +85,7 @@ public final class FloodProbe implements Probe {
                           long cookies, long overflows, long listenDrops, List<String> sources, Instant first,
                           Instant last, Alert.State state) {}
 
-    private final Settings settings;
+    private Settings settings;
     private ProbeContext context;
     private FlowTable ports;
     private FlowTable sources;
@@ -123,6 +123,27 @@ public final class FloodProbe implements Probe {
     @Override
     public Set<Hook> hooks() {
         return Set.of(Hook.INGRESS, Hook.STATE_CHANGE);
+    }
+
+    @Override
+    public List<dev.tcpinspect.probe.Setting> settings() {
+        Settings d = Settings.defaults();
+        return List.of(
+                new dev.tcpinspect.probe.Setting("syn_rate", Long.toString(d.synsPerSecond()), "SYNs a second on one port, under half completing, that start an alert"),
+                new dev.tcpinspect.probe.Setting("quiet", Integer.toString(d.quietSeconds()), "seconds below half that rate that end it"));
+    }
+
+    @Override
+    public void set(String key, String value) {
+        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value);
+        settings = switch (key) {
+            case "syn_rate" -> new Settings(n, settings.quietSeconds());
+            case "quiet" -> new Settings(settings.synsPerSecond(), (int) Math.min(n, 3600));
+            default -> {
+                Probe.super.set(key, value);
+                yield settings;
+            }
+        };
     }
 
     @Override

@@ -126,7 +126,7 @@ public final class ScanProbe implements Probe {
         }
     }
 
-    private final Settings settings;
+    private Settings settings;
     private ProbeContext context;
     private BpfMap sources;
     private MemorySegment record;
@@ -157,6 +157,45 @@ public final class ScanProbe implements Probe {
     @Override
     public Set<Hook> hooks() {
         return Set.of(Hook.INGRESS, Hook.SEND_RESET, Hook.STATE_CHANGE);
+    }
+
+    @Override
+    public List<dev.tcpinspect.probe.Setting> settings() {
+        Settings d = Settings.defaults();
+        return List.of(
+                new dev.tcpinspect.probe.Setting("ports", Long.toString(d.ports()), "distinct ports a source touches within the window that make it a scanner"),
+                new dev.tcpinspect.probe.Setting("window", Long.toString(d.portsWindow().toSeconds()), "that window, in seconds"),
+                new dev.tcpinspect.probe.Setting("closed_ports", Long.toString(d.closedPorts()), "distinct closed ports within the closed window that make it one"),
+                new dev.tcpinspect.probe.Setting("closed_window", Long.toString(d.closedWindow().toSeconds()), "that window, in seconds"),
+                new dev.tcpinspect.probe.Setting("quiet", Long.toString(d.quiet().toSeconds()), "seconds without a probe from the source that end its episode"));
+    }
+
+    @Override
+    public void set(String key, String value) {
+        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value);
+        Settings s = settings;
+        settings = switch (key) {
+            case "ports" -> {
+                if (n > BITS / 2) {
+                    throw new IllegalArgumentException("scan.ports can be at most " + BITS / 2
+                            + " (the kernel's port sets hold " + BITS + " bits), not " + n);
+                }
+                yield new Settings((int) n, s.portsWindow(), s.closedPorts(), s.closedWindow(), s.quiet());
+            }
+            case "window" -> new Settings(s.ports(), Duration.ofSeconds(n), s.closedPorts(), s.closedWindow(), s.quiet());
+            case "closed_ports" -> {
+                if (n > BITS / 2) {
+                    throw new IllegalArgumentException("scan.closed_ports can be at most " + BITS / 2 + ", not " + n);
+                }
+                yield new Settings(s.ports(), s.portsWindow(), (int) n, s.closedWindow(), s.quiet());
+            }
+            case "closed_window" -> new Settings(s.ports(), s.portsWindow(), s.closedPorts(), Duration.ofSeconds(n), s.quiet());
+            case "quiet" -> s.quiet(Duration.ofSeconds(n));
+            default -> {
+                Probe.super.set(key, value);
+                yield s;
+            }
+        };
     }
 
     @Override

@@ -1,0 +1,20 @@
+package dev.tcpinspect.probe;
+
+/**
+ * A threshold or window a probe lets its user change (watch --set PROBE.KEY=VALUE): its key, the
+ * value it has by default, and one line on what it does.
+ */
+public record Setting(String key, String defaultValue, String help) {
+    /** A positive whole number, or a clear refusal naming the setting. */
+    public static long positive(String probe, String key, String value) {
+        try {
+            long n = Long.parseLong(value.trim());
+            if (n > 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // refused below
+        }
+        throw new IllegalArgumentException(probe + "." + key + " must be a positive whole number, not '" + value + "'");
+    }
+}
