@@ -15,7 +15,7 @@ import java.util.Map;
  * Kernel cost per packet of the ingress program (TC and XDP), from BPF_PROG_TEST_RUN's own timing,
  * beside an empty program of the same type measured in the same run: with the packets probe alone,
  * with the observation probes that run at the ingress hook (packets, handshake, dupack, zerowin)
- * sharing one parse, and with the detection probes (anomaly, scan) added to them. Rounds alternate between the program and its baseline so drift hits both; the median
+ * sharing one parse, and with the detection probes (anomaly, scan, flood) added to them. Rounds alternate between the program and its baseline so drift hits both; the median
  * round is reported.
  *
  * Run with bench/run packet (builds first). Not a test: it asserts nothing, it prints figures.
@@ -39,11 +39,11 @@ public class PacketCost {
                 .map(Probe::name).toList();
         System.out.printf("BPF_PROG_TEST_RUN, %,d runs per round, median of %d rounds; kernel %s%n%n", REPEAT, ROUNDS,
                 System.getProperty("os.version"));
-        System.out.printf("%-6s %-47s %-26s %9s %9s %12s%n", "hook", "probes", "packet", "probe ns", "empty ns",
+        System.out.printf("%-6s %-53s %-26s %9s %9s %12s%n", "hook", "probes", "packet", "probe ns", "empty ns",
                 "overhead ns");
         // Detection's handlers (issue: at most 15 ns more for data and ACKs, 40 ns for a SYN): the
         // ingress probes without them, then with them, in the same run.
-        List<String> detection = List.of("anomaly", "scan");
+        List<String> detection = List.of("anomaly", "scan", "flood");
         List<String> observation = ingress.stream().filter(p -> !detection.contains(p)).toList();
         for (List<String> probes : List.of(List.of("packets"), observation, ingress)) {
             for (String hook : new String[] {"tc", "xdp"}) {
@@ -70,7 +70,7 @@ public class PacketCost {
             }
             long pm = median(p);
             long bm = median(b);
-            System.out.printf("%-6s %-47s %-26s %9d %9d %12d%n", hook, probes, e.getKey(), pm, bm, pm - bm);
+            System.out.printf("%-6s %-53s %-26s %9d %9d %12d%n", hook, probes, e.getKey(), pm, bm, pm - bm);
         }
     }
 

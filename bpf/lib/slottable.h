@@ -28,7 +28,8 @@
 /*
  * Defines struct PREFIX_way and PREFIX_set, the maps PREFIX_slots (2 << set_bits sets) and
  * PREFIX_slot_tables, and PREFIX_slot(key): the active half's value for key (zero when the key is
- * new: user space zeroes a half it drained), or NULL when its set is full. Two runs on one CPU may
+ * new: user space zeroes a half it drained), or NULL when its set is full; PREFIX_slot_tagged(key,
+ * tag) the same for a caller that has the key's flowslot_hash already (a packet's source hash). Two runs on one CPU may
  * claim at once (a twin pair's copies): a way is claimed with a compare-and-swap on its tag, and
  * a run that finds the other claimed the same key in between takes that way.
  */
@@ -54,14 +55,13 @@
 		__type(value, __u32);                                                                  \
 	} prefix##_slot_tables SEC(".maps");                                                           \
                                                                                                        \
-	static __always_inline value_type *prefix##_slot(const key_type *key)                          \
+	static __always_inline value_type *prefix##_slot_tagged(const key_type *key, __u64 tag)        \
 	{                                                                                              \
 		__u32 control = FLOW_TABLE_ACTIVE;                                                     \
 		__u32 *active = bpf_map_lookup_elem(&prefix##_slot_tables, &control);                  \
                                                                                                        \
 		if (!active)                                                                           \
 			return NULL;                                                                   \
-		__u64 tag = flowslot_hash(key, sizeof(key_type) / 8);                                  \
 		__u32 index = ((*active & 1) << (set_bits)) | flowslot_set(tag, set_bits);             \
 		struct prefix##_set *set = bpf_map_lookup_elem(&prefix##_slots, &index);               \
                                                                                                        \
@@ -80,6 +80,11 @@
 			}                                                                              \
 		}                                                                                      \
 		return NULL;                                                                           \
+	}                                                                                              \
+                                                                                                       \
+	static __always_inline value_type *prefix##_slot(const key_type *key)                          \
+	{                                                                                              \
+		return prefix##_slot_tagged(key, flowslot_hash(key, sizeof(key_type) / 8));            \
 	}
 
 #endif

@@ -118,7 +118,7 @@ static __always_inline void flood_on_ingress(struct pkt *p)
 	struct source_key source = {.family = t->family};
 
 	__builtin_memcpy(source.addr, t->raddr, 16);
-	__u64 *n = flood_sources_slot(&source);
+	__u64 *n = flood_sources_slot_tagged(&source, h); /* h is this key's hash (source_hash, flowslots.h) */
 
 	if (n)
 		(*n)++;

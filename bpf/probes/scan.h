@@ -43,7 +43,7 @@ enum scan_style {
 
 enum scan_stat {
 	SCAN_STAT_ALERTS = 0,           /* alert records made (episodes started) */
-	SCAN_STAT_ALERTS_LOST = 1,      /* alerts the ring had no room for (user space still finds them by walking) */
+	SCAN_STAT_ALERTS_LOST = 1,      /* alerts the ring had no room for (the source's next probe tries again) */
 	SCAN_STAT_SOURCES_EVICTED = 2,  /* sources pushed out of the table while still inside their window */
 	SCAN_STAT_MAX = 3,
 };
@@ -211,7 +211,10 @@ static __always_inline void scan_check(struct scan_source *s, __u32 index, __u32
 	struct scan_alert *a = bpf_ringbuf_reserve(&scan_alerts, sizeof(*a), 0);
 
 	if (!a) {
+		/* No room: the source's next probe tries again (an alert user space never heard of would
+		 * keep its record from ever being freed). */
 		PERCPU_BUMP(scan_stats, SCAN_STAT_ALERTS_LOST);
+		s->alerted = 0;
 		return;
 	}
 	a->ts_ns = bpf_ktime_get_ns();

@@ -76,6 +76,7 @@ public final class TextPresenter implements Presenter {
             }
             out.println(header);
         }
+        activeAlerts();
         StringBuilder row = new StringBuilder(String.format("%-8s", CLOCK.format(time)));
         for (Metric m : columns) {
             Desc.Column c = m.desc().column();
@@ -274,6 +275,25 @@ public final class TextPresenter implements Presenter {
         };
         out.printf("%s%s %s (%s)%n", mark, CLOCK.format(alert.time()), alert.headline(), alert.family());
         out.flush();
+        // An episode is its type and source, and its port where it has one (a flood's source is "*").
+        String port = alert.fields().stream().filter(c -> c instanceof Metric.Cell.Count n && n.name().equals("port"))
+                .map(c -> ":" + ((Metric.Cell.Count) c).value()).findFirst().orElse("");
+        String key = alert.type() + " " + alert.source() + port;
+        if (alert.state() == dev.tcpinspect.snapshot.Alert.State.END) {
+            active.remove(key);
+        } else {
+            active.put(key, alert.type() + " " + alert.source() + port);
+        }
+    }
+
+    /** The alerts started and not yet ended, for the reminder above each row while they last. */
+    private final Map<String, String> active = new java.util.LinkedHashMap<>();
+
+    /** "!! active: scan 198.18.0.2, flood *" above a row while alerts last: an attack still going is seen at a glance. */
+    private void activeAlerts() {
+        if (!active.isEmpty()) {
+            out.println("!! active: " + String.join(", ", active.values()));
+        }
     }
 
     @Override

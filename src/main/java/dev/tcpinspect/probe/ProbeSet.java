@@ -11,10 +11,10 @@ import dev.tcpinspect.ebpf.MapType;
 import dev.tcpinspect.ebpf.NotSupportedException;
 import dev.tcpinspect.ebpf.OpenObject;
 import dev.tcpinspect.ebpf.RingBufReader;
-import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.Libc;
 import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.snapshot.Desc;
 import dev.tcpinspect.snapshot.Metric;
@@ -425,16 +425,30 @@ public final class ProbeSet implements AutoCloseable {
         reader.add(object.map(ring), handler);
     }
 
-    private volatile Consumer<Alert> alertListener = alert -> { };
+    /** Its own lock: close() holds the set's while it waits for the reader thread, which may be raising an alert. */
+    private final Object alertLock = new Object();
+    private Consumer<Alert> alertListener;
+    /** Alerts raised before anyone listened (between start and onAlerts), delivered to the first listener. */
+    private final List<Alert> earlyAlerts = new ArrayList<>();
 
-    /** Where the probes' alerts go (the watch's presenter); until set, nowhere. */
+    /** Where the probes' alerts go (the watch's presenter), beginning with any raised since the start. */
     public void onAlerts(Consumer<Alert> listener) {
-        alertListener = listener;
+        synchronized (alertLock) {
+            alertListener = listener;
+            earlyAlerts.forEach(listener);
+            earlyAlerts.clear();
+        }
     }
 
     /** A probe's alert, passed on to the listener (from the reader thread or the watch's). */
     void alert(Alert alert) {
-        alertListener.accept(alert);
+        synchronized (alertLock) {
+            if (alertListener != null) {
+                alertListener.accept(alert);
+            } else if (earlyAlerts.size() < 1000) {
+                earlyAlerts.add(alert);
+            }
+        }
     }
 
     synchronized <V extends EventView> void subscribe(EventType<V> type, Consumer<? super V> consumer) {

@@ -56,7 +56,7 @@ public final class AnomalyProbe implements Probe {
     private static final long FAMILY = SOURCE.byteOffset(MemoryLayout.PathElement.groupElement("family"));
     private static final long KIND = SOURCE.byteOffset(MemoryLayout.PathElement.groupElement("kind"));
 
-    private static final int TOP_SOURCES = 20;
+    private static final int TOP_SOURCES_PER_KIND = 5;
     private static final Desc ANOMALIES = Desc.of("anomalies", "anomalous segments in",
             "Incoming segments no honest stack sends, by kind (" + kinds() + ")")
             .role(Role.NOTE).column("ANOMAL", 6);
@@ -68,7 +68,7 @@ public final class AnomalyProbe implements Probe {
             "sources pushed out of the per-source table (more than it holds; their kinds are still counted)",
             "Source and kind entries the per-source table (8,192) pushed out for newer ones").role(Role.NOT_SHOWN);
     private static final Desc TOP = Desc.of("top_anomaly_sources", "Top sources of anomalous segments",
-            "The sources that sent the most anomalous segments, with the kind");
+            "The five sources that sent the most anomalous segments of each kind");
 
     private final EventType<AnomalyEvent> events =
             new EventType<>("anomaly", "anomaly_events", () -> new AnomalyEvent(netns()), AnomalyProbe::write);
@@ -160,7 +160,16 @@ public final class AnomalyProbe implements Probe {
             List<AnomalySource> sources = sources();
             metrics.add(new Counter(SOURCES_EVICTED, Math.max(0, stats[Stat.SOURCES_NEW.ordinal()] - sources.size())));
             List<Metric.Row> rows = new ArrayList<>();
-            for (AnomalySource s : sources.subList(0, Math.min(TOP_SOURCES, sources.size()))) {
+            Map<AnomalyKind, Integer> perKind = new java.util.EnumMap<>(AnomalyKind.class);
+            List<AnomalySource> top = new ArrayList<>();
+            for (AnomalySource s : sources) { // most packets first: each kind's first few
+                if (perKind.merge(s.kind(), 1, Integer::sum) <= TOP_SOURCES_PER_KIND) {
+                    top.add(s);
+                }
+            }
+            top.sort(Comparator.comparing(AnomalySource::kind).thenComparing(
+                    Comparator.comparingLong(AnomalySource::packets).reversed()));
+            for (AnomalySource s : top) {
                 rows.add(Metric.Row.of(new Cell.Text("source", Addresses.format(s.address())),
                         new Cell.Text("kind", s.kind().label()), new Cell.Count("packets", s.packets())));
             }

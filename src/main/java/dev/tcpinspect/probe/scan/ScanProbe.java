@@ -98,8 +98,8 @@ public final class ScanProbe implements Probe {
 
     private static final Desc ALERTS = Desc.of("alerts.port_scan", "port scans",
             "Port scan episodes that started (a source crossed a threshold)").role(Role.NOTE).column("SCANS", 5);
-    private static final Desc ALERTS_LOST = Desc.of("scan_detail.alerts_lost", "scan alerts lost (ring buffer full)",
-            "Scan alerts the ring buffer had no room for").role(Role.NOT_SHOWN);
+    private static final Desc ALERTS_LOST = Desc.of("scan_detail.alerts_lost", "scan alerts delayed (ring buffer full)",
+            "Scan alerts the ring buffer had no room for (the source's next probe raised it again)").role(Role.NOT_SHOWN);
     private static final Desc EVICTED = Desc.of("scan_detail.sources_evicted",
             "sources pushed out of the scan table inside their window (more sources at once than it holds)",
             "Sources the scan table (4,096) pushed out for newer ones while still inside their window")
