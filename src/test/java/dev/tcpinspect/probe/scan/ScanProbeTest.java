@@ -109,6 +109,32 @@ class ScanProbeTest {
         }
     }
 
+    /** The same detection at XDP (--xdp): one SYN scan, one alert naming the client. */
+    @Test
+    void atXdpASynScanRaisesOneAlertAsAtTc() throws Exception {
+        try (Lab lab = Lab.create();
+             var open = Traffic.listen(lab.server(), Lab.SERVER_V4, OPEN[0]);
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(
+                     List.of(new ScanProbe(ScanProbe.Settings.defaults().quiet(QUIET))),
+                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))
+                             .xdp(true, dev.tcpinspect.ebpf.XdpMode.AUTO)))) {
+            List<Alert> alerts = new CopyOnWriteArrayList<>();
+            set.onAlerts(alerts::add);
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "nmap", "-sS", "-n", "-Pn", "-p", "9400-9559",
+                    "--max-retries", "0", Lab.SERVER_V4), 120).ok();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (alerts.stream().noneMatch(a -> a.state() == Alert.State.END) && System.nanoTime() < deadline) {
+                set.drain();
+                Thread.sleep(200);
+            }
+            List<Alert> starts = alerts.stream().filter(a -> a.state() == Alert.State.START).toList();
+            assertEquals(1, starts.size(), alerts.toString());
+            assertEquals(Lab.CLIENT_V4, starts.getFirst().source());
+            assertEquals("syn", field(starts.getFirst(), "style"));
+            assertTrue(alerts.stream().anyMatch(a -> a.state() == Alert.State.END), alerts.toString());
+        }
+    }
+
     private static long count(Alert a, String name) {
         return a.fields().stream().filter(c -> c instanceof Metric.Cell.Count n && n.name().equals(name))
                 .mapToLong(c -> ((Metric.Cell.Count) c).value()).findFirst().orElse(-1);
