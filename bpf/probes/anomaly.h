@@ -8,8 +8,10 @@
  *
  * The usual segment (ACK set, at most one of SYN/FIN/RST, no URG, no reserved bit; or a SYN or RST
  * alone) leaves after two tests of the flags it already has; only the rest take the slow path.
- * Events are rate-limited in the kernel: at most one per source and kind a second, the others
- * counted in the source's total the next event carries.
+ * Reports are rate-limited in the kernel: at most one per source and kind a second, the others
+ * counted in the source's total the next report carries. They are alerts (every output shows
+ * them): user space turns the first into an alert's start, the others into its changes, and ends
+ * it when the source has sent none of that kind for a while.
  *
  * Shared with Java (probe/anomaly): struct anomaly_event, struct anomaly_source, struct
  * anomaly_source_stats, enum anomaly_kind, enum anomaly_stat.
@@ -38,7 +40,7 @@ enum anomaly_kind {
 
 enum anomaly_stat {
 	ANOMALY_STAT_ACCECN_AE = 0,    /* segments with AccECN's AE bit: legitimate, counted apart */
-	ANOMALY_STAT_EVENTS_LOST = 1,  /* events the ring buffer had no room for */
+	ANOMALY_STAT_ALERTS_LOST = 1,  /* reports the ring buffer had no room for (still in the counts) */
 	ANOMALY_STAT_SOURCES_NEW = 2,  /* (source, kind) entries made: beyond the table's size, older ones were evicted */
 	ANOMALY_STAT_MAX = 3,
 };
@@ -81,7 +83,11 @@ SHARED_WITH_JAVA(enum anomaly_stat, anomaly_stat);
 SHARED_WITH_JAVA(enum anomaly_report, anomaly_report);
 PERCPU_COUNTERS(anomaly_counts, ANOMALY_KINDS);
 PERCPU_COUNTERS(anomaly_stats, ANOMALY_STAT_MAX);
-EVENT_RING(anomaly_events, 1 << 18);
+/* Reports are alerts, wanted by every output: this ring is always read (probe.ProbeSet: PROBE_alerts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 18);
+} anomaly_alerts SEC(".maps");
 
 /*
  * Per source and kind: an LRU hash, so that a spoofed stream of anomalies keeps the table at its
@@ -197,10 +203,12 @@ static __always_inline int anomaly_kind_of(const struct pkt *p)
 
 static __always_inline void anomaly_report(struct pkt *p, int kind, __u64 packets, enum anomaly_report report)
 {
-	struct anomaly_event *e = EVENT_RESERVE(anomaly_events, sizeof(*e), anomaly_stats, ANOMALY_STAT_EVENTS_LOST);
+	struct anomaly_event *e = bpf_ringbuf_reserve(&anomaly_alerts, sizeof(*e), 0);
 
-	if (!e)
+	if (!e) {
+		PERCPU_ADD(anomaly_stats, ANOMALY_STAT_ALERTS_LOST);
 		return;
+	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->tuple = p->tuple;
 	e->packets = packets;
@@ -209,7 +217,7 @@ static __always_inline void anomaly_report(struct pkt *p, int kind, __u64 packet
 	e->flags_hi = p->tcp.flags_hi;
 	e->report = report;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&anomaly_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(&anomaly_alerts));
 }
 
 /* Counts an anomalous segment under its kind and its source, with an event at most once a second per source and kind. */

@@ -273,26 +273,59 @@ public final class TextPresenter implements Presenter {
             case UPDATE -> "!! still  ";
             case END -> "!! ended  ";
         };
-        out.printf("%s%s %s (%s)%n", mark, CLOCK.format(alert.time()), alert.headline(), alert.family());
-        out.flush();
-        // An episode is its type and source, and its port where it has one (a flood's source is "*").
+        long second = System.nanoTime() / 1_000_000_000L;
+        if (second != alertSecond) {
+            alertSecond = second;
+            alertLines = 0;
+        }
+        if (++alertLines <= ALERT_LINES_PER_SECOND) {
+            out.printf("%s%s %s (%s)%n", mark, CLOCK.format(alert.time()), alert.headline(), alert.family());
+            out.flush();
+        } else {
+            alertsNotPrinted++; // a storm of alerts (anomalies from random sources) would bury the table
+        }
+        // An episode is its type and source, and its port and kind where it has them (a flood's source is "*").
         String port = alert.fields().stream().filter(c -> c instanceof Metric.Cell.Count n && n.name().equals("port"))
                 .map(c -> ":" + ((Metric.Cell.Count) c).value()).findFirst().orElse("");
-        String key = alert.type() + " " + alert.source() + port;
+        String kind = alert.fields().stream().filter(c -> c instanceof Metric.Cell.Text t && t.name().equals("kind"))
+                .map(c -> " " + ((Metric.Cell.Text) c).value()).findFirst().orElse("");
+        String key = alert.type() + " " + alert.source() + port + kind;
         if (alert.state() == dev.tcpinspect.snapshot.Alert.State.END) {
             active.remove(key);
         } else {
-            active.put(key, alert.type() + " " + alert.source() + port);
+            active.put(key, alert);
         }
     }
 
-    /** The alerts started and not yet ended, for the reminder above each row while they last. */
-    private final Map<String, String> active = new java.util.LinkedHashMap<>();
+    /** Alert lines printed at most this many a second; the rest are counted and said once. */
+    static final int ALERT_LINES_PER_SECOND = 10;
+    private long alertSecond;
+    private int alertLines;
+    private long alertsNotPrinted;
 
-    /** "!! active: scan 198.18.0.2, flood *" above a row while alerts last: an attack still going is seen at a glance. */
+    /** The alerts started and not yet ended, for the reminder above each row while they last. */
+    private final Map<String, dev.tcpinspect.snapshot.Alert> active = new java.util.LinkedHashMap<>();
+
+    /** "!! active: scan from 198.18.0.2; flood from *" above a row while alerts last: an attack still going is seen at a glance. */
     private void activeAlerts() {
+        if (alertsNotPrinted > 0) {
+            out.printf("!! and %,d more alert lines not printed (at most %d a second here; --format json has each)%n",
+                    alertsNotPrinted, ALERT_LINES_PER_SECOND);
+            alertsNotPrinted = 0;
+        }
         if (!active.isEmpty()) {
-            out.println("!! active: " + String.join(", ", active.values()));
+            // By type: its sources, or how many when there are more than a glance takes in.
+            Map<String, List<String>> byType = new java.util.LinkedHashMap<>();
+            for (dev.tcpinspect.snapshot.Alert a : active.values()) {
+                byType.computeIfAbsent(a.type(), t -> new ArrayList<>()).add(a.source());
+            }
+            List<String> parts = new ArrayList<>();
+            byType.forEach((type, sources) -> {
+                List<String> distinct = sources.stream().distinct().toList();
+                parts.add(type + (distinct.size() <= 3 ? " from " + String.join(", ", distinct)
+                        : " from " + distinct.size() + " sources"));
+            });
+            out.println("!! active: " + String.join("; ", parts));
         }
     }
 

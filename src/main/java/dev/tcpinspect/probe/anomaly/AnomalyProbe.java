@@ -4,21 +4,20 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
-import dev.tcpinspect.probe.EventType;
+import dev.tcpinspect.probe.FlowView;
 import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.snapshot.Addresses;
+import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
 import dev.tcpinspect.snapshot.Desc.Role;
-import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.snapshot.Metric;
 import dev.tcpinspect.snapshot.Metric.Cell;
 import dev.tcpinspect.snapshot.Metric.Counter;
 import dev.tcpinspect.snapshot.Metric.CounterMap;
 import dev.tcpinspect.snapshot.Snapshot;
-import java.io.IOException;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
@@ -31,9 +30,9 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
-import java.util.function.Consumer;
+import java.time.Duration;
+import java.time.Instant;
 
 /**
  * anomaly (bpf/probes/anomaly.h): incoming segments with flag combinations no honest stack sends
@@ -42,7 +41,7 @@ import java.util.function.Consumer;
  */
 public final class AnomalyProbe implements Probe {
     /** enum anomaly_stat, in value order. */
-    enum Stat { ACCECN_AE, EVENTS_LOST, SOURCES_NEW }
+    enum Stat { ACCECN_AE, ALERTS_LOST, SOURCES_NEW }
 
     /** struct anomaly_source: the per-source table's key. */
     static final StructLayout SOURCE = MemoryLayout.structLayout(
@@ -62,17 +61,18 @@ public final class AnomalyProbe implements Probe {
             .role(Role.NOTE).column("ANOMAL", 6);
     private static final Desc ACCECN_AE = Desc.of("anomaly_detail.accecn_ae", "segments with AccECN's AE bit",
             "Segments with AccECN's AE flag (RFC 9768): legitimate, counted apart from the anomalies").role(Role.HIDDEN);
-    private static final Desc EVENTS_LOST = Desc.of("anomaly_detail.events_lost", "events lost (ring buffer full)",
-            "Anomaly events the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+    private static final Desc ALERTS_LOST = Desc.of("anomaly_detail.alerts_lost", "anomaly reports lost (ring buffer full)",
+            "Anomaly reports the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
     private static final Desc SOURCES_EVICTED = Desc.of("anomaly_detail.sources_evicted",
             "sources pushed out of the per-source table (more than it holds; their kinds are still counted)",
             "Source and kind entries the per-source table (8,192) pushed out for newer ones").role(Role.NOT_SHOWN);
     private static final Desc TOP = Desc.of("top_anomaly_sources", "Top sources of anomalous segments",
             "The five sources that sent the most anomalous segments of each kind");
 
-    private final EventType<AnomalyEvent> events =
-            new EventType<>("anomaly", "anomaly_events", () -> new AnomalyEvent(netns()), AnomalyProbe::write);
     private ProbeContext context;
+    private Duration quiet = Duration.ofSeconds(5);
+    /** The (source, kind) pairs reported and not yet ended, by "address kind". */
+    private final Map<String, Track> tracks = new LinkedHashMap<>();
 
     @Override
     public String name() {
@@ -107,6 +107,11 @@ public final class AnomalyProbe implements Probe {
     @Override
     public void bind(ProbeContext context) {
         this.context = context;
+        AnomalyEvent view = new AnomalyEvent(context.netns());
+        context.subscribeAlerts("anomaly_alerts", (data, offset, length) -> {
+            view.wrap(data, offset);
+            reported(view);
+        });
     }
 
     private long netns() {
@@ -146,6 +151,7 @@ public final class AnomalyProbe implements Probe {
 
     @Override
     public Snapshot snapshot(boolean withTables) {
+        drain();
         Map<String, Long> byKind = new LinkedHashMap<>();
         counts().forEach((kind, n) -> {
             if (n > 0) {
@@ -155,7 +161,7 @@ public final class AnomalyProbe implements Probe {
         long[] stats = context.counters("anomaly_stats", Stat.values().length);
         List<Metric> metrics = new ArrayList<>(List.of(new CounterMap(ANOMALIES, byKind),
                 new Counter(ACCECN_AE, stats[Stat.ACCECN_AE.ordinal()]),
-                new Counter(EVENTS_LOST, stats[Stat.EVENTS_LOST.ordinal()])));
+                new Counter(ALERTS_LOST, stats[Stat.ALERTS_LOST.ordinal()])));
         if (withTables) {
             List<AnomalySource> sources = sources();
             metrics.add(new Counter(SOURCES_EVICTED, Math.max(0, stats[Stat.SOURCES_NEW.ordinal()] - sources.size())));
@@ -178,21 +184,106 @@ public final class AnomalyProbe implements Probe {
         return new Snapshot(name(), metrics);
     }
 
+    /** One (source, kind) pair's alert as this side follows it. */
+    private static final class Track {
+        final String source;
+        final String family;
+        final byte[] address; // as the kernel keys it: 16 bytes, IPv4 in the first 4
+        final AnomalyKind kind;
+        final Instant first;
+        Instant last;
+        long packets;
+        int port;
+        String flags;
+        long lastNanos = System.nanoTime();
+
+        Track(String source, String family, byte[] address, AnomalyKind kind, Instant first) {
+            this.source = source;
+            this.family = family;
+            this.address = address;
+            this.kind = kind;
+            this.first = first;
+            this.last = first;
+        }
+    }
+
+    /** A report from the kernel (reader thread): the first of a (source, kind) starts an alert, the others change it. */
+    private synchronized void reported(AnomalyEvent e) {
+        FlowView flow = e.flowView();
+        byte[] address = new byte[16];
+        String source = Addresses.format(address(address, flow.remoteAddress(address)));
+        String key = source + " " + e.kind().label();
+        Instant time = Instant.now().minusNanos(Math.max(0, System.nanoTime() - e.monotonicNanos()));
+        Track t = tracks.get(key);
+        Alert.State state = Alert.State.UPDATE;
+        if (t == null) {
+            t = new Track(source, flow.ipv6() ? "ipv6" : "ipv4", address, e.kind(), time);
+            tracks.put(key, t);
+            state = Alert.State.START;
+        }
+        t.last = time;
+        t.lastNanos = System.nanoTime();
+        t.packets = e.packets();
+        t.port = flow.lport();
+        t.flags = flagNames(e.flags());
+        context.alert(alert(t, state));
+    }
+
+    /** The kernel's count for a (source, kind) pair; 0 when its table let the pair go. */
+    private long packets(Track t) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(SOURCE);
+            MemorySegment.copy(t.address, 0, key, JAVA_BYTE, 0, 16);
+            key.set(ValueLayout.JAVA_SHORT_UNALIGNED, FAMILY, (short) (t.family.equals("ipv6") ? Flow.AF_INET6 : 2));
+            key.set(JAVA_BYTE, KIND, (byte) t.kind.ordinal());
+            MemorySegment value = arena.allocate(SOURCE_STATS);
+            return context.map("anomaly_sources").lookup(key, value) ? value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) : 0;
+        }
+    }
+
+    private static InetAddress address(byte[] bytes, int length) {
+        try {
+            return InetAddress.getByAddress(java.util.Arrays.copyOf(bytes, length));
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Alert alert(Track t, Alert.State state) {
+        String headline = String.format("%s segments (%s) from %s to port %d: %,d %s", t.kind.label(), t.flags,
+                t.source, t.port, t.packets, state == Alert.State.END ? "in all" : "so far");
+        return new Alert("anomaly", state, state == Alert.State.END ? Instant.now() : t.last, t.source, t.family, headline,
+                List.of(new Cell.Text("kind", t.kind.label()), new Cell.Text("flags", t.flags),
+                        new Cell.Count("packets", t.packets), new Cell.Count("port", t.port),
+                        new Cell.Text("first_seen", t.first.toString()), new Cell.Text("last_seen", t.last.toString())));
+    }
+
+    /** Every second: the pairs quiet for the quiet time end, with their totals. */
     @Override
-    public Optional<EventType<?>> events() {
-        return Optional.of(events);
+    public synchronized void drain() {
+        long now = System.nanoTime();
+        for (var it = tracks.values().iterator(); it.hasNext(); ) {
+            Track t = it.next();
+            if (now - t.lastNanos >= quiet.toNanos()) {
+                it.remove();
+                t.packets = Math.max(t.packets, packets(t)); // the segments between two reports too
+                context.alert(alert(t, Alert.State.END));
+            }
+        }
     }
 
-    /** Delivers anomaly events on the set's reader thread; the event object is reused for every record. */
-    public void onEvents(Consumer<AnomalyEvent> consumer) {
-        context.subscribe(events, consumer);
+    @Override
+    public List<dev.tcpinspect.probe.Setting> settings() {
+        return List.of(new dev.tcpinspect.probe.Setting("quiet", "5",
+                "seconds without a segment of a kind from a source that end its alert"));
     }
 
-    private static void write(AnomalyEvent e, EventFields out) throws IOException {
-        out.text("kind", e.kind().label());
-        out.text("state", e.first() ? "start" : "update");
-        out.text("flags", flagNames(e.flags()));
-        out.number("packets", e.packets());
+    @Override
+    public void set(String key, String value) {
+        if (!key.equals("quiet")) {
+            Probe.super.set(key, value);
+        }
+        quiet = Duration.ofSeconds(dev.tcpinspect.probe.Setting.positive(name(), key, value));
     }
 
     private static final String[] FLAG_NAMES = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE", "RES1",

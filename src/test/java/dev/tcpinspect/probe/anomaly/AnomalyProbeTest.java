@@ -11,6 +11,8 @@ import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.Frame;
 import dev.tcpinspect.testing.Pcap;
 import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.snapshot.Alert;
+import dev.tcpinspect.snapshot.Metric;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -49,11 +51,10 @@ class AnomalyProbeTest {
              var listener = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
              ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new AnomalyProbe()),
-                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf())).events(true)))) {
+                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))))) {
             AnomalyProbe probe = set.probe(AnomalyProbe.class);
-            Map<String, AtomicLong> events = new ConcurrentHashMap<>();
-            probe.onEvents(e -> events.computeIfAbsent(e.kind() + (e.first() ? " first " : " again ") + e.packets()
-                    + " from " + e.flow().raddr().getHostAddress(), k -> new AtomicLong()).incrementAndGet());
+            List<Alert> alerts = new java.util.concurrent.CopyOnWriteArrayList<>();
+            set.onAlerts(alerts::add);
             // Ordinary traffic first: it must count as nothing.
             Traffic.connect(lab.client(), Lab.SERVER_V4, PORT, 20);
             for (Crafted c : CRAFTED) {
@@ -86,19 +87,36 @@ class AnomalyProbeTest {
             expected.values().removeIf(n -> n == 0);
             assertEquals(expected, fromClient, "the per-source table names the client for each kind");
 
-            // hping3 sent each kind within a second: one event per kind, its first segment's.
-            Map<String, Long> expectedEvents = new LinkedHashMap<>();
+            // hping3 sent each kind within a second: one alert per kind from its first segment, then,
+            // once the source is quiet for the quiet time, its end with the kind's count.
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (alerts.stream().filter(a -> a.state() == Alert.State.END).count() < CRAFTED.size()
+                    && System.nanoTime() < deadline) {
+                set.drain();
+                Thread.sleep(200);
+            }
+            java.util.Set<String> expectedAlerts = new java.util.TreeSet<>();
             for (Crafted c : CRAFTED) {
-                expectedEvents.put(c.kind() + " first 1 from " + Lab.CLIENT_V4, 1L);
+                expectedAlerts.add("start " + c.kind().label() + " 1 from " + Lab.CLIENT_V4);
+                expectedAlerts.add("end " + c.kind().label() + " " + c.count() + " from " + Lab.CLIENT_V4);
             }
-            long deadline = System.nanoTime() + 3_000_000_000L;
-            while (events.size() < expectedEvents.size() && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
-            Map<String, Long> seen = new LinkedHashMap<>();
-            events.forEach((k, v) -> seen.put(k, v.get()));
-            assertEquals(new java.util.TreeMap<>(expectedEvents), new java.util.TreeMap<>(seen));
+            java.util.List<String> seen = alerts.stream().filter(a -> a.state() != Alert.State.UPDATE)
+                    .map(a -> a.state().label() + " " + text(a, "kind") + " " + count(a, "packets") + " from " + a.source())
+                    .sorted().toList();
+            assertEquals(List.copyOf(expectedAlerts), seen, alerts.toString());
+            assertTrue(alerts.stream().allMatch(a -> a.type().equals("anomaly") && a.family().equals("ipv4")
+                    && count(a, "port") == PORT), alerts.toString());
         }
+    }
+
+    private static long count(Alert a, String name) {
+        return a.fields().stream().filter(c -> c instanceof Metric.Cell.Count n && n.name().equals(name))
+                .mapToLong(c -> ((Metric.Cell.Count) c).value()).findFirst().orElse(-1);
+    }
+
+    private static String text(Alert a, String name) {
+        return a.fields().stream().filter(c -> c instanceof Metric.Cell.Text t && t.name().equals(name))
+                .map(c -> ((Metric.Cell.Text) c).value()).findFirst().orElse("");
     }
 
     @Test
@@ -169,7 +187,7 @@ class AnomalyProbeTest {
                         "nothing else: " + counted);
                 assertEquals(ae, probe.snapshot(false).metrics().stream()
                         .filter(m -> m.desc().path().equals("anomaly_detail.accecn_ae"))
-                        .mapToLong(m -> ((dev.tcpinspect.snapshot.Metric.Counter) m).value()).sum());
+                        .mapToLong(m -> ((Metric.Counter) m).value()).sum());
             }
         }
     }
