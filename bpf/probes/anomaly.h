@@ -101,70 +101,55 @@ struct {
 	__type(value, struct anomaly_source_stats);
 } anomaly_sources SEC(".maps");
 
-#define TCP_OPTION_EOL 0
-#define TCP_OPTION_NOP 1
 #define TCP_OPTION_FASTOPEN 34
 #define TCP_OPTION_EXPERIMENTAL 254
 #define TCP_FASTOPEN_MAGIC 0xF989
-/* Options walked before giving up (40 bytes of options hold at most 20 two-byte ones). */
-#define TCP_OPTIONS_MAX 20
 #define TCP_OPTIONS_BYTES 40
 
-/* A walk over a TCP header's options, copied out of the packet (at most 40 bytes). */
-struct tcp_option_walk {
-	__u8 b[64];  /* 40 used; the rest keeps every read of an option's first four bytes inside */
-	__u32 at;    /* where the next option starts */
-	__u32 len;   /* bytes of options */
-	int cookie;  /* a Fast Open cookie was found */
+/* A TCP header's options, copied out of the packet (40 bytes at most; the rest of the buffer is zero). */
+struct tcp_option_bytes {
+	__u8 b[48]; /* 40 used; the rest keeps the reads of an option's first four bytes inside */
 };
 
 /*
- * One step of the walk, by bpf_loop: the verifier checks a callback once, where a loop over
- * options (each as long as its own length byte says) would be checked again for every way through.
- * Returns 1 to stop.
+ * Whether options of len bytes carry a Fast Open cookie: RFC 7413's option 34 with a cookie (4 to
+ * 16 bytes), or the experimental 254 with its magic. Looked for at every offset rather than by
+ * walking the options one by one: a walk, each step as long as its option's length byte says, is
+ * more than the verifier can follow without bpf_loop (5.17); this loop's offsets do not depend on
+ * the data, so the verifier follows it once per offset. A cookie's pattern inside another option's data would
+ * be taken for a cookie: the SYN's data would then go uncounted, never counted wrongly.
  */
-static long tcp_option_step(__u64 index, void *ctx)
+__noinline int tcp_options_have_fastopen_cookie(const struct tcp_option_bytes *o, __u32 len)
 {
-	struct tcp_option_walk *w = ctx;
-	__u32 at = w->at;
+	int found = 0;
 
-	if (at + 2 > w->len || at > TCP_OPTIONS_BYTES - 2)
-		return 1;
-	__u8 kind = w->b[at];
-
-	if (kind == TCP_OPTION_EOL)
-		return 1;
-	if (kind == TCP_OPTION_NOP) {
-		w->at = at + 1;
+	if (!o)
 		return 0;
-	}
-	__u8 size = w->b[at + 1];
+#pragma nounroll
+	for (int i = 0; i < TCP_OPTIONS_BYTES - 1; i++) {
+		__u8 kind = o->b[i];
+		__u8 size = o->b[i + 1];
 
-	if (size < 2)
-		return 1;
-	if ((kind == TCP_OPTION_FASTOPEN && size > 2) ||
-	    (kind == TCP_OPTION_EXPERIMENTAL && size > 4 && ((w->b[at + 2] << 8) | w->b[at + 3]) == TCP_FASTOPEN_MAGIC)) {
-		w->cookie = 1;
-		return 1;
+		found |= (i + (int)size <= (int)len) &
+			 ((kind == TCP_OPTION_FASTOPEN && size >= 6 && size <= 18) ||
+			  (kind == TCP_OPTION_EXPERIMENTAL && size >= 8 && size <= 20 &&
+			   ((o->b[i + 2] << 8) | o->b[i + 3]) == TCP_FASTOPEN_MAGIC));
 	}
-	w->at = at + size;
-	return 0;
+	return found;
 }
 
-/* Whether a SYN's options carry a Fast Open cookie (RFC 7413 option 34, or the experimental 254 with its magic). */
+/* Whether a SYN's options carry a Fast Open cookie: copied out eight bytes at a time, then looked through. */
 static __always_inline bool anomaly_has_tfo_cookie(const struct pkt *p, const struct tcphdr *th)
 {
-	struct tcp_option_walk w = {.len = p->tcp.doff - sizeof(*th)};
+	struct tcp_option_bytes o = {};
 	__u64 *words = (__u64 *)(th + 1);
 
-	/* Copied eight bytes at a time, as far as the packet goes. */
 #pragma unroll
 	for (int k = 0; k < 5; k++) {
 		if ((void *)(words + k + 1) <= p->data_end)
-			__builtin_memcpy(&w.b[8 * k], &words[k], 8);
+			__builtin_memcpy(&o.b[8 * k], &words[k], 8);
 	}
-	bpf_loop(TCP_OPTIONS_MAX, tcp_option_step, &w, 0);
-	return w.cookie;
+	return tcp_options_have_fastopen_cookie(&o, p->tcp.doff - sizeof(*th));
 }
 
 /* The kind of an unusual segment (the usual ones never get here), or -1 when it is none. */

@@ -79,8 +79,9 @@ static __always_inline void cycling_on_state(const struct state_change *c)
 	} else if (old == TCP_LAST_ACK || old == TCP_FIN_WAIT2 || old == TCP_CLOSING) {
 		const struct tcp_sock *tp = tcp_sock_of(c->sk);
 
-		/* Sequence-space counters: a FIN counts one each way, a SYN sent from here one more. */
-		if (!tp || tp->bytes_received > 1 || tp->bytes_acked > 2)
+		/* No data either way: none sent (bytes_sent counts data only), none received but the FIN
+		 * (bytes_received is sequence space, where a FIN counts one). */
+		if (!tp || tp->bytes_sent > 0 || tp->bytes_received > 1)
 			return;
 		what = CYCLING_EMPTY;
 	} else {

@@ -7,15 +7,17 @@
  * alert record, the episode's start; user space follows the source's record from then on and ends
  * the episode when it goes quiet. Observation only: nothing is dropped.
  *
- * Distinct ports are counted in a 512-bit set per window quarter (a port's bit by a multiplicative
- * hash): a port counts when its bit is set for the first time in the live quarters, so the count is
- * of distinct bits. User space turns its thresholds (distinct ports) into bits before loading and
+ * Distinct ports are counted in a 512-bit set per window quarter (a port's bit by a seeded hash):
+ * a port counts when its bit is set for the first time in the live quarters, so the count is of
+ * distinct bits. User space turns its thresholds (distinct ports) into bits before loading and
  * bits back into ports when it reports (linear counting), so collisions neither raise an alert early
  * nor hide a sweep. A quarter's count leaves the window with it.
  *
  * Sources live in a set-associative table (flowslots.h) of SCAN_SOURCES records: a spoofed sweep
  * takes over ways of older sources, never more memory; a way taken from a source seen within the
- * window is counted (SCAN_STAT_SOURCES_EVICTED). Ordinary traffic costs one flag test at the ingress
+ * window is counted (SCAN_STAT_SOURCES_EVICTED), and so are probes from a source whose set has both
+ * ways held by episodes user space still follows (SCAN_STAT_SOURCES_UNTRACKED). Updates of one
+ * record from two CPUs at once are not atomic (a bit or a count may be lost): counts are estimates. Ordinary traffic costs one flag test at the ingress
  * hook (segments with ACK never get here); a SYN costs a hash and the lines of its source's record.
  *
  * Shared with Java (probe/scan): struct scan_source, struct scan_alert, enum scan_style, enum scan_stat.
@@ -45,7 +47,8 @@ enum scan_stat {
 	SCAN_STAT_ALERTS = 0,           /* alert records made (episodes started) */
 	SCAN_STAT_ALERTS_LOST = 1,      /* alerts the ring had no room for (the source's next probe tries again) */
 	SCAN_STAT_SOURCES_EVICTED = 2,  /* sources pushed out of the table while still inside their window */
-	SCAN_STAT_MAX = 3,
+	SCAN_STAT_SOURCES_UNTRACKED = 3, /* probes from a source whose set was held by two sources under alert */
+	SCAN_STAT_MAX = 4,
 };
 
 #define SCAN_BITMAP_WORDS 8 /* 512 bits */
@@ -74,8 +77,8 @@ struct scan_source {
 	__u64 last_seen;             /* jiffies */
 	__u32 probes[SCAN_STYLES];   /* segments by style */
 	__u32 established;           /* handshakes this source completed */
-	__u32 ports_total;           /* distinct-port bits over the whole record's life */
-	__u32 closed_total;          /* distinct closed-port bits over its life */
+	__u32 ports_peak;            /* the most distinct-port bits one window held */
+	__u32 closed_peak;           /* the most distinct closed-port bits one window held */
 	__u16 sample[SCAN_SAMPLE];   /* the first ports touched */
 	struct scan_window ports;    /* every port touched */
 	struct scan_window closed;   /* ports answered by a reset for no socket */
@@ -147,12 +150,20 @@ static __always_inline struct scan_source *scan_source_of(__u64 tag, const __u8 
 		s = w1;
 		*index = i1;
 	}
-	if (s->alerted)
+	if (s->alerted) {
+		/* Both ways follow an episode: this source is not tracked until one ends (user space frees it). */
+		PERCPU_BUMP(scan_stats, SCAN_STAT_SOURCES_UNTRACKED);
 		return NULL;
-	if (s->tag && now - s->last_seen < (__u64)scan_ports_window_ms * jiffies_per_second() / 1000)
+	}
+	__u64 old = s->tag;
+
+	/* Claimed with a compare-and-swap, as slottable.h does: of two CPUs taking the way, one wins. */
+	if (__sync_val_compare_and_swap(&s->tag, old, tag) != old)
+		return s->tag == tag ? s : NULL;
+	if (old && now - s->last_seen < (__u64)scan_ports_window_ms * jiffies_per_second() / 1000)
 		PERCPU_BUMP(scan_stats, SCAN_STAT_SOURCES_EVICTED);
-	__builtin_memset(s, 0, sizeof(*s));
-	s->tag = tag;
+	/* Everything after the tag starts again (the tag stays claimed meanwhile). */
+	__builtin_memset((__u8 *)s + sizeof(s->tag), 0, sizeof(*s) - sizeof(s->tag));
 	__builtin_memcpy(s->addr, addr, 16);
 	s->family = family;
 	s->first_seen = now;
@@ -171,7 +182,14 @@ static __always_inline __u32 scan_window_add(struct scan_window *w, __u32 port, 
 		w->fresh[slot] = 0;
 		w->quarter[slot] = quarter;
 	}
-	__u32 bit = ((port + 1) * 2654435761u) >> (32 - 9);
+	/* A seeded mix of the port, so that bits collide at random (linear counting assumes so), whatever the ports. */
+	__u64 h = (port + 1) ^ flowslot_seed;
+
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	__u32 bit = h >> (64 - 9);
 	__u32 word = (bit >> 6) & (SCAN_BITMAP_WORDS - 1);
 	__u64 mask = 1ULL << (bit & 63);
 	bool seen = false;
@@ -207,7 +225,6 @@ static __always_inline void scan_check(struct scan_source *s, __u32 index, __u32
 		return;
 	if (s->alerted || __sync_val_compare_and_swap(&s->alerted, 0, 1) != 0)
 		return;
-	PERCPU_BUMP(scan_stats, SCAN_STAT_ALERTS);
 	struct scan_alert *a = bpf_ringbuf_reserve(&scan_alerts, sizeof(*a), 0);
 
 	if (!a) {
@@ -217,6 +234,7 @@ static __always_inline void scan_check(struct scan_source *s, __u32 index, __u32
 		s->alerted = 0;
 		return;
 	}
+	PERCPU_BUMP(scan_stats, SCAN_STAT_ALERTS);
 	a->ts_ns = bpf_ktime_get_ns();
 	a->jiffies = now;
 	a->index = index;
@@ -227,7 +245,8 @@ static __always_inline void scan_check(struct scan_source *s, __u32 index, __u32
 }
 
 /* A port touched by a source, in a given style; closed when the kernel had no socket for it. */
-static __always_inline void scan_touch(__u64 tag, const __u8 *addr, __u16 family, __u16 port, int style, bool closed)
+static __always_inline void scan_touch(__u64 tag, const __u8 *addr, __u16 family, __u16 port, __u32 style,
+				       bool closed)
 {
 	__u64 now = bpf_jiffies64();
 	__u32 index = 0;
@@ -239,8 +258,9 @@ static __always_inline void scan_touch(__u64 tag, const __u8 *addr, __u16 family
 	__u32 ports = scan_window_add(&s->ports, port, scan_quarter(now, scan_ports_window_ms), &fresh);
 	__u32 closed_bits = 0;
 
+	if (ports > s->ports_peak)
+		s->ports_peak = ports;
 	if (fresh) {
-		s->ports_total++;
 		__u16 n = s->samples;
 
 		if (n < SCAN_SAMPLE) {
@@ -252,10 +272,10 @@ static __always_inline void scan_touch(__u64 tag, const __u8 *addr, __u16 family
 		bool closed_fresh = false;
 
 		closed_bits = scan_window_add(&s->closed, port, scan_quarter(now, scan_closed_window_ms), &closed_fresh);
-		if (closed_fresh)
-			s->closed_total++;
+		if (closed_bits > s->closed_peak)
+			s->closed_peak = closed_bits;
 	}
-	if (style >= 0 && style < SCAN_STYLES)
+	if (style < SCAN_STYLES)
 		s->probes[style]++;
 	s->last_seen = now;
 	scan_check(s, index, ports, closed_bits, now);
@@ -308,13 +328,23 @@ static __always_inline void scan_on_send_reset(const struct sock *sk, const stru
 	flow.netns = sk ? sock_netns_btf(sk) : skb_netns(skb);
 	if (!netns_wanted(flow.netns))
 		return;
-	__u8 flags = 0;
+	__u8 hdr[2] = {};
 
-	bpf_probe_read_kernel(&flags, 1, skb->head + skb->transport_header + 13);
+	/* The answered segment's data offset and flags; skb->data is at its TCP header here. */
+	bpf_probe_read_kernel(hdr, 2, skb->head + skb->transport_header + 12);
+	__u8 flags = hdr[1];
+	__u32 header = (hdr[0] >> 4) * 4;
+	/*
+	 * A probe carries neither data nor FIN: a segment that does is a connection's late straggler
+	 * (to a port a local abort just closed), not a scan, however many ports they land on.
+	 */
+	if ((flags & TCP_FLAG_ACK) && ((flags & TCP_FLAG_FIN) || skb->len > header))
+		return;
 	bool bare_ack = (flags & (TCP_FLAG_ACK | TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)) == TCP_FLAG_ACK;
 
+	/* Other resets answer SYN, FIN, NULL or XMAS probes the ingress hook already counted by style. */
 	scan_touch(source_hash(flow.raddr, flow.family), flow.raddr, flow.family, flow.lport,
-		   bare_ack ? SCAN_STYLE_ACK : -1, !sk);
+		   bare_ack ? SCAN_STYLE_ACK : SCAN_STYLE_OTHER, !sk);
 }
 
 /* A passive handshake completed (SYN_RECV to ESTABLISHED): a connect scan completes them, a SYN scan never. */

@@ -284,18 +284,16 @@ public final class TextPresenter implements Presenter {
         } else {
             alertsNotPrinted++; // a storm of alerts (anomalies from random sources) would bury the table
         }
-        // An episode is its type and source, and its port and kind where it has them (a flood's source is "*").
-        String port = alert.fields().stream().filter(c -> c instanceof Metric.Cell.Count n && n.name().equals("port"))
-                .map(c -> ":" + ((Metric.Cell.Count) c).value()).findFirst().orElse("");
-        String kind = alert.fields().stream().filter(c -> c instanceof Metric.Cell.Text t && t.name().equals("kind"))
-                .map(c -> " " + ((Metric.Cell.Text) c).value()).findFirst().orElse("");
-        String key = alert.type() + " " + alert.source() + port + kind;
+        String key = alert.episode();
         if (alert.state() == dev.tcpinspect.snapshot.Alert.State.END) {
             active.remove(key);
-        } else {
+        } else if (active.size() < MAX_ACTIVE || active.containsKey(key)) {
             active.put(key, alert);
         }
     }
+
+    /** Active alerts kept for the reminder line; beyond, the line's counts stop growing (a storm of sources). */
+    static final int MAX_ACTIVE = 10_000;
 
     /** Alert lines printed at most this many a second; the rest are counted and said once. */
     static final int ALERT_LINES_PER_SECOND = 10;

@@ -9,6 +9,8 @@ import java.util.List;
  * its type with its fields, text as one line a person on call reads at a glance.
  *
  * @param type the event type in JSON ("scan")
+ * @param episode what the episode is about, the same from its start to its end ("scan 198.18.0.2",
+ *     "flood port 443"): outputs that keep the alerts still active key them by it
  * @param state where the episode is
  * @param time when this state was reached
  * @param source the address the alert is about, as text
@@ -16,7 +18,7 @@ import java.util.List;
  * @param headline what happened, in words, for the text view ("port scan (SYN): 150 ports, 147 closed")
  * @param fields everything needed to act, in JSON (ports, rates, first and last seen)
  */
-public record Alert(String type, State state, Instant time, String source, String family, String headline,
+public record Alert(String type, String episode, State state, Instant time, String source, String family, String headline,
                     List<Metric.Cell> fields) {
     public Alert {
         fields = List.copyOf(fields);

@@ -78,9 +78,10 @@ class CommandLineTest {
         Cmd.Result badInterval = TcpinspectProcess.run(null, "watch", "--interval", "0");
         assertEquals(2, badInterval.exit(), badInterval.err());
         for (String[] bad : new String[][] {{"scan.portz=3", "scan has no setting 'portz'; its settings are ports,"},
-                {"scan.ports=0", "scan.ports must be a positive whole number, not '0'"},
-                {"scan.ports=600", "at most 256"}, {"foo=1", "name a probe's setting as PROBE.KEY"},
-                {"flood.syn_rate=fast", "flood.syn_rate must be a positive whole number, not 'fast'"}}) {
+                {"scan.ports=0", "scan.ports must be a whole number from 1 to 256, not '0'"},
+                {"scan.ports=600", "from 1 to 256"}, {"scan.window=99999999999", "from 1 to 3600"},
+                {"foo=1", "name a probe's setting as PROBE.KEY"},
+                {"flood.syn_rate=fast", "flood.syn_rate must be a whole number from 1 to 1000000000, not 'fast'"}}) {
             Cmd.Result badSetting = TcpinspectProcess.run(null, "watch", "--set", bad[0]);
             assertEquals(2, badSetting.exit(), badSetting.err());
             assertTrue(badSetting.err().lines().findFirst().orElse("").contains(bad[1]), badSetting.err());

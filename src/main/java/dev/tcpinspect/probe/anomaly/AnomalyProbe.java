@@ -63,6 +63,10 @@ public final class AnomalyProbe implements Probe {
             "Segments with AccECN's AE flag (RFC 9768): legitimate, counted apart from the anomalies").role(Role.HIDDEN);
     private static final Desc ALERTS_LOST = Desc.of("anomaly_detail.alerts_lost", "anomaly reports lost (ring buffer full)",
             "Anomaly reports the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+    private static final Desc NOT_RAISED = Desc.of("anomaly_detail.alerts_not_raised",
+            "anomaly alerts not raised (10,000 already under way)",
+            "Sources and kinds that got no alert because 10,000 were already under way (still in the counts)")
+            .role(Role.NOT_SHOWN);
     private static final Desc SOURCES_EVICTED = Desc.of("anomaly_detail.sources_evicted",
             "sources pushed out of the per-source table (more than it holds; their kinds are still counted)",
             "Source and kind entries the per-source table (8,192) pushed out for newer ones").role(Role.NOT_SHOWN);
@@ -71,6 +75,9 @@ public final class AnomalyProbe implements Probe {
 
     private ProbeContext context;
     private Duration quiet = Duration.ofSeconds(5);
+    /** Alerts followed at once at most; a report beyond starts none (counted in anomaly_detail.alerts_not_raised). */
+    static final int MAX_TRACKED = 10_000;
+    private long notRaised;
     /** The (source, kind) pairs reported and not yet ended, by "address kind". */
     private final Map<String, Track> tracks = new LinkedHashMap<>();
 
@@ -161,7 +168,7 @@ public final class AnomalyProbe implements Probe {
         long[] stats = context.counters("anomaly_stats", Stat.values().length);
         List<Metric> metrics = new ArrayList<>(List.of(new CounterMap(ANOMALIES, byKind),
                 new Counter(ACCECN_AE, stats[Stat.ACCECN_AE.ordinal()]),
-                new Counter(ALERTS_LOST, stats[Stat.ALERTS_LOST.ordinal()])));
+                new Counter(ALERTS_LOST, stats[Stat.ALERTS_LOST.ordinal()]), new Counter(NOT_RAISED, notRaised())));
         if (withTables) {
             List<AnomalySource> sources = sources();
             metrics.add(new Counter(SOURCES_EVICTED, Math.max(0, stats[Stat.SOURCES_NEW.ordinal()] - sources.size())));
@@ -217,6 +224,10 @@ public final class AnomalyProbe implements Probe {
         Track t = tracks.get(key);
         Alert.State state = Alert.State.UPDATE;
         if (t == null) {
+            if (tracks.size() >= MAX_TRACKED) {
+                notRaised++; // a storm from random sources: counted, still in the kernel's counts
+                return;
+            }
             t = new Track(source, flow.ipv6() ? "ipv6" : "ipv4", address, e.kind(), time);
             tracks.put(key, t);
             state = Alert.State.START;
@@ -252,10 +263,14 @@ public final class AnomalyProbe implements Probe {
     private static Alert alert(Track t, Alert.State state) {
         String headline = String.format("%s segments (%s) from %s to port %d: %,d %s", t.kind.label(), t.flags,
                 t.source, t.port, t.packets, state == Alert.State.END ? "in all" : "so far");
-        return new Alert("anomaly", state, state == Alert.State.END ? Instant.now() : t.last, t.source, t.family, headline,
+        return new Alert("anomaly", "anomaly " + t.kind.label() + " " + t.source, state, state == Alert.State.END ? Instant.now() : t.last, t.source, t.family, headline,
                 List.of(new Cell.Text("kind", t.kind.label()), new Cell.Text("flags", t.flags),
                         new Cell.Count("packets", t.packets), new Cell.Count("port", t.port),
                         new Cell.Text("first_seen", t.first.toString()), new Cell.Text("last_seen", t.last.toString())));
+    }
+
+    private synchronized long notRaised() {
+        return notRaised;
     }
 
     /** Every second: the pairs quiet for the quiet time end, with their totals. */
@@ -283,7 +298,8 @@ public final class AnomalyProbe implements Probe {
         if (!key.equals("quiet")) {
             Probe.super.set(key, value);
         }
-        quiet = Duration.ofSeconds(dev.tcpinspect.probe.Setting.positive(name(), key, value));
+        quiet = Duration.ofSeconds(dev.tcpinspect.probe.Setting.positive(name(), key, value,
+                dev.tcpinspect.probe.Setting.MAX_SECONDS));
     }
 
     private static final String[] FLAG_NAMES = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE", "RES1",

@@ -115,10 +115,11 @@ public final class CyclingProbe implements Probe {
 
     @Override
     public void set(String key, String value) {
-        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value);
+        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value,
+                key.equals("quiet") ? dev.tcpinspect.probe.Setting.MAX_SECONDS : 1_000_000_000L);
         settings = switch (key) {
             case "rate" -> new Settings(n, settings.quietSeconds());
-            case "quiet" -> new Settings(settings.perSecond(), (int) Math.min(n, 3600));
+            case "quiet" -> new Settings(settings.perSecond(), (int) n);
             default -> {
                 Probe.super.set(key, value);
                 yield settings;
@@ -255,7 +256,7 @@ public final class CyclingProbe implements Probe {
         }
         String headline = String.format("connection cycling with %s: %.0f abnormal ends/s at peak (%d aborted, %d empty),"
                 + " %.0f resets/s at peak (%d)", remote, f.peakAbnormal, f.aborted, f.empty, f.peakResets, f.resets);
-        return new Alert("cycling", state, Instant.now(), remote, f.family, headline, List.of(
+        return new Alert("cycling", "cycling " + remote, state, Instant.now(), remote, f.family, headline, List.of(
                 new Cell.Decimal("peak_abnormal_per_second", Math.round(f.peakAbnormal * 10) / 10.0),
                 new Cell.Decimal("peak_resets_per_second", Math.round(f.peakResets * 10) / 10.0),
                 new Cell.Count("aborted", f.aborted), new Cell.Count("empty", f.empty), new Cell.Count("resets", f.resets),

@@ -135,10 +135,11 @@ public final class FloodProbe implements Probe {
 
     @Override
     public void set(String key, String value) {
-        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value);
+        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value,
+                key.equals("quiet") ? dev.tcpinspect.probe.Setting.MAX_SECONDS : 1_000_000_000L);
         settings = switch (key) {
             case "syn_rate" -> new Settings(n, settings.quietSeconds());
-            case "quiet" -> new Settings(settings.synsPerSecond(), (int) Math.min(n, 3600));
+            case "quiet" -> new Settings(settings.synsPerSecond(), (int) n);
             default -> {
                 Probe.super.set(key, value);
                 yield settings;
@@ -214,6 +215,8 @@ public final class FloodProbe implements Probe {
         long overflows = change(snmp, "TcpExt:ListenOverflows");
         long listenDrops = change(snmp, "TcpExt:ListenDrops");
         Instant time = Instant.now();
+        // The sketch counts the sources of every SYN, so it is weighed against every SYN, not one port's.
+        long allSyns = delta.values().stream().mapToLong(d -> d[0]).sum();
 
         for (var e : delta.entrySet()) {
             int port = e.getKey();
@@ -229,7 +232,7 @@ public final class FloodProbe implements Probe {
                 followed.put(port, f);
                 started++;
                 account(f, rate, syns, handshakes, distinct, time);
-                classify(f, syns, distinct);
+                classify(f, allSyns, distinct);
                 context.alert(alert(port, f, snmp, Alert.State.START));
             } else if (f != null) {
                 account(f, rate, syns, handshakes, distinct, time);
@@ -241,7 +244,7 @@ public final class FloodProbe implements Probe {
                 } else {
                     f.quiet = 0;
                     String before = f.kind + f.named;
-                    classify(f, syns, distinct);
+                    classify(f, allSyns, distinct);
                     if (!before.equals(f.kind + f.named)) {
                         context.alert(alert(port, f, snmp, Alert.State.UPDATE));
                     }
@@ -271,9 +274,9 @@ public final class FloodProbe implements Probe {
     }
 
     /**
-     * Spoofed when the sources are about as many as the SYNs (each seen a few times at most: a
-     * random source per SYN); else the flood comes from real sources, named by their SYNs since
-     * the onset.
+     * Spoofed when the sources of the second's SYNs (to every port: the sketch is one) are about as
+     * many as those SYNs (each source seen a few times at most: a random source per SYN); else the
+     * flood comes from real sources, named by their SYNs since the onset.
      */
     private void classify(Followed f, long syns, long distinct) {
         if (distinct >= 64 && distinct * 4 >= syns) {
@@ -431,7 +434,7 @@ public final class FloodProbe implements Probe {
         // The source an operator acts on: the busiest real one; a spoofed flood has none ("*").
         String source = f.named.isEmpty() ? "*" : f.named.getFirst();
         String family = f.named.isEmpty() ? "any" : source.contains(":") ? "ipv6" : "ipv4";
-        return new Alert("flood", state, Instant.now(), source, family, headline, fields);
+        return new Alert("flood", "flood port " + port, state, Instant.now(), source, family, headline, fields);
     }
 
     /** "198.18.0.2 (63,000 SYN/s)" for each named source. */

@@ -49,7 +49,7 @@ public final class ScanProbe implements Probe {
     public enum Style { SYN, FIN, NULL, XMAS, ACK, OTHER }
 
     /** enum scan_stat, in value order. */
-    enum Stat { ALERTS, ALERTS_LOST, SOURCES_EVICTED }
+    enum Stat { ALERTS, ALERTS_LOST, SOURCES_EVICTED, SOURCES_UNTRACKED }
 
     static final int BITS = 512;
     private static final int QUARTERS = 4;
@@ -70,8 +70,8 @@ public final class ScanProbe implements Probe {
             JAVA_LONG.withName("last_seen"),
             MemoryLayout.sequenceLayout(Style.values().length, JAVA_INT).withName("probes"),
             JAVA_INT.withName("established"),
-            JAVA_INT.withName("ports_total"),
-            JAVA_INT.withName("closed_total"),
+            JAVA_INT.withName("ports_peak"),
+            JAVA_INT.withName("closed_peak"),
             MemoryLayout.sequenceLayout(SAMPLE, JAVA_SHORT).withName("sample"),
             MemoryLayout.paddingLayout(4),
             WINDOW.withName("ports"),
@@ -92,14 +92,17 @@ public final class ScanProbe implements Probe {
     private static final long LAST_SEEN = off(SOURCE, "last_seen");
     private static final long PROBES = off(SOURCE, "probes");
     private static final long ESTABLISHED = off(SOURCE, "established");
-    private static final long PORTS_TOTAL = off(SOURCE, "ports_total");
-    private static final long CLOSED_TOTAL = off(SOURCE, "closed_total");
+    private static final long PORTS_PEAK = off(SOURCE, "ports_peak");
+    private static final long CLOSED_PEAK = off(SOURCE, "closed_peak");
     private static final long SAMPLE_AT = off(SOURCE, "sample");
 
     private static final Desc ALERTS = Desc.of("alerts.port_scan", "port scans",
             "Port scan episodes that started (a source crossed a threshold)").role(Role.NOTE).column("SCANS", 5);
     private static final Desc ALERTS_LOST = Desc.of("scan_detail.alerts_lost", "scan alerts delayed (ring buffer full)",
             "Scan alerts the ring buffer had no room for (the source's next probe raised it again)").role(Role.NOT_SHOWN);
+    private static final Desc UNTRACKED = Desc.of("scan_detail.sources_untracked",
+            "probes from sources whose table set was held by two scans under way",
+            "Probes not counted under any source: both ways of their set followed scans still under way").role(Role.NOT_SHOWN);
     private static final Desc EVICTED = Desc.of("scan_detail.sources_evicted",
             "sources pushed out of the scan table inside their window (more sources at once than it holds)",
             "Sources the scan table (4,096) pushed out for newer ones while still inside their window")
@@ -172,23 +175,14 @@ public final class ScanProbe implements Probe {
 
     @Override
     public void set(String key, String value) {
-        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value);
+        boolean seconds = key.endsWith("window") || key.equals("quiet");
+        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value,
+                seconds ? dev.tcpinspect.probe.Setting.MAX_SECONDS : BITS / 2);
         Settings s = settings;
         settings = switch (key) {
-            case "ports" -> {
-                if (n > BITS / 2) {
-                    throw new IllegalArgumentException("scan.ports can be at most " + BITS / 2
-                            + " (the kernel's port sets hold " + BITS + " bits), not " + n);
-                }
-                yield new Settings((int) n, s.portsWindow(), s.closedPorts(), s.closedWindow(), s.quiet());
-            }
+            case "ports" -> new Settings((int) n, s.portsWindow(), s.closedPorts(), s.closedWindow(), s.quiet());
             case "window" -> new Settings(s.ports(), Duration.ofSeconds(n), s.closedPorts(), s.closedWindow(), s.quiet());
-            case "closed_ports" -> {
-                if (n > BITS / 2) {
-                    throw new IllegalArgumentException("scan.closed_ports can be at most " + BITS / 2 + ", not " + n);
-                }
-                yield new Settings(s.ports(), s.portsWindow(), (int) n, s.closedWindow(), s.quiet());
-            }
+            case "closed_ports" -> new Settings(s.ports(), s.portsWindow(), (int) n, s.closedWindow(), s.quiet());
             case "closed_window" -> new Settings(s.ports(), s.portsWindow(), s.closedPorts(), Duration.ofSeconds(n), s.quiet());
             case "quiet" -> s.quiet(Duration.ofSeconds(n));
             default -> {
@@ -225,12 +219,13 @@ public final class ScanProbe implements Probe {
         return (int) Math.ceil(BITS * (1 - Math.pow(1 - 1.0 / BITS, ports)) - 1e-9);
     }
 
-    /** Distinct ports estimated from the bits they set (linear counting). */
+    /**
+     * Distinct ports estimated from the bits they set in one window (linear counting). A full set
+     * says only "this many or more": it is read as half a bit short of full (about 3,500 ports).
+     */
     static long portsFor(long bits) {
-        if (bits >= BITS) {
-            return bits;
-        }
-        return Math.round(-BITS * Math.log(1 - (double) bits / BITS));
+        double b = Math.min(bits, BITS - 0.5);
+        return Math.round(-BITS * Math.log(1 - b / BITS));
     }
 
     @Override
@@ -305,8 +300,8 @@ public final class ScanProbe implements Probe {
         Style style = style();
         // A SYN scan whose handshakes completed is a connect scan (nmap -sT): said once one has.
         String label = style == Style.SYN && handshakes > 0 ? "connect" : style.name().toLowerCase(java.util.Locale.ROOT);
-        return new Episode(source, label, portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, PORTS_TOTAL)),
-                portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, CLOSED_TOTAL)), handshakes, sample,
+        return new Episode(source, label, portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, PORTS_PEAK)),
+                portsFor(record.get(ValueLayout.JAVA_INT_UNALIGNED, CLOSED_PEAK)), handshakes, sample,
                 f.at(record.get(ValueLayout.JAVA_LONG_UNALIGNED, FIRST_SEEN)),
                 f.at(record.get(ValueLayout.JAVA_LONG_UNALIGNED, LAST_SEEN)), state);
     }
@@ -340,7 +335,8 @@ public final class ScanProbe implements Probe {
                 history.removeFirst();
             }
         }
-        return new Alert("scan", e.state(), time, Addresses.format(e.source()), e.family(), headline, fields);
+        return new Alert("scan", "scan " + Addresses.format(e.source()), e.state(), time, Addresses.format(e.source()),
+                e.family(), headline, fields);
     }
 
     /** Every second: changes of the episodes followed, and the end of those whose source went quiet. */
@@ -390,7 +386,8 @@ public final class ScanProbe implements Probe {
         long[] v = context.counters("scan_stats", Stat.values().length);
         List<Metric> metrics = new ArrayList<>(List.of(new Counter(ALERTS, v[Stat.ALERTS.ordinal()]),
                 new Counter(ALERTS_LOST, v[Stat.ALERTS_LOST.ordinal()]),
-                new Counter(EVICTED, v[Stat.SOURCES_EVICTED.ordinal()])));
+                new Counter(EVICTED, v[Stat.SOURCES_EVICTED.ordinal()]),
+                new Counter(UNTRACKED, v[Stat.SOURCES_UNTRACKED.ordinal()])));
         if (withTables) {
             List<Metric.Row> rows = new ArrayList<>();
             for (Episode e : episodes()) {

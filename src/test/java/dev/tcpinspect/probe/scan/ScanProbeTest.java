@@ -49,7 +49,7 @@ class ScanProbeTest {
                 List<Alert> alerts = new CopyOnWriteArrayList<>();
                 set.onAlerts(alerts::add);
                 List<String> problems = new ArrayList<>();
-                record Run(Style style, String client, Instant before, Alert start, String what) {}
+                record Run(Style style, String client, Instant before, Alert start, Alert end, String what) {}
                 List<Run> runs = new ArrayList<>();
                 for (String[] family : new String[][] {{"-4", Lab.SERVER_V4, Lab.CLIENT_V4}, {"-6", Lab.SERVER_V6,
                         Lab.CLIENT_V6}}) {
@@ -86,7 +86,7 @@ class ScanProbeTest {
                                 || !field(end, "style").equals(style.expected())) {
                             problems.add("source " + family[2] + " and style " + style.expected() + " for " + what);
                         }
-                        runs.add(new Run(style, family[2], before, start, what));
+                        runs.add(new Run(style, family[2], before, start, end, what));
                     }
                 }
                 // The oracle: the capture's time of the probe that made 15 distinct closed ports (every
@@ -94,8 +94,17 @@ class ScanProbeTest {
                 in.stop();
                 for (Run run : runs) {
                     Instant crossed = crossing(in, run.client(), run.before());
-                    if (crossed == null || Duration.between(crossed, run.start().time()).compareTo(Duration.ofSeconds(1)) > 0) {
-                        problems.add("alert within 1 s of the capture's crossing " + crossed + " for " + run.what());
+                    // Within 1 s after, and not before (the capture's clock and ours are the same one,
+                    // read a little apart: 100 ms of slack).
+                    if (crossed == null || Duration.between(crossed, run.start().time()).compareTo(Duration.ofSeconds(1)) > 0
+                            || run.start().time().isBefore(crossed.minusMillis(100))) {
+                        problems.add("alert within 1 s after the capture's crossing " + crossed + " for " + run.what());
+                    }
+                    // The end's ports against the distinct ports the capture saw the client probe.
+                    long probed = distinctPorts(in, run.client(), run.before());
+                    long reported = count(run.end(), "ports");
+                    if (Math.abs(reported - probed) > probed / 10) { // linear counting: sd ~5 at 160 in 512 bits
+                        problems.add(reported + " ports reported, " + probed + " probed (capture) for " + run.what());
                     }
                 }
                 assertEquals(List.of(), problems);
@@ -143,6 +152,21 @@ class ScanProbeTest {
     private static String field(Alert a, String name) {
         return a.fields().stream().filter(c -> c instanceof Metric.Cell.Text t && t.name().equals(name))
                 .map(c -> ((Metric.Cell.Text) c).value()).findFirst().orElse("");
+    }
+
+    /** Distinct destination ports of the scanned range the capture saw the client probe after start. */
+    private static long distinctPorts(Capture in, String client, Instant start) {
+        String src = (client.contains(":") ? "ipv6.src == " : "ip.src == ") + client;
+        TreeSet<Integer> ports = new TreeSet<>();
+        for (String row : in.fields(src + " && tcp.dstport >= 9400 && tcp.dstport <= 9559", "frame.time_epoch",
+                "tcp.dstport")) {
+            String[] f = row.split("\t");
+            double epoch = Double.parseDouble(f[0]);
+            if (!Instant.ofEpochSecond((long) epoch, (long) ((epoch - Math.floor(epoch)) * 1e9)).isBefore(start)) {
+                ports.add(Integer.parseInt(f[1]));
+            }
+        }
+        return ports.size();
     }
 
     /** When the capture shows the client's probes reaching 15 distinct closed ports after start. */
