@@ -21,7 +21,7 @@
  * handles firings without claiming them: the second copy will be skipped for them, and claims nobody
  * removes would pile up (a softirq can change many sockets' states in one run) and push out the
  * claim the second copy is about to look for. Only the few instructions around the flag are left,
- * so a leftover claim is rare; claims are also only good for TWIN_FRESH_JIFFIES, lest a leftover be
+ * so a leftover claim is rare; claims are also only good for twin_fresh_jiffies(), lest a leftover be
  * taken for a later firing of the same socket and states (socket memory is reused within
  * microseconds under connection churn), and a full stack drops its oldest claim once that is stale.
  * A firing is named by two numbers: for a state change, the socket's address and the two states.
@@ -33,11 +33,21 @@
 
 #define TWIN_CLAIMS 8
 /*
- * Longer than anything that can come between a firing's two runs, a virtual CPU's steal included
- * (250 ms to 2.5 s as HZ goes). Jiffies: tracing programs may not read the coarse clock, and the
- * fine one costs more.
+ * How long a claim is good for: longer than anything that usually comes between a firing's two runs
+ * (microseconds; a softirq burst between them, a millisecond), and short enough that claims the
+ * second copy never removed (it was skipped) do not pile up: under connection churn a few a second
+ * are left, and at a second's freshness eight of them filled the stack now and then, leaving
+ * firings unclaimed that both copies then handled (NestedRunsTest). About 25 ms, at least two
+ * jiffies. A virtual CPU stolen for longer between a firing's two runs makes the second copy take
+ * the claim for a leftover and handle that firing again: the rarer error. Jiffies: tracing programs
+ * may not read the coarse clock, and the fine one costs more.
  */
-#define TWIN_FRESH_JIFFIES 250
+static __always_inline __u64 twin_fresh_jiffies(void)
+{
+	__u64 j = jiffies_per_second() / 40;
+
+	return j > 2 ? j : 2;
+}
 
 struct twin_claims {
 	__u64 a[TWIN_CLAIMS], b[TWIN_CLAIMS];
@@ -76,7 +86,7 @@ static __always_inline void twin_first(__u64 a, __u64 b)
 		 * said so, which it will be skipped for; the claim at the bottom is the one it will look
 		 * for, so this firing goes unclaimed. Else the bottom one is a leftover: dropped.
 		 */
-		if ((__s64)(c->at[0] - (bpf_jiffies64() - TWIN_FRESH_JIFFIES)) >= 0)
+		if ((__s64)(c->at[0] - (bpf_jiffies64() - twin_fresh_jiffies())) >= 0)
 			return;
 #pragma unroll
 		for (int i = 0; i < TWIN_CLAIMS - 1; i++) {
@@ -112,7 +122,7 @@ static __always_inline int twin_second_rescues(struct twin_claims *c, __u64 a, _
 #pragma unroll
 	for (int i = TWIN_CLAIMS - 1; i >= 0; i--) {
 		if (i < depth && c->a[i] == a && c->b[i] == b) {
-			if ((__s64)(c->at[i] - (bpf_jiffies64() - TWIN_FRESH_JIFFIES)) < 0)
+			if ((__s64)(c->at[i] - (bpf_jiffies64() - twin_fresh_jiffies())) < 0)
 				break; /* a leftover: the first copy did not claim this firing */
 			c->depth = i;
 			return 0;
