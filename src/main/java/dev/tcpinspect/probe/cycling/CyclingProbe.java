@@ -1,27 +1,21 @@
 package dev.tcpinspect.probe.cycling;
 
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
-import dev.tcpinspect.snapshot.Addresses;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
 import dev.tcpinspect.snapshot.Desc.Role;
-import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.snapshot.Metric;
 import dev.tcpinspect.snapshot.Metric.Cell;
 import dev.tcpinspect.snapshot.Metric.Counter;
 import dev.tcpinspect.snapshot.Snapshot;
 import java.lang.foreign.MemoryLayout;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -44,9 +38,7 @@ public final class CyclingProbe implements Probe {
     /** enum cycling_stat, in value order. */
     enum Stat { REMOTES_UNTRACKED }
 
-    static final StructLayout REMOTE_KEY = MemoryLayout.structLayout(
-            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr"), JAVA_LONG.withName("family"))
-            .withName("source_key");
+    static final StructLayout REMOTE_KEY = dev.tcpinspect.probe.SourceKey.LAYOUT;
     static final StructLayout COUNTS = MemoryLayout.structLayout(JAVA_LONG.withName("aborted"),
             JAVA_LONG.withName("empty"), JAVA_LONG.withName("resets")).withName("cycling_counts");
 
@@ -177,14 +169,14 @@ public final class CyclingProbe implements Probe {
         Map<String, String> families = new HashMap<>();
         Set<String> present = new java.util.HashSet<>();
         remotes.top(Integer.MAX_VALUE, (key, value) -> {
-            String remote = address(key);
+            String remote = dev.tcpinspect.probe.SourceKey.format(key);
             present.add(remote);
             long[] total = {value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8),
                 value.get(ValueLayout.JAVA_LONG_UNALIGNED, 16)};
             long[] before = last.getOrDefault(remote, new long[3]);
             if (!Arrays.equals(total, before)) {
                 delta.put(remote, new long[] {total[0] - before[0], total[1] - before[1], total[2] - before[2]});
-                families.put(remote, key.get(ValueLayout.JAVA_LONG_UNALIGNED, 16) == Flow.AF_INET6 ? "ipv6" : "ipv4");
+                families.put(remote, dev.tcpinspect.probe.SourceKey.ipv6(key) ? "ipv6" : "ipv4");
                 last.put(remote, total);
             }
             return null;
@@ -233,16 +225,6 @@ public final class CyclingProbe implements Probe {
         f.last = time;
     }
 
-    private static String address(MemorySegment key) {
-        long family = key.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
-        byte[] bytes = new byte[family == Flow.AF_INET6 ? 16 : 4];
-        MemorySegment.copy(key, JAVA_BYTE, 0, bytes, 0, bytes.length);
-        try {
-            return Addresses.format(InetAddress.getByAddress(bytes));
-        } catch (UnknownHostException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     private Alert alert(String remote, Followed f, Alert.State state) {
         Episode e = new Episode(remote, f.family, f.peakAbnormal, f.peakResets, f.aborted, f.empty, f.resets, f.first,

@@ -9,11 +9,9 @@ import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
-import dev.tcpinspect.snapshot.Addresses;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
 import dev.tcpinspect.snapshot.Desc.Role;
-import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.snapshot.Metric;
 import dev.tcpinspect.snapshot.Metric.Cell;
 import dev.tcpinspect.snapshot.Metric.Counter;
@@ -23,8 +21,6 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -54,9 +50,7 @@ public final class FloodProbe implements Probe {
     static final StructLayout PORT_KEY = MemoryLayout.structLayout(JAVA_LONG.withName("port")).withName("flood_port_key");
     static final StructLayout PORT_COUNTS = MemoryLayout.structLayout(JAVA_LONG.withName("syns"),
             JAVA_LONG.withName("established")).withName("flood_port_counts");
-    static final StructLayout SOURCE_KEY = MemoryLayout.structLayout(
-            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr"), JAVA_LONG.withName("family"))
-            .withName("source_key");
+    static final StructLayout SOURCE_KEY = dev.tcpinspect.probe.SourceKey.LAYOUT;
     static final int REGISTERS = 256;
     static final StructLayout SKETCH = MemoryLayout.structLayout(
             MemoryLayout.sequenceLayout(REGISTERS, JAVA_BYTE).withName("reg")).withName("flood_hll");
@@ -329,7 +323,7 @@ public final class FloodProbe implements Probe {
     private Map<String, Long> sourceTotals(boolean drainFirst) {
         Map<String, Long> totals = new HashMap<>();
         java.util.function.BiFunction<MemorySegment, MemorySegment, Void> put = (key, value) -> {
-            totals.put(address(key), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            totals.put(dev.tcpinspect.probe.SourceKey.format(key), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
             return null;
         };
         if (drainFirst) {
@@ -340,16 +334,6 @@ public final class FloodProbe implements Probe {
         return totals;
     }
 
-    private static String address(MemorySegment key) {
-        long family = key.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
-        byte[] bytes = new byte[family == Flow.AF_INET6 ? 16 : 4];
-        MemorySegment.copy(key, JAVA_BYTE, 0, bytes, 0, bytes.length);
-        try {
-            return Addresses.format(InetAddress.getByAddress(bytes));
-        } catch (UnknownHostException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     /**
      * Distinct sources of the SYNs since the last drain: the sketch the kernel wrote meanwhile
