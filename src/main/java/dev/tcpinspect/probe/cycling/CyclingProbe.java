@@ -4,8 +4,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.Hook;
+import dev.tcpinspect.probe.EpisodeHistory;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
+import dev.tcpinspect.probe.RateThreshold;
+import dev.tcpinspect.probe.Setting;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
 import dev.tcpinspect.snapshot.Desc.Role;
@@ -17,10 +20,8 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -31,7 +32,7 @@ import java.util.Set;
  * cycling (bpf/probes/cycling.h): remotes whose connections end abnormally, reset either way,
  * aborted, refused, or closed without carrying data, and bursts of resets to or from one peer.
  * Every second the kernel's per-remote counts become rates; a remote above
- * {@link Settings#perSecond} of either starts an alert, which ends with its totals once the remote
+ * {@link RateThreshold#perSecond} of either starts an alert, which ends with its totals once the remote
  * has stayed below half of it for three seconds. Observation only.
  */
 public final class CyclingProbe implements Probe {
@@ -51,33 +52,31 @@ public final class CyclingProbe implements Probe {
     private static final Desc EPISODES = Desc.of("cycling_peers", "Connection cycling",
             "Cycling episodes: remote, family, peak rates of aborted and empty connections and of resets, totals, first and last seen, state");
 
-    /** Abnormal ends (or resets) a second from one remote that start an alert, and the quiet seconds that end it. */
-    public record Settings(long perSecond, int quietSeconds) {
-        public static Settings defaults() {
-            return new Settings(20, 3);
-        }
+    /** The default: over 20 abnormal ends (or resets) a second from one remote start an alert, 3 s below 10 end it. */
+    public static RateThreshold defaults() {
+        return new RateThreshold("rate", 20, 3);
     }
 
     /** One cycling remote as this side follows it. */
     public record Episode(String remote, String family, double peakAbnormal, double peakResets, long aborted,
                           long empty, long resets, Instant first, Instant last, Alert.State state) {}
 
-    private Settings settings;
+    private RateThreshold settings;
     private ProbeContext context;
     private FlowTable remotes;
     private final Map<String, long[]> last = new HashMap<>();
     private final Map<String, Followed> followed = new LinkedHashMap<>();
-    private final Deque<Episode> history = new ArrayDeque<>();
+    private final EpisodeHistory<Episode> history = new EpisodeHistory<>();
     private long lastDrain = System.nanoTime();
     /** Rates are taken over at least this long (a watch drains every second; readings come in between). */
     static final long MIN_PERIOD_NANOS = 900_000_000L;
     private long started;
 
     public CyclingProbe() {
-        this(Settings.defaults());
+        this(defaults());
     }
 
-    public CyclingProbe(Settings settings) {
+    public CyclingProbe(RateThreshold settings) {
         this.settings = settings;
     }
 
@@ -98,25 +97,17 @@ public final class CyclingProbe implements Probe {
     }
 
     @Override
-    public List<dev.tcpinspect.probe.Setting> settings() {
-        Settings d = Settings.defaults();
-        return List.of(
-                new dev.tcpinspect.probe.Setting("rate", Long.toString(d.perSecond()), "abnormal ends (or resets) a second from one remote that start an alert"),
-                new dev.tcpinspect.probe.Setting("quiet", Integer.toString(d.quietSeconds()), "seconds below half that rate that end it"));
+    public List<Setting> settings() {
+        return settings.settings("abnormal ends (or resets) a second from one remote that start an alert");
     }
 
     @Override
     public void set(String key, String value) {
-        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value,
-                key.equals("quiet") ? dev.tcpinspect.probe.Setting.MAX_SECONDS : 1_000_000_000L);
-        settings = switch (key) {
-            case "rate" -> new Settings(n, settings.quietSeconds());
-            case "quiet" -> new Settings(settings.perSecond(), (int) n);
-            default -> {
-                Probe.super.set(key, value);
-                yield settings;
-            }
-        };
+        RateThreshold changed = settings.with(name(), key, value);
+        if (changed == null) {
+            Probe.super.set(key, value);
+        }
+        settings = changed;
     }
 
     @Override
@@ -197,7 +188,7 @@ public final class CyclingProbe implements Probe {
                 context.alert(alert(remote, f, Alert.State.START));
             } else if (f != null) {
                 account(f, d, abnormal, resets, time);
-                if (abnormal * 2 < settings.perSecond() && resets * 2 < settings.perSecond()) {
+                if (settings.calm(abnormal) && settings.calm(resets)) {
                     if (++f.quiet >= settings.quietSeconds()) {
                         followed.remove(remote);
                         context.alert(alert(remote, f, Alert.State.END));
@@ -230,11 +221,7 @@ public final class CyclingProbe implements Probe {
         Episode e = new Episode(remote, f.family, f.peakAbnormal, f.peakResets, f.aborted, f.empty, f.resets, f.first,
                 f.last, state);
         if (state != Alert.State.UPDATE) {
-            history.removeIf(h -> h.remote().equals(remote) && h.state() == Alert.State.START);
-            history.addLast(e);
-            while (history.size() > 100) {
-                history.removeFirst();
-            }
+            history.add(e, state == Alert.State.END, h -> h.remote().equals(remote) && h.state() == Alert.State.START);
         }
         String headline = String.format("connection cycling with %s: %.0f abnormal ends/s at peak (%d aborted, %d empty),"
                 + " %.0f resets/s at peak (%d)", remote, f.peakAbnormal, f.aborted, f.empty, f.peakResets, f.resets);
@@ -247,7 +234,7 @@ public final class CyclingProbe implements Probe {
 
     /** The episodes seen (started or ended), oldest first, at most the last 100. */
     public synchronized List<Episode> episodes() {
-        return List.copyOf(history);
+        return history.list();
     }
 
     private synchronized long startedCount() {

@@ -7,8 +7,11 @@ import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.os.SnmpCounters;
 import dev.tcpinspect.probe.FlowTable;
 import dev.tcpinspect.probe.Hook;
+import dev.tcpinspect.probe.EpisodeHistory;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
+import dev.tcpinspect.probe.RateThreshold;
+import dev.tcpinspect.probe.Setting;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
 import dev.tcpinspect.snapshot.Desc.Role;
@@ -22,10 +25,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,7 +38,7 @@ import java.util.TreeMap;
  * flood (bpf/probes/flood.h): SYN floods per listening port. Every second (each drain) it turns the
  * kernel's per-port SYN and handshake counts, the sources sketch and per-source counts, and the
  * kernel's SYN-cookie and listen-overflow counters into rates; a port receiving at least
- * {@link Settings#synsPerSecond} SYNs a second of which fewer than half complete a handshake (or
+ * {@link RateThreshold#perSecond} SYNs a second of which fewer than half complete a handshake (or
  * that makes the kernel send SYN cookies or overflow a listen queue) starts an alert, classified as
  * spoofed (about as many distinct sources as SYNs) or from real sources (named, with their rates);
  * the alert ends with the attack's totals once the rate stays below half the threshold for three
@@ -67,11 +68,9 @@ public final class FloodProbe implements Probe {
     private static final Desc EPISODES = Desc.of("syn_floods", "SYN floods",
             "SYN flood episodes: port, kind (spoofed or real), peak SYN rate, SYNs, handshakes, distinct sources, cookies, overflows, sources, first and last seen, state");
 
-    /** The thresholds: SYNs a second on one port, and how long it stays below half of it before an alert ends. */
-    public record Settings(long synsPerSecond, int quietSeconds) {
-        public static Settings defaults() {
-            return new Settings(500, 3);
-        }
+    /** The default: 500 SYNs a second on one port start an alert, 3 s below half of it end it. */
+    public static RateThreshold defaults() {
+        return new RateThreshold("syn_rate", 500, 3);
     }
 
     /** One flood as this side follows it. */
@@ -79,7 +78,7 @@ public final class FloodProbe implements Probe {
                           long cookies, long overflows, long listenDrops, List<String> sources, Instant first,
                           Instant last, Alert.State state) {}
 
-    private Settings settings;
+    private RateThreshold settings;
     private ProbeContext context;
     private FlowTable ports;
     private FlowTable sources;
@@ -92,14 +91,14 @@ public final class FloodProbe implements Probe {
     /** Rates are taken over at least this long (a watch drains every second; readings come in between). */
     static final long MIN_PERIOD_NANOS = 900_000_000L;
     private final Map<Integer, Followed> followed = new LinkedHashMap<>();
-    private final Deque<Episode> history = new ArrayDeque<>();
+    private final EpisodeHistory<Episode> history = new EpisodeHistory<>();
     private long started;
 
     public FloodProbe() {
-        this(Settings.defaults());
+        this(defaults());
     }
 
-    public FloodProbe(Settings settings) {
+    public FloodProbe(RateThreshold settings) {
         this.settings = settings;
     }
 
@@ -110,7 +109,7 @@ public final class FloodProbe implements Probe {
 
     @Override
     public String help() {
-        return "SYN floods per listening port (" + settings.synsPerSecond() + "+ SYNs/s, under half completing):"
+        return "SYN floods per listening port (" + settings.perSecond() + "+ SYNs/s, under half completing):"
                 + " an alert within 2 s, spoofed or from real sources (named, with rates), ended with totals";
     }
 
@@ -120,25 +119,17 @@ public final class FloodProbe implements Probe {
     }
 
     @Override
-    public List<dev.tcpinspect.probe.Setting> settings() {
-        Settings d = Settings.defaults();
-        return List.of(
-                new dev.tcpinspect.probe.Setting("syn_rate", Long.toString(d.synsPerSecond()), "SYNs a second on one port, under half completing, that start an alert"),
-                new dev.tcpinspect.probe.Setting("quiet", Integer.toString(d.quietSeconds()), "seconds below half that rate that end it"));
+    public List<Setting> settings() {
+        return settings.settings("SYNs a second on one port, under half completing, that start an alert");
     }
 
     @Override
     public void set(String key, String value) {
-        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value,
-                key.equals("quiet") ? dev.tcpinspect.probe.Setting.MAX_SECONDS : 1_000_000_000L);
-        settings = switch (key) {
-            case "syn_rate" -> new Settings(n, settings.quietSeconds());
-            case "quiet" -> new Settings(settings.synsPerSecond(), (int) n);
-            default -> {
-                Probe.super.set(key, value);
-                yield settings;
-            }
-        };
+        RateThreshold changed = settings.with(name(), key, value);
+        if (changed == null) {
+            Probe.super.set(key, value);
+        }
+        settings = changed;
     }
 
     @Override
@@ -218,7 +209,7 @@ public final class FloodProbe implements Probe {
             long syns = e.getValue()[0];
             long handshakes = e.getValue()[1];
             Followed f = followed.get(port);
-            boolean flooding = rate >= settings.synsPerSecond()
+            boolean flooding = rate >= settings.perSecond()
                     && (handshakes * 2 < syns || cookies > 0 || overflows > 0 || listenDrops > 0);
             if (f == null && flooding) {
                 // The kernel's counters and the sources' SYNs from before this second: the flood's share starts there.
@@ -230,7 +221,7 @@ public final class FloodProbe implements Probe {
                 context.alert(alert(port, f, snmp, Alert.State.START));
             } else if (f != null) {
                 account(f, rate, syns, handshakes, distinct, time);
-                if (rate * 2 < settings.synsPerSecond()) {
+                if (settings.calm(rate)) {
                     if (++f.quiet >= settings.quietSeconds()) {
                         followed.remove(port);
                         context.alert(alert(port, f, snmp, Alert.State.END));
@@ -396,11 +387,7 @@ public final class FloodProbe implements Probe {
         Episode e = new Episode(port, f.kind, f.peak, f.syns, f.handshakes, f.distinct, cookies, overflows, listenDrops,
                 f.named, f.first, f.last, state);
         if (state != Alert.State.UPDATE) {
-            history.removeIf(h -> h.port() == port && h.state() == Alert.State.START);
-            history.addLast(e);
-            while (history.size() > 100) {
-                history.removeFirst();
-            }
+            history.add(e, state == Alert.State.END, h -> h.port() == port && h.state() == Alert.State.START);
         }
         String who = f.kind.equals("spoofed") ? "spoofed, ~" + f.distinct + " sources"
                 : f.kind.equals("real") ? "from " + sourcesWithRates(f) : f.kind;
@@ -455,7 +442,7 @@ public final class FloodProbe implements Probe {
 
     /** The floods seen (started or ended), oldest first, at most the last 100. */
     public synchronized List<Episode> episodes() {
-        return List.copyOf(history);
+        return history.list();
     }
 
     @Override

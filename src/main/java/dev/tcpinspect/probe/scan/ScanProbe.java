@@ -7,9 +7,11 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.ebpf.OpenObject;
+import dev.tcpinspect.probe.EpisodeHistory;
 import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
+import dev.tcpinspect.probe.Setting;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.snapshot.Addresses;
 import dev.tcpinspect.snapshot.Alert;
@@ -29,10 +31,8 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -134,8 +134,7 @@ public final class ScanProbe implements Probe {
     private BpfMap sources;
     private MemorySegment record;
     private final Map<Integer, Followed> followed = new LinkedHashMap<>();
-    private final Deque<Episode> history = new ArrayDeque<>();
-    private static final int HISTORY = 100;
+    private final EpisodeHistory<Episode> history = new EpisodeHistory<>();
 
     public ScanProbe() {
         this(Settings.defaults());
@@ -163,21 +162,21 @@ public final class ScanProbe implements Probe {
     }
 
     @Override
-    public List<dev.tcpinspect.probe.Setting> settings() {
+    public List<Setting> settings() {
         Settings d = Settings.defaults();
         return List.of(
-                new dev.tcpinspect.probe.Setting("ports", Long.toString(d.ports()), "distinct ports a source touches within the window that make it a scanner"),
-                new dev.tcpinspect.probe.Setting("window", Long.toString(d.portsWindow().toSeconds()), "that window, in seconds"),
-                new dev.tcpinspect.probe.Setting("closed_ports", Long.toString(d.closedPorts()), "distinct closed ports within the closed window that make it one"),
-                new dev.tcpinspect.probe.Setting("closed_window", Long.toString(d.closedWindow().toSeconds()), "that window, in seconds"),
-                new dev.tcpinspect.probe.Setting("quiet", Long.toString(d.quiet().toSeconds()), "seconds without a probe from the source that end its episode"));
+                new Setting("ports", Long.toString(d.ports()), "distinct ports a source touches within the window that make it a scanner"),
+                new Setting("window", Long.toString(d.portsWindow().toSeconds()), "that window, in seconds"),
+                new Setting("closed_ports", Long.toString(d.closedPorts()), "distinct closed ports within the closed window that make it one"),
+                new Setting("closed_window", Long.toString(d.closedWindow().toSeconds()), "that window, in seconds"),
+                new Setting("quiet", Long.toString(d.quiet().toSeconds()), "seconds without a probe from the source that end its episode"));
     }
 
     @Override
     public void set(String key, String value) {
         boolean seconds = key.endsWith("window") || key.equals("quiet");
-        long n = dev.tcpinspect.probe.Setting.positive(name(), key, value,
-                seconds ? dev.tcpinspect.probe.Setting.MAX_SECONDS : BITS / 2);
+        long n = Setting.positive(name(), key, value,
+                seconds ? Setting.MAX_SECONDS : BITS / 2);
         Settings s = settings;
         settings = switch (key) {
             case "ports" -> new Settings((int) n, s.portsWindow(), s.closedPorts(), s.closedWindow(), s.quiet());
@@ -327,13 +326,9 @@ public final class ScanProbe implements Probe {
                 new Cell.Count("closed_ports", e.closed()), new Cell.Count("handshakes", e.handshakes()),
                 new Cell.Text("sample_ports", e.sample().toString().replace(" ", "")),
                 new Cell.Text("first_seen", e.first().toString()), new Cell.Text("last_seen", e.last().toString()));
-        if (e.state() != Alert.State.UPDATE) {
-            // The summary's list: an episode's start, replaced by its end.
-            history.removeIf(h -> h.source().equals(e.source()) && h.state() == Alert.State.START);
-            history.addLast(e);
-            while (history.size() > HISTORY) {
-                history.removeFirst();
-            }
+        if (e.state() != Alert.State.UPDATE) { // the summary's list: an episode's start, replaced by its end
+            history.add(e, e.state() == Alert.State.END,
+                    h -> h.source().equals(e.source()) && h.state() == Alert.State.START);
         }
         return new Alert("scan", "scan " + Addresses.format(e.source()), e.state(), time, Addresses.format(e.source()),
                 e.family(), headline, fields);
@@ -377,7 +372,7 @@ public final class ScanProbe implements Probe {
 
     /** The episodes seen (started or ended), oldest first, at most the last 100. */
     public synchronized List<Episode> episodes() {
-        return List.copyOf(history);
+        return history.list();
     }
 
     @Override
