@@ -112,28 +112,40 @@ struct tcp_option_bytes {
 };
 
 /*
+ * 1 when lo <= v <= hi, else 0, without a branch: the sign bits of v - lo and hi - v, in unsigned
+ * arithmetic so that the compiler keeps it arithmetic (BPF has no set-on-compare, so a comparison's
+ * value costs a branch, and every branch doubles what the verifier walks in a loop).
+ */
+static __always_inline __u64 within(__u64 v, __u64 lo, __u64 hi)
+{
+	return (((v - lo) | (hi - v)) >> 63) ^ 1;
+}
+
+/*
  * Whether options of len bytes carry a Fast Open cookie: RFC 7413's option 34 with a cookie (4 to
  * 16 bytes), or the experimental 254 with its magic. Looked for at every offset rather than by
  * walking the options one by one: a walk, each step as long as its option's length byte says, is
  * more than the verifier can follow without bpf_loop (5.17); this loop's offsets do not depend on
- * the data, so the verifier follows it once per offset. A cookie's pattern inside another option's data would
- * be taken for a cookie: the SYN's data would then go uncounted, never counted wrongly.
+ * the data and its body has no branch, so the verifier follows one path through it (a body with
+ * branches cost 110 ms of every start: BENCHMARKS.md). A cookie's pattern inside another option's
+ * data would be taken for a cookie: the SYN's data would then go uncounted, never counted wrongly.
  */
 __noinline int tcp_options_have_fastopen_cookie(const struct tcp_option_bytes *o, __u32 len)
 {
-	int found = 0;
+	__u64 found = 0;
 
 	if (!o)
 		return 0;
 #pragma nounroll
 	for (int i = 0; i < TCP_OPTIONS_BYTES - 1; i++) {
-		__u8 kind = o->b[i];
-		__u8 size = o->b[i + 1];
+		__u64 kind = o->b[i];
+		__u64 size = o->b[i + 1];
+		__u64 magic = ((__u64)o->b[i + 2] << 8) | o->b[i + 3];
 
-		found |= (i + (int)size <= (int)len) &
-			 ((kind == TCP_OPTION_FASTOPEN && size >= 6 && size <= 18) ||
-			  (kind == TCP_OPTION_EXPERIMENTAL && size >= 8 && size <= 20 &&
-			   ((o->b[i + 2] << 8) | o->b[i + 3]) == TCP_FASTOPEN_MAGIC));
+		found |= within(i + size, 0, len) &
+			 ((within(kind, TCP_OPTION_FASTOPEN, TCP_OPTION_FASTOPEN) & within(size, 6, 18)) |
+			  (within(kind, TCP_OPTION_EXPERIMENTAL, TCP_OPTION_EXPERIMENTAL) & within(size, 8, 20) &
+			   within(magic, TCP_FASTOPEN_MAGIC, TCP_FASTOPEN_MAGIC)));
 	}
 	return found;
 }

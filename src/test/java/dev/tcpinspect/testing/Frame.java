@@ -21,6 +21,7 @@ public final class Frame {
     private int flags = SYN;
     private int flagsHi;
     private boolean fastOpenCookie;
+    private byte[] rawOptions = new byte[0];
     private int sport = 40000;
     private int dport = 80;
     private int payload;
@@ -92,6 +93,17 @@ public final class Frame {
         return this;
     }
 
+    /** TCP options given byte by byte (after any others), padded with NOPs to a whole word. */
+    public Frame tcpOptions(int... bytes) {
+        rawOptions = new byte[(bytes.length + 3) / 4 * 4];
+        java.util.Arrays.fill(rawOptions, (byte) 1);
+        for (int i = 0; i < bytes.length; i++) {
+            rawOptions[i] = (byte) bytes[i];
+        }
+        description += "+options";
+        return this;
+    }
+
     public Frame sport(int port) {
         sport = port;
         return this;
@@ -110,7 +122,7 @@ public final class Frame {
     /** Offset just past the TCP header (with options): a frame cut before it has no complete header. */
     public int tcpHeaderEnd() {
         return 14 + 4 * vlanTypes.size() + (ipv6 ? 40 + extHeaders.stream().mapToInt(e -> e[1]).sum()
-                : 20 + ipOptionBytes) + 20 + tcpOptionBytes + (fastOpenCookie ? COOKIE_OPTION_BYTES : 0);
+                : 20 + ipOptionBytes) + 20 + tcpOptionBytes + (fastOpenCookie ? COOKIE_OPTION_BYTES : 0) + rawOptions.length;
     }
 
     /**
@@ -134,7 +146,7 @@ public final class Frame {
             u16(out, 100); // TCI of the tag that follows
         }
         u16(out, ipv6 ? 0x86DD : 0x0800);
-        int options = tcpOptionBytes + (fastOpenCookie ? COOKIE_OPTION_BYTES : 0);
+        int options = tcpOptionBytes + (fastOpenCookie ? COOKIE_OPTION_BYTES : 0) + rawOptions.length;
         int tcpLength = 20 + options + payload;
         if (ipv6) {
             int extLength = extHeaders.stream().mapToInt(e -> e[1]).sum();
@@ -189,6 +201,7 @@ public final class Frame {
         for (int i = 0; i < tcpOptionBytes; i++) {
             out.write(1);
         }
+        out.writeBytes(rawOptions);
         out.writeBytes(new byte[payload]);
         return out.toByteArray();
     }
