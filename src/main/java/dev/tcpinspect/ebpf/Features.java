@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
@@ -113,8 +114,13 @@ public final class Features {
      * is attached to find out.
      */
     public static boolean tcx() {
-        return cached("tcx", () -> KernelEnums.values("bpf_attach_type", "BPF_").containsValue("TCX_INGRESS"));
+        return cached("tcx", () -> KernelEnums.values(ATTACH_TYPES, "BPF_").containsValue("TCX_INGRESS"));
     }
+
+    private static final String ATTACH_TYPES = "bpf_attach_type";
+
+    /** The kernel enums these feature probes read (to prefetch with a program's own: KernelEnums). */
+    public static final List<String> KERNEL_ENUMS = List.of(ATTACH_TYPES);
 
     /** fentry/fexit: probed by loading a tiny fentry program (fails where ftrace has no functions). */
     public static boolean fentry() {

@@ -67,6 +67,14 @@ public interface Probe {
         return List.of();
     }
 
+    /**
+     * The running kernel's enums whose names it shows (read from the kernel's BTF: ebpf.KernelEnums),
+     * so that a start reads them all with one parse, ahead of time.
+     */
+    default List<String> kernelEnums() {
+        return List.of();
+    }
+
     /** Enums it shares with the C side: C enum name to its constants' names, in value order from 0. */
     default Map<String, List<String>> sharedEnums() {
         return Map.of();

@@ -110,6 +110,11 @@ public final class DropsProbe implements Probe {
                 count -> count.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
     }
 
+    @Override
+    public List<String> kernelEnums() {
+        return List.of("skb_drop_reason");
+    }
+
     /** The kernel's name of a drop reason ("NO_SOCKET"), or its number when the kernel has no name for it. */
     public static String reasonName(long reason) {
         String name = KernelEnums.values("skb_drop_reason", "SKB_DROP_REASON_").get(reason);

@@ -141,6 +141,11 @@ public final class ResetProbe implements Probe {
         context.subscribe(events, consumer);
     }
 
+    @Override
+    public List<String> kernelEnums() {
+        return List.of("sk_rst_reason");
+    }
+
     /** The kernel's name of a sent reset's reason (enum sk_rst_reason), or its number. */
     public static String reasonName(int reason) {
         String name = KernelEnums.values("sk_rst_reason", "SK_RST_REASON_").get((long) reason);
