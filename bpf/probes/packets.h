@@ -32,12 +32,22 @@ struct {
 	__type(value, struct packet_counters);
 } packets_counters SEC(".maps");
 
-/* SYNs per destination port: an array indexed by port, so it can never fill up. */
+/*
+ * SYNs per destination port: an array indexed by port, so it can never fill up. Ports go 4096 to
+ * an entry (32 KiB, the most a per-CPU value may hold): the kernel makes a per-CPU array's values
+ * one by one, and 65536 of them took 40 ms of every start (BENCHMARKS.md, startup); 16 take 2 ms.
+ */
+#define SYN_PORTS_PER_ENTRY 4096
+struct syn_port_counts {
+	__u64 syns[SYN_PORTS_PER_ENTRY]; /* port % SYN_PORTS_PER_ENTRY */
+};
+SHARED_WITH_JAVA(struct syn_port_counts, syn_port_counts);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 65536 / SYN_PORTS_PER_ENTRY);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct syn_port_counts);
 } packets_syn_by_port SEC(".maps");
 
 /* Every packet at the ingress hook, TCP or not (malformed and truncated headers are counted). */
@@ -65,11 +75,12 @@ static __always_inline void packets_on_ingress(const struct pkt *p)
 			c->synack++;
 		} else {
 			__u32 port = p->tcp.dport;
-			__u64 *n = bpf_map_lookup_elem(&packets_syn_by_port, &port);
+			__u32 entry = (port & 0xFFFF) / SYN_PORTS_PER_ENTRY;
+			struct syn_port_counts *ports = bpf_map_lookup_elem(&packets_syn_by_port, &entry);
 
 			c->syn++;
-			if (n)
-				(*n)++;
+			if (ports)
+				ports->syns[port % SYN_PORTS_PER_ENTRY]++;
 		}
 	}
 	if (flags & TCP_FLAG_FIN)
