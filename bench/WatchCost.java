@@ -27,8 +27,7 @@ public class WatchCost {
     static final int WARM_UP_SECONDS = 2;
 
     public static void main(String[] args) throws Exception {
-        String jar = args[0];
-        String java = ProcessHandle.current().info().command().orElse("java");
+        String launcher = args[0]; // ./tcpinspect, as users start it (with the JVM options it picks)
         String[] modes = args.length > 1 ? Arrays.copyOfRange(args, 1, args.length)
                 : new String[] {"nothing", "tcpinspect", "tcpinspect-json", "tcpdump"};
         if (!modes[0].equals("nothing")) {
@@ -41,7 +40,7 @@ public class WatchCost {
             for (int r = 0; r < ROUNDS; r++) {
                 for (int i = 0; i < modes.length; i++) {
                     int m = (i + r) % modes.length; // no mode always runs first
-                    Process watcher = start(modes[m], java, jar, lab);
+                    Process watcher = start(modes[m], launcher, lab);
                     try {
                         // A watcher runs for hours: warm it up (just-in-time compilation) before measuring.
                         web.run(Workload.CLOSE, WARM_UP_SECONDS);
@@ -92,9 +91,9 @@ public class WatchCost {
         }
     }
 
-    static Process start(String mode, String java, String jar, Lab lab) throws Exception {
+    static Process start(String mode, String launcher, Lab lab) throws Exception {
         if (mode.startsWith("tcpinspect")) {
-            return startAndWait(tcpinspect(java, jar, lab, mode), mode.contains("json") ? "\"ready\"" : "Watching", true);
+            return startAndWait(tcpinspect(launcher, lab, mode), mode.contains("json") ? "\"ready\"" : "Watching", true);
         }
         if (mode.equals("tcpdump")) {
             return startAndWait(List.of("ip", "netns", "exec", lab.serverNs(), "tcpdump", "-i", lab.serverIf(), "-s",
@@ -107,9 +106,9 @@ public class WatchCost {
     }
 
     /** A mode "tcpinspect[-json][:probe,probe]" watches with those probes (all by default). */
-    static List<String> tcpinspect(String java, String jar, Lab lab, String mode) {
-        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), java,
-                "--enable-native-access=ALL-UNNAMED", "-jar", jar, "watch", "-i", lab.serverIf()));
+    static List<String> tcpinspect(String launcher, Lab lab, String mode) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), launcher,
+                "watch", "-i", lab.serverIf()));
         if (mode.contains("json")) {
             cmd.addAll(List.of("--format", "json"));
         }
