@@ -64,8 +64,10 @@ final class WatchCommand implements Callable<Integer> {
             description = "text (a table) or json (one object per line). Default: ${DEFAULT-VALUE}.")
     Presenter.Format format;
 
-    @Option(names = "--probe", paramLabel = "NAME", completionCandidates = ProbeNames.class, converter = ProbeNames.class,
-            description = "Run only this probe; repeat for several: ${COMPLETION-CANDIDATES}. Default: all.")
+    @Option(names = "--probe", paramLabel = "NAME", split = ",", completionCandidates = ProbeNames.class,
+            converter = ProbeNames.class,
+            description = "Run only this probe; repeat, or separate with commas, for several: ${COMPLETION-CANDIDATES}."
+                    + " Default: all.")
     List<String> probes = new ArrayList<>();
 
     @Option(names = "--set", paramLabel = "PROBE.KEY=VALUE", mapFallbackValue = "",

@@ -89,6 +89,27 @@ class CommandLineTest {
         Cmd.Result notRunning = TcpinspectProcess.run(null, "watch", "--probe", "packets", "--set", "scan.ports=3");
         assertEquals(2, notRunning.exit(), notRunning.err());
         assertTrue(notRunning.err().contains("no running probe named 'scan'"), notRunning.err());
+        Cmd.Result badInList = TcpinspectProcess.run(null, "watch", "--probe", "packets,nosuch");
+        assertEquals(2, badInList.exit(), badInList.err());
+        assertTrue(badInList.err().contains("no probe named 'nosuch'"), badInList.err());
+    }
+
+    /** --probe takes a comma-separated list as bpftrace and bcc users write it, as well as repeats. */
+    @Test
+    void probesAsAListOrRepeated() {
+        for (String[] chosen : new String[][] {{"--probe", "packets,conn", "--probe", "rtt"},
+                {"--probe", "packets", "--probe", "conn,rtt"}}) {
+            List<String> args = new java.util.ArrayList<>(List.of("watch", "-i", "lo", "--duration", "1", "--format",
+                    "json"));
+            args.addAll(List.of(chosen));
+            Cmd.Result r = TcpinspectProcess.run(null, args.toArray(String[]::new));
+            assertEquals(0, r.exit(), r.err());
+            JsonNode ready = TcpinspectProcess.parse(r.out().lines().findFirst().orElseThrow());
+            assertEquals("ready", ready.get("type").asText());
+            assertEquals(List.of("packets", "conn", "rtt"),
+                    java.util.stream.StreamSupport.stream(ready.get("probes").spliterator(), false)
+                            .map(JsonNode::asText).toList(), r.out());
+        }
     }
 
     /** Another program on the interface's XDP hook: one line that says so and what to do, and the rest left as it was. */
