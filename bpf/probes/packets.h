@@ -33,11 +33,12 @@ struct {
 } packets_counters SEC(".maps");
 
 /*
- * SYNs per destination port: an array indexed by port, so it can never fill up. Ports go 4096 to
- * an entry (32 KiB, the most a per-CPU value may hold): the kernel makes a per-CPU array's values
- * one by one, and 65536 of them took 40 ms of every start (BENCHMARKS.md, startup); 16 take 2 ms.
+ * SYNs per destination port: an array indexed by port, so it can never fill up. Ports go 1024 to
+ * an entry (8 KiB a CPU): the kernel makes a per-CPU array's values one by one, and 65536 of them
+ * took 40 ms of every start (BENCHMARKS.md, startup); 64 take about 1 ms, and a reading copies an
+ * entry's CPUs at once (2 MiB on a 256-CPU host, where 32 KiB entries would make it 8 MiB).
  */
-#define SYN_PORTS_PER_ENTRY 4096
+#define SYN_PORTS_PER_ENTRY 1024
 struct syn_port_counts {
 	__u64 syns[SYN_PORTS_PER_ENTRY]; /* port % SYN_PORTS_PER_ENTRY */
 };

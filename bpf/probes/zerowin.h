@@ -87,7 +87,7 @@ EVENT_RING(zerowin_events, 1 << 20);
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384); /* as many as a second's new flows in zerowin_flows; 65536 took 24 ms of a start */
+	__uint(max_entries, 16384); /* windows closed at once; full is counted (flows_untracked); 65536 took 24 ms of a start */
 	__type(key, struct zw_key);
 	__type(value, struct zw_closed);
 } zerowin_closed SEC(".maps");

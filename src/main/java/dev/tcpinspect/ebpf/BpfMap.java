@@ -190,9 +190,12 @@ public final class BpfMap {
         }
     }
 
+    /** A chunk's values take at most this much memory (per-CPU values grow with the CPUs: 32 KiB x 256 = 8 MiB). */
+    private static final int CHUNK_BYTES = 1 << 20;
+
     private void forEachBatched(ChunkVisitor visitor, boolean delete) {
-        int chunk = Math.max(1, Math.min(maxEntries, 4096));
         int valueBytes = valueBufferSize();
+        int chunk = Math.max(1, Math.min(Math.min(maxEntries, 4096), CHUNK_BYTES / Math.max(1, valueBytes)));
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment keys = arena.allocate((long) keySize * chunk, 8);
             MemorySegment values = arena.allocate((long) valueBytes * chunk, 8);

@@ -151,7 +151,7 @@ public final class ProbeSet implements AutoCloseable {
             throw new IllegalArgumentException("the packet hooks of " + names(probes) + " need an interface to watch");
         }
         ProbeSet set = new ProbeSet(new ArrayList<>(probes), options, hooks);
-        prefetchKernelEnums(probes);
+        prefetchKernelEnums(probes, hooks.stream().anyMatch(h -> h.isPacketHook() && !(h == Hook.INGRESS && options.xdp())));
         try {
             set.load();
             for (Probe p : set.probes) {
@@ -175,14 +175,17 @@ public final class ProbeSet implements AutoCloseable {
      * Reads the kernel enums that attaching and the probes' names need on another thread, while
      * this one loads the object: parsing the kernel's BTF would otherwise add ~60-150 ms to a start.
      */
-    private static void prefetchKernelEnums(List<? extends Probe> probes) {
-        List<String> enums = new ArrayList<>(Features.KERNEL_ENUMS);
+    private static void prefetchKernelEnums(List<? extends Probe> probes, boolean attachesTc) {
+        List<String> enums = new ArrayList<>(attachesTc ? Features.KERNEL_ENUMS : List.of());
         probes.forEach(p -> enums.addAll(p.kernelEnums()));
+        if (enums.isEmpty()) {
+            return;
+        }
         Thread.ofPlatform().daemon(true).name("kernel-enums").start(() -> {
             try {
                 KernelEnums.prefetch(enums);
-            } catch (RuntimeException e) {
-                // a lookup that needs them reads them again and reports the failure there
+            } catch (Throwable e) {
+                // a lookup that needs them reads them again and reports the failure there, in one line
             }
         });
     }

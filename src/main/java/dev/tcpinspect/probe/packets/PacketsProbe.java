@@ -32,8 +32,8 @@ public final class PacketsProbe implements Probe {
             JAVA_LONG.withName("tcp"), JAVA_LONG.withName("syn"), JAVA_LONG.withName("synack"),
             JAVA_LONG.withName("fin"), JAVA_LONG.withName("rst"), JAVA_LONG.withName("ack"),
             JAVA_LONG.withName("malformed")).withName("packet_counters");
-    /** SYNs of 4096 consecutive ports: an entry of packets_syn_by_port (port / 4096). */
-    static final int PORTS_PER_ENTRY = 4096;
+    /** SYNs of 1024 consecutive ports: an entry of packets_syn_by_port (port / 1024). */
+    static final int PORTS_PER_ENTRY = 1024;
     static final StructLayout SYN_PORTS = MemoryLayout.structLayout(
             MemoryLayout.sequenceLayout(PORTS_PER_ENTRY, JAVA_LONG).withName("syns")).withName("syn_port_counts");
 
@@ -54,6 +54,9 @@ public final class PacketsProbe implements Probe {
 
     private PerCpuMap<Integer, long[]> counters;
     private BpfMap synByPort;
+    /** Reused by each reading (read() is synchronized): 512 KiB, not to be made again every second. */
+    private final long[] synsByPort = new long[65536];
+    private final long[] synsOfOneCpu = new long[PORTS_PER_ENTRY];
 
     /** The probe's name, as --probe takes it. */
     public static final String NAME = "packets";
@@ -86,7 +89,7 @@ public final class PacketsProbe implements Probe {
     }
 
     /** Current cumulative counts, summed over CPUs. */
-    public PacketCounts read() {
+    public synchronized PacketCounts read() {
         long[] sum = counters.getSummed(0, (a, b) -> {
             long[] r = new long[a.length];
             for (int i = 0; i < r.length; i++) {
@@ -98,8 +101,9 @@ public final class PacketsProbe implements Probe {
         // CPU at a time (a segment read per value costs ~40 ms the first time, before the JIT has
         // compiled it, and the first reading is on the way to "ready"); only the ports that saw a
         // SYN are boxed.
-        long[] syns = new long[PORTS_PER_ENTRY * (65536 / PORTS_PER_ENTRY)];
-        long[] perCpu = new long[PORTS_PER_ENTRY];
+        long[] syns = synsByPort;
+        long[] perCpu = synsOfOneCpu;
+        java.util.Arrays.fill(syns, 0);
         int cpus = BpfMap.possibleCpus();
         long cpuStride = SYN_PORTS.byteSize();
         int entryStride = synByPort.valueBufferSize();

@@ -148,6 +148,9 @@ class AnomalyProbeTest {
         }
     }
 
+    /** The source port of frames whose verdict comes from RFC 7413 rather than from tshark. */
+    private static final int OUTSIDE_RFC_PORT = 41000;
+
     @Test
     void reservedBitsAndSynDataAreAnomaliesButAccEcnAndFastOpenAreNot() throws Exception {
         List<byte[]> frames = new ArrayList<>();
@@ -174,6 +177,21 @@ class AnomalyProbeTest {
             for (int[] o : options) {
                 frames.add(copy(shape).flags(Frame.SYN).tcpOptions(o).payload(16).dport(PORT).build());
             }
+            // Lengths just outside RFC 7413's 4 to 16 cookie bytes, and a cookie one byte longer than
+            // the options: tshark dissects these as cookies all the same, so they come from another
+            // source port and are judged by the RFC (each a SYN with data and no cookie).
+            int[][] outsideRfc = {
+                {34, 5, 1, 2, 3},                                                      // 3-byte cookie
+                {34, 19, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17},   // 17-byte cookie
+                {254, 7, 0xF9, 0x89, 1, 2, 3},                                         // experimental, 3 bytes
+                {254, 21, 0xF9, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17},
+                {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 34, 10, 1, 2, 3, 4, 5, 6, 7},     // one byte past the end
+            };
+            for (int[] o : outsideRfc) {
+                frames.add(copy(shape).flags(Frame.SYN).tcpOptions(o).payload(16).sport(OUTSIDE_RFC_PORT)
+                        .dport(PORT).build());
+            }
         }
         Path replay = Pcap.write(frames);
         try (Lab lab = Lab.create()) {
@@ -191,15 +209,18 @@ class AnomalyProbeTest {
                 String port = "tcp.dstport == " + PORT + " && ";
                 long reserved = in.count(port + "tcp.flags.res != 0");
                 long synData = in.count(port + "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.len > 0"
-                        + " && !tcp.options.tfo.cookie");
+                        + " && !tcp.options.tfo.cookie && tcp.srcport != " + OUTSIDE_RFC_PORT);
+                long outsideRfc = in.count(port + "tcp.flags.syn == 1 && tcp.len > 0 && tcp.srcport == "
+                        + OUTSIDE_RFC_PORT);
                 long ae = in.count(port + "tcp.flags.ae == 1");
                 assertEquals(4, reserved, () -> in.describe("tcp"));
                 assertEquals(2 * 4, synData, () -> in.describe("tcp")); // per family: none, other magic, request, cut
+                assertEquals(2 * 5, outsideRfc, () -> in.describe("tcp"));
                 assertEquals(2, ae, () -> in.describe("tcp"));
                 Map<AnomalyKind, Long> counted = probe.counts();
                 assertEquals(reserved, counted.get(AnomalyKind.RESERVED_BITS), counted.toString());
-                assertEquals(synData, counted.get(AnomalyKind.SYN_DATA), counted.toString());
-                assertEquals(reserved + synData, counted.values().stream().mapToLong(Long::longValue).sum(),
+                assertEquals(synData + outsideRfc, counted.get(AnomalyKind.SYN_DATA), counted.toString());
+                assertEquals(reserved + synData + outsideRfc, counted.values().stream().mapToLong(Long::longValue).sum(),
                         "nothing else: " + counted);
                 assertEquals(ae, probe.snapshot(false).metrics().stream()
                         .filter(m -> m.desc().path().equals("anomaly_detail.accecn_ae"))
