@@ -94,6 +94,36 @@ class CommandLineTest {
         assertTrue(badInList.err().contains("no probe named 'nosuch'"), badInList.err());
     }
 
+    /** policy check: the issue's example accepted as written; a bad file refused in one line, exit 2. */
+    @Test
+    void policyCheck() throws Exception {
+        Path dir = Files.createTempDirectory("tcpinspect-policy");
+        try {
+            Path good = dir.resolve("good.yaml");
+            Files.writeString(good, dev.tcpinspect.policy.PolicyFileTest.ISSUE_EXAMPLE);
+            Cmd.Result ok = TcpinspectProcess.run(null, "policy", "check", good.toString());
+            assertEquals(0, ok.exit(), ok.err());
+            assertTrue(ok.out().contains("a valid policy") && ok.out().contains("2001:db8:bad::/48")
+                    && ok.out().contains("100 connections at once, 50 new a second"), ok.out());
+            Path bad = dir.resolve("bad.yaml");
+            Files.writeString(bad, "default: allow\nservices: [443, 70000]\n");
+            Cmd.Result refused = TcpinspectProcess.run(null, "policy", "check", bad.toString());
+            assertEquals(2, refused.exit(), refused.err());
+            assertEquals("tcpinspect: " + bad + ":2: services: port 70000 is out of range (1 to 65535)",
+                    refused.err().strip());
+            Cmd.Result missing = TcpinspectProcess.run(null, "policy", "check", dir.resolve("none.yaml").toString());
+            assertEquals(2, missing.exit(), missing.err());
+            assertEquals(1, missing.err().strip().lines().count(), missing.err());
+        } finally {
+            try (var files = Files.list(dir)) {
+                for (Path f : files.toList()) {
+                    Files.delete(f);
+                }
+            }
+            Files.delete(dir);
+        }
+    }
+
     /** --probe takes a comma-separated list as bpftrace and bcc users write it, as well as repeats. */
     @Test
     void probesAsAListOrRepeated() {

@@ -1,0 +1,50 @@
+package dev.tcpinspect.policy;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.SortedSet;
+
+/**
+ * What an enforcer judges incoming TCP by (the policy file, README "Policy files"): a default
+ * verdict, source prefixes denied and allowed (allow wins), the ports the host serves (other TCP is
+ * dropped before the stack), failsafe ports no part of the policy closes, per-source limits and
+ * how long the sources detection names stay blocked. Only a valid policy can be made: see PolicyFile.
+ */
+public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<Integer> failsafe, List<Cidr> deny,
+                     List<Cidr> allow, Limits limits, Optional<Duration> autoBlockTtl) {
+    /** The failsafe ports of a policy that names none: ssh, so that nobody locks themselves out. */
+    public static final List<Integer> DEFAULT_FAILSAFE = List.of(22);
+
+    public Policy {
+        services = List.copyOf(services);
+        failsafe = java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(failsafe));
+        deny = List.copyOf(deny);
+        allow = List.copyOf(allow);
+    }
+
+    public enum Verdict { ALLOW, DENY }
+
+    /** What a service port's first payload bytes must look like (checked in the kernel). */
+    public enum Protocol { HTTP, TLS, HTTP2, SSH }
+
+    /** Ports served (one port: first == last), on one local address or all, with what they expect. */
+    public record Service(int firstPort, int lastPort, Optional<Cidr> localAddress, Optional<Protocol> expect) {
+        public boolean covers(int port) {
+            return port >= firstPort && port <= lastPort;
+        }
+
+        @Override
+        public String toString() {
+            return (firstPort == lastPort ? Integer.toString(firstPort) : firstPort + "-" + lastPort)
+                    + localAddress.map(a -> " on " + a).orElse("")
+                    + expect.map(p -> " (expects " + p.name().toLowerCase() + ")").orElse("");
+        }
+    }
+
+    /** Per source address: connections open at once, and new connections a second (a token bucket). */
+    public record Limits(OptionalLong connections, OptionalLong newPerSecond) {
+        public static final Limits NONE = new Limits(OptionalLong.empty(), OptionalLong.empty());
+    }
+}

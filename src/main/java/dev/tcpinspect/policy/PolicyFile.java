@@ -1,0 +1,306 @@
+package dev.tcpinspect.policy;
+
+import dev.tcpinspect.policy.Policy.Limits;
+import dev.tcpinspect.policy.Policy.Protocol;
+import dev.tcpinspect.policy.Policy.Service;
+import dev.tcpinspect.policy.Policy.Verdict;
+import java.io.IOException;
+import java.io.Reader;
+import java.io.StringReader;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.NodeTuple;
+import org.yaml.snakeyaml.nodes.ScalarNode;
+import org.yaml.snakeyaml.nodes.SequenceNode;
+
+/**
+ * Reads a policy file (YAML, through SnakeYAML's node tree, which keeps each value's line) into a
+ * {@link Policy}, or refuses it with one {@link PolicyException} naming the file, the line and the
+ * problem. Strict: an unknown key, a value of the wrong kind, a port out of range or a prefix with
+ * host bits set is refused, never ignored, since a policy read differently from how it was meant
+ * decides which packets are dropped.
+ */
+public final class PolicyFile {
+    /** A policy is a page of text; anything much bigger is a wrong file. */
+    static final int MAX_BYTES = 1 << 20;
+    static final long MAX_LIMIT = 10_000_000;
+    static final Duration MAX_TTL = Duration.ofDays(30);
+    private static final Pattern RANGE = Pattern.compile("(\\d{1,5})\\s*-\\s*(\\d{1,5})");
+    private static final Pattern TTL = Pattern.compile("(?:(\\d{1,6})d)?(?:(\\d{1,6})h)?(?:(\\d{1,6})m)?(?:(\\d{1,6})s)?");
+    private static final Set<String> TOP = Set.of("default", "services", "failsafe", "deny", "allow", "limits",
+            "auto_block");
+
+    private final String file;
+
+    private PolicyFile(String file) {
+        this.file = file;
+    }
+
+    /** Reads and checks the policy in this file. */
+    public static Policy read(Path path) {
+        String name = path.toString();
+        try {
+            if (Files.size(path) > MAX_BYTES) {
+                throw new PolicyException(name, 0, "is larger than " + MAX_BYTES / 1024 + " KiB: not a policy");
+            }
+            String text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(path)))
+                    .toString();
+            return parse(name, new StringReader(text));
+        } catch (CharacterCodingException e) {
+            throw new PolicyException(name, 0, "is not UTF-8 text");
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new PolicyException(name, 0, "no such file");
+        } catch (IOException e) {
+            throw new PolicyException(name, 0, "cannot be read: " + e.getMessage());
+        }
+    }
+
+    /** Reads and checks a policy from text; name is what errors call it. */
+    public static Policy parse(String name, Reader text) {
+        LoaderOptions options = new LoaderOptions();
+        options.setMaxAliasesForCollections(10);
+        options.setNestingDepthLimit(20);
+        options.setCodePointLimit(MAX_BYTES);
+        Node root;
+        try {
+            root = new Yaml(options).compose(text);
+        } catch (MarkedYAMLException e) {
+            Mark mark = e.getProblemMark() != null ? e.getProblemMark() : e.getContextMark();
+            String problem = e.getProblem() != null ? e.getProblem() : e.getMessage().lines().findFirst().orElse("");
+            throw new PolicyException(name, mark == null ? 0 : mark.getLine() + 1, "not valid YAML: " + problem);
+        } catch (YAMLException e) {
+            throw new PolicyException(name, 0, "not valid YAML: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        if (root == null) {
+            throw new PolicyException(name, 0, "is empty: a policy names at least its default (default: allow)");
+        }
+        return new PolicyFile(name).policy(root);
+    }
+
+    private Policy policy(Node root) {
+        Map<String, Node> top = mapping(root, "the policy", TOP);
+        Verdict verdict = top.containsKey("default")
+                ? choice(top.get("default"), "default", Verdict.class) : Verdict.ALLOW;
+        List<Service> services = top.containsKey("services") ? services(top.get("services")) : List.of();
+        TreeSet<Integer> failsafe = new TreeSet<>(Policy.DEFAULT_FAILSAFE);
+        if (top.containsKey("failsafe")) {
+            failsafe.clear();
+            for (Node n : sequence(top.get("failsafe"), "failsafe")) {
+                int[] range = ports(n, "failsafe");
+                for (int p = range[0]; p <= range[1]; p++) {
+                    failsafe.add(p);
+                }
+            }
+        }
+        List<Cidr> deny = top.containsKey("deny") ? prefixes(top.get("deny"), "deny") : List.of();
+        List<Cidr> allow = top.containsKey("allow") ? prefixes(top.get("allow"), "allow") : List.of();
+        Limits limits = top.containsKey("limits") ? limits(top.get("limits")) : Limits.NONE;
+        Optional<Duration> ttl = Optional.empty();
+        if (top.containsKey("auto_block")) {
+            Map<String, Node> block = mapping(top.get("auto_block"), "auto_block", Set.of("ttl"));
+            ttl = Optional.of(block.containsKey("ttl") ? ttl(block.get("ttl")) : Duration.ofMinutes(10));
+        }
+        return new Policy(verdict, services, failsafe, deny, allow, limits, ttl);
+    }
+
+    private List<Service> services(Node node) {
+        List<Service> services = new ArrayList<>();
+        Map<String, Integer> seenAt = new HashMap<>();
+        for (Node n : sequence(node, "services")) {
+            Service s;
+            if (n instanceof MappingNode) {
+                Map<String, Node> m = mapping(n, "a service", Set.of("port", "address", "expect"));
+                if (!m.containsKey("port")) {
+                    throw error(n, "a service names its port (port: 443)");
+                }
+                int[] range = ports(m.get("port"), "port");
+                Optional<Cidr> address = m.containsKey("address") ? Optional.of(host(m.get("address"))) : Optional.empty();
+                Optional<Protocol> expect = m.containsKey("expect")
+                        ? Optional.of(choice(m.get("expect"), "expect", Protocol.class)) : Optional.empty();
+                s = new Service(range[0], range[1], address, expect);
+            } else {
+                int[] range = ports(n, "services");
+                s = new Service(range[0], range[1], Optional.empty(), Optional.empty());
+            }
+            for (int p = s.firstPort(); p <= s.lastPort(); p++) {
+                String key = p + s.localAddress().map(a -> " on " + a).orElse("");
+                Integer before = seenAt.putIfAbsent(key, line(n));
+                if (before != null) {
+                    throw error(n, "port " + key + " is already listed, on line " + before);
+                }
+            }
+            services.add(s);
+        }
+        return services;
+    }
+
+    private Limits limits(Node node) {
+        Map<String, Node> limits = mapping(node, "limits", Set.of("per_source"));
+        if (!limits.containsKey("per_source")) {
+            return Limits.NONE;
+        }
+        Map<String, Node> perSource = mapping(limits.get("per_source"), "per_source",
+                Set.of("connections", "new_per_second"));
+        return new Limits(count(perSource.get("connections"), "connections"),
+                count(perSource.get("new_per_second"), "new_per_second"));
+    }
+
+    private OptionalLong count(Node node, String key) {
+        if (node == null) {
+            return OptionalLong.empty();
+        }
+        String v = scalar(node, key);
+        if (!v.matches("\\d{1,9}") || Long.parseLong(v) < 1 || Long.parseLong(v) > MAX_LIMIT) {
+            throw error(node, key + " must be a whole number from 1 to " + MAX_LIMIT + ", not '" + v + "'");
+        }
+        return OptionalLong.of(Long.parseLong(v));
+    }
+
+    private Duration ttl(Node node) {
+        String v = scalar(node, "ttl").strip();
+        Matcher m = TTL.matcher(v);
+        if (v.isEmpty() || !m.matches()) {
+            throw error(node, "ttl must be a duration such as 90s, 10m, 2h or 1d, not '" + v + "'");
+        }
+        long[] units = {86400, 3600, 60, 1};
+        long seconds = 0;
+        for (int i = 0; i < 4; i++) {
+            if (m.group(i + 1) != null) {
+                seconds += Long.parseLong(m.group(i + 1)) * units[i];
+            }
+        }
+        if (seconds < 1 || seconds > MAX_TTL.toSeconds()) {
+            throw error(node, "ttl must be from 1s to " + MAX_TTL.toDays() + "d, not '" + v + "'");
+        }
+        return Duration.ofSeconds(seconds);
+    }
+
+    private List<Cidr> prefixes(Node node, String key) {
+        List<Cidr> prefixes = new ArrayList<>();
+        for (Node n : sequence(node, key)) {
+            try {
+                prefixes.add(Cidr.parse(scalar(n, key)));
+            } catch (IllegalArgumentException e) {
+                throw error(n, key + ": " + e.getMessage());
+            }
+        }
+        return prefixes;
+    }
+
+    private Cidr host(Node node) {
+        try {
+            Cidr c = Cidr.parse(scalar(node, "address"));
+            if (c.prefixLength() != c.address().length * 8) {
+                throw error(node, "address is one local address, not a prefix: '" + scalar(node, "address") + "'");
+            }
+            return c;
+        } catch (IllegalArgumentException e) {
+            throw error(node, "address: " + e.getMessage());
+        }
+    }
+
+    /** A port (443) or a range ("8000-8100"), as {first, last}. */
+    private int[] ports(Node node, String key) {
+        String v = scalar(node, key).strip();
+        Matcher range = RANGE.matcher(v);
+        int first, last;
+        if (v.matches("\\d{1,5}")) {
+            first = last = Integer.parseInt(v);
+        } else if (range.matches()) {
+            first = Integer.parseInt(range.group(1));
+            last = Integer.parseInt(range.group(2));
+            if (first > last) {
+                throw error(node, key + ": the range " + v + " runs backwards");
+            }
+        } else {
+            throw error(node, key + ": '" + v + "' is not a port (1 to 65535) or a range of ports (8000-8100)");
+        }
+        if (first < 1 || last > 65535) {
+            throw error(node, key + ": port " + (first < 1 ? first : last) + " is out of range (1 to 65535)");
+        }
+        return new int[] {first, last};
+    }
+
+    private <E extends Enum<E>> E choice(Node node, String key, Class<E> kind) {
+        String v = scalar(node, key).strip();
+        for (E e : kind.getEnumConstants()) {
+            if (e.name().equalsIgnoreCase(v)) {
+                return e;
+            }
+        }
+        List<String> names = java.util.Arrays.stream(kind.getEnumConstants()).map(e -> e.name().toLowerCase(Locale.ROOT))
+                .toList();
+        throw error(node, key + " is one of " + String.join(", ", names) + ", not '" + v + "'");
+    }
+
+    private Map<String, Node> mapping(Node node, String what, Set<String> keys) {
+        if (!(node instanceof MappingNode m)) {
+            throw error(node, what + " must be a mapping (key: value lines), not " + kindOf(node));
+        }
+        Map<String, Node> values = new LinkedHashMap<>();
+        for (NodeTuple t : m.getValue()) {
+            String key = scalar(t.getKeyNode(), "a key");
+            if (!keys.contains(key)) {
+                throw error(t.getKeyNode(), "unknown key '" + key + "' in " + what + " (known: "
+                        + String.join(", ", new TreeSet<>(keys)) + ")");
+            }
+            Node before = values.put(key, t.getValueNode());
+            if (before != null) {
+                throw error(t.getKeyNode(), "'" + key + "' is given twice (first on line " + line(before) + ")");
+            }
+        }
+        return values;
+    }
+
+    private List<Node> sequence(Node node, String key) {
+        if (node instanceof ScalarNode s && s.getValue().isEmpty()) {
+            return List.of(); // "deny:" with nothing after it
+        }
+        if (!(node instanceof SequenceNode s)) {
+            throw error(node, key + " must be a list ([a, b] or lines starting with '- '), not " + kindOf(node));
+        }
+        return s.getValue();
+    }
+
+    private String scalar(Node node, String what) {
+        if (!(node instanceof ScalarNode s)) {
+            throw error(node, what + " must be a single value, not " + kindOf(node));
+        }
+        return s.getValue();
+    }
+
+    private static String kindOf(Node node) {
+        return node instanceof MappingNode ? "a mapping" : node instanceof SequenceNode ? "a list"
+                : "'" + ((ScalarNode) node).getValue() + "'";
+    }
+
+    private static int line(Node node) {
+        return node.getStartMark() == null ? 0 : node.getStartMark().getLine() + 1;
+    }
+
+    private PolicyException error(Node node, String message) {
+        return new PolicyException(file, line(node), message);
+    }
+}

@@ -1,0 +1,60 @@
+package dev.tcpinspect.policy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tcpinspect.testing.Cmd;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Prefixes as policies write them, judged against Python's ipaddress module (strict networks). */
+class CidrTest {
+    static final List<String> CASES = List.of("203.0.113.0/24", "203.0.113.7/24", "198.51.100.7", "198.51.100.7/32",
+            "0.0.0.0/0", "10.0.0.0/8", "10.0.0.1/8", "10.0.0.0/33", "10.0.0/24", "256.1.1.1/32", "1.2.3.4/-1",
+            "2001:db8:bad::/48", "2001:db8:bad::1/48", "2001:db8::1", "::/0", "::1/128", "2001:db8::/129",
+            "fe80::1/64", "2001:db8:0:0:1:0:0:1/128", "::ffff:192.0.2.0/120", "example.com", "", "1.2.3.4/ 8",
+            "2001:db8::/48/1", "1:2:3:4:5:6:7:8:9/128");
+
+    @Test
+    void agreesWithPythonsIpaddress() {
+        StringBuilder script = new StringBuilder("import ipaddress,sys\nfor t in sys.argv[1:]:\n"
+                + "  try:\n    n = ipaddress.ip_network(t, strict=True)\n    print(str(n))\n"
+                + "  except ValueError:\n    print('invalid')\n");
+        List<String> command = new java.util.ArrayList<>(List.of("python3", "-c", script.toString()));
+        command.addAll(CASES);
+        Cmd.Result python = Cmd.run(command, 30);
+        assertEquals(0, python.exit(), python.err());
+        List<String> expected = python.out().lines().toList();
+        assertEquals(CASES.size(), expected.size(), python.out());
+        for (int i = 0; i < CASES.size(); i++) {
+            String text = CASES.get(i);
+            String want = expected.get(i);
+            if (want.equals("invalid")) {
+                assertThrows(IllegalArgumentException.class, () -> Cidr.parse(text), text);
+            } else {
+                assertEquals(want, Cidr.parse(text).toString(), text);
+            }
+        }
+    }
+
+    @Test
+    void sayWhatIsWrong() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Cidr.parse("203.0.113.7/24"));
+        assertTrue(e.getMessage().contains("203.0.113.0/24") && e.getMessage().contains("203.0.113.7/32"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Cidr.parse("10.0.0.0/33"));
+        assertTrue(e.getMessage().contains("0 to 32"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Cidr.parse("gateway.local"));
+        assertTrue(e.getMessage().contains("not an IPv4 or IPv6 address"), e.getMessage());
+    }
+
+    @Test
+    void containment() {
+        assertTrue(Cidr.parse("10.0.0.0/8").contains(Cidr.parse("10.1.2.3")));
+        assertFalse(Cidr.parse("10.0.0.0/8").contains(Cidr.parse("11.0.0.0/8")));
+        assertFalse(Cidr.parse("10.0.0.0/16").contains(Cidr.parse("10.0.0.0/8")));
+        assertTrue(Cidr.parse("2001:db8::/32").contains(Cidr.parse("2001:db8:bad::/48")));
+        assertFalse(Cidr.parse("::/0").contains(Cidr.parse("10.0.0.0/8")), "families never mix");
+    }
+}
