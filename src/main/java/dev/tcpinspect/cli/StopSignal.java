@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.os.Libc;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -16,6 +17,11 @@ final class StopSignal implements AutoCloseable {
     private final Thread hook;
 
     StopSignal() {
+        // Started as a script's background job, this process finds SIGINT ignored, and the JVM would
+        // leave it so: Ctrl-C and kill -INT must stop a watch however it was started (tcpdump's and
+        // bpftrace's behaviour), so both stop signals get their default back before they are handled.
+        Libc.restoreIfIgnored(Libc.SIGINT);
+        Libc.restoreIfIgnored(Libc.SIGTERM);
         Signal.handle(new Signal("INT"), s -> stop.countDown());
         Signal.handle(new Signal("TERM"), s -> stop.countDown());
         hook = new Thread(() -> {

@@ -30,6 +30,11 @@ public final class Libc {
     public static final int SO_DETACH_BPF = 27;
     public static final int AF_NETLINK = 16;
     public static final int SOCK_RAW = 3;
+    public static final int SIGINT = 2;
+    public static final int SIGTERM = 15;
+    private static final long SIG_IGN = 1;
+    /** struct sigaction is 152 bytes on x86_64 and arm64 glibc; the handler comes first. */
+    private static final long SIGACTION_BYTES = 256;
 
     private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -52,6 +57,9 @@ public final class Libc {
     private static final MethodHandle IF_NAMETOINDEX = fn("if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle MOUNT = fn("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle SIGACTION = fn("sigaction",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SIGNAL = fn("signal", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS));
     private static final MethodHandle SYSCONF = Native.downcall(LIBC, "libc", "sysconf",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT), false);
     private static final int SC_PAGESIZE = 30;
@@ -86,6 +94,28 @@ public final class Libc {
     public static void close(int fd) {
         try {
             int rc = (int) CLOSE.invokeExact(Native.errnoSlot(), fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Gives a signal its default action back when whoever started this process left it ignored (a
+     * shell does that to SIGINT for the background jobs of a script), since the JVM never handles a
+     * signal it finds ignored. Leaves a handled or default signal alone. True when it was ignored.
+     */
+    public static boolean restoreIfIgnored(int signal) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment current = arena.allocate(SIGACTION_BYTES, 8);
+            check("sigaction", (int) SIGACTION.invokeExact(Native.errnoSlot(), signal, MemorySegment.NULL, current));
+            if (current.get(JAVA_LONG, 0) != SIG_IGN) {
+                return false;
+            }
+            MemorySegment before = (MemorySegment) SIGNAL.invokeExact(Native.errnoSlot(), signal, MemorySegment.NULL);
+            if (before.address() == -1L) { // SIG_ERR
+                throw new SystemCallException("signal", Native.lastErrno());
+            }
+            return true;
         } catch (Throwable t) {
             throw rethrow(t);
         }

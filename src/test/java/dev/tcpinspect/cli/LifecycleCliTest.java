@@ -29,6 +29,45 @@ class LifecycleCliTest {
         return text.lines().filter(l -> l.contains(needle)).count();
     }
 
+    /**
+     * A script that starts watch in the background (`tcpinspect watch ... &`): the shell starts the
+     * job with SIGINT ignored, as a control started the same way shows, and kill -INT must still stop
+     * it as it stops tcpdump or bpftrace there: summary printed, exit 0, nothing left attached.
+     */
+    @Test
+    void sigintStopsAWatchStartedAsAScriptsBackgroundJob() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("tcpinspect-bg");
+        try (Lab lab = Lab.create()) {
+            List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
+            watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            String quoted = String.join(" ", watch.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
+            String script = "sleep 60 & echo $! > " + dir + "/control; " + quoted + " & echo $! > " + dir + "/watch; "
+                    + "wait $!; code=$?; kill $(cat " + dir + "/control); exit $code";
+            try (TcpinspectProcess job = TcpinspectProcess.startCommand(
+                    List.of("ip", "netns", "exec", lab.serverNs(), "bash", "-c", script))) {
+                job.awaitJson("ready", 30);
+                String control = java.nio.file.Files.readString(dir.resolve("control")).strip();
+                long ignored = Long.parseLong(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", control,
+                        "status")).stream().filter(l -> l.startsWith("SigIgn:")).findFirst().orElseThrow()
+                        .substring(7).strip(), 16);
+                assertTrue((ignored & (1L << (2 - 1))) != 0, "the shell started its background job with SIGINT ignored");
+                String pid = java.nio.file.Files.readString(dir.resolve("watch")).strip();
+                Cmd.run("kill", "-INT", pid).ok();
+                job.awaitJson("summary", 15);
+                assertEquals(0, job.waitFor(15), job.stderr());
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
+        } finally {
+            try (var files = java.nio.file.Files.list(dir)) {
+                for (java.nio.file.Path f : files.toList()) {
+                    java.nio.file.Files.delete(f);
+                }
+            }
+            java.nio.file.Files.delete(dir);
+        }
+    }
+
     @Test
     void durationEndsWatchByItselfAndDetaches() {
         try (Lab lab = Lab.create()) {

@@ -217,6 +217,7 @@ public final class TcpinspectProcess implements AutoCloseable {
 
     @Override
     public void close() {
+        process.descendants().forEach(ProcessHandle::destroyForcibly); // a script's jobs go with it
         if (process.isAlive()) {
             process.destroyForcibly();
         }
