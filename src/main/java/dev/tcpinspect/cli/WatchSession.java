@@ -37,7 +37,7 @@ final class WatchSession {
             if (deadline != null && next.isAfter(deadline)) {
                 next = deadline;
             }
-            if (awaitDraining(probes, stop, next)) {
+            if (awaitDraining(probes, stop, next, presenter)) {
                 break;
             }
             Instant now = Instant.now();
@@ -48,13 +48,16 @@ final class WatchSession {
             presenter.interval(now, Duration.between(lastTime, now), current.minus(last));
             last = current;
             lastTime = now;
+            if (presenter.outputGone()) {
+                break;
+            }
         }
         Reading total = probes.read(true).minus(baseline);
         Instant end = Instant.now();
         probes.close(); // drains the rings: events still waiting are shown before the summary
         long unshown = probes.eventsFailed();
         presenter.summary(end, Duration.between(start, end), interfaces, total);
-        if (unshown > 0) {
+        if (unshown > 0 && !presenter.outputGone()) {
             System.err.println("tcpinspect: " + unshown + " events were read but could not be shown (an output "
                     + "error); the counts above include them");
         }
@@ -66,9 +69,10 @@ final class WatchSession {
 
     /**
      * Waits until next, draining the per-flow tables every second meanwhile: each holds only so
-     * many new flows between drains, whatever the interval. True when stop was requested.
+     * many new flows between drains, whatever the interval. True when stop was requested or the output is gone.
      */
-    private static boolean awaitDraining(ProbeSet probes, StopSignal stop, Instant next) throws InterruptedException {
+    private static boolean awaitDraining(ProbeSet probes, StopSignal stop, Instant next, Presenter presenter)
+            throws InterruptedException {
         while (true) {
             Instant now = Instant.now();
             Instant wake = now.plus(DRAIN_EVERY).isBefore(next) ? now.plus(DRAIN_EVERY) : next;
@@ -77,6 +81,9 @@ final class WatchSession {
             }
             if (!wake.isBefore(next)) {
                 return false;
+            }
+            if (presenter.outputGone()) {
+                return true; // events written meanwhile found the reader gone
             }
             probes.drain();
         }

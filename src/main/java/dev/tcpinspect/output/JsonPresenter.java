@@ -35,9 +35,11 @@ public final class JsonPresenter implements Presenter {
      * flushed with each ready, interval and summary line, so events reach a reader within an interval.
      */
     private final JsonGenerator out;
+    private final PrintStream stream;
     private final Fields fields = new Fields();
 
     public JsonPresenter(PrintStream stream) {
+        this.stream = stream;
         try {
             this.out = JSON.getFactory().createGenerator(new java.io.BufferedOutputStream(stream, 1 << 16));
             this.out.setRootValueSeparator(new com.fasterxml.jackson.core.io.SerializedString(""));
@@ -75,6 +77,11 @@ public final class JsonPresenter implements Presenter {
     @Override
     public boolean wantsEvents() {
         return true;
+    }
+
+    @Override
+    public boolean outputGone() {
+        return stream.checkError();
     }
 
     @Override

@@ -31,6 +31,12 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
     /** An alert starting, changing or ending (from the event reader's thread or the watch's). */
     void alert(dev.tcpinspect.snapshot.Alert alert);
 
+    /**
+     * Whether the output is gone: its reader closed it (`watch | head`), so a write failed. A watch
+     * then stops quietly, as tcpdump ends on SIGPIPE (the JVM ignores SIGPIPE; its streams keep the error).
+     */
+    boolean outputGone();
+
     /** One event (on the event reader's thread; the view is only valid during the call). */
     void event(EventType<?> type, EventView event);
 

@@ -105,6 +105,11 @@ public final class TextPresenter implements Presenter {
     }
 
     @Override
+    public boolean outputGone() {
+        return out.checkError();
+    }
+
+    @Override
     public synchronized void summary(Instant time, Duration length, List<String> interfaces, Reading total) {
         out.printf("%nSummary: %.1f s on %s%n", length.toMillis() / 1000.0, String.join(", ", interfaces));
         List<String> notSeen = new ArrayList<>();

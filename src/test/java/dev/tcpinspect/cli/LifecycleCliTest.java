@@ -68,6 +68,29 @@ class LifecycleCliTest {
         }
     }
 
+    /** `watch | head`: once head has its lines and goes, watch ends within an interval, quietly, detached. */
+    @Test
+    void aClosedPipeEndsWatchQuietly() {
+        try (Lab lab = Lab.create()) {
+            for (String format : List.of("text", "json")) {
+                List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
+                watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", format));
+                String quoted = String.join(" ", watch.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
+                long start = System.nanoTime();
+                // pipefail: the pipeline's status is watch's own, and bash waits for watch to end
+                Cmd.Result r = Cmd.run(List.of("ip", "netns", "exec", lab.serverNs(), "bash", "-c",
+                        "set -o pipefail; " + quoted + " | head -1"), 30);
+                double seconds = (System.nanoTime() - start) / 1e9;
+                assertEquals(0, r.exit(), format + ": " + r.err());
+                assertEquals("", r.err(), format + ": nothing on stderr");
+                assertEquals(1, r.out().lines().count(), r.out());
+                assertTrue(seconds < 15, format + ": watch went on for " + seconds + " s after head left");
+                assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), format);
+            }
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
+        }
+    }
+
     @Test
     void durationEndsWatchByItselfAndDetaches() {
         try (Lab lab = Lab.create()) {
