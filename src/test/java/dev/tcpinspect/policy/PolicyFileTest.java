@@ -91,6 +91,7 @@ public class PolicyFileTest {
             {"", "p.yaml: is empty"},
             {"- 443\n", "p.yaml:1: the policy must be a mapping"},
             {"a: &a [1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n", "not valid YAML"},
+            {"default: \"al\\nlow\"\n", "default is one of allow, deny, not 'al\\nlow'"},
         };
         for (String[] c : cases) {
             PolicyException e = assertThrows(PolicyException.class, () -> parse(c[0]), c[0]);
