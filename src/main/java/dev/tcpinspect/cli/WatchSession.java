@@ -38,6 +38,7 @@ final class WatchSession {
                 next = deadline;
             }
             if (awaitDraining(probes, stop, next, presenter)) {
+                stop.request();
                 break;
             }
             Instant now = Instant.now();
@@ -49,6 +50,7 @@ final class WatchSession {
             last = current;
             lastTime = now;
             if (presenter.outputGone()) {
+                stop.request(); // demo's traffic stops too
                 break;
             }
         }
@@ -57,11 +59,26 @@ final class WatchSession {
         probes.close(); // drains the rings: events still waiting are shown before the summary
         long unshown = probes.eventsFailed();
         presenter.summary(end, Duration.between(start, end), interfaces, total);
+        if (presenter.outputGone() && !stdoutIsPipeOrSocket()) {
+            // not a reader that went away but a write that failed (a full disk): that is a failure
+            throw new IllegalStateException("writing the output failed (a full disk, or an I/O error); stopped,"
+                    + " with everything detached");
+        }
         if (unshown > 0 && !presenter.outputGone()) {
             System.err.println("tcpinspect: " + unshown + " events were read but could not be shown (an output "
                     + "error); the counts above include them");
         }
         return total;
+    }
+
+    /** Whether standard output is a pipe or a socket, whose reader may leave (`watch | head`). */
+    private static boolean stdoutIsPipeOrSocket() {
+        try {
+            String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/1")).toString();
+            return target.startsWith("pipe:") || target.startsWith("socket:");
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     /** How often the kernel's per-flow tables are drained when the interval is longer (flowtable.h). */

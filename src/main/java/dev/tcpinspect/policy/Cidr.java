@@ -2,7 +2,6 @@ package dev.tcpinspect.policy;
 
 import dev.tcpinspect.snapshot.Addresses;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.util.Arrays;
 import java.util.regex.Pattern;
 
@@ -12,8 +11,10 @@ import java.util.regex.Pattern;
  * in a firewall rule that is more often a typo than a wish.
  */
 public record Cidr(byte[] address, int prefixLength) {
-    /** Literal addresses only: a name would ask the resolver, and a policy must not depend on DNS. */
-    private static final Pattern LITERAL = Pattern.compile("[0-9A-Fa-f:.]+(%[\\w.]+)?");
+    /** Literal addresses only (no zone: a prefix is not tied to one link). Names never reach a resolver. */
+    private static final Pattern LITERAL = Pattern.compile("[0-9A-Fa-f:.]+");
+    /** Four decimal parts without leading zeros (010 would be octal to some tools, decimal to others). */
+    private static final String DOTTED_QUAD = "((0|[1-9]\\d{0,2})\\.){3}(0|[1-9]\\d{0,2})";
 
     public Cidr {
         address = address.clone();
@@ -31,17 +32,20 @@ public record Cidr(byte[] address, int prefixLength) {
         int slash = t.indexOf('/');
         String addressText = slash < 0 ? t : t.substring(0, slash);
         if (addressText.isEmpty() || !LITERAL.matcher(addressText).matches()
-                || (!addressText.contains(":") && addressText.chars().filter(c -> c == '.').count() != 3)) {
+                || (!addressText.contains(":") && !addressText.matches(DOTTED_QUAD))) {
             throw new IllegalArgumentException("'" + text + "' is not an IPv4 or IPv6 address or prefix");
         }
         byte[] bytes;
         try {
-            bytes = InetAddress.getByName(addressText).getAddress();
-        } catch (UnknownHostException e) {
+            bytes = InetAddress.ofLiteral(addressText).getAddress(); // a literal only: never DNS
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("'" + text + "' is not an IPv4 or IPv6 address or prefix");
         }
         if (addressText.contains(":") && bytes.length == 4) {
-            bytes = mapped(bytes); // "::ffff:192.0.2.1" stays IPv6, as the kernel sees it
+            // The JDK reads "::ffff:192.0.2.1" as IPv4; a packet hook sees such traffic as IPv4 too,
+            // so a rule written this way would never match what it names: say how to write it.
+            throw new IllegalArgumentException("'" + text + "' is an IPv4-mapped IPv6 address: write it as IPv4 ("
+                    + InetAddress.ofLiteral(addressText).getHostAddress() + (slash < 0 ? "" : "/...") + ")");
         }
         int bits = bytes.length * 8;
         int length = bits;
@@ -58,14 +62,6 @@ public record Cidr(byte[] address, int prefixLength) {
                     length) + " (or write the host as " + new Cidr(bytes, bits) + ")");
         }
         return cidr;
-    }
-
-    private static byte[] mapped(byte[] v4) {
-        byte[] v6 = new byte[16];
-        v6[10] = (byte) 0xFF;
-        v6[11] = (byte) 0xFF;
-        System.arraycopy(v4, 0, v6, 12, 4);
-        return v6;
     }
 
     public boolean ipv6() {

@@ -13,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -46,6 +45,8 @@ public final class PolicyFile {
     /** A policy is a page of text; anything much bigger is a wrong file. */
     static final int MAX_BYTES = 1 << 20;
     static final long MAX_LIMIT = 10_000_000;
+    /** Entries of one list (services, deny, allow): a policy, not a database. */
+    static final int MAX_ENTRIES = 100_000;
     static final Duration MAX_TTL = Duration.ofDays(30);
     private static final Pattern RANGE = Pattern.compile("(\\d{1,5})\\s*-\\s*(\\d{1,5})");
     private static final Pattern TTL = Pattern.compile("(?:(\\d{1,6})d)?(?:(\\d{1,6})h)?(?:(\\d{1,6})m)?(?:(\\d{1,6})s)?");
@@ -61,17 +62,19 @@ public final class PolicyFile {
     /** Reads and checks the policy in this file. */
     public static Policy read(Path path) {
         String name = path.toString();
-        try {
-            if (Files.size(path) > MAX_BYTES) {
+        try (var in = Files.newInputStream(path)) {
+            byte[] bytes = in.readNBytes(MAX_BYTES + 1); // bounded: /dev/zero has no size to check first
+            if (bytes.length > MAX_BYTES) {
                 throw new PolicyException(name, 0, "is larger than " + MAX_BYTES / 1024 + " KiB: not a policy");
             }
-            String text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(path)))
-                    .toString();
+            String text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
             return parse(name, new StringReader(text));
         } catch (CharacterCodingException e) {
             throw new PolicyException(name, 0, "is not UTF-8 text");
         } catch (java.nio.file.NoSuchFileException e) {
             throw new PolicyException(name, 0, "no such file");
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new PolicyException(name, 0, "cannot be read: permission denied");
         } catch (IOException e) {
             throw new PolicyException(name, 0, "cannot be read: " + e.getMessage());
         }
@@ -94,7 +97,8 @@ public final class PolicyFile {
             throw new PolicyException(name, 0, "not valid YAML: " + e.getMessage().lines().findFirst().orElse(""));
         }
         if (root == null) {
-            throw new PolicyException(name, 0, "is empty: a policy names at least its default (default: allow)");
+            throw new PolicyException(name, 0, "is empty (a truncated file?): write 'default: allow' for a policy of"
+                    + " every default");
         }
         return new PolicyFile(name).policy(root);
     }
@@ -106,13 +110,13 @@ public final class PolicyFile {
         List<Service> services = top.containsKey("services") ? services(top.get("services")) : List.of();
         TreeSet<Integer> failsafe = new TreeSet<>(Policy.DEFAULT_FAILSAFE);
         if (top.containsKey("failsafe")) {
-            failsafe.clear();
+            java.util.BitSet ports = new java.util.BitSet(65536);
             for (Node n : sequence(top.get("failsafe"), "failsafe")) {
                 int[] range = ports(n, "failsafe");
-                for (int p = range[0]; p <= range[1]; p++) {
-                    failsafe.add(p);
-                }
+                ports.set(range[0], range[1] + 1);
             }
+            failsafe.clear();
+            ports.stream().forEach(failsafe::add);
         }
         List<Cidr> deny = top.containsKey("deny") ? prefixes(top.get("deny"), "deny") : List.of();
         List<Cidr> allow = top.containsKey("allow") ? prefixes(top.get("allow"), "allow") : List.of();
@@ -127,8 +131,16 @@ public final class PolicyFile {
 
     private List<Service> services(Node node) {
         List<Service> services = new ArrayList<>();
-        Map<String, Integer> seenAt = new HashMap<>();
-        for (Node n : sequence(node, "services")) {
+        List<Integer> lines = new ArrayList<>();
+        List<Node> listed = sequence(node, "services");
+        if (listed.isEmpty()) {
+            throw error(node, "services lists no port, which would close every one: leave services out for no"
+                    + " service filter, or name the ports served");
+        }
+        if (listed.size() > MAX_ENTRIES) {
+            throw error(node, "services has " + listed.size() + " entries; at most " + MAX_ENTRIES);
+        }
+        for (Node n : listed) {
             Service s;
             if (n instanceof MappingNode) {
                 Map<String, Node> m = mapping(n, "a service", Set.of("port", "address", "expect"));
@@ -144,16 +156,30 @@ public final class PolicyFile {
                 int[] range = ports(n, "services");
                 s = new Service(range[0], range[1], Optional.empty(), Optional.empty());
             }
-            for (int p = s.firstPort(); p <= s.lastPort(); p++) {
-                String key = p + s.localAddress().map(a -> " on " + a).orElse("");
-                Integer before = seenAt.putIfAbsent(key, line(n));
-                if (before != null) {
-                    throw error(n, "port " + key + " is already listed, on line " + before);
-                }
-            }
             services.add(s);
+            lines.add(line(n));
         }
+        refuseOverlaps(services, lines);
         return services;
+    }
+
+    /** A port listed twice for the same address (ranges included) is refused, naming both lines. */
+    private void refuseOverlaps(List<Service> services, List<Integer> lines) {
+        java.util.Comparator<Integer> byAddressThenPort = java.util.Comparator
+                .comparing((Integer i) -> services.get(i).localAddress().map(Cidr::toString).orElse(""))
+                .thenComparingInt(i -> services.get(i).firstPort());
+        List<Integer> order = new ArrayList<>(java.util.stream.IntStream.range(0, services.size()).boxed().toList());
+        order.sort(byAddressThenPort);
+        for (int k = 1; k < order.size(); k++) {
+            Service a = services.get(order.get(k - 1));
+            Service b = services.get(order.get(k));
+            if (a.localAddress().equals(b.localAddress()) && b.firstPort() <= a.lastPort()) {
+                int first = Math.min(lines.get(order.get(k - 1)), lines.get(order.get(k)));
+                int later = Math.max(lines.get(order.get(k - 1)), lines.get(order.get(k)));
+                throw new PolicyException(file, later, "port " + b.firstPort() + b.localAddress().map(x -> " on " + x)
+                        .orElse("") + " is already listed, on line " + first);
+            }
+        }
     }
 
     private Limits limits(Node node) {
@@ -199,9 +225,14 @@ public final class PolicyFile {
 
     private List<Cidr> prefixes(Node node, String key) {
         List<Cidr> prefixes = new ArrayList<>();
-        for (Node n : sequence(node, key)) {
+        List<Node> listed = sequence(node, key);
+        if (listed.size() > MAX_ENTRIES) {
+            throw error(node, key + " has " + listed.size() + " entries; at most " + MAX_ENTRIES);
+        }
+        for (Node n : listed) {
+            String text = scalar(n, key);
             try {
-                prefixes.add(Cidr.parse(scalar(n, key)));
+                prefixes.add(Cidr.parse(text));
             } catch (IllegalArgumentException e) {
                 throw error(n, key + ": " + e.getMessage());
             }
@@ -210,15 +241,17 @@ public final class PolicyFile {
     }
 
     private Cidr host(Node node) {
+        String text = scalar(node, "address");
+        Cidr c;
         try {
-            Cidr c = Cidr.parse(scalar(node, "address"));
-            if (c.prefixLength() != c.address().length * 8) {
-                throw error(node, "address is one local address, not a prefix: '" + scalar(node, "address") + "'");
-            }
-            return c;
+            c = Cidr.parse(text);
         } catch (IllegalArgumentException e) {
             throw error(node, "address: " + e.getMessage());
         }
+        if (c.prefixLength() != c.address().length * 8) {
+            throw error(node, "address is one local address, not a prefix: '" + text + "'");
+        }
+        return c;
     }
 
     /** A port (443) or a range ("8000-8100"), as {first, last}. */
@@ -276,7 +309,8 @@ public final class PolicyFile {
 
     private List<Node> sequence(Node node, String key) {
         if (node instanceof ScalarNode s && s.getValue().isEmpty()) {
-            return List.of(); // "deny:" with nothing after it
+            // "failsafe:" with nothing after it reads as null, not as []: too close to a slip of the pen
+            throw error(node, key + " has no value: write a list ([] for an empty one), or leave the key out");
         }
         if (!(node instanceof SequenceNode s)) {
             throw error(node, key + " must be a list ([a, b] or lines starting with '- '), not " + kindOf(node));

@@ -74,7 +74,8 @@ class LifecycleCliTest {
         try (Lab lab = Lab.create()) {
             for (String format : List.of("text", "json")) {
                 List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
-                watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", format));
+                // --duration: should the test fail, its watch still ends (Cmd.run's timeout stops only bash)
+                watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", format, "--duration", "25"));
                 String quoted = String.join(" ", watch.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
                 long start = System.nanoTime();
                 // pipefail: the pipeline's status is watch's own, and bash waits for watch to end
@@ -85,6 +86,13 @@ class LifecycleCliTest {
                 assertEquals("", r.err(), format + ": nothing on stderr");
                 assertEquals(1, r.out().lines().count(), r.out());
                 assertTrue(seconds < 15, format + ": watch went on for " + seconds + " s after head left");
+                assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), format);
+                // A write that fails for another reason (here /dev/full: ENOSPC) is a failure, said in one line.
+                Cmd.Result full = Cmd.run(List.of("ip", "netns", "exec", lab.serverNs(), "bash", "-c",
+                        quoted + " > /dev/full"), 30);
+                assertEquals(1, full.exit(), format + ": " + full.err());
+                assertEquals(1, full.err().strip().lines().count(), full.err());
+                assertTrue(full.err().contains("writing the output failed"), full.err());
                 assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), format);
             }
             assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");

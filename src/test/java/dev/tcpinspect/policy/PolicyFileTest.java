@@ -57,7 +57,7 @@ public class PolicyFileTest {
                   - port: 22
                     expect: ssh
                 failsafe: []
-                deny:
+                deny: []
                 auto_block: {ttl: 1h30m}
                 """);
         assertEquals("80, 8000-8100, 443 on 192.0.2.10/32 (expects tls), 22 (expects ssh)",
@@ -93,6 +93,23 @@ public class PolicyFileTest {
             {"a: &a [1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n", "not valid YAML"},
             {"default: \"al\\nlow\"\n", "default is one of allow, deny, not 'al\\nlow'"},
         };
+        String[][] whole = {
+            {"services:\n  - {port: 443, address: 192.0.2.0/24}\n",
+                "p.yaml:2: address is one local address, not a prefix: '192.0.2.0/24'"},
+            {"deny: [[10.0.0.0/8]]\n", "p.yaml:1: deny must be a single value, not a list"},
+            {"deny:\n  - 10.0.0.1/8\n", "p.yaml:2: deny: '10.0.0.1/8' has host bits set: the prefix is 10.0.0.0/8"
+                + " (or write the host as 10.0.0.1/32)"},
+            {"services: [80, \"8000-8100\", 8080]\n", "p.yaml:1: port 8080 is already listed, on line 1"},
+            {"services:\n  - 8080\n  - \"8000-8100\"\n", "p.yaml:3: port 8080 is already listed, on line 2"},
+            {"services: []\n", "p.yaml:1: services lists no port, which would close every one: leave services out"
+                + " for no service filter, or name the ports served"},
+            {"failsafe:\n", "p.yaml:1: failsafe has no value: write a list ([] for an empty one), or leave the key out"},
+            {"deny: \"\"\n", "p.yaml:1: deny has no value: write a list ([] for an empty one), or leave the key out"},
+        };
+        for (String[] c : whole) {
+            PolicyException e = assertThrows(PolicyException.class, () -> parse(c[0]), c[0]);
+            assertEquals(c[1], e.getMessage(), c[0]);
+        }
         for (String[] c : cases) {
             PolicyException e = assertThrows(PolicyException.class, () -> parse(c[0]), c[0]);
             assertTrue(e.getMessage().contains(c[1]), () -> "for\n" + c[0] + "got: " + e.getMessage());

@@ -40,6 +40,8 @@ class PolicyFuzzTest {
                 } catch (PolicyException e) {
                     assertEquals(1, e.getMessage().lines().count(), "seed " + seed + ": " + e.getMessage());
                     assertTrue(e.getMessage().startsWith(file + ":"), "seed " + seed + ": " + e.getMessage());
+                    assertEquals(1, e.getMessage().split(java.util.regex.Pattern.quote(file.toString())).length - 1,
+                            "the file is named once: " + e.getMessage());
                 } catch (RuntimeException | StackOverflowError e) {
                     fail("seed " + seed + " threw " + e + " for:\n" + new String(bytes,
                             java.nio.charset.StandardCharsets.UTF_8), e);
@@ -48,13 +50,20 @@ class PolicyFuzzTest {
             assertTrue(accepted > 0, "some mutations leave a valid policy (comments, spacing)");
             for (byte[] bytes : new byte[][] {new byte[0], "\n\n".getBytes(), "default: allow\n".repeat(1).getBytes(),
                     ("deny:\n" + "  - 10.0.0.0/8\n".repeat(40_000)).getBytes(), new byte[PolicyFile.MAX_BYTES + 1],
-                    ("a: " + "[".repeat(10_000)).getBytes()}) {
+                    ("a: " + "[".repeat(10_000)).getBytes(),
+                    ("failsafe:\n" + "  - 1-65535\n".repeat(80_000)).getBytes(),
+                    ("services:\n" + java.util.stream.IntStream.range(0, 30_000).mapToObj(i -> "  - {port: 1-65535,"
+                            + " address: 10.0." + (i / 250) + "." + (i % 250 + 1) + "}\n").collect(
+                            java.util.stream.Collectors.joining())).getBytes()}) {
                 Files.write(file, bytes);
+                long start = System.nanoTime();
                 try {
                     PolicyFile.read(file);
                 } catch (PolicyException e) {
                     assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+                    assertTrue(e.getMessage().startsWith(file + ":"), e.getMessage());
                 }
+                assertTrue(System.nanoTime() - start < 10_000_000_000L, "read in under 10 s: " + bytes.length + " bytes");
             }
         } finally {
             Files.deleteIfExists(file);
