@@ -136,17 +136,22 @@ int BPF_PROG(tcpi_receive_reset, const struct sock *sk)
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_skb")
-int tcpi_retransmit(void *ctx)
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcpi_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
-	retrans_on_retransmit_skb(ctx);
+	__s32 err = 0;
+
+	/* The error argument came with 6.17; read only where the tracepoint has it. */
+	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err))
+		err = (__s32)ctx[2];
+	retrans_on_retransmit_skb(sk, err);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_synack")
-int tcpi_retransmit_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(tcpi_retransmit_synack, const struct sock *sk, const struct request_sock *req)
 {
-	retrans_on_retransmit_synack(ctx);
+	retrans_on_retransmit_synack(sk, req);
 	return 0;
 }
 

@@ -92,16 +92,9 @@ static __always_inline bool ipv6_is_v4_mapped(const __u32 *a)
  * addresses. Returns the socket as a tcp_sock, for callers that need TCP fields too (NULL when it
  * is not a full TCP socket).
  */
-static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock *sk, struct flow *flow)
+static __always_inline void flow_addrs_of_common(const struct sock_common *c, struct flow *flow)
 {
-	const struct sock_common *c = &sk->__sk_common;
-
 	flow->family = c->skc_family;
-	/* The source port as the classic tracepoint reads it: skc_num is already 0 when a closing socket
-	 * has given its port back (inet_put_port runs before the change to CLOSE is traced). */
-	const struct tcp_sock *tcp = tcp_sock_of(sk);
-
-	flow->lport = tcp ? bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport) : c->skc_num;
 	flow->rport = bpf_ntohs(c->skc_dport);
 	if (flow->family == FLOW_AF_INET6 && ipv6_is_v4_mapped(c->skc_v6_rcv_saddr.in6_u.u6_addr32))
 		flow->family = FLOW_AF_INET;
@@ -110,13 +103,31 @@ static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock
 	if (flow->family == FLOW_AF_INET) {
 		l[0] = c->skc_rcv_saddr;
 		r[0] = c->skc_daddr;
-		return tcp;
+		return;
 	}
 	for (int i = 0; i < 4; i++) {
 		l[i] = c->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
 		r[i] = c->skc_v6_daddr.in6_u.u6_addr32[i];
 	}
+}
+
+static __always_inline const struct tcp_sock *flow_of_sock_btf(const struct sock *sk, struct flow *flow)
+{
+	const struct sock_common *c = &sk->__sk_common;
+	/* The source port as the classic tracepoint reads it: skc_num is already 0 when a closing socket
+	 * has given its port back (inet_put_port runs before the change to CLOSE is traced). */
+	const struct tcp_sock *tcp = tcp_sock_of(sk);
+
+	flow_addrs_of_common(c, flow);
+	flow->lport = tcp ? bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport) : c->skc_num;
 	return tcp;
+}
+
+/* A request socket's flow (the connection a SYN-ACK is for), as flow_of_sock_btf reads a socket's. */
+static __always_inline void flow_of_request_btf(const struct request_sock *req, struct flow *flow)
+{
+	flow_addrs_of_common(&req->__req_common, flow);
+	flow->lport = req->__req_common.skc_num; /* the listener's port, as the classic tracepoint's sport */
 }
 
 /* The packet-hook tuple of a flow read from a socket: the same bytes a packet of it gives. */

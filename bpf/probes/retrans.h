@@ -17,7 +17,6 @@
 #include "lib/maps.h"
 #include "lib/events.h"
 #include "lib/flowtable.h"
-#include "lib/compat.h"
 
 enum retrans_kind {
 	RETRANS_KIND_DATA = 0,   /* tcp:tcp_retransmit_skb (data, SYN, FIN...) */
@@ -83,55 +82,35 @@ static __always_inline void retrans_record(struct flow *flow, __u8 state, enum r
 	bpf_ringbuf_submit(e, events_wakeup_flag(&retrans_events));
 }
 
-/* tracepoint/tcp/tcp_retransmit_skb */
-static __always_inline void retrans_on_retransmit_skb(void *ctx)
+/*
+ * tp_btf/tcp_retransmit_skb: the socket as the kernel passes it, so no tracepoint record layout
+ * has to be followed across kernel versions (and no tracefs is needed); err is the tracepoint's
+ * third argument where it has one (6.17+), else 0.
+ */
+static __always_inline void retrans_on_retransmit_skb(const struct sock *sk, __s32 err)
 {
-	if (!retrans_enabled)
+	if (!retrans_enabled || !sk)
 		return;
 	struct flow flow = {};
-	const struct sock *sk;
-	__s32 err = 0;
-	int state;
 
-	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb)) {
-		struct trace_event_raw_tcp_retransmit_skb *tp = ctx;
-
-		sk = BPF_CORE_READ(tp, skaddr);
-		state = BPF_CORE_READ(tp, state);
-		flow.lport = BPF_CORE_READ(tp, sport);
-		flow.rport = BPF_CORE_READ(tp, dport);
-		flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
-		if (bpf_core_field_exists(tp->err))
-			err = BPF_CORE_READ(tp, err);
-	} else {
-		struct trace_event_raw_tcp_event_sk_skb___old *tp = ctx;
-
-		sk = BPF_CORE_READ(tp, skaddr);
-		state = BPF_CORE_READ(tp, state);
-		flow.lport = BPF_CORE_READ(tp, sport);
-		flow.rport = BPF_CORE_READ(tp, dport);
-		flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
-	}
-	flow.netns = sock_netns(sk);
+	flow.netns = sock_netns_btf(sk);
 	if (!netns_wanted(flow.netns))
 		return;
-	retrans_record(&flow, state, RETRANS_KIND_DATA, err);
+	flow_of_sock_btf(sk, &flow);
+	retrans_record(&flow, sk->__sk_common.skc_state, RETRANS_KIND_DATA, err);
 }
 
-/* tracepoint/tcp/tcp_retransmit_synack */
-static __always_inline void retrans_on_retransmit_synack(struct trace_event_raw_tcp_retransmit_synack *tp)
+/* tp_btf/tcp_retransmit_synack: the listener and the request socket the SYN-ACK is for. */
+static __always_inline void retrans_on_retransmit_synack(const struct sock *sk, const struct request_sock *req)
 {
-	if (!retrans_enabled)
+	if (!retrans_enabled || !sk || !req)
 		return;
 	struct flow flow = {};
-	const struct sock *sk = BPF_CORE_READ(tp, skaddr);
 
-	flow.netns = sock_netns(sk);
+	flow.netns = sock_netns_btf(sk);
 	if (!netns_wanted(flow.netns))
 		return;
-	flow.lport = BPF_CORE_READ(tp, sport);
-	flow.rport = BPF_CORE_READ(tp, dport);
-	flow_addrs(&flow, BPF_CORE_READ(tp, family), tp->saddr, tp->daddr, tp->saddr_v6, tp->daddr_v6);
+	flow_of_request_btf(req, &flow);
 	/* A SYN-ACK is retransmitted for a request socket, which is in SYN_RECV. */
 	retrans_record(&flow, TCP_SYN_RECV, RETRANS_KIND_SYNACK, 0);
 }

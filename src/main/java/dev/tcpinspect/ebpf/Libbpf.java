@@ -168,6 +168,16 @@ final class Libbpf {
         return new IllegalStateException(t);
     }
 
+    /** Whether the loaded libbpf is at least major.minor. */
+    static boolean atLeast(int major, int minor) {
+        try {
+            int have = (int) MAJOR_VERSION.invokeExact();
+            return have > major || (have == major && (int) MINOR_VERSION.invokeExact() >= minor);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     static String version() {
         try {
             return Native.string((MemorySegment) VERSION_STRING.invokeExact());

@@ -39,6 +39,8 @@ public final class OpenObject implements AutoCloseable {
             MemoryLayout.paddingLayout(4)).withName("bpf_object_open_opts");
     private static final VarHandle OPTS_SZ = OPEN_OPTS.varHandle(groupElement("sz"));
     private static final VarHandle OPTS_NAME = OPEN_OPTS.varHandle(groupElement("object_name"));
+    private static final VarHandle OPTS_BTF_PATH = OPEN_OPTS.varHandle(groupElement("btf_custom_path"));
+    private static final String KERNEL_BTF = "/sys/kernel/btf/vmlinux";
     private static final VarHandle OPTS_LOG_BUF = OPEN_OPTS.varHandle(groupElement("kernel_log_buf"));
     private static final VarHandle OPTS_LOG_SIZE = OPEN_OPTS.varHandle(groupElement("kernel_log_size"));
     private static final VarHandle OPTS_LOG_LEVEL = OPEN_OPTS.varHandle(groupElement("kernel_log_level"));
@@ -70,6 +72,9 @@ public final class OpenObject implements AutoCloseable {
             OPTS_LOG_BUF.set(opts, 0L, log);
             OPTS_LOG_SIZE.set(opts, 0L, (long) LOG_SIZE);
             OPTS_LOG_LEVEL.set(opts, 0L, 0);
+            if (relocateAgainstKernelBtfOnly()) {
+                OPTS_BTF_PATH.set(opts, 0L, arena.allocateFrom(KERNEL_BTF));
+            }
             MemorySegment object = Libbpf.checkPointer("bpf_object__open_mem(" + name + ")",
                     (MemorySegment) Libbpf.OBJECT_OPEN_MEM.invokeExact(Native.errnoSlot(), buffer,
                             (long) elf.length, opts));
@@ -78,6 +83,18 @@ public final class OpenObject implements AutoCloseable {
             arena.close();
             throw Libbpf.rethrow(t);
         }
+    }
+
+    /**
+     * Whether to name the kernel's own BTF as the one CO-RE relocates against. A libbpf older than 1.3
+     * looks for any type the kernel lacks (an older kernel's layout, kept for those kernels) in the
+     * kernel modules' BTF, which takes CAP_SYS_ADMIN, and fails the load without it; with a BTF named,
+     * it looks nowhere else. tcpinspect relocates against no module type. The cost: libbpf parses that
+     * BTF once more (~60 ms of a CPU), so only a process that needs it pays.
+     */
+    private static boolean relocateAgainstKernelBtfOnly() {
+        return !dev.tcpinspect.os.Privileges.current().capSysAdmin() && !Libbpf.atLeast(1, 3)
+                && java.nio.file.Files.isReadable(java.nio.file.Path.of(KERNEL_BTF));
     }
 
     /** Opens an object embedded as a class-path resource, e.g. "/bpf/syncount.bpf.o". */

@@ -38,9 +38,7 @@ public class SystemCallException extends RuntimeException {
     /** What a user can do about the usual errnos of BPF and netlink calls. */
     public static String hintFor(int errno) {
         return switch (errno) {
-            // libbpf before 1.3 looks in kernel modules' BTF (CAP_SYS_ADMIN) for any type the kernel lacks
-            case Errno.EPERM, 13 /* EACCES */ -> "run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON"
-                    + " (and CAP_SYS_ADMIN with a libbpf older than 1.3)";
+            case Errno.EPERM, 13 /* EACCES */ -> "run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON";
             case Errno.ENOENT -> "it does not exist here";
             case Errno.EBUSY -> "it is in use by another program";
             case Errno.ENODEV -> "no such device in this network namespace";

@@ -16,8 +16,8 @@ public enum Hook {
     STATE_CHANGE(Attach.TWIN, "sock:inet_sock_set_state", true, "tcpi_state", "tcpi_state_twin"),
     SEND_RESET(Attach.TRACEPOINT, "tcp:tcp_send_reset", true, "tcpi_send_reset"),
     RECEIVE_RESET(Attach.TRACEPOINT, "tcp:tcp_receive_reset", true, "tcpi_receive_reset"),
-    RETRANSMIT(Attach.TRACEPOINT, "tcp:tcp_retransmit_skb", false, "tcpi_retransmit"),
-    RETRANSMIT_SYNACK(Attach.TRACEPOINT, "tcp:tcp_retransmit_synack", false, "tcpi_retransmit_synack"),
+    RETRANSMIT(Attach.TRACEPOINT, "tcp:tcp_retransmit_skb", true, "tcpi_retransmit"),
+    RETRANSMIT_SYNACK(Attach.TRACEPOINT, "tcp:tcp_retransmit_synack", true, "tcpi_retransmit_synack"),
     TCP_PROBE(Attach.TRACEPOINT, "tcp:tcp_probe", true, "tcpi_tcp_probe"),
     KFREE_SKB(Attach.TRACEPOINT, "skb:kfree_skb", true, "tcpi_kfree_skb"),
     RCVQUEUE_FULL(Attach.TRACEPOINT, "sock:sock_rcvqueue_full", true, "tcpi_rcvqueue_full");

@@ -94,6 +94,41 @@ class CommandLineTest {
         assertTrue(badInList.err().contains("no probe named 'nosuch'"), badInList.err());
     }
 
+    /**
+     * Least privilege: every probe loads, attaches and counts as an unprivileged user given only
+     * CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (the process's own /proc status says so), IPv4 and IPv6.
+     */
+    @Test
+    void everyProbeRunsAsAUserWithOnlyBpfPerfmonAndNetAdmin() throws Exception {
+        String caps = "-all,+bpf,+perfmon,+net_admin";
+        try (Lab lab = Lab.create();
+             var v4 = dev.tcpinspect.lab.Traffic.listen(lab.server(), Lab.SERVER_V4, 8081);
+             var v6 = dev.tcpinspect.lab.Traffic.listen(lab.server(), Lab.SERVER_V6, 8081)) {
+            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "setpriv",
+                    "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=" + caps, "--ambient-caps=" + caps,
+                    "--bounding-set=" + caps));
+            command.addAll(TcpinspectProcess.javaCommand(TcpinspectProcess.worldReadableClassPath()));
+            command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            try (TcpinspectProcess watch = TcpinspectProcess.startCommand(command)) {
+                JsonNode ready = watch.awaitJson("ready", 60);
+                assertEquals(13, ready.get("probes").size(), ready.toString());
+                List<String> status = Files.readAllLines(Path.of("/proc", Long.toString(watch.pid()), "status"));
+                assertTrue(status.contains("CapEff:	000000c000001000"), "CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF only: "
+                        + status.stream().filter(l -> l.startsWith("Cap") || l.startsWith("Uid")).toList());
+                assertTrue(status.stream().anyMatch(l -> l.matches("Uid:\\s+65534\\s+65534.*")), status.toString());
+                int connected = dev.tcpinspect.lab.Traffic.connect(lab.client(), Lab.SERVER_V4, 8081, 10)
+                        + dev.tcpinspect.lab.Traffic.connect(lab.client(), Lab.SERVER_V6, 8081, 10);
+                Thread.sleep(300);
+                watch.terminate();
+                JsonNode summary = watch.awaitJson("summary", 30);
+                assertEquals(0, watch.waitFor(30), watch.stderr());
+                assertEquals(20, connected);
+                assertEquals(connected, summary.at("/packets/syn").asLong(), summary.toString());
+                assertEquals(connected, summary.at("/connections/opened_passive").asLong(), summary.toString());
+            }
+        }
+    }
+
     /** policy check: the example accepted as written; a bad file refused in one line, exit 2. */
     @Test
     void policyCheck() throws Exception {

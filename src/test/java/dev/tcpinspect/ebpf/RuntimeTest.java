@@ -32,7 +32,7 @@ class RuntimeTest {
         try (OpenObject probes = OpenObject.openResource("/bpf/tcpinspect.bpf.o");
              OpenObject empty = OpenObject.openResource("/bpf/bench/empty.bpf.o")) {
             assertTrue(probes.hasProgramSection("tp_btf/"));
-            assertTrue(probes.hasProgramSection("tracepoint/tcp/"));
+            assertTrue(!probes.hasProgramSection("tracepoint/"), "every tracepoint is BTF-typed: no tracefs is needed");
             assertTrue(probes.hasProgramSection("xdp"));
             assertTrue(empty.hasProgramSection("tp_btf/"));
             assertTrue(!empty.hasProgramSection("tracepoint/"), "the baselines attach no classic tracepoint");
