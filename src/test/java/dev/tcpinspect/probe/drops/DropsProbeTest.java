@@ -325,7 +325,11 @@ class DropsProbeTest {
                     counted + " vs bpftrace " + frees);
             // One per connection on the side that closes second (README): in the server's namespace,
             // the connections whose client closed first.
-            assertEquals(connections, expectedNotSpecified, "NOT_SPECIFIED frees in the server's namespace: " + frees);
+            // A close that races its peer's can end without that free (one of 200 did in a CI run, where
+            // the probe and bpftrace both counted 199): the kernel's behaviour, not a count missed, so
+            // this model check allows 1%; the probe's own count is held to bpftrace's exactly (above).
+            assertTrue(expectedNotSpecified <= connections && expectedNotSpecified >= connections - connections / 100,
+                    "NOT_SPECIFIED frees in the server's namespace, one per connection: " + connections + " vs " + frees);
             assertEquals(expectedQueuePurge, counted.teardownFrees().getOrDefault("QUEUE_PURGE", 0L),
                     counted + " vs bpftrace " + frees);
             // The client's namespace freed packets at teardown too (its server's); the probe watches the
