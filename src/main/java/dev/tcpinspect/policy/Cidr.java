@@ -78,14 +78,6 @@ public record Cidr(byte[] address, int prefixLength) {
         return n;
     }
 
-    /** Whether this prefix holds every address of the other (same family). */
-    public boolean contains(Cidr other) {
-        if (other.address.length != address.length || other.prefixLength < prefixLength) {
-            return false;
-        }
-        return Arrays.equals(new Cidr(other.address, prefixLength).network(), network());
-    }
-
     @Override
     public byte[] address() {
         return address.clone();

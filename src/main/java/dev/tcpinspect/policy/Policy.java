@@ -31,10 +31,6 @@ public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<I
 
     /** Ports served (one port: first == last), on one local address or all, with what they expect. */
     public record Service(int firstPort, int lastPort, Optional<Cidr> localAddress, Optional<Protocol> expect) {
-        public boolean covers(int port) {
-            return port >= firstPort && port <= lastPort;
-        }
-
         @Override
         public String toString() {
             return (firstPort == lastPort ? Integer.toString(firstPort) : firstPort + "-" + lastPort)

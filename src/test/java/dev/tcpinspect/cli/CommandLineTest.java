@@ -18,8 +18,7 @@ import org.junit.jupiter.api.Test;
 class CommandLineTest {
     /** Runs tcpinspect as nobody, with no capabilities at all, from a copy of the class path nobody can read. */
     private static Cmd.Result unprivileged(String... args) {
-        List<String> command = new ArrayList<>(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all"));
+        List<String> command = new ArrayList<>(TcpinspectProcess.asNobodyWith(""));
         command.addAll(TcpinspectProcess.javaCommand(TcpinspectProcess.worldReadableClassPath()));
         command.addAll(List.of(args));
         return Cmd.run(command, 60);
@@ -100,13 +99,11 @@ class CommandLineTest {
      */
     @Test
     void everyProbeRunsAsAUserWithOnlyBpfPerfmonAndNetAdmin() throws Exception {
-        String caps = "-all,+bpf,+perfmon,+net_admin";
         try (Lab lab = Lab.create();
              var v4 = dev.tcpinspect.lab.Traffic.listen(lab.server(), Lab.SERVER_V4, 8081);
              var v6 = dev.tcpinspect.lab.Traffic.listen(lab.server(), Lab.SERVER_V6, 8081)) {
-            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "setpriv",
-                    "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=" + caps, "--ambient-caps=" + caps,
-                    "--bounding-set=" + caps));
+            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
+            command.addAll(TcpinspectProcess.asNobodyWith("bpf,perfmon,net_admin"));
             command.addAll(TcpinspectProcess.javaCommand(TcpinspectProcess.worldReadableClassPath()));
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
             try (TcpinspectProcess watch = TcpinspectProcess.startCommand(command)) {

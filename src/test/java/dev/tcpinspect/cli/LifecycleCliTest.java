@@ -40,7 +40,7 @@ class LifecycleCliTest {
         try (Lab lab = Lab.create()) {
             List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
             watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
-            String quoted = String.join(" ", watch.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
+            String quoted = TcpinspectProcess.shellLine(watch);
             String script = "sleep 60 & echo $! > " + dir + "/control; " + quoted + " & echo $! > " + dir + "/watch; "
                     + "wait $!; code=$?; kill $(cat " + dir + "/control); exit $code";
             try (TcpinspectProcess job = TcpinspectProcess.startCommand(
@@ -76,7 +76,7 @@ class LifecycleCliTest {
                 List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
                 // --duration: should the test fail, its watch still ends (Cmd.run's timeout stops only bash)
                 watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", format, "--duration", "25"));
-                String quoted = String.join(" ", watch.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
+                String quoted = TcpinspectProcess.shellLine(watch);
                 long start = System.nanoTime();
                 // pipefail: the pipeline's status is watch's own, and bash waits for watch to end
                 Cmd.Result r = Cmd.run(List.of("ip", "netns", "exec", lab.serverNs(), "bash", "-c",

@@ -19,13 +19,10 @@ import org.junit.jupiter.api.Test;
 class LoadWithoutSysAdminTest {
     @Test
     void anAbsentTypeNeedsNoSysAdmin() {
-        String caps = "-all,+bpf,+perfmon";
-        List<String> command = new ArrayList<>(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                "--inh-caps=" + caps, "--ambient-caps=" + caps, "--bounding-set=" + caps));
-        String java = ProcessHandle.current().info().command().orElse("java");
-        command.addAll(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp",
-                TcpinspectProcess.worldReadableClassPath(), "dev.tcpinspect.testing.LoadObject",
-                "/bpf/test/core_absent_type.bpf.o"));
+        List<String> command = new ArrayList<>(TcpinspectProcess.asNobodyWith("bpf,perfmon"));
+        command.addAll(TcpinspectProcess.javaCommand(TcpinspectProcess.worldReadableClassPath(),
+                "dev.tcpinspect.testing.LoadObject"));
+        command.add("/bpf/test/core_absent_type.bpf.o");
         Cmd.Result r = Cmd.run(command, 60);
         assertEquals(0, r.exit(), r.err());
         assertEquals("loaded /bpf/test/core_absent_type.bpf.o", r.out().strip());

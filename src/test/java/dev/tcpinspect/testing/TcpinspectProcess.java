@@ -63,8 +63,28 @@ public final class TcpinspectProcess implements AutoCloseable {
     }
 
     public static List<String> javaCommand(String classPath) {
+        return javaCommand(classPath, "dev.tcpinspect.cli.Main");
+    }
+
+    /** The command prefix that runs mainClass with this JVM and the class path. */
+    public static List<String> javaCommand(String classPath, String mainClass) {
         String java = ProcessHandle.current().info().command().orElse("java");
-        return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, "dev.tcpinspect.cli.Main");
+        return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, mainClass);
+    }
+
+    /**
+     * The setpriv prefix that runs a command as the user nobody with only these capabilities (e.g.
+     * "bpf,perfmon"; "" for none): effective, inheritable, ambient and bounding sets alike.
+     */
+    public static List<String> asNobodyWith(String capabilities) {
+        String caps = "-all" + (capabilities.isEmpty() ? "" : ",+" + capabilities.replace(",", ",+"));
+        return List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=" + caps,
+                "--ambient-caps=" + caps, "--bounding-set=" + caps);
+    }
+
+    /** A command as one line of shell, every word single-quoted. */
+    public static String shellLine(List<String> command) {
+        return String.join(" ", command.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
     }
 
     private static String worldReadable;
