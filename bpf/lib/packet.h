@@ -17,11 +17,12 @@
 #define ETH_P_8021Q 0x8100
 #define ETH_P_8021AD 0x88A8
 #define TC_ACT_UNSPEC (-1)
-/* IPv6 extension headers (linux/in6.h macros; IPPROTO_TCP and IPPROTO_AH are enum values in vmlinux.h). */
+/* IPv6 extension headers and ICMPv6 (linux/in6.h macros; IPPROTO_TCP and IPPROTO_AH are enum values in vmlinux.h). */
 #define IPPROTO_HOPOPTS 0
 #define IPPROTO_ROUTING 43
 #define IPPROTO_FRAGMENT 44
 #define IPPROTO_DSTOPTS 60
+#define IPPROTO_ICMPV6 58
 
 /* 802.1Q and 802.1ad (QinQ): at most this many tags are skipped. */
 #define MAX_VLAN_TAGS 2
@@ -46,7 +47,7 @@ struct tcp_view {
 	__u16 sport;       /* host byte order */
 	__u16 dport;       /* host byte order */
 	__u8 flags;        /* the TCP flags byte: CWR ECE URG ACK PSH RST SYN FIN */
-	__u8 ip_version;   /* 4 or 6 */
+	__u8 ip_version;   /* 4 or 6 for any IP packet with a valid version (even when not TCP); 0 otherwise */
 	__u16 l3_offset;   /* where the IP header starts, for callers that need the addresses */
 	__u16 l4_offset;   /* where the TCP header starts, for callers that need seq, ack, window */
 	__u8 flags_hi;     /* the low nibble of the data offset byte: 3 reserved bits, then AccECN's AE */
@@ -107,6 +108,7 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct tcp_view 
 		return PARSE_TRUNCATED;
 	if (ip->version != 4)
 		return PARSE_MALFORMED;
+	out->ip_version = 4; /* set for every IPv4 packet: the enforcer judges all of them by source */
 	__u32 ihl = ip->ihl * 4;
 	__u32 total = bpf_ntohs(ip->tot_len);
 	if (ihl < sizeof(*ip) || total < ihl)
@@ -118,7 +120,6 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct tcp_view 
 		return PARSE_NOT_TCP;
 	if (l3 + ihl > data_end)
 		return PARSE_TRUNCATED;
-	out->ip_version = 4;
 	out->l4_offset = out->l3_offset + ihl;
 	return parse_tcp_header(l3 + ihl, data_end, total - ihl, out);
 }
@@ -131,6 +132,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct tcp_view 
 		return PARSE_TRUNCATED;
 	if (ip6->version != 6)
 		return PARSE_MALFORMED;
+	out->ip_version = 6;
 	__u32 remaining = bpf_ntohs(ip6->payload_len);
 	__u8 next = ip6->nexthdr;
 	void *cursor = ip6 + 1;
@@ -141,7 +143,6 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct tcp_view 
 
 		switch (next) {
 		case IPPROTO_TCP:
-			out->ip_version = 6;
 			out->l4_offset = out->l3_offset + (cursor - l3);
 			return parse_tcp_header(cursor, data_end, remaining, out);
 		case IPPROTO_HOPOPTS:

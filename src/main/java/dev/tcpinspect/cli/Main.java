@@ -64,6 +64,7 @@ public final class Main implements Runnable {
         commands.put("doctor", DoctorCommand::new);
         commands.put("cleanup", CleanupCommand::new);
         commands.put("demo", DemoCommand::new);
+        commands.put("enforce", EnforceCommand::new);
         commands.put("policy", PolicyCommand::new);
         commands.put("help", CommandLine.HelpCommand::new);
         return commands;

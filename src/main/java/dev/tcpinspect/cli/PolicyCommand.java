@@ -1,21 +1,37 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.enforce.EnforceStat;
+import dev.tcpinspect.enforce.Enforcer;
+import dev.tcpinspect.enforce.EnforcerTables;
+import dev.tcpinspect.enforce.PrefixRule;
+import dev.tcpinspect.enforce.RuleKind;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.policy.Cidr;
 import dev.tcpinspect.policy.Policy;
 import dev.tcpinspect.policy.PolicyException;
 import dev.tcpinspect.policy.PolicyFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** Policy files for the XDP enforcer (README "Policy files"). */
 @Command(name = "policy", mixinStandardHelpOptions = true,
         description = {
             "Work with enforcement policies: YAML files that say which sources and ports incoming TCP may",
-            "come from and to (README, 'Policy files')."},
-        subcommands = {PolicyCommand.Check.class})
+            "come from and to (README, 'Policy files'), and with the policy a running enforcer",
+            "(tcpinspect enforce) holds: apply a new one, show it, count its hits, deny or allow a prefix",
+            "live. Every command but check works on the enforcer's pinned tables, so it works whether",
+            "the enforcer process still runs or was killed."},
+        subcommands = {PolicyCommand.Check.class, PolicyCommand.Apply.class, PolicyCommand.Show.class,
+            PolicyCommand.Stats.class, PolicyCommand.Deny.class, PolicyCommand.Allow.class, PolicyCommand.Delete.class})
 final class PolicyCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -74,6 +90,281 @@ final class PolicyCommand implements Runnable {
             return (l.connections().isPresent() ? l.connections().getAsLong() + " connections at once" : "")
                     + (l.connections().isPresent() && l.newPerSecond().isPresent() ? ", " : "")
                     + (l.newPerSecond().isPresent() ? l.newPerSecond().getAsLong() + " new a second" : "");
+        }
+    }
+
+    /** The namespace named by --netns, checked; empty for this process's own. */
+    static Optional<String> namespace(String name) {
+        if (name == null) {
+            return Optional.empty();
+        }
+        if (name.isEmpty() || name.contains("/") || !Files.exists(Path.of("/run/netns", name))) {
+            throw new CommandLine.ParameterException(new CommandLine(new PolicyCommand()),
+                    "no network namespace named '" + name + "' (see ip netns list)");
+        }
+        return Optional.of(name);
+    }
+
+    /** The enforcer folder of the namespace (--netns NAME, or this process's). */
+    static Path folderOf(Optional<String> namespace) {
+        try (Netns ns = namespace.map(Netns::named).orElseGet(Netns::current)) {
+            return Enforcer.folder(ns.inode());
+        }
+    }
+
+    /** The running enforcer's tables, or a clear failure naming what to do. */
+    static Enforcer.PinnedTables running(String netns) {
+        Path folder = folderOf(namespace(netns));
+        return Enforcer.openPinned(folder).orElseThrow(() -> new IllegalStateException("no enforcer runs in "
+                + (netns == null ? "this network namespace" : "network namespace " + netns) + " (nothing pinned at "
+                + folder + "): start one with tcpinspect enforce --policy FILE -i IFACE"));
+    }
+
+    /** Options every command on a running enforcer takes. */
+    static final class Target {
+        @Option(names = "--netns", paramLabel = "NAME", description = "The enforcer of the network namespace NAME.")
+        String netns;
+    }
+
+    @Command(name = "apply", mixinStandardHelpOptions = true,
+            description = {
+                "Replace the running enforcer's policy with FILE in one step: the new policy is written beside the",
+                "running one and switched in at once, so a packet is judged by the old or the new, never a mix.",
+                "A policy that is refused (one line: file, line, problem; exit status 2) changes nothing.",
+                "Prefixes denied or allowed live (policy deny/allow) stay."},
+            footer = {"", "Example:", "  sudo tcpinspect policy apply /etc/tcpinspect/policy.yaml"})
+    static final class Apply implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+        @CommandLine.Mixin
+        Target target;
+        @Parameters(paramLabel = "FILE", description = "The policy file (YAML).")
+        Path file;
+
+        @Override
+        public Integer call() {
+            Policy p;
+            try {
+                p = PolicyFile.read(file);
+            } catch (PolicyException e) {
+                spec.commandLine().getErr().println("tcpinspect: " + e.getMessage());
+                return 2;
+            }
+            try (Enforcer.PinnedTables t = running(target.netns)) {
+                try {
+                    t.tables().apply(p);
+                } catch (IllegalArgumentException e) {
+                    spec.commandLine().getErr().println("tcpinspect: " + file + ": " + e.getMessage());
+                    return 2;
+                }
+            }
+            spec.commandLine().getOut().println("applied " + file);
+            return 0;
+        }
+    }
+
+    @Command(name = "show", mixinStandardHelpOptions = true,
+            description = {"Print the policy the running enforcer holds, read back from its tables, and the",
+                "prefixes denied or allowed live with the time each has left."})
+    static final class Show implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+        @CommandLine.Mixin
+        Target target;
+
+        @Override
+        public Integer call() {
+            var out = spec.commandLine().getOut();
+            Path folder = folderOf(namespace(target.netns));
+            try (Enforcer.PinnedTables t = running(target.netns)) {
+                EnforcerTables tables = t.tables();
+                EnforcerTables.Config c = tables.config();
+                EnforcerTables.Settings s = tables.settings(c.activeGen());
+                int[] flags = tables.portFlags(c.activeGen());
+                List<PrefixRule> rules = tables.prefixes(c.activeGen());
+                out.printf("enforcer     %s on %s%s%n", c.pid() != 0 && ProcessHandle.of(c.pid()).isPresent()
+                                ? "pid " + c.pid() : "no process (the pinned programs enforce on their own)",
+                        String.join(", ", Enforcer.pinnedInterfaces(folder)), c.audit() ? ", audit: drops nothing" : "");
+                out.printf("default      %s%n", s.defaultDeny() ? "deny" : "allow");
+                out.printf("services     %s%n", s.serviceFilter() ? ports(flags, EnforcerTables::served,
+                        tables.servedOn(c.activeGen())) : "any port (no service filter)");
+                out.printf("failsafe     %s%n", orNone(ports(flags, EnforcerTables::failsafe, List.of())));
+                out.printf("deny         %s%n", prefixes(rules, RuleKind.DENY));
+                out.printf("allow        %s%n", prefixes(rules, RuleKind.ALLOW));
+                out.printf("per source   %s%n", s.connLimit() == 0 && s.newPerSecond().isEmpty() ? "no limit"
+                        : (s.connLimit() == 0 ? "" : s.connLimit() + " connections at once")
+                                + (s.connLimit() != 0 && s.newPerSecond().isPresent() ? ", " : "")
+                                + (s.newPerSecond().isPresent() ? s.newPerSecond().getAsLong() + " new a second" : ""));
+                long now = System.nanoTime();
+                List<PrefixRule> live = tables.prefixes(EnforcerTables.LIVE).stream().filter(r -> !r.expired(now))
+                        .sorted(java.util.Comparator.comparing(r -> r.prefix().toString())).toList();
+                out.printf("live         %s%n", live.isEmpty() ? "none" : String.join(", ", live.stream()
+                        .map(r -> r.listed().word() + " " + r.prefix() + (r.expiresNs() == 0 ? ""
+                                : " (" + Duration.ofNanos(r.expiresNs() - now).toSeconds() + "s left)")).toList()));
+            }
+            return 0;
+        }
+
+        private static String orNone(String s) {
+            return s.isEmpty() ? "none" : s;
+        }
+
+        private static String ports(int[] flags, java.util.function.IntPredicate which, List<EnforcerTables.ServedOn> on) {
+            List<String> parts = new ArrayList<>();
+            for (int port = 0; port < flags.length; port++) {
+                if (!which.test(flags[port])) {
+                    continue;
+                }
+                int last = port;
+                while (last + 1 < flags.length && which.test(flags[last + 1]) && flags[last + 1] == flags[port]) {
+                    last++;
+                }
+                int first = port;
+                List<String> addresses = on.stream().filter(o -> o.port() == first).map(o -> o.address().toString()
+                        .replaceFirst("/(32|128)$", "")).sorted().toList();
+                parts.add((first == last ? Integer.toString(first) : first + "-" + last)
+                        + (addresses.isEmpty() ? "" : " on " + String.join(", ", addresses)));
+                port = last;
+            }
+            return String.join(", ", parts);
+        }
+
+        private static String prefixes(List<PrefixRule> rules, RuleKind listed) {
+            List<String> names = rules.stream().filter(r -> r.listed() == listed).map(r -> r.prefix().toString())
+                    .sorted().toList();
+            return names.isEmpty() ? "none" : String.join(", ", names);
+        }
+    }
+
+    @Command(name = "stats", mixinStandardHelpOptions = true,
+            description = {"Print the running enforcer's counters (since it was first started; README lists them)",
+                "and the hits of each prefix rule, most hit first."})
+    static final class Stats implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+        @CommandLine.Mixin
+        Target target;
+        @Option(names = "--top", paramLabel = "N", defaultValue = "20", description = "Rules to list. Default: ${DEFAULT-VALUE}.")
+        int top;
+
+        @Override
+        public Integer call() {
+            var out = spec.commandLine().getOut();
+            try (Enforcer.PinnedTables t = running(target.netns)) {
+                EnforcerTables tables = t.tables();
+                long[] stats = tables.stats();
+                for (EnforceStat s : EnforceStat.values()) {
+                    out.printf("%-16s %14d   %s%n", s.key(), stats[s.ordinal()], s.help);
+                }
+                int gen = tables.config().activeGen();
+                List<PrefixRule> rules = new ArrayList<>(tables.prefixes(gen));
+                rules.addAll(tables.prefixes(EnforcerTables.LIVE));
+                record Hit(PrefixRule rule, long hits) {}
+                List<Hit> hits = rules.stream().filter(r -> r.id() == ownId(r, rules))
+                        .map(r -> new Hit(r, tables.hits(r.id()))).filter(h -> h.hits() > 0)
+                        .sorted(java.util.Comparator.comparingLong(Hit::hits).reversed()).limit(Math.max(0, top)).toList();
+                out.println();
+                out.println(hits.isEmpty() ? "no prefix rule has matched yet" : "hits  rule");
+                for (Hit h : hits) {
+                    out.printf("%d  %s %s%s%n", h.hits(), h.rule().listed().word(), h.rule().prefix(),
+                            h.rule().id() / 16384 == EnforcerTables.LIVE ? " (live)" : "");
+                }
+            }
+            return 0;
+        }
+
+        /** A rule whose counter is its own (a deny inside an allow counts under the allow's). */
+        private static int ownId(PrefixRule r, List<PrefixRule> all) {
+            return r.listed() == r.decides() ? r.id() : -1;
+        }
+    }
+
+    /** deny and allow: a live entry. */
+    abstract static class LiveEntry implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+        @CommandLine.Mixin
+        Target target;
+        @Parameters(paramLabel = "PREFIX", description = "An IPv4 or IPv6 prefix or address (a host).")
+        String prefix;
+        @Option(names = "--ttl", paramLabel = "DURATION", description = "Remove it after this long: 90s, 10m, 2h, 1d"
+                + " (1s to 30d). Default: until deleted or the enforcer stops.")
+        String ttl;
+
+        abstract RuleKind kind();
+
+        @Override
+        public Integer call() {
+            Cidr cidr;
+            Optional<Duration> life;
+            try {
+                cidr = Cidr.parse(prefix);
+                life = ttl == null ? Optional.empty() : Optional.of(PolicyFile.parseTtl(ttl));
+            } catch (IllegalArgumentException e) {
+                spec.commandLine().getErr().println("tcpinspect: policy " + kind().word() + ": "
+                        + (ttl != null && !e.getMessage().startsWith("'") ? "--ttl " : "") + e.getMessage());
+                return 2;
+            }
+            try (Enforcer.PinnedTables t = running(target.netns)) {
+                t.tables().addLive(cidr, kind(), life.map(d -> System.nanoTime() + d.toNanos()).orElse(0L));
+            }
+            spec.commandLine().getOut().println(kind().word() + " " + cidr
+                    + life.map(d -> " for " + d.toString().substring(2).toLowerCase()).orElse(""));
+            return 0;
+        }
+    }
+
+    @Command(name = "deny", mixinStandardHelpOptions = true,
+            description = {"Deny a source prefix now, beside the running policy (an allow still wins), until",
+                "--ttl runs out, `policy delete` removes it, or the enforcer stops."},
+            footer = {"", "Example:", "  sudo tcpinspect policy deny 203.0.113.0/24 --ttl 10m"})
+    static final class Deny extends LiveEntry {
+        @Override
+        RuleKind kind() {
+            return RuleKind.DENY;
+        }
+    }
+
+    @Command(name = "allow", mixinStandardHelpOptions = true,
+            description = {"Allow a source prefix now, beside the running policy: it wins over every deny and is",
+                "exempt from default: deny and the per-source limits."},
+            footer = {"", "Example:", "  sudo tcpinspect policy allow 198.51.100.7"})
+    static final class Allow extends LiveEntry {
+        @Override
+        RuleKind kind() {
+            return RuleKind.ALLOW;
+        }
+    }
+
+    @Command(name = "delete", mixinStandardHelpOptions = true,
+            description = {"Remove a prefix denied or allowed live (policy deny/allow); the policy file's own",
+                "rules change only with policy apply."})
+    static final class Delete implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+        @CommandLine.Mixin
+        Target target;
+        @Parameters(paramLabel = "PREFIX", description = "The prefix as it was denied or allowed.")
+        String prefix;
+
+        @Override
+        public Integer call() {
+            Cidr cidr;
+            try {
+                cidr = Cidr.parse(prefix);
+            } catch (IllegalArgumentException e) {
+                spec.commandLine().getErr().println("tcpinspect: policy delete: " + e.getMessage());
+                return 2;
+            }
+            try (Enforcer.PinnedTables t = running(target.netns)) {
+                if (!t.tables().deleteLive(cidr)) {
+                    spec.commandLine().getErr().println("tcpinspect: policy delete: " + cidr
+                            + " was not denied or allowed live (see tcpinspect policy show)");
+                    return 1;
+                }
+            }
+            spec.commandLine().getOut().println("deleted " + cidr);
+            return 0;
         }
     }
 }

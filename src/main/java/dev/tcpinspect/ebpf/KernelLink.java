@@ -4,8 +4,9 @@ import dev.tcpinspect.os.Libc;
 
 /**
  * A program attached through a BPF link that this process holds by its fd (XDP, tcx): the kernel
- * detaches the program when the fd closes, so it never outlives the process, even after
- * {@code kill -9}.
+ * detaches the program when the last reference goes, so an unpinned link never outlives the
+ * process, even after {@code kill -9}. A pinned one ({@link #pin}) stays attached until its pin is
+ * removed; {@link #openPinned} takes it up again, and {@link #update} swaps its program in one step.
  */
 public final class KernelLink implements Link {
     private final String description;
@@ -14,6 +15,33 @@ public final class KernelLink implements Link {
     KernelLink(int fd, String description) {
         this.fd = fd;
         this.description = description;
+    }
+
+    /** The link pinned at path, held by a new fd; empty when nothing is pinned there. */
+    public static java.util.Optional<KernelLink> openPinned(java.nio.file.Path path, String description) {
+        return Pins.open(path).map(fd -> new KernelLink(fd, description));
+    }
+
+    /** Pins the link at path: it stays attached after this fd (and this process) is gone. */
+    public synchronized void pin(java.nio.file.Path path) {
+        Pins.pin(fd(), path);
+    }
+
+    /** Replaces the link's program in one step: every run after the call is the new program's. */
+    public synchronized void update(Program program) {
+        try {
+            Libbpf.check("replacing the program of " + description,
+                    (int) Libbpf.LINK_UPDATE.invokeExact(fd(), program.fd(), java.lang.foreign.MemorySegment.NULL));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
+    private int fd() {
+        if (fd < 0) {
+            throw new IllegalStateException(description + " is closed");
+        }
+        return fd;
     }
 
     @Override

@@ -54,6 +54,12 @@ final class Libbpf {
     static final MethodHandle LINK_CREATE = fn("bpf_link_create",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
 
+    static final MethodHandle OBJ_PIN = fn("bpf_obj_pin", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), false);
+    static final MethodHandle OBJ_GET = fn("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
+    static final MethodHandle LINK_UPDATE = fn("bpf_link_update",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
+    static final MethodHandle LINK_PIN = fn("bpf_link__pin", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
+
     static final MethodHandle MAP_NAME = fn("bpf_map__name", FunctionDescriptor.of(ADDRESS, ADDRESS), false);
     static final MethodHandle MAP_FD = fn("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
     static final MethodHandle MAP_TYPE = fn("bpf_map__type", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);

@@ -12,6 +12,19 @@ public final class LibbpfLink implements Link {
         this.description = description;
     }
 
+    /** Pins the link at path: it stays attached after this process is gone, until the pin is removed. */
+    public synchronized void pin(java.nio.file.Path path) {
+        if (link == null) {
+            throw new IllegalStateException(description + " is closed");
+        }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Libbpf.check("pinning " + description + " at " + path,
+                    (int) Libbpf.LINK_PIN.invokeExact(link, arena.allocateFrom(path.toString())));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
     @Override
     public String describe() {
         return description;

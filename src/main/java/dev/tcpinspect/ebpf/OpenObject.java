@@ -39,6 +39,7 @@ public final class OpenObject implements AutoCloseable {
             MemoryLayout.paddingLayout(4)).withName("bpf_object_open_opts");
     private static final VarHandle OPTS_SZ = OPEN_OPTS.varHandle(groupElement("sz"));
     private static final VarHandle OPTS_NAME = OPEN_OPTS.varHandle(groupElement("object_name"));
+    private static final VarHandle OPTS_PIN_ROOT = OPEN_OPTS.varHandle(groupElement("pin_root_path"));
     private static final VarHandle OPTS_BTF_PATH = OPEN_OPTS.varHandle(groupElement("btf_custom_path"));
     private static final String KERNEL_BTF = "/sys/kernel/btf/vmlinux";
     private static final VarHandle OPTS_LOG_BUF = OPEN_OPTS.varHandle(groupElement("kernel_log_buf"));
@@ -60,6 +61,15 @@ public final class OpenObject implements AutoCloseable {
 
     /** Opens an object from ELF bytes; libbpf keeps using the bytes until close, so they are copied here. */
     public static OpenObject open(String name, byte[] elf) {
+        return open(name, elf, null);
+    }
+
+    /**
+     * Opens an object whose maps marked for pinning by name ({@code LIBBPF_PIN_BY_NAME}) live in the
+     * folder pinRoot of a BPF filesystem: loading takes up a compatible map already pinned there,
+     * else creates and pins it; a map pinned there that does not match fails the load.
+     */
+    public static OpenObject open(String name, byte[] elf, java.nio.file.Path pinRoot) {
         Arena arena = Arena.ofShared();
         try {
             MemorySegment buffer = arena.allocate(elf.length, 8);
@@ -74,6 +84,9 @@ public final class OpenObject implements AutoCloseable {
             OPTS_LOG_LEVEL.set(opts, 0L, 0);
             if (relocateAgainstKernelBtfOnly()) {
                 OPTS_BTF_PATH.set(opts, 0L, arena.allocateFrom(KERNEL_BTF));
+            }
+            if (pinRoot != null) {
+                OPTS_PIN_ROOT.set(opts, 0L, arena.allocateFrom(pinRoot.toString()));
             }
             MemorySegment object = Libbpf.checkPointer("bpf_object__open_mem(" + name + ")",
                     (MemorySegment) Libbpf.OBJECT_OPEN_MEM.invokeExact(Native.errnoSlot(), buffer,
@@ -99,12 +112,17 @@ public final class OpenObject implements AutoCloseable {
 
     /** Opens an object embedded as a class-path resource, e.g. "/bpf/syncount.bpf.o". */
     public static OpenObject openResource(String resource) {
+        return openResource(resource, null);
+    }
+
+    /** Opens an embedded object whose pinned maps live in pinRoot (see {@link #open(String, byte[], java.nio.file.Path)}). */
+    public static OpenObject openResource(String resource, java.nio.file.Path pinRoot) {
         try (var in = OpenObject.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new IllegalStateException("BPF object " + resource + " is not in the jar; rebuild with mvn package");
             }
             String simple = resource.substring(resource.lastIndexOf('/') + 1).replace(".bpf.o", "");
-            return open(simple, in.readAllBytes());
+            return open(simple, in.readAllBytes(), pinRoot);
         } catch (java.io.IOException e) {
             throw new IllegalStateException("cannot read " + resource + ": " + e.getMessage(), e);
         }

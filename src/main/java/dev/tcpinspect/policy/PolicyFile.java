@@ -205,10 +205,22 @@ public final class PolicyFile {
     }
 
     private Duration ttl(Node node) {
-        String v = scalar(node, "ttl").strip();
+        try {
+            return parseTtl(scalar(node, "ttl"));
+        } catch (IllegalArgumentException e) {
+            throw error(node, "ttl " + e.getMessage());
+        }
+    }
+
+    /**
+     * A time to live as policies and `policy deny --ttl` write it: 90s, 10m, 2h, 1d, 1h30m; from 1 s to
+     * 30 days. The message of the exception says what is wrong ("must be ...").
+     */
+    public static Duration parseTtl(String text) {
+        String v = text.strip();
         Matcher m = TTL.matcher(v);
         if (v.isEmpty() || !m.matches()) {
-            throw error(node, "ttl must be a duration such as 90s, 10m, 2h or 1d, not '" + v + "'");
+            throw new IllegalArgumentException("must be a duration such as 90s, 10m, 2h or 1d, not '" + v + "'");
         }
         long[] units = {86400, 3600, 60, 1};
         long seconds = 0;
@@ -218,7 +230,7 @@ public final class PolicyFile {
             }
         }
         if (seconds < 1 || seconds > MAX_TTL.toSeconds()) {
-            throw error(node, "ttl must be from 1s to " + MAX_TTL.toDays() + "d, not '" + v + "'");
+            throw new IllegalArgumentException("must be from 1s to " + MAX_TTL.toDays() + "d, not '" + v + "'");
         }
         return Duration.ofSeconds(seconds);
     }

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * tcpinspect's enforcer: one XDP program that judges every packet arriving on the interfaces it
+ * protects by the policy in enforce/enforce.h's tables, and a twin pair on inet_sock_set_state that
+ * counts each source's open connections for the per-source limit. A separate object from the
+ * observer's (tcpinspect.bpf.c): its tables and links are pinned and outlive the process, which
+ * the observer's must not.
+ *
+ * The order a packet is judged in (README, "How a packet is judged"), after IPv6 neighbor discovery,
+ * which always passes:
+ *   1. a source denied (and not allowed)                     -> drop, every IP packet
+ *   2. a new connection (SYN) to a port not served           -> drop
+ *   3. a source allowed                                      -> pass
+ *   4. a new connection under default: deny                  -> drop
+ *   5. a new connection over its source's limits             -> drop
+ *   6. everything else                                       -> pass
+ * A TCP packet to a failsafe port passes whatever 1-5 said. Only SYNs are judged as connections:
+ * other segments to a port not served belong to connections this host opened (its ephemeral ports)
+ * or to none, which the stack answers itself. With audit on, every judgement is counted the same
+ * and nothing is dropped.
+ */
+#include "lib/probe.h"
+#include "lib/maps.h"
+#include "lib/flow.h"
+#include "lib/packet.h"
+#include "lib/twin.h"
+#include "enforce/enforce.h"
+
+/* Counters of the XDP program (one CPU never runs two packet programs at once) and of the twin pair. */
+#define ENF_ADD(slot) PERCPU_ADD(enf_stats, slot)
+
+/* The packet's source (as a table key) and destination address; false when its IP header is cut. */
+static __always_inline bool enf_addresses(const struct pkt *p, struct enf_source_key *src, __u8 *daddr)
+{
+	if (p->tcp.l3_offset > 0xff)
+		return false;
+	void *l3 = p->data + (p->tcp.l3_offset & 0xff);
+
+	if (p->tcp.ip_version == 4) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > p->data_end)
+			return false;
+		src->family = FLOW_AF_INET;
+		__builtin_memcpy(src->addr, &ip->saddr, 4);
+		__builtin_memcpy(daddr, &ip->daddr, 4);
+		return true;
+	}
+	struct ipv6hdr *ip6 = l3;
+
+	if ((void *)(ip6 + 1) > p->data_end)
+		return false;
+	src->family = FLOW_AF_INET6;
+	__builtin_memcpy(src->addr, &ip6->saddr, 16);
+	__builtin_memcpy(daddr, &ip6->daddr, 16);
+	return true;
+}
+
+/*
+ * IPv6 neighbor discovery (ICMPv6 types 133-137: router and neighbor solicitations and
+ * advertisements): the link's own plumbing, which even a denied source must be answered on, or
+ * nothing reaches it, failsafe ports included. IPv4's equivalent, ARP, is not IP and is never judged.
+ */
+static __always_inline bool enf_neighbor_discovery(const struct pkt *p)
+{
+	if (p->tcp.ip_version != 6 || p->tcp.l3_offset > 0xff)
+		return false;
+	struct ipv6hdr *ip6 = p->data + (p->tcp.l3_offset & 0xff);
+	__u8 *type = (__u8 *)(ip6 + 1);
+
+	if ((void *)(type + 1) > p->data_end || ip6->nexthdr != IPPROTO_ICMPV6)
+		return false;
+	return *type >= 133 && *type <= 137;
+}
+
+/* The longest rule of one generation (or of the live entries) that covers the source. */
+static __always_inline struct enf_rule *enf_rule_of(const struct enf_source_key *src, __u8 gen)
+{
+	if (src->family == FLOW_AF_INET) {
+		struct enf_key_v4 k = {.prefixlen = 8 + 32, .gen = gen};
+
+		__builtin_memcpy(k.addr, src->addr, 4);
+		return bpf_map_lookup_elem(&enf_prefix_v4, &k);
+	}
+	struct enf_key_v6 k = {.prefixlen = 8 + 128, .gen = gen};
+
+	__builtin_memcpy(k.addr, src->addr, 16);
+	return bpf_map_lookup_elem(&enf_prefix_v6, &k);
+}
+
+static __always_inline bool enf_served(__u32 gen, __u32 port_flags, const struct enf_source_key *src, __u16 port,
+				       const __u8 *daddr)
+{
+	if (port_flags & ENF_PORT_SERVED)
+		return true;
+	if (!(port_flags & ENF_PORT_SERVED_ON))
+		return false;
+	struct enf_service_key k = {.gen = gen, .family = src->family, .port = port};
+
+	__builtin_memcpy(k.addr, daddr, 16);
+	return bpf_map_lookup_elem(&enf_served_on, &k) != NULL;
+}
+
+/* A new connection against its source's limits: 0, or the stat that names the limit it is over. */
+static __always_inline __u32 enf_over_limits(const struct enf_settings *set, const struct enf_source_key *src)
+{
+	if (!set->conn_limit && !set->new_interval_ns)
+		return 0;
+	struct enf_source init = {};
+	struct enf_source *s = lookup_or_init(&enf_sources, src, &init);
+
+	if (!s) {
+		ENF_ADD(ENF_STAT_SOURCES_FULL);
+		return 0;
+	}
+	if (set->conn_limit && s->conns >= set->conn_limit)
+		return ENF_STAT_CONN_LIMITED;
+	if (set->new_interval_ns) {
+		/* GCRA: the bucket is the distance between the source's schedule and now. */
+		__u64 now = bpf_ktime_get_ns();
+		__u64 tat = s->tat_ns > now ? s->tat_ns : now;
+
+		if (tat - now > set->new_burst_ns)
+			return ENF_STAT_RATE_LIMITED;
+		s->tat_ns = tat + set->new_interval_ns;
+	}
+	return 0;
+}
+
+static __always_inline int enf_judge(struct pkt *p)
+{
+	__u32 zero = 0;
+	struct enf_config *cfg = bpf_map_lookup_elem(&enf_config, &zero);
+
+	if (!cfg || !p->tcp.ip_version)
+		return XDP_PASS;
+	__u32 gen = cfg->active_gen & 1;
+	struct enf_settings *set = bpf_map_lookup_elem(&enf_settings, &gen);
+	struct enf_source_key src = {};
+	__u8 daddr[16] = {};
+
+	/* An IP header cut short is the stack's to drop (and count). */
+	if (!set || !enf_addresses(p, &src, daddr) || enf_neighbor_discovery(p))
+		return XDP_PASS;
+	ENF_ADD(ENF_STAT_PACKETS);
+	struct enf_rule *rule = enf_rule_of(&src, gen);
+	struct enf_rule *live = NULL;
+
+	if (cfg->live_entries) {
+		live = enf_rule_of(&src, ENF_LIVE);
+		if (live && live->expires_ns && live->expires_ns <= bpf_ktime_get_ns())
+			live = NULL;
+	}
+	struct enf_rule *allow = rule && rule->kind == ENF_RULE_ALLOW   ? rule
+				 : live && live->kind == ENF_RULE_ALLOW ? live
+									: NULL;
+	struct enf_rule *deny = allow                                 ? NULL
+				: rule && rule->kind == ENF_RULE_DENY ? rule
+				: live && live->kind == ENF_RULE_DENY ? live
+								      : NULL;
+	bool tcp = p->result == PARSE_TCP;
+	bool opening = tcp && (p->tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+	__u32 port_flags = 0;
+
+	if (tcp) {
+		__u32 i = gen * ENF_PORTS + p->tcp.dport;
+		__u32 *f = bpf_map_lookup_elem(&enf_ports, &i);
+
+		if (f)
+			port_flags = *f;
+	}
+	bool failsafe = tcp && (port_flags & ENF_PORT_FAILSAFE);
+	__u32 reason = 0;
+
+	if (deny)
+		reason = ENF_STAT_DENIED;
+	else if (opening && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
+		reason = ENF_STAT_NOT_SERVED;
+	else if (allow) {
+		PERCPU_ADD(enf_hits, allow->id);
+		ENF_ADD(ENF_STAT_ALLOWED);
+	} else if (opening && set->default_deny)
+		reason = ENF_STAT_DEFAULT_DENY;
+	else if (opening && !failsafe)
+		reason = enf_over_limits(set, &src);
+	if (!reason) {
+		ENF_ADD(ENF_STAT_PASSED);
+		return XDP_PASS;
+	}
+	if (failsafe) {
+		ENF_ADD(ENF_STAT_FAILSAFE);
+		ENF_ADD(ENF_STAT_PASSED);
+		return XDP_PASS;
+	}
+	if (deny)
+		PERCPU_ADD(enf_hits, deny->id);
+	ENF_ADD(reason);
+	if (cfg->audit) {
+		ENF_ADD(ENF_STAT_PASSED);
+		return XDP_PASS;
+	}
+	ENF_ADD(ENF_STAT_DROPPED);
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int tcpi_enforce(struct xdp_md *ctx)
+{
+	struct pkt p;
+
+	pkt_parse_xdp(ctx, &p);
+	return enf_judge(&p);
+}
+
+/*
+ * Connections open per source, for the connection limit: an accepted connection counts from
+ * ESTABLISHED until CLOSE, once (enf_counted notes the socket, so the twin copies and an adopting
+ * enforcer's programs beside the old ones never count or uncount it twice).
+ */
+static __always_inline int enf_on_state(int second, const struct sock *sk, __u64 sk_addr, int oldstate, int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	bool accepted = oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED;
+
+	if (!accepted && newstate != TCP_CLOSE)
+		return 0;
+	__u32 zero = 0;
+	struct enf_config *cfg = bpf_map_lookup_elem(&enf_config, &zero);
+
+	if (!cfg || (cfg->netns_inum && sock_netns_btf(sk) != cfg->netns_inum))
+		return 0;
+	struct flow flow = {};
+	struct enf_source_key src = {};
+
+	flow_of_sock_btf(sk, &flow);
+	src.family = flow.family;
+	__builtin_memcpy(src.addr, flow.raddr, 16);
+	if (newstate == TCP_CLOSE) {
+		if (bpf_map_delete_elem(&enf_counted, &sk_addr) == 0) {
+			struct enf_source *s = bpf_map_lookup_elem(&enf_sources, &src);
+
+			if (s && s->conns)
+				__sync_fetch_and_add(&s->conns, -1);
+		}
+		return 0;
+	}
+	__u32 gen = cfg->active_gen & 1;
+	struct enf_settings *set = bpf_map_lookup_elem(&enf_settings, &gen);
+
+	if (!set || !set->conn_limit)
+		return 0;
+	__u32 one = 1;
+
+	if (bpf_map_update_elem(&enf_counted, &sk_addr, &one, BPF_NOEXIST) != 0) {
+		if (!bpf_map_lookup_elem(&enf_counted, &sk_addr))
+			PERCPU_BUMP(enf_stats, ENF_STAT_CONNS_UNTRACKED);
+		return 0;
+	}
+	struct enf_source init = {};
+	struct enf_source *s = lookup_or_init(&enf_sources, &src, &init);
+
+	if (s)
+		__sync_fetch_and_add(&s->conns, 1);
+	else
+		PERCPU_BUMP(enf_stats, ENF_STAT_CONNS_UNTRACKED);
+	return 0;
+}
+
+TWIN_INET_SOCK_SET_STATE(tcpi_enforce_state, tcpi_enforce_state_twin, enf_on_state)
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The enforcer's tables (enforce.bpf.c), shared with Java (dev.tcpinspect.enforce). Every table is
+ * pinned by name under the enforcer's folder in bpffs, so the policy outlives the process that put
+ * it there (kill -9 leaves traffic judged as it was), a new start adopts it, and `tcpinspect policy`
+ * commands change it in place.
+ *
+ * A policy lives in one of two generations (0 and 1): `policy apply` writes the new one beside the
+ * running one and then flips enf_config.active_gen, one word a packet reads once, so a packet is
+ * judged by the old policy or the new, never by a mix. Entries added live (`policy deny|allow`,
+ * auto_block) are a third key space (ENF_LIVE) that survives flips.
+ */
+#ifndef TCPINSPECT_ENFORCE_H
+#define TCPINSPECT_ENFORCE_H
+
+#include "lib/probe.h"
+
+#define ENF_LIVE 2             /* the prefix tables' generation byte of entries added live */
+#define ENF_PORTS 65536
+#define ENF_RULE_SLOTS 16384   /* hit counters per generation and for live entries; ids past the last share it */
+
+enum enf_rule_kind {
+	ENF_RULE_ALLOW = 1,
+	ENF_RULE_DENY = 2,
+};
+
+/* Per destination port and generation (index gen * ENF_PORTS + port). */
+enum enf_port_flag {
+	ENF_PORT_SERVED = 1,      /* served on every local address */
+	ENF_PORT_SERVED_ON = 2,   /* served on some local addresses only (enf_served_on) */
+	ENF_PORT_FAILSAFE = 4,    /* nothing in the policy closes it */
+};
+
+/*
+ * Prefix keys: the generation byte, then the address, so one longest-prefix lookup with prefixlen
+ * 8 + 32 (or 8 + 128) finds the longest rule of that generation. A rule's value already says what
+ * its whole chain of enclosing prefixes decides (allow wins over deny): user space works that out
+ * when it writes the table, and the packet pays one lookup.
+ */
+struct enf_key_v4 {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 addr[4];
+	__u8 pad[3];
+};
+
+struct enf_key_v6 {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 addr[16];
+	__u8 pad[3];
+};
+
+struct enf_rule {
+	__u32 id;          /* the hit counter (enf_hits) of the rule that decides: this one or an allow enclosing it */
+	__u16 kind;        /* enum enf_rule_kind: what this prefix's chain decides */
+	__u16 listed;      /* enum enf_rule_kind: the list the prefix itself was named in */
+	__u64 expires_ns;  /* CLOCK_MONOTONIC; 0: never (live entries with a TTL) */
+};
+
+/* One generation's settings (enf_settings[gen]). */
+struct enf_settings {
+	__u32 default_deny;    /* new connections that no rule allows are dropped */
+	__u32 service_filter;  /* new connections to ports not served are dropped */
+	__u32 conn_limit;      /* connections open at once per source; 0: none */
+	__u32 pad;
+	__u64 new_interval_ns; /* a new connection per source every this often on average; 0: no limit */
+	__u64 new_burst_ns;    /* how far ahead of its rate a source may run (the bucket's depth) */
+};
+
+/* The enforcer as a whole (enf_config[0]). */
+struct enf_config {
+	__u32 active_gen;      /* 0 or 1 */
+	__u32 live_entries;    /* nonzero when live prefixes may exist: only then a packet looks there */
+	__u32 netns_inum;      /* the network namespace whose sockets the connection limit counts */
+	__u32 audit;           /* judge and count, drop nothing */
+	__u32 pid;             /* the enforcer process that keeps live entries and auto_block; 0: none */
+	__u32 pad;
+};
+
+/* A local address and port a service is served on (enf_served_on). */
+struct enf_service_key {
+	__u8 gen;
+	__u8 family;  /* FLOW_AF_INET or FLOW_AF_INET6 */
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct enf_source_key {
+	__u32 family;
+	__u8 addr[16];
+};
+
+/* Per source address: what its limits need. */
+struct enf_source {
+	__u64 tat_ns;  /* theoretical arrival time of its next new connection (a GCRA token bucket) */
+	__u64 conns;   /* connections open now */
+};
+
+enum enf_stat {
+	ENF_STAT_PACKETS = 0,         /* IP packets judged */
+	ENF_STAT_PASSED = 1,
+	ENF_STAT_DROPPED = 2,         /* really dropped (0 with --audit) */
+	ENF_STAT_FAILSAFE = 3,        /* passed because their port is failsafe, where a rule would have dropped them */
+	ENF_STAT_ALLOWED = 4,         /* matched an allow rule */
+	ENF_STAT_DENIED = 5,          /* judged: source denied */
+	ENF_STAT_NOT_SERVED = 6,      /* judged: connection to a port not served */
+	ENF_STAT_DEFAULT_DENY = 7,    /* judged: connection no rule allows, under default: deny */
+	ENF_STAT_RATE_LIMITED = 8,    /* judged: over the source's new connections a second */
+	ENF_STAT_CONN_LIMITED = 9,    /* judged: over the source's connections at once */
+	ENF_STAT_SOURCES_FULL = 10,   /* limits not applied: no room for the source's state */
+	ENF_STAT_CONNS_UNTRACKED = 11,/* connections not counted against their source: no room */
+	ENF_STAT_MAX = 12,
+};
+
+SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);
+SHARED_WITH_JAVA(struct enf_key_v6, enf_key_v6);
+SHARED_WITH_JAVA(struct enf_rule, enf_rule);
+SHARED_WITH_JAVA(struct enf_settings, enf_settings);
+SHARED_WITH_JAVA(struct enf_config, enf_config);
+SHARED_WITH_JAVA(struct enf_service_key, enf_service_key);
+SHARED_WITH_JAVA(struct enf_source_key, enf_source_key);
+SHARED_WITH_JAVA(struct enf_source, enf_source);
+SHARED_WITH_JAVA(enum enf_stat, enf_stat);
+SHARED_WITH_JAVA(enum enf_port_flag, enf_port_flag);
+SHARED_WITH_JAVA(enum enf_rule_kind, enf_rule_kind);
+
+#define ENF_PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enf_config);
+	ENF_PINNED;
+} enf_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct enf_settings);
+	ENF_PINNED;
+} enf_settings SEC(".maps");
+
+/* Room for both generations' and the live entries (the policy file allows 100,000 a list). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__type(key, struct enf_key_v4);
+	__type(value, struct enf_rule);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	ENF_PINNED;
+} enf_prefix_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__type(key, struct enf_key_v6);
+	__type(value, struct enf_rule);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	ENF_PINNED;
+} enf_prefix_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_PORTS);
+	__type(key, __u32);
+	__type(value, __u32); /* enum enf_port_flag bits */
+	ENF_PINNED;
+} enf_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct enf_service_key);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_served_on SEC(".maps");
+
+/* Sources that limits apply to, least recently seen pushed out first when full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct enf_source_key);
+	__type(value, struct enf_source);
+	ENF_PINNED;
+} enf_sources SEC(".maps");
+
+/* Sockets counted against their source's connections (socket address -> 1), so a close uncounts once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_counted SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ENF_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	ENF_PINNED;
+} enf_stats SEC(".maps");
+
+/* Hits per rule id: ids gen * ENF_RULE_SLOTS + i for a generation's rules, ENF_LIVE * ENF_RULE_SLOTS + i for live ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 3 * ENF_RULE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	ENF_PINNED;
+} enf_hits SEC(".maps");
+
+#endif

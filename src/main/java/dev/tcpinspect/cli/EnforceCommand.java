@@ -1,0 +1,188 @@
+package dev.tcpinspect.cli;
+
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.enforce.EnforceStat;
+import dev.tcpinspect.enforce.Enforcer;
+import dev.tcpinspect.enforce.EnforcerTables;
+import dev.tcpinspect.policy.Policy;
+import dev.tcpinspect.policy.PolicyException;
+import dev.tcpinspect.policy.PolicyFile;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalTime;
+import java.time.format.DateTimeFormatter;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The XDP enforcer (README "tcpinspect enforce"). */
+@Command(name = "enforce", mixinStandardHelpOptions = true,
+        description = {
+            "Enforce a policy file (README, 'Policy files') at the XDP hook of the interfaces named: sources",
+            "denied or allowed by prefix, only the ports served open to new connections, failsafe ports",
+            "never closed, per-source limits. The policy stays in force if this process is killed",
+            "(its tables and links are pinned in /sys/fs/bpf/tcpinspect/enforce); Ctrl-C or",
+            "`tcpinspect enforce stop` removes it all. Change it live with `tcpinspect policy`."},
+        subcommands = {EnforceCommand.Stop.class},
+        footer = {"", "Examples:",
+            "  sudo tcpinspect enforce --policy /etc/tcpinspect/policy.yaml -i eth1",
+            "  sudo tcpinspect enforce --policy policy.yaml -i eth1 --audit   count what it would drop, drop nothing",
+            "  sudo tcpinspect enforce stop"})
+final class EnforceCommand implements Callable<Integer> {
+    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss");
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--policy", paramLabel = "FILE", description = "The policy file (YAML). Required.")
+    Path policyFile;
+
+    @Option(names = {"-i", "--interface"}, paramLabel = "IFACE", split = ",",
+            description = "An interface to protect (repeat, or separate with commas). Required: a dropping"
+                    + " program goes only where it is asked to.")
+    List<String> interfaces;
+
+    @Option(names = "--xdp-mode", paramLabel = "MODE", defaultValue = "auto",
+            description = "native (in the driver), generic (in the stack, any device) or auto (native where the"
+                    + " driver has it). Default: ${DEFAULT-VALUE}.")
+    String xdpMode;
+
+    @Option(names = "--audit", description = "Judge and count everything as the policy says, drop nothing: try a"
+            + " policy on live traffic first.")
+    boolean audit;
+
+    @Option(names = "--netns", paramLabel = "NAME", description = "Enforce in the network namespace NAME (ip netns),"
+            + " from this mount namespace, where the pins stay visible to other commands.")
+    String netns;
+
+    @Option(names = "--interval", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Print the counters every SECONDS (0: only at the end). Default: ${DEFAULT-VALUE}.")
+    int intervalSeconds;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter out = spec.commandLine().getOut();
+        if (policyFile == null || interfaces == null || interfaces.isEmpty()) {
+            err.println("tcpinspect: enforce: name " + (policyFile == null ? "the policy with --policy FILE"
+                    : "the interfaces to protect with -i IFACE") + " (see tcpinspect enforce --help)");
+            return 2;
+        }
+        Policy policy;
+        try {
+            policy = PolicyFile.read(policyFile);
+        } catch (PolicyException e) {
+            err.println("tcpinspect: " + e.getMessage());
+            return 2;
+        }
+        XdpMode mode = switch (xdpMode) {
+            case "native" -> XdpMode.NATIVE;
+            case "generic" -> XdpMode.GENERIC;
+            case "auto" -> XdpMode.AUTO;
+            default -> null;
+        };
+        if (mode == null || intervalSeconds < 0) {
+            err.println("tcpinspect: enforce: " + (mode == null ? "--xdp-mode must be native, generic or auto, not '"
+                    + xdpMode + "'" : "--interval must be 0 or more seconds"));
+            return 2;
+        }
+        Optional<String> namespace = PolicyCommand.namespace(netns);
+        try (StopSignal stop = new StopSignal();
+             Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace))) {
+            out.printf("%s %s on %s (xdp %s)%s%s; Ctrl-C to stop%n", audit ? "auditing" : "enforcing", policyFile,
+                    String.join(", ", enforcer.interfaces().keySet()), xdpMode, audit ? ", dropping nothing" : "",
+                    enforcer.adopted() ? ", taking over the enforcer left in " + enforcer.folder() : "");
+            out.flush();
+            long[] start = enforcer.tables().stats();
+            Duration interval = Duration.ofSeconds(intervalSeconds == 0 ? 3600 : intervalSeconds);
+            long nextPrint = System.nanoTime() + interval.toNanos();
+            while (!stop.await(Duration.ofSeconds(1))) {
+                enforcer.tables().sweep(System.nanoTime());
+                if (intervalSeconds > 0 && System.nanoTime() - nextPrint >= 0) {
+                    nextPrint += interval.toNanos();
+                    out.println(LocalTime.now().format(CLOCK) + " " + counters(enforcer.tables().stats(), start, audit));
+                    out.flush();
+                }
+            }
+            long[] end = enforcer.tables().stats();
+            enforcer.close();
+            out.println("stopped: XDP detached from " + String.join(", ", enforcer.interfaces().keySet())
+                    + ", pins removed; " + counters(end, start, audit));
+            out.flush();
+            return 0;
+        }
+    }
+
+    /** "judged N packets: passed N, dropped N (denied N, ...), failsafe N", counted since start. */
+    static String counters(long[] now, long[] start, boolean audit) {
+        StringBuilder reasons = new StringBuilder();
+        for (EnforceStat s : List.of(EnforceStat.DENIED, EnforceStat.NOT_SERVED, EnforceStat.DEFAULT_DENY,
+                EnforceStat.RATE_LIMITED, EnforceStat.CONN_LIMITED)) {
+            reasons.append(reasons.isEmpty() ? "" : ", ").append(s.key()).append(' ')
+                    .append(now[s.ordinal()] - start[s.ordinal()]);
+        }
+        long judgedToDrop = 0;
+        for (EnforceStat s : List.of(EnforceStat.DENIED, EnforceStat.NOT_SERVED, EnforceStat.DEFAULT_DENY,
+                EnforceStat.RATE_LIMITED, EnforceStat.CONN_LIMITED)) {
+            judgedToDrop += now[s.ordinal()] - start[s.ordinal()];
+        }
+        return "judged " + delta(now, start, EnforceStat.PACKETS) + " packets: passed "
+                + delta(now, start, EnforceStat.PASSED) + ", " + (audit ? "would have dropped " + judgedToDrop
+                        : "dropped " + delta(now, start, EnforceStat.DROPPED))
+                + " (" + reasons + "), failsafe " + delta(now, start, EnforceStat.FAILSAFE);
+    }
+
+    private static long delta(long[] now, long[] start, EnforceStat s) {
+        return now[s.ordinal()] - start[s.ordinal()];
+    }
+
+    @Command(name = "stop", mixinStandardHelpOptions = true,
+            description = {
+                "Stop the enforcer of this network namespace: the running process is asked to stop (SIGTERM),",
+                "and whatever is still pinned (after a kill -9) is removed, which detaches its XDP programs."})
+    static final class Stop implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Option(names = "--netns", paramLabel = "NAME", description = "The enforcer of the network namespace NAME.")
+        String netns;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            Path folder = PolicyCommand.folderOf(PolicyCommand.namespace(netns));
+            Optional<Enforcer.PinnedTables> pinned = Enforcer.openPinned(folder);
+            if (pinned.isEmpty()) {
+                out.println("no enforcer in this network namespace: nothing to stop");
+                return 0;
+            }
+            int pid;
+            try (Enforcer.PinnedTables t = pinned.get()) {
+                pid = t.tables().config().pid();
+            }
+            List<String> interfaces = Enforcer.pinnedInterfaces(folder);
+            Optional<ProcessHandle> process = pid == 0 ? Optional.empty()
+                    : ProcessHandle.of(pid).filter(p -> p.info().commandLine().orElse("").contains("tcpinspect"));
+            if (process.isPresent()) {
+                process.get().destroy(); // SIGTERM: it detaches and removes its pins itself
+                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                while (process.get().isAlive() && System.nanoTime() < deadline) {
+                    Thread.sleep(50);
+                }
+            }
+            Enforcer.removePins(folder);
+            out.println("stopped the enforcer" + (process.isPresent() ? " (pid " + pid + ")" : "")
+                    + (interfaces.isEmpty() ? "" : " on " + String.join(", ", interfaces))
+                    + ": XDP detached, pins removed");
+            return 0;
+        }
+    }
+
+    static String summary(EnforcerTables tables) {
+        return counters(tables.stats(), new long[EnforceStat.values().length], tables.config().audit());
+    }
+}

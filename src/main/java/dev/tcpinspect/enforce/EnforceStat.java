@@ -1,0 +1,28 @@
+package dev.tcpinspect.enforce;
+
+/** The enforcer's counters (enum enf_stat), in the kernel's order; README "policy stats" says what each counts. */
+public enum EnforceStat {
+    PACKETS("IP packets judged"),
+    PASSED("passed"),
+    DROPPED("dropped (0 with --audit)"),
+    FAILSAFE("passed by a failsafe port where a rule would have dropped them"),
+    ALLOWED("matched an allow rule"),
+    DENIED("from a denied source"),
+    NOT_SERVED("new connections to a port not served"),
+    DEFAULT_DENY("new connections no rule allows (default: deny)"),
+    RATE_LIMITED("new connections over the source's rate"),
+    CONN_LIMITED("new connections over the source's connections at once"),
+    SOURCES_FULL("new connections not held to limits: the source table was full"),
+    CONNS_UNTRACKED("connections not counted against their source: no room");
+
+    public final String help;
+
+    EnforceStat(String help) {
+        this.help = help;
+    }
+
+    /** The name as output shows it: "not_served". */
+    public String key() {
+        return name().toLowerCase();
+    }
+}

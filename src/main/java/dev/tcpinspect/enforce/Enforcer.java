@@ -1,0 +1,300 @@
+package dev.tcpinspect.enforce;
+
+import dev.tcpinspect.ebpf.BpfMap;
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.KernelLink;
+import dev.tcpinspect.ebpf.LibbpfLink;
+import dev.tcpinspect.ebpf.OpenObject;
+import dev.tcpinspect.ebpf.Pins;
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.policy.Policy;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * The XDP enforcer of one network namespace: bpf/enforce.bpf.c loaded with its tables pinned in
+ * {@link #folder} and its links pinned there too, so the policy keeps being enforced if the process
+ * dies (kill -9): a new start adopts what it finds (the tables as they are, the programs replaced
+ * in place), and {@link #stop} or a clean {@link #close} removes everything it pinned.
+ */
+public final class Enforcer implements AutoCloseable {
+    public static final String OBJECT = "/bpf/enforce.bpf.o";
+    /** Where enforcers pin their tables and links: one folder per network namespace. */
+    public static final Path ROOT = Pins.BPFFS.resolve("tcpinspect").resolve("enforce");
+    private static final String XDP_PIN_PREFIX = "link-xdp-";
+    private static final List<String> STATE_PROGRAMS = List.of("tcpi_enforce_state", "tcpi_enforce_state_twin");
+
+    public record Options(Policy policy, List<String> interfaces, XdpMode mode, boolean audit, Optional<String> netns) {}
+
+    private final Path folder;
+    private final BpfObject object;
+    private final EnforcerTables tables;
+    private final Map<String, Integer> interfaces;
+    private final boolean adopted;
+    private boolean closed;
+
+    private Enforcer(Path folder, BpfObject object, EnforcerTables tables, Map<String, Integer> interfaces,
+                     boolean adopted) {
+        this.folder = folder;
+        this.object = object;
+        this.tables = tables;
+        this.interfaces = interfaces;
+        this.adopted = adopted;
+    }
+
+    /** The folder of the enforcer of the namespace with this inode. */
+    public static Path folder(long netnsInode) {
+        return ROOT.resolve("net-" + netnsInode);
+    }
+
+    public Path folder() {
+        return folder;
+    }
+
+    public EnforcerTables tables() {
+        return tables;
+    }
+
+    /** Interface names and indexes it protects. */
+    public Map<String, Integer> interfaces() {
+        return interfaces;
+    }
+
+    /** Whether it took over tables and links a previous enforcer left pinned. */
+    public boolean adopted() {
+        return adopted;
+    }
+
+    /**
+     * Makes sure a BPF filesystem is where pins go. Mounts one when none is and this process shares
+     * the host's mount namespace; in a private one (ip netns exec gives each command its own /sys)
+     * pins would vanish with the process and no other command would find them, so it refuses.
+     */
+    public static void requireBpffs() {
+        if (Pins.isBpffs(Pins.BPFFS)) {
+            return;
+        }
+        if (!sameMountNamespaceAsInit()) {
+            throw new IllegalStateException("no BPF filesystem at " + Pins.BPFFS + " in this mount namespace (ip netns"
+                    + " exec gives each command a private /sys): run tcpinspect from the host with --netns NAME");
+        }
+        Pins.mountBpffs(Pins.BPFFS);
+    }
+
+    private static boolean sameMountNamespaceAsInit() {
+        try {
+            return Netns.inodeOf(Path.of("/proc/self/ns/mnt")) == Netns.inodeOf(Path.of("/proc/1/ns/mnt"));
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Starts (or takes over) the enforcer of the namespace: checks every interface first, loads the
+     * object with its tables pinned, writes the policy, then attaches; on failure removes what this
+     * call added and leaves what was there before as it was.
+     */
+    public static Enforcer start(Options options) {
+        requireBpffs();
+        try (Netns target = options.netns().map(Netns::named).orElseGet(Netns::current)) {
+            Map<String, Integer> ifindexes = target.call(() -> {
+                Map<String, Integer> m = new LinkedHashMap<>();
+                for (String name : options.interfaces()) {
+                    m.put(name, NetInterfaces.indexOf(name));
+                }
+                return m;
+            });
+            Path folder = folder(target.inode());
+            createFolder(folder);
+            boolean adopting = Files.exists(folder.resolve("enf_config"));
+            BpfObject object;
+            try {
+                object = OpenObject.openResource(OBJECT, folder).load();
+            } catch (RuntimeException e) {
+                if (!adopting) {
+                    removeFolder(folder);
+                }
+                if (adopting) {
+                    throw new IllegalStateException("the enforcer's tables pinned in " + folder + " do not fit this"
+                            + " version's (" + e.getMessage() + "): remove them with tcpinspect enforce stop", e);
+                }
+                throw e;
+            }
+            Enforcer enforcer = null;
+            try {
+                Map<String, BpfMap> maps = new LinkedHashMap<>();
+                for (String name : EnforcerTables.MAPS) {
+                    maps.put(name, object.map(name));
+                }
+                EnforcerTables tables = new EnforcerTables(maps);
+                EnforcerTables.Config before = tables.config();
+                int pid = (int) ProcessHandle.current().pid();
+                tables.writeConfig(adopting
+                        ? new EnforcerTables.Config(before.activeGen(), before.liveEntries(), target.inode(),
+                                options.audit(), pid)
+                        : new EnforcerTables.Config(0, false, target.inode(), options.audit(), pid));
+                tables.apply(options.policy());
+                enforcer = new Enforcer(folder, object, tables, ifindexes, adopting);
+                enforcer.attachStateCounting();
+                enforcer.attachXdp(target, options.mode());
+                return enforcer;
+            } catch (RuntimeException e) {
+                if (enforcer != null && !adopting) {
+                    enforcer.close();
+                } else {
+                    object.close();
+                    if (!adopting) {
+                        removeFolder(folder);
+                    }
+                }
+                throw e;
+            }
+        }
+    }
+
+    /** The connection-counting twins: new links first, then the old ones' pins go (no moment uncounted). */
+    private void attachStateCounting() {
+        for (String name : STATE_PROGRAMS) {
+            LibbpfLink link = (LibbpfLink) object.program(name).attach();
+            Path pin = folder.resolve("link-" + name);
+            Pins.unpin(pin);
+            link.pin(pin);
+        }
+    }
+
+    /** XDP on each interface: a pinned link there gets the new program in place; else a new link is pinned. */
+    private void attachXdp(Netns target, XdpMode mode) {
+        var program = object.program("tcpi_enforce");
+        for (Map.Entry<String, Integer> e : interfaces.entrySet()) {
+            Path pin = folder.resolve(XDP_PIN_PREFIX + e.getKey());
+            Optional<KernelLink> old = KernelLink.openPinned(pin, "xdp " + e.getKey());
+            if (old.isPresent()) {
+                try (KernelLink link = old.get()) {
+                    link.update(program);
+                }
+                continue;
+            }
+            KernelLink link = target.call(() -> program.attachXdp(e.getValue(), mode));
+            link.pin(pin);
+        }
+        // Interfaces a previous enforcer protected that this one does not: their pins go, and XDP with them.
+        for (String name : pinnedInterfaces(folder)) {
+            if (!interfaces.containsKey(name)) {
+                Pins.unpin(folder.resolve(XDP_PIN_PREFIX + name));
+            }
+        }
+    }
+
+    /** Interfaces with an enforcer's XDP link pinned in folder. */
+    public static List<String> pinnedInterfaces(Path folder) {
+        try (Stream<Path> files = Files.list(folder)) {
+            return files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(XDP_PIN_PREFIX))
+                    .map(n -> n.substring(XDP_PIN_PREFIX.length())).sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /**
+     * Opens the tables pinned in folder for a `policy` command; empty when no enforcer is there.
+     * The caller closes the returned handle.
+     */
+    public static Optional<PinnedTables> openPinned(Path folder) {
+        if (!Files.exists(folder.resolve("enf_config"))) {
+            return Optional.empty();
+        }
+        List<Pins.PinnedMap> opened = new ArrayList<>();
+        try {
+            Map<String, BpfMap> maps = new LinkedHashMap<>();
+            for (String name : EnforcerTables.MAPS) {
+                Pins.PinnedMap m = Pins.openMap(folder.resolve(name)).orElseThrow(() -> new IllegalStateException(
+                        "the enforcer in " + folder + " is missing its table " + name + ": tcpinspect enforce stop"
+                                + " removes what is left"));
+                opened.add(m);
+                maps.put(name, m.map());
+            }
+            return Optional.of(new PinnedTables(new EnforcerTables(maps), opened));
+        } catch (RuntimeException e) {
+            opened.forEach(Pins.PinnedMap::close);
+            throw e;
+        }
+    }
+
+    /** Tables opened from their pins, with the fds that close with them. */
+    public record PinnedTables(EnforcerTables tables, List<Pins.PinnedMap> maps) implements AutoCloseable {
+        @Override
+        public void close() {
+            maps.forEach(Pins.PinnedMap::close);
+        }
+    }
+
+    /**
+     * Removes an enforcer's folder: its links' pins (detaching them), its tables' pins, the folder.
+     * What this returns: the interfaces that were protected.
+     */
+    public static List<String> removePins(Path folder) {
+        List<String> names = pinnedInterfaces(folder);
+        removeFolder(folder);
+        return names;
+    }
+
+    private static void createFolder(Path folder) {
+        try {
+            Files.createDirectories(folder);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot create " + folder + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void removeFolder(Path folder) {
+        try (Stream<Path> files = Files.list(folder)) {
+            // Links first: traffic stops being judged before the tables it is judged by go.
+            List<Path> all = files.sorted((a, b) -> Boolean.compare(!isLink(a), !isLink(b))).toList();
+            for (Path p : all) {
+                Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(folder);
+            // The parents too, when this was the last enforcer.
+            for (Path parent = folder.getParent(); parent != null && parent.startsWith(Pins.BPFFS)
+                    && !parent.equals(Pins.BPFFS); parent = parent.getParent()) {
+                try (Stream<Path> left = Files.list(parent)) {
+                    if (left.findAny().isPresent()) {
+                        break;
+                    }
+                }
+                Files.deleteIfExists(parent);
+            }
+        } catch (java.nio.file.NoSuchFileException gone) {
+            // nothing there
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot remove " + folder + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean isLink(Path p) {
+        return p.getFileName().toString().startsWith("link-");
+    }
+
+    /** Stops enforcing: every pin removed (XDP detached), the object closed. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            removeFolder(folder);
+        } finally {
+            object.close();
+        }
+    }
+}

@@ -1,0 +1,449 @@
+package dev.tcpinspect.enforce;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import dev.tcpinspect.ebpf.BpfMap;
+import dev.tcpinspect.policy.Cidr;
+import dev.tcpinspect.policy.Policy;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * The enforcer's tables in the kernel (bpf/enforce/enforce.h), read and written from user space:
+ * whether by the enforcer that loaded them or by a `tcpinspect policy` command that opened their
+ * pins. Every change keeps the tables consistent for a packet judged at any moment: a policy is
+ * written into the generation no packet reads and then switched in by one word
+ * ({@link #apply}); live entries are written whole, one entry at a time.
+ */
+public final class EnforcerTables {
+    public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
+            "enf_ports", "enf_served_on", "enf_sources", "enf_counted", "enf_stats", "enf_hits");
+    /** Most address-bound service ports a policy may have (enf_served_on's size). */
+    public static final int MAX_SERVED_ON = 16384;
+
+    private final Map<String, BpfMap> maps;
+
+    public EnforcerTables(Map<String, BpfMap> maps) {
+        for (String name : MAPS) {
+            if (!maps.containsKey(name)) {
+                throw new IllegalArgumentException("the enforcer's table " + name + " is missing");
+            }
+        }
+        this.maps = Map.copyOf(maps);
+    }
+
+    private BpfMap map(String name) {
+        return maps.get(name);
+    }
+
+    // ---- the enforcer as a whole ----
+
+    /** enf_config: which generation packets read, and the enforcer's run. */
+    public record Config(int activeGen, boolean liveEntries, long netnsInum, boolean audit, int pid) {
+        Config withPid(int p) {
+            return new Config(activeGen, liveEntries, netnsInum, audit, p);
+        }
+    }
+
+    public synchronized Config config() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(Layouts.CONFIG);
+            map("enf_config").lookup(a.allocateFrom(JAVA_INT, 0), v);
+            return new Config(v.get(JAVA_INT, 0) & 1, v.get(JAVA_INT, 4) != 0, Integer.toUnsignedLong(v.get(JAVA_INT, 8)),
+                    v.get(JAVA_INT, 12) != 0, v.get(JAVA_INT, 16));
+        }
+    }
+
+    public synchronized void writeConfig(Config c) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(Layouts.CONFIG);
+            v.set(JAVA_INT, 0, c.activeGen());
+            v.set(JAVA_INT, 4, c.liveEntries() ? 1 : 0);
+            v.set(JAVA_INT, 8, (int) c.netnsInum());
+            v.set(JAVA_INT, 12, c.audit() ? 1 : 0);
+            v.set(JAVA_INT, 16, c.pid());
+            map("enf_config").update(a.allocateFrom(JAVA_INT, 0), v, BpfMap.ANY);
+        }
+    }
+
+    // ---- a policy ----
+
+    /** One generation's settings (enf_settings). */
+    public record Settings(boolean defaultDeny, boolean serviceFilter, long connLimit, long newIntervalNs,
+                           long newBurstNs) {
+        static Settings of(Policy p) {
+            OptionalLong rate = p.limits().newPerSecond();
+            long interval = rate.isPresent() ? Math.max(1, 1_000_000_000L / rate.getAsLong()) : 0;
+            // A bucket of one second's worth: a source may open `rate` connections at once, then `rate` a second.
+            long burst = rate.isPresent() ? (rate.getAsLong() - 1) * interval : 0;
+            return new Settings(p.defaultVerdict() == Policy.Verdict.DENY, !p.services().isEmpty(),
+                    p.limits().connections().orElse(0), interval, burst);
+        }
+
+        /** New connections a second per source, as the policy said it. */
+        public OptionalLong newPerSecond() {
+            return newIntervalNs == 0 ? OptionalLong.empty() : OptionalLong.of(Math.round(1e9 / newIntervalNs));
+        }
+    }
+
+    public synchronized Settings settings(int gen) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(Layouts.SETTINGS);
+            map("enf_settings").lookup(a.allocateFrom(JAVA_INT, gen), v);
+            return new Settings(v.get(JAVA_INT, 0) != 0, v.get(JAVA_INT, 4) != 0, Integer.toUnsignedLong(v.get(JAVA_INT, 8)),
+                    v.get(JAVA_LONG, 16), v.get(JAVA_LONG, 24));
+        }
+    }
+
+    /**
+     * Writes the policy into the generation no packet reads, then switches packets to it in one
+     * step. The generation left behind stays as it was until the next apply clears it, so a packet
+     * judged during the switch finds a whole policy either way. Checks what the tables can hold
+     * before writing anything.
+     */
+    public synchronized void apply(Policy policy) {
+        List<PrefixRule> rules = new ArrayList<>();
+        int ownCount = 0;
+        for (Cidr c : policy.deny()) {
+            rules.add(PrefixRule.named(c, RuleKind.DENY, 0, 0));
+        }
+        for (Cidr c : policy.allow()) {
+            rules.add(PrefixRule.named(c, RuleKind.ALLOW, 0, 0));
+        }
+        int servedOn = 0;
+        for (Policy.Service s : policy.services()) {
+            if (s.localAddress().isPresent()) {
+                servedOn += s.lastPort() - s.firstPort() + 1;
+            }
+        }
+        if (servedOn > MAX_SERVED_ON) {
+            throw new IllegalArgumentException("the policy serves " + servedOn + " ports on single addresses; the"
+                    + " enforcer holds " + MAX_SERVED_ON + ": serve ranges on every address, or fewer");
+        }
+        Config config = config();
+        int next = 1 - config.activeGen();
+        // Ids: the generation's slots, in the order the policy lists its rules; the last slot is shared.
+        List<PrefixRule> numbered = new ArrayList<>(rules.size());
+        for (PrefixRule r : rules) {
+            int slot = Math.min(ownCount++, Layouts.RULE_SLOTS - 1);
+            numbered.add(PrefixRule.named(r.prefix(), r.listed(), next * Layouts.RULE_SLOTS + slot, 0));
+        }
+        List<PrefixRule> resolved = PrefixChains.resolve(numbered);
+
+        clearPrefixes(next);
+        clearServedOn(next);
+        zeroHits(next * Layouts.RULE_SLOTS, Layouts.RULE_SLOTS);
+        for (PrefixRule r : resolved) {
+            writePrefix(next, r);
+        }
+        int[] flags = new int[Layouts.PORTS];
+        for (Policy.Service s : policy.services()) {
+            for (int port = s.firstPort(); port <= s.lastPort(); port++) {
+                if (s.localAddress().isEmpty()) {
+                    flags[port] |= Layouts.PORT_SERVED;
+                } else {
+                    flags[port] |= Layouts.PORT_SERVED_ON;
+                    writeServedOn(next, port, s.localAddress().get());
+                }
+            }
+        }
+        for (int port : policy.failsafe()) {
+            flags[port] |= Layouts.PORT_FAILSAFE;
+        }
+        writePorts(next, flags);
+        writeSettings(next, Settings.of(policy));
+        writeConfig(new Config(next, config.liveEntries(), config.netnsInum(), config.audit(), config.pid()));
+    }
+
+    private void writeSettings(int gen, Settings s) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(Layouts.SETTINGS);
+            v.set(JAVA_INT, 0, s.defaultDeny() ? 1 : 0);
+            v.set(JAVA_INT, 4, s.serviceFilter() ? 1 : 0);
+            v.set(JAVA_INT, 8, (int) Math.min(s.connLimit(), 0xFFFF_FFFFL));
+            v.set(JAVA_LONG, 16, s.newIntervalNs());
+            v.set(JAVA_LONG, 24, s.newBurstNs());
+            map("enf_settings").update(a.allocateFrom(JAVA_INT, gen), v, BpfMap.ANY);
+        }
+    }
+
+    private void writePorts(int gen, int[] flags) {
+        BpfMap ports = map("enf_ports");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(JAVA_INT);
+            MemorySegment value = a.allocate(JAVA_INT);
+            MemorySegment old = a.allocate(JAVA_INT);
+            for (int port = 0; port < Layouts.PORTS; port++) {
+                key.set(JAVA_INT, 0, gen * Layouts.PORTS + port);
+                ports.lookup(key, old);
+                if (old.get(JAVA_INT, 0) != flags[port]) {
+                    value.set(JAVA_INT, 0, flags[port]);
+                    ports.update(key, value, BpfMap.ANY);
+                }
+            }
+        }
+    }
+
+    /** Port flags of one generation, for every port (Layouts.PORT_*). */
+    public synchronized int[] portFlags(int gen) {
+        int[] flags = new int[Layouts.PORTS];
+        BpfMap ports = map("enf_ports");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(JAVA_INT);
+            MemorySegment value = a.allocate(JAVA_INT);
+            for (int port = 0; port < Layouts.PORTS; port++) {
+                key.set(JAVA_INT, 0, gen * Layouts.PORTS + port);
+                if (ports.lookup(key, value)) {
+                    flags[port] = value.get(JAVA_INT, 0);
+                }
+            }
+        }
+        return flags;
+    }
+
+    public static boolean served(int flags) {
+        return (flags & (Layouts.PORT_SERVED | Layouts.PORT_SERVED_ON)) != 0;
+    }
+
+    public static boolean failsafe(int flags) {
+        return (flags & Layouts.PORT_FAILSAFE) != 0;
+    }
+
+    /** A port served on one local address only. */
+    public record ServedOn(int port, Cidr address) {}
+
+    public synchronized List<ServedOn> servedOn(int gen) {
+        List<ServedOn> out = new ArrayList<>();
+        forEachKey(map("enf_served_on"), key -> {
+            if (key.get(JAVA_BYTE, 0) == gen) {
+                boolean v6 = key.get(JAVA_BYTE, 1) == Layouts.AF_INET6;
+                byte[] addr = key.asSlice(4, v6 ? 16 : 4).toArray(JAVA_BYTE);
+                out.add(new ServedOn(Short.toUnsignedInt(key.get(JAVA_SHORT, 2)), new Cidr(addr, addr.length * 8)));
+            }
+        });
+        return out;
+    }
+
+    private void writeServedOn(int gen, int port, Cidr address) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(Layouts.SERVICE_KEY);
+            key.set(JAVA_BYTE, 0, (byte) gen);
+            key.set(JAVA_BYTE, 1, (byte) (address.ipv6() ? Layouts.AF_INET6 : Layouts.AF_INET));
+            key.set(JAVA_SHORT, 2, (short) port);
+            MemorySegment.copy(address.address(), 0, key, JAVA_BYTE, 4, address.address().length);
+            map("enf_served_on").update(key, a.allocateFrom(JAVA_INT, 1), BpfMap.ANY);
+        }
+    }
+
+    private void clearServedOn(int gen) {
+        BpfMap m = map("enf_served_on");
+        List<byte[]> doomed = new ArrayList<>();
+        forEachKey(m, key -> {
+            if (key.get(JAVA_BYTE, 0) == gen) {
+                doomed.add(key.toArray(JAVA_BYTE));
+            }
+        });
+        deleteAll(m, doomed);
+    }
+
+    // ---- source prefixes ----
+
+    /** The prefixes of one generation (0, 1) or the live ones ({@link #LIVE}), as the tables hold them. */
+    public synchronized List<PrefixRule> prefixes(int gen) {
+        List<PrefixRule> out = new ArrayList<>();
+        for (boolean v6 : new boolean[] {false, true}) {
+            BpfMap m = map(v6 ? "enf_prefix_v6" : "enf_prefix_v4");
+            int addrLength = v6 ? 16 : 4;
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment value = a.allocate(Layouts.RULE);
+                forEachKey(m, key -> {
+                    if (Byte.toUnsignedInt(key.get(JAVA_BYTE, 4)) != gen || !m.lookup(key, value)) {
+                        return;
+                    }
+                    byte[] addr = key.asSlice(5, addrLength).toArray(JAVA_BYTE);
+                    out.add(new PrefixRule(new Cidr(addr, key.get(JAVA_INT, 0) - 8),
+                            RuleKind.of(value.get(JAVA_SHORT, 6)), RuleKind.of(value.get(JAVA_SHORT, 4)),
+                            value.get(JAVA_INT, 0), value.get(JAVA_LONG, 8)));
+                });
+            }
+        }
+        return out;
+    }
+
+    /** The generation byte of live entries. */
+    public static final int LIVE = Layouts.LIVE;
+
+    private MemorySegment prefixKey(Arena a, int gen, Cidr prefix) {
+        MemorySegment key = a.allocate(prefix.ipv6() ? Layouts.KEY_V6 : Layouts.KEY_V4);
+        key.set(JAVA_INT, 0, 8 + prefix.prefixLength());
+        key.set(JAVA_BYTE, 4, (byte) gen);
+        MemorySegment.copy(prefix.network(), 0, key, JAVA_BYTE, 5, prefix.address().length);
+        return key;
+    }
+
+    private void writePrefix(int gen, PrefixRule r) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment value = a.allocate(Layouts.RULE);
+            value.set(JAVA_INT, 0, r.id());
+            value.set(JAVA_SHORT, 4, (short) r.decides().value);
+            value.set(JAVA_SHORT, 6, (short) r.listed().value);
+            value.set(JAVA_LONG, 8, r.expiresNs());
+            map(r.prefix().ipv6() ? "enf_prefix_v6" : "enf_prefix_v4").update(prefixKey(a, gen, r.prefix()), value,
+                    BpfMap.ANY);
+        }
+    }
+
+    private void clearPrefixes(int gen) {
+        for (String name : List.of("enf_prefix_v4", "enf_prefix_v6")) {
+            BpfMap m = map(name);
+            List<byte[]> doomed = new ArrayList<>();
+            forEachKey(m, key -> {
+                if (Byte.toUnsignedInt(key.get(JAVA_BYTE, 4)) == gen) {
+                    doomed.add(key.toArray(JAVA_BYTE));
+                }
+            });
+            deleteAll(m, doomed);
+        }
+    }
+
+    // ---- live entries: policy deny / allow / delete, auto_block ----
+
+    /**
+     * Adds (or replaces) a live entry, which packets judge beside the running policy until it
+     * expires (0: never) or is deleted; the live entries' chains are worked out again as a whole.
+     */
+    public synchronized void addLive(Cidr prefix, RuleKind kind, long expiresNs) {
+        List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
+        BitSet used = new BitSet();
+        Optional<PrefixRule> same = live.stream().filter(r -> r.prefix().equals(prefix)).findFirst();
+        live.removeIf(r -> r.prefix().equals(prefix));
+        live.forEach(r -> used.set(r.id() - LIVE * Layouts.RULE_SLOTS));
+        // An entry keeps its counter when replaced; a new one takes the first free (the last is shared).
+        int slot = same.map(r -> r.id() - LIVE * Layouts.RULE_SLOTS)
+                .orElseGet(() -> Math.min(used.nextClearBit(0), Layouts.RULE_SLOTS - 1));
+        if (same.isEmpty() && slot < Layouts.RULE_SLOTS - 1) {
+            zeroHits(LIVE * Layouts.RULE_SLOTS + slot, 1);
+        }
+        live.add(PrefixRule.named(prefix, kind, LIVE * Layouts.RULE_SLOTS + slot, expiresNs));
+        writeLive(live);
+    }
+
+    /** Removes a live entry; false when there was none for exactly that prefix. */
+    public synchronized boolean deleteLive(Cidr prefix) {
+        List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
+        if (!live.removeIf(r -> r.prefix().equals(prefix))) {
+            return false;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            map(prefix.ipv6() ? "enf_prefix_v6" : "enf_prefix_v4").delete(prefixKey(a, LIVE, prefix));
+        }
+        writeLive(live);
+        return true;
+    }
+
+    /** Removes live entries that have expired; the number removed. */
+    public synchronized int sweep(long nowNs) {
+        List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
+        List<PrefixRule> expired = live.stream().filter(r -> r.expired(nowNs)).toList();
+        if (expired.isEmpty()) {
+            return 0;
+        }
+        live.removeAll(expired);
+        try (Arena a = Arena.ofConfined()) {
+            for (PrefixRule r : expired) {
+                map(r.prefix().ipv6() ? "enf_prefix_v6" : "enf_prefix_v4").delete(prefixKey(a, LIVE, r.prefix()));
+            }
+        }
+        writeLive(live);
+        return expired.size();
+    }
+
+    private void writeLive(List<PrefixRule> live) {
+        List<PrefixRule> named = live.stream().map(r -> PrefixRule.named(r.prefix(), r.listed(), r.id(), r.expiresNs()))
+                .toList();
+        // Live entries first, then the flag that makes packets look: a packet never looks at half an entry.
+        for (PrefixRule r : PrefixChains.resolve(named)) {
+            writePrefix(LIVE, r);
+        }
+        Config c = config();
+        if (c.liveEntries() != !live.isEmpty()) {
+            writeConfig(new Config(c.activeGen(), !live.isEmpty(), c.netnsInum(), c.audit(), c.pid()));
+        }
+    }
+
+    // ---- counters ----
+
+    /** The enforcer's counters, summed over CPUs, in {@link EnforceStat} order. */
+    public synchronized long[] stats() {
+        long[] out = new long[EnforceStat.values().length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = sumPerCpu(map("enf_stats"), i);
+        }
+        return out;
+    }
+
+    /** Hits of one rule id, summed over CPUs. */
+    public synchronized long hits(int id) {
+        return sumPerCpu(map("enf_hits"), id);
+    }
+
+    private static long sumPerCpu(BpfMap m, int index) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(m.valueBufferSize());
+            if (!m.lookup(a.allocateFrom(JAVA_INT, index), v)) {
+                return 0;
+            }
+            long sum = 0;
+            for (long off = 0; off < v.byteSize(); off += 8) {
+                sum += v.get(JAVA_LONG, off);
+            }
+            return sum;
+        }
+    }
+
+    private void zeroHits(int first, int count) {
+        BpfMap m = map("enf_hits");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment zeros = a.allocate(m.valueBufferSize());
+            MemorySegment key = a.allocate(JAVA_INT);
+            for (int id = first; id < first + count; id++) {
+                key.set(JAVA_INT, 0, id);
+                m.update(key, zeros, BpfMap.ANY);
+            }
+        }
+    }
+
+    // ---- helpers ----
+
+    private static void forEachKey(BpfMap m, java.util.function.Consumer<MemorySegment> visitor) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(m.keySize());
+            MemorySegment next = a.allocate(m.keySize());
+            MemorySegment previous = MemorySegment.NULL;
+            while (m.nextKey(previous, next)) {
+                MemorySegment.copy(next, 0, key, 0, m.keySize());
+                visitor.accept(key);
+                previous = key;
+            }
+        }
+    }
+
+    private static void deleteAll(BpfMap m, List<byte[]> keys) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocate(m.keySize());
+            for (byte[] k : keys) {
+                MemorySegment.copy(k, 0, key, JAVA_BYTE, 0, k.length);
+                m.delete(key);
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.tcpinspect.enforce;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.StructLayout;
+import java.util.List;
+
+/**
+ * The enforcer's tables as bpf/enforce/enforce.h lays them out (EnforceLayoutTest checks each
+ * against the object's BTF), and its enums in declaration order.
+ */
+final class Layouts {
+    private Layouts() {}
+
+    static final int LIVE = 2;
+    static final int PORTS = 65536;
+    static final int RULE_SLOTS = 16384;
+
+    static final int PORT_SERVED = 1;
+    static final int PORT_SERVED_ON = 2;
+    static final int PORT_FAILSAFE = 4;
+
+    /** FLOW_AF_INET and FLOW_AF_INET6 (lib/flow.h). */
+    static final int AF_INET = 2;
+    static final int AF_INET6 = 10;
+
+    static final StructLayout KEY_V4 = MemoryLayout.structLayout(
+            JAVA_INT.withName("prefixlen"), JAVA_BYTE.withName("gen"),
+            MemoryLayout.sequenceLayout(4, JAVA_BYTE).withName("addr"),
+            MemoryLayout.sequenceLayout(3, JAVA_BYTE).withName("pad")).withName("enf_key_v4");
+    static final StructLayout KEY_V6 = MemoryLayout.structLayout(
+            JAVA_INT.withName("prefixlen"), JAVA_BYTE.withName("gen"),
+            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr"),
+            MemoryLayout.sequenceLayout(3, JAVA_BYTE).withName("pad")).withName("enf_key_v6");
+    static final StructLayout RULE = MemoryLayout.structLayout(
+            JAVA_INT.withName("id"), JAVA_SHORT.withName("kind"), JAVA_SHORT.withName("listed"),
+            JAVA_LONG.withName("expires_ns")).withName("enf_rule");
+    static final StructLayout SETTINGS = MemoryLayout.structLayout(
+            JAVA_INT.withName("default_deny"), JAVA_INT.withName("service_filter"), JAVA_INT.withName("conn_limit"),
+            JAVA_INT.withName("pad"), JAVA_LONG.withName("new_interval_ns"), JAVA_LONG.withName("new_burst_ns"))
+            .withName("enf_settings");
+    static final StructLayout CONFIG = MemoryLayout.structLayout(
+            JAVA_INT.withName("active_gen"), JAVA_INT.withName("live_entries"), JAVA_INT.withName("netns_inum"),
+            JAVA_INT.withName("audit"), JAVA_INT.withName("pid"), JAVA_INT.withName("pad")).withName("enf_config");
+    static final StructLayout SERVICE_KEY = MemoryLayout.structLayout(
+            JAVA_BYTE.withName("gen"), JAVA_BYTE.withName("family"), JAVA_SHORT.withName("port"),
+            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr")).withName("enf_service_key");
+    static final StructLayout SOURCE_KEY = MemoryLayout.structLayout(
+            JAVA_INT.withName("family"), MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr"))
+            .withName("enf_source_key");
+    static final StructLayout SOURCE = MemoryLayout.structLayout(
+            JAVA_LONG.withName("tat_ns"), JAVA_LONG.withName("conns")).withName("enf_source");
+
+    static final List<StructLayout> STRUCTS = List.of(KEY_V4, KEY_V6, RULE, SETTINGS, CONFIG, SERVICE_KEY, SOURCE_KEY,
+            SOURCE);
+
+    /** enum enf_stat, in order. */
+    static final List<String> STATS = java.util.Arrays.stream(EnforceStat.values()).map(Enum::name).toList();
+}

@@ -1,0 +1,374 @@
+package dev.tcpinspect.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tcpinspect.enforce.Enforcer;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.TcpinspectProcess;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The XDP enforcer in the lab, judged by tools it did not write: curl's exit status, nmap's port
+ * states, captures on both ends (what the client sent, what reached the server's stack), the
+ * server's own TCP counters (nstat), hping3, bpftool and ip link for what stays attached.
+ *
+ * The lab gets a second subnet on the same veth (198.19.5.0/24 and fd00:7c1:0:1::/64), so one client
+ * has an address the policy allows and one it denies; the enforcer runs from the host's mount
+ * namespace with --netns, where its pins are visible to the policy commands.
+ */
+@RequiresBpf
+class EnforceCliTest {
+    private static final String DENIED_V4_CLIENT = "198.19.5.2";
+    private static final String DENIED_V4_SERVER = "198.19.5.1";
+    private static final String DENIED_V6_CLIENT = "fd00:7c1:0:1::2";
+    private static final String DENIED_V6_SERVER = "fd00:7c1:0:1::1";
+    /** Allow the lab's first subnet inside a deny of both: the allow wins where it is more specific. */
+    private static final String PREFIXES = """
+            deny: [198.18.0.0/15, "fd00:7c1::/32"]
+            allow: [198.18.0.0/24, "fd00:7c1::/64"]
+            """;
+
+    private Lab lab;
+    private Path dir;
+    private final List<Process> servers = new ArrayList<>();
+
+    @BeforeEach
+    void lab() throws IOException {
+        lab = Lab.create();
+        Cmd.run("ip", "-n", lab.clientNs(), "addr", "add", DENIED_V4_CLIENT + "/24", "dev", lab.clientIf()).ok();
+        Cmd.run("ip", "-n", lab.serverNs(), "addr", "add", DENIED_V4_SERVER + "/24", "dev", lab.serverIf()).ok();
+        Cmd.run("ip", "-n", lab.clientNs(), "addr", "add", DENIED_V6_CLIENT + "/64", "dev", lab.clientIf(), "nodad").ok();
+        Cmd.run("ip", "-n", lab.serverNs(), "addr", "add", DENIED_V6_SERVER + "/64", "dev", lab.serverIf(), "nodad").ok();
+        dir = Files.createTempDirectory("tcpinspect-enforce");
+    }
+
+    @AfterEach
+    void cleanUp() throws IOException {
+        servers.forEach(Process::destroyForcibly);
+        // Whatever a failed test left: the enforcer's pins for this lab's namespace, then the lab.
+        TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs());
+        lab.close();
+        try (var files = Files.list(dir)) {
+            for (Path p : files.toList()) {
+                Files.delete(p);
+            }
+        }
+        Files.delete(dir);
+    }
+
+    private Path policy(String yaml) throws IOException {
+        Path p = Files.createTempFile(dir, "policy-", ".yaml");
+        Files.writeString(p, yaml);
+        return p;
+    }
+
+    /** An HTTP server on every address of the server namespace. */
+    private void httpServer(int port) throws Exception {
+        Process p = new ProcessBuilder("ip", "netns", "exec", lab.serverNs(), "python3", "-m", "http.server",
+                Integer.toString(port), "--bind", "::").redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        servers.add(p);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (curl(lab.serverNs(), "::1", "::1", port) != 0) {
+            assertTrue(System.nanoTime() < deadline, "the test's HTTP server on port " + port + " did not start");
+            Thread.sleep(100);
+        }
+    }
+
+    /** curl's exit status for a request from the client's address `from` (0: a page came back; 28: timed out). */
+    private int curl(String from, String to, int port) {
+        return curl(lab.clientNs(), from, to, port);
+    }
+
+    private static int curl(String netns, String from, String to, int port) {
+        String host = to.contains(":") ? "[" + to + "]" : to;
+        return Cmd.run(List.of("ip", "netns", "exec", netns, "curl", "-s", "-o", "/dev/null", "--max-time", "1.5",
+                "--interface", from, "http://" + host + ":" + port + "/"), 30).exit();
+    }
+
+    private TcpinspectProcess enforce(Path policy, String... more) {
+        List<String> args = new ArrayList<>(List.of("enforce", "--policy", policy.toString(), "-i", lab.serverIf(),
+                "--netns", lab.serverNs(), "--interval", "0"));
+        args.addAll(List.of(more));
+        TcpinspectProcess p = TcpinspectProcess.start(null, args.toArray(String[]::new));
+        awaitLine(p, "enforcing|auditing");
+        return p;
+    }
+
+    private static String awaitLine(TcpinspectProcess p, String regex) {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        Pattern pattern = Pattern.compile(regex);
+        while (System.nanoTime() < deadline) {
+            for (String line : p.lines()) {
+                if (pattern.matcher(line).find()) {
+                    return line;
+                }
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+        }
+        throw new AssertionError("no line matching " + regex + "; stdout " + p.lines() + " stderr " + p.stderr());
+    }
+
+    private Cmd.Result policyCommand(String... args) {
+        List<String> all = new ArrayList<>(List.of("policy"));
+        all.addAll(List.of(args));
+        all.addAll(List.of("--netns", lab.serverNs()));
+        return TcpinspectProcess.run(null, all.toArray(String[]::new));
+    }
+
+    /** `policy stats` counters by name. */
+    private Map<String, Long> stats() {
+        Map<String, Long> out = new TreeMap<>();
+        Matcher m = Pattern.compile("(?m)^([a-z_]+)\\s+(\\d+)\\s").matcher(policyCommand("stats").ok().out());
+        while (m.find()) {
+            out.put(m.group(1), Long.parseLong(m.group(2)));
+        }
+        return out;
+    }
+
+    /** What ip link says of the server interface's XDP program (ip names the program; bpftool net gives its id only). */
+    private String xdpOnServer() {
+        return Cmd.run("ip", "-n", lab.serverNs(), "link", "show", "dev", lab.serverIf()).ok().out();
+    }
+
+    private Path folder() {
+        return Enforcer.folder(lab.server().inode());
+    }
+
+    @Test
+    void allowedPrefixesGetThroughDeniedOnesDoNotAndAFailsafePortStaysOpenIpv4AndIpv6() throws Exception {
+        httpServer(8080);
+        httpServer(2222);
+        Path p = policy(PREFIXES + "failsafe: [2222]\n");
+        try (TcpinspectProcess enforcer = enforce(p)) {
+            assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "allowed /24 inside a denied /15, IPv4");
+            assertEquals(0, curl(Lab.CLIENT_V6, Lab.SERVER_V6, 8080), "allowed /64 inside a denied /32, IPv6");
+            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "denied IPv4 source: curl times out");
+            assertEquals(28, curl(DENIED_V6_CLIENT, DENIED_V6_SERVER, 8080), "denied IPv6 source: curl times out");
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 2222), "a failsafe port stays open to a denied source");
+            assertEquals(0, curl(DENIED_V6_CLIENT, DENIED_V6_SERVER, 2222), "a failsafe port stays open to a denied source");
+            Map<String, Long> s = stats();
+            assertTrue(s.get("denied") >= 2, "denied counted: " + s);
+            assertTrue(s.get("failsafe") >= 2, "failsafe counted: " + s);
+            assertEquals(s.get("packets"), s.get("passed") + s.get("dropped"), "every packet passed or dropped: " + s);
+            String show = policyCommand("show").ok().out();
+            assertTrue(show.contains("deny         198.18.0.0/15, fd00:7c1::/32"), show);
+            assertTrue(show.contains("allow        198.18.0.0/24, fd00:7c1::/64"), show);
+        }
+    }
+
+    @Test
+    void portsNotServedAreFilteredAndTheServersStackNeverSeesTheirSyns() throws Exception {
+        httpServer(8080);
+        Path p = policy("services: [8080]\nfailsafe: [22]\n");
+        try (TcpinspectProcess enforcer = enforce(p)) {
+            long rstsBefore = serverTcpCounter("TcpOutRsts");
+            Capture sent = Capture.outgoing(lab.clientNs(), lab.clientIf());
+            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
+            Cmd.Result nmap = Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "nmap", "-n", "-Pn", "-sS",
+                    "--max-retries", "1", "--host-timeout", "20s", "-p", "22,8080,9090,9091", Lab.SERVER_V4), 60).ok();
+            sent.stop();
+            arrived.stop();
+            long rstsAfter = serverTcpCounter("TcpOutRsts");
+            assertTrue(nmap.out().matches("(?s).*8080/tcp\\s+open.*"), nmap.out());
+            assertTrue(nmap.out().matches("(?s).*9090/tcp\\s+filtered.*"), nmap.out());
+            assertTrue(nmap.out().matches("(?s).*9091/tcp\\s+filtered.*"), nmap.out());
+            assertTrue(nmap.out().matches("(?s).*22/tcp\\s+closed.*"), "failsafe 22 is not filtered (nothing"
+                    + " listens: the stack answers with a reset)\n" + nmap.out());
+            String syn = Capture.SYN + " && (tcp.dstport == 9090 || tcp.dstport == 9091)";
+            assertTrue(sent.count(syn) >= 2, "nmap sent SYNs to the ports not served: " + sent.count(syn));
+            assertEquals(0, arrived.count(syn), "none reached the server's side of the veth");
+            // The stack answered port 22's SYNs with resets, and nothing else: the filtered ports' SYNs never reached it.
+            assertEquals(arrived.count(Capture.SYN + " && tcp.dstport == 22"), rstsAfter - rstsBefore,
+                    "the server's stack sent one reset per SYN to the closed failsafe port and none for the filtered ports");
+            assertTrue(stats().get("not_served") >= 2);
+        }
+    }
+
+    private long serverTcpCounter(String name) {
+        String out = Cmd.run("ip", "netns", "exec", lab.serverNs(), "nstat", "-asz", name).ok().out();
+        Matcher m = Pattern.compile("(?m)^" + name + "\\s+(\\d+)").matcher(out);
+        assertTrue(m.find(), "nstat has no " + name + ": " + out);
+        return Long.parseLong(m.group(1));
+    }
+
+    @Test
+    void killNineLeavesThePolicyInForceARestartTakesItOverAndStopRemovesEverything() throws Exception {
+        httpServer(8080);
+        Path p = policy(PREFIXES);
+        TcpinspectProcess first = enforce(p);
+        first.kill9();
+        first.close();
+        assertTrue(xdpOnServer().contains("name tcpi_enforce"), "XDP stays attached after kill -9: " + xdpOnServer());
+        assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "denied stays denied without the process");
+        assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080));
+
+        try (TcpinspectProcess second = enforce(p)) {
+            assertTrue(awaitLine(second, "enforcing").contains("taking over"), second.lines().toString());
+            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080));
+            Cmd.Result stop = TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs());
+            assertEquals(0, stop.exit(), stop.err());
+            assertTrue(stop.out().contains("pid " + second.pid()), stop.out());
+            assertEquals(0, second.waitFor(20), "the running enforcer stops on enforce stop: " + second.stderr());
+            assertTrue(second.lines().getLast().startsWith("stopped:"), second.lines().toString());
+        }
+        assertFalse(xdpOnServer().contains("xdp"), "nothing attached: " + xdpOnServer());
+        assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "nothing attached");
+        assertFalse(Files.exists(folder()), "nothing pinned");
+        assertFalse(Cmd.run("bpftool", "prog", "show").ok().out().contains("tcpi_enforce"), "no program left");
+        assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "traffic flows again");
+        assertEquals("no enforcer in this network namespace: nothing to stop",
+                TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs()).ok().out().strip());
+    }
+
+    @Test
+    void liveDenyCutsASourceAtOnceWhileAnotherKeepsBeingServedAndApplySwapsThePolicy() throws Exception {
+        httpServer(8080);
+        Path p = policy("default: allow\n");
+        try (TcpinspectProcess enforcer = enforce(p)) {
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080));
+            // wrk from the allowed client for the whole change: it must see no error.
+            Process wrk = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "wrk", "-t1", "-c4", "-d6s",
+                    "http://" + Lab.SERVER_V4 + ":8080/").redirectErrorStream(true).start();
+            Thread.sleep(1000);
+            Cmd.Result deny = policyCommand("deny", DENIED_V4_CLIENT + "/32");
+            long deniedAt = System.nanoTime();
+            assertEquals(0, deny.exit(), deny.err());
+            // The denied source's next connection, started right after the command returned, fails.
+            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080));
+            assertTrue(System.nanoTime() - deniedAt < 3_000_000_000L);
+            Cmd.Result apply = policyCommand("apply", policy("services: [8080]\n").toString());
+            assertEquals(0, apply.exit(), apply.err());
+            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "live entries survive an apply");
+            assertTrue(policyCommand("show").ok().out().contains("services     8080"));
+            assertEquals(0, policyCommand("delete", DENIED_V4_CLIENT).exit());
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "deleted: served again");
+            String wrkOut = new String(wrk.getInputStream().readAllBytes());
+            assertEquals(0, wrk.waitFor());
+            assertFalse(wrkOut.contains("Socket errors") || wrkOut.contains("Non-2xx"), wrkOut);
+            assertTrue(wrkOut.matches("(?s).*\\d+ requests in.*"), wrkOut);
+        }
+    }
+
+    @Test
+    void aRefusedPolicyChangesNothing() throws Exception {
+        Path p = policy(PREFIXES);
+        try (TcpinspectProcess enforcer = enforce(p)) {
+            String before = policyCommand("show").ok().out();
+            Path bad = policy("services: [443, 70000]\n");
+            Cmd.Result r = policyCommand("apply", bad.toString());
+            assertEquals(2, r.exit());
+            assertEquals("tcpinspect: " + bad + ":1: services: port 70000 is out of range (1 to 65535)", r.err().strip());
+            assertEquals(before, policyCommand("show").ok().out());
+            Cmd.Result badPrefix = policyCommand("deny", "10.0.0.1/8");
+            assertEquals(2, badPrefix.exit());
+            assertEquals(1, badPrefix.err().strip().lines().count(), badPrefix.err());
+            assertEquals(before, policyCommand("show").ok().out());
+        }
+    }
+
+    @Test
+    void auditJudgesAndCountsButDropsNothing() throws Exception {
+        httpServer(8080);
+        try (TcpinspectProcess enforcer = enforce(policy(PREFIXES), "--audit")) {
+            assertTrue(enforcer.lines().getFirst().startsWith("auditing"));
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "audit drops nothing");
+            Map<String, Long> s = stats();
+            assertTrue(s.get("denied") > 0, s.toString());
+            assertEquals(0, s.get("dropped"), s.toString());
+        }
+    }
+
+    @Test
+    void perSourceConnectionLimitRefusesTheExtraConnectionWhileAnotherSourceIsServed() throws Exception {
+        Path p = policy("limits:\n  per_source: {connections: 3}\n");
+        try (TcpinspectProcess enforcer = enforce(p);
+             var server = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 7070)) {
+            List<java.net.Socket> held = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    held.add(lab.client().call(() -> connect(Lab.CLIENT_V4, Lab.SERVER_V4, 7070)));
+                }
+                Thread.sleep(200); // the server's side reaches ESTABLISHED
+                assertThrows(java.net.SocketTimeoutException.class,
+                        () -> lab.client().call(() -> connect(Lab.CLIENT_V4, Lab.SERVER_V4, 7070)));
+                lab.client().call(() -> connect(DENIED_V4_CLIENT, DENIED_V4_SERVER, 7070)).close();
+                held.removeFirst().close();
+                Thread.sleep(300); // the server's side closes
+                lab.client().call(() -> connect(Lab.CLIENT_V4, Lab.SERVER_V4, 7070)).close();
+            } finally {
+                for (java.net.Socket s : held) {
+                    s.close();
+                }
+            }
+            assertTrue(stats().get("conn_limited") >= 1);
+        }
+    }
+
+    private static java.net.Socket connect(String from, String to, int port) throws IOException {
+        java.net.Socket s = new java.net.Socket();
+        s.bind(new java.net.InetSocketAddress(from, 0));
+        s.connect(new java.net.InetSocketAddress(to, port), 1500);
+        return s;
+    }
+
+    private static void assertThrows(Class<? extends Throwable> type, org.junit.jupiter.api.function.Executable e) {
+        try {
+            e.execute();
+        } catch (Throwable t) {
+            for (Throwable c = t; c != null; c = c.getCause()) {
+                if (type.isInstance(c)) {
+                    return;
+                }
+            }
+            throw new AssertionError("expected " + type.getSimpleName() + ", got " + t, t);
+        }
+        throw new AssertionError("expected " + type.getSimpleName() + ", but it succeeded");
+    }
+
+    @Test
+    void newConnectionsPerSecondPassAtTheConfiguredRate() throws Exception {
+        Path p = policy("limits:\n  per_source: {new_per_second: 100}\n");
+        try (TcpinspectProcess enforcer = enforce(p)) {
+            Capture leaving = Capture.outgoing(lab.clientNs(), lab.clientIf());
+            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
+            // 1,000 SYNs a second for 3 s from one source, to a port nothing listens on.
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "7071", "-i", "u1000",
+                    "-c", "3000", Lab.SERVER_V4), 60);
+            leaving.stop();
+            arrived.stop();
+            String syn = Capture.SYN + " && tcp.dstport == 7071";
+            List<String> times = leaving.fields(syn, "frame.time_epoch");
+            long sent = times.size();
+            // How long the SYNs took to send, from the client's capture (hping3's own run has a second of waiting at its end).
+            double seconds = Double.parseDouble(times.getLast()) - Double.parseDouble(times.getFirst());
+            long passed = arrived.count(syn);
+            // A bucket of one second's worth (100) full at the start, then 100 a second.
+            double expected = 100 + 100 * seconds;
+            assertTrue(Math.abs(passed - expected) <= 0.1 * expected, "passed " + passed + " of " + sent
+                    + " SYNs in " + seconds + " s; expected " + expected + " within 10%");
+            assertTrue(stats().get("rate_limited") >= sent - passed - sent / 100);
+        }
+    }
+}
