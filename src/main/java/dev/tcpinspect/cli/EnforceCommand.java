@@ -4,7 +4,13 @@ import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.enforce.EnforceStat;
 import dev.tcpinspect.enforce.Enforcer;
 import dev.tcpinspect.enforce.EnforcerTables;
+import dev.tcpinspect.enforce.RuleKind;
+import dev.tcpinspect.os.Netns;
+import dev.tcpinspect.policy.Cidr;
 import dev.tcpinspect.policy.Policy;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.probe.registry.ProbeRegistry;
+import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.policy.PolicyException;
 import dev.tcpinspect.policy.PolicyFile;
 import java.io.PrintWriter;
@@ -93,19 +99,26 @@ final class EnforceCommand implements Callable<Integer> {
         Optional<String> namespace = PolicyCommand.namespace(netns);
         try (StopSignal stop = new StopSignal();
              Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace))) {
-            out.printf("%s %s on %s (xdp %s)%s%s; Ctrl-C to stop%n", audit ? "auditing" : "enforcing", policyFile,
-                    String.join(", ", enforcer.interfaces().keySet()), xdpMode, audit ? ", dropping nothing" : "",
-                    enforcer.adopted() ? ", taking over the enforcer left in " + enforcer.folder() : "");
-            out.flush();
             long[] start = enforcer.tables().stats();
             Duration interval = Duration.ofSeconds(intervalSeconds == 0 ? 3600 : intervalSeconds);
             long nextPrint = System.nanoTime() + interval.toNanos();
-            while (!stop.await(Duration.ofSeconds(1))) {
-                enforcer.tables().sweep(System.nanoTime());
-                if (intervalSeconds > 0 && System.nanoTime() - nextPrint >= 0) {
-                    nextPrint += interval.toNanos();
-                    out.println(LocalTime.now().format(CLOCK) + " " + counters(enforcer.tables().stats(), start, audit));
-                    out.flush();
+            try (AutoBlock autoBlock = policy.autoBlockTtl().isPresent()
+                    ? AutoBlock.start(enforcer, policy.autoBlockTtl().get(), namespace, out) : null) {
+                // Ready once everything is in place, the detectors of auto_block included.
+                out.printf("%s %s on %s (xdp %s)%s%s; Ctrl-C to stop%n", audit ? "auditing" : "enforcing", policyFile,
+                        String.join(", ", enforcer.interfaces().keySet()), xdpMode, audit ? ", dropping nothing" : "",
+                        enforcer.adopted() ? ", taking over the enforcer left in " + enforcer.folder() : "");
+                out.flush();
+                while (!stop.await(Duration.ofSeconds(1))) {
+                    if (autoBlock != null) {
+                        autoBlock.poll();
+                    }
+                    enforcer.tables().sweep(System.nanoTime()); // expired live entries go
+                    if (intervalSeconds > 0 && System.nanoTime() - nextPrint >= 0) {
+                        nextPrint += interval.toNanos();
+                        out.println(LocalTime.now().format(CLOCK) + " " + counters(enforcer.tables().stats(), start, audit));
+                        out.flush();
+                    }
                 }
             }
             long[] end = enforcer.tables().stats();
@@ -114,6 +127,64 @@ final class EnforceCommand implements Callable<Integer> {
                     + ", pins removed; " + counters(end, start, audit));
             out.flush();
             return 0;
+        }
+    }
+
+    /**
+     * The policy's auto_block: the detection probes (scan, flood, cycling) watch the same interfaces
+     * at the TC hook, behind the enforcer, and each source an alert names is denied live for the TTL,
+     * which every new alert about it starts again. A spoofed flood names no source ("*"): nothing to deny.
+     */
+    static final class AutoBlock implements AutoCloseable {
+        static final List<String> PROBES = List.of("scan", "flood", "cycling");
+        private final ProbeSet probes;
+        private final Enforcer enforcer;
+        private final Duration ttl;
+        private final PrintWriter out;
+        private final java.util.concurrent.ConcurrentLinkedQueue<Alert> alerts = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+        private AutoBlock(ProbeSet probes, Enforcer enforcer, Duration ttl, PrintWriter out) {
+            this.probes = probes;
+            this.enforcer = enforcer;
+            this.ttl = ttl;
+            this.out = out;
+            probes.onAlerts(a -> {
+                if (a.state() != Alert.State.END) {
+                    alerts.add(a);
+                }
+            });
+        }
+
+        static AutoBlock start(Enforcer enforcer, Duration ttl, Optional<String> namespace, PrintWriter out) {
+            ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(List.copyOf(enforcer.interfaces().keySet()));
+            try (Netns target = namespace.map(Netns::named).orElseGet(Netns::current)) {
+                // Started inside the namespace: the set attaches there and its tracepoints report it.
+                ProbeSet probes = target.call(() -> ProbeSet.start(ProbeRegistry.create(PROBES), options));
+                return new AutoBlock(probes, enforcer, ttl, out);
+            }
+        }
+
+        /** Reads the detectors (their thresholds run in Java) and denies whom their alerts name. */
+        void poll() {
+            probes.read(false);
+            for (Alert a; (a = alerts.poll()) != null; ) {
+                Cidr host;
+                try {
+                    byte[] address = java.net.InetAddress.ofLiteral(a.source()).getAddress();
+                    host = new Cidr(address, address.length * 8);
+                } catch (IllegalArgumentException noSource) {
+                    continue;
+                }
+                enforcer.tables().addLive(host, RuleKind.DENY, System.nanoTime() + ttl.toNanos());
+                out.println(LocalTime.now().format(CLOCK) + " auto_block: denied " + a.source() + " for "
+                        + ttl.toString().substring(2).toLowerCase() + " (" + a.headline() + ")");
+                out.flush();
+            }
+        }
+
+        @Override
+        public void close() {
+            probes.close();
         }
     }
 

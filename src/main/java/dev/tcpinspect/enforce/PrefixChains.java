@@ -21,7 +21,10 @@ public final class PrefixChains {
     public static List<PrefixRule> resolve(List<PrefixRule> named) {
         Map<Cidr, PrefixRule> byPrefix = new LinkedHashMap<>();
         for (PrefixRule r : named) {
-            byPrefix.merge(r.prefix(), r, (a, b) -> a.listed() == RuleKind.ALLOW ? a : b);
+            // Keyed by the network (host bits cleared), as the kernel's table and the lookups below see it.
+            Cidr network = new Cidr(r.prefix().network(), r.prefix().prefixLength());
+            byPrefix.merge(network, new PrefixRule(network, r.listed(), r.decides(), r.id(), r.expiresNs()),
+                    (a, b) -> a.listed() == RuleKind.ALLOW ? a : b);
         }
         Map<Boolean, TreeSet<Integer>> lengths = new HashMap<>();
         for (Cidr c : byPrefix.keySet()) {

@@ -371,4 +371,29 @@ class EnforceCliTest {
             assertTrue(stats().get("rate_limited") >= sent - passed - sent / 100);
         }
     }
+
+    /**
+     * auto_block: nmap's SYN scan of 100 closed ports from the client makes the scan probe raise an
+     * alert naming it (its default threshold: 15 closed ports within 5 s); the enforcer denies it live
+     * for the policy's TTL, so its next request to a served port fails, while a failsafe port stays
+     * open to it and another source is still served.
+     */
+    @Test
+    void autoBlockDeniesTheSourceAScanAlertNamesForTheTtl() throws Exception {
+        httpServer(8080);
+        httpServer(2222);
+        try (TcpinspectProcess enforcer = enforce(policy("failsafe: [2222]\nauto_block: {ttl: 2m}\n"))) {
+            assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080));
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "nmap", "-n", "-Pn", "-sS", "--max-retries", "0",
+                    "-p", "3000-3099", "-S", Lab.CLIENT_V4, "-e", lab.clientIf(), Lab.SERVER_V4), 60).ok();
+            String line = awaitLine(enforcer, "auto_block: denied " + Pattern.quote(Lab.CLIENT_V4) + " for 2m");
+            assertTrue(line.contains("port scan"), line);
+            assertEquals(28, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "the scanner is denied");
+            assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 2222), "a failsafe port stays open to it");
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "another source is served");
+            String show = policyCommand("show").ok().out();
+            assertTrue(show.matches("(?s).*live         deny " + Pattern.quote(Lab.CLIENT_V4) + "/32 \\(1[01]\\ds left\\).*"),
+                    show);
+        }
+    }
 }

@@ -1,5 +1,7 @@
 package dev.tcpinspect.probe;
 
+import static dev.tcpinspect.testing.BtfLayouts.describe;
+import static dev.tcpinspect.testing.BtfLayouts.place;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,10 +14,10 @@ import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.probe.registry.ProbeRegistry;
 import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.snapshot.LogLinearHistogram;
+import dev.tcpinspect.testing.BtfLayouts;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.lang.foreign.GroupLayout;
 import java.lang.foreign.MemoryLayout;
-import java.lang.foreign.PaddingLayout;
 import java.lang.foreign.StructLayout;
 import java.lang.reflect.Field;
 import java.util.ArrayList;
@@ -46,6 +48,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       BTF API gives a member's offset and size, not its type, so the nested type is checked on its
  *       own). C bitfields and anonymous members cannot be named by a Java layout and are refused.
  *       Signedness is not in the comparison: BTF members are compared by place and size only.
+ *       (The comparison is {@link BtfLayouts#differences}, which EnforceLayoutTest shares.)
  *   <li>Enums: every probe's {@link Probe#sharedEnums()}: the C constants in declaration order are
  *       the Java list, with values 0..n-1; a trailing count (a name ending _MAX, or the enum's name
  *       in capitals plus S, as HS_KINDS) must equal n. enum flow_table_slot against
@@ -112,46 +115,11 @@ class SharedLayoutTest {
     void structMatchesTheObjectsBtf(SharedStruct shared) {
         String name = shared.cName();
         Btf.Struct c = cStruct(shared.owner(), name);
-        List<String> problems = new ArrayList<>();
-        if (c.size() != shared.layout().byteSize()) {
-            problems.add("size: C " + c.size() + " bytes, Java " + shared.layout().byteSize() + " bytes");
-        }
-        Map<String, long[]> java = new LinkedHashMap<>(); // name -> {byte offset, byte size}
-        long offset = 0;
+        List<String> problems = new ArrayList<>(BtfLayouts.differences(c, shared.layout()));
         for (MemoryLayout m : shared.layout().memberLayouts()) {
-            long at = offset;
-            offset += m.byteSize();
-            if (m instanceof PaddingLayout) {
-                continue;
-            }
-            Optional<String> field = m.name();
-            if (field.isEmpty()) {
-                problems.add("Java member at byte " + at + " (" + m + ") has no name: name it after its C field");
-                continue;
-            }
-            java.put(field.get(), new long[] {at, m.byteSize()});
-            Optional<Btf.Member> cm = c.member(field.get());
-            if (cm.isEmpty()) {
-                problems.add("field " + field.get() + ": Java has it at byte " + at + " (" + m.byteSize()
-                        + " bytes), C has no field of that name (C fields: " + describe(c) + ")");
-            } else if (cm.get().bitOffset() != 8 * at || cm.get().bitSize() != 8 * m.byteSize()) {
-                problems.add("field " + field.get() + ": C at " + place(cm.get()) + ", Java at byte " + at + " ("
-                        + m.byteSize() + " bytes)");
-            }
-            if (m instanceof GroupLayout nested && !isCheckedStruct(nested)) {
-                problems.add("field " + field.get() + ": Java's nested layout " + nested + " is none of the shared"
+            if (m instanceof GroupLayout nested && m.name().isPresent() && !isCheckedStruct(nested)) {
+                problems.add("field " + m.name().get() + ": Java's nested layout " + nested + " is none of the shared"
                         + " structs this test checks; list it (a probe's sharedStructs) so its own fields are checked");
-            }
-        }
-        for (Btf.Member cm : c.members()) {
-            if (cm.name().isEmpty()) {
-                problems.add("C has an anonymous member at " + place(cm) + ", which a Java layout cannot name");
-            } else if (cm.bitOffset() % 8 != 0 || cm.bitSize() % 8 != 0) {
-                problems.add("field " + cm.name() + ": C has a bitfield at " + place(cm) + ", which a Java layout"
-                        + " cannot model; keep shared fields whole bytes");
-            } else if (!java.containsKey(cm.name())) {
-                problems.add("field " + cm.name() + ": C has it at " + place(cm) + ", Java has no member of that name"
-                        + " (Java members: " + java.keySet() + ")");
             }
         }
         assertTrue(problems.isEmpty(), shared + " differs between C (BTF of " + ProbeSet.OBJECT + ") and Java:\n  "
@@ -168,16 +136,6 @@ class SharedLayoutTest {
                 + ProbeSet.OBJECT + ", so its layout cannot be checked against Java's. A struct that only local"
                 + " variables or ring-buffer records use leaves no BTF: the C side must name it where BTF is kept"
                 + " (a global, a map's key or value)."));
-    }
-
-    private static String place(Btf.Member m) {
-        return m.bitOffset() % 8 == 0 && m.bitSize() % 8 == 0
-                ? "byte " + m.bitOffset() / 8 + " (" + m.bitSize() / 8 + " bytes)"
-                : "bit " + m.bitOffset() + " (" + m.bitSize() + " bits)";
-    }
-
-    private static String describe(Btf.Struct c) {
-        return c.members().stream().map(m -> m.name() + "@" + place(m)).collect(Collectors.joining(", "));
     }
 
     // ---- enums ----
