@@ -194,6 +194,37 @@ public final class Enforcer implements AutoCloseable {
         }
     }
 
+    /**
+     * Loads the enforcer with its tables pinned in folder and attaches nothing: for benchmarks and
+     * tests that judge packets with BPF_PROG_TEST_RUN. Closing it removes the folder.
+     */
+    public static Enforcer loadDetached(Path folder, boolean audit) {
+        requireBpffs();
+        if (Files.exists(folder)) {
+            throw new IllegalStateException(folder + " exists: a detached enforcer starts from empty tables");
+        }
+        createFolder(folder);
+        BpfObject object;
+        try {
+            object = OpenObject.openResource(OBJECT, folder).load();
+        } catch (RuntimeException e) {
+            removeFolder(folder);
+            throw e;
+        }
+        Map<String, BpfMap> maps = new LinkedHashMap<>();
+        for (String name : EnforcerTables.MAPS) {
+            maps.put(name, object.map(name));
+        }
+        EnforcerTables tables = new EnforcerTables(maps);
+        tables.writeConfig(new EnforcerTables.Config(0, false, 0, audit, 0));
+        return new Enforcer(folder, object, tables, Map.of(), false);
+    }
+
+    /** The XDP program that judges packets. */
+    public dev.tcpinspect.ebpf.Program program() {
+        return object.program("tcpi_enforce");
+    }
+
     /** Interfaces with an enforcer's XDP link pinned in folder. */
     public static List<String> pinnedInterfaces(Path folder) {
         try (Stream<Path> files = Files.list(folder)) {

@@ -22,6 +22,7 @@ public final class Frame {
     private int flagsHi;
     private boolean fastOpenCookie;
     private byte[] rawOptions = new byte[0];
+    private byte[] source;
     private int sport = 40000;
     private int dport = 80;
     private int payload;
@@ -104,6 +105,15 @@ public final class Frame {
         return this;
     }
 
+    /** The source address (a literal of the frame's family); default 198.18.0.2 or fd00:7c1::2. */
+    public Frame source(String literal) {
+        source = java.net.InetAddress.ofLiteral(literal).getAddress();
+        if (source.length != (ipv6 ? 16 : 4)) {
+            throw new IllegalArgumentException(literal + " is not an " + (ipv6 ? "IPv6" : "IPv4") + " address");
+        }
+        return this;
+    }
+
     public Frame sport(int port) {
         sport = port;
         return this;
@@ -154,7 +164,8 @@ public final class Frame {
             u16(out, extLength + tcpLength);
             out.write(extHeaders.isEmpty() ? 6 : extHeaders.get(0)[0]);
             out.write(64);
-            out.writeBytes(new byte[] {(byte) 0xfd, 0, 7, (byte) 0xc1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2});
+            out.writeBytes(source != null ? source
+                    : new byte[] {(byte) 0xfd, 0, 7, (byte) 0xc1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2});
             out.writeBytes(new byte[] {(byte) 0xfd, 0, 7, (byte) 0xc1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
             for (int i = 0; i < extHeaders.size(); i++) {
                 int[] e = extHeaders.get(i);
@@ -182,7 +193,8 @@ public final class Frame {
             out.write(64);
             out.write(6);
             u16(out, 0);
-            out.writeBytes(new byte[] {(byte) 198, 18, 0, 2, (byte) 198, 18, 0, 1});
+            out.writeBytes(source != null ? source : new byte[] {(byte) 198, 18, 0, 2});
+            out.writeBytes(new byte[] {(byte) 198, 18, 0, 1});
             for (int i = 0; i < ipOptionBytes; i++) {
                 out.write(1); // NOP options
             }
