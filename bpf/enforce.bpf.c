@@ -2,7 +2,8 @@
 /*
  * tcpinspect's enforcer: one XDP program that judges every packet arriving on the interfaces it
  * protects by the policy in enforce/enforce.h's tables, and a twin pair on inet_sock_set_state that
- * counts each source's open connections for the per-source limit. A separate object from the
+ * counts each source's open connections for the per-source limit and notes the sources that
+ * complete handshakes for the SYN flood answer. A separate object from the
  * observer's (tcpinspect.bpf.c): its tables and links are pinned and outlive the process, which
  * the observer's must not.
  *
@@ -13,7 +14,8 @@
  *   3. a source allowed                                      -> pass
  *   4. a new connection under default: deny                  -> drop
  *   5. a new connection over its source's limits             -> drop
- *   6. everything else                                       -> pass
+ *   6. a SYN over its port's rate from a source not known    -> drop (syn_flood)
+ *   7. everything else                                       -> pass
  * A TCP packet to a failsafe port passes whatever 1-5 said. Only SYNs are judged as connections:
  * other segments to a port not served belong to connections this host opened (its ephemeral ports)
  * or to none, which the stack answers itself. With audit on, every judgement is counted the same
@@ -127,6 +129,37 @@ static __always_inline __u32 enf_over_limits(const struct enf_settings *set, con
 	return 0;
 }
 
+/*
+ * SYN flood: a port takes SYNs from anyone up to its rate; beyond it, only from sources that
+ * completed a handshake with this host recently (a spoofed flood's sources never do). The port's
+ * bucket is one shared word, written without a lock: two CPUs racing may both take the last token.
+ */
+static __always_inline __u32 enf_syn_flood(const struct enf_settings *set, const struct enf_source_key *src,
+					   __u16 port)
+{
+	if (!set->syn_interval_ns)
+		return 0;
+	__u32 key = port;
+	__u64 *tat = bpf_map_lookup_elem(&enf_port_syn, &key);
+
+	if (!tat)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 t = *tat > now ? *tat : now;
+
+	if (t - now <= set->syn_burst_ns) {
+		*tat = t + set->syn_interval_ns;
+		return 0;
+	}
+	__u64 *known = bpf_map_lookup_elem(&enf_known, src);
+
+	if (known && now - *known < set->known_ns) {
+		ENF_ADD(ENF_STAT_FLOOD_KNOWN);
+		return 0;
+	}
+	return ENF_STAT_SYN_FLOOD;
+}
+
 static __always_inline int enf_judge(struct pkt *p)
 {
 	__u32 zero = 0;
@@ -181,8 +214,11 @@ static __always_inline int enf_judge(struct pkt *p)
 		ENF_ADD(ENF_STAT_ALLOWED);
 	} else if (opening && set->default_deny)
 		reason = ENF_STAT_DEFAULT_DENY;
-	else if (opening && !failsafe)
+	else if (opening && !failsafe) {
 		reason = enf_over_limits(set, &src);
+		if (!reason)
+			reason = enf_syn_flood(set, &src, p->tcp.dport);
+	}
 	if (!reason) {
 		ENF_ADD(ENF_STAT_PASSED);
 		return XDP_PASS;
@@ -248,7 +284,15 @@ static __always_inline int enf_on_state(int second, const struct sock *sk, __u64
 	__u32 gen = cfg->active_gen & 1;
 	struct enf_settings *set = bpf_map_lookup_elem(&enf_settings, &gen);
 
-	if (!set || !set->conn_limit)
+	if (!set)
+		return 0;
+	if (set->syn_interval_ns) {
+		/* A source that completes a handshake is known: a SYN flood's answer lets it through. */
+		__u64 now = bpf_ktime_get_ns();
+
+		bpf_map_update_elem(&enf_known, &src, &now, BPF_ANY);
+	}
+	if (!set->conn_limit)
 		return 0;
 	__u32 one = 1;
 

@@ -66,6 +66,9 @@ struct enf_settings {
 	__u32 pad;
 	__u64 new_interval_ns; /* a new connection per source every this often on average; 0: no limit */
 	__u64 new_burst_ns;    /* how far ahead of its rate a source may run (the bucket's depth) */
+	__u64 syn_interval_ns; /* SYN flood: a SYN per port every this often from anyone; 0: off */
+	__u64 syn_burst_ns;    /* how far ahead of that rate a port may run */
+	__u64 known_ns;        /* SYN flood: a source that completed a handshake this recently is known */
 };
 
 /* The enforcer as a whole (enf_config[0]). */
@@ -110,7 +113,9 @@ enum enf_stat {
 	ENF_STAT_CONN_LIMITED = 9,    /* judged: over the source's connections at once */
 	ENF_STAT_SOURCES_FULL = 10,   /* limits not applied: no room for the source's state */
 	ENF_STAT_CONNS_UNTRACKED = 11,/* connections not counted against their source: no room */
-	ENF_STAT_MAX = 12,
+	ENF_STAT_SYN_FLOOD = 12,      /* judged: a SYN over its port's rate from a source not known */
+	ENF_STAT_FLOOD_KNOWN = 13,    /* SYNs over their port's rate that passed: their source is known */
+	ENF_STAT_MAX = 14,
 };
 
 SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);
@@ -186,6 +191,24 @@ struct {
 	__type(value, struct enf_source);
 	ENF_PINNED;
 } enf_sources SEC(".maps");
+
+/* SYN flood: per destination port, the theoretical arrival time of its next SYN (a GCRA bucket). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ENF_PORTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	ENF_PINNED;
+} enf_port_syn SEC(".maps");
+
+/* Sources that completed a handshake with this host (source -> CLOCK_MONOTONIC ns of the last one). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct enf_source_key);
+	__type(value, __u64);
+	ENF_PINNED;
+} enf_known SEC(".maps");
 
 /* Sockets counted against their source's connections (socket address -> 1), so a close uncounts once. */
 struct {

@@ -188,17 +188,19 @@ final class EnforceCommand implements Callable<Integer> {
         }
     }
 
+    /** What a packet can be dropped for, in the order a packet is judged. */
+    static final List<EnforceStat> DROP_REASONS = List.of(EnforceStat.DENIED, EnforceStat.NOT_SERVED,
+            EnforceStat.DEFAULT_DENY, EnforceStat.RATE_LIMITED, EnforceStat.CONN_LIMITED, EnforceStat.SYN_FLOOD);
+
     /** "judged N packets: passed N, dropped N (denied N, ...), failsafe N", counted since start. */
     static String counters(long[] now, long[] start, boolean audit) {
         StringBuilder reasons = new StringBuilder();
-        for (EnforceStat s : List.of(EnforceStat.DENIED, EnforceStat.NOT_SERVED, EnforceStat.DEFAULT_DENY,
-                EnforceStat.RATE_LIMITED, EnforceStat.CONN_LIMITED)) {
+        for (EnforceStat s : DROP_REASONS) {
             reasons.append(reasons.isEmpty() ? "" : ", ").append(s.key()).append(' ')
                     .append(now[s.ordinal()] - start[s.ordinal()]);
         }
         long judgedToDrop = 0;
-        for (EnforceStat s : List.of(EnforceStat.DENIED, EnforceStat.NOT_SERVED, EnforceStat.DEFAULT_DENY,
-                EnforceStat.RATE_LIMITED, EnforceStat.CONN_LIMITED)) {
+        for (EnforceStat s : DROP_REASONS) {
             judgedToDrop += now[s.ordinal()] - start[s.ordinal()];
         }
         return "judged " + delta(now, start, EnforceStat.PACKETS) + " packets: passed "

@@ -74,6 +74,8 @@ final class PolicyCommand implements Runnable {
             out.printf("  deny         %s%n", prefixes(p.deny()));
             out.printf("  allow        %s%n", prefixes(p.allow()) + (p.allow().isEmpty() ? "" : " (wins over deny)"));
             out.printf("  per source   %s%n", limits(p.limits()));
+            out.printf("  syn_flood    %s%n", p.synFlood().map(f -> "over " + f.synPerSecond() + " SYNs a second to a port, only"
+                    + " sources known for " + f.knownFor().toString().substring(2).toLowerCase() + " pass").orElse("off"));
             out.printf("  auto_block   %s%n", p.autoBlockTtl().map(t -> "sources detection names, for " + t.toString()
                     .substring(2).toLowerCase()).orElse("off"));
             return 0;
@@ -195,6 +197,9 @@ final class PolicyCommand implements Runnable {
                         : (s.connLimit() == 0 ? "" : s.connLimit() + " connections at once")
                                 + (s.connLimit() != 0 && s.newPerSecond().isPresent() ? ", " : "")
                                 + (s.newPerSecond().isPresent() ? s.newPerSecond().getAsLong() + " new a second" : ""));
+                out.printf("syn_flood    %s%n", s.synPerSecond().isEmpty() ? "off" : "over " + s.synPerSecond().getAsLong()
+                        + " SYNs a second to a port, only sources with a handshake in the last "
+                        + Duration.ofNanos(s.knownNs()).toString().substring(2).toLowerCase() + " pass");
                 long now = System.nanoTime();
                 List<PrefixRule> live = tables.prefixes(EnforcerTables.LIVE).stream().filter(r -> !r.expired(now))
                         .sorted(java.util.Comparator.comparing(r -> r.prefix().toString())).toList();

@@ -13,7 +13,9 @@ public enum EnforceStat {
     RATE_LIMITED("new connections over the source's rate"),
     CONN_LIMITED("new connections over the source's connections at once"),
     SOURCES_FULL("new connections not held to limits: the source table was full"),
-    CONNS_UNTRACKED("connections not counted against their source: no room");
+    CONNS_UNTRACKED("connections not counted against their source: no room"),
+    SYN_FLOOD("SYNs over their port's rate from sources not known (syn_flood)"),
+    FLOOD_KNOWN("SYNs over their port's rate that passed: their source completed a handshake within known_for");
 
     public final String help;
 

@@ -26,7 +26,8 @@ import java.util.OptionalLong;
  */
 public final class EnforcerTables {
     public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
-            "enf_ports", "enf_served_on", "enf_sources", "enf_counted", "enf_stats", "enf_hits");
+            "enf_ports", "enf_served_on", "enf_sources", "enf_counted", "enf_stats", "enf_hits", "enf_port_syn",
+            "enf_known");
     /** Most address-bound service ports a policy may have (enf_served_on's size). */
     public static final int MAX_SERVED_ON = 16384;
 
@@ -79,19 +80,36 @@ public final class EnforcerTables {
 
     /** One generation's settings (enf_settings). */
     public record Settings(boolean defaultDeny, boolean serviceFilter, long connLimit, long newIntervalNs,
-                           long newBurstNs) {
+                           long newBurstNs, long synIntervalNs, long synBurstNs, long knownNs) {
         static Settings of(Policy p) {
             OptionalLong rate = p.limits().newPerSecond();
-            long interval = rate.isPresent() ? Math.max(1, 1_000_000_000L / rate.getAsLong()) : 0;
-            // A bucket of one second's worth: a source may open `rate` connections at once, then `rate` a second.
-            long burst = rate.isPresent() ? (rate.getAsLong() - 1) * interval : 0;
+            OptionalLong syns = p.synFlood().map(f -> OptionalLong.of(f.synPerSecond())).orElse(OptionalLong.empty());
             return new Settings(p.defaultVerdict() == Policy.Verdict.DENY, !p.services().isEmpty(),
-                    p.limits().connections().orElse(0), interval, burst);
+                    p.limits().connections().orElse(0), interval(rate), burst(rate), interval(syns), burst(syns),
+                    p.synFlood().map(f -> f.knownFor().toNanos()).orElse(0L));
+        }
+
+        private static long interval(OptionalLong perSecond) {
+            return perSecond.isPresent() ? Math.max(1, 1_000_000_000L / perSecond.getAsLong()) : 0;
+        }
+
+        /** A bucket of one second's worth: `rate` at once, then `rate` a second. */
+        private static long burst(OptionalLong perSecond) {
+            return perSecond.isPresent() ? (perSecond.getAsLong() - 1) * interval(perSecond) : 0;
         }
 
         /** New connections a second per source, as the policy said it. */
         public OptionalLong newPerSecond() {
-            return newIntervalNs == 0 ? OptionalLong.empty() : OptionalLong.of(Math.round(1e9 / newIntervalNs));
+            return perSecond(newIntervalNs);
+        }
+
+        /** SYNs a second per port before only known sources pass (syn_flood). */
+        public OptionalLong synPerSecond() {
+            return perSecond(synIntervalNs);
+        }
+
+        private static OptionalLong perSecond(long intervalNs) {
+            return intervalNs == 0 ? OptionalLong.empty() : OptionalLong.of(Math.round(1e9 / intervalNs));
         }
     }
 
@@ -100,7 +118,8 @@ public final class EnforcerTables {
             MemorySegment v = a.allocate(Layouts.SETTINGS);
             map("enf_settings").lookup(a.allocateFrom(JAVA_INT, gen), v);
             return new Settings(v.get(JAVA_INT, 0) != 0, v.get(JAVA_INT, 4) != 0, Integer.toUnsignedLong(v.get(JAVA_INT, 8)),
-                    v.get(JAVA_LONG, 16), v.get(JAVA_LONG, 24));
+                    v.get(JAVA_LONG, 16), v.get(JAVA_LONG, 24), v.get(JAVA_LONG, 32), v.get(JAVA_LONG, 40),
+                    v.get(JAVA_LONG, 48));
         }
     }
 
@@ -172,6 +191,9 @@ public final class EnforcerTables {
             v.set(JAVA_INT, 8, (int) Math.min(s.connLimit(), 0xFFFF_FFFFL));
             v.set(JAVA_LONG, 16, s.newIntervalNs());
             v.set(JAVA_LONG, 24, s.newBurstNs());
+            v.set(JAVA_LONG, 32, s.synIntervalNs());
+            v.set(JAVA_LONG, 40, s.synBurstNs());
+            v.set(JAVA_LONG, 48, s.knownNs());
             map("enf_settings").update(a.allocateFrom(JAVA_INT, gen), v, BpfMap.ANY);
         }
     }

@@ -41,7 +41,8 @@ final class Layouts {
             JAVA_LONG.withName("expires_ns")).withName("enf_rule");
     static final StructLayout SETTINGS = MemoryLayout.structLayout(
             JAVA_INT.withName("default_deny"), JAVA_INT.withName("service_filter"), JAVA_INT.withName("conn_limit"),
-            JAVA_INT.withName("pad"), JAVA_LONG.withName("new_interval_ns"), JAVA_LONG.withName("new_burst_ns"))
+            JAVA_INT.withName("pad"), JAVA_LONG.withName("new_interval_ns"), JAVA_LONG.withName("new_burst_ns"),
+            JAVA_LONG.withName("syn_interval_ns"), JAVA_LONG.withName("syn_burst_ns"), JAVA_LONG.withName("known_ns"))
             .withName("enf_settings");
     static final StructLayout CONFIG = MemoryLayout.structLayout(
             JAVA_INT.withName("active_gen"), JAVA_INT.withName("live_entries"), JAVA_INT.withName("netns_inum"),

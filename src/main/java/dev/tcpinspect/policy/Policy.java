@@ -10,10 +10,10 @@ import java.util.SortedSet;
  * What an enforcer judges incoming TCP by (the policy file, README "Policy files"): a default
  * verdict, source prefixes denied and allowed (allow wins), the ports the host serves (other TCP is
  * dropped before the stack), failsafe ports no part of the policy closes, per-source limits and
- * how long the sources detection names stay blocked. Only a valid policy can be made: see PolicyFile.
+ * how long the sources detection names stay blocked, and how a SYN flood is answered. Only a valid policy can be made: see PolicyFile.
  */
 public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<Integer> failsafe, List<Cidr> deny,
-                     List<Cidr> allow, Limits limits, Optional<Duration> autoBlockTtl) {
+                     List<Cidr> allow, Limits limits, Optional<Duration> autoBlockTtl, Optional<SynFlood> synFlood) {
     /** The failsafe ports of a policy that names none: ssh, so that nobody locks themselves out. */
     public static final List<Integer> DEFAULT_FAILSAFE = List.of(22);
 
@@ -37,6 +37,14 @@ public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<I
                     + localAddress.map(a -> " on " + a).orElse("")
                     + expect.map(p -> " (expects " + p.name().toLowerCase() + ")").orElse("");
         }
+    }
+
+    /**
+     * A SYN flood's answer: per destination port, SYNs beyond synPerSecond (a bucket of a second's
+     * worth) pass only from sources that completed a handshake with this host within knownFor.
+     */
+    public record SynFlood(long synPerSecond, Duration knownFor) {
+        public static final Duration DEFAULT_KNOWN_FOR = Duration.ofHours(1);
     }
 
     /** Per source address: connections open at once, and new connections a second (a token bucket). */

@@ -51,7 +51,7 @@ public final class PolicyFile {
     private static final Pattern RANGE = Pattern.compile("(\\d{1,5})\\s*-\\s*(\\d{1,5})");
     private static final Pattern TTL = Pattern.compile("(?:(\\d{1,6})d)?(?:(\\d{1,6})h)?(?:(\\d{1,6})m)?(?:(\\d{1,6})s)?");
     private static final Set<String> TOP = Set.of("default", "services", "failsafe", "deny", "allow", "limits",
-            "auto_block");
+            "auto_block", "syn_flood");
 
     private final String file;
 
@@ -126,7 +126,18 @@ public final class PolicyFile {
             Map<String, Node> block = mapping(top.get("auto_block"), "auto_block", Set.of("ttl"));
             ttl = Optional.of(block.containsKey("ttl") ? ttl(block.get("ttl")) : Duration.ofMinutes(10));
         }
-        return new Policy(verdict, services, failsafe, deny, allow, limits, ttl);
+        Optional<Policy.SynFlood> synFlood = Optional.empty();
+        if (top.containsKey("syn_flood")) {
+            Map<String, Node> flood = mapping(top.get("syn_flood"), "syn_flood", Set.of("syn_per_second", "known_for"));
+            if (!flood.containsKey("syn_per_second")) {
+                throw error(top.get("syn_flood"), "syn_flood needs syn_per_second: the SYNs a second a port takes from"
+                        + " anyone before only known sources get through");
+            }
+            synFlood = Optional.of(new Policy.SynFlood(count(flood.get("syn_per_second"), "syn_per_second").getAsLong(),
+                    flood.containsKey("known_for") ? duration(flood.get("known_for"), "known_for")
+                            : Policy.SynFlood.DEFAULT_KNOWN_FOR));
+        }
+        return new Policy(verdict, services, failsafe, deny, allow, limits, ttl, synFlood);
     }
 
     private List<Service> services(Node node) {
@@ -205,10 +216,14 @@ public final class PolicyFile {
     }
 
     private Duration ttl(Node node) {
+        return duration(node, "ttl");
+    }
+
+    private Duration duration(Node node, String key) {
         try {
-            return parseTtl(scalar(node, "ttl"));
+            return parseTtl(scalar(node, key));
         } catch (IllegalArgumentException e) {
-            throw error(node, "ttl " + e.getMessage());
+            throw error(node, key + " " + e.getMessage());
         }
     }
 

@@ -396,4 +396,99 @@ class EnforceCliTest {
                     show);
         }
     }
+
+    /**
+     * syn_flood: hping3 floods port 8080 with SYNs from random (spoofed) sources as fast as it can;
+     * the port takes 100 SYNs a second from anyone, and beyond that only from sources that completed
+     * a handshake before: the client that did is served during the flood, one that never connected
+     * is not, and what reaches the server's side of the veth stays near the rate (a capture there).
+     */
+    @Test
+    void aSpoofedSynFloodIsHeldToThePortsRateWhileKnownClientsGetThrough() throws Exception {
+        httpServer(8080);
+        try (TcpinspectProcess enforcer = enforce(policy("syn_flood: {syn_per_second: 100}\n"))) {
+            assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "a handshake makes the client known");
+            Thread.sleep(1100); // the port's bucket fills again
+            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
+            Process flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "8080",
+                    "--flood", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            long start = System.nanoTime();
+            try {
+                Thread.sleep(1500);
+                assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "the known client is served during the flood");
+                assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080),
+                        "a client that never connected waits out the flood with the spoofed sources");
+            } finally {
+                flood.destroy();
+                flood.waitFor();
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            arrived.stop();
+            Map<String, Long> s = stats();
+            assertTrue(s.get("syn_flood") > 10 * 100 * seconds, "the flood outran the rate many times over: " + s);
+            assertTrue(s.get("flood_known") >= 1, s.toString());
+            long synsArrived = arrived.count(Capture.SYN + " && tcp.dstport == 8080");
+            // A second's bucket, the rate for the flood's length, and the known client's SYN.
+            double most = 100 + 100 * seconds + 5;
+            assertTrue(synsArrived <= most, synsArrived + " SYNs reached the server's stack in " + seconds + " s; at most "
+                    + most);
+            assertTrue(synsArrived >= 0.8 * 100 * seconds, "the port still takes its rate: " + synsArrived);
+        }
+    }
+
+    /**
+     * Policy files mutated from the issue's example, applied to a running enforcer through the command
+     * (in this JVM, 300 of them): each is applied (exit 0) or refused in one line (exit 2), never
+     * another failure, and a refused one leaves the enforcer's tables exactly as they were.
+     */
+    @Test
+    void mutatedPoliciesAreAppliedOrRefusedAndARefusalChangesNothing() throws Exception {
+        Path p = policy(PREFIXES);
+        try (TcpinspectProcess enforcer = enforce(p)) {
+            byte[] example = (dev.tcpinspect.policy.PolicyFileTest.ISSUE_EXAMPLE + "syn_flood: {syn_per_second: 500}\n")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            Path file = dir.resolve("fuzz.yaml");
+            int applied = 0;
+            int refused = 0;
+            java.io.PrintStream err = System.err;
+            java.io.ByteArrayOutputStream errors = new java.io.ByteArrayOutputStream();
+            String before = tables();
+            try {
+                for (int seed = 0; seed < 300; seed++) {
+                    java.util.Random r = new java.util.Random(seed);
+                    Files.write(file, dev.tcpinspect.policy.PolicyFuzzTest.mutate(example, r, 1 + r.nextInt(6)));
+                    errors.reset();
+                    System.setErr(new java.io.PrintStream(errors, true, java.nio.charset.StandardCharsets.UTF_8));
+                    int exit = Main.execute("policy", "apply", file.toString(), "--netns", lab.serverNs());
+                    System.setErr(err);
+                    String said = errors.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
+                    if (exit == 0) {
+                        applied++;
+                        before = tables();
+                    } else {
+                        refused++;
+                        assertEquals(2, exit, "seed " + seed + ": " + said);
+                        assertEquals(1, said.lines().count(), "seed " + seed + ": " + said);
+                        assertTrue(said.startsWith("tcpinspect: " + file + ":"), "seed " + seed + ": " + said);
+                        assertEquals(before, tables(), "seed " + seed + ": a refused policy changed the tables");
+                    }
+                }
+            } finally {
+                System.setErr(err);
+            }
+            assertTrue(applied > 0 && refused > 0, applied + " applied, " + refused + " refused");
+        }
+    }
+
+    /** Everything a packet is judged by, read from the enforcer's pinned tables. */
+    private String tables() {
+        try (Enforcer.PinnedTables t = Enforcer.openPinned(folder()).orElseThrow()) {
+            var tables = t.tables();
+            var c = tables.config();
+            return c + " " + tables.settings(c.activeGen()) + " " + tables.prefixes(c.activeGen()).stream()
+                    .map(Object::toString).sorted().toList() + " " + java.util.Arrays.hashCode(tables.portFlags(c.activeGen()))
+                    + " " + tables.servedOn(c.activeGen()).stream().map(Object::toString).sorted().toList();
+        }
+    }
 }

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
  * reading it either gives a policy or one PolicyException of one line naming the file: never another
  * exception, never a hang. Seeded, so a failure names the case that repeats it.
  */
-class PolicyFuzzTest {
+public class PolicyFuzzTest {
     private static final String ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789:/.-[]{},#&*!|>'\" \n\t%@`";
 
     @Test
@@ -71,7 +71,8 @@ class PolicyFuzzTest {
         }
     }
 
-    private static byte[] mutate(byte[] in, Random r, int edits) {
+    /** The bytes with a few edits: changed, cut or repeated (also for the enforcer's apply fuzz). */
+    public static byte[] mutate(byte[] in, Random r, int edits) {
         StringBuilder s = new StringBuilder(new String(in, java.nio.charset.StandardCharsets.UTF_8));
         for (int i = 0; i < edits && s.length() > 0; i++) {
             int at = r.nextInt(s.length());
