@@ -160,6 +160,139 @@ static __always_inline __u32 enf_syn_flood(const struct enf_settings *set, const
 	return ENF_STAT_SYN_FLOOD;
 }
 
+/* The first bytes of a payload against a protocol's opening (as much as the segment carries, up to 16). */
+static __always_inline bool enf_fits(__u32 protocol, const __u8 *b, __u32 n)
+{
+	switch (protocol) {
+	case ENF_PROTO_HTTP: {
+		/* A method token (RFC 9110's registered methods) and a space. */
+		if (n < 4)
+			return false;
+		if ((b[0] == 'G' && b[1] == 'E' && b[2] == 'T') || (b[0] == 'P' && b[1] == 'U' && b[2] == 'T'))
+			return b[3] == ' ';
+		if (n < 5)
+			return false;
+		if ((b[0] == 'P' && b[1] == 'O' && b[2] == 'S' && b[3] == 'T') ||
+		    (b[0] == 'H' && b[1] == 'E' && b[2] == 'A' && b[3] == 'D'))
+			return b[4] == ' ';
+		if (n < 6)
+			return false;
+		if ((b[0] == 'P' && b[1] == 'A' && b[2] == 'T' && b[3] == 'C' && b[4] == 'H') ||
+		    (b[0] == 'T' && b[1] == 'R' && b[2] == 'A' && b[3] == 'C' && b[4] == 'E'))
+			return b[5] == ' ';
+		if (n < 8)
+			return false;
+		if ((b[0] == 'D' && b[1] == 'E' && b[2] == 'L' && b[3] == 'E' && b[4] == 'T' && b[5] == 'E') ||
+		    (b[0] == 'O' && b[1] == 'P' && b[2] == 'T' && b[3] == 'I' && b[4] == 'O' && b[5] == 'N' && b[6] == 'S') ||
+		    (b[0] == 'C' && b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' && b[5] == 'C' && b[6] == 'T'))
+			return b[6] == ' ' || b[7] == ' ';
+		return false;
+	}
+	case ENF_PROTO_TLS:
+		/* A handshake record of TLS 1.0-1.3 (record version 3.0-3.4) whose first message is a ClientHello. */
+		return n >= 6 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4 && b[5] == 1;
+	case ENF_PROTO_HTTP2:
+		/* "PRI * HTTP/2.0\r\n", the preface's first line. */
+		return n >= 16 && b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*' && b[5] == ' ' &&
+		       b[6] == 'H' && b[7] == 'T' && b[8] == 'T' && b[9] == 'P' && b[10] == '/' && b[11] == '2' &&
+		       b[12] == '.' && b[13] == '0' && b[14] == '\r' && b[15] == '\n';
+	case ENF_PROTO_SSH:
+		return n >= 4 && b[0] == 'S' && b[1] == 'S' && b[2] == 'H' && b[3] == '-';
+	}
+	return true;
+}
+
+/* Copies up to 16 bytes of the segment's payload that are in the frame; how many. */
+static __always_inline __u32 enf_payload_start(const struct pkt *p, __u8 *bytes)
+{
+	__u32 at = p->tcp.l4_offset + p->tcp.doff;
+	__u32 n = 0;
+
+	if (at > 0x7ff)
+		return 0;
+	__u8 *start = p->data + (at & 0x7ff);
+
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		if (i >= p->tcp.payload_len || (void *)(start + i + 1) > p->data_end)
+			break;
+		bytes[i] = start[i];
+		n++;
+	}
+	return n;
+}
+
+static __always_inline void enf_flow_key_of(const struct pkt *p, const struct enf_source_key *src, const __u8 *daddr,
+					    struct enf_flow_key *k)
+{
+	k->family = src->family;
+	k->sport = p->tcp.sport;
+	k->dport = p->tcp.dport;
+	__builtin_memcpy(k->saddr, src->addr, 16);
+	__builtin_memcpy(k->daddr, daddr, 16);
+}
+
+/*
+ * Protocol identification on a port that expects one: a connection's SYN makes it awaited; its
+ * first segment with payload is checked and ends the wait, unless it misfits on a port that drops
+ * misfits, where every later packet of the connection is dropped too (until it ends or ages out).
+ * 0, or ENF_STAT_MISFIT for a packet to drop.
+ */
+static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool opening,
+					  const struct enf_source_key *src, const __u8 *daddr)
+{
+	__u32 protocol = (port_flags / ENF_PORT_EXPECT) & 7;
+
+	if (!protocol)
+		return 0;
+	struct enf_flow_key k = {};
+
+	enf_flow_key_of(p, src, daddr, &k);
+	if (opening) {
+		__u32 awaited = ENF_FIRST_AWAITED;
+
+		if (bpf_map_update_elem(&enf_firsts, &k, &awaited, BPF_ANY))
+			ENF_ADD(ENF_STAT_FIRSTS_FULL);
+		return 0;
+	}
+	__u32 *state = bpf_map_lookup_elem(&enf_firsts, &k);
+
+	if (!state)
+		return 0;
+	if (*state == ENF_FIRST_MISFIT) {
+		if (p->tcp.flags & (TCP_FLAG_RST | TCP_FLAG_FIN))
+			bpf_map_delete_elem(&enf_firsts, &k);
+		return ENF_STAT_MISFIT;
+	}
+	if (p->tcp.flags & TCP_FLAG_RST) {
+		bpf_map_delete_elem(&enf_firsts, &k);
+		return 0;
+	}
+	if (p->tcp.payload_len == 0)
+		return 0;
+	__u8 bytes[16] = {};
+	__u32 n = enf_payload_start(p, bytes);
+
+	if (enf_fits(protocol, bytes, n)) {
+		bpf_map_delete_elem(&enf_firsts, &k);
+		return 0;
+	}
+	ENF_ADD(ENF_STAT_MISFIT_CONNECTIONS);
+	__u64 one = 1;
+	__u64 *count = bpf_map_lookup_elem(&enf_misfits, src);
+
+	if (count)
+		__sync_fetch_and_add(count, 1);
+	else
+		bpf_map_update_elem(&enf_misfits, src, &one, BPF_NOEXIST);
+	if (!(port_flags & ENF_PORT_DROP_MISFITS)) {
+		bpf_map_delete_elem(&enf_firsts, &k);
+		return 0;
+	}
+	*state = ENF_FIRST_MISFIT;
+	return ENF_STAT_MISFIT;
+}
+
 static __always_inline int enf_judge(struct pkt *p)
 {
 	__u32 zero = 0;
@@ -219,6 +352,8 @@ static __always_inline int enf_judge(struct pkt *p)
 		if (!reason)
 			reason = enf_syn_flood(set, &src, p->tcp.dport);
 	}
+	if (!reason && tcp && !failsafe)
+		reason = enf_identify(p, port_flags, opening, &src, daddr);
 	if (!reason) {
 		ENF_ADD(ENF_STAT_PASSED);
 		return XDP_PASS;

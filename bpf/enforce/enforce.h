@@ -29,6 +29,17 @@ enum enf_port_flag {
 	ENF_PORT_SERVED = 1,      /* served on every local address */
 	ENF_PORT_SERVED_ON = 2,   /* served on some local addresses only (enf_served_on) */
 	ENF_PORT_FAILSAFE = 4,    /* nothing in the policy closes it */
+	ENF_PORT_DROP_MISFITS = 8,/* a connection whose first payload misfits its protocol is dropped */
+	ENF_PORT_EXPECT = 16,     /* bits 4-6: enum enf_protocol its connections must start with */
+};
+
+/* What a service port's first payload bytes must look like (port flags >> 4 & 7). */
+enum enf_protocol {
+	ENF_PROTO_NONE = 0,
+	ENF_PROTO_HTTP = 1,   /* an HTTP/1 method token and a space */
+	ENF_PROTO_TLS = 2,    /* a TLS handshake record holding a ClientHello */
+	ENF_PROTO_HTTP2 = 3,  /* the HTTP/2 connection preface */
+	ENF_PROTO_SSH = 4,    /* "SSH-" */
 };
 
 /*
@@ -94,6 +105,15 @@ struct enf_source_key {
 	__u8 addr[16];
 };
 
+/* An incoming connection, for protocol identification (enf_firsts). */
+struct enf_flow_key {
+	__u32 family;
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
 /* Per source address: what its limits need. */
 struct enf_source {
 	__u64 tat_ns;  /* theoretical arrival time of its next new connection (a GCRA token bucket) */
@@ -115,7 +135,10 @@ enum enf_stat {
 	ENF_STAT_CONNS_UNTRACKED = 11,/* connections not counted against their source: no room */
 	ENF_STAT_SYN_FLOOD = 12,      /* judged: a SYN over its port's rate from a source not known */
 	ENF_STAT_FLOOD_KNOWN = 13,    /* SYNs over their port's rate that passed: their source is known */
-	ENF_STAT_MAX = 14,
+	ENF_STAT_MISFIT_CONNECTIONS = 14, /* connections whose first payload misfit their port's protocol */
+	ENF_STAT_MISFIT = 15,         /* judged: packets of misfit connections on a port that drops them */
+	ENF_STAT_FIRSTS_FULL = 16,    /* connections not checked: no room to await their first payload */
+	ENF_STAT_MAX = 17,
 };
 
 SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);
@@ -129,6 +152,8 @@ SHARED_WITH_JAVA(struct enf_source, enf_source);
 SHARED_WITH_JAVA(enum enf_stat, enf_stat);
 SHARED_WITH_JAVA(enum enf_port_flag, enf_port_flag);
 SHARED_WITH_JAVA(enum enf_rule_kind, enf_rule_kind);
+SHARED_WITH_JAVA(enum enf_protocol, enf_protocol);
+SHARED_WITH_JAVA(struct enf_flow_key, enf_flow_key);
 
 #define ENF_PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
 
@@ -209,6 +234,27 @@ struct {
 	__type(value, __u64);
 	ENF_PINNED;
 } enf_known SEC(".maps");
+
+/* Connections to a port that expects a protocol: 1 while their first payload is awaited, 2 once it misfit (dropped). */
+#define ENF_FIRST_AWAITED 1
+#define ENF_FIRST_MISFIT 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct enf_flow_key);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_firsts SEC(".maps");
+
+/* Misfit connections per source (source -> count), for `policy stats`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct enf_source_key);
+	__type(value, __u64);
+	ENF_PINNED;
+} enf_misfits SEC(".maps");
 
 /* Sockets counted against their source's connections (socket address -> 1), so a close uncounts once. */
 struct {

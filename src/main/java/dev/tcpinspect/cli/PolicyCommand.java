@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -228,7 +229,9 @@ final class PolicyCommand implements Runnable {
                 List<String> addresses = on.stream().filter(o -> o.port() == first).map(o -> o.address().toString()
                         .replaceFirst("/(32|128)$", "")).sorted().toList();
                 parts.add((first == last ? Integer.toString(first) : first + "-" + last)
-                        + (addresses.isEmpty() ? "" : " on " + String.join(", ", addresses)));
+                        + (addresses.isEmpty() ? "" : " on " + String.join(", ", addresses))
+                        + EnforcerTables.expects(flags[first]).map(p -> " (expects " + p.name().toLowerCase()
+                                + (EnforcerTables.dropsMisfits(flags[first]) ? ", drops misfits" : "") + ")").orElse(""));
                 port = last;
             }
             return String.join(", ", parts);
@@ -268,6 +271,12 @@ final class PolicyCommand implements Runnable {
                 List<Hit> hits = rules.stream().filter(r -> r.id() == ownId(r, rules))
                         .map(r -> new Hit(r, tables.hits(r.id()))).filter(h -> h.hits() > 0)
                         .sorted(java.util.Comparator.comparingLong(Hit::hits).reversed()).limit(Math.max(0, top)).toList();
+                List<Map.Entry<String, Long>> misfits = tables.misfitSources();
+                if (!misfits.isEmpty()) {
+                    out.println();
+                    out.println("misfit connections by source");
+                    misfits.stream().limit(Math.max(0, top)).forEach(e -> out.printf("%d  %s%n", e.getValue(), e.getKey()));
+                }
                 out.println();
                 out.println(hits.isEmpty() ? "no prefix rule has matched yet" : "hits  rule");
                 for (Hit h : hits) {

@@ -15,7 +15,10 @@ public enum EnforceStat {
     SOURCES_FULL("new connections not held to limits: the source table was full"),
     CONNS_UNTRACKED("connections not counted against their source: no room"),
     SYN_FLOOD("SYNs over their port's rate from sources not known (syn_flood)"),
-    FLOOD_KNOWN("SYNs over their port's rate that passed: their source completed a handshake within known_for");
+    FLOOD_KNOWN("SYNs over their port's rate that passed: their source completed a handshake within known_for"),
+    MISFIT_CONNECTIONS("connections whose first payload did not look like their port's expected protocol"),
+    MISFIT("packets of misfit connections, on ports whose service drops them"),
+    FIRSTS_FULL("connections to a port expecting a protocol left unchecked: no room to await their first payload");
 
     public final String help;
 

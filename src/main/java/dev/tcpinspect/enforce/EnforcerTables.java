@@ -27,7 +27,7 @@ import java.util.OptionalLong;
 public final class EnforcerTables {
     public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
             "enf_ports", "enf_served_on", "enf_sources", "enf_counted", "enf_stats", "enf_hits", "enf_port_syn",
-            "enf_known");
+            "enf_known", "enf_firsts", "enf_misfits");
     /** Most address-bound service ports a policy may have (enf_served_on's size). */
     public static final int MAX_SERVED_ON = 16384;
 
@@ -167,6 +167,10 @@ public final class EnforcerTables {
         int[] flags = new int[Layouts.PORTS];
         for (Policy.Service s : policy.services()) {
             for (int port = s.firstPort(); port <= s.lastPort(); port++) {
+                if (s.expect().isPresent()) {
+                    flags[port] |= (s.expect().get().ordinal() + 1) * Layouts.PORT_EXPECT
+                            | (s.dropMisfits() ? Layouts.PORT_DROP_MISFITS : 0);
+                }
                 if (s.localAddress().isEmpty()) {
                     flags[port] |= Layouts.PORT_SERVED;
                 } else {
@@ -230,6 +234,35 @@ public final class EnforcerTables {
             }
         }
         return flags;
+    }
+
+    /** The protocol a port's connections must start with, if any. */
+    public static Optional<Policy.Protocol> expects(int flags) {
+        int p = (flags / Layouts.PORT_EXPECT) & 7;
+        return p == 0 ? Optional.empty() : Optional.of(Policy.Protocol.values()[p - 1]);
+    }
+
+    public static boolean dropsMisfits(int flags) {
+        return (flags & Layouts.PORT_DROP_MISFITS) != 0;
+    }
+
+    /** Misfit connections per source address (text), most first. */
+    public synchronized List<Map.Entry<String, Long>> misfitSources() {
+        BpfMap m = map("enf_misfits");
+        List<Map.Entry<String, Long>> out = new ArrayList<>();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment value = a.allocate(JAVA_LONG);
+            forEachKey(m, key -> {
+                if (m.lookup(key, value)) {
+                    boolean v6 = key.get(JAVA_INT, 0) == Layouts.AF_INET6;
+                    byte[] addr = key.asSlice(4, v6 ? 16 : 4).toArray(JAVA_BYTE);
+                    String text = new Cidr(addr, addr.length * 8).toString().replaceFirst("/(32|128)$", "");
+                    out.add(Map.entry(text, value.get(JAVA_LONG, 0)));
+                }
+            });
+        }
+        out.sort(Map.Entry.<String, Long>comparingByValue().reversed());
+        return out;
     }
 
     public static boolean served(int flags) {

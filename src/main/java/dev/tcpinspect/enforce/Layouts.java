@@ -23,6 +23,9 @@ final class Layouts {
     static final int PORT_SERVED = 1;
     static final int PORT_SERVED_ON = 2;
     static final int PORT_FAILSAFE = 4;
+    static final int PORT_DROP_MISFITS = 8;
+    /** The expected protocol (enum enf_protocol: Policy.Protocol's ordinal + 1) times this. */
+    static final int PORT_EXPECT = 16;
 
     /** FLOW_AF_INET and FLOW_AF_INET6 (lib/flow.h). */
     static final int AF_INET = 2;
@@ -53,11 +56,15 @@ final class Layouts {
     static final StructLayout SOURCE_KEY = MemoryLayout.structLayout(
             JAVA_INT.withName("family"), MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr"))
             .withName("enf_source_key");
+    static final StructLayout FLOW_KEY = MemoryLayout.structLayout(
+            JAVA_INT.withName("family"), JAVA_SHORT.withName("sport"), JAVA_SHORT.withName("dport"),
+            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("saddr"),
+            MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("daddr")).withName("enf_flow_key");
     static final StructLayout SOURCE = MemoryLayout.structLayout(
             JAVA_LONG.withName("tat_ns"), JAVA_LONG.withName("conns")).withName("enf_source");
 
     static final List<StructLayout> STRUCTS = List.of(KEY_V4, KEY_V6, RULE, SETTINGS, CONFIG, SERVICE_KEY, SOURCE_KEY,
-            SOURCE);
+            SOURCE, FLOW_KEY);
 
     /** enum enf_stat, in order. */
     static final List<String> STATS = java.util.Arrays.stream(EnforceStat.values()).map(Enum::name).toList();

@@ -29,13 +29,18 @@ public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<I
     /** What a service port's first payload bytes must look like (checked in the kernel). */
     public enum Protocol { HTTP, TLS, HTTP2, SSH }
 
-    /** Ports served (one port: first == last), on one local address or all, with what they expect. */
-    public record Service(int firstPort, int lastPort, Optional<Cidr> localAddress, Optional<Protocol> expect) {
+    /**
+     * Ports served (one port: first == last), on one local address or all, with what their
+     * connections must start with and whether a connection that does not is dropped (else counted).
+     */
+    public record Service(int firstPort, int lastPort, Optional<Cidr> localAddress, Optional<Protocol> expect,
+                          boolean dropMisfits) {
         @Override
         public String toString() {
             return (firstPort == lastPort ? Integer.toString(firstPort) : firstPort + "-" + lastPort)
                     + localAddress.map(a -> " on " + a).orElse("")
-                    + expect.map(p -> " (expects " + p.name().toLowerCase() + ")").orElse("");
+                    + expect.map(p -> " (expects " + p.name().toLowerCase() + (dropMisfits ? ", drops misfits" : "")
+                            + ")").orElse("");
         }
     }
 

@@ -140,6 +140,9 @@ public final class PolicyFile {
         return new Policy(verdict, services, failsafe, deny, allow, limits, ttl, synFlood);
     }
 
+    /** What on_misfit may say. */
+    private enum Misfit { COUNT, DROP }
+
     private List<Service> services(Node node) {
         List<Service> services = new ArrayList<>();
         List<Integer> lines = new ArrayList<>();
@@ -154,7 +157,7 @@ public final class PolicyFile {
         for (Node n : listed) {
             Service s;
             if (n instanceof MappingNode) {
-                Map<String, Node> m = mapping(n, "a service", Set.of("port", "address", "expect"));
+                Map<String, Node> m = mapping(n, "a service", Set.of("port", "address", "expect", "on_misfit"));
                 if (!m.containsKey("port")) {
                     throw error(n, "a service names its port (port: 443)");
                 }
@@ -162,10 +165,17 @@ public final class PolicyFile {
                 Optional<Cidr> address = m.containsKey("address") ? Optional.of(host(m.get("address"))) : Optional.empty();
                 Optional<Protocol> expect = m.containsKey("expect")
                         ? Optional.of(choice(m.get("expect"), "expect", Protocol.class)) : Optional.empty();
-                s = new Service(range[0], range[1], address, expect);
+                boolean drop = false;
+                if (m.containsKey("on_misfit")) {
+                    if (expect.isEmpty()) {
+                        throw error(m.get("on_misfit"), "on_misfit needs expect: the protocol a connection must start with");
+                    }
+                    drop = choice(m.get("on_misfit"), "on_misfit", Misfit.class) == Misfit.DROP;
+                }
+                s = new Service(range[0], range[1], address, expect, drop);
             } else {
                 int[] range = ports(n, "services");
-                s = new Service(range[0], range[1], Optional.empty(), Optional.empty());
+                s = new Service(range[0], range[1], Optional.empty(), Optional.empty(), false);
             }
             services.add(s);
             lines.add(line(n));

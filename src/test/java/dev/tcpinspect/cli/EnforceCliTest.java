@@ -491,4 +491,64 @@ class EnforceCliTest {
                     + " " + tables.servedOn(c.activeGen()).stream().map(Object::toString).sorted().toList();
         }
     }
+
+    /**
+     * Protocol identification: four service ports expecting tls, http (dropping misfits), http2 and ssh;
+     * from the client, one connection that fits and one that does not per port (plain text to tls, a
+     * TLS ClientHello to http, an HTTP request to ssh; http2's preface fits), each connection's first
+     * payload in one write. Misfits are counted per source, and on the port that drops them the misfit
+     * connection's data never reaches the server (a capture on its side).
+     */
+    @Test
+    void firstPayloadsAreCheckedAgainstTheProtocolTheirPortExpects() throws Exception {
+        String yaml = """
+                services:
+                  - {port: 8443, expect: tls}
+                  - {port: 8080, expect: http, on_misfit: drop}
+                  - {port: 8081, expect: http2}
+                  - {port: 2200, expect: ssh}
+                """;
+        byte[] clientHello = {0x16, 3, 1, 0, 0x2e, 1, 0, 0, 0x2a, 3, 3};
+        byte[] get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes();
+        try (TcpinspectProcess enforcer = enforce(policy(yaml));
+             var tls = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 8443);
+             var http = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 8080);
+             var h2 = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 8081);
+             var ssh = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 2200)) {
+            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
+            send(8443, clientHello);                                   // fits
+            send(8443, "hello\n".getBytes());                         // misfit, counted
+            send(8080, get);                                           // fits
+            send(8080, clientHello);                                   // misfit, dropped
+            send(8081, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes()); // fits
+            send(2200, "SSH-2.0-tcpinspect_test\r\n".getBytes());     // fits
+            send(2200, get);                                           // misfit, counted
+            Thread.sleep(300);
+            arrived.stop();
+            Map<String, Long> s = stats();
+            assertEquals(3, s.get("misfit_connections"), s.toString());
+            assertTrue(s.get("misfit") >= 1, "the misfit's segments to the dropping port were dropped: " + s);
+            assertEquals(0, s.get("firsts_full"));
+            String out = policyCommand("stats").ok().out();
+            assertTrue(out.contains("misfit connections by source\n3  " + Lab.CLIENT_V4), out);
+            assertEquals(1, arrived.count("tcp.dstport == 8080 && tcp.len > 0"),
+                    "only the fitting request's payload reached the server's side of port 8080");
+            assertEquals(2, arrived.count("tcp.dstport == 8443 && tcp.len > 0"), "counted, not dropped");
+            assertTrue(policyCommand("show").ok().out().contains(
+                    "services     2200 (expects ssh), 8080 (expects http, drops misfits), 8081 (expects http2), 8443 (expects tls)"));
+        }
+    }
+
+    /** One connection from the client: its first payload in one write, then a close (a dropped one times out its close). */
+    private void send(int port, byte[] payload) {
+        lab.client().call(() -> {
+            try (java.net.Socket s = connect(Lab.CLIENT_V4, Lab.SERVER_V4, port)) {
+                s.setSoLinger(true, 0);
+                s.getOutputStream().write(payload);
+                s.getOutputStream().flush();
+                Thread.sleep(100);
+            }
+            return null;
+        });
+    }
 }

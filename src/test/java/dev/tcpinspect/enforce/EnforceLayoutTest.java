@@ -29,7 +29,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       offset and of the same size; every C field a Java member).
  *   <li>Enums: enum enf_stat is {@link Layouts#STATS} in order (ENF_STAT_name = its place, then
  *       ENF_STAT_MAX = the count); enum enf_rule_kind is {@link RuleKind}'s values; enum
- *       enf_port_flag is Layouts.PORT_SERVED, PORT_SERVED_ON and PORT_FAILSAFE.
+ *       enf_port_flag is Layouts.PORT_*; enum enf_protocol is NONE then Policy.Protocol's constants.
  * </ul>
  *
  * ENF_LIVE, ENF_PORTS and ENF_RULE_SLOTS are #defines, which leave no BTF: not checked here.
@@ -116,8 +116,22 @@ class EnforceLayoutTest {
         java.put("ENF_PORT_SERVED", (long) Layouts.PORT_SERVED);
         java.put("ENF_PORT_SERVED_ON", (long) Layouts.PORT_SERVED_ON);
         java.put("ENF_PORT_FAILSAFE", (long) Layouts.PORT_FAILSAFE);
+        java.put("ENF_PORT_DROP_MISFITS", (long) Layouts.PORT_DROP_MISFITS);
+        java.put("ENF_PORT_EXPECT", (long) Layouts.PORT_EXPECT);
         assertEquals(List.copyOf(java.entrySet()), List.copyOf(cEnum("enf_port_flag").entrySet()),
                 "enum enf_port_flag: expected Java's (Layouts.PORT_*), actual C's (BTF of " + Enforcer.OBJECT + ")");
+    }
+
+    /** enum enf_protocol: NONE, then Policy.Protocol's constants in order from 1 (the port flags hold ordinal + 1). */
+    @Test
+    void protocolsAreEnfProtocol() {
+        Map<String, Long> java = new LinkedHashMap<>();
+        java.put("ENF_PROTO_NONE", 0L);
+        for (dev.tcpinspect.policy.Policy.Protocol p : dev.tcpinspect.policy.Policy.Protocol.values()) {
+            java.put("ENF_PROTO_" + p.name(), (long) p.ordinal() + 1);
+        }
+        assertEquals(List.copyOf(java.entrySet()), List.copyOf(cEnum("enf_protocol").entrySet()),
+                "enum enf_protocol: expected Java's (Policy.Protocol), actual C's (BTF of " + Enforcer.OBJECT + ")");
     }
 
     private static Map<String, Long> cEnum(String name) {
