@@ -15,8 +15,10 @@
  *   4. a new connection under default: deny                  -> drop
  *   5. a new connection over its source's limits             -> drop
  *   6. a SYN over its port's rate from a source not known    -> drop (syn_flood)
- *   7. everything else                                       -> pass
- * A TCP packet to a failsafe port passes whatever 1-5 said. Only SYNs are judged as connections:
+ *   7. a connection whose first payload misfits its port's   -> drop (on_misfit: drop; else counted)
+ *      expected protocol (not for allowed sources)
+ *   8. everything else                                       -> pass
+ * A TCP packet to a failsafe port passes whatever 1-7 said (and is not checked by 7). Only SYNs are judged as connections:
  * other segments to a port not served belong to connections this host opened (its ephemeral ports)
  * or to none, which the stack answers itself. With audit on, every judgement is counted the same
  * and nothing is dropped.
@@ -75,7 +77,7 @@ static __always_inline bool enf_neighbor_discovery(const struct pkt *p)
 	return *type >= 133 && *type <= 137;
 }
 
-/* The longest rule of one generation (or of the live entries) that covers the source. */
+/* The longest rule of one generation that covers the source. */
 static __always_inline struct enf_rule *enf_rule_of(const struct enf_source_key *src, __u8 gen)
 {
 	if (src->family == FLOW_AF_INET) {
@@ -88,6 +90,38 @@ static __always_inline struct enf_rule *enf_rule_of(const struct enf_source_key 
 
 	__builtin_memcpy(k.addr, src->addr, 16);
 	return bpf_map_lookup_elem(&enf_prefix_v6, &k);
+}
+
+/*
+ * The live entry that covers the source: the longest one that has not expired. An expired entry is
+ * looked past (a lookup one bit shorter than it finds the next longest), a few deep: expired entries
+ * are removed within a second by a running enforcer, so more than a few in one chain are rare.
+ */
+static __always_inline struct enf_rule *enf_live_rule(const struct enf_source_key *src)
+{
+	struct enf_key_v6 k6 = {.prefixlen = 8 + 128, .gen = ENF_LIVE};
+	struct enf_key_v4 k4 = {.prefixlen = 8 + 32, .gen = ENF_LIVE};
+	bool v4 = src->family == FLOW_AF_INET;
+	__u64 now = 0;
+
+	__builtin_memcpy(k4.addr, src->addr, 4);
+	__builtin_memcpy(k6.addr, src->addr, 16);
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		struct enf_rule *r = v4 ? bpf_map_lookup_elem(&enf_live_v4, &k4) : bpf_map_lookup_elem(&enf_live_v6, &k6);
+
+		if (!r || !r->expires_ns)
+			return r;
+		if (!now)
+			now = bpf_ktime_get_ns();
+		if (r->expires_ns > now)
+			return r;
+		if (r->prefixlen == 0 || r->prefixlen > 128)
+			return NULL;
+		k4.prefixlen = 8 + r->prefixlen - 1;
+		k6.prefixlen = 8 + r->prefixlen - 1;
+	}
+	return NULL;
 }
 
 static __always_inline bool enf_served(__u32 gen, __u32 port_flags, const struct enf_source_key *src, __u16 port,
@@ -106,18 +140,20 @@ static __always_inline bool enf_served(__u32 gen, __u32 port_flags, const struct
 /* A new connection against its source's limits: 0, or the stat that names the limit it is over. */
 static __always_inline __u32 enf_over_limits(const struct enf_settings *set, const struct enf_source_key *src)
 {
-	if (!set->conn_limit && !set->new_interval_ns)
-		return 0;
-	struct enf_source init = {};
-	struct enf_source *s = lookup_or_init(&enf_sources, src, &init);
+	if (set->conn_limit) {
+		__u64 *conns = bpf_map_lookup_elem(&enf_conns, src);
 
-	if (!s) {
-		ENF_ADD(ENF_STAT_SOURCES_FULL);
-		return 0;
+		if (conns && *conns >= set->conn_limit)
+			return ENF_STAT_CONN_LIMITED;
 	}
-	if (set->conn_limit && s->conns >= set->conn_limit)
-		return ENF_STAT_CONN_LIMITED;
 	if (set->new_interval_ns) {
+		struct enf_source init = {};
+		struct enf_source *s = lookup_or_init(&enf_sources, src, &init);
+
+		if (!s) {
+			ENF_ADD(ENF_STAT_SOURCES_FULL);
+			return 0;
+		}
 		/* GCRA: the bucket is the distance between the source's schedule and now. */
 		__u64 now = bpf_ktime_get_ns();
 		__u64 tat = s->tat_ns > now ? s->tat_ns : now;
@@ -248,18 +284,33 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 	struct enf_flow_key k = {};
 
 	enf_flow_key_of(p, src, daddr, &k);
-	if (opening) {
-		__u32 awaited = ENF_FIRST_AWAITED;
+	struct tcphdr *th = pkt_tcp_header(p);
 
-		if (bpf_map_update_elem(&enf_firsts, &k, &awaited, BPF_ANY))
-			ENF_ADD(ENF_STAT_FIRSTS_FULL);
+	if (!th)
 		return 0;
-	}
-	__u32 *state = bpf_map_lookup_elem(&enf_firsts, &k);
+	__u32 seq = bpf_ntohl(th->seq);
+	struct enf_first *state;
 
+	if (opening) {
+		struct enf_first awaited = {.state = ENF_FIRST_AWAITED, .seq = seq + 1};
+
+		/* Data in the SYN itself (TCP Fast Open) is the first payload: judged now. */
+		if (p->tcp.payload_len == 0) {
+			if (bpf_map_update_elem(&enf_firsts, &k, &awaited, BPF_ANY))
+				ENF_ADD(ENF_STAT_FIRSTS_FULL);
+			return 0;
+		}
+		awaited.seq = seq;
+		bpf_map_update_elem(&enf_firsts, &k, &awaited, BPF_ANY);
+		state = bpf_map_lookup_elem(&enf_firsts, &k);
+		if (!state)
+			return 0;
+	} else {
+		state = bpf_map_lookup_elem(&enf_firsts, &k);
+	}
 	if (!state)
 		return 0;
-	if (*state == ENF_FIRST_MISFIT) {
+	if (state->state == ENF_FIRST_MISFIT) {
 		if (p->tcp.flags & (TCP_FLAG_RST | TCP_FLAG_FIN))
 			bpf_map_delete_elem(&enf_firsts, &k);
 		return ENF_STAT_MISFIT;
@@ -268,7 +319,9 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 		bpf_map_delete_elem(&enf_firsts, &k);
 		return 0;
 	}
-	if (p->tcp.payload_len == 0)
+	/* Only the segment that starts the byte stream is judged: one placed elsewhere (out of order, or
+	 * out of the window, where the stack would drop it) neither passes the check nor ends the wait. */
+	if (p->tcp.payload_len == 0 || seq != state->seq)
 		return 0;
 	__u8 bytes[16] = {};
 	__u32 n = enf_payload_start(p, bytes);
@@ -289,7 +342,7 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 		bpf_map_delete_elem(&enf_firsts, &k);
 		return 0;
 	}
-	*state = ENF_FIRST_MISFIT;
+	state->state = ENF_FIRST_MISFIT;
 	return ENF_STAT_MISFIT;
 }
 
@@ -312,11 +365,8 @@ static __always_inline int enf_judge(struct pkt *p)
 	struct enf_rule *rule = enf_rule_of(&src, gen);
 	struct enf_rule *live = NULL;
 
-	if (cfg->live_entries) {
-		live = enf_rule_of(&src, ENF_LIVE);
-		if (live && live->expires_ns && live->expires_ns <= bpf_ktime_get_ns())
-			live = NULL;
-	}
+	if (cfg->live_entries)
+		live = enf_live_rule(&src);
 	struct enf_rule *allow = rule && rule->kind == ENF_RULE_ALLOW   ? rule
 				 : live && live->kind == ENF_RULE_ALLOW ? live
 									: NULL;
@@ -352,7 +402,8 @@ static __always_inline int enf_judge(struct pkt *p)
 		if (!reason)
 			reason = enf_syn_flood(set, &src, p->tcp.dport);
 	}
-	if (!reason && tcp && !failsafe)
+	/* Allowed sources and failsafe ports are not checked (README, "How a packet is judged"). */
+	if (!reason && tcp && !failsafe && !allow)
 		reason = enf_identify(p, port_flags, opening, &src, daddr);
 	if (!reason) {
 		ENF_ADD(ENF_STAT_PASSED);
@@ -408,11 +459,12 @@ static __always_inline int enf_on_state(int second, const struct sock *sk, __u64
 	src.family = flow.family;
 	__builtin_memcpy(src.addr, flow.raddr, 16);
 	if (newstate == TCP_CLOSE) {
+		/* Only the run that removes the socket's note uncounts it: never twice, never below its count. */
 		if (bpf_map_delete_elem(&enf_counted, &sk_addr) == 0) {
-			struct enf_source *s = bpf_map_lookup_elem(&enf_sources, &src);
+			__u64 *conns = bpf_map_lookup_elem(&enf_conns, &src);
 
-			if (s && s->conns)
-				__sync_fetch_and_add(&s->conns, -1);
+			if (conns)
+				__sync_fetch_and_add(conns, -1);
 		}
 		return 0;
 	}
@@ -436,13 +488,15 @@ static __always_inline int enf_on_state(int second, const struct sock *sk, __u64
 			PERCPU_BUMP(enf_stats, ENF_STAT_CONNS_UNTRACKED);
 		return 0;
 	}
-	struct enf_source init = {};
-	struct enf_source *s = lookup_or_init(&enf_sources, &src, &init);
+	__u64 none = 0;
+	__u64 *conns = lookup_or_init(&enf_conns, &src, &none);
 
-	if (s)
-		__sync_fetch_and_add(&s->conns, 1);
-	else
+	if (conns) {
+		__sync_fetch_and_add(conns, 1);
+	} else {
+		bpf_map_delete_elem(&enf_counted, &sk_addr); /* not counted, so its close must not uncount */
 		PERCPU_BUMP(enf_stats, ENF_STAT_CONNS_UNTRACKED);
+	}
 	return 0;
 }
 

@@ -19,6 +19,13 @@ int tcpi_empty_xdp(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* The floor of dropping at XDP: a program that drops everything (bench/FloodCost.java, only on a lab veth). */
+SEC("xdp")
+int tcpi_drop_xdp(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
 /* The BTF-typed tracepoints the probes attach to (conn and handshake both to inet_sock_set_state). */
 SEC("tp_btf/inet_sock_set_state")
 int tcpi_empty_state(void *ctx)

@@ -67,6 +67,8 @@ struct enf_rule {
 	__u16 kind;        /* enum enf_rule_kind: what this prefix's chain decides */
 	__u16 listed;      /* enum enf_rule_kind: the list the prefix itself was named in */
 	__u64 expires_ns;  /* CLOCK_MONOTONIC; 0: never (live entries with a TTL) */
+	__u32 own_id;      /* this prefix's own hit counter slot (kept when it is rewritten) */
+	__u32 prefixlen;   /* this prefix's length, to look past it when it has expired */
 };
 
 /* One generation's settings (enf_settings[gen]). */
@@ -114,10 +116,9 @@ struct enf_flow_key {
 	__u8 daddr[16];
 };
 
-/* Per source address: what its limits need. */
+/* Per source address: the rate limit's bucket. */
 struct enf_source {
 	__u64 tat_ns;  /* theoretical arrival time of its next new connection (a GCRA token bucket) */
-	__u64 conns;   /* connections open now */
 };
 
 enum enf_stat {
@@ -154,6 +155,7 @@ SHARED_WITH_JAVA(enum enf_port_flag, enf_port_flag);
 SHARED_WITH_JAVA(enum enf_rule_kind, enf_rule_kind);
 SHARED_WITH_JAVA(enum enf_protocol, enf_protocol);
 SHARED_WITH_JAVA(struct enf_flow_key, enf_flow_key);
+SHARED_WITH_JAVA(struct enf_first, enf_first);
 
 #define ENF_PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
 
@@ -173,7 +175,7 @@ struct {
 	ENF_PINNED;
 } enf_settings SEC(".maps");
 
-/* Room for both generations' and the live entries (the policy file allows 100,000 a list). */
+/* Room for both generations (the policy file allows 100,000 a list: EnforcerTables checks the sum fits). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 262144);
@@ -192,6 +194,25 @@ struct {
 	ENF_PINNED;
 } enf_prefix_v6 SEC(".maps");
 
+/* Entries added live (generation byte ENF_LIVE), apart, so that keeping them walks only them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__type(key, struct enf_key_v4);
+	__type(value, struct enf_rule);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	ENF_PINNED;
+} enf_live_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__type(key, struct enf_key_v6);
+	__type(value, struct enf_rule);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	ENF_PINNED;
+} enf_live_v6 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2 * ENF_PORTS);
@@ -202,13 +223,25 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 2 * 16384); /* 16,384 a generation */
 	__type(key, struct enf_service_key);
 	__type(value, __u32);
 	ENF_PINNED;
 } enf_served_on SEC(".maps");
 
-/* Sources that limits apply to, least recently seen pushed out first when full. */
+/*
+ * Connections open per source, for the connection limit: made by the state tracepoint only (a
+ * spoofed SYN never makes one) and never pushed out, so a count is never lost while its sockets live.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct enf_source_key);
+	__type(value, __u64);
+	ENF_PINNED;
+} enf_conns SEC(".maps");
+
+/* Sources the rate limit follows, least recently seen pushed out first when full. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -235,15 +268,20 @@ struct {
 	ENF_PINNED;
 } enf_known SEC(".maps");
 
-/* Connections to a port that expects a protocol: 1 while their first payload is awaited, 2 once it misfit (dropped). */
+/* A connection to a port that expects a protocol: awaiting its first payload, or a misfit being dropped. */
 #define ENF_FIRST_AWAITED 1
 #define ENF_FIRST_MISFIT 2
+
+struct enf_first {
+	__u32 state;
+	__u32 seq;     /* the sequence number its first payload starts at (the SYN's plus one) */
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct enf_flow_key);
-	__type(value, __u32);
+	__type(value, struct enf_first);
 	ENF_PINNED;
 } enf_firsts SEC(".maps");
 

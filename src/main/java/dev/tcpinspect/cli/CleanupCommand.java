@@ -15,9 +15,11 @@ import picocli.CommandLine.Command;
             "Remove what a tcpinspect that was killed (kill -9, a crash) left behind in this network",
             "namespace: its clsact tc filters (--tc-mode clsact, or a kernel without tcx; recognised by",
             "their slot and their program names, which start with tcpi_) and demo labs whose process is",
-            "gone. Touches nothing else. tcx and XDP programs need no clean-up: tcpinspect attaches them",
-            "as links, which the kernel removes with the process. 'watch' removes its clsact leftovers",
-            "on the interfaces it is about to watch, so it never stacks a copy."})
+            "gone. Touches nothing else. tcx and XDP programs of watch need no clean-up: tcpinspect",
+            "attaches them as links, which the kernel removes with the process. 'watch' removes its",
+            "clsact leftovers on the interfaces it is about to watch, so it never stacks a copy. An",
+            "enforcer outlives its process on purpose and is left alone: 'tcpinspect enforce stop'",
+            "removes it."})
 final class CleanupCommand implements Callable<Integer> {
     @Override
     public Integer call() {

@@ -73,6 +73,9 @@ final class EnforceCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter out = spec.commandLine().getOut();
+        if (!PolicyCommand.privileged(spec, "enforce")) {
+            return 1;
+        }
         if (policyFile == null || interfaces == null || interfaces.isEmpty()) {
             err.println("tcpinspect: enforce: name " + (policyFile == null ? "the policy with --policy FILE"
                     : "the interfaces to protect with -i IFACE") + " (see tcpinspect enforce --help)");
@@ -228,24 +231,35 @@ final class EnforceCommand implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
+            if (!PolicyCommand.privileged(spec, "enforce stop")) {
+                return 1;
+            }
             Path folder = PolicyCommand.folderOf(PolicyCommand.namespace(netns));
-            Optional<Enforcer.PinnedTables> pinned = Enforcer.openPinned(folder);
-            if (pinned.isEmpty()) {
+            if (!java.nio.file.Files.exists(folder)) {
                 out.println("no enforcer in this network namespace: nothing to stop");
                 return 0;
             }
-            int pid;
-            try (Enforcer.PinnedTables t = pinned.get()) {
-                pid = t.tables().config().pid();
+            int pid = 0;
+            try (Enforcer.PinnedTables t = Enforcer.openPinned(folder).orElse(null)) {
+                if (t != null) {
+                    pid = t.tables().config().pid();
+                }
+            } catch (RuntimeException partial) {
+                // What a crash in the middle of a start or a stop left: removed below all the same.
             }
             List<String> interfaces = Enforcer.pinnedInterfaces(folder);
-            Optional<ProcessHandle> process = pid == 0 ? Optional.empty()
-                    : ProcessHandle.of(pid).filter(p -> p.info().commandLine().orElse("").contains("tcpinspect"));
+            Optional<ProcessHandle> process = Enforcer.running(pid);
             if (process.isPresent()) {
                 process.get().destroy(); // SIGTERM: it detaches and removes its pins itself
                 long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
                 while (process.get().isAlive() && System.nanoTime() < deadline) {
                     Thread.sleep(50);
+                }
+                if (process.get().isAlive()) {
+                    spec.commandLine().getErr().println("tcpinspect: enforce stop: the enforcer (pid " + pid + ") did not"
+                            + " stop within 10 s; it still holds its programs: kill it (kill -9 " + pid + ") and run"
+                            + " tcpinspect enforce stop again");
+                    return 1;
                 }
             }
             Enforcer.removePins(folder);

@@ -102,10 +102,18 @@ final class PolicyCommand implements Runnable {
             return Optional.empty();
         }
         if (name.isEmpty() || name.contains("/") || !Files.exists(Path.of("/run/netns", name))) {
-            throw new CommandLine.ParameterException(new CommandLine(new PolicyCommand()),
-                    "no network namespace named '" + name + "' (see ip netns list)");
+            throw new IllegalArgumentException("no network namespace named '" + name + "' (see ip netns list)");
         }
         return Optional.of(name);
+    }
+
+    /** Whether this process may use the enforcer's pinned objects; if not, says so in one line. */
+    static boolean privileged(CommandLine.Model.CommandSpec spec, String command) {
+        if (dev.tcpinspect.os.Privileges.current().canAttachPacketPrograms()) {
+            return true;
+        }
+        spec.commandLine().getErr().println("tcpinspect: " + command + ": " + dev.tcpinspect.os.Privileges.MISSING);
+        return false;
     }
 
     /** The enforcer folder of the namespace (--netns NAME, or this process's). */
@@ -153,6 +161,9 @@ final class PolicyCommand implements Runnable {
                 spec.commandLine().getErr().println("tcpinspect: " + e.getMessage());
                 return 2;
             }
+            if (!privileged(spec, "policy apply")) {
+                return 1;
+            }
             try (Enforcer.PinnedTables t = running(target.netns)) {
                 try {
                     t.tables().apply(p);
@@ -178,6 +189,9 @@ final class PolicyCommand implements Runnable {
         @Override
         public Integer call() {
             var out = spec.commandLine().getOut();
+            if (!privileged(spec, "policy show")) {
+                return 1;
+            }
             Path folder = folderOf(namespace(target.netns));
             try (Enforcer.PinnedTables t = running(target.netns)) {
                 EnforcerTables tables = t.tables();
@@ -185,7 +199,7 @@ final class PolicyCommand implements Runnable {
                 EnforcerTables.Settings s = tables.settings(c.activeGen());
                 int[] flags = tables.portFlags(c.activeGen());
                 List<PrefixRule> rules = tables.prefixes(c.activeGen());
-                out.printf("enforcer     %s on %s%s%n", c.pid() != 0 && ProcessHandle.of(c.pid()).isPresent()
+                out.printf("enforcer     %s on %s%s%n", Enforcer.running(c.pid()).isPresent()
                                 ? "pid " + c.pid() : "no process (the pinned programs enforce on their own)",
                         String.join(", ", Enforcer.pinnedInterfaces(folder)), c.audit() ? ", audit: drops nothing" : "");
                 out.printf("default      %s%n", s.defaultDeny() ? "deny" : "allow");
@@ -258,6 +272,9 @@ final class PolicyCommand implements Runnable {
         @Override
         public Integer call() {
             var out = spec.commandLine().getOut();
+            if (!privileged(spec, "policy stats")) {
+                return 1;
+            }
             try (Enforcer.PinnedTables t = running(target.netns)) {
                 EnforcerTables tables = t.tables();
                 long[] stats = tables.stats();
@@ -281,7 +298,7 @@ final class PolicyCommand implements Runnable {
                 out.println(hits.isEmpty() ? "no prefix rule has matched yet" : "hits  rule");
                 for (Hit h : hits) {
                     out.printf("%d  %s %s%s%n", h.hits(), h.rule().listed().word(), h.rule().prefix(),
-                            h.rule().id() / 16384 == EnforcerTables.LIVE ? " (live)" : "");
+                            h.rule().id() / EnforcerTables.RULE_SLOTS == EnforcerTables.LIVE ? " (live)" : "");
                 }
             }
             return 0;
@@ -318,6 +335,9 @@ final class PolicyCommand implements Runnable {
                 spec.commandLine().getErr().println("tcpinspect: policy " + kind().word() + ": "
                         + (ttl != null && !e.getMessage().startsWith("'") ? "--ttl " : "") + e.getMessage());
                 return 2;
+            }
+            if (!privileged(spec, "policy " + kind().word())) {
+                return 1;
             }
             try (Enforcer.PinnedTables t = running(target.netns)) {
                 t.tables().addLive(cidr, kind(), life.map(d -> System.nanoTime() + d.toNanos()).orElse(0L));
@@ -369,6 +389,9 @@ final class PolicyCommand implements Runnable {
             } catch (IllegalArgumentException e) {
                 spec.commandLine().getErr().println("tcpinspect: policy delete: " + e.getMessage());
                 return 2;
+            }
+            if (!privileged(spec, "policy delete")) {
+                return 1;
             }
             try (Enforcer.PinnedTables t = running(target.netns)) {
                 if (!t.tables().deleteLive(cidr)) {

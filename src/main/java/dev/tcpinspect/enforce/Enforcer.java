@@ -51,6 +51,11 @@ public final class Enforcer implements AutoCloseable {
         this.adopted = adopted;
     }
 
+    /** Where the lock of an enforcer's tables lives (bpffs holds no regular file). */
+    static Path lockFile(Path folder) {
+        return Path.of("/run/tcpinspect/enforce", folder.getFileName() + ".lock");
+    }
+
     /** The folder of the enforcer of the namespace with this inode. */
     public static Path folder(long netnsInode) {
         return ROOT.resolve("net-" + netnsInode);
@@ -123,7 +128,8 @@ public final class Enforcer implements AutoCloseable {
                 if (!adopting) {
                     removeFolder(folder);
                 }
-                if (adopting) {
+                if (adopting && e instanceof dev.tcpinspect.ebpf.BpfException b && !(e instanceof dev.tcpinspect.ebpf.VerifierException)
+                        && b.errno() == dev.tcpinspect.os.Errno.EINVAL) {
                     throw new IllegalStateException("the enforcer's tables pinned in " + folder + " do not fit this"
                             + " version's (" + e.getMessage() + "): remove them with tcpinspect enforce stop", e);
                 }
@@ -135,20 +141,34 @@ public final class Enforcer implements AutoCloseable {
                 for (String name : EnforcerTables.MAPS) {
                     maps.put(name, object.map(name));
                 }
-                EnforcerTables tables = new EnforcerTables(maps);
-                EnforcerTables.Config before = tables.config();
+                EnforcerTables tables = new EnforcerTables(maps, lockFile(folder));
                 int pid = (int) ProcessHandle.current().pid();
-                tables.writeConfig(adopting
-                        ? new EnforcerTables.Config(before.activeGen(), before.liveEntries(), target.inode(),
-                                options.audit(), pid)
-                        : new EnforcerTables.Config(0, false, target.inode(), options.audit(), pid));
-                tables.apply(options.policy());
+                if (adopting) {
+                    running(tables.config().pid()).ifPresent(p -> {
+                        throw new IllegalStateException("an enforcer runs in this network namespace already (pid " + p.pid()
+                                + "): change its policy with tcpinspect policy apply FILE, or stop it with tcpinspect"
+                                + " enforce stop");
+                    });
+                }
                 enforcer = new Enforcer(folder, object, tables, ifindexes, adopting);
-                enforcer.attachStateCounting();
-                enforcer.attachXdp(target, options.mode());
+                if (adopting) {
+                    // Programs first (each link swaps in place, judging by the tables as they are),
+                    // then the policy: a failure on the way leaves the enforcer that was there enforcing.
+                    enforcer.attachStateCounting();
+                    enforcer.attachXdp(target, options.mode());
+                    tables.updateConfig(c -> new EnforcerTables.Config(c.activeGen(), c.liveEntries(), target.inode(),
+                            options.audit(), pid));
+                    tables.apply(options.policy());
+                } else {
+                    // The policy first: the first packet judged is judged by it.
+                    tables.updateConfig(c -> new EnforcerTables.Config(0, false, target.inode(), options.audit(), pid));
+                    tables.apply(options.policy());
+                    enforcer.attachStateCounting();
+                    enforcer.attachXdp(target, options.mode());
+                }
                 return enforcer;
             } catch (RuntimeException e) {
-                if (enforcer != null && !adopting) {
+                if (!adopting && enforcer != null) {
                     enforcer.close();
                 } else {
                     object.close();
@@ -159,6 +179,17 @@ public final class Enforcer implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /** The enforcer process with this pid, if it still runs (another process may have its pid now: its command line says). */
+    public static Optional<ProcessHandle> running(int pid) {
+        if (pid == 0 || pid == ProcessHandle.current().pid()) {
+            return Optional.empty();
+        }
+        return ProcessHandle.of(pid).filter(p -> {
+            String line = p.info().commandLine().orElse("");
+            return line.contains("tcpinspect") && line.contains("enforce") && !line.contains("enforce stop");
+        });
     }
 
     /** The connection-counting twins: new links first, then the old ones' pins go (no moment uncounted). */
@@ -215,8 +246,8 @@ public final class Enforcer implements AutoCloseable {
         for (String name : EnforcerTables.MAPS) {
             maps.put(name, object.map(name));
         }
-        EnforcerTables tables = new EnforcerTables(maps);
-        tables.writeConfig(new EnforcerTables.Config(0, false, 0, audit, 0));
+        EnforcerTables tables = new EnforcerTables(maps, lockFile(folder));
+        tables.updateConfig(c -> new EnforcerTables.Config(0, false, 0, audit, 0));
         return new Enforcer(folder, object, tables, Map.of(), false);
     }
 
@@ -253,7 +284,14 @@ public final class Enforcer implements AutoCloseable {
                 opened.add(m);
                 maps.put(name, m.map());
             }
-            return Optional.of(new PinnedTables(new EnforcerTables(maps), opened));
+            BpfMap config = maps.get("enf_config");
+            BpfMap rules = maps.get("enf_prefix_v4");
+            if (config.valueSize() != Layouts.CONFIG.byteSize() || rules.valueSize() != Layouts.RULE.byteSize()
+                    || maps.get("enf_settings").valueSize() != Layouts.SETTINGS.byteSize()) {
+                throw new IllegalStateException("the enforcer in " + folder + " is of another tcpinspect version (its"
+                        + " tables' layout differs): stop it with that version, or remove it with tcpinspect enforce stop");
+            }
+            return Optional.of(new PinnedTables(new EnforcerTables(maps, lockFile(folder)), opened));
         } catch (RuntimeException e) {
             opened.forEach(Pins.PinnedMap::close);
             throw e;
@@ -294,6 +332,7 @@ public final class Enforcer implements AutoCloseable {
                 Files.deleteIfExists(p);
             }
             Files.deleteIfExists(folder);
+            Files.deleteIfExists(lockFile(folder));
             // The parents too, when this was the last enforcer.
             for (Path parent = folder.getParent(); parent != null && parent.startsWith(Pins.BPFFS)
                     && !parent.equals(Pins.BPFFS); parent = parent.getParent()) {

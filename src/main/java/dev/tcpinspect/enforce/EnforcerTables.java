@@ -26,20 +26,60 @@ import java.util.OptionalLong;
  */
 public final class EnforcerTables {
     public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
-            "enf_ports", "enf_served_on", "enf_sources", "enf_counted", "enf_stats", "enf_hits", "enf_port_syn",
-            "enf_known", "enf_firsts", "enf_misfits");
+            "enf_live_v4", "enf_live_v6", "enf_ports", "enf_served_on", "enf_sources", "enf_conns", "enf_counted",
+            "enf_stats", "enf_hits", "enf_port_syn", "enf_known", "enf_firsts", "enf_misfits");
     /** Most address-bound service ports a policy may have (enf_served_on's size). */
     public static final int MAX_SERVED_ON = 16384;
+    /** How many rules of a generation (or live) have a hit counter of their own; the rest share the last. */
+    public static final int RULE_SLOTS = Layouts.RULE_SLOTS;
 
     private final Map<String, BpfMap> maps;
+    private final java.nio.file.Path lockFile;
 
-    public EnforcerTables(Map<String, BpfMap> maps) {
+    /**
+     * The tables, and the file whose lock every change holds: the enforcer's own loop (expiry,
+     * auto_block) and `policy` commands in other processes change the same tables, and each change
+     * reads before it writes.
+     */
+    public EnforcerTables(Map<String, BpfMap> maps, java.nio.file.Path lockFile) {
         for (String name : MAPS) {
             if (!maps.containsKey(name)) {
                 throw new IllegalArgumentException("the enforcer's table " + name + " is missing");
             }
         }
         this.maps = Map.copyOf(maps);
+        this.lockFile = lockFile;
+    }
+
+    /** Holds the tables' lock (across processes) until closed. */
+    private AutoCloseable lock() {
+        try {
+            java.nio.file.Files.createDirectories(lockFile.getParent());
+            java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(lockFile,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+            java.nio.channels.FileLock lock = channel.lock();
+            return () -> {
+                lock.release();
+                channel.close();
+            };
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("cannot lock " + lockFile + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Changes the enforcer's config under the lock (read, change, write). */
+    public synchronized void updateConfig(java.util.function.UnaryOperator<Config> change) {
+        try (AutoCloseable held = lock()) {
+            writeConfig(change.apply(config()));
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String prefixMap(boolean v6, int gen) {
+        return (gen == LIVE ? "enf_live_" : "enf_prefix_") + (v6 ? "v6" : "v4");
     }
 
     private BpfMap map(String name) {
@@ -64,7 +104,7 @@ public final class EnforcerTables {
         }
     }
 
-    public synchronized void writeConfig(Config c) {
+    synchronized void writeConfig(Config c) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(Layouts.CONFIG);
             v.set(JAVA_INT, 0, c.activeGen());
@@ -130,6 +170,16 @@ public final class EnforcerTables {
      * before writing anything.
      */
     public synchronized void apply(Policy policy) {
+        try (AutoCloseable held = lock()) {
+            applyLocked(policy);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private void applyLocked(Policy policy) {
         List<PrefixRule> rules = new ArrayList<>();
         int ownCount = 0;
         for (Cidr c : policy.deny()) {
@@ -157,6 +207,14 @@ public final class EnforcerTables {
             numbered.add(PrefixRule.named(r.prefix(), r.listed(), next * Layouts.RULE_SLOTS + slot, 0));
         }
         List<PrefixRule> resolved = PrefixChains.resolve(numbered);
+        for (boolean v6 : new boolean[] {false, true}) {
+            long running = countPrefixes(v6, config.activeGen());
+            long adding = resolved.stream().filter(r -> r.prefix().ipv6() == v6).count();
+            if (running + adding > Layouts.PREFIX_ENTRIES) {
+                throw new IllegalArgumentException("the policy has " + adding + (v6 ? " IPv6" : " IPv4") + " prefixes and"
+                        + " the running one " + running + "; the enforcer holds " + Layouts.PREFIX_ENTRIES + " for both");
+            }
+        }
 
         clearPrefixes(next);
         clearServedOn(next);
@@ -316,7 +374,7 @@ public final class EnforcerTables {
     public synchronized List<PrefixRule> prefixes(int gen) {
         List<PrefixRule> out = new ArrayList<>();
         for (boolean v6 : new boolean[] {false, true}) {
-            BpfMap m = map(v6 ? "enf_prefix_v6" : "enf_prefix_v4");
+            BpfMap m = map(prefixMap(v6, gen));
             int addrLength = v6 ? 16 : 4;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment value = a.allocate(Layouts.RULE);
@@ -327,7 +385,7 @@ public final class EnforcerTables {
                     byte[] addr = key.asSlice(5, addrLength).toArray(JAVA_BYTE);
                     out.add(new PrefixRule(new Cidr(addr, key.get(JAVA_INT, 0) - 8),
                             RuleKind.of(value.get(JAVA_SHORT, 6)), RuleKind.of(value.get(JAVA_SHORT, 4)),
-                            value.get(JAVA_INT, 0), value.get(JAVA_LONG, 8)));
+                            value.get(JAVA_INT, 0), value.get(JAVA_LONG, 8), value.get(JAVA_INT, 16)));
                 });
             }
         }
@@ -352,13 +410,24 @@ public final class EnforcerTables {
             value.set(JAVA_SHORT, 4, (short) r.decides().value);
             value.set(JAVA_SHORT, 6, (short) r.listed().value);
             value.set(JAVA_LONG, 8, r.expiresNs());
-            map(r.prefix().ipv6() ? "enf_prefix_v6" : "enf_prefix_v4").update(prefixKey(a, gen, r.prefix()), value,
-                    BpfMap.ANY);
+            value.set(JAVA_INT, 16, r.ownId());
+            value.set(JAVA_INT, 20, r.prefix().prefixLength());
+            map(prefixMap(r.prefix().ipv6(), gen)).update(prefixKey(a, gen, r.prefix()), value, BpfMap.ANY);
         }
     }
 
+    private long countPrefixes(boolean v6, int gen) {
+        long[] n = {0};
+        forEachKey(map(prefixMap(v6, gen)), key -> {
+            if (Byte.toUnsignedInt(key.get(JAVA_BYTE, 4)) == gen) {
+                n[0]++;
+            }
+        });
+        return n[0];
+    }
+
     private void clearPrefixes(int gen) {
-        for (String name : List.of("enf_prefix_v4", "enf_prefix_v6")) {
+        for (String name : List.of(prefixMap(false, gen), prefixMap(true, gen))) {
             BpfMap m = map(name);
             List<byte[]> doomed = new ArrayList<>();
             forEachKey(m, key -> {
@@ -377,54 +446,72 @@ public final class EnforcerTables {
      * expires (0: never) or is deleted; the live entries' chains are worked out again as a whole.
      */
     public synchronized void addLive(Cidr prefix, RuleKind kind, long expiresNs) {
-        List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
-        BitSet used = new BitSet();
-        Optional<PrefixRule> same = live.stream().filter(r -> r.prefix().equals(prefix)).findFirst();
-        live.removeIf(r -> r.prefix().equals(prefix));
-        live.forEach(r -> used.set(r.id() - LIVE * Layouts.RULE_SLOTS));
-        // An entry keeps its counter when replaced; a new one takes the first free (the last is shared).
-        int slot = same.map(r -> r.id() - LIVE * Layouts.RULE_SLOTS)
-                .orElseGet(() -> Math.min(used.nextClearBit(0), Layouts.RULE_SLOTS - 1));
-        if (same.isEmpty() && slot < Layouts.RULE_SLOTS - 1) {
-            zeroHits(LIVE * Layouts.RULE_SLOTS + slot, 1);
+        try (AutoCloseable held = lock()) {
+            List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
+            BitSet used = new BitSet();
+            Optional<PrefixRule> same = live.stream().filter(r -> r.prefix().equals(prefix)).findFirst();
+            live.removeIf(r -> r.prefix().equals(prefix));
+            live.forEach(r -> used.set(r.ownId() - LIVE * Layouts.RULE_SLOTS));
+            // An entry keeps its counter when replaced; a new one takes the first free (the last is shared).
+            int slot = same.map(r -> r.ownId() - LIVE * Layouts.RULE_SLOTS)
+                    .orElseGet(() -> Math.min(used.nextClearBit(0), Layouts.RULE_SLOTS - 1));
+            if (same.isEmpty() && slot < Layouts.RULE_SLOTS - 1) {
+                zeroHits(LIVE * Layouts.RULE_SLOTS + slot, 1);
+            }
+            live.add(PrefixRule.named(prefix, kind, LIVE * Layouts.RULE_SLOTS + slot, expiresNs));
+            writeLive(live);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
         }
-        live.add(PrefixRule.named(prefix, kind, LIVE * Layouts.RULE_SLOTS + slot, expiresNs));
-        writeLive(live);
     }
 
     /** Removes a live entry; false when there was none for exactly that prefix. */
     public synchronized boolean deleteLive(Cidr prefix) {
-        List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
-        if (!live.removeIf(r -> r.prefix().equals(prefix))) {
-            return false;
+        try (AutoCloseable held = lock()) {
+            List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
+            if (!live.removeIf(r -> r.prefix().equals(prefix))) {
+                return false;
+            }
+            try (Arena a = Arena.ofConfined()) {
+                map(prefixMap(prefix.ipv6(), LIVE)).delete(prefixKey(a, LIVE, prefix));
+            }
+            writeLive(live);
+            return true;
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
         }
-        try (Arena a = Arena.ofConfined()) {
-            map(prefix.ipv6() ? "enf_prefix_v6" : "enf_prefix_v4").delete(prefixKey(a, LIVE, prefix));
-        }
-        writeLive(live);
-        return true;
     }
 
     /** Removes live entries that have expired; the number removed. */
     public synchronized int sweep(long nowNs) {
-        List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
-        List<PrefixRule> expired = live.stream().filter(r -> r.expired(nowNs)).toList();
-        if (expired.isEmpty()) {
-            return 0;
-        }
-        live.removeAll(expired);
-        try (Arena a = Arena.ofConfined()) {
-            for (PrefixRule r : expired) {
-                map(r.prefix().ipv6() ? "enf_prefix_v6" : "enf_prefix_v4").delete(prefixKey(a, LIVE, r.prefix()));
+        try (AutoCloseable held = lock()) {
+            List<PrefixRule> live = new ArrayList<>(prefixes(LIVE));
+            List<PrefixRule> expired = live.stream().filter(r -> r.expired(nowNs)).toList();
+            if (expired.isEmpty()) {
+                return 0;
             }
+            live.removeAll(expired);
+            try (Arena a = Arena.ofConfined()) {
+                for (PrefixRule r : expired) {
+                    map(prefixMap(r.prefix().ipv6(), LIVE)).delete(prefixKey(a, LIVE, r.prefix()));
+                }
+            }
+            writeLive(live);
+            return expired.size();
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
         }
-        writeLive(live);
-        return expired.size();
     }
 
     private void writeLive(List<PrefixRule> live) {
-        List<PrefixRule> named = live.stream().map(r -> PrefixRule.named(r.prefix(), r.listed(), r.id(), r.expiresNs()))
-                .toList();
+        List<PrefixRule> named = live.stream().map(r -> PrefixRule.named(r.prefix(), r.listed(), r.ownId(),
+                r.expiresNs())).toList();
         // Live entries first, then the flag that makes packets look: a packet never looks at half an entry.
         for (PrefixRule r : PrefixChains.resolve(named)) {
             writePrefix(LIVE, r);

@@ -19,6 +19,8 @@ final class Layouts {
     static final int LIVE = 2;
     static final int PORTS = 65536;
     static final int RULE_SLOTS = 16384;
+    /** Entries of each prefix table (enf_prefix_v4, enf_prefix_v6): both generations together. */
+    static final int PREFIX_ENTRIES = 262144;
 
     static final int PORT_SERVED = 1;
     static final int PORT_SERVED_ON = 2;
@@ -41,7 +43,7 @@ final class Layouts {
             MemoryLayout.sequenceLayout(3, JAVA_BYTE).withName("pad")).withName("enf_key_v6");
     static final StructLayout RULE = MemoryLayout.structLayout(
             JAVA_INT.withName("id"), JAVA_SHORT.withName("kind"), JAVA_SHORT.withName("listed"),
-            JAVA_LONG.withName("expires_ns")).withName("enf_rule");
+            JAVA_LONG.withName("expires_ns"), JAVA_INT.withName("own_id"), JAVA_INT.withName("prefixlen")).withName("enf_rule");
     static final StructLayout SETTINGS = MemoryLayout.structLayout(
             JAVA_INT.withName("default_deny"), JAVA_INT.withName("service_filter"), JAVA_INT.withName("conn_limit"),
             JAVA_INT.withName("pad"), JAVA_LONG.withName("new_interval_ns"), JAVA_LONG.withName("new_burst_ns"),
@@ -60,11 +62,12 @@ final class Layouts {
             JAVA_INT.withName("family"), JAVA_SHORT.withName("sport"), JAVA_SHORT.withName("dport"),
             MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("saddr"),
             MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("daddr")).withName("enf_flow_key");
-    static final StructLayout SOURCE = MemoryLayout.structLayout(
-            JAVA_LONG.withName("tat_ns"), JAVA_LONG.withName("conns")).withName("enf_source");
+    static final StructLayout SOURCE = MemoryLayout.structLayout(JAVA_LONG.withName("tat_ns")).withName("enf_source");
+    static final StructLayout FIRST = MemoryLayout.structLayout(JAVA_INT.withName("state"), JAVA_INT.withName("seq"))
+            .withName("enf_first");
 
     static final List<StructLayout> STRUCTS = List.of(KEY_V4, KEY_V6, RULE, SETTINGS, CONFIG, SERVICE_KEY, SOURCE_KEY,
-            SOURCE, FLOW_KEY);
+            SOURCE, FLOW_KEY, FIRST);
 
     /** enum enf_stat, in order. */
     static final List<String> STATS = java.util.Arrays.stream(EnforceStat.values()).map(Enum::name).toList();

@@ -23,7 +23,7 @@ public final class PrefixChains {
         for (PrefixRule r : named) {
             // Keyed by the network (host bits cleared), as the kernel's table and the lookups below see it.
             Cidr network = new Cidr(r.prefix().network(), r.prefix().prefixLength());
-            byPrefix.merge(network, new PrefixRule(network, r.listed(), r.decides(), r.id(), r.expiresNs()),
+            byPrefix.merge(network, new PrefixRule(network, r.listed(), r.decides(), r.ownId(), r.expiresNs(), r.ownId()),
                     (a, b) -> a.listed() == RuleKind.ALLOW ? a : b);
         }
         Map<Boolean, TreeSet<Integer>> lengths = new HashMap<>();
@@ -33,7 +33,7 @@ public final class PrefixChains {
         List<PrefixRule> out = new ArrayList<>(byPrefix.size());
         for (PrefixRule r : byPrefix.values()) {
             if (r.listed() == RuleKind.ALLOW) {
-                out.add(new PrefixRule(r.prefix(), RuleKind.ALLOW, RuleKind.ALLOW, r.id(), r.expiresNs()));
+                out.add(new PrefixRule(r.prefix(), RuleKind.ALLOW, RuleKind.ALLOW, r.ownId(), r.expiresNs(), r.ownId()));
                 continue;
             }
             PrefixRule nearestAllow = null;
@@ -45,7 +45,8 @@ public final class PrefixChains {
                 }
             }
             out.add(nearestAllow == null ? r
-                    : new PrefixRule(r.prefix(), RuleKind.DENY, RuleKind.ALLOW, nearestAllow.id(), r.expiresNs()));
+                    : new PrefixRule(r.prefix(), RuleKind.DENY, RuleKind.ALLOW, nearestAllow.ownId(), r.expiresNs(),
+                            r.ownId()));
         }
         return out;
     }

@@ -551,4 +551,21 @@ class EnforceCliTest {
             return null;
         });
     }
+
+    /** A second enforcer in the same namespace is refused in one line, and the first keeps enforcing. */
+    @Test
+    void aSecondEnforcerIsRefusedAndTheFirstKeepsItsPolicy() throws Exception {
+        httpServer(8080);
+        Path p = policy(PREFIXES);
+        try (TcpinspectProcess first = enforce(p)) {
+            Cmd.Result second = TcpinspectProcess.run(null, "enforce", "--policy", policy("default: allow\n").toString(),
+                    "-i", lab.serverIf(), "--netns", lab.serverNs());
+            assertEquals(1, second.exit(), second.err());
+            assertEquals("tcpinspect: an enforcer runs in this network namespace already (pid " + first.pid() + "): change"
+                    + " its policy with tcpinspect policy apply FILE, or stop it with tcpinspect enforce stop",
+                    second.err().strip());
+            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the first's policy still holds");
+            assertTrue(policyCommand("show").ok().out().startsWith("enforcer     pid " + first.pid()));
+        }
+    }
 }

@@ -118,7 +118,7 @@ class PrefixChainsTest {
     @Test
     void denyInsideAllowIsAllowedByTheAllow() {
         List<PrefixRule> t = PrefixChains.resolve(List.of(allow("10.0.0.0/16", 1), deny("10.0.5.0/24", 2)));
-        assertEquals(new PrefixRule(Cidr.parse("10.0.5.0/24"), RuleKind.DENY, RuleKind.ALLOW, 1, 0),
+        assertEquals(new PrefixRule(Cidr.parse("10.0.5.0/24"), RuleKind.DENY, RuleKind.ALLOW, 1, 0, 2),
                 entry(t, "10.0.5.0/24"));
         assertEquals(new PrefixRule(Cidr.parse("10.0.0.0/16"), RuleKind.ALLOW, RuleKind.ALLOW, 1, 0),
                 entry(t, "10.0.0.0/16"));
@@ -137,9 +137,9 @@ class PrefixChainsTest {
                 deny("10.0.0.0/8", 1), deny("10.1.2.3", 4)));
         assertEquals(new PrefixRule(Cidr.parse("10.0.0.0/8"), RuleKind.DENY, RuleKind.DENY, 1, 0),
                 entry(t, "10.0.0.0/8"));
-        assertEquals(new PrefixRule(Cidr.parse("10.1.2.0/24"), RuleKind.DENY, RuleKind.ALLOW, 2, 0),
+        assertEquals(new PrefixRule(Cidr.parse("10.1.2.0/24"), RuleKind.DENY, RuleKind.ALLOW, 2, 0, 3),
                 entry(t, "10.1.2.0/24"));
-        assertEquals(new PrefixRule(Cidr.parse("10.1.2.3/32"), RuleKind.DENY, RuleKind.ALLOW, 2, 0),
+        assertEquals(new PrefixRule(Cidr.parse("10.1.2.3/32"), RuleKind.DENY, RuleKind.ALLOW, 2, 0, 4),
                 entry(t, "10.1.2.3/32"));
         assertEquals("ALLOW 2", verdict(t, "10.1.2.3"));
         assertEquals("ALLOW 2", verdict(t, "10.1.2.4"));
@@ -156,12 +156,12 @@ class PrefixChainsTest {
     void denyTakesTheNearestEnclosingAllow() {
         List<PrefixRule> t = PrefixChains.resolve(List.of(allow("10.0.0.0/8", 1), allow("10.1.0.0/16", 2),
                 deny("10.1.2.0/24", 3)));
-        assertEquals(new PrefixRule(Cidr.parse("10.1.2.0/24"), RuleKind.DENY, RuleKind.ALLOW, 2, 0),
+        assertEquals(new PrefixRule(Cidr.parse("10.1.2.0/24"), RuleKind.DENY, RuleKind.ALLOW, 2, 0, 3),
                 entry(t, "10.1.2.0/24"));
         // The same in IPv6, the allows at lengths that are not multiples of 8.
         t = PrefixChains.resolve(List.of(deny("2001:db8:bad:f00::/56", 3), allow("2001:db8:bac::/46", 2),
                 allow("2001:db8::/29", 1)));
-        assertEquals(new PrefixRule(Cidr.parse("2001:db8:bad:f00::/56"), RuleKind.DENY, RuleKind.ALLOW, 2, 0),
+        assertEquals(new PrefixRule(Cidr.parse("2001:db8:bad:f00::/56"), RuleKind.DENY, RuleKind.ALLOW, 2, 0, 3),
                 entry(t, "2001:db8:bad:f00::/56"));
         assertEquals("ALLOW 2", verdict(t, "2001:db8:bad:f00::1"));
         assertEquals("ALLOW 1", verdict(t, "2001:db8:bb0::1"));
@@ -180,7 +180,7 @@ class PrefixChainsTest {
             assertEquals(2, t.size(), t.toString());
             assertEquals(new PrefixRule(Cidr.parse("192.0.2.0/24"), RuleKind.ALLOW, RuleKind.ALLOW, 2, 0),
                     entry(t, "192.0.2.0/24"), named.toString());
-            assertEquals(new PrefixRule(Cidr.parse("192.0.2.128/25"), RuleKind.DENY, RuleKind.ALLOW, 2, 0),
+            assertEquals(new PrefixRule(Cidr.parse("192.0.2.128/25"), RuleKind.DENY, RuleKind.ALLOW, 2, 0, 3),
                     entry(t, "192.0.2.128/25"), named.toString());
             assertEquals("ALLOW 2", verdict(t, "192.0.2.1"));
             assertEquals("ALLOW 2", verdict(t, "192.0.2.200"));
@@ -235,9 +235,9 @@ class PrefixChainsTest {
                 PrefixRule.named(Cidr.parse("0.0.0.0/0"), RuleKind.ALLOW, 1, 0),
                 PrefixRule.named(Cidr.parse("203.0.113.7"), RuleKind.DENY, 2, 5_000),
                 PrefixRule.named(Cidr.parse("203.0.113.0/24"), RuleKind.DENY, 3, 7_000)));
-        assertEquals(new PrefixRule(Cidr.parse("203.0.113.7/32"), RuleKind.DENY, RuleKind.ALLOW, 1, 5_000),
+        assertEquals(new PrefixRule(Cidr.parse("203.0.113.7/32"), RuleKind.DENY, RuleKind.ALLOW, 1, 5_000, 2),
                 entry(t, "203.0.113.7/32"));
-        assertEquals(new PrefixRule(Cidr.parse("203.0.113.0/24"), RuleKind.DENY, RuleKind.ALLOW, 1, 7_000),
+        assertEquals(new PrefixRule(Cidr.parse("203.0.113.0/24"), RuleKind.DENY, RuleKind.ALLOW, 1, 7_000, 3),
                 entry(t, "203.0.113.0/24"));
         assertEquals("ALLOW 1", verdict(t, "203.0.113.7"));
         assertEquals("ALLOW 1", verdict(t, "203.0.113.8"));

@@ -23,6 +23,8 @@ public final class Frame {
     private boolean fastOpenCookie;
     private byte[] rawOptions = new byte[0];
     private byte[] source;
+    private byte[] payloadBytes;
+    private int seq = 1;
     private int sport = 40000;
     private int dport = 80;
     private int payload;
@@ -114,6 +116,19 @@ public final class Frame {
         return this;
     }
 
+    /** The payload's bytes (instead of payload(n)'s zeros). */
+    public Frame payload(byte[] bytes) {
+        payloadBytes = bytes.clone();
+        payload = bytes.length;
+        return this;
+    }
+
+    /** The TCP sequence number (default 1). */
+    public Frame seq(int n) {
+        seq = n;
+        return this;
+    }
+
     public Frame sport(int port) {
         sport = port;
         return this;
@@ -201,7 +216,9 @@ public final class Frame {
         }
         u16(out, sport);
         u16(out, dport);
-        out.writeBytes(new byte[] {0, 0, 0, 1, 0, 0, 0, 0});
+        u16(out, seq >>> 16);
+        u16(out, seq & 0xFFFF);
+        out.writeBytes(new byte[] {0, 0, 0, 0});
         out.write(((5 + options / 4) << 4) | (flagsHi & 0x0F));
         out.write(flags);
         u16(out, 65535);
@@ -214,7 +231,7 @@ public final class Frame {
             out.write(1);
         }
         out.writeBytes(rawOptions);
-        out.writeBytes(new byte[payload]);
+        out.writeBytes(payloadBytes != null ? payloadBytes : new byte[payload]);
         return out.toByteArray();
     }
 

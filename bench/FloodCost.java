@@ -1,0 +1,205 @@
+import dev.tcpinspect.ebpf.BpfObject;
+import dev.tcpinspect.ebpf.KernelLink;
+import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.enforce.Enforcer;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.policy.Cidr;
+import dev.tcpinspect.policy.Policy;
+import dev.tcpinspect.policy.PolicyFile;
+import java.io.StringReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * Softirq CPU per dropped packet of a SYN flood at a port the policy drops, on the lab's veth:
+ * hping3 floods from the client namespace with random sources for a few seconds, and the kernel's
+ * softirq time (/proc/stat, all CPUs) over the packets the client's veth sent is what receiving and
+ * judging each one cost on the server's side. Modes, alternating by round: no filter (the stack
+ * answers each SYN with a reset), iptables' raw table DROP, an nftables ingress-hook drop, a bare
+ * XDP_DROP program (the floor), and tcpinspect's enforcer with a 10,000-prefix, 64-port policy in
+ * native mode, and with the 64 ports alone. Also the legitimate side: the client's own connections a second to a served port
+ * (443) in the middle of the flood, beside the same without a flood in each round.
+ *
+ * Run with bench/run flood [ROUNDS] (builds first). Not a test: it asserts nothing, it prints figures.
+ */
+public class FloodCost {
+    static final int SECONDS = 4;
+    static final int PORT = 9999;
+
+    public static void main(String[] args) throws Exception {
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
+        List<String> modes = List.of("stack", "iptables-raw", "nft-ingress", "xdp-drop", "tcpinspect", "tcpinspect-ports");
+        Policy policy = bigPolicy();
+        long[][] nsPerPacket = new long[modes.size()][rounds];
+        long[][] packetsPerSecond = new long[modes.size()][rounds];
+        long[][] legit = new long[modes.size()][rounds];
+        long[] quiet = new long[rounds];
+        System.out.printf("SYN flood (hping3 --flood --rand-source) to port %d for %d s a round; softirq time of all CPUs"
+                + " per packet the client's veth sent (the flood alone), then the client's connections a second during it;"
+                + " %d rounds, modes alternating%n%n", PORT, SECONDS, rounds);
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 443)) {
+            for (int r = 0; r < rounds; r++) {
+                quiet[r] = clientRate(lab);
+                for (int m = 0; m < modes.size(); m++) {
+                    long[] result = round(lab, modes.get(m), policy);
+                    nsPerPacket[m][r] = result[0];
+                    packetsPerSecond[m][r] = result[1];
+                    legit[m][r] = result[2];
+                }
+            }
+        }
+        System.out.printf("%-14s %16s %16s %18s   %s%n", "filter", "softirq ns/pkt", "packets/s sent", "client conn/s",
+                "rounds (ns/pkt)");
+        for (int m = 0; m < modes.size(); m++) {
+            System.out.printf("%-14s %16d %16d %18d   %s%n", modes.get(m), median(nsPerPacket[m]),
+                    median(packetsPerSecond[m]), median(legit[m]), Arrays.toString(nsPerPacket[m]));
+        }
+        System.out.printf("%-14s %16s %16s %18d   %s%n", "(no flood)", "", "", median(quiet), "client conn/s alone");
+    }
+
+    /** One flood under one filter: {softirq ns per packet, packets a second, the client's connections a second}. */
+    static long[] round(Lab lab, String mode, Policy policy) throws Exception {
+        AutoCloseable filter = install(lab, mode, policy);
+        try {
+            Process flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p",
+                    Integer.toString(PORT), "--flood", "--rand-source", Lab.SERVER_V4)
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            long sent;
+            long softirq;
+            double seconds;
+            long legit;
+            try {
+                Thread.sleep(500); // the flood at full rate
+                // The flood alone: the client's own connections would add their softirq time to the flood's.
+                long softirqBefore = softirqNs();
+                long sentBefore = txPackets(lab);
+                long start = System.nanoTime();
+                Thread.sleep(SECONDS * 1000L);
+                seconds = (System.nanoTime() - start) / 1e9;
+                sent = txPackets(lab) - sentBefore;
+                softirq = softirqNs() - softirqBefore;
+                legit = clientRate(lab);
+            } finally {
+                flood.destroy();
+                flood.waitFor();
+            }
+            return new long[] {sent == 0 ? 0 : softirq / sent, Math.round(sent / seconds), legit};
+        } finally {
+            filter.close();
+            Thread.sleep(500);
+        }
+    }
+
+    static AutoCloseable install(Lab lab, String mode, Policy policy) throws Exception {
+        String ns = lab.serverNs();
+        String dev = lab.serverIf();
+        switch (mode) {
+            case "stack":
+                return () -> { };
+            case "iptables-raw":
+                sh("ip", "netns", "exec", ns, "iptables", "-t", "raw", "-A", "PREROUTING", "-p", "tcp",
+                        "--dport", Integer.toString(PORT), "-j", "DROP");
+                return () -> sh("ip", "netns", "exec", ns, "iptables", "-t", "raw", "-F", "PREROUTING");
+            case "nft-ingress":
+                sh("ip", "netns", "exec", ns, "nft", "add table netdev tcpi_bench");
+                sh("ip", "netns", "exec", ns, "nft", "add chain netdev tcpi_bench in { type filter hook ingress"
+                        + " device " + dev + " priority 0 ; }");
+                sh("ip", "netns", "exec", ns, "nft", "add rule netdev tcpi_bench in tcp dport " + PORT + " drop");
+                return () -> sh("ip", "netns", "exec", ns, "nft", "delete table netdev tcpi_bench");
+            case "xdp-drop": {
+                BpfObject drop = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                lab.server().run(() -> drop.program("tcpi_drop_xdp").attachXdp(NetInterfaces.indexOf(dev), XdpMode.NATIVE));
+                return drop;
+            }
+            case "tcpinspect":
+                return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
+            case "tcpinspect-ports": // the same service ports, no prefix: what the 10,000 prefixes add
+                return Enforcer.start(new Enforcer.Options(new Policy(policy.defaultVerdict(), policy.services(),
+                        policy.failsafe(), List.of(), List.of(), policy.limits(), Optional.empty(), Optional.empty()),
+                        List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
+            default:
+                throw new IllegalArgumentException(mode);
+        }
+    }
+
+    /** The lab policy: 10,000 prefixes none of which holds the flood's sources' usual range, 64 ports (not 9999). */
+    static Policy bigPolicy() {
+        Random random = new Random(42);
+        Set<String> deny = new LinkedHashSet<>();
+        while (deny.size() < 10_000) {
+            boolean v6 = deny.size() % 2 == 1;
+            byte[] a = new byte[v6 ? 16 : 4];
+            random.nextBytes(a);
+            if (v6) {
+                a[0] = 0x20; a[1] = 0x01; a[2] = 0x0d; a[3] = (byte) 0xb8;
+            } else {
+                a[0] = 10;
+            }
+            int length = v6 ? 32 + random.nextInt(97) : 8 + random.nextInt(25);
+            deny.add("\"" + new Cidr(new Cidr(a, length).network(), length) + "\"");
+        }
+        List<String> ports = new ArrayList<>(List.of("443"));
+        for (int port = 8000; port < 8063; port++) {
+            ports.add(Integer.toString(port));
+        }
+        return PolicyFile.parse("flood.yaml", new StringReader("services: [" + String.join(", ", ports) + "]\ndeny: ["
+                + String.join(", ", deny) + "]\n"));
+    }
+
+    /** Softirq time of all CPUs so far (/proc/stat's cpu line, USER_HZ ticks), in ns. */
+    static long softirqNs() throws Exception {
+        String cpu = Files.readAllLines(Path.of("/proc/stat")).get(0);
+        long ticks = Long.parseLong(cpu.trim().split("\\s+")[7]);
+        return ticks * 10_000_000L; // USER_HZ is 100 on Linux
+    }
+
+    static long txPackets(Lab lab) {
+        return Long.parseLong(sh("ip", "netns", "exec", lab.clientNs(), "cat",
+                "/sys/class/net/" + lab.clientIf() + "/statistics/tx_packets").trim());
+    }
+
+    /** The client's completed connections a second to the served port over 2 s, one at a time (a timeout counts none). */
+    static long clientRate(Lab lab) {
+        return lab.client().call(() -> {
+            long end = System.nanoTime() + 2_000_000_000L;
+            long done = 0;
+            while (System.nanoTime() < end) {
+                try (java.net.Socket s = new java.net.Socket()) {
+                    s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, 443), 500);
+                    done++;
+                } catch (java.io.IOException timedOut) {
+                    // lost to the flood: not counted
+                }
+            }
+            return done / 2;
+        });
+    }
+
+    static String sh(String... command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            if (p.waitFor() != 0) {
+                throw new IllegalStateException(String.join(" ", command) + ": " + out);
+            }
+            return out;
+        } catch (java.io.IOException | InterruptedException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static long median(long[] v) {
+        long[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+}

@@ -1,0 +1,185 @@
+package dev.tcpinspect.enforce;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.tcpinspect.ebpf.Pins;
+import dev.tcpinspect.policy.Cidr;
+import dev.tcpinspect.policy.PolicyFile;
+import dev.tcpinspect.testing.Frame;
+import dev.tcpinspect.testing.RequiresBpf;
+import java.io.StringReader;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The enforcer's judgement, packet by packet, with BPF_PROG_TEST_RUN on the real XDP program and its
+ * tables (a detached enforcer: nothing attached): each step of README "How a packet is judged",
+ * in order, and what each step's counter says. The expected verdicts are the README's, not the code's.
+ */
+@RequiresBpf
+class EnforcerVerdictTest {
+    private static final int DROP = 1;
+    private static final int PASS = 2;
+    private static final AtomicInteger COUNTER = new AtomicInteger();
+
+    private Enforcer enforcer;
+
+    private Enforcer enforcer(String policy, boolean audit) {
+        enforcer = Enforcer.loadDetached(Pins.BPFFS.resolve("tcpinspect-test-" + ProcessHandle.current().pid() + "-"
+                + COUNTER.incrementAndGet()), audit);
+        enforcer.tables().apply(PolicyFile.parse("test.yaml", new StringReader(policy)));
+        return enforcer;
+    }
+
+    @AfterEach
+    void close() {
+        if (enforcer != null) {
+            enforcer.close();
+        }
+    }
+
+    private int judge(Frame frame) {
+        return enforcer.program().testRun(frame.build(), 1).verdict();
+    }
+
+    private long stat(EnforceStat s) {
+        return enforcer.tables().stats()[s.ordinal()];
+    }
+
+    private static Frame syn4(String from, int port) {
+        return Frame.ipv4().source(from).flags(Frame.SYN).dport(port);
+    }
+
+    private static Frame syn6(String from, int port) {
+        return Frame.ipv6().source(from).flags(Frame.SYN).dport(port);
+    }
+
+    @Test
+    void aDeniedSourceIsDroppedUnlessAnAllowCoversItIpv4AndIpv6() {
+        enforcer("deny: [10.0.0.0/8, \"2001:db8::/32\"]\nallow: [10.1.0.0/16, \"2001:db8:1::/48\"]\n", false);
+        assertEquals(DROP, judge(syn4("10.2.0.1", 80)));
+        assertEquals(DROP, judge(Frame.ipv4().source("10.2.0.1").flags(Frame.ACK).dport(80)), "every packet, not only SYNs");
+        assertEquals(PASS, judge(syn4("10.1.0.1", 80)), "allow wins over the wider deny");
+        assertEquals(PASS, judge(syn4("198.18.0.2", 80)), "no rule");
+        assertEquals(DROP, judge(syn6("2001:db8:2::1", 80)));
+        assertEquals(PASS, judge(syn6("2001:db8:1::1", 80)));
+        assertEquals(3, stat(EnforceStat.DENIED));
+        assertEquals(3, stat(EnforceStat.DROPPED));
+        assertEquals(2, stat(EnforceStat.ALLOWED));
+        assertEquals(6, stat(EnforceStat.PACKETS));
+    }
+
+    @Test
+    void neighborDiscoveryFromADeniedSourcePasses() {
+        enforcer("deny: [\"fd00:7c1::/32\"]\n", false);
+        byte[] frame = new byte[14 + 40 + 24];
+        frame[12] = (byte) 0x86;
+        frame[13] = (byte) 0xDD;
+        frame[14] = 0x60;
+        frame[14 + 5] = 24;          // payload length
+        frame[14 + 6] = 58;          // ICMPv6
+        frame[14 + 7] = (byte) 255;  // hop limit
+        byte[] source = Cidr.parse("fd00:7c1::2").address();
+        System.arraycopy(source, 0, frame, 14 + 8, 16);
+        frame[14 + 24] = (byte) 0xff; // ff02::1:ff00:1
+        frame[14 + 25] = 0x02;
+        frame[14 + 40] = (byte) 135;  // neighbor solicitation
+        assertEquals(PASS, enforcer.program().testRun(frame, 1).verdict());
+        frame[14 + 40] = (byte) 128;  // an echo request is judged: denied
+        assertEquals(DROP, enforcer.program().testRun(frame, 1).verdict());
+    }
+
+    @Test
+    void onlyNewConnectionsToPortsNotServedAreDroppedAndFailsafePortsStayOpen() {
+        enforcer("services: [443]\nfailsafe: [22]\ndeny: [10.0.0.0/8]\n", false);
+        assertEquals(DROP, judge(syn4("198.18.0.2", 80)));
+        assertEquals(PASS, judge(syn4("198.18.0.2", 443)));
+        assertEquals(PASS, judge(Frame.ipv4().flags(Frame.ACK).dport(40000)), "a reply to this host's own connection");
+        assertEquals(PASS, judge(Frame.ipv4().flags(Frame.SYN | Frame.ACK).dport(40000)), "a SYN-ACK is no new connection");
+        assertEquals(PASS, judge(syn4("10.0.0.1", 22)), "failsafe, even for a denied source");
+        assertEquals(1, stat(EnforceStat.NOT_SERVED));
+        assertEquals(1, stat(EnforceStat.FAILSAFE));
+    }
+
+    @Test
+    void defaultDenyDropsNewConnectionsNoRuleAllows() {
+        enforcer("default: deny\nallow: [198.18.0.0/24]\n", false);
+        assertEquals(PASS, judge(syn4("198.18.0.2", 80)));
+        assertEquals(DROP, judge(syn4("192.0.2.1", 80)));
+        assertEquals(PASS, judge(Frame.ipv4().source("192.0.2.1").flags(Frame.ACK).dport(80)), "only new connections");
+        assertEquals(PASS, judge(syn4("192.0.2.1", 22)), "22 is failsafe by default");
+        assertEquals(1, stat(EnforceStat.DEFAULT_DENY));
+    }
+
+    @Test
+    void auditJudgesAndCountsButPassesEverything() {
+        enforcer("deny: [10.0.0.0/8]\n", true);
+        assertEquals(PASS, judge(syn4("10.0.0.1", 80)));
+        assertEquals(1, stat(EnforceStat.DENIED));
+        assertEquals(0, stat(EnforceStat.DROPPED));
+        assertEquals(1, stat(EnforceStat.PASSED));
+    }
+
+    @Test
+    void liveEntriesJudgeBesideThePolicyUntilTheyExpire() throws Exception {
+        enforcer("allow: [198.18.0.128/25]\n", false);
+        enforcer.tables().addLive(Cidr.parse("198.18.0.0/24"), RuleKind.DENY, 0);
+        assertEquals(DROP, judge(syn4("198.18.0.2", 80)));
+        assertEquals(PASS, judge(syn4("198.18.0.200", 80)), "the policy's allow wins over a live deny");
+        enforcer.tables().addLive(Cidr.parse("198.18.0.2"), RuleKind.ALLOW, 0);
+        assertEquals(PASS, judge(syn4("198.18.0.2", 80)), "a live allow wins over a live deny");
+        enforcer.tables().addLive(Cidr.parse("198.18.0.3"), RuleKind.DENY, System.nanoTime() + 50_000_000L);
+        assertEquals(DROP, judge(syn4("198.18.0.3", 80)));
+        Thread.sleep(60);
+        assertEquals(DROP, judge(syn4("198.18.0.3", 80)), "expired, the shorter live deny decides");
+        assertEquals(1, enforcer.tables().sweep(System.nanoTime()));
+        assertEquals(true, enforcer.tables().deleteLive(Cidr.parse("198.18.0.0/24")));
+        assertEquals(PASS, judge(syn4("198.18.0.3", 80)));
+    }
+
+    @Test
+    void perSourceRateTakesABucketOfASecondsWorth() {
+        enforcer("limits:\n  per_source: {new_per_second: 3}\n", false);
+        assertEquals(PASS, judge(syn4("198.18.0.2", 80)));
+        assertEquals(PASS, judge(syn4("198.18.0.2", 80)));
+        assertEquals(PASS, judge(syn4("198.18.0.2", 80)));
+        assertEquals(DROP, judge(syn4("198.18.0.2", 80)));
+        assertEquals(PASS, judge(syn4("198.18.0.3", 80)), "another source has its own bucket");
+        assertEquals(1, stat(EnforceStat.RATE_LIMITED));
+    }
+
+    @Test
+    void aSynFloodOverThePortsRateIsDroppedFromSourcesNotKnown() {
+        enforcer("syn_flood: {syn_per_second: 2}\n", false);
+        assertEquals(PASS, judge(syn4("192.0.2.1", 443)));
+        assertEquals(PASS, judge(syn4("192.0.2.2", 443)));
+        assertEquals(DROP, judge(syn4("192.0.2.3", 443)));
+        assertEquals(PASS, judge(syn4("192.0.2.3", 444)), "each port has its own rate");
+        assertEquals(1, stat(EnforceStat.SYN_FLOOD));
+    }
+
+    @Test
+    void firstPayloadsAreCheckedInTheirPlaceOnly() {
+        enforcer("services:\n  - {port: 8080, expect: http, on_misfit: drop}\nallow: [192.0.2.0/24]\n", false);
+        byte[] get = "GET / HTTP/1.1\r\n".getBytes();
+        byte[] tls = {0x16, 3, 1, 0, 0x2e, 1, 0, 0};
+        // A fitting connection: SYN (seq 1), then its first payload at seq 2.
+        assertEquals(PASS, judge(syn4("198.18.0.2", 8080).sport(40001)));
+        assertEquals(PASS, judge(Frame.ipv4().flags(Frame.ACK | Frame.PSH).sport(40001).dport(8080).seq(2).payload(get)));
+        // A misfit: its first payload and everything after it are dropped.
+        assertEquals(PASS, judge(syn4("198.18.0.2", 8080).sport(40002)));
+        assertEquals(PASS, judge(Frame.ipv4().flags(Frame.ACK | Frame.PSH).sport(40002).dport(8080).seq(900).payload(get)),
+                "a segment out of place neither passes the check nor ends the wait");
+        assertEquals(DROP, judge(Frame.ipv4().flags(Frame.ACK | Frame.PSH).sport(40002).dport(8080).seq(2).payload(tls)));
+        assertEquals(DROP, judge(Frame.ipv4().flags(Frame.ACK).sport(40002).dport(8080).seq(10)));
+        // An allowed source is not checked.
+        assertEquals(PASS, judge(syn4("192.0.2.1", 8080).sport(40003)));
+        assertEquals(PASS, judge(Frame.ipv4().source("192.0.2.1").flags(Frame.ACK | Frame.PSH).sport(40003).dport(8080)
+                .seq(2).payload(tls)));
+        // Data in the SYN (TCP Fast Open) is the first payload.
+        assertEquals(DROP, judge(syn4("198.18.0.2", 8080).sport(40004).payload(tls)));
+        assertEquals(2, stat(EnforceStat.MISFIT_CONNECTIONS));
+        assertEquals(3, stat(EnforceStat.MISFIT));
+    }
+}
