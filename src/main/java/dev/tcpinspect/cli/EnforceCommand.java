@@ -30,7 +30,9 @@ import picocli.CommandLine.Option;
         description = {
             "Enforce a policy file (README, 'Policy files') at the XDP hook of the interfaces named: sources",
             "denied or allowed by prefix, only the ports served open to new connections, failsafe ports",
-            "never closed, per-source limits. The policy stays in force if this process is killed",
+            "never closed, per-source limits, a per-port SYN rate that lets known clients through a flood,",
+            "protocol checks of first payloads, and sources that detection names denied for a while",
+            "(auto_block). The policy stays in force if this process is killed",
             "(its tables and links are pinned in /sys/fs/bpf/tcpinspect/enforce); Ctrl-C or",
             "`tcpinspect enforce stop` removes it all. Change it live with `tcpinspect policy`."},
         subcommands = {EnforceCommand.Stop.class},
@@ -219,8 +221,9 @@ final class EnforceCommand implements Callable<Integer> {
 
     @Command(name = "stop", mixinStandardHelpOptions = true,
             description = {
-                "Stop the enforcer of this network namespace: the running process is asked to stop (SIGTERM),",
-                "and whatever is still pinned (after a kill -9) is removed, which detaches its XDP programs."})
+                "Stop the enforcer of this network namespace (its process, or what a kill -9 left pinned).",
+                "The running process is asked to stop (SIGTERM); whatever is still pinned is removed, which",
+                "detaches its XDP programs."})
     static final class Stop implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
