@@ -23,8 +23,8 @@ final class Hints {
             }
             if (t instanceof AttachException a && a.hook() == AttachException.Hook.XDP) {
                 if (a.errno() == Errno.EBUSY || a.errno() == Errno.EEXIST) {
-                    return "the interface already has an XDP program (ip link show names it): detach it first"
-                            + " (a watch uses XDP only with --xdp)";
+                    return "the interface already has an XDP program (ip link show names it): detach it first,"
+                            + " or, for a watch, watch without --xdp";
                 }
                 if (a.errno() == Errno.EOPNOTSUPP || a.errno() == Errno.EINVAL) {
                     return "the driver may have no native XDP: try --xdp-mode generic";

@@ -36,7 +36,7 @@ class CommandLineTest {
     void helpAndVersionWorkWithoutPrivileges() {
         Cmd.Result help = unprivileged("--help");
         assertEquals(0, help.exit(), help.err());
-        for (String sub : List.of("watch", "doctor", "cleanup", "demo")) {
+        for (String sub : List.of("watch", "doctor", "cleanup", "demo", "enforce", "policy")) {
             assertTrue(help.out().contains(sub), help.out());
         }
         Cmd.Result watchHelp = unprivileged("watch", "--help");
@@ -54,6 +54,16 @@ class CommandLineTest {
                 assertEquals(1, r.exit(), args[0] + ": " + r.err());
                 assertEquals(1, r.err().lines().count(), r.err());
                 assertTrue(r.err().startsWith("tcpinspect: " + args[0] + ": this needs root"), r.err());
+            }
+        }
+        // The enforcer's commands, which open pinned objects: the same line, naming the command.
+        for (String[] args : new String[][] {{"enforce", "--policy", "/nonexistent.yaml", "-i", "lo"}, {"enforce", "stop"},
+                {"policy", "show"}, {"policy", "stats"}, {"policy", "deny", "192.0.2.1"}, {"policy", "delete", "192.0.2.1"}}) {
+            String command = args[0].equals("enforce") && args[1].equals("stop") ? "enforce stop"
+                    : args[0].equals("policy") ? "policy " + args[1] : args[0];
+            for (Cmd.Result r : List.of(unprivileged(args), rootWithoutCapabilities(args))) {
+                assertEquals(1, r.exit(), command + ": " + r.err());
+                assertEquals("tcpinspect: " + command + ": " + dev.tcpinspect.os.Privileges.MISSING, r.err().strip());
             }
         }
         Cmd.Result doctor = unprivileged("doctor", "--format", "json");
