@@ -37,7 +37,8 @@ public class FloodCost {
 
     public static void main(String[] args) throws Exception {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
-        List<String> modes = List.of("stack", "iptables-raw", "nft-ingress", "xdp-drop", "tcpinspect", "tcpinspect-ports");
+        List<String> modes = args.length > 1 ? List.of(args[1].split(","))
+                : List.of("stack", "iptables-raw", "nft-ingress", "xdp-drop", "tcpinspect", "tcpinspect-ports");
         Policy policy = bigPolicy();
         long[][] nsPerPacket = new long[modes.size()][rounds];
         long[][] packetsPerSecond = new long[modes.size()][rounds];
@@ -122,6 +123,8 @@ public class FloodCost {
             }
             case "tcpinspect":
                 return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
+            case "tcpinspect-generic": // the same, in the stack's generic XDP hook (after the backlog)
+                return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.GENERIC, false, Optional.of(ns)));
             case "tcpinspect-ports": // the same service ports, no prefix: what the 10,000 prefixes add
                 return Enforcer.start(new Enforcer.Options(new Policy(policy.defaultVerdict(), policy.services(),
                         policy.failsafe(), List.of(), List.of(), policy.limits(), Optional.empty(), Optional.empty()),
