@@ -127,7 +127,8 @@ public class FloodCost {
                 return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.GENERIC, false, Optional.of(ns)));
             case "tcpinspect-ports": // the same service ports, no prefix: what the 10,000 prefixes add
                 return Enforcer.start(new Enforcer.Options(new Policy(policy.defaultVerdict(), policy.services(),
-                        policy.failsafe(), List.of(), List.of(), policy.limits(), Optional.empty(), Optional.empty()),
+                        policy.failsafe(), List.of(), List.of(), policy.limits(), Optional.empty(), Optional.empty(),
+                        List.of(), java.util.Map.of()),
                         List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
             default:
                 throw new IllegalArgumentException(mode);

@@ -365,6 +365,9 @@ static __always_inline int enf_judge(struct pkt *p)
 	struct enf_rule *rule = enf_rule_of(&src, gen);
 	struct enf_rule *live = NULL;
 
+	if (rule && rule->count_id != ENF_NO_COUNT)
+		PERCPU_ADD(enf_hits, rule->count_id);
+
 	if (cfg->live_entries)
 		live = enf_live_rule(&src);
 	struct enf_rule *allow = rule && rule->kind == ENF_RULE_ALLOW   ? rule

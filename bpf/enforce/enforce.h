@@ -20,9 +20,13 @@
 #define ENF_RULE_SLOTS 16384   /* hit counters per generation and for live entries; ids past the last share it */
 
 enum enf_rule_kind {
+	ENF_RULE_NONE = 0,  /* a chain that is only counted decides nothing */
 	ENF_RULE_ALLOW = 1,
 	ENF_RULE_DENY = 2,
+	ENF_RULE_COUNT = 3, /* listed in count: counted, never a verdict */
 };
+
+#define ENF_NO_COUNT 0xFFFFFFFF
 
 /* Per destination port and generation (index gen * ENF_PORTS + port). */
 enum enf_port_flag {
@@ -69,6 +73,8 @@ struct enf_rule {
 	__u64 expires_ns;  /* CLOCK_MONOTONIC; 0: never (live entries with a TTL) */
 	__u32 own_id;      /* this prefix's own hit counter slot (kept when it is rewritten) */
 	__u32 prefixlen;   /* this prefix's length, to look past it when it has expired */
+	__u32 count_id;    /* the hit counter of the nearest counted prefix in its chain; ENF_NO_COUNT: none */
+	__u32 pad;
 };
 
 /* One generation's settings (enf_settings[gen]). */
@@ -310,6 +316,20 @@ struct {
 	__type(value, __u64);
 	ENF_PINNED;
 } enf_stats SEC(".maps");
+
+/* Rule names (id -> NUL-padded name) of the rules the policy names, for `policy stats`. */
+struct enf_name {
+	char name[48];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 3 * ENF_RULE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct enf_name);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	ENF_PINNED;
+} enf_names SEC(".maps");
 
 /* Hits per rule id: ids gen * ENF_RULE_SLOTS + i for a generation's rules, ENF_LIVE * ENF_RULE_SLOTS + i for live ones. */
 struct {

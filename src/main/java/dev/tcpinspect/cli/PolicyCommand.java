@@ -72,8 +72,9 @@ final class PolicyCommand implements Runnable {
             out.printf("  failsafe     %s%n", p.failsafe().isEmpty() ? "none"
                     : String.join(", ", p.failsafe().stream().map(String::valueOf).toList())
                             + " (never closed by this policy)");
-            out.printf("  deny         %s%n", prefixes(p.deny()));
-            out.printf("  allow        %s%n", prefixes(p.allow()) + (p.allow().isEmpty() ? "" : " (wins over deny)"));
+            out.printf("  deny         %s%n", prefixes(p.deny(), p.names()));
+            out.printf("  allow        %s%n", prefixes(p.allow(), p.names()) + (p.allow().isEmpty() ? "" : " (wins over deny)"));
+            out.printf("  count        %s%n", prefixes(p.count(), p.names()) + (p.count().isEmpty() ? "" : " (counted only)"));
             out.printf("  per source   %s%n", limits(p.limits()));
             out.printf("  syn_flood    %s%n", p.synFlood().map(f -> "over " + f.synPerSecond() + " SYNs a second to a port, only"
                     + " sources known for " + f.knownFor().toString().substring(2).toLowerCase() + " pass").orElse("off"));
@@ -82,8 +83,9 @@ final class PolicyCommand implements Runnable {
             return 0;
         }
 
-        private static String prefixes(List<dev.tcpinspect.policy.Cidr> list) {
-            return list.isEmpty() ? "none" : String.join(", ", list.stream().map(Object::toString).toList());
+        private static String prefixes(List<dev.tcpinspect.policy.Cidr> list, Map<dev.tcpinspect.policy.Cidr, String> names) {
+            return list.isEmpty() ? "none" : String.join(", ", list.stream()
+                    .map(c -> c + (names.containsKey(c) ? " (" + names.get(c) + ")" : "")).toList());
         }
 
         private static String limits(Policy.Limits l) {
@@ -206,8 +208,10 @@ final class PolicyCommand implements Runnable {
                 out.printf("services     %s%n", s.serviceFilter() ? ports(flags, EnforcerTables::served,
                         tables.servedOn(c.activeGen())) : "any port (no service filter)");
                 out.printf("failsafe     %s%n", orNone(ports(flags, EnforcerTables::failsafe, List.of())));
-                out.printf("deny         %s%n", prefixes(rules, RuleKind.DENY));
-                out.printf("allow        %s%n", prefixes(rules, RuleKind.ALLOW));
+                Map<Integer, String> names = tables.names();
+                out.printf("deny         %s%n", prefixes(rules, RuleKind.DENY, names));
+                out.printf("allow        %s%n", prefixes(rules, RuleKind.ALLOW, names));
+                out.printf("count        %s%n", prefixes(rules, RuleKind.COUNT, names));
                 out.printf("per source   %s%n", s.connLimit() == 0 && s.newPerSecond().isEmpty() ? "no limit"
                         : (s.connLimit() == 0 ? "" : s.connLimit() + " connections at once")
                                 + (s.connLimit() != 0 && s.newPerSecond().isPresent() ? ", " : "")
@@ -251,10 +255,12 @@ final class PolicyCommand implements Runnable {
             return String.join(", ", parts);
         }
 
-        private static String prefixes(List<PrefixRule> rules, RuleKind listed) {
-            List<String> names = rules.stream().filter(r -> r.listed() == listed).map(r -> r.prefix().toString())
-                    .sorted().toList();
-            return names.isEmpty() ? "none" : String.join(", ", names);
+        private static String prefixes(List<PrefixRule> rules, RuleKind listed, Map<Integer, String> names) {
+            List<String> shown = rules.stream().filter(r -> r.listed() == listed)
+                    .sorted(java.util.Comparator.comparing(r -> r.prefix().toString()))
+                    .map(r -> r.prefix() + (names.containsKey(r.ownId()) ? " (" + names.get(r.ownId()) + ")" : ""))
+                    .toList();
+            return shown.isEmpty() ? "none" : String.join(", ", shown);
         }
     }
 
@@ -284,9 +290,11 @@ final class PolicyCommand implements Runnable {
                 int gen = tables.config().activeGen();
                 List<PrefixRule> rules = new ArrayList<>(tables.prefixes(gen));
                 rules.addAll(tables.prefixes(EnforcerTables.LIVE));
+                Map<Integer, String> names = tables.names();
                 record Hit(PrefixRule rule, long hits) {}
-                List<Hit> hits = rules.stream().filter(r -> r.id() == ownId(r, rules))
-                        .map(r -> new Hit(r, tables.hits(r.id()))).filter(h -> h.hits() > 0)
+                // Each rule's own counter: what it decided (a deny inside an allow counts under the allow), or
+                // for a counted prefix, the packets of its sources.
+                List<Hit> hits = rules.stream().map(r -> new Hit(r, tables.hits(r.ownId()))).filter(h -> h.hits() > 0)
                         .sorted(java.util.Comparator.comparingLong(Hit::hits).reversed()).limit(Math.max(0, top)).toList();
                 List<Map.Entry<String, Long>> misfits = tables.misfitSources();
                 if (!misfits.isEmpty()) {
@@ -297,16 +305,13 @@ final class PolicyCommand implements Runnable {
                 out.println();
                 out.println(hits.isEmpty() ? "no prefix rule has matched yet" : "hits  rule");
                 for (Hit h : hits) {
-                    out.printf("%d  %s %s%s%n", h.hits(), h.rule().listed().word(), h.rule().prefix(),
-                            h.rule().id() / EnforcerTables.RULE_SLOTS == EnforcerTables.LIVE ? " (live)" : "");
+                    String name = names.get(h.rule().ownId());
+                    out.printf("%d  %s %s%s%s%n", h.hits(), h.rule().listed().word(), h.rule().prefix(),
+                            name == null ? "" : " (" + name + ")",
+                            h.rule().ownId() / EnforcerTables.RULE_SLOTS == EnforcerTables.LIVE ? " (live)" : "");
                 }
             }
             return 0;
-        }
-
-        /** A rule whose counter is its own (a deny inside an allow counts under the allow's). */
-        private static int ownId(PrefixRule r, List<PrefixRule> all) {
-            return r.listed() == r.decides() ? r.id() : -1;
         }
     }
 

@@ -27,7 +27,7 @@ import java.util.OptionalLong;
 public final class EnforcerTables {
     public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
             "enf_live_v4", "enf_live_v6", "enf_ports", "enf_served_on", "enf_sources", "enf_conns", "enf_counted",
-            "enf_stats", "enf_hits", "enf_port_syn", "enf_known", "enf_firsts", "enf_misfits");
+            "enf_stats", "enf_hits", "enf_port_syn", "enf_known", "enf_firsts", "enf_misfits", "enf_names");
     /** Most address-bound service ports a policy may have (enf_served_on's size). */
     public static final int MAX_SERVED_ON = 16384;
     /** How many rules of a generation (or live) have a hit counter of their own; the rest share the last. */
@@ -188,6 +188,9 @@ public final class EnforcerTables {
         for (Cidr c : policy.allow()) {
             rules.add(PrefixRule.named(c, RuleKind.ALLOW, 0, 0));
         }
+        for (Cidr c : policy.count()) {
+            rules.add(PrefixRule.named(c, RuleKind.COUNT, 0, 0));
+        }
         int servedOn = 0;
         for (Policy.Service s : policy.services()) {
             if (s.localAddress().isPresent()) {
@@ -221,6 +224,13 @@ public final class EnforcerTables {
         zeroHits(next * Layouts.RULE_SLOTS, Layouts.RULE_SLOTS);
         for (PrefixRule r : resolved) {
             writePrefix(next, r);
+        }
+        clearNames(next * Layouts.RULE_SLOTS, Layouts.RULE_SLOTS);
+        for (PrefixRule r : numbered) {
+            String name = policy.names().get(r.prefix());
+            if (name != null && r.ownId() % Layouts.RULE_SLOTS != Layouts.RULE_SLOTS - 1) {
+                writeName(r.ownId(), name);
+            }
         }
         int[] flags = new int[Layouts.PORTS];
         for (Policy.Service s : policy.services()) {
@@ -385,7 +395,8 @@ public final class EnforcerTables {
                     byte[] addr = key.asSlice(5, addrLength).toArray(JAVA_BYTE);
                     out.add(new PrefixRule(new Cidr(addr, key.get(JAVA_INT, 0) - 8),
                             RuleKind.of(value.get(JAVA_SHORT, 6)), RuleKind.of(value.get(JAVA_SHORT, 4)),
-                            value.get(JAVA_INT, 0), value.get(JAVA_LONG, 8), value.get(JAVA_INT, 16)));
+                            value.get(JAVA_INT, 0), value.get(JAVA_LONG, 8), value.get(JAVA_INT, 16),
+                            value.get(JAVA_INT, 24)));
                 });
             }
         }
@@ -412,6 +423,7 @@ public final class EnforcerTables {
             value.set(JAVA_LONG, 8, r.expiresNs());
             value.set(JAVA_INT, 16, r.ownId());
             value.set(JAVA_INT, 20, r.prefix().prefixLength());
+            value.set(JAVA_INT, 24, r.countId());
             map(prefixMap(r.prefix().ipv6(), gen)).update(prefixKey(a, gen, r.prefix()), value, BpfMap.ANY);
         }
     }
@@ -520,6 +532,44 @@ public final class EnforcerTables {
         if (c.liveEntries() != !live.isEmpty()) {
             writeConfig(new Config(c.activeGen(), !live.isEmpty(), c.netnsInum(), c.audit(), c.pid()));
         }
+    }
+
+    // ---- rule names ----
+
+    /** The names of the rules the policy named, by hit counter id. */
+    public synchronized Map<Integer, String> names() {
+        Map<Integer, String> out = new java.util.HashMap<>();
+        BpfMap m = map("enf_names");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment value = a.allocate(Layouts.NAME_BYTES);
+            forEachKey(m, key -> {
+                if (m.lookup(key, value)) {
+                    out.put(key.get(JAVA_INT, 0), value.getString(0));
+                }
+            });
+        }
+        return out;
+    }
+
+    private void writeName(int id, String name) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment value = a.allocate(Layouts.NAME_BYTES);
+            byte[] bytes = name.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            MemorySegment.copy(bytes, 0, value, JAVA_BYTE, 0, Math.min(bytes.length, Layouts.NAME_BYTES - 1));
+            map("enf_names").update(a.allocateFrom(JAVA_INT, id), value, BpfMap.ANY);
+        }
+    }
+
+    private void clearNames(int first, int count) {
+        BpfMap m = map("enf_names");
+        List<byte[]> doomed = new ArrayList<>();
+        forEachKey(m, key -> {
+            int id = key.get(JAVA_INT, 0);
+            if (id >= first && id < first + count) {
+                doomed.add(key.toArray(JAVA_BYTE));
+            }
+        });
+        deleteAll(m, doomed);
     }
 
     // ---- counters ----

@@ -18,6 +18,8 @@ final class Layouts {
 
     static final int LIVE = 2;
     static final int PORTS = 65536;
+    /** Bytes of a rule's name in enf_names (NUL-padded). */
+    static final int NAME_BYTES = 48;
     static final int RULE_SLOTS = 16384;
     /** Entries of each prefix table (enf_prefix_v4, enf_prefix_v6): both generations together. */
     static final int PREFIX_ENTRIES = 262144;
@@ -43,7 +45,8 @@ final class Layouts {
             MemoryLayout.sequenceLayout(3, JAVA_BYTE).withName("pad")).withName("enf_key_v6");
     static final StructLayout RULE = MemoryLayout.structLayout(
             JAVA_INT.withName("id"), JAVA_SHORT.withName("kind"), JAVA_SHORT.withName("listed"),
-            JAVA_LONG.withName("expires_ns"), JAVA_INT.withName("own_id"), JAVA_INT.withName("prefixlen")).withName("enf_rule");
+            JAVA_LONG.withName("expires_ns"), JAVA_INT.withName("own_id"), JAVA_INT.withName("prefixlen"), JAVA_INT.withName("count_id"),
+            JAVA_INT.withName("pad")).withName("enf_rule");
     static final StructLayout SETTINGS = MemoryLayout.structLayout(
             JAVA_INT.withName("default_deny"), JAVA_INT.withName("service_filter"), JAVA_INT.withName("conn_limit"),
             JAVA_INT.withName("pad"), JAVA_LONG.withName("new_interval_ns"), JAVA_LONG.withName("new_burst_ns"),

@@ -12,19 +12,29 @@ import java.util.TreeSet;
  * Works out what each prefix of a rule set decides, so that the kernel pays one longest-prefix
  * lookup per packet: the prefixes that contain an address form a chain (each contains the next),
  * the longest is what the lookup finds, and it must say allow if any prefix of its chain is allowed
- * (allow wins over deny, however specific the deny), deny otherwise. A prefix named in both lists is
- * one allow. Cost: for each prefix, one map probe per shorter prefix length in use.
+ * (allow wins over deny, however specific the deny), deny if any is denied, nothing if its chain is
+ * only counted; and which counted prefix, if any, its chain holds (the nearest). A prefix named in
+ * both lists is one allow. Cost: for each prefix, one map probe per prefix length in use up to its own.
  */
 public final class PrefixChains {
     private PrefixChains() {}
 
     public static List<PrefixRule> resolve(List<PrefixRule> named) {
+        // One entry per prefix: allow over deny (allow wins), either over count (kept apart: a prefix
+        // both denied and counted is dropped and counted).
         Map<Cidr, PrefixRule> byPrefix = new LinkedHashMap<>();
+        Map<Cidr, PrefixRule> counted = new HashMap<>();
         for (PrefixRule r : named) {
             // Keyed by the network (host bits cleared), as the kernel's table and the lookups below see it.
             Cidr network = new Cidr(r.prefix().network(), r.prefix().prefixLength());
-            byPrefix.merge(network, new PrefixRule(network, r.listed(), r.decides(), r.ownId(), r.expiresNs(), r.ownId()),
-                    (a, b) -> a.listed() == RuleKind.ALLOW ? a : b);
+            PrefixRule n = new PrefixRule(network, r.listed(), r.listed(), r.ownId(), r.expiresNs(), r.ownId());
+            if (r.listed() == RuleKind.COUNT) {
+                counted.putIfAbsent(network, n);
+                byPrefix.putIfAbsent(network, n);
+            } else {
+                byPrefix.merge(network, n, (a, b) -> a.listed() == RuleKind.ALLOW ? a
+                        : b.listed() == RuleKind.ALLOW || a.listed() == RuleKind.COUNT ? b : a);
+            }
         }
         Map<Boolean, TreeSet<Integer>> lengths = new HashMap<>();
         for (Cidr c : byPrefix.keySet()) {
@@ -32,22 +42,26 @@ public final class PrefixChains {
         }
         List<PrefixRule> out = new ArrayList<>(byPrefix.size());
         for (PrefixRule r : byPrefix.values()) {
-            if (r.listed() == RuleKind.ALLOW) {
-                out.add(new PrefixRule(r.prefix(), RuleKind.ALLOW, RuleKind.ALLOW, r.ownId(), r.expiresNs(), r.ownId()));
-                continue;
-            }
-            PrefixRule nearestAllow = null;
-            for (int length : lengths.get(r.prefix().ipv6()).headSet(r.prefix().prefixLength(), false).descendingSet()) {
-                PrefixRule enclosing = byPrefix.get(new Cidr(new Cidr(r.prefix().address(), length).network(), length));
-                if (enclosing != null && enclosing.listed() == RuleKind.ALLOW) {
-                    nearestAllow = enclosing;
-                    break;
-                }
-            }
-            out.add(nearestAllow == null ? r
-                    : new PrefixRule(r.prefix(), RuleKind.DENY, RuleKind.ALLOW, nearestAllow.ownId(), r.expiresNs(),
-                            r.ownId()));
+            PrefixRule allow = nearest(r, RuleKind.ALLOW, byPrefix, lengths);
+            PrefixRule deny = allow != null ? null : nearest(r, RuleKind.DENY, byPrefix, lengths);
+            PrefixRule count = nearest(r, RuleKind.COUNT, counted, lengths);
+            RuleKind decides = allow != null ? RuleKind.ALLOW : deny != null ? RuleKind.DENY : RuleKind.NONE;
+            int id = allow != null ? allow.ownId() : deny != null ? deny.ownId() : r.ownId();
+            out.add(new PrefixRule(r.prefix(), r.listed(), decides, id, r.expiresNs(), r.ownId(),
+                    count == null ? PrefixRule.NO_COUNT : count.ownId()));
         }
         return out;
+    }
+
+    /** The longest rule of that kind among the prefix itself and those that contain it. */
+    private static PrefixRule nearest(PrefixRule r, RuleKind kind, Map<Cidr, PrefixRule> rules,
+                                      Map<Boolean, TreeSet<Integer>> lengths) {
+        for (int length : lengths.get(r.prefix().ipv6()).headSet(r.prefix().prefixLength(), true).descendingSet()) {
+            PrefixRule enclosing = rules.get(new Cidr(new Cidr(r.prefix().address(), length).network(), length));
+            if (enclosing != null && enclosing.listed() == kind) {
+                return enclosing;
+            }
+        }
+        return null;
     }
 }

@@ -1,8 +1,11 @@
 package dev.tcpinspect.enforce;
 
-/** What a source prefix's rule says (enum enf_rule_kind): the values the kernel's table holds. */
+/**
+ * What a source prefix's rule says (enum enf_rule_kind): the values the kernel's table holds. NONE:
+ * a chain of prefixes that are only counted decides nothing.
+ */
 public enum RuleKind {
-    ALLOW(1), DENY(2);
+    NONE(0), ALLOW(1), DENY(2), COUNT(3);
 
     final int value;
 
@@ -11,7 +14,12 @@ public enum RuleKind {
     }
 
     static RuleKind of(int value) {
-        return value == ALLOW.value ? ALLOW : DENY;
+        for (RuleKind k : values()) {
+            if (k.value == value) {
+                return k;
+            }
+        }
+        return NONE;
     }
 
     public String word() {

@@ -8,12 +8,13 @@ import java.util.SortedSet;
 
 /**
  * What an enforcer judges incoming TCP by (the policy file, README "Policy files"): a default
- * verdict, source prefixes denied and allowed (allow wins), the ports the host serves (other TCP is
+ * verdict, source prefixes denied and allowed (allow wins) or only counted, rule names, the ports the host serves (other TCP is
  * dropped before the stack), failsafe ports no part of the policy closes, per-source limits and
  * how long the sources detection names stay blocked, and how a SYN flood is answered. Only a valid policy can be made: see PolicyFile.
  */
 public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<Integer> failsafe, List<Cidr> deny,
-                     List<Cidr> allow, Limits limits, Optional<Duration> autoBlockTtl, Optional<SynFlood> synFlood) {
+                     List<Cidr> allow, Limits limits, Optional<Duration> autoBlockTtl, Optional<SynFlood> synFlood,
+                     List<Cidr> count, java.util.Map<Cidr, String> names) {
     /** The failsafe ports of a policy that names none: ssh, so that nobody locks themselves out. */
     public static final List<Integer> DEFAULT_FAILSAFE = List.of(22);
 
@@ -22,6 +23,8 @@ public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<I
         failsafe = java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(failsafe));
         deny = List.copyOf(deny);
         allow = List.copyOf(allow);
+        count = List.copyOf(count);
+        names = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(names));
     }
 
     public enum Verdict { ALLOW, DENY }

@@ -50,8 +50,10 @@ public final class PolicyFile {
     static final Duration MAX_TTL = Duration.ofDays(30);
     private static final Pattern RANGE = Pattern.compile("(\\d{1,5})\\s*-\\s*(\\d{1,5})");
     private static final Pattern TTL = Pattern.compile("(?:(\\d{1,6})d)?(?:(\\d{1,6})h)?(?:(\\d{1,6})m)?(?:(\\d{1,6})s)?");
-    private static final Set<String> TOP = Set.of("default", "services", "failsafe", "deny", "allow", "limits",
+    private static final Set<String> TOP = Set.of("default", "services", "failsafe", "deny", "allow", "count", "limits",
             "auto_block", "syn_flood");
+    /** A rule's name: what `policy stats` shows its hits under. */
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,47}");
 
     private final String file;
 
@@ -118,8 +120,11 @@ public final class PolicyFile {
             failsafe.clear();
             ports.stream().forEach(failsafe::add);
         }
-        List<Cidr> deny = top.containsKey("deny") ? prefixes(top.get("deny"), "deny") : List.of();
-        List<Cidr> allow = top.containsKey("allow") ? prefixes(top.get("allow"), "allow") : List.of();
+        Map<Cidr, String> names = new java.util.LinkedHashMap<>();
+        Map<String, Node> namedAt = new java.util.HashMap<>();
+        List<Cidr> deny = top.containsKey("deny") ? prefixes(top.get("deny"), "deny", names, namedAt) : List.of();
+        List<Cidr> allow = top.containsKey("allow") ? prefixes(top.get("allow"), "allow", names, namedAt) : List.of();
+        List<Cidr> count = top.containsKey("count") ? prefixes(top.get("count"), "count", names, namedAt) : List.of();
         Limits limits = top.containsKey("limits") ? limits(top.get("limits")) : Limits.NONE;
         Optional<Duration> ttl = Optional.empty();
         if (top.containsKey("auto_block")) {
@@ -137,7 +142,7 @@ public final class PolicyFile {
                     flood.containsKey("known_for") ? duration(flood.get("known_for"), "known_for")
                             : Policy.SynFlood.DEFAULT_KNOWN_FOR));
         }
-        return new Policy(verdict, services, failsafe, deny, allow, limits, ttl, synFlood);
+        return new Policy(verdict, services, failsafe, deny, allow, limits, ttl, synFlood, count, names);
     }
 
     /** What on_misfit may say. */
@@ -260,18 +265,49 @@ public final class PolicyFile {
         return Duration.ofSeconds(seconds);
     }
 
-    private List<Cidr> prefixes(Node node, String key) {
+    /**
+     * A list of prefixes, each a string or a mapping {prefix: ..., name: ...}; names go into names
+     * (a name used twice is refused, naming both lines).
+     */
+    private List<Cidr> prefixes(Node node, String key, Map<Cidr, String> names, Map<String, Node> namedAt) {
         List<Cidr> prefixes = new ArrayList<>();
         List<Node> listed = sequence(node, key);
         if (listed.size() > MAX_ENTRIES) {
             throw error(node, key + " has " + listed.size() + " entries; at most " + MAX_ENTRIES);
         }
         for (Node n : listed) {
-            String text = scalar(n, key);
+            Node prefixNode = n;
+            Optional<String> name = Optional.empty();
+            if (n instanceof MappingNode) {
+                Map<String, Node> m = mapping(n, "a " + key + " rule", Set.of("prefix", "name"));
+                if (!m.containsKey("prefix")) {
+                    throw error(n, "a " + key + " rule names its prefix (prefix: 203.0.113.0/24)");
+                }
+                prefixNode = m.get("prefix");
+                if (m.containsKey("name")) {
+                    String text = scalar(m.get("name"), "name");
+                    if (!NAME.matcher(text).matches()) {
+                        throw error(m.get("name"), "name: '" + text + "' is not a rule name (letters, digits, '_', '.'"
+                                + " and '-', at most 48, starting with a letter or digit)");
+                    }
+                    Node earlier = namedAt.putIfAbsent(text, m.get("name"));
+                    if (earlier != null) {
+                        throw error(m.get("name"), "name: '" + text + "' is already the name of the rule at line "
+                                + line(earlier));
+                    }
+                    name = Optional.of(text);
+                }
+            }
+            String text = scalar(prefixNode, key);
+            Cidr c;
             try {
-                prefixes.add(Cidr.parse(text));
+                c = Cidr.parse(text);
             } catch (IllegalArgumentException e) {
-                throw error(n, key + ": " + e.getMessage());
+                throw error(prefixNode, key + ": " + e.getMessage());
+            }
+            prefixes.add(c);
+            if (name.isPresent()) {
+                names.put(c, name.get());
             }
         }
         return prefixes;

@@ -182,4 +182,19 @@ class EnforcerVerdictTest {
         assertEquals(2, stat(EnforceStat.MISFIT_CONNECTIONS));
         assertEquals(3, stat(EnforceStat.MISFIT));
     }
+
+    /** Counted prefixes decide nothing and count every packet of their sources; rules keep their names. */
+    @Test
+    void countedPrefixesCountAndNamedRulesKeepTheirNames() {
+        enforcer("deny: [{prefix: 198.18.0.128/25, name: lab-upper}]\ncount: [{prefix: 198.18.0.0/24, name: lab}]\n", false);
+        assertEquals(PASS, judge(syn4("198.18.0.2", 80)), "counted only");
+        assertEquals(DROP, judge(syn4("198.18.0.200", 80)), "denied, and counted too");
+        assertEquals(PASS, judge(syn4("192.0.2.1", 80)));
+        var names = enforcer.tables().names();
+        int lab = names.entrySet().stream().filter(e -> e.getValue().equals("lab")).findFirst().orElseThrow().getKey();
+        int upper = names.entrySet().stream().filter(e -> e.getValue().equals("lab-upper")).findFirst().orElseThrow().getKey();
+        assertEquals(2, enforcer.tables().hits(lab));
+        assertEquals(1, enforcer.tables().hits(upper));
+        assertEquals(1, stat(EnforceStat.DENIED));
+    }
 }

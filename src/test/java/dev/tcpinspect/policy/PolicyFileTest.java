@@ -9,6 +9,7 @@ import dev.tcpinspect.policy.Policy.Verdict;
 import java.io.StringReader;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import org.junit.jupiter.api.Test;
@@ -66,6 +67,17 @@ public class PolicyFileTest {
         assertTrue(p.failsafe().isEmpty());
         assertTrue(p.deny().isEmpty());
         assertEquals(Optional.of(Duration.ofMinutes(90)), p.autoBlockTtl());
+        Policy named = parse("""
+                deny: [{prefix: 203.0.113.0/24, name: bogons}, 198.51.100.0/24]
+                count: [{prefix: "2001:db8::/32", name: doc.v6}]
+                services: [{port: 8080, expect: http, on_misfit: drop}]
+                syn_flood: {syn_per_second: 500, known_for: 2h}
+                """);
+        assertEquals(Map.of(Cidr.parse("203.0.113.0/24"), "bogons", Cidr.parse("2001:db8::/32"), "doc.v6"), named.names());
+        assertEquals(List.of(Cidr.parse("2001:db8::/32")), named.count());
+        assertEquals(2, named.deny().size());
+        assertTrue(named.services().getFirst().dropMisfits());
+        assertEquals(Optional.of(new Policy.SynFlood(500, Duration.ofHours(2))), named.synFlood());
     }
 
     @Test
@@ -85,6 +97,12 @@ public class PolicyFileTest {
             {"services:\n  - {port: 443, expect: ftp}\n", "expect is one of http, tls, http2, ssh, not 'ftp'"},
             {"auto_block: {ttl: soon}\n", "p.yaml:1: ttl must be a duration such as 90s"},
             {"auto_block: {ttl: 90d}\n", "ttl must be from 1s to 30d"},
+            {"deny: [{prefix: 10.0.0.0/8, name: a}]\ncount: [{prefix: 10.1.0.0/16, name: a}]\n",
+                    "p.yaml:2: name: 'a' is already the name of the rule at line 1"},
+            {"count: [{prefix: 10.1.0.0/16, name: \"no spaces\"}]\n", "p.yaml:1: name: 'no spaces' is not a rule name"},
+            {"deny: [{name: x}]\n", "p.yaml:1: a deny rule names its prefix"},
+            {"syn_flood: {known_for: 1h}\n", "p.yaml:1: syn_flood needs syn_per_second"},
+            {"services: [{port: 80, on_misfit: drop}]\n", "p.yaml:1: on_misfit needs expect"},
             {"deny: 10.0.0.0/8\n", "p.yaml:1: deny must be a list"},
             {"default: allow\ndefault: deny\n", "p.yaml:2: 'default' is given twice (first on line 1)"},
             {"services: [443\n", "not valid YAML"},
