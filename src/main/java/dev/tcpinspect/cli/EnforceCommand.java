@@ -3,7 +3,6 @@ package dev.tcpinspect.cli;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.enforce.EnforceStat;
 import dev.tcpinspect.enforce.Enforcer;
-import dev.tcpinspect.enforce.EnforcerTables;
 import dev.tcpinspect.enforce.RuleKind;
 import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.policy.Cidr;
@@ -181,9 +180,11 @@ final class EnforceCommand implements Callable<Integer> {
                     continue;
                 }
                 enforcer.tables().addLive(host, RuleKind.DENY, System.nanoTime() + ttl.toNanos());
-                out.println(LocalTime.now().format(CLOCK) + " auto_block: denied " + a.source() + " for "
-                        + ttl.toString().substring(2).toLowerCase() + " (" + a.headline() + ")");
-                out.flush();
+                if (a.state() == Alert.State.START) { // an update starts the TTL again, without a line
+                    out.println(LocalTime.now().format(CLOCK) + " auto_block: denied " + a.source() + " for "
+                            + ttl.toString().substring(2).toLowerCase() + " (" + a.headline() + ")");
+                    out.flush();
+                }
             }
         }
 
@@ -201,13 +202,10 @@ final class EnforceCommand implements Callable<Integer> {
     /** "judged N packets: passed N, dropped N (denied N, ...), failsafe N", counted since start. */
     static String counters(long[] now, long[] start, boolean audit) {
         StringBuilder reasons = new StringBuilder();
-        for (EnforceStat s : DROP_REASONS) {
-            reasons.append(reasons.isEmpty() ? "" : ", ").append(s.key()).append(' ')
-                    .append(now[s.ordinal()] - start[s.ordinal()]);
-        }
         long judgedToDrop = 0;
         for (EnforceStat s : DROP_REASONS) {
-            judgedToDrop += now[s.ordinal()] - start[s.ordinal()];
+            reasons.append(reasons.isEmpty() ? "" : ", ").append(s.key()).append(' ').append(delta(now, start, s));
+            judgedToDrop += delta(now, start, s);
         }
         return "judged " + delta(now, start, EnforceStat.PACKETS) + " packets: passed "
                 + delta(now, start, EnforceStat.PASSED) + ", " + (audit ? "would have dropped " + judgedToDrop
@@ -271,9 +269,5 @@ final class EnforceCommand implements Callable<Integer> {
                     + ": XDP detached, pins removed");
             return 0;
         }
-    }
-
-    static String summary(EnforcerTables tables) {
-        return counters(tables.stats(), new long[EnforceStat.values().length], tables.config().audit());
     }
 }

@@ -8,9 +8,10 @@ import java.util.SortedSet;
 
 /**
  * What an enforcer judges incoming TCP by (the policy file, README "Policy files"): a default
- * verdict, source prefixes denied and allowed (allow wins) or only counted, rule names, the ports the host serves (other TCP is
- * dropped before the stack), failsafe ports no part of the policy closes, per-source limits and
- * how long the sources detection names stay blocked, and how a SYN flood is answered. Only a valid policy can be made: see PolicyFile.
+ * verdict, source prefixes denied and allowed (allow wins) or only counted, rule names, the ports
+ * the host serves (other TCP is dropped before the stack), failsafe ports no part of the policy
+ * closes, per-source limits, how long the sources detection names stay blocked, and how a SYN flood
+ * is answered. Only a valid policy can be made: see PolicyFile.
  */
 public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<Integer> failsafe, List<Cidr> deny,
                      List<Cidr> allow, Limits limits, Optional<Duration> autoBlockTtl, Optional<SynFlood> synFlood,
