@@ -333,6 +333,15 @@ public final class Enforcer implements AutoCloseable {
             }
             Files.deleteIfExists(folder);
             Files.deleteIfExists(lockFile(folder));
+            // The lock's folders in /run too, when no other enforcer's lock is there.
+            for (Path dir = lockFile(folder).getParent(); dir != null && dir.startsWith("/run/tcpinspect");
+                    dir = dir.getParent()) {
+                try {
+                    Files.deleteIfExists(dir);
+                } catch (java.nio.file.DirectoryNotEmptyException busy) {
+                    break;
+                }
+            }
             // The parents too, when this was the last enforcer.
             for (Path parent = folder.getParent(); parent != null && parent.startsWith(Pins.BPFFS)
                     && !parent.equals(Pins.BPFFS); parent = parent.getParent()) {

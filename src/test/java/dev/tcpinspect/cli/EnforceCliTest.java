@@ -236,6 +236,7 @@ class EnforceCliTest {
         assertFalse(xdpOnServer().contains("xdp"), "nothing attached: " + xdpOnServer());
         assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "nothing attached");
         assertFalse(Files.exists(folder()), "nothing pinned");
+        assertFalse(Files.exists(Path.of("/run/tcpinspect/enforce", folder().getFileName() + ".lock")), "no lock file");
         assertFalse(Cmd.run("bpftool", "prog", "show").ok().out().contains("tcpi_enforce"), "no program left");
         assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "traffic flows again");
         assertEquals("no enforcer in this network namespace: nothing to stop",
