@@ -125,8 +125,15 @@ final class PolicyCommand implements Runnable {
         }
     }
 
-    /** The running enforcer's tables, or a clear failure naming what to do. */
-    static Enforcer.PinnedTables running(String netns) {
+    /**
+     * The running enforcer's tables, or a one-line failure naming what is missing and what to do:
+     * the privileges, or an enforcer.
+     */
+    static Enforcer.PinnedTables running(CommandLine.Model.CommandSpec spec, String netns) {
+        if (!dev.tcpinspect.os.Privileges.current().canAttachPacketPrograms()) {
+            throw new IllegalStateException(spec.qualifiedName(" ").replaceFirst("^tcpinspect ", "") + ": "
+                    + dev.tcpinspect.os.Privileges.MISSING);
+        }
         Path folder = folderOf(namespace(netns));
         return Enforcer.openPinned(folder).orElseThrow(() -> new IllegalStateException("no enforcer runs in "
                 + (netns == null ? "this network namespace" : "network namespace " + netns) + " (nothing pinned at "
@@ -163,10 +170,7 @@ final class PolicyCommand implements Runnable {
                 spec.commandLine().getErr().println("tcpinspect: " + e.getMessage());
                 return 2;
             }
-            if (!privileged(spec, "policy apply")) {
-                return 1;
-            }
-            try (Enforcer.PinnedTables t = running(target.netns)) {
+            try (Enforcer.PinnedTables t = running(spec, target.netns)) {
                 try {
                     t.tables().apply(p);
                 } catch (IllegalArgumentException e) {
@@ -191,11 +195,8 @@ final class PolicyCommand implements Runnable {
         @Override
         public Integer call() {
             var out = spec.commandLine().getOut();
-            if (!privileged(spec, "policy show")) {
-                return 1;
-            }
             Path folder = folderOf(namespace(target.netns));
-            try (Enforcer.PinnedTables t = running(target.netns)) {
+            try (Enforcer.PinnedTables t = running(spec, target.netns)) {
                 EnforcerTables tables = t.tables();
                 EnforcerTables.Config c = tables.config();
                 EnforcerTables.Settings s = tables.settings(c.activeGen());
@@ -278,10 +279,7 @@ final class PolicyCommand implements Runnable {
         @Override
         public Integer call() {
             var out = spec.commandLine().getOut();
-            if (!privileged(spec, "policy stats")) {
-                return 1;
-            }
-            try (Enforcer.PinnedTables t = running(target.netns)) {
+            try (Enforcer.PinnedTables t = running(spec, target.netns)) {
                 EnforcerTables tables = t.tables();
                 long[] stats = tables.stats();
                 for (EnforceStat s : EnforceStat.values()) {
@@ -341,10 +339,7 @@ final class PolicyCommand implements Runnable {
                         + (ttl != null && !e.getMessage().startsWith("'") ? "--ttl " : "") + e.getMessage());
                 return 2;
             }
-            if (!privileged(spec, "policy " + kind().word())) {
-                return 1;
-            }
-            try (Enforcer.PinnedTables t = running(target.netns)) {
+            try (Enforcer.PinnedTables t = running(spec, target.netns)) {
                 t.tables().addLive(cidr, kind(), life.map(d -> System.nanoTime() + d.toNanos()).orElse(0L));
             }
             spec.commandLine().getOut().println(kind().word() + " " + cidr
@@ -395,10 +390,7 @@ final class PolicyCommand implements Runnable {
                 spec.commandLine().getErr().println("tcpinspect: policy delete: " + e.getMessage());
                 return 2;
             }
-            if (!privileged(spec, "policy delete")) {
-                return 1;
-            }
-            try (Enforcer.PinnedTables t = running(target.netns)) {
+            try (Enforcer.PinnedTables t = running(spec, target.netns)) {
                 if (!t.tables().deleteLive(cidr)) {
                     spec.commandLine().getErr().println("tcpinspect: policy delete: " + cidr
                             + " was not denied or allowed live (see tcpinspect policy show)");

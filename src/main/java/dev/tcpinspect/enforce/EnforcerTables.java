@@ -89,11 +89,7 @@ public final class EnforcerTables {
     // ---- the enforcer as a whole ----
 
     /** enf_config: which generation packets read, and the enforcer's run. */
-    public record Config(int activeGen, boolean liveEntries, long netnsInum, boolean audit, int pid) {
-        Config withPid(int p) {
-            return new Config(activeGen, liveEntries, netnsInum, audit, p);
-        }
-    }
+    public record Config(int activeGen, boolean liveEntries, long netnsInum, boolean audit, int pid) {}
 
     public synchronized Config config() {
         try (Arena a = Arena.ofConfined()) {
@@ -576,41 +572,25 @@ public final class EnforcerTables {
 
     /** The enforcer's counters, summed over CPUs, in {@link EnforceStat} order. */
     public synchronized long[] stats() {
+        var counters = map("enf_stats").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64);
         long[] out = new long[EnforceStat.values().length];
         for (int i = 0; i < out.length; i++) {
-            out[i] = sumPerCpu(map("enf_stats"), i);
+            out[i] = counters.getSummed(i, Long::sum).orElse(0L);
         }
         return out;
     }
 
     /** Hits of one rule id, summed over CPUs. */
     public synchronized long hits(int id) {
-        return sumPerCpu(map("enf_hits"), id);
+        return map("enf_hits").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64)
+                .getSummed(id, Long::sum).orElse(0L);
     }
 
-    private static long sumPerCpu(BpfMap m, int index) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment v = a.allocate(m.valueBufferSize());
-            if (!m.lookup(a.allocateFrom(JAVA_INT, index), v)) {
-                return 0;
-            }
-            long sum = 0;
-            for (long off = 0; off < v.byteSize(); off += 8) {
-                sum += v.get(JAVA_LONG, off);
-            }
-            return sum;
-        }
-    }
-
+    /** Zeroes the hit counters of ids first to first + count - 1 on every CPU. */
     private void zeroHits(int first, int count) {
-        BpfMap m = map("enf_hits");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment zeros = a.allocate(m.valueBufferSize());
-            MemorySegment key = a.allocate(JAVA_INT);
-            for (int id = first; id < first + count; id++) {
-                key.set(JAVA_INT, 0, id);
-                m.update(key, zeros, BpfMap.ANY);
-            }
+        var hits = map("enf_hits").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64);
+        for (int id = first; id < first + count; id++) {
+            hits.putAll(id, 0L);
         }
     }
 
