@@ -25,7 +25,8 @@ import java.util.Set;
  * softirq time (/proc/stat, all CPUs) over the packets the client's veth sent is what receiving and
  * judging each one cost on the server's side. Modes, alternating by round: no filter (the stack
  * answers each SYN with a reset), iptables' raw table DROP, an nftables ingress-hook drop, a bare
- * XDP_DROP program (the floor), and tcpinspect's enforcer with a 10,000-prefix, 64-port policy in
+ * XDP_DROP program (the floor), an XDP program that drops only the flood's port (the floor for the
+ * legitimate client: any XDP filter on the veth), and tcpinspect's enforcer with a 10,000-prefix, 64-port policy in
  * native mode, and with the 64 ports alone. Also the legitimate side: the client's own connections a second to a served port
  * (443) in the middle of the flood, beside the same without a flood in each round.
  *
@@ -35,7 +36,18 @@ public class FloodCost {
     static final int SECONDS = 4;
     static final int PORT = 9999;
 
+    /**
+     * -Dpinned=true: this JVM (the client and the server) on CPU 0, the generator on CPU 1, where veth also
+     * receives what it sends. A real host's flood comes from outside and its generator takes none of the
+     * host's CPUs; pinned, the client's rate shows what the flood's reception and the filter take from it
+     * apart from the generator's own CPU, which on two vCPUs is otherwise the client's.
+     */
+    static final boolean PINNED = Boolean.getBoolean("pinned");
+
     public static void main(String[] args) throws Exception {
+        if (PINNED) {
+            sh("taskset", "-a", "-p", "-c", "0", Long.toString(ProcessHandle.current().pid()));
+        }
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         List<String> modes = args.length > 1 ? List.of(args[1].split(","))
                 : List.of("stack", "iptables-raw", "nft-ingress", "xdp-drop", "tcpinspect", "tcpinspect-ports");
@@ -43,41 +55,50 @@ public class FloodCost {
         long[][] nsPerPacket = new long[modes.size()][rounds];
         long[][] packetsPerSecond = new long[modes.size()][rounds];
         long[][] legit = new long[modes.size()][rounds];
+        long[][] failed = new long[modes.size()][rounds];
         long[] quiet = new long[rounds];
         System.out.printf("SYN flood (hping3 --flood --rand-source) to port %d for %d s a round; softirq time of all CPUs"
                 + " per packet the client's veth sent (the flood alone), then the client's connections a second during it;"
-                + " %d rounds, modes alternating%n%n", PORT, SECONDS, rounds);
+                + " %d rounds, modes alternating%s%n%n", PORT, SECONDS, rounds,
+                PINNED ? "; pinned: client and server on CPU 0, the generator on CPU 1" : "; CPUs shared");
         try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 443)) {
             for (int r = 0; r < rounds; r++) {
-                quiet[r] = clientRate(lab);
+                quiet[r] = clientRate(lab)[0];
                 for (int m = 0; m < modes.size(); m++) {
                     long[] result = round(lab, modes.get(m), policy);
                     nsPerPacket[m][r] = result[0];
                     packetsPerSecond[m][r] = result[1];
                     legit[m][r] = result[2];
+                    failed[m][r] = result[3];
                 }
             }
         }
-        System.out.printf("%-14s %16s %16s %18s   %s%n", "filter", "softirq ns/pkt", "packets/s sent", "client conn/s",
-                "rounds (ns/pkt)");
+        System.out.printf("%-18s %15s %15s %14s %16s   %s%n", "filter", "softirq ns/pkt", "packets/s sent",
+                "client conn/s", "client timeouts", "rounds (ns/pkt; client conn/s)");
         for (int m = 0; m < modes.size(); m++) {
-            System.out.printf("%-14s %16d %16d %18d   %s%n", modes.get(m), median(nsPerPacket[m]),
-                    median(packetsPerSecond[m]), median(legit[m]), Arrays.toString(nsPerPacket[m]));
+            System.out.printf("%-18s %15d %15d %14d %16d   %s; %s%n", modes.get(m), median(nsPerPacket[m]),
+                    median(packetsPerSecond[m]), median(legit[m]), median(failed[m]), Arrays.toString(nsPerPacket[m]),
+                    Arrays.toString(legit[m]));
         }
-        System.out.printf("%-14s %16s %16s %18d   %s%n", "(no flood)", "", "", median(quiet), "client conn/s alone");
+        System.out.printf("%-18s %15s %15s %14d %16s   %s%n", "(no flood)", "", "", median(quiet), "",
+                "client conn/s alone");
     }
 
     /** One flood under one filter: {softirq ns per packet, packets a second, the client's connections a second}. */
     static long[] round(Lab lab, String mode, Policy policy) throws Exception {
         AutoCloseable filter = install(lab, mode, policy);
         try {
-            Process flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p",
-                    Integer.toString(PORT), "--flood", "--rand-source", Lab.SERVER_V4)
+            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S",
+                    "-p", Integer.toString(PORT), "--flood", "--rand-source", Lab.SERVER_V4));
+            if (PINNED) {
+                command.addAll(0, List.of("taskset", "-c", "1"));
+            }
+            Process flood = new ProcessBuilder(command)
                     .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             long sent;
             long softirq;
             double seconds;
-            long legit;
+            long[] legit;
             try {
                 Thread.sleep(500); // the flood at full rate
                 // The flood alone: the client's own connections would add their softirq time to the flood's.
@@ -93,7 +114,7 @@ public class FloodCost {
                 flood.destroy();
                 flood.waitFor();
             }
-            return new long[] {sent == 0 ? 0 : softirq / sent, Math.round(sent / seconds), legit};
+            return new long[] {sent < 1000 ? 0 : softirq / sent, Math.round(sent / seconds), legit[0], legit[1]};
         } finally {
             filter.close();
             Thread.sleep(500);
@@ -106,6 +127,10 @@ public class FloodCost {
         switch (mode) {
             case "stack":
                 return () -> { };
+            case "generator-only": // the flood dropped in the client's own output path: what generating it costs the client
+                sh("ip", "netns", "exec", lab.clientNs(), "iptables", "-t", "raw", "-A", "OUTPUT", "-p", "tcp",
+                        "--dport", Integer.toString(PORT), "-j", "DROP");
+                return () -> sh("ip", "netns", "exec", lab.clientNs(), "iptables", "-t", "raw", "-F", "OUTPUT");
             case "iptables-raw":
                 sh("ip", "netns", "exec", ns, "iptables", "-t", "raw", "-A", "PREROUTING", "-p", "tcp",
                         "--dport", Integer.toString(PORT), "-j", "DROP");
@@ -119,6 +144,12 @@ public class FloodCost {
             case "xdp-drop": {
                 BpfObject drop = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
                 lab.server().run(() -> drop.program("tcpi_drop_xdp").attachXdp(NetInterfaces.indexOf(dev), XdpMode.NATIVE));
+                return drop;
+            }
+            case "xdp-drop-port": { // the least XDP program that drops the flood's port and passes the client
+                BpfObject drop = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                lab.server().run(() -> drop.program("tcpi_drop_port_xdp").attachXdp(NetInterfaces.indexOf(dev),
+                        XdpMode.NATIVE));
                 return drop;
             }
             case "tcpinspect":
@@ -171,20 +202,24 @@ public class FloodCost {
                 "/sys/class/net/" + lab.clientIf() + "/statistics/tx_packets").trim());
     }
 
-    /** The client's completed connections a second to the served port over 2 s, one at a time (a timeout counts none). */
-    static long clientRate(Lab lab) {
+    /**
+     * The client's completed connections a second to the served port over 2 s, one at a time, and how many
+     * attempts failed (a connect not done within 500 ms: its SYN or the SYN-ACK lost to the flood).
+     */
+    static long[] clientRate(Lab lab) {
         return lab.client().call(() -> {
             long end = System.nanoTime() + 2_000_000_000L;
             long done = 0;
+            long failed = 0;
             while (System.nanoTime() < end) {
                 try (java.net.Socket s = new java.net.Socket()) {
                     s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, 443), 500);
                     done++;
                 } catch (java.io.IOException timedOut) {
-                    // lost to the flood: not counted
+                    failed++;
                 }
             }
-            return done / 2;
+            return new long[] {done / 2, failed};
         });
     }
 
