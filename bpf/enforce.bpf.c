@@ -15,8 +15,8 @@
  *   4. a new connection under default: deny                  -> drop
  *   5. a new connection over its source's limits             -> drop
  *   6. a SYN over its port's rate from a source not known    -> drop (syn_flood)
- *   7. a connection whose first payload misfits its port's   -> drop (on_misfit: drop; else counted)
- *      expected protocol (not for allowed sources)
+ *   7. a connection whose first payload misfits its port's   -> drop (on_misfit: drop), reset (on_misfit:
+ *      expected protocol (not for allowed sources)              reset: the payload segment becomes a RST), else counted
  *   8. everything else                                       -> pass
  * A TCP packet to a failsafe port passes whatever 1-7 said (and is not checked by 7). Only SYNs are judged as connections:
  * other segments to a port not served belong to connections this host opened (its ephemeral ports)
@@ -268,14 +268,45 @@ static __always_inline void enf_flow_key_of(const struct pkt *p, const struct en
 	__builtin_memcpy(k->daddr, daddr, 16);
 }
 
+/* A 16-bit word of a header changes from old to new: its checksum, updated in place (RFC 1624, eqn. 3). */
+static __always_inline void enf_csum_replace(__u16 *sum, __u16 old, __u16 new)
+{
+	__u32 s = (__u16)~*sum + (__u16)~old + new;
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	*sum = ~s;
+}
+
+/*
+ * Resets a connection at both ends with the segment in hand, its first payload: the segment
+ * becomes a RST|ACK (payload kept, which a RST may carry and the stack ignores) at exactly the
+ * sequence number the server's socket expects, which the stack accepts and closes the socket on;
+ * the client, whose data is never acknowledged, retransmits it to a socket that is gone and the
+ * server's stack answers with a RST. No packet is made or sent from XDP: the stack does both ends.
+ */
+static __always_inline bool enf_reset(struct tcphdr *th, const void *data_end)
+{
+	if ((void *)(th + 1) > data_end)
+		return false;
+	__u16 *word = (__u16 *)((__u8 *)th + 12); /* data offset, reserved bits and flags */
+	__u16 old = *word;
+	__u16 new = (old & bpf_htons(0xf000)) | bpf_htons(TCP_FLAG_RST | TCP_FLAG_ACK);
+
+	*word = new;
+	enf_csum_replace(&th->check, old, new);
+	return true;
+}
+
 /*
  * Protocol identification on a port that expects one: a connection's SYN makes it awaited; its
  * first segment with payload is checked and ends the wait, unless it misfits on a port that drops
- * misfits, where every later packet of the connection is dropped too (until it ends or ages out).
- * 0, or ENF_STAT_MISFIT for a packet to drop.
+ * misfits, where every later packet of the connection is dropped too (until it ends or ages out),
+ * or is reset on a port that resets them (not under audit: audit counts the reset and passes the
+ * segment as it came). 0, or ENF_STAT_MISFIT for a packet to drop.
  */
 static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool opening,
-					  const struct enf_source_key *src, const __u8 *daddr)
+					  const struct enf_source_key *src, const __u8 *daddr, bool audit)
 {
 	__u32 protocol = (port_flags / ENF_PORT_EXPECT) & 7;
 
@@ -338,7 +369,15 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 		__sync_fetch_and_add(count, 1);
 	else
 		bpf_map_update_elem(&enf_misfits, src, &one, BPF_NOEXIST);
-	if (!(port_flags & ENF_PORT_DROP_MISFITS)) {
+	/* A misfit in a SYN (Fast Open data) has no socket to reset yet: dropped, as on_misfit: drop does. */
+	if ((port_flags & ENF_PORT_RESET_MISFITS) && !opening) {
+		bpf_map_delete_elem(&enf_firsts, &k);
+		ENF_ADD(ENF_STAT_MISFIT_RESETS);
+		if (!audit)
+			enf_reset(th, p->data_end);
+		return 0;
+	}
+	if (!(port_flags & (ENF_PORT_DROP_MISFITS | ENF_PORT_RESET_MISFITS))) {
 		bpf_map_delete_elem(&enf_firsts, &k);
 		return 0;
 	}
@@ -407,7 +446,7 @@ static __always_inline int enf_judge(struct pkt *p)
 	}
 	/* Allowed sources and failsafe ports are not checked (README, "How a packet is judged"). */
 	if (!reason && tcp && !failsafe && !allow)
-		reason = enf_identify(p, port_flags, opening, &src, daddr);
+		reason = enf_identify(p, port_flags, opening, &src, daddr, cfg->audit);
 	if (!reason) {
 		ENF_ADD(ENF_STAT_PASSED);
 		return XDP_PASS;

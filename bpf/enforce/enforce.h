@@ -35,6 +35,7 @@ enum enf_port_flag {
 	ENF_PORT_FAILSAFE = 4,    /* nothing in the policy closes it */
 	ENF_PORT_DROP_MISFITS = 8,/* a connection whose first payload misfits its protocol is dropped */
 	ENF_PORT_EXPECT = 16,     /* bits 4-6: enum enf_protocol its connections must start with */
+	ENF_PORT_RESET_MISFITS = 128, /* a misfit connection is reset at both ends (its first payload becomes a RST) */
 };
 
 /* What a service port's first payload bytes must look like (port flags >> 4 & 7). */
@@ -145,7 +146,8 @@ enum enf_stat {
 	ENF_STAT_MISFIT_CONNECTIONS = 14, /* connections whose first payload misfit their port's protocol */
 	ENF_STAT_MISFIT = 15,         /* judged: packets of misfit connections on a port that drops them */
 	ENF_STAT_FIRSTS_FULL = 16,    /* connections not checked: no room to await their first payload */
-	ENF_STAT_MAX = 17,
+	ENF_STAT_MISFIT_RESETS = 17,  /* misfit connections reset (on ports whose service resets them) */
+	ENF_STAT_MAX = 18,
 };
 
 SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);

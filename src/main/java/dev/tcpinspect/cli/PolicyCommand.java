@@ -250,7 +250,11 @@ final class PolicyCommand implements Runnable {
                 parts.add((first == last ? Integer.toString(first) : first + "-" + last)
                         + (addresses.isEmpty() ? "" : " on " + String.join(", ", addresses))
                         + EnforcerTables.expects(flags[first]).map(p -> " (expects " + p.name().toLowerCase()
-                                + (EnforcerTables.dropsMisfits(flags[first]) ? ", drops misfits" : "") + ")").orElse(""));
+                                + switch (EnforcerTables.onMisfit(flags[first])) {
+                                    case COUNT -> "";
+                                    case DROP -> ", drops misfits";
+                                    case RESET -> ", resets misfits";
+                                } + ")").orElse(""));
                 port = last;
             }
             return String.join(", ", parts);

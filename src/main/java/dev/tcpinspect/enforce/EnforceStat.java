@@ -18,7 +18,8 @@ public enum EnforceStat {
     FLOOD_KNOWN("SYNs over their port's rate that passed: their source completed a handshake within known_for"),
     MISFIT_CONNECTIONS("connections whose first payload did not look like their port's expected protocol"),
     MISFIT("packets of misfit connections, on ports whose service drops them"),
-    FIRSTS_FULL("connections to a port expecting a protocol left unchecked: no room to await their first payload");
+    FIRSTS_FULL("connections to a port expecting a protocol left unchecked: no room to await their first payload"),
+    MISFIT_RESETS("misfit connections reset at both ends, on ports whose service resets them");
 
     public final String help;
 

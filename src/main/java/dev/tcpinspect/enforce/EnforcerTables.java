@@ -233,7 +233,11 @@ public final class EnforcerTables {
             for (int port = s.firstPort(); port <= s.lastPort(); port++) {
                 if (s.expect().isPresent()) {
                     flags[port] |= (s.expect().get().ordinal() + 1) * Layouts.PORT_EXPECT
-                            | (s.dropMisfits() ? Layouts.PORT_DROP_MISFITS : 0);
+                            | switch (s.onMisfit()) {
+                                case COUNT -> 0;
+                                case DROP -> Layouts.PORT_DROP_MISFITS;
+                                case RESET -> Layouts.PORT_RESET_MISFITS;
+                            };
                 }
                 if (s.localAddress().isEmpty()) {
                     flags[port] |= Layouts.PORT_SERVED;
@@ -306,8 +310,10 @@ public final class EnforcerTables {
         return p == 0 ? Optional.empty() : Optional.of(Policy.Protocol.values()[p - 1]);
     }
 
-    public static boolean dropsMisfits(int flags) {
-        return (flags & Layouts.PORT_DROP_MISFITS) != 0;
+    /** What a port's flags do with a misfit connection. */
+    public static Policy.OnMisfit onMisfit(int flags) {
+        return (flags & Layouts.PORT_RESET_MISFITS) != 0 ? Policy.OnMisfit.RESET
+                : (flags & Layouts.PORT_DROP_MISFITS) != 0 ? Policy.OnMisfit.DROP : Policy.OnMisfit.COUNT;
     }
 
     /** Misfit connections per source address (text), most first. */

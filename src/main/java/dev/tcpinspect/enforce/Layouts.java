@@ -30,6 +30,7 @@ final class Layouts {
     static final int PORT_DROP_MISFITS = 8;
     /** The expected protocol (enum enf_protocol: Policy.Protocol's ordinal + 1) times this. */
     static final int PORT_EXPECT = 16;
+    static final int PORT_RESET_MISFITS = 128;
 
     /** FLOW_AF_INET and FLOW_AF_INET6 (lib/flow.h). */
     static final int AF_INET = 2;

@@ -33,17 +33,28 @@ public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<I
     /** What a service port's first payload bytes must look like (checked in the kernel). */
     public enum Protocol { HTTP, TLS, HTTP2, SSH }
 
+    /** What becomes of a connection whose first payload does not look like its port's protocol. */
+    public enum OnMisfit {
+        /** counted per source, passed */
+        COUNT,
+        /** counted, and it and every later packet of its connection dropped */
+        DROP,
+        /** counted, and reset at both ends (its first payload segment turned into a RST) */
+        RESET
+    }
+
     /**
      * Ports served (one port: first == last), on one local address or all, with what their
-     * connections must start with and whether a connection that does not is dropped (else counted).
+     * connections must start with and what becomes of a connection that does not.
      */
     public record Service(int firstPort, int lastPort, Optional<Cidr> localAddress, Optional<Protocol> expect,
-                          boolean dropMisfits) {
+                          OnMisfit onMisfit) {
         @Override
         public String toString() {
             return (firstPort == lastPort ? Integer.toString(firstPort) : firstPort + "-" + lastPort)
                     + localAddress.map(a -> " on " + a).orElse("")
-                    + expect.map(p -> " (expects " + p.name().toLowerCase() + (dropMisfits ? ", drops misfits" : "")
+                    + expect.map(p -> " (expects " + p.name().toLowerCase() + (onMisfit == OnMisfit.COUNT ? ""
+                            : onMisfit == OnMisfit.DROP ? ", drops misfits" : ", resets misfits")
                             + ")").orElse("");
         }
     }

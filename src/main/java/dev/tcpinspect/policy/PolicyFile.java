@@ -145,9 +145,6 @@ public final class PolicyFile {
         return new Policy(verdict, services, failsafe, deny, allow, limits, ttl, synFlood, count, names);
     }
 
-    /** What on_misfit may say. */
-    private enum Misfit { COUNT, DROP }
-
     private List<Service> services(Node node) {
         List<Service> services = new ArrayList<>();
         List<Integer> lines = new ArrayList<>();
@@ -170,17 +167,17 @@ public final class PolicyFile {
                 Optional<Cidr> address = m.containsKey("address") ? Optional.of(host(m.get("address"))) : Optional.empty();
                 Optional<Protocol> expect = m.containsKey("expect")
                         ? Optional.of(choice(m.get("expect"), "expect", Protocol.class)) : Optional.empty();
-                boolean drop = false;
+                Policy.OnMisfit onMisfit = Policy.OnMisfit.COUNT;
                 if (m.containsKey("on_misfit")) {
                     if (expect.isEmpty()) {
                         throw error(m.get("on_misfit"), "on_misfit needs expect: the protocol a connection must start with");
                     }
-                    drop = choice(m.get("on_misfit"), "on_misfit", Misfit.class) == Misfit.DROP;
+                    onMisfit = choice(m.get("on_misfit"), "on_misfit", Policy.OnMisfit.class);
                 }
-                s = new Service(range[0], range[1], address, expect, drop);
+                s = new Service(range[0], range[1], address, expect, onMisfit);
             } else {
                 int[] range = ports(n, "services");
-                s = new Service(range[0], range[1], Optional.empty(), Optional.empty(), false);
+                s = new Service(range[0], range[1], Optional.empty(), Optional.empty(), Policy.OnMisfit.COUNT);
             }
             services.add(s);
             lines.add(line(n));

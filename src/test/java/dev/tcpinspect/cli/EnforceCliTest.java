@@ -539,6 +539,79 @@ class EnforceCliTest {
         }
     }
 
+    /**
+     * on_misfit: reset closes a misfit connection at both ends, each end seeing a reset (its own
+     * error), while a fitting connection on the same port is served; the server's stack counts the
+     * reset it accepted (TcpEstabResets) and the one it sent (TcpOutRsts), which a capture on the
+     * client's side sees arrive.
+     */
+    @Test
+    void aMisfitOnAPortThatResetsIsResetAtBothEnds() throws Exception {
+        // The server: each accepted connection's first read, as "data N", "reset" or "eof", one line each.
+        String server = """
+                import socket, sys
+                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("0.0.0.0", 8444)); s.listen(8); print("listening", flush=True)
+                while True:
+                    c, _ = s.accept(); c.settimeout(10)
+                    try:
+                        d = c.recv(100); print("data %d" % len(d) if d else "eof", flush=True)
+                    except ConnectionResetError:
+                        print("reset", flush=True)
+                    except socket.timeout:
+                        print("timeout", flush=True)
+                    c.close()
+                """;
+        Process p = new ProcessBuilder("ip", "netns", "exec", lab.serverNs(), "python3", "-u", "-c", server)
+                .redirectErrorStream(true).start();
+        servers.add(p);
+        var lines = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+        assertEquals("listening", lines.readLine());
+        byte[] clientHello = {0x16, 3, 1, 0, 0x2e, 1, 0, 0, 0x2a, 3, 3};
+        try (TcpinspectProcess enforcer = enforce(policy("services:\n  - {port: 8444, expect: tls, on_misfit: reset}\n"))) {
+            long estabResets = serverTcpCounter("TcpEstabResets");
+            long outRsts = serverTcpCounter("TcpOutRsts");
+            Capture toClient = Capture.incoming(lab.clientNs(), lab.clientIf());
+            String fitting = firstReply(8444, clientHello);
+            long start = System.nanoTime();
+            String misfit = firstReply(8444, "hello\n".getBytes());
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            toClient.stop();
+            assertEquals("eof", fitting, "the fitting connection is served: the server read it and closed");
+            assertEquals("reset", misfit, "the misfit's client is reset (its own error)");
+            assertTrue(ms < 3000, "reset within 3 s (its retransmission's timeout): " + ms + " ms");
+            assertEquals("data 11", lines.readLine(), "the server read the fitting ClientHello");
+            assertEquals("reset", lines.readLine(), "the server's socket of the misfit was reset");
+            assertEquals(1, serverTcpCounter("TcpEstabResets") - estabResets, "the server's stack accepted one reset");
+            assertTrue(serverTcpCounter("TcpOutRsts") - outRsts >= 1, "the server's stack answered the retransmission");
+            assertTrue(toClient.count("tcp.srcport == 8444 && tcp.flags.reset == 1") >= 1,
+                    "a reset from the server reached the client: " + toClient.describe("tcp"));
+            Map<String, Long> s = stats();
+            assertEquals(1, s.get("misfit_connections"), s.toString());
+            assertEquals(1, s.get("misfit_resets"), s.toString());
+            assertTrue(policyCommand("show").ok().out().contains("8444 (expects tls, resets misfits)"));
+        }
+    }
+
+    /** What the client's first read after sending `payload` gets: "reset", "eof", "data N", or nothing within 1.5 s. */
+    private String firstReply(int port, byte[] payload) {
+        return lab.client().call(() -> {
+            try (java.net.Socket s = connect(Lab.CLIENT_V4, Lab.SERVER_V4, port)) {
+                s.getOutputStream().write(payload);
+                s.getOutputStream().flush();
+                try {
+                    s.setSoTimeout(1500);
+                    int n = s.getInputStream().read(new byte[100]);
+                    return n < 0 ? "eof" : "data " + n;
+                } catch (java.net.SocketTimeoutException quiet) {
+                    return "nothing within 1500 ms";
+                } catch (java.net.SocketException e) {
+                    return e.getMessage().contains("reset") ? "reset" : e.getMessage();
+                }
+            }
+        });
+    }
+
     /** One connection from the client: its first payload in one write, then a close (a dropped one times out its close). */
     private void send(int port, byte[] payload) {
         lab.client().call(() -> {

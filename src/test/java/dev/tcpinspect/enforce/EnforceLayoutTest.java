@@ -118,6 +118,7 @@ class EnforceLayoutTest {
         java.put("ENF_PORT_FAILSAFE", (long) Layouts.PORT_FAILSAFE);
         java.put("ENF_PORT_DROP_MISFITS", (long) Layouts.PORT_DROP_MISFITS);
         java.put("ENF_PORT_EXPECT", (long) Layouts.PORT_EXPECT);
+        java.put("ENF_PORT_RESET_MISFITS", (long) Layouts.PORT_RESET_MISFITS);
         assertEquals(List.copyOf(java.entrySet()), List.copyOf(cEnum("enf_port_flag").entrySet()),
                 "enum enf_port_flag: expected Java's (Layouts.PORT_*), actual C's (BTF of " + Enforcer.OBJECT + ")");
     }

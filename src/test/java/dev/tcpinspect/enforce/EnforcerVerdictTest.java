@@ -183,6 +183,89 @@ class EnforcerVerdictTest {
         assertEquals(3, stat(EnforceStat.MISFIT));
     }
 
+    /**
+     * on_misfit: reset turns a misfit's first payload segment into a RST|ACK at the same sequence
+     * number, its checksum still right (RFC 793's sum over the output, computed here from scratch),
+     * and passes it; the connection's next packet passes as it came (the stack answers it with a
+     * RST, as the lab test shows). A misfit in a SYN has no socket to reset: dropped. Audit counts
+     * the reset and passes the segment unchanged.
+     */
+    @Test
+    void aMisfitOnAResettingPortBecomesAResetWithARightChecksum() {
+        enforcer("services:\n  - {port: 443, expect: tls, on_misfit: reset}\n", false);
+        byte[] get = "GET / HTTP/1.1\r\n".getBytes();
+        for (boolean v6 : new boolean[] {false, true}) {
+            java.util.function.Supplier<Frame> frame = v6 ? Frame::ipv6 : Frame::ipv4;
+            int sport = v6 ? 40011 : 40010;
+            assertEquals(PASS, judge(frame.get().flags(Frame.SYN).sport(sport).dport(443)));
+            byte[] in = withTcpChecksum(frame.get().flags(Frame.ACK | Frame.PSH).sport(sport).dport(443).seq(2)
+                    .payload(get).build());
+            var run = enforcer.program().testRun(in.clone(), 1);
+            assertEquals(PASS, run.verdict());
+            byte[] out = run.output();
+            int tcp = tcpOffset(out);
+            assertEquals(Frame.RST | Frame.ACK, out[tcp + 13] & 0xFF, "flags of the rewritten segment");
+            assertEquals(in.length, out.length, "the payload is kept");
+            assertEquals(java.util.Arrays.toString(java.util.Arrays.copyOf(in, tcp + 12)),
+                    java.util.Arrays.toString(java.util.Arrays.copyOf(out, tcp + 12)), "addresses, ports, seq, ack as they came");
+            assertEquals(0, tcpChecksumResidue(out), "the TCP checksum verifies");
+            var retransmission = enforcer.program().testRun(in.clone(), 1);
+            assertEquals(PASS, retransmission.verdict());
+            assertEquals(java.util.Arrays.toString(in), java.util.Arrays.toString(retransmission.output()),
+                    "the retransmission passes as it came");
+        }
+        assertEquals(DROP, judge(syn4("198.18.0.2", 443).sport(40012).payload(get)), "a misfit in a SYN is dropped");
+        assertEquals(3, stat(EnforceStat.MISFIT_CONNECTIONS));
+        assertEquals(2, stat(EnforceStat.MISFIT_RESETS));
+        assertEquals(1, stat(EnforceStat.MISFIT));
+        close();
+
+        enforcer("services:\n  - {port: 443, expect: tls, on_misfit: reset}\n", true);
+        assertEquals(PASS, judge(syn4("198.18.0.2", 443).sport(40013)));
+        byte[] in = withTcpChecksum(Frame.ipv4().flags(Frame.ACK | Frame.PSH).sport(40013).dport(443).seq(2).payload(get)
+                .build());
+        var audited = enforcer.program().testRun(in, 1);
+        assertEquals(PASS, audited.verdict());
+        assertEquals(java.util.Arrays.toString(in), java.util.Arrays.toString(audited.output()), "audit changes nothing");
+        assertEquals(1, stat(EnforceStat.MISFIT_RESETS));
+    }
+
+    /** Offset of the TCP header in an untagged frame without IPv6 extension headers. */
+    private static int tcpOffset(byte[] frame) {
+        return frame[12] == 0x08 ? 14 + 4 * (frame[14] & 0x0F) : 14 + 40;
+    }
+
+    /** The ones' complement sum of the pseudo-header and segment (RFC 793, RFC 8200 8.1): 0 when the checksum is right. */
+    private static int tcpChecksumResidue(byte[] frame) {
+        int tcp = tcpOffset(frame);
+        boolean v4 = frame[12] == 0x08;
+        int length = frame.length - tcp;
+        long sum = 0;
+        int addresses = v4 ? 14 + 12 : 14 + 8;
+        for (int i = addresses; i < addresses + (v4 ? 8 : 32); i += 2) {
+            sum += ((frame[i] & 0xFF) << 8) | (frame[i + 1] & 0xFF);
+        }
+        sum += 6 + length;
+        for (int i = tcp; i < frame.length; i += 2) {
+            sum += ((frame[i] & 0xFF) << 8) | (i + 1 < frame.length ? frame[i + 1] & 0xFF : 0);
+        }
+        while (sum >> 16 != 0) {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        return (int) (~sum & 0xFFFF);
+    }
+
+    /** The frame with its TCP checksum filled in (Frame leaves it 0). */
+    private static byte[] withTcpChecksum(byte[] frame) {
+        int tcp = tcpOffset(frame);
+        frame[tcp + 16] = 0;
+        frame[tcp + 17] = 0;
+        int c = tcpChecksumResidue(frame);
+        frame[tcp + 16] = (byte) (c >> 8);
+        frame[tcp + 17] = (byte) c;
+        return frame;
+    }
+
     /** Counted prefixes decide nothing and count every packet of their sources; rules keep their names. */
     @Test
     void countedPrefixesCountAndNamedRulesKeepTheirNames() {

@@ -76,7 +76,10 @@ public class PolicyFileTest {
         assertEquals(Map.of(Cidr.parse("203.0.113.0/24"), "bogons", Cidr.parse("2001:db8::/32"), "doc.v6"), named.names());
         assertEquals(List.of(Cidr.parse("2001:db8::/32")), named.count());
         assertEquals(2, named.deny().size());
-        assertTrue(named.services().getFirst().dropMisfits());
+        assertEquals(Policy.OnMisfit.DROP, named.services().getFirst().onMisfit());
+        assertEquals(Policy.OnMisfit.RESET, parse("services: [{port: 443, expect: tls, on_misfit: reset}]").services()
+                .getFirst().onMisfit());
+        assertEquals(Policy.OnMisfit.COUNT, parse("services: [{port: 443, expect: tls}]").services().getFirst().onMisfit());
         assertEquals(Optional.of(new Policy.SynFlood(500, Duration.ofHours(2))), named.synFlood());
     }
 
