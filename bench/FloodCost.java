@@ -159,7 +159,7 @@ public class FloodCost {
             case "tcpinspect-ports": // the same service ports, no prefix: what the 10,000 prefixes add
                 return Enforcer.start(new Enforcer.Options(new Policy(policy.defaultVerdict(), policy.services(),
                         policy.failsafe(), List.of(), List.of(), policy.limits(), Optional.empty(), Optional.empty(),
-                        List.of(), java.util.Map.of()),
+                        List.of(), java.util.Map.of(), java.util.Map.of()),
                         List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
             default:
                 throw new IllegalArgumentException(mode);

@@ -17,7 +17,7 @@
  *   6. a SYN over its port's rate from a source not known    -> drop (syn_flood)
  *   7. a connection whose first payload misfits its port's   -> drop (on_misfit: drop), reset (on_misfit:
  *      expected protocol (not for allowed sources)              reset: the payload segment becomes a RST), else counted
- *   8. everything else                                       -> pass
+ *   8. everything else                                       -> pass (marked when a mark rule covers the source)
  * A TCP packet to a failsafe port passes whatever 1-7 said (and is not checked by 7). Only SYNs are judged as connections:
  * other segments to a port not served belong to connections this host opened (its ephemeral ports)
  * or to none, which the stack answers itself. With audit on, every judgement is counted the same
@@ -385,7 +385,7 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 	return ENF_STAT_MISFIT;
 }
 
-static __always_inline int enf_judge(struct pkt *p)
+static __always_inline int enf_judge(struct pkt *p, __u32 *mark)
 {
 	__u32 zero = 0;
 	struct enf_config *cfg = bpf_map_lookup_elem(&enf_config, &zero);
@@ -447,6 +447,9 @@ static __always_inline int enf_judge(struct pkt *p)
 	/* Allowed sources and failsafe ports are not checked (README, "How a packet is judged"). */
 	if (!reason && tcp && !failsafe && !allow)
 		reason = enf_identify(p, port_flags, opening, &src, daddr, cfg->audit);
+	/* Marks change where a packet goes: not under audit, which changes nothing. */
+	if (rule && !cfg->audit)
+		*mark = rule->mark;
 	if (!reason) {
 		ENF_ADD(ENF_STAT_PASSED);
 		return XDP_PASS;
@@ -467,13 +470,52 @@ static __always_inline int enf_judge(struct pkt *p)
 	return XDP_DROP;
 }
 
+/* Leaves the mark in front of the packet as XDP metadata (struct enf_meta) for tcpi_enforce_mark. */
+static __always_inline void enf_mark(struct xdp_md *ctx, __u32 mark)
+{
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct enf_meta))) {
+		ENF_ADD(ENF_STAT_MARKS_LOST);
+		return;
+	}
+	struct enf_meta *meta = (void *)(long)ctx->data_meta;
+
+	if ((void *)(meta + 1) > (void *)(long)ctx->data) {
+		ENF_ADD(ENF_STAT_MARKS_LOST);
+		return;
+	}
+	meta->magic = ENF_META_MAGIC;
+	meta->mark = mark;
+	ENF_ADD(ENF_STAT_MARKED);
+}
+
 SEC("xdp")
 int tcpi_enforce(struct xdp_md *ctx)
 {
 	struct pkt p;
+	__u32 mark = 0;
 
 	pkt_parse_xdp(ctx, &p);
-	return enf_judge(&p);
+	int verdict = enf_judge(&p, &mark);
+
+	if (verdict == XDP_PASS && mark)
+		enf_mark(ctx, mark);
+	return verdict;
+}
+
+/*
+ * TC ingress beside the XDP program: sets the mark XDP left in a packet's metadata as the socket
+ * buffer's mark, for `ip rule fwmark`, tc and netfilter to route or count by. Everything else goes
+ * on unchanged (TC_ACT_UNSPEC: the next program or filter decides).
+ */
+SEC("tc")
+int tcpi_enforce_mark(struct __sk_buff *skb)
+{
+	struct enf_meta *meta = (void *)(long)skb->data_meta;
+
+	if ((void *)(meta + 1) > (void *)(long)skb->data || meta->magic != ENF_META_MAGIC)
+		return TC_ACT_UNSPEC;
+	skb->mark = meta->mark;
+	return TC_ACT_UNSPEC;
 }
 
 /*

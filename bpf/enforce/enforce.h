@@ -24,6 +24,7 @@ enum enf_rule_kind {
 	ENF_RULE_ALLOW = 1,
 	ENF_RULE_DENY = 2,
 	ENF_RULE_COUNT = 3, /* listed in count: counted, never a verdict */
+	ENF_RULE_MARK = 4,  /* listed in mark: counted, its sources' passing packets marked, never a verdict */
 };
 
 #define ENF_NO_COUNT 0xFFFFFFFF
@@ -74,8 +75,20 @@ struct enf_rule {
 	__u64 expires_ns;  /* CLOCK_MONOTONIC; 0: never (live entries with a TTL) */
 	__u32 own_id;      /* this prefix's own hit counter slot (kept when it is rewritten) */
 	__u32 prefixlen;   /* this prefix's length, to look past it when it has expired */
-	__u32 count_id;    /* the hit counter of the nearest counted prefix in its chain; ENF_NO_COUNT: none */
-	__u32 pad;
+	__u32 count_id;    /* the hit counter of the nearest counted (or marked) prefix in its chain; ENF_NO_COUNT: none */
+	__u32 mark;        /* the mark of the nearest marked prefix in its chain, for the packets that pass; 0: none */
+};
+
+/*
+ * What the XDP program leaves in front of a packet it passes with a mark (XDP metadata), for the
+ * TC ingress program to set as the socket buffer's mark: XDP runs before there is a buffer to mark.
+ * The magic tells it from metadata anything else may have left.
+ */
+#define ENF_META_MAGIC 0x7463706d /* "tcpm" */
+
+struct enf_meta {
+	__u32 magic;
+	__u32 mark;
 };
 
 /* One generation's settings (enf_settings[gen]). */
@@ -147,7 +160,9 @@ enum enf_stat {
 	ENF_STAT_MISFIT = 15,         /* judged: packets of misfit connections on a port that drops them */
 	ENF_STAT_FIRSTS_FULL = 16,    /* connections not checked: no room to await their first payload */
 	ENF_STAT_MISFIT_RESETS = 17,  /* misfit connections reset (on ports whose service resets them) */
-	ENF_STAT_MAX = 18,
+	ENF_STAT_MARKED = 18,         /* packets passed with a mark (its metadata written; not under audit) */
+	ENF_STAT_MARKS_LOST = 19,     /* packets to mark that could not be: the driver keeps no XDP metadata */
+	ENF_STAT_MAX = 20,
 };
 
 SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);
@@ -164,6 +179,7 @@ SHARED_WITH_JAVA(enum enf_rule_kind, enf_rule_kind);
 SHARED_WITH_JAVA(enum enf_protocol, enf_protocol);
 SHARED_WITH_JAVA(struct enf_flow_key, enf_flow_key);
 SHARED_WITH_JAVA(struct enf_first, enf_first);
+SHARED_WITH_JAVA(struct enf_meta, enf_meta);
 
 #define ENF_PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
 

@@ -75,6 +75,10 @@ final class PolicyCommand implements Runnable {
             out.printf("  deny         %s%n", prefixes(p.deny(), p.names()));
             out.printf("  allow        %s%n", prefixes(p.allow(), p.names()) + (p.allow().isEmpty() ? "" : " (wins over deny)"));
             out.printf("  count        %s%n", prefixes(p.count(), p.names()) + (p.count().isEmpty() ? "" : " (counted only)"));
+            out.printf("  mark         %s%n", p.marks().isEmpty() ? "none" : String.join(", ", p.marks().entrySet().stream()
+                    .map(e -> e.getKey() + " mark 0x" + Integer.toHexString(e.getValue())
+                            + (p.names().containsKey(e.getKey()) ? " (" + p.names().get(e.getKey()) + ")" : "")).toList())
+                    + " (passing packets marked)");
             out.printf("  per source   %s%n", limits(p.limits()));
             out.printf("  syn_flood    %s%n", p.synFlood().map(f -> "over " + f.synPerSecond() + " SYNs a second to a port, only"
                     + " sources known for " + f.knownFor().toString().substring(2).toLowerCase() + " pass").orElse("off"));
@@ -213,6 +217,7 @@ final class PolicyCommand implements Runnable {
                 out.printf("deny         %s%n", prefixes(rules, RuleKind.DENY, names));
                 out.printf("allow        %s%n", prefixes(rules, RuleKind.ALLOW, names));
                 out.printf("count        %s%n", prefixes(rules, RuleKind.COUNT, names));
+                out.printf("mark         %s%n", prefixes(rules, RuleKind.MARK, names));
                 out.printf("per source   %s%n", s.connLimit() == 0 && s.newPerSecond().isEmpty() ? "no limit"
                         : (s.connLimit() == 0 ? "" : s.connLimit() + " connections at once")
                                 + (s.connLimit() != 0 && s.newPerSecond().isPresent() ? ", " : "")
@@ -263,7 +268,8 @@ final class PolicyCommand implements Runnable {
         private static String prefixes(List<PrefixRule> rules, RuleKind listed, Map<Integer, String> names) {
             List<String> shown = rules.stream().filter(r -> r.listed() == listed)
                     .sorted(java.util.Comparator.comparing(r -> r.prefix().toString()))
-                    .map(r -> r.prefix() + (names.containsKey(r.ownId()) ? " (" + names.get(r.ownId()) + ")" : ""))
+                    .map(r -> r.prefix() + (listed == RuleKind.MARK ? " mark 0x" + Integer.toHexString(r.mark()) : "")
+                            + (names.containsKey(r.ownId()) ? " (" + names.get(r.ownId()) + ")" : ""))
                     .toList();
             return shown.isEmpty() ? "none" : String.join(", ", shown);
         }

@@ -19,7 +19,9 @@ public enum EnforceStat {
     MISFIT_CONNECTIONS("connections whose first payload did not look like their port's expected protocol"),
     MISFIT("packets of misfit connections, on ports whose service drops them"),
     FIRSTS_FULL("connections to a port expecting a protocol left unchecked: no room to await their first payload"),
-    MISFIT_RESETS("misfit connections reset at both ends, on ports whose service resets them");
+    MISFIT_RESETS("misfit connections reset at both ends, on ports whose service resets them"),
+    MARKED("packets passed with a mark (mark rules; 0 with --audit)"),
+    MARKS_LOST("packets a mark rule covers that could not be marked: the driver keeps no XDP metadata");
 
     public final String help;
 

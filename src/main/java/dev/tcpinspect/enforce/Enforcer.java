@@ -31,6 +31,8 @@ public final class Enforcer implements AutoCloseable {
     /** Where enforcers pin their tables and links: one folder per network namespace. */
     public static final Path ROOT = Pins.BPFFS.resolve("tcpinspect").resolve("enforce");
     private static final String XDP_PIN_PREFIX = "link-xdp-";
+    /** The TC ingress program that turns the XDP program's marks into socket buffer marks (tcx kernels only). */
+    private static final String MARK_PIN_PREFIX = "link-tcx-mark-";
     private static final List<String> STATE_PROGRAMS = List.of("tcpi_enforce_state", "tcpi_enforce_state_twin");
 
     public record Options(Policy policy, List<String> interfaces, XdpMode mode, boolean audit, Optional<String> netns) {}
@@ -155,6 +157,7 @@ public final class Enforcer implements AutoCloseable {
                     // Programs first (each link swaps in place, judging by the tables as they are),
                     // then the policy: a failure on the way leaves the enforcer that was there enforcing.
                     enforcer.attachStateCounting();
+                    enforcer.attachMark(target);
                     enforcer.attachXdp(target, options.mode());
                     tables.updateConfig(c -> new EnforcerTables.Config(c.activeGen(), c.liveEntries(), target.inode(),
                             options.audit(), pid));
@@ -164,6 +167,7 @@ public final class Enforcer implements AutoCloseable {
                     tables.updateConfig(c -> new EnforcerTables.Config(0, false, target.inode(), options.audit(), pid));
                     tables.apply(options.policy());
                     enforcer.attachStateCounting();
+                    enforcer.attachMark(target);
                     enforcer.attachXdp(target, options.mode());
                 }
                 return enforcer;
@@ -202,25 +206,46 @@ public final class Enforcer implements AutoCloseable {
         }
     }
 
-    /** XDP on each interface: a pinned link there gets the new program in place; else a new link is pinned. */
+    /**
+     * The mark setter at TC ingress of each interface, before XDP so that no marked packet goes by
+     * unmarked. Kernels without tcx get none (a policy with marks is refused there: EnforcerTables.apply).
+     */
+    private void attachMark(Netns target) {
+        if (dev.tcpinspect.ebpf.Features.tcx()) {
+            var program = object.program("tcpi_enforce_mark");
+            attachPinned(target, MARK_PIN_PREFIX, program,
+                    ifindex -> program.attachTcx(ifindex, dev.tcpinspect.ebpf.TcDirection.INGRESS));
+        }
+    }
+
     private void attachXdp(Netns target, XdpMode mode) {
         var program = object.program("tcpi_enforce");
+        attachPinned(target, XDP_PIN_PREFIX, program, ifindex -> program.attachXdp(ifindex, mode));
+    }
+
+    /**
+     * One program on each interface, its link pinned as prefix + interface name: a link already
+     * pinned there gets the new program in place (no moment without one), else a new link is made
+     * in the target namespace and pinned. Interfaces a previous enforcer protected that this one
+     * does not: their pins go, and the program with them.
+     */
+    private void attachPinned(Netns target, String prefix, dev.tcpinspect.ebpf.Program program,
+                              java.util.function.IntFunction<KernelLink> attach) {
         for (Map.Entry<String, Integer> e : interfaces.entrySet()) {
-            Path pin = folder.resolve(XDP_PIN_PREFIX + e.getKey());
-            Optional<KernelLink> old = KernelLink.openPinned(pin, "xdp " + e.getKey());
+            Path pin = folder.resolve(prefix + e.getKey());
+            Optional<KernelLink> old = KernelLink.openPinned(pin, prefix + e.getKey());
             if (old.isPresent()) {
                 try (KernelLink link = old.get()) {
                     link.update(program);
                 }
                 continue;
             }
-            KernelLink link = target.call(() -> program.attachXdp(e.getValue(), mode));
+            KernelLink link = target.call(() -> attach.apply(e.getValue()));
             link.pin(pin);
         }
-        // Interfaces a previous enforcer protected that this one does not: their pins go, and XDP with them.
-        for (String name : pinnedInterfaces(folder)) {
+        for (String name : pinnedNames(folder, prefix)) {
             if (!interfaces.containsKey(name)) {
-                Pins.unpin(folder.resolve(XDP_PIN_PREFIX + name));
+                Pins.unpin(folder.resolve(prefix + name));
             }
         }
     }
@@ -258,9 +283,13 @@ public final class Enforcer implements AutoCloseable {
 
     /** Interfaces with an enforcer's XDP link pinned in folder. */
     public static List<String> pinnedInterfaces(Path folder) {
+        return pinnedNames(folder, XDP_PIN_PREFIX);
+    }
+
+    private static List<String> pinnedNames(Path folder, String prefix) {
         try (Stream<Path> files = Files.list(folder)) {
-            return files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(XDP_PIN_PREFIX))
-                    .map(n -> n.substring(XDP_PIN_PREFIX.length())).sorted().toList();
+            return files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(prefix))
+                    .map(n -> n.substring(prefix.length())).sorted().toList();
         } catch (IOException e) {
             return List.of();
         }

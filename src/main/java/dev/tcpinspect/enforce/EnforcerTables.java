@@ -187,6 +187,11 @@ public final class EnforcerTables {
         for (Cidr c : policy.count()) {
             rules.add(PrefixRule.named(c, RuleKind.COUNT, 0, 0));
         }
+        policy.marks().forEach((c, mark) -> rules.add(PrefixRule.marking(c, 0, mark)));
+        if (!policy.marks().isEmpty() && !dev.tcpinspect.ebpf.Features.tcx()) {
+            throw new IllegalArgumentException("the policy marks packets, which needs tcx links (Linux 6.6 and later) for"
+                    + " the program that sets the mark: leave mark out on this kernel");
+        }
         int servedOn = 0;
         for (Policy.Service s : policy.services()) {
             if (s.localAddress().isPresent()) {
@@ -203,7 +208,9 @@ public final class EnforcerTables {
         List<PrefixRule> numbered = new ArrayList<>(rules.size());
         for (PrefixRule r : rules) {
             int slot = Math.min(ownCount++, Layouts.RULE_SLOTS - 1);
-            numbered.add(PrefixRule.named(r.prefix(), r.listed(), next * Layouts.RULE_SLOTS + slot, 0));
+            int id = next * Layouts.RULE_SLOTS + slot;
+            numbered.add(r.listed() == RuleKind.MARK ? PrefixRule.marking(r.prefix(), id, r.mark())
+                    : PrefixRule.named(r.prefix(), r.listed(), id, 0));
         }
         List<PrefixRule> resolved = PrefixChains.resolve(numbered);
         for (boolean v6 : new boolean[] {false, true}) {
@@ -398,7 +405,7 @@ public final class EnforcerTables {
                     out.add(new PrefixRule(new Cidr(addr, key.get(JAVA_INT, 0) - 8),
                             RuleKind.of(value.get(JAVA_SHORT, 6)), RuleKind.of(value.get(JAVA_SHORT, 4)),
                             value.get(JAVA_INT, 0), value.get(JAVA_LONG, 8), value.get(JAVA_INT, 16),
-                            value.get(JAVA_INT, 24)));
+                            value.get(JAVA_INT, 24), value.get(JAVA_INT, 28)));
                 });
             }
         }
@@ -426,6 +433,7 @@ public final class EnforcerTables {
             value.set(JAVA_INT, 16, r.ownId());
             value.set(JAVA_INT, 20, r.prefix().prefixLength());
             value.set(JAVA_INT, 24, r.countId());
+            value.set(JAVA_INT, 28, r.mark());
             map(prefixMap(r.prefix().ipv6(), gen)).update(prefixKey(a, gen, r.prefix()), value, BpfMap.ANY);
         }
     }

@@ -47,7 +47,7 @@ final class Layouts {
     static final StructLayout RULE = MemoryLayout.structLayout(
             JAVA_INT.withName("id"), JAVA_SHORT.withName("kind"), JAVA_SHORT.withName("listed"),
             JAVA_LONG.withName("expires_ns"), JAVA_INT.withName("own_id"), JAVA_INT.withName("prefixlen"), JAVA_INT.withName("count_id"),
-            JAVA_INT.withName("pad")).withName("enf_rule");
+            JAVA_INT.withName("mark")).withName("enf_rule");
     static final StructLayout SETTINGS = MemoryLayout.structLayout(
             JAVA_INT.withName("default_deny"), JAVA_INT.withName("service_filter"), JAVA_INT.withName("conn_limit"),
             JAVA_INT.withName("pad"), JAVA_LONG.withName("new_interval_ns"), JAVA_LONG.withName("new_burst_ns"),
@@ -70,8 +70,12 @@ final class Layouts {
     static final StructLayout FIRST = MemoryLayout.structLayout(JAVA_INT.withName("state"), JAVA_INT.withName("seq"))
             .withName("enf_first");
 
+    /** XDP metadata in front of a packet to mark (read by the TC program only; here for the layout check). */
+    static final StructLayout META = MemoryLayout.structLayout(JAVA_INT.withName("magic"), JAVA_INT.withName("mark"))
+            .withName("enf_meta");
+
     static final List<StructLayout> STRUCTS = List.of(KEY_V4, KEY_V6, RULE, SETTINGS, CONFIG, SERVICE_KEY, SOURCE_KEY,
-            SOURCE, FLOW_KEY, FIRST);
+            SOURCE, FLOW_KEY, FIRST, META);
 
     /** enum enf_stat, in order. */
     static final List<String> STATS = java.util.Arrays.stream(EnforceStat.values()).map(Enum::name).toList();

@@ -10,12 +10,13 @@ import java.util.SortedSet;
  * What an enforcer judges incoming TCP by (the policy file, README "Policy files"): a default
  * verdict, source prefixes denied and allowed (allow wins) or only counted, rule names, the ports
  * the host serves (other TCP is dropped before the stack), failsafe ports no part of the policy
- * closes, per-source limits, how long the sources detection names stay blocked, and how a SYN flood
- * is answered. Only a valid policy can be made: see PolicyFile.
+ * closes, per-source limits, how long the sources detection names stay blocked, how a SYN flood
+ * is answered, and the marks passing packets of some sources get (prefix to an unsigned 32-bit
+ * mark, nonzero). Only a valid policy can be made: see PolicyFile.
  */
 public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<Integer> failsafe, List<Cidr> deny,
                      List<Cidr> allow, Limits limits, Optional<Duration> autoBlockTtl, Optional<SynFlood> synFlood,
-                     List<Cidr> count, java.util.Map<Cidr, String> names) {
+                     List<Cidr> count, java.util.Map<Cidr, String> names, java.util.Map<Cidr, Integer> marks) {
     /** The failsafe ports of a policy that names none: ssh, so that nobody locks themselves out. */
     public static final List<Integer> DEFAULT_FAILSAFE = List.of(22);
 
@@ -26,6 +27,7 @@ public record Policy(Verdict defaultVerdict, List<Service> services, SortedSet<I
         allow = List.copyOf(allow);
         count = List.copyOf(count);
         names = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(names));
+        marks = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(marks));
     }
 
     public enum Verdict { ALLOW, DENY }

@@ -50,7 +50,7 @@ public final class PolicyFile {
     static final Duration MAX_TTL = Duration.ofDays(30);
     private static final Pattern RANGE = Pattern.compile("(\\d{1,5})\\s*-\\s*(\\d{1,5})");
     private static final Pattern TTL = Pattern.compile("(?:(\\d{1,6})d)?(?:(\\d{1,6})h)?(?:(\\d{1,6})m)?(?:(\\d{1,6})s)?");
-    private static final Set<String> TOP = Set.of("default", "services", "failsafe", "deny", "allow", "count", "limits",
+    private static final Set<String> TOP = Set.of("default", "services", "failsafe", "deny", "allow", "count", "mark", "limits",
             "auto_block", "syn_flood");
     /** A rule's name: what `policy stats` shows its hits under. */
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,47}");
@@ -125,6 +125,10 @@ public final class PolicyFile {
         List<Cidr> deny = top.containsKey("deny") ? prefixes(top.get("deny"), "deny", names, namedAt) : List.of();
         List<Cidr> allow = top.containsKey("allow") ? prefixes(top.get("allow"), "allow", names, namedAt) : List.of();
         List<Cidr> count = top.containsKey("count") ? prefixes(top.get("count"), "count", names, namedAt) : List.of();
+        Map<Cidr, Integer> marks = new java.util.LinkedHashMap<>();
+        if (top.containsKey("mark")) {
+            prefixes(top.get("mark"), "mark", names, namedAt, marks);
+        }
         Limits limits = top.containsKey("limits") ? limits(top.get("limits")) : Limits.NONE;
         Optional<Duration> ttl = Optional.empty();
         if (top.containsKey("auto_block")) {
@@ -142,7 +146,7 @@ public final class PolicyFile {
                     flood.containsKey("known_for") ? duration(flood.get("known_for"), "known_for")
                             : Policy.SynFlood.DEFAULT_KNOWN_FOR));
         }
-        return new Policy(verdict, services, failsafe, deny, allow, limits, ttl, synFlood, count, names);
+        return new Policy(verdict, services, failsafe, deny, allow, limits, ttl, synFlood, count, names, marks);
     }
 
     private List<Service> services(Node node) {
@@ -267,6 +271,12 @@ public final class PolicyFile {
      * (a name used twice is refused, naming both lines).
      */
     private List<Cidr> prefixes(Node node, String key, Map<Cidr, String> names, Map<String, Node> namedAt) {
+        return prefixes(node, key, names, namedAt, null);
+    }
+
+    /** A list of prefixes, each a literal or {prefix, name}; with marks (the mark list), each {prefix, mark, name}. */
+    private List<Cidr> prefixes(Node node, String key, Map<Cidr, String> names, Map<String, Node> namedAt,
+                                Map<Cidr, Integer> marks) {
         List<Cidr> prefixes = new ArrayList<>();
         List<Node> listed = sequence(node, key);
         if (listed.size() > MAX_ENTRIES) {
@@ -275,10 +285,21 @@ public final class PolicyFile {
         for (Node n : listed) {
             Node prefixNode = n;
             Optional<String> name = Optional.empty();
+            Integer mark = null;
+            if (marks != null && !(n instanceof MappingNode)) {
+                throw error(n, "a mark rule names its prefix and its mark: {prefix: 198.51.100.0/24, mark: 0x10}");
+            }
             if (n instanceof MappingNode) {
-                Map<String, Node> m = mapping(n, "a " + key + " rule", Set.of("prefix", "name"));
+                Map<String, Node> m = mapping(n, "a " + key + " rule",
+                        marks != null ? Set.of("prefix", "mark", "name") : Set.of("prefix", "name"));
                 if (!m.containsKey("prefix")) {
                     throw error(n, "a " + key + " rule names its prefix (prefix: 203.0.113.0/24)");
+                }
+                if (marks != null) {
+                    if (!m.containsKey("mark")) {
+                        throw error(n, "a mark rule names its mark (mark: 0x10), 1 to 0xffffffff");
+                    }
+                    mark = mark(m.get("mark"));
                 }
                 prefixNode = m.get("prefix");
                 if (m.containsKey("name")) {
@@ -306,8 +327,26 @@ public final class PolicyFile {
             if (name.isPresent()) {
                 names.put(c, name.get());
             }
+            if (mark != null && marks.putIfAbsent(c, mark) != null) {
+                throw error(prefixNode, "mark: " + c + " is marked twice");
+            }
         }
         return prefixes;
+    }
+
+    /** A packet mark: decimal or 0x hexadecimal, 1 to 0xffffffff (0 is no mark), as ip rule's fwmark takes it. */
+    private int mark(Node node) {
+        String text = scalar(node, "mark").trim();
+        try {
+            long v = text.startsWith("0x") || text.startsWith("0X") ? Long.parseLong(text.substring(2), 16)
+                    : Long.parseLong(text);
+            if (v >= 1 && v <= 0xFFFF_FFFFL && text.length() <= 12) {
+                return (int) v;
+            }
+        } catch (NumberFormatException e) {
+            // refused below
+        }
+        throw error(node, "mark: '" + text + "' is not a mark (1 to 4294967295, or 0x1 to 0xffffffff)");
     }
 
     private Cidr host(Node node) {

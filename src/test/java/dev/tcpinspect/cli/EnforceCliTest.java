@@ -593,6 +593,40 @@ class EnforceCliTest {
         }
     }
 
+    /**
+     * A mark rule's sources reach the server's stack with the mark, where netfilter matches it: an
+     * iptables counter on mark 0x2a counts every packet of the marked source that a capture on the
+     * server's side saw arrive, and one on mark 0 every packet of a source no mark covers.
+     */
+    @Test
+    void aMarkRuleMarksItsSourcesPacketsForNetfilterAndIpRule() throws Exception {
+        httpServer(8080);
+        Cmd.run("ip", "netns", "exec", lab.serverNs(), "iptables", "-t", "mangle", "-A", "PREROUTING", "-p", "tcp",
+                "--dport", "8080", "-m", "mark", "--mark", "0x2a").ok();
+        Cmd.run("ip", "netns", "exec", lab.serverNs(), "iptables", "-t", "mangle", "-A", "PREROUTING", "-p", "tcp",
+                "--dport", "8080", "-s", DENIED_V4_CLIENT, "-m", "mark", "--mark", "0").ok();
+        try (TcpinspectProcess enforcer = enforce(policy("mark: [{prefix: 198.18.0.0/24, mark: 0x2a, name: lab}]\n"))) {
+            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
+            assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080));
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080));
+            arrived.stop();
+            long marked = arrived.count("ip.src == " + Lab.CLIENT_V4 + " && tcp.dstport == 8080");
+            long unmarked = arrived.count("ip.src == " + DENIED_V4_CLIENT + " && tcp.dstport == 8080");
+            assertTrue(marked >= 5 && unmarked >= 5, marked + " and " + unmarked + " packets: two whole requests");
+            String counters = Cmd.run("ip", "netns", "exec", lab.serverNs(), "iptables", "-t", "mangle", "-L",
+                    "PREROUTING", "-v", "-n", "-x").ok().out();
+            Matcher m = Pattern.compile("(?m)^\\s*(\\d+)\\s+\\d+\\s.*mark match 0x(2a|0)\\b").matcher(counters);
+            Map<String, Long> byMark = new TreeMap<>();
+            while (m.find()) {
+                byMark.put(m.group(2), Long.parseLong(m.group(1)));
+            }
+            assertEquals(Map.of("2a", marked, "0", unmarked), byMark, counters);
+            assertEquals(marked, stats().get("marked"));
+            assertTrue(policyCommand("show").ok().out().contains("mark         198.18.0.0/24 mark 0x2a (lab)"),
+                    policyCommand("show").out());
+        }
+    }
+
     /** What the client's first read after sending `payload` gets: "reset", "eof", "data N", or nothing within 1.5 s. */
     private String firstReply(int port, byte[] payload) {
         return lab.client().call(() -> {

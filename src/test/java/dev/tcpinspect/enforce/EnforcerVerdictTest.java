@@ -230,6 +230,35 @@ class EnforcerVerdictTest {
         assertEquals(1, stat(EnforceStat.MISFIT_RESETS));
     }
 
+    /**
+     * A source a mark rule covers passes with the mark in front of its frame as XDP metadata (the
+     * test run returns the frame from its metadata on: magic "tcpm", then the mark, host order),
+     * which the TC program turns into the socket buffer's mark (the lab test checks that end); a
+     * packet dropped, one from a source no mark covers, and every packet under audit carry none.
+     */
+    @Test
+    void passingPacketsOfAMarkedSourceCarryTheMarkToTc() {
+        enforcer("mark: [{prefix: 198.18.0.0/24, mark: 0x2a}]\ndeny: [198.18.0.128/25]\n", false);
+        byte[] in = syn4("198.18.0.2", 80).build();
+        var marked = enforcer.program().testRun(in, 1);
+        assertEquals(PASS, marked.verdict());
+        assertEquals(in.length + 8, marked.output().length, "8 bytes of metadata in front");
+        var meta = java.nio.ByteBuffer.wrap(marked.output(), 0, 8).order(java.nio.ByteOrder.nativeOrder());
+        assertEquals(0x7463706d, meta.getInt());
+        assertEquals(0x2a, meta.getInt());
+        assertEquals(java.util.Arrays.toString(in),
+                java.util.Arrays.toString(java.util.Arrays.copyOfRange(marked.output(), 8, marked.output().length)));
+        assertEquals(in.length, enforcer.program().testRun(syn4("198.51.100.1", 80).build(), 1).output().length,
+                "no mark rule covers the source: no metadata");
+        assertEquals(DROP, judge(syn4("198.18.0.200", 80)), "denied inside the mark: dropped");
+        assertEquals(1, stat(EnforceStat.MARKED));
+        close();
+
+        enforcer("mark: [{prefix: 198.18.0.0/24, mark: 0x2a}]\n", true);
+        assertEquals(in.length, enforcer.program().testRun(in, 1).output().length, "audit marks nothing");
+        assertEquals(0, stat(EnforceStat.MARKED));
+    }
+
     /** Offset of the TCP header in an untagged frame without IPv6 extension headers. */
     private static int tcpOffset(byte[] frame) {
         return frame[12] == 0x08 ? 14 + 4 * (frame[14] & 0x0F) : 14 + 40;

@@ -193,6 +193,28 @@ class PrefixChainsTest {
      * ::10.0.0.0/104 (IPv4-compatible) hold 10/8's addresses in IPv6 clothes; none of them allows
      * an IPv4 deny, and 0.0.0.0/0 allows no IPv6 deny.
      */
+    /**
+     * A source's packets get the mark of the nearest marked prefix of its chain, whatever else the
+     * chain decides, and its hits count at the nearest counted or marked prefix; a mark decides nothing.
+     */
+    @Test
+    void marksComeFromTheNearestMarkedPrefixAndDecideNothing() {
+        List<PrefixRule> t = PrefixChains.resolve(List.of(
+                PrefixRule.marking(Cidr.parse("10.0.0.0/8"), 1, 0x10),
+                PrefixRule.marking(Cidr.parse("10.1.0.0/16"), 2, 0x20),
+                PrefixRule.named(Cidr.parse("10.1.2.0/24"), RuleKind.DENY, 3, 0),
+                PrefixRule.named(Cidr.parse("10.1.2.128/25"), RuleKind.COUNT, 4, 0)));
+        assertEquals(new PrefixRule(Cidr.parse("10.0.0.0/8"), RuleKind.MARK, RuleKind.NONE, 1, 0, 1, 1, 0x10),
+                lookup(t, Cidr.parse("10.5.5.5").address()));
+        assertEquals(new PrefixRule(Cidr.parse("10.1.0.0/16"), RuleKind.MARK, RuleKind.NONE, 2, 0, 2, 2, 0x20),
+                lookup(t, Cidr.parse("10.1.9.9").address()));
+        assertEquals(new PrefixRule(Cidr.parse("10.1.2.0/24"), RuleKind.DENY, RuleKind.DENY, 3, 0, 3, 2, 0x20),
+                lookup(t, Cidr.parse("10.1.2.3").address()), "a denied source inside a mark: denied, counted at the mark");
+        assertEquals(new PrefixRule(Cidr.parse("10.1.2.128/25"), RuleKind.COUNT, RuleKind.DENY, 3, 0, 4, 4, 0x20),
+                lookup(t, Cidr.parse("10.1.2.200").address()), "counted at the nearer count, marked by the nearest mark");
+        assertEquals(null, lookup(t, Cidr.parse("11.0.0.1").address()));
+    }
+
     @Test
     void ipv4AndIpv6NeverMix() {
         byte[] mapped = new byte[16];

@@ -76,6 +76,10 @@ public class PolicyFileTest {
         assertEquals(Map.of(Cidr.parse("203.0.113.0/24"), "bogons", Cidr.parse("2001:db8::/32"), "doc.v6"), named.names());
         assertEquals(List.of(Cidr.parse("2001:db8::/32")), named.count());
         assertEquals(2, named.deny().size());
+        Policy marked = parse("mark: [{prefix: 198.51.100.0/24, mark: 0x2a, name: partners}, {prefix: \"2001:db8::/32\", mark: 7}]\n");
+        assertEquals(Map.of(Cidr.parse("198.51.100.0/24"), 0x2a, Cidr.parse("2001:db8::/32"), 7), marked.marks());
+        assertEquals(Map.of(Cidr.parse("198.51.100.0/24"), "partners"), marked.names());
+        assertEquals(0xFFFFFFFF, parse("mark: [{prefix: 10.0.0.0/8, mark: 4294967295}]").marks().get(Cidr.parse("10.0.0.0/8")));
         assertEquals(Policy.OnMisfit.DROP, named.services().getFirst().onMisfit());
         assertEquals(Policy.OnMisfit.RESET, parse("services: [{port: 443, expect: tls, on_misfit: reset}]").services()
                 .getFirst().onMisfit());
@@ -105,6 +109,13 @@ public class PolicyFileTest {
             {"count: [{prefix: 10.1.0.0/16, name: \"no spaces\"}]\n", "p.yaml:1: name: 'no spaces' is not a rule name"},
             {"deny: [{name: x}]\n", "p.yaml:1: a deny rule names its prefix"},
             {"syn_flood: {known_for: 1h}\n", "p.yaml:1: syn_flood needs syn_per_second"},
+            {"mark: [10.0.0.0/8]\n", "p.yaml:1: a mark rule names its prefix and its mark"},
+            {"mark: [{prefix: 10.0.0.0/8}]\n", "p.yaml:1: a mark rule names its mark"},
+            {"mark: [{prefix: 10.0.0.0/8, mark: 0}]\n", "p.yaml:1: mark: '0' is not a mark"},
+            {"mark: [{prefix: 10.0.0.0/8, mark: 0x100000000}]\n", "p.yaml:1: mark: '0x100000000' is not a mark"},
+            {"mark: [{prefix: 10.0.0.0/8, mark: blue}]\n", "p.yaml:1: mark: 'blue' is not a mark"},
+            {"mark:\n  - {prefix: 10.0.0.0/8, mark: 1}\n  - {prefix: 10.0.0.0/8, mark: 2}\n", "p.yaml:3: mark: 10.0.0.0/8 is marked twice"},
+            {"count: [{prefix: 10.0.0.0/8, mark: 1}]\n", "p.yaml:1: "},
             {"services: [{port: 80, on_misfit: drop}]\n", "p.yaml:1: on_misfit needs expect"},
             {"deny: 10.0.0.0/8\n", "p.yaml:1: deny must be a list"},
             {"default: allow\ndefault: deny\n", "p.yaml:2: 'default' is given twice (first on line 1)"},
