@@ -8,8 +8,12 @@ import sun.misc.Signal;
 
 /**
  * Turns SIGINT and SIGTERM into a request to stop, so a command can detach, print its summary and
- * exit 0 as tcpdump does. Any other way the JVM shuts down (SIGHUP, System.exit) still runs the
- * shutdown hook, which asks the command to stop and waits for it to finish its clean-up.
+ * exit 0 as tcpdump does. A second stop signal while that clean-up runs (stuck on a stalled
+ * output, say) ends the process at once with status 130, as a shell's second Ctrl-C does: what the
+ * command attached goes with it, since its links live in file descriptors the kernel closes at exit
+ * (an enforcer's pinned links stay, by design: enforce stop removes them). Any other way the JVM
+ * shuts down (SIGHUP, System.exit) still runs the shutdown hook, which asks the command to stop and
+ * waits for it to finish its clean-up.
  */
 final class StopSignal implements AutoCloseable {
     private final CountDownLatch stop = new CountDownLatch(1);
@@ -22,8 +26,8 @@ final class StopSignal implements AutoCloseable {
         // bpftrace's behaviour), so both stop signals get their default back before they are handled.
         Libc.restoreIfIgnored(Libc.SIGINT);
         Libc.restoreIfIgnored(Libc.SIGTERM);
-        Signal.handle(new Signal("INT"), s -> stop.countDown());
-        Signal.handle(new Signal("TERM"), s -> stop.countDown());
+        Signal.handle(new Signal("INT"), s -> onSignal());
+        Signal.handle(new Signal("TERM"), s -> onSignal());
         hook = new Thread(() -> {
             stop.countDown();
             try {
@@ -33,6 +37,21 @@ final class StopSignal implements AutoCloseable {
             }
         }, "tcpinspect-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
+    }
+
+    private void onSignal() {
+        if (stop.getCount() == 0) {
+            // The line from another thread, waited for briefly: stderr may be the stalled pipe itself.
+            Thread say = Thread.ofPlatform().daemon().start(
+                    () -> System.err.println("tcpinspect: second interrupt: exiting now"));
+            try {
+                say.join(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            Runtime.getRuntime().halt(130);
+        }
+        stop.countDown();
     }
 
     /** Waits up to the timeout; true when a stop was requested. */

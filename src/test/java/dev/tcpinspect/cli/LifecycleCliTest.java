@@ -68,6 +68,46 @@ class LifecycleCliTest {
         }
     }
 
+    /**
+     * A second SIGINT during shutdown exits at once (130), as a shell's second Ctrl-C does, and still
+     * leaves nothing attached. The shutdown is made to hang for real: watch's reader stops reading
+     * after the first line, a burst of connections fills the pipe with event lines, and watch's
+     * writer blocks, so the first SIGINT cannot finish (the process is still there 2 s later).
+     */
+    @Test
+    void aSecondSigintDuringAStuckShutdownExitsAtOnceLeavingNothingAttached() throws Exception {
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 8080)) {
+            List<String> command = new java.util.ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
+            command.addAll(TcpinspectProcess.javaCommand());
+            command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json", "--duration", "120"));
+            java.nio.file.Path err = java.nio.file.Files.createTempFile("tcpinspect-stuck", ".err");
+            Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
+            try {
+                var out = new java.io.BufferedReader(new java.io.InputStreamReader(watch.getInputStream()), 256);
+                assertTrue(out.readLine().contains("\"ready\""));
+                // Never read again: 2,000 connections' event lines are far more than a pipe holds.
+                Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 2000);
+                Thread.sleep(1000);
+                Cmd.run("kill", "-INT", Long.toString(watch.pid())).ok();
+                Thread.sleep(2000);
+                assertTrue(watch.isAlive(), "the first SIGINT's shutdown is stuck on the full pipe");
+                long start = System.nanoTime();
+                Cmd.run("kill", "-INT", Long.toString(watch.pid())).ok();
+                assertTrue(watch.waitFor(5, java.util.concurrent.TimeUnit.SECONDS), "exited after the second SIGINT");
+                double seconds = (System.nanoTime() - start) / 1e9;
+                assertEquals(130, watch.exitValue());
+                assertTrue(seconds < 1.5, "exited within " + seconds + " s");
+                assertTrue(java.nio.file.Files.readString(err).contains("second interrupt: exiting now"),
+                        java.nio.file.Files.readString(err));
+            } finally {
+                watch.destroyForcibly().waitFor();
+                java.nio.file.Files.delete(err);
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
+        }
+    }
+
     /** `watch | head`: once head has its lines and goes, watch ends within an interval, quietly, detached. */
     @Test
     void aClosedPipeEndsWatchQuietly() {
