@@ -81,6 +81,16 @@ final class WatchSession {
         }
     }
 
+    /** One line on stderr for each watched interface that goes away; the others are watched on. */
+    private static void reportInterfacesGone(ProbeSet probes) {
+        for (String name : probes.interfacesGone()) {
+            List<String> left = probes.interfacesWatched();
+            System.err.println("tcpinspect: interface " + name + " is gone (deleted or moved); "
+                    + (left.isEmpty() ? "no interface is left: the tracepoint probes go on"
+                            : "still watching " + String.join(", ", left)));
+        }
+    }
+
     /** How often the kernel's per-flow tables are drained when the interval is longer (flowtable.h). */
     static final Duration DRAIN_EVERY = Duration.ofSeconds(1);
 
@@ -96,6 +106,7 @@ final class WatchSession {
             if (stop.await(Duration.between(now, wake))) {
                 return true;
             }
+            reportInterfacesGone(probes);
             if (!wake.isBefore(next)) {
                 return false;
             }

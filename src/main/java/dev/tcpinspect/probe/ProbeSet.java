@@ -104,6 +104,8 @@ public final class ProbeSet implements AutoCloseable {
     private final List<Probe> probes;
     private final Set<Hook> hooks;
     private final Netns namespace;
+    /** The interfaces the packet hooks attached to, by name, with the index they had then; those gone are removed. */
+    private final Map<String, Integer> attachedTo = new LinkedHashMap<>();
     private final long netnsInode;
     private BpfObject object;
     private RingBufReader reader;
@@ -159,6 +161,7 @@ public final class ProbeSet implements AutoCloseable {
             }
             if (attach) {
                 set.attach(ifindexes);
+                set.attachedTo.putAll(ifindexes);
             }
             return set;
         } catch (RuntimeException e) {
@@ -307,6 +310,28 @@ public final class ProbeSet implements AutoCloseable {
 
     public Options options() {
         return options;
+    }
+
+    /**
+     * The watched interfaces that have gone since the last call (deleted, moved to another
+     * namespace, or replaced by another of the same name, whose index differs): the kernel has
+     * detached the programs there, and the other interfaces and the tracepoints go on. Each is
+     * named once.
+     */
+    public synchronized List<String> interfacesGone() {
+        if (attachedTo.isEmpty() || object == null) {
+            return List.of();
+        }
+        List<String> gone = namespace.call(() -> attachedTo.entrySet().stream()
+                .filter(e -> Libc.ifNameToIndex(e.getKey()) != e.getValue())
+                .map(Map.Entry::getKey).toList());
+        gone.forEach(attachedTo::remove);
+        return gone;
+    }
+
+    /** The interfaces still watched (the packet hooks' names, less those gone). */
+    public synchronized List<String> interfacesWatched() {
+        return List.copyOf(attachedTo.keySet());
     }
 
     /** The running probes, in the order they were given. */

@@ -11,6 +11,7 @@ import dev.tcpinspect.ebpf.TcFilterId;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
 import dev.tcpinspect.testing.TcpinspectProcess;
@@ -102,6 +103,44 @@ class LifecycleCliTest {
             } finally {
                 watch.destroyForcibly().waitFor();
                 java.nio.file.Files.delete(err);
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
+        }
+    }
+
+    /**
+     * An interface deleted under a running watch: one line on stderr names it and the interfaces
+     * still watched, and the others keep being counted (checked against a capture of the traffic
+     * that follows), and watch still ends cleanly with nothing left attached: with tcx links and with
+     * clsact filters (whose detach finds the interface gone).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tcx", "clsact"})
+    void anInterfaceDeletedWhileWatchedIsNamedAndTheOthersKeepBeingCounted(String tcMode) throws Exception {
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 8080)) {
+            Cmd.run("ip", "-n", lab.serverNs(), "link", "add", "gone0a", "type", "veth", "peer", "name", "gone0b").ok();
+            Cmd.run("ip", "-n", lab.serverNs(), "link", "set", "gone0a", "up").ok();
+            try (Capture capture = Capture.incoming(lab.serverNs(), lab.serverIf());
+                 TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(), "-i",
+                         "gone0a", "--tc-mode", tcMode, "--format", "json", "--interval", "0.5")) {
+                watch.awaitJson("ready", 30);
+                Cmd.run("ip", "-n", lab.serverNs(), "link", "del", "gone0a").ok();
+                String expected = "tcpinspect: interface gone0a is gone (deleted or moved); still watching " + lab.serverIf();
+                long deadline = System.nanoTime() + 5_000_000_000L;
+                while (!watch.stderr().contains(expected) && System.nanoTime() < deadline) {
+                    Thread.sleep(100);
+                }
+                assertEquals(expected, watch.stderr().strip(), "one line, within the second's check");
+                assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
+                watch.awaitJson("interval", 10);
+                watch.terminate();
+                JsonNode summary = watch.awaitJson("summary", 30);
+                assertEquals(0, watch.waitFor(30), watch.stderr());
+                capture.stop();
+                assertEquals(capture.count(Capture.SYN), summary.get("packets").get("syn").asLong());
+                assertEquals(20, summary.get("packets").get("syn").asLong());
+                assertEquals(expected, watch.stderr().strip(), "said once");
             }
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
             assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
