@@ -36,7 +36,17 @@ final class CleanupCommand implements Callable<Integer> {
             }
             for (TcSlots.Slot slot : TcSlots.ALL) {
                 Optional<ProgramInfo> ours = TcSlots.owned(ifindex, slot);
-                if (ours.isPresent() && TcFilters.detach(ifindex, slot.direction(), slot.id())) {
+                if (ours.isEmpty()) {
+                    continue;
+                }
+                Optional<dev.tcpinspect.os.Claim> free = dev.tcpinspect.os.Claim.tryTake(TcSlots.claimName(ifindex, slot));
+                if (free.isEmpty()) {
+                    System.out.printf("left alone: tc %s filter of %s (program %s, id %d), in use by a running tcpinspect%n",
+                            slot.direction().name().toLowerCase(), name, ours.get().name(), ours.get().id());
+                    continue;
+                }
+                free.get().close();
+                if (TcFilters.detach(ifindex, slot.direction(), slot.id())) {
                     System.out.printf("removed tc %s filter of %s (program %s, id %d)%n",
                             slot.direction().name().toLowerCase(), name, ours.get().name(), ours.get().id());
                     removed++;

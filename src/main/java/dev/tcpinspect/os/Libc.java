@@ -23,6 +23,8 @@ public final class Libc {
     public static final int MAP_SHARED = 1;
     public static final int EPOLLIN = 1;
     public static final int EPOLL_CTL_ADD = 1;
+    public static final int AF_UNIX = 1;
+    public static final int SOCK_STREAM = 1;
     public static final int AF_INET = 2;
     public static final int SOCK_DGRAM = 2;
     public static final int SOL_SOCKET = 1;
@@ -48,6 +50,7 @@ public final class Libc {
     private static final MethodHandle EPOLL_WAIT = fn("epoll_wait",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle BIND = fn("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SETSOCKOPT = fn("setsockopt",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SEND = fn("send",
@@ -190,6 +193,26 @@ public final class Libc {
     public static int socket(int domain, int type, int protocol) {
         try {
             return check("socket", (int) SOCKET.invokeExact(Native.errnoSlot(), domain, type | O_CLOEXEC, protocol));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Binds a Unix socket to a name in the abstract namespace (no file; scoped to the calling
+     * thread's network namespace; released when the socket closes, also when its process dies).
+     */
+    public static void bindAbstract(int fd, String name) {
+        byte[] bytes = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (bytes.length > 107) {
+            throw new IllegalArgumentException("abstract socket name too long: " + name);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment addr = arena.allocate(110);
+            addr.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
+            // sun_path[0] stays 0: the abstract namespace
+            MemorySegment.copy(bytes, 0, addr, java.lang.foreign.ValueLayout.JAVA_BYTE, 3, bytes.length);
+            check("bind(@" + name + ")", (int) BIND.invokeExact(Native.errnoSlot(), fd, addr, 3 + bytes.length));
         } catch (Throwable t) {
             throw rethrow(t);
         }

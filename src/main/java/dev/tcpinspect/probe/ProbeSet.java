@@ -106,6 +106,8 @@ public final class ProbeSet implements AutoCloseable {
     private final Netns namespace;
     /** The interfaces the packet hooks attached to, by name, with the index they had then; those gone are removed. */
     private final Map<String, Integer> attachedTo = new LinkedHashMap<>();
+    /** The clsact slots this set holds (TcSlots): released after the object's close has removed the filters. */
+    private final List<dev.tcpinspect.os.Claim> claims = new ArrayList<>();
     private final long netnsInode;
     private BpfObject object;
     private RingBufReader reader;
@@ -301,7 +303,7 @@ public final class ProbeSet implements AutoCloseable {
                         object.program(Hook.XDP_INGRESS_PROGRAM).attachXdp(ifindex, options.xdpMode());
                     } else {
                         TcSlots.attach(object.program(h.programs().getFirst()), name, ifindex,
-                                h == Hook.INGRESS ? TcSlots.INGRESS : TcSlots.EGRESS);
+                                h == Hook.INGRESS ? TcSlots.INGRESS : TcSlots.EGRESS).ifPresent(claims::add);
                     }
                 });
             }
@@ -541,6 +543,8 @@ public final class ProbeSet implements AutoCloseable {
             }
             object = null;
         }
+        claims.forEach(dev.tcpinspect.os.Claim::close);
+        claims.clear();
         namespace.close();
         if (first != null) {
             throw first;

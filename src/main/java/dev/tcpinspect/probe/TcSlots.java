@@ -1,13 +1,13 @@
 package dev.tcpinspect.probe;
 
 import dev.tcpinspect.ebpf.Features;
-import dev.tcpinspect.ebpf.Link;
 import dev.tcpinspect.ebpf.NotSupportedException;
 import dev.tcpinspect.ebpf.Program;
 import dev.tcpinspect.ebpf.ProgramInfo;
 import dev.tcpinspect.ebpf.TcDirection;
 import dev.tcpinspect.ebpf.TcFilterId;
 import dev.tcpinspect.ebpf.TcFilters;
+import dev.tcpinspect.os.Claim;
 import java.util.List;
 import java.util.Optional;
 
@@ -58,31 +58,56 @@ public final class TcSlots {
         return TcFilters.query(ifindex, slot.direction(), slot.id()).filter(info -> info.name().startsWith(PROGRAM_PREFIX));
     }
 
+    /** The name a running tcpinspect holds for a slot of an interface (in the interface's namespace). */
+    public static String claimName(int ifindex, Slot slot) {
+        return "tcpinspect/tc/" + ifindex + "/" + slot.direction().name().toLowerCase();
+    }
+
     /**
      * Attaches (in the calling thread's namespace) as tcx link or clsact filter, as described above,
-     * and removes what a killed tcpinspect left in the other slots of that hook.
+     * and removes what a killed tcpinspect left in the other slots of that hook. With clsact, the
+     * slot's claim comes back: hold it as long as the filter is there.
      */
-    public static Link attach(Program program, String ifname, int ifindex, Slot slot) {
+    public static Optional<Claim> attach(Program program, String ifname, int ifindex, Slot slot) {
         boolean leftover = owned(ifindex, slot).isPresent();
-        Link link;
         if (mode == Mode.TCX || (mode == Mode.AUTO && Features.tcx())) {
-            link = program.attachTcx(ifindex, slot.direction());
+            program.attachTcx(ifindex, slot.direction());
             if (leftover) {
-                // A killed tcpinspect that attached with clsact left its filter here: a new start removes it.
-                TcFilters.detach(ifindex, slot.direction(), slot.id());
+                // A killed tcpinspect that attached with clsact left its filter here: a new start removes
+                // it, unless its tcpinspect still runs (it holds the slot's claim).
+                try (Claim free = Claim.tryTake(claimName(ifindex, slot)).orElse(null)) {
+                    if (free != null) {
+                        TcFilters.detach(ifindex, slot.direction(), slot.id());
+                    }
+                }
             }
-        } else {
+            removeOtherLeftovers(ifindex, slot);
+            return Optional.empty();
+        }
+        Claim claim = Claim.tryTake(claimName(ifindex, slot)).orElseThrow(() -> new IllegalStateException("interface "
+                + ifname + "'s tc " + slot.direction().name().toLowerCase() + " hook is in use by another running"
+                + " tcpinspect (clsact filters): run both with tcx links (--tc-mode auto, Linux 6.6 and later), or"
+                + " stop the other first"));
+        try {
             if (!leftover && TcFilters.query(ifindex, slot.direction(), slot.id()).isPresent()) {
                 throw new IllegalStateException("interface " + ifname + " already has a tc filter with handle "
                         + slot.id().handle() + " prio " + slot.id().priority() + " that tcpinspect did not put there");
             }
-            link = program.attachTc(ifindex, slot.direction(), slot.id(), leftover);
+            program.attachTc(ifindex, slot.direction(), slot.id(), leftover);
+            removeOtherLeftovers(ifindex, slot);
+            return Optional.of(claim);
+        } catch (RuntimeException e) {
+            claim.close();
+            throw e;
         }
+    }
+
+    /** Filters of ours in the hook's other (older) slots: leftovers of a killed tcpinspect of an earlier version. */
+    private static void removeOtherLeftovers(int ifindex, Slot slot) {
         for (Slot other : ALL) {
             if (other.direction() == slot.direction() && !other.equals(slot) && owned(ifindex, other).isPresent()) {
                 TcFilters.detach(ifindex, other.direction(), other.id());
             }
         }
-        return link;
     }
 }

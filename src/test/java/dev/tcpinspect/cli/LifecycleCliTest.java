@@ -147,6 +147,53 @@ class LifecycleCliTest {
         }
     }
 
+    /**
+     * Two watches on one interface at once. With tcx links both work, each counting what a capture
+     * sees. With clsact filters the second is refused in one line, and neither it nor `cleanup`
+     * touches the first one's filter, which goes on counting.
+     */
+    @Test
+    void twoWatchesOnOneInterfaceBothWorkOrTheSecondSaysWhy() throws Exception {
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 8080)) {
+            try (Capture capture = Capture.incoming(lab.serverNs(), lab.serverIf());
+                 TcpinspectProcess first = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                         "--format", "json");
+                 TcpinspectProcess second = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                         "--format", "json")) {
+                first.awaitJson("ready", 30);
+                second.awaitJson("ready", 30);
+                assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
+                first.terminate();
+                second.terminate();
+                long syn = first.awaitJson("summary", 30).get("packets").get("syn").asLong();
+                assertEquals(syn, second.awaitJson("summary", 30).get("packets").get("syn").asLong());
+                capture.stop();
+                assertEquals(capture.count(Capture.SYN), syn);
+                assertEquals(20, syn);
+            }
+            try (Capture capture = Capture.incoming(lab.serverNs(), lab.serverIf());
+                 TcpinspectProcess first = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                         "--tc-mode", "clsact", "--format", "json")) {
+                first.awaitJson("ready", 30);
+                var refused = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "--tc-mode", "clsact",
+                        "--format", "json");
+                assertEquals(1, refused.exit(), refused.err());
+                assertEquals(1, refused.err().strip().lines().count(), refused.err());
+                assertTrue(refused.err().contains("is in use by another running tcpinspect"), refused.err());
+                var cleanup = TcpinspectProcess.run(lab.serverNs(), "cleanup");
+                assertTrue(cleanup.out().contains("left alone: tc ingress filter of " + lab.serverIf()), cleanup.out());
+                assertEquals(1, count(tcFilters(lab), "tcpi_tc_ingress"), "the first watch's filter is still there");
+                assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
+                first.terminate();
+                long syn = first.awaitJson("summary", 30).get("packets").get("syn").asLong();
+                capture.stop();
+                assertEquals(capture.count(Capture.SYN), syn);
+                assertEquals(20, syn);
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+        }
+    }
+
     /** `watch | head`: once head has its lines and goes, watch ends within an interval, quietly, detached. */
     @Test
     void aClosedPipeEndsWatchQuietly() {
