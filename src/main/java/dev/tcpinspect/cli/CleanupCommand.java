@@ -3,6 +3,7 @@ package dev.tcpinspect.cli;
 import dev.tcpinspect.ebpf.ProgramInfo;
 import dev.tcpinspect.ebpf.TcFilters;
 import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.os.Claim;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.probe.TcSlots;
@@ -39,7 +40,7 @@ final class CleanupCommand implements Callable<Integer> {
                 if (ours.isEmpty()) {
                     continue;
                 }
-                Optional<dev.tcpinspect.os.Claim> free = dev.tcpinspect.os.Claim.tryTake(TcSlots.claimName(ifindex, slot));
+                Optional<Claim> free = Claim.tryTake(TcSlots.claimName(ifindex, slot));
                 if (free.isEmpty()) {
                     System.out.printf("left alone: tc %s filter of %s (program %s, id %d), in use by a running tcpinspect%n",
                             slot.direction().name().toLowerCase(), name, ours.get().name(), ours.get().id());

@@ -15,7 +15,8 @@ import java.util.TreeSet;
  * (allow wins over deny, however specific the deny), deny if any is denied, nothing if its chain is
  * only counted or marked; which counted or marked prefix, if any, its chain holds (the nearest:
  * its hits are counted there); and the mark of the nearest marked prefix. A prefix named in both
- * allow and deny is one allow; one named in count and mark is counted under count and marked. Cost: for each prefix, one map probe per prefix length in use up to its own.
+ * allow and deny is one allow; one named in count and mark is counted under count and marked.
+ * Cost: for each prefix, one map probe per prefix length in use up to its own.
  */
 public final class PrefixChains {
     private PrefixChains() {}

@@ -340,7 +340,7 @@ public final class PolicyFile {
         try {
             long v = text.startsWith("0x") || text.startsWith("0X") ? Long.parseLong(text.substring(2), 16)
                     : Long.parseLong(text);
-            if (v >= 1 && v <= 0xFFFF_FFFFL && text.length() <= 12) {
+            if (v >= 1 && v <= 0xFFFF_FFFFL) {
                 return (int) v;
             }
         } catch (NumberFormatException e) {

@@ -13,6 +13,7 @@ import dev.tcpinspect.ebpf.NotSupportedException;
 import dev.tcpinspect.ebpf.OpenObject;
 import dev.tcpinspect.ebpf.RingBufReader;
 import dev.tcpinspect.ebpf.XdpMode;
+import dev.tcpinspect.os.Claim;
 import dev.tcpinspect.os.Libc;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.snapshot.Alert;
@@ -107,7 +108,7 @@ public final class ProbeSet implements AutoCloseable {
     /** The interfaces the packet hooks attached to, by name, with the index they had then; those gone are removed. */
     private final Map<String, Integer> attachedTo = new LinkedHashMap<>();
     /** The clsact slots this set holds (TcSlots): released after the object's close has removed the filters. */
-    private final List<dev.tcpinspect.os.Claim> claims = new ArrayList<>();
+    private final List<Claim> claims = new ArrayList<>();
     private final long netnsInode;
     private BpfObject object;
     private RingBufReader reader;
@@ -543,7 +544,7 @@ public final class ProbeSet implements AutoCloseable {
             }
             object = null;
         }
-        claims.forEach(dev.tcpinspect.os.Claim::close);
+        claims.forEach(Claim::close);
         claims.clear();
         namespace.close();
         if (first != null) {
