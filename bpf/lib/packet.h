@@ -41,6 +41,13 @@ enum parse_result {
 	PARSE_MALFORMED = 2, /* IP or TCP header fields are impossible */
 	PARSE_TRUNCATED = 3, /* headers run past the bytes available (see pkt_parse_skb) */
 };
+/*
+ * The IP headers (IPv4 with its options, IPv6 with its extension headers) are judged for every IP
+ * packet, whatever they carry; what follows them only when it is TCP. Lengths are judged before
+ * anything they cover (a fragment offset) is believed. Neither the IP length fields against the
+ * frame's length nor the contents of options are judged. PacketFuzzTest holds this against a Java
+ * reference parser and tshark.
+ */
 
 /* What the probes need from a TCP segment; filled only when the result is PARSE_TCP. */
 struct tcp_view {
@@ -113,13 +120,14 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct tcp_view 
 	__u32 total = bpf_ntohs(ip->tot_len);
 	if (ihl < sizeof(*ip) || total < ihl)
 		return PARSE_MALFORMED;
+	/* Options cut short are a cut IP header, whatever the protocol. */
+	if (l3 + ihl > data_end)
+		return PARSE_TRUNCATED;
 	if (ip->protocol != IPPROTO_TCP)
 		return PARSE_NOT_TCP;
 	/* A non-first fragment carries no TCP header. */
 	if (bpf_ntohs(ip->frag_off) & 0x1FFF)
 		return PARSE_NOT_TCP;
-	if (l3 + ihl > data_end)
-		return PARSE_TRUNCATED;
 	out->l4_offset = out->l3_offset + ihl;
 	return parse_tcp_header(l3 + ihl, data_end, total - ihl, out);
 }
@@ -137,8 +145,9 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct tcp_view 
 	__u8 next = ip6->nexthdr;
 	void *cursor = ip6 + 1;
 
+	/* One turn for each extension header skipped, and one more for the header after the last. */
 #pragma unroll
-	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+	for (int i = 0; i <= MAX_IPV6_EXT_HEADERS; i++) {
 		__u32 len;
 
 		switch (next) {
@@ -152,23 +161,29 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct tcp_view 
 		case IPPROTO_FRAGMENT: {
 			struct ipv6_opt_hdr_min *opt = cursor;
 
+			if (i == MAX_IPV6_EXT_HEADERS)
+				return PARSE_MALFORMED;
 			if ((void *)(opt + 1) > data_end)
+				return PARSE_TRUNCATED;
+			if (next == IPPROTO_FRAGMENT)
+				len = 8;
+			else if (next == IPPROTO_AH)
+				len = ((__u32)opt->hdrlen + 2) * 4;
+			else
+				len = ((__u32)opt->hdrlen + 1) * 8;
+			if (len > remaining)
+				return PARSE_MALFORMED;
+			if (cursor + len > data_end)
 				return PARSE_TRUNCATED;
 			if (next == IPPROTO_FRAGMENT) {
 				__be16 *frag = cursor + 2;
 
+				/* Known from len; said again for the verifier. */
 				if ((void *)(frag + 1) > data_end)
 					return PARSE_TRUNCATED;
 				if (bpf_ntohs(*frag) & IPV6_FRAG_OFFSET_MASK)
 					return PARSE_NOT_TCP;
-				len = 8;
-			} else if (next == IPPROTO_AH) {
-				len = ((__u32)opt->hdrlen + 2) * 4;
-			} else {
-				len = ((__u32)opt->hdrlen + 1) * 8;
 			}
-			if (len > remaining)
-				return PARSE_MALFORMED;
 			remaining -= len;
 			next = opt->nexthdr;
 			cursor += len;
