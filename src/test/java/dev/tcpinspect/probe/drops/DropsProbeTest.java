@@ -353,8 +353,16 @@ class DropsProbeTest {
         throw new AssertionError("nstat has no " + counter + ": " + out);
     }
 
+    /**
+     * Overflows come from the kernel's own counter (no tracepoint fires), TcpExt ListenOverflows, which
+     * nstat reads too: so nstat alone would only check that the probe reads it. The oracles tcpinspect
+     * did not read: the clients' own failed connects, and the capture. With a backlog of 1 the accept
+     * queue takes two connections; every later SYN finds it full and is dropped (one overflow each)
+     * without a SYN-ACK, and each client gives up after 300 ms, before the kernel's first SYN retry
+     * at 1 s: one SYN, one overflow, one failed connect each. So overflows = failed connects = SYNs
+     * to the port that got no SYN-ACK.
+     */
     @Test
-    /** Overflows come from the kernel's own counter (no tracepoint fires); nstat reads it too. */
     void listenQueueOverflowsMatchNstat() throws Exception {
         try (Lab lab = Lab.create();
              ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
@@ -363,10 +371,13 @@ class DropsProbeTest {
                  java.net.ServerSocket s = new java.net.ServerSocket();
                  s.bind(new java.net.InetSocketAddress(Lab.SERVER_V4, 8090), 1);
                  return s;
-             })) {
+             });
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf())) {
             DropsProbe probe = set.probe(DropsProbe.class);
             long overflowsBefore = nstat(lab, "TcpExtListenOverflows");
             DropCounts before = probe.read();
+            int[] failed = new int[1];
             List<java.net.Socket> clients = lab.client().call(() -> {
                 List<java.net.Socket> made = new java.util.ArrayList<>();
                 for (int i = 0; i < 6; i++) {
@@ -375,6 +386,7 @@ class DropsProbeTest {
                         s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, 8090), 300);
                     } catch (java.io.IOException timedOut) {
                         // the queue is full: expected for most of them
+                        failed[0]++;
                     }
                     made.add(s);
                 }
@@ -388,6 +400,12 @@ class DropsProbeTest {
             }
             assertTrue(overflows > 0, "the accept queue overflowed");
             assertEquals(overflows, counted.listenOverflows(), counted.toString());
+            assertEquals(4, failed[0], "two connections fit the queue (backlog 1), four did not");
+            assertEquals(failed[0], counted.listenOverflows(), counted.toString());
+            long syns = in.count(Capture.SYN + " && tcp.dstport == 8090");
+            long synAcks = out.count(Capture.SYNACK + " && tcp.srcport == 8090");
+            assertEquals(6, syns, in.describe(Capture.TCP));
+            assertEquals(syns - synAcks, counted.listenOverflows(), "SYNs without a SYN-ACK: " + out.describe(Capture.TCP));
         }
     }
 }
