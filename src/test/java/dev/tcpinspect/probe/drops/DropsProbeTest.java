@@ -408,4 +408,59 @@ class DropsProbeTest {
             assertEquals(syns - synAcks, counted.listenOverflows(), "SYNs without a SYN-ACK: " + out.describe(Capture.TCP));
         }
     }
+
+    /**
+     * A TCP receive queue that overflows: the server accepts with the default buffer (a large first
+     * window), then shrinks SO_RCVBUF to 4 KB before the client sends; the segments already allowed
+     * in flight find the buffer full and tcp_data_queue drops them (PROTO_MEM, TcpExt TCPRcvQDrop).
+     * The oracle tcpinspect does not read: bpftrace counting kfree_skb with reason PROTO_MEM on
+     * sockets of the server's namespace. Out-of-order drops share that reason, so nstat must show
+     * none of them (TCPOFODrop); nstat's TCPRcvQDrop must agree as well.
+     */
+    @Test
+    void receiveQueueFullMatchesTheKernelsDrops() throws Exception {
+        try (Lab lab = Lab.create();
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
+                     ProbeSet.Options.defaults().events(true)));
+             java.net.ServerSocket listener = lab.server().call(() -> {
+                 java.net.ServerSocket s = new java.net.ServerSocket();
+                 s.bind(new java.net.InetSocketAddress(Lab.SERVER_V4, 8091));
+                 return s;
+             })) {
+            DropsProbe probe = set.probe(DropsProbe.class);
+            String script = "tracepoint:skb:kfree_skb /args->reason == SKB_DROP_REASON_PROTO_MEM && args->rx_sk != 0"
+                    + " && ((struct sock *)args->rx_sk)->__sk_common.skc_net.net->ns.inum == " + lab.server().inode()
+                    + "/ { @protomem = count(); }";
+            long rcvqBefore = nstat(lab, "TcpExtTCPRcvQDrop");
+            long ofoBefore = nstat(lab, "TcpExtTCPOFODrop");
+            DropCounts before = probe.read();
+            java.net.Socket client = lab.client().call(() -> {
+                java.net.Socket s = new java.net.Socket();
+                s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, 8091), 3000);
+                return s;
+            });
+            Map<String, Long> oracle;
+            try (client; java.net.Socket accepted = listener.accept(); Bpftrace bpftrace = Bpftrace.start(script)) {
+                accepted.setReceiveBufferSize(4096); // never read from
+                Thread writer = Thread.ofPlatform().daemon(true).start(() -> {
+                    try {
+                        client.getOutputStream().write(new byte[1 << 20]);
+                    } catch (java.io.IOException closed) {
+                        // the test closed the connection
+                    }
+                });
+                Thread.sleep(1500);
+                oracle = bpftrace.stop();
+                writer.interrupt();
+            }
+            DropCounts counted = probe.read().minus(before);
+            long rcvq = nstat(lab, "TcpExtTCPRcvQDrop") - rcvqBefore;
+            long drops = oracle.getOrDefault("protomem", 0L);
+            assertTrue(drops > 0, "the receive queue overflowed: " + oracle);
+            assertEquals(0, nstat(lab, "TcpExtTCPOFODrop") - ofoBefore, "no out-of-order drops share PROTO_MEM");
+            assertEquals(drops, counted.rcvqueueFull(), counted.toString());
+            assertEquals(rcvq, counted.rcvqueueFull(), counted.toString());
+            assertEquals(drops, counted.byReason().getOrDefault("PROTO_MEM", 0L), counted.toString());
+        }
+    }
 }
