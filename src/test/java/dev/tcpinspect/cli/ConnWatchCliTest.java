@@ -71,8 +71,9 @@ class ConnWatchCliTest {
                 // this connection on the server. An accepted connection's socket is created, and its
                 // clock started (SYN_RECV), by the handshake's last ACK, not by the SYN; it reaches
                 // CLOSE on the last packet the client sends (its ACK of the server's FIN, or its RST).
-                // Both frames are captured in the same softirq run that changes the state, so 5% of
-                // a connection held 200 ms (10 ms) is far above their gap; it is not a clock granularity.
+                // The capture stamps each packet when the veth queues it (netdev_tstamp_prequeue) and the
+                // state changes when it is taken off that queue: microseconds apart, and 5% of a
+                // connection held 200 ms is 10 ms. The tolerance is the 5%, not a granularity.
                 double[] life = lifetimes.get(e.get("family").asText() + " " + e.get("rport").asInt());
                 assertTrue(life != null, "no captured connection for " + e + " in " + lifetimes.keySet());
                 double oracleMs = (life[1] - life[0]) * 1000;
@@ -160,8 +161,8 @@ class ConnWatchCliTest {
              var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
              TcpinspectProcess watch = TcpinspectProcess.start(lab.clientNs(), "watch", "--probe", "conn",
                      "--format", "json")) {
-            // Retransmissions at 0.2, 0.6 and 1.4 s (RTO 200 ms doubling), then the kernel gives up:
-            // a timeout within seconds instead of the default 15 retries (about 15 minutes).
+            // Retransmissions at 0.2 and 0.6 s (RTO 200 ms, doubling); tcp_retries2=2 gives up after
+            // (2^3 - 1) x 200 ms = 1.4 s instead of the default 15 retries (about 15 minutes).
             Cmd.run("ip", "netns", "exec", lab.clientNs(), "sysctl", "-qw", "net.ipv4.tcp_retries2=2").ok();
             watch.awaitJson("ready", 30);
             long abortsBefore = nstat(lab.clientNs(), "TcpExtTCPAbortOnTimeout");
