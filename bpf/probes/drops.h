@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * drops: TCP packets the kernel dropped (skb:kfree_skb with its drop reason), per reason and per
- * flow, and TCP sockets whose receive queue was full (sock:sock_rcvqueue_full). Reason numbers are
+ * flow, and TCP sockets whose receive queue was full (sock:sock_rcvqueue_full; TCP's own receive
+ * path never fires it, so user space adds the kernel's TcpExt TCPRcvQDrop). Reason numbers are
  * the running kernel's; user space names them from the kernel's BTF.
  *
  * Not every kfree_skb is a drop. Tearing a connection down frees packets that were handled in

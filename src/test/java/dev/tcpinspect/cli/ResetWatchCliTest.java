@@ -7,8 +7,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
 import dev.tcpinspect.testing.TcpinspectProcess;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -52,6 +59,69 @@ class ResetWatchCliTest {
                 }
             }
             assertTrue(summary.get("top_reset_flows").size() > 0);
+        }
+    }
+
+    private static long nstat(String netns, String counter) {
+        String out = Cmd.run("ip", "netns", "exec", netns, "nstat", "-az", counter).ok().out();
+        for (String line : out.lines().toList()) {
+            if (line.startsWith(counter)) {
+                return Long.parseLong(line.trim().split("\\s+")[1]);
+            }
+        }
+        throw new AssertionError("nstat has no " + counter + ": " + out);
+    }
+
+    /**
+     * A reason other than NO_SOCKET: a server that closes a connection with data still unread, which
+     * the kernel answers with a RST (TCP_ABORT_ON_CLOSE, tcp_close) and counts, in that path only, as
+     * TcpExt TCPAbortOnClose. Oracles: that counter, read with nstat in the server's namespace, and
+     * the outgoing capture's RSTs from the server's port.
+     */
+    @Test
+    void abortOnCloseIsTheReasonAndMatchesNstat() throws Exception {
+        try (Lab lab = Lab.create();
+             Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
+             TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "--probe", "reset",
+                     "--format", "json")) {
+            watch.awaitJson("ready", 30);
+            long before = nstat(lab.serverNs(), "TcpExtTCPAbortOnClose");
+            for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
+                // Reads one byte of the client's line, then closes: five bytes are left unread.
+                try (ServerSocket server = lab.server().call(() -> {
+                    ServerSocket s = new ServerSocket();
+                    s.bind(new InetSocketAddress(InetAddress.getByName(address), 8082));
+                    return s;
+                })) {
+                    for (int i = 0; i < 2; i++) {
+                        Socket client = lab.client().call(() -> {
+                            Socket s = new Socket();
+                            s.connect(new InetSocketAddress(InetAddress.getByName(address), 8082), 3000);
+                            s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+                            return s;
+                        });
+                        try (client; Socket accepted = server.accept()) {
+                            assertEquals('h', accepted.getInputStream().read());
+                            Thread.sleep(50); // the whole line is in the receive queue, unread
+                        }
+                    }
+                }
+            }
+            Thread.sleep(300);
+            long aborts = nstat(lab.serverNs(), "TcpExtTCPAbortOnClose") - before;
+            watch.terminate();
+            JsonNode summary = watch.awaitJson("summary", 30);
+            assertEquals(0, watch.waitFor(30));
+
+            assertEquals(4, aborts, "the kernel counted four closes with unread data");
+            List<JsonNode> events = watch.lines().stream().map(TcpinspectProcess::parse)
+                    .filter(n -> n.get("type").asText().equals("reset") && n.get("direction").asText().equals("sent"))
+                    .toList();
+            assertEquals(aborts, events.stream().filter(e -> e.path("reason").asText().equals("TCP_ABORT_ON_CLOSE")
+                    && e.get("lport").asInt() == 8082).count(), events.toString());
+            assertEquals(out.count(Capture.RST + " && tcp.srcport == 8082"), aborts);
+            assertEquals(out.count(Capture.RST), summary.get("resets").get("sent").asLong());
+            assertEquals(List.of("ipv4", "ipv4", "ipv6", "ipv6"), events.stream().map(e -> e.get("family").asText()).toList());
         }
     }
 }

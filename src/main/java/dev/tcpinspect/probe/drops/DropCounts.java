@@ -8,7 +8,8 @@ import java.util.TreeMap;
  *
  * @param total TCP packets the kernel dropped: freed with a reason that says they were not used
  * @param byReason those drops per reason, named as the running kernel names them
- * @param rcvqueueFull TCP sockets' receive queue full events
+ * @param rcvqueueFull segments TCP dropped for a full receive buffer: the kernel's TcpExt TCPRcvQDrop
+ *     of this namespace (TCP fires no sock:sock_rcvqueue_full) plus that tracepoint on TCP sockets
  * @param eventsLost events the ring buffer had no room for (still in the totals)
  * @param flowsFull drops not under any flow (still in the totals): the kernel's flow table had no room
  *     between two reads, or tcpinspect let the flow go past {@link dev.tcpinspect.probe.FlowTable}'s capacity

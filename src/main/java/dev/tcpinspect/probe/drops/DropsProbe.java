@@ -35,7 +35,8 @@ import java.util.function.Consumer;
  * (skb:kfree_skb), per reason and per flow, and receive-queue-full events. Reason names come from
  * the running kernel's BTF. Packets freed when connections are torn down are counted apart, not as
  * drops. A full accept queue turns SYNs away without a kfree_skb, so listen overflows are read from
- * the kernel's counter instead.
+ * the kernel's counter instead; so are segments dropped for a full receive buffer, which TCP reports
+ * to no tracepoint of their own.
  */
 public final class DropsProbe implements Probe {
     /** enum drop_stat, in value order. */
@@ -58,7 +59,7 @@ public final class DropsProbe implements Probe {
             "SYNs and handshake ACKs a full accept queue turned away (the kernel's TcpExt ListenOverflows)")
             .role(Role.PART);
     private static final Desc RCVQ = Desc.of("drop_detail.rcvqueue_full", "receive queue full",
-            "Times a TCP socket's receive queue was full (sock:sock_rcvqueue_full)").role(Role.PART);
+            "Segments TCP dropped for a full receive buffer (the kernel's TcpExt TCPRcvQDrop; sock:sock_rcvqueue_full on TCP sockets)").role(Role.PART);
     private static final Desc BY_REASON = Desc.of("drops", "dropped TCP packets by reason",
             "TCP packets the kernel dropped, by the reason the running kernel gives");
     private static final Desc TEARDOWN_FREES = Desc.of("teardown_frees", "freed at teardown (not drops)",
@@ -137,8 +138,13 @@ public final class DropsProbe implements Probe {
                 (TEARDOWN.contains(name) ? teardown : reasons).put(name, n);
             }
         });
-        long overflows = context.inNamespace(() -> SnmpCounters.read().getOrDefault("TcpExt:ListenOverflows", 0L));
-        return new DropCounts(v[Stat.TOTAL.ordinal()], reasons, v[Stat.RCVQUEUE_FULL.ordinal()],
+        Map<String, Long> snmp = context.inNamespace(SnmpCounters::read);
+        long overflows = snmp.getOrDefault("TcpExt:ListenOverflows", 0L);
+        // TCP never queues through __sock_queue_rcv_skb, so sock:sock_rcvqueue_full does not fire for
+        // it: a segment TCP drops for a full receive buffer (tcp_data_queue) is counted only in the
+        // kernel's TcpExt TCPRcvQDrop (its kfree_skb says PROTO_MEM, which out-of-order drops share).
+        long rcvqueueFull = v[Stat.RCVQUEUE_FULL.ordinal()] + snmp.getOrDefault("TcpExt:TCPRcvQDrop", 0L);
+        return new DropCounts(v[Stat.TOTAL.ordinal()], reasons, rcvqueueFull,
                 v[Stat.EVENTS_LOST.ordinal()], v[Stat.FLOWS_FULL.ordinal()] + flows.released(), overflows, teardown);
     }
 

@@ -353,8 +353,16 @@ class DropsProbeTest {
         throw new AssertionError("nstat has no " + counter + ": " + out);
     }
 
+    /**
+     * Overflows come from the kernel's own counter (no tracepoint fires), TcpExt ListenOverflows, which
+     * nstat reads too: so nstat alone would only check that the probe reads it. The oracles tcpinspect
+     * did not read: the clients' own failed connects, and the capture. With a backlog of 1 the accept
+     * queue takes two connections; every later SYN finds it full and is dropped (one overflow each)
+     * without a SYN-ACK, and each client gives up after 300 ms, before the kernel's first SYN retry
+     * at 1 s: one SYN, one overflow, one failed connect each. So overflows = failed connects = SYNs
+     * to the port that got no SYN-ACK.
+     */
     @Test
-    /** Overflows come from the kernel's own counter (no tracepoint fires); nstat reads it too. */
     void listenQueueOverflowsMatchNstat() throws Exception {
         try (Lab lab = Lab.create();
              ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
@@ -363,10 +371,13 @@ class DropsProbeTest {
                  java.net.ServerSocket s = new java.net.ServerSocket();
                  s.bind(new java.net.InetSocketAddress(Lab.SERVER_V4, 8090), 1);
                  return s;
-             })) {
+             });
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf())) {
             DropsProbe probe = set.probe(DropsProbe.class);
             long overflowsBefore = nstat(lab, "TcpExtListenOverflows");
             DropCounts before = probe.read();
+            int[] failed = new int[1];
             List<java.net.Socket> clients = lab.client().call(() -> {
                 List<java.net.Socket> made = new java.util.ArrayList<>();
                 for (int i = 0; i < 6; i++) {
@@ -375,6 +386,7 @@ class DropsProbeTest {
                         s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, 8090), 300);
                     } catch (java.io.IOException timedOut) {
                         // the queue is full: expected for most of them
+                        failed[0]++;
                     }
                     made.add(s);
                 }
@@ -388,6 +400,67 @@ class DropsProbeTest {
             }
             assertTrue(overflows > 0, "the accept queue overflowed");
             assertEquals(overflows, counted.listenOverflows(), counted.toString());
+            assertEquals(4, failed[0], "two connections fit the queue (backlog 1), four did not");
+            assertEquals(failed[0], counted.listenOverflows(), counted.toString());
+            long syns = in.count(Capture.SYN + " && tcp.dstport == 8090");
+            long synAcks = out.count(Capture.SYNACK + " && tcp.srcport == 8090");
+            assertEquals(6, syns, in.describe(Capture.TCP));
+            assertEquals(syns - synAcks, counted.listenOverflows(), "SYNs without a SYN-ACK: " + out.describe(Capture.TCP));
+        }
+    }
+
+    /**
+     * A TCP receive queue that overflows: the server accepts with the default buffer (a large first
+     * window), then shrinks SO_RCVBUF to 4 KB before the client sends; the segments already allowed
+     * in flight find the buffer full and tcp_data_queue drops them (PROTO_MEM, TcpExt TCPRcvQDrop).
+     * The oracle tcpinspect does not read: bpftrace counting kfree_skb with reason PROTO_MEM on
+     * sockets of the server's namespace. Out-of-order drops share that reason, so nstat must show
+     * none of them (TCPOFODrop); nstat's TCPRcvQDrop must agree as well.
+     */
+    @Test
+    void receiveQueueFullMatchesTheKernelsDrops() throws Exception {
+        try (Lab lab = Lab.create();
+             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new DropsProbe()),
+                     ProbeSet.Options.defaults().events(true)));
+             java.net.ServerSocket listener = lab.server().call(() -> {
+                 java.net.ServerSocket s = new java.net.ServerSocket();
+                 s.bind(new java.net.InetSocketAddress(Lab.SERVER_V4, 8091));
+                 return s;
+             })) {
+            DropsProbe probe = set.probe(DropsProbe.class);
+            String script = "tracepoint:skb:kfree_skb /args->reason == SKB_DROP_REASON_PROTO_MEM && args->rx_sk != 0"
+                    + " && ((struct sock *)args->rx_sk)->__sk_common.skc_net.net->ns.inum == " + lab.server().inode()
+                    + "/ { @protomem = count(); }";
+            long rcvqBefore = nstat(lab, "TcpExtTCPRcvQDrop");
+            long ofoBefore = nstat(lab, "TcpExtTCPOFODrop");
+            DropCounts before = probe.read();
+            java.net.Socket client = lab.client().call(() -> {
+                java.net.Socket s = new java.net.Socket();
+                s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, 8091), 3000);
+                return s;
+            });
+            Map<String, Long> oracle;
+            try (client; java.net.Socket accepted = listener.accept(); Bpftrace bpftrace = Bpftrace.start(script)) {
+                accepted.setReceiveBufferSize(4096); // never read from
+                Thread writer = Thread.ofPlatform().daemon(true).start(() -> {
+                    try {
+                        client.getOutputStream().write(new byte[1 << 20]);
+                    } catch (java.io.IOException closed) {
+                        // the test closed the connection
+                    }
+                });
+                Thread.sleep(1500);
+                oracle = bpftrace.stop();
+                writer.interrupt();
+            }
+            DropCounts counted = probe.read().minus(before);
+            long rcvq = nstat(lab, "TcpExtTCPRcvQDrop") - rcvqBefore;
+            long drops = oracle.getOrDefault("protomem", 0L);
+            assertTrue(drops > 0, "the receive queue overflowed: " + oracle);
+            assertEquals(0, nstat(lab, "TcpExtTCPOFODrop") - ofoBefore, "no out-of-order drops share PROTO_MEM");
+            assertEquals(drops, counted.rcvqueueFull(), counted.toString());
+            assertEquals(rcvq, counted.rcvqueueFull(), counted.toString());
+            assertEquals(drops, counted.byReason().getOrDefault("PROTO_MEM", 0L), counted.toString());
         }
     }
 }

@@ -83,7 +83,11 @@ class HandshakeProbeTest {
             assertTrue(p.p99() > 900_000 && p.p50() < 100_000, p.toString());
             LogLinearHistogram port8080 = probe.byPort(true).get(8080);
             assertEquals(4, port8080.count());
-            assertTrue(Math.abs(port8080.percentile(0.5) - passive.get(1).micros()) < 0.1 * passive.get(1).micros());
+            // The median of the four accepted connections' latencies (rank 2 of 4), exactly, from the
+            // events; the histogram's p50 is within 1/32 of it (LogLinearHistogramTest).
+            long exactMedian = passive.stream().mapToLong(Seen::micros).sorted().toArray()[1];
+            assertTrue(Math.abs(port8080.percentile(0.5) - exactMedian) <= exactMedian / 32.0,
+                    port8080.percentile(0.5) + " vs exact median " + exactMedian);
             assertEquals(0, stats.passiveUnmatched());
         }
     }

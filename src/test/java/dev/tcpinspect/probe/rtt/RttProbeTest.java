@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * RTT samples against bpftrace reading every srtt of the same tracepoint in the same namespace:
- * sample count, min and max exactly, percentiles within 10% of the exact ones.
+ * sample count, min and max exactly, percentiles within 3.2% (1/32, the README's promise; see
+ * LogLinearHistogramTest for why the bucket middle is that close) of the exact ones.
  */
 @RequiresBpf
 class RttProbeTest {
@@ -61,7 +62,7 @@ class RttProbeTest {
                 assertEquals(samples.getLast(), h.max());
                 for (double q : new double[] {0.5, 0.9, 0.99}) {
                     long exact = samples.get((int) Math.ceil(q * samples.size()) - 1);
-                    assertTrue(Math.abs(h.percentile(q) - exact) <= exact * 0.1, "p" + q + " " + h.percentile(q) + " vs " + exact);
+                    assertTrue(Math.abs(h.percentile(q) - exact) <= exact / 32.0, "p" + q + " " + h.percentile(q) + " vs " + exact);
                 }
                 assertEquals(2, remotes.size(), remotes.toString());
                 assertEquals(samples.size(), remotes.stream().mapToLong(RemoteRtt::samples).sum());
