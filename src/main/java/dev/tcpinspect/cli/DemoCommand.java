@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -23,6 +24,9 @@ import picocli.CommandLine.Option;
             "listening port and SYNs to closed ports, over IPv4 and IPv6), prints what it counted next",
             "to what the traffic generator did, and removes the lab, also on Ctrl-C."})
 final class DemoCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     /** What the demo's traffic generator did, and so what the server must have received. */
     static final class TrafficTally {
         int inbound;        // client -> server connections: a SYN and a FIN arrive at the server for each
@@ -78,11 +82,13 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (connections < 0 || connections > 10_000 || closedPorts < 0 || closedPorts > 10_000 || rounds < 1
+                || rounds > 3_600) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--connections and --closed-ports must be"
+                    + " from 0 to 10000, and --rounds from 1 to 3600");
+        }
         if (!Privileges.current().canAttachPacketPrograms()) {
             throw new IllegalStateException("demo: " + Privileges.MISSING);
-        }
-        if (connections < 0 || closedPorts < 0 || rounds < 1) {
-            throw new IllegalArgumentException("--connections and --closed-ports must be >= 0 and --rounds >= 1");
         }
         boolean text = format == Presenter.Format.TEXT;
         try (StopSignal stop = new StopSignal(); Lab lab = Lab.create()) {

@@ -15,7 +15,8 @@ import picocli.CommandLine.Command;
             "Start with 'tcpinspect doctor' to see whether this kernel and this user can run it,",
             "then 'sudo tcpinspect watch' to count incoming TCP packets on every interface that is up,",
             "or 'sudo tcpinspect demo' to see it work on a small lab of its own."},
-        footer = {"", "Exit status: 0 success, 1 failure (one line on stderr says why), 2 bad usage."})
+        footer = {"", "Exit status: 0 success, 1 failure (one line on stderr says why), 2 bad usage or input refused",
+            "(an unknown option, interface or namespace, a value out of range, a malformed policy)."})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -72,6 +73,14 @@ public final class Main implements Runnable {
 
     /** Runs the command line and returns its exit status (tests call this in-process). */
     public static int execute(String... args) {
+        return commandLine(args).execute(args);
+    }
+
+    /**
+     * The command line as execute runs it, for these arguments: the subcommands they need, the
+     * handlers that turn failures into one line and an exit status, the usage width.
+     */
+    static CommandLine commandLine(String... args) {
         CommandLine cli = new CommandLine(new Main());
         // picocli builds a command's model from its annotations when the command is added (about
         // 40 ms each here, on top of 150 ms for picocli's own first use): a command line naming one
@@ -84,16 +93,17 @@ public final class Main implements Runnable {
         });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             String hint = Hints.forFailure(e);
-            commandLine.getErr().println("tcpinspect: " + oneLine(e) + (hint == null ? "" : "; " + hint));
+            commandLine.getErr().println("tcpinspect: " + printable(oneLine(e)) + (hint == null ? "" : "; " + hint));
             if (System.getenv("TCPINSPECT_DEBUG") != null) {
                 e.printStackTrace(commandLine.getErr());
             }
-            return 1;
+            return refusedInput(e) ? 2 : 1;
         });
         cli.setParameterExceptionHandler((e, args1) -> {
+            // One line, as every other refusal: what is wrong, then where the options are explained.
             PrintWriter err = e.getCommandLine().getErr();
-            err.println("tcpinspect: " + e.getMessage());
-            err.println("Try '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help' for more information.");
+            err.println("tcpinspect: " + printable(e.getMessage()) + " (see '" + e.getCommandLine().getCommandSpec().qualifiedName()
+                    + " --help')");
             return 2;
         });
         cli.setCaseInsensitiveEnumValuesAllowed(true);
@@ -105,11 +115,55 @@ public final class Main implements Runnable {
             description.addAll(WatchCommand.probeLines(108));
             watch.description(description.toArray(String[]::new));
         }
-        return cli.execute(args);
+        return cli;
     }
 
     /** A failure as one line: the message of the exception that says what went wrong. */
     static String oneLine(Throwable e) {
+        Throwable t = meaningful(e);
+        String message = t.getMessage() == null ? t.toString() : t.getMessage();
+        if (t instanceof dev.tcpinspect.ebpf.VerifierException v) {
+            // The log does not fit on a line; its last word does, and the whole is a variable away.
+            return message.substring(0, message.indexOf('\n')).replace("; its log follows:", "")
+                    + ": " + v.reason() + " (TCPINSPECT_DEBUG=1 prints the whole log)";
+        }
+        int newline = message.indexOf('\n');
+        return newline < 0 ? message : message.substring(0, newline);
+    }
+
+    /**
+     * Whether a command refused what it was given (an interface or namespace that does not exist, a
+     * value out of range, a policy the enforcer cannot hold): IllegalArgumentException throughout
+     * tcpinspect. Exit status 2, as for bad usage; anything else that fails is 1.
+     */
+    static boolean refusedInput(Throwable e) {
+        return meaningful(e) instanceof IllegalArgumentException;
+    }
+
+    /** Longest message printed: a value echoed back may be any size. */
+    private static final int MESSAGE_LIMIT = 500;
+
+    /**
+     * A message fit for one line of a terminal: control characters and line separators a value
+     * echoed back may hold are written as escapes (\xNN, \\uNNNN), and a huge one is cut.
+     */
+    static String printable(String message) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < message.length() && b.length() < MESSAGE_LIMIT; i++) {
+            char c = message.charAt(i);
+            if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+                b.append(String.format("\\x%02x", (int) c));
+            } else if (c == '\u2028' || c == '\u2029' || c == '\ufeff') {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.length() < MESSAGE_LIMIT ? b.toString() : b + "...";
+    }
+
+    /** The exception whose message says what went wrong: wrappers without a message of their own skipped. */
+    private static Throwable meaningful(Throwable e) {
         Throwable t = e;
         if (bindFailure != null && causedBy(e, NoClassDefFoundError.class)) {
             t = bindFailure; // the class could not be initialised on the other thread: say why
@@ -119,14 +173,7 @@ public final class Main implements Runnable {
                 && t.getCause() != null) {
             t = t.getCause();
         }
-        String message = t.getMessage() == null ? t.toString() : t.getMessage();
-        if (t instanceof dev.tcpinspect.ebpf.VerifierException v) {
-            // The log does not fit on a line; its last word does, and the whole is a variable away.
-            return message.substring(0, message.indexOf('\n')).replace("; its log follows:", "")
-                    + ": " + v.reason() + " (TCPINSPECT_DEBUG=1 prints the whole log)";
-        }
-        int newline = message.indexOf('\n');
-        return newline < 0 ? message : message.substring(0, newline);
+        return t;
     }
 
     private static boolean causedBy(Throwable e, Class<? extends Throwable> kind) {

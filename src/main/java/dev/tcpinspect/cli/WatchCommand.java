@@ -128,9 +128,13 @@ final class WatchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (interval <= 0 || (duration != null && duration <= 0)) {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--interval and --duration must be positive numbers of seconds");
+        if (!(interval >= MIN_INTERVAL && interval <= MAX_SECONDS)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--interval must be a number of seconds from "
+                    + MIN_INTERVAL + " to " + (long) MAX_SECONDS + ", not " + interval);
+        }
+        if (duration != null && !(duration > 0 && duration <= MAX_SECONDS)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--duration must be a number of seconds above 0"
+                    + " and at most " + (long) MAX_SECONDS + " (leave it out to watch until Ctrl-C), not " + duration);
         }
         List<Probe> chosen = probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes);
         applySettings(chosen); // bad usage is reported before anything else is tried
@@ -176,6 +180,11 @@ final class WatchCommand implements Callable<Integer> {
             }
         }
     }
+
+    /** Shortest interval between lines: a table redrawn faster than this is not read, only paid for. */
+    static final double MIN_INTERVAL = 0.1;
+    /** Longest --duration or --interval (about 31 years): finite, and far inside a Duration's nanoseconds. */
+    static final double MAX_SECONDS = 1e9;
 
     static Duration seconds(double s) {
         return Duration.ofNanos((long) (s * 1e9));

@@ -210,7 +210,7 @@ class CommandLineTest {
         try (Lab lab = Lab.create()) {
             Cmd.Result r = TcpinspectProcess.run(lab.serverNs(), "watch", "-i", lab.serverIf(), "-i", "nosuch0",
                     "--duration", "1");
-            assertEquals(1, r.exit());
+            assertEquals(2, r.exit(), "input refused, as bad usage");
             assertEquals(List.of("tcpinspect: no network interface named 'nosuch0' in this network namespace"
                     + " (see `ip link` for the names)"), r.err().lines().toList());
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "the valid interface was left alone");

@@ -14,6 +14,22 @@ class MainTest {
     }
 
     @Test
+    void aMessageIsPrintableOnOneLine() {
+        assertEquals("'a\\x0ab\\x0dc\\x85d\\u2028e\\x1b[31m' é", Main.printable("'a\nb\rc\u0085d\u2028e\u001b[31m' é"));
+        String huge = Main.printable("x".repeat(100_000));
+        assertEquals("x".repeat(500) + "...", huge);
+        assertEquals(1, Main.printable("a\u000bb\u000cc").lines().count());
+    }
+
+    @Test
+    void inputRefusedIsExitTwoAndOtherFailuresOne() {
+        assertEquals(true, Main.refusedInput(new IllegalArgumentException("no network interface named 'x'")));
+        assertEquals(true, Main.refusedInput(new IllegalStateException(new ExecutionException(
+                new IllegalArgumentException("bad")))));
+        assertEquals(false, Main.refusedInput(new IllegalStateException("watch: this needs root")));
+    }
+
+    @Test
     void secondsConvertToDurations() {
         assertEquals(1500, WatchCommand.seconds(1.5).toMillis());
     }

@@ -200,6 +200,16 @@ public final class TcpinspectProcess implements AutoCloseable {
         waitFor(10);
     }
 
+    /** Whether it exited within the time (then waitFor returns its status at once); left running if not. */
+    public boolean exitsWithin(int seconds) {
+        try {
+            return process.waitFor(seconds, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
     public int waitFor(int seconds) {
         try {
             if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
