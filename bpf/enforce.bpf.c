@@ -10,6 +10,11 @@
  * The order a packet is judged in (README, "How a packet is judged"), after IPv6 neighbor discovery,
  * which always passes:
  *   1. a source denied (and not allowed)                     -> drop, every IP packet
+ *   1b. headers the parser finds impossible (packet.h's      -> drop, when the policy judges new connections
+ *      PARSE_MALFORMED), which could hide a new connection      (services, default: deny, limits, syn_flood)
+ *      from 2-6: a first fragment too short for its TCP header
+ *      (RFC 1858's tiny fragment), more IPv6 extension headers
+ *      than the parser walks, a TCP data offset past the segment
  *   2. a new connection (SYN) to a port not served           -> drop
  *   3. a source allowed                                      -> pass
  *   4. a new connection under default: deny                  -> drop
@@ -430,8 +435,18 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark)
 	bool failsafe = tcp && (port_flags & ENF_PORT_FAILSAFE);
 	__u32 reason = 0;
 
+	/*
+	 * A packet whose headers cannot be read may be a new connection that 2-6 never see: the stack
+	 * reassembles a tiny first fragment with the rest, and walks more extension headers than the
+	 * parser. Where the policy judges new connections, it is dropped rather than let past them.
+	 */
+	bool judges_openings = set->service_filter || set->default_deny || set->conn_limit || set->new_interval_ns
+			       || set->syn_interval_ns;
+
 	if (deny)
 		reason = ENF_STAT_DENIED;
+	else if (p->result == PARSE_MALFORMED && judges_openings && !allow)
+		reason = ENF_STAT_UNJUDGEABLE;
 	else if (opening && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
 		reason = ENF_STAT_NOT_SERVED;
 	else if (allow) {

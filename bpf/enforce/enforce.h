@@ -162,7 +162,8 @@ enum enf_stat {
 	ENF_STAT_MISFIT_RESETS = 17,  /* misfit connections reset (on ports whose service resets them) */
 	ENF_STAT_MARKED = 18,         /* packets passed with a mark (its metadata written; not under audit) */
 	ENF_STAT_MARKS_LOST = 19,     /* packets to mark that could not be: the driver keeps no XDP metadata */
-	ENF_STAT_MAX = 20,
+	ENF_STAT_UNJUDGEABLE = 20,    /* judged: malformed IP or TCP headers, where the policy judges new connections */
+	ENF_STAT_MAX = 21,
 };
 
 SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);

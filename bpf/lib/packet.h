@@ -90,6 +90,9 @@ static __always_inline int parse_tcp_header(void *l4, void *data_end, __u32 l4_l
 {
 	struct tcphdr *tcp = l4;
 
+	/* Shorter than a TCP header by the IP header's own count (a tiny first fragment): impossible. */
+	if (l4_len_from_ip < sizeof(*tcp))
+		return PARSE_MALFORMED;
 	if ((void *)(tcp + 1) > data_end)
 		return PARSE_TRUNCATED;
 	__u32 hdr_len = tcp->doff * 4;

@@ -197,7 +197,7 @@ final class EnforceCommand implements Callable<Integer> {
     /** What a packet can be dropped for, in the order a packet is judged. */
     static final List<EnforceStat> DROP_REASONS = List.of(EnforceStat.DENIED, EnforceStat.NOT_SERVED,
             EnforceStat.DEFAULT_DENY, EnforceStat.RATE_LIMITED, EnforceStat.CONN_LIMITED, EnforceStat.SYN_FLOOD,
-            EnforceStat.MISFIT);
+            EnforceStat.MISFIT, EnforceStat.UNJUDGEABLE);
 
     /** "judged N packets: passed N, dropped N (denied N, ...), failsafe N", counted since start. */
     static String counters(long[] now, long[] start, boolean audit) {

@@ -21,7 +21,9 @@ public enum EnforceStat {
     FIRSTS_FULL("connections to a port expecting a protocol left unchecked: no room to await their first payload"),
     MISFIT_RESETS("misfit connections reset at both ends, on ports whose service resets them"),
     MARKED("packets passed with a mark (mark rules; 0 with --audit)"),
-    MARKS_LOST("packets a mark rule covers that could not be marked: the driver keeps no XDP metadata");
+    MARKS_LOST("packets a mark rule covers that could not be marked: the driver keeps no XDP metadata"),
+    UNJUDGEABLE("packets whose IP or TCP headers cannot be read (a tiny first fragment, too many IPv6 extension"
+            + " headers), dropped where the policy judges new connections");
 
     public final String help;
 

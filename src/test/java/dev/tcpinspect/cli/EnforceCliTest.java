@@ -183,14 +183,14 @@ class EnforceCliTest {
         httpServer(8080);
         Path p = policy("services: [8080]\nfailsafe: [22]\n");
         try (TcpinspectProcess enforcer = enforce(p)) {
-            long rstsBefore = serverTcpCounter("TcpOutRsts");
+            long rstsBefore = serverCounter("TcpOutRsts");
             Capture sent = Capture.outgoing(lab.clientNs(), lab.clientIf());
             Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
             Cmd.Result nmap = Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "nmap", "-n", "-Pn", "-sS",
                     "--max-retries", "1", "--host-timeout", "20s", "-p", "22,8080,9090,9091", Lab.SERVER_V4), 60).ok();
             sent.stop();
             arrived.stop();
-            long rstsAfter = serverTcpCounter("TcpOutRsts");
+            long rstsAfter = serverCounter("TcpOutRsts");
             assertTrue(nmap.out().matches("(?s).*8080/tcp\\s+open.*"), nmap.out());
             assertTrue(nmap.out().matches("(?s).*9090/tcp\\s+filtered.*"), nmap.out());
             assertTrue(nmap.out().matches("(?s).*9091/tcp\\s+filtered.*"), nmap.out());
@@ -206,7 +206,39 @@ class EnforceCliTest {
         }
     }
 
-    private long serverTcpCounter(String name) {
+    /**
+     * hping3's fragmented SYNs (-f: 16 bytes of TCP a fragment, so the flags ride in the second):
+     * without the enforcer the server's stack reassembles them and answers port 9090's SYNs with
+     * resets (its IpReasmOKs and TcpOutRsts, read with nstat, rise by one each); with a policy that
+     * serves only 8080 the first fragments are dropped as unjudgeable and the stack reassembles and
+     * answers nothing.
+     */
+    @Test
+    void fragmentedSynsCannotSlipPastTheServiceFilter() throws Exception {
+        List<String> hping = List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9090", "-f",
+                "-c", "3", "-i", "u200000", Lab.SERVER_V4);
+        long reassembledBefore = serverCounter("IpReasmOKs");
+        long rstsBefore = serverCounter("TcpOutRsts");
+        Cmd.run(hping, 30);
+        Thread.sleep(300);
+        assertEquals(3, serverCounter("IpReasmOKs") - reassembledBefore, "the control: the stack reassembles them");
+        assertEquals(3, serverCounter("TcpOutRsts") - rstsBefore, "the control: and answers each SYN with a reset");
+        Path p = policy("services: [8080]\n");
+        try (TcpinspectProcess enforcer = enforce(p)) {
+            long reassembled = serverCounter("IpReasmOKs");
+            long rsts = serverCounter("TcpOutRsts");
+            Capture sent = Capture.outgoing(lab.clientNs(), lab.clientIf());
+            Cmd.run(hping, 30);
+            Thread.sleep(300);
+            sent.stop();
+            assertTrue(sent.count("ip.flags.mf == 1 && ip.frag_offset == 0") >= 3, "hping3 sent its first fragments");
+            assertEquals(0, serverCounter("IpReasmOKs") - reassembled, "nothing reassembled");
+            assertEquals(0, serverCounter("TcpOutRsts") - rsts, "nothing answered");
+            assertEquals(3, stats().get("unjudgeable"), stats().toString());
+        }
+    }
+
+    private long serverCounter(String name) {
         String out = Cmd.run("ip", "netns", "exec", lab.serverNs(), "nstat", "-asz", name).ok().out();
         Matcher m = Pattern.compile("(?m)^" + name + "\\s+(\\d+)").matcher(out);
         assertTrue(m.find(), "nstat has no " + name + ": " + out);
@@ -569,8 +601,8 @@ class EnforceCliTest {
         assertEquals("listening", lines.readLine());
         byte[] clientHello = {0x16, 3, 1, 0, 0x2e, 1, 0, 0, 0x2a, 3, 3};
         try (TcpinspectProcess enforcer = enforce(policy("services:\n  - {port: 8444, expect: tls, on_misfit: reset}\n"))) {
-            long estabResets = serverTcpCounter("TcpEstabResets");
-            long outRsts = serverTcpCounter("TcpOutRsts");
+            long estabResets = serverCounter("TcpEstabResets");
+            long outRsts = serverCounter("TcpOutRsts");
             Capture toClient = Capture.incoming(lab.clientNs(), lab.clientIf());
             String fitting = firstReply(8444, clientHello);
             long start = System.nanoTime();
@@ -582,8 +614,8 @@ class EnforceCliTest {
             assertTrue(ms < 3000, "reset within 3 s (its retransmission's timeout): " + ms + " ms");
             assertEquals("data 11", lines.readLine(), "the server read the fitting ClientHello");
             assertEquals("reset", lines.readLine(), "the server's socket of the misfit was reset");
-            assertEquals(1, serverTcpCounter("TcpEstabResets") - estabResets, "the server's stack accepted one reset");
-            assertTrue(serverTcpCounter("TcpOutRsts") - outRsts >= 1, "the server's stack answered the retransmission");
+            assertEquals(1, serverCounter("TcpEstabResets") - estabResets, "the server's stack accepted one reset");
+            assertTrue(serverCounter("TcpOutRsts") - outRsts >= 1, "the server's stack answered the retransmission");
             assertTrue(toClient.count("tcp.srcport == 8444 && tcp.flags.reset == 1") >= 1,
                     "a reset from the server reached the client: " + toClient.describe("tcp"));
             Map<String, Long> s = stats();

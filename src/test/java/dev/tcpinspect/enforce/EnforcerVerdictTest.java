@@ -102,6 +102,55 @@ class EnforcerVerdictTest {
         assertEquals(1, stat(EnforceStat.FAILSAFE));
     }
 
+    /**
+     * A SYN cut into IPv4 fragments so that the first holds only 8 bytes of TCP (ports and sequence
+     * number, RFC 1858's tiny fragment: the flags come in the second), which the stack reassembles
+     * into a SYN to a port not served. Bytes set by hand from RFC 791: total length, MF, offset.
+     */
+    private static byte[] fragment(Frame syn, boolean first) {
+        byte[] whole = syn.build();
+        int ip = 14;
+        int tcpBytes = 8;
+        byte[] frame = java.util.Arrays.copyOf(whole, ip + 20 + tcpBytes);
+        frame[ip + 2] = 0;
+        frame[ip + 3] = (byte) (20 + tcpBytes); // total length: this fragment's
+        if (first) {
+            frame[ip + 6] = 0x20;                // MF, offset 0
+            frame[ip + 7] = 0;
+        } else {
+            System.arraycopy(whole, ip + 20 + 8, frame, ip + 20, tcpBytes); // TCP bytes 8-15: flags among them
+            frame[ip + 6] = 0;                   // the last fragment, at offset 1 (8 bytes)
+            frame[ip + 7] = 1;
+        }
+        return frame;
+    }
+
+    @Test
+    void headersThatCannotBeReadAreDroppedWhereNewConnectionsAreJudged() {
+        enforcer("services: [443]\nallow: [198.51.100.0/24]\n", false);
+        assertEquals(DROP, enforcer.program().testRun(fragment(syn4("198.18.0.2", 80), true), 1).verdict(),
+                "a tiny first fragment cannot be judged as a connection");
+        assertEquals(PASS, enforcer.program().testRun(fragment(syn4("198.18.0.2", 80), false), 1).verdict(),
+                "a later fragment is never reassembled without its first");
+        Frame nine = syn6("2001:db8::7", 80);
+        for (int i = 0; i < 9; i++) {
+            nine.ext(60); // destination options: one more than the parser walks
+        }
+        assertEquals(DROP, judge(nine), "more IPv6 extension headers than the parser walks");
+        assertEquals(PASS, enforcer.program().testRun(fragment(syn4("198.51.100.9", 80), true), 1).verdict(),
+                "an allowed source is not judged");
+        assertEquals(PASS, judge(syn4("198.18.0.2", 443)));
+        assertEquals(2, stat(EnforceStat.UNJUDGEABLE));
+        assertEquals(2, stat(EnforceStat.DROPPED));
+
+        enforcer.close();
+        enforcer("deny: [10.0.0.0/8]\n", false); // judges no new connection: nothing to slip past
+        assertEquals(PASS, enforcer.program().testRun(fragment(syn4("198.18.0.2", 80), true), 1).verdict());
+        assertEquals(DROP, enforcer.program().testRun(fragment(syn4("10.0.0.1", 80), true), 1).verdict(),
+                "a denied source, whatever its packets are");
+        assertEquals(0, stat(EnforceStat.UNJUDGEABLE));
+    }
+
     @Test
     void defaultDenyDropsNewConnectionsNoRuleAllows() {
         enforcer("default: deny\nallow: [198.18.0.0/24]\n", false);

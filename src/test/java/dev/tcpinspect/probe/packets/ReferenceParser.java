@@ -242,9 +242,16 @@ final class ReferenceParser {
         return at > end;
     }
 
-    /** RFC 9293: the data offset counts 32-bit words, at least 5, and the header must fit in the segment. */
+    /**
+     * RFC 9293: the data offset counts 32-bit words, at least 5, and the header must fit in the segment.
+     * A segment the IP header makes shorter than a TCP header is impossible whatever the frame holds
+     * (RFC 1858's tiny first fragment): malformed, not cut.
+     */
     private static Parse tcp(State s, int l4, long segmentLength) {
         s.l4Offset = l4;
+        if (segmentLength < 20) {
+            return s.end(Verdict.MALFORMED);
+        }
         if (s.f.length < l4 + 20) {
             return s.end(Verdict.TRUNCATED);
         }
