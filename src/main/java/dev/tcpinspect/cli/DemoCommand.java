@@ -87,8 +87,10 @@ final class DemoCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--connections and --closed-ports must be"
                     + " from 0 to 10000, and --rounds from 1 to 3600");
         }
-        if (!Privileges.current().canAttachPacketPrograms()) {
-            throw new IllegalStateException("demo: " + Privileges.MISSING);
+        Privileges privileges = Privileges.current();
+        if (!privileges.canAttachPacketPrograms() || !privileges.capSysAdmin()) {
+            throw new IllegalStateException("demo: this needs root (CAP_SYS_ADMIN as well as CAP_BPF, CAP_PERFMON and"
+                    + " CAP_NET_ADMIN: it makes network namespaces): run it with sudo");
         }
         boolean text = format == Presenter.Format.TEXT;
         try (StopSignal stop = new StopSignal(); Lab lab = Lab.create()) {

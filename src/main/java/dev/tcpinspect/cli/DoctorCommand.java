@@ -40,6 +40,25 @@ final class DoctorCommand implements Callable<Integer> {
             description = "text or json (one object). Default: ${DEFAULT-VALUE}.")
     Presenter.Format format;
 
+    /** What a group of commands (label: as the text shows them) needs, and whether this process has it. */
+    record Requirement(String label, List<String> commands, String needs, boolean met) {}
+
+    /**
+     * The privileges each command needs, as the tests prove them (CommandLineTest runs watch and
+     * cleanup as nobody with only the three capabilities): the least to grant, not just "root".
+     */
+    static List<Requirement> requirements(Privileges p) {
+        return List.of(
+                new Requirement("watch, cleanup", List.of("watch", "cleanup"), "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)",
+                        p.canAttachPacketPrograms()),
+                new Requirement("demo", List.of("demo"), "root: CAP_SYS_ADMIN as well, to make its network namespaces",
+                        p.canAttachPacketPrograms() && p.capSysAdmin()),
+                new Requirement("enforce, policy", List.of("enforce", "policy apply", "policy show", "policy stats", "policy deny",
+                        "policy allow", "policy delete"), "root: the enforcer's pins in /sys/fs/bpf and its lock in"
+                        + " /run are root's", p.root() && p.canAttachPacketPrograms()),
+                new Requirement("doctor, policy check", List.of("doctor", "policy check"), "nothing", true));
+    }
+
     record Check(String name, boolean ok, String detail) {}
 
     @Override
@@ -109,6 +128,12 @@ final class DoctorCommand implements Callable<Integer> {
             p.put("cap_net_admin", privileges.capNetAdmin());
             p.put("cap_perfmon", privileges.capPerfmon());
             p.put("cap_sys_admin", privileges.capSysAdmin());
+            ObjectNode commands = node.putObject("commands");
+            for (Requirement r : requirements(privileges)) {
+                for (String c : r.commands()) {
+                    commands.putObject(c).put("needs", r.needs()).put("can_run", r.met());
+                }
+            }
             ObjectNode h = node.putObject("hooks");
             hooks.forEach(h::put);
             ObjectNode m = node.putObject("map_types");
@@ -131,6 +156,10 @@ final class DoctorCommand implements Callable<Integer> {
                     ? (privileges.root() ? "root" : "capabilities") + " (CAP_BPF " + yes(privileges.capBpf())
                         + ", CAP_NET_ADMIN " + yes(privileges.capNetAdmin()) + ", CAP_PERFMON " + yes(privileges.capPerfmon()) + ")"
                     : "INSUFFICIENT");
+            System.out.println("commands and the privileges they need:");
+            for (Requirement r : requirements(privileges)) {
+                System.out.printf("  %-20s %s: %s%n", r.label(), r.needs(), r.met() ? "yes" : "NOT HERE");
+            }
             if (!hooks.isEmpty()) {
                 System.out.println("hooks:");
                 hooks.forEach((k, v) -> System.out.printf("  %-20s %s%n", k, yes(v)));

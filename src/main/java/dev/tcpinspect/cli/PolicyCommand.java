@@ -115,10 +115,10 @@ final class PolicyCommand implements Runnable {
 
     /** Whether this process may use the enforcer's pinned objects; if not, says so in one line. */
     static boolean privileged(CommandLine.Model.CommandSpec spec, String command) {
-        if (dev.tcpinspect.os.Privileges.current().canAttachPacketPrograms()) {
+        if (dev.tcpinspect.os.Privileges.current().canUseEnforcer()) {
             return true;
         }
-        spec.commandLine().getErr().println("tcpinspect: " + command + ": " + dev.tcpinspect.os.Privileges.MISSING);
+        spec.commandLine().getErr().println("tcpinspect: " + command + ": " + dev.tcpinspect.os.Privileges.MISSING_ROOT);
         return false;
     }
 
@@ -134,9 +134,9 @@ final class PolicyCommand implements Runnable {
      * the privileges, or an enforcer.
      */
     static Enforcer.PinnedTables running(CommandLine.Model.CommandSpec spec, String netns) {
-        if (!dev.tcpinspect.os.Privileges.current().canAttachPacketPrograms()) {
+        if (!dev.tcpinspect.os.Privileges.current().canUseEnforcer()) {
             throw new IllegalStateException(spec.qualifiedName(" ").replaceFirst("^tcpinspect ", "") + ": "
-                    + dev.tcpinspect.os.Privileges.MISSING);
+                    + dev.tcpinspect.os.Privileges.MISSING_ROOT);
         }
         Path folder = folderOf(namespace(netns));
         return Enforcer.openPinned(folder).orElseThrow(() -> new IllegalStateException("no enforcer runs in "

@@ -35,6 +35,15 @@ public record Privileges(boolean root, boolean capBpf, boolean capNetAdmin, bool
         return (capBpf || capSysAdmin) && capNetAdmin;
     }
 
+    /** Enough for the enforcer's pinned tables and links: root's folders in /sys/fs/bpf and /run. */
+    public boolean canUseEnforcer() {
+        return root && canAttachPacketPrograms();
+    }
+
+    /** The line to show when the enforcer's privileges are missing. */
+    public static final String MISSING_ROOT = "this needs root: run it with sudo (the enforcer's pins in /sys/fs/bpf"
+            + " and its lock in /run are root's)";
+
     /** The one line to show when they are missing. */
     public static final String MISSING = "this needs root: run it with sudo, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON";
 }

@@ -63,7 +63,7 @@ class CommandLineTest {
                     : args[0].equals("policy") ? "policy " + args[1] : args[0];
             for (Cmd.Result r : List.of(unprivileged(args), rootWithoutCapabilities(args))) {
                 assertEquals(1, r.exit(), command + ": " + r.err());
-                assertEquals("tcpinspect: " + command + ": " + dev.tcpinspect.os.Privileges.MISSING, r.err().strip());
+                assertEquals("tcpinspect: " + command + ": " + dev.tcpinspect.os.Privileges.MISSING_ROOT, r.err().strip());
             }
         }
         Cmd.Result doctor = unprivileged("doctor", "--format", "json");
@@ -134,6 +134,39 @@ class CommandLineTest {
                 assertEquals(connected, summary.at("/connections/opened_passive").asLong(), summary.toString());
             }
         }
+    }
+
+    /**
+     * doctor names what each command needs, and what it says holds: as nobody with only CAP_BPF,
+     * CAP_PERFMON and CAP_NET_ADMIN it says watch and cleanup can run and demo and enforce cannot,
+     * and so it is: cleanup runs (exit 0), demo and policy stats refuse in one line.
+     */
+    @Test
+    @RequiresBpf
+    void doctorNamesEachCommandsPrivilegesAndTheyHold() {
+        List<String> asNobody = new ArrayList<>(TcpinspectProcess.asNobodyWith("bpf,perfmon,net_admin"));
+        asNobody.addAll(TcpinspectProcess.javaCommand(TcpinspectProcess.worldReadableClassPath()));
+        List<String> doctorCommand = new ArrayList<>(asNobody);
+        doctorCommand.addAll(List.of("doctor", "--format", "json"));
+        JsonNode commands = TcpinspectProcess.parse(Cmd.run(doctorCommand, 60).out().strip()).get("commands");
+        assertEquals(true, commands.at("/watch/can_run").asBoolean(), commands.toString());
+        assertEquals(true, commands.at("/cleanup/can_run").asBoolean());
+        assertEquals(false, commands.at("/demo/can_run").asBoolean());
+        assertEquals(false, commands.at("/enforce/can_run").asBoolean());
+        assertEquals(true, commands.at("/policy check/can_run").asBoolean());
+        assertTrue(commands.at("/watch/needs").asText().contains("CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"));
+        for (String[] args : new String[][] {{"cleanup"}, {"demo", "--rounds", "1"}, {"policy", "stats"}}) {
+            List<String> command = new ArrayList<>(asNobody);
+            command.addAll(List.of(args));
+            Cmd.Result r = Cmd.run(command, 60);
+            boolean canRun = commands.at("/" + (args[0].equals("policy") ? "policy stats" : args[0]) + "/can_run")
+                    .asBoolean();
+            assertEquals(canRun ? 0 : 1, r.exit(), String.join(" ", args) + ": " + r.err());
+            assertEquals(canRun ? 0 : 1, r.err().lines().count(), String.join(" ", args) + ": " + r.err());
+        }
+        JsonNode root = TcpinspectProcess.parse(TcpinspectProcess.run(null, "doctor", "--format", "json").out()
+                .strip()).get("commands");
+        root.forEach(c -> assertEquals(true, c.get("can_run").asBoolean(), root.toString()));
     }
 
     /** policy check: the example accepted as written; a bad file refused in one line, exit 2. */
