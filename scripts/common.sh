@@ -65,6 +65,11 @@ ensure_packages() {
 # a few map reads a second, and C1's code alone serves it at the same CPU cost under load; without C2
 # compiling beside it, a start on 2 CPUs is ~0.25 s sooner. JSON decodes and writes every event, where
 # C2's code takes 25-60% less CPU per event: it keeps both compilers (BENCHMARKS.md, startup).
+# The JVM options every tcpinspect process runs with (scripts/jvm.options, comments left out).
+jvm_options() {
+  grep -v '^#' "$TCPINSPECT_ROOT/scripts/jvm.options" | tr '\n' ' '
+}
+
 jit_options() {
   local previous="" a
   for a in "$@"; do

@@ -69,7 +69,22 @@ public final class TcpinspectProcess implements AutoCloseable {
     /** The command prefix that runs mainClass with this JVM and the class path. */
     public static List<String> javaCommand(String classPath, String mainClass) {
         String java = ProcessHandle.current().info().command().orElse("java");
-        return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, mainClass);
+        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED"));
+        command.addAll(JVM_OPTIONS);
+        command.addAll(List.of("-cp", classPath, mainClass));
+        return command;
+    }
+
+    /** The launcher's JVM options (scripts/jvm.options), so that tests run tcpinspect as users do. */
+    private static final List<String> JVM_OPTIONS = jvmOptions();
+
+    private static List<String> jvmOptions() {
+        try {
+            return Files.readAllLines(Path.of("scripts/jvm.options")).stream().map(String::strip)
+                    .filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
+        } catch (IOException e) {
+            throw new AssertionError("cannot read the launcher's JVM options", e);
+        }
     }
 
     /**

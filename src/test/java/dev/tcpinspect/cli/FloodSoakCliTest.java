@@ -1,0 +1,176 @@
+package dev.tcpinspect.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.TcpinspectProcess;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A spoofed SYN flood at hping3's full speed for a minute (-Dsoak.seconds to change) against a
+ * closed port, every probe and detection on and every event written as JSON: the server's stack
+ * answers each SYN with a reset, about as many events a second as the flood has packets, far more
+ * than the rings and the pipe take. The watcher must live through it within a stated memory and CPU
+ * bound, count every SYN the interface received (the kernel's own rx counter) and every reset the
+ * stack sent (nstat's TcpOutRsts), count each reset event it could not deliver, and afterwards still
+ * count a known burst as a capture does.
+ */
+@RequiresBpf
+class FloodSoakCliTest {
+    /**
+     * The watcher's resident memory may not pass this: its heap is capped at 128 MiB
+     * (scripts/jvm.options); the JVM's own code, metaspace and thread stacks and the mapped rings
+     * take about as much again.
+     */
+    static final long MEMORY_BOUND_MIB = 320;
+    /** Nor its CPU this share of one CPU, averaged over the flood. */
+    static final double CPU_BOUND = 1.0;
+
+    private static long counter(String ns, String name) {
+        String out = Cmd.run("ip", "netns", "exec", ns, "nstat", "-asz", name).ok().out();
+        Matcher m = Pattern.compile("(?m)^" + name + "\\s+(\\d+)").matcher(out);
+        return m.find() ? Long.parseLong(m.group(1)) : 0;
+    }
+
+    private static long rxPackets(Lab lab) {
+        return Long.parseLong(Cmd.run("ip", "netns", "exec", lab.serverNs(), "cat",
+                "/sys/class/net/" + lab.serverIf() + "/statistics/rx_packets").ok().out().strip());
+    }
+
+    /** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat). */
+    private static long cpuTicks(long pid) throws Exception {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    }
+
+    private static long statusKib(long pid, String field) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+            if (line.startsWith(field + ":")) {
+                return Long.parseLong(line.replaceAll("\\D", ""));
+            }
+        }
+        throw new AssertionError("no " + field);
+    }
+
+    @Test
+    void aMinuteOfSpoofedSynFloodWithEveryProbeOn() throws Exception {
+        int seconds = Integer.getInteger("soak.seconds", 60);
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 8080)) {
+            // The resets to random sources leave by the veth (and die in the client's namespace).
+            Cmd.run("ip", "-n", lab.serverNs(), "route", "add", "default", "via", Lab.CLIENT_V4).ok();
+            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
+            command.addAll(TcpinspectProcess.javaCommand());
+            command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            Path err = Files.createTempFile("tcpinspect-soak", ".err");
+            Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
+            AtomicLong resetEventsSent = new AtomicLong();
+            AtomicLong lines = new AtomicLong();
+            AtomicReference<String> ready = new AtomicReference<>();
+            AtomicReference<String> summary = new AtomicReference<>();
+            Thread reader = Thread.ofPlatform().start(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(watch.getInputStream(),
+                        StandardCharsets.UTF_8), 1 << 16)) {
+                    for (String line; (line = in.readLine()) != null; ) {
+                        lines.incrementAndGet();
+                        if (line.startsWith("{\"type\":\"reset\"") && line.contains("\"direction\":\"sent\"")) {
+                            resetEventsSent.incrementAndGet();
+                        } else if (line.startsWith("{\"type\":\"ready\"")) {
+                            ready.set(line);
+                        } else if (line.startsWith("{\"type\":\"summary\"")) {
+                            summary.set(line);
+                        }
+                    }
+                } catch (java.io.IOException ignored) {
+                    // the process went; what was read is judged below
+                }
+            });
+            Process flood = null;
+            try {
+                long deadline = System.nanoTime() + 30_000_000_000L;
+                while (ready.get() == null && System.nanoTime() < deadline) {
+                    Thread.sleep(50);
+                }
+                assertTrue(ready.get() != null, "ready: " + Files.readString(err));
+                long rstsBefore = counter(lab.serverNs(), "TcpOutRsts");
+                long rxBefore = rxPackets(lab);
+                long ipBefore = counter(lab.serverNs(), "IpInReceives");
+                long cpuBefore = cpuTicks(watch.pid());
+                long start = System.nanoTime();
+                flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9",
+                        "--flood", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                long peakRssKib = 0;
+                while (System.nanoTime() - start < seconds * 1_000_000_000L) {
+                    Thread.sleep(1000);
+                    assertTrue(watch.isAlive(), "the watcher lives through the flood: " + Files.readString(err));
+                    peakRssKib = Math.max(peakRssKib, statusKib(watch.pid(), "VmRSS"));
+                }
+                flood.destroy();
+                flood.waitFor();
+                double elapsed = (System.nanoTime() - start) / 1e9;
+                double cpu = (cpuTicks(watch.pid()) - cpuBefore) / 100.0 / elapsed; // USER_HZ is 100 on Linux
+                peakRssKib = Math.max(peakRssKib, statusKib(watch.pid(), "VmHWM"));
+                Thread.sleep(1500); // the stack's last answers, the watcher's last reads
+                long floodPackets = rxPackets(lab) - rxBefore;
+                long ipPackets = counter(lab.serverNs(), "IpInReceives") - ipBefore;
+                long rsts = counter(lab.serverNs(), "TcpOutRsts") - rstsBefore;
+
+                // A known burst afterwards: counted as a capture counts it.
+                long burstSyns;
+                try (Capture capture = Capture.incoming(lab.serverNs(), lab.serverIf())) {
+                    assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
+                    Thread.sleep(500);
+                    capture.stop();
+                    burstSyns = capture.count(Capture.SYN);
+                }
+                Cmd.run("kill", "-TERM", Long.toString(watch.pid())).ok();
+                assertTrue(watch.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "stopped after SIGTERM");
+                reader.join(30_000);
+                assertEquals(0, watch.exitValue(), Files.readString(err));
+                JsonNode s = TcpinspectProcess.parse(summary.get());
+                long syns = s.at("/packets/syn").asLong();
+                long sent = s.at("/resets/sent").asLong();
+                long lost = s.at("/resets/events_lost").asLong();
+                System.out.printf("flood soak: %d s, %.0f SYNs/s received (%d), %d resets sent (%d as events, %d"
+                        + " lost, counted), watcher peak RSS %d MiB, CPU %.0f%% of one CPU, %d output lines%n",
+                        seconds, ipPackets / elapsed, ipPackets, rsts, resetEventsSent.get(), lost,
+                        peakRssKib / 1024, cpu * 100, lines.get());
+                assertTrue(floodPackets > 10_000L * seconds, "the flood was a flood: " + floodPackets);
+                // Every IPv4 packet the stack received during the flood was one of hping3's SYNs (the
+                // frames the interface received also hold ARP, which is not IP).
+                assertEquals(ipPackets + burstSyns, syns, "every SYN the stack received (nstat IpInReceives)");
+                assertEquals(20, burstSyns);
+                assertEquals(rsts, sent, "every reset the stack sent (nstat TcpOutRsts)");
+                assertEquals(sent, resetEventsSent.get() + lost, "each reset either shown as an event or counted lost");
+                assertTrue(peakRssKib / 1024 < MEMORY_BOUND_MIB, "peak RSS " + peakRssKib / 1024 + " MiB");
+                assertTrue(cpu < CPU_BOUND, "CPU " + cpu);
+                assertTrue(s.at("/connections/opened_passive").asLong() >= 20, s.toString());
+            } finally {
+                if (flood != null) {
+                    flood.destroyForcibly().waitFor();
+                }
+                watch.destroyForcibly().waitFor();
+                Files.delete(err);
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+        }
+    }
+}
