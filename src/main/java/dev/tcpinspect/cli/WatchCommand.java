@@ -75,6 +75,11 @@ final class WatchCommand implements Callable<Integer> {
                     + " several. Example: --set scan.ports=30 --set flood.syn_rate=2000.")
     java.util.Map<String, String> settings = new java.util.LinkedHashMap<>();
 
+    @Option(names = "--keep-root", description = "Stay root after attaching. By default a watch started as root"
+            + " becomes the user nobody, with no capability, once everything is attached (with tcx links and XDP; with"
+            + " clsact filters it keeps root to remove them at exit).")
+    boolean keepRoot;
+
     @Option(names = "--all-netns",
             description = "Report tracepoint probes for every network namespace, not only this one.")
     boolean allNetns;
@@ -155,6 +160,9 @@ final class WatchCommand implements Callable<Integer> {
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
                 .events(presenter.wantsEvents());
         try (StopSignal stop = new StopSignal(); ProbeSet running = ProbeSet.start(chosen, options)) {
+            if (running.detachesWithoutPrivileges() && !keepRoot) {
+                Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
+            }
             WatchSession.run(running, names, hookName, presenter, seconds(interval),
                     duration == null ? null : seconds(duration), stop, () -> {});
         }

@@ -41,6 +41,11 @@ public final class Libc {
     private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle SETNS = fn("setns", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETGROUPS = fn("setgroups", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
+    private static final MethodHandle SETRESGID = fn("setresgid",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETRESUID = fn("setresuid",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle MMAP = fn("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = fn("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
@@ -127,6 +132,21 @@ public final class Libc {
     public static void setns(int fd, int nstype) {
         try {
             check("setns", (int) SETNS.invokeExact(Native.errnoSlot(), fd, nstype));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Becomes uid and gid in every thread of the process: glibc's set*id calls reach each thread
+     * (its setxid broadcast), where the system calls would change only the caller's. Leaving uid 0
+     * this way also clears every thread's capabilities (capabilities(7), SECBIT_KEEP_CAPS unset).
+     */
+    public static void becomeUser(int uid, int gid) {
+        try {
+            check("setgroups", (int) SETGROUPS.invokeExact(Native.errnoSlot(), 0L, MemorySegment.NULL));
+            check("setresgid", (int) SETRESGID.invokeExact(Native.errnoSlot(), gid, gid, gid));
+            check("setresuid", (int) SETRESUID.invokeExact(Native.errnoSlot(), uid, uid, uid));
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -35,6 +35,24 @@ public record Privileges(boolean root, boolean capBpf, boolean capNetAdmin, bool
         return (capBpf || capSysAdmin) && capNetAdmin;
     }
 
+    /** The user a watcher becomes once attached (nobody, on every distribution). */
+    public static final int NOBODY = 65534;
+
+    /**
+     * Gives up root, and with it every capability, in every thread, for good: for a process whose
+     * kernel objects are all held by file descriptors it already has (maps, rings, links that detach
+     * when closed), which needs no privilege to read or to close. Does nothing and returns false
+     * when not running as root: a process given capabilities as another user can only drop them
+     * thread by thread, which a JVM's own threads would escape.
+     */
+    public static boolean dropRoot() {
+        if (Libc.geteuid() != 0) {
+            return false;
+        }
+        Libc.becomeUser(NOBODY, NOBODY);
+        return true;
+    }
+
     /** Enough for the enforcer's pinned tables and links: root's folders in /sys/fs/bpf and /run. */
     public boolean canUseEnforcer() {
         return root && canAttachPacketPrograms();

@@ -332,6 +332,15 @@ public final class ProbeSet implements AutoCloseable {
         return gone;
     }
 
+    /**
+     * Whether closing detaches everything without any privilege: links (tcx, XDP, tracepoints) go
+     * with their file descriptors, but clsact filters are removed through netlink, which needs
+     * CAP_NET_ADMIN.
+     */
+    public synchronized boolean detachesWithoutPrivileges() {
+        return claims.isEmpty();
+    }
+
     /** The interfaces still watched (the packet hooks' names, less those gone). */
     public synchronized List<String> interfacesWatched() {
         return List.copyOf(attachedTo.keySet());

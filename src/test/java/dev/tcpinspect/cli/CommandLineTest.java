@@ -1,6 +1,7 @@
 package dev.tcpinspect.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -167,6 +168,47 @@ class CommandLineTest {
         JsonNode root = TcpinspectProcess.parse(TcpinspectProcess.run(null, "doctor", "--format", "json").out()
                 .strip()).get("commands");
         root.forEach(c -> assertEquals(true, c.get("can_run").asBoolean(), root.toString()));
+    }
+
+    /**
+     * A watch started as root gives up root, and every capability, once attached: with tcx links
+     * its /proc status shows the user nobody and an empty effective set while it still counts what
+     * a capture counts, stops on SIGTERM with its summary and leaves nothing attached (and no JVM
+     * file in /tmp). With clsact filters, which only netlink removes, it stays root and removes them.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tcx", "clsact"})
+    @RequiresBpf
+    void aWatchStartedAsRootGivesUpRootOnceAttached(String tcMode) throws Exception {
+        try (Lab lab = Lab.create(); var server = dev.tcpinspect.lab.Traffic.listen(lab.server(), Lab.SERVER_V4, 8081);
+             dev.tcpinspect.testing.Capture capture = dev.tcpinspect.testing.Capture.incoming(lab.serverNs(),
+                     lab.serverIf());
+             TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(),
+                     "--tc-mode", tcMode, "--format", "json")) {
+            watch.awaitJson("ready", 60);
+            List<String> status = Files.readAllLines(Path.of("/proc", Long.toString(watch.pid()), "status"));
+            boolean tcx = tcMode.equals("tcx");
+            assertTrue(status.stream().anyMatch(l -> l.matches((tcx ? "Uid:\\s+65534\\s+65534\\s+65534\\s+65534"
+                    : "Uid:\\s+0\\s+0\\s+0\\s+0"))), status.toString());
+            if (tcx) {
+                assertTrue(status.contains("CapEff:\t0000000000000000") && status.contains("CapPrm:\t0000000000000000"),
+                        status.stream().filter(l -> l.startsWith("Cap")).toList().toString());
+            }
+            assertEquals(10, dev.tcpinspect.lab.Traffic.connect(lab.client(), Lab.SERVER_V4, 8081, 10));
+            Thread.sleep(300);
+            watch.terminate();
+            JsonNode summary = watch.awaitJson("summary", 30);
+            assertEquals(0, watch.waitFor(30), watch.stderr());
+            assertEquals("", watch.stderr());
+            capture.stop();
+            assertEquals(capture.count(dev.tcpinspect.testing.Capture.SYN), summary.at("/packets/syn").asLong());
+            assertEquals(10, summary.at("/connections/opened_passive").asLong(), summary.toString());
+            assertFalse(Files.exists(Path.of("/tmp/hsperfdata_root", Long.toString(watch.pid()))));
+            assertFalse(Files.exists(Path.of("/tmp/hsperfdata_nobody", Long.toString(watch.pid()))));
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "everything detached at exit");
+        }
+        // the lab is gone with its interface; what matters is that nothing is loaded or linked
+        assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
     }
 
     /** policy check: the example accepted as written; a bad file refused in one line, exit 2. */

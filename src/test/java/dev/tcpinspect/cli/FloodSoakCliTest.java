@@ -26,11 +26,11 @@ import org.junit.jupiter.api.Test;
 /**
  * A spoofed SYN flood at hping3's full speed for a minute (-Dsoak.seconds to change) against a
  * closed port, every probe and detection on and every event written as JSON: the server's stack
- * answers each SYN with a reset, about as many events a second as the flood has packets, far more
- * than the rings and the pipe take. The watcher must live through it within a stated memory and CPU
- * bound, count every SYN the interface received (the kernel's own rx counter) and every reset the
- * stack sent (nstat's TcpOutRsts), count each reset event it could not deliver, and afterwards still
- * count a known burst as a capture does.
+ * answers each SYN with a reset, about as many events a second as the flood has packets, and for
+ * 5 s the output's reader stops reading, so that the pipe and then the rings fill. The watcher must
+ * live through it within a stated memory and CPU bound, count every SYN the stack received (nstat's
+ * IpInReceives) and every reset it sent (TcpOutRsts), show each reset as an event or count it lost,
+ * and afterwards still count a known burst as a capture does.
  */
 @RequiresBpf
 class FloodSoakCliTest {
@@ -85,10 +85,14 @@ class FloodSoakCliTest {
             AtomicLong lines = new AtomicLong();
             AtomicReference<String> ready = new AtomicReference<>();
             AtomicReference<String> summary = new AtomicReference<>();
+            java.util.concurrent.atomic.AtomicBoolean stall = new java.util.concurrent.atomic.AtomicBoolean();
             Thread reader = Thread.ofPlatform().start(() -> {
                 try (BufferedReader in = new BufferedReader(new InputStreamReader(watch.getInputStream(),
                         StandardCharsets.UTF_8), 1 << 16)) {
                     for (String line; (line = in.readLine()) != null; ) {
+                        while (stall.get()) {
+                            Thread.sleep(10); // a reader that stops reading: the pipe fills, then the rings
+                        }
                         lines.incrementAndGet();
                         if (line.startsWith("{\"type\":\"reset\"") && line.contains("\"direction\":\"sent\"")) {
                             resetEventsSent.incrementAndGet();
@@ -98,7 +102,7 @@ class FloodSoakCliTest {
                             summary.set(line);
                         }
                     }
-                } catch (java.io.IOException ignored) {
+                } catch (java.io.IOException | InterruptedException ignored) {
                     // the process went; what was read is judged below
                 }
             });
@@ -118,11 +122,14 @@ class FloodSoakCliTest {
                         "--flood", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
                 long peakRssKib = 0;
-                while (System.nanoTime() - start < seconds * 1_000_000_000L) {
+                for (int second = 1; System.nanoTime() - start < seconds * 1_000_000_000L; second++) {
+                    // For 5 of the seconds the output's reader stops reading, so that events are lost for real.
+                    stall.set(second > seconds / 2 && second <= seconds / 2 + 5);
                     Thread.sleep(1000);
                     assertTrue(watch.isAlive(), "the watcher lives through the flood: " + Files.readString(err));
                     peakRssKib = Math.max(peakRssKib, statusKib(watch.pid(), "VmRSS"));
                 }
+                stall.set(false);
                 flood.destroy();
                 flood.waitFor();
                 double elapsed = (System.nanoTime() - start) / 1e9;
@@ -160,6 +167,7 @@ class FloodSoakCliTest {
                 assertEquals(20, burstSyns);
                 assertEquals(rsts, sent, "every reset the stack sent (nstat TcpOutRsts)");
                 assertEquals(sent, resetEventsSent.get() + lost, "each reset either shown as an event or counted lost");
+                assertTrue(lost > 0, "5 s of a stalled reader lose events (and count them)");
                 assertTrue(peakRssKib / 1024 < MEMORY_BOUND_MIB, "peak RSS " + peakRssKib / 1024 + " MiB");
                 assertTrue(cpu < CPU_BOUND, "CPU " + cpu);
                 assertTrue(s.at("/connections/opened_passive").asLong() >= 20, s.toString());
