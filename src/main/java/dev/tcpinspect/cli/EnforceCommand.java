@@ -78,15 +78,15 @@ final class EnforceCommand implements Callable<Integer> {
             return 1;
         }
         if (policyFile == null || interfaces == null || interfaces.isEmpty()) {
-            err.println("tcpinspect: enforce: name " + (policyFile == null ? "the policy with --policy FILE"
-                    : "the interfaces to protect with -i IFACE") + " (see tcpinspect enforce --help)");
+            err.println(Main.printable("tcpinspect: enforce: name " + (policyFile == null ? "the policy with --policy FILE"
+                    : "the interfaces to protect with -i IFACE") + " (see tcpinspect enforce --help)"));
             return 2;
         }
         Policy policy;
         try {
             policy = PolicyFile.read(policyFile);
         } catch (PolicyException e) {
-            err.println("tcpinspect: " + e.getMessage());
+            err.println(Main.printable("tcpinspect: " + e.getMessage()));
             return 2;
         }
         XdpMode mode = switch (xdpMode) {
@@ -96,8 +96,8 @@ final class EnforceCommand implements Callable<Integer> {
             default -> null;
         };
         if (mode == null || intervalSeconds < 0) {
-            err.println("tcpinspect: enforce: " + (mode == null ? "--xdp-mode must be native, generic or auto, not '"
-                    + xdpMode + "'" : "--interval must be 0 or more seconds"));
+            err.println(Main.printable("tcpinspect: enforce: " + (mode == null ? "--xdp-mode must be native, generic or auto, not '"
+                    + xdpMode + "'" : "--interval must be 0 or more seconds")));
             return 2;
         }
         Optional<String> namespace = PolicyCommand.namespace(netns);

@@ -60,7 +60,7 @@ final class PolicyCommand implements Runnable {
             try {
                 p = PolicyFile.read(file);
             } catch (PolicyException e) {
-                spec.commandLine().getErr().println("tcpinspect: " + e.getMessage());
+                spec.commandLine().getErr().println(Main.printable("tcpinspect: " + e.getMessage()));
                 return 2;
             }
             var out = spec.commandLine().getOut();
@@ -171,14 +171,14 @@ final class PolicyCommand implements Runnable {
             try {
                 p = PolicyFile.read(file);
             } catch (PolicyException e) {
-                spec.commandLine().getErr().println("tcpinspect: " + e.getMessage());
+                spec.commandLine().getErr().println(Main.printable("tcpinspect: " + e.getMessage()));
                 return 2;
             }
             try (Enforcer.PinnedTables t = running(spec, target.netns)) {
                 try {
                     t.tables().apply(p);
                 } catch (IllegalArgumentException e) {
-                    spec.commandLine().getErr().println("tcpinspect: " + file + ": " + e.getMessage());
+                    spec.commandLine().getErr().println(Main.printable("tcpinspect: " + file + ": " + e.getMessage()));
                     return 2;
                 }
             }
@@ -345,8 +345,8 @@ final class PolicyCommand implements Runnable {
                 cidr = Cidr.parse(prefix);
                 life = ttl == null ? Optional.empty() : Optional.of(PolicyFile.parseTtl(ttl));
             } catch (IllegalArgumentException e) {
-                spec.commandLine().getErr().println("tcpinspect: policy " + kind().word() + ": "
-                        + (ttl != null && !e.getMessage().startsWith("'") ? "--ttl " : "") + e.getMessage());
+                spec.commandLine().getErr().println(Main.printable("tcpinspect: policy " + kind().word() + ": "
+                        + (ttl != null && !e.getMessage().startsWith("'") ? "--ttl " : "") + e.getMessage()));
                 return 2;
             }
             try (Enforcer.PinnedTables t = running(spec, target.netns)) {
@@ -397,13 +397,13 @@ final class PolicyCommand implements Runnable {
             try {
                 cidr = Cidr.parse(prefix);
             } catch (IllegalArgumentException e) {
-                spec.commandLine().getErr().println("tcpinspect: policy delete: " + e.getMessage());
+                spec.commandLine().getErr().println(Main.printable("tcpinspect: policy delete: " + e.getMessage()));
                 return 2;
             }
             try (Enforcer.PinnedTables t = running(spec, target.netns)) {
                 if (!t.tables().deleteLive(cidr)) {
-                    spec.commandLine().getErr().println("tcpinspect: policy delete: " + cidr
-                            + " was not denied or allowed live (see tcpinspect policy show)");
+                    spec.commandLine().getErr().println(Main.printable("tcpinspect: policy delete: " + cidr
+                            + " was not denied or allowed live (see tcpinspect policy show)"));
                     return 1;
                 }
             }

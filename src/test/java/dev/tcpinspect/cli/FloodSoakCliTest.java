@@ -161,9 +161,14 @@ class FloodSoakCliTest {
                         seconds, ipPackets / elapsed, ipPackets, rsts, resetEventsSent.get(), lost,
                         peakRssKib / 1024, cpu * 100, lines.get());
                 assertTrue(floodPackets > 10_000L * seconds, "the flood was a flood: " + floodPackets);
-                // Every IPv4 packet the stack received during the flood was one of hping3's SYNs (the
-                // frames the interface received also hold ARP, which is not IP).
-                assertEquals(ipPackets + burstSyns, syns, "every SYN the stack received (nstat IpInReceives)");
+                // IpInReceives counts every IPv4 packet the stack took in, martian sources included
+                // (hping3's random ones), which TcpInSegs would not. Besides hping3's SYNs it may hold a
+                // few IPv4 packets that are not TCP (seen: one, once, in a dozen runs; the lab's links'
+                // IGMP reports), which no nstat counter names apart: never more SYNs than that, and at
+                // most 10 fewer, out of millions.
+                long expected = ipPackets + burstSyns;
+                assertTrue(syns <= expected && syns >= expected - 10, "every SYN the stack received (nstat"
+                        + " IpInReceives " + ipPackets + " plus the burst's " + burstSyns + "): " + syns);
                 assertEquals(20, burstSyns);
                 assertEquals(rsts, sent, "every reset the stack sent (nstat TcpOutRsts)");
                 assertEquals(sent, resetEventsSent.get() + lost, "each reset either shown as an event or counted lost");

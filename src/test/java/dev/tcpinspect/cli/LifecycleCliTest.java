@@ -70,6 +70,35 @@ class LifecycleCliTest {
     }
 
     /**
+     * watch as a container's PID 1 (a PID namespace of its own, as unshare or a container runtime
+     * starts it): the kernel delivers PID 1 only the signals it handles, and SIGTERM, the one a
+     * runtime sends to stop a container, must still stop it cleanly: summary, exit 0, nothing attached.
+     */
+    @Test
+    void sigtermStopsAWatchRunningAsPidOneOfItsNamespace() throws Exception {
+        try (Lab lab = Lab.create()) {
+            List<String> command = new java.util.ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "unshare",
+                    "--pid", "--fork", "--kill-child", "--mount-proc"));
+            command.addAll(TcpinspectProcess.javaCommand());
+            command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            try (TcpinspectProcess container = TcpinspectProcess.startCommand(command)) {
+                container.awaitJson("ready", 30);
+                ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst()
+                        .orElseThrow();
+                String nspid = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc",
+                        Long.toString(pidOne.pid()), "status")).stream().filter(l -> l.startsWith("NSpid:"))
+                        .findFirst().orElseThrow();
+                assertTrue(nspid.matches("NSpid:\\s+\\d+\\s+1"), "PID 1 in its namespace: " + nspid);
+                Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
+                container.awaitJson("summary", 15);
+                assertEquals(0, container.waitFor(15), container.stderr());
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+            assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
+        }
+    }
+
+    /**
      * A second SIGINT during shutdown exits at once (130), as a shell's second Ctrl-C does, and still
      * leaves nothing attached. The shutdown is made to hang for real: watch's reader stops reading
      * after the first line, a burst of connections fills the pipe with event lines, and watch's
