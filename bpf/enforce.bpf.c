@@ -66,6 +66,26 @@ static __always_inline bool enf_addresses(const struct pkt *p, struct enf_source
 }
 
 /*
+ * An IP length field of 0: a packet GRO built past 64 KiB (BIG TCP, after the driver, so only in
+ * generic XDP mode), which the parser calls malformed; from the wire the stack drops it itself.
+ */
+static __always_inline bool enf_length_unset(const struct pkt *p)
+{
+	if (p->tcp.l3_offset > 0xff)
+		return false;
+	void *l3 = p->data + (p->tcp.l3_offset & 0xff);
+
+	if (p->tcp.ip_version == 4) {
+		struct iphdr *ip = l3;
+
+		return (void *)(ip + 1) <= p->data_end && ip->tot_len == 0;
+	}
+	struct ipv6hdr *ip6 = l3;
+
+	return (void *)(ip6 + 1) <= p->data_end && ip6->payload_len == 0;
+}
+
+/*
  * IPv6 neighbor discovery (ICMPv6 types 133-137: router and neighbor solicitations and
  * advertisements): the link's own plumbing, which even a denied source must be answered on, or
  * nothing reaches it, failsafe ports included. IPv4's equivalent, ARP, is not IP and is never judged.
@@ -445,7 +465,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark)
 
 	if (deny)
 		reason = ENF_STAT_DENIED;
-	else if (p->result == PARSE_MALFORMED && judges_openings && !allow)
+	else if (p->result == PARSE_MALFORMED && judges_openings && !allow && !enf_length_unset(p))
 		reason = ENF_STAT_UNJUDGEABLE;
 	else if (opening && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
 		reason = ENF_STAT_NOT_SERVED;

@@ -24,8 +24,9 @@ import picocli.CommandLine.Command;
 final class CleanupCommand implements Callable<Integer> {
     @Override
     public Integer call() {
-        if (!Privileges.current().canAttachPacketPrograms()) {
-            throw new IllegalStateException("cleanup: " + Privileges.MISSING);
+        if (!Privileges.current().canInspectOthersPrograms()) {
+            throw new IllegalStateException("cleanup: this needs root: run it with sudo (telling tcpinspect's filters"
+                    + " from other tools' means reading which program each runs, which takes CAP_SYS_ADMIN)");
         }
         int removed = 0;
         for (String name : NetInterfaces.all()) {

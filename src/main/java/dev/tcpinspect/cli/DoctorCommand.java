@@ -44,13 +44,15 @@ final class DoctorCommand implements Callable<Integer> {
     record Requirement(String label, List<String> commands, String needs, boolean met) {}
 
     /**
-     * The privileges each command needs, as the tests prove them (CommandLineTest runs watch and
-     * cleanup as nobody with only the three capabilities): the least to grant, not just "root".
+     * The privileges each command needs, as the tests prove them (CommandLineTest runs watch as
+     * nobody with only the three capabilities): the least to grant, not just "root".
      */
     static List<Requirement> requirements(Privileges p) {
         return List.of(
-                new Requirement("watch, cleanup", List.of("watch", "cleanup"), "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)",
+                new Requirement("watch", List.of("watch"), "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)",
                         p.canAttachPacketPrograms()),
+                new Requirement("cleanup", List.of("cleanup"), "root: telling tcpinspect's filters from other tools'"
+                        + " takes CAP_SYS_ADMIN", p.canInspectOthersPrograms()),
                 new Requirement("demo", List.of("demo"), "root: CAP_SYS_ADMIN as well, to make its network namespaces",
                         p.canAttachPacketPrograms() && p.capSysAdmin()),
                 new Requirement("enforce, policy", List.of("enforce", "policy apply", "policy show", "policy stats", "policy deny",

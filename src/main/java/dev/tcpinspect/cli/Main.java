@@ -133,11 +133,11 @@ public final class Main implements Runnable {
 
     /**
      * Whether a command refused what it was given (an interface or namespace that does not exist, a
-     * value out of range, a policy the enforcer cannot hold): IllegalArgumentException throughout
-     * tcpinspect. Exit status 2, as for bad usage; anything else that fails is 1.
+     * policy larger than the enforcer holds): exit status 2, as for bad usage; any other failure,
+     * tcpinspect's own broken invariants included, is 1.
      */
     static boolean refusedInput(Throwable e) {
-        return meaningful(e) instanceof IllegalArgumentException;
+        return meaningful(e) instanceof dev.tcpinspect.os.InputRefusedException;
     }
 
     /** Longest message printed: a value echoed back may be any size. */
@@ -149,17 +149,20 @@ public final class Main implements Runnable {
      */
     static String printable(String message) {
         StringBuilder b = new StringBuilder();
-        for (int i = 0; i < message.length() && b.length() < MESSAGE_LIMIT; i++) {
+        int i = 0;
+        for (; i < message.length() && b.length() < MESSAGE_LIMIT; i++) {
             char c = message.charAt(i);
             if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
                 b.append(String.format("\\x%02x", (int) c));
-            } else if (c == '\u2028' || c == '\u2029' || c == '\ufeff') {
+            } else if (c == '\u2028' || c == '\u2029' || c == '\ufeff' || (c >= '\u202a' && c <= '\u202e')
+                    || (c >= '\u2066' && c <= '\u2069')) {
+                // line and paragraph separators, and the bidirectional controls that reorder a terminal line
                 b.append(String.format("\\u%04x", (int) c));
             } else {
                 b.append(c);
             }
         }
-        return b.length() < MESSAGE_LIMIT ? b.toString() : b + "...";
+        return i < message.length() ? b + "..." : b.toString();
     }
 
     /** The exception whose message says what went wrong: wrappers without a message of their own skipped. */

@@ -108,7 +108,8 @@ final class PolicyCommand implements Runnable {
             return Optional.empty();
         }
         if (name.isEmpty() || name.contains("/") || !Files.exists(Path.of("/run/netns", name))) {
-            throw new IllegalArgumentException("no network namespace named '" + name + "' (see ip netns list)");
+            throw new dev.tcpinspect.os.InputRefusedException("no network namespace named '" + name
+                    + "' (see ip netns list)");
         }
         return Optional.of(name);
     }

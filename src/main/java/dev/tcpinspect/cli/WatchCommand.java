@@ -160,7 +160,8 @@ final class WatchCommand implements Callable<Integer> {
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
                 .events(presenter.wantsEvents());
         try (StopSignal stop = new StopSignal(); ProbeSet running = ProbeSet.start(chosen, options)) {
-            if (running.detachesWithoutPrivileges() && !keepRoot) {
+            if (running.detachesWithoutPrivileges() && !keepRoot
+                    && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
                 Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
             }
             WatchSession.run(running, names, hookName, presenter, seconds(interval),

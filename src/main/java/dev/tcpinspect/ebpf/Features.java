@@ -117,6 +117,24 @@ public final class Features {
         return cached("tcx", () -> KernelEnums.values(ATTACH_TYPES, "BPF_").containsValue("TCX_INGRESS"));
     }
 
+    /**
+     * Whether a process without CAP_BPF may use the maps, rings and links it already holds by file
+     * descriptor. Before Linux 6.5, bpf() refused every command to such a process while
+     * kernel.unprivileged_bpf_disabled was set (the default of most distributions); since, the
+     * checks are made per command and descriptors are enough. tcx (6.6) stands for "since".
+     */
+    public static boolean descriptorsSufficeWithoutCapabilities() {
+        if (tcx()) {
+            return true;
+        }
+        try {
+            return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/kernel/unprivileged_bpf_disabled"))
+                    .strip().equals("0");
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
     private static final String ATTACH_TYPES = "bpf_attach_type";
 
     /** The kernel enums these feature probes read (to prefetch with a program's own: KernelEnums). */

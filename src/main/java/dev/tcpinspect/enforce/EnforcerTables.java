@@ -199,7 +199,7 @@ public final class EnforcerTables {
             }
         }
         if (servedOn > MAX_SERVED_ON) {
-            throw new IllegalArgumentException("the policy serves " + servedOn + " ports on single addresses; the"
+            throw new dev.tcpinspect.os.InputRefusedException("the policy serves " + servedOn + " ports on single addresses; the"
                     + " enforcer holds " + MAX_SERVED_ON + ": serve ranges on every address, or fewer");
         }
         Config config = config();
@@ -217,7 +217,7 @@ public final class EnforcerTables {
             long running = countPrefixes(v6, config.activeGen());
             long adding = resolved.stream().filter(r -> r.prefix().ipv6() == v6).count();
             if (running + adding > Layouts.PREFIX_ENTRIES) {
-                throw new IllegalArgumentException("the policy has " + adding + (v6 ? " IPv6" : " IPv4") + " prefixes and"
+                throw new dev.tcpinspect.os.InputRefusedException("the policy has " + adding + (v6 ? " IPv6" : " IPv4") + " prefixes and"
                         + " the running one " + running + "; the enforcer holds " + Layouts.PREFIX_ENTRIES + " for both");
             }
         }

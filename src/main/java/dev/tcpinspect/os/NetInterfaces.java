@@ -17,7 +17,7 @@ public final class NetInterfaces {
     public static int indexOf(String name) {
         int index = name.length() < 16 ? Libc.ifNameToIndex(name) : 0;
         if (index == 0) {
-            throw new IllegalArgumentException("no network interface named '" + name
+            throw new InputRefusedException("no network interface named '" + name
                     + "' in this network namespace (see `ip link` for the names)");
         }
         return index;

@@ -30,9 +30,14 @@ public record Privileges(boolean root, boolean capBpf, boolean capNetAdmin, bool
         return (mask & (1L << cap)) != 0;
     }
 
-    /** Enough to load packet programs and attach them to interfaces. */
+    /** Enough to load packet programs and attach them to interfaces, and the BTF-typed tracepoints (CAP_PERFMON). */
     public boolean canAttachPacketPrograms() {
-        return (capBpf || capSysAdmin) && capNetAdmin;
+        return ((capBpf && capPerfmon) || capSysAdmin) && capNetAdmin;
+    }
+
+    /** Enough to find out which program a filter or link runs (bpf_prog_get_fd_by_id takes CAP_SYS_ADMIN). */
+    public boolean canInspectOthersPrograms() {
+        return capSysAdmin && capNetAdmin;
     }
 
     /** The user a watcher becomes once attached (nobody, on every distribution). */
@@ -50,6 +55,11 @@ public record Privileges(boolean root, boolean capBpf, boolean capNetAdmin, bool
             return false;
         }
         Libc.becomeUser(NOBODY, NOBODY);
+        Privileges after = current();
+        if (after.capBpf || after.capNetAdmin || after.capPerfmon || after.capSysAdmin) {
+            // securebits that keep capabilities across setuid (SECBIT_KEEP_CAPS, NO_SETUID_FIXUP)
+            throw new IllegalStateException("gave up root but kept capabilities (securebits?); run with --keep-root");
+        }
         return true;
     }
 

@@ -19,13 +19,16 @@ class MainTest {
         String huge = Main.printable("x".repeat(100_000));
         assertEquals("x".repeat(500) + "...", huge);
         assertEquals(1, Main.printable("a\u000bb\u000cc").lines().count());
+        assertEquals("y".repeat(500), Main.printable("y".repeat(500)), "not cut: no ellipsis");
+        assertEquals("\\u202eabc", Main.printable("\u202eabc"), "a bidi control is escaped");
     }
 
     @Test
     void inputRefusedIsExitTwoAndOtherFailuresOne() {
-        assertEquals(true, Main.refusedInput(new IllegalArgumentException("no network interface named 'x'")));
+        assertEquals(true, Main.refusedInput(new dev.tcpinspect.os.InputRefusedException("no network interface named 'x'")));
         assertEquals(true, Main.refusedInput(new IllegalStateException(new ExecutionException(
-                new IllegalArgumentException("bad")))));
+                new dev.tcpinspect.os.InputRefusedException("bad")))));
+        assertEquals(false, Main.refusedInput(new IllegalArgumentException("object has no map x")), "a broken invariant");
         assertEquals(false, Main.refusedInput(new IllegalStateException("watch: this needs root")));
     }
 

@@ -137,6 +137,18 @@ class EnforcerVerdictTest {
             nine.ext(60); // destination options: one more than the parser walks
         }
         assertEquals(DROP, judge(nine), "more IPv6 extension headers than the parser walks");
+        Frame eight = syn6("2001:db8::7", 443);
+        for (int i = 0; i < 8; i++) {
+            eight.ext(60);
+        }
+        assertEquals(PASS, judge(eight), "8 extension headers are read, and 443 is served");
+        byte[] wholeHeader = syn4("198.18.0.2", 443).build(); // a first fragment that holds all of its TCP header
+        wholeHeader[14 + 6] = 0x20; // MF
+        assertEquals(PASS, enforcer.program().testRun(wholeHeader, 1).verdict(), "judged as any SYN: served");
+        byte[] bigTcp = Frame.ipv4().flags(Frame.ACK).dport(443).payload(100).build();
+        bigTcp[14 + 2] = 0; // total length 0: GRO's packet past 64 KiB (BIG TCP) in generic mode
+        bigTcp[14 + 3] = 0;
+        assertEquals(PASS, enforcer.program().testRun(bigTcp, 1).verdict(), "BIG TCP's length 0 is not dropped");
         assertEquals(PASS, enforcer.program().testRun(fragment(syn4("198.51.100.9", 80), true), 1).verdict(),
                 "an allowed source is not judged");
         assertEquals(PASS, judge(syn4("198.18.0.2", 443)));
