@@ -139,15 +139,6 @@ class ConnWatchCliTest {
         return byStream;
     }
 
-    private static long nstat(String netns, String counter) {
-        String out = Cmd.run("ip", "netns", "exec", netns, "nstat", "-az", counter).ok().out();
-        for (String line : out.lines().toList()) {
-            if (line.startsWith(counter)) {
-                return Long.parseLong(line.trim().split("\\s+")[1]);
-            }
-        }
-        throw new AssertionError("nstat has no " + counter + ": " + out);
-    }
 
     /**
      * A connection whose data the peer never acknowledges (the server's firewall drops it) ends by
@@ -165,7 +156,7 @@ class ConnWatchCliTest {
             // (2^3 - 1) x 200 ms = 1.4 s instead of the default 15 retries (about 15 minutes).
             Cmd.run("ip", "netns", "exec", lab.clientNs(), "sysctl", "-qw", "net.ipv4.tcp_retries2=2").ok();
             watch.awaitJson("ready", 30);
-            long abortsBefore = nstat(lab.clientNs(), "TcpExtTCPAbortOnTimeout");
+            long abortsBefore = Cmd.nstat(lab.clientNs(), "TcpExtTCPAbortOnTimeout");
             long[] clientNanos = new long[1];
             int[] clientPort = new int[1];
             java.io.IOException error = lab.client().call(() -> {
@@ -187,7 +178,7 @@ class ConnWatchCliTest {
             assertTrue(error != null, "the client's read ended without an error");
             assertTrue(String.valueOf(error.getMessage()).contains("timed out"), error.toString());
             Thread.sleep(300);
-            long aborts = nstat(lab.clientNs(), "TcpExtTCPAbortOnTimeout") - abortsBefore;
+            long aborts = Cmd.nstat(lab.clientNs(), "TcpExtTCPAbortOnTimeout") - abortsBefore;
             watch.terminate();
             JsonNode summary = watch.awaitJson("summary", 30);
             assertEquals(0, watch.waitFor(30));

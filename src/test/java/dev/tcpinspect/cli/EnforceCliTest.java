@@ -239,10 +239,7 @@ class EnforceCliTest {
     }
 
     private long serverCounter(String name) {
-        String out = Cmd.run("ip", "netns", "exec", lab.serverNs(), "nstat", "-asz", name).ok().out();
-        Matcher m = Pattern.compile("(?m)^" + name + "\\s+(\\d+)").matcher(out);
-        assertTrue(m.find(), "nstat has no " + name + ": " + out);
-        return Long.parseLong(m.group(1));
+        return Cmd.nstat(lab.serverNs(), name);
     }
 
     @Test

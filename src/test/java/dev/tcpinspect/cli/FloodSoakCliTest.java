@@ -44,9 +44,7 @@ class FloodSoakCliTest {
     static final double CPU_BOUND = 1.0;
 
     private static long counter(String ns, String name) {
-        String out = Cmd.run("ip", "netns", "exec", ns, "nstat", "-asz", name).ok().out();
-        Matcher m = Pattern.compile("(?m)^" + name + "\\s+(\\d+)").matcher(out);
-        return m.find() ? Long.parseLong(m.group(1)) : 0;
+        return Cmd.nstat(ns, name);
     }
 
     private static long rxPackets(Lab lab) {

@@ -62,15 +62,6 @@ class ResetWatchCliTest {
         }
     }
 
-    private static long nstat(String netns, String counter) {
-        String out = Cmd.run("ip", "netns", "exec", netns, "nstat", "-az", counter).ok().out();
-        for (String line : out.lines().toList()) {
-            if (line.startsWith(counter)) {
-                return Long.parseLong(line.trim().split("\\s+")[1]);
-            }
-        }
-        throw new AssertionError("nstat has no " + counter + ": " + out);
-    }
 
     /**
      * A reason other than NO_SOCKET: a server that closes a connection with data still unread, which
@@ -85,7 +76,7 @@ class ResetWatchCliTest {
              TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "--probe", "reset",
                      "--format", "json")) {
             watch.awaitJson("ready", 30);
-            long before = nstat(lab.serverNs(), "TcpExtTCPAbortOnClose");
+            long before = Cmd.nstat(lab.serverNs(), "TcpExtTCPAbortOnClose");
             for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                 // Reads one byte of the client's line, then closes: five bytes are left unread.
                 try (ServerSocket server = lab.server().call(() -> {
@@ -108,7 +99,7 @@ class ResetWatchCliTest {
                 }
             }
             Thread.sleep(300);
-            long aborts = nstat(lab.serverNs(), "TcpExtTCPAbortOnClose") - before;
+            long aborts = Cmd.nstat(lab.serverNs(), "TcpExtTCPAbortOnClose") - before;
             watch.terminate();
             JsonNode summary = watch.awaitJson("summary", 30);
             assertEquals(0, watch.waitFor(30));

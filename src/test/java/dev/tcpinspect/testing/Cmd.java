@@ -51,6 +51,20 @@ public final class Cmd {
         }
     }
 
+    /**
+     * A kernel counter of a namespace as nstat reads it (absolute, -a; without touching nstat's
+     * history file, -s), e.g. "TcpExtListenOverflows"; fails when nstat has no such counter.
+     */
+    public static long nstat(String netns, String counter) {
+        String out = run(List.of("ip", "netns", "exec", netns, "nstat", "-asz", counter), 30).ok().out();
+        for (String line : out.lines().toList()) {
+            if (line.startsWith(counter + " ")) {
+                return Long.parseLong(line.trim().split("\\s+")[1]);
+            }
+        }
+        throw new AssertionError("nstat has no " + counter + ": " + out);
+    }
+
     /** What {@code bpftool net show} lists for a device inside a namespace: empty when nothing is attached. */
     public static String bpfAttachedIn(String netns, String device) {
         Result r = run(List.of("ip", "netns", "exec", netns, "bpftool", "-j", "net", "show", "dev", device), 30).ok();

@@ -343,15 +343,6 @@ class DropsProbeTest {
         }
     }
 
-    private static long nstat(Lab lab, String counter) {
-        String out = Cmd.run("ip", "netns", "exec", lab.serverNs(), "nstat", "-az", counter).ok().out();
-        for (String line : out.lines().toList()) {
-            if (line.startsWith(counter)) {
-                return Long.parseLong(line.trim().split("\\s+")[1]);
-            }
-        }
-        throw new AssertionError("nstat has no " + counter + ": " + out);
-    }
 
     /**
      * Overflows come from the kernel's own counter (no tracepoint fires), TcpExt ListenOverflows, which
@@ -375,7 +366,7 @@ class DropsProbeTest {
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
              Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf())) {
             DropsProbe probe = set.probe(DropsProbe.class);
-            long overflowsBefore = nstat(lab, "TcpExtListenOverflows");
+            long overflowsBefore = Cmd.nstat(lab.serverNs(), "TcpExtListenOverflows");
             DropCounts before = probe.read();
             int[] failed = new int[1];
             List<java.net.Socket> clients = lab.client().call(() -> {
@@ -394,7 +385,7 @@ class DropsProbeTest {
             });
             Thread.sleep(1500);
             DropCounts counted = probe.read().minus(before);
-            long overflows = nstat(lab, "TcpExtListenOverflows") - overflowsBefore;
+            long overflows = Cmd.nstat(lab.serverNs(), "TcpExtListenOverflows") - overflowsBefore;
             for (java.net.Socket s : clients) {
                 s.close();
             }
@@ -431,8 +422,8 @@ class DropsProbeTest {
             String script = "tracepoint:skb:kfree_skb /args->reason == SKB_DROP_REASON_PROTO_MEM && args->rx_sk != 0"
                     + " && ((struct sock *)args->rx_sk)->__sk_common.skc_net.net->ns.inum == " + lab.server().inode()
                     + "/ { @protomem = count(); }";
-            long rcvqBefore = nstat(lab, "TcpExtTCPRcvQDrop");
-            long ofoBefore = nstat(lab, "TcpExtTCPOFODrop");
+            long rcvqBefore = Cmd.nstat(lab.serverNs(), "TcpExtTCPRcvQDrop");
+            long ofoBefore = Cmd.nstat(lab.serverNs(), "TcpExtTCPOFODrop");
             DropCounts before = probe.read();
             java.net.Socket client = lab.client().call(() -> {
                 java.net.Socket s = new java.net.Socket();
@@ -454,10 +445,10 @@ class DropsProbeTest {
                 writer.interrupt();
             }
             DropCounts counted = probe.read().minus(before);
-            long rcvq = nstat(lab, "TcpExtTCPRcvQDrop") - rcvqBefore;
+            long rcvq = Cmd.nstat(lab.serverNs(), "TcpExtTCPRcvQDrop") - rcvqBefore;
             long drops = oracle.getOrDefault("protomem", 0L);
             assertTrue(drops > 0, "the receive queue overflowed: " + oracle);
-            assertEquals(0, nstat(lab, "TcpExtTCPOFODrop") - ofoBefore, "no out-of-order drops share PROTO_MEM");
+            assertEquals(0, Cmd.nstat(lab.serverNs(), "TcpExtTCPOFODrop") - ofoBefore, "no out-of-order drops share PROTO_MEM");
             assertEquals(drops, counted.rcvqueueFull(), counted.toString());
             assertEquals(rcvq, counted.rcvqueueFull(), counted.toString());
             assertEquals(drops, counted.byReason().getOrDefault("PROTO_MEM", 0L), counted.toString());

@@ -29,14 +29,6 @@ import org.junit.jupiter.api.Test;
  */
 @RequiresBpf
 class ZeroWindowProbeTest {
-    private static long nstat(Lab lab, String counter) {
-        for (String line : Cmd.run("ip", "netns", "exec", lab.serverNs(), "nstat", "-az", counter).ok().out().lines().toList()) {
-            if (line.startsWith(counter)) {
-                return Long.parseLong(line.trim().split("\\s+")[1]);
-            }
-        }
-        throw new AssertionError("nstat has no " + counter);
-    }
 
     record Closed(boolean sent, long nanos) {}
 
@@ -56,13 +48,13 @@ class ZeroWindowProbeTest {
                     reopened.add(new Closed(e.sent(), e.closedNanos()));
                 }
             });
-            long toZeroBefore = nstat(lab, "TcpExtTCPToZeroWindowAdv");
+            long toZeroBefore = Cmd.nstat(lab.serverNs(), "TcpExtTCPToZeroWindowAdv");
             Traffic.upload(lab.client(), Lab.SERVER_V4, 8080, 16_000_000);      // the server stops reading
             assertEquals(8_000_000, Traffic.slowDownload(lab.client(), Lab.SERVER_V6, 8081, 700)); // the client does
             Thread.sleep(300);
             ZeroWindowCounts counted = probe.read();
 
-            long toZero = nstat(lab, "TcpExtTCPToZeroWindowAdv") - toZeroBefore;
+            long toZero = Cmd.nstat(lab.serverNs(), "TcpExtTCPToZeroWindowAdv") - toZeroBefore;
             assertTrue(toZero > 0, "the server advertised a zero window");
             assertEquals(toZero, counted.sent(), "closures sent vs the kernel's TCPToZeroWindowAdv");
             assertEquals(out.count("tcp.analysis.zero_window"), counted.segmentsSent(), "zero-window segments sent");
@@ -147,7 +139,7 @@ class ZeroWindowProbeTest {
                      ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))))) {
             ZeroWindowProbe probe = set.probe(ZeroWindowProbe.class);
             long mapId = mapId(set.object().map("zerowin_closed").fd());
-            long toZeroBefore = nstat(lab, "TcpExtTCPToZeroWindowAdv");
+            long toZeroBefore = Cmd.nstat(lab.serverNs(), "TcpExtTCPToZeroWindowAdv");
 
             Socket sender = lab.client().call(() -> {
                 Socket s = new Socket();
@@ -204,7 +196,7 @@ class ZeroWindowProbeTest {
             assertEquals(List.of(), kernelClosed(mapId), "the kernel map is empty");
             // What closed was one real closure: the kernel's own count, and the capture shows the
             // closing segment and at least one answer to a window probe after it.
-            long toZero = nstat(lab, "TcpExtTCPToZeroWindowAdv") - toZeroBefore;
+            long toZero = Cmd.nstat(lab.serverNs(), "TcpExtTCPToZeroWindowAdv") - toZeroBefore;
             assertEquals(1, toZero, "the server advertised one closed window");
             assertEquals(toZero, counted.sent(), counted.toString());
             assertTrue(out.count("tcp.srcport == " + port + " && tcp.window_size_value == 0 && tcp.flags.syn == 0") >= 2,
