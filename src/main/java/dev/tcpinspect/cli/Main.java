@@ -27,7 +27,7 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        if (args.length > 0 && (args[0].equals("watch") || args[0].equals("demo"))) {
+        if (args.length > 0 && (args[0].equals("watch") || args[0].equals("demo") || args[0].equals("agent"))) {
             bindNativeInParallel();
         }
         System.exit(execute(args));
@@ -62,6 +62,7 @@ public final class Main implements Runnable {
     private static Map<String, Supplier<Object>> subcommands() {
         Map<String, Supplier<Object>> commands = new LinkedHashMap<>();
         commands.put("watch", WatchCommand::new);
+        commands.put("agent", AgentCommand::new);
         commands.put("doctor", DoctorCommand::new);
         commands.put("cleanup", CleanupCommand::new);
         commands.put("demo", DemoCommand::new);

@@ -5,7 +5,7 @@ package dev.tcpinspect.os;
  * than tcpinspect can hold: refused as bad usage is (exit status 2), where any other failure is 1.
  * Kept apart from IllegalArgumentException, which also reports tcpinspect's own broken invariants.
  */
-public final class InputRefusedException extends IllegalArgumentException {
+public class InputRefusedException extends IllegalArgumentException {
     public InputRefusedException(String message) {
         super(message);
     }

@@ -113,12 +113,17 @@ public final class JsonPresenter implements Presenter {
     /** An alert as an event line of its type: state, source, family and its own fields. */
     @Override
     public void alert(dev.tcpinspect.snapshot.Alert alert) {
+        emit(alertLine(alert));
+    }
+
+    /** An alert as its event line: type, time, state, source, family and its own fields. */
+    public static ObjectNode alertLine(dev.tcpinspect.snapshot.Alert alert) {
         ObjectNode node = line(alert.type(), alert.time());
         node.put("state", alert.state().label());
         node.put("source", alert.source());
         node.put("family", alert.family());
         cells(node, alert.fields());
-        emit(node);
+        return node;
     }
 
     private static void cells(ObjectNode o, List<Metric.Cell> cells) {
@@ -132,8 +137,8 @@ public final class JsonPresenter implements Presenter {
         }
     }
 
-    /** Puts every metric of every snapshot at its path. */
-    static void metrics(ObjectNode node, Reading reading) {
+    /** Puts every metric of every snapshot at its path, as interval and summary lines have them. */
+    public static void metrics(ObjectNode node, Reading reading) {
         for (Snapshot s : reading.snapshots()) {
             for (Metric m : s.metrics()) {
                 put(node, m);

@@ -397,7 +397,8 @@ public final class ProbeSet implements AutoCloseable {
 
     private static Desc skippedDesc(String probe) {
         return Desc.of("runs_skipped." + probe, probe, "Runs of the probe's programs the kernel skipped (the program "
-                + "was already running on that CPU) that no twin made up for").role(Desc.Role.NOT_SEEN);
+                + "was already running on that CPU) that no twin made up for").role(Desc.Role.NOT_SEEN)
+                .metric(dev.tcpinspect.snapshot.Export.Family.RUNS_SKIPPED, "probe", probe);
     }
 
     /** Empties every probe's kernel per-flow tables into its totals (each holds only so many new flows between drains). */

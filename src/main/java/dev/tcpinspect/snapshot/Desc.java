@@ -13,8 +13,9 @@ import java.util.Objects;
  * @param help one sentence on what it counts, for --help, metrics and the README
  * @param role how the text summary shows it
  * @param column the interval table's column, or null when it has none
+ * @param export its family and labels in Prometheus, or null: exported under its path
  */
-public record Desc(String path, String label, String help, Role role, Column column) {
+public record Desc(String path, String label, String help, Role role, Column column, Export export) {
     public Desc {
         Objects.requireNonNull(path);
         Objects.requireNonNull(label);
@@ -56,15 +57,25 @@ public record Desc(String path, String label, String help, Role role, Column col
     }
 
     public static Desc of(String path, String label, String help) {
-        return new Desc(path, label, help, Role.HEADLINE, null);
+        return new Desc(path, label, help, Role.HEADLINE, null, null);
     }
 
     public Desc role(Role r) {
-        return new Desc(path, label, help, r, column);
+        return new Desc(path, label, help, r, column, export);
     }
 
     public Desc column(String title, int width, Column.Cell cell) {
-        return new Desc(path, label, help, role, new Column(title, width, cell));
+        return new Desc(path, label, help, role, new Column(title, width, cell), export);
+    }
+
+    /** Exported in a family, told apart there by constant labels (name, value, ...). */
+    public Desc metric(Export.Family family, String... labels) {
+        return new Desc(path, label, help, role, column, new Export(family, java.util.List.of(labels), null));
+    }
+
+    /** A map exported in a family, its keys under keyLabel, with constant labels (name, value, ...). */
+    public Desc metricByKey(Export.Family family, String keyLabel, String... labels) {
+        return new Desc(path, label, help, role, column, new Export(family, java.util.List.of(labels), keyLabel));
     }
 
     public Desc column(String title, int width) {

@@ -101,6 +101,28 @@ public final class LogLinearHistogram {
         return count;
     }
 
+    /** The sum of the values (the kernel's exact one, or estimated from the buckets where it keeps none). */
+    public long sum() {
+        return sum;
+    }
+
+    /** Adds another histogram's values (two ports' histograms shown as one). */
+    public void add(LogLinearHistogram other) {
+        for (int b = 0; b < BUCKETS; b++) {
+            counts[b] += other.counts[b];
+        }
+        addSummary(other.count, other.sum, other.min, other.max);
+    }
+
+    /** How many values fell below a bucket edge (a value bucketOf maps to a bucket's lower bound). */
+    public long countBelow(long edge) {
+        long n = 0;
+        for (int b = 0; b < BUCKETS && upperBound(b) <= edge; b++) {
+            n += counts[b];
+        }
+        return n;
+    }
+
     public long min() {
         return count == 0 ? 0 : min;
     }

@@ -11,6 +11,7 @@ import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.snapshot.Addresses;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.snapshot.Metric;
@@ -56,20 +57,25 @@ public final class AnomalyProbe implements Probe {
     private static final long KIND = SOURCE.byteOffset(MemoryLayout.PathElement.groupElement("kind"));
 
     private static final int TOP_SOURCES_PER_KIND = 5;
+    private static final Export.Family ANOMALY_KINDS = new Export.Family("anomalies",
+            "Incoming segments no honest stack sends, by kind");
     private static final Desc ANOMALIES = Desc.of("anomalies", "anomalous segments in",
             "Incoming segments no honest stack sends, by kind (" + kinds() + ")")
-            .role(Role.NOTE).column("ANOMAL", 6);
+            .role(Role.NOTE).column("ANOMAL", 6)
+            .metricByKey(ANOMALY_KINDS, "kind");
     private static final Desc ACCECN_AE = Desc.of("anomaly_detail.accecn_ae", "segments with AccECN's AE bit",
             "Segments with AccECN's AE flag (RFC 9768): legitimate, counted apart from the anomalies").role(Role.HIDDEN);
     private static final Desc ALERTS_LOST = Desc.of("anomaly_detail.alerts_lost", "anomaly reports lost (ring buffer full)",
-            "Anomaly reports the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+            "Anomaly reports the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.ALERTS_LOST, "probe", "anomaly");
     private static final Desc NOT_RAISED = Desc.of("anomaly_detail.alerts_not_raised",
             "anomaly alerts not raised (10,000 already under way)",
             "Sources and kinds that got no alert because 10,000 were already under way (still in the counts)")
             .role(Role.NOT_SHOWN);
     private static final Desc SOURCES_EVICTED = Desc.of("anomaly_detail.sources_evicted",
             "sources pushed out of the per-source table (more than it holds; their kinds are still counted)",
-            "Source and kind entries the per-source table (8,192) pushed out for newer ones").role(Role.NOT_SHOWN);
+            "Source and kind entries the per-source table (8,192) pushed out for newer ones").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVICTED, "probe", "anomaly");
     private static final Desc TOP = Desc.of("top_anomaly_sources", "Top sources of anomalous segments",
             "The five sources that sent the most anomalous segments of each kind");
 

@@ -6,6 +6,7 @@ import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.probe.TcpStates;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.Metric.Counter;
@@ -26,22 +27,35 @@ public final class ConnProbe implements Probe {
     /** enum conn_stat, in value order. */
     enum Stat { OPENED_PASSIVE, OPENED_ACTIVE, CLOSED, CLOSED_RESET, CLOSED_TIMEOUT, EVENTS_LOST, SOCKS_FULL }
 
+    private static final Export.Family OPENED = new Export.Family("connections_opened",
+            "Connections established, by direction: passive (accepted here, as node_exporter's Tcp_PassiveOpens) or active (made from here)");
+    private static final Export.Family CLOSED_FAMILY = new Export.Family("connections_closed",
+            "Established connections that reached CLOSE");
+    private static final Export.Family ENDED = new Export.Family("connections_closed_by",
+            "Of the closed connections, those a reset or a timeout ended, by how");
     private static final Desc PASSIVE = Desc.of("connections.opened_passive", "accepted connections",
-            "Connections accepted here (SYN_RECV to ESTABLISHED)").column("ACCEPTED", 8);
+            "Connections accepted here (SYN_RECV to ESTABLISHED)").column("ACCEPTED", 8)
+            .metric(OPENED, "direction", "passive");
     private static final Desc ACTIVE = Desc.of("connections.opened_active", "connections made from here",
-            "Connections made from here (SYN_SENT to ESTABLISHED)").column("OPENED", 8);
+            "Connections made from here (SYN_SENT to ESTABLISHED)").column("OPENED", 8)
+            .metric(OPENED, "direction", "active");
     private static final Desc CLOSED = Desc.of("connections.closed", "connections closed",
-            "Opened connections that reached CLOSE").column("CLOSED", 8);
+            "Opened connections that reached CLOSE").column("CLOSED", 8)
+            .metric(CLOSED_FAMILY);
     private static final Desc RESET = Desc.of("connections.reset", "by reset",
-            "Of the closed connections, those a reset sent or received ended").role(Role.PART);
+            "Of the closed connections, those a reset sent or received ended").role(Role.PART)
+            .metric(ENDED, "how", "reset");
     private static final Desc TIMEOUT = Desc.of("connections.timeout", "by timeout",
-            "Of the closed connections, those a timeout ended").role(Role.PART);
+            "Of the closed connections, those a timeout ended").role(Role.PART)
+            .metric(ENDED, "how", "timeout");
     private static final Desc EVENTS_LOST = Desc.of("connections.events_lost", "events lost (ring buffer full)",
-            "State changes the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+            "State changes the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "conn");
     private static final Desc SOCKETS_UNTRACKED = Desc.of("connections.sockets_untracked",
             "open connections the socket table had no room for (their close is not counted)",
             "Open connections pushed out of the kernel's socket table, more being open at once than it holds")
-            .role(Role.NOT_SHOWN);
+            .role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "conn", "table", "sockets");
     private static final String[] END_NAMES = java.util.Arrays.stream(ConnEvent.End.values())
             .map(e -> e.name().toLowerCase()).toArray(String[]::new);
 

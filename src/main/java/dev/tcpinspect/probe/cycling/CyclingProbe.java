@@ -11,6 +11,7 @@ import dev.tcpinspect.probe.RateThreshold;
 import dev.tcpinspect.probe.Setting;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.Metric;
 import dev.tcpinspect.snapshot.Metric.Cell;
@@ -45,10 +46,12 @@ public final class CyclingProbe implements Probe {
 
     private static final Desc ALERTS = Desc.of("alerts.cycling", "connection cycling",
             "Remotes that started ending connections abnormally (or exchanging resets) above the threshold")
-            .role(Role.NOTE).column("CYCLING", 7);
+            .role(Role.NOTE).column("CYCLING", 7)
+            .metric(Export.Family.ALERTS, "type", "cycling");
     private static final Desc UNTRACKED = Desc.of("cycling_detail.remotes_untracked",
             "abnormal ends and resets under no remote (its set was full)",
-            "Abnormal ends and resets the per-remote table had no room for").role(Role.NOT_SHOWN);
+            "Abnormal ends and resets the per-remote table had no room for").role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "cycling", "table", "remotes");
     private static final Desc EPISODES = Desc.of("cycling_peers", "Connection cycling",
             "Cycling episodes: remote, family, peak rates of aborted and empty connections and of resets, totals, first and last seen, state");
 

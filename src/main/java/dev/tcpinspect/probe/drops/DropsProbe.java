@@ -11,6 +11,7 @@ import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.Flow;
@@ -52,26 +53,40 @@ public final class DropsProbe implements Probe {
             .withName("drop_key");
 
     private static final int TOP_FLOWS = 10;
+    private static final Export.Family DROPS = new Export.Family("drops",
+            "TCP packets the kernel dropped (skb:kfree_skb with a drop reason; teardown frees excluded)");
+    private static final Export.Family DROPS_BY_REASON = new Export.Family("drops_by_reason",
+            "TCP packets the kernel dropped, by the reason the running kernel gives");
+    private static final Export.Family LISTEN_OVERFLOWS = new Export.Family("listen_overflows",
+            "SYNs and handshake ACKs a full accept queue turned away (as node_exporter's TcpExt_ListenOverflows)");
+    private static final Export.Family FREES = new Export.Family("teardown_frees",
+            "TCP packets freed while connections are torn down, handled in full (not drops), by reason");
     private static final Desc TOTAL = Desc.of("drop_detail.total", "dropped TCP packets",
             "TCP packets the kernel dropped (skb:kfree_skb with a drop reason; teardown frees excluded)")
-            .column("DROPS", 8);
+            .column("DROPS", 8)
+            .metric(DROPS);
     private static final Desc LISTEN = Desc.of("drop_detail.listen_overflows", "listen overflows",
             "SYNs and handshake ACKs a full accept queue turned away (the kernel's TcpExt ListenOverflows)")
-            .role(Role.PART);
+            .role(Role.PART)
+            .metric(LISTEN_OVERFLOWS);
     private static final Desc RCVQ = Desc.of("drop_detail.rcvqueue_full", "receive queue full",
             "Segments TCP dropped for a full receive buffer (the kernel's TcpExt TCPRcvQDrop; sock:sock_rcvqueue_full on TCP sockets)").role(Role.PART);
     private static final Desc BY_REASON = Desc.of("drops", "dropped TCP packets by reason",
-            "TCP packets the kernel dropped, by the reason the running kernel gives");
+            "TCP packets the kernel dropped, by the reason the running kernel gives")
+            .metricByKey(DROPS_BY_REASON, "reason");
     private static final Desc TEARDOWN_FREES = Desc.of("teardown_frees", "freed at teardown (not drops)",
             "TCP packets freed through kfree_skb while connections are torn down, handled in full: the peer's FIN"
                     + " purged when a socket goes to TIME_WAIT (QUEUE_PURGE), segments freed without a reason once a"
                     + " closing socket handled them (NOT_SPECIFIED: the last ACK to a LAST_ACK socket, segments to"
-                    + " TIME_WAIT sockets)").role(Role.NOTE);
+                    + " TIME_WAIT sockets)").role(Role.NOTE)
+            .metricByKey(FREES, "reason");
     private static final Desc EVENTS_LOST = Desc.of("drop_detail.events_lost", "events lost (ring buffer full)",
-            "Drops the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+            "Drops the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "drops");
     private static final Desc FLOWS_UNTRACKED = Desc.of("drop_detail.flows_untracked",
             "drops of flows the flow table had no room for", "Drops counted in the totals but under no flow")
-            .role(Role.NOT_SHOWN);
+            .role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "drops", "table", "flows");
     private static final Desc TOP = Desc.of("top_drop_flows", "Top flows by drops", "The flow and reason pairs with the most drops");
 
     private final EventType<DropEvent> events = new EventType<>("drop", "drops_events", DropEvent::new, DropsProbe::write);

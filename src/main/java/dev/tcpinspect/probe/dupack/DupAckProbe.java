@@ -6,6 +6,7 @@ import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.Flow;
@@ -33,12 +34,15 @@ public final class DupAckProbe implements Probe {
             "Duplicate ACKs received (Wireshark's definition)").column("DUPACKS", 8);
     private static final Desc FLOWS_UNTRACKED = Desc.of("dupack_detail.flows_untracked",
             "dup ACKs of flows the flow table had no room for", "Dup ACKs counted in the total but under no flow")
-            .role(Role.NOT_SHOWN);
+            .role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "dupack", "table", "flows");
     private static final Desc EVENTS_LOST = Desc.of("dupack_detail.events_lost", "events lost (ring buffer full)",
-            "Dup ACKs the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+            "Dup ACKs the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "dupack");
     private static final Desc EVICTIONS = Desc.of("dupack_detail.detector_evictions",
             "active flows pushed out of the detector (more flows at once than it holds; a dup ACK right after could be missed)",
-            "Flows pushed out of the detector's table within a second of their last segment").role(Role.NOT_SHOWN);
+            "Flows pushed out of the detector's table within a second of their last segment").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVICTED, "probe", "dupack");
     private static final Desc TOP = Desc.of("top_dupack_flows", "Top flows by duplicate ACKs",
             "The flows with the most duplicate ACKs received");
 

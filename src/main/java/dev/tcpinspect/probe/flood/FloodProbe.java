@@ -14,6 +14,7 @@ import dev.tcpinspect.probe.RateThreshold;
 import dev.tcpinspect.probe.Setting;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.Metric;
 import dev.tcpinspect.snapshot.Metric.Cell;
@@ -57,14 +58,17 @@ public final class FloodProbe implements Probe {
             MemoryLayout.sequenceLayout(REGISTERS, JAVA_BYTE).withName("reg")).withName("flood_hll");
 
     private static final Desc ALERTS = Desc.of("alerts.syn_flood", "SYN floods",
-            "SYN flood episodes that started on a listening port").role(Role.NOTE).column("FLOODS", 6);
+            "SYN flood episodes that started on a listening port").role(Role.NOTE).column("FLOODS", 6)
+            .metric(Export.Family.ALERTS, "type", "syn_flood");
     private static final Desc PORTS_UNTRACKED = Desc.of("flood_detail.ports_untracked",
             "SYNs and handshakes under no port (its set was full)", "SYNs and handshakes the per-port table had no room for")
-            .role(Role.NOT_SHOWN);
+            .role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "flood", "table", "ports");
     private static final Desc SOURCES_UNTRACKED = Desc.of("flood_detail.sources_untracked",
             "SYNs under no source (a spoofed flood fills the per-source table)",
             "SYNs the per-source table had no room for (expected in a spoofed flood: the sketch still counts them)")
-            .role(Role.HIDDEN);
+            .role(Role.HIDDEN)
+            .metric(Export.Family.UNTRACKED, "probe", "flood", "table", "sources");
     private static final Desc EPISODES = Desc.of("syn_floods", "SYN floods",
             "SYN flood episodes: port, kind (spoofed or real), peak SYN rate, SYNs, handshakes, distinct sources, cookies, overflows, sources, first and last seen, state");
 

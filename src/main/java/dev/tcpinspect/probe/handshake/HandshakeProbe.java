@@ -12,6 +12,7 @@ import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.LogLinearHistogram;
@@ -56,22 +57,31 @@ public final class HandshakeProbe implements Probe {
             JAVA_LONG.withName("count"), JAVA_LONG.withName("sum"), JAVA_LONG.withName("min"),
             JAVA_LONG.withName("max")).withName("hist_summary");
 
+    private static final Export.Family DURATION = new Export.Family("handshake_duration_seconds",
+            "Handshake latency by direction: passive (first SYN seen to ESTABLISHED) or active (SYN_SENT to ESTABLISHED)");
+    private static final Export.Family BY_PORT_FAMILY = new Export.Family("handshake_duration_by_port_seconds",
+            "Accepted connections' handshake latency by local port (the configured ports; the rest under port=\"other\")");
     private static final Desc PASSIVE = Desc.of("handshake_ms.passive", "handshake, accepted",
             "Accepted connections' handshake latency: first SYN seen on a watched interface to ESTABLISHED")
-            .column("HS-P50-MS", 10, Desc.Column.Cell.P50_MS_1);
+            .column("HS-P50-MS", 10, Desc.Column.Cell.P50_MS_1)
+            .metric(DURATION, "direction", "passive");
     private static final Desc ACTIVE = Desc.of("handshake_ms.active", "handshake, made from here",
-            "Handshake latency of connections made from here: SYN_SENT to ESTABLISHED");
+            "Handshake latency of connections made from here: SYN_SENT to ESTABLISHED")
+            .metric(DURATION, "direction", "active");
     private static final Desc UNMATCHED = Desc.of("handshake_detail.passive_unmatched",
             "accepted connections had no SYN on a watched interface (not measured)",
             "Accepted connections whose SYN no watched interface saw, so their latency is not measured")
             .role(Role.NOTE);
     private static final Desc EVENTS_LOST = Desc.of("handshake_detail.events_lost", "events lost (ring buffer full)",
-            "Handshakes the ring buffer had no room for (still in the histograms)").role(Role.NOT_SHOWN);
+            "Handshakes the ring buffer had no room for (still in the histograms)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "handshake");
     private static final Desc PORTS_UNTRACKED = Desc.of("handshake_detail.ports_untracked",
             "handshakes the per-port table had no room for",
-            "Handshakes not counted per port (still in the overall histograms)").role(Role.NOT_SHOWN);
+            "Handshakes not counted per port (still in the overall histograms)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "handshake", "table", "ports");
     private static final Desc BY_PORT = Desc.of("handshake_ms_by_port", "handshakes by local port",
-            "Accepted connections' handshake latency per local port");
+            "Accepted connections' handshake latency per local port")
+            .metricByKey(BY_PORT_FAMILY, "port");
 
     private final EventType<HandshakeEvent> events =
             new EventType<>("handshake", "handshake_events", HandshakeEvent::new, HandshakeProbe::write);

@@ -9,6 +9,7 @@ import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Metric;
 import dev.tcpinspect.snapshot.Snapshot;
 import java.lang.foreign.MemoryLayout;
@@ -37,20 +38,36 @@ public final class PacketsProbe implements Probe {
     static final StructLayout SYN_PORTS = MemoryLayout.structLayout(
             MemoryLayout.sequenceLayout(PORTS_PER_ENTRY, JAVA_LONG).withName("syns")).withName("syn_port_counts");
 
+    private static final Export.Family PACKETS = new Export.Family("packets",
+            "Incoming TCP segments with well-formed headers, on the watched interfaces");
+    private static final Export.Family BY_KIND = new Export.Family("packets_by_kind",
+            "Incoming TCP segments by kind: syn (SYN without ACK), synack, fin, rst, ack (pure ACKs); a segment may be of several");
+    private static final Export.Family MALFORMED_FAMILY = new Export.Family("packets_malformed",
+            "Incoming IPv4/IPv6/TCP headers that are impossible or cut short");
+    private static final Export.Family SYN_PORT_FAMILY = new Export.Family("syn_packets_by_port",
+            "Incoming SYNs by destination port (the configured ports; the rest under port=\"other\")");
     private static final Desc TCP = Desc.of("packets.tcp", "TCP packets", "Incoming TCP segments with well-formed headers")
-            .column("TCP", 10);
+            .column("TCP", 10)
+            .metric(PACKETS);
     private static final Desc SYN = Desc.of("packets.syn", "SYN", "Incoming segments with SYN set and ACK clear: connection attempts")
-            .column("SYN", 8);
+            .column("SYN", 8)
+            .metric(BY_KIND, "kind", "syn");
     private static final Desc SYNACK = Desc.of("packets.synack", "SYN-ACK", "Incoming segments with SYN and ACK set")
-            .column("SYN-ACK", 8);
-    private static final Desc FIN = Desc.of("packets.fin", "FIN", "Incoming segments with FIN set").column("FIN", 8);
-    private static final Desc RST = Desc.of("packets.rst", "RST", "Incoming segments with RST set").column("RST", 8);
+            .column("SYN-ACK", 8)
+            .metric(BY_KIND, "kind", "synack");
+    private static final Desc FIN = Desc.of("packets.fin", "FIN", "Incoming segments with FIN set").column("FIN", 8)
+            .metric(BY_KIND, "kind", "fin");
+    private static final Desc RST = Desc.of("packets.rst", "RST", "Incoming segments with RST set").column("RST", 8)
+            .metric(BY_KIND, "kind", "rst");
     private static final Desc ACK = Desc.of("packets.ack", "pure ACK",
-            "Incoming pure ACKs: ACK (PSH allowed) without SYN, FIN or RST, and no payload").column("PURE-ACK", 10);
+            "Incoming pure ACKs: ACK (PSH allowed) without SYN, FIN or RST, and no payload").column("PURE-ACK", 10)
+            .metric(BY_KIND, "kind", "ack");
     private static final Desc MALFORMED = Desc.of("packets.malformed", "malformed",
-            "Incoming IPv4/IPv6/TCP headers that are impossible or cut short").column("MALFORMED", 9);
+            "Incoming IPv4/IPv6/TCP headers that are impossible or cut short").column("MALFORMED", 9)
+            .metric(MALFORMED_FAMILY);
     private static final Desc SYN_BY_PORT = Desc.of("syn_by_port", "SYNs by destination port",
-            "Incoming SYNs per destination port").column("TOP SYN PORTS", 0, Desc.Column.Cell.TOP_LABELS);
+            "Incoming SYNs per destination port").column("TOP SYN PORTS", 0, Desc.Column.Cell.TOP_LABELS)
+            .metricByKey(SYN_PORT_FAMILY, "port");
 
     private PerCpuMap<Integer, long[]> counters;
     private BpfMap synByPort;

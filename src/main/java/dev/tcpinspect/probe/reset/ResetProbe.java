@@ -10,6 +10,7 @@ import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.probe.TcpStates;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.Flow;
@@ -45,15 +46,21 @@ public final class ResetProbe implements Probe {
             .withName("reset_counts");
 
     private static final int TOP_FLOWS = 10;
+    private static final Export.Family RESETS = new Export.Family("resets",
+            "Resets by direction: sent by this host (as node_exporter's Tcp_OutRsts) or received by its sockets");
     private static final Desc SENT = Desc.of("resets.sent", "resets sent", "Resets this host sent (tcp:tcp_send_reset)")
-            .column("RST-OUT", 8);
+            .column("RST-OUT", 8)
+            .metric(RESETS, "direction", "sent");
     private static final Desc RECEIVED = Desc.of("resets.received", "resets received",
-            "Resets this host's sockets received (tcp:tcp_receive_reset)").column("RST-IN", 8);
+            "Resets this host's sockets received (tcp:tcp_receive_reset)").column("RST-IN", 8)
+            .metric(RESETS, "direction", "received");
     private static final Desc EVENTS_LOST = Desc.of("resets.events_lost", "events lost (ring buffer full)",
-            "Resets the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+            "Resets the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "reset");
     private static final Desc FLOWS_UNTRACKED = Desc.of("resets.flows_untracked",
             "resets of flows the flow table had no room for", "Resets counted in the totals but under no flow")
-            .role(Role.NOT_SHOWN);
+            .role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "reset", "table", "flows");
     private static final Desc TOP = Desc.of("top_reset_flows", "Top flows by resets", "The flows with the most resets");
 
     private final EventType<ResetEvent> events = new EventType<>("reset", "reset_events", ResetEvent::new, ResetProbe::write);

@@ -9,6 +9,7 @@ import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.probe.TcpStates;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.Flow;
@@ -44,17 +45,26 @@ public final class RetransProbe implements Probe {
             .withName("retrans_counts");
 
     private static final int TOP_FLOWS = 10;
+    private static final Export.Family RETRANSMITS = new Export.Family("retransmits",
+            "Retransmitted segments, SYN-ACKs included (as node_exporter's Tcp_RetransSegs, for the watched namespaces)");
+    private static final Export.Family BY_KIND = new Export.Family("retransmits_by_kind",
+            "Retransmitted segments by kind: data (data, SYN and FIN) or synack");
     private static final Desc TOTAL = Desc.of("retransmits", "retransmits", "Retransmitted segments, SYN-ACKs included")
-            .column("RETRANS", 8);
+            .column("RETRANS", 8)
+            .metric(RETRANSMITS);
     private static final Desc DATA = Desc.of("retransmit_detail.data", "data",
-            "Retransmissions of data, SYN and FIN (tcp:tcp_retransmit_skb)").role(Role.PART);
+            "Retransmissions of data, SYN and FIN (tcp:tcp_retransmit_skb)").role(Role.PART)
+            .metric(BY_KIND, "kind", "data");
     private static final Desc SYNACK = Desc.of("retransmit_detail.synack", "SYN-ACK",
-            "SYN-ACK retransmissions (tcp:tcp_retransmit_synack)").role(Role.PART);
+            "SYN-ACK retransmissions (tcp:tcp_retransmit_synack)").role(Role.PART)
+            .metric(BY_KIND, "kind", "synack");
     private static final Desc EVENTS_LOST = Desc.of("retransmit_detail.events_lost", "events lost (ring buffer full)",
-            "Retransmits the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+            "Retransmits the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "retrans");
     private static final Desc FLOWS_UNTRACKED = Desc.of("retransmit_detail.flows_untracked",
             "retransmits of flows the flow table had no room for",
-            "Retransmits counted in the totals but under no flow").role(Role.NOT_SHOWN);
+            "Retransmits counted in the totals but under no flow").role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "retrans", "table", "flows");
     private static final Desc TOP = Desc.of("top_retransmit_flows", "Top flows by retransmits",
             "The flows with the most retransmits");
 

@@ -13,6 +13,7 @@ import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.snapshot.Addresses;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.LogLinearHistogram;
@@ -56,13 +57,18 @@ public final class RttProbe implements Probe {
     private static final int AF_INET6 = 10;
 
     private static final int TOP_REMOTES = 10;
+    private static final Export.Family RTT = new Export.Family("rtt_seconds",
+            "Smoothed RTT of every segment an established connection received");
     private static final Desc SRTT = Desc.of("rtt_ms", "smoothed RTT", "Smoothed RTT of every segment an established"
-            + " connection received (tcp:tcp_probe)").column("RTT-P50-MS", 11, Desc.Column.Cell.P50_MS_3);
+            + " connection received (tcp:tcp_probe)").column("RTT-P50-MS", 11, Desc.Column.Cell.P50_MS_3)
+            .metric(RTT);
     private static final Desc EVENTS_LOST = Desc.of("rtt_detail.events_lost", "events lost (ring buffer full)",
-            "Sampled RTT events the ring buffer had no room for").role(Role.NOT_SHOWN);
+            "Sampled RTT events the ring buffer had no room for").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "rtt");
     private static final Desc REMOTES_UNTRACKED = Desc.of("rtt_detail.remotes_untracked",
             "samples of remotes the table had no room for", "Samples in the histogram but under no remote address")
-            .role(Role.NOT_SHOWN);
+            .role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "rtt", "table", "remotes");
     private static final Desc REMOTES = Desc.of("rtt_by_remote", "Remote addresses by RTT samples",
             "The remote addresses with the most RTT samples");
 

@@ -16,6 +16,7 @@ import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.snapshot.Addresses;
 import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.snapshot.Metric;
@@ -97,16 +98,20 @@ public final class ScanProbe implements Probe {
     private static final long SAMPLE_AT = off(SOURCE, "sample");
 
     private static final Desc ALERTS = Desc.of("alerts.port_scan", "port scans",
-            "Port scan episodes that started (a source crossed a threshold)").role(Role.NOTE).column("SCANS", 5);
+            "Port scan episodes that started (a source crossed a threshold)").role(Role.NOTE).column("SCANS", 5)
+            .metric(Export.Family.ALERTS, "type", "port_scan");
     private static final Desc ALERTS_LOST = Desc.of("scan_detail.alerts_lost", "scan alerts delayed (ring buffer full)",
-            "Scan alerts the ring buffer had no room for (the source's next probe raised it again)").role(Role.NOT_SHOWN);
+            "Scan alerts the ring buffer had no room for (the source's next probe raised it again)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.ALERTS_LOST, "probe", "scan");
     private static final Desc UNTRACKED = Desc.of("scan_detail.sources_untracked",
             "probes from sources whose table set was held by two scans under way",
-            "Probes not counted under any source: both ways of their set followed scans still under way").role(Role.NOT_SHOWN);
+            "Probes not counted under any source: both ways of their set followed scans still under way").role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "scan", "table", "sources");
     private static final Desc EVICTED = Desc.of("scan_detail.sources_evicted",
             "sources pushed out of the scan table inside their window (more sources at once than it holds)",
             "Sources the scan table (4,096) pushed out for newer ones while still inside their window")
-            .role(Role.NOT_SHOWN);
+            .role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVICTED, "probe", "scan");
     private static final Desc EPISODES = Desc.of("port_scans", "Port scans",
             "Port scan episodes: source, family, style, ports and closed ports (estimated distinct), sample, first and last seen, state");
 

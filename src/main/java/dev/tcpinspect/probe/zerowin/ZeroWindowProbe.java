@@ -10,6 +10,7 @@ import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.snapshot.Desc;
+import dev.tcpinspect.snapshot.Export;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.EventFields;
 import dev.tcpinspect.snapshot.Flow;
@@ -57,24 +58,37 @@ public final class ZeroWindowProbe implements Probe {
     private static final long EXPIRY_EVERY_NANOS = 10_000_000_000L;
 
     private static final int TOP_FLOWS = 10;
+    private static final Export.Family CLOSURES = new Export.Family("zero_windows",
+            "Zero-window closures by direction: received (advertised by peers) or sent (by this host, as TcpExt TCPToZeroWindowAdv)");
+    private static final Export.Family SEGMENTS = new Export.Family("zero_window_segments",
+            "Segments carrying a zero window, by direction");
+    private static final Export.Family CLOSED_NOW_FAMILY = new Export.Family("zero_windows_closed",
+            "Windows closed at the moment of the reading");
     private static final Desc RECEIVED = Desc.of("zero_window.received", "zero windows from peers",
-            "Closures advertised by peers: a change from a non-zero to a zero window").column("ZWIN-IN", 8);
+            "Closures advertised by peers: a change from a non-zero to a zero window").column("ZWIN-IN", 8)
+            .metric(CLOSURES, "direction", "received");
     private static final Desc SEGMENTS_RECEIVED = Desc.of("zero_window_detail.segments_received",
-            "zero-window segments", "Segments from peers carrying a zero window").role(Role.PART);
+            "zero-window segments", "Segments from peers carrying a zero window").role(Role.PART)
+            .metric(SEGMENTS, "direction", "received");
     private static final Desc SENT = Desc.of("zero_window.sent", "zero windows sent",
-            "Closures this host advertised (the kernel's TCPToZeroWindowAdv)").column("ZWIN-OUT", 8);
+            "Closures this host advertised (the kernel's TCPToZeroWindowAdv)").column("ZWIN-OUT", 8)
+            .metric(CLOSURES, "direction", "sent");
     private static final Desc SEGMENTS_SENT = Desc.of("zero_window_detail.segments_sent", "zero-window segments",
-            "Segments this host sent carrying a zero window").role(Role.PART);
+            "Segments this host sent carrying a zero window").role(Role.PART)
+            .metric(SEGMENTS, "direction", "sent");
     private static final Desc CLOSED_NOW = Desc.of("zero_window_detail.closed_now", "windows closed now",
-            "Windows closed at the moment of the reading").role(Role.NOTE);
+            "Windows closed at the moment of the reading").role(Role.NOTE)
+            .metric(CLOSED_NOW_FAMILY);
     private static final Desc EXPIRED = Desc.of("zero_window_detail.expired",
             "closures whose flow went silent while closed (ended without reopening)",
             "Closures that ended without a reopening or a reset: the flow sent nothing for 5 minutes").role(Role.NOTE);
     private static final Desc EVENTS_LOST = Desc.of("zero_window_detail.events_lost", "events lost (ring buffer full)",
-            "Closures and reopenings the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN);
+            "Closures and reopenings the ring buffer had no room for (still in the counts)").role(Role.NOT_SHOWN)
+            .metric(Export.Family.EVENTS_LOST, "probe", "zerowin");
     private static final Desc FLOWS_UNTRACKED = Desc.of("zero_window_detail.flows_untracked",
             "closures or reopenings the tables had no room for",
-            "Closures the kernel had no room to time, and closures and reopenings under no flow").role(Role.NOT_SHOWN);
+            "Closures the kernel had no room to time, and closures and reopenings under no flow").role(Role.NOT_SHOWN)
+            .metric(Export.Family.UNTRACKED, "probe", "zerowin", "table", "flows");
     private static final Desc TOP = Desc.of("top_zero_window_flows", "Top flows by zero windows",
             "The flows and directions with the most zero-window closures");
 

@@ -1,0 +1,296 @@
+package dev.tcpinspect.agent;
+
+import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.os.Privileges;
+import dev.tcpinspect.probe.Probe;
+import dev.tcpinspect.probe.ProbeSet;
+import dev.tcpinspect.probe.TcSlots;
+import dev.tcpinspect.probe.registry.ProbeRegistry;
+import dev.tcpinspect.snapshot.Reading;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+
+/**
+ * A long-running watch that serves what it counts over HTTP instead of printing it: the probes
+ * read every interval into a {@link State} that /metrics, /api/snapshot and /healthz render, and
+ * alerts kept on an {@link AlertBoard}. A reload (SIGHUP) reads the config again: a config that
+ * cannot be used is refused with a log line and the running one kept; one that changes what the
+ * probes watch loads them again (their counters start over, which Prometheus' rate() handles as a
+ * restart); one that changes only the listen address, the ports or the log applies in place.
+ */
+public final class Agent implements AutoCloseable {
+    /** What the HTTP endpoints serve: the latest reading, replaced whole (readers never see half of one). */
+    public record State(Instant started, Instant time, List<String> interfaces, String hook, List<String> probes,
+                        Reading total, Reading interval, Duration intervalLength, java.util.Set<Integer> ports,
+                        List<AgentMetrics.ProgramStat> programs) {}
+
+    /** Waits for a stop: true when one was requested within the timeout. */
+    @FunctionalInterface
+    public interface Stop {
+        boolean await(Duration timeout) throws InterruptedException;
+    }
+
+    private final Supplier<AgentConfig> configs;
+    private final AgentLog log;
+    private final AlertBoard alerts = new AlertBoard();
+    private final AtomicBoolean reloadRequested = new AtomicBoolean();
+    /** When the running probes started counting (the start, or the last reload that loaded them again). */
+    private Instant countingSince = Instant.now();
+    /** The probes were loaded again: the next reading's interval is its total. */
+    private boolean restarted;
+    private final AgentMetrics self = new AgentMetrics();
+    private AgentConfig config;
+    private ProbeSet probes;
+    private AgentHttp http;
+    private volatile State state;
+
+    /**
+     * @param configs reads the config (the file and the command line's overrides), throwing
+     *     {@link AgentConfig.ConfigException} for one that cannot be used; called at the start and
+     *     on every reload
+     */
+    public Agent(Supplier<AgentConfig> configs, AgentLog log) {
+        this.configs = configs;
+        this.log = log;
+    }
+
+    /** Loads and attaches the probes and starts answering HTTP; anything that fails leaves nothing behind. */
+    public Agent start() {
+        config = configs.get();
+        log.format(config.logFormat());
+        try {
+            probes = startProbes(config);
+            read(Instant.now()); // before the first request can come
+            http = AgentHttp.start(config.listen(), this);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+        log.info("ready", "interfaces", String.join(",", probes.options().interfaces()), "hook", hook(config), "probes",
+                String.join(",", probes.names()), "listen", AgentHttp.describe(http.address()), "ports", portsText());
+        return this;
+    }
+
+    /** Asks the running loop to read the config again (from a signal handler: returns at once). */
+    public void requestReload() {
+        reloadRequested.set(true);
+    }
+
+    /** Reads every interval and drains every second until stopped; reloads when asked. */
+    public void run(Stop stop) throws InterruptedException {
+        Instant next = Instant.now().plus(interval());
+        Instant drain = Instant.now().plus(DRAIN_EVERY);
+        while (true) {
+            Instant now = Instant.now();
+            Instant wake = next.isBefore(drain) ? next : drain;
+            Duration wait = Duration.between(now, wake);
+            if (wait.compareTo(RELOAD_POLL) > 0) {
+                wait = RELOAD_POLL;
+            }
+            if (stop.await(wait)) {
+                return;
+            }
+            if (reloadRequested.getAndSet(false)) {
+                reload();
+                next = Instant.now().plus(interval());
+                continue;
+            }
+            now = Instant.now();
+            reportInterfacesGone();
+            if (!now.isBefore(next)) {
+                read(now);
+                next = now.plus(interval());
+                drain = now.plus(DRAIN_EVERY);
+            } else if (!now.isBefore(drain)) {
+                probes.drain();
+                drain = now.plus(DRAIN_EVERY);
+            }
+        }
+    }
+
+    /** How often the kernel's per-flow tables are drained when the interval is longer (flowtable.h). */
+    private static final Duration DRAIN_EVERY = Duration.ofSeconds(1);
+    /** How soon a reload request is noticed (signal handlers only set a flag). */
+    private static final Duration RELOAD_POLL = Duration.ofMillis(200);
+
+    private Duration interval() {
+        return Duration.ofNanos((long) (config.interval() * 1e9));
+    }
+
+    public State state() {
+        return state;
+    }
+
+    public AlertBoard alerts() {
+        return alerts;
+    }
+
+    AgentMetrics self() {
+        return self;
+    }
+
+    /** Everything /metrics serves: the probes' snapshots, rendered generically, and the agent's own figures. */
+    io.prometheus.metrics.model.snapshots.MetricSnapshots metrics() {
+        State s = state;
+        java.util.Set<String> ports = new java.util.TreeSet<>();
+        s.ports().forEach(p -> ports.add(String.valueOf(p)));
+        List<io.prometheus.metrics.model.snapshots.MetricSnapshot> all = new java.util.ArrayList<>();
+        new dev.tcpinspect.output.PrometheusMetrics(java.util.Map.of("port", ports)).render(s.total()).forEach(all::add);
+        all.addAll(self.render(s, alerts, s.programs()));
+        return new io.prometheus.metrics.model.snapshots.MetricSnapshots(all);
+    }
+
+    /** Whether the agent reads as it should: a reading within three intervals. */
+    public boolean healthy() {
+        State s = state;
+        return s != null && Duration.between(s.time(), Instant.now()).compareTo(interval().multipliedBy(3).plusSeconds(1)) < 0;
+    }
+
+    private void read(Instant now) {
+        Reading total = probes.read(true);
+        State before = state;
+        Reading interval = before == null || restarted ? total : total.minus(before.total());
+        Duration length = before == null || restarted ? Duration.between(countingSince, now)
+                : Duration.between(before.time(), now);
+        restarted = false;
+        List<AgentMetrics.ProgramStat> programs = new java.util.ArrayList<>();
+        for (var p : probes.object().programs().values()) {
+            if (p.fd() >= 0) {
+                var info = p.info();
+                programs.add(new AgentMetrics.ProgramStat(p.name(), info.runCount(), info.runTimeNanos()));
+            }
+        }
+        state = new State(countingSince, now, probes.options().interfaces(), hook(config), probes.names(), total, interval, length,
+                portsOf(config), programs);
+        self.readings.incrementAndGet();
+    }
+
+    private void reload() {
+        AgentConfig next;
+        try {
+            next = configs.get();
+        } catch (RuntimeException e) {
+            self.reloadsFailed.incrementAndGet();
+            log.error("reload refused; the running configuration is kept", "problem", e.getMessage());
+            return;
+        }
+        ProbeSet replacement = null;
+        AgentHttp moved = null;
+        try {
+            if (!next.sameProbes(config)) {
+                replacement = startProbes(next); // refused before anything running is touched
+            }
+            if (!next.listen().equals(config.listen())) {
+                moved = AgentHttp.start(next.listen(), this); // bound before the old one goes
+            }
+        } catch (RuntimeException e) {
+            if (replacement != null) {
+                replacement.close();
+            }
+            self.reloadsFailed.incrementAndGet();
+            log.error("reload failed; the running configuration is kept", "problem", AgentHttp.oneLine(e));
+            return;
+        }
+        if (replacement != null) {
+            ProbeSet old = probes;
+            probes = replacement;
+            old.close();
+            alerts.clearActive(); // the old probes' episodes end with them
+            countingSince = Instant.now(); // the new probes count from zero
+            restarted = true;
+        }
+        if (moved != null) {
+            http.close();
+            http = moved;
+        }
+        config = next;
+        log.format(config.logFormat());
+        portsCache = null;
+        read(Instant.now());
+        self.reloads.incrementAndGet();
+        log.info("reloaded", "interfaces", String.join(",", probes.options().interfaces()), "probes", String.join(",", probes.names()),
+                "listen", AgentHttp.describe(http.address()), "ports", portsText());
+    }
+
+    /** Chooses, configures, checks and attaches the probes of a config; throws before attaching anything on bad input. */
+    private ProbeSet startProbes(AgentConfig c) {
+        List<Probe> chosen = c.probes().isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(c.probes());
+        for (var e : c.settings().entrySet()) {
+            String key = e.getKey();
+            String probeName = key.substring(0, key.indexOf('.'));
+            Probe probe = chosen.stream().filter(p -> p.name().equals(probeName)).findFirst().orElseThrow(
+                    () -> new AgentConfig.ConfigException("set", 0, key + ": the probe " + probeName + " is not running"));
+            try {
+                probe.set(key.substring(key.indexOf('.') + 1), e.getValue());
+            } catch (IllegalArgumentException bad) {
+                throw new AgentConfig.ConfigException("set", 0, key + ": " + bad.getMessage());
+            }
+        }
+        if (!Privileges.current().canAttachPacketPrograms()) {
+            throw new IllegalStateException("agent: " + Privileges.MISSING);
+        }
+        List<String> names = c.interfaces().isEmpty() ? NetInterfaces.up() : List.copyOf(new LinkedHashSet<>(c.interfaces()));
+        for (String name : names) {
+            NetInterfaces.indexOf(name);
+        }
+        if (names.isEmpty()) {
+            throw new IllegalStateException("no interface is up; name them under interfaces: in the config");
+        }
+        TcSlots.mode(c.tcMode());
+        ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(c.xdp(), c.xdpMode())
+                .allNetns(c.allNetns()).events(false);
+        ProbeSet set = ProbeSet.start(chosen, options);
+        set.onAlerts(alert -> {
+            alerts.accept(alert);
+            if (alert.state() != dev.tcpinspect.snapshot.Alert.State.UPDATE) {
+                log.warn("alert " + alert.state().label(), "type", alert.type(), "source", alert.source(),
+                        "headline", alert.headline());
+            }
+        });
+        return set;
+    }
+
+    private void reportInterfacesGone() {
+        for (String name : probes.interfacesGone()) {
+            List<String> left = probes.interfacesWatched();
+            log.warn("interface gone (deleted or moved)", "interface", name, "still_watching",
+                    left.isEmpty() ? "no interface: the tracepoint probes go on" : String.join(",", left));
+        }
+    }
+
+    private static String hook(AgentConfig c) {
+        return c.xdp() ? "xdp-" + c.xdpMode().name().toLowerCase(java.util.Locale.ROOT) : "tc-ingress";
+    }
+
+    private java.util.Set<Integer> portsCache;
+
+    /** The per-port metrics' label values: the configured ports, else the ports listening at the start or reload. */
+    java.util.Set<Integer> portsOf(AgentConfig c) {
+        if (portsCache == null) {
+            portsCache = c.ports() != null ? c.ports() : ListeningPorts.read(AgentConfig.MAX_PORTS);
+        }
+        return portsCache;
+    }
+
+    private String portsText() {
+        return portsOf(config).isEmpty() ? "none" : portsOf(config).stream().map(String::valueOf)
+                .collect(java.util.stream.Collectors.joining(","));
+    }
+
+    /** Detaches everything and stops answering. */
+    @Override
+    public void close() {
+        if (http != null) {
+            http.close();
+            http = null;
+        }
+        if (probes != null) {
+            probes.close();
+            probes = null;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package dev.tcpinspect.cli;
+
+import dev.tcpinspect.agent.Agent;
+import dev.tcpinspect.agent.AgentConfig;
+import dev.tcpinspect.agent.AgentLog;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import sun.misc.Signal;
+
+@Command(name = "agent", mixinStandardHelpOptions = true,
+        description = {
+            "Run as a long-lived agent: every probe (or those the config names) on every interface that is up,",
+            "served over HTTP for Prometheus, dashboards and scripts. Observation only: every packet goes on unchanged.",
+            "",
+            "Endpoints (127.0.0.1:9977 unless --listen or listen: says otherwise):",
+            "  /metrics       Prometheus text format: the probes' counters and histograms, and the agent's own cost",
+            "  /api/snapshot  JSON: totals since the probes started and the last interval, top flows included",
+            "  /api/alerts    JSON: alerts under way and the last 200 changes",
+            "  /healthz       200 'ok' while the kernel's counters are read on time, else 503",
+            "  /              a live page of the above, refreshing on its own",
+            ""},
+        footer = {"", "Logs go to stderr, one line each (JSON with --log-format json). SIGTERM or Ctrl-C detaches",
+            "everything and exits 0; SIGHUP reads the config again (a config that cannot be used is refused in the",
+            "log and the running one kept). The config's keys are in the README (agent configuration).",
+            "", "Examples:",
+            "  sudo tcpinspect agent                                  every probe, every interface that is up",
+            "  sudo tcpinspect agent --config /etc/tcpinspect/agent.yaml",
+            "  sudo tcpinspect agent -i eth0 --listen 0.0.0.0:9977 --log-format json",
+            "  curl -s localhost:9977/metrics | grep ^tcpinspect_packets"})
+final class AgentCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "The agent's YAML config. Default: none (every default).")
+    Path config;
+
+    @Option(names = "--listen", paramLabel = "ADDR:PORT", description = "Where HTTP answers, over the config's listen:"
+            + " 127.0.0.1:9977, [::1]:9977, or :9977 for every address. Default: 127.0.0.1:9977 (this host only).")
+    String listen;
+
+    @Option(names = "--log-format", paramLabel = "FORMAT", description = "text or json, over the config's log_format:."
+            + " Default: text.")
+    AgentConfig.LogFormat logFormat;
+
+    @Option(names = {"-i", "--interface"}, paramLabel = "IFACE",
+            description = "Interface to watch, over the config's interfaces:; repeat for several. Default: every"
+                    + " interface that is up.")
+    List<String> interfaces = new ArrayList<>();
+
+    @Option(names = "--probe", paramLabel = "NAME", split = ",", converter = WatchCommand.ProbeNames.class,
+            completionCandidates = WatchCommand.ProbeNames.class,
+            description = "Run only this probe, over the config's probes:; repeat or separate with commas:"
+                    + " ${COMPLETION-CANDIDATES}. Default: all.")
+    List<String> probes = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        java.net.InetSocketAddress address = null;
+        if (listen != null) {
+            try {
+                address = AgentConfig.listenAddress(listen);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--listen " + e.getMessage());
+            }
+        }
+        java.net.InetSocketAddress listenOverride = address;
+        AgentLog log = new AgentLog(System.err, logFormat == null ? AgentConfig.LogFormat.TEXT : logFormat);
+        Agent agent = new Agent(() -> {
+            AgentConfig c = config == null ? AgentConfig.defaults() : AgentConfig.read(config);
+            if (listenOverride != null) {
+                c = c.withListen(listenOverride);
+            }
+            if (logFormat != null) {
+                c = c.withLogFormat(logFormat);
+            }
+            if (!interfaces.isEmpty()) {
+                c = c.withInterfaces(interfaces);
+            }
+            if (!probes.isEmpty()) {
+                c = c.withProbes(probes);
+            }
+            return c;
+        }, log);
+        try (StopSignal stop = new StopSignal(); Agent running = agent.start()) {
+            try {
+                Signal.handle(new Signal("HUP"), s -> running.requestReload()); // as most daemons do
+            } catch (IllegalArgumentException ignored) {
+                // the JVM found SIGHUP ignored (started under nohup): it stays so
+                log.warn("SIGHUP is ignored (started under nohup?): restart the agent to read its config again");
+            }
+            running.run(stop::await);
+            log.info("stopping: detaching everything");
+        }
+        log.info("stopped");
+        return 0;
+    }
+}
