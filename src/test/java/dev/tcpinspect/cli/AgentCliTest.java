@@ -1,0 +1,231 @@
+package dev.tcpinspect.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.Http;
+import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.TcpinspectProcess;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The agent as an operator runs it, in the lab's server namespace: what /metrics and /api/snapshot
+ * serve against a capture of the same packets (tshark) and the kernel's own counters (nstat),
+ * promtool's check of a live scrape, the endpoints' answers, its default address, SIGHUP with a good
+ * and a bad config, SIGTERM, and nothing left attached.
+ */
+@RequiresBpf
+class AgentCliTest {
+    private static final String URL = "http://127.0.0.1:9977";
+
+    @Test
+    void metricsAgreeWithACaptureAndTheKernelsCounters() throws Exception {
+        Path config = Files.createTempFile("agent", ".yaml");
+        Files.writeString(config, "ports: [8080]\ninterval: 0.5\n");
+        try (Lab lab = Lab.create();
+             var echo4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             var echo6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080);
+             var other = Traffic.listen(lab.server(), Lab.SERVER_V4, 9090);
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(),
+                     "--config", config.toString())) {
+            String text;
+            JsonNode snapshot;
+            Map<String, Double> metrics;
+            awaitLog(agent, " info ready ", 30);
+            // The agent counts the connections its namespace accepts, its own scrapes' included: every
+            // request goes over one connection opened before the baseline, so that they add none.
+            try (Http.KeepAlive http = new Http.KeepAlive(lab.server(), "127.0.0.1", 9977)) {
+                Thread.sleep(1200); // readings after that connection's handshake
+                Map<String, Double> base = Http.series(http.get("/metrics").body());
+                long passiveBefore = Cmd.nstat(lab.serverNs(), "TcpPassiveOpens");
+                assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
+                assertEquals(10, Traffic.connect(lab.client(), Lab.SERVER_V6, 8080, 10));
+                assertEquals(5, Traffic.connect(lab.client(), Lab.SERVER_V4, 9090, 5));
+                assertEquals(3, Traffic.connectAndReset(lab.client(), Lab.SERVER_V4, 8080, 3));
+                Thread.sleep(1500); // three readings
+                in.stop();
+                long passive = Cmd.nstat(lab.serverNs(), "TcpPassiveOpens") - passiveBefore;
+                text = http.get("/metrics").body();
+                Map<String, Double> m = Http.series(text);
+                assertEquals(38, passive, "the kernel's count of accepted connections");
+                String opened = "tcpinspect_connections_opened_total{direction=\"passive\"}";
+                assertEquals(passive, Http.value(m, opened) - Http.value(base, opened));
+                assertEquals(passive, handshakes(m) - handshakes(base));
+                snapshot = TcpinspectProcess.parse(http.get("/api/snapshot").body());
+                assertEquals(Http.value(m, opened), snapshot.at("/total/connections/opened_passive").asLong());
+                metrics = m;
+            }
+            Map<String, Double> m = metrics;
+            assertEquals(in.count(Capture.TCP), Http.value(m, "tcpinspect_packets_total"), in.describe(Capture.TCP));
+            assertEquals(in.count(Capture.SYN), Http.value(m, "tcpinspect_packets_by_kind_total{kind=\"syn\"}"));
+            assertEquals(in.count(Capture.FIN), Http.value(m, "tcpinspect_packets_by_kind_total{kind=\"fin\"}"));
+            assertEquals(in.count(Capture.RST), Http.value(m, "tcpinspect_packets_by_kind_total{kind=\"rst\"}"));
+            assertEquals(in.count(Capture.PURE_ACK), Http.value(m, "tcpinspect_packets_by_kind_total{kind=\"ack\"}"));
+            // ports: [8080] makes 8080 a label value; 9090 is counted under "other", never as itself
+            assertEquals(in.count(Capture.SYN + " && tcp.dstport==8080"),
+                    Http.value(m, "tcpinspect_syn_packets_by_port_total{port=\"8080\"}"));
+            assertEquals(in.count(Capture.SYN + " && tcp.dstport==9090"),
+                    Http.value(m, "tcpinspect_syn_packets_by_port_total{port=\"other\"}"));
+            assertEquals(5, in.count(Capture.SYN + " && tcp.dstport==9090"));
+            assertTrue(m.keySet().stream().noneMatch(k -> k.contains("port=\"9090\"")), "9090 is not a configured port");
+            // the passive handshake histogram: its buckets grow to +Inf, which is its count
+            List<Double> buckets = m.entrySet().stream()
+                    .filter(e -> e.getKey().startsWith("tcpinspect_handshake_duration_seconds_bucket{direction=\"passive\""))
+                    .map(Map.Entry::getValue).toList();
+            assertEquals(42, buckets.size(), "41 bounds and +Inf");
+            for (int i = 1; i < buckets.size(); i++) {
+                assertTrue(buckets.get(i) >= buckets.get(i - 1), "cumulative: " + buckets);
+            }
+            assertEquals(handshakes(m), buckets.getLast());
+            assertEquals(33, Http.value(m, "tcpinspect_handshake_duration_by_port_seconds_count{port=\"8080\"}"),
+                    "the connections to 8080");
+
+            // promtool, Prometheus' own checker, on the live scrape: no error and no lint complaint
+            Path scrape = Files.createTempFile("scrape", ".txt");
+            Files.writeString(scrape, text);
+            Cmd.Result lint = Cmd.run(List.of("sh", "-c", "promtool check metrics < " + scrape), 30);
+            Files.delete(scrape);
+            assertEquals(0, lint.exit(), lint.out() + lint.err());
+            assertEquals("", (lint.out() + lint.err()).strip(), "promtool's complaints");
+
+            assertEquals("snapshot", snapshot.get("type").asText());
+            assertEquals(in.count(Capture.SYN), snapshot.at("/total/packets/syn").asLong());
+            assertEquals(List.of(lab.serverIf()), List.of(snapshot.get("interfaces").get(0).asText()));
+
+            assertEquals(new Http.Response(200, "ok\n"), Http.get(lab.serverNs(), URL + "/healthz"));
+            assertEquals(405, Http.request(lab.serverNs(), "POST", URL + "/metrics").status());
+            assertEquals(404, Http.get(lab.serverNs(), URL + "/nothing-here").status());
+            JsonNode alerts = TcpinspectProcess.parse(Http.get(lab.serverNs(), URL + "/api/alerts").body());
+            assertTrue(alerts.get("active").isArray(), alerts.toString());
+
+            // bound to this host only by default
+            String listening = Cmd.run(List.of("ip", "netns", "exec", lab.serverNs(), "ss", "-ltnH", "sport = :9977"), 30)
+                    .ok().out();
+            assertEquals(1, listening.lines().count(), listening);
+            // the JDK binds an IPv6 socket to the IPv4-mapped loopback: still this host only
+            assertTrue(listening.matches("(?s).*\\s(127\\.0\\.0\\.1|\\[::ffff:127\\.0\\.0\\.1\\]):9977\\s.*"), listening);
+
+            agent.terminate();
+            assertEquals(0, agent.waitFor(30), agent.stderr());
+            assertTrue(agent.stderr().contains(" info stopped"), agent.stderr());
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+        } finally {
+            Files.deleteIfExists(config);
+        }
+    }
+
+    @Test
+    void sighupAppliesAGoodConfigAndRefusesABadOneKeepingTheRunningOne() throws Exception {
+        Path config = Files.createTempFile("agent", ".yaml");
+        Files.writeString(config, "probes: [packets]\nlog_format: json\n");
+        Http.KeepAlive http = null;
+        try (Lab lab = Lab.create();
+             var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(),
+                     "--config", config.toString())) {
+            awaitLog(agent, "\"msg\":\"ready\"", 30);
+            // every request on one connection, opened before the reload: the reloaded conn probe counts
+            // the connections accepted after its load, and these requests add none
+            http = new Http.KeepAlive(lab.server(), "127.0.0.1", 9977);
+            assertEquals(List.of("packets"), probes(http));
+
+            Files.writeString(config, "probes: [packets, conn]\nlisten_on: 127.0.0.1:1\n");
+            Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+            String refused = awaitLog(agent, "reload refused", 10);
+            assertTrue(refused.contains(config + ":2: unknown key 'listen_on'"), refused);
+            assertEquals(List.of("packets"), probes(http), "the running config is kept");
+            Map<String, Double> m = Http.series(http.get("/metrics").body());
+            assertEquals(1.0, Http.value(m, "tcpinspect_agent_reloads_total{result=\"refused\"}"));
+            assertEquals(0.0, Http.value(m, "tcpinspect_agent_reloads_total{result=\"applied\"}"));
+
+            Files.writeString(config, "probes: [packets, conn]\nlog_format: json\n");
+            Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+            awaitLog(agent, "\"msg\":\"reloaded\"", 30);
+            assertEquals(List.of("packets", "conn"), probes(http));
+            long before = Cmd.nstat(lab.serverNs(), "TcpPassiveOpens");
+            assertEquals(7, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 7));
+            Thread.sleep(2500);
+            long passive = Cmd.nstat(lab.serverNs(), "TcpPassiveOpens") - before;
+            m = Http.series(http.get("/metrics").body());
+            assertEquals(7, passive);
+            assertEquals(passive, Http.value(m, "tcpinspect_connections_opened_total{direction=\"passive\"}"),
+                    "the reloaded probes count from their load");
+            assertEquals(1.0, Http.value(m, "tcpinspect_agent_reloads_total{result=\"applied\"}"));
+            for (String line : agent.stderr().lines().toList()) {
+                TcpinspectProcess.parse(line); // --log-format json: every line one JSON object
+            }
+
+            http.close();
+            Cmd.run("kill", "-INT", String.valueOf(agent.pid())).ok();
+            assertEquals(0, agent.waitFor(30), agent.stderr());
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+        } finally {
+            if (http != null) {
+                http.close();
+            }
+            Files.deleteIfExists(config);
+        }
+    }
+
+    @Test
+    void aConfigThatCannotBeUsedIsOneLineAndNothingIsAttached() throws Exception {
+        Path config = Files.createTempFile("agent", ".yaml");
+        try (Lab lab = Lab.create()) {
+            Files.writeString(config, "interval: 0.5\nports: [8080, 70000]\n");
+            Cmd.Result bad = TcpinspectProcess.run(lab.serverNs(), "agent", "-i", lab.serverIf(), "--config", config.toString());
+            assertEquals(2, bad.exit(), bad.err());
+            assertEquals("tcpinspect: " + config + ":2: ports: 70000 is not a port (1 to 65535)", bad.err().strip());
+
+            Cmd.Result listen = TcpinspectProcess.run(lab.serverNs(), "agent", "-i", lab.serverIf(), "--listen", "9977");
+            assertEquals(2, listen.exit(), listen.err());
+            assertEquals(1, listen.err().strip().lines().count(), listen.err());
+            assertTrue(listen.err().contains("--listen '9977' is not ADDRESS:PORT"), listen.err());
+
+            // the address is taken: one line naming it, and the probes it had attached are gone again
+            try (var holder = Traffic.listen(lab.server(), "127.0.0.1", 9977)) {
+                Cmd.Result busy = TcpinspectProcess.run(lab.serverNs(), "agent", "-i", lab.serverIf());
+                assertEquals(1, busy.exit(), busy.err());
+                assertEquals(1, busy.err().strip().lines().count(), busy.err());
+                assertTrue(busy.err().contains("cannot listen on 127.0.0.1:9977"), busy.err());
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+        } finally {
+            Files.deleteIfExists(config);
+        }
+    }
+
+    private static double handshakes(Map<String, Double> m) {
+        return Http.value(m, "tcpinspect_handshake_duration_seconds_count{direction=\"passive\"}");
+    }
+
+    private static List<String> probes(Http.KeepAlive http) {
+        JsonNode snapshot = TcpinspectProcess.parse(http.get("/api/snapshot").body());
+        List<String> names = new java.util.ArrayList<>();
+        snapshot.get("probes").forEach(n -> names.add(n.asText()));
+        return names;
+    }
+
+    /** The first stderr line holding the text, waiting up to the timeout. */
+    static String awaitLog(TcpinspectProcess p, String text, int seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            for (String line : p.stderr().lines().toList()) {
+                if (line.contains(text)) {
+                    return line;
+                }
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("no log line with '" + text + "' within " + seconds + " s; stderr: " + p.stderr());
+    }
+}
