@@ -49,7 +49,7 @@ final class DoctorCommand implements Callable<Integer> {
      */
     static List<Requirement> requirements(Privileges p) {
         return List.of(
-                new Requirement("watch", List.of("watch"), "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)",
+                new Requirement("watch, agent", List.of("watch", "agent"), "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)",
                         p.canAttachPacketPrograms()),
                 new Requirement("cleanup", List.of("cleanup"), "root: telling tcpinspect's filters from other tools'"
                         + " takes CAP_SYS_ADMIN", p.canInspectOthersPrograms()),

@@ -37,7 +37,7 @@ class CommandLineTest {
     void helpAndVersionWorkWithoutPrivileges() {
         Cmd.Result help = unprivileged("--help");
         assertEquals(0, help.exit(), help.err());
-        for (String sub : List.of("watch", "doctor", "cleanup", "demo", "enforce", "policy")) {
+        for (String sub : List.of("watch", "agent", "doctor", "cleanup", "demo", "enforce", "policy")) {
             assertTrue(help.out().contains(sub), help.out());
         }
         Cmd.Result watchHelp = unprivileged("watch", "--help");
@@ -50,7 +50,7 @@ class CommandLineTest {
 
     @Test
     void withoutPrivilegesEachCommandSaysSoInOneLine() {
-        for (String[] args : new String[][] {{"watch"}, {"cleanup"}, {"demo"}}) {
+        for (String[] args : new String[][] {{"watch"}, {"agent"}, {"cleanup"}, {"demo"}}) {
             for (Cmd.Result r : List.of(unprivileged(args), rootWithoutCapabilities(args))) {
                 assertEquals(1, r.exit(), args[0] + ": " + r.err());
                 assertEquals(1, r.err().lines().count(), r.err());
