@@ -25,14 +25,16 @@
 #include "probes/scan.h"
 #include "probes/flood.h"
 #include "probes/cycling.h"
+#include "probes/capture.h"
 
 /* ---- packet hooks ---- */
 
 /* Every packet arriving on a watched interface (or its XDP program's, with --xdp). */
-static __always_inline void on_ingress(struct pkt *p)
+static __always_inline void on_ingress(struct pkt *p, __u32 ifindex)
 {
 	packets_on_ingress(p);
 	anomaly_on_ingress(p);
+	capture_on_ingress(p, ifindex);
 	if (p->result != PARSE_TCP)
 		return;
 	handshake_on_ingress(p);
@@ -48,7 +50,7 @@ int tcpi_tc_ingress(struct __sk_buff *skb)
 	struct pkt p;
 
 	pkt_parse_skb(skb, &p, true);
-	on_ingress(&p);
+	on_ingress(&p, skb->ifindex);
 	return TC_ACT_UNSPEC;
 }
 
@@ -58,7 +60,7 @@ int tcpi_xdp_ingress(struct xdp_md *ctx)
 	struct pkt p;
 
 	pkt_parse_xdp(ctx, &p);
-	on_ingress(&p);
+	on_ingress(&p, ctx->ingress_ifindex);
 	return XDP_PASS;
 }
 
@@ -71,6 +73,7 @@ int tcpi_tc_egress(struct __sk_buff *skb)
 	pkt_parse_skb(skb, &p, false);
 	if (p.result == PARSE_TCP)
 		zerowin_on_segment(&p, ZW_SENT);
+	capture_on_egress(&p, skb->ifindex);
 	return TC_ACT_UNSPEC;
 }
 
@@ -171,6 +174,7 @@ int BPF_PROG(tcpi_kfree_skb, const struct sk_buff *skb, void *location, enum skb
 	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, rx_sk))
 		rx_sk = (const struct sock *)ctx[3];
 	drops_on_kfree(skb, reason, rx_sk);
+	capture_on_kfree(skb, reason, rx_sk);
 	return 0;
 }
 

@@ -80,6 +80,23 @@ final class WatchCommand implements Callable<Integer> {
             + " clsact filters it keeps root to remove them at exit).")
     boolean keepRoot;
 
+    @Option(names = "--pcap", paramLabel = "FILE", description = "Also write flagged packets to a pcapng file for"
+            + " Wireshark or tshark: anomalous segments, resets in and out, TCP packets the kernel dropped with a reason;"
+            + " each packet's comment says why. Headers only unless --pcap-payload.")
+    java.nio.file.Path pcap;
+
+    @Option(names = "--pcap-payload", description = "With --pcap: up to 256 bytes of each flagged frame, payload"
+            + " included (default: headers only, no payload byte leaves the kernel).")
+    boolean pcapPayload;
+
+    @Option(names = "--pcap-size", paramLabel = "MB", defaultValue = "100", description = "With --pcap: rotate the file"
+            + " past this many megabytes (FILE becomes FILE.1, ...). Default: ${DEFAULT-VALUE}.")
+    int pcapSize;
+
+    @Option(names = "--pcap-files", paramLabel = "N", defaultValue = "5", description = "With --pcap: keep at most this"
+            + " many files, the current one included. Default: ${DEFAULT-VALUE}.")
+    int pcapFiles;
+
     @Option(names = "--all-netns",
             description = "Report tracepoint probes for every network namespace, not only this one.")
     boolean allNetns;
@@ -141,8 +158,17 @@ final class WatchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--duration must be a number of seconds above 0"
                     + " and at most " + (long) MAX_SECONDS + " (leave it out to watch until Ctrl-C), not " + duration);
         }
-        List<Probe> chosen = probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes);
+        List<Probe> chosen = new ArrayList<>(probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes));
         applySettings(chosen); // bad usage is reported before anything else is tried
+        if (pcap == null && (pcapPayload || spec.commandLine().getParseResult().hasMatchedOption("--pcap-size")
+                || spec.commandLine().getParseResult().hasMatchedOption("--pcap-files"))) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--pcap-payload, --pcap-size and --pcap-files go"
+                    + " with --pcap FILE");
+        }
+        if (pcapSize < 1 || pcapSize > 1_000_000 || pcapFiles < 1 || pcapFiles > 1000) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--pcap-size must be 1 to 1000000 (MB) and"
+                    + " --pcap-files 1 to 1000, not " + pcapSize + " and " + pcapFiles);
+        }
         if (!Privileges.current().canAttachPacketPrograms()) {
             throw new IllegalStateException("watch: " + Privileges.MISSING);
         }
@@ -156,16 +182,28 @@ final class WatchCommand implements Callable<Integer> {
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
 
         Presenter presenter = Presenter.of(format, System.out);
+        dev.tcpinspect.output.PcapngWriter capture = pcap == null ? null : new dev.tcpinspect.output.PcapngWriter(pcap,
+                pcapSize * 1_000_000L, pcapFiles, NetInterfaces::nameOf);
+        if (capture != null) {
+            chosen.add(new dev.tcpinspect.probe.capture.CaptureProbe(pcapPayload, capture::packet));
+        }
         TcSlots.mode(tcMode);
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
                 .events(presenter.wantsEvents());
         try (StopSignal stop = new StopSignal(); ProbeSet running = ProbeSet.start(chosen, options)) {
-            if (running.detachesWithoutPrivileges() && !keepRoot
+            // a capture keeps root: rotating its files makes new ones where root put the first
+            if (running.detachesWithoutPrivileges() && !keepRoot && capture == null
                     && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
                 Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
             }
             WatchSession.run(running, names, hookName, presenter, seconds(interval),
                     duration == null ? null : seconds(duration), stop, () -> {});
+        } finally {
+            if (capture != null) {
+                capture.close();
+                System.err.println("tcpinspect: " + capture.packets() + " flagged packets written to " + pcap
+                        + (capture.rotations() > 0 ? " (rotated " + capture.rotations() + " times)" : ""));
+            }
         }
         return 0;
     }

@@ -24,6 +24,20 @@ public final class NetInterfaces {
     }
 
     /** Names of all interfaces, sorted. */
+    /** The name of the interface with this index in this namespace, or "ifindex N" when none has it now. */
+    public static String nameOf(int ifindex) {
+        for (String name : all()) {
+            try {
+                if (Integer.parseInt(Files.readString(Path.of("/sys/class/net", name, "ifindex")).trim()) == ifindex) {
+                    return name;
+                }
+            } catch (IOException | NumberFormatException e) {
+                // gone meanwhile
+            }
+        }
+        return "ifindex " + ifindex;
+    }
+
     public static List<String> all() {
         try (Stream<Path> entries = Files.list(Path.of("/sys/class/net"))) {
             return entries.map(p -> p.getFileName().toString()).filter(n -> !n.equals("bonding_masters"))

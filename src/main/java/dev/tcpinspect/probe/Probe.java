@@ -51,6 +51,14 @@ public interface Probe {
      */
     Snapshot snapshot(boolean withTables);
 
+    /**
+     * Whether its rings are read whatever the output shows (a capture for a file): their records are
+     * its purpose, not events for the output, so the set keeps them full-size and reads them always.
+     */
+    default boolean readsRingsAlways() {
+        return false;
+    }
+
     /** Its events, when it makes any (a probe that only counts has none). */
     default Optional<EventType<?>> events() {
         return Optional.empty();

@@ -146,6 +146,11 @@ public final class ProbeContext {
         set.subscribeAlerts(ring, handler);
     }
 
+    /** Reads one of the probe's rings on the set's reader thread whatever the output (a probe that reads its rings always). */
+    public void subscribeAlways(String ring, dev.tcpinspect.ebpf.RingBufReader.Handler handler) {
+        set.subscribeRing(ring, handler);
+    }
+
     /** Raises, updates or ends an alert: the watch's output shows it at once. */
     public void alert(dev.tcpinspect.snapshot.Alert alert) {
         set.alert(alert);

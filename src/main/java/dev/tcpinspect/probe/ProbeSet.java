@@ -233,7 +233,7 @@ public final class ProbeSet implements AutoCloseable {
                 if ((owner != null && !running.contains(owner)) || (hook != null && !hooks.contains(hook))) {
                     open.setAutocreate(map, false); // a probe or hook that is off takes no memory
                 } else if (owner != null && !options.events() && open.mapType(map) == MapType.RINGBUF
-                        && !map.endsWith(ALERT_RING_SUFFIX)) {
+                        && !map.endsWith(ALERT_RING_SUFFIX) && !readsRingsAlways(owner)) {
                     open.setMaxEntries(map, (int) Libc.pageSize()); // nobody reads events: the smallest ring
                 } else if (owner != null && options.flowTableEntries() > 0
                         && (map.endsWith("_flows_0") || map.endsWith("_flows_1"))) {
@@ -260,6 +260,10 @@ public final class ProbeSet implements AutoCloseable {
     }
 
     /** The probe a map belongs to (its name starts with the probe's), or null. */
+    private boolean readsRingsAlways(String probe) {
+        return probes.stream().anyMatch(p -> p.name().equals(probe) && p.readsRingsAlways());
+    }
+
     private static String probeOwning(String map, List<String> known) {
         for (String name : known) {
             if (map.startsWith(name + "_")) {
@@ -478,6 +482,11 @@ public final class ProbeSet implements AutoCloseable {
         if (!ring.endsWith(ALERT_RING_SUFFIX)) {
             throw new IllegalArgumentException(ring + ": a ring of alerts is named PROBE" + ALERT_RING_SUFFIX);
         }
+        subscribeRing(ring, handler);
+    }
+
+    /** Reads a ring on the set's reader thread, with or without events. */
+    synchronized void subscribeRing(String ring, RingBufReader.Handler handler) {
         if (reader == null) {
             reader = new RingBufReader().start();
         }

@@ -97,9 +97,16 @@ class SharedLayoutTest {
         }
     }
 
+    /** The registry's probes and the capture, which a watch adds for --pcap. */
+    private static List<Probe> probes() {
+        List<Probe> all = new ArrayList<>(ProbeRegistry.all());
+        all.add(new dev.tcpinspect.probe.capture.CaptureProbe(false, (t, i, l, o, d, off, c, why) -> { }));
+        return all;
+    }
+
     static List<SharedStruct> sharedStructs() {
         List<SharedStruct> all = new ArrayList<>();
-        for (Probe p : ProbeRegistry.all()) {
+        for (Probe p : probes()) {
             for (StructLayout layout : p.sharedStructs()) {
                 all.add(new SharedStruct(p.name(), layout));
             }
@@ -150,7 +157,7 @@ class SharedLayoutTest {
 
     static List<SharedEnum> sharedEnums() {
         List<SharedEnum> all = new ArrayList<>();
-        for (Probe p : ProbeRegistry.all()) {
+        for (Probe p : probes()) {
             new java.util.TreeMap<>(p.sharedEnums()).forEach((name, constants) ->
                     all.add(new SharedEnum(p.name(), name, constants)));
         }

@@ -30,7 +30,7 @@ public enum AnomalyKind {
         return meaning;
     }
 
-    static AnomalyKind of(int value) {
+    public static AnomalyKind of(int value) {
         return value >= 0 && value < VALUES.length ? VALUES[value] : MALFORMED;
     }
 }

@@ -1,0 +1,137 @@
+package dev.tcpinspect.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
+import dev.tcpinspect.testing.Capture;
+import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.TcpinspectProcess;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
+
+/**
+ * watch --pcap: the flagged packets' file, read by tshark (a reader we did not write): one packet
+ * per reset the interface's own capture shows each way, per anomalous segment and per drop the
+ * drops probe counted, each packet's comment naming why, tshark's dissection of it agreeing with
+ * the comment, and headers only unless --pcap-payload.
+ */
+@RequiresBpf
+class PcapCliTest {
+    private static final String FIELDS_SEPARATOR = "\t";
+
+    @Test
+    void flaggedPacketsAgreeWithTheCaptureAndTheCounts() throws Exception {
+        Path dir = Files.createTempDirectory("pcap");
+        Path file = dir.resolve("flagged.pcapng");
+        try (Lab lab = Lab.create();
+             var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
+             Capture out = Capture.outgoing(lab.serverNs(), lab.serverIf());
+             TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(), "--probe",
+                     "packets,drops", "--format", "json", "--pcap", file.toString())) {
+            watch.awaitJson("ready", 30);
+            assertEquals(12, Traffic.synToClosedPorts(lab.client(), Lab.SERVER_V4, 9000, 12));
+            assertEquals(4, Traffic.connectAndReset(lab.client(), Lab.SERVER_V4, 8080, 4));
+            // with 50 bytes of payload each, which the file leaves out
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-c", "5", "-i", "u20000", "-F", "-P",
+                    "-U", "-d", "50", "-p", "8080", Lab.SERVER_V4), 30);
+            Thread.sleep(500);
+            watch.terminate();
+            JsonNode summary = watch.awaitJson("summary", 30);
+            assertEquals(0, watch.waitFor(30), watch.stderr());
+            in.stop();
+            out.stop();
+
+            List<String[]> packets = new ArrayList<>();
+            for (String line : tshark(file, "frame.comment", "tcp.flags.str", "tcp.dstport", "frame.cap_len", "ip.hdr_len",
+                    "tcp.hdr_len", "frame.interface_name", "eth.type", "frame.len")) {
+                packets.add(line.split(FIELDS_SEPARATOR, -1));
+            }
+            Map<String, Integer> byComment = new TreeMap<>();
+            packets.forEach(p -> byComment.merge(p[0], 1, Integer::sum));
+            assertTrue(watch.stderr().contains(packets.size() + " flagged packets written to " + file), watch.stderr());
+
+            assertEquals(in.count(Capture.RST), (long) byComment.getOrDefault("reset received", 0), byComment.toString());
+            assertEquals(4, in.count(Capture.RST));
+            assertEquals(out.count(Capture.RST), (long) byComment.getOrDefault("reset sent", 0), byComment.toString());
+            assertEquals(12, out.count(Capture.RST + " && tcp.srcport>=9000 && tcp.srcport<9012"));
+            String xmas = "tcp.flags.fin==1 && tcp.flags.push==1 && tcp.flags.urg==1";
+            assertEquals(in.count(xmas), (long) byComment.getOrDefault("anomaly xmas", 0), byComment.toString());
+            assertEquals(5, in.count(xmas));
+            // every drop the drops probe counted is in the file, under its reason
+            Map<String, Integer> drops = new TreeMap<>();
+            summary.get("drops").fields().forEachRemaining(e -> drops.put("drop " + e.getKey(), e.getValue().asInt()));
+            Map<String, Integer> dropComments = new TreeMap<>(byComment);
+            dropComments.keySet().removeIf(c -> !c.startsWith("drop "));
+            assertEquals(drops, dropComments);
+            assertEquals(12, drops.get("drop NO_SOCKET"));
+
+            for (String[] p : packets) {
+                String flags = p[1];
+                switch (p[0]) {
+                    case "reset received", "reset sent" -> assertTrue(flags.contains("R"), String.join(" ", p));
+                    case "anomaly xmas" -> {
+                        assertTrue(flags.contains("U") && flags.contains("P") && flags.contains("F"), String.join(" ", p));
+                        assertEquals(54 + 50, Integer.parseInt(p[8]), "its length on the wire: " + String.join(" ", p));
+                    }
+                    default -> assertTrue(p[0].startsWith("drop "), "a comment tcpinspect writes: " + p[0]);
+                }
+                // headers only: the Ethernet header where there is one, IPv4's and TCP's, no payload byte
+                int ethernet = p[7].isEmpty() ? 0 : 14;
+                assertEquals(ethernet + Integer.parseInt(p[4]) + Integer.parseInt(p[5]), Integer.parseInt(p[3]),
+                        String.join(" ", p));
+                // a drop in the TCP layer comes after the kernel let go of the packet's device
+                assertTrue(p[6].equals(lab.serverIf()) || (p[0].startsWith("drop ") && p[6].equals(
+                        dev.tcpinspect.output.PcapngWriter.NO_DEVICE)), "the interface's name: " + String.join(" ", p));
+            }
+        } finally {
+            Cmd.run("rm", "-rf", dir.toString());
+        }
+    }
+
+    @Test
+    void withPayloadTheFramesAreWhole() throws Exception {
+        Path dir = Files.createTempDirectory("pcap");
+        Path file = dir.resolve("flagged.pcapng");
+        try (Lab lab = Lab.create();
+             var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(), "--probe",
+                     "packets", "--format", "json", "--pcap", file.toString(), "--pcap-payload")) {
+            watch.awaitJson("ready", 30);
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-c", "3", "-i", "u20000", "-F", "-P",
+                    "-U", "-d", "100", "-p", "8080", Lab.SERVER_V4), 30);
+            Thread.sleep(300);
+            watch.terminate();
+            assertEquals(0, watch.waitFor(30), watch.stderr());
+            List<String> xmas = tshark(file, "frame.comment", "frame.cap_len", "frame.len", "tcp.len");
+            List<String> anomalies = xmas.stream().filter(l -> l.startsWith("anomaly xmas\t")).toList();
+            assertEquals(3, anomalies.size(), xmas.toString());
+            for (String line : anomalies) {
+                // 14 + 20 + 20 header bytes and the 100 of payload hping3 sent, all of it
+                assertEquals(List.of("anomaly xmas", "154", "154", "100"), List.of(line.split("\t")), line);
+            }
+        } finally {
+            Cmd.run("rm", "-rf", dir.toString());
+        }
+    }
+
+    private static List<String> tshark(Path file, String... fields) {
+        List<String> command = new ArrayList<>(List.of("tshark", "-r", file.toString(), "-T", "fields"));
+        for (String f : fields) {
+            command.add("-e");
+            command.add(f);
+        }
+        Cmd.Result r = Cmd.run(command, 60);
+        assertEquals(0, r.exit(), r.err());
+        return r.out().lines().filter(l -> !l.isBlank()).toList();
+    }
+}
