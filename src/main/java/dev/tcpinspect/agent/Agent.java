@@ -46,6 +46,11 @@ public final class Agent implements AutoCloseable {
     private AgentConfig config;
     private ProbeSet probes;
     private AgentHttp http;
+    /** The pcapng file of flagged packets, when the config names one; kept across reloads that keep its settings. */
+    private dev.tcpinspect.output.PcapngWriter capture;
+    private AgentConfig.Pcap capturing;
+    /** A capture file made for probes not yet swapped in. */
+    private dev.tcpinspect.output.PcapngWriter pendingCapture;
     private volatile State state;
 
     /**
@@ -64,6 +69,7 @@ public final class Agent implements AutoCloseable {
         log.format(config.logFormat());
         try {
             probes = startProbes(config);
+            adoptCapture(config, true);
             read(Instant.now()); // before the first request can come
             http = AgentHttp.start(config.listen(), this);
         } catch (RuntimeException e) {
@@ -191,6 +197,7 @@ public final class Agent implements AutoCloseable {
             if (replacement != null) {
                 replacement.close();
             }
+            adoptCapture(next, false);
             self.reloadsFailed.incrementAndGet();
             log.error("reload failed; the running configuration is kept", "problem", AgentHttp.oneLine(e));
             return;
@@ -199,6 +206,7 @@ public final class Agent implements AutoCloseable {
             ProbeSet old = probes;
             probes = replacement;
             old.close();
+            adoptCapture(next, true);
             alerts.clearActive(); // the old probes' episodes end with them
             countingSince = Instant.now(); // the new probes count from zero
             restarted = true;
@@ -241,6 +249,10 @@ public final class Agent implements AutoCloseable {
             throw new IllegalStateException("no interface is up; name them under interfaces: in the config");
         }
         TcSlots.mode(c.tcMode());
+        if (c.pcap() != null) {
+            chosen = new java.util.ArrayList<>(chosen);
+            chosen.add(new dev.tcpinspect.probe.capture.CaptureProbe(c.pcap().payload(), writer(c.pcap())::packet));
+        }
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(c.xdp(), c.xdpMode())
                 .allNetns(c.allNetns()).events(false);
         ProbeSet set = ProbeSet.start(chosen, options);
@@ -252,6 +264,16 @@ public final class Agent implements AutoCloseable {
             }
         });
         return set;
+    }
+
+    /** The writer for a pcap setting: the running one when it is the same, else a new one (the old closed after the swap). */
+    private dev.tcpinspect.output.PcapngWriter writer(AgentConfig.Pcap p) {
+        if (capture != null && p.equals(capturing)) {
+            return capture;
+        }
+        pendingCapture = new dev.tcpinspect.output.PcapngWriter(p.file(), p.maxMegabytes() * 1_000_000L, p.files(),
+                dev.tcpinspect.os.NetInterfaces::nameOf);
+        return pendingCapture;
     }
 
     private void reportInterfacesGone() {
@@ -281,6 +303,28 @@ public final class Agent implements AutoCloseable {
                 .collect(java.util.stream.Collectors.joining(","));
     }
 
+    /**
+     * After the probes of a config were swapped in (or failed to be): a capture file made for them is
+     * the one written from now on and the earlier one is closed, or, on failure, the new one is.
+     */
+    private void adoptCapture(AgentConfig c, boolean swapped) {
+        if (!swapped) {
+            if (pendingCapture != null) {
+                pendingCapture.close();
+                pendingCapture = null;
+            }
+            return;
+        }
+        if (pendingCapture != null || c.pcap() == null) {
+            if (capture != null && capture != pendingCapture) {
+                capture.close();
+            }
+            capture = pendingCapture;
+            capturing = c.pcap();
+            pendingCapture = null;
+        }
+    }
+
     /** Detaches everything and stops answering. */
     @Override
     public void close() {
@@ -291,6 +335,11 @@ public final class Agent implements AutoCloseable {
         if (probes != null) {
             probes.close();
             probes = null;
+        }
+        adoptCapture(null, false);
+        if (capture != null) {
+            capture.close();
+            capture = null;
         }
     }
 }

@@ -42,16 +42,17 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  * @param ports the local ports that become label values of per-port metrics; null: the TCP ports
  *     this host listens on at the start or reload (at most {@link #MAX_PORTS})
  * @param interval seconds between readings of the kernel's counters (what /metrics serves)
+ * @param pcap the file flagged packets go to, or null
  */
 public record AgentConfig(InetSocketAddress listen, List<String> interfaces, List<String> probes,
                           Map<String, String> settings, boolean xdp, XdpMode xdpMode, TcSlots.Mode tcMode,
-                          boolean allNetns, Set<Integer> ports, double interval, LogFormat logFormat) {
+                          boolean allNetns, Set<Integer> ports, double interval, LogFormat logFormat, Pcap pcap) {
     public static final int DEFAULT_PORT = 9977;
     /** Ports as label values: each is a series per per-port metric; more than this is not a bounded set. */
     public static final int MAX_PORTS = 64;
     static final int MAX_BYTES = 1 << 16;
     private static final Set<String> KEYS = Set.of("listen", "interfaces", "probes", "set", "xdp", "xdp_mode", "tc_mode",
-            "all_netns", "ports", "interval", "log_format");
+            "all_netns", "ports", "interval", "log_format", "pcap");
 
     public AgentConfig {
         interfaces = List.copyOf(interfaces);
@@ -62,33 +63,38 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
 
     public enum LogFormat { TEXT, JSON }
 
+    /** Flagged packets into a pcapng file, as watch --pcap: headers only unless payload, rotated past maxMegabytes. */
+    public record Pcap(Path file, boolean payload, int maxMegabytes, int files) {}
+
     /** Every default: all probes on every interface that is up, HTTP on 127.0.0.1:9977. */
     public static AgentConfig defaults() {
         return new AgentConfig(new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT), List.of(), List.of(),
-                Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT);
+                Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT, null);
     }
 
     public AgentConfig withListen(InetSocketAddress address) {
         return new AgentConfig(address, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval,
-                logFormat);
+                logFormat, pcap);
     }
 
     public AgentConfig withLogFormat(LogFormat format) {
-        return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, format);
+        return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, format, pcap);
     }
 
     public AgentConfig withInterfaces(List<String> names) {
-        return new AgentConfig(listen, names, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat);
+        return new AgentConfig(listen, names, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat, pcap);
     }
 
     public AgentConfig withProbes(List<String> names) {
-        return new AgentConfig(listen, interfaces, names, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat);
+        return new AgentConfig(listen, interfaces, names, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat,
+                pcap);
     }
 
     /** Whether the probes must be loaded again to go from this config to other (what they watch changed). */
     public boolean sameProbes(AgentConfig other) {
         return interfaces.equals(other.interfaces) && probes.equals(other.probes) && settings.equals(other.settings)
-                && xdp == other.xdp && xdpMode == other.xdpMode && tcMode == other.tcMode && allNetns == other.allNetns;
+                && xdp == other.xdp && xdpMode == other.xdpMode && tcMode == other.tcMode && allNetns == other.allNetns
+                && java.util.Objects.equals(pcap, other.pcap);
     }
 
     /** A config that cannot be used: file, line (0 when the file as a whole) and problem, on one line. */
@@ -170,7 +176,9 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
             double interval = top.containsKey("interval") ? interval(top.get("interval")) : d.interval();
             LogFormat log = top.containsKey("log_format") ? choice(top.get("log_format"), "log_format", LogFormat.class)
                     : d.logFormat();
-            return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, log);
+            Pcap pcap = top.containsKey("pcap") ? pcap(top.get("pcap")) : d.pcap();
+            return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, log,
+                    pcap);
         }
 
         InetSocketAddress listen(Node n) {
@@ -248,6 +256,45 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
                         + " per-port metric)");
             }
             return ports;
+        }
+
+        Pcap pcap(Node n) {
+            if (!(n instanceof MappingNode map)) {
+                throw error(n, "pcap: a mapping (file: /var/log/tcpinspect/flagged.pcapng, payload: false, max_mb: 100,"
+                        + " files: 5), not a " + kind(n));
+            }
+            Map<String, Node> keys = new LinkedHashMap<>();
+            for (NodeTuple t : map.getValue()) {
+                String key = scalar(t.getKeyNode(), "a key");
+                if (!Set.of("file", "payload", "max_mb", "files").contains(key)) {
+                    throw error(t.getKeyNode(), "pcap: unknown key '" + key + "'; its keys are file, payload, max_mb, files");
+                }
+                keys.put(key, t.getValueNode());
+            }
+            if (!keys.containsKey("file")) {
+                throw error(n, "pcap: name the file (file: PATH)");
+            }
+            String file = scalar(keys.get("file"), "pcap.file");
+            if (file.isEmpty() || !file.startsWith("/")) {
+                throw error(keys.get("file"), "pcap.file: '" + file + "' is not an absolute path");
+            }
+            boolean payload = keys.containsKey("payload") && bool(keys.get("payload"), "pcap.payload");
+            int max = keys.containsKey("max_mb") ? number(keys.get("max_mb"), "pcap.max_mb", 1, 1_000_000) : 100;
+            int files = keys.containsKey("files") ? number(keys.get("files"), "pcap.files", 1, 1000) : 5;
+            return new Pcap(Path.of(file), payload, max, files);
+        }
+
+        int number(Node n, String what, int min, int max) {
+            String text = scalar(n, what);
+            try {
+                int v = Integer.parseInt(text);
+                if (v >= min && v <= max) {
+                    return v;
+                }
+            } catch (NumberFormatException e) {
+                // said below
+            }
+            throw error(n, what + ": '" + text + "' is not a whole number from " + min + " to " + max);
         }
 
         double interval(Node n) {

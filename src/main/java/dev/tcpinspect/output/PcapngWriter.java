@@ -24,7 +24,8 @@ import java.util.function.IntFunction;
  *
  * <p>No Java library writes pcapng without libpcap, and libpcap's dump API writes no comments; the
  * format's three blocks are small, so they are written here. One buffer is reused for every block:
- * nothing is allocated per packet.
+ * nothing is allocated per packet. Safe from several threads (an agent's reload swaps the probe sets
+ * that feed one file).
  */
 public final class PcapngWriter implements AutoCloseable {
     private static final int SHB = 0x0A0D0D0A;
@@ -133,7 +134,7 @@ public final class PcapngWriter implements AutoCloseable {
      * One packet: its bytes (data at offset, capLen of them), its length on the wire from the first
      * of them, its time (CLOCK_MONOTONIC nanoseconds, as the kernel's bpf_ktime_get_ns), and why.
      */
-    public void packet(long monotonicNanos, int ifindex, int link, int origLen, MemorySegment data, long offset, int capLen,
+    public synchronized void packet(long monotonicNanos, int ifindex, int link, int origLen, MemorySegment data, long offset, int capLen,
                        String comment) {
         try {
             byte[] text = comments.computeIfAbsent(comment, c -> c.getBytes(StandardCharsets.UTF_8));
@@ -179,7 +180,7 @@ public final class PcapngWriter implements AutoCloseable {
         return path.resolveSibling(path.getFileName() + "." + i);
     }
 
-    public long packets() {
+    public synchronized long packets() {
         return packets;
     }
 
@@ -188,7 +189,7 @@ public final class PcapngWriter implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         try {
             out.close();
         } catch (IOException e) {

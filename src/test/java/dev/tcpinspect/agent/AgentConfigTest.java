@@ -59,7 +59,7 @@ class AgentConfigTest {
     @Test
     void mistakesNameTheFileAndLine() {
         assertEquals("agent.yaml:2: unknown key 'prob'; the keys are all_netns, interfaces, interval, listen, log_format,"
-                + " ports, probes, set, tc_mode, xdp, xdp_mode", refusal("xdp: false\nprob: [conn]\n"));
+                + " pcap, ports, probes, set, tc_mode, xdp, xdp_mode", refusal("xdp: false\nprob: [conn]\n"));
         assertEquals("agent.yaml:1: no probe named 'con'; the probes are packets, conn, handshake, retrans, reset, drops,"
                 + " zerowin, rtt, dupack, anomaly, scan, flood, cycling", refusal("probes: [con]"));
         assertEquals("agent.yaml:3: ports: 0 is not a port (1 to 65535)", refusal("ports:\n  - 443\n  - 0\n"));
@@ -79,6 +79,19 @@ class AgentConfigTest {
         String many = "ports: [" + String.join(", ", java.util.stream.IntStream.rangeClosed(1, 65).mapToObj(String::valueOf)
                 .toList()) + "]";
         assertEquals("agent.yaml:1: ports: 65 ports; at most 64 (each is a series of every per-port metric)", refusal(many));
+    }
+
+    @Test
+    void aCaptureFile() {
+        assertEquals(new AgentConfig.Pcap(java.nio.file.Path.of("/var/tmp/f.pcapng"), true, 10, 3),
+                AgentConfig.parse("a", "pcap: {file: /var/tmp/f.pcapng, payload: true, max_mb: 10, files: 3}").pcap());
+        assertEquals(new AgentConfig.Pcap(java.nio.file.Path.of("/f"), false, 100, 5), AgentConfig.parse("a", "pcap: {file: /f}").pcap());
+        assertEquals("agent.yaml:1: pcap: name the file (file: PATH)", refusal("pcap: {payload: true}"));
+        assertEquals("agent.yaml:1: pcap.file: 'f.pcapng' is not an absolute path", refusal("pcap: {file: f.pcapng}"));
+        assertEquals("agent.yaml:2: pcap.files: '0' is not a whole number from 1 to 1000",
+                refusal("pcap:\n  files: 0\n  file: /f"));
+        assertEquals("agent.yaml:1: pcap: unknown key 'size'; its keys are file, payload, max_mb, files",
+                refusal("pcap: {file: /f, size: 3}"));
     }
 
     @Test

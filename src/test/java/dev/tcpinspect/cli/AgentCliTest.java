@@ -30,7 +30,8 @@ class AgentCliTest {
     @Test
     void metricsAgreeWithACaptureAndTheKernelsCounters() throws Exception {
         Path config = Files.createTempFile("agent", ".yaml");
-        Files.writeString(config, "ports: [8080]\ninterval: 0.5\n");
+        Path pcap = Files.createTempFile("agent", ".pcapng");
+        Files.writeString(config, "ports: [8080]\ninterval: 0.5\npcap: {file: " + pcap + "}\n");
         try (Lab lab = Lab.create();
              var echo4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
              var echo6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080);
@@ -119,8 +120,15 @@ class AgentCliTest {
             assertEquals(0, agent.waitFor(30), agent.stderr());
             assertTrue(agent.stderr().contains(" info stopped"), agent.stderr());
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+            // its capture file holds each reset the interface received, as tshark reads it
+            Cmd.Result resets = Cmd.run(List.of("tshark", "-r", pcap.toString(), "-Y", "frame.comment == \"reset received\"",
+                    "-T", "fields", "-e", "tcp.flags.reset"), 60);
+            assertEquals(0, resets.exit(), resets.err());
+            assertEquals(in.count(Capture.RST), resets.out().lines().filter(l -> l.equals("1")).count(), resets.out());
+            assertEquals(3, in.count(Capture.RST));
         } finally {
             Files.deleteIfExists(config);
+            Files.deleteIfExists(pcap);
         }
     }
 
