@@ -212,6 +212,46 @@ class AgentCliTest {
         }
     }
 
+    /**
+     * However an agent is started, SIGINT and SIGTERM stop it cleanly: as a script's background job
+     * (its shell leaves SIGINT ignored) and as PID 1 of its own PID namespace (a container's), where
+     * the kernel delivers only the signals it handles. Exit 0, its last line "stopped", nothing attached.
+     */
+    @Test
+    void sigintAsABackgroundJobAndSigtermAsPidOneStopIt() throws Exception {
+        try (Lab lab = Lab.create()) {
+            List<String> agent = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
+            agent.addAll(List.of("agent", "-i", lab.serverIf()));
+            Path pidFile = Files.createTempFile("agent", ".pid");
+            String script = TcpinspectProcess.shellLine(agent) + " & echo $! > " + pidFile + "; wait $!";
+            try (TcpinspectProcess job = TcpinspectProcess.startCommand(
+                    List.of("ip", "netns", "exec", lab.serverNs(), "bash", "-c", script))) {
+                awaitLog(job, " info ready ", 30);
+                Cmd.run("kill", "-INT", Files.readString(pidFile).strip()).ok();
+                assertEquals(0, job.waitFor(30), job.stderr());
+                assertTrue(job.stderr().strip().endsWith(" info stopped"), job.stderr());
+            } finally {
+                Files.deleteIfExists(pidFile);
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+
+            List<String> command = new java.util.ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "unshare",
+                    "--pid", "--fork", "--kill-child", "--mount-proc"));
+            command.addAll(agent);
+            try (TcpinspectProcess container = TcpinspectProcess.startCommand(command)) {
+                awaitLog(container, " info ready ", 30);
+                ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst().orElseThrow();
+                String nspid = Files.readAllLines(Path.of("/proc", Long.toString(pidOne.pid()), "status")).stream()
+                        .filter(l -> l.startsWith("NSpid:")).findFirst().orElseThrow();
+                assertTrue(nspid.matches("NSpid:\\s+\\d+\\s+1"), "PID 1 in its namespace: " + nspid);
+                Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
+                assertEquals(0, container.waitFor(30), container.stderr());
+                assertTrue(container.stderr().strip().endsWith(" info stopped"), container.stderr());
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
+        }
+    }
+
     private static double handshakes(Map<String, Double> m) {
         return Http.value(m, "tcpinspect_handshake_duration_seconds_count{direction=\"passive\"}");
     }
