@@ -368,6 +368,7 @@ class DeployFilesTest {
         String analyze = tool("systemd-analyze");
         Map<String, List<String>> service = unitSection("Service");
         verifyUnit(analyze, Files.readString(DeployFiles.UNIT), dir);
+        verifyUnit(analyze, Files.readString(DeployFiles.UNIT).replace("\n#LogsDirectory=", "\nLogsDirectory="), dir);
 
         assertEquals(CAPABILITIES, words(service, "AmbientCapabilities"));
         assertEquals(CAPABILITIES, words(service, "CapabilityBoundingSet"));
@@ -400,13 +401,29 @@ class DeployFilesTest {
                 unit.replace("RestrictAddressFamilies=AF_INET ", "RestrictAddressFamilies=AF_INETT "), dir));
     }
 
-    /** The config the unit starts the agent with is one the agent accepts, as it reads it. */
+    /** The config the unit starts the agent with, and its commented examples, are accepted by the agent as it reads them. */
     @Test
-    void theUnitsConfigIsAcceptedByTheAgent() {
+    void theUnitsConfigIsAcceptedByTheAgent() throws IOException {
         AgentConfig c = AgentConfig.read(DeployFiles.AGENT_CONFIG);
         assertEquals(AgentConfig.DEFAULT_PORT, c.listen().getPort());
         assertTrue(c.listen().getAddress().isAnyLocalAddress(), "listens for Prometheus on every address: " + c.listen());
         assertEquals(AgentConfig.LogFormat.JSON, c.logFormat());
+        assertEquals(null, c.pcap(), "the unit lets the agent write nowhere unless LogsDirectory= is uncommented");
+
+        String examples = Files.readString(DeployFiles.AGENT_CONFIG).lines()
+                .map(l -> l.replaceFirst("^# ([a-z_]+:.*)$", "$1").replaceFirst("^#   (\\S.*)$", "  $1"))
+                .collect(Collectors.joining("\n"));
+        AgentConfig all = AgentConfig.parse("agent.yaml, examples uncommented", examples);
+        assertEquals(List.of("eth0"), all.interfaces());
+        assertEquals(Set.of(22, 443), all.ports());
+        assertEquals(Set.of("flood.syn_rate", "scan.ports"), all.settings().keySet());
+        assertNotNull(all.pcap());
+        assertTrue(all.pcap().file().toString().startsWith("/var/log/tcpinspect/"), "where LogsDirectory=tcpinspect lets it write");
+        assertTrue(unitText().contains("\n#LogsDirectory=tcpinspect\n"), "the unit's commented LogsDirectory=");
+    }
+
+    private static String unitText() throws IOException {
+        return Files.readString(DeployFiles.UNIT);
     }
 
     // ------------------------------------------------------------------------------------------
