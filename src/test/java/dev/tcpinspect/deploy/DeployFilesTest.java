@@ -159,7 +159,7 @@ class DeployFilesTest {
     /**
      * Every metric the rules and their unit tests' input series name is one a live agent serves
      * (or Prometheus' own up), with the label values they match: a rule on a misspelt metric, or on
-     * type="syn_flood" of the gauge that says type="flood", would never fire, and promtool's tests
+     * type="syn_flood" (a value no series has; the type is "flood"), would never fire, and promtool's tests
      * would pass on series made up to match it.
      */
     @Test
@@ -348,7 +348,7 @@ class DeployFilesTest {
         Scrape scrape = Scrape.sample();
         for (String wrong : List.of(
                 "rate(tcpinspect_retransmit_total[5m])", // misspelt
-                "tcpinspect_alerts_active{type=\"syn_flood\"}", // the gauge says flood
+                "tcpinspect_alerts_active{type=\"syn_flood\"}", // the type is flood
                 "rate(tcpinspect_packets_by_kind_total{kind=~\"syn|synak\"}[5m])", // one value misspelt
                 "sum by (direction) (rate(tcpinspect_packets_total[5m]))", // no such label
                 "histogram_quantile(0.99, sum by (direction) (rate(tcpinspect_handshake_duration_seconds_bucket[5m])))",

@@ -59,7 +59,7 @@ public final class FloodProbe implements Probe {
 
     private static final Desc ALERTS = Desc.of("alerts.syn_flood", "SYN floods",
             "SYN flood episodes that started on a listening port").role(Role.NOTE).column("FLOODS", 6)
-            .metric(Export.Family.ALERTS, "type", "syn_flood");
+            .metric(Export.Family.ALERTS, "type", "flood");
     private static final Desc PORTS_UNTRACKED = Desc.of("flood_detail.ports_untracked",
             "SYNs and handshakes under no port (its set was full)", "SYNs and handshakes the per-port table had no room for")
             .role(Role.NOT_SHOWN)

@@ -99,7 +99,7 @@ public final class ScanProbe implements Probe {
 
     private static final Desc ALERTS = Desc.of("alerts.port_scan", "port scans",
             "Port scan episodes that started (a source crossed a threshold)").role(Role.NOTE).column("SCANS", 5)
-            .metric(Export.Family.ALERTS, "type", "port_scan");
+            .metric(Export.Family.ALERTS, "type", "scan");
     private static final Desc ALERTS_LOST = Desc.of("scan_detail.alerts_lost", "scan alerts delayed (ring buffer full)",
             "Scan alerts the ring buffer had no room for (the source's next probe raised it again)").role(Role.NOT_SHOWN)
             .metric(Export.Family.ALERTS_LOST, "probe", "scan");
