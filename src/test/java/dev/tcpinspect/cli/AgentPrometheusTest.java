@@ -154,6 +154,24 @@ class AgentPrometheusTest {
                             + estimate + " s, capture's median " + oracle + " s in (" + bucket[0] + ", " + bucket[1] + "]");
                     assertTrue(oracle > 0.9 && oracle < 1.1, "a retransmitted SYN-ACK's handshake: " + oracle);
                 }
+
+                // Every query of the Grafana dashboard returns data from this Prometheus: with a port
+                // scan under way on one host, so that the alerts' gauge has a series too
+                assertEquals(40, Traffic.synToClosedPorts(a.lab().client(), Lab.SERVER_V4, 9100, 40));
+                List<String> empty = new ArrayList<>();
+                for (String promql : dev.tcpinspect.deploy.DeployFiles.dashboardQueries()) {
+                    Map<String, Double> result = Map.of();
+                    for (int i = 0; i < 20 && result.isEmpty(); i++) {
+                        result = queryAny(api, promql);
+                        if (result.isEmpty()) {
+                            Thread.sleep(500);
+                        }
+                    }
+                    if (result.isEmpty()) {
+                        empty.add(promql);
+                    }
+                }
+                assertEquals(List.of(), empty, "dashboard queries without data");
             } finally {
                 prometheus.destroy();
                 if (!prometheus.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
@@ -241,6 +259,23 @@ class AgentPrometheusTest {
         Map<String, Double> values = new HashMap<>();
         for (JsonNode r : json.at("/data/result")) {
             values.put(r.at("/metric/instance").asText(), Double.parseDouble(r.get("value").get(1).asText()));
+        }
+        return values;
+    }
+
+    /** An instant query's result, each series by its labels (a query need not keep instance). */
+    static Map<String, Double> queryAny(String api, String promql) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        String body = http.send(HttpRequest.newBuilder(URI.create(api + "/api/v1/query?query="
+                + URLEncoder.encode(promql, StandardCharsets.UTF_8))).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        JsonNode json = JSON.readTree(body);
+        if (!json.path("status").asText().equals("success")) {
+            throw new AssertionError(promql + ": " + body);
+        }
+        Map<String, Double> values = new HashMap<>();
+        for (JsonNode r : json.at("/data/result")) {
+            values.put(r.get("metric").toString(), Double.parseDouble(r.get("value").get(1).asText()));
         }
         return values;
     }
