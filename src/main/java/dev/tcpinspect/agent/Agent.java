@@ -2,17 +2,28 @@ package dev.tcpinspect.agent;
 
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
+import dev.tcpinspect.output.PcapngWriter;
+import dev.tcpinspect.output.PrometheusMetrics;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.TcSlots;
+import dev.tcpinspect.probe.capture.CaptureProbe;
 import dev.tcpinspect.probe.registry.ProbeRegistry;
+import dev.tcpinspect.snapshot.Alert;
 import dev.tcpinspect.snapshot.Reading;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 
 /**
  * A long-running watch that serves what it counts over HTTP instead of printing it: the probes
@@ -25,7 +36,7 @@ import java.util.function.Supplier;
 public final class Agent implements AutoCloseable {
     /** What the HTTP endpoints serve: the latest reading, replaced whole (readers never see half of one). */
     public record State(Instant started, Instant time, List<String> interfaces, String hook, List<String> probes,
-                        Reading total, Reading interval, Duration intervalLength, java.util.Set<Integer> ports,
+                        Reading total, Reading interval, Duration intervalLength, Set<Integer> ports,
                         List<AgentMetrics.ProgramStat> programs) {}
 
     /** Waits for a stop: true when one was requested within the timeout. */
@@ -47,10 +58,10 @@ public final class Agent implements AutoCloseable {
     private ProbeSet probes;
     private AgentHttp http;
     /** The pcapng file of flagged packets, when the config names one; kept across reloads that keep its settings. */
-    private dev.tcpinspect.output.PcapngWriter capture;
+    private PcapngWriter capture;
     private AgentConfig.Pcap capturing;
     /** A capture file made for probes not yet swapped in. */
-    private dev.tcpinspect.output.PcapngWriter pendingCapture;
+    private PcapngWriter pendingCapture;
     private volatile State state;
 
     /**
@@ -107,13 +118,13 @@ public final class Agent implements AutoCloseable {
             }
             now = Instant.now();
             reportInterfacesGone();
+            if (!now.isBefore(drain)) { // on its own clock: a short interval must not put draining off
+                probes.drain();
+                drain = now.plus(DRAIN_EVERY);
+            }
             if (!now.isBefore(next)) {
                 read(now);
                 next = now.plus(interval());
-                drain = now.plus(DRAIN_EVERY);
-            } else if (!now.isBefore(drain)) {
-                probes.drain();
-                drain = now.plus(DRAIN_EVERY);
             }
         }
     }
@@ -140,14 +151,14 @@ public final class Agent implements AutoCloseable {
     }
 
     /** Everything /metrics serves: the probes' snapshots, rendered generically, and the agent's own figures. */
-    io.prometheus.metrics.model.snapshots.MetricSnapshots metrics() {
+    MetricSnapshots metrics() {
         State s = state;
-        java.util.Set<String> ports = new java.util.TreeSet<>();
+        Set<String> ports = new TreeSet<>();
         s.ports().forEach(p -> ports.add(String.valueOf(p)));
-        List<io.prometheus.metrics.model.snapshots.MetricSnapshot> all = new java.util.ArrayList<>();
-        new dev.tcpinspect.output.PrometheusMetrics(java.util.Map.of("port", ports)).render(s.total()).forEach(all::add);
+        List<MetricSnapshot> all = new ArrayList<>();
+        new PrometheusMetrics(Map.of("port", ports)).render(s.total()).forEach(all::add);
         all.addAll(self.render(s, alerts, s.programs()));
-        return new io.prometheus.metrics.model.snapshots.MetricSnapshots(all);
+        return new MetricSnapshots(all);
     }
 
     /** Whether the agent reads as it should: a reading within three intervals. */
@@ -163,7 +174,7 @@ public final class Agent implements AutoCloseable {
         Duration length = before == null || restarted ? Duration.between(countingSince, now)
                 : Duration.between(before.time(), now);
         restarted = false;
-        List<AgentMetrics.ProgramStat> programs = new java.util.ArrayList<>();
+        List<AgentMetrics.ProgramStat> programs = new ArrayList<>();
         for (var p : probes.object().programs().values()) {
             if (p.fd() >= 0) {
                 var info = p.info();
@@ -250,15 +261,15 @@ public final class Agent implements AutoCloseable {
         }
         TcSlots.mode(c.tcMode());
         if (c.pcap() != null) {
-            chosen = new java.util.ArrayList<>(chosen);
-            chosen.add(new dev.tcpinspect.probe.capture.CaptureProbe(c.pcap().payload(), writer(c.pcap())::packet));
+            chosen = new ArrayList<>(chosen);
+            chosen.add(new CaptureProbe(c.pcap().payload(), writer(c.pcap())::packet));
         }
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(c.xdp(), c.xdpMode())
                 .allNetns(c.allNetns()).events(false);
         ProbeSet set = ProbeSet.start(chosen, options);
         set.onAlerts(alert -> {
             alerts.accept(alert);
-            if (alert.state() != dev.tcpinspect.snapshot.Alert.State.UPDATE) {
+            if (alert.state() != Alert.State.UPDATE) {
                 log.warn("alert " + alert.state().label(), "type", alert.type(), "source", alert.source(),
                         "headline", alert.headline());
             }
@@ -267,12 +278,12 @@ public final class Agent implements AutoCloseable {
     }
 
     /** The writer for a pcap setting: the running one when it is the same, else a new one (the old closed after the swap). */
-    private dev.tcpinspect.output.PcapngWriter writer(AgentConfig.Pcap p) {
+    private PcapngWriter writer(AgentConfig.Pcap p) {
         if (capture != null && p.equals(capturing)) {
             return capture;
         }
-        pendingCapture = new dev.tcpinspect.output.PcapngWriter(p.file(), p.maxMegabytes() * 1_000_000L, p.files(),
-                dev.tcpinspect.os.NetInterfaces::nameOf);
+        pendingCapture = new PcapngWriter(p.file(), p.maxMegabytes() * 1_000_000L, p.files(),
+                NetInterfaces::nameOf);
         return pendingCapture;
     }
 
@@ -288,10 +299,10 @@ public final class Agent implements AutoCloseable {
         return c.xdp() ? "xdp-" + c.xdpMode().name().toLowerCase(java.util.Locale.ROOT) : "tc-ingress";
     }
 
-    private java.util.Set<Integer> portsCache;
+    private Set<Integer> portsCache;
 
     /** The per-port metrics' label values: the configured ports, else the ports listening at the start or reload. */
-    java.util.Set<Integer> portsOf(AgentConfig c) {
+    Set<Integer> portsOf(AgentConfig c) {
         if (portsCache == null) {
             portsCache = c.ports() != null ? c.ports() : ListeningPorts.read(AgentConfig.MAX_PORTS);
         }
@@ -300,7 +311,7 @@ public final class Agent implements AutoCloseable {
 
     private String portsText() {
         return portsOf(config).isEmpty() ? "none" : portsOf(config).stream().map(String::valueOf)
-                .collect(java.util.stream.Collectors.joining(","));
+                .collect(Collectors.joining(","));
     }
 
     /**
