@@ -63,6 +63,8 @@ public final class Agent implements AutoCloseable {
     /** A capture file made for probes not yet swapped in. */
     private PcapngWriter pendingCapture;
     private volatile State state;
+    /** The kernel's run-time accounting, on while the config asks for it. */
+    private dev.tcpinspect.ebpf.RunTimeStats runTimeStats;
 
     /**
      * @param configs reads the config (the file and the command line's overrides), throwing
@@ -81,6 +83,7 @@ public final class Agent implements AutoCloseable {
         try {
             probes = startProbes(config);
             adoptCapture(config, true);
+            runTimeStats(config);
             read(Instant.now()); // before the first request can come
             http = AgentHttp.start(config.listen(), this);
         } catch (RuntimeException e) {
@@ -157,7 +160,7 @@ public final class Agent implements AutoCloseable {
         s.ports().forEach(p -> ports.add(String.valueOf(p)));
         List<MetricSnapshot> all = new ArrayList<>();
         new PrometheusMetrics(Map.of("port", ports)).render(s.total()).forEach(all::add);
-        all.addAll(self.render(s, alerts, s.programs()));
+        all.addAll(self.render(s, alerts, s.programs(), runTimeStats != null));
         return new MetricSnapshots(all);
     }
 
@@ -227,6 +230,7 @@ public final class Agent implements AutoCloseable {
             http = moved;
         }
         config = next;
+        runTimeStats(config);
         log.format(config.logFormat());
         portsCache = null;
         read(Instant.now());
@@ -336,6 +340,21 @@ public final class Agent implements AutoCloseable {
         }
     }
 
+    /** Turns the kernel's run-time accounting on or off as the config says (a failure is logged: the probes run on). */
+    private void runTimeStats(AgentConfig c) {
+        if (c.bpfStats() && runTimeStats == null) {
+            try {
+                runTimeStats = dev.tcpinspect.ebpf.RunTimeStats.enable();
+            } catch (RuntimeException e) {
+                log.warn("bpf_stats: cannot turn the kernel's run-time accounting on (it takes CAP_SYS_ADMIN); the"
+                        + " program metrics stay 0", "problem", AgentHttp.oneLine(e));
+            }
+        } else if (!c.bpfStats() && runTimeStats != null) {
+            runTimeStats.close();
+            runTimeStats = null;
+        }
+    }
+
     /** Detaches everything and stops answering. */
     @Override
     public void close() {
@@ -348,6 +367,10 @@ public final class Agent implements AutoCloseable {
             probes = null;
         }
         adoptCapture(null, false);
+        if (runTimeStats != null) {
+            runTimeStats.close();
+            runTimeStats = null;
+        }
         if (capture != null) {
             capture.close();
             capture = null;

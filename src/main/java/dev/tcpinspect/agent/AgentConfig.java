@@ -43,16 +43,18 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *     this host listens on at the start or reload (at most {@link #MAX_PORTS})
  * @param interval seconds between readings of the kernel's counters (what /metrics serves)
  * @param pcap the file flagged packets go to, or null
+ * @param bpfStats keep the kernel's BPF run-time accounting on while the agent runs (its
+ *     bpf_program_* metrics count only then; it costs every BPF program two clock reads a run)
  */
 public record AgentConfig(InetSocketAddress listen, List<String> interfaces, List<String> probes,
                           Map<String, String> settings, boolean xdp, XdpMode xdpMode, TcSlots.Mode tcMode,
-                          boolean allNetns, Set<Integer> ports, double interval, LogFormat logFormat, Pcap pcap) {
+                          boolean allNetns, Set<Integer> ports, double interval, LogFormat logFormat, Pcap pcap, boolean bpfStats) {
     public static final int DEFAULT_PORT = 9977;
     /** Ports as label values: each is a series per per-port metric; more than this is not a bounded set. */
     public static final int MAX_PORTS = 64;
     static final int MAX_BYTES = 1 << 16;
     private static final Set<String> KEYS = Set.of("listen", "interfaces", "probes", "set", "xdp", "xdp_mode", "tc_mode",
-            "all_netns", "ports", "interval", "log_format", "pcap");
+            "all_netns", "ports", "interval", "log_format", "pcap", "bpf_stats");
 
     public AgentConfig {
         interfaces = List.copyOf(interfaces);
@@ -69,25 +71,25 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
     /** Every default: all probes on every interface that is up, HTTP on 127.0.0.1:9977. */
     public static AgentConfig defaults() {
         return new AgentConfig(new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT), List.of(), List.of(),
-                Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT, null);
+                Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT, null, false);
     }
 
     public AgentConfig withListen(InetSocketAddress address) {
         return new AgentConfig(address, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval,
-                logFormat, pcap);
+                logFormat, pcap, bpfStats);
     }
 
     public AgentConfig withLogFormat(LogFormat format) {
-        return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, format, pcap);
+        return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, format, pcap, bpfStats);
     }
 
     public AgentConfig withInterfaces(List<String> names) {
-        return new AgentConfig(listen, names, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat, pcap);
+        return new AgentConfig(listen, names, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat, pcap, bpfStats);
     }
 
     public AgentConfig withProbes(List<String> names) {
         return new AgentConfig(listen, interfaces, names, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat,
-                pcap);
+                pcap, bpfStats);
     }
 
     /** Whether the probes must be loaded again to go from this config to other (what they watch changed). */
@@ -177,8 +179,9 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
             LogFormat log = top.containsKey("log_format") ? choice(top.get("log_format"), "log_format", LogFormat.class)
                     : d.logFormat();
             Pcap pcap = top.containsKey("pcap") ? pcap(top.get("pcap")) : d.pcap();
+            boolean bpfStats = top.containsKey("bpf_stats") ? bool(top.get("bpf_stats"), "bpf_stats") : d.bpfStats();
             return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, log,
-                    pcap);
+                    pcap, bpfStats);
         }
 
         InetSocketAddress listen(Node n) {

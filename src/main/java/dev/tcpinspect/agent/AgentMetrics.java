@@ -30,7 +30,8 @@ final class AgentMetrics {
 
     private static final String P = PrometheusMetrics.PREFIX;
 
-    List<MetricSnapshot> render(Agent.State state, AlertBoard alerts, List<ProgramStat> programs) {
+    /** @param countingRunTime whether the agent holds the kernel's run-time accounting on (config bpf_stats) */
+    List<MetricSnapshot> render(Agent.State state, AlertBoard alerts, List<ProgramStat> programs, boolean countingRunTime) {
         List<MetricSnapshot> out = new ArrayList<>();
         String version = Agent.class.getPackage().getImplementationVersion();
         out.add(GaugeSnapshot.builder().name(P + "build_info").help("The running tcpinspect's version (always 1)")
@@ -58,8 +59,9 @@ final class AgentMetrics {
         out.add(active.build());
         out.add(counter("alerts_not_kept", "Alert episodes the agent did not keep because 10,000 were under way",
                 alerts.dropped(), Labels.EMPTY));
-        out.add(gauge("bpf_stats_enabled", "Whether the kernel counts BPF run time (kernel.bpf_stats_enabled): the"
-                + " program run counters stay 0 while it is off", bpfStatsEnabled() ? 1 : 0));
+        out.add(gauge("bpf_stats_enabled", "Whether the kernel counts BPF run time (kernel.bpf_stats_enabled, or the"
+                + " agent's bpf_stats: true): the program run counters stay 0 while it is off",
+                countingRunTime || bpfStatsEnabled() ? 1 : 0));
         CounterSnapshot.Builder runs = CounterSnapshot.builder().name(P + "bpf_program_runs")
                 .help("Runs of each of the agent's BPF programs (counted while bpf_stats is on)");
         CounterSnapshot.Builder time = CounterSnapshot.builder().name(P + "bpf_program_run_seconds")

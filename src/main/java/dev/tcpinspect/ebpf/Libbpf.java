@@ -54,6 +54,8 @@ final class Libbpf {
     static final MethodHandle LINK_CREATE = fn("bpf_link_create",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
 
+    static final MethodHandle ENABLE_STATS = fn("bpf_enable_stats", FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
+
     static final MethodHandle OBJ_PIN = fn("bpf_obj_pin", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), false);
     static final MethodHandle OBJ_GET = fn("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
     static final MethodHandle LINK_UPDATE = fn("bpf_link_update",

@@ -252,6 +252,50 @@ class AgentCliTest {
         }
     }
 
+    /**
+     * bpf_stats: true keeps the kernel's run-time accounting on while the agent runs, and the runs it
+     * reports of the ingress program are the frames a capture of the same interface saw arrive.
+     */
+    @Test
+    void bpfStatsCountsEachRunWhileTheAgentRuns() throws Exception {
+        Path config = Files.createTempFile("agent", ".yaml");
+        Path enabled = Path.of("/proc/sys/kernel/bpf_stats_enabled");
+        String before = Files.readString(enabled).strip();
+        Files.writeString(config, "bpf_stats: true\ninterval: 0.5\nprobes: [packets]\n");
+        try (Lab lab = Lab.create();
+             var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
+             Capture in = quietIpv6(lab) ? Capture.incoming(lab.serverNs(), lab.serverIf()) : null;
+             TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(),
+                     "--config", config.toString())) {
+            awaitLog(agent, " info ready ", 30);
+            assertEquals(10, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 10));
+            Thread.sleep(1500);
+            in.stop();
+            Map<String, Double> m = Http.series(Http.get(lab.serverNs(), URL + "/metrics").body());
+            assertEquals(in.count("frame"), Http.value(m, "tcpinspect_bpf_program_runs_total{program=\"tcpi_tc_ingress\"}"),
+                    in.describe("frame"));
+            assertTrue(Http.value(m, "tcpinspect_bpf_program_run_seconds_total{program=\"tcpi_tc_ingress\"}") > 0);
+            assertEquals(1.0, Http.value(m, "tcpinspect_bpf_stats_enabled"));
+            agent.terminate();
+            assertEquals(0, agent.waitFor(30), agent.stderr());
+            // the sysctl shows what was written to it, not the kernel's switch, which the agent's fd holds
+            assertEquals(before, Files.readString(enabled).strip(), "the sysctl untouched");
+        } finally {
+            Files.deleteIfExists(config);
+        }
+    }
+
+    /**
+     * No IPv6 on the client's side: its router solicitations and neighbour discovery would arrive at
+     * times of their own, between the capture's start and the agent's, and every frame counts here.
+     */
+    private static boolean quietIpv6(Lab lab) {
+        Cmd.run("ip", "netns", "exec", lab.clientNs(), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").ok();
+        Cmd.run("ip", "netns", "exec", lab.clientNs(), "sysctl", "-qw", "net.ipv6.conf." + lab.clientIf()
+                + ".disable_ipv6=1").ok();
+        return true;
+    }
+
     private static double handshakes(Map<String, Double> m) {
         return Http.value(m, "tcpinspect_handshake_duration_seconds_count{direction=\"passive\"}");
     }
