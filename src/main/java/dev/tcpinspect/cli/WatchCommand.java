@@ -3,7 +3,9 @@ package dev.tcpinspect.cli;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
+import dev.tcpinspect.os.Tty;
 import dev.tcpinspect.output.Presenter;
+import dev.tcpinspect.output.TextPresenter;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.TcSlots;
@@ -24,8 +26,8 @@ import picocli.CommandLine.Option;
             "Probes (all by default; choose with --probe):",
             // the probes' own lines follow, from the registry (Main adds them)
         },
-        footer = {"", "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",
-            "everything and prints a summary of what happened after it said it was ready.",
+        footer = {"", "Prints a line every interval, as wide as --width; at the end of --duration, on Ctrl-C or",
+            "SIGTERM it detaches everything and prints a summary of what happened after it said it was ready.",
             "", "Examples:",
             "  sudo tcpinspect watch                          every interface that is up, until Ctrl-C",
             "  sudo tcpinspect watch -i eth0 --duration 10    ten seconds on eth0, then a summary",
@@ -63,6 +65,12 @@ final class WatchCommand implements Callable<Integer> {
     @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "text",
             description = "text (a table) or json (one object per line). Default: ${DEFAULT-VALUE}.")
     Presenter.Format format;
+
+    @Option(names = "--width", paramLabel = "COLUMNS",
+            description = "Widest line of the table: the columns that fit are kept, in"
+                    + " order. Default: the terminal's width when standard output is a terminal, else "
+                    + TextPresenter.DEFAULT_WIDTH + ".")
+    Integer width;
 
     @Option(names = "--probe", paramLabel = "NAME", split = ",", completionCandidates = ProbeNames.class,
             converter = ProbeNames.class,
@@ -137,6 +145,10 @@ final class WatchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--interval must be a number of seconds from "
                     + MIN_INTERVAL + " to " + (long) MAX_SECONDS + ", not " + interval);
         }
+        if (width != null && (width < MIN_WIDTH || width > MAX_WIDTH)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--width must be a number of columns from "
+                    + MIN_WIDTH + " to " + MAX_WIDTH + ", not " + width);
+        }
         if (duration != null && !(duration > 0 && duration <= MAX_SECONDS)) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--duration must be a number of seconds above 0"
                     + " and at most " + (long) MAX_SECONDS + " (leave it out to watch until Ctrl-C), not " + duration);
@@ -155,8 +167,9 @@ final class WatchCommand implements Callable<Integer> {
         }
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
 
-        Presenter presenter = Presenter.of(format, System.out);
         TcSlots.mode(tcMode);
+        boolean terminal = Tty.isTerminal(Tty.STDOUT);
+        Presenter presenter = Presenter.of(format, System.out, width != null ? width : defaultWidth(terminal), terminal);
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
                 .events(presenter.wantsEvents());
         try (StopSignal stop = new StopSignal(); ProbeSet running = ProbeSet.start(chosen, options)) {
@@ -189,6 +202,16 @@ final class WatchCommand implements Callable<Integer> {
             }
         }
     }
+
+    /** The line table's width when --width is not given: the terminal's, else what fits a common window. */
+    static int defaultWidth(boolean terminal) {
+        int columns = terminal ? Tty.columns(Tty.STDOUT) : 0;
+        return columns > 0 ? Math.clamp(columns, MIN_WIDTH, MAX_WIDTH) : TextPresenter.DEFAULT_WIDTH;
+    }
+
+    /** --width's bounds: the time and a few columns; and far wider than any screen. */
+    static final int MIN_WIDTH = 40;
+    static final int MAX_WIDTH = 10_000;
 
     /** Shortest interval between lines: a table redrawn faster than this is not read, only paid for. */
     static final double MIN_INTERVAL = 0.1;

@@ -41,7 +41,15 @@ public sealed interface Presenter permits TextPresenter, JsonPresenter {
     void event(EventType<?> type, EventView event);
 
     static Presenter of(Format format, java.io.PrintStream out) {
-        return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out);
+        return of(format, out, TextPresenter.DEFAULT_WIDTH, false);
+    }
+
+    /**
+     * JSON lines, or the line table no wider than width; terminal: out is one, where the summary's
+     * wide lines take a shorter form.
+     */
+    static Presenter of(Format format, java.io.PrintStream out, int width, boolean terminal) {
+        return format == Format.JSON ? new JsonPresenter(out) : new TextPresenter(out, width, terminal);
     }
 
     enum Format { TEXT, JSON }
