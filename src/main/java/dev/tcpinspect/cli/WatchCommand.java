@@ -26,8 +26,11 @@ import picocli.CommandLine.Option;
             "Probes (all by default; choose with --probe):",
             // the probes' own lines follow, from the registry (Main adds them)
         },
-        footer = {"", "Prints a line every interval, as wide as --width; at the end of --duration, on Ctrl-C or",
-            "SIGTERM it detaches everything and prints a summary of what happened after it said it was ready.",
+        footer = {"", "On a terminal it shows a full-screen live view, redrawn every interval: counters with rates,",
+            "alerts, histograms and a table of top flows (keys: q quit, s sort, t table, p pause, ? help).",
+            "Through a pipe or a file, or with --no-tui, it prints a line every interval, as wide as --width.",
+            "At the end of --duration, on q, Ctrl-C or SIGTERM it detaches everything and prints a summary",
+            "of what happened after it said it was ready.",
             "", "Examples:",
             "  sudo tcpinspect watch                          every interface that is up, until Ctrl-C",
             "  sudo tcpinspect watch -i eth0 --duration 10    ten seconds on eth0, then a summary",
@@ -63,11 +66,16 @@ final class WatchCommand implements Callable<Integer> {
     double interval;
 
     @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "text",
-            description = "text (a table) or json (one object per line). Default: ${DEFAULT-VALUE}.")
+            description = "text (for people: the live view on a terminal, else the line table) or json (one object"
+                    + " per line). Default: ${DEFAULT-VALUE}.")
     Presenter.Format format;
 
+    @Option(names = "--no-tui", description = "Print the line table even on a terminal, instead of the full-screen"
+            + " live view.")
+    boolean noTui;
+
     @Option(names = "--width", paramLabel = "COLUMNS",
-            description = "Widest line of the table: the columns that fit are kept, in"
+            description = "Widest line of the line table (pipes, files, --no-tui): the columns that fit are kept, in"
                     + " order. Default: the terminal's width when standard output is a terminal, else "
                     + TextPresenter.DEFAULT_WIDTH + ".")
     Integer width;
@@ -169,10 +177,13 @@ final class WatchCommand implements Callable<Integer> {
 
         TcSlots.mode(tcMode);
         boolean terminal = Tty.isTerminal(Tty.STDOUT);
-        Presenter presenter = Presenter.of(format, System.out, width != null ? width : defaultWidth(terminal), terminal);
-        ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
-                .events(presenter.wantsEvents());
-        try (StopSignal stop = new StopSignal(); ProbeSet running = ProbeSet.start(chosen, options)) {
+        int tableWidth = width != null ? width : defaultWidth(terminal);
+        boolean live = terminal && format == Presenter.Format.TEXT && !noTui;
+        try (StopSignal stop = new StopSignal();
+             Presenter presenter = live ? LiveOutput.open(tableWidth, stop)
+                     : Presenter.of(format, System.out, tableWidth, terminal);
+             ProbeSet running = ProbeSet.start(chosen, ProbeSet.Options.defaults().interfaces(names)
+                     .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()))) {
             if (running.detachesWithoutPrivileges() && !keepRoot
                     && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
                 Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
@@ -207,6 +218,16 @@ final class WatchCommand implements Callable<Integer> {
     static int defaultWidth(boolean terminal) {
         int columns = terminal ? Tty.columns(Tty.STDOUT) : 0;
         return columns > 0 ? Math.clamp(columns, MIN_WIDTH, MAX_WIDTH) : TextPresenter.DEFAULT_WIDTH;
+    }
+
+    /** The live view, its classes (and JLine's) loaded only here: a pipe's watch never loads them. */
+    private static final class LiveOutput {
+        static Presenter open(int tableWidth, StopSignal stop) {
+            dev.tcpinspect.output.LivePresenter live = new dev.tcpinspect.output.LivePresenter(System.out, tableWidth,
+                    stop::request);
+            stop.beforeHalt(live::restore);
+            return live;
+        }
     }
 
     /** --width's bounds: the time and a few columns; and far wider than any screen. */

@@ -43,7 +43,7 @@ class CommandLineTest {
         Cmd.Result watchHelp = unprivileged("watch", "--help");
         assertEquals(0, watchHelp.exit());
         assertTrue(watchHelp.out().contains("--xdp") && watchHelp.out().contains("Examples"), watchHelp.out());
-        assertTrue(watchHelp.out().contains("--width=COLUMNS"), watchHelp.out());
+        assertTrue(watchHelp.out().contains("--no-tui") && watchHelp.out().contains("--width=COLUMNS"), watchHelp.out());
         Cmd.Result version = unprivileged("--version");
         assertEquals(0, version.exit());
         assertTrue(version.out().startsWith("tcpinspect "), version.out());
