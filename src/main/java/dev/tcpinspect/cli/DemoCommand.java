@@ -98,7 +98,9 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.printf("Lab: namespaces %s (server %s, %s) and %s (client %s, %s)%n", lab.serverNs(),
                         Lab.SERVER_V4, Lab.SERVER_V6, lab.clientNs(), Lab.CLIENT_V4, Lab.CLIENT_V6);
             }
-            Presenter presenter = Presenter.of(format, System.out);
+            // the line table, as wide as the terminal (or 120 columns through a pipe)
+            boolean terminal = dev.tcpinspect.os.Tty.isTerminal(dev.tcpinspect.os.Tty.STDOUT);
+            Presenter presenter = Presenter.of(format, System.out, WatchCommand.defaultWidth(terminal), terminal);
             ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))
                     .xdp(xdp, XdpMode.AUTO).events(presenter.wantsEvents());
             try (Traffic.Server v4 = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);

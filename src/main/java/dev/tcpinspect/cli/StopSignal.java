@@ -19,6 +19,7 @@ final class StopSignal implements AutoCloseable {
     private final CountDownLatch stop = new CountDownLatch(1);
     private final CountDownLatch finished = new CountDownLatch(1);
     private final Thread hook;
+    private volatile Runnable beforeHalt = () -> {};
 
     StopSignal() {
         // Started as a script's background job, this process finds SIGINT ignored, and the JVM would
@@ -42,8 +43,10 @@ final class StopSignal implements AutoCloseable {
     private void onSignal() {
         if (stop.getCount() == 0) {
             // The line from another thread, waited for briefly: stderr may be the stalled pipe itself.
-            Thread say = Thread.ofPlatform().daemon().start(
-                    () -> System.err.println("tcpinspect: second interrupt: exiting now"));
+            Thread say = Thread.ofPlatform().daemon().start(() -> {
+                beforeHalt.run();
+                System.err.println("tcpinspect: second interrupt: exiting now");
+            });
             try {
                 say.join(200);
             } catch (InterruptedException e) {
@@ -52,6 +55,14 @@ final class StopSignal implements AutoCloseable {
             Runtime.getRuntime().halt(130);
         }
         stop.countDown();
+    }
+
+    /**
+     * What to do, briefly, before a second stop signal ends the process at once (the live view gives
+     * the terminal back): it shares the 200 ms that the line on stderr has.
+     */
+    void beforeHalt(Runnable action) {
+        beforeHalt = action;
     }
 
     /** Waits up to the timeout; true when a stop was requested. */

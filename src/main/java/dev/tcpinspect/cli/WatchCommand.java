@@ -3,7 +3,9 @@ package dev.tcpinspect.cli;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
+import dev.tcpinspect.os.Tty;
 import dev.tcpinspect.output.Presenter;
+import dev.tcpinspect.output.TextPresenter;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.TcSlots;
@@ -24,8 +26,11 @@ import picocli.CommandLine.Option;
             "Probes (all by default; choose with --probe):",
             // the probes' own lines follow, from the registry (Main adds them)
         },
-        footer = {"", "Prints a line every interval; at the end of --duration, on Ctrl-C or SIGTERM it detaches",
-            "everything and prints a summary of what happened after it said it was ready.",
+        footer = {"", "On a terminal it shows a full-screen live view, redrawn every interval: counters with rates,",
+            "alerts, histograms and a table of top flows (keys: q quit, s sort, t table, p pause, ? help).",
+            "Through a pipe or a file, or with --no-tui, it prints a line every interval, as wide as --width.",
+            "At the end of --duration, on q, Ctrl-C or SIGTERM it detaches everything and prints a summary",
+            "of what happened after it said it was ready.",
             "", "Examples:",
             "  sudo tcpinspect watch                          every interface that is up, until Ctrl-C",
             "  sudo tcpinspect watch -i eth0 --duration 10    ten seconds on eth0, then a summary",
@@ -61,8 +66,19 @@ final class WatchCommand implements Callable<Integer> {
     double interval;
 
     @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "text",
-            description = "text (a table) or json (one object per line). Default: ${DEFAULT-VALUE}.")
+            description = "text (for people: the live view on a terminal, else the line table) or json (one object"
+                    + " per line). Default: ${DEFAULT-VALUE}.")
     Presenter.Format format;
+
+    @Option(names = "--no-tui", description = "Print the line table even on a terminal, instead of the full-screen"
+            + " live view.")
+    boolean noTui;
+
+    @Option(names = "--width", paramLabel = "COLUMNS",
+            description = "Widest line of the line table (pipes, files, --no-tui): the columns that fit are kept, in"
+                    + " order. Default: the terminal's width when standard output is a terminal, else "
+                    + TextPresenter.DEFAULT_WIDTH + ".")
+    Integer width;
 
     @Option(names = "--probe", paramLabel = "NAME", split = ",", completionCandidates = ProbeNames.class,
             converter = ProbeNames.class,
@@ -154,6 +170,10 @@ final class WatchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--interval must be a number of seconds from "
                     + MIN_INTERVAL + " to " + (long) MAX_SECONDS + ", not " + interval);
         }
+        if (width != null && (width < MIN_WIDTH || width > MAX_WIDTH)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--width must be a number of columns from "
+                    + MIN_WIDTH + " to " + MAX_WIDTH + ", not " + width);
+        }
         if (duration != null && !(duration > 0 && duration <= MAX_SECONDS)) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--duration must be a number of seconds above 0"
                     + " and at most " + (long) MAX_SECONDS + " (leave it out to watch until Ctrl-C), not " + duration);
@@ -181,16 +201,20 @@ final class WatchCommand implements Callable<Integer> {
         }
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
 
-        Presenter presenter = Presenter.of(format, System.out);
         dev.tcpinspect.output.PcapngWriter capture = pcap == null ? null : new dev.tcpinspect.output.PcapngWriter(pcap,
                 pcapSize * 1_000_000L, pcapFiles, NetInterfaces::nameOf);
         if (capture != null) {
             chosen.add(new dev.tcpinspect.probe.capture.CaptureProbe(pcapPayload, capture::packet));
         }
         TcSlots.mode(tcMode);
-        ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(xdp, xdpMode).allNetns(allNetns)
-                .events(presenter.wantsEvents());
-        try (StopSignal stop = new StopSignal(); ProbeSet running = ProbeSet.start(chosen, options)) {
+        boolean terminal = Tty.isTerminal(Tty.STDOUT);
+        int tableWidth = width != null ? width : defaultWidth(terminal);
+        boolean live = terminal && format == Presenter.Format.TEXT && !noTui;
+        try (StopSignal stop = new StopSignal();
+             Presenter presenter = live ? LiveOutput.open(tableWidth, stop)
+                     : Presenter.of(format, System.out, tableWidth, terminal);
+             ProbeSet running = ProbeSet.start(chosen, ProbeSet.Options.defaults().interfaces(names)
+                     .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()))) {
             // a capture keeps root: rotating its files makes new ones where root put the first
             if (running.detachesWithoutPrivileges() && !keepRoot && capture == null
                     && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
@@ -227,6 +251,26 @@ final class WatchCommand implements Callable<Integer> {
             }
         }
     }
+
+    /** The line table's width when --width is not given: the terminal's, else what fits a common window. */
+    static int defaultWidth(boolean terminal) {
+        int columns = terminal ? Tty.columns(Tty.STDOUT) : 0;
+        return columns > 0 ? Math.clamp(columns, MIN_WIDTH, MAX_WIDTH) : TextPresenter.DEFAULT_WIDTH;
+    }
+
+    /** The live view, its classes (and JLine's) loaded only here: a pipe's watch never loads them. */
+    private static final class LiveOutput {
+        static Presenter open(int tableWidth, StopSignal stop) {
+            dev.tcpinspect.output.LivePresenter live = new dev.tcpinspect.output.LivePresenter(System.out, tableWidth,
+                    stop::request);
+            stop.beforeHalt(live::restore);
+            return live;
+        }
+    }
+
+    /** --width's bounds: the time and a few columns; and far wider than any screen. */
+    static final int MIN_WIDTH = 40;
+    static final int MAX_WIDTH = 10_000;
 
     /** Shortest interval between lines: a table redrawn faster than this is not read, only paid for. */
     static final double MIN_INTERVAL = 0.1;

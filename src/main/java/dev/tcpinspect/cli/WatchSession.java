@@ -45,7 +45,7 @@ final class WatchSession {
             if (deadline != null && !now.isBefore(deadline)) {
                 break;
             }
-            Reading current = probes.read(false);
+            Reading current = probes.read(presenter.wantsTables()); // the live view shows top flows each interval
             presenter.interval(now, Duration.between(lastTime, now), current.minus(last));
             last = current;
             lastTime = now;
@@ -81,11 +81,14 @@ final class WatchSession {
         }
     }
 
-    /** One line on stderr for each watched interface that goes away; the others are watched on. */
-    private static void reportInterfacesGone(ProbeSet probes) {
+    /**
+     * One line (on stderr, or in the live view) for each watched interface that goes away; the
+     * others are watched on.
+     */
+    private static void reportInterfacesGone(ProbeSet probes, Presenter presenter) {
         for (String name : probes.interfacesGone()) {
             List<String> left = probes.interfacesWatched();
-            System.err.println("tcpinspect: interface " + name + " is gone (deleted or moved); "
+            presenter.notice("tcpinspect: interface " + name + " is gone (deleted or moved); "
                     + (left.isEmpty() ? "no interface is left: the tracepoint probes go on"
                             : "still watching " + String.join(", ", left)));
         }
@@ -106,7 +109,7 @@ final class WatchSession {
             if (stop.await(Duration.between(now, wake))) {
                 return true;
             }
-            reportInterfacesGone(probes);
+            reportInterfacesGone(probes, presenter);
             if (!wake.isBefore(next)) {
                 return false;
             }

@@ -9,11 +9,19 @@ import java.util.List;
  * the first row with values to the last, with a bar scaled to the largest row.
  */
 public final class HistogramBars {
-    private static final int WIDTH = 40;
+    /** The bar's width. */
+    static final int WIDTH = 40;
+    /** What comes before the bar on a line: "%10d -> %-10d : %-8d |", and the closing "|". */
+    static final int LABELS = 38;
 
     private HistogramBars() {}
 
     public static List<String> render(LogLinearHistogram h, String unit) {
+        return render(h, unit, WIDTH);
+    }
+
+    /** With bars of at most width characters. */
+    public static List<String> render(LogLinearHistogram h, String unit, int width) {
         int top = 64;
         long[] rows = new long[top];
         for (int b = 0; b < LogLinearHistogram.BUCKETS; b++) {
@@ -41,8 +49,8 @@ public final class HistogramBars {
         for (int r = first; r <= last; r++) {
             long low = r == 0 ? 0 : 1L << (r - 1);
             long high = r == 0 ? 0 : (1L << r) - 1;
-            int stars = (int) (rows[r] * WIDTH / most);
-            lines.add(String.format("%10d -> %-10d : %-8d |%-" + WIDTH + "s|", low, high, rows[r], "*".repeat(stars)));
+            int stars = (int) (rows[r] * width / most);
+            lines.add(String.format("%10d -> %-10d : %-8d |%-" + width + "s|", low, high, rows[r], "*".repeat(stars)));
         }
         return lines;
     }

@@ -29,11 +29,26 @@ public final class TextPresenter implements Presenter {
     private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss").withZone(ZoneOffset.UTC);
     private static final int TOP_LABELS = 5;
     private static final int MAP_LINES = 20;
+    /** The table's width when none is given: what fits a common terminal window. */
+    public static final int DEFAULT_WIDTH = 120;
     private final PrintStream out;
+    private final int width;
+    private final boolean terminal;
     private int rows;
 
     public TextPresenter(PrintStream out) {
+        this(out, DEFAULT_WIDTH, false);
+    }
+
+    /**
+     * A table no wider than width characters (see {@link TableFit}: which columns are kept). On a
+     * terminal the summary's wide lines (flows, histograms) take a shorter form where they would
+     * pass the width; through a pipe or into a file the summary is always the same text.
+     */
+    public TextPresenter(PrintStream out, int width, boolean terminal) {
         this.out = out;
+        this.width = width;
+        this.terminal = terminal;
     }
 
     @Override
@@ -43,8 +58,11 @@ public final class TextPresenter implements Presenter {
 
     @Override
     public synchronized void ready(Instant time, List<String> interfaces, String hook, List<String> probes) {
-        out.printf("Watching incoming TCP on %s (%s; probes: %s). Ctrl-C to stop.%n", String.join(", ", interfaces),
-                hook, String.join(", ", probes));
+        String line = String.format("Watching incoming TCP on %s (%s; probes: %s). Ctrl-C to stop.",
+                String.join(", ", interfaces), hook, String.join(", ", probes));
+        out.println(!terminal || line.length() <= width ? line : String.format(
+                "Watching incoming TCP on %s (%s; %d probes). Ctrl-C to stop.", String.join(", ", interfaces), hook,
+                probes.size()));
         out.flush();
     }
 
@@ -66,21 +84,30 @@ public final class TextPresenter implements Presenter {
 
     @Override
     public synchronized void interval(Instant time, Duration length, Reading d) {
-        List<Metric> columns = columns(d);
+        List<Metric> metrics = columns(d);
+        List<Desc.Column> columns = metrics.stream().map(m -> m.desc().column()).toList();
+        TableFit fit = TableFit.of(columns, width);
         if (rows++ % 20 == 0) {
             StringBuilder header = new StringBuilder(String.format("%-8s", "UTC"));
-            for (Metric m : columns) {
-                Desc.Column c = m.desc().column();
-                header.append(c.cell() == Desc.Column.Cell.TOP_LABELS ? "  " + c.title()
-                        : String.format(" %" + c.width() + "s", c.title()));
+            for (int i = 0; i < columns.size(); i++) {
+                Desc.Column c = columns.get(i);
+                if (fit.kept()[i]) {
+                    header.append(c.cell() == Desc.Column.Cell.TOP_LABELS
+                            ? "  " + pad(c.title(), fit.budget()[i], fit.lastVariable(columns, i))
+                            : String.format(" %" + c.width() + "s", c.title()));
+                }
             }
             out.println(header);
         }
         activeAlerts();
         StringBuilder row = new StringBuilder(String.format("%-8s", CLOCK.format(time)));
-        for (Metric m : columns) {
-            Desc.Column c = m.desc().column();
-            row.append(switch (c.cell()) {
+        for (int i = 0; i < metrics.size(); i++) {
+            if (!fit.kept()[i]) {
+                continue;
+            }
+            Metric m = metrics.get(i);
+            Desc.Column c = columns.get(i);
+            String cell = switch (c.cell()) {
                 case COUNT -> String.format(" %" + c.width() + "d", value(m));
                 case P50_MS_1, P50_MS_3 -> {
                     LogLinearHistogram h = ((Metric.Distribution) m).histogram();
@@ -88,11 +115,21 @@ public final class TextPresenter implements Presenter {
                             : String.format(" %" + c.width() + (c.cell() == Desc.Column.Cell.P50_MS_1 ? ".1f" : ".3f"),
                                     h.percentile(0.5) / 1000.0);
                 }
-                case TOP_LABELS -> "  " + topLabels(((Metric.CounterMap) m).counts());
-            });
+                case TOP_LABELS -> "  " + pad(topLabels(((Metric.CounterMap) m).counts(), fit.budget()[i]),
+                        fit.budget()[i], fit.lastVariable(columns, i));
+            };
+            if (row.length() + cell.stripTrailing().length() > width) {
+                break; // a count wider than its column (a long interval): the row ends rather than pass the width
+            }
+            row.append(cell);
         }
         out.println(row);
         out.flush();
+    }
+
+    /** text padded to width, unless it is the last cell of its line. */
+    private static String pad(String text, int width, boolean last) {
+        return last || text.length() >= width ? text : text + " ".repeat(width - text.length());
     }
 
     private static long value(Metric m) {
@@ -167,10 +204,16 @@ public final class TextPresenter implements Presenter {
             case Metric.Gauge g -> out.printf("  %-22s %,d%s%n", label, g.value(), partsText(parts));
             case Metric.Distribution d -> {
                 LogLinearHistogram.Percentiles p = d.histogram().percentiles();
-                out.printf("  %-22s %,d; ms: min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f%n", label, p.count(),
-                        p.min() / 1000.0, p.p50() / 1000.0, p.p90() / 1000.0, p.p99() / 1000.0, p.max() / 1000.0);
-                for (String line : HistogramBars.render(d.histogram(), "usecs")) {
-                    out.println("    " + line);
+                String line = String.format("  %-22s %,d; ms: min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f", label,
+                        p.count(), p.min() / 1000.0, p.p50() / 1000.0, p.p90() / 1000.0, p.p99() / 1000.0,
+                        p.max() / 1000.0);
+                out.println(!terminal || line.length() <= width ? line : String.format(
+                        "  %-22s %,d; ms p50 %.3f p90 %.3f p99 %.3f max %.3f", label, p.count(), p.p50() / 1000.0,
+                        p.p90() / 1000.0, p.p99() / 1000.0, p.max() / 1000.0));
+                int bars = terminal ? Math.clamp(width - 4 - HistogramBars.LABELS, 10, HistogramBars.WIDTH)
+                        : HistogramBars.WIDTH;
+                for (String bar : HistogramBars.render(d.histogram(), "usecs", bars)) {
+                    out.println("    " + bar);
                 }
             }
             case Metric.CounterMap map -> {
@@ -203,7 +246,8 @@ public final class TextPresenter implements Presenter {
                 }
                 out.printf("  %s:%n", t.title());
                 for (Metric.Row row : t.rows()) {
-                    out.println("    " + row(row, t.arrow()));
+                    String line = "    " + row(row, t.arrow(), true);
+                    out.println(!terminal || line.length() <= width ? line : "    " + row(row, t.arrow(), false));
                 }
             }
         }
@@ -230,14 +274,16 @@ public final class TextPresenter implements Presenter {
         }
     }
 
-    private static String row(Metric.Row row, String arrow) {
+    /** A table's row: aligned (flows and first texts padded to their widest), or as short as it goes. */
+    private static String row(Metric.Row row, String arrow, boolean aligned) {
         StringBuilder s = new StringBuilder();
         for (Metric.Cell cell : row.cells()) {
             switch (cell) {
-                case Metric.Cell.FlowCell f -> s.append(String.format("%-45s %s %-45s",
+                case Metric.Cell.FlowCell f -> s.append(String.format(aligned ? "%-45s %s %-45s" : "%s %s %s",
                         Addresses.endpoint(f.flow().laddr(), f.flow().lport()), arrow,
                         Addresses.endpoint(f.flow().raddr(), f.flow().rport())));
-                case Metric.Cell.Text t -> s.append(s.isEmpty() ? String.format("%-40s", t.value()) : "  " + t.value());
+                case Metric.Cell.Text t -> s.append(s.isEmpty() ? String.format(aligned ? "%-40s" : "%s", t.value())
+                        : "  " + t.value());
                 case Metric.Cell.Count c -> s.append(String.format("  %s %,d", c.name(), c.value()));
                 case Metric.Cell.Decimal d -> s.append(String.format("  %s %.3f", d.name(), d.value()));
             }
@@ -247,16 +293,33 @@ public final class TextPresenter implements Presenter {
 
     /** "443:12 80:3" for the biggest labels. */
     static String topLabels(Map<String, Long> counts) {
-        StringBuilder s = new StringBuilder();
-        counts.entrySet().stream()
+        return topLabels(counts, Integer.MAX_VALUE);
+    }
+
+    /**
+     * "443:12 80:3 +4": the biggest labels (at most five) that fit in max characters with the count
+     * of the others after them; fewer labels when five do not fit, nothing when not even the count does.
+     */
+    static String topLabels(Map<String, Long> counts, int max) {
+        List<String> top = counts.entrySet().stream()
                 .sorted(Map.Entry.<String, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey(
                         Comparator.comparingLong(TextPresenter::asNumber).thenComparing(Comparator.naturalOrder()))))
                 .limit(TOP_LABELS)
-                .forEach(e -> s.append(s.isEmpty() ? "" : " ").append(e.getKey()).append(':').append(e.getValue()));
-        if (counts.size() > TOP_LABELS) {
-            s.append(" +").append(counts.size() - TOP_LABELS);
+                .map(e -> e.getKey() + ':' + e.getValue())
+                .toList();
+        for (int k = top.size(); k >= 0; k--) {
+            StringBuilder s = new StringBuilder();
+            for (int i = 0; i < k; i++) {
+                s.append(s.isEmpty() ? "" : " ").append(top.get(i));
+            }
+            if (counts.size() > k) {
+                s.append(s.isEmpty() ? "+" : " +").append(counts.size() - k);
+            }
+            if (s.length() <= max) {
+                return s.toString();
+            }
         }
-        return s.toString();
+        return "";
     }
 
     private static long asNumber(String label) {
@@ -312,24 +375,48 @@ public final class TextPresenter implements Presenter {
     /** "!! active: scan from 198.18.0.2; flood from *" above a row while alerts last: an attack still going is seen at a glance. */
     private void activeAlerts() {
         if (alertsNotPrinted > 0) {
-            out.printf("!! and %,d more alert lines not printed (at most %d a second here; --format json has each)%n",
-                    alertsNotPrinted, ALERT_LINES_PER_SECOND);
+            String line = String.format("!! and %,d more alert lines not printed (at most %d a second here; --format"
+                    + " json has each)", alertsNotPrinted, ALERT_LINES_PER_SECOND);
+            out.println(line.length() <= width ? line
+                    : fitted(String.format("!! %,d more alert lines not printed", alertsNotPrinted), width));
             alertsNotPrinted = 0;
         }
         if (!active.isEmpty()) {
-            // By type: its sources, or how many when there are more than a glance takes in.
-            Map<String, List<String>> byType = new java.util.LinkedHashMap<>();
-            for (dev.tcpinspect.snapshot.Alert a : active.values()) {
-                byType.computeIfAbsent(a.type(), t -> new ArrayList<>()).add(a.source());
-            }
-            List<String> parts = new ArrayList<>();
-            byType.forEach((type, sources) -> {
-                List<String> distinct = sources.stream().distinct().toList();
-                parts.add(type + (distinct.size() <= 3 ? " from " + String.join(", ", distinct)
-                        : " from " + distinct.size() + " sources"));
-            });
-            out.println("!! active: " + String.join("; ", parts));
+            out.println(activeLine(active.values(), width));
         }
+    }
+
+    /**
+     * "!! active: scan from 198.18.0.2; flood from *": by type, its sources, or how many when there
+     * are more than a glance takes in; within width, counting the sources of each type when naming
+     * them does not fit, and cut short ("...") when even that does not.
+     */
+    static String activeLine(java.util.Collection<dev.tcpinspect.snapshot.Alert> alerts, int width) {
+        Map<String, List<String>> byType = new java.util.LinkedHashMap<>();
+        for (dev.tcpinspect.snapshot.Alert a : alerts) {
+            List<String> sources = byType.computeIfAbsent(a.type(), t -> new ArrayList<>());
+            if (!sources.contains(a.source())) {
+                sources.add(a.source());
+            }
+        }
+        for (int named = 3; named >= 0; named--) {
+            List<String> parts = new ArrayList<>();
+            for (Map.Entry<String, List<String>> e : byType.entrySet()) {
+                List<String> sources = e.getValue();
+                parts.add(e.getKey() + (sources.size() <= named ? " from " + String.join(", ", sources)
+                        : " from " + sources.size() + (sources.size() == 1 ? " source" : " sources")));
+            }
+            String line = "!! active: " + String.join("; ", parts);
+            if (line.length() <= width || named == 0) {
+                return fitted(line, width);
+            }
+        }
+        throw new AssertionError("unreachable");
+    }
+
+    /** The line, or its start and "..." when it is longer than width. */
+    static String fitted(String line, int width) {
+        return line.length() <= width ? line : line.substring(0, Math.max(0, width - 3)) + "...";
     }
 
     @Override

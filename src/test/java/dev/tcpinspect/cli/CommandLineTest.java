@@ -43,6 +43,7 @@ class CommandLineTest {
         Cmd.Result watchHelp = unprivileged("watch", "--help");
         assertEquals(0, watchHelp.exit());
         assertTrue(watchHelp.out().contains("--xdp") && watchHelp.out().contains("Examples"), watchHelp.out());
+        assertTrue(watchHelp.out().contains("--no-tui") && watchHelp.out().contains("--width=COLUMNS"), watchHelp.out());
         Cmd.Result version = unprivileged("--version");
         assertEquals(0, version.exit());
         assertTrue(version.out().startsWith("tcpinspect "), version.out());
@@ -87,6 +88,9 @@ class CommandLineTest {
                 noSuchProbe.err());
         Cmd.Result badInterval = TcpinspectProcess.run(null, "watch", "--interval", "0");
         assertEquals(2, badInterval.exit(), badInterval.err());
+        Cmd.Result badWidth = TcpinspectProcess.run(null, "watch", "--width", "20");
+        assertEquals(2, badWidth.exit(), badWidth.err());
+        assertTrue(badWidth.err().contains("--width must be a number of columns from 40 to 10000, not 20"), badWidth.err());
         for (String[] bad : new String[][] {{"scan.portz=3", "scan has no setting 'portz'; its settings are ports,"},
                 {"scan.ports=0", "scan.ports must be a whole number from 1 to 256, not '0'"},
                 {"scan.ports=600", "from 1 to 256"}, {"scan.window=99999999999", "from 1 to 3600"},
