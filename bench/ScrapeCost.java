@@ -33,14 +33,20 @@ public class ScrapeCost {
                 for (String line = err.readLine(); line != null && !line.contains(" info ready "); line = err.readLine()) {
                     // building, or the JVM starting
                 }
-                Thread.ofPlatform().daemon().start(() -> err.lines().forEach(l -> { }));
+                Thread.ofPlatform().daemon().start(() -> {
+                    try {
+                        err.lines().forEach(l -> { });
+                    } catch (java.io.UncheckedIOException closed) {
+                        // the agent is gone
+                    }
+                });
                 long pid = agent.pid(); // ip netns exec and the launcher both exec: this is the JVM
                 if (!Files.readString(Path.of("/proc/" + pid + "/comm")).strip().equals("java")) {
                     throw new IllegalStateException("pid " + pid + " is not the agent's JVM");
                 }
                 double[][] empty = scrapes(lab, 10);
                 long sent = 120_000;
-                sh("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9", "--rand-source", "-i", "u40",
+                shIgnoringStatus("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9", "--rand-source", "-i", "u40",
                         "-c", Long.toString(sent), Lab.SERVER_V4);
                 Thread.sleep(3000); // drained into the agent's tables
                 var drops = new com.fasterxml.jackson.databind.ObjectMapper()
@@ -117,6 +123,11 @@ public class ScrapeCost {
         String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
         String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    }
+
+    /** hping3 exits 1 when nothing answered, which is the point of sending to a closed port. */
+    static void shIgnoringStatus(String... command) throws Exception {
+        new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
     }
 
     static void sh(String... command) throws Exception {

@@ -180,6 +180,17 @@ public final class FlowTable {
         }
     }
 
+    private java.util.function.BiConsumer<MemorySegment, MemorySegment> drainListener;
+
+    /**
+     * Also hands each count drained from the kernel to listener, as (key, value) in the kernel's
+     * layout (a per-CPU table's copies one by one): what changed since the last drain, for a probe
+     * that needs rates, without walking every flow kept.
+     */
+    public synchronized void onDrain(java.util.function.BiConsumer<MemorySegment, MemorySegment> listener) {
+        this.drainListener = listener;
+    }
+
     /**
      * Empties the table the kernel is not counting into into the totals, then makes the kernel
      * count into it. Called about once a second (a watch's tick, or a read); nothing counted is lost.
@@ -205,6 +216,9 @@ public final class FlowTable {
                 totals.put(probe.copy(), total);
             }
             merge.into(total, value);
+            if (drainListener != null) {
+                drainListener.accept(key, value);
+            }
         });
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(ValueLayout.JAVA_INT);
@@ -259,17 +273,36 @@ public final class FlowTable {
         return drained(limit, decode);
     }
 
-    /** The biggest totals as of the last drain, without draining: a baseline to compare a later top with. */
+    /**
+     * The biggest totals as of the last drain, without draining: a baseline to compare a later top with.
+     * Chosen with a heap of limit entries, not a sort of every flow: an agent asks every second, with
+     * up to 65,536 flows kept (BENCHMARKS.md, scraping the agent).
+     */
     public synchronized <T> List<T> drained(int limit, BiFunction<MemorySegment, MemorySegment, T> decode) {
-        List<Map.Entry<Key, MemorySegment>> entries = new ArrayList<>(totals.entrySet());
-        entries.sort(Comparator.comparingLong((Map.Entry<Key, MemorySegment> e) -> weight.applyAsLong(e.getValue()))
-                .reversed());
-        List<T> top = new ArrayList<>(Math.min(limit, entries.size()));
-        for (int i = 0; i < Math.min(limit, entries.size()); i++) {
-            top.add(decode.apply(entries.get(i).getKey().segment(), entries.get(i).getValue()));
+        if (limit <= 0) {
+            return List.of();
+        }
+        java.util.PriorityQueue<Ranked> smallestFirst = new java.util.PriorityQueue<>(
+                Math.min(limit, totals.size()) + 1, Comparator.comparingLong(Ranked::weight));
+        for (Map.Entry<Key, MemorySegment> e : totals.entrySet()) {
+            long w = weight.applyAsLong(e.getValue());
+            if (smallestFirst.size() < limit) {
+                smallestFirst.add(new Ranked(w, e));
+            } else if (w > smallestFirst.peek().weight()) {
+                smallestFirst.poll();
+                smallestFirst.add(new Ranked(w, e));
+            }
+        }
+        List<Ranked> ranked = new ArrayList<>(smallestFirst);
+        ranked.sort(Comparator.comparingLong(Ranked::weight).reversed());
+        List<T> top = new ArrayList<>(ranked.size());
+        for (Ranked r : ranked) {
+            top.add(decode.apply(r.entry().getKey().segment(), r.entry().getValue()));
         }
         return top;
     }
+
+    private record Ranked(long weight, Map.Entry<Key, MemorySegment> entry) {}
 
     /** Counts of the flows let go when the totals were full (see the class comment). */
     public synchronized long released() {

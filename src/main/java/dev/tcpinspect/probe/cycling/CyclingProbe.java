@@ -67,7 +67,10 @@ public final class CyclingProbe implements Probe {
     private RateThreshold settings;
     private ProbeContext context;
     private FlowTable remotes;
-    private final Map<String, long[]> last = new HashMap<>();
+    /** Counts drained from the kernel since the last drain(), by remote (its own lock: drains come from readings too). */
+    private final Object pendingLock = new Object();
+    private Map<String, long[]> pending = new HashMap<>();
+    private Map<String, String> pendingFamilies = new HashMap<>();
     private final Map<String, Followed> followed = new LinkedHashMap<>();
     private final EpisodeHistory<Episode> history = new EpisodeHistory<>();
     private long lastDrain = System.nanoTime();
@@ -129,6 +132,16 @@ public final class CyclingProbe implements Probe {
         this.remotes = context.slotTable("cycling_remotes", REMOTE_KEY.byteSize(), COUNTS.byteSize(),
                 FlowTable.sumOfLongs(3), v -> v.get(ValueLayout.JAVA_LONG_UNALIGNED, 0)
                         + v.get(ValueLayout.JAVA_LONG_UNALIGNED, 8) + v.get(ValueLayout.JAVA_LONG_UNALIGNED, 16));
+        remotes.onDrain((key, value) -> {
+            String remote = dev.tcpinspect.probe.SourceKey.format(key);
+            synchronized (pendingLock) {
+                long[] d = pending.computeIfAbsent(remote, r -> new long[3]);
+                d[0] += value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+                d[1] += value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
+                d[2] += value.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
+                pendingFamilies.putIfAbsent(remote, dev.tcpinspect.probe.SourceKey.ipv6(key) ? "ipv6" : "ipv4");
+            }
+        });
     }
 
     private static final class Followed {
@@ -159,23 +172,19 @@ public final class CyclingProbe implements Probe {
         double seconds = (now - lastDrain) / 1e9;
         lastDrain = now;
         Instant time = Instant.now();
-        Map<String, long[]> delta = new HashMap<>();
-        Map<String, String> families = new HashMap<>();
-        Set<String> present = new java.util.HashSet<>();
-        remotes.top(Integer.MAX_VALUE, (key, value) -> {
-            String remote = dev.tcpinspect.probe.SourceKey.format(key);
-            present.add(remote);
-            long[] total = {value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), value.get(ValueLayout.JAVA_LONG_UNALIGNED, 8),
-                value.get(ValueLayout.JAVA_LONG_UNALIGNED, 16)};
-            long[] before = last.getOrDefault(remote, new long[3]);
-            if (!Arrays.equals(total, before)) {
-                delta.put(remote, new long[] {total[0] - before[0], total[1] - before[1], total[2] - before[2]});
-                families.put(remote, dev.tcpinspect.probe.SourceKey.ipv6(key) ? "ipv6" : "ipv4");
-                last.put(remote, total);
-            }
-            return null;
-        });
-        last.keySet().retainAll(present); // remotes the totals let go of
+        // What each remote added since the last drain: whatever drained the kernel's counts since (this,
+        // or a reading of the top remotes), so the cost follows the remotes that changed, not every one kept
+        remotes.drain();
+        remotes.drain(); // both halves, as top() drains them
+        Map<String, long[]> delta;
+        Map<String, String> families;
+        synchronized (pendingLock) {
+            delta = pending;
+            families = pendingFamilies;
+            pending = new HashMap<>();
+            pendingFamilies = new HashMap<>();
+        }
+        delta.values().removeIf(d -> d[0] == 0 && d[1] == 0 && d[2] == 0);
         for (var e : delta.entrySet()) {
             String remote = e.getKey();
             long[] d = e.getValue();
