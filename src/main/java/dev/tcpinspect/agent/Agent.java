@@ -72,9 +72,17 @@ public final class Agent implements AutoCloseable {
      *     on every reload
      */
     public Agent(Supplier<AgentConfig> configs, AgentLog log) {
+        this(configs, log, null);
+    }
+
+    /** @param view a full-screen view (agent --tui) fed each reading and alert, or null */
+    public Agent(Supplier<AgentConfig> configs, AgentLog log, dev.tcpinspect.output.Presenter view) {
         this.configs = configs;
         this.log = log;
+        this.view = view;
     }
+
+    private final dev.tcpinspect.output.Presenter view;
 
     /** Loads and attaches the probes and starts answering HTTP; anything that fails leaves nothing behind. */
     public Agent start() {
@@ -92,6 +100,10 @@ public final class Agent implements AutoCloseable {
         }
         log.info("ready", "interfaces", String.join(",", probes.options().interfaces()), "hook", hook(config), "probes",
                 String.join(",", probes.names()), "listen", AgentHttp.describe(http.address()), "ports", portsText());
+        if (view != null) {
+            view.ready(Instant.now(), probes.options().interfaces(), hook(config), probes.names());
+            log.divert(view::notice);
+        }
         return this;
     }
 
@@ -176,6 +188,9 @@ public final class Agent implements AutoCloseable {
         Reading interval = before == null || restarted ? total : total.minus(before.total());
         Duration length = before == null || restarted ? Duration.between(countingSince, now)
                 : Duration.between(before.time(), now);
+        if (view != null && before != null && !restarted) {
+            view.interval(now, length, interval);
+        }
         restarted = false;
         List<AgentMetrics.ProgramStat> programs = new ArrayList<>();
         for (var p : probes.object().programs().values()) {
@@ -273,6 +288,9 @@ public final class Agent implements AutoCloseable {
         ProbeSet set = ProbeSet.start(chosen, options);
         set.onAlerts(alert -> {
             alerts.accept(alert);
+            if (view != null) {
+                view.alert(alert);
+            }
             if (alert.state() != Alert.State.UPDATE) {
                 log.warn("alert " + alert.state().label(), "type", alert.type(), "source", alert.source(),
                         "headline", alert.headline());

@@ -21,6 +21,8 @@ public final class AgentLog {
 
     private final PrintStream out;
     private volatile AgentConfig.LogFormat format;
+    /** Where lines go instead of out while a full-screen view holds the terminal (it shows them), or null. */
+    private volatile java.util.function.Consumer<String> divert;
 
     public AgentLog(PrintStream out, AgentConfig.LogFormat format) {
         this.out = out;
@@ -29,6 +31,11 @@ public final class AgentLog {
 
     public void format(AgentConfig.LogFormat f) {
         format = f;
+    }
+
+    /** Sends lines to a full-screen view instead of stderr (null: to stderr again). */
+    public void divert(java.util.function.Consumer<String> view) {
+        divert = view;
     }
 
     public void info(String message, Object... fields) {
@@ -68,6 +75,11 @@ public final class AgentLog {
                 b.append(v.isEmpty() || v.contains(" ") || v.contains("\"") ? '"' + v.replace("\"", "\\\"") + '"' : v);
             }
             line = b.toString();
+        }
+        java.util.function.Consumer<String> view = divert;
+        if (view != null) {
+            view.accept(line);
+            return;
         }
         synchronized (out) {
             out.println(line);

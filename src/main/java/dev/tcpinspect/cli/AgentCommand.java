@@ -58,6 +58,10 @@ final class AgentCommand implements Callable<Integer> {
                     + " ${COMPLETION-CANDIDATES}. Default: all.")
     List<String> probes = new ArrayList<>();
 
+    @Option(names = "--tui", description = "Also show the full-screen live view of watch on this terminal (q or Ctrl-C"
+            + " stops the agent); the log's lines show in it. Needs standard output to be a terminal.")
+    boolean tui;
+
     @Override
     public Integer call() throws Exception {
         java.net.InetSocketAddress address = null;
@@ -69,7 +73,16 @@ final class AgentCommand implements Callable<Integer> {
             }
         }
         java.net.InetSocketAddress listenOverride = address;
+        if (tui && !dev.tcpinspect.os.Tty.isTerminal(dev.tcpinspect.os.Tty.STDOUT)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--tui needs standard output to be a terminal");
+        }
         AgentLog log = new AgentLog(System.err, logFormat == null ? AgentConfig.LogFormat.TEXT : logFormat);
+        StopSignal stop = new StopSignal();
+        dev.tcpinspect.output.LivePresenter live = null;
+        if (tui) {
+            live = new dev.tcpinspect.output.LivePresenter(System.out, WatchCommand.defaultWidth(true), stop::request);
+            stop.beforeHalt(live::restore);
+        }
         Agent agent = new Agent(() -> {
             AgentConfig c = config == null ? AgentConfig.defaults() : AgentConfig.read(config);
             if (listenOverride != null) {
@@ -85,8 +98,9 @@ final class AgentCommand implements Callable<Integer> {
                 c = c.withProbes(probes);
             }
             return c;
-        }, log);
-        try (StopSignal stop = new StopSignal(); Agent running = agent.start()) {
+        }, log, live);
+        Agent.State last = null;
+        try (stop; var view = live; Agent running = agent.start()) {
             try {
                 Signal.handle(new Signal("HUP"), s -> running.requestReload()); // as most daemons do
             } catch (IllegalArgumentException ignored) {
@@ -94,6 +108,12 @@ final class AgentCommand implements Callable<Integer> {
                 log.warn("SIGHUP is ignored (started under nohup?): restart the agent to read its config again");
             }
             running.run(stop::await);
+            last = running.state();
+            if (view != null) {
+                log.divert(null);
+                view.summary(java.time.Instant.now(), java.time.Duration.between(last.started(), java.time.Instant.now()),
+                        last.interfaces(), last.total());
+            }
             log.info("stopping: detaching everything");
         }
         log.info("stopped");

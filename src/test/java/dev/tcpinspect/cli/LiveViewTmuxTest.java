@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.Http;
 import dev.tcpinspect.testing.RequiresBpf;
 import dev.tcpinspect.testing.TcpinspectProcess;
 import java.nio.file.Path;
@@ -127,6 +128,36 @@ class LiveViewTmuxTest {
                 String history = pane.history();
                 assertTrue(history.contains("tcpinspect-exit=0") && history.contains("Summary: "), history);
                 assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "watch detached on exit");
+            }
+        }
+    }
+
+    /**
+     * agent --tui: the same view of the agent's readings while it serves HTTP; its log's lines go into
+     * the view, not over it; q stops the agent as SIGTERM does.
+     */
+    @Test
+    void agentTuiShowsItsReadingsWhileItServes() throws Exception {
+        try (Lab lab = Lab.create();
+             Traffic.Server server = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT)) {
+            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
+            command.addAll(TcpinspectProcess.javaCommand());
+            command.addAll(List.of("agent", "-i", lab.serverIf(), "--tui"));
+            try (Pane pane = Pane.start(100, 30, command)) {
+                pane.await("the live view", s -> has(s, "ACCEPTED"), 60);
+                assertEquals(CONNECTIONS, Traffic.connect(lab.client(), Lab.SERVER_V4, PORT, CONNECTIONS));
+                List<String> screen = pane.await("the connections", s -> counter(s, "ACCEPTED") == CONNECTIONS, 30);
+                fits(screen, 100, 30);
+                Http.Response health = Http.get(lab.serverNs(), "http://127.0.0.1:9977/healthz");
+                assertEquals(200, health.status(), "it serves HTTP meanwhile");
+                assertFalse(screen.stream().anyMatch(l -> l.matches("\\d{4}-\\d\\d-\\d\\dT.* info ready .*")),
+                        "no log line over the view: " + String.join("\n", screen));
+                pane.keys("q");
+                pane.await("the end", s -> has(s, "tcpinspect-exit="), 60);
+                String history = pane.history();
+                assertTrue(history.contains("tcpinspect-exit=0") && history.contains("Summary: "), history);
+                assertTrue(history.contains(" info stopped"), history);
+                assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "the agent detached on exit");
             }
         }
     }

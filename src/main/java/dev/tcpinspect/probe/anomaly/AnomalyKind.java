@@ -30,7 +30,7 @@ public enum AnomalyKind {
         return meaning;
     }
 
-    public static AnomalyKind of(int value) {
+    static AnomalyKind of(int value) {
         return value >= 0 && value < VALUES.length ? VALUES[value] : MALFORMED;
     }
 }

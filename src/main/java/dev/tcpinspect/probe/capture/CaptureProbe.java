@@ -10,8 +10,6 @@ import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
 import dev.tcpinspect.probe.ProbeSet;
-import dev.tcpinspect.probe.anomaly.AnomalyKind;
-import dev.tcpinspect.probe.drops.DropsProbe;
 import dev.tcpinspect.snapshot.Desc;
 import dev.tcpinspect.snapshot.Desc.Role;
 import dev.tcpinspect.snapshot.Export;
@@ -107,9 +105,16 @@ public final class CaptureProbe implements Probe {
         object.setConstant("capture_payload", payload);
     }
 
+    /** enum anomaly_kind's names from the object's BTF (anomaly.h): value to "xmas", "syn_fin", ... */
+    private Map<Long, String> anomalyKinds = Map.of();
+
     @Override
     public void bind(ProbeContext context) {
         this.context = context;
+        Map<Long, String> kinds = new java.util.HashMap<>();
+        context.object().btf().enumValues("anomaly_kind").forEach((name, value) ->
+                kinds.put(value, name.replaceFirst("^ANOMALY_", "").toLowerCase(java.util.Locale.ROOT)));
+        anomalyKinds = Map.copyOf(kinds);
         context.subscribeAlways("capture_packets", (data, offset, length) -> {
             int kind = data.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + KIND) & 0xffff;
             int code = data.get(ValueLayout.JAVA_SHORT_UNALIGNED, offset + CODE) & 0xffff;
@@ -124,10 +129,11 @@ public final class CaptureProbe implements Probe {
     /** Why a packet was copied, as its comment in the file: "anomaly xmas", "reset received", "drop NO_SOCKET". */
     public String comment(int kind, int code) {
         return comments.computeIfAbsent(kind << 16 | code, k -> switch (kind) {
-            case ANOMALY -> "anomaly " + AnomalyKind.of(code).label();
+            case ANOMALY -> "anomaly " + anomalyKinds.getOrDefault((long) code, Integer.toString(code));
             case RESET_IN -> "reset received";
             case RESET_OUT -> "reset sent";
-            case DROP -> "drop " + DropsProbe.reasonName(code);
+            case DROP -> "drop " + dev.tcpinspect.ebpf.KernelEnums.values("skb_drop_reason", "SKB_DROP_REASON_")
+                    .getOrDefault((long) code, Integer.toString(code));
             default -> "flagged (kind " + kind + ")";
         });
     }
