@@ -100,13 +100,14 @@ final class AgentCommand implements Callable<Integer> {
             return c;
         }, log, live);
         Agent.State last = null;
+        try {
+            // before the start, so that a SIGHUP right after "ready" is a reload, never the JVM's exit
+            Signal.handle(new Signal("HUP"), s -> agent.requestReload()); // as most daemons do
+        } catch (IllegalArgumentException ignored) {
+            // the JVM found SIGHUP ignored (started under nohup): it stays so
+            log.warn("SIGHUP is ignored (started under nohup?): restart the agent to read its config again");
+        }
         try (stop; var view = live; Agent running = agent.start()) {
-            try {
-                Signal.handle(new Signal("HUP"), s -> running.requestReload()); // as most daemons do
-            } catch (IllegalArgumentException ignored) {
-                // the JVM found SIGHUP ignored (started under nohup): it stays so
-                log.warn("SIGHUP is ignored (started under nohup?): restart the agent to read its config again");
-            }
             running.run(stop::await);
             last = running.state();
             if (view != null) {
