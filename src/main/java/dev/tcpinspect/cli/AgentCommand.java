@@ -100,13 +100,11 @@ final class AgentCommand implements Callable<Integer> {
             return c;
         }, log, live);
         Agent.State last = null;
-        try {
-            // before the start, so that a SIGHUP right after "ready" is a reload, never the JVM's exit
-            Signal.handle(new Signal("HUP"), s -> agent.requestReload()); // as most daemons do
-        } catch (IllegalArgumentException ignored) {
-            // the JVM found SIGHUP ignored (started under nohup): it stays so
-            log.warn("SIGHUP is ignored (started under nohup?): restart the agent to read its config again");
-        }
+        // SIGHUP reloads, as for most daemons; installed before the start, so that one right after "ready"
+        // is a reload. Started under nohup, SIGHUP comes ignored, and the JVM would silently leave it so:
+        // the agent takes it back, since a reload is what nohup wants a hangup not to do (end the process).
+        dev.tcpinspect.os.Libc.restoreIfIgnored(dev.tcpinspect.os.Libc.SIGHUP);
+        Signal.handle(new Signal("HUP"), s -> agent.requestReload());
         try (stop; var view = live; Agent running = agent.start()) {
             running.run(stop::await);
             last = running.state();

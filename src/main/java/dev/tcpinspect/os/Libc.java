@@ -32,6 +32,7 @@ public final class Libc {
     public static final int SO_DETACH_BPF = 27;
     public static final int AF_NETLINK = 16;
     public static final int SOCK_RAW = 3;
+    public static final int SIGHUP = 1;
     public static final int SIGINT = 2;
     public static final int SIGTERM = 15;
     private static final long SIG_IGN = 1;

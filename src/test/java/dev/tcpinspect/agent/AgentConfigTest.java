@@ -58,8 +58,8 @@ class AgentConfigTest {
 
     @Test
     void mistakesNameTheFileAndLine() {
-        assertEquals("agent.yaml:2: unknown key 'prob'; the keys are all_netns, interfaces, interval, listen, log_format,"
-                + " bpf_stats, pcap, ports, probes, set, tc_mode, xdp, xdp_mode", refusal("xdp: false\nprob: [conn]\n"));
+        assertEquals("agent.yaml:2: unknown key 'prob'; the keys are all_netns, bpf_stats, interfaces, interval, listen,"
+                + " log_format, pcap, ports, probes, set, tc_mode, xdp, xdp_mode", refusal("xdp: false\nprob: [conn]\n"));
         assertEquals("agent.yaml:1: no probe named 'con'; the probes are packets, conn, handshake, retrans, reset, drops,"
                 + " zerowin, rtt, dupack, anomaly, scan, flood, cycling", refusal("probes: [con]"));
         assertEquals("agent.yaml:3: ports: 0 is not a port (1 to 65535)", refusal("ports:\n  - 443\n  - 0\n"));

@@ -137,11 +137,18 @@ class AgentCliTest {
         Path config = Files.createTempFile("agent", ".yaml");
         Files.writeString(config, "probes: [packets]\nlog_format: json\n");
         Http.KeepAlive http = null;
+        // started as nohup starts it, SIGHUP ignored: the agent takes it back for its reload
+        List<String> agentCommand = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
         try (Lab lab = Lab.create();
              var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
-             TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(),
-                     "--config", config.toString())) {
+             TcpinspectProcess agent = TcpinspectProcess.startCommand(List.of("ip", "netns", "exec", lab.serverNs(),
+                     "bash", "-c", "trap '' HUP; exec " + TcpinspectProcess.shellLine(withArgs(agentCommand, "agent", "-i",
+                             lab.serverIf(), "--config", config.toString()))))) {
             awaitLog(agent, "\"msg\":\"ready\"", 30);
+            String ignored = Files.readAllLines(Path.of("/proc", Long.toString(agent.pid()), "status")).stream()
+                    .filter(l -> l.startsWith("SigIgn:")).findFirst().orElseThrow();
+            assertTrue(ignored.contains("SigIgn:") && (Long.parseLong(ignored.substring(7).strip(), 16) & 1) == 0,
+                    "the agent handles SIGHUP (the JVM ignores only what it does not handle): " + ignored);
             // every request on one connection, opened before the reload: the reloaded conn probe counts
             // the connections accepted after its load, and these requests add none
             http = new Http.KeepAlive(lab.server(), "127.0.0.1", 9977);
@@ -294,6 +301,12 @@ class AgentCliTest {
         Cmd.run("ip", "netns", "exec", lab.clientNs(), "sysctl", "-qw", "net.ipv6.conf." + lab.clientIf()
                 + ".disable_ipv6=1").ok();
         return true;
+    }
+
+    private static List<String> withArgs(List<String> command, String... args) {
+        List<String> all = new java.util.ArrayList<>(command);
+        all.addAll(List.of(args));
+        return all;
     }
 
     private static double handshakes(Map<String, Double> m) {

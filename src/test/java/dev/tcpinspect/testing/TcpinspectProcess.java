@@ -157,8 +157,22 @@ public final class TcpinspectProcess implements AutoCloseable {
             command.addAll(List.of("ip", "netns", "exec", netns));
         }
         command.addAll(javaCommand());
+        if (!jsonOutput(args)) {
+            // as the launcher starts it (scripts/common.sh, jit_options): C1 alone but for JSON output
+            command.add(command.indexOf("-cp"), "-XX:TieredStopAtLevel=1");
+        }
         command.addAll(List.of(args));
         return startCommand(command);
+    }
+
+    private static boolean jsonOutput(String... args) {
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equalsIgnoreCase("--format=json")
+                    || (args[i].equals("--format") && i + 1 < args.length && args[i + 1].equalsIgnoreCase("json"))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public static TcpinspectProcess startCommand(List<String> command) {
