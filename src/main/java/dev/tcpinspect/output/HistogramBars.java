@@ -20,10 +20,9 @@ public final class HistogramBars {
         return render(h, unit, WIDTH);
     }
 
-    /** With bars of at most width characters. */
-    public static List<String> render(LogLinearHistogram h, String unit, int width) {
-        int top = 64;
-        long[] rows = new long[top];
+    /** The histogram's counts by power of two: row r holds the values from 2^(r-1) up to 2^r (row 0: zero). */
+    static long[] powersOfTwo(LogLinearHistogram h) {
+        long[] rows = new long[64];
         for (int b = 0; b < LogLinearHistogram.BUCKETS; b++) {
             long n = h.bucketCount(b);
             if (n != 0) {
@@ -31,6 +30,13 @@ public final class HistogramBars {
                 rows[low == 0 ? 0 : 64 - Long.numberOfLeadingZeros(low)] += n;
             }
         }
+        return rows;
+    }
+
+    /** With bars of at most width characters. */
+    public static List<String> render(LogLinearHistogram h, String unit, int width) {
+        int top = 64;
+        long[] rows = powersOfTwo(h);
         int first = -1;
         int last = -1;
         long most = 0;

@@ -490,14 +490,7 @@ final class LiveView {
 
     /** One character per power of two from the first value to the last, darker for more values. */
     static String strip(LogLinearHistogram h) {
-        long[] rows = new long[64];
-        for (int b = 0; b < LogLinearHistogram.BUCKETS; b++) {
-            long n = h.bucketCount(b);
-            if (n != 0) {
-                long low = LogLinearHistogram.lowerBound(b);
-                rows[low == 0 ? 0 : 64 - Long.numberOfLeadingZeros(low)] += n;
-            }
-        }
+        long[] rows = HistogramBars.powersOfTwo(h);
         int first = -1;
         int last = -1;
         long most = 0;

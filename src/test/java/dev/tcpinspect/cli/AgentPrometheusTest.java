@@ -248,16 +248,8 @@ class AgentPrometheusTest {
 
     /** An instant query's result: instance to value. */
     static Map<String, Double> query(String api, String promql) throws Exception {
-        HttpClient http = HttpClient.newHttpClient();
-        String body = http.send(HttpRequest.newBuilder(URI.create(api + "/api/v1/query?query="
-                + URLEncoder.encode(promql, StandardCharsets.UTF_8))).timeout(Duration.ofSeconds(10)).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
-        JsonNode json = JSON.readTree(body);
-        if (!json.path("status").asText().equals("success")) {
-            throw new AssertionError(promql + ": " + body);
-        }
         Map<String, Double> values = new HashMap<>();
-        for (JsonNode r : json.at("/data/result")) {
+        for (JsonNode r : result(api, promql)) {
             values.put(r.at("/metric/instance").asText(), Double.parseDouble(r.get("value").get(1).asText()));
         }
         return values;
@@ -265,19 +257,23 @@ class AgentPrometheusTest {
 
     /** An instant query's result, each series by its labels (a query need not keep instance). */
     static Map<String, Double> queryAny(String api, String promql) throws Exception {
-        HttpClient http = HttpClient.newHttpClient();
-        String body = http.send(HttpRequest.newBuilder(URI.create(api + "/api/v1/query?query="
+        Map<String, Double> values = new HashMap<>();
+        for (JsonNode r : result(api, promql)) {
+            values.put(r.get("metric").toString(), Double.parseDouble(r.get("value").get(1).asText()));
+        }
+        return values;
+    }
+
+    /** The series of an instant query, failing when Prometheus does not answer with success. */
+    private static JsonNode result(String api, String promql) throws Exception {
+        String body = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(api + "/api/v1/query?query="
                 + URLEncoder.encode(promql, StandardCharsets.UTF_8))).timeout(Duration.ofSeconds(10)).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
         JsonNode json = JSON.readTree(body);
         if (!json.path("status").asText().equals("success")) {
             throw new AssertionError(promql + ": " + body);
         }
-        Map<String, Double> values = new HashMap<>();
-        for (JsonNode r : json.at("/data/result")) {
-            values.put(r.get("metric").toString(), Double.parseDouble(r.get("value").get(1).asText()));
-        }
-        return values;
+        return json.at("/data/result");
     }
 
     /** The query's result once it equals what is expected (scrapes come every second), or a failure with the last. */

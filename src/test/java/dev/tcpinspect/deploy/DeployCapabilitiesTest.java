@@ -112,18 +112,7 @@ class DeployCapabilitiesTest {
         Container c = ds.getSpec().getTemplate().getSpec().getContainers().getFirst();
         Set<String> caps = c.getSecurityContext().getCapabilities().getAdd().stream().map(a -> "CAP_" + a)
                 .collect(Collectors.toCollection(TreeSet::new));
-        List<String> command = new ArrayList<>();
-        for (int i = 0; i < c.getCommand().size(); i++) {
-            String word = c.getCommand().get(i);
-            if (i == 0) {
-                command.add(ProcessHandle.current().info().command().orElseThrow());
-            } else if (word.equals("-jar")) {
-                command.addAll(List.of("-cp", TcpinspectProcess.worldReadableClassPath(), "dev.tcpinspect.cli.Main"));
-                i++;
-            } else {
-                command.add(word.replace("$(HOST_IP)", Lab.SERVER_V4));
-            }
-        }
+        List<String> command = runnable(c.getCommand(), word -> word.replace("$(HOST_IP)", Lab.SERVER_V4));
         String list = setprivList(caps);
         try (Lab lab = Lab.create()) {
             List<String> asRuntime = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "setpriv", "--no-new-privs",
@@ -171,16 +160,24 @@ class DeployCapabilitiesTest {
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.setPosixFilePermissions(config, PosixFilePermissions.fromString("rw-r--r--"));
         List<String> exec = DeployFilesTest.execStart();
+        return runnable(exec, word -> word.equals("/etc/tcpinspect/agent.yaml") ? config.toString() : word);
+    }
+
+    /**
+     * A deployed command line (java ... -jar JAR agent ...) as this test runs it: this JVM, the
+     * build's classes instead of the jar, and each other word through substitute.
+     */
+    private static List<String> runnable(List<String> deployed, java.util.function.UnaryOperator<String> substitute) {
         List<String> command = new ArrayList<>();
-        for (int i = 0; i < exec.size(); i++) {
-            String word = exec.get(i);
+        for (int i = 0; i < deployed.size(); i++) {
+            String word = deployed.get(i);
             if (i == 0) {
                 command.add(ProcessHandle.current().info().command().orElseThrow());
             } else if (word.equals("-jar")) {
                 command.addAll(List.of("-cp", TcpinspectProcess.worldReadableClassPath(), "dev.tcpinspect.cli.Main"));
                 i++;
             } else {
-                command.add(word.equals("/etc/tcpinspect/agent.yaml") ? config.toString() : word);
+                command.add(substitute.apply(word));
             }
         }
         return command;
