@@ -113,6 +113,9 @@ final class AgentHttp implements AutoCloseable {
     private static ObjectNode snapshot(Agent agent) {
         Agent.State s = agent.state();
         ObjectNode node = JsonPresenter.line("snapshot", s.time());
+        // the reading's age by the agent's own clock: a browser elsewhere, or with a clock of its own, can tell a
+        // stale reading without comparing two machines' clocks
+        node.put("age_seconds", java.time.Duration.between(s.time(), java.time.Instant.now()).toMillis() / 1000.0);
         node.put("started", JsonPresenter.time(s.started()));
         s.interfaces().forEach(node.putArray("interfaces")::add);
         node.put("hook", s.hook());
