@@ -410,7 +410,48 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 	return ENF_STAT_MISFIT;
 }
 
-static __always_inline int enf_judge(struct pkt *p, __u32 *mark)
+/* Whether the packets judged to drop are copied into enf_captured, and with their payload (set at load). */
+const volatile bool enf_capture_drops = false;
+const volatile bool enf_capture_payload = false;
+
+/* A copy of a packet judged to drop, headers only unless enf_capture_payload; a full ring is counted. */
+static __always_inline void enf_capture(const struct pkt *p, __u32 ifindex, __u32 reason)
+{
+	struct enf_capture_record *r = bpf_ringbuf_reserve(&enf_captured, sizeof(*r), 0);
+
+	if (!r) {
+		ENF_ADD(ENF_STAT_CAPTURE_LOST);
+		return;
+	}
+	__u64 frame = (__u64)(p->data_end - p->data);
+	__u64 len = frame;
+
+	if (!enf_capture_payload) {
+		if (p->result == PARSE_TCP)
+			len = (__u64)p->tcp.l4_offset + p->tcp.doff;
+		else if (p->tcp.l4_offset > p->tcp.l3_offset)
+			len = (__u64)p->tcp.l4_offset + 8;
+		else
+			len = (__u64)p->tcp.l3_offset + (p->tcp.ip_version == 4 ? 20 : 40);
+	}
+	if (len > frame)
+		len = frame;
+	if (len > ENF_CAPTURE_BYTES)
+		len = ENF_CAPTURE_BYTES;
+	r->ts_ns = bpf_ktime_get_ns();
+	r->ifindex = ifindex;
+	r->kind = ENF_CAPTURE_POLICY;
+	r->code = reason;
+	r->orig_len = frame;
+	r->link = 1;
+	r->pad = 0;
+	r->cap_len = 0;
+	if (len > 0 && bpf_probe_read_kernel(r->data, len, p->data) == 0)
+		r->cap_len = len;
+	bpf_ringbuf_submit(r, 0);
+}
+
+static __always_inline int enf_judge(struct pkt *p, __u32 *mark, __u32 ifindex)
 {
 	__u32 zero = 0;
 	struct enf_config *cfg = bpf_map_lookup_elem(&enf_config, &zero);
@@ -497,6 +538,8 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark)
 	if (deny)
 		PERCPU_ADD(enf_hits, deny->id);
 	ENF_ADD(reason);
+	if (enf_capture_drops)
+		enf_capture(p, ifindex, reason);
 	if (cfg->audit) {
 		ENF_ADD(ENF_STAT_PASSED);
 		return XDP_PASS;
@@ -530,7 +573,7 @@ int tcpi_enforce(struct xdp_md *ctx)
 	__u32 mark = 0;
 
 	pkt_parse_xdp(ctx, &p);
-	int verdict = enf_judge(&p, &mark);
+	int verdict = enf_judge(&p, &mark, ctx->ingress_ifindex);
 
 	if (verdict == XDP_PASS && mark)
 		enf_mark(ctx, mark);

@@ -163,7 +163,8 @@ enum enf_stat {
 	ENF_STAT_MARKED = 18,         /* packets passed with a mark (its metadata written; not under audit) */
 	ENF_STAT_MARKS_LOST = 19,     /* packets to mark that could not be: the driver keeps no XDP metadata */
 	ENF_STAT_UNJUDGEABLE = 20,    /* judged: malformed IP or TCP headers, where the policy judges new connections */
-	ENF_STAT_MAX = 21,
+	ENF_STAT_CAPTURE_LOST = 21,   /* dropped packets not copied for the capture: its ring had no room */
+	ENF_STAT_MAX = 22,
 };
 
 SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);
@@ -181,6 +182,27 @@ SHARED_WITH_JAVA(enum enf_protocol, enf_protocol);
 SHARED_WITH_JAVA(struct enf_flow_key, enf_flow_key);
 SHARED_WITH_JAVA(struct enf_first, enf_first);
 SHARED_WITH_JAVA(struct enf_meta, enf_meta);
+
+/*
+ * A copy of a packet the policy dropped (or, under audit, would have), for a pcapng file: the
+ * layout of capture.h's record, kind ENF_CAPTURE_POLICY, code the enf_stat that judged it. Headers
+ * only (Ethernet, IP, TCP with options; 8 bytes of any other protocol's header) unless
+ * enf_capture_payload is set.
+ */
+#define ENF_CAPTURE_BYTES 256
+#define ENF_CAPTURE_POLICY 5
+struct enf_capture_record {
+	__u64 ts_ns;     /* bpf_ktime_get_ns */
+	__u32 ifindex;   /* the interface it arrived on */
+	__u16 kind;      /* ENF_CAPTURE_POLICY */
+	__u16 code;      /* enum enf_stat: why */
+	__u32 orig_len;  /* the frame's length */
+	__u16 cap_len;   /* bytes copied */
+	__u8 link;       /* 1: Ethernet */
+	__u8 pad;
+	__u8 data[ENF_CAPTURE_BYTES];
+};
+SHARED_WITH_JAVA(struct enf_capture_record, enf_capture_record);
 
 #define ENF_PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
 
@@ -358,5 +380,11 @@ struct {
 	__type(value, __u64);
 	ENF_PINNED;
 } enf_hits SEC(".maps");
+
+/* The copies, while the loader asks for them (enf_capture_drops). Not pinned: each object has its own ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} enf_captured SEC(".maps");
 
 #endif

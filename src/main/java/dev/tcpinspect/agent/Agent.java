@@ -58,11 +58,13 @@ public final class Agent implements AutoCloseable {
     private ProbeSet probes;
     private AgentHttp http;
     /** The pcapng file of flagged packets, when the config names one; kept across reloads that keep its settings. */
-    private PcapngWriter capture;
+    private volatile PcapngWriter capture;
     private AgentConfig.Pcap capturing;
     /** A capture file made for probes not yet swapped in. */
     private PcapngWriter pendingCapture;
     private volatile State state;
+    /** The policy enforced at XDP, while the config names one. */
+    private volatile dev.tcpinspect.enforce.Enforcer enforcer;
     /** The kernel's run-time accounting, on while the config asks for it. */
     private dev.tcpinspect.ebpf.RunTimeStats runTimeStats;
 
@@ -91,6 +93,7 @@ public final class Agent implements AutoCloseable {
         try {
             probes = startProbes(config);
             adoptCapture(config, true);
+            enforcer = startEnforcer(config);
             runTimeStats(config);
             read(Instant.now()); // before the first request can come
             http = AgentHttp.start(config.listen(), this);
@@ -99,7 +102,8 @@ public final class Agent implements AutoCloseable {
             throw e;
         }
         log.info("ready", "interfaces", String.join(",", probes.options().interfaces()), "hook", hook(config), "probes",
-                String.join(",", probes.names()), "listen", AgentHttp.describe(http.address()), "ports", portsText());
+                String.join(",", probes.names()), "listen", AgentHttp.describe(http.address()), "ports", portsText(),
+                "enforce", enforcing(config));
         if (view != null) {
             view.ready(Instant.now(), probes.options().interfaces(), hook(config), probes.names());
             log.divert(view::notice);
@@ -135,6 +139,9 @@ public final class Agent implements AutoCloseable {
             reportInterfacesGone();
             if (!now.isBefore(drain)) { // on its own clock: a short interval must not put draining off
                 probes.drain();
+                if (enforcer != null) {
+                    enforcer.tables().sweep(System.nanoTime()); // expired live entries (auto_block) go
+                }
                 drain = now.plus(DRAIN_EVERY);
             }
             if (!now.isBefore(next)) {
@@ -184,6 +191,9 @@ public final class Agent implements AutoCloseable {
 
     private void read(Instant now) {
         Reading total = probes.read(true);
+        if (enforcer != null) {
+            total = total.with(dev.tcpinspect.enforce.EnforcerSnapshot.of(enforcer.tables()));
+        }
         State before = state;
         Reading interval = before == null || restarted ? total : total.minus(before.total());
         Duration length = before == null || restarted ? Duration.between(countingSince, now)
@@ -215,6 +225,8 @@ public final class Agent implements AutoCloseable {
         }
         ProbeSet replacement = null;
         AgentHttp moved = null;
+        dev.tcpinspect.enforce.Enforcer takeover = null;
+        boolean enforceChanged = !java.util.Objects.equals(enforcerKey(next), enforcerKey(config));
         try {
             if (!next.sameProbes(config)) {
                 replacement = startProbes(next); // refused before anything running is touched
@@ -222,9 +234,16 @@ public final class Agent implements AutoCloseable {
             if (!next.listen().equals(config.listen())) {
                 moved = AgentHttp.start(next.listen(), this); // bound before the old one goes
             }
+            if (enforceChanged && next.enforce() != null) {
+                // takes over the running enforcer's pins in place (no moment unenforced), or starts one
+                takeover = startEnforcer(next);
+            }
         } catch (RuntimeException e) {
             if (replacement != null) {
                 replacement.close();
+            }
+            if (moved != null) {
+                moved.close();
             }
             adoptCapture(next, false);
             self.reloadsFailed.incrementAndGet();
@@ -244,6 +263,15 @@ public final class Agent implements AutoCloseable {
             http.close();
             http = moved;
         }
+        if (enforceChanged) {
+            dev.tcpinspect.enforce.Enforcer old = enforcer;
+            enforcer = takeover;
+            if (old != null && takeover != null) {
+                old.handOver();
+            } else if (old != null) {
+                old.close(); // enforce: taken out of the config: XDP detached, pins removed
+            }
+        }
         config = next;
         runTimeStats(config);
         log.format(config.logFormat());
@@ -251,7 +279,7 @@ public final class Agent implements AutoCloseable {
         read(Instant.now());
         self.reloads.incrementAndGet();
         log.info("reloaded", "interfaces", String.join(",", probes.options().interfaces()), "probes", String.join(",", probes.names()),
-                "listen", AgentHttp.describe(http.address()), "ports", portsText());
+                "listen", AgentHttp.describe(http.address()), "ports", portsText(), "enforce", enforcing(config));
     }
 
     /** Chooses, configures, checks and attaches the probes of a config; throws before attaching anything on bad input. */
@@ -295,8 +323,66 @@ public final class Agent implements AutoCloseable {
                 log.warn("alert " + alert.state().label(), "type", alert.type(), "source", alert.source(),
                         "headline", alert.headline());
             }
+            autoBlock(alert);
         });
         return set;
+    }
+
+    /**
+     * Starts the enforcer a config names (or takes over the one this agent or an earlier one left
+     * pinned), or returns null when it names none. Refused, before anything is attached, when it
+     * cannot work with the config's probes.
+     */
+    private dev.tcpinspect.enforce.Enforcer startEnforcer(AgentConfig c) {
+        AgentConfig.Enforce e = c.enforce();
+        if (e == null) {
+            return null;
+        }
+        String conflict = c.enforceConflict();
+        if (conflict != null) {
+            throw new AgentConfig.ConfigException("the configuration", 0, conflict);
+        }
+        if (dev.tcpinspect.enforce.Enforcer.requireBpffs(true)) {
+            log.warn("no BPF filesystem in this mount namespace: mounted one of the agent's own; the enforcer's pins are"
+                    + " seen by this process alone (tcpinspect policy elsewhere cannot reach them) and go with it");
+        }
+        // the policy's drops go to the capture file, whichever writer is current when they come
+        var copies = c.pcap() == null ? null : new dev.tcpinspect.enforce.Enforcer.Capture(c.pcap().payload(),
+                (ts, ifindex, link, origLen, data, offset, capLen, comment) -> {
+                    PcapngWriter w = capture;
+                    if (w != null) {
+                        w.packet(ts, ifindex, link, origLen, data, offset, capLen, comment);
+                    }
+                });
+        return dev.tcpinspect.enforce.Enforcer.start(new dev.tcpinspect.enforce.Enforcer.Options(e.policy(),
+                e.interfaces(), e.mode(), e.audit(), java.util.Optional.empty(), copies));
+    }
+
+    /** What the enforcer is loaded with: a change of any of it takes the enforcer over anew. */
+    private static List<Object> enforcerKey(AgentConfig c) {
+        return c.enforce() == null ? null : List.of(c.enforce(), c.pcap() != null, c.pcap() != null && c.pcap().payload());
+    }
+
+    /** auto_block: a source a detection alert names is denied for the policy's TTL, which each new alert starts again. */
+    private void autoBlock(Alert alert) {
+        dev.tcpinspect.enforce.Enforcer e = enforcer;
+        AgentConfig.Enforce settings = config == null ? null : config.enforce();
+        if (e == null || settings == null || alert.state() == Alert.State.END
+                || !AgentConfig.AUTO_BLOCK_PROBES.contains(alert.type())) {
+            return;
+        }
+        settings.policy().autoBlockTtl().ifPresent(ttl -> {
+            if (e.autoBlock(alert, ttl) && alert.state() == Alert.State.START) {
+                log.warn("auto_block: denied", "source", alert.source(), "ttl", ttl.toString().substring(2).toLowerCase(
+                        java.util.Locale.ROOT), "alert", alert.type());
+            }
+        });
+    }
+
+    /** "POLICY on IFACES", with " (audit)", or "none": for the log. */
+    private static String enforcing(AgentConfig c) {
+        AgentConfig.Enforce e = c.enforce();
+        return e == null ? "none" : e.policyFile() + " on " + String.join(",", e.interfaces()) + (e.audit() ? " (audit)" : "");
     }
 
     /** The writer for a pcap setting: the running one when it is the same, else a new one (the old closed after the swap). */
@@ -379,6 +465,10 @@ public final class Agent implements AutoCloseable {
         if (http != null) {
             http.close();
             http = null;
+        }
+        if (enforcer != null) {
+            enforcer.close();
+            enforcer = null;
         }
         if (probes != null) {
             probes.close();

@@ -45,16 +45,20 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  * @param pcap the file flagged packets go to, or null
  * @param bpfStats keep the kernel's BPF run-time accounting on while the agent runs (its
  *     bpf_program_* metrics count only then; it costs every BPF program two clock reads a run)
+ * @param enforce the policy the agent enforces, or null
  */
 public record AgentConfig(InetSocketAddress listen, List<String> interfaces, List<String> probes,
                           Map<String, String> settings, boolean xdp, XdpMode xdpMode, TcSlots.Mode tcMode,
-                          boolean allNetns, Set<Integer> ports, double interval, LogFormat logFormat, Pcap pcap, boolean bpfStats) {
+                          boolean allNetns, Set<Integer> ports, double interval, LogFormat logFormat, Pcap pcap, boolean bpfStats,
+                          Enforce enforce) {
     public static final int DEFAULT_PORT = 9977;
     /** Ports as label values: each is a series per per-port metric; more than this is not a bounded set. */
     public static final int MAX_PORTS = 64;
     static final int MAX_BYTES = 1 << 16;
     private static final Set<String> KEYS = Set.of("listen", "interfaces", "probes", "set", "xdp", "xdp_mode", "tc_mode",
-            "all_netns", "ports", "interval", "log_format", "pcap", "bpf_stats");
+            "all_netns", "ports", "interval", "log_format", "pcap", "bpf_stats", "enforce");
+    /** The probes whose alerts a policy's auto_block acts on. */
+    public static final List<String> AUTO_BLOCK_PROBES = List.of("scan", "flood", "cycling");
 
     public AgentConfig {
         interfaces = List.copyOf(interfaces);
@@ -68,28 +72,39 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
     /** Flagged packets into a pcapng file, as watch --pcap: headers only unless payload, rotated past maxMegabytes. */
     public record Pcap(Path file, boolean payload, int maxMegabytes, int files) {}
 
+    /**
+     * A policy enforced at XDP on the interfaces named (never on one it is not asked for), as
+     * tcpinspect enforce does; the policy file is read with the config, so a reload reads it again.
+     */
+    public record Enforce(Path policyFile, dev.tcpinspect.policy.Policy policy, List<String> interfaces, XdpMode mode,
+                          boolean audit) {
+        public Enforce {
+            interfaces = List.copyOf(interfaces);
+        }
+    }
+
     /** Every default: all probes on every interface that is up, HTTP on 127.0.0.1:9977. */
     public static AgentConfig defaults() {
         return new AgentConfig(new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT), List.of(), List.of(),
-                Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT, null, false);
+                Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT, null, false, null);
     }
 
     public AgentConfig withListen(InetSocketAddress address) {
         return new AgentConfig(address, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval,
-                logFormat, pcap, bpfStats);
+                logFormat, pcap, bpfStats, enforce);
     }
 
     public AgentConfig withLogFormat(LogFormat format) {
-        return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, format, pcap, bpfStats);
+        return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, format, pcap, bpfStats, enforce);
     }
 
     public AgentConfig withInterfaces(List<String> names) {
-        return new AgentConfig(listen, names, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat, pcap, bpfStats);
+        return new AgentConfig(listen, names, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat, pcap, bpfStats, enforce);
     }
 
     public AgentConfig withProbes(List<String> names) {
         return new AgentConfig(listen, interfaces, names, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat,
-                pcap, bpfStats);
+                pcap, bpfStats, enforce);
     }
 
     /** Whether the probes must be loaded again to go from this config to other (what they watch changed). */
@@ -97,6 +112,36 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
         return interfaces.equals(other.interfaces) && probes.equals(other.probes) && settings.equals(other.settings)
                 && xdp == other.xdp && xdpMode == other.xdpMode && tcMode == other.tcMode && allNetns == other.allNetns
                 && java.util.Objects.equals(pcap, other.pcap);
+    }
+
+    /**
+     * What keeps the enforcer and the probes of this config from working together, or null: the
+     * probes at XDP where the enforcer holds that hook; an auto_block without a detection probe, or
+     * without the probes on every enforced interface (they name whom to deny).
+     */
+    public String enforceConflict() {
+        if (enforce == null) {
+            return null;
+        }
+        List<String> overlap = interfaces.isEmpty() ? enforce.interfaces()
+                : enforce.interfaces().stream().filter(interfaces::contains).toList();
+        if (xdp && !overlap.isEmpty()) {
+            return "xdp: true puts the probes at the XDP hook of " + String.join(", ", overlap)
+                    + ", which the enforcer holds: watch at TC (xdp: false), behind the enforcer";
+        }
+        if (enforce.policy().autoBlockTtl().isPresent()) {
+            if (!probes.isEmpty() && probes.stream().noneMatch(AUTO_BLOCK_PROBES::contains)) {
+                return "probes: the policy's auto_block denies the sources that " + String.join(", ", AUTO_BLOCK_PROBES)
+                        + " name: run at least one of them";
+            }
+            List<String> unwatched = enforce.interfaces().stream()
+                    .filter(i -> !interfaces.isEmpty() && !interfaces.contains(i)).toList();
+            if (!unwatched.isEmpty()) {
+                return "interfaces: the policy's auto_block needs the probes on the enforced interfaces too: add "
+                        + String.join(", ", unwatched);
+            }
+        }
+        return null;
     }
 
     /** A config that cannot be used: file, line (0 when the file as a whole) and problem, on one line. */
@@ -180,8 +225,15 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
                     : d.logFormat();
             Pcap pcap = top.containsKey("pcap") ? pcap(top.get("pcap")) : d.pcap();
             boolean bpfStats = top.containsKey("bpf_stats") ? bool(top.get("bpf_stats"), "bpf_stats") : d.bpfStats();
-            return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, log,
-                    pcap, bpfStats);
+            Enforce enforce = top.containsKey("enforce") ? enforce(top.get("enforce")) : d.enforce();
+            AgentConfig c = new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports,
+                    interval, log, pcap, bpfStats, enforce);
+            String conflict = c.enforceConflict();
+            if (conflict != null) {
+                String key = conflict.substring(0, conflict.indexOf(':'));
+                throw error(top.getOrDefault(key, top.get("enforce")), conflict);
+            }
+            return c;
         }
 
         InetSocketAddress listen(Node n) {
@@ -285,6 +337,50 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
             int max = keys.containsKey("max_mb") ? number(keys.get("max_mb"), "pcap.max_mb", 1, 1_000_000) : 100;
             int files = keys.containsKey("files") ? number(keys.get("files"), "pcap.files", 1, 1000) : 5;
             return new Pcap(Path.of(file), payload, max, files);
+        }
+
+        Enforce enforce(Node n) {
+            if (!(n instanceof MappingNode map)) {
+                throw error(n, "enforce: a mapping (policy: /etc/tcpinspect/policy.yaml, interfaces: [eth1], xdp_mode: auto,"
+                        + " audit: false), not a " + kind(n));
+            }
+            Map<String, Node> keys = new LinkedHashMap<>();
+            for (NodeTuple t : map.getValue()) {
+                String key = scalar(t.getKeyNode(), "a key");
+                if (!Set.of("policy", "interfaces", "xdp_mode", "audit").contains(key)) {
+                    throw error(t.getKeyNode(), "enforce: unknown key '" + key + "'; its keys are policy, interfaces,"
+                            + " xdp_mode, audit");
+                }
+                keys.put(key, t.getValueNode());
+            }
+            if (!keys.containsKey("policy")) {
+                throw error(n, "enforce: name the policy file (policy: PATH)");
+            }
+            if (!keys.containsKey("interfaces")) {
+                throw error(n, "enforce: name the interfaces to protect (interfaces: [eth1]): a dropping program goes"
+                        + " only where it is asked to");
+            }
+            String text = scalar(keys.get("policy"), "enforce.policy");
+            if (text.isEmpty()) {
+                throw error(keys.get("policy"), "enforce.policy: name the policy file");
+            }
+            // a relative path is the config file's neighbour, wherever the agent was started from
+            Path file = Path.of(file()).toAbsolutePath().getParent().resolve(text).normalize();
+            List<String> names = interfaces(keys.get("interfaces"));
+            if (names.isEmpty()) {
+                throw error(keys.get("interfaces"), "enforce.interfaces: name at least one interface to protect");
+            }
+            XdpMode mode = keys.containsKey("xdp_mode") ? choice(keys.get("xdp_mode"), "enforce.xdp_mode", XdpMode.class)
+                    : XdpMode.AUTO;
+            boolean audit = keys.containsKey("audit") && bool(keys.get("audit"), "enforce.audit");
+            dev.tcpinspect.policy.Policy policy;
+            try {
+                policy = dev.tcpinspect.policy.PolicyFile.read(file);
+            } catch (dev.tcpinspect.policy.PolicyException e) {
+                // the policy's own file, line and problem, after the config's line that names it
+                throw error(keys.get("policy"), "enforce.policy: " + e.getMessage());
+            }
+            return new Enforce(file, policy, names, mode, audit);
         }
 
         int number(Node n, String what, int min, int max) {

@@ -3,9 +3,7 @@ package dev.tcpinspect.cli;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.enforce.EnforceStat;
 import dev.tcpinspect.enforce.Enforcer;
-import dev.tcpinspect.enforce.RuleKind;
 import dev.tcpinspect.os.Netns;
-import dev.tcpinspect.policy.Cidr;
 import dev.tcpinspect.policy.Policy;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.registry.ProbeRegistry;
@@ -172,15 +170,7 @@ final class EnforceCommand implements Callable<Integer> {
         void poll() {
             probes.read(false);
             for (Alert a; (a = alerts.poll()) != null; ) {
-                Cidr host;
-                try {
-                    byte[] address = java.net.InetAddress.ofLiteral(a.source()).getAddress();
-                    host = new Cidr(address, address.length * 8);
-                } catch (IllegalArgumentException noSource) {
-                    continue;
-                }
-                enforcer.tables().addLive(host, RuleKind.DENY, System.nanoTime() + ttl.toNanos());
-                if (a.state() == Alert.State.START) { // an update starts the TTL again, without a line
+                if (enforcer.autoBlock(a, ttl) && a.state() == Alert.State.START) { // an update starts the TTL again, without a line
                     out.println(LocalTime.now().format(CLOCK) + " auto_block: denied " + a.source() + " for "
                             + ttl.toString().substring(2).toLowerCase() + " (" + a.headline() + ")");
                     out.flush();
@@ -195,9 +185,7 @@ final class EnforceCommand implements Callable<Integer> {
     }
 
     /** What a packet can be dropped for, in the order a packet is judged. */
-    static final List<EnforceStat> DROP_REASONS = List.of(EnforceStat.DENIED, EnforceStat.NOT_SERVED,
-            EnforceStat.DEFAULT_DENY, EnforceStat.RATE_LIMITED, EnforceStat.CONN_LIMITED, EnforceStat.SYN_FLOOD,
-            EnforceStat.MISFIT, EnforceStat.UNJUDGEABLE);
+    static final List<EnforceStat> DROP_REASONS = dev.tcpinspect.enforce.EnforcerSnapshot.DROP_REASONS;
 
     /** "judged N packets: passed N, dropped N (denied N, ...), failsafe N", counted since start. */
     static String counters(long[] now, long[] start, boolean audit) {
@@ -250,6 +238,11 @@ final class EnforceCommand implements Callable<Integer> {
             }
             List<String> interfaces = Enforcer.pinnedInterfaces(folder);
             Optional<ProcessHandle> process = Enforcer.running(pid);
+            if (process.isPresent() && process.get().info().commandLine().orElse("").contains(" agent")) {
+                spec.commandLine().getErr().println("tcpinspect: enforce stop: the enforcer runs inside the agent (pid "
+                        + pid + "): take enforce: out of its config and reload it (kill -HUP " + pid + "), or stop the agent");
+                return 1;
+            }
             if (process.isPresent()) {
                 process.get().destroy(); // SIGTERM: it detaches and removes its pins itself
                 long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();

@@ -23,7 +23,8 @@ public enum EnforceStat {
     MARKED("packets passed with a mark (mark rules; 0 with --audit)"),
     MARKS_LOST("packets a mark rule covers that could not be marked: the driver keeps no XDP metadata"),
     UNJUDGEABLE("packets whose IP or TCP headers cannot be read (a tiny first fragment, too many IPv6 extension"
-            + " headers), dropped where the policy judges new connections");
+            + " headers), dropped where the policy judges new connections"),
+    CAPTURE_LOST("packets judged to drop not copied into the capture file: its ring buffer was full");
 
     public final String help;
 

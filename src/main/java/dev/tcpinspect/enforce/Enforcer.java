@@ -1,5 +1,10 @@
 package dev.tcpinspect.enforce;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
+
 import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.ebpf.BpfObject;
 import dev.tcpinspect.ebpf.KernelLink;
@@ -35,7 +40,28 @@ public final class Enforcer implements AutoCloseable {
     private static final String MARK_PIN_PREFIX = "link-tcx-mark-";
     private static final List<String> STATE_PROGRAMS = List.of("tcpi_enforce_state", "tcpi_enforce_state_twin");
 
-    public record Options(Policy policy, List<String> interfaces, XdpMode mode, boolean audit, Optional<String> netns) {}
+    public record Options(Policy policy, List<String> interfaces, XdpMode mode, boolean audit, Optional<String> netns,
+                          Capture capture) {
+        public Options(Policy policy, List<String> interfaces, XdpMode mode, boolean audit, Optional<String> netns) {
+            this(policy, interfaces, mode, audit, netns, null);
+        }
+    }
+
+    /**
+     * Copies of the packets judged to drop (dropped, or under audit passed), delivered to sink on a
+     * reader thread of the enforcer's own: headers only unless payload.
+     */
+    public record Capture(boolean payload, CaptureSink sink) {}
+
+    /** Where copies go; the data is valid only during the call. As PcapngWriter.packet takes them. */
+    @FunctionalInterface
+    public interface CaptureSink {
+        void packet(long monotonicNanos, int ifindex, int link, int origLen, java.lang.foreign.MemorySegment data,
+                    long offset, int capLen, String comment);
+    }
+
+    /** The reader of the copies, while a capture is asked for. */
+    private dev.tcpinspect.ebpf.RingBufReader captureReader;
 
     private final Path folder;
     private final BpfObject object;
@@ -87,21 +113,50 @@ public final class Enforcer implements AutoCloseable {
      * pins would vanish with the process and no other command would find them, so it refuses.
      */
     public static void requireBpffs() {
+        requireBpffs(false);
+    }
+
+    /**
+     * As {@link #requireBpffs()}, but where privateAllowed, a private mount namespace gets a BPF
+     * filesystem of its own (true is returned): the pins there are seen by this process alone and go
+     * when its mount namespace does, so a kill -9 detaches the enforcer too (an agent started with ip
+     * netns exec).
+     */
+    public static boolean requireBpffs(boolean privateAllowed) {
         if (Pins.isBpffs(Pins.BPFFS)) {
-            return;
+            return false;
         }
-        if (!sameMountNamespaceAsInit()) {
+        boolean shared = sameMountNamespaceAsInit();
+        if (!shared && privateAllowed) {
+            Pins.mountBpffs(Pins.BPFFS);
+            return true;
+        }
+        if (!shared) {
             throw new IllegalStateException("no BPF filesystem at " + Pins.BPFFS + " in this mount namespace (ip netns"
                     + " exec gives each command a private /sys): run tcpinspect from the host with --netns NAME");
         }
         Pins.mountBpffs(Pins.BPFFS);
+        return false;
     }
 
     private static boolean sameMountNamespaceAsInit() {
+        long mine = Netns.inodeOf(Path.of("/proc/self/ns/mnt"));
         try {
-            return Netns.inodeOf(Path.of("/proc/self/ns/mnt")) == Netns.inodeOf(Path.of("/proc/1/ns/mnt"));
-        } catch (RuntimeException e) {
-            return false;
+            return mine == Netns.inodeOf(Path.of("/proc/1/ns/mnt"));
+        } catch (RuntimeException unreadable) {
+            // Some sandboxes hide /proc/1/ns even from root: then an ancestor in another mount
+            // namespace is the sign of a private one (ip netns exec and unshare -m run their command
+            // in place of themselves, as a child of the shell that was in the host's).
+            for (var p = ProcessHandle.current().parent(); p.isPresent(); p = p.get().parent()) {
+                try {
+                    if (Netns.inodeOf(Path.of("/proc", Long.toString(p.get().pid()), "ns", "mnt")) != mine) {
+                        return false;
+                    }
+                } catch (RuntimeException hidden) {
+                    break; // as far as this process may look
+                }
+            }
+            return true;
         }
     }
 
@@ -124,8 +179,10 @@ public final class Enforcer implements AutoCloseable {
             createFolder(folder);
             boolean adopting = Files.exists(folder.resolve("enf_config"));
             BpfObject object;
-            try {
-                object = OpenObject.openResource(OBJECT, folder).load();
+            try (OpenObject open = OpenObject.openResource(OBJECT, folder)) {
+                open.setConstant("enf_capture_drops", options.capture() != null);
+                open.setConstant("enf_capture_payload", options.capture() != null && options.capture().payload());
+                object = open.load();
             } catch (RuntimeException e) {
                 if (!adopting) {
                     removeFolder(folder);
@@ -170,6 +227,10 @@ public final class Enforcer implements AutoCloseable {
                     enforcer.attachMark(target);
                     enforcer.attachXdp(target, options.mode());
                 }
+                if (options.capture() != null) {
+                    // last: what was judged since the attach waits in the ring
+                    enforcer.startCapture(options.capture(), options.audit());
+                }
                 return enforcer;
             } catch (RuntimeException e) {
                 if (!adopting && enforcer != null) {
@@ -192,8 +253,40 @@ public final class Enforcer implements AutoCloseable {
         }
         return ProcessHandle.of(pid).filter(p -> {
             String line = p.info().commandLine().orElse("");
-            return line.contains("tcpinspect") && line.contains("enforce") && !line.contains("enforce stop");
+            return line.contains("tcpinspect") && (line.contains(" agent") || line.contains("enforce")
+                    && !line.contains("enforce stop"));
         });
+    }
+
+    /** Reads the copies of judged packets into the sink, each with its comment ("policy denied"). */
+    private void startCapture(Capture capture, boolean audit) {
+        String[] comments = new String[EnforceStat.values().length];
+        for (EnforceStat s : EnforceStat.values()) {
+            comments[s.ordinal()] = "policy " + s.key() + (audit ? " (audit: passed)" : "");
+        }
+        CaptureSink sink = capture.sink();
+        var r = Layouts.CAPTURE_RECORD;
+        long ts = Layouts.offset(r, "ts_ns");
+        long ifindex = Layouts.offset(r, "ifindex");
+        long code = Layouts.offset(r, "code");
+        long origLen = Layouts.offset(r, "orig_len");
+        long capLen = Layouts.offset(r, "cap_len");
+        long link = Layouts.offset(r, "link");
+        long bytes = Layouts.offset(r, "data");
+        captureReader = new dev.tcpinspect.ebpf.RingBufReader(object.map("enf_captured"), (data, offset, length) -> {
+            int why = data.get(JAVA_SHORT_UNALIGNED, offset + code) & 0xffff;
+            sink.packet(data.get(JAVA_LONG_UNALIGNED, offset + ts), data.get(JAVA_INT_UNALIGNED, offset + ifindex),
+                    data.get(JAVA_BYTE, offset + link) & 0xff, data.get(JAVA_INT_UNALIGNED, offset + origLen), data,
+                    offset + bytes, Math.min(Layouts.CAPTURE_BYTES, data.get(JAVA_SHORT_UNALIGNED, offset + capLen) & 0xffff),
+                    why < comments.length ? comments[why] : "policy " + why);
+        }).start();
+    }
+
+    private void stopCapture() {
+        if (captureReader != null) {
+            captureReader.close();
+            captureReader = null;
+        }
     }
 
     /** The connection-counting twins: new links first, then the old ones' pins go (no moment uncounted). */
@@ -392,6 +485,35 @@ public final class Enforcer implements AutoCloseable {
         return p.getFileName().toString().startsWith("link-");
     }
 
+    /**
+     * Denies the source an alert names for ttl (a policy's auto_block), as a live entry that every
+     * new alert about it starts again; false when the alert names no single source (a spoofed
+     * flood's "*").
+     */
+    public boolean autoBlock(dev.tcpinspect.snapshot.Alert alert, java.time.Duration ttl) {
+        byte[] address;
+        try {
+            address = java.net.InetAddress.ofLiteral(alert.source()).getAddress();
+        } catch (IllegalArgumentException noSource) {
+            return false;
+        }
+        tables.addLive(new dev.tcpinspect.policy.Cidr(address, address.length * 8), RuleKind.DENY,
+                System.nanoTime() + ttl.toNanos());
+        return true;
+    }
+
+    /**
+     * Lets go of this process's handle on the enforcer after another {@link #start} in this process
+     * took it over: its object is closed, the pins (which the newer one holds too) stay.
+     */
+    public synchronized void handOver() {
+        if (!closed) {
+            closed = true;
+            stopCapture();
+            object.close();
+        }
+    }
+
     /** Stops enforcing: every pin removed (XDP detached), the object closed. */
     @Override
     public synchronized void close() {
@@ -402,6 +524,7 @@ public final class Enforcer implements AutoCloseable {
         try {
             removeFolder(folder);
         } finally {
+            stopCapture(); // after the links went: the last copies are read
             object.close();
         }
     }

@@ -21,6 +21,8 @@ final class Layouts {
     /** Bytes of a rule's name in enf_names (NUL-padded). */
     static final int NAME_BYTES = 48;
     static final int RULE_SLOTS = 16384;
+    /** Bytes of a packet an enf_capture_record holds at most, and where they start in it. */
+    static final int CAPTURE_BYTES = 256;
     /** Entries of each prefix table (enf_prefix_v4, enf_prefix_v6): both generations together. */
     static final int PREFIX_ENTRIES = 262144;
 
@@ -74,8 +76,19 @@ final class Layouts {
     static final StructLayout META = MemoryLayout.structLayout(JAVA_INT.withName("magic"), JAVA_INT.withName("mark"))
             .withName("enf_meta");
 
+    /** A copy of a packet judged to drop (enforce.h), as the capture probe's record lays it out. */
+    static final StructLayout CAPTURE_RECORD = MemoryLayout.structLayout(JAVA_LONG.withName("ts_ns"),
+            JAVA_INT.withName("ifindex"), JAVA_SHORT.withName("kind"), JAVA_SHORT.withName("code"),
+            JAVA_INT.withName("orig_len"), JAVA_SHORT.withName("cap_len"), JAVA_BYTE.withName("link"),
+            JAVA_BYTE.withName("pad"), MemoryLayout.sequenceLayout(CAPTURE_BYTES, JAVA_BYTE).withName("data"))
+            .withName("enf_capture_record");
+
+    static long offset(StructLayout layout, String field) {
+        return layout.byteOffset(MemoryLayout.PathElement.groupElement(field));
+    }
+
     static final List<StructLayout> STRUCTS = List.of(KEY_V4, KEY_V6, RULE, SETTINGS, CONFIG, SERVICE_KEY, SOURCE_KEY,
-            SOURCE, FLOW_KEY, FIRST, META);
+            SOURCE, FLOW_KEY, FIRST, META, CAPTURE_RECORD);
 
     /** enum enf_stat, in order. */
     static final List<String> STATS = java.util.Arrays.stream(EnforceStat.values()).map(Enum::name).toList();

@@ -19,6 +19,13 @@ public record Reading(List<Snapshot> snapshots) {
         return new Reading(d);
     }
 
+    /** This reading with one more snapshot at the end (an enforcer's beside the probes'). */
+    public Reading with(Snapshot more) {
+        List<Snapshot> all = new ArrayList<>(snapshots);
+        all.add(more);
+        return new Reading(all);
+    }
+
     /** A probe's snapshot, or null when it is not running. */
     public Snapshot snapshot(String probe) {
         for (Snapshot s : snapshots) {

@@ -58,7 +58,7 @@ class AgentConfigTest {
 
     @Test
     void mistakesNameTheFileAndLine() {
-        assertEquals("agent.yaml:2: unknown key 'prob'; the keys are all_netns, bpf_stats, interfaces, interval, listen,"
+        assertEquals("agent.yaml:2: unknown key 'prob'; the keys are all_netns, bpf_stats, enforce, interfaces, interval, listen,"
                 + " log_format, pcap, ports, probes, set, tc_mode, xdp, xdp_mode", refusal("xdp: false\nprob: [conn]\n"));
         assertEquals("agent.yaml:1: no probe named 'con'; the probes are packets, conn, handshake, retrans, reset, drops,"
                 + " zerowin, rtt, dupack, anomaly, scan, flood, cycling", refusal("probes: [con]"));

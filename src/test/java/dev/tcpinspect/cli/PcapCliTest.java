@@ -124,7 +124,7 @@ class PcapCliTest {
         }
     }
 
-    private static List<String> tshark(Path file, String... fields) {
+    static List<String> tshark(Path file, String... fields) {
         List<String> command = new ArrayList<>(List.of("tshark", "-r", file.toString(), "-T", "fields"));
         for (String f : fields) {
             command.add("-e");
