@@ -413,10 +413,29 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 /* Whether the packets judged to drop are copied into enf_captured, and with their payload (set at load). */
 const volatile bool enf_capture_drops = false;
 const volatile bool enf_capture_payload = false;
+/* At most this many copies a second on each CPU (0: every one); the rest are counted as skipped. */
+const volatile __u32 enf_capture_per_second = 0;
 
 /* A copy of a packet judged to drop, headers only unless enf_capture_payload; a full ring is counted. */
 static __always_inline void enf_capture(const struct pkt *p, __u32 ifindex, __u32 reason)
 {
+	if (enf_capture_per_second) {
+		__u32 zero = 0;
+		struct enf_capture_budget *b = bpf_map_lookup_elem(&enf_capture_budget, &zero);
+		__u64 now = bpf_ktime_get_ns();
+
+		if (!b)
+			return;
+		if (now - b->second_ns >= 1000000000ULL) {
+			b->second_ns = now;
+			b->taken = 0;
+		}
+		if (b->taken >= enf_capture_per_second) {
+			ENF_ADD(ENF_STAT_CAPTURE_SKIPPED);
+			return;
+		}
+		b->taken++;
+	}
 	struct enf_capture_record *r = bpf_ringbuf_reserve(&enf_captured, sizeof(*r), 0);
 
 	if (!r) {

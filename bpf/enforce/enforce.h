@@ -164,7 +164,8 @@ enum enf_stat {
 	ENF_STAT_MARKS_LOST = 19,     /* packets to mark that could not be: the driver keeps no XDP metadata */
 	ENF_STAT_UNJUDGEABLE = 20,    /* judged: malformed IP or TCP headers, where the policy judges new connections */
 	ENF_STAT_CAPTURE_LOST = 21,   /* dropped packets not copied for the capture: its ring had no room */
-	ENF_STAT_MAX = 22,
+	ENF_STAT_CAPTURE_SKIPPED = 22,/* dropped packets not copied: over the copies a second a CPU may make */
+	ENF_STAT_MAX = 23,
 };
 
 SHARED_WITH_JAVA(struct enf_key_v4, enf_key_v4);
@@ -380,6 +381,19 @@ struct {
 	__type(value, __u64);
 	ENF_PINNED;
 } enf_hits SEC(".maps");
+
+/* Copies made in the current second, on each CPU: their rate limit takes no lock. Not pinned. */
+struct enf_capture_budget {
+	__u64 second_ns; /* when the current second began */
+	__u64 taken;     /* copies made in it */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enf_capture_budget);
+} enf_capture_budget SEC(".maps");
 
 /* The copies, while the loader asks for them (enf_capture_drops). Not pinned: each object has its own ring. */
 struct {

@@ -1,5 +1,7 @@
 package dev.tcpinspect.agent;
 
+import dev.tcpinspect.enforce.Enforcer;
+import dev.tcpinspect.enforce.EnforcerSnapshot;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.output.PcapngWriter;
@@ -64,7 +66,7 @@ public final class Agent implements AutoCloseable {
     private PcapngWriter pendingCapture;
     private volatile State state;
     /** The policy enforced at XDP, while the config names one. */
-    private volatile dev.tcpinspect.enforce.Enforcer enforcer;
+    private volatile Enforcer enforcer;
     /** The kernel's run-time accounting, on while the config asks for it. */
     private dev.tcpinspect.ebpf.RunTimeStats runTimeStats;
 
@@ -192,7 +194,7 @@ public final class Agent implements AutoCloseable {
     private void read(Instant now) {
         Reading total = probes.read(true);
         if (enforcer != null) {
-            total = total.with(dev.tcpinspect.enforce.EnforcerSnapshot.of(enforcer.tables()));
+            total = total.with(EnforcerSnapshot.of(enforcer.tables()));
         }
         State before = state;
         Reading interval = before == null || restarted ? total : total.minus(before.total());
@@ -225,7 +227,7 @@ public final class Agent implements AutoCloseable {
         }
         ProbeSet replacement = null;
         AgentHttp moved = null;
-        dev.tcpinspect.enforce.Enforcer takeover = null;
+        Enforcer takeover = null;
         boolean enforceChanged = !java.util.Objects.equals(enforcerKey(next), enforcerKey(config));
         try {
             if (!next.sameProbes(config)) {
@@ -264,7 +266,7 @@ public final class Agent implements AutoCloseable {
             http = moved;
         }
         if (enforceChanged) {
-            dev.tcpinspect.enforce.Enforcer old = enforcer;
+            Enforcer old = enforcer;
             enforcer = takeover;
             if (old != null && takeover != null) {
                 old.handOver();
@@ -333,7 +335,7 @@ public final class Agent implements AutoCloseable {
      * pinned), or returns null when it names none. Refused, before anything is attached, when it
      * cannot work with the config's probes.
      */
-    private dev.tcpinspect.enforce.Enforcer startEnforcer(AgentConfig c) {
+    private Enforcer startEnforcer(AgentConfig c) {
         AgentConfig.Enforce e = c.enforce();
         if (e == null) {
             return null;
@@ -342,21 +344,24 @@ public final class Agent implements AutoCloseable {
         if (conflict != null) {
             throw new AgentConfig.ConfigException("the configuration", 0, conflict);
         }
-        if (dev.tcpinspect.enforce.Enforcer.requireBpffs(true)) {
+        if (Enforcer.requireBpffs(true)) {
             log.warn("no BPF filesystem in this mount namespace: mounted one of the agent's own; the enforcer's pins are"
                     + " seen by this process alone (tcpinspect policy elsewhere cannot reach them) and go with it");
         }
         // the policy's drops go to the capture file, whichever writer is current when they come
-        var copies = c.pcap() == null ? null : new dev.tcpinspect.enforce.Enforcer.Capture(c.pcap().payload(),
+        var copies = c.pcap() == null ? null : new Enforcer.Capture(c.pcap().payload(), POLICY_COPIES_PER_SECOND,
                 (ts, ifindex, link, origLen, data, offset, capLen, comment) -> {
                     PcapngWriter w = capture;
                     if (w != null) {
                         w.packet(ts, ifindex, link, origLen, data, offset, capLen, comment);
                     }
                 });
-        return dev.tcpinspect.enforce.Enforcer.start(new dev.tcpinspect.enforce.Enforcer.Options(e.policy(),
+        return Enforcer.start(new Enforcer.Options(e.policy(),
                 e.interfaces(), e.mode(), e.audit(), java.util.Optional.empty(), copies));
     }
+
+    /** The policy's drops copied into the capture file at most, a second on each CPU: a flood costs the XDP path little. */
+    static final int POLICY_COPIES_PER_SECOND = 1000;
 
     /** What the enforcer is loaded with: a change of any of it takes the enforcer over anew. */
     private static List<Object> enforcerKey(AgentConfig c) {
@@ -365,7 +370,7 @@ public final class Agent implements AutoCloseable {
 
     /** auto_block: a source a detection alert names is denied for the policy's TTL, which each new alert starts again. */
     private void autoBlock(Alert alert) {
-        dev.tcpinspect.enforce.Enforcer e = enforcer;
+        Enforcer e = enforcer;
         AgentConfig.Enforce settings = config == null ? null : config.enforce();
         if (e == null || settings == null || alert.state() == Alert.State.END
                 || !AgentConfig.AUTO_BLOCK_PROBES.contains(alert.type())) {

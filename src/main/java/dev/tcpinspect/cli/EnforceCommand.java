@@ -36,6 +36,7 @@ import picocli.CommandLine.Option;
         footer = {"", "Examples:",
             "  sudo tcpinspect enforce --policy /etc/tcpinspect/policy.yaml -i eth1",
             "  sudo tcpinspect enforce --policy policy.yaml -i eth1 --audit   count what it would drop, drop nothing",
+            "  sudo tcpinspect enforce --policy policy.yaml -i eth1 --events --pcap dropped.pcapng",
             "  sudo tcpinspect enforce stop"})
 final class EnforceCommand implements Callable<Integer> {
     private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss");
@@ -68,6 +69,23 @@ final class EnforceCommand implements Callable<Integer> {
             description = "Print the counters every SECONDS (0: only at the end). Default: ${DEFAULT-VALUE}.")
     int intervalSeconds;
 
+    @Option(names = "--events", description = "Print a line for each packet judged to drop, as sampled by --events-rate:"
+            + " time, reason, source > destination, protocol and TCP flags, interface.")
+    boolean events;
+
+    @Option(names = "--events-rate", paramLabel = "N", defaultValue = "10", description = "With --events or --pcap: at"
+            + " most N dropped packets a second on each CPU are copied out of the kernel (1 to 1000000); the rest are"
+            + " counted as capture_skipped. Default: ${DEFAULT-VALUE}.")
+    int eventsRate;
+
+    @Option(names = "--pcap", paramLabel = "FILE", description = "Write the sampled dropped packets to a pcapng file"
+            + " (Wireshark, tshark), each with the comment 'policy REASON'. Headers only unless --pcap-payload;"
+            + " rotated at 100 MB, 5 files kept.")
+    Path pcap;
+
+    @Option(names = "--pcap-payload", description = "With --pcap: up to 256 bytes of each frame, payload included.")
+    boolean pcapPayload;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
@@ -93,14 +111,69 @@ final class EnforceCommand implements Callable<Integer> {
             case "auto" -> XdpMode.AUTO;
             default -> null;
         };
+        if (eventsRate < 1 || eventsRate > 1_000_000 || (pcapPayload && pcap == null)) {
+            err.println(Main.printable("tcpinspect: enforce: " + (pcapPayload && pcap == null ? "--pcap-payload goes with"
+                    + " --pcap FILE" : "--events-rate must be 1 to 1000000, not " + eventsRate)));
+            return 2;
+        }
         if (mode == null || intervalSeconds < 0) {
             err.println(Main.printable("tcpinspect: enforce: " + (mode == null ? "--xdp-mode must be native, generic or auto, not '"
                     + xdpMode + "'" : "--interval must be 0 or more seconds")));
             return 2;
         }
         Optional<String> namespace = PolicyCommand.namespace(netns);
+        // the interfaces' names by index, in the namespace enforced (this process may be elsewhere): for the copies
+        java.util.Map<Integer, String> names = new java.util.HashMap<>();
+        try (Netns target = namespace.map(Netns::named).orElseGet(Netns::current)) {
+            target.call(() -> {
+                for (String name : interfaces) {
+                    names.put(dev.tcpinspect.os.NetInterfaces.indexOf(name), name);
+                }
+                return null;
+            });
+        }
+        dev.tcpinspect.output.PcapngWriter file = null;
+        try {
+            if (pcap != null) {
+                file = new dev.tcpinspect.output.PcapngWriter(pcap, 100_000_000L, 5,
+                        i -> names.getOrDefault(i, "ifindex " + i));
+            }
+            return enforce(policy, mode, namespace, file, names);
+        } finally {
+            if (file != null) {
+                file.close();
+                err.println("tcpinspect: " + file.packets() + " dropped packets written to " + pcap);
+                err.flush();
+            }
+        }
+    }
+
+    /** Copies of dropped packets: event lines, the pcap file, or both; null when neither is asked for. */
+    private Enforcer.Capture copies(dev.tcpinspect.output.PcapngWriter file, PrintWriter out, java.util.Map<Integer, String> names) {
+        if (!events && file == null) {
+            return null;
+        }
+        return new Enforcer.Capture(pcapPayload, eventsRate, (ts, ifindex, link, origLen, data, offset, capLen, comment) -> {
+            if (file != null) {
+                file.packet(ts, ifindex, link, origLen, data, offset, capLen, comment);
+            }
+            if (events) {
+                // "policy not_served" or "policy denied (audit: passed)": the reason, said as the counters say it
+                String reason = comment.substring("policy ".length()).replace(" (audit: passed)", "");
+                out.println(LocalTime.now().format(CLOCK) + " " + (audit ? "would drop " : "drop ") + reason + " "
+                        + dev.tcpinspect.enforce.DroppedPacket.parse(data, offset, capLen) + " on "
+                        + names.getOrDefault(ifindex, "ifindex " + ifindex));
+                out.flush();
+            }
+        });
+    }
+
+    private int enforce(Policy policy, XdpMode mode, Optional<String> namespace, dev.tcpinspect.output.PcapngWriter file,
+                        java.util.Map<Integer, String> names) throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
         try (StopSignal stop = new StopSignal();
-             Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace))) {
+             Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace,
+                     copies(file, out, names)))) {
             long[] start = enforcer.tables().stats();
             Duration interval = Duration.ofSeconds(intervalSeconds == 0 ? 3600 : intervalSeconds);
             long nextPrint = System.nanoTime() + interval.toNanos();

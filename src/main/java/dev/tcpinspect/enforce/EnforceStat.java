@@ -24,7 +24,8 @@ public enum EnforceStat {
     MARKS_LOST("packets a mark rule covers that could not be marked: the driver keeps no XDP metadata"),
     UNJUDGEABLE("packets whose IP or TCP headers cannot be read (a tiny first fragment, too many IPv6 extension"
             + " headers), dropped where the policy judges new connections"),
-    CAPTURE_LOST("packets judged to drop not copied into the capture file: its ring buffer was full");
+    CAPTURE_LOST("packets judged to drop not copied for the capture or events: their ring buffer was full"),
+    CAPTURE_SKIPPED("packets judged to drop not copied for the capture or events: over the copies a second asked for");
 
     public final String help;
 

@@ -49,9 +49,10 @@ public final class Enforcer implements AutoCloseable {
 
     /**
      * Copies of the packets judged to drop (dropped, or under audit passed), delivered to sink on a
-     * reader thread of the enforcer's own: headers only unless payload.
+     * reader thread of the enforcer's own: headers only unless payload, at most perSecond a second
+     * on each CPU (0: every one), the kernel counting the rest (EnforceStat.CAPTURE_SKIPPED).
      */
-    public record Capture(boolean payload, CaptureSink sink) {}
+    public record Capture(boolean payload, int perSecond, CaptureSink sink) {}
 
     /** Where copies go; the data is valid only during the call. As PcapngWriter.packet takes them. */
     @FunctionalInterface
@@ -182,6 +183,7 @@ public final class Enforcer implements AutoCloseable {
             try (OpenObject open = OpenObject.openResource(OBJECT, folder)) {
                 open.setConstant("enf_capture_drops", options.capture() != null);
                 open.setConstant("enf_capture_payload", options.capture() != null && options.capture().payload());
+                open.setConstant("enf_capture_per_second", options.capture() == null ? 0 : options.capture().perSecond());
                 object = open.load();
             } catch (RuntimeException e) {
                 if (!adopting) {

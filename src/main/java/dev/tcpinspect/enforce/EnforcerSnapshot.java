@@ -68,6 +68,10 @@ public final class EnforcerSnapshot {
             "copies for the capture file lost (ring buffer full)", EnforceStat.CAPTURE_LOST.help).role(Role.NOT_SHOWN)
             .metric(Export.Family.EVENTS_LOST, "probe", NAME);
 
+    private static final Desc CAPTURE_SKIPPED = Desc.of("policy_detail.capture_skipped",
+            "copies for the capture file skipped (over their rate)", EnforceStat.CAPTURE_SKIPPED.help).role(Role.HIDDEN)
+            .metric(OUTCOMES, "outcome", "capture_skipped");
+
     private EnforcerSnapshot() {
     }
 
@@ -102,6 +106,7 @@ public final class EnforcerSnapshot {
         }
         metrics.add(new Counter(MARKS_LOST, s[EnforceStat.MARKS_LOST.ordinal()]));
         metrics.add(new Counter(CAPTURE_LOST, s[EnforceStat.CAPTURE_LOST.ordinal()]));
+        metrics.add(new Counter(CAPTURE_SKIPPED, s[EnforceStat.CAPTURE_SKIPPED.ordinal()]));
         metrics.add(new Metric.Gauge(AUDITING, tables.config().audit() ? 1 : 0));
         return new Snapshot(NAME, metrics);
     }

@@ -35,6 +35,7 @@ public final class Libc {
     public static final int SIGHUP = 1;
     public static final int SIGINT = 2;
     public static final int SIGTERM = 15;
+    public static final int SIGSTOP = 19;
     private static final long SIG_IGN = 1;
     /** struct sigaction is 152 bytes on x86_64 and arm64 glibc; the handler comes first. */
     private static final long SIGACTION_BYTES = 256;
@@ -68,6 +69,7 @@ public final class Libc {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle SIGACTION = fn("sigaction",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle RAISE = fn("raise", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle SIGNAL = fn("signal", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS));
     private static final MethodHandle SYSCONF = Native.downcall(LIBC, "libc", "sysconf",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT), false);
@@ -103,6 +105,15 @@ public final class Libc {
     public static void close(int fd) {
         try {
             int rc = (int) CLOSE.invokeExact(Native.errnoSlot(), fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Sends a signal to this process's calling thread (SIGSTOP stops the whole process). */
+    public static void raise(int signal) {
+        try {
+            check("raise", (int) RAISE.invokeExact(Native.errnoSlot(), signal));
         } catch (Throwable t) {
             throw rethrow(t);
         }

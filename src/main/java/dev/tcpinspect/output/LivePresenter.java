@@ -53,6 +53,7 @@ public final class LivePresenter implements Presenter {
     private Attributes raw;
     private Object previousWinch;
     private Object previousCont;
+    private Object previousTstp;
     private Thread keys;
     private volatile boolean onScreen;
     private volatile boolean failed;
@@ -109,6 +110,7 @@ public final class LivePresenter implements Presenter {
         raw = t.getAttributes();
         previousWinch = Signals.register("WINCH", () -> t.raise(Terminal.Signal.WINCH));
         previousCont = Signals.register("CONT", this::resumed);
+        previousTstp = Signals.register("TSTP", this::suspend);
         t.handle(Terminal.Signal.WINCH, s -> redraw(true));
         t.puts(Capability.enter_ca_mode);
         t.puts(Capability.cursor_invisible);
@@ -194,6 +196,7 @@ public final class LivePresenter implements Presenter {
         Terminal t = terminal;
         Signals.unregister("WINCH", previousWinch);
         Signals.unregister("CONT", previousCont);
+        Signals.unregister("TSTP", previousTstp);
         try {
             t.puts(Capability.cursor_normal);
             t.puts(Capability.exit_ca_mode);
@@ -232,6 +235,27 @@ public final class LivePresenter implements Presenter {
         } catch (Exception e) {
             // giving it back is all that was left to do
         }
+    }
+
+    /**
+     * Ctrl-Z (the key, or SIGTSTP from elsewhere): the normal screen and the terminal's modes given
+     * back, as a shell expects of a job it stops, then the process stopped as SIGTSTP's default would;
+     * SIGCONT (fg, bg) takes the screen again.
+     */
+    private void suspend() {
+        synchronized (this) {
+            if (onScreen) {
+                try {
+                    terminal.puts(Capability.cursor_normal);
+                    terminal.puts(Capability.exit_ca_mode);
+                    terminal.flush();
+                    terminal.setAttributes(original);
+                } catch (RuntimeException | java.io.IOError e) {
+                    // the terminal went away: stopped all the same
+                }
+            }
+        }
+        dev.tcpinspect.os.Libc.raise(dev.tcpinspect.os.Libc.SIGSTOP);
     }
 
     /** After a stop (Ctrl-Z) and fg: the shell put the terminal back as it likes it; take it again. */
@@ -328,7 +352,11 @@ public final class LivePresenter implements Presenter {
             draw();
             return;
         }
-        if (c == 'q' || c == 'Q' || c == 3) { // 3: Ctrl-C, should the terminal ever pass it as a key
+        if (c == 26) { // Ctrl-Z: raw mode passes it as a key (no ISIG), so the view stops itself as the shell expects
+            suspend();
+            return;
+        }
+        if (c == 'q' || c == 'Q' || c == 3) { // 3: Ctrl-C, which raw mode passes as a key
             view.notice("stopping: detaching and summing up", Instant.now());
             draw();
             quit.run();

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.enforce.Enforcer;
 import dev.tcpinspect.lab.Lab;
+import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
@@ -203,6 +204,49 @@ class EnforceCliTest {
             assertEquals(arrived.count(Capture.SYN + " && tcp.dstport == 22"), rstsAfter - rstsBefore,
                     "the server's stack sent one reset per SYN to the closed failsafe port and none for the filtered ports");
             assertTrue(stats().get("not_served") >= 2);
+        }
+    }
+
+    /**
+     * --events and --pcap: each SYN the service filter drops is a line (reason, endpoints and flags as
+     * the client's capture has them) and a packet in the file with its reason, headers only; past
+     * --events-rate a second on each CPU the copies are counted as skipped, and every drop is either.
+     */
+    @Test
+    void droppedPacketsAreSampledAsEventsAndIntoAPcap() throws Exception {
+        Path p = policy("services: [8080]\n");
+        Path file = dir.resolve("dropped.pcapng");
+        Capture sent = Capture.outgoing(lab.clientNs(), lab.clientIf());
+        try (TcpinspectProcess enforcer = enforce(p, "--events", "--events-rate", "4", "--pcap", file.toString())) {
+            assertEquals(3, Traffic.unansweredConnects(lab.client(), Lab.SERVER_V4, 9090, 3, 300));
+            assertEquals(1, Traffic.unansweredConnects(lab.client(), Lab.SERVER_V6, 9091, 1, 300));
+            sent.stop();
+            for (String line : sent.fields(Capture.SYN, "ip.src", "ipv6.src", "tcp.srcport", "tcp.dstport")) {
+                String[] f = line.split("\t", -1);
+                String source = f[0].isEmpty() ? "[" + f[1] + "]:" + f[2] : f[0] + ":" + f[2];
+                awaitLine(enforcer, "drop not_served " + Pattern.quote(source) + " > .*:" + f[3] + " tcp \\[S\\] on "
+                        + Pattern.quote(lab.serverIf()) + "$");
+            }
+            // a burst past the rate: sampled, the rest counted
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9092", "-c", "40", "-i",
+                    "u2000", Lab.SERVER_V4), 30);
+            Thread.sleep(300);
+            Map<String, Long> stats = stats();
+            long lines = enforcer.lines().stream().filter(l -> l.contains(" drop not_served ")).count();
+            assertEquals(stats.get("not_served"), lines + stats.get("capture_skipped") + stats.get("capture_lost"),
+                    stats + " " + lines);
+            assertTrue(stats.get("capture_skipped") > 0 && lines < 4 + 40, stats.toString());
+            enforcer.terminate();
+            assertEquals(0, enforcer.waitFor(30), enforcer.stderr());
+            assertTrue(enforcer.stderr().contains(lines + " dropped packets written to " + file), enforcer.stderr());
+            List<String> packets = PcapCliTest.tshark(file, "frame.comment", "tcp.flags.str", "frame.cap_len", "frame.len");
+            assertEquals(lines, packets.size(), packets.toString());
+            for (String packet : packets) {
+                String[] f = packet.split("\t", -1);
+                assertEquals("policy not_served", f[0], packet);
+                assertTrue(f[1].contains("S"), packet);
+                assertEquals(f[2], f[3], "a SYN is all headers: " + packet);
+            }
         }
     }
 

@@ -96,6 +96,42 @@ class LiveViewTmuxTest {
     }
 
     /**
+     * Ctrl-Z in an interactive shell: the view gives the shell its normal screen and modes (it echoes
+     * what is typed, a command runs), then fg brings the view back and q ends it with nothing attached.
+     */
+    @Test
+    void ctrlZGivesTheShellItsScreenAndFgTakesItBack() throws Exception {
+        try (Lab lab = Lab.create();
+             Pane pane = Pane.start(80, 24, List.of("bash", "--norc", "--noprofile", "-i"))) {
+            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
+            command.addAll(TcpinspectProcess.javaCommand());
+            command.addAll(List.of("watch", "-i", lab.serverIf(), "--interval", "0.5"));
+            pane.keys("-l", "PS1='prompt$ '; " + TcpinspectProcess.shellLine(command));
+            pane.keys("Enter");
+            pane.await("the live view", s -> s.getFirst().contains(" tcpinspect watch ") && has(s, "ACCEPTED"), 60);
+            pane.keys("C-z");
+            // the job's line is as long as its command, wrapped past the screen's top: looked for in the history
+            pane.await("the shell's screen", s -> !has(s, "ACCEPTED") && pane.history().contains("]+  Stopped "), 20);
+            pane.keys("-l", "echo typed-$((6*7))");
+            pane.keys("Enter");
+            pane.await("a command echoed and run", s -> has(s, "prompt$ echo typed-$((6*7))")
+                    && s.stream().anyMatch(l -> l.equals("typed-42")), 20);
+            pane.keys("-l", "fg");
+            pane.keys("Enter");
+            pane.await("the live view again", s -> s.getFirst().contains(" tcpinspect watch ") && has(s, "ACCEPTED"), 20);
+            pane.keys("q");
+            pane.await("the prompt after the summary", s -> s.getLast().startsWith("prompt$") || has(s, "prompt$ "), 30);
+            pane.keys("-l", "echo tcpinspect-exit=$?");
+            pane.keys("Enter");
+            pane.await("the exit status", s -> s.stream().anyMatch(l -> l.equals("tcpinspect-exit=0")), 20);
+            String history = pane.history();
+            assertTrue(history.contains("Summary: "), history);
+            assertFalse(history.contains("q quit  s sort"), "the view is gone with its screen: " + history);
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "watch detached on exit");
+        }
+    }
+
+    /**
      * --no-tui on a terminal: the line table, as wide as the terminal by default (80 columns keep the
      * packets probe's seven), the first line shortened to fit; Ctrl-C ends it as before.
      */
