@@ -205,7 +205,12 @@ public final class Agent implements AutoCloseable {
         }
         restarted = false;
         List<AgentMetrics.ProgramStat> programs = new ArrayList<>();
-        for (var p : probes.object().programs().values()) {
+        List<dev.tcpinspect.ebpf.Program> loaded = new ArrayList<>(probes.object().programs().values());
+        Enforcer e = enforcer;
+        if (e != null) {
+            loaded.addAll(e.programs()); // the enforcer's too: its cost is the agent's
+        }
+        for (var p : loaded) {
             if (p.fd() >= 0) {
                 var info = p.info();
                 programs.add(new AgentMetrics.ProgramStat(p.name(), info.runCount(), info.runTimeNanos()));
@@ -401,6 +406,13 @@ public final class Agent implements AutoCloseable {
     }
 
     private void reportInterfacesGone() {
+        Enforcer e = enforcer;
+        if (e != null) {
+            for (String name : e.interfacesGone()) {
+                log.warn("enforced interface gone (deleted or moved)", "interface", name, "still_enforcing",
+                        e.interfaces().isEmpty() ? "on no interface" : String.join(",", e.interfaces().keySet()));
+            }
+        }
         for (String name : probes.interfacesGone()) {
             List<String> left = probes.interfacesWatched();
             log.warn("interface gone (deleted or moved)", "interface", name, "still_watching",

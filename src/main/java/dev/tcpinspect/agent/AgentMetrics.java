@@ -63,9 +63,9 @@ final class AgentMetrics {
                 + " agent's bpf_stats: true): the program run counters stay 0 while it is off",
                 countingRunTime || bpfStatsEnabled() ? 1 : 0));
         CounterSnapshot.Builder runs = CounterSnapshot.builder().name(P + "bpf_program_runs")
-                .help("Runs of each of the agent's BPF programs (counted while bpf_stats is on)");
+                .help("Runs of each of the agent's BPF programs, the enforcer's included (counted while bpf_stats is on)");
         CounterSnapshot.Builder time = CounterSnapshot.builder().name(P + "bpf_program_run_seconds")
-                .help("Kernel time in each of the agent's BPF programs (counted while bpf_stats is on)");
+                .help("Kernel time in each of the agent's BPF programs, the enforcer's included (counted while bpf_stats is on)");
         for (ProgramStat p : programs) {
             runs.dataPoint(point(p.runs(), Labels.of("program", p.name())));
             time.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().labels(Labels.of("program", p.name()))

@@ -189,6 +189,13 @@ final class EnforceCommand implements Callable<Integer> {
                         autoBlock.poll();
                     }
                     enforcer.tables().sweep(System.nanoTime()); // expired live entries go
+                    for (String gone : enforcer.interfacesGone()) {
+                        out.println(LocalTime.now().format(CLOCK) + " interface " + gone + " gone (deleted or moved): "
+                                + (enforcer.interfaces().isEmpty() ? "no interface is protected; the policy stays loaded"
+                                        + " until Ctrl-C" : "still enforcing on "
+                                        + String.join(", ", enforcer.interfaces().keySet())));
+                        out.flush();
+                    }
                     if (intervalSeconds > 0 && System.nanoTime() - nextPrint >= 0) {
                         nextPrint += interval.toNanos();
                         out.println(LocalTime.now().format(CLOCK) + " " + counters(enforcer.tables().stats(), start, audit));

@@ -68,6 +68,8 @@ public final class Enforcer implements AutoCloseable {
     private final BpfObject object;
     private final EnforcerTables tables;
     private final Map<String, Integer> interfaces;
+    /** The namespace enforced, by name (ip netns), or empty: this process's. */
+    private Optional<String> netns = Optional.empty();
     private final boolean adopted;
     private boolean closed;
 
@@ -212,6 +214,7 @@ public final class Enforcer implements AutoCloseable {
                     });
                 }
                 enforcer = new Enforcer(folder, object, tables, ifindexes, adopting);
+                enforcer.netns = options.netns();
                 if (adopting) {
                     // Programs first (each link swaps in place, judging by the tables as they are),
                     // then the policy: a failure on the way leaves the enforcer that was there enforcing.
@@ -369,6 +372,36 @@ public final class Enforcer implements AutoCloseable {
         EnforcerTables tables = new EnforcerTables(maps, lockFile(folder));
         tables.updateConfig(c -> new EnforcerTables.Config(0, false, 0, audit, 0));
         return new Enforcer(folder, object, tables, Map.of(), false);
+    }
+
+    /**
+     * The interfaces protected a moment ago that are gone now (deleted, moved to another namespace,
+     * or their namespace deleted): no longer protected, their links' pins removed (a link to a
+     * device that is gone judges nothing). Each is reported once.
+     */
+    public synchronized List<String> interfacesGone() {
+        if (closed || interfaces.isEmpty()) {
+            return List.of();
+        }
+        List<String> gone;
+        try (Netns target = netns.map(Netns::named).orElseGet(Netns::current)) {
+            gone = target.call(() -> interfaces.entrySet().stream()
+                    .filter(e -> dev.tcpinspect.os.Libc.ifNameToIndex(e.getKey()) != e.getValue())
+                    .map(Map.Entry::getKey).toList());
+        } catch (RuntimeException namespaceGone) {
+            gone = List.copyOf(interfaces.keySet());
+        }
+        for (String name : gone) {
+            interfaces.remove(name);
+            Pins.unpin(folder.resolve(XDP_PIN_PREFIX + name));
+            Pins.unpin(folder.resolve(MARK_PIN_PREFIX + name));
+        }
+        return gone;
+    }
+
+    /** Every program of the enforcer's object (the XDP judge, the mark setter, the connection counters). */
+    public java.util.Collection<dev.tcpinspect.ebpf.Program> programs() {
+        return object.programs().values();
     }
 
     /** The XDP program that judges packets. */

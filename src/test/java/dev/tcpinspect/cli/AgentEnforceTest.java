@@ -37,7 +37,7 @@ class AgentEnforceTest {
              var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
              var echo6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080)) {
             // a relative policy path is the config's neighbour; what the policy drops goes to the capture file too
-            String base = "interval: 0.5\nprobes: [packets, conn]\npcap: {file: " + pcap + "}\n";
+            String base = "interval: 0.5\nprobes: [packets, conn]\nbpf_stats: true\npcap: {file: " + pcap + "}\n";
             Files.writeString(config, base + "enforce: {policy: policy.yaml, interfaces: [" + lab.serverIf() + "]}\n");
             long notServed;
             long audited;
@@ -60,6 +60,9 @@ class AgentEnforceTest {
                 Map<String, Double> m = awaitSeries(lab, "tcpinspect_policy_drops_total{reason=\"not_served\"}", notServed);
                 assertEquals(notServed, Http.value(m, "tcpinspect_policy_verdicts_total{verdict=\"dropped\"}"));
                 assertEquals(0.0, Http.value(m, "tcpinspect_policy_audit"));
+                // the agent's own cost counts the enforcer's program: it ran for every packet it judged, and more (ARP, ND)
+                assertTrue(Http.value(m, "tcpinspect_bpf_program_runs_total{program=\"tcpi_enforce\"}")
+                        >= Http.value(m, "tcpinspect_policy_packets_total"), m.toString());
                 assertTrue(Http.value(m, "tcpinspect_policy_packets_total") >= sent.count("tcp.dstport == 8080 || tcp.dstport == 9090"),
                         "every packet the client sent was judged");
                 var snapshot = TcpinspectProcess.parse(Http.get(lab.serverNs(), "http://127.0.0.1:9977/api/snapshot").body());

@@ -208,6 +208,35 @@ class EnforceCliTest {
     }
 
     /**
+     * An interface deleted under the enforcer: a line says so, the other interface stays protected,
+     * the deleted one's pins go, and a stop leaves nothing.
+     */
+    @Test
+    void anInterfaceDeletedUnderTheEnforcerIsReportedAndTheOthersStayProtected() throws Exception {
+        // a second veth pair inside the server's namespace (this kernel has no dummy devices)
+        String dummy = "td" + java.util.UUID.randomUUID().toString().substring(0, 6);
+        Cmd.run("ip", "-n", lab.serverNs(), "link", "add", dummy, "type", "veth", "peer", "name", dummy + "p").ok();
+        Cmd.run("ip", "-n", lab.serverNs(), "link", "set", dummy, "up").ok();
+        Path p = policy("services: [8080]\n");
+        List<String> args = new ArrayList<>(List.of("enforce", "--policy", p.toString(), "-i", lab.serverIf() + "," + dummy,
+                "--netns", lab.serverNs(), "--interval", "0"));
+        try (TcpinspectProcess enforcer = TcpinspectProcess.start(null, args.toArray(String[]::new))) {
+            awaitLine(enforcer, "enforcing");
+            assertTrue(Files.exists(folder().resolve("link-xdp-" + dummy)), "pinned on both");
+            Cmd.run("ip", "-n", lab.serverNs(), "link", "del", dummy).ok();
+            String line = awaitLine(enforcer, "interface " + dummy + " gone");
+            assertTrue(line.endsWith("gone (deleted or moved): still enforcing on " + lab.serverIf()), line);
+            assertFalse(Files.exists(folder().resolve("link-xdp-" + dummy)), "its pin removed");
+            assertEquals(2, Traffic.unansweredConnects(lab.client(), Lab.SERVER_V4, 9090, 2, 300), "still protected");
+            assertEquals(2, stats().get("not_served"));
+            enforcer.terminate();
+            assertEquals(0, enforcer.waitFor(30), enforcer.stderr());
+        }
+        assertFalse(Files.exists(folder()), "nothing pinned");
+        assertFalse(xdpOnServer().contains("xdp"), "nothing attached: " + xdpOnServer());
+    }
+
+    /**
      * --events and --pcap: each SYN the service filter drops is a line (reason, endpoints and flags as
      * the client's capture has them) and a packet in the file with its reason, headers only; past
      * --events-rate a second on each CPU the copies are counted as skipped, and every drop is either.
