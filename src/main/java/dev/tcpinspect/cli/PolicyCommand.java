@@ -42,6 +42,21 @@ final class PolicyCommand implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
+    /** Prefixes a list shows unless --all: a policy may hold tens of thousands, which no line should. */
+    static final int SHOWN = 20;
+
+    /** "a, b, c", or the first SHOWN and "... and N more (M in all; --all lists them)"; "none" when empty. */
+    static String listed(List<String> items, boolean all) {
+        if (items.isEmpty()) {
+            return "none";
+        }
+        if (all || items.size() <= SHOWN) {
+            return String.join(", ", items);
+        }
+        return String.join(", ", items.subList(0, SHOWN)) + String.format(", ... and %,d more (%,d in all; --all lists"
+                + " them)", items.size() - SHOWN, items.size());
+    }
+
     @Command(name = "check", mixinStandardHelpOptions = true,
             description = {
                 "Check a policy file without touching anything: prints what it says, or one line naming the",
@@ -53,6 +68,10 @@ final class PolicyCommand implements Runnable {
 
         @Parameters(paramLabel = "FILE", description = "The policy file (YAML).")
         Path file;
+
+        @Option(names = "--all", description = "List every prefix (by default the first " + SHOWN + " of each list and how"
+                + " many more).")
+        boolean all;
 
         @Override
         public Integer call() {
@@ -72,9 +91,9 @@ final class PolicyCommand implements Runnable {
             out.printf("  failsafe     %s%n", p.failsafe().isEmpty() ? "none"
                     : String.join(", ", p.failsafe().stream().map(String::valueOf).toList())
                             + " (never closed by this policy)");
-            out.printf("  deny         %s%n", prefixes(p.deny(), p.names()));
-            out.printf("  allow        %s%n", prefixes(p.allow(), p.names()) + (p.allow().isEmpty() ? "" : " (wins over deny)"));
-            out.printf("  count        %s%n", prefixes(p.count(), p.names()) + (p.count().isEmpty() ? "" : " (counted only)"));
+            out.printf("  deny         %s%n", prefixes(p.deny(), p.names(), all));
+            out.printf("  allow        %s%n", prefixes(p.allow(), p.names(), all) + (p.allow().isEmpty() ? "" : " (wins over deny)"));
+            out.printf("  count        %s%n", prefixes(p.count(), p.names(), all) + (p.count().isEmpty() ? "" : " (counted only)"));
             out.printf("  mark         %s%n", p.marks().isEmpty() ? "none" : String.join(", ", p.marks().entrySet().stream()
                     .map(e -> e.getKey() + " mark 0x" + Integer.toHexString(e.getValue())
                             + (p.names().containsKey(e.getKey()) ? " (" + p.names().get(e.getKey()) + ")" : "")).toList())
@@ -87,9 +106,9 @@ final class PolicyCommand implements Runnable {
             return 0;
         }
 
-        private static String prefixes(List<dev.tcpinspect.policy.Cidr> list, Map<dev.tcpinspect.policy.Cidr, String> names) {
-            return list.isEmpty() ? "none" : String.join(", ", list.stream()
-                    .map(c -> c + (names.containsKey(c) ? " (" + names.get(c) + ")" : "")).toList());
+        private static String prefixes(List<dev.tcpinspect.policy.Cidr> list, Map<dev.tcpinspect.policy.Cidr, String> names,
+                                       boolean all) {
+            return listed(list.stream().map(c -> c + (names.containsKey(c) ? " (" + names.get(c) + ")" : "")).toList(), all);
         }
 
         private static String limits(Policy.Limits l) {
@@ -166,6 +185,10 @@ final class PolicyCommand implements Runnable {
         @Parameters(paramLabel = "FILE", description = "The policy file (YAML).")
         Path file;
 
+        @Option(names = "--all", description = "List every prefix (by default the first " + SHOWN + " of each list and how"
+                + " many more).")
+        boolean all;
+
         @Override
         public Integer call() {
             Policy p;
@@ -196,6 +219,9 @@ final class PolicyCommand implements Runnable {
         CommandLine.Model.CommandSpec spec;
         @CommandLine.Mixin
         Target target;
+        @Option(names = "--all", description = "List every prefix (by default the first " + SHOWN + " of each list and how"
+                + " many more).")
+        boolean all;
 
         @Override
         public Integer call() {
@@ -215,10 +241,10 @@ final class PolicyCommand implements Runnable {
                         tables.servedOn(c.activeGen())) : "any port (no service filter)");
                 out.printf("failsafe     %s%n", orNone(ports(flags, EnforcerTables::failsafe, List.of())));
                 Map<Integer, String> names = tables.names();
-                out.printf("deny         %s%n", prefixes(rules, RuleKind.DENY, names));
-                out.printf("allow        %s%n", prefixes(rules, RuleKind.ALLOW, names));
-                out.printf("count        %s%n", prefixes(rules, RuleKind.COUNT, names));
-                out.printf("mark         %s%n", prefixes(rules, RuleKind.MARK, names));
+                out.printf("deny         %s%n", prefixes(rules, RuleKind.DENY, names, all));
+                out.printf("allow        %s%n", prefixes(rules, RuleKind.ALLOW, names, all));
+                out.printf("count        %s%n", prefixes(rules, RuleKind.COUNT, names, all));
+                out.printf("mark         %s%n", prefixes(rules, RuleKind.MARK, names, all));
                 out.printf("per source   %s%n", s.connLimit() == 0 && s.newPerSecond().isEmpty() ? "no limit"
                         : (s.connLimit() == 0 ? "" : s.connLimit() + " connections at once")
                                 + (s.connLimit() != 0 && s.newPerSecond().isPresent() ? ", " : "")
@@ -266,13 +292,13 @@ final class PolicyCommand implements Runnable {
             return String.join(", ", parts);
         }
 
-        private static String prefixes(List<PrefixRule> rules, RuleKind listed, Map<Integer, String> names) {
+        private static String prefixes(List<PrefixRule> rules, RuleKind listed, Map<Integer, String> names, boolean all) {
             List<String> shown = rules.stream().filter(r -> r.listed() == listed)
                     .sorted(java.util.Comparator.comparing(r -> r.prefix().toString()))
                     .map(r -> r.prefix() + (listed == RuleKind.MARK ? " mark 0x" + Integer.toHexString(r.mark()) : "")
                             + (names.containsKey(r.ownId()) ? " (" + names.get(r.ownId()) + ")" : ""))
                     .toList();
-            return shown.isEmpty() ? "none" : String.join(", ", shown);
+            return listed(shown, all);
         }
     }
 
