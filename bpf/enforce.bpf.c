@@ -117,6 +117,33 @@ static __always_inline struct enf_rule *enf_rule_of(const struct enf_source_key 
 	return bpf_map_lookup_elem(&enf_prefix_v6, &k);
 }
 
+/* enf_rule_of through the per-CPU cache of recent sources (enf_rule_cache). */
+static __always_inline struct enf_rule *enf_rule_cached(const struct enf_source_key *src, __u8 gen, __u32 epoch)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, src->addr, 16);
+	__u32 slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ src->family) * 0x9E3779B1u) >> 20; /* 12 bits: 4,096 slots */
+	struct enf_rule_cache_entry *e = bpf_map_lookup_elem(&enf_rule_cache, &slot);
+
+	if (!e || !epoch)
+		return enf_rule_of(src, gen);
+	__u32 c[4];
+
+	__builtin_memcpy(c, e->src.addr, 16);
+	if (e->epoch == epoch && e->src.family == src->family && c[0] == w[0] && c[1] == w[1] && c[2] == w[2] &&
+	    c[3] == w[3])
+		return e->found ? &e->rule : NULL;
+	struct enf_rule *r = enf_rule_of(src, gen);
+
+	e->epoch = epoch;
+	e->src = *src;
+	e->found = r != NULL;
+	if (r)
+		e->rule = *r;
+	return r;
+}
+
 /*
  * The live entry that covers the source: the longest one that has not expired. An expired entry is
  * looked past (a lookup one bit shorter than it finds the next longest), a few deep: expired entries
@@ -486,7 +513,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, __u32 ifindex)
 	if (!set || !enf_addresses(p, &src, daddr) || enf_neighbor_discovery(p))
 		return XDP_PASS;
 	ENF_ADD(ENF_STAT_PACKETS);
-	struct enf_rule *rule = enf_rule_of(&src, gen);
+	struct enf_rule *rule = enf_rule_cached(&src, gen, cfg->epoch);
 	struct enf_rule *live = NULL;
 
 	if (rule && rule->count_id != ENF_NO_COUNT)

@@ -111,7 +111,8 @@ struct enf_config {
 	__u32 netns_inum;      /* the network namespace whose sockets the connection limit counts */
 	__u32 audit;           /* judge and count, drop nothing */
 	__u32 pid;             /* the enforcer process that keeps live entries and auto_block; 0: none */
-	__u32 pad;
+	__u32 epoch;           /* one more at every switch of active_gen (never 0 once written): what the
+	                          rule cache filled under an earlier one is stale */
 };
 
 /* A local address and port a service is served on (enf_served_on). */
@@ -381,6 +382,29 @@ struct {
 	__type(value, __u64);
 	ENF_PINNED;
 } enf_hits SEC(".maps");
+
+/*
+ * The prefix rule each recent source matched, or that none did, on each CPU: a source seen before
+ * is judged without walking the prefix tries, whose walk down to a deep match is most of a denied
+ * packet's cost (BENCHMARKS.md). Direct-mapped by a hash of the address (a newer source takes an
+ * older one's slot), filled under enf_config.epoch and stale once it moves on; per CPU, so nothing
+ * is shared or locked. Not pinned: a new object starts empty.
+ */
+#define ENF_RULE_CACHE_SLOTS 4096
+struct enf_rule_cache_entry {
+	__u32 epoch;                /* enf_config.epoch it was filled under; 0: empty */
+	__u32 found;                /* 1: rule is the source's longest prefix rule; 0: no prefix rule covers it */
+	struct enf_source_key src;
+	__u32 pad;
+	struct enf_rule rule;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ENF_RULE_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct enf_rule_cache_entry);
+} enf_rule_cache SEC(".maps");
 
 /* Copies made in the current second, on each CPU: their rate limit takes no lock. Not pinned. */
 struct enf_capture_budget {

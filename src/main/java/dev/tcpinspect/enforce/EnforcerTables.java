@@ -103,6 +103,14 @@ public final class EnforcerTables {
     synchronized void writeConfig(Config c) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(Layouts.CONFIG);
+            MemorySegment key = a.allocateFrom(JAVA_INT, 0);
+            map("enf_config").lookup(key, v);
+            // A switch of generation moves the epoch on, which makes the kernel's rule cache stale; never 0 (empty).
+            int epoch = v.get(JAVA_INT, 20);
+            if (epoch == 0 || (v.get(JAVA_INT, 0) & 1) != c.activeGen()) {
+                epoch = epoch + 1 == 0 ? 1 : epoch + 1;
+            }
+            v.set(JAVA_INT, 20, epoch);
             v.set(JAVA_INT, 0, c.activeGen());
             v.set(JAVA_INT, 4, c.liveEntries() ? 1 : 0);
             v.set(JAVA_INT, 8, (int) c.netnsInum());

@@ -57,7 +57,7 @@ final class Layouts {
             .withName("enf_settings");
     static final StructLayout CONFIG = MemoryLayout.structLayout(
             JAVA_INT.withName("active_gen"), JAVA_INT.withName("live_entries"), JAVA_INT.withName("netns_inum"),
-            JAVA_INT.withName("audit"), JAVA_INT.withName("pid"), JAVA_INT.withName("pad")).withName("enf_config");
+            JAVA_INT.withName("audit"), JAVA_INT.withName("pid"), JAVA_INT.withName("epoch")).withName("enf_config");
     static final StructLayout SERVICE_KEY = MemoryLayout.structLayout(
             JAVA_BYTE.withName("gen"), JAVA_BYTE.withName("family"), JAVA_SHORT.withName("port"),
             MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("addr")).withName("enf_service_key");

@@ -70,6 +70,31 @@ class EnforcerVerdictTest {
         assertEquals(6, stat(EnforceStat.PACKETS));
     }
 
+    /**
+     * The kernel keeps the rule each recent source matched (a per-CPU cache): every new policy must
+     * judge a source afresh, also when the policy before the last used the same generation's tables.
+     */
+    @Test
+    void aNewPolicyJudgesAgainTheSourcesTheOldOneJudged() {
+        enforcer("deny: [10.9.0.0/16]\n", false);
+        for (int i = 0; i < 50; i++) { // many runs: whichever CPU runs them has the sources cached
+            assertEquals(PASS, judge(syn4("198.18.0.9", 80)));
+            assertEquals(DROP, judge(syn4("10.9.1.1", 80)));
+        }
+        enforcer.tables().apply(PolicyFile.parse("b.yaml", new StringReader("deny: [198.18.0.0/16]\n")));
+        for (int i = 0; i < 50; i++) {
+            assertEquals(DROP, judge(syn4("198.18.0.9", 80)), "denied by the new policy");
+            assertEquals(PASS, judge(syn4("10.9.1.1", 80)), "no longer denied");
+        }
+        enforcer.tables().apply(PolicyFile.parse("c.yaml", new StringReader("allow: [10.9.1.0/24]\ndeny: [10.0.0.0/8]\n")));
+        for (int i = 0; i < 50; i++) { // the first policy's generation again, with other rules
+            assertEquals(PASS, judge(syn4("198.18.0.9", 80)));
+            assertEquals(PASS, judge(syn4("10.9.1.1", 80)), "allowed inside the denied /8");
+            assertEquals(DROP, judge(syn4("10.9.2.1", 80)));
+        }
+        assertEquals(PASS, judge(syn6("2001:db8::9", 80)));
+    }
+
     @Test
     void neighborDiscoveryFromADeniedSourcePasses() {
         enforcer("deny: [\"fd00:7c1::/32\"]\n", false);
