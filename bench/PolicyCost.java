@@ -88,6 +88,13 @@ public class PolicyCost {
             enforcer.tables().apply(limited);
             run("... and per-source limits", packets, enforcer.program(), baseline);
         }
+        // Every run above after the first judges a source the per-CPU rule cache holds; without the
+        // cache each run walks the tries, as a source's first packet does (which also fills its slot).
+        try (Enforcer uncached = Enforcer.loadDetached(folder, false, false);
+             BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
+            uncached.tables().apply(plain);
+            run("10,000 prefixes, no rule cache", packets, uncached.program(), empty.program("tcpi_empty_xdp"));
+        }
     }
 
     /** The first address of a prefix plus one, as text. */
