@@ -149,8 +149,19 @@ public final class Features {
         try (BpfObject ignored = BpfObject.loadResource(resource)) {
             return true;
         } catch (BpfException e) {
-            return false;
+            return false; // a refusal for privileges too: callers that load for real say which (refusedForPrivileges)
         }
+    }
+
+    /** Whether a failure is the kernel refusing this process (EPERM, EACCES) rather than a feature it lacks. */
+    public static boolean refusedForPrivileges(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof BpfException b && (b.errno() == dev.tcpinspect.os.Errno.EPERM
+                    || b.errno() == dev.tcpinspect.os.Errno.EACCES) && !(t instanceof VerifierException)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The kernel's BPF JIT setting: 0 off, 1 on, 2 on with debug. -1 when unreadable. */

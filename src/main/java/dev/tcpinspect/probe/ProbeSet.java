@@ -251,12 +251,25 @@ public final class ProbeSet implements AutoCloseable {
             object = open.load();
         } catch (RuntimeException e) {
             open.close();
+            if (Features.refusedForPrivileges(e)) {
+                throw new IllegalStateException(dev.tcpinspect.os.Privileges.MISSING + " (the kernel refused to load the"
+                        + " probes' programs: " + ((dev.tcpinspect.ebpf.BpfException) rootBpfCause(e)).errnoName() + ")", e);
+            }
             if (!Features.tpBtf() && hooks.stream().anyMatch(h -> !h.isPacketHook())) {
                 throw new NotSupportedException("tp_btf", "BTF-typed tracepoints, kernel 5.5 or later with BTF,"
                         + " needed by " + probesOn(EnumSet.complementOf(EnumSet.of(Hook.INGRESS, Hook.EGRESS))));
             }
             throw e;
         }
+    }
+
+    private static Throwable rootBpfCause(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof dev.tcpinspect.ebpf.BpfException) {
+                return t;
+            }
+        }
+        return e;
     }
 
     /** The probe a map belongs to (its name starts with the probe's), or null. */

@@ -49,6 +49,22 @@ class CommandLineTest {
         assertTrue(version.out().startsWith("tcpinspect "), version.out());
     }
 
+    /**
+     * Root of a user namespace of its own (a rootless container's): every capability there, none the
+     * kernel counts for bpf(), so the programs' load is refused (EPERM). The line says what is
+     * missing, not that the kernel lacks BTF-typed tracepoints, as it did.
+     */
+    @Test
+    void refusedByTheKernelForPrivilegesTheLineNamesThemNotAMissingFeature() {
+        List<String> command = new ArrayList<>(List.of("unshare", "--user", "--map-root-user"));
+        command.addAll(TcpinspectProcess.javaCommand(TcpinspectProcess.worldReadableClassPath()));
+        command.addAll(List.of("watch", "-i", "lo"));
+        Cmd.Result r = Cmd.run(command, 60);
+        assertEquals(1, r.exit(), r.err());
+        assertEquals("tcpinspect: " + dev.tcpinspect.os.Privileges.MISSING + " (the kernel refused to load the probes'"
+                + " programs: EPERM)", r.err().strip());
+    }
+
     @Test
     void withoutPrivilegesEachCommandSaysSoInOneLine() {
         for (String[] args : new String[][] {{"watch"}, {"agent"}, {"cleanup"}, {"demo"}}) {
