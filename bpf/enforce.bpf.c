@@ -134,16 +134,21 @@ static __always_inline struct enf_rule *enf_rule_cached(const struct enf_source_
 	__u32 c[4];
 
 	__builtin_memcpy(c, e->src.addr, 16);
-	if (e->epoch == epoch && e->src.family == src->family && c[0] == w[0] && c[1] == w[1] && c[2] == w[2] &&
-	    c[3] == w[3])
+	if (e->epoch == epoch && e->gen == gen && e->src.family == src->family && c[0] == w[0] && c[1] == w[1] &&
+	    c[2] == w[2] && c[3] == w[3])
 		return e->found ? &e->rule : NULL;
 	struct enf_rule *r = enf_rule_of(src, gen);
 
-	e->epoch = epoch;
+	/* Empty while it is rewritten, the epoch last (a program preempted on this CPU, under PREEMPT_RT, reads no half) */
+	*(volatile __u32 *)&e->epoch = 0;
+	asm volatile("" ::: "memory");
 	e->src = *src;
+	e->gen = gen;
 	e->found = r != NULL;
 	if (r)
 		e->rule = *r;
+	asm volatile("" ::: "memory");
+	*(volatile __u32 *)&e->epoch = epoch;
 	return r;
 }
 
@@ -508,6 +513,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, __u32 ifindex)
 	if (!cfg || !p->tcp.ip_version)
 		return XDP_PASS;
 	__u32 gen = cfg->active_gen & 1;
+	__u32 epoch = cfg->epoch; /* read beside gen: the cache keys on both */
 	struct enf_settings *set = bpf_map_lookup_elem(&enf_settings, &gen);
 	struct enf_source_key src = {};
 	__u8 daddr[16] = {};
@@ -516,7 +522,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, __u32 ifindex)
 	if (!set || !enf_addresses(p, &src, daddr) || enf_neighbor_discovery(p))
 		return XDP_PASS;
 	ENF_ADD(ENF_STAT_PACKETS);
-	struct enf_rule *rule = enf_rule_cached(&src, gen, cfg->epoch);
+	struct enf_rule *rule = enf_rule_cached(&src, gen, epoch);
 	struct enf_rule *live = NULL;
 
 	if (rule && rule->count_id != ENF_NO_COUNT)

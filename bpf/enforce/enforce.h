@@ -188,7 +188,7 @@ SHARED_WITH_JAVA(struct enf_meta, enf_meta);
 /*
  * A copy of a packet the policy dropped (or, under audit, would have), for a pcapng file: the
  * layout of capture.h's record, kind ENF_CAPTURE_POLICY, code the enf_stat that judged it. Headers
- * only (Ethernet, IP, TCP with options; 8 bytes of any other protocol's header) unless
+ * only (Ethernet, IP, TCP with options; the IP header alone for any other protocol) unless
  * enf_capture_payload is set.
  */
 #define ENF_CAPTURE_BYTES 256
@@ -395,7 +395,8 @@ struct enf_rule_cache_entry {
 	__u32 epoch;                /* enf_config.epoch it was filled under; 0: empty */
 	__u32 found;                /* 1: rule is the source's longest prefix rule; 0: no prefix rule covers it */
 	struct enf_source_key src;
-	__u32 pad;
+	__u32 gen;                  /* the generation whose tables it was read from: with the epoch, a packet
+	                               that read the config mid-switch never takes one policy's rule for the other's */
 	struct enf_rule rule;
 };
 

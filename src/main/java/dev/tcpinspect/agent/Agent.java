@@ -1,7 +1,6 @@
 package dev.tcpinspect.agent;
 
 import dev.tcpinspect.enforce.Enforcer;
-import dev.tcpinspect.enforce.EnforcerSnapshot;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.os.Privileges;
 import dev.tcpinspect.output.PcapngWriter;
@@ -142,7 +141,12 @@ public final class Agent implements AutoCloseable {
             if (!now.isBefore(drain)) { // on its own clock: a short interval must not put draining off
                 probes.drain();
                 if (enforcer != null) {
-                    enforcer.tables().sweep(System.nanoTime()); // expired live entries (auto_block) go
+                    try {
+                        enforcer.tables().sweep(System.nanoTime()); // expired live entries (auto_block) go
+                    } catch (RuntimeException e) {
+                        log.error("enforcer: expired live entries not removed this time (the kernel ignores them)",
+                                "problem", AgentHttp.oneLine(e));
+                    }
                 }
                 drain = now.plus(DRAIN_EVERY);
             }
@@ -194,7 +198,7 @@ public final class Agent implements AutoCloseable {
     private void read(Instant now) {
         Reading total = probes.read(true);
         if (enforcer != null) {
-            total = total.with(EnforcerSnapshot.of(enforcer.tables()));
+            total = total.with(enforcer.snapshot());
         }
         State before = state;
         Reading interval = before == null || restarted ? total : total.minus(before.total());
@@ -274,7 +278,7 @@ public final class Agent implements AutoCloseable {
             Enforcer old = enforcer;
             enforcer = takeover;
             if (old != null && takeover != null) {
-                old.handOver();
+                old.handOver(takeover);
             } else if (old != null) {
                 old.close(); // enforce: taken out of the config: XDP detached, pins removed
             }
@@ -382,12 +386,23 @@ public final class Agent implements AutoCloseable {
             return;
         }
         settings.policy().autoBlockTtl().ifPresent(ttl -> {
-            if (e.autoBlock(alert, ttl) && alert.state() == Alert.State.START) {
-                log.warn("auto_block: denied", "source", alert.source(), "ttl", ttl.toString().substring(2).toLowerCase(
-                        java.util.Locale.ROOT), "alert", alert.type());
+            try {
+                if (e.autoBlock(alert, ttl) && alert.state() == Alert.State.START) {
+                    log.warn("auto_block: denied", "source", alert.source(), "ttl", ttl.toString().substring(2)
+                            .toLowerCase(java.util.Locale.ROOT), "alert", alert.type());
+                }
+            } catch (RuntimeException failed) {
+                // the live table full, its lock unavailable: the agent and the policy in force go on
+                if (autoBlockFailures++ % 100 == 0) {
+                    log.error("auto_block: could not deny a source (every 100th failure is logged)", "source",
+                            alert.source(), "failures", autoBlockFailures, "problem", AgentHttp.oneLine(failed));
+                }
             }
         });
     }
+
+    /** Denials auto_block could not make (on the alert reader's thread only). */
+    private long autoBlockFailures;
 
     /** "POLICY on IFACES", with " (audit)", or "none": for the log. */
     private static String enforcing(AgentConfig c) {
@@ -408,7 +423,14 @@ public final class Agent implements AutoCloseable {
     private void reportInterfacesGone() {
         Enforcer e = enforcer;
         if (e != null) {
-            for (String name : e.interfacesGone()) {
+            List<String> gone;
+            try {
+                gone = e.interfacesGone();
+            } catch (RuntimeException failed) {
+                log.error("enforcer: could not check its interfaces", "problem", AgentHttp.oneLine(failed));
+                gone = List.of();
+            }
+            for (String name : gone) {
                 log.warn("enforced interface gone (deleted or moved)", "interface", name, "still_enforcing",
                         e.interfaces().isEmpty() ? "on no interface" : String.join(",", e.interfaces().keySet()));
             }

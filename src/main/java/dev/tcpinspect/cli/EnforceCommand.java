@@ -132,30 +132,55 @@ final class EnforceCommand implements Callable<Integer> {
                 return null;
             });
         }
-        dev.tcpinspect.output.PcapngWriter file = null;
+        PcapFile file = pcap == null ? null : new PcapFile(pcap, names);
         try {
-            if (pcap != null) {
-                file = new dev.tcpinspect.output.PcapngWriter(pcap, 100_000_000L, 5,
-                        i -> names.getOrDefault(i, "ifindex " + i));
-            }
             return enforce(policy, mode, namespace, file, names);
         } finally {
             if (file != null) {
-                file.close();
-                err.println("tcpinspect: " + file.packets() + " dropped packets written to " + pcap);
+                file.close(err);
+            }
+        }
+    }
+
+    /**
+     * The --pcap file, made on first use (the first copy, or the start's success): a start that is
+     * refused leaves no file behind, nor truncates one that was there.
+     */
+    private static final class PcapFile {
+        private final Path path;
+        private final java.util.Map<Integer, String> names;
+        private dev.tcpinspect.output.PcapngWriter writer;
+
+        PcapFile(Path path, java.util.Map<Integer, String> names) {
+            this.path = path;
+            this.names = names;
+        }
+
+        synchronized dev.tcpinspect.output.PcapngWriter get() {
+            if (writer == null) {
+                writer = new dev.tcpinspect.output.PcapngWriter(path, 100_000_000L, 5,
+                        i -> names.getOrDefault(i, "ifindex " + i));
+            }
+            return writer;
+        }
+
+        synchronized void close(PrintWriter err) {
+            if (writer != null) {
+                writer.close();
+                err.println("tcpinspect: " + writer.packets() + " dropped packets written to " + path);
                 err.flush();
             }
         }
     }
 
     /** Copies of dropped packets: event lines, the pcap file, or both; null when neither is asked for. */
-    private Enforcer.Capture copies(dev.tcpinspect.output.PcapngWriter file, PrintWriter out, java.util.Map<Integer, String> names) {
+    private Enforcer.Capture copies(PcapFile file, PrintWriter out, java.util.Map<Integer, String> names) {
         if (!events && file == null) {
             return null;
         }
         return new Enforcer.Capture(pcapPayload, eventsRate, (ts, ifindex, link, origLen, data, offset, capLen, comment) -> {
             if (file != null) {
-                file.packet(ts, ifindex, link, origLen, data, offset, capLen, comment);
+                file.get().packet(ts, ifindex, link, origLen, data, offset, capLen, comment);
             }
             if (events) {
                 // "policy not_served" or "policy denied (audit: passed)": the reason, said as the counters say it
@@ -168,12 +193,15 @@ final class EnforceCommand implements Callable<Integer> {
         });
     }
 
-    private int enforce(Policy policy, XdpMode mode, Optional<String> namespace, dev.tcpinspect.output.PcapngWriter file,
+    private int enforce(Policy policy, XdpMode mode, Optional<String> namespace, PcapFile file,
                         java.util.Map<Integer, String> names) throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         try (StopSignal stop = new StopSignal();
              Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace,
                      copies(file, out, names)))) {
+            if (file != null) {
+                file.get(); // started: the file exists from now on, copies or not
+            }
             long[] start = enforcer.tables().stats();
             Duration interval = Duration.ofSeconds(intervalSeconds == 0 ? 3600 : intervalSeconds);
             long nextPrint = System.nanoTime() + interval.toNanos();

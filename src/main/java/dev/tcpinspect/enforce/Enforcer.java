@@ -390,12 +390,22 @@ public final class Enforcer implements AutoCloseable {
             return List.of();
         }
         List<String> gone;
-        try (Netns target = netns.map(Netns::named).orElseGet(Netns::current)) {
-            gone = target.call(() -> interfaces.entrySet().stream()
-                    .filter(e -> dev.tcpinspect.os.Libc.ifNameToIndex(e.getKey()) != e.getValue())
-                    .map(Map.Entry::getKey).toList());
+        Netns target;
+        try {
+            target = netns.map(Netns::named).orElseGet(Netns::current);
         } catch (RuntimeException namespaceGone) {
+            target = null; // ip netns delete: its devices are gone with it
+        }
+        if (target == null) {
             gone = List.copyOf(interfaces.keySet());
+        } else {
+            try (Netns t = target) {
+                // by index: a device renamed is the same device, still protected; one whose index names
+                // nothing is gone (a new device never takes a live one's index)
+                gone = t.call(() -> interfaces.entrySet().stream()
+                        .filter(e -> dev.tcpinspect.os.Libc.ifIndexToName(e.getValue()) == null)
+                        .map(Map.Entry::getKey).toList());
+            }
         }
         for (String name : gone) {
             interfaces.remove(name);
@@ -404,6 +414,13 @@ public final class Enforcer implements AutoCloseable {
         }
         return gone;
     }
+
+    /** The enforcer's counters as a snapshot ("policy"); its rule hits never go down between calls. */
+    public synchronized dev.tcpinspect.snapshot.Snapshot snapshot() {
+        return ruleHits.snapshot(tables);
+    }
+
+    private final EnforcerSnapshot ruleHits = new EnforcerSnapshot();
 
     /** Every program of the enforcer's object (the XDP judge, the mark setter, the connection counters). */
     public java.util.Collection<dev.tcpinspect.ebpf.Program> programs() {
@@ -531,7 +548,10 @@ public final class Enforcer implements AutoCloseable {
      * new alert about it starts again; false when the alert names no single source (a spoofed
      * flood's "*").
      */
-    public boolean autoBlock(dev.tcpinspect.snapshot.Alert alert, java.time.Duration ttl) {
+    public synchronized boolean autoBlock(dev.tcpinspect.snapshot.Alert alert, java.time.Duration ttl) {
+        if (closed) {
+            return false; // handed over or closed meanwhile (an alert read on another thread): the newer one acts
+        }
         byte[] address;
         try {
             address = java.net.InetAddress.ofLiteral(alert.source()).getAddress();
@@ -545,9 +565,12 @@ public final class Enforcer implements AutoCloseable {
 
     /**
      * Lets go of this process's handle on the enforcer after another {@link #start} in this process
-     * took it over: its object is closed, the pins (which the newer one holds too) stay.
+     * took it over (successor): its object is closed, the pins (which the newer one holds too) stay.
      */
-    public synchronized void handOver() {
+    public synchronized void handOver(Enforcer successor) {
+        synchronized (successor) {
+            successor.ruleHits.continueFrom(ruleHits); // the rules' hits go on growing from where they were
+        }
         if (!closed) {
             closed = true;
             stopCapture();

@@ -72,11 +72,26 @@ public final class EnforcerSnapshot {
             "copies for the capture file skipped (over their rate)", EnforceStat.CAPTURE_SKIPPED.help).role(Role.HIDDEN)
             .metric(OUTCOMES, "outcome", "capture_skipped");
 
-    private EnforcerSnapshot() {
+    /** Each named rule's hit counter as last read, by counter id. */
+    private final Map<Integer, Long> lastById = new java.util.HashMap<>();
+    /** Hits by rule name since this enforcer was loaded, never less than before. */
+    private final Map<String, Long> hitsByName = new TreeMap<>();
+
+    EnforcerSnapshot() {
     }
 
-    /** The enforcer's counters now, and the hits of its named rules (their names are the policy's: a bounded set). */
-    public static Snapshot of(EnforcerTables tables) {
+    /** Takes over another's counts (the enforcer this one took over in the same process). */
+    void continueFrom(EnforcerSnapshot earlier) {
+        lastById.putAll(earlier.lastById);
+        hitsByName.putAll(earlier.hitsByName);
+    }
+
+    /**
+     * The enforcer's counters now, and the hits of its named rules (their names are the policy's: a
+     * bounded set). A new policy zeroes the counters of the generation it is written into; what a
+     * counter had before is kept here, so a rule's hits only grow, as a Prometheus counter must.
+     */
+    Snapshot snapshot(EnforcerTables tables) {
         long[] s = tables.stats();
         List<Metric> metrics = new ArrayList<>();
         metrics.add(new Counter(JUDGED, s[EnforceStat.PACKETS.ordinal()]));
@@ -92,14 +107,16 @@ public final class EnforcerSnapshot {
         for (int i = 0; i < OUTCOME_STATS.size(); i++) {
             metrics.add(new Counter(OUTCOME_DESCS.get(i), s[OUTCOME_STATS.get(i).ordinal()]));
         }
-        Map<String, Long> hits = new TreeMap<>();
         tables.names().forEach((id, name) -> {
             long n = tables.hits(id);
-            if (n != 0) {
-                hits.merge(name, n, Long::sum);
+            long before = lastById.getOrDefault(id, 0L);
+            long added = n >= before ? n - before : n; // zeroed by a new policy since: counted from 0
+            lastById.put(id, n);
+            if (added != 0) {
+                hitsByName.merge(name, added, Long::sum);
             }
         });
-        metrics.add(new Metric.CounterMap(HITS, hits));
+        metrics.add(new Metric.CounterMap(HITS, new TreeMap<>(hitsByName)));
         for (Desc d : UNTRACKED_DESCS) {
             metrics.add(new Counter(d, s[EnforceStat.valueOf(d.path().substring("policy_detail.".length())
                     .toUpperCase(java.util.Locale.ROOT)).ordinal()]));

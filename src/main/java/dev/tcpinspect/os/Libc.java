@@ -65,6 +65,7 @@ public final class Libc {
     private static final MethodHandle RECV = fn("recv",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle IF_NAMETOINDEX = fn("if_nametoindex", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle IF_INDEXTONAME = fn("if_indextoname", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS));
     private static final MethodHandle MOUNT = fn("mount",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle SIGACTION = fn("sigaction",
@@ -287,6 +288,21 @@ public final class Libc {
     public static int ifNameToIndex(String name) {
         try (Arena arena = Arena.ofConfined()) {
             return (int) IF_NAMETOINDEX.invokeExact(Native.errnoSlot(), arena.allocateFrom(name));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * The name of the interface with this index in the calling thread's network namespace (asked of
+     * the kernel through a socket made there, not /sys, which shows the namespace it was mounted in),
+     * or null when no interface has it.
+     */
+    public static String ifIndexToName(int ifindex) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment name = arena.allocate(16); // IF_NAMESIZE
+            MemorySegment r = (MemorySegment) IF_INDEXTONAME.invokeExact(Native.errnoSlot(), ifindex, name);
+            return r.address() == 0 ? null : name.getString(0);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -28,9 +28,11 @@ import org.jline.utils.Signals;
  * the table by its next numeric column, t shows the next table, p pauses redrawing, ? or h shows
  * the keys.
  *
- * <p>Ctrl-C stays a signal: raw mode here keeps ISIG, and JLine is built without signal handlers
- * of its own, so SIGINT and SIGTERM reach the watch's own handlers (the StopSignal) unchanged;
- * SIGWINCH and SIGCONT are registered through JLine's Signals and given back at the end. The
+ * <p>JLine's raw mode clears ISIG, so Ctrl-C and Ctrl-Z come as keys: Ctrl-C quits as q does, and
+ * Ctrl-Z gives the terminal back and stops the process (as SIGTSTP would). JLine is built without
+ * signal handlers of its own, so SIGINT and SIGTERM from elsewhere reach the watch's own handlers
+ * (the StopSignal) unchanged; SIGWINCH, SIGCONT and SIGTSTP are registered through JLine's Signals
+ * and given back at the end. The
  * terminal is opened on a thread of its own while the probes load, and given back (normal screen,
  * modes as they were) when the summary comes, when the watch fails ({@link #close}) or before a
  * second interrupt ends the process ({@link #restore}). When no terminal can be had (JLine finds
@@ -54,6 +56,8 @@ public final class LivePresenter implements Presenter {
     private Object previousWinch;
     private Object previousCont;
     private Object previousTstp;
+    /** Stopped by Ctrl-Z: the screen is the shell's until SIGCONT. */
+    private boolean suspended;
     private Thread keys;
     private volatile boolean onScreen;
     private volatile boolean failed;
@@ -244,6 +248,7 @@ public final class LivePresenter implements Presenter {
      */
     private void suspend() {
         synchronized (this) {
+            suspended = true; // nothing is drawn on the shell's screen until fg
             if (onScreen) {
                 try {
                     terminal.puts(Capability.cursor_normal);
@@ -260,6 +265,7 @@ public final class LivePresenter implements Presenter {
 
     /** After a stop (Ctrl-Z) and fg: the shell put the terminal back as it likes it; take it again. */
     private synchronized void resumed() {
+        suspended = false;
         if (!onScreen) {
             return;
         }
@@ -288,7 +294,7 @@ public final class LivePresenter implements Presenter {
 
     /** Draws the view at the terminal's size now; JLine's Display writes only what changed. */
     private synchronized void draw() {
-        if (!onScreen) {
+        if (!onScreen || suspended) {
             return;
         }
         dirty = false;

@@ -108,6 +108,9 @@ class AgentEnforceTest {
                 m = awaitSeries(lab, "tcpinspect_policy_drops_total{reason=\"denied\"}", 8 + audited);
                 assertEquals(dropped, Http.value(m, "tcpinspect_policy_verdicts_total{verdict=\"dropped\"}"));
                 assertEquals(1.0, Http.value(m, "tcpinspect_policy_audit"));
+                // the rule's hits go on from the earlier policy's (6: four and two denied SYNs), though the
+                // new one's counters in the kernel started from zero
+                assertEquals(6.0 + audited, Http.value(m, "tcpinspect_policy_rule_hits_total{rule=\"lab-client\"}"));
 
                 Cmd.run("kill", "-TERM", String.valueOf(agent.pid())).ok();
                 assertEquals(0, agent.waitFor(30), agent.stderr());

@@ -30,7 +30,10 @@ import org.junit.jupiter.api.Test;
  * 5 s the output's reader stops reading, so that the pipe and then the rings fill. The watcher must
  * live through it within a stated memory and CPU bound, count every SYN the stack received (nstat's
  * IpInReceives) and every reset it sent (TcpOutRsts), show each reset as an event or count it lost,
- * and afterwards still count a known burst as a capture does.
+ * and afterwards still count a known burst as a capture does. The detection probes' minute of random
+ * sources is this one too: their kernel maps keep the size they were made (bpftool's memlock), what
+ * their tables had no room for is counted, and the flood raises a flood alert and no other (the
+ * random sources, one port each, are no scan).
  */
 @RequiresBpf
 class FloodSoakCliTest {
@@ -59,6 +62,19 @@ class FloodSoakCliTest {
         return Long.parseLong(f[11]) + Long.parseLong(f[12]);
     }
 
+    /** memlock of the detection probes' maps (scan, flood, anomaly, cycling), by name and id, as bpftool reports it. */
+    private static java.util.Map<String, Long> detectorMemlock() throws Exception {
+        java.util.Map<String, Long> sizes = new java.util.TreeMap<>();
+        for (JsonNode m : TcpinspectProcess.parse(Cmd.run("bpftool", "-j", "map", "show").ok().out())) {
+            String name = m.path("name").asText();
+            if (name.startsWith("scan_") || name.startsWith("flood_") || name.startsWith("anomaly_")
+                    || name.startsWith("cycling_")) {
+                sizes.put(name + "#" + m.path("id").asInt(), m.path("bytes_memlock").asLong());
+            }
+        }
+        return sizes;
+    }
+
     private static long statusKib(long pid, String field) throws Exception {
         for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
             if (line.startsWith(field + ":")) {
@@ -83,6 +99,7 @@ class FloodSoakCliTest {
             AtomicLong lines = new AtomicLong();
             AtomicReference<String> ready = new AtomicReference<>();
             AtomicReference<String> summary = new AtomicReference<>();
+            List<String> alertStarts = new java.util.concurrent.CopyOnWriteArrayList<>();
             java.util.concurrent.atomic.AtomicBoolean stall = new java.util.concurrent.atomic.AtomicBoolean();
             Thread reader = Thread.ofPlatform().start(() -> {
                 try (BufferedReader in = new BufferedReader(new InputStreamReader(watch.getInputStream(),
@@ -98,6 +115,8 @@ class FloodSoakCliTest {
                             ready.set(line);
                         } else if (line.startsWith("{\"type\":\"summary\"")) {
                             summary.set(line);
+                        } else if (line.contains("\"state\":\"start\"")) {
+                            alertStarts.add(TcpinspectProcess.parse(line).path("type").asText());
                         }
                     }
                 } catch (java.io.IOException | InterruptedException ignored) {
@@ -111,6 +130,8 @@ class FloodSoakCliTest {
                     Thread.sleep(50);
                 }
                 assertTrue(ready.get() != null, "ready: " + Files.readString(err));
+                java.util.Map<String, Long> detectorMaps = detectorMemlock();
+                assertTrue(detectorMaps.size() >= 4, "the detectors' maps: " + detectorMaps);
                 long rstsBefore = counter(lab.serverNs(), "TcpOutRsts");
                 long rxBefore = rxPackets(lab);
                 long ipBefore = counter(lab.serverNs(), "IpInReceives");
@@ -134,6 +155,7 @@ class FloodSoakCliTest {
                 double cpu = (cpuTicks(watch.pid()) - cpuBefore) / 100.0 / elapsed; // USER_HZ is 100 on Linux
                 peakRssKib = Math.max(peakRssKib, statusKib(watch.pid(), "VmHWM"));
                 Thread.sleep(1500); // the stack's last answers, the watcher's last reads
+                assertEquals(detectorMaps, detectorMemlock(), "the detectors' maps keep the size they were made");
                 long floodPackets = rxPackets(lab) - rxBefore;
                 long ipPackets = counter(lab.serverNs(), "IpInReceives") - ipBefore;
                 long rsts = counter(lab.serverNs(), "TcpOutRsts") - rstsBefore;
@@ -174,6 +196,12 @@ class FloodSoakCliTest {
                 assertTrue(peakRssKib / 1024 < MEMORY_BOUND_MIB, "peak RSS " + peakRssKib / 1024 + " MiB");
                 assertTrue(cpu < CPU_BOUND, "CPU " + cpu);
                 assertTrue(s.at("/connections/opened_passive").asLong() >= 20, s.toString());
+                assertTrue(s.at("/flood_detail/sources_untracked").asLong() > 0,
+                        "the SYNs the flood's per-source table had no room for are counted: " + s);
+                assertTrue(s.at("/scan_detail/sources_evicted").asLong() > 0,
+                        "the sources the scan table pushed out are counted: " + s);
+                assertTrue(!alertStarts.isEmpty() && alertStarts.stream().allMatch("flood"::equals),
+                        "a flood alert and no other: " + alertStarts);
             } finally {
                 if (flood != null) {
                     flood.destroyForcibly().waitFor();

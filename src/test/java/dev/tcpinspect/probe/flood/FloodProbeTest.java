@@ -7,7 +7,6 @@ import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.snapshot.Alert;
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.tcpinspect.snapshot.Metric;
 import dev.tcpinspect.testing.RequiresBpf;
 import java.time.Duration;
@@ -48,68 +47,9 @@ class FloodProbeTest {
         }
     }
 
-    /**
-     * A minute of SYNs from random sources through every detection probe: the kernel's maps stay
-     * the size they were made (arrays and a preallocated LRU: bpftool's memlock does not move), the
-     * SYNs no table had room for are counted, the Java side's memory stays bounded, and the flood
-     * raises one alert while the random sources, each touching one port, raise no scan.
-     */
-    @Test
-    void aMinuteOfRandomSourcesStaysInBoundsAndCountsWhatDidNotFit() throws Exception {
-        try (Lab lab = Lab.create();
-             var target = Traffic.listen(lab.server(), Lab.SERVER_V4, SPOOFED_PORT);
-             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new dev.tcpinspect.probe.anomaly.AnomalyProbe(),
-                     new dev.tcpinspect.probe.scan.ScanProbe(), new FloodProbe(),
-                     new dev.tcpinspect.probe.cycling.CyclingProbe()),
-                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))))) {
-            List<Alert> alerts = new CopyOnWriteArrayList<>();
-            set.onAlerts(alerts::add);
-            java.util.Map<String, Long> before = memlock(set);
-            Process hping = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "timeout", "60", "hping3", "--flood",
-                    "-q", "-S", "--rand-source", "-p", Integer.toString(SPOOFED_PORT), Lab.SERVER_V4)
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            long heapPeak = 0;
-            while (hping.isAlive()) {
-                Thread.sleep(1000);
-                set.drain();
-                Runtime rt = Runtime.getRuntime();
-                heapPeak = Math.max(heapPeak, rt.totalMemory() - rt.freeMemory());
-            }
-            for (int i = 0; i < 5; i++) {
-                Thread.sleep(1000);
-                set.drain();
-            }
-            var reading = set.read(true);
-            System.out.println("FloodProbeTest: a minute of random sources: " + reading.metric("flood_detail.sources_untracked")
-                    + " " + reading.metric("scan_detail.sources_evicted") + "; heap peak " + heapPeak / (1 << 20) + " MiB; "
-                    + alerts.stream().map(Alert::headline).toList());
-            assertEquals(before, memlock(set), "the kernel's maps keep the size they were made");
-            assertTrue(((Metric.Counter) reading.metric("flood_detail.sources_untracked")).value() > 0,
-                    "the SYNs the per-source table had no room for are counted");
-            assertTrue(((Metric.Counter) reading.metric("scan_detail.sources_evicted")).value() > 0,
-                    "the sources the scan table pushed out are counted");
-            assertTrue(heapPeak < 512L << 20, "the Java side stays bounded: heap peak " + heapPeak);
-            assertEquals(List.of("flood"), alerts.stream().filter(a -> a.state() == Alert.State.START).map(Alert::type)
-                    .toList(), alerts.toString());
-        }
-    }
-
-    /** memlock of each of the set's maps, by name, as bpftool reports it. */
-    private static java.util.Map<String, Long> memlock(ProbeSet set) throws Exception {
-        java.util.Map<String, Long> sizes = new java.util.TreeMap<>();
-        JsonNode maps = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
-                dev.tcpinspect.testing.Cmd.run("bpftool", "-j", "map", "show").ok().out());
-        java.util.Set<String> names = new java.util.HashSet<>();
-        for (String name : set.object().maps().keySet()) {
-            names.add(name.length() > 15 ? name.substring(0, 15) : name); // the kernel keeps 15 characters
-        }
-        for (JsonNode m : maps) {
-            if (names.contains(m.path("name").asText())) {
-                sizes.merge(m.path("name").asText() + "#" + m.path("id").asInt(), m.path("bytes_memlock").asLong(), Long::sum);
-            }
-        }
-        return sizes;
-    }
+    // A minute of SYNs from random sources through every detection probe (maps within their bounds,
+    // overflow counted, one flood alert and no scan) is FloodSoakCliTest's minute, with every other
+    // probe on too.
 
     /** Floods the port for 4 s, draining every second as a watch does, then drains until the alert ends. */
     private static Instant flood(Lab lab, ProbeSet set, int port, boolean spoofed) throws Exception {
