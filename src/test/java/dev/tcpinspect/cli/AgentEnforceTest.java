@@ -265,7 +265,7 @@ class AgentEnforceTest {
         return Cmd.run("ip", "-n", lab.serverNs(), "link", "show", "dev", lab.serverIf()).ok().out();
     }
 
-    /** The agent's series once the named one has reached at least the value. */
+    /** The agent's series once the named one has reached at least the value (readings come every interval). */
     private static Map<String, Double> awaitSeriesAtLeast(Lab lab, String name, double atLeast) throws InterruptedException {
         long deadline = System.nanoTime() + 10_000_000_000L;
         Map<String, Double> m;
@@ -277,15 +277,10 @@ class AgentEnforceTest {
         return m;
     }
 
-    /** The agent's series once the named one has reached the value, which it must then be exactly (readings come every interval). */
-    private static Map<String, Double> awaitSeries(Lab lab, String name, double atLeast) throws InterruptedException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        Map<String, Double> m;
-        do {
-            Thread.sleep(300);
-            m = Http.series(Http.get(lab.serverNs(), "http://127.0.0.1:9977/metrics").body());
-        } while (m.getOrDefault(name, 0.0) < atLeast && System.nanoTime() < deadline);
-        assertEquals(atLeast, Http.value(m, name), name + " in " + m);
+    /** The agent's series once the named one has reached the value, which it must then be exactly. */
+    private static Map<String, Double> awaitSeries(Lab lab, String name, double exactly) throws InterruptedException {
+        Map<String, Double> m = awaitSeriesAtLeast(lab, name, exactly);
+        assertEquals(exactly, Http.value(m, name), name + " in " + m);
         return m;
     }
 }
