@@ -82,6 +82,12 @@ public final class Enforcer implements AutoCloseable {
         this.adopted = adopted;
     }
 
+    /**
+     * This process mounted a BPF filesystem of its own (requireBpffs(true)): its pins are its alone,
+     * so its tables need no lock file in /run, which a kill -9 would leave behind.
+     */
+    private static volatile boolean pinnedPrivately;
+
     /** Where the lock of an enforcer's tables lives (bpffs holds no regular file). */
     static Path lockFile(Path folder) {
         return Path.of("/run/tcpinspect/enforce", folder.getFileName() + ".lock");
@@ -132,6 +138,7 @@ public final class Enforcer implements AutoCloseable {
         boolean shared = sameMountNamespaceAsInit();
         if (!shared && privateAllowed) {
             Pins.mountBpffs(Pins.BPFFS);
+            pinnedPrivately = true;
             return true;
         }
         if (!shared) {
@@ -204,7 +211,7 @@ public final class Enforcer implements AutoCloseable {
                 for (String name : EnforcerTables.MAPS) {
                     maps.put(name, object.map(name));
                 }
-                EnforcerTables tables = new EnforcerTables(maps, lockFile(folder));
+                EnforcerTables tables = new EnforcerTables(maps, pinnedPrivately ? null : lockFile(folder));
                 int pid = (int) ProcessHandle.current().pid();
                 if (adopting) {
                     running(tables.config().pid()).ifPresent(p -> {

@@ -51,8 +51,14 @@ public final class EnforcerTables {
         this.lockFile = lockFile;
     }
 
-    /** Holds the tables' lock (across processes) until closed. */
+    /**
+     * Holds the tables' lock (across processes) until closed. Without a lock file (tables pinned
+     * where no other process can reach them) the methods' own monitor is the only lock needed.
+     */
     private AutoCloseable lock() {
+        if (lockFile == null) {
+            return () -> { };
+        }
         try {
             java.nio.file.Files.createDirectories(lockFile.getParent());
             java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(lockFile,

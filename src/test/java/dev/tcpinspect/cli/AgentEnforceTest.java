@@ -152,6 +152,9 @@ class AgentEnforceTest {
             }
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached after kill -9");
             assertEquals(2, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 2));
+            Path lock = Path.of("/run/tcpinspect/enforce", "net-"
+                    + dev.tcpinspect.os.Netns.inodeOf(Path.of("/run/netns", lab.serverNs())) + ".lock");
+            assertTrue(!Files.exists(lock), "private pins need no lock file in /run, which kill -9 would leave: " + lock);
         } finally {
             Cmd.run("rm", "-rf", dir.toString());
         }
