@@ -95,6 +95,43 @@ public class PolicyCost {
             uncached.tables().apply(plain);
             run("10,000 prefixes, no rule cache", packets, uncached.program(), empty.program("tcpi_empty_xdp"));
         }
+        behind(folder, plain, packets);
+    }
+
+    /** The ingress probes (with detection) as watch --xdp runs them. */
+    static final List<String> XDP_PROBES = List.of("packets", "handshake", "zerowin", "dupack", "anomaly", "scan", "flood");
+
+    /**
+     * A watch's XDP probes behind the enforcer (bpf/lib/handoff.h): the enforcer's program alone, then
+     * with the probes' program in its observer slot (one parse, a tail call), beside the probes' own XDP
+     * program alone, which parses for itself (the two run one after the other would cost the sum: what
+     * an interface taking two XDP programs would pay). BPF_PROG_TEST_RUN runs XDP on lo (ifindex 1),
+     * the interface the probes are told to watch.
+     */
+    static void behind(java.nio.file.Path folder, Policy plain, Map<String, byte[]> packets) {
+        Map<String, byte[]> passed = new LinkedHashMap<>();
+        packets.forEach((name, frame) -> {
+            if (name.contains("no rule")) {
+                passed.put(name, frame); // only what the enforcer passes is handed on
+            }
+        });
+        var options = dev.tcpinspect.probe.ProbeSet.Options.defaults().interfaces(List.of("lo"))
+                .xdp(true, dev.tcpinspect.ebpf.XdpMode.AUTO);
+        try (Enforcer enforcer = Enforcer.loadDetached(folder, false);
+             BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+             var own = dev.tcpinspect.probe.ProbeSet.load(
+                     dev.tcpinspect.probe.registry.ProbeRegistry.create(XDP_PROBES), options)) {
+            Program baseline = empty.program("tcpi_empty_xdp");
+            enforcer.tables().apply(plain);
+            run("enforcer, no probes behind", passed, enforcer.program(), baseline);
+            run("probes' own XDP program", passed, own.object().program(dev.tcpinspect.probe.Hook.XDP_INGRESS_PROGRAM),
+                    baseline);
+            try (var behind = dev.tcpinspect.probe.ProbeSet.load(
+                    dev.tcpinspect.probe.registry.ProbeRegistry.create(XDP_PROBES),
+                    options.xdpHandoff(dev.tcpinspect.enforce.EnforcerHandoff.open(folder, java.util.Set.of("lo"))))) {
+                run("enforcer + probes behind it", passed, enforcer.program(), baseline);
+            }
+        }
     }
 
     /** The first address of a prefix plus one, as text. */

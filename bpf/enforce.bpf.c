@@ -621,6 +621,23 @@ static __always_inline void enf_mark(struct xdp_md *ctx, __u32 mark)
 	ENF_ADD(ENF_STAT_MARKED);
 }
 
+/*
+ * A passed packet goes on to a watch's XDP probes when one holds the observer slot (lib/handoff.h):
+ * its parse in the per-CPU slot, then a tail call that does not come back. With the slot empty the
+ * call falls through and the packet passes from here.
+ */
+static __always_inline void enf_hand_off(struct xdp_md *ctx, const struct pkt *p)
+{
+	__u32 zero = 0;
+	struct xdp_handoff *h = bpf_map_lookup_elem(&enf_handoff, &zero);
+
+	if (!h)
+		return;
+	h->result = p->result;
+	h->tcp = p->tcp;
+	bpf_tail_call(ctx, &enf_observer, 0);
+}
+
 SEC("xdp")
 int tcpi_enforce(struct xdp_md *ctx)
 {
@@ -630,9 +647,12 @@ int tcpi_enforce(struct xdp_md *ctx)
 	pkt_parse_xdp(ctx, &p);
 	int verdict = enf_judge(&p, &mark, ctx->ingress_ifindex);
 
-	if (verdict == XDP_PASS && mark)
+	if (verdict != XDP_PASS)
+		return verdict;
+	if (mark)
 		enf_mark(ctx, mark);
-	return verdict;
+	enf_hand_off(ctx, &p);
+	return XDP_PASS;
 }
 
 /*

@@ -12,6 +12,7 @@
  */
 #include "lib/probe.h"
 #include "lib/twin.h"
+#include "lib/handoff.h"
 #include "probes/packets.h"
 #include "probes/conn.h"
 #include "probes/handshake.h"
@@ -61,6 +62,50 @@ int tcpi_xdp_ingress(struct xdp_md *ctx)
 
 	pkt_parse_xdp(ctx, &p);
 	on_ingress(&p, ctx->ingress_ifindex);
+	return XDP_PASS;
+}
+
+/*
+ * Behind the enforcer's XDP program (lib/handoff.h): the packets it passed on the watched
+ * interfaces it protects, with its parse. Tail-called, never attached; its return is the packet's
+ * fate, which the enforcer decided: pass. The slot map is the enforcer's (reused by user space),
+ * the interfaces are the watch's (the enforcer may protect more): xdp_behind_ifindexes, set before
+ * loading, 0 where unused; all 0 when the watch takes every interface the enforcer protects.
+ */
+XDP_HANDOFF_MAP(xdp_behind_handoff, );
+
+#define XDP_BEHIND_MAX_INTERFACES 16
+const volatile __u32 xdp_behind_ifindexes[XDP_BEHIND_MAX_INTERFACES] = {};
+
+static __always_inline bool xdp_behind_watched(__u32 ifindex)
+{
+	if (!xdp_behind_ifindexes[0])
+		return true;
+#pragma unroll
+	for (int i = 0; i < XDP_BEHIND_MAX_INTERFACES; i++) {
+		if (xdp_behind_ifindexes[i] == ifindex)
+			return true;
+		if (!xdp_behind_ifindexes[i])
+			break;
+	}
+	return false;
+}
+
+SEC("xdp")
+int tcpi_xdp_behind(struct xdp_md *ctx)
+{
+	__u32 zero = 0, ifindex = ctx->ingress_ifindex;
+	struct xdp_handoff *h = bpf_map_lookup_elem(&xdp_behind_handoff, &zero);
+	struct pkt p;
+
+	if (!h || !xdp_behind_watched(ifindex))
+		return XDP_PASS;
+	pkt_reset(&p, true);
+	p.result = h->result;
+	p.tcp = h->tcp;
+	p.data = (void *)(long)ctx->data;
+	p.data_end = (void *)(long)ctx->data_end;
+	on_ingress(&p, ifindex);
 	return XDP_PASS;
 }
 

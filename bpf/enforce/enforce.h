@@ -14,6 +14,7 @@
 #define TCPINSPECT_ENFORCE_H
 
 #include "lib/probe.h"
+#include "lib/handoff.h"
 
 #define ENF_LIVE 2             /* the prefix tables' generation byte of entries added live */
 #define ENF_PORTS 65536
@@ -425,5 +426,28 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } enf_captured SEC(".maps");
+
+/*
+ * The hand-off to a watch's XDP probes (lib/handoff.h): the parse of each packet passed, the
+ * observer slot its program goes in, and the pid of the watch holding that slot (one at a time: a
+ * watch claims the slot by inserting its pid, which fails while another's is there).
+ */
+XDP_HANDOFF_MAP(enf_handoff, ENF_PINNED);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_observer SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_observer_owner SEC(".maps");
 
 #endif

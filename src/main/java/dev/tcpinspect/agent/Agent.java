@@ -92,9 +92,15 @@ public final class Agent implements AutoCloseable {
         config = configs.get();
         log.format(config.logFormat());
         try {
-            probes = startProbes(config);
-            adoptCapture(config, true);
-            enforcer = startEnforcer(config);
+            if (config.behindEnforcer().isEmpty()) {
+                probes = startProbes(config);
+                adoptCapture(config, true);
+                enforcer = startEnforcer(config);
+            } else {
+                enforcer = startEnforcer(config); // first: the probes' XDP program runs behind its program
+                probes = startProbes(config);
+                adoptCapture(config, true);
+            }
             runTimeStats(config);
             read(Instant.now()); // before the first request can come
             http = AgentHttp.start(config.listen(), this);
@@ -238,6 +244,14 @@ public final class Agent implements AutoCloseable {
         AgentHttp moved = null;
         Enforcer takeover = null;
         boolean enforceChanged = !java.util.Objects.equals(enforcerKey(next), enforcerKey(config));
+        if (!next.behindEnforcer().equals(config.behindEnforcer())) {
+            self.reloadsFailed.incrementAndGet();
+            log.error("reload refused; the running configuration is kept", "problem", "the interfaces where the probes run"
+                    + " at XDP behind the enforcer (xdp: true and enforce: on the same interfaces) are set at the agent's"
+                    + " start: restart the agent to change them (now " + (config.behindEnforcer().isEmpty() ? "none"
+                            : String.join(",", config.behindEnforcer())) + ")");
+            return;
+        }
         try {
             if (!next.sameProbes(config)) {
                 replacement = startProbes(next); // refused before anything running is touched
@@ -323,7 +337,9 @@ public final class Agent implements AutoCloseable {
             chosen.add(new CaptureProbe(c.pcap().payload(), writer(c.pcap())::packet));
         }
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(c.xdp(), c.xdpMode())
-                .allNetns(c.allNetns()).events(false);
+                .allNetns(c.allNetns()).events(false).xdpHandoff(c.behindEnforcer().isEmpty() ? null
+                        : dev.tcpinspect.enforce.EnforcerHandoff.find(dev.tcpinspect.os.Netns.currentInode(), names)
+                                .orElse(null));
         ProbeSet set = ProbeSet.start(chosen, options);
         set.onAlerts(alert -> {
             alerts.accept(alert);
@@ -440,9 +456,17 @@ public final class Agent implements AutoCloseable {
             log.warn("interface gone (deleted or moved)", "interface", name, "still_watching",
                     left.isEmpty() ? "no interface: the tracepoint probes go on" : String.join(",", left));
         }
+        for (ProbeSet.HandoffEnded end : probes.handoffsEnded()) {
+            log.warn("the enforcer's XDP program is gone from an interface the probes watched behind it", "interface",
+                    end.name(), "now", end.failure() == null ? "the probes' own XDP program"
+                            : "nothing at XDP (" + end.failure() + ")");
+        }
     }
 
-    private static String hook(AgentConfig c) {
+    private String hook(AgentConfig c) {
+        if (!c.behindEnforcer().isEmpty() && c.behindEnforcer().containsAll(probes.options().interfaces())) {
+            return "xdp-behind-enforcer";
+        }
         return c.xdp() ? "xdp-" + c.xdpMode().name().toLowerCase(java.util.Locale.ROOT) : "tc-ingress";
     }
 

@@ -115,19 +115,25 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
     }
 
     /**
-     * What keeps the enforcer and the probes of this config from working together, or null: the
-     * probes at XDP where the enforcer holds that hook; an auto_block without a detection probe, or
-     * without the probes on every enforced interface (they name whom to deny).
+     * The interfaces where the probes run at XDP behind the enforcer's program (xdp: true on an
+     * enforced interface: one XDP program there, bpf/lib/handoff.h), in the enforce section's order.
+     */
+    public List<String> behindEnforcer() {
+        if (enforce == null || !xdp) {
+            return List.of();
+        }
+        return interfaces.isEmpty() ? enforce.interfaces()
+                : enforce.interfaces().stream().filter(interfaces::contains).toList();
+    }
+
+    /**
+     * What keeps the enforcer and the probes of this config from working together, or null: an
+     * auto_block without a detection probe, or without the probes on every enforced interface (they
+     * name whom to deny).
      */
     public String enforceConflict() {
         if (enforce == null) {
             return null;
-        }
-        List<String> overlap = interfaces.isEmpty() ? enforce.interfaces()
-                : enforce.interfaces().stream().filter(interfaces::contains).toList();
-        if (xdp && !overlap.isEmpty()) {
-            return "xdp: true puts the probes at the XDP hook of " + String.join(", ", overlap)
-                    + ", which the enforcer holds: watch at TC (xdp: false), behind the enforcer";
         }
         if (enforce.policy().autoBlockTtl().isPresent()) {
             if (!probes.isEmpty() && probes.stream().noneMatch(AUTO_BLOCK_PROBES::contains)) {

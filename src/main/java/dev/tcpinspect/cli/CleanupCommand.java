@@ -19,8 +19,9 @@ import picocli.CommandLine.Command;
             "gone. Touches nothing else. tcx and XDP programs of watch need no clean-up: tcpinspect",
             "attaches them as links, which the kernel removes with the process. 'watch' removes its",
             "clsact leftovers on the interfaces it is about to watch, so it never stacks a copy. An",
-            "enforcer outlives its process on purpose and is left alone: 'tcpinspect enforce stop'",
-            "removes it."})
+            "enforcer outlives its process on purpose and is left alone ('tcpinspect enforce stop'",
+            "removes it), but the XDP probes of a watch killed behind one (in any namespace) are taken",
+            "out of its hand-off, as the next watch --xdp there would do."})
 final class CleanupCommand implements Callable<Integer> {
     @Override
     public Integer call() {
@@ -55,8 +56,23 @@ final class CleanupCommand implements Callable<Integer> {
                 }
             }
         }
+        for (java.nio.file.Path enforcer : enforcerFolders()) {
+            if (dev.tcpinspect.enforce.EnforcerHandoff.clearAbandoned(enforcer)) {
+                System.out.println("removed the XDP probes a killed watch left behind the enforcer of " + enforcer);
+                removed++;
+            }
+        }
         Lab.removeStale();
-        System.out.println(removed == 0 ? "nothing of tcpinspect's was attached" : "removed " + removed + " filter(s)");
+        System.out.println(removed == 0 ? "nothing of tcpinspect's was attached" : "removed " + removed + " leftover(s)");
         return 0;
+    }
+
+    /** Every namespace's enforcer folder (a killed watch's pid is dead whichever namespace it watched). */
+    private static java.util.List<java.nio.file.Path> enforcerFolders() {
+        try (var folders = java.nio.file.Files.list(dev.tcpinspect.enforce.Enforcer.ROOT)) {
+            return folders.toList();
+        } catch (java.io.IOException none) {
+            return java.util.List.of();
+        }
     }
 }

@@ -113,6 +113,11 @@ final class WatchCommand implements Callable<Integer> {
             + " many files, the current one included. Default: ${DEFAULT-VALUE}.")
     int pcapFiles;
 
+    @Option(names = "--netns", paramLabel = "NAME", description = "Watch in the network namespace NAME (ip netns): its"
+            + " interfaces, its connections; from this mount namespace, where an enforcer's pins are visible (ip netns"
+            + " exec gives a command a /sys of its own).")
+    String netns;
+
     @Option(names = "--all-netns",
             description = "Report tracepoint probes for every network namespace, not only this one.")
     boolean allNetns;
@@ -192,17 +197,28 @@ final class WatchCommand implements Callable<Integer> {
         if (!Privileges.current().canAttachPacketPrograms()) {
             throw new IllegalStateException("watch: " + Privileges.MISSING);
         }
-        List<String> names = interfaces.isEmpty() ? NetInterfaces.up() : List.copyOf(new LinkedHashSet<>(interfaces));
-        for (String name : names) {
-            NetInterfaces.indexOf(name); // every name checked before anything is attached
+        try (dev.tcpinspect.os.Netns target = PolicyCommand.namespace(netns).map(dev.tcpinspect.os.Netns::named)
+                .orElseGet(dev.tcpinspect.os.Netns::current)) {
+            return watchIn(target, chosen);
         }
+    }
+
+    /** The watch itself, its probes started in target (the interfaces and connections watched are target's). */
+    private int watchIn(dev.tcpinspect.os.Netns target, List<Probe> chosen) throws Exception {
+        List<String> names = target.call(() -> {
+            List<String> in = interfaces.isEmpty() ? NetInterfaces.up() : List.copyOf(new LinkedHashSet<>(interfaces));
+            for (String name : in) {
+                NetInterfaces.indexOf(name); // every name checked before anything is attached
+            }
+            return in;
+        });
         if (names.isEmpty()) {
             throw new IllegalStateException("no interface is up; name one with -i");
         }
         String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
 
         dev.tcpinspect.output.PcapngWriter capture = pcap == null ? null : new dev.tcpinspect.output.PcapngWriter(pcap,
-                pcapSize * 1_000_000L, pcapFiles, NetInterfaces::nameOf);
+                pcapSize * 1_000_000L, pcapFiles, ifindex -> target.call(() -> NetInterfaces.nameOf(ifindex)));
         if (capture != null) {
             chosen.add(new dev.tcpinspect.probe.capture.CaptureProbe(pcapPayload, capture::packet));
         }
@@ -210,13 +226,25 @@ final class WatchCommand implements Callable<Integer> {
         boolean terminal = Tty.isTerminal(Tty.STDOUT);
         int tableWidth = width != null ? width : defaultWidth(terminal);
         boolean live = terminal && format == Presenter.Format.TEXT && !noTui;
+        // An enforced interface's XDP hook is the enforcer's: the probes run behind its program there.
+        boolean atIngress = chosen.stream().anyMatch(p -> p.hooks().contains(dev.tcpinspect.probe.Hook.INGRESS));
+        dev.tcpinspect.probe.XdpHandoff handoff = xdp && atIngress
+                ? dev.tcpinspect.enforce.EnforcerHandoff.find(target.inode(), names).orElse(null) : null;
+        if (handoff != null && handoff.interfaces().containsAll(names)) {
+            hookName = "xdp-behind-enforcer";
+        }
         try (StopSignal stop = new StopSignal();
              Presenter presenter = live ? LiveOutput.open(tableWidth, stop)
                      : Presenter.of(format, System.out, tableWidth, terminal);
-             ProbeSet running = ProbeSet.start(chosen, ProbeSet.Options.defaults().interfaces(names)
-                     .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()))) {
-            // a capture keeps root: rotating its files makes new ones where root put the first
-            if (running.detachesWithoutPrivileges() && !keepRoot && capture == null
+             ProbeSet running = target.call(() -> ProbeSet.start(chosen, ProbeSet.Options.defaults().interfaces(names)
+                     .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()).xdpHandoff(handoff)))) {
+            if (handoff != null) {
+                System.err.println("tcpinspect: " + String.join(", ", handoff.interfaces()) + ": the enforcer's XDP"
+                        + " program is there: the ingress probes run behind it and see the packets it passes");
+            }
+            // a capture keeps root: rotating its files makes new ones where root put the first; behind
+            // the enforcer too: whether it still runs is read from its pins, which only root may see
+            if (running.detachesWithoutPrivileges() && !keepRoot && capture == null && handoff == null
                     && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
                 Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
             }

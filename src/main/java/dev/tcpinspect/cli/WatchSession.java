@@ -92,6 +92,11 @@ final class WatchSession {
                     + (left.isEmpty() ? "no interface is left: the tracepoint probes go on"
                             : "still watching " + String.join(", ", left)));
         }
+        for (ProbeSet.HandoffEnded end : probes.handoffsEnded()) {
+            presenter.notice("tcpinspect: " + end.name() + ": the enforcer there was stopped; the ingress probes ran"
+                    + " behind its XDP program and " + (end.failure() == null ? "now have their own there"
+                            : "see nothing there now (their own XDP program could not be attached: " + end.failure() + ")"));
+        }
     }
 
     /** How often the kernel's per-flow tables are drained when the interval is longer (flowtable.h). */

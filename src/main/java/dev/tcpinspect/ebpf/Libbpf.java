@@ -72,6 +72,7 @@ final class Libbpf {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), false);
     static final MethodHandle MAP_SET_AUTOCREATE = fn("bpf_map__set_autocreate",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, java.lang.foreign.ValueLayout.JAVA_BOOLEAN), false);
+    static final MethodHandle MAP_REUSE_FD = fn("bpf_map__reuse_fd", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), false);
     static final MethodHandle MAP_INITIAL_VALUE = fn("bpf_map__initial_value",
             FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS), false);
 

@@ -233,6 +233,19 @@ public final class OpenObject implements AutoCloseable {
         }
     }
 
+    /**
+     * Makes the map the one behind fd (another object's, opened from its pin) instead of creating
+     * it: both objects' programs then share it. Its type, key, value and size must match the declaration.
+     */
+    public OpenObject reuseMap(String mapName, int fd) {
+        try {
+            Libbpf.check("bpf_map__reuse_fd(" + mapName + ")", (int) Libbpf.MAP_REUSE_FD.invokeExact(findMap(mapName), fd));
+            return this;
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
     /** Whether the program is loaded: one that will not be attached need not be verified. */
     public OpenObject setAutoload(String programName, boolean load) {
         try {

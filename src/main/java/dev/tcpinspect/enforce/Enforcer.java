@@ -98,6 +98,11 @@ public final class Enforcer implements AutoCloseable {
         return ROOT.resolve("net-" + netnsInode);
     }
 
+    /** Where the enforcer of folder pins its XDP link on the interface named: there while it protects it. */
+    static Path xdpLinkPin(Path folder, String interfaceName) {
+        return folder.resolve(XDP_PIN_PREFIX + interfaceName);
+    }
+
     public Path folder() {
         return folder;
     }

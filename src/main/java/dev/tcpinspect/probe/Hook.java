@@ -24,6 +24,15 @@ public enum Hook {
 
     /** The XDP program that takes INGRESS's place with --xdp. */
     public static final String XDP_INGRESS_PROGRAM = "tcpi_xdp_ingress";
+    /** The XDP program that runs behind another's hand-off (XdpHandoff) instead of attaching. */
+    public static final String XDP_BEHIND_PROGRAM = "tcpi_xdp_behind";
+    /** Its maps: created only when it runs. */
+    static final String XDP_BEHIND_MAP_PREFIX = "xdp_behind_";
+    /** Its constant naming the interfaces it watches (XDP_BEHIND_MAX_INTERFACES in bpf/tcpinspect.bpf.c). */
+    static final String XDP_BEHIND_INTERFACES = "xdp_behind_ifindexes";
+    static final int XDP_BEHIND_MAX_INTERFACES = 16;
+    /** The parse slot it shares with the program handing packets on (bpf/lib/handoff.h). */
+    static final String XDP_BEHIND_PARSE_SLOT = "xdp_behind_handoff";
 
     /** How a hook's programs attach. */
     enum Attach {

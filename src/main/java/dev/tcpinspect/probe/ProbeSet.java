@@ -53,36 +53,48 @@ public final class ProbeSet implements AutoCloseable {
      * @param events the kernel makes event records (an output shows events one by one); without,
      *     probes keep their counters and tables and make none
      * @param flowTableEntries room for new flows between two drains in each per-flow table; 0 keeps the object's own
+     * @param xdpHandoff with xdp: another XDP program on some of the interfaces that hands its packets
+     *     on (the enforcer's); there the probes run behind it instead of attaching. Null: none. The set
+     *     closes it.
      */
     public record Options(List<String> interfaces, boolean xdp, XdpMode xdpMode, boolean allNetns, boolean events,
-                          int flowTableEntries) {
+                          int flowTableEntries, XdpHandoff xdpHandoff) {
         public Options {
             interfaces = List.copyOf(interfaces);
         }
 
         /** No interface, TC, this namespace, no events. */
         public static Options defaults() {
-            return new Options(List.of(), false, XdpMode.AUTO, false, false, 0);
+            return new Options(List.of(), false, XdpMode.AUTO, false, false, 0, null);
         }
 
         public Options interfaces(List<String> names) {
-            return new Options(names, xdp, xdpMode, allNetns, events, flowTableEntries);
+            return new Options(names, xdp, xdpMode, allNetns, events, flowTableEntries, xdpHandoff);
         }
 
         public Options xdp(boolean on, XdpMode mode) {
-            return new Options(interfaces, on, mode, allNetns, events, flowTableEntries);
+            return new Options(interfaces, on, mode, allNetns, events, flowTableEntries, xdpHandoff);
         }
 
         public Options allNetns(boolean all) {
-            return new Options(interfaces, xdp, xdpMode, all, events, flowTableEntries);
+            return new Options(interfaces, xdp, xdpMode, all, events, flowTableEntries, xdpHandoff);
         }
 
         public Options events(boolean on) {
-            return new Options(interfaces, xdp, xdpMode, allNetns, on, flowTableEntries);
+            return new Options(interfaces, xdp, xdpMode, allNetns, on, flowTableEntries, xdpHandoff);
         }
 
         public Options flowTableEntries(int entries) {
-            return new Options(interfaces, xdp, xdpMode, allNetns, events, entries);
+            return new Options(interfaces, xdp, xdpMode, allNetns, events, entries, xdpHandoff);
+        }
+
+        public Options xdpHandoff(XdpHandoff handoff) {
+            return new Options(interfaces, xdp, xdpMode, allNetns, events, flowTableEntries, handoff);
+        }
+
+        /** Whether the ingress probes run behind the hand-off on this interface instead of attaching there. */
+        boolean behindHandoff(String name) {
+            return xdp && xdpHandoff != null && xdpHandoff.interfaces().contains(name);
         }
     }
 
@@ -158,9 +170,15 @@ public final class ProbeSet implements AutoCloseable {
         ProbeSet set = new ProbeSet(new ArrayList<>(probes), options, hooks);
         prefetchKernelEnums(probes, hooks.stream().anyMatch(h -> h.isPacketHook() && !(h == Hook.INGRESS && options.xdp())));
         try {
-            set.load();
+            if (set.behindHandoff()) {
+                options.xdpHandoff().claim(); // before the load: a slot taken is refused at once
+            }
+            set.load(ifindexes);
             for (Probe p : set.probes) {
                 p.bind(new ProbeContext(set.object, set, p.name()));
+            }
+            if (set.behindHandoff()) {
+                options.xdpHandoff().install(set.object.program(Hook.XDP_BEHIND_PROGRAM)); // also when loading only: benchmarks measure the pair
             }
             if (attach) {
                 set.attach(ifindexes);
@@ -200,12 +218,21 @@ public final class ProbeSet implements AutoCloseable {
         return probes.stream().map(Probe::name).toList();
     }
 
+    /** Whether the ingress probes run behind a hand-off on any interface (XdpHandoff). */
+    private boolean behindHandoff() {
+        return hooks.contains(Hook.INGRESS) && options.interfaces().stream().anyMatch(options::behindHandoff);
+    }
+
     /** The programs the running probes' hooks need. */
     private Set<String> programsNeeded() {
         Set<String> programs = new java.util.HashSet<>();
         for (Hook h : hooks) {
             if (h == Hook.INGRESS && options.xdp()) {
+                // also behind a hand-off: the interfaces it leaves get the probes' own program
                 programs.add(Hook.XDP_INGRESS_PROGRAM);
+                if (behindHandoff()) {
+                    programs.add(Hook.XDP_BEHIND_PROGRAM);
+                }
             } else {
                 programs.addAll(h.programs());
             }
@@ -213,7 +240,7 @@ public final class ProbeSet implements AutoCloseable {
         return programs;
     }
 
-    private void load() {
+    private void load(Map<String, Integer> ifindexes) {
         OpenObject open = OpenObject.openResource(OBJECT);
         try {
             Set<String> programs = programsNeeded();
@@ -228,6 +255,14 @@ public final class ProbeSet implements AutoCloseable {
                 }
             }
             for (String map : open.mapNames()) {
+                if (map.startsWith(Hook.XDP_BEHIND_MAP_PREFIX)) {
+                    if (!behindHandoff()) {
+                        open.setAutocreate(map, false);
+                    } else if (map.equals(Hook.XDP_BEHIND_PARSE_SLOT)) {
+                        open.reuseMap(map, options.xdpHandoff().parseSlotFd()); // the enforcer writes, the probes read
+                    }
+                    continue;
+                }
                 String owner = probeOwning(map, known);
                 Hook hook = hookOwning(map);
                 if ((owner != null && !running.contains(owner)) || (hook != null && !hooks.contains(hook))) {
@@ -248,6 +283,9 @@ public final class ProbeSet implements AutoCloseable {
             // The per-flow tables' hash seed (bpf/lib/flowslots.h): nobody outside can aim at a set.
             open.setConstant("flowslot_seed", SEEDS.nextLong() | 1);
             open.setConstant("emit_events", options.events() ? 1 : 0);
+            if (behindHandoff()) {
+                open.setConstant(Hook.XDP_BEHIND_INTERFACES, behindIfindexes(ifindexes));
+            }
             object = open.load();
         } catch (RuntimeException e) {
             open.close();
@@ -317,6 +355,9 @@ public final class ProbeSet implements AutoCloseable {
                     object.program(h.programs().get(1)).attach();
                 }
                 case INTERFACE -> ifindexes.forEach((name, ifindex) -> {
+                    if (h == Hook.INGRESS && options.behindHandoff(name)) {
+                        return; // its program is in the hand-off's slot instead (make)
+                    }
                     if (h == Hook.INGRESS && options.xdp()) {
                         object.program(Hook.XDP_INGRESS_PROGRAM).attachXdp(ifindex, options.xdpMode());
                     } else {
@@ -326,6 +367,52 @@ public final class ProbeSet implements AutoCloseable {
                 });
             }
         }
+    }
+
+    /**
+     * The indexes of the interfaces the probes watch behind the hand-off, for the program's constant
+     * (the enforcer may protect more, whose packets it passes on too): 0 where unused.
+     */
+    private byte[] behindIfindexes(Map<String, Integer> ifindexes) {
+        List<Integer> behind = ifindexes.entrySet().stream().filter(e -> options.behindHandoff(e.getKey()))
+                .map(Map.Entry::getValue).toList();
+        if (behind.size() > Hook.XDP_BEHIND_MAX_INTERFACES) {
+            throw new IllegalArgumentException("at most " + Hook.XDP_BEHIND_MAX_INTERFACES + " interfaces can be watched"
+                    + " at XDP behind the " + options.xdpHandoff().name() + ", not " + behind.size()
+                    + ": watch the others at TC (without --xdp)");
+        }
+        var bytes = java.nio.ByteBuffer.allocate(4 * Hook.XDP_BEHIND_MAX_INTERFACES).order(java.nio.ByteOrder.nativeOrder());
+        behind.forEach(bytes::putInt);
+        return bytes.array();
+    }
+
+    /** A watched interface whose hand-off ended; failure: why the probes' own XDP program could not take its place, or null. */
+    public record HandoffEnded(String name, String failure) {}
+
+    /**
+     * The watched interfaces where the program the probes ran behind has gone since the last call
+     * (its owner stopped it): each gets the probes' own XDP program, as if the watch had started
+     * without it. Each is named once.
+     */
+    public synchronized List<HandoffEnded> handoffsEnded() {
+        if (!behindHandoff() || object == null) {
+            return List.of();
+        }
+        List<HandoffEnded> ended = new ArrayList<>();
+        for (String name : options.xdpHandoff().ended()) {
+            Integer ifindex = attachedTo.get(name);
+            if (ifindex == null) {
+                continue;
+            }
+            String failure = null;
+            try {
+                namespace.call(() -> object.program(Hook.XDP_INGRESS_PROGRAM).attachXdp(ifindex, options.xdpMode()));
+            } catch (RuntimeException e) {
+                failure = e.getMessage();
+            }
+            ended.add(new HandoffEnded(name, failure));
+        }
+        return ended;
     }
 
     public Options options() {
@@ -555,11 +642,22 @@ public final class ProbeSet implements AutoCloseable {
     @Override
     public synchronized void close() {
         RuntimeException first = null;
+        if (options.xdpHandoff() != null) {
+            try {
+                options.xdpHandoff().close(); // first: the enforcer stops handing packets to a program about to go
+            } catch (RuntimeException e) {
+                first = e;
+            }
+        }
         if (reader != null) {
             try {
                 reader.close();
             } catch (RuntimeException e) {
-                first = e;
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
             }
             eventsFailedBeforeClose = reader.failed();
             reader = null;

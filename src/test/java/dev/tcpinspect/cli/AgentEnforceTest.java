@@ -214,6 +214,64 @@ class AgentEnforceTest {
         }
     }
 
+    /**
+     * xdp: true on the enforced interface: one XDP program there, the enforcer's, and the probes
+     * behind it (bpf/lib/handoff.h) counting exactly what it passed, as a capture on the server's
+     * side of the veth (after XDP) sees it; a reload that would move the probes off it is refused.
+     */
+    @Test
+    void theAgentsXdpProbesRunBehindItsEnforcerAndCountWhatItPasses() throws Exception {
+        Path dir = Files.createTempDirectory("agent-enforce");
+        Path config = dir.resolve("agent.yaml");
+        Files.writeString(dir.resolve("policy.yaml"), "services: [8080]\n");
+        try (Lab lab = Lab.create();
+             var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
+            Files.writeString(config, "interval: 0.5\nprobes: [packets]\nxdp: true\nports: [8080, 9090]\n"
+                    + "enforce: {policy: policy.yaml, interfaces: [" + lab.serverIf() + "]}\n");
+            try (TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(),
+                    "--config", config.toString())) {
+                String ready = AgentCliTest.awaitLog(agent, " info ready ", 30);
+                assertTrue(ready.contains("xdp-behind-enforcer"), ready);
+                assertTrue(xdp(lab).contains("name tcpi_enforce"), "one XDP program, the enforcer's: " + xdp(lab));
+                Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
+                Capture sent = Capture.outgoing(lab.clientNs(), lab.clientIf());
+                assertEquals(5, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 5));
+                assertEquals(3, Traffic.unansweredConnects(lab.client(), Lab.SERVER_V4, 9090, 3, 300));
+                Map<String, Double> m = awaitSeries(lab, "tcpinspect_syn_packets_by_port_total{port=\"8080\"}", 5);
+                sent.stop();
+                arrived.stop();
+                assertEquals(5, arrived.count(Capture.SYN + " && tcp.dstport == 8080"));
+                assertEquals(3, sent.count(Capture.SYN + " && tcp.dstport == 9090"), "the client sent them");
+                assertEquals(0, arrived.count(Capture.SYN + " && tcp.dstport == 9090"), "the enforcer dropped them");
+                assertEquals(0.0, Http.value(m, "tcpinspect_syn_packets_by_port_total{port=\"9090\"}"), "not seen behind it");
+                assertEquals(3.0, Http.value(m, "tcpinspect_policy_drops_total{reason=\"not_served\"}"));
+                assertEquals(arrived.count(Capture.TCP), Http.value(m, "tcpinspect_packets_total"), "every TCP packet passed");
+
+                // new probes on SIGHUP, still behind: this process's new set takes the slot over from its old one
+                Files.writeString(config, "interval: 0.5\nprobes: [packets, handshake]\nxdp: true\nports: [8080, 9090]\n"
+                        + "enforce: {policy: policy.yaml, interfaces: [" + lab.serverIf() + "]}\n");
+                Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+                awaitLogs(agent, " info reloaded ", 1);
+                assertEquals(2, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 2));
+                assertEquals(1, Traffic.unansweredConnects(lab.client(), Lab.SERVER_V4, 9090, 1, 300));
+                m = awaitSeries(lab, "tcpinspect_syn_packets_by_port_total{port=\"8080\"}", 2); // the new probes count from zero
+                assertEquals(0.0, Http.value(m, "tcpinspect_syn_packets_by_port_total{port=\"9090\"}"));
+                assertTrue(xdp(lab).contains("name tcpi_enforce"), xdp(lab));
+
+                Files.writeString(config, "interval: 0.5\nprobes: [packets]\nports: [8080, 9090]\n"
+                        + "enforce: {policy: policy.yaml, interfaces: [" + lab.serverIf() + "]}\n");
+                Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+                String refused = awaitLogs(agent, "reload refused", 1);
+                assertTrue(refused.contains("restart the agent to change them (now " + lab.serverIf() + ")"), refused);
+                Cmd.run("kill", "-TERM", String.valueOf(agent.pid())).ok();
+                assertEquals(0, agent.waitFor(30), agent.stderr());
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+        } finally {
+            Cmd.run("rm", "-rf", dir.toString());
+        }
+    }
+
     @Test
     void aConfigWhoseEnforcerCannotWorkIsRefusedInOneLine() throws Exception {
         Path dir = Files.createTempDirectory("agent-enforce");
@@ -234,11 +292,6 @@ class AgentEnforceTest {
             assertEquals(2, bad.exit(), bad.err());
             assertEquals("tcpinspect: " + config + ":1: probes: the policy's auto_block denies the sources that scan,"
                     + " flood, cycling name: run at least one of them", bad.err().strip());
-
-            Files.writeString(config, "xdp: true\nenforce: {policy: policy.yaml, interfaces: [" + lab.serverIf() + "]}\n");
-            bad = TcpinspectProcess.run(lab.serverNs(), "agent", "--config", config.toString());
-            assertEquals(2, bad.exit(), bad.err());
-            assertTrue(bad.err().contains(":1: xdp: true puts the probes at the XDP hook of " + lab.serverIf()), bad.err());
 
             Files.writeString(config, "enforce: {policy: policy.yaml, interfaces: [nosuch0]}\n");
             bad = TcpinspectProcess.run(lab.serverNs(), "agent", "-i", lab.serverIf(), "--config", config.toString());

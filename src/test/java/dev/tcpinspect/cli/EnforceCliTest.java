@@ -81,15 +81,23 @@ class EnforceCliTest {
 
     /** An HTTP server on every address of the server namespace. */
     private void httpServer(int port) throws Exception {
-        Process p = new ProcessBuilder("ip", "netns", "exec", lab.serverNs(), "python3", "-m", "http.server",
+        servers.add(httpServer(lab.serverNs(), port));
+    }
+
+    /** An HTTP server on every address of the namespace, once it answers; the caller stops it. */
+    static Process httpServer(String netns, int port) throws Exception {
+        Process p = new ProcessBuilder("ip", "netns", "exec", netns, "python3", "-m", "http.server",
                 Integer.toString(port), "--bind", "::").redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        servers.add(p);
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (curl(lab.serverNs(), "::1", "::1", port) != 0) {
-            assertTrue(System.nanoTime() < deadline, "the test's HTTP server on port " + port + " did not start");
+        while (curl(netns, null, "::1", port) != 0) {
+            if (System.nanoTime() > deadline) {
+                p.destroyForcibly();
+                throw new AssertionError("the test's HTTP server on port " + port + " did not start");
+            }
             Thread.sleep(100);
         }
+        return p;
     }
 
     /** curl's exit status for a request from the client's address `from` (0: a page came back; 28: timed out). */
@@ -97,10 +105,16 @@ class EnforceCliTest {
         return curl(lab.clientNs(), from, to, port);
     }
 
-    private static int curl(String netns, String from, String to, int port) {
+    /** curl's exit status for a request from the namespace (from: the source address, or null for the route's). */
+    static int curl(String netns, String from, String to, int port) {
         String host = to.contains(":") ? "[" + to + "]" : to;
-        return Cmd.run(List.of("ip", "netns", "exec", netns, "curl", "-s", "-o", "/dev/null", "--max-time", "1.5",
-                "--interface", from, "http://" + host + ":" + port + "/"), 30).exit();
+        List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", netns, "curl", "-s", "-o", "/dev/null",
+                "--max-time", "1.5"));
+        if (from != null) {
+            command.addAll(List.of("--interface", from));
+        }
+        command.add("http://" + host + ":" + port + "/");
+        return Cmd.run(command, 30).exit();
     }
 
     private TcpinspectProcess enforce(Path policy, String... more) {
@@ -112,7 +126,7 @@ class EnforceCliTest {
         return p;
     }
 
-    private static String awaitLine(TcpinspectProcess p, String regex) {
+    static String awaitLine(TcpinspectProcess p, String regex) {
         long deadline = System.nanoTime() + 30_000_000_000L;
         Pattern pattern = Pattern.compile(regex);
         while (System.nanoTime() < deadline) {

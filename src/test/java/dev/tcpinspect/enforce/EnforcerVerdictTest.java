@@ -395,4 +395,41 @@ class EnforcerVerdictTest {
         assertEquals(1, enforcer.tables().hits(upper));
         assertEquals(1, stat(EnforceStat.DENIED));
     }
+
+    /**
+     * The hand-off to XDP probes (bpf/lib/handoff.h): what the enforcer passes reaches the probes'
+     * program in its observer slot, what it drops does not, and only on the interfaces the probes
+     * watch (BPF_PROG_TEST_RUN runs XDP as arriving on lo). With the slot empty again, nothing reaches them.
+     */
+    @Test
+    void passedPacketsReachTheProbesBehindOnTheirInterfacesOnly() {
+        enforcer("services: [443]\n", false);
+        var xdp = dev.tcpinspect.probe.ProbeSet.Options.defaults().xdp(true, dev.tcpinspect.ebpf.XdpMode.AUTO);
+        try (var behind = dev.tcpinspect.probe.ProbeSet.load(java.util.List.of(new dev.tcpinspect.probe.packets.PacketsProbe()),
+                xdp.interfaces(java.util.List.of("lo")).xdpHandoff(EnforcerHandoff.open(enforcer.folder(), java.util.Set.of("lo"))))) {
+            for (int i = 0; i < 3; i++) {
+                assertEquals(PASS, judge(syn4("10.0.0.1", 443)));
+            }
+            assertEquals(PASS, judge(syn6("2001:db8::1", 443)));
+            assertEquals(DROP, judge(syn4("10.0.0.1", 9999)));
+            assertEquals(DROP, judge(syn6("2001:db8::1", 9999)));
+            var counts = behind.probe(dev.tcpinspect.probe.packets.PacketsProbe.class).read();
+            assertEquals(4, counts.syn(), counts.toString());
+            assertEquals(java.util.Map.of(443, 4L), counts.synByPort());
+        }
+        try (var slot = Pins.openMap(enforcer.folder().resolve("enf_observer")).orElseThrow();
+             var arena = java.lang.foreign.Arena.ofConfined()) {
+            org.junit.jupiter.api.Assertions.assertFalse(slot.map().lookup(arena.allocate(4), arena.allocate(4)),
+                    "closing took the probes' program out of the observer slot");
+        }
+
+        String other = dev.tcpinspect.os.NetInterfaces.all().stream().filter(n -> !n.equals("lo")).findFirst().orElse(null);
+        org.junit.jupiter.api.Assumptions.assumeTrue(other != null, "no interface but lo here");
+        try (var elsewhere = dev.tcpinspect.probe.ProbeSet.load(java.util.List.of(new dev.tcpinspect.probe.packets.PacketsProbe()),
+                xdp.interfaces(java.util.List.of(other)).xdpHandoff(EnforcerHandoff.open(enforcer.folder(), java.util.Set.of(other))))) {
+            assertEquals(PASS, judge(syn4("10.0.0.1", 443)));
+            assertEquals(0, elsewhere.probe(dev.tcpinspect.probe.packets.PacketsProbe.class).read().syn(),
+                    "a packet arriving on lo is not counted by probes watching " + other + " (nothing is attached there)");
+        }
+    }
 }
