@@ -433,8 +433,11 @@ static __always_inline __u32 enf_identify(struct pkt *p, __u32 port_flags, bool 
 	if ((port_flags & ENF_PORT_RESET_MISFITS) && !opening) {
 		bpf_map_delete_elem(&enf_firsts, &k);
 		ENF_ADD(ENF_STAT_MISFIT_RESETS);
-		if (!audit)
-			enf_reset(th, p->data_end);
+		/* The parse follows the rewrite: a watch behind the enforcer (lib/handoff.h) sees the RST the stack gets. */
+		if (!audit && enf_reset(th, p->data_end)) {
+			p->tcp.flags = TCP_FLAG_RST | TCP_FLAG_ACK; /* enf_reset keeps only the data offset */
+			p->tcp.flags_hi = 0;
+		}
 		return 0;
 	}
 	if (!(port_flags & (ENF_PORT_DROP_MISFITS | ENF_PORT_RESET_MISFITS))) {

@@ -429,8 +429,8 @@ struct {
 
 /*
  * The hand-off to a watch's XDP probes (lib/handoff.h): the parse of each packet passed, the
- * observer slot its program goes in, and the pid of the watch holding that slot (one at a time: a
- * watch claims the slot by inserting its pid, which fails while another's is there).
+ * observer slot its program goes in, and the pid of the process holding that slot, for lines (one
+ * at a time: the claim itself is a name the holder keeps in the namespace, enforce.EnforcerHandoff).
  */
 XDP_HANDOFF_MAP(enf_handoff, ENF_PINNED);
 
@@ -449,5 +449,18 @@ struct {
 	__type(value, __u32);
 	ENF_PINNED;
 } enf_observer_owner SEC(".maps");
+
+/*
+ * The cookie of the network namespace the enforcer protects (SO_NETNS_COOKIE), written by user space:
+ * the folder is named by the namespace's inode, which a new namespace may get once the old one is
+ * gone; a cookie is never reused, so a start does not take over a deleted namespace's tables.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	ENF_PINNED;
+} enf_netns_cookie SEC(".maps");
 
 #endif

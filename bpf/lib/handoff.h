@@ -10,7 +10,7 @@
  *
  * Both objects include this header, so the slot's layout is the same on both sides; the watch
  * reuses the enforcer's pinned slot map (probe.XdpHandoff) and puts its program in the observer
- * slot, which one watch at a time may hold (enf_observer_owner).
+ * slot, which one watch at a time may hold (enforce.EnforcerHandoff).
  */
 #ifndef TCPINSPECT_HANDOFF_H
 #define TCPINSPECT_HANDOFF_H

@@ -307,6 +307,13 @@ public final class Agent implements AutoCloseable {
                 "listen", AgentHttp.describe(http.address()), "ports", portsText(), "enforce", enforcing(config));
     }
 
+    /** The hand-off of this namespace's enforcer (the agent's own) for those of the interfaces it protects, or null. */
+    private static dev.tcpinspect.probe.XdpHandoff handoff(List<String> names) {
+        try (dev.tcpinspect.os.Netns here = dev.tcpinspect.os.Netns.current()) {
+            return dev.tcpinspect.enforce.EnforcerHandoff.find(here, names).orElse(null);
+        }
+    }
+
     /** Chooses, configures, checks and attaches the probes of a config; throws before attaching anything on bad input. */
     private ProbeSet startProbes(AgentConfig c) {
         List<Probe> chosen = c.probes().isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(c.probes());
@@ -338,8 +345,7 @@ public final class Agent implements AutoCloseable {
         }
         ProbeSet.Options options = ProbeSet.Options.defaults().interfaces(names).xdp(c.xdp(), c.xdpMode())
                 .allNetns(c.allNetns()).events(false).xdpHandoff(c.behindEnforcer().isEmpty() ? null
-                        : dev.tcpinspect.enforce.EnforcerHandoff.find(dev.tcpinspect.os.Netns.currentInode(), names)
-                                .orElse(null));
+                        : handoff(names));
         ProbeSet set = ProbeSet.start(chosen, options);
         set.onAlerts(alert -> {
             alerts.accept(alert);
@@ -458,13 +464,14 @@ public final class Agent implements AutoCloseable {
         }
         for (ProbeSet.HandoffEnded end : probes.handoffsEnded()) {
             log.warn("the enforcer's XDP program is gone from an interface the probes watched behind it", "interface",
-                    end.name(), "now", end.failure() == null ? "the probes' own XDP program"
-                            : "nothing at XDP (" + end.failure() + ")");
+                    end.name(), "now", end.failure() == null ? "the probes at TC ingress"
+                            : "nothing at ingress (" + end.failure() + ")");
         }
     }
 
     private String hook(AgentConfig c) {
-        if (!c.behindEnforcer().isEmpty() && c.behindEnforcer().containsAll(probes.options().interfaces())) {
+        List<String> behind = probes.interfacesBehindHandoff();
+        if (!behind.isEmpty() && behind.containsAll(probes.options().interfaces())) {
             return "xdp-behind-enforcer";
         }
         return c.xdp() ? "xdp-" + c.xdpMode().name().toLowerCase(java.util.Locale.ROOT) : "tc-ingress";

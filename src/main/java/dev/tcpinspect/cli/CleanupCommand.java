@@ -20,8 +20,9 @@ import picocli.CommandLine.Command;
             "attaches them as links, which the kernel removes with the process. 'watch' removes its",
             "clsact leftovers on the interfaces it is about to watch, so it never stacks a copy. An",
             "enforcer outlives its process on purpose and is left alone ('tcpinspect enforce stop'",
-            "removes it), but the XDP probes of a watch killed behind one (in any namespace) are taken",
-            "out of its hand-off, as the next watch --xdp there would do."})
+            "removes it), unless its namespace was deleted (its process, interfaces and namespace gone);",
+            "the XDP probes of a watch killed behind one (in any namespace) are taken out of its",
+            "hand-off, as the next watch --xdp there would do."})
 final class CleanupCommand implements Callable<Integer> {
     @Override
     public Integer call() {
@@ -57,7 +58,16 @@ final class CleanupCommand implements Callable<Integer> {
             }
         }
         for (java.nio.file.Path enforcer : enforcerFolders()) {
-            if (dev.tcpinspect.enforce.EnforcerHandoff.clearAbandoned(enforcer)) {
+            if (dev.tcpinspect.enforce.Enforcer.abandoned(enforcer)) {
+                dev.tcpinspect.enforce.Enforcer.removePins(enforcer);
+                System.out.println("removed the enforcer a deleted network namespace left in " + enforcer + " (its process,"
+                        + " interfaces and namespace are gone; its connection counting was still attached)");
+                removed++;
+                continue;
+            }
+            var namespace = dev.tcpinspect.enforce.Enforcer.namespaceOf(enforcer);
+            // the slot's holder is known by a name in the enforcer's namespace (os.Claim): looked up there
+            if (namespace.isPresent() && clearAbandoned(namespace.get(), enforcer)) {
                 System.out.println("removed the XDP probes a killed watch left behind the enforcer of " + enforcer);
                 removed++;
             }
@@ -67,7 +77,15 @@ final class CleanupCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Every namespace's enforcer folder (a killed watch's pid is dead whichever namespace it watched). */
+    private static boolean clearAbandoned(java.nio.file.Path namespace, java.nio.file.Path enforcer) {
+        try (dev.tcpinspect.os.Netns ns = dev.tcpinspect.os.Netns.of(namespace)) {
+            return ns.call(() -> dev.tcpinspect.enforce.EnforcerHandoff.clearAbandoned(enforcer));
+        } catch (RuntimeException vanished) {
+            return false; // the namespace went meanwhile
+        }
+    }
+
+    /** Every namespace's enforcer folder. */
     private static java.util.List<java.nio.file.Path> enforcerFolders() {
         try (var folders = java.nio.file.Files.list(dev.tcpinspect.enforce.Enforcer.ROOT)) {
             return folders.toList();

@@ -210,7 +210,9 @@ final class EnforceCommand implements Callable<Integer> {
                 // Ready once everything is in place, the detectors of auto_block included.
                 out.printf("%s %s on %s (xdp %s)%s%s; Ctrl-C to stop%n", audit ? "auditing" : "enforcing", policyFile,
                         String.join(", ", enforcer.interfaces().keySet()), xdpMode, audit ? ", dropping nothing" : "",
-                        enforcer.adopted() ? ", taking over the enforcer left in " + enforcer.folder() : "");
+                        enforcer.adopted() ? ", taking over the enforcer left in " + enforcer.folder()
+                                : enforcer.replacedStale() ? ", after removing a deleted network namespace's enforcer"
+                                        + " that had this one's inode from " + enforcer.folder() : "");
                 out.flush();
                 while (!stop.await(Duration.ofSeconds(1))) {
                     if (autoBlock != null) {

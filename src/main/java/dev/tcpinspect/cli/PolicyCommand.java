@@ -158,10 +158,18 @@ final class PolicyCommand implements Runnable {
             throw new IllegalStateException(spec.qualifiedName(" ").replaceFirst("^tcpinspect ", "") + ": "
                     + dev.tcpinspect.os.Privileges.MISSING_ROOT);
         }
-        Path folder = folderOf(namespace(netns));
+        Optional<String> namespace = namespace(netns);
+        Path folder = folderOf(namespace);
+        String where = netns == null ? "this network namespace" : "network namespace " + netns;
+        try (Netns ns = namespace.map(Netns::named).orElseGet(Netns::current)) {
+            if (Enforcer.ofAnotherNamespace(folder, ns.cookie())) {
+                throw new IllegalStateException("no enforcer runs in " + where + " (" + folder + " holds a deleted"
+                        + " namespace's, which had the same inode: tcpinspect enforce stop" + (netns == null ? ""
+                                : " --netns " + netns) + " removes it): start one with tcpinspect enforce --policy FILE -i IFACE");
+            }
+        }
         return Enforcer.openPinned(folder).orElseThrow(() -> new IllegalStateException("no enforcer runs in "
-                + (netns == null ? "this network namespace" : "network namespace " + netns) + " (nothing pinned at "
-                + folder + "): start one with tcpinspect enforce --policy FILE -i IFACE"));
+                + where + " (nothing pinned at " + folder + "): start one with tcpinspect enforce --policy FILE -i IFACE"));
     }
 
     /** Options every command on a running enforcer takes. */

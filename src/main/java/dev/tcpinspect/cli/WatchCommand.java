@@ -228,23 +228,25 @@ final class WatchCommand implements Callable<Integer> {
         boolean live = terminal && format == Presenter.Format.TEXT && !noTui;
         // An enforced interface's XDP hook is the enforcer's: the probes run behind its program there.
         boolean atIngress = chosen.stream().anyMatch(p -> p.hooks().contains(dev.tcpinspect.probe.Hook.INGRESS));
-        dev.tcpinspect.probe.XdpHandoff handoff = xdp && atIngress
-                ? dev.tcpinspect.enforce.EnforcerHandoff.find(target.inode(), names).orElse(null) : null;
-        if (handoff != null && handoff.interfaces().containsAll(names)) {
-            hookName = "xdp-behind-enforcer";
-        }
-        try (StopSignal stop = new StopSignal();
+        try (dev.tcpinspect.probe.XdpHandoff handoff = xdp && atIngress // the probe set closes it too
+                ? dev.tcpinspect.enforce.EnforcerHandoff.find(target, names).orElse(null) : null;
+             StopSignal stop = new StopSignal();
              Presenter presenter = live ? LiveOutput.open(tableWidth, stop)
                      : Presenter.of(format, System.out, tableWidth, terminal);
              ProbeSet running = target.call(() -> ProbeSet.start(chosen, ProbeSet.Options.defaults().interfaces(names)
                      .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()).xdpHandoff(handoff)))) {
-            if (handoff != null) {
-                System.err.println("tcpinspect: " + String.join(", ", handoff.interfaces()) + ": the enforcer's XDP"
-                        + " program is there: the ingress probes run behind it and see the packets it passes");
+            List<String> behind = running.interfacesBehindHandoff();
+            if (!behind.isEmpty()) {
+                presenter.notice("tcpinspect: " + String.join(", ", behind) + ": the enforcer's XDP program is there:"
+                        + " the ingress probes run behind it and see the packets it passes");
+                if (behind.containsAll(names)) {
+                    hookName = "xdp-behind-enforcer";
+                }
             }
             // a capture keeps root: rotating its files makes new ones where root put the first; behind
-            // the enforcer too: whether it still runs is read from its pins, which only root may see
-            if (running.detachesWithoutPrivileges() && !keepRoot && capture == null && handoff == null
+            // the enforcer too: whether it still runs is read from its pins, which only root may see; and
+            // in another namespace, which only root may enter to look at its interfaces
+            if (running.detachesWithoutPrivileges() && !keepRoot && capture == null && behind.isEmpty() && netns == null
                     && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
                 Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
             }

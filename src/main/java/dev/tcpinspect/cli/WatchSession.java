@@ -94,8 +94,8 @@ final class WatchSession {
         }
         for (ProbeSet.HandoffEnded end : probes.handoffsEnded()) {
             presenter.notice("tcpinspect: " + end.name() + ": the enforcer there was stopped; the ingress probes ran"
-                    + " behind its XDP program and " + (end.failure() == null ? "now have their own there"
-                            : "see nothing there now (their own XDP program could not be attached: " + end.failure() + ")"));
+                    + " behind its XDP program and " + (end.failure() == null ? "go on at TC ingress there"
+                            : "see nothing there now (TC ingress could not be attached: " + end.failure() + ")"));
         }
     }
 

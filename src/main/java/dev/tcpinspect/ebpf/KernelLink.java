@@ -37,6 +37,25 @@ public final class KernelLink implements Link {
         }
     }
 
+    /** struct bpf_link_info (uapi/linux/bpf.h): type, id, prog_id, then a union 8-aligned; xdp.ifindex is its first word. */
+    private static final long LINK_INFO_SIZE = 64;
+    private static final long XDP_IFINDEX_OFFSET = 16;
+
+    /**
+     * The interface an XDP link is attached to; 0 once the interface is gone (the kernel detaches its
+     * program then, and the link stays, defunct, as long as it is held or pinned).
+     */
+    public synchronized int xdpInterfaceIndex() {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var info = a.allocate(LINK_INFO_SIZE, 8);
+            var length = a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, (int) LINK_INFO_SIZE);
+            Libbpf.check("reading " + description, (int) Libbpf.OBJ_GET_INFO_BY_FD.invokeExact(fd(), info, length));
+            return info.get(java.lang.foreign.ValueLayout.JAVA_INT, XDP_IFINDEX_OFFSET);
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
     private int fd() {
         if (fd < 0) {
             throw new IllegalStateException(description + " is closed");

@@ -87,6 +87,7 @@ public final class Enforcer implements AutoCloseable {
      * so its tables need no lock file in /run, which a kill -9 would leave behind.
      */
     private static volatile boolean pinnedPrivately;
+    private boolean staleRemoved;
 
     /** Where the lock of an enforcer's tables lives (bpffs holds no regular file). */
     static Path lockFile(Path folder) {
@@ -96,6 +97,143 @@ public final class Enforcer implements AutoCloseable {
     /** The folder of the enforcer of the namespace with this inode. */
     public static Path folder(long netnsInode) {
         return ROOT.resolve("net-" + netnsInode);
+    }
+
+    /** The pinned table holding the protected namespace's cookie (enforce.h). */
+    private static final String COOKIE = "enf_netns_cookie";
+
+    /**
+     * Whether the enforcer pinned in folder protected another namespace than the one with this
+     * cookie: a deleted one that had the same inode. False when either cookie is unknown (a kernel
+     * without SO_NETNS_COOKIE, an older version's folder without the table): judged by the inode then.
+     */
+    public static boolean ofAnotherNamespace(Path folder, long cookie) {
+        if (cookie == 0) {
+            return false;
+        }
+        Optional<Pins.PinnedMap> pinned = Pins.openMap(folder.resolve(COOKIE));
+        if (pinned.isEmpty()) {
+            return false;
+        }
+        try (Pins.PinnedMap m = pinned.get(); java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var value = a.allocate(8);
+            if (!m.map().lookup(a.allocate(4), value)) {
+                return false;
+            }
+            long theirs = value.get(JAVA_LONG_UNALIGNED, 0);
+            return theirs != 0 && theirs != cookie;
+        }
+    }
+
+    /**
+     * Whether the enforcer pinned in folder is left from a network namespace that is gone, so it
+     * protects nothing and nobody can reach it (but its connection counting stays attached to the
+     * tracepoints): its process is gone, each of its XDP links has lost its interface, and no process
+     * or {@code ip netns} name is in a namespace with its inode (and cookie). {@code cleanup} removes it.
+     */
+    public static boolean abandoned(Path folder) {
+        if (!folder.getFileName().toString().matches("net-[0-9]{1,19}")) {
+            return false;
+        }
+        Optional<Pins.PinnedMap> pinnedCookie = Pins.openMap(folder.resolve(COOKIE));
+        if (pinnedCookie.isEmpty()) {
+            return false; // an older version's, or not an enforcer's: left alone
+        }
+        long cookie;
+        try (Pins.PinnedMap m = pinnedCookie.get(); java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var value = a.allocate(8);
+            cookie = m.map().lookup(a.allocate(4), value) ? value.get(JAVA_LONG_UNALIGNED, 0) : 0;
+        }
+        int pid;
+        try {
+            Optional<PinnedTables> pinned = openPinned(folder);
+            if (pinned.isEmpty()) {
+                return false;
+            }
+            try (PinnedTables t = pinned.get()) {
+                pid = t.tables().config().pid();
+            }
+        } catch (RuntimeException otherVersion) {
+            return false;
+        }
+        if (running(pid).isPresent()) {
+            return false;
+        }
+        for (String name : pinnedInterfaces(folder)) {
+            Optional<KernelLink> link = KernelLink.openPinned(folder.resolve(XDP_PIN_PREFIX + name), "XDP link on " + name);
+            if (link.isPresent()) {
+                try (KernelLink l = link.get()) {
+                    if (l.xdpInterfaceIndex() != 0) {
+                        return false; // still on an interface: still protecting it
+                    }
+                }
+            }
+        }
+        long inode = Long.parseLong(folder.getFileName().toString().substring("net-".length()));
+        for (Path ns : liveNamespaceFiles()) {
+            try {
+                if (Netns.inodeOf(ns) != inode) {
+                    continue;
+                }
+                try (Netns n = Netns.of(ns)) {
+                    if (cookie == 0 || n.cookie() == cookie) {
+                        return false; // its namespace is still there
+                    }
+                }
+            } catch (RuntimeException vanished) {
+                // a process or name gone meanwhile
+            }
+        }
+        return true;
+    }
+
+    /** A file naming the live network namespace whose enforcer folder this is (by its inode), if any is found. */
+    public static Optional<Path> namespaceOf(Path folder) {
+        String name = folder.getFileName().toString();
+        if (!name.matches("net-[0-9]{1,19}")) {
+            return Optional.empty();
+        }
+        long inode = Long.parseLong(name.substring("net-".length()));
+        for (Path ns : liveNamespaceFiles()) {
+            try {
+                if (Netns.inodeOf(ns) == inode) {
+                    return Optional.of(ns);
+                }
+            } catch (RuntimeException vanished) {
+                // a process gone meanwhile
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** Files that name the live network namespaces: every process's, and ip netns's names. */
+    private static List<Path> liveNamespaceFiles() {
+        List<Path> files = new ArrayList<>();
+        try (Stream<Path> names = Files.list(Path.of("/run/netns"))) {
+            names.forEach(files::add);
+        } catch (IOException none) {
+            // no ip netns names
+        }
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            procs.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit))
+                    .forEach(p -> files.add(p.resolve("ns").resolve("net")));
+        } catch (IOException unreadable) {
+            throw new IllegalStateException("cannot list /proc: " + unreadable.getMessage(), unreadable);
+        }
+        return files;
+    }
+
+    private static void writeCookie(BpfMap map, long cookie) {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var value = a.allocate(8);
+            value.set(JAVA_LONG_UNALIGNED, 0, cookie);
+            map.update(a.allocate(4), value, BpfMap.ANY);
+        }
+    }
+
+    /** Whether its start removed a deleted namespace's enforcer that had this namespace's inode. */
+    public boolean replacedStale() {
+        return staleRemoved;
     }
 
     /** Where the enforcer of folder pins its XDP link on the interface named: there while it protects it. */
@@ -191,6 +329,12 @@ public final class Enforcer implements AutoCloseable {
                 return m;
             });
             Path folder = folder(target.inode());
+            long cookie = target.cookie();
+            boolean staleRemoved = false;
+            if (Files.exists(folder.resolve("enf_config")) && ofAnotherNamespace(folder, cookie)) {
+                removeFolder(folder); // a deleted namespace's, which had this one's inode: nothing to take over
+                staleRemoved = true;
+            }
             createFolder(folder);
             boolean adopting = Files.exists(folder.resolve("enf_config"));
             BpfObject object;
@@ -227,6 +371,8 @@ public final class Enforcer implements AutoCloseable {
                 }
                 enforcer = new Enforcer(folder, object, tables, ifindexes, adopting);
                 enforcer.netns = options.netns();
+                enforcer.staleRemoved = staleRemoved;
+                writeCookie(object.map(COOKIE), cookie);
                 if (adopting) {
                     // Programs first (each link swaps in place, judging by the tables as they are),
                     // then the policy: a failure on the way leaves the enforcer that was there enforcing.

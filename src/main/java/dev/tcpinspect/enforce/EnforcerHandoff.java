@@ -5,7 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.ebpf.Pins;
 import dev.tcpinspect.ebpf.Program;
-import dev.tcpinspect.os.Errno;
+import dev.tcpinspect.os.Claim;
 import dev.tcpinspect.probe.XdpHandoff;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -13,15 +13,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
 /**
  * The running enforcer's hand-off to a watch's XDP probes (bpf/lib/handoff.h), through its pins:
- * the parse slot, the observer slot (a program array of one) and the slot's owner (the pid of the
- * watch or agent holding it). An interface has room for one XDP program: with this, {@code watch
+ * the parse slot, the observer slot (a program array of one) and the pid of the watch or agent
+ * holding it (for lines; the hold itself is an os.Claim in the enforcer's namespace). An interface has room for one XDP program: with this, {@code watch
  * --xdp} on an enforced interface runs its probes behind the enforcer's program instead of being
  * refused. A holder killed with -9 leaves its program in the slot, still counting for nobody: the
  * next claim or {@code tcpinspect cleanup} takes it out ({@link #clearAbandoned}).
@@ -37,8 +39,9 @@ public final class EnforcerHandoff implements XdpHandoff {
     private final Pins.PinnedMap parseSlot;
     private final Pins.PinnedMap observer;
     private final Pins.PinnedMap owner;
-    private final int pid = (int) ProcessHandle.current().pid();
+    private final int pid = (int) ProcessHandle.current().pid(); // noted in the slot's owner table, for lines
     private boolean claimed;
+    private Program installed;
     private int installedId;
     private boolean closed;
 
@@ -52,11 +55,15 @@ public final class EnforcerHandoff implements XdpHandoff {
     }
 
     /**
-     * The hand-off of the enforcer of the namespace with this inode, for those of the interfaces it
-     * protects; empty when no enforcer runs there or it protects none of them.
+     * The hand-off of the enforcer of the namespace, for those of the interfaces it protects; empty
+     * when no enforcer runs there (or what is pinned is a deleted namespace's that had its inode) or
+     * it protects none of them.
      */
-    public static Optional<EnforcerHandoff> find(long netnsInode, Collection<String> interfaces) {
-        Path folder = Enforcer.folder(netnsInode);
+    public static Optional<EnforcerHandoff> find(dev.tcpinspect.os.Netns namespace, Collection<String> interfaces) {
+        Path folder = Enforcer.folder(namespace.inode());
+        if (Enforcer.ofAnotherNamespace(folder, namespace.cookie())) {
+            return Optional.empty();
+        }
         Set<String> covered = new LinkedHashSet<>();
         for (String name : interfaces) {
             if (Files.exists(Enforcer.xdpLinkPin(folder, name))) {
@@ -99,68 +106,81 @@ public final class EnforcerHandoff implements XdpHandoff {
         return "enforcer";
     }
 
+    /**
+     * The claims this process holds, by enforcer folder, with the hand-offs sharing each in the order
+     * they installed: an agent's reload claims for its new probes before the old ones let go, and a
+     * reload that fails closes the new ones while the old run on.
+     */
+    private static final Map<Path, Holding> HELD = new HashMap<>();
+
+    private static final class Holding {
+        final Claim claim;
+        final List<EnforcerHandoff> users = new ArrayList<>();
+
+        Holding(Claim claim) {
+            this.claim = claim;
+        }
+    }
+
+    /** The name held while a process's probes are behind the enforcer of folder (os.Claim: scoped to its namespace). */
+    private static String claimName(Path folder) {
+        return "tcpinspect-xdp-observer-" + folder.getFileName();
+    }
+
+    /**
+     * Takes the observer slot: a name in the enforcer's network namespace (os.Claim), which the
+     * kernel lets go of when its process ends, kill -9 included, whatever pid namespace it ran in.
+     * Call it in that namespace. A name taken means a live holder: refused, naming the pid it noted.
+     * Taking it means whatever is in the slot is a dead holder's: taken out first.
+     */
     @Override
-    public synchronized void claim() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment key = a.allocate(JAVA_INT);
-            MemorySegment value = a.allocateFrom(JAVA_INT, pid);
-            for (int attempt = 0; attempt < 2; attempt++) {
-                if (insertOwner(key, value)) {
-                    claimed = true;
-                    return;
-                }
-                MemorySegment held = a.allocate(JAVA_INT);
-                if (!owner.map().lookup(key, held)) {
-                    continue; // given back meanwhile
-                }
-                int holder = held.get(JAVA_INT, 0);
-                if (holder == pid) {
-                    claimed = true; // this process's probes again (an agent's reload): the new set's program replaces the old's
-                    return;
-                }
-                if (alive(holder)) {
-                    throw new IllegalStateException(String.join(", ", interfaces) + ": the enforcer there hands its packets"
-                            + " to the XDP probes of another tcpinspect already (pid " + holder + "); one at a time runs"
-                            + " behind it: stop that one, or watch without --xdp (TC ingress sees what the enforcer passed too)");
-                }
-                clearAbandoned(observer.map(), owner.map(), holder);
+    public void claim() {
+        synchronized (HELD) {
+            Holding held = HELD.get(folder);
+            if (held != null) {
+                held.users.add(this); // this process's probes again: they take the slot over from its earlier ones
+                claimed = true;
+                return;
             }
-            throw new IllegalStateException("the enforcer's XDP hand-off in " + folder + " is contended: try again");
+            Optional<Claim> taken = Claim.tryTake(claimName(folder));
+            if (taken.isEmpty()) {
+                int holder = notedOwner(owner.map());
+                throw new IllegalStateException(String.join(", ", interfaces) + ": the enforcer there hands its packets"
+                        + " to the XDP probes of another tcpinspect already" + (holder == 0 ? "" : " (pid " + holder + ")")
+                        + "; one at a time runs behind it: stop that one, or watch without --xdp (TC ingress sees what"
+                        + " the enforcer passed too)");
+            }
+            held = new Holding(taken.get());
+            held.users.add(this);
+            HELD.put(folder, held);
+            claimed = true;
+            takeOut(observer.map(), owner.map()); // a dead holder's, if any
+            try (Arena a = Arena.ofConfined()) {
+                owner.map().update(a.allocate(JAVA_INT), a.allocateFrom(JAVA_INT, pid), BpfMap.ANY);
+            }
         }
     }
 
-    private boolean insertOwner(MemorySegment key, MemorySegment value) {
-        try {
-            owner.map().update(key, value, BpfMap.NOEXIST);
-            return true;
-        } catch (dev.tcpinspect.ebpf.BpfException e) {
-            if (e.errno() == Errno.EEXIST) {
-                return false;
-            }
-            throw e;
-        }
-    }
-
-    /** Whether pid is a live tcpinspect process (another may have its pid now: its command line says). */
-    private static boolean alive(int pid) {
-        return ProcessHandle.of(pid).map(p -> p.info().commandLine().orElse("").contains("tcpinspect")).orElse(false);
-    }
-
-    /** Takes a dead holder's program out of the observer slot, then its claim (if it is still that holder's). */
-    private static void clearAbandoned(BpfMap observer, BpfMap owner, int holder) {
+    /** The pid the slot's holder noted (for lines only), or 0. */
+    private static int notedOwner(BpfMap owner) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment key = a.allocate(JAVA_INT);
             MemorySegment held = a.allocate(JAVA_INT);
-            if (owner.lookup(key, held) && held.get(JAVA_INT, 0) == holder) {
-                observer.delete(key);
-                owner.delete(key);
-            }
+            return owner.lookup(a.allocate(JAVA_INT), held) ? held.get(JAVA_INT, 0) : 0;
+        }
+    }
+
+    /** Empties the observer slot and the noted owner. */
+    private static void takeOut(BpfMap observer, BpfMap owner) {
+        try (Arena a = Arena.ofConfined()) {
+            observer.delete(a.allocate(JAVA_INT));
+            owner.delete(a.allocate(JAVA_INT));
         }
     }
 
     /**
-     * Takes out what a watch killed with -9 left behind the enforcer of that folder: its program in
-     * the observer slot and its claim. True when there was something to take out.
+     * Takes out what a watch killed with -9 left behind the enforcer of that folder, whose network
+     * namespace the calling thread must be in: its program in the observer slot and its noted pid.
+     * True when there was something to take out; nothing is touched while a live process holds the slot.
      */
     public static boolean clearAbandoned(Path folder) {
         Optional<Pins.PinnedMap> observer = Pins.openMap(folder.resolve(OBSERVER));
@@ -169,12 +189,17 @@ public final class EnforcerHandoff implements XdpHandoff {
             if (observer.isEmpty() || owner.isEmpty()) {
                 return false;
             }
-            MemorySegment key = a.allocate(JAVA_INT);
-            MemorySegment held = a.allocate(JAVA_INT);
-            if (!owner.get().map().lookup(key, held) || alive(held.get(JAVA_INT, 0))) {
+            boolean occupied = observer.get().map().lookup(a.allocate(JAVA_INT), a.allocate(JAVA_INT));
+            if (!occupied || HELD.containsKey(folder)) {
                 return false;
             }
-            clearAbandoned(observer.get().map(), owner.get().map(), held.get(JAVA_INT, 0));
+            Optional<Claim> free = Claim.tryTake(claimName(folder));
+            if (free.isEmpty()) {
+                return false; // a live holder
+            }
+            try (Claim c = free.get()) {
+                takeOut(observer.get().map(), owner.get().map());
+            }
             return true;
         } finally {
             observer.ifPresent(Pins.PinnedMap::close);
@@ -188,14 +213,22 @@ public final class EnforcerHandoff implements XdpHandoff {
     }
 
     @Override
-    public synchronized void install(Program program) {
-        if (!claimed) {
-            throw new IllegalStateException("the enforcer's XDP hand-off is not claimed");
+    public void install(Program program) {
+        synchronized (HELD) {
+            if (!claimed) {
+                throw new IllegalStateException("the enforcer's XDP hand-off is not claimed");
+            }
+            int id = program.info().id(); // first: a failure leaves the slot as it was
+            put(program);
+            installed = program;
+            installedId = id;
         }
+    }
+
+    private void put(Program program) {
         try (Arena a = Arena.ofConfined()) {
             observer.map().update(a.allocate(JAVA_INT), a.allocateFrom(JAVA_INT, program.fd()), BpfMap.ANY);
         }
-        installedId = program.info().id();
     }
 
     @Override
@@ -211,32 +244,46 @@ public final class EnforcerHandoff implements XdpHandoff {
     }
 
     /**
-     * Takes this program out of the slot and gives the claim back; when the slot holds another program
-     * of this process (an agent's reload installed its new probes' before closing the old), both stay.
+     * Takes this program out of the slot and gives the claim back. Where this process's other probes
+     * share the claim (an agent's reload), the slot goes back to the latest of theirs, and the claim stays.
      */
     @Override
-    public synchronized void close() {
-        if (closed) {
-            return; // its fds are closed: their numbers may be another file's by now
-        }
-        closed = true;
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment key = a.allocate(JAVA_INT);
-            MemorySegment held = a.allocate(JAVA_INT);
-            boolean slotHeld = observer.map().lookup(key, held); // a prog array answers with the program's id
-            boolean ours = slotHeld && installedId != 0 && held.get(JAVA_INT, 0) == installedId;
-            if (ours) {
-                observer.map().delete(key);
+    public void close() {
+        synchronized (HELD) {
+            if (closed) {
+                return; // its fds are closed: their numbers may be another file's by now
             }
-            installedId = 0;
-            if (claimed && (ours || !slotHeld) && owner.map().lookup(key, held) && held.get(JAVA_INT, 0) == pid) {
-                owner.map().delete(key);
+            closed = true;
+            try (Arena a = Arena.ofConfined()) {
+                Holding held = claimed ? HELD.get(folder) : null;
+                if (held != null) {
+                    held.users.remove(this);
+                }
+                MemorySegment key = a.allocate(JAVA_INT);
+                MemorySegment inSlot = a.allocate(JAVA_INT);
+                // a prog array answers a lookup with the program's id
+                if (installedId != 0 && observer.map().lookup(key, inSlot) && inSlot.get(JAVA_INT, 0) == installedId) {
+                    EnforcerHandoff other = held == null ? null : held.users.reversed().stream()
+                            .filter(h -> h.installed != null).findFirst().orElse(null);
+                    if (other != null) {
+                        put(other.installed);
+                    } else {
+                        observer.map().delete(key);
+                    }
+                }
+                if (held != null && held.users.isEmpty()) {
+                    owner.map().delete(key);
+                    held.claim.close();
+                    HELD.remove(folder);
+                }
+            } finally {
+                installed = null;
+                installedId = 0;
+                claimed = false;
+                parseSlot.close();
+                observer.close();
+                owner.close();
             }
-            claimed = false;
-        } finally {
-            parseSlot.close();
-            observer.close();
-            owner.close();
         }
     }
 }

@@ -10,6 +10,7 @@ public final class Errno {
     public static final int EEXIST = 17;
     public static final int ENODEV = 19;
     public static final int EINVAL = 22;
+    public static final int ENOPROTOOPT = 92;
     public static final int EOPNOTSUPP = 95;
     public static final int EADDRINUSE = 98;
     /** The kernel's own "not supported" (include/linux/errno.h), which bpf(2) can return as is. */

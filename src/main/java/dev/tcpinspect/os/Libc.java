@@ -28,6 +28,8 @@ public final class Libc {
     public static final int AF_INET = 2;
     public static final int SOCK_DGRAM = 2;
     public static final int SOL_SOCKET = 1;
+    /** The network namespace's cookie (kernel 5.14+): unlike its inode, never given to another namespace. */
+    public static final int SO_NETNS_COOKIE = 71;
     public static final int SO_ATTACH_BPF = 50;
     public static final int SO_DETACH_BPF = 27;
     public static final int AF_NETLINK = 16;
@@ -60,6 +62,8 @@ public final class Libc {
     private static final MethodHandle BIND = fn("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SETSOCKOPT = fn("setsockopt",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = fn("getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SEND = fn("send",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle RECV = fn("recv",
@@ -255,6 +259,18 @@ public final class Libc {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocateFrom(JAVA_INT, value);
             check(what, (int) SETSOCKOPT.invokeExact(Native.errnoSlot(), fd, level, option, v, 4));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** A socket option that is a 64-bit number (SO_NETNS_COOKIE). */
+    public static long getsockoptLong(int fd, int level, int option, String what) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_LONG);
+            MemorySegment length = arena.allocateFrom(JAVA_INT, 8);
+            check(what, (int) GETSOCKOPT.invokeExact(Native.errnoSlot(), fd, level, option, v, length));
+            return v.get(JAVA_LONG, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -33,6 +33,11 @@ public final class Netns implements AutoCloseable {
         return open(Path.of("/run/netns", name), name);
     }
 
+    /** The namespace a file names: /proc/PID/ns/net, or an ip netns bind mount. */
+    public static Netns of(Path nsFile) {
+        return open(nsFile, nsFile.toString());
+    }
+
     private static Netns open(Path path, String description) {
         int fd = Libc.open(path.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
         return new Netns(fd, inodeOf(path), description);
@@ -53,6 +58,27 @@ public final class Netns implements AutoCloseable {
 
     public long inode() {
         return inode;
+    }
+
+    /**
+     * The namespace's cookie (SO_NETNS_COOKIE, kernel 5.14+): an inode number can be a new
+     * namespace's once the old one is gone, a cookie is never reused while the system runs. 0 where
+     * the kernel has none.
+     */
+    public long cookie() {
+        return call(() -> {
+            int fd = Libc.socket(Libc.AF_UNIX, Libc.SOCK_DGRAM, 0);
+            try {
+                return Libc.getsockoptLong(fd, Libc.SOL_SOCKET, Libc.SO_NETNS_COOKIE, "getsockopt(SO_NETNS_COOKIE)");
+            } catch (SystemCallException e) {
+                if (e.errno() == Errno.ENOPROTOOPT) {
+                    return 0L;
+                }
+                throw e;
+            } finally {
+                Libc.close(fd);
+            }
+        });
     }
 
     /** Runs the task inside this namespace: inline when the caller is already there, else on a new thread. */

@@ -218,6 +218,11 @@ public final class ProbeSet implements AutoCloseable {
         return probes.stream().map(Probe::name).toList();
     }
 
+    /** The watched interfaces where the ingress probes run behind the hand-off (XdpHandoff), in order. */
+    public List<String> interfacesBehindHandoff() {
+        return hooks.contains(Hook.INGRESS) ? options.interfaces().stream().filter(options::behindHandoff).toList() : List.of();
+    }
+
     /** Whether the ingress probes run behind a hand-off on any interface (XdpHandoff). */
     private boolean behindHandoff() {
         return hooks.contains(Hook.INGRESS) && options.interfaces().stream().anyMatch(options::behindHandoff);
@@ -228,10 +233,12 @@ public final class ProbeSet implements AutoCloseable {
         Set<String> programs = new java.util.HashSet<>();
         for (Hook h : hooks) {
             if (h == Hook.INGRESS && options.xdp()) {
-                // also behind a hand-off: the interfaces it leaves get the probes' own program
-                programs.add(Hook.XDP_INGRESS_PROGRAM);
+                if (options.interfaces().stream().anyMatch(n -> !options.behindHandoff(n))) {
+                    programs.add(Hook.XDP_INGRESS_PROGRAM);
+                }
                 if (behindHandoff()) {
                     programs.add(Hook.XDP_BEHIND_PROGRAM);
+                    programs.addAll(h.programs()); // TC ingress, where the probes go if the hand-off ends
                 }
             } else {
                 programs.addAll(h.programs());
@@ -386,13 +393,14 @@ public final class ProbeSet implements AutoCloseable {
         return bytes.array();
     }
 
-    /** A watched interface whose hand-off ended; failure: why the probes' own XDP program could not take its place, or null. */
+    /** A watched interface whose hand-off ended; failure: why the probes could not go on at TC ingress there, or null. */
     public record HandoffEnded(String name, String failure) {}
 
     /**
      * The watched interfaces where the program the probes ran behind has gone since the last call
-     * (its owner stopped it): each gets the probes' own XDP program, as if the watch had started
-     * without it. Each is named once.
+     * (its owner stopped it): the ingress probes go on there at TC ingress, which leaves the XDP hook
+     * free for an enforcer started again (the probes then see what it passes, as behind it). Each is
+     * named once.
      */
     public synchronized List<HandoffEnded> handoffsEnded() {
         if (!behindHandoff() || object == null) {
@@ -406,7 +414,8 @@ public final class ProbeSet implements AutoCloseable {
             }
             String failure = null;
             try {
-                namespace.call(() -> object.program(Hook.XDP_INGRESS_PROGRAM).attachXdp(ifindex, options.xdpMode()));
+                namespace.call(() -> TcSlots.attach(object.program(Hook.INGRESS.programs().getFirst()), name, ifindex,
+                        TcSlots.INGRESS)).ifPresent(claims::add);
             } catch (RuntimeException e) {
                 failure = e.getMessage();
             }

@@ -247,6 +247,17 @@ class AgentEnforceTest {
                 assertEquals(3.0, Http.value(m, "tcpinspect_policy_drops_total{reason=\"not_served\"}"));
                 assertEquals(arrived.count(Capture.TCP), Http.value(m, "tcpinspect_packets_total"), "every TCP packet passed");
 
+                // a reload that fails after its new probes took the slot (their address is taken): the old ones
+                // get the slot back and count on
+                try (var taken = Traffic.listen(lab.server(), "127.0.0.1", 9988)) {
+                    Files.writeString(config, "interval: 0.5\nprobes: [packets, handshake]\nxdp: true\nports: [8080, 9090]\n"
+                            + "listen: 127.0.0.1:9988\nenforce: {policy: policy.yaml, interfaces: [" + lab.serverIf() + "]}\n");
+                    Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+                    awaitLogs(agent, "reload failed", 1);
+                }
+                assertEquals(1, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 1));
+                awaitSeries(lab, "tcpinspect_syn_packets_by_port_total{port=\"8080\"}", 6);
+
                 // new probes on SIGHUP, still behind: this process's new set takes the slot over from its old one
                 Files.writeString(config, "interval: 0.5\nprobes: [packets, handshake]\nxdp: true\nports: [8080, 9090]\n"
                         + "enforce: {policy: policy.yaml, interfaces: [" + lab.serverIf() + "]}\n");
@@ -263,6 +274,8 @@ class AgentEnforceTest {
                 Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
                 String refused = awaitLogs(agent, "reload refused", 1);
                 assertTrue(refused.contains("restart the agent to change them (now " + lab.serverIf() + ")"), refused);
+                assertEquals(1, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 1));
+                awaitSeries(lab, "tcpinspect_syn_packets_by_port_total{port=\"8080\"}", 3); // still counting behind it
                 Cmd.run("kill", "-TERM", String.valueOf(agent.pid())).ok();
                 assertEquals(0, agent.waitFor(30), agent.stderr());
             }

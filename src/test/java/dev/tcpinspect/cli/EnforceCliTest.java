@@ -359,6 +359,69 @@ class EnforceCliTest {
                 TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs()).ok().out().strip());
     }
 
+    /**
+     * The folder is named by the namespace's inode, which a new namespace gets once the old one is
+     * gone: what a killed enforcer of a deleted namespace left there is not taken over, nor shown by
+     * the policy commands. Made here by writing another namespace's cookie into the pinned one (a
+     * test cannot make the kernel reuse an inode).
+     */
+    @Test
+    void aDeletedNamespacesEnforcerThatHadTheSameInodeIsNotTakenOver() throws Exception {
+        httpServer(8080);
+        Path p = policy(PREFIXES);
+        TcpinspectProcess first = enforce(p);
+        first.kill9();
+        first.close();
+        Cmd.run("bpftool", "map", "update", "pinned", folder().resolve("enf_netns_cookie").toString(), "key", "0", "0", "0",
+                "0", "value", "1", "2", "3", "4", "5", "6", "7", "8").ok();
+        Cmd.Result show = policyCommand("show");
+        assertEquals(1, show.exit(), show.err());
+        assertTrue(show.err().contains("holds a deleted namespace's, which had the same inode"), show.err());
+
+        try (TcpinspectProcess second = enforce(policy("services: [8080]\n"))) {
+            String line = awaitLine(second, "enforcing");
+            assertTrue(line.contains("after removing a deleted network namespace's enforcer that had this one's inode"), line);
+            assertFalse(line.contains("taking over"), line);
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the old policy's denials are gone with it");
+            assertEquals(28, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 9090), "the new policy is in force");
+            assertTrue(policyCommand("show").ok().out().contains("8080"), "and the policy commands see it");
+        }
+    }
+
+    /**
+     * A namespace deleted under a killed enforcer: its XDP links lose their interfaces, but its
+     * connection counting stays on the tracepoints, pinned, with nobody able to name the namespace to
+     * stop it; cleanup removes it, and leaves a live namespace's killed enforcer alone.
+     */
+    @Test
+    void cleanupRemovesTheEnforcerOfADeletedNamespaceAndOnlyThat() throws Exception {
+        Path p = policy("services: [8080]\n");
+        TcpinspectProcess live = enforce(p);
+        live.kill9();
+        live.close();
+        Path gone;
+        try (Lab other = Lab.create()) {
+            gone = Enforcer.folder(other.server().inode());
+            TcpinspectProcess first = TcpinspectProcess.start(null, "enforce", "--policy", p.toString(), "-i",
+                    other.serverIf(), "--netns", other.serverNs(), "--interval", "0");
+            awaitLine(first, "enforcing");
+            first.kill9();
+            first.close();
+        }
+        assertTrue(Files.exists(gone), "kill -9 left its pins");
+        assertTrue(Cmd.run("bpftool", "prog", "show").ok().out().contains("tcpi_enforce_state"), "still counting");
+        Cmd.Result cleanup = TcpinspectProcess.run(null, "cleanup").ok();
+        assertTrue(cleanup.out().contains("removed the enforcer a deleted network namespace left in " + gone), cleanup.out());
+        assertFalse(cleanup.out().contains(folder().toString()), "the live namespace's is left alone: " + cleanup.out());
+        assertFalse(Files.exists(gone), "its pins are gone");
+        assertTrue(Files.exists(folder()), "the live namespace's enforcer is still pinned");
+        assertTrue(xdpOnServer().contains("name tcpi_enforce"), "and still enforcing: " + xdpOnServer());
+        assertEquals(28, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 9090));
+        String programs = Cmd.run("bpftool", "prog", "show").ok().out();
+        assertEquals(2, programs.lines().filter(l -> l.contains("name tcpi_enforce_state")).count(),
+                "only the live enforcer's twin pair counts connections: " + programs);
+    }
+
     @Test
     void liveDenyCutsASourceAtOnceWhileAnotherKeepsBeingServedAndApplySwapsThePolicy() throws Exception {
         httpServer(8080);

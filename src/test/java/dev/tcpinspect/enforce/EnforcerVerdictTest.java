@@ -427,6 +427,13 @@ class EnforcerVerdictTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(other != null, "no interface but lo here");
         try (var elsewhere = dev.tcpinspect.probe.ProbeSet.load(java.util.List.of(new dev.tcpinspect.probe.packets.PacketsProbe()),
                 xdp.interfaces(java.util.List.of(other)).xdpHandoff(EnforcerHandoff.open(enforcer.folder(), java.util.Set.of(other))))) {
+            try (var slot = Pins.openMap(enforcer.folder().resolve("enf_observer")).orElseThrow();
+                 var arena = java.lang.foreign.Arena.ofConfined()) {
+                var id = arena.allocate(4);
+                org.junit.jupiter.api.Assertions.assertTrue(slot.map().lookup(arena.allocate(4), id), "installed");
+                assertEquals(elsewhere.object().program(dev.tcpinspect.probe.Hook.XDP_BEHIND_PROGRAM).info().id(),
+                        id.get(java.lang.foreign.ValueLayout.JAVA_INT, 0), "the probes' program is in the slot");
+            }
             assertEquals(PASS, judge(syn4("10.0.0.1", 443)));
             assertEquals(0, elsewhere.probe(dev.tcpinspect.probe.packets.PacketsProbe.class).read().syn(),
                     "a packet arriving on lo is not counted by probes watching " + other + " (nothing is attached there)");
