@@ -244,9 +244,19 @@ public final class LivePresenter implements Presenter {
     /**
      * Ctrl-Z (the key, or SIGTSTP from elsewhere): the normal screen and the terminal's modes given
      * back, as a shell expects of a job it stops, then the process stopped as SIGTSTP's default would;
-     * SIGCONT (fg, bg) takes the screen again.
+     * SIGCONT (fg, bg) takes the screen again. In an orphaned process group (started by no job-control
+     * shell) nothing would resume it: a notice instead, as the kernel ignores SIGTSTP there.
      */
     private void suspend() {
+        if (dev.tcpinspect.os.ProcessGroup.orphaned()) {
+            // no shell would resume it (the kernel ignores SIGTSTP here too): the view goes on
+            synchronized (this) {
+                view.notice("Ctrl-Z: no job-control shell started this watch, so nothing could resume it: not"
+                        + " stopped (q quits)", Instant.now());
+                draw();
+            }
+            return;
+        }
         synchronized (this) {
             suspended = true; // nothing is drawn on the shell's screen until fg
             if (onScreen) {

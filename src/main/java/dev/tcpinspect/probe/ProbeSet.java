@@ -233,7 +233,8 @@ public final class ProbeSet implements AutoCloseable {
         Set<String> programs = new java.util.HashSet<>();
         for (Hook h : hooks) {
             if (h == Hook.INGRESS && options.xdp()) {
-                if (options.interfaces().stream().anyMatch(n -> !options.behindHandoff(n))) {
+                // unless every interface is behind the hand-off (loading alone, with none, it is wanted too)
+                if (!behindHandoff() || options.interfaces().stream().anyMatch(n -> !options.behindHandoff(n))) {
                     programs.add(Hook.XDP_INGRESS_PROGRAM);
                 }
                 if (behindHandoff()) {

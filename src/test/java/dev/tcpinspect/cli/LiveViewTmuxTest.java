@@ -132,6 +132,31 @@ class LiveViewTmuxTest {
     }
 
     /**
+     * Ctrl-Z where no job-control shell started the watch (tmux runs the pane's command under a
+     * non-interactive sh, whose group is orphaned): nothing could resume it, so it is not stopped
+     * (the kernel ignores SIGTSTP there too); a notice says so, the view goes on, q ends it.
+     */
+    @Test
+    void ctrlZWithoutAJobControlShellLeavesTheViewRunning() throws Exception {
+        try (Lab lab = Lab.create()) {
+            List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
+            command.addAll(TcpinspectProcess.javaCommand());
+            command.addAll(List.of("watch", "-i", lab.serverIf(), "--interval", "0.5", "--probe", "packets"));
+            try (Pane pane = Pane.start(80, 24, command)) {
+                pane.await("the live view", s -> s.getFirst().contains(" tcpinspect watch ") && has(s, "SYN"), 60);
+                pane.keys("C-z");
+                pane.await("the notice", s -> has(s, "Ctrl-Z: no job-control shell"), 20);
+                String clock = pane.screen().getFirst();
+                pane.await("the view redrawn since", s -> s.getFirst().contains(" tcpinspect watch ")
+                        && !s.getFirst().equals(clock), 20);
+                pane.keys("q");
+                pane.await("the exit status", s -> s.stream().anyMatch(l -> l.equals("tcpinspect-exit=0")), 30);
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "watch detached on exit");
+        }
+    }
+
+    /**
      * --no-tui on a terminal: the line table, as wide as the terminal by default (80 columns keep the
      * packets probe's seven), the first line shortened to fit; Ctrl-C ends it as before.
      */
