@@ -58,8 +58,8 @@ final class CleanupCommand implements Callable<Integer> {
             }
         }
         for (java.nio.file.Path enforcer : enforcerFolders()) {
-            if (dev.tcpinspect.enforce.Enforcer.abandoned(enforcer)) {
-                dev.tcpinspect.enforce.Enforcer.removePins(enforcer);
+            if (dev.tcpinspect.enforce.Enforcer.abandoned(enforcer)
+                    && dev.tcpinspect.enforce.Enforcer.removeIf(enforcer, dev.tcpinspect.enforce.Enforcer::abandoned)) {
                 System.out.println("removed the enforcer a deleted network namespace left in " + enforcer + " (its process,"
                         + " interfaces and namespace are gone; its connection counting was still attached)");
                 removed++;

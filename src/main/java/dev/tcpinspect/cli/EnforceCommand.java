@@ -333,9 +333,25 @@ final class EnforceCommand implements Callable<Integer> {
             if (!PolicyCommand.privileged(spec, "enforce stop")) {
                 return 1;
             }
-            Path folder = PolicyCommand.folderOf(PolicyCommand.namespace(netns));
+            Optional<String> namespace = PolicyCommand.namespace(netns);
+            Path folder = PolicyCommand.folderOf(namespace);
             if (!java.nio.file.Files.exists(folder)) {
                 out.println("no enforcer in this network namespace: nothing to stop");
+                return 0;
+            }
+            long cookie;
+            try (dev.tcpinspect.os.Netns ns = namespace.map(dev.tcpinspect.os.Netns::named)
+                    .orElseGet(dev.tcpinspect.os.Netns::current)) {
+                cookie = ns.cookie();
+            }
+            if (Enforcer.ofAnotherNamespace(folder, cookie)) {
+                // a deleted namespace's: its pid may be another process's by now, so nobody is signalled
+                if (Enforcer.removeIf(folder, f -> Enforcer.ofAnotherNamespace(f, cookie))) {
+                    out.println("removed what the enforcer of a deleted network namespace that had this one's inode left"
+                            + " in " + folder + " (no process signalled)");
+                } else {
+                    out.println("no enforcer in this network namespace: nothing to stop");
+                }
                 return 0;
             }
             int pid = 0;

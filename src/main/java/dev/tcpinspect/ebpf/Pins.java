@@ -73,7 +73,7 @@ public final class Pins {
                     info.get(JAVA_INT, MAP_INFO.byteOffset(groupElement("key_size"))),
                     info.get(JAVA_INT, MAP_INFO.byteOffset(groupElement("value_size"))),
                     info.get(JAVA_INT, MAP_INFO.byteOffset(groupElement("max_entries"))));
-            return Optional.of(new PinnedMap(map));
+            return Optional.of(new PinnedMap(map, info.get(JAVA_INT, MAP_INFO.byteOffset(groupElement("id")))));
         } catch (Throwable t) {
             Libc.close(fd.get());
             throw Libbpf.rethrow(t);
@@ -107,14 +107,21 @@ public final class Pins {
     /** A map opened from its pin: its own fd, closed on close. */
     public static final class PinnedMap implements AutoCloseable {
         private final BpfMap map;
+        private final int id;
         private boolean closed;
 
-        PinnedMap(BpfMap map) {
+        PinnedMap(BpfMap map, int id) {
             this.map = map;
+            this.id = id;
         }
 
         public BpfMap map() {
             return map;
+        }
+
+        /** The map's id: the same map whoever opens it, another one once it was unpinned and made again. */
+        public int id() {
+            return id;
         }
 
         @Override

@@ -88,6 +88,8 @@ public final class Enforcer implements AutoCloseable {
      */
     private static volatile boolean pinnedPrivately;
     private boolean staleRemoved;
+    /** Its namespace's cookie (0 unknown): the folder is still its own while the pinned cookie is this one. */
+    private long cookie;
 
     /** Where the lock of an enforcer's tables lives (bpffs holds no regular file). */
     static Path lockFile(Path folder) {
@@ -144,19 +146,8 @@ public final class Enforcer implements AutoCloseable {
             var value = a.allocate(8);
             cookie = m.map().lookup(a.allocate(4), value) ? value.get(JAVA_LONG_UNALIGNED, 0) : 0;
         }
-        int pid;
-        try {
-            Optional<PinnedTables> pinned = openPinned(folder);
-            if (pinned.isEmpty()) {
-                return false;
-            }
-            try (PinnedTables t = pinned.get()) {
-                pid = t.tables().config().pid();
-            }
-        } catch (RuntimeException otherVersion) {
-            return false;
-        }
-        if (running(pid).isPresent()) {
+        Optional<Integer> pid = pinnedPid(folder);
+        if (pid.isEmpty() || running(pid.get()).isPresent()) {
             return false;
         }
         for (String name : pinnedInterfaces(folder)) {
@@ -171,17 +162,21 @@ public final class Enforcer implements AutoCloseable {
         }
         long inode = Long.parseLong(folder.getFileName().toString().substring("net-".length()));
         for (Path ns : liveNamespaceFiles()) {
+            long found;
             try {
-                if (Netns.inodeOf(ns) != inode) {
-                    continue;
-                }
-                try (Netns n = Netns.of(ns)) {
-                    if (cookie == 0 || n.cookie() == cookie) {
-                        return false; // its namespace is still there
-                    }
-                }
+                found = Netns.inodeOf(ns);
             } catch (RuntimeException vanished) {
-                // a process or name gone meanwhile
+                continue; // a process or name gone meanwhile
+            }
+            if (found != inode) {
+                continue;
+            }
+            try (Netns n = Netns.of(ns)) {
+                if (cookie == 0 || n.cookie() == cookie) {
+                    return false; // its namespace is still there
+                }
+            } catch (RuntimeException unreadable) {
+                return false; // a namespace with its inode whose cookie cannot be read: taken as its own
             }
         }
         return true;
@@ -221,6 +216,50 @@ public final class Enforcer implements AutoCloseable {
             throw new IllegalStateException("cannot list /proc: " + unreadable.getMessage(), unreadable);
         }
         return files;
+    }
+
+    /** The pid the enforcer pinned in folder noted, if its tables can be read. */
+    public static Optional<Integer> pinnedPid(Path folder) {
+        try {
+            Optional<PinnedTables> pinned = openPinned(folder);
+            if (pinned.isEmpty()) {
+                return Optional.empty();
+            }
+            try (PinnedTables t = pinned.get()) {
+                return Optional.of(t.tables().config().pid());
+            }
+        } catch (RuntimeException otherVersion) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * Removes the folder when the condition, checked again under the folder's lock (the one its tables
+     * are changed under), still holds: a start in the namespace that has its inode now cannot slip in
+     * between the check and the removal. True when it was removed.
+     */
+    public static boolean removeIf(Path folder, java.util.function.Predicate<Path> condition) {
+        if (pinnedPrivately) {
+            if (condition.test(folder)) {
+                removeFolder(folder);
+                return true;
+            }
+            return false;
+        }
+        Path lock = lockFile(folder);
+        try {
+            Files.createDirectories(lock.getParent());
+            try (var channel = java.nio.channels.FileChannel.open(lock, java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.WRITE); var held = channel.lock()) {
+                if (!Files.exists(folder) || !condition.test(folder)) {
+                    return false;
+                }
+                removeFolder(folder);
+                return true;
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot lock " + lock + ": " + e.getMessage(), e);
+        }
     }
 
     private static void writeCookie(BpfMap map, long cookie) {
@@ -332,8 +371,12 @@ public final class Enforcer implements AutoCloseable {
             long cookie = target.cookie();
             boolean staleRemoved = false;
             if (Files.exists(folder.resolve("enf_config")) && ofAnotherNamespace(folder, cookie)) {
-                removeFolder(folder); // a deleted namespace's, which had this one's inode: nothing to take over
-                staleRemoved = true;
+                pinnedPid(folder).flatMap(Enforcer::running).ifPresent(p -> {
+                    throw new IllegalStateException("an enforcer of a deleted network namespace that had this one's"
+                            + " inode still runs (pid " + p.pid() + ") and holds " + folder + ": stop it first (kill "
+                            + p.pid() + ")");
+                });
+                staleRemoved = removeIf(folder, f -> ofAnotherNamespace(f, cookie)); // nothing to take over
             }
             createFolder(folder);
             boolean adopting = Files.exists(folder.resolve("enf_config"));
@@ -372,6 +415,7 @@ public final class Enforcer implements AutoCloseable {
                 enforcer = new Enforcer(folder, object, tables, ifindexes, adopting);
                 enforcer.netns = options.netns();
                 enforcer.staleRemoved = staleRemoved;
+                enforcer.cookie = cookie;
                 writeCookie(object.map(COOKIE), cookie);
                 if (adopting) {
                     // Programs first (each link swaps in place, judging by the tables as they are),
@@ -565,10 +609,13 @@ public final class Enforcer implements AutoCloseable {
                         .map(Map.Entry::getKey).toList());
             }
         }
+        boolean ownFolder = !ofAnotherNamespace(folder, cookie);
         for (String name : gone) {
             interfaces.remove(name);
-            Pins.unpin(folder.resolve(XDP_PIN_PREFIX + name));
-            Pins.unpin(folder.resolve(MARK_PIN_PREFIX + name));
+            if (ownFolder) {
+                Pins.unpin(folder.resolve(XDP_PIN_PREFIX + name));
+                Pins.unpin(folder.resolve(MARK_PIN_PREFIX + name));
+            }
         }
         return gone;
     }
@@ -744,7 +791,9 @@ public final class Enforcer implements AutoCloseable {
         }
         closed = true;
         try {
-            removeFolder(folder);
+            if (!ofAnotherNamespace(folder, cookie)) {
+                removeFolder(folder); // not when a new namespace's enforcer replaced its pins (its own namespace gone)
+            }
         } finally {
             stopCapture(); // after the links went: the last copies are read
             object.close();

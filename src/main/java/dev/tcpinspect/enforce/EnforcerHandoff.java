@@ -183,6 +183,12 @@ public final class EnforcerHandoff implements XdpHandoff {
      * True when there was something to take out; nothing is touched while a live process holds the slot.
      */
     public static boolean clearAbandoned(Path folder) {
+        synchronized (HELD) {
+            return clearAbandonedHere(folder);
+        }
+    }
+
+    private static boolean clearAbandonedHere(Path folder) {
         Optional<Pins.PinnedMap> observer = Pins.openMap(folder.resolve(OBSERVER));
         Optional<Pins.PinnedMap> owner = Pins.openMap(folder.resolve(OWNER));
         try (Arena a = Arena.ofConfined()) {
@@ -231,16 +237,50 @@ public final class EnforcerHandoff implements XdpHandoff {
         }
     }
 
+    /**
+     * Covered interfaces whose enforcer has gone since the last call: its link's pin is gone, or the
+     * observer slot pinned now is another map (an enforcer stopped and started again within a check:
+     * it hands its packets to a slot this program is not in). Once every one has ended, the claim is
+     * given back, so that a watch may run behind the next enforcer.
+     */
     @Override
-    public synchronized List<String> ended() {
-        List<String> now = new ArrayList<>();
-        for (String name : interfaces) {
-            if (!ended.contains(name) && !Files.exists(Enforcer.xdpLinkPin(folder, name))) {
-                ended.add(name);
-                now.add(name);
+    public List<String> ended() {
+        synchronized (HELD) {
+            if (closed) {
+                return List.of();
+            }
+            boolean sameSlot;
+            Optional<Pins.PinnedMap> now = Pins.openMap(folder.resolve(OBSERVER));
+            try {
+                sameSlot = now.isPresent() && now.get().id() == observer.id();
+            } finally {
+                now.ifPresent(Pins.PinnedMap::close);
+            }
+            List<String> newly = new ArrayList<>();
+            for (String name : interfaces) {
+                if (!ended.contains(name) && (!sameSlot || !Files.exists(Enforcer.xdpLinkPin(folder, name)))) {
+                    ended.add(name);
+                    newly.add(name);
+                }
+            }
+            if (!newly.isEmpty() && ended.size() == interfaces.size()) {
+                release();
+            }
+            return newly;
+        }
+    }
+
+    /** Gives the claim back (this process's last user closes the name); the slot is left as it is. */
+    private void release() {
+        Holding held = claimed ? HELD.get(folder) : null;
+        claimed = false;
+        if (held != null) {
+            held.users.remove(this);
+            if (held.users.isEmpty()) {
+                held.claim.close();
+                HELD.remove(folder);
             }
         }
-        return now;
     }
 
     /**

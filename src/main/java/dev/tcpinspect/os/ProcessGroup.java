@@ -40,7 +40,7 @@ public final class ProcessGroup {
         for (int depth = 0; parent > 0 && depth < 64; depth++) {
             long[] p = stat(parent);
             if (p == null) {
-                return true;
+                return false; // unknown (hidden, or gone meanwhile): behave as a job does
             }
             if (p[1] != pgrp) {
                 return p[2] != session;

@@ -171,6 +171,11 @@ class BehindTheEnforcerCliTest {
                     // an enforcer started again takes the XDP hook; the probes at TC see what it passes
                     try (TcpinspectProcess again = enforce()) {
                         assertTrue(xdpOnServer().contains("name tcpi_enforce"), xdpOnServer());
+                        // the first watch gave its claim back with the enforcer it ran behind: another may run behind this one
+                        Cmd.Result behindAgain = TcpinspectProcess.run(null, "watch", "--netns", lab.serverNs(), "-i",
+                                lab.serverIf(), "--xdp", "--probe", "packets", "--duration", "1", "--format", "json");
+                        assertEquals(0, behindAgain.exit(), behindAgain.err());
+                        assertTrue(behindAgain.out().contains("\"hook\":\"xdp-behind-enforcer\""), behindAgain.out());
                         assertEquals(2, Traffic.unansweredConnects(lab.client(), Lab.SERVER_V4, 9090, 2, 300));
                         assertEquals(0, curl(lab.clientNs(), Lab.SERVER_V4, 8080));
                         watch.awaitJson("interval", 10);

@@ -33,10 +33,13 @@ class DetectionQuietCliTest {
             watch.awaitJson("ready", 60);
             double close = web.run(WebLoad.Workload.CLOSE, 30);
             double keepAlive = web.run(WebLoad.Workload.KEEPALIVE, 30);
+            // 200 requests by one curl, each on a connection of its own (Connection: close), as a loop of curls
+            List<String> curl = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "curl", "-sf",
+                    "-H", "Connection: close"));
             for (int i = 0; i < 200; i++) {
-                Cmd.run("ip", "netns", "exec", lab.clientNs(), "curl", "-sf", "-o", "/dev/null",
-                        "http://" + Lab.SERVER_V4 + "/").ok();
+                curl.addAll(List.of("-o", "/dev/null", "http://" + Lab.SERVER_V4 + "/"));
             }
+            Cmd.run(curl, 60).ok();
             Thread.sleep(1500); // a second's drain after the last request
             watch.terminate();
             assertEquals(0, watch.waitFor(30), watch.stderr());

@@ -362,21 +362,26 @@ class EnforceCliTest {
     /**
      * The folder is named by the namespace's inode, which a new namespace gets once the old one is
      * gone: what a killed enforcer of a deleted namespace left there is not taken over, nor shown by
-     * the policy commands. Made here by writing another namespace's cookie into the pinned one (a
-     * test cannot make the kernel reuse an inode).
+     * the policy commands; while that enforcer's process runs, a start is refused; enforce stop removes
+     * such pins without signalling the pid they name. Made here by writing another namespace's cookie
+     * into the pinned one (a test cannot make the kernel reuse an inode).
      */
     @Test
     void aDeletedNamespacesEnforcerThatHadTheSameInodeIsNotTakenOver() throws Exception {
         httpServer(8080);
         Path p = policy(PREFIXES);
         TcpinspectProcess first = enforce(p);
-        first.kill9();
-        first.close();
-        Cmd.run("bpftool", "map", "update", "pinned", folder().resolve("enf_netns_cookie").toString(), "key", "0", "0", "0",
-                "0", "value", "1", "2", "3", "4", "5", "6", "7", "8").ok();
+        markAnotherNamespaces();
         Cmd.Result show = policyCommand("show");
         assertEquals(1, show.exit(), show.err());
         assertTrue(show.err().contains("holds a deleted namespace's, which had the same inode"), show.err());
+        // while its process runs, its pins are not taken (it would remove them, whoever's they were, at its end)
+        Cmd.Result refused = TcpinspectProcess.run(null, "enforce", "--policy", p.toString(), "-i", lab.serverIf(),
+                "--netns", lab.serverNs(), "--interval", "0");
+        assertEquals(1, refused.exit(), refused.err());
+        assertTrue(refused.err().contains("still runs (pid " + first.pid() + ")"), refused.err());
+        first.kill9();
+        first.close();
 
         try (TcpinspectProcess second = enforce(policy("services: [8080]\n"))) {
             String line = awaitLine(second, "enforcing");
@@ -385,7 +390,20 @@ class EnforceCliTest {
             assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the old policy's denials are gone with it");
             assertEquals(28, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 9090), "the new policy is in force");
             assertTrue(policyCommand("show").ok().out().contains("8080"), "and the policy commands see it");
+
+            // enforce stop on a deleted namespace's pins removes them and signals nobody (its pid may be another's)
+            markAnotherNamespaces();
+            Cmd.Result stop = TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs()).ok();
+            assertTrue(stop.out().contains("(no process signalled)"), stop.out());
+            assertFalse(second.exitsWithin(2), "not signalled");
+            assertFalse(Files.exists(folder()), "its pins removed");
         }
+    }
+
+    /** Writes another namespace's cookie into the enforcer's pins, as a deleted namespace's with this inode would have. */
+    private void markAnotherNamespaces() {
+        Cmd.run("bpftool", "map", "update", "pinned", folder().resolve("enf_netns_cookie").toString(), "key", "0", "0", "0",
+                "0", "value", "1", "2", "3", "4", "5", "6", "7", "8").ok();
     }
 
     /**
