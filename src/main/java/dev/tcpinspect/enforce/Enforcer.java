@@ -710,13 +710,18 @@ public final class Enforcer implements AutoCloseable {
     }
 
     private static void removeFolder(Path folder) {
-        try (Stream<Path> files = Files.list(folder)) {
-            // Links first: traffic stops being judged before the tables it is judged by go.
-            List<Path> all = files.sorted((a, b) -> Boolean.compare(!isLink(a), !isLink(b))).toList();
-            for (Path p : all) {
-                Files.deleteIfExists(p);
+        try {
+            if (Files.isDirectory(folder)) {
+                try (Stream<Path> files = Files.list(folder)) {
+                    // Links first: traffic stops being judged before the tables it is judged by go.
+                    List<Path> all = files.sorted((a, b) -> Boolean.compare(!isLink(a), !isLink(b))).toList();
+                    for (Path p : all) {
+                        Files.deleteIfExists(p);
+                    }
+                }
+                Files.deleteIfExists(folder);
             }
-            Files.deleteIfExists(folder);
+            // also when the pins went before (enforce stop under a deleted namespace's enforcer that ran on)
             Files.deleteIfExists(lockFile(folder));
             // The lock's folders in /run too, when no other enforcer's lock is there.
             for (Path dir = lockFile(folder).getParent(); dir != null && dir.startsWith("/run/tcpinspect");

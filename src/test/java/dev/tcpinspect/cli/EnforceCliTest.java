@@ -397,7 +397,10 @@ class EnforceCliTest {
             assertTrue(stop.out().contains("(no process signalled)"), stop.out());
             assertFalse(second.exitsWithin(2), "not signalled");
             assertFalse(Files.exists(folder()), "its pins removed");
+            second.terminate(); // it ends as it would have: what it holds goes, and no lock file is left in /run
+            assertEquals(0, second.waitFor(20), second.stderr());
         }
+        assertFalse(Files.exists(Path.of("/run/tcpinspect/enforce", folder().getFileName() + ".lock")), "no lock file");
     }
 
     /** Writes another namespace's cookie into the enforcer's pins, as a deleted namespace's with this inode would have. */
