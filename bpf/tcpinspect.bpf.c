@@ -27,6 +27,7 @@
 #include "probes/flood.h"
 #include "probes/cycling.h"
 #include "probes/capture.h"
+#include "probes/upstream.h"
 
 /* ---- packet hooks ---- */
 
@@ -151,6 +152,7 @@ static __always_inline int on_state_change(int second, const struct sock *sk, __
 	scan_on_state(&c);
 	flood_on_state(&c);
 	cycling_on_state(&c);
+	upstream_on_state(&c);
 	if (newstate == TCP_CLOSE || (!conn_enabled && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT))
 		state_sock_forget(&c);
 	return 0;
@@ -172,6 +174,7 @@ int BPF_PROG(tcpi_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	reset_on_send(sk, skb, reason);
 	scan_on_send_reset(sk, skb);
 	cycling_on_reset(sk, skb);
+	upstream_on_reset(sk, UP_STAT_RESETS_SENT);
 	return 0;
 }
 
@@ -181,6 +184,7 @@ int BPF_PROG(tcpi_receive_reset, const struct sock *sk)
 	conn_on_reset(tp_btf_arg_value(ctx, 0), CONN_END_RST_RECEIVED);
 	reset_on_receive(sk);
 	cycling_on_reset(sk, NULL);
+	upstream_on_reset(sk, UP_STAT_RESETS_RECEIVED);
 	return 0;
 }
 
@@ -193,6 +197,7 @@ int BPF_PROG(tcpi_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err))
 		err = (__s32)ctx[2];
 	retrans_on_retransmit_skb(sk, err);
+	upstream_on_retransmit(sk);
 	return 0;
 }
 

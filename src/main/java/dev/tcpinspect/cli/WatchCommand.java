@@ -91,6 +91,13 @@ final class WatchCommand implements Callable<Integer> {
                     + " several. Example: --set scan.ports=30 --set flood.syn_rate=2000.")
     java.util.Map<String, String> settings = new java.util.LinkedHashMap<>();
 
+    @Option(names = "--upstream", paramLabel = "NAME=TARGET",
+            description = "An upstream this host connects to, for the upstream probe (which it switches on):"
+                    + " NAME=HOST:PORT, NAME=CIDR:PORT or NAME=[IPV6]:PORT, several targets joined by commas, no port"
+                    + " for any; repeat for more (at most 16). Names are resolved once, at the start. Example:"
+                    + " --upstream openai=api.openai.com:443 --upstream pool-a=198.18.8.0/24:8443.")
+    List<String> upstreams = new ArrayList<>();
+
     @Option(names = "--keep-root", description = "Stay root after attaching. By default a watch started as root"
             + " becomes the user nobody, with no capability, once everything is attached (with tcx links and XDP; with"
             + " clsact filters it keeps root to remove them at exit).")
@@ -184,6 +191,7 @@ final class WatchCommand implements Callable<Integer> {
                     + " and at most " + (long) MAX_SECONDS + " (leave it out to watch until Ctrl-C), not " + duration);
         }
         List<Probe> chosen = new ArrayList<>(probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes));
+        addUpstreams(chosen);
         applySettings(chosen); // bad usage is reported before anything else is tried
         if (pcap == null && (pcapPayload || spec.commandLine().getParseResult().hasMatchedOption("--pcap-size")
                 || spec.commandLine().getParseResult().hasMatchedOption("--pcap-files"))) {
@@ -261,6 +269,29 @@ final class WatchCommand implements Callable<Integer> {
         }
         return 0;
     }
+
+    /** --upstream NAME=TARGET: the upstream probe's upstreams (resolved now), the probe added when --probe left it out. */
+    private void addUpstreams(List<Probe> chosen) {
+        if (upstreams.isEmpty()) {
+            return;
+        }
+        Probe probe = chosen.stream().filter(p -> p.name().equals(UPSTREAM_PROBE)).findFirst().orElse(null);
+        if (probe == null) {
+            probe = ProbeRegistry.create(List.of(UPSTREAM_PROBE)).getFirst();
+            chosen.add(probe);
+        }
+        for (String u : upstreams) {
+            try {
+                probe.set(UPSTREAM_KEY, u);
+            } catch (IllegalArgumentException bad) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--upstream " + u + ": " + bad.getMessage());
+            }
+        }
+    }
+
+    /** The probe --upstream configures, and its setting that adds one upstream (NAME=TARGET). */
+    static final String UPSTREAM_PROBE = "upstream";
+    static final String UPSTREAM_KEY = "add";
 
     /** --set PROBE.KEY=VALUE on the chosen probes, before anything is loaded; a bad one is bad usage. */
     private void applySettings(List<Probe> chosen) {

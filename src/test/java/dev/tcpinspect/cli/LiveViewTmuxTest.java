@@ -174,7 +174,9 @@ class LiveViewTmuxTest {
                 Thread.sleep(1500);
                 List<String> screen = pane.history().lines().toList(); // every line so far, none scrolled off
                 assertTrue(screen.getFirst().startsWith("Watching incoming TCP on " + lab.serverIf()
-                        + " (tc-ingress; 13 probes). Ctrl-C to stop."), String.join("\n", screen));
+                        + " (tc-ingress; " + dev.tcpinspect.probe.registry.ProbeRegistry.names().size()
+                        + " probes). Ctrl-C to stop."),
+                        String.join("\n", screen));
                 String header = screen.stream().filter(l -> l.startsWith("UTC ")).findFirst().orElseThrow();
                 assertTrue(header.endsWith("PURE-ACK MALFORMED"), header);
                 for (String line : screen) {

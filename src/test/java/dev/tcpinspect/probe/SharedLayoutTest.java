@@ -11,6 +11,7 @@ import dev.tcpinspect.ebpf.BpfMap;
 import dev.tcpinspect.ebpf.Btf;
 import dev.tcpinspect.ebpf.OpenObject;
 import dev.tcpinspect.probe.drops.DropsProbe;
+import dev.tcpinspect.probe.upstream.UpstreamProbe;
 import dev.tcpinspect.probe.registry.ProbeRegistry;
 import dev.tcpinspect.snapshot.Flow;
 import dev.tcpinspect.snapshot.LogLinearHistogram;
@@ -439,7 +440,8 @@ class SharedLayoutTest {
                     Map.entry("dupack_stats", "dupack:dupack_stat"), Map.entry("handshake_stats", "handshake:hs_stat"),
                     Map.entry("reset_stats", "reset:reset_stat"), Map.entry("retrans_stats", "retrans:retrans_stat"),
                     Map.entry("rtt_stats", "rtt:rtt_stat"), Map.entry("zerowin_stats", "zerowin:zw_stat"),
-                    Map.entry("anomaly_stats", "anomaly:anomaly_stat"), Map.entry("scan_stats", "scan:scan_stat"));
+                    Map.entry("anomaly_stats", "anomaly:anomaly_stat"), Map.entry("scan_stats", "scan:scan_stat"),
+                    Map.entry("upstream_stats", "upstream:upstream_stat"));
             Set<String> statMaps = obj.maps().keySet().stream().filter(m -> m.endsWith("_stats"))
                     .collect(Collectors.toCollection(TreeSet::new));
             assertEquals(statMaps, new TreeSet<>(stats.keySet()), "counter arrays: C (maps PROBE_stats) vs those this"
@@ -447,7 +449,12 @@ class SharedLayoutTest {
             for (var e : new java.util.TreeMap<>(stats).entrySet()) {
                 String[] probeAndEnum = e.getValue().split(":");
                 int slots = probe(probeAndEnum[0]).sharedEnums().get(probeAndEnum[1]).size();
-                int copies = e.getKey().equals("conn_stats") ? 2 : 1; // conn.h: PERCPU_COUNTERS(conn_stats, 2 * CONN_STAT_MAX)
+                // conn.h: PERCPU_COUNTERS(conn_stats, 2 * CONN_STAT_MAX); upstream.h: a set per upstream
+                long copies = switch (e.getKey()) {
+                    case "conn_stats" -> 2;
+                    case "upstream_stats" -> constant(UpstreamProbe.class, "MAX_UPSTREAMS");
+                    default -> 1;
+                };
                 BpfMap m = obj.map(e.getKey());
                 if (m.maxEntries() != copies * slots || m.valueSize() != 8) {
                     problems.add(e.getKey() + ": C " + m.maxEntries() + " counters of " + m.valueSize() + " bytes; Java"
@@ -461,6 +468,9 @@ class SharedLayoutTest {
             expectEntries(problems, obj.map("handshake_hist"), 2L * hsKinds * LogLinearHistogram.BUCKETS,
                     "2 twin copies x " + hsKinds + " kinds x LogLinearHistogram.BUCKETS");
             expectEntries(problems, obj.map("handshake_summary"), 2L * hsKinds, "2 twin copies x " + hsKinds + " kinds");
+            expectEntries(problems, obj.map("upstream_hist"), constant(UpstreamProbe.class, "MAX_UPSTREAMS")
+                    * probe("upstream").sharedEnums().get("upstream_hist").size() * LogLinearHistogram.BUCKETS,
+                    "UpstreamProbe.MAX_UPSTREAMS x enum upstream_hist x LogLinearHistogram.BUCKETS");
             // Drop reasons: DROP_REASON_SLOTS, the last shared by every reason past it (Java: "OTHER").
             expectEntries(problems, obj.map("drops_by_reason"), constant(DropsProbe.class, "REASON_SLOTS"),
                     "DropsProbe.REASON_SLOTS");

@@ -13,6 +13,7 @@ import dev.tcpinspect.probe.packets.PacketsProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
 import dev.tcpinspect.probe.rtt.RttProbe;
+import dev.tcpinspect.probe.upstream.UpstreamProbe;
 import dev.tcpinspect.probe.zerowin.ZeroWindowProbe;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -38,7 +39,8 @@ public final class ProbeRegistry {
             AnomalyProbe::new,
             ScanProbe::new,
             FloodProbe::new,
-            CyclingProbe::new);
+            CyclingProbe::new,
+            UpstreamProbe::new);
 
     private ProbeRegistry() {}
 

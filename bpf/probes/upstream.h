@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * upstream: the health of the upstreams this host connects to (a gateway's LLM providers, API
+ * backends), per upstream the user named. A connection belongs to an upstream when its remote
+ * address and port match one of the upstream's targets (an address or a prefix, and a port or any),
+ * which user space sets before loading (upstream_targets: constants, so a watch with no upstream
+ * runs none of this code). Per upstream: connect attempts and how each ended, handshake latency,
+ * smoothed RTT at the end of a connection, retransmits, resets, and bytes and segments of the
+ * connections that ended. All from the state-change and TCP tracepoints: nothing per packet.
+ *
+ * How a connect ends is told by the error the kernel gave the socket when it closed in SYN_SENT
+ * (sk_err, set before the change to CLOSE): ECONNREFUSED for a RST answering the SYN (the kernel
+ * turns every RST in SYN_SENT into that), ETIMEDOUT when the SYN retries ran out, a host or network
+ * error for an ICMP error, none when the caller closed the socket first (a connect timeout of its own).
+ *
+ * Counters and histograms are plain arrays updated atomically: a few updates per connection, never
+ * per packet, so sharing a line between CPUs costs nothing that matters, and a twin copy or a
+ * softirq interrupting a handler on the same CPU cannot lose an update.
+ *
+ * Shared with Java (probe/upstream): struct upstream_target, enum upstream_stat, enum upstream_hist.
+ */
+#ifndef TCPINSPECT_PROBE_UPSTREAM_H
+#define TCPINSPECT_PROBE_UPSTREAM_H
+
+#include "lib/probe.h"
+#include "lib/flow.h"
+#include "lib/hist.h"
+#include "lib/sockets.h"
+
+#define UPSTREAM_MAX 16         /* upstreams (names) */
+#define UPSTREAM_TARGETS_MAX 64 /* their addresses and prefixes */
+
+struct upstream_target {
+	__u8 addr[16];   /* network byte order; an IPv4 address in the first 4 bytes */
+	__u16 family;    /* FLOW_AF_INET or FLOW_AF_INET6 */
+	__u16 port;      /* host byte order; 0: any port */
+	__u8 prefix_len; /* leading bits of addr a remote address must share */
+	__u8 upstream;   /* index of the upstream it belongs to */
+	__u16 pad;
+};
+
+enum upstream_stat {
+	UP_STAT_CONNECTS = 0,        /* connects started (SYN_SENT) */
+	UP_STAT_ESTABLISHED = 1,     /* ... that reached ESTABLISHED */
+	UP_STAT_REFUSED = 2,         /* ... answered by a RST (ECONNREFUSED) */
+	UP_STAT_TIMED_OUT = 3,       /* ... whose SYN retries ran out (ETIMEDOUT) */
+	UP_STAT_UNREACHABLE = 4,     /* ... ended by an ICMP error (host or network unreachable) */
+	UP_STAT_ABANDONED = 5,       /* ... closed by the caller before the handshake ended */
+	UP_STAT_OTHER_ERROR = 6,     /* ... ended with another error */
+	UP_STAT_FAILED_IN_A_ROW = 7, /* connects that failed since the last one that succeeded (a level, not a count) */
+	UP_STAT_RETRANSMITS = 8,     /* segments retransmitted (tcp_retransmit_skb) */
+	UP_STAT_RESETS_RECEIVED = 9,
+	UP_STAT_RESETS_SENT = 10,
+	UP_STAT_ENDED = 11,          /* established connections that ended */
+	UP_STAT_BYTES_SENT = 12,     /* bytes the upstream acknowledged, of connections that ended */
+	UP_STAT_BYTES_RECEIVED = 13, /* bytes received, of connections that ended */
+	UP_STAT_SEGS_SENT = 14,      /* segments sent, of connections that ended */
+	UP_STAT_SEGS_RETRANSMITTED = 15, /* segments retransmitted, of connections that ended */
+	UP_STAT_HANDSHAKE_US = 16,   /* sum of the handshake latencies (exact, beside the histogram) */
+	UP_STAT_RTT_US = 17,         /* sum of the smoothed RTTs at the end of connections */
+	UP_STAT_RTTVAR_US = 18,      /* sum of their mean deviations (the spread) */
+	UP_STAT_MAX = 19,
+};
+
+enum upstream_hist {
+	UP_HIST_HANDSHAKE = 0, /* SYN_SENT to ESTABLISHED, microseconds */
+	UP_HIST_RTT = 1,       /* smoothed RTT when an established connection ends, microseconds */
+	UP_HIST_MAX = 2,
+};
+
+PROBE_SWITCH(upstream);
+SHARED_WITH_JAVA(struct upstream_target, upstream_target);
+SHARED_WITH_JAVA(enum upstream_stat, upstream_stat);
+SHARED_WITH_JAVA(enum upstream_hist, upstream_hist);
+
+const volatile struct upstream_target upstream_targets[UPSTREAM_TARGETS_MAX] = {};
+const volatile __u32 upstream_target_count = 0;
+
+/* Index upstream * UP_STAT_MAX + stat. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UPSTREAM_MAX * UP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} upstream_stats SEC(".maps");
+
+/* Index (upstream * UP_HIST_MAX + hist) * HIST_BUCKETS + bucket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UPSTREAM_MAX * UP_HIST_MAX * HIST_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} upstream_hist SEC(".maps");
+
+/* The upstream a connection's remote end belongs to, or -1: the first target that matches. */
+static __always_inline int upstream_of(const struct flow *flow)
+{
+	const __u32 *remote = (const __u32 *)flow->raddr;
+
+	for (int i = 0; i < UPSTREAM_TARGETS_MAX; i++) {
+		if (i >= upstream_target_count)
+			break;
+		const volatile struct upstream_target *t = &upstream_targets[i];
+
+		if (t->family != flow->family || (t->port && t->port != flow->rport))
+			continue;
+		const volatile __u32 *want = (const volatile __u32 *)t->addr;
+		int bits = t->prefix_len;
+		bool match = true;
+
+		for (int w = 0; w < 4; w++) {
+			int left = bits - 32 * w;
+
+			if (left <= 0)
+				break;
+			__u32 mask = left >= 32 ? 0xffffffff : bpf_htonl(0xffffffffu << (32 - left));
+
+			if ((remote[w] ^ want[w]) & mask) {
+				match = false;
+				break;
+			}
+		}
+		if (match)
+			return t->upstream < UPSTREAM_MAX ? t->upstream : -1;
+	}
+	return -1;
+}
+
+static __always_inline void upstream_add(int upstream, enum upstream_stat stat, __u64 n)
+{
+	__u32 slot = upstream * UP_STAT_MAX + stat;
+	__u64 *v = bpf_map_lookup_elem(&upstream_stats, &slot);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline void upstream_set(int upstream, enum upstream_stat stat, __u64 n)
+{
+	__u32 slot = upstream * UP_STAT_MAX + stat;
+	__u64 *v = bpf_map_lookup_elem(&upstream_stats, &slot);
+
+	if (v)
+		*v = n;
+}
+
+static __always_inline void upstream_observe(int upstream, enum upstream_hist hist, __u64 us)
+{
+	__u32 slot = (upstream * UP_HIST_MAX + hist) * HIST_BUCKETS + hist_bucket(us);
+	__u64 *v = bpf_map_lookup_elem(&upstream_hist, &slot);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* The outcome of a connect that closed in SYN_SENT, from the error the kernel gave the socket. */
+static __always_inline enum upstream_stat upstream_failure(int err)
+{
+	switch (err) {
+	case 0:
+		return UP_STAT_ABANDONED;
+	case 111: /* ECONNREFUSED */
+		return UP_STAT_REFUSED;
+	case 110: /* ETIMEDOUT */
+		return UP_STAT_TIMED_OUT;
+	case 113: /* EHOSTUNREACH */
+	case 101: /* ENETUNREACH */
+	case 112: /* EHOSTDOWN */
+	case 100: /* ENETDOWN */
+		return UP_STAT_UNREACHABLE;
+	default:
+		return UP_STAT_OTHER_ERROR;
+	}
+}
+
+/*
+ * The state changes of a connection to an upstream: its start (SYN_SENT; the shared handler took
+ * the socket's record, and the clock is read here if no other probe needed it), how its connect
+ * ended, and the end of an established one (its RTT, bytes and segments).
+ */
+static __always_inline void upstream_on_state(struct state_change *c)
+{
+	if (!upstream_enabled || !upstream_target_count)
+		return;
+	int old = c->oldstate, new = c->newstate;
+	bool start = new == TCP_SYN_SENT;
+	bool connect_ended = old == TCP_SYN_SENT;
+	/* An established connection ends once: at its first state after ESTABLISHED or CLOSE_WAIT
+	 * that leads to the close (FIN_WAIT1, LAST_ACK, or CLOSE straight away on a reset). */
+	bool ended = (old == TCP_ESTABLISHED && new != TCP_CLOSE_WAIT) || (old == TCP_CLOSE_WAIT);
+
+	if (!start && !connect_ended && !ended)
+		return;
+	struct flow flow = {};
+	const struct tcp_sock *tcp = flow_of_sock_btf(c->sk, &flow);
+	int up = upstream_of(&flow);
+
+	if (up < 0)
+		return;
+	if (start) {
+		struct sock_way *w = c->looked_up ? c->way : state_sock_start(c, true);
+
+		if (w && !w->start_ns)
+			w->start_ns = state_now(c) & SOCK_START_MASK;
+		upstream_add(up, UP_STAT_CONNECTS, 1);
+		return;
+	}
+	if (connect_ended) {
+		if (new == TCP_ESTABLISHED) {
+			struct sock_way *w = state_sock(c);
+
+			upstream_add(up, UP_STAT_ESTABLISHED, 1);
+			upstream_set(up, UP_STAT_FAILED_IN_A_ROW, 0);
+			if (w && w->start_ns && tcp) {
+				__u64 latency = (tcp->tcp_mstamp * 1000 - w->start_ns) & SOCK_START_MASK;
+
+				if (latency < SOCK_START_MASK / 2) {
+					upstream_observe(up, UP_HIST_HANDSHAKE, latency / 1000);
+					upstream_add(up, UP_STAT_HANDSHAKE_US, latency / 1000);
+				}
+			}
+			return;
+		}
+		if (new == TCP_CLOSE) {
+			upstream_add(up, upstream_failure(c->sk->sk_err), 1);
+			upstream_add(up, UP_STAT_FAILED_IN_A_ROW, 1);
+		}
+		return;
+	}
+	if (!tcp)
+		return;
+	__u64 srtt = tcp->srtt_us >> 3, rttvar = tcp->mdev_us >> 2;
+
+	upstream_add(up, UP_STAT_ENDED, 1);
+	upstream_add(up, UP_STAT_BYTES_SENT, tcp->bytes_acked);
+	upstream_add(up, UP_STAT_BYTES_RECEIVED, tcp->bytes_received);
+	upstream_add(up, UP_STAT_SEGS_SENT, tcp->segs_out);
+	upstream_add(up, UP_STAT_SEGS_RETRANSMITTED, tcp->total_retrans);
+	if (srtt) {
+		upstream_observe(up, UP_HIST_RTT, srtt);
+		upstream_add(up, UP_STAT_RTT_US, srtt);
+		upstream_add(up, UP_STAT_RTTVAR_US, rttvar);
+	}
+}
+
+/* A socket's upstream outside a state change (the reset and retransmit tracepoints), or -1. */
+static __always_inline int upstream_of_sock(const struct sock *sk)
+{
+	if (!upstream_enabled || !upstream_target_count || !sk)
+		return -1;
+	if (!netns_wanted(sock_netns_btf(sk)))
+		return -1;
+	struct flow flow = {};
+
+	flow_addrs_of_common(&sk->__sk_common, &flow);
+	return upstream_of(&flow);
+}
+
+static __always_inline void upstream_on_retransmit(const struct sock *sk)
+{
+	int up = upstream_of_sock(sk);
+
+	if (up >= 0)
+		upstream_add(up, UP_STAT_RETRANSMITS, 1);
+}
+
+static __always_inline void upstream_on_reset(const struct sock *sk, enum upstream_stat direction)
+{
+	int up = upstream_of_sock(sk);
+
+	if (up >= 0)
+		upstream_add(up, direction, 1);
+}
+
+#endif

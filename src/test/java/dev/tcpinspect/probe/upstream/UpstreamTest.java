@@ -1,0 +1,75 @@
+package dev.tcpinspect.probe.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Upstream specs as users write them, and the health rules, without a kernel. */
+class UpstreamTest {
+    @Test
+    void targetsAsWritten() {
+        assertEquals("[198.18.8.0/24:8443]", Upstream.parse("pool-a=198.18.8.0/24:8443").targets().toString());
+        assertEquals("[198.18.8.1:443, [2001:db8::/48]:443, 10.0.0.1]",
+                Upstream.parse("mix=198.18.8.1:443,[2001:db8::1/48]:443,10.0.0.1").targets().toString());
+        assertEquals("[2001:db8::7]", Upstream.parse("six=2001:db8::7").targets().toString());
+        assertEquals("[[::1]:8080]", Upstream.parse("lo6=[::1]:8080").targets().toString());
+        Upstream local = Upstream.parse("local=localhost:80");
+        assertTrue(local.targets().stream().allMatch(t -> t.port() == 80) && !local.targets().isEmpty(),
+                local.toString());
+        assertEquals(8, Upstream.parse("n=10.1.2.3/8").targets().getFirst().prefixLength());
+        assertEquals("[10.0.0.0/8]", Upstream.parse("n=10.1.2.3/8").targets().toString(), "host bits cleared");
+    }
+
+    @Test
+    void badSpecsSayWhatIsWrong() {
+        for (var bad : List.of(
+                List.of("noequals", "is not NAME=TARGET"),
+                List.of("=1.2.3.4:80", "must be 1 to 32 letters"),
+                List.of("a b=1.2.3.4:80", "must be 1 to 32 letters"),
+                List.of("x=", "has no target"),
+                List.of("x=1.2.3.4:0", "port '0' must be 1 to 65535"),
+                List.of("x=1.2.3.4:http", "port 'http' must be 1 to 65535"),
+                List.of("x=10.0.0.0/33:80", "prefix length in '10.0.0.0/33' must be 0 to 32"),
+                List.of("x=[2001:db8::1:443", "no closing ']'"),
+                List.of("x=no-such-host.invalid:443", "cannot resolve 'no-such-host.invalid'"))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Upstream.parse(bad.get(0)));
+            assertTrue(e.getMessage().contains(bad.get(1)), bad.get(0) + ": " + e.getMessage());
+        }
+        UpstreamProbe probe = new UpstreamProbe();
+        probe.set("add", "a=1.2.3.4:80");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> probe.set("add", "a=1.2.3.5:80")).getMessage()
+                .contains("named twice"));
+        for (int i = 1; i < UpstreamProbe.MAX_UPSTREAMS; i++) {
+            probe.set("add", "u" + i + "=1.2.3." + i + ":80");
+        }
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> probe.set("add", "one-more=1.2.3.4:81"))
+                .getMessage().contains("at most 16 upstreams"));
+    }
+
+    private static UpstreamHealth.Sample sample(long seconds, long refused, long inARow, long sent, long again) {
+        return new UpstreamHealth.Sample(seconds * 1_000_000_000L, refused, 0, 0, 0, 0, inARow, sent, again);
+    }
+
+    @Test
+    void healthRules() {
+        UpstreamHealth.Rules rules = UpstreamHealth.Rules.defaults();
+        UpstreamHealth h = new UpstreamHealth();
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(0, 0, 0, 0, 0), rules).state());
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(1, 4, 4, 0, 0), rules).state(), "4 in a row: not yet");
+        UpstreamHealth.Verdict five = h.judge(sample(2, 5, 5, 0, 0), rules);
+        assertEquals(UpstreamHealth.State.UNHEALTHY, five.state());
+        assertEquals(List.of("5 connects in a row failed (last 2 s: refused 5)"), five.reasons());
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(3, 5, 0, 0, 0), rules).state(), "a success clears it");
+        // 2% of the segments of the window retransmitted degrade it; fewer than 100 segments are not judged
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(4, 5, 0, 99, 1), rules).state());
+        UpstreamHealth.Verdict lossy = h.judge(sample(5, 5, 0, 1000, 20), rules);
+        assertEquals(UpstreamHealth.State.DEGRADED, lossy.state());
+        assertEquals(List.of("2.0% of segments retransmitted (20 of 1000, last 10 s)"), lossy.reasons());
+        // the window moves on: 10 s later, with nothing retransmitted since, it is healthy again
+        assertEquals(UpstreamHealth.State.DEGRADED, h.judge(sample(14, 5, 0, 1100, 40), rules).state());
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(16, 5, 0, 1300, 40), rules).state());
+    }
+}
