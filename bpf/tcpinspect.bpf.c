@@ -28,6 +28,7 @@
 #include "probes/cycling.h"
 #include "probes/capture.h"
 #include "probes/upstream.h"
+#include "probes/listener.h"
 
 /* ---- packet hooks ---- */
 
@@ -44,6 +45,7 @@ static __always_inline void on_ingress(struct pkt *p, __u32 ifindex)
 	flood_on_ingress(p);
 	dupack_on_ingress(p);
 	zerowin_on_segment(p, ZW_RECEIVED);
+	upstream_on_segment(p, UP_SOCK_THEIRS);
 }
 
 SEC("tc")
@@ -117,10 +119,23 @@ int tcpi_tc_egress(struct __sk_buff *skb)
 	struct pkt p;
 
 	pkt_parse_skb(skb, &p, false);
-	if (p.result == PARSE_TCP)
+	if (p.result == PARSE_TCP) {
 		zerowin_on_segment(&p, ZW_SENT);
+		upstream_on_segment(&p, UP_SOCK_OURS);
+	}
 	capture_on_egress(&p, skb->ifindex);
 	return TC_ACT_UNSPEC;
+}
+
+/*
+ * Every segment reaching a listening socket a watch was given (--socket PID:PORT) or a connection
+ * it accepted: a socket filter, which keeps the whole segment (its return is the length to keep).
+ */
+SEC("socket")
+int tcpi_socket_filter(struct __sk_buff *skb)
+{
+	listener_on_segment(skb);
+	return skb->len;
 }
 
 /* ---- tracepoints ---- */

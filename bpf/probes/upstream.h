@@ -5,8 +5,17 @@
  * address and port match one of the upstream's targets (an address or a prefix, and a port or any),
  * which user space sets before loading (upstream_targets: constants, so a watch with no upstream
  * runs none of this code). Per upstream: connect attempts and how each ended, handshake latency,
- * smoothed RTT at the end of a connection, retransmits, resets, and bytes and segments of the
- * connections that ended. All from the state-change and TCP tracepoints: nothing per packet.
+ * smoothed RTT at the end of a connection, retransmits, resets, bytes and segments of the
+ * connections that ended, and zero windows either way. All from the state-change and TCP
+ * tracepoints, but for the zero windows, which the packet hooks see.
+ *
+ * Zero windows: an established connection to an upstream keeps a way in upstream_socks (tag: its
+ * tuple's hash, the one the packet hooks make of its segments) with its upstream and whether each
+ * side's window is closed now. A segment leaving with a window of 0 closes ours (our receive buffer
+ * is full: the gateway reads too slowly), one arriving with 0 closes the upstream's; the next with
+ * a window open reopens it. A closure is counted once, as the kernel's TCPToZeroWindowAdv counts
+ * those it advertises, however many segments repeat it. upstream_closed counts the windows closed
+ * now, so that while none is, a segment with an open window costs no lookup.
  *
  * How a connect ends is told by the error the kernel gave the socket when it closed in SYN_SENT
  * (sk_err, set before the change to CLOSE): ECONNREFUSED for a RST answering the SYN (the kernel
@@ -26,6 +35,7 @@
 #include "lib/flow.h"
 #include "lib/hist.h"
 #include "lib/sockets.h"
+#include "lib/packet.h"
 
 #define UPSTREAM_MAX 16         /* upstreams (names) */
 #define UPSTREAM_TARGETS_MAX 64 /* their addresses and prefixes */
@@ -59,7 +69,10 @@ enum upstream_stat {
 	UP_STAT_HANDSHAKE_US = 16,   /* sum of the handshake latencies (exact, beside the histogram) */
 	UP_STAT_RTT_US = 17,         /* sum of the smoothed RTTs at the end of connections */
 	UP_STAT_RTTVAR_US = 18,      /* sum of their mean deviations (the spread) */
-	UP_STAT_MAX = 19,
+	UP_STAT_ZERO_WINDOWS_SENT = 19,     /* our receive window closed (we advertised 0) */
+	UP_STAT_ZERO_WINDOWS_RECEIVED = 20, /* the upstream's closed */
+	UP_STAT_SOCKETS_UNTRACKED = 21,     /* connections whose windows went unwatched: upstream_socks was full */
+	UP_STAT_MAX = 22,
 };
 
 enum upstream_hist {
@@ -91,6 +104,26 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } upstream_hist SEC(".maps");
+
+#define UP_SOCK_SET_BITS 10 /* 1,024 sets of 4 ways: 4,096 connections to upstreams at once */
+#define UP_SOCK_UPSTREAM 0xff /* stamp: upstream + 1 */
+#define UP_SOCK_OURS 0x100    /* stamp: our window is closed */
+#define UP_SOCK_THEIRS 0x200  /* stamp: the upstream's is */
+#define UP_SOCK_SINCE 16      /* stamp: jiffies at ESTABLISHED from this bit on (the oldest way goes first) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << UP_SOCK_SET_BITS);
+	__type(key, __u32);
+	__type(value, struct slot_set);
+} upstream_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} upstream_closed SEC(".maps");
 
 /* The upstream a connection's remote end belongs to, or -1: the first target that matches. */
 static __always_inline int upstream_of(const struct flow *flow)
@@ -153,6 +186,69 @@ static __always_inline void upstream_observe(int upstream, enum upstream_hist hi
 		__sync_fetch_and_add(v, 1);
 }
 
+static __always_inline void upstream_closed_add(__s64 n)
+{
+	__u32 zero = 0;
+	__s64 *closed = bpf_map_lookup_elem(&upstream_closed, &zero);
+
+	if (closed && n)
+		__sync_fetch_and_add(closed, n);
+}
+
+static __always_inline __s64 upstream_windows_closed(__u64 stamp)
+{
+	return ((stamp & UP_SOCK_OURS) ? 1 : 0) + ((stamp & UP_SOCK_THEIRS) ? 1 : 0);
+}
+
+/* A way gives up its connection: the windows it counted as closed are closed no longer. */
+static __always_inline void upstream_sock_free(struct slot_way *w)
+{
+	upstream_closed_add(-upstream_windows_closed(w->stamp));
+	w->tag = 0;
+	w->stamp = 0;
+}
+
+/* A connection's tag in upstream_socks: its tuple's hash, as the packet hooks make it (never 0). */
+static __always_inline __u64 upstream_sock_tag(const struct flow *flow)
+{
+	struct pkt_tuple t FLOWSLOT_KEY_ALIGNED;
+
+	tuple_of_flow(flow, &t);
+	return flowslot_hash(&t, sizeof(t) / 8);
+}
+
+static __always_inline void upstream_sock_established(__u64 tag, int up)
+{
+	__u32 index = flowslot_set(tag, UP_SOCK_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&upstream_socks, &index);
+
+	if (!set)
+		return;
+	struct slot_way *w = slot_take(set, tag);
+
+	if (w->tag && w->tag != tag) {
+		int pushed = (int)(w->stamp & UP_SOCK_UPSTREAM) - 1;
+
+		if (pushed >= 0 && pushed < UPSTREAM_MAX)
+			upstream_add(pushed, UP_STAT_SOCKETS_UNTRACKED, 1);
+		upstream_sock_free(w);
+	} else if (w->tag == tag) {
+		upstream_sock_free(w);
+	}
+	w->tag = tag;
+	w->stamp = (bpf_jiffies64() << UP_SOCK_SINCE) | (__u64)(up + 1);
+}
+
+static __always_inline void upstream_sock_ended(__u64 tag)
+{
+	__u32 index = flowslot_set(tag, UP_SOCK_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&upstream_socks, &index);
+	struct slot_way *w = set ? slot_find(set, tag) : NULL;
+
+	if (w)
+		upstream_sock_free(w);
+}
+
 /* The outcome of a connect that closed in SYN_SENT, from the error the kernel gave the socket. */
 static __always_inline enum upstream_stat upstream_failure(int err)
 {
@@ -211,6 +307,7 @@ static __always_inline void upstream_on_state(struct state_change *c)
 
 			upstream_add(up, UP_STAT_ESTABLISHED, 1);
 			upstream_set(up, UP_STAT_FAILED_IN_A_ROW, 0);
+			upstream_sock_established(upstream_sock_tag(&flow), up);
 			if (w && w->start_ns && tcp) {
 				__u64 latency = (tcp->tcp_mstamp * 1000 - w->start_ns) & SOCK_START_MASK;
 
@@ -227,6 +324,7 @@ static __always_inline void upstream_on_state(struct state_change *c)
 		}
 		return;
 	}
+	upstream_sock_ended(upstream_sock_tag(&flow));
 	if (!tcp)
 		return;
 	__u64 srtt = tcp->srtt_us >> 3, rttvar = tcp->mdev_us >> 2;
@@ -254,6 +352,60 @@ static __always_inline int upstream_of_sock(const struct sock *sk)
 
 	flow_addrs_of_common(&sk->__sk_common, &flow);
 	return upstream_of(&flow);
+}
+
+/*
+ * A segment on a watched interface, leaving (side UP_SOCK_OURS: the window we advertise) or
+ * arriving (UP_SOCK_THEIRS: the upstream's): a window of a connection to an upstream that closes or
+ * reopens. SYNs and resets carry no window that means anything here. The flags are set and cleared
+ * atomically: the two directions of a connection may be on two CPUs at once.
+ */
+static __always_inline void upstream_on_segment(struct pkt *p, __u64 side)
+{
+	if (!upstream_enabled || !upstream_target_count)
+		return;
+	__u8 flags = p->tcp.flags;
+
+	if ((flags & (TCP_FLAG_SYN | TCP_FLAG_RST)) || !(flags & TCP_FLAG_ACK))
+		return;
+	struct tcphdr *th = pkt_tcp_header(p);
+
+	if (!th)
+		return;
+	bool zero = th->window == 0;
+
+	if (!zero) {
+		__u32 zero_key = 0;
+		__s64 *closed = bpf_map_lookup_elem(&upstream_closed, &zero_key);
+
+		if (!closed || *closed <= 0)
+			return; /* every window of every upstream connection is open */
+	}
+	__u64 tag = pkt_tuple_hash(p);
+
+	if (!tag)
+		return;
+	__u32 index = flowslot_set(tag, UP_SOCK_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&upstream_socks, &index);
+	struct slot_way *w = set ? slot_find(set, tag) : NULL;
+
+	if (!w)
+		return;
+	int up = (int)(w->stamp & UP_SOCK_UPSTREAM) - 1;
+
+	if (up < 0 || up >= UPSTREAM_MAX)
+		return;
+	if (zero) {
+		if (w->stamp & side)
+			return; /* closed already: a repeat, or a probe's answer */
+		if (!(__sync_fetch_and_or(&w->stamp, side) & side)) {
+			upstream_add(up, side == UP_SOCK_OURS ? UP_STAT_ZERO_WINDOWS_SENT : UP_STAT_ZERO_WINDOWS_RECEIVED, 1);
+			upstream_closed_add(1);
+		}
+	} else if (w->stamp & side) {
+		if (__sync_fetch_and_and(&w->stamp, ~side) & side)
+			upstream_closed_add(-1);
+	}
 }
 
 static __always_inline void upstream_on_retransmit(const struct sock *sk)

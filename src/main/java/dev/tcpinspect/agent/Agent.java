@@ -314,9 +314,27 @@ public final class Agent implements AutoCloseable {
         }
     }
 
+    /** The probe the config's upstreams: section configures (as watch --upstream). */
+    private static final String UPSTREAM_PROBE = "upstream";
+
     /** Chooses, configures, checks and attaches the probes of a config; throws before attaching anything on bad input. */
     private ProbeSet startProbes(AgentConfig c) {
-        List<Probe> chosen = c.probes().isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(c.probes());
+        List<Probe> chosen = new java.util.ArrayList<>(c.probes().isEmpty() ? ProbeRegistry.all()
+                : ProbeRegistry.create(c.probes()));
+        if (!c.upstreams().isEmpty()) {
+            Probe upstream = chosen.stream().filter(p -> p.name().equals(UPSTREAM_PROBE)).findFirst().orElse(null);
+            if (upstream == null) {
+                upstream = ProbeRegistry.create(List.of(UPSTREAM_PROBE)).getFirst();
+                chosen.add(upstream);
+            }
+            for (var u : c.upstreams().entrySet()) {
+                try {
+                    upstream.set("add", u.getKey() + "=" + u.getValue()); // resolves its names now: at each start and reload
+                } catch (IllegalArgumentException bad) {
+                    throw new AgentConfig.ConfigException("upstreams", 0, bad.getMessage());
+                }
+            }
+        }
         for (var e : c.settings().entrySet()) {
             String key = e.getKey();
             String probeName = key.substring(0, key.indexOf('.'));

@@ -39,6 +39,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  * @param interfaces interfaces to watch; empty: every interface that is up at the start or reload
  * @param probes probes to run; empty: every probe
  * @param settings probe settings, PROBE.KEY to value, as watch's --set
+ * @param upstreams the upstream probe's upstreams, NAME to TARGET[,TARGET...] as watch's --upstream
  * @param ports the local ports that become label values of per-port metrics; null: the TCP ports
  *     this host listens on at the start or reload (at most {@link #MAX_PORTS})
  * @param interval seconds between readings of the kernel's counters (what /metrics serves)
@@ -48,7 +49,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  * @param enforce the policy the agent enforces, or null
  */
 public record AgentConfig(InetSocketAddress listen, List<String> interfaces, List<String> probes,
-                          Map<String, String> settings, boolean xdp, XdpMode xdpMode, TcSlots.Mode tcMode,
+                          Map<String, String> settings, Map<String, String> upstreams, boolean xdp, XdpMode xdpMode, TcSlots.Mode tcMode,
                           boolean allNetns, Set<Integer> ports, double interval, LogFormat logFormat, Pcap pcap, boolean bpfStats,
                           Enforce enforce) {
     public static final int DEFAULT_PORT = 9977;
@@ -56,7 +57,7 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
     public static final int MAX_PORTS = 64;
     static final int MAX_BYTES = 1 << 16;
     private static final Set<String> KEYS = Set.of("listen", "interfaces", "probes", "set", "xdp", "xdp_mode", "tc_mode",
-            "all_netns", "ports", "interval", "log_format", "pcap", "bpf_stats", "enforce");
+            "all_netns", "ports", "interval", "log_format", "pcap", "bpf_stats", "enforce", "upstreams");
     /** The probes whose alerts a policy's auto_block acts on. */
     public static final List<String> AUTO_BLOCK_PROBES = List.of("scan", "flood", "cycling");
 
@@ -64,6 +65,7 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
         interfaces = List.copyOf(interfaces);
         probes = List.copyOf(probes);
         settings = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(settings));
+        upstreams = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(upstreams));
         ports = ports == null ? null : java.util.Collections.unmodifiableSet(new TreeSet<>(ports));
     }
 
@@ -86,30 +88,31 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
     /** Every default: all probes on every interface that is up, HTTP on 127.0.0.1:9977. */
     public static AgentConfig defaults() {
         return new AgentConfig(new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT), List.of(), List.of(),
-                Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT, null, false, null);
+                Map.of(), Map.of(), false, XdpMode.AUTO, TcSlots.Mode.AUTO, false, null, 1.0, LogFormat.TEXT, null, false, null);
     }
 
     public AgentConfig withListen(InetSocketAddress address) {
-        return new AgentConfig(address, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval,
+        return new AgentConfig(address, interfaces, probes, settings, upstreams, xdp, xdpMode, tcMode, allNetns, ports, interval,
                 logFormat, pcap, bpfStats, enforce);
     }
 
     public AgentConfig withLogFormat(LogFormat format) {
-        return new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, format, pcap, bpfStats, enforce);
+        return new AgentConfig(listen, interfaces, probes, settings, upstreams, xdp, xdpMode, tcMode, allNetns, ports, interval, format, pcap, bpfStats, enforce);
     }
 
     public AgentConfig withInterfaces(List<String> names) {
-        return new AgentConfig(listen, names, probes, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat, pcap, bpfStats, enforce);
+        return new AgentConfig(listen, names, probes, settings, upstreams, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat, pcap, bpfStats, enforce);
     }
 
     public AgentConfig withProbes(List<String> names) {
-        return new AgentConfig(listen, interfaces, names, settings, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat,
+        return new AgentConfig(listen, interfaces, names, settings, upstreams, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat,
                 pcap, bpfStats, enforce);
     }
 
     /** Whether the probes must be loaded again to go from this config to other (what they watch changed). */
     public boolean sameProbes(AgentConfig other) {
         return interfaces.equals(other.interfaces) && probes.equals(other.probes) && settings.equals(other.settings)
+                && upstreams.equals(other.upstreams)
                 && xdp == other.xdp && xdpMode == other.xdpMode && tcMode == other.tcMode && allNetns == other.allNetns
                 && java.util.Objects.equals(pcap, other.pcap);
     }
@@ -221,6 +224,7 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
             List<String> interfaces = top.containsKey("interfaces") ? interfaces(top.get("interfaces")) : d.interfaces();
             List<String> probes = top.containsKey("probes") ? probes(top.get("probes")) : d.probes();
             Map<String, String> settings = top.containsKey("set") ? settings(top.get("set")) : d.settings();
+            Map<String, String> upstreams = top.containsKey("upstreams") ? upstreams(top.get("upstreams")) : d.upstreams();
             boolean xdp = top.containsKey("xdp") ? bool(top.get("xdp"), "xdp") : d.xdp();
             XdpMode xdpMode = top.containsKey("xdp_mode") ? choice(top.get("xdp_mode"), "xdp_mode", XdpMode.class) : d.xdpMode();
             TcSlots.Mode tcMode = top.containsKey("tc_mode") ? choice(top.get("tc_mode"), "tc_mode", TcSlots.Mode.class) : d.tcMode();
@@ -232,7 +236,7 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
             Pcap pcap = top.containsKey("pcap") ? pcap(top.get("pcap")) : d.pcap();
             boolean bpfStats = top.containsKey("bpf_stats") ? bool(top.get("bpf_stats"), "bpf_stats") : d.bpfStats();
             Enforce enforce = top.containsKey("enforce") ? enforce(top.get("enforce")) : d.enforce();
-            AgentConfig c = new AgentConfig(listen, interfaces, probes, settings, xdp, xdpMode, tcMode, allNetns, ports,
+            AgentConfig c = new AgentConfig(listen, interfaces, probes, settings, upstreams, xdp, xdpMode, tcMode, allNetns, ports,
                     interval, log, pcap, bpfStats, enforce);
             String conflict = c.enforceConflict();
             if (conflict != null) {
@@ -295,6 +299,21 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
                 settings.put(key, scalar(t.getValueNode(), key));
             }
             return settings;
+        }
+
+        Map<String, String> upstreams(Node n) {
+            if (!(n instanceof MappingNode map)) {
+                throw error(n, "upstreams: a mapping of NAME: TARGET (openai: api.openai.com:443), not a " + kind(n));
+            }
+            Map<String, String> upstreams = new LinkedHashMap<>();
+            for (NodeTuple t : map.getValue()) {
+                String name = scalar(t.getKeyNode(), "an upstream name");
+                if (upstreams.put(name, scalar(t.getValueNode(), name)) != null) {
+                    throw error(t.getKeyNode(), "upstreams: '" + name + "' is given twice");
+                }
+            }
+            // the targets are checked (and names resolved) by the probe when the agent applies them
+            return upstreams;
         }
 
         Set<Integer> ports(Node n) {

@@ -72,6 +72,10 @@ final class CleanupCommand implements Callable<Integer> {
                 removed++;
             }
         }
+        for (String line : dev.tcpinspect.os.ForeignSockets.removeLeftovers()) {
+            System.out.println(line);
+            removed++;
+        }
         Lab.removeStale();
         System.out.println(removed == 0 ? "nothing of tcpinspect's was attached" : "removed " + removed + " leftover(s)");
         return 0;

@@ -49,7 +49,8 @@ final class DoctorCommand implements Callable<Integer> {
      */
     static List<Requirement> requirements(Privileges p) {
         return List.of(
-                new Requirement("watch, agent", List.of("watch", "agent"), "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)",
+                new Requirement("watch, upstreams, agent", List.of("watch", "upstreams", "agent"),
+                        "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)",
                         p.canAttachPacketPrograms()),
                 new Requirement("cleanup", List.of("cleanup"), "root: telling tcpinspect's filters from other tools'"
                         + " takes CAP_SYS_ADMIN", p.canInspectOthersPrograms()),
@@ -184,6 +185,12 @@ final class DoctorCommand implements Callable<Integer> {
             if (hook.isPacketHook()) {
                 if (!Features.programType(ProgramType.SCHED_CLS)) {
                     return "TC programs";
+                }
+                continue;
+            }
+            if (hook.tracepoint() == null) { // a socket filter: every kernel with BPF has them (3.19)
+                if (!Features.programType(ProgramType.SOCKET_FILTER)) {
+                    return "socket filter programs";
                 }
                 continue;
             }

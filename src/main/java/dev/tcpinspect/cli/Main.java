@@ -62,6 +62,7 @@ public final class Main implements Runnable {
     private static Map<String, Supplier<Object>> subcommands() {
         Map<String, Supplier<Object>> commands = new LinkedHashMap<>();
         commands.put("watch", WatchCommand::new);
+        commands.put("upstreams", UpstreamsCommand::new);
         commands.put("agent", AgentCommand::new);
         commands.put("doctor", DoctorCommand::new);
         commands.put("cleanup", CleanupCommand::new);

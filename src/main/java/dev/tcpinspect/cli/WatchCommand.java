@@ -98,6 +98,14 @@ final class WatchCommand implements Callable<Integer> {
                     + " --upstream openai=api.openai.com:443 --upstream pool-a=198.18.8.0/24:8443.")
     List<String> upstreams = new ArrayList<>();
 
+    @Option(names = "--socket", paramLabel = "PID:PORT",
+            description = "A service's listening socket, for the listener probe (which it switches on): tcpinspect"
+                    + " takes a duplicate of process PID's socket listening on PORT and attaches a socket filter, which"
+                    + " the connections it accepts from then on inherit; detached from them all at the end. Counts"
+                    + " exactly that service's segments, bytes and flags, whatever the interface. Repeat for more (at"
+                    + " most 16). The watch keeps root to detach at the end.")
+    List<String> sockets = new ArrayList<>();
+
     @Option(names = "--keep-root", description = "Stay root after attaching. By default a watch started as root"
             + " becomes the user nobody, with no capability, once everything is attached (with tcx links and XDP; with"
             + " clsact filters it keeps root to remove them at exit).")
@@ -192,6 +200,7 @@ final class WatchCommand implements Callable<Integer> {
         }
         List<Probe> chosen = new ArrayList<>(probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes));
         addUpstreams(chosen);
+        addSockets(chosen);
         applySettings(chosen); // bad usage is reported before anything else is tried
         if (pcap == null && (pcapPayload || spec.commandLine().getParseResult().hasMatchedOption("--pcap-size")
                 || spec.commandLine().getParseResult().hasMatchedOption("--pcap-files"))) {
@@ -254,7 +263,9 @@ final class WatchCommand implements Callable<Integer> {
             // a capture keeps root: rotating its files makes new ones where root put the first; behind
             // the enforcer too: whether it still runs is read from its pins, which only root may see; and
             // in another namespace, which only root may enter to look at its interfaces
+            // and with --socket: detaching from the service's sockets takes them from its process again
             if (running.detachesWithoutPrivileges() && !keepRoot && capture == null && behind.isEmpty() && netns == null
+                    && sockets.isEmpty()
                     && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
                 Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
             }
@@ -288,6 +299,28 @@ final class WatchCommand implements Callable<Integer> {
             }
         }
     }
+
+    /** --socket PID:PORT: the listener probe's listeners, the probe added when --probe left it out. */
+    private void addSockets(List<Probe> chosen) {
+        if (sockets.isEmpty()) {
+            return;
+        }
+        Probe probe = chosen.stream().filter(p -> p.name().equals(LISTENER_PROBE)).findFirst().orElse(null);
+        if (probe == null) {
+            probe = ProbeRegistry.create(List.of(LISTENER_PROBE)).getFirst();
+            chosen.add(probe);
+        }
+        for (String s : sockets) {
+            try {
+                probe.set(UPSTREAM_KEY, s);
+            } catch (IllegalArgumentException bad) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--socket " + s + ": " + bad.getMessage());
+            }
+        }
+    }
+
+    /** The probe --socket configures (its setting "add" takes PID:PORT). */
+    static final String LISTENER_PROBE = "listener";
 
     /** The probe --upstream configures, and its setting that adds one upstream (NAME=TARGET). */
     static final String UPSTREAM_PROBE = "upstream";

@@ -58,6 +58,9 @@ public final class Libc {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle EPOLL_WAIT = fn("epoll_wait",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle PIDFD_OPEN = fn("pidfd_open", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle PIDFD_GETFD = fn("pidfd_getfd",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle BIND = fn("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SETSOCKOPT = fn("setsockopt",
@@ -222,6 +225,28 @@ public final class Libc {
                 throw new SystemCallException("epoll_wait", errno);
             }
             return n;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** A file descriptor that refers to the process pid (pidfd_open, Linux 5.3, glibc 2.36). */
+    public static int pidfdOpen(long pid) {
+        try {
+            return check("pidfd_open(" + pid + ")", (int) PIDFD_OPEN.invokeExact(Native.errnoSlot(), (int) pid, 0));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * A duplicate, in this process, of the process's file descriptor targetFd (pidfd_getfd, Linux
+     * 5.6): the same open file, close-on-exec here. Needs ptrace rights over it (root, CAP_SYS_PTRACE).
+     */
+    public static int pidfdGetfd(int pidfd, int targetFd) {
+        try {
+            return check("pidfd_getfd(" + targetFd + ")", (int) PIDFD_GETFD.invokeExact(Native.errnoSlot(), pidfd,
+                    targetFd, 0));
         } catch (Throwable t) {
             throw rethrow(t);
         }

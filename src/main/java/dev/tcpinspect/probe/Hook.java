@@ -20,7 +20,9 @@ public enum Hook {
     RETRANSMIT_SYNACK(Attach.TRACEPOINT, "tcp:tcp_retransmit_synack", true, "tcpi_retransmit_synack"),
     TCP_PROBE(Attach.TRACEPOINT, "tcp:tcp_probe", true, "tcpi_tcp_probe"),
     KFREE_SKB(Attach.TRACEPOINT, "skb:kfree_skb", true, "tcpi_kfree_skb"),
-    RCVQUEUE_FULL(Attach.TRACEPOINT, "sock:sock_rcvqueue_full", true, "tcpi_rcvqueue_full");
+    RCVQUEUE_FULL(Attach.TRACEPOINT, "sock:sock_rcvqueue_full", true, "tcpi_rcvqueue_full"),
+    /** A socket filter on sockets its probe takes from a process (watch --socket): the probe attaches it. */
+    SOCKET(Attach.SOCKET, null, false, "tcpi_socket_filter");
 
     /** The XDP program that takes INGRESS's place with --xdp. */
     public static final String XDP_INGRESS_PROGRAM = "tcpi_xdp_ingress";
@@ -42,6 +44,8 @@ public enum Hook {
         TRACEPOINT,
         /** A twin pair on one tracepoint, in order. */
         TWIN,
+        /** On sockets: the probe that needs it attaches it to the sockets it holds, when bound. */
+        SOCKET,
     }
 
     final Attach attach;

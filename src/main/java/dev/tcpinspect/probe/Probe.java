@@ -70,6 +70,12 @@ public interface Probe {
      */
     default void drain() {}
 
+    /**
+     * When its set closes, before the object's links go: lets go of what it holds outside the
+     * object (sockets it took from another process). Most probes hold nothing of the kind.
+     */
+    default void close() {}
+
     /** Layouts it shares with the C side, by the C struct's name: a test checks each against the object's BTF. */
     default List<StructLayout> sharedStructs() {
         return List.of();

@@ -362,6 +362,7 @@ public final class ProbeSet implements AutoCloseable {
                     object.program(h.programs().get(0)).attach();
                     object.program(h.programs().get(1)).attach();
                 }
+                case SOCKET -> { } // its probe attached it to the sockets it took (bind)
                 case INTERFACE -> ifindexes.forEach((name, ifindex) -> {
                     if (h == Hook.INGRESS && options.behindHandoff(name)) {
                         return; // its program is in the hand-off's slot instead (make)
@@ -537,7 +538,7 @@ public final class ProbeSet implements AutoCloseable {
                     TwinRuns runs = twinRuns(h);
                     skipped += Math.max(0, runs.firstSkipped() - runs.rescued());
                 }
-                case INTERFACE -> { } // packet programs never run nested on a CPU
+                case INTERFACE, SOCKET -> { } // packet programs never run nested on a CPU
             }
         }
         return skipped;
@@ -671,6 +672,17 @@ public final class ProbeSet implements AutoCloseable {
             }
             eventsFailedBeforeClose = reader.failed();
             reader = null;
+        }
+        for (Probe p : probes) {
+            try {
+                p.close(); // what a probe holds outside the object (sockets taken from another process)
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
         }
         if (object != null) {
             try {

@@ -59,9 +59,9 @@ class AgentConfigTest {
     @Test
     void mistakesNameTheFileAndLine() {
         assertEquals("agent.yaml:2: unknown key 'prob'; the keys are all_netns, bpf_stats, enforce, interfaces, interval, listen,"
-                + " log_format, pcap, ports, probes, set, tc_mode, xdp, xdp_mode", refusal("xdp: false\nprob: [conn]\n"));
+                + " log_format, pcap, ports, probes, set, tc_mode, upstreams, xdp, xdp_mode", refusal("xdp: false\nprob: [conn]\n"));
         assertEquals("agent.yaml:1: no probe named 'con'; the probes are packets, conn, handshake, retrans, reset, drops,"
-                + " zerowin, rtt, dupack, anomaly, scan, flood, cycling", refusal("probes: [con]"));
+                + " zerowin, rtt, dupack, anomaly, scan, flood, cycling, upstream, listener", refusal("probes: [con]"));
         assertEquals("agent.yaml:3: ports: 0 is not a port (1 to 65535)", refusal("ports:\n  - 443\n  - 0\n"));
         assertEquals("agent.yaml:1: interval: 0 seconds; from 0.1 to 60", refusal("interval: 0"));
         assertEquals("agent.yaml:1: listen: '9977' is not ADDRESS:PORT (127.0.0.1:9977, [::1]:9977, :9977)",
@@ -72,13 +72,25 @@ class AgentConfigTest {
         assertEquals("agent.yaml:1: log_format: 'xml' is not one of text, json", refusal("log_format: xml"));
         assertEquals("agent.yaml:2: 'xdp' is given twice", refusal("xdp: true\nxdp: false"));
         assertEquals("agent.yaml:1: set: 'ports' is not PROBE.KEY with one of the probes packets, conn, handshake,"
-                + " retrans, reset, drops, zerowin, rtt, dupack, anomaly, scan, flood, cycling", refusal("set: {ports: 3}"));
+                + " retrans, reset, drops, zerowin, rtt, dupack, anomaly, scan, flood, cycling, upstream, listener", refusal("set: {ports: 3}"));
         assertEquals("agent.yaml:1: the config is a mapping of keys (listen:, probes:, ...), not a list", refusal("[1, 2]"));
         assertEquals("agent.yaml:1: interfaces: a list ([a, b]), not a value", refusal("interfaces: eth0"));
         assertEquals("agent.yaml:2: not valid YAML: expected ',' or ']', but got <stream end>", refusal("probes: [conn\n"));
         String many = "ports: [" + String.join(", ", java.util.stream.IntStream.rangeClosed(1, 65).mapToObj(String::valueOf)
                 .toList()) + "]";
         assertEquals("agent.yaml:1: ports: 65 ports; at most 64 (each is a series of every per-port metric)", refusal(many));
+    }
+
+    @Test
+    void upstreamsAsWatchTakesThem() {
+        AgentConfig c = AgentConfig.parse("a", "upstreams:\n  openai: api.openai.com:443\n  pool: 198.18.8.0/24:8443\n");
+        assertEquals(java.util.Map.of("openai", "api.openai.com:443", "pool", "198.18.8.0/24:8443"), c.upstreams());
+        assertEquals(List.of("openai", "pool"), List.copyOf(c.upstreams().keySet()), "in the file's order");
+        assertEquals(false, c.sameProbes(AgentConfig.parse("a", "upstreams: {openai: api.openai.com:443}")),
+                "a reload with other upstreams loads the probes again (and resolves the names again)");
+        assertEquals("agent.yaml:1: upstreams: a mapping of NAME: TARGET (openai: api.openai.com:443), not a list",
+                refusal("upstreams: [a, b]"));
+        assertEquals("agent.yaml:3: upstreams: 'a' is given twice", refusal("upstreams:\n  a: 10.0.0.1:80\n  a: 10.0.0.2:80\n"));
     }
 
     @Test

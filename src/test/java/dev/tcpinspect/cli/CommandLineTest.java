@@ -67,7 +67,8 @@ class CommandLineTest {
 
     @Test
     void withoutPrivilegesEachCommandSaysSoInOneLine() {
-        for (String[] args : new String[][] {{"watch"}, {"agent"}, {"cleanup"}, {"demo"}}) {
+        for (String[] args : new String[][] {{"watch"}, {"upstreams", "--upstream", "a=192.0.2.1:443"}, {"agent"},
+                {"cleanup"}, {"demo"}}) {
             for (Cmd.Result r : List.of(unprivileged(args), rootWithoutCapabilities(args))) {
                 assertEquals(1, r.exit(), args[0] + ": " + r.err());
                 assertEquals(1, r.err().lines().count(), r.err());
@@ -174,6 +175,7 @@ class CommandLineTest {
         doctorCommand.addAll(List.of("doctor", "--format", "json"));
         JsonNode commands = TcpinspectProcess.parse(Cmd.run(doctorCommand, 60).out().strip()).get("commands");
         assertEquals(true, commands.at("/watch/can_run").asBoolean(), commands.toString());
+        assertEquals(true, commands.at("/upstreams/can_run").asBoolean(), commands.toString());
         assertEquals(false, commands.at("/cleanup/can_run").asBoolean());
         assertEquals(false, commands.at("/demo/can_run").asBoolean());
         assertEquals(false, commands.at("/enforce/can_run").asBoolean());

@@ -441,7 +441,8 @@ class SharedLayoutTest {
                     Map.entry("reset_stats", "reset:reset_stat"), Map.entry("retrans_stats", "retrans:retrans_stat"),
                     Map.entry("rtt_stats", "rtt:rtt_stat"), Map.entry("zerowin_stats", "zerowin:zw_stat"),
                     Map.entry("anomaly_stats", "anomaly:anomaly_stat"), Map.entry("scan_stats", "scan:scan_stat"),
-                    Map.entry("upstream_stats", "upstream:upstream_stat"));
+                    Map.entry("upstream_stats", "upstream:upstream_stat"),
+                    Map.entry("listener_stats", "listener:listener_stat"));
             Set<String> statMaps = obj.maps().keySet().stream().filter(m -> m.endsWith("_stats"))
                     .collect(Collectors.toCollection(TreeSet::new));
             assertEquals(statMaps, new TreeSet<>(stats.keySet()), "counter arrays: C (maps PROBE_stats) vs those this"
@@ -453,6 +454,7 @@ class SharedLayoutTest {
                 long copies = switch (e.getKey()) {
                     case "conn_stats" -> 2;
                     case "upstream_stats" -> constant(UpstreamProbe.class, "MAX_UPSTREAMS");
+                    case "listener_stats" -> constant(dev.tcpinspect.probe.listener.ListenerProbe.class, "MAX_LISTENERS");
                     default -> 1;
                 };
                 BpfMap m = obj.map(e.getKey());

@@ -13,6 +13,7 @@ import dev.tcpinspect.probe.packets.PacketsProbe;
 import dev.tcpinspect.probe.reset.ResetProbe;
 import dev.tcpinspect.probe.retrans.RetransProbe;
 import dev.tcpinspect.probe.rtt.RttProbe;
+import dev.tcpinspect.probe.listener.ListenerProbe;
 import dev.tcpinspect.probe.upstream.UpstreamProbe;
 import dev.tcpinspect.probe.zerowin.ZeroWindowProbe;
 import java.util.ArrayList;
@@ -40,7 +41,8 @@ public final class ProbeRegistry {
             ScanProbe::new,
             FloodProbe::new,
             CyclingProbe::new,
-            UpstreamProbe::new);
+            UpstreamProbe::new,
+            ListenerProbe::new);
 
     private ProbeRegistry() {}
 

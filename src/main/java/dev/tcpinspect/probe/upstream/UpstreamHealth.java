@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.upstream;
 
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -8,9 +9,11 @@ import java.util.Locale;
 
 /**
  * One upstream's health from its counters, by rules modelled on proxies' outlier detection
- * (Envoy's consecutive gateway failures, a failure percentage): unhealthy after so many connects in
- * a row failed, degraded while the connections that ended in the last window retransmitted more than
- * a share of the segments they sent. Pure logic: the probe feeds it a reading every second.
+ * (Envoy's consecutive gateway failures, a failure percentage, latency against the host's own
+ * history): unhealthy after so many connects in a row failed; degraded while the connections that
+ * ended in the last window retransmitted more than a share of the segments they sent, or while the
+ * window's handshakes are much slower than the upstream's own before it. Pure logic: the probe
+ * feeds it a reading every second.
  */
 final class UpstreamHealth {
     /** Healthy, degraded, unhealthy: the order is the severity, and the metric's value. */
@@ -23,15 +26,21 @@ final class UpstreamHealth {
     }
 
     /** The thresholds (watch --set upstream.KEY=VALUE). */
-    record Rules(long failures, double retransmitPercent, long windowSeconds, long minSegments) {
+    record Rules(long failures, double retransmitPercent, long windowSeconds, long minSegments, long handshakeFactor) {
         static Rules defaults() {
-            return new Rules(5, 2.0, 10, 100);
+            return new Rules(5, 2.0, 10, 100, 3);
         }
+
+        /** Handshakes a window needs before its p99 is judged, and the baseline before the window. */
+        static final long MIN_WINDOW_HANDSHAKES = 20;
+        static final long MIN_BASELINE_HANDSHAKES = 50;
+        /** A p99 this much above the baseline's at least (microseconds): a LAN's jitter is no degradation. */
+        static final long MIN_HANDSHAKE_EXCESS_US = 5_000;
     }
 
     /** What the rules look at, cumulative since the start. */
     record Sample(long nanos, long refused, long timedOut, long unreachable, long abandoned, long otherError,
-                  long failedInARow, long segsSent, long segsRetransmitted) {}
+                  long failedInARow, long segsSent, long segsRetransmitted, LogLinearHistogram handshakes) {}
 
     /** A state and the reasons for it (none when healthy). */
     record Verdict(State state, List<String> reasons) {
@@ -54,7 +63,9 @@ final class UpstreamHealth {
         State state = State.HEALTHY;
         if (now.failedInARow() >= rules.failures()) {
             state = State.UNHEALTHY;
-            reasons.add(now.failedInARow() + " connects in a row failed" + kinds(first, now));
+            // the failures' kinds over the window, or since the start at the first reading
+            Sample since = first == now ? new Sample(now.nanos(), 0, 0, 0, 0, 0, 0, 0, 0, null) : first;
+            reasons.add(now.failedInARow() + " connects in a row failed" + kinds(since, now));
         }
         long sent = now.segsSent() - first.segsSent();
         long again = now.segsRetransmitted() - first.segsRetransmitted();
@@ -64,6 +75,19 @@ final class UpstreamHealth {
             }
             reasons.add(String.format(Locale.ROOT, "%.1f%% of segments retransmitted (%d of %d, last %d s)",
                     again * 100.0 / sent, again, sent, rules.windowSeconds()));
+        }
+        LogLinearHistogram recent = now.handshakes().minus(first.handshakes());
+        LogLinearHistogram baseline = first.handshakes();
+        if (recent.count() >= Rules.MIN_WINDOW_HANDSHAKES && baseline.count() >= Rules.MIN_BASELINE_HANDSHAKES) {
+            long p99 = recent.percentile(0.99);
+            long usual = baseline.percentile(0.99);
+            if (p99 > rules.handshakeFactor() * usual && p99 - usual >= Rules.MIN_HANDSHAKE_EXCESS_US) {
+                if (state == State.HEALTHY) {
+                    state = State.DEGRADED;
+                }
+                reasons.add(String.format(Locale.ROOT, "handshake p99 %.1f ms (last %d s), %dx its p99 of %.1f ms before",
+                        p99 / 1000.0, rules.windowSeconds(), p99 / Math.max(1, usual), usual / 1000.0));
+            }
         }
         return new Verdict(state, reasons);
     }
@@ -76,8 +100,9 @@ final class UpstreamHealth {
         add(parts, "unreachable", now.unreachable() - first.unreachable());
         add(parts, "abandoned", now.abandoned() - first.abandoned());
         add(parts, "other error", now.otherError() - first.otherError());
-        return parts.isEmpty() ? "" : " (last " + (now.nanos() - first.nanos()) / 1_000_000_000L + " s: "
-                + String.join(", ", parts) + ")";
+        long seconds = (now.nanos() - first.nanos()) / 1_000_000_000L;
+        return parts.isEmpty() ? "" : " (" + (seconds > 0 ? "last " + seconds + " s: " : "") + String.join(", ", parts)
+                + ")";
     }
 
     private static void add(List<String> parts, String kind, long n) {

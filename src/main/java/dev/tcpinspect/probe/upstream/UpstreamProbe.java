@@ -47,7 +47,8 @@ public final class UpstreamProbe implements Probe {
     enum Stat {
         CONNECTS, ESTABLISHED, REFUSED, TIMED_OUT, UNREACHABLE, ABANDONED, OTHER_ERROR, FAILED_IN_A_ROW,
         RETRANSMITS, RESETS_RECEIVED, RESETS_SENT, ENDED, BYTES_SENT, BYTES_RECEIVED, SEGS_SENT,
-        SEGS_RETRANSMITTED, HANDSHAKE_US, RTT_US, RTTVAR_US
+        SEGS_RETRANSMITTED, HANDSHAKE_US, RTT_US, RTTVAR_US, ZERO_WINDOWS_SENT, ZERO_WINDOWS_RECEIVED,
+        SOCKETS_UNTRACKED
     }
 
     /** enum upstream_hist, in value order. */
@@ -82,6 +83,9 @@ public final class UpstreamProbe implements Probe {
             "Handshake latency of connects to each upstream: SYN_SENT to ESTABLISHED");
     private static final Export.Family RTT = new Export.Family("upstream_rtt_seconds",
             "Smoothed RTT of each connection to an upstream when it ended");
+    private static final Export.Family ZERO_WINDOWS = new Export.Family("upstream_zero_windows",
+            "Zero windows on connections to each upstream: sent (our receive buffer was full: this host read too"
+                    + " slowly) and received (the upstream's was full)");
     private static final Export.Family HEALTH = new Export.Family("upstream_health",
             "Each upstream's health: 0 healthy, 1 degraded, 2 unhealthy (the reasons are in /api/snapshot and the alerts)");
 
@@ -108,6 +112,16 @@ public final class UpstreamProbe implements Probe {
     private static final Desc SEGS_RETRANSMITTED = Desc.of("upstream_segments.retransmitted",
             "segments retransmitted to upstreams", "Segments retransmitted to each upstream, of the connections that"
                     + " ended").role(Role.HIDDEN).metricByKey(SEGMENTS, "upstream", "kind", "retransmitted");
+    private static final Desc ZERO_WINDOWS_SENT = Desc.of("upstream_zero_windows.sent", "zero windows to upstreams",
+            "Times this host's receive window closed on a connection to each upstream (it read too slowly)")
+            .metricByKey(ZERO_WINDOWS, "upstream", "direction", "sent");
+    private static final Desc ZERO_WINDOWS_RECEIVED = Desc.of("upstream_zero_windows.received",
+            "zero windows from upstreams", "Times an upstream's receive window closed (it read too slowly)")
+            .metricByKey(ZERO_WINDOWS, "upstream", "direction", "received");
+    private static final Desc SOCKETS_UNTRACKED = Desc.of("upstream_detail.sockets_untracked",
+            "connections to upstreams whose windows went unwatched (table full)",
+            "Connections to upstreams whose zero windows went uncounted: 4,096 were established at once")
+            .role(Role.NOT_SHOWN).metric(Export.Family.UNTRACKED, "probe", "upstream", "table", "sockets");
     private static final Desc HANDSHAKE_MS = Desc.of("upstream_handshake_ms", "handshakes by upstream",
             "Handshake latency of connects to each upstream: SYN_SENT to ESTABLISHED").metricByKey(HANDSHAKE, "upstream");
     private static final Desc RTT_MS = Desc.of("upstream_rtt_ms", "RTT by upstream",
@@ -148,7 +162,8 @@ public final class UpstreamProbe implements Probe {
 
     @Override
     public Set<Hook> hooks() {
-        return Set.of(Hook.STATE_CHANGE, Hook.SEND_RESET, Hook.RECEIVE_RESET, Hook.RETRANSMIT);
+        // the packet hooks for the zero windows only: a window is the one thing no TCP tracepoint shows as sent
+        return Set.of(Hook.STATE_CHANGE, Hook.SEND_RESET, Hook.RECEIVE_RESET, Hook.RETRANSMIT, Hook.INGRESS, Hook.EGRESS);
     }
 
     @Override
@@ -158,7 +173,10 @@ public final class UpstreamProbe implements Probe {
                 new Setting("failures", Long.toString(d.failures()), "connects in a row that fail make it unhealthy"),
                 new Setting("retransmit_percent", Long.toString((long) d.retransmitPercent()),
                         "segments retransmitted, in percent of those sent in the window, that make it degraded"),
-                new Setting("window", Long.toString(d.windowSeconds()), "seconds the retransmit share is judged over"));
+                new Setting("window", Long.toString(d.windowSeconds()), "seconds the retransmit share and the"
+                        + " handshakes' p99 are judged over"),
+                new Setting("handshake_factor", Long.toString(d.handshakeFactor()), "times its own earlier p99 that the"
+                        + " window's handshake p99 must exceed (and by 5 ms) to make it degraded"));
     }
 
     @Override
@@ -169,11 +187,15 @@ public final class UpstreamProbe implements Probe {
         }
         rules = switch (key) {
             case "failures" -> new UpstreamHealth.Rules(Setting.positive(name(), key, value, 1_000_000),
-                    rules.retransmitPercent(), rules.windowSeconds(), rules.minSegments());
+                    rules.retransmitPercent(), rules.windowSeconds(), rules.minSegments(), rules.handshakeFactor());
             case "retransmit_percent" -> new UpstreamHealth.Rules(rules.failures(),
-                    Setting.positive(name(), key, value, 100), rules.windowSeconds(), rules.minSegments());
+                    Setting.positive(name(), key, value, 100), rules.windowSeconds(), rules.minSegments(),
+                    rules.handshakeFactor());
             case "window" -> new UpstreamHealth.Rules(rules.failures(), rules.retransmitPercent(),
-                    Setting.positive(name(), key, value, Setting.MAX_SECONDS), rules.minSegments());
+                    Setting.positive(name(), key, value, Setting.MAX_SECONDS), rules.minSegments(),
+                    rules.handshakeFactor());
+            case "handshake_factor" -> new UpstreamHealth.Rules(rules.failures(), rules.retransmitPercent(),
+                    rules.windowSeconds(), rules.minSegments(), Setting.positive(name(), key, value, 1000));
             default -> {
                 Probe.super.set(key, value);
                 yield rules;
@@ -299,12 +321,14 @@ public final class UpstreamProbe implements Probe {
         }
         lastJudged = now;
         long[][] s = stats();
+        LogLinearHistogram[][] h = histograms();
         for (int u = 0; u < upstreams.size(); u++) {
             long[] v = s[u];
             UpstreamHealth.Verdict verdict = health[u].judge(new UpstreamHealth.Sample(now,
                     v[Stat.REFUSED.ordinal()], v[Stat.TIMED_OUT.ordinal()], v[Stat.UNREACHABLE.ordinal()],
                     v[Stat.ABANDONED.ordinal()], v[Stat.OTHER_ERROR.ordinal()], v[Stat.FAILED_IN_A_ROW.ordinal()],
-                    v[Stat.SEGS_SENT.ordinal()], v[Stat.SEGS_RETRANSMITTED.ordinal()]), rules);
+                    v[Stat.SEGS_SENT.ordinal()], v[Stat.SEGS_RETRANSMITTED.ordinal()], h[u][Hist.HANDSHAKE.ordinal()]),
+                    rules);
             UpstreamHealth.Verdict before = verdicts[u];
             verdicts[u] = verdict;
             if (verdict.state() != before.state()) {
@@ -344,6 +368,10 @@ public final class UpstreamProbe implements Probe {
         metrics.add(new CounterMap(BYTES_RECEIVED, byUpstream(s, Stat.BYTES_RECEIVED)));
         metrics.add(new CounterMap(SEGS_SENT, byUpstream(s, Stat.SEGS_SENT)));
         metrics.add(new CounterMap(SEGS_RETRANSMITTED, byUpstream(s, Stat.SEGS_RETRANSMITTED)));
+        metrics.add(new CounterMap(ZERO_WINDOWS_SENT, byUpstream(s, Stat.ZERO_WINDOWS_SENT)));
+        metrics.add(new CounterMap(ZERO_WINDOWS_RECEIVED, byUpstream(s, Stat.ZERO_WINDOWS_RECEIVED)));
+        metrics.add(new Metric.Counter(SOCKETS_UNTRACKED, Arrays.stream(s).mapToLong(v -> v[Stat.SOCKETS_UNTRACKED.ordinal()])
+                .sum()));
         Map<String, LogLinearHistogram> handshakes = new LinkedHashMap<>();
         Map<String, LogLinearHistogram> rtts = new LinkedHashMap<>();
         for (int u = 0; u < upstreams.size(); u++) {
@@ -371,6 +399,8 @@ public final class UpstreamProbe implements Probe {
                     new Cell.Decimal("rtt_ms", c[Stat.ENDED.ordinal()] == 0 || rtt.count() == 0 ? 0
                             : Math.round((double) c[Stat.RTT_US.ordinal()] / rtt.count()) / 1000.0),
                     new Cell.Count("retransmits", c[Stat.RETRANSMITS.ordinal()]),
+                    new Cell.Count("zero_windows_sent", c[Stat.ZERO_WINDOWS_SENT.ordinal()]),
+                    new Cell.Count("zero_windows_received", c[Stat.ZERO_WINDOWS_RECEIVED.ordinal()]),
                     new Cell.Text("reasons", String.join("; ", v.reasons())))));
         }
         metrics.add(new Metric.Table(TABLE, "Upstreams", "", rows));

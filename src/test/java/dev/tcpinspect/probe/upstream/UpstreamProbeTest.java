@@ -34,6 +34,52 @@ class UpstreamProbeTest {
     static final int CLOSED = 9403;
     static final int SILENT = 9404;
     static final int SLOW = 9405;
+    static final int BULK = 9406;
+    static final int SINK = 9407;
+
+    /**
+     * Zero windows both ways, against the kernel's own count of the closures each side advertised
+     * (nstat's TCPToZeroWindowAdv), as the issue describes it: a gateway that stops reading a download
+     * from one upstream for a while (its receive buffer fills: our zero window), and one uploading to
+     * an upstream that stops reading for a while (the upstream's), seen on the gateway's interface.
+     * IPv4 for one, IPv6 for the other.
+     */
+    @Test
+    void zeroWindowsEitherWayAreCountedOnTheirUpstreamAsNstatCountsThem() throws Exception {
+        try (Lab lab = Lab.create();
+             var bulk = Traffic.listenSending(lab.server(), Lab.SERVER_V4, BULK, 1_000_000);
+             var sink = Traffic.listenSlowReader(lab.server(), Lab.SERVER_V6, SINK, 1500)) {
+            UpstreamProbe probe = new UpstreamProbe();
+            probe.set("add", "bulk=" + Lab.SERVER_V4 + ":" + BULK);
+            probe.set("add", "sink=[" + Lab.SERVER_V6 + "]:" + SINK);
+            try (ProbeSet set = lab.client().call(() -> ProbeSet.start(List.of(probe),
+                    ProbeSet.Options.defaults().interfaces(List.of(lab.clientIf()))))) {
+                long oursBefore = Cmd.nstat(lab.clientNs(), "TcpExtTCPToZeroWindowAdv");
+                long theirsBefore = Cmd.nstat(lab.serverNs(), "TcpExtTCPToZeroWindowAdv");
+                long read = lab.client().call(() -> {
+                    try (java.net.Socket s = new java.net.Socket()) {
+                        s.connect(new java.net.InetSocketAddress(Lab.SERVER_V4, BULK), 5000);
+                        Thread.sleep(1500); // the gateway stops reading
+                        return s.getInputStream().transferTo(java.io.OutputStream.nullOutputStream());
+                    }
+                });
+                assertEquals(1_000_000, read);
+                Traffic.upload(lab.client(), Lab.SERVER_V6, SINK, 1_000_000);
+                Thread.sleep(1000); // the sink reads the rest
+                long ours = Cmd.nstat(lab.clientNs(), "TcpExtTCPToZeroWindowAdv") - oursBefore;
+                long theirs = Cmd.nstat(lab.serverNs(), "TcpExtTCPToZeroWindowAdv") - theirsBefore;
+                Map<String, Map<String, Long>> counted = probe.counts();
+                System.out.println("upstream zero windows: nstat ours " + ours + ", the upstream's " + theirs + "; probe "
+                        + counted.get("bulk").get("zero_windows_sent") + ", " + counted.get("sink").get("zero_windows_received"));
+                assertTrue(ours > 0 && theirs > 0, "both windows closed: ours " + ours + ", theirs " + theirs);
+                assertEquals(ours, counted.get("bulk").get("zero_windows_sent"), "ours, as TCPToZeroWindowAdv: " + counted);
+                assertEquals(0, counted.get("bulk").get("zero_windows_received"), counted.toString());
+                assertEquals(theirs, counted.get("sink").get("zero_windows_received"),
+                        "the upstream's, as its TCPToZeroWindowAdv: " + counted);
+                assertEquals(0, counted.get("sink").get("zero_windows_sent"), counted.toString());
+            }
+        }
+    }
 
     @Test
     void fourUpstreamsGetTheStatesAndResultsTheirClientSaw() throws Exception {
@@ -63,10 +109,11 @@ class UpstreamProbeTest {
             // and the first SYN of each connection to the slow one: its handshakes take a second, long
             // enough for the client's own clock to tell the probe's latency apart from a system call's cost
             Loss.input(lab.serverNs(), "-A", Loss.everyOtherSynToPort(SLOW));
-            try (ProbeSet set = lab.client().call(() -> ProbeSet.start(List.of(probe), ProbeSet.Options.defaults()))) {
+            try (ProbeSet set = lab.client().call(() -> ProbeSet.start(List.of(probe),
+                    ProbeSet.Options.defaults().interfaces(List.of(lab.clientIf()))))) {
                 String plan = """
                         [{"port": %d, "n": 40, "bytes": 2000},
-                         {"port": %d, "n": 20, "bytes": 100000},
+                         {"port": %d, "n": 40, "bytes": 20000},
                          {"port": %d, "n": 8, "pause": 0.05},
                          {"port": %d, "n": 6, "parallel": true, "syncnt": 1},
                          {"port": %d, "n": 3}]"""

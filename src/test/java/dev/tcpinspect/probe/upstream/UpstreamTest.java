@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tcpinspect.snapshot.LogLinearHistogram;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -50,7 +51,51 @@ class UpstreamTest {
     }
 
     private static UpstreamHealth.Sample sample(long seconds, long refused, long inARow, long sent, long again) {
-        return new UpstreamHealth.Sample(seconds * 1_000_000_000L, refused, 0, 0, 0, 0, inARow, sent, again);
+        return new UpstreamHealth.Sample(seconds * 1_000_000_000L, refused, 0, 0, 0, 0, inARow, sent, again,
+                new LogLinearHistogram());
+    }
+
+    private static UpstreamHealth.Sample handshakes(long seconds, LogLinearHistogram h) {
+        LogLinearHistogram copy = new LogLinearHistogram();
+        copy.add(h);
+        return new UpstreamHealth.Sample(seconds * 1_000_000_000L, 0, 0, 0, 0, 0, 0, 0, 0, copy);
+    }
+
+    @Test
+    void handshakesMuchSlowerThanTheUpstreamsOwnBeforeDegradeIt() {
+        UpstreamHealth.Rules rules = UpstreamHealth.Rules.defaults();
+        UpstreamHealth h = new UpstreamHealth();
+        LogLinearHistogram all = new LogLinearHistogram();
+        for (int i = 0; i < 60; i++) {
+            all.record(20_000); // 20 ms: the upstream's usual
+        }
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(handshakes(0, all), rules).state());
+        for (int i = 0; i < 19; i++) {
+            all.record(90_000);
+        }
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(handshakes(1, all), rules).state(), "19: too few to judge");
+        all.record(90_000);
+        UpstreamHealth.Verdict slow = h.judge(handshakes(2, all), rules);
+        assertEquals(UpstreamHealth.State.DEGRADED, slow.state());
+        // percentiles are read as the middle of their bucket (within 3.2%): 90 ms reads 88.1
+        assertEquals(List.of("handshake p99 88.1 ms (last 10 s), 4x its p99 of 20.0 ms before"), slow.reasons());
+        // twice as slow is not three times; 1 ms against 0.1 ms is three times but within a LAN's 5 ms
+        UpstreamHealth g = new UpstreamHealth();
+        LogLinearHistogram twice = new LogLinearHistogram();
+        LogLinearHistogram lan = new LogLinearHistogram();
+        for (int i = 0; i < 60; i++) {
+            twice.record(20_000);
+            lan.record(100);
+        }
+        g.judge(handshakes(0, twice), rules);
+        UpstreamHealth l = new UpstreamHealth();
+        l.judge(handshakes(0, lan), rules);
+        for (int i = 0; i < 30; i++) {
+            twice.record(40_000);
+            lan.record(1_000);
+        }
+        assertEquals(UpstreamHealth.State.HEALTHY, g.judge(handshakes(1, twice), rules).state());
+        assertEquals(UpstreamHealth.State.HEALTHY, l.judge(handshakes(1, lan), rules).state());
     }
 
     @Test
