@@ -56,6 +56,18 @@ public class PacketCost {
                 }
             }
         }
+        // The upstream probe with one upstream named: its zero-window test on every segment (the
+        // window read, and while it is open the count of windows closed now), nothing else per packet.
+        for (String hook : new String[] {"tc", "xdp"}) {
+            ProbeSet.Options options = ProbeSet.Options.defaults().xdp(hook.equals("xdp"), XdpMode.AUTO);
+            List<Probe> upstream = ProbeRegistry.create(List.of("upstream"));
+            upstream.getFirst().set("add", "bench=198.18.0.1:443");
+            try (ProbeSet set = ProbeSet.load(upstream, options);
+                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
+                Program probe = set.object().program(hook.equals("xdp") ? Hook.XDP_INGRESS_PROGRAM : "tcpi_tc_ingress");
+                run(hook, "upstream (one named)", packets, probe, empty.program("tcpi_empty_" + hook));
+            }
+        }
     }
 
     static void run(String hook, String probes, Map<String, byte[]> packets, Program probe, Program baseline) {

@@ -200,12 +200,15 @@ static __always_inline __s64 upstream_windows_closed(__u64 stamp)
 	return ((stamp & UP_SOCK_OURS) ? 1 : 0) + ((stamp & UP_SOCK_THEIRS) ? 1 : 0);
 }
 
-/* A way gives up its connection: the windows it counted as closed are closed no longer. */
+/*
+ * A way gives up its connection: the windows it counted as closed are closed no longer. The stamp
+ * is emptied in one atomic step, so that a packet hook setting or clearing a bit on another CPU at
+ * that moment is either in the bits subtracted here or sees the way gone (upstream_on_segment).
+ */
 static __always_inline void upstream_sock_free(struct slot_way *w)
 {
-	upstream_closed_add(-upstream_windows_closed(w->stamp));
 	w->tag = 0;
-	w->stamp = 0;
+	upstream_closed_add(-upstream_windows_closed(__sync_fetch_and_and(&w->stamp, 0)));
 }
 
 /* A connection's tag in upstream_socks: its tuple's hash, as the packet hooks make it (never 0). */
@@ -215,6 +218,14 @@ static __always_inline __u64 upstream_sock_tag(const struct flow *flow)
 
 	tuple_of_flow(flow, &t);
 	return flowslot_hash(&t, sizeof(t) / 8);
+}
+
+static __always_inline struct slot_way *upstream_sock_find(__u64 tag)
+{
+	__u32 index = flowslot_set(tag, UP_SOCK_SET_BITS);
+	struct slot_set *set = bpf_map_lookup_elem(&upstream_socks, &index);
+
+	return set ? slot_find(set, tag) : NULL;
 }
 
 static __always_inline void upstream_sock_established(__u64 tag, int up)
@@ -231,22 +242,31 @@ static __always_inline void upstream_sock_established(__u64 tag, int up)
 
 		if (pushed >= 0 && pushed < UPSTREAM_MAX)
 			upstream_add(pushed, UP_STAT_SOCKETS_UNTRACKED, 1);
-		upstream_sock_free(w);
-	} else if (w->tag == tag) {
-		upstream_sock_free(w);
 	}
+	upstream_sock_free(w); /* whatever it held, a bit a late packet left on a free way included */
 	w->tag = tag;
 	w->stamp = (bpf_jiffies64() << UP_SOCK_SINCE) | (__u64)(up + 1);
 }
 
-static __always_inline void upstream_sock_ended(__u64 tag)
+/* Frees the connection's way; false when it has none (never established from here, or pushed out). */
+static __always_inline bool upstream_sock_ended(__u64 tag)
 {
-	__u32 index = flowslot_set(tag, UP_SOCK_SET_BITS);
-	struct slot_set *set = bpf_map_lookup_elem(&upstream_socks, &index);
-	struct slot_way *w = set ? slot_find(set, tag) : NULL;
+	struct slot_way *w = upstream_sock_find(tag);
 
-	if (w)
-		upstream_sock_free(w);
+	if (!w)
+		return false;
+	upstream_sock_free(w);
+	return true;
+}
+
+/*
+ * Whether a socket's connection is one this host opened to an upstream: its connect is under way
+ * (SYN_SENT), or it was established from there and still has its way. A connection an upstream's
+ * address opened to this host (a target without a port matches it too) is none.
+ */
+static __always_inline bool upstream_sock_outgoing(const struct sock *sk, const struct flow *flow)
+{
+	return sk->__sk_common.skc_state == TCP_SYN_SENT || upstream_sock_find(upstream_sock_tag(flow));
 }
 
 /* The outcome of a connect that closed in SYN_SENT, from the error the kernel gave the socket. */
@@ -281,9 +301,10 @@ static __always_inline void upstream_on_state(struct state_change *c)
 	int old = c->oldstate, new = c->newstate;
 	bool start = new == TCP_SYN_SENT;
 	bool connect_ended = old == TCP_SYN_SENT;
-	/* An established connection ends once: at its first state after ESTABLISHED or CLOSE_WAIT
-	 * that leads to the close (FIN_WAIT1, LAST_ACK, or CLOSE straight away on a reset). */
-	bool ended = (old == TCP_ESTABLISHED && new != TCP_CLOSE_WAIT) || (old == TCP_CLOSE_WAIT);
+	/* An established connection ends once: when its socket closes (CLOSE from FIN_WAIT2 as it
+	 * goes to TIME_WAIT, from LAST_ACK, CLOSING, or straight from ESTABLISHED on a reset), so
+	 * that what it sent and retransmitted after the application closed it is in. */
+	bool ended = new == TCP_CLOSE && old != TCP_SYN_SENT && old != TCP_SYN_RECV && old != TCP_LISTEN;
 
 	if (!start && !connect_ended && !ended)
 		return;
@@ -319,14 +340,18 @@ static __always_inline void upstream_on_state(struct state_change *c)
 			return;
 		}
 		if (new == TCP_CLOSE) {
-			upstream_add(up, upstream_failure(c->sk->sk_err), 1);
+			int err = c->sk->sk_err;
+			/* No error and no SYN ever sent: connect() failed before sending (no local port
+			 * left, no route): not the caller giving up. */
+			enum upstream_stat how = !err && tcp && !tcp->segs_out ? UP_STAT_OTHER_ERROR : upstream_failure(err);
+
+			upstream_add(up, how, 1);
 			upstream_add(up, UP_STAT_FAILED_IN_A_ROW, 1);
 		}
 		return;
 	}
-	upstream_sock_ended(upstream_sock_tag(&flow));
-	if (!tcp)
-		return;
+	if (!upstream_sock_ended(upstream_sock_tag(&flow)) || !tcp)
+		return; /* not a connection established from here (or its way was pushed out: counted) */
 	__u64 srtt = tcp->srtt_us >> 3, rttvar = tcp->mdev_us >> 2;
 
 	upstream_add(up, UP_STAT_ENDED, 1);
@@ -341,7 +366,10 @@ static __always_inline void upstream_on_state(struct state_change *c)
 	}
 }
 
-/* A socket's upstream outside a state change (the reset and retransmit tracepoints), or -1. */
+/*
+ * A socket's upstream outside a state change (the reset and retransmit tracepoints), or -1: only
+ * for connections this host opens or opened to it (upstream_sock_outgoing).
+ */
 static __always_inline int upstream_of_sock(const struct sock *sk)
 {
 	if (!upstream_enabled || !upstream_target_count || !sk)
@@ -351,7 +379,16 @@ static __always_inline int upstream_of_sock(const struct sock *sk)
 	struct flow flow = {};
 
 	flow_addrs_of_common(&sk->__sk_common, &flow);
-	return upstream_of(&flow);
+	int up = upstream_of(&flow);
+
+	if (up < 0)
+		return -1;
+	const struct tcp_sock *tcp = tcp_sock_of(sk);
+
+	if (!tcp)
+		return -1;
+	flow.lport = bpf_ntohs(tcp->inet_conn.icsk_inet.inet_sport);
+	return upstream_sock_outgoing(sk, &flow) ? up : -1;
 }
 
 /*
@@ -401,6 +438,10 @@ static __always_inline void upstream_on_segment(struct pkt *p, __u64 side)
 		if (!(__sync_fetch_and_or(&w->stamp, side) & side)) {
 			upstream_add(up, side == UP_SOCK_OURS ? UP_STAT_ZERO_WINDOWS_SENT : UP_STAT_ZERO_WINDOWS_RECEIVED, 1);
 			upstream_closed_add(1);
+			/* The connection ended on another CPU meanwhile: take the bit back, unless its
+			 * free already did (it empties the stamp and subtracts what it held). */
+			if (w->tag != tag && (__sync_fetch_and_and(&w->stamp, ~side) & side))
+				upstream_closed_add(-1);
 		}
 	} else if (w->stamp & side) {
 		if (__sync_fetch_and_and(&w->stamp, ~side) & side)

@@ -101,7 +101,8 @@ final class WatchCommand implements Callable<Integer> {
     @Option(names = "--socket", paramLabel = "PID:PORT",
             description = "A service's listening socket, for the listener probe (which it switches on): tcpinspect"
                     + " takes a duplicate of process PID's socket listening on PORT and attaches a socket filter, which"
-                    + " the connections it accepts from then on inherit; detached from them all at the end. Counts"
+                    + " the connections it accepts from then on inherit; detached from the listener and the connections"
+                    + " the service holds at the end (README: One service's traffic). Counts"
                     + " exactly that service's segments, bytes and flags, whatever the interface. Repeat for more (at"
                     + " most 16). The watch keeps root to detach at the end.")
     List<String> sockets = new ArrayList<>();

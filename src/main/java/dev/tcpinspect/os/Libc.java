@@ -58,9 +58,6 @@ public final class Libc {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle EPOLL_WAIT = fn("epoll_wait",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle PIDFD_OPEN = fn("pidfd_open", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle PIDFD_GETFD = fn("pidfd_getfd",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle BIND = fn("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SETSOCKOPT = fn("setsockopt",
@@ -230,10 +227,23 @@ public final class Libc {
         }
     }
 
-    /** A file descriptor that refers to the process pid (pidfd_open, Linux 5.3, glibc 2.36). */
+    /**
+     * System calls glibc wraps only from 2.36 on (pidfd_open, pidfd_getfd): through syscall(2), made
+     * when first used, so that an older glibc loads this class and everything else still works.
+     */
+    private static final class Syscalls {
+        static final MethodHandle SYSCALL = Native.downcallVariadic(LIBC, "libc", "syscall",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), 1);
+        /** The numbers of the generic system call table, which x86-64 and arm64 share for these. */
+        static final long PIDFD_OPEN = 434;
+        static final long PIDFD_GETFD = 438;
+    }
+
+    /** A file descriptor that refers to the process pid (pidfd_open, Linux 5.3). */
     public static int pidfdOpen(long pid) {
         try {
-            return check("pidfd_open(" + pid + ")", (int) PIDFD_OPEN.invokeExact(Native.errnoSlot(), (int) pid, 0));
+            return check("pidfd_open(" + pid + ")", (int) (long) Syscalls.SYSCALL.invokeExact(Native.errnoSlot(),
+                    Syscalls.PIDFD_OPEN, pid, 0L, 0L));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -245,8 +255,8 @@ public final class Libc {
      */
     public static int pidfdGetfd(int pidfd, int targetFd) {
         try {
-            return check("pidfd_getfd(" + targetFd + ")", (int) PIDFD_GETFD.invokeExact(Native.errnoSlot(), pidfd,
-                    targetFd, 0));
+            return check("pidfd_getfd(" + targetFd + ")", (int) (long) Syscalls.SYSCALL.invokeExact(Native.errnoSlot(),
+                    Syscalls.PIDFD_GETFD, (long) pidfd, (long) targetFd, 0L));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -290,6 +300,31 @@ public final class Libc {
     }
 
     /** A socket option that is a 64-bit number (SO_NETNS_COOKIE). */
+    /** SO_GET_FILTER (getsockopt): asked with no room, the number of a classic filter's blocks. */
+    public static final int SO_GET_FILTER = 26;
+
+    /** What socket filter a socket carries: none, a classic one (cBPF), or an eBPF program. */
+    public enum SocketFilter { NONE, CLASSIC, EBPF }
+
+    /** The socket's filter as SO_GET_FILTER tells it: 0 blocks is none; EACCES is an eBPF program. */
+    public static SocketFilter socketFilter(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment length = arena.allocateFrom(JAVA_INT, 0);
+            int rc = (int) GETSOCKOPT.invokeExact(Native.errnoSlot(), fd, SOL_SOCKET, SO_GET_FILTER, MemorySegment.NULL,
+                    length);
+            if (rc < 0) {
+                int errno = Native.lastErrno();
+                if (errno == Errno.EACCES) {
+                    return SocketFilter.EBPF;
+                }
+                throw new SystemCallException("getsockopt(SO_GET_FILTER)", errno);
+            }
+            return length.get(JAVA_INT, 0) > 0 ? SocketFilter.CLASSIC : SocketFilter.NONE;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     public static long getsockoptLong(int fd, int level, int option, String what) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(JAVA_LONG);

@@ -35,6 +35,14 @@ public final class Native {
                 : LINKER.downcallHandle(symbol, descriptor);
     }
 
+    /** An errno-capturing downcall of a variadic function, its fixed arguments the first {@code fixed}. */
+    public static MethodHandle downcallVariadic(SymbolLookup lookup, String library, String name,
+                                                FunctionDescriptor descriptor, int fixed) {
+        MemorySegment symbol = lookup.find(name).orElseThrow(() -> new UnsatisfiedLinkError(
+                library + " has no symbol " + name));
+        return LINKER.downcallHandle(symbol, descriptor, CAPTURE_ERRNO, Linker.Option.firstVariadicArg(fixed));
+    }
+
     /** The segment to pass as the hidden first argument of an errno-capturing downcall. */
     public static MemorySegment errnoSlot() {
         return ERRNO_SLOT.get();

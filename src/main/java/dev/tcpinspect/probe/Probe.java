@@ -76,6 +76,14 @@ public interface Probe {
      */
     default void close() {}
 
+    /**
+     * Whether closing it needs no privilege (true for what the kernel detaches on closing a file
+     * descriptor): a watch gives up root once attached only when every probe says so.
+     */
+    default boolean detachesWithoutPrivileges() {
+        return true;
+    }
+
     /** Layouts it shares with the C side, by the C struct's name: a test checks each against the object's BTF. */
     default List<StructLayout> sharedStructs() {
         return List.of();

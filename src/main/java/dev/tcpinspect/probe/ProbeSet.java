@@ -453,7 +453,7 @@ public final class ProbeSet implements AutoCloseable {
      * CAP_NET_ADMIN.
      */
     public synchronized boolean detachesWithoutPrivileges() {
-        return claims.isEmpty();
+        return claims.isEmpty() && probes.stream().allMatch(Probe::detachesWithoutPrivileges);
     }
 
     /** The interfaces still watched (the packet hooks' names, less those gone). */

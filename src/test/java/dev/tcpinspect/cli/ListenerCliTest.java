@@ -59,7 +59,14 @@ class ListenerCliTest {
                 try (TcpinspectProcess watch = TcpinspectProcess.start(null, "watch", "-i", "lo", "--probe", "listener",
                         "--socket", target, "--format", "json")) {
                     watch.awaitJson("ready", 60);
-                    curl(lab, 3);
+                    curl(lab, 1);
+                    // a second watch of the same listener is refused, and leaves the first one's filter in place
+                    Cmd.Result second = TcpinspectProcess.run(null, "watch", "-i", "lo", "--probe", "listener",
+                            "--socket", target, "--duration", "1");
+                    assertEquals(2, second.exit(), second.err());
+                    assertEquals(1, second.err().lines().count(), second.err());
+                    assertTrue(second.err().contains("another tcpinspect watches the listener on port " + SERVICE), second.err());
+                    curl(lab, 2);
                     watch.terminate();
                     assertEquals(0, watch.waitFor(30), watch.stderr());
                     JsonNode summary = watch.lines().stream().map(TcpinspectProcess::parse)

@@ -1,11 +1,8 @@
 package dev.tcpinspect.probe.listener;
 
 import dev.tcpinspect.ebpf.OpenObject;
-import dev.tcpinspect.ebpf.Program;
 import dev.tcpinspect.os.ForeignSockets;
-import dev.tcpinspect.os.Libc;
 import dev.tcpinspect.os.ProcessSockets;
-import dev.tcpinspect.os.SystemCallException;
 import dev.tcpinspect.probe.Hook;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeContext;
@@ -57,6 +54,7 @@ public final class ListenerProbe implements Probe {
     private final List<Target> targets = new ArrayList<>();
     private ProbeContext context;
     private final List<ForeignSockets.Hold> holds = new ArrayList<>();
+    private final List<ForeignSockets.Listener> attached = new ArrayList<>();
 
     private static Map<Stat, Desc> descs() {
         Map<Stat, Desc> m = new LinkedHashMap<>();
@@ -156,48 +154,52 @@ public final class ListenerProbe implements Probe {
 
     /**
      * Takes each listener's sockets from its process and attaches the filter to them, recorded (a
-     * watch killed with -9 leaves them to cleanup, or to the next watch of that listener).
+     * watch killed with -9 leaves them to cleanup, or to the next watch of that listener). The
+     * duplicates are closed at once: only the service keeps its sockets open.
      */
     @Override
     public void bind(ProbeContext context) {
         this.context = context;
-        Program filter = context.object().program(Hook.SOCKET.programs().getFirst());
+        if (targets.isEmpty()) {
+            return;
+        }
+        int program = context.object().program(Hook.SOCKET.programs().getFirst()).fd();
         for (Target t : targets) {
-            holds.add(ForeignSockets.hold(t.pid(), t.port()));
-            int[] attached = {0};
-            ForeignSockets.take(t.pid(), t.port(), true, fd -> {
-                filter.attachSocketOwned(fd);
-                attached[0]++;
-            });
-            if (attached[0] == 0) {
+            List<ForeignSockets.Listener> listeners = ForeignSockets.listeners(t.pid(), t.port());
+            if (listeners.isEmpty()) {
                 throw new IllegalStateException("process " + t.pid() + " no longer listens on port " + t.port());
+            }
+            for (ForeignSockets.Listener l : listeners) {
+                holds.add(ForeignSockets.hold(l));
+                attached.add(l); // before attaching: a failure half-way is undone as well
+                ForeignSockets.attach(l, program);
             }
         }
     }
 
     /**
-     * Detaches from the connections the listeners accepted meanwhile (they inherited the filter);
-     * the listeners themselves are detached with the object's links. Then the records go.
+     * Detaches from the listeners this probe attached to and from the connections they accepted
+     * meanwhile (ForeignSockets.detach), then lets the records go. A listener it never attached to
+     * (another watch's) is left alone.
      */
     @Override
     public void close() {
-        for (Target t : targets) {
+        for (ForeignSockets.Listener l : attached) {
             try {
-                ForeignSockets.take(t.pid(), t.port(), false, fd -> {
-                    try {
-                        Libc.setsockoptInt(fd, Libc.SOL_SOCKET, Libc.SO_DETACH_BPF, 0, "setsockopt(SO_DETACH_BPF)");
-                    } catch (SystemCallException e) {
-                        // that connection had no filter (accepted before the start) or has closed
-                    } finally {
-                        Libc.close(fd);
-                    }
-                });
+                ForeignSockets.detach(l);
             } catch (RuntimeException e) {
                 // the process is gone: its sockets, and the filters on them, with it
             }
         }
+        attached.clear();
         holds.forEach(ForeignSockets.Hold::close);
         holds.clear();
+    }
+
+    /** Detaching takes the service's sockets again, which takes the privileges a start had. */
+    @Override
+    public boolean detachesWithoutPrivileges() {
+        return targets.isEmpty();
     }
 
     @Override

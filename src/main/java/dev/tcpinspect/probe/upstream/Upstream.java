@@ -13,12 +13,13 @@ import java.util.regex.Pattern;
  * An upstream the user named (--upstream NAME=TARGET[,TARGET...]): the addresses or prefixes and the
  * port its connections go to. Host names are resolved once, when the upstream is parsed.
  *
- * @param name what every output calls it (a metric label: letters, digits, '_', '-', '.')
+ * @param name what every output calls it (a metric label: letters, digits, '_', '-')
  * @param spec the targets as the user wrote them
  * @param targets what they resolved to
  */
 public record Upstream(String name, String spec, List<Target> targets) {
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
+    /** No '.': a name is a key of JSON objects whose paths are dotted. */
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_-]{1,32}");
 
     public Upstream {
         targets = List.copyOf(targets);
@@ -74,8 +75,8 @@ public record Upstream(String name, String spec, List<Target> targets) {
         }
         String name = text.substring(0, eq).strip();
         if (!NAME.matcher(name).matches()) {
-            throw new IllegalArgumentException("upstream name '" + name + "' must be 1 to 32 letters, digits, '_', '-'"
-                    + " or '.'");
+            throw new IllegalArgumentException("upstream name '" + name + "' must be 1 to 32 letters, digits, '_' or"
+                    + " '-'");
         }
         String spec = text.substring(eq + 1).strip();
         if (spec.isEmpty()) {
@@ -83,11 +84,17 @@ public record Upstream(String name, String spec, List<Target> targets) {
         }
         List<Target> targets = new ArrayList<>();
         for (String one : spec.split(",")) {
+            if (one.isBlank()) {
+                continue;
+            }
             for (Target t : target(name, one.strip())) {
                 if (!targets.contains(t)) {
                     targets.add(t);
                 }
             }
+        }
+        if (targets.isEmpty()) {
+            throw new IllegalArgumentException("upstream " + name + " has no target (NAME=HOST:PORT or NAME=CIDR:PORT)");
         }
         return new Upstream(name, spec, targets);
     }

@@ -38,7 +38,10 @@ final class UpstreamHealth {
         static final long MIN_HANDSHAKE_EXCESS_US = 5_000;
     }
 
-    /** What the rules look at, cumulative since the start. */
+    /**
+     * What the rules look at, cumulative since the start; handshakes may be null in a reading kept
+     * in the window (only some keep theirs, so that a long window stays small).
+     */
     record Sample(long nanos, long refused, long timedOut, long unreachable, long abandoned, long otherError,
                   long failedInARow, long segsSent, long segsRetransmitted, LogLinearHistogram handshakes) {}
 
@@ -50,10 +53,20 @@ final class UpstreamHealth {
     }
 
     private final Deque<Sample> window = new ArrayDeque<>();
+    /** When a reading last kept its histogram (a tenth of the window apart, so a window holds about ten). */
+    private Long lastKeptHistogram;
 
     /** Adds the latest reading and judges the upstream by it and the window before it. */
     Verdict judge(Sample now, Rules rules) {
-        window.addLast(now);
+        long tenth = rules.windowSeconds() * 100_000_000L;
+        Sample kept = now;
+        if (lastKeptHistogram == null || now.nanos() - lastKeptHistogram >= tenth) {
+            lastKeptHistogram = now.nanos();
+        } else {
+            kept = new Sample(now.nanos(), now.refused(), now.timedOut(), now.unreachable(), now.abandoned(),
+                    now.otherError(), now.failedInARow(), now.segsSent(), now.segsRetransmitted(), null);
+        }
+        window.addLast(kept);
         long windowNanos = rules.windowSeconds() * 1_000_000_000L;
         while (window.size() > 1 && now.nanos() - window.peekFirst().nanos() > windowNanos) {
             window.removeFirst();
@@ -64,7 +77,7 @@ final class UpstreamHealth {
         if (now.failedInARow() >= rules.failures()) {
             state = State.UNHEALTHY;
             // the failures' kinds over the window, or since the start at the first reading
-            Sample since = first == now ? new Sample(now.nanos(), 0, 0, 0, 0, 0, 0, 0, 0, null) : first;
+            Sample since = window.size() == 1 ? new Sample(now.nanos(), 0, 0, 0, 0, 0, 0, 0, 0, null) : first;
             reasons.add(now.failedInARow() + " connects in a row failed" + kinds(since, now));
         }
         long sent = now.segsSent() - first.segsSent();
@@ -76,8 +89,10 @@ final class UpstreamHealth {
             reasons.add(String.format(Locale.ROOT, "%.1f%% of segments retransmitted (%d of %d, last %d s)",
                     again * 100.0 / sent, again, sent, rules.windowSeconds()));
         }
-        LogLinearHistogram recent = now.handshakes().minus(first.handshakes());
-        LogLinearHistogram baseline = first.handshakes();
+        // the window's handshakes since its oldest reading that kept a histogram
+        LogLinearHistogram baseline = window.stream().map(Sample::handshakes).filter(java.util.Objects::nonNull)
+                .findFirst().orElse(now.handshakes());
+        LogLinearHistogram recent = now.handshakes().minus(baseline);
         if (recent.count() >= Rules.MIN_WINDOW_HANDSHAKES && baseline.count() >= Rules.MIN_BASELINE_HANDSHAKES) {
             long p99 = recent.percentile(0.99);
             long usual = baseline.percentile(0.99);

@@ -42,6 +42,8 @@ public final class UpstreamProbe implements Probe {
     /** UPSTREAM_MAX and UPSTREAM_TARGETS_MAX in bpf/probes/upstream.h. */
     static final int MAX_UPSTREAMS = 16;
     static final int MAX_TARGETS = 64;
+    /** The longest health window: a reading a second is kept over it. */
+    static final long MAX_WINDOW_SECONDS = 600;
 
     /** enum upstream_stat, in value order. */
     enum Stat {
@@ -192,7 +194,7 @@ public final class UpstreamProbe implements Probe {
                     Setting.positive(name(), key, value, 100), rules.windowSeconds(), rules.minSegments(),
                     rules.handshakeFactor());
             case "window" -> new UpstreamHealth.Rules(rules.failures(), rules.retransmitPercent(),
-                    Setting.positive(name(), key, value, Setting.MAX_SECONDS), rules.minSegments(),
+                    Setting.positive(name(), key, value, MAX_WINDOW_SECONDS), rules.minSegments(),
                     rules.handshakeFactor());
             case "handshake_factor" -> new UpstreamHealth.Rules(rules.failures(), rules.retransmitPercent(),
                     rules.windowSeconds(), rules.minSegments(), Setting.positive(name(), key, value, 1000));

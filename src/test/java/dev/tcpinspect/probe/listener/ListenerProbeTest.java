@@ -53,6 +53,11 @@ class ListenerProbeTest {
                         }
                     }
                     assertEquals(2, Traffic.connect(lab.client(), Lab.SERVER_V4, OTHER, 2));
+                    // only the service holds its listener: a copy kept here would keep it listening after the
+                    // service let go of it (clients queued to nobody, its restart refused: EADDRINUSE)
+                    String holders = Cmd.run(List.of("ip", "netns", "exec", lab.serverNs(), "ss", "-Htlnp", "sport", "=",
+                            ":" + SERVICE), 30).ok().out();
+                    assertTrue(holders.contains("python3") && !holders.contains("java"), holders);
                     // a connection accepted while watched and still open when the watch ends
                     held = lab.client().call(() -> {
                         Socket s = new Socket();
