@@ -244,8 +244,13 @@ static __always_inline void upstream_sock_established(__u64 tag, int up)
 			upstream_add(pushed, UP_STAT_SOCKETS_UNTRACKED, 1);
 	}
 	upstream_sock_free(w); /* whatever it held, a bit a late packet left on a free way included */
-	w->tag = tag;
+	/* The stamp before the tag: a packet hook finds the way by its tag, and must find it whole. */
 	w->stamp = (bpf_jiffies64() << UP_SOCK_SINCE) | (__u64)(up + 1);
+	/* The compiler keeps the two stores in order, and x86-64 does too. On a CPU that may not, a
+	 * hook seeing the tag first could leave upstream_closed one too high (each segment then pays
+	 * a lookup), nothing worse. */
+	asm volatile("" ::: "memory");
+	w->tag = tag;
 }
 
 /* Frees the connection's way; false when it has none (never established from here, or pushed out). */

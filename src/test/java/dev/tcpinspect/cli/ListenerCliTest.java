@@ -97,4 +97,46 @@ class ListenerCliTest {
             }
         }
     }
+
+    /**
+     * A service whose listener carries a socket filter of its own (a classic one that accepts
+     * everything, as a service may attach): watch --socket is refused in one line, exit 2, and the
+     * service's filter stays (a second try is refused the same way, where an attach or a detach by
+     * the first would have replaced or removed it).
+     */
+    @Test
+    void aListenerWithAFilterOfItsOwnIsRefusedAndKeepsIt() throws Exception {
+        String service = """
+                import ctypes, socket, struct
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("%s", %d))
+                s.listen()
+                insn = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0xffffffff))  # ret #-1: keep all
+                s.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", 1, ctypes.addressof(insn)))  # SO_ATTACH_FILTER
+                print("ready", flush=True)
+                while True:
+                    c, _ = s.accept()
+                    c.close()
+                """.formatted(Lab.SERVER_V4, SERVICE + 1);
+        try (Lab lab = Lab.create()) {
+            Process p = new ProcessBuilder("ip", "netns", "exec", lab.serverNs(), "python3", "-c", service)
+                    .redirectErrorStream(true).start();
+            try {
+                BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()));
+                assertEquals("ready", out.readLine());
+                for (int attempt = 0; attempt < 2; attempt++) {
+                    Cmd.Result r = TcpinspectProcess.run(null, "watch", "-i", "lo", "--probe", "listener", "--socket",
+                            p.pid() + ":" + (SERVICE + 1), "--duration", "1");
+                    assertEquals(2, r.exit(), r.err());
+                    assertEquals(1, r.err().lines().count(), r.err());
+                    assertTrue(r.err().contains("has a socket filter of its own (classic)"), r.err());
+                }
+                assertTrue(!filterLoaded(), "nothing of tcpinspect's stayed");
+            } finally {
+                p.destroy();
+                p.waitFor();
+            }
+        }
+    }
 }

@@ -171,8 +171,8 @@ public final class ListenerProbe implements Probe {
             }
             for (ForeignSockets.Listener l : listeners) {
                 holds.add(ForeignSockets.hold(l));
-                attached.add(l); // before attaching: a failure half-way is undone as well
                 ForeignSockets.attach(l, program);
+                attached.add(l); // only once attached: a listener refused (a filter of its own) is left as it was
             }
         }
     }
