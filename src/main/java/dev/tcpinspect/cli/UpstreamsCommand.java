@@ -88,14 +88,9 @@ final class UpstreamsCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--duration must be a number of seconds above 0"
                     + " and at most " + (long) WatchCommand.MAX_SECONDS + ", not " + duration);
         }
-        Probe probe = ProbeRegistry.create(List.of(WatchCommand.UPSTREAM_PROBE)).getFirst();
-        for (String u : upstreams) {
-            try {
-                probe.set(WatchCommand.UPSTREAM_KEY, u);
-            } catch (IllegalArgumentException bad) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--upstream " + u + ": " + bad.getMessage());
-            }
-        }
+        List<Probe> chosen = new ArrayList<>();
+        WatchCommand.addTo(chosen, WatchCommand.UPSTREAM_PROBE, "--upstream", upstreams, spec);
+        Probe probe = chosen.getFirst();
         for (var e : settings.entrySet()) {
             String key = e.getKey();
             String prefix = WatchCommand.UPSTREAM_PROBE + ".";

@@ -200,8 +200,8 @@ final class WatchCommand implements Callable<Integer> {
                     + " and at most " + (long) MAX_SECONDS + " (leave it out to watch until Ctrl-C), not " + duration);
         }
         List<Probe> chosen = new ArrayList<>(probes.isEmpty() ? ProbeRegistry.all() : ProbeRegistry.create(probes));
-        addUpstreams(chosen);
-        addSockets(chosen);
+        addTo(chosen, UPSTREAM_PROBE, "--upstream", upstreams, spec);
+        addTo(chosen, LISTENER_PROBE, "--socket", sockets, spec);
         applySettings(chosen); // bad usage is reported before anything else is tried
         if (pcap == null && (pcapPayload || spec.commandLine().getParseResult().hasMatchedOption("--pcap-size")
                 || spec.commandLine().getParseResult().hasMatchedOption("--pcap-files"))) {
@@ -282,40 +282,25 @@ final class WatchCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** --upstream NAME=TARGET: the upstream probe's upstreams (resolved now), the probe added when --probe left it out. */
-    private void addUpstreams(List<Probe> chosen) {
-        if (upstreams.isEmpty()) {
+    /**
+     * --upstream NAME=TARGET and --socket PID:PORT: what the probe they belong to watches (its
+     * setting "add", which checks and resolves each now), the probe added when --probe left it out.
+     */
+    static void addTo(List<Probe> chosen, String probeName, String option, List<String> values,
+                      CommandLine.Model.CommandSpec spec) {
+        if (values.isEmpty()) {
             return;
         }
-        Probe probe = chosen.stream().filter(p -> p.name().equals(UPSTREAM_PROBE)).findFirst().orElse(null);
+        Probe probe = chosen.stream().filter(p -> p.name().equals(probeName)).findFirst().orElse(null);
         if (probe == null) {
-            probe = ProbeRegistry.create(List.of(UPSTREAM_PROBE)).getFirst();
+            probe = ProbeRegistry.create(List.of(probeName)).getFirst();
             chosen.add(probe);
         }
-        for (String u : upstreams) {
+        for (String v : values) {
             try {
-                probe.set(UPSTREAM_KEY, u);
+                probe.set(ADD_KEY, v);
             } catch (IllegalArgumentException bad) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--upstream " + u + ": " + bad.getMessage());
-            }
-        }
-    }
-
-    /** --socket PID:PORT: the listener probe's listeners, the probe added when --probe left it out. */
-    private void addSockets(List<Probe> chosen) {
-        if (sockets.isEmpty()) {
-            return;
-        }
-        Probe probe = chosen.stream().filter(p -> p.name().equals(LISTENER_PROBE)).findFirst().orElse(null);
-        if (probe == null) {
-            probe = ProbeRegistry.create(List.of(LISTENER_PROBE)).getFirst();
-            chosen.add(probe);
-        }
-        for (String s : sockets) {
-            try {
-                probe.set(UPSTREAM_KEY, s);
-            } catch (IllegalArgumentException bad) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--socket " + s + ": " + bad.getMessage());
+                throw new CommandLine.ParameterException(spec.commandLine(), option + " " + v + ": " + bad.getMessage());
             }
         }
     }
@@ -323,9 +308,9 @@ final class WatchCommand implements Callable<Integer> {
     /** The probe --socket configures (its setting "add" takes PID:PORT). */
     static final String LISTENER_PROBE = "listener";
 
-    /** The probe --upstream configures, and its setting that adds one upstream (NAME=TARGET). */
+    /** The probe --upstream configures, and the setting that adds one thing for a probe to watch. */
     static final String UPSTREAM_PROBE = "upstream";
-    static final String UPSTREAM_KEY = "add";
+    static final String ADD_KEY = "add";
 
     /** --set PROBE.KEY=VALUE on the chosen probes, before anything is loaded; a bad one is bad usage. */
     private void applySettings(List<Probe> chosen) {
