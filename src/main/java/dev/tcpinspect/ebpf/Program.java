@@ -199,22 +199,7 @@ public final class Program {
     public SocketFilterLink attachSocket(int socketFd) {
         Libc.setsockoptInt(socketFd, Libc.SOL_SOCKET, Libc.SO_ATTACH_BPF, fd(),
                 "setsockopt(SO_ATTACH_BPF, " + name + ")");
-        return owner.own(new SocketFilterLink(socketFd, name, false));
-    }
-
-    /**
-     * Attaches as a socket filter to a socket descriptor handed over for good (a duplicate taken
-     * from another process): the link detaches and then closes it. Closed here if attaching fails.
-     */
-    public SocketFilterLink attachSocketOwned(int socketFd) {
-        try {
-            Libc.setsockoptInt(socketFd, Libc.SOL_SOCKET, Libc.SO_ATTACH_BPF, fd(),
-                    "setsockopt(SO_ATTACH_BPF, " + name + ")");
-        } catch (RuntimeException e) {
-            Libc.close(socketFd);
-            throw e;
-        }
-        return owner.own(new SocketFilterLink(socketFd, name, true));
+        return owner.own(new SocketFilterLink(socketFd, name));
     }
 
     /**

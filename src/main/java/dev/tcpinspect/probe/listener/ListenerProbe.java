@@ -140,10 +140,6 @@ public final class ListenerProbe implements Probe {
         return new Target(pid, port);
     }
 
-    public List<Target> targets() {
-        return List.copyOf(targets);
-    }
-
     @Override
     public void configure(OpenObject object, ProbeSet.Options options) {
         ByteBuffer ports = ByteBuffer.allocate(2 * MAX_LISTENERS).order(ByteOrder.nativeOrder());

@@ -221,10 +221,6 @@ public final class UpstreamProbe implements Probe {
         upstreams.add(upstream);
     }
 
-    public List<Upstream> upstreams() {
-        return List.copyOf(upstreams);
-    }
-
     @Override
     public List<StructLayout> sharedStructs() {
         return List.of(TARGET);
