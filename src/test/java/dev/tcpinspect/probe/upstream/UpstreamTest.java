@@ -108,13 +108,13 @@ class UpstreamTest {
         assertEquals(UpstreamHealth.State.UNHEALTHY, five.state());
         assertEquals(List.of("5 connects in a row failed (last 2 s: refused 5)"), five.reasons());
         assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(3, 5, 0, 0, 0), rules).state(), "a success clears it");
-        // 2% of the segments of the window retransmitted degrade it; fewer than 100 segments are not judged
+        // 1% of the segments of the window retransmitted degrade it; fewer than 100 segments are not judged
         assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(4, 5, 0, 99, 1), rules).state());
-        UpstreamHealth.Verdict lossy = h.judge(sample(5, 5, 0, 1000, 20), rules);
+        UpstreamHealth.Verdict lossy = h.judge(sample(5, 5, 0, 1000, 10), rules);
         assertEquals(UpstreamHealth.State.DEGRADED, lossy.state());
-        assertEquals(List.of("2.0% of segments retransmitted (20 of 1000, last 10 s)"), lossy.reasons());
+        assertEquals(List.of("1.0% of segments retransmitted (10 of 1000, last 10 s)"), lossy.reasons());
         // the window moves on: 10 s later, with nothing retransmitted since, it is healthy again
-        assertEquals(UpstreamHealth.State.DEGRADED, h.judge(sample(14, 5, 0, 1100, 40), rules).state());
-        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(16, 5, 0, 1300, 40), rules).state());
+        assertEquals(UpstreamHealth.State.DEGRADED, h.judge(sample(14, 5, 0, 1100, 20), rules).state());
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(16, 5, 0, 1300, 20), rules).state());
     }
 }
