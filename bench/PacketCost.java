@@ -56,8 +56,13 @@ public class PacketCost {
                 }
             }
         }
-        // The upstream probe with one upstream named: its zero-window test on every segment (the
-        // window read, and while it is open the count of windows closed now), nothing else per packet.
+        // The upstream probe with one upstream named (port 443), on flows not to it: the test of the
+        // remote port against the targets' on every segment, then for a segment from port 443 (the
+        // last rows: a flow with an upstream's port) the zero-window test and, with data or a FIN,
+        // the one lookup in upstream_socks that stalled streams cost.
+        packets.put("data ipv4 from :443", Frame.ipv4().sport(443).tcpOptions(12).flags(Frame.ACK | Frame.PSH)
+                .payload(1448).build());
+        packets.put("pure ACK ipv4 from :443", Frame.ipv4().sport(443).tcpOptions(12).flags(Frame.ACK).build());
         for (String hook : new String[] {"tc", "xdp"}) {
             ProbeSet.Options options = ProbeSet.Options.defaults().xdp(hook.equals("xdp"), XdpMode.AUTO);
             List<Probe> upstream = ProbeRegistry.create(List.of("upstream"));

@@ -104,10 +104,11 @@ static __always_inline struct slot_way *slot_find(struct slot_set *set, __u64 ta
 
 /*
  * The way holding tag, else a free one, else the oldest (the caller sees from its tag whether it
- * pushes another flow out). Indices rather than pointers: the verifier takes no arithmetic on the
- * pointer the compiler may make of a choice between pointers.
+ * pushes another flow out): its index here, the way itself from slot_take. Indices rather than
+ * pointers: the verifier takes no arithmetic on the pointer the compiler may make of a choice
+ * between pointers.
  */
-static __always_inline struct slot_way *slot_take(struct slot_set *set, __u64 tag)
+static __always_inline int slot_take_index(struct slot_set *set, __u64 tag)
 {
 	int found = -1, free = -1, oldest = 0;
 
@@ -122,7 +123,23 @@ static __always_inline struct slot_way *slot_take(struct slot_set *set, __u64 ta
 	}
 	int pick = found >= 0 ? found : free >= 0 ? free : oldest;
 
-	return &set->way[pick & (SLOT_WAYS - 1)];
+	return pick & (SLOT_WAYS - 1);
+}
+
+static __always_inline struct slot_way *slot_take(struct slot_set *set, __u64 tag)
+{
+	return &set->way[slot_take_index(set, tag)];
+}
+
+/* The index of the way holding tag, or -1: for a probe keeping more per way in a map beside the set's. */
+static __always_inline int slot_index(struct slot_set *set, __u64 tag)
+{
+#pragma unroll
+	for (int i = 0; i < SLOT_WAYS; i++) {
+		if (set->way[i].tag == tag)
+			return i;
+	}
+	return -1;
 }
 
 #endif

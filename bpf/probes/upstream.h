@@ -6,8 +6,9 @@
  * which user space sets before loading (upstream_targets: constants, so a watch with no upstream
  * runs none of this code). Per upstream: connect attempts and how each ended, handshake latency,
  * smoothed RTT at the end of a connection, retransmits, resets, bytes and segments of the
- * connections that ended, and zero windows either way. All from the state-change and TCP
- * tracepoints, but for the zero windows, which the packet hooks see.
+ * connections that ended, zero windows either way, and what tells a stalled stream. All from the
+ * state-change and TCP tracepoints, but for the windows and the data's timing, which the packet
+ * hooks see.
  *
  * Zero windows: an established connection to an upstream keeps a way in upstream_socks (tag: its
  * tuple's hash, the one the packet hooks make of its segments) with its upstream and whether each
@@ -16,6 +17,14 @@
  * a window open reopens it. A closure is counted once, as the kernel's TCPToZeroWindowAdv counts
  * those it advertises, however many segments repeat it. upstream_closed counts the windows closed
  * now, so that while none is, a segment with an open window costs no lookup.
+ *
+ * Stalled streams: the same way's entry in upstream_streams holds when data last arrived and last
+ * left (the coarse monotonic clock, in ms), how many arrivals since our last data came a pause of
+ * UP_STREAM_PAUSE_MS or more apart (a stream's events, not one response's segments), and whether
+ * the upstream sent its FIN. User space reads it every second and judges which connections wait for
+ * data that does not come (probe/upstream). So each segment carrying data or a FIN whose remote
+ * port is a target's (upstream_ports) costs one lookup in upstream_socks; the entry is written only
+ * for a connection to an upstream, and only when the millisecond changed.
  *
  * How a connect ends is told by the error the kernel gave the socket when it closed in SYN_SENT
  * (sk_err, set before the change to CLOSE): ECONNREFUSED for a RST answering the SYN (the kernel
@@ -26,7 +35,8 @@
  * per packet, so sharing a line between CPUs costs nothing that matters, and a twin copy or a
  * softirq interrupting a handler on the same CPU cannot lose an update.
  *
- * Shared with Java (probe/upstream): struct upstream_target, enum upstream_stat, enum upstream_hist.
+ * Shared with Java (probe/upstream): struct upstream_target, struct upstream_stream, enum
+ * upstream_stat, enum upstream_hist.
  */
 #ifndef TCPINSPECT_PROBE_UPSTREAM_H
 #define TCPINSPECT_PROBE_UPSTREAM_H
@@ -81,13 +91,30 @@ enum upstream_hist {
 	UP_HIST_MAX = 2,
 };
 
+/* Per way of upstream_socks (set * SLOT_WAYS + way), what a stall is judged by; zeroed when the
+ * way takes a connection. Written by the packet hooks without atomics: the two directions write
+ * different fields but for arrivals, where a lost update only delays a stream's recognition. */
+struct upstream_stream {
+	__u32 received_ms; /* clock (ms, mod 2^32, never 0) when data last arrived; 0: none yet */
+	__u32 sent_ms;     /* ... when data last left */
+	__u16 arrivals;    /* data arrivals since our last data, UP_STREAM_PAUSE_MS apart or more (saturates) */
+	__u8 fin;          /* the upstream sent its FIN: it has nothing more to send */
+	__u8 pad[5];
+};
+
+#define UP_STREAM_PAUSE_MS 10 /* a pause in the arrivals that makes the next one another of a stream's events */
+
 PROBE_SWITCH(upstream);
 SHARED_WITH_JAVA(struct upstream_target, upstream_target);
+SHARED_WITH_JAVA(struct upstream_stream, upstream_stream);
 SHARED_WITH_JAVA(enum upstream_stat, upstream_stat);
 SHARED_WITH_JAVA(enum upstream_hist, upstream_hist);
 
 const volatile struct upstream_target upstream_targets[UPSTREAM_TARGETS_MAX] = {};
 const volatile __u32 upstream_target_count = 0;
+/* Bit n of the 65,536: some target has port n (every bit when a target has no port). A segment whose
+ * remote port has no bit is no upstream connection's, and costs no lookup. */
+const volatile __u64 upstream_ports[1024] = {};
 
 /* Index upstream * UP_STAT_MAX + stat. */
 struct {
@@ -117,6 +144,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct slot_set);
 } upstream_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLOT_WAYS << UP_SOCK_SET_BITS);
+	__type(key, __u32);
+	__type(value, struct upstream_stream);
+} upstream_streams SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -235,7 +269,10 @@ static __always_inline void upstream_sock_established(__u64 tag, int up)
 
 	if (!set)
 		return;
-	struct slot_way *w = slot_take(set, tag);
+	int way = slot_take_index(set, tag);
+	struct slot_way *w = &set->way[way];
+	__u32 stream_index = index * SLOT_WAYS + way;
+	struct upstream_stream *stream = bpf_map_lookup_elem(&upstream_streams, &stream_index);
 
 	if (w->tag && w->tag != tag) {
 		int pushed = (int)(w->stamp & UP_SOCK_UPSTREAM) - 1;
@@ -244,7 +281,9 @@ static __always_inline void upstream_sock_established(__u64 tag, int up)
 			upstream_add(pushed, UP_STAT_SOCKETS_UNTRACKED, 1);
 	}
 	upstream_sock_free(w); /* whatever it held, a bit a late packet left on a free way included */
-	/* The stamp before the tag: a packet hook finds the way by its tag, and must find it whole. */
+	if (stream)
+		__builtin_memset(stream, 0, sizeof(*stream));
+	/* The stream and the stamp before the tag: a packet hook finds the way by its tag, and must find it whole. */
 	w->stamp = (bpf_jiffies64() << UP_SOCK_SINCE) | (__u64)(up + 1);
 	/* The compiler keeps the two stores in order, and x86-64 does too. On a CPU that may not, a
 	 * hook seeing the tag first could leave upstream_closed one too high (each segment then pays
@@ -396,11 +435,57 @@ static __always_inline int upstream_of_sock(const struct sock *sk)
 	return upstream_sock_outgoing(sk, &flow) ? up : -1;
 }
 
+/* The coarse monotonic clock in ms (mod 2^32), never 0: 0 marks "never" in upstream_stream. */
+static __always_inline __u32 upstream_clock_ms(void)
+{
+	__u32 ms = (__u32)(bpf_ktime_get_coarse_ns() / 1000000);
+
+	return ms ? ms : 1;
+}
+
+/*
+ * Data or a FIN of a connection to an upstream, at way index of upstream_socks: when data last
+ * moved each way, and the arrivals that make a stream. Our data starts a new wait for an answer
+ * (arrivals from 0); the first arrival after it counts 1, each after a pause of UP_STREAM_PAUSE_MS
+ * one more. Fields are written only when they change: most segments of a busy connection arrive
+ * within the millisecond of the one before.
+ */
+static __always_inline void upstream_stream_moved(__u32 index, struct pkt *p, bool arriving)
+{
+	struct upstream_stream *s = bpf_map_lookup_elem(&upstream_streams, &index);
+
+	if (!s)
+		return;
+	if (arriving && (p->tcp.flags & TCP_FLAG_FIN) && !s->fin)
+		s->fin = 1;
+	if (!p->tcp.payload_len)
+		return;
+	__u32 now = upstream_clock_ms();
+
+	if (!arriving) {
+		if (s->sent_ms != now)
+			s->sent_ms = now;
+		if (s->arrivals)
+			s->arrivals = 0;
+		return;
+	}
+	__u32 last = s->received_ms;
+
+	if (last == now)
+		return;
+	if (!s->arrivals)
+		s->arrivals = 1;
+	else if (now - last >= UP_STREAM_PAUSE_MS && s->arrivals < 0xffff)
+		s->arrivals++;
+	s->received_ms = now;
+}
+
 /*
  * A segment on a watched interface, leaving (side UP_SOCK_OURS: the window we advertise) or
  * arriving (UP_SOCK_THEIRS: the upstream's): a window of a connection to an upstream that closes or
- * reopens. SYNs and resets carry no window that means anything here. The flags are set and cleared
- * atomically: the two directions of a connection may be on two CPUs at once.
+ * reopens, and the data and FINs that stalls are judged by. SYNs and resets carry no window that
+ * means anything here. The window flags are set and cleared atomically: the two directions of a
+ * connection may be on two CPUs at once.
  */
 static __always_inline void upstream_on_segment(struct pkt *p, __u64 side)
 {
@@ -410,18 +495,23 @@ static __always_inline void upstream_on_segment(struct pkt *p, __u64 side)
 
 	if ((flags & (TCP_FLAG_SYN | TCP_FLAG_RST)) || !(flags & TCP_FLAG_ACK))
 		return;
+	__u16 remote_port = side == UP_SOCK_THEIRS ? p->tcp.sport : p->tcp.dport;
+
+	if (!((upstream_ports[remote_port >> 6] >> (remote_port & 63)) & 1))
+		return; /* no target's port: no upstream connection's segment */
 	struct tcphdr *th = pkt_tcp_header(p);
 
 	if (!th)
 		return;
 	bool zero = th->window == 0;
+	bool moves = p->tcp.payload_len || (flags & TCP_FLAG_FIN);
 
-	if (!zero) {
+	if (!zero && !moves) {
 		__u32 zero_key = 0;
 		__s64 *closed = bpf_map_lookup_elem(&upstream_closed, &zero_key);
 
 		if (!closed || *closed <= 0)
-			return; /* every window of every upstream connection is open */
+			return; /* a bare ACK, and every window of every upstream connection is open */
 	}
 	__u64 tag = pkt_tuple_hash(p);
 
@@ -429,14 +519,17 @@ static __always_inline void upstream_on_segment(struct pkt *p, __u64 side)
 		return;
 	__u32 index = flowslot_set(tag, UP_SOCK_SET_BITS);
 	struct slot_set *set = bpf_map_lookup_elem(&upstream_socks, &index);
-	struct slot_way *w = set ? slot_find(set, tag) : NULL;
+	int way = set ? slot_index(set, tag) : -1;
 
-	if (!w)
+	if (way < 0)
 		return;
+	struct slot_way *w = &set->way[way & (SLOT_WAYS - 1)];
 	int up = (int)(w->stamp & UP_SOCK_UPSTREAM) - 1;
 
 	if (up < 0 || up >= UPSTREAM_MAX)
 		return;
+	if (moves)
+		upstream_stream_moved(index * SLOT_WAYS + way, p, side == UP_SOCK_THEIRS);
 	if (zero) {
 		if (w->stamp & side)
 			return; /* closed already: a repeat, or a probe's answer */

@@ -66,7 +66,7 @@ final class UpstreamsCommand implements Callable<Integer> {
 
     @Option(names = "--set", paramLabel = "upstream.KEY=VALUE", mapFallbackValue = "",
             description = "Change a health threshold, as watch --set: upstream.failures, upstream.retransmit_percent,"
-                    + " upstream.window, upstream.handshake_factor.")
+                    + " upstream.window, upstream.handshake_factor, upstream.stall.")
     java.util.Map<String, String> settings = new java.util.LinkedHashMap<>();
 
     @Option(names = "--netns", paramLabel = "NAME", description = "The connections made in the network namespace NAME (ip netns).")

@@ -473,6 +473,16 @@ class SharedLayoutTest {
             expectEntries(problems, obj.map("upstream_hist"), constant(UpstreamProbe.class, "MAX_UPSTREAMS")
                     * probe("upstream").sharedEnums().get("upstream_hist").size() * LogLinearHistogram.BUCKETS,
                     "UpstreamProbe.MAX_UPSTREAMS x enum upstream_hist x LogLinearHistogram.BUCKETS");
+            // upstream.h: 1 << UP_SOCK_SET_BITS sets of SLOT_WAYS ways, and a struct upstream_stream per way
+            int upSets = constant(UpstreamProbe.class, "SOCK_SETS");
+            int upWays = constant(UpstreamProbe.class, "SOCK_WAYS");
+            expectEntries(problems, obj.map("upstream_socks"), upSets, "UpstreamProbe.SOCK_SETS");
+            if (obj.map("upstream_socks").valueSize() != 16 * upWays) {
+                problems.add("upstream_socks: C sets of " + obj.map("upstream_socks").valueSize() + " bytes; Java reads "
+                        + upWays + " ways of 16 (tag, stamp)");
+            }
+            expectEntries(problems, obj.map("upstream_streams"), (long) upSets * upWays,
+                    "UpstreamProbe.SOCK_SETS x SOCK_WAYS");
             // Drop reasons: DROP_REASON_SLOTS, the last shared by every reason past it (Java: "OTHER").
             expectEntries(problems, obj.map("drops_by_reason"), constant(DropsProbe.class, "REASON_SLOTS"),
                     "DropsProbe.REASON_SLOTS");

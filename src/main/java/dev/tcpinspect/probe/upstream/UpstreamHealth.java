@@ -11,9 +11,10 @@ import java.util.Locale;
  * One upstream's health from its counters, by rules modelled on proxies' outlier detection
  * (Envoy's consecutive gateway failures, a failure percentage, latency against the host's own
  * history): unhealthy after so many connects in a row failed; degraded while the connections that
- * ended in the last window retransmitted more than a share of the segments they sent, or while the
- * window's handshakes are much slower than the upstream's own before it. Pure logic: the probe
- * feeds it a reading every second.
+ * ended in the last window retransmitted more than a share of the segments they sent, while the
+ * window's handshakes are much slower than the upstream's own before it, or while a connection
+ * waits for data that does not come ({@link StreamStalls}: a proxy's read timeout, seen from below).
+ * Pure logic: the probe feeds it a reading every second.
  */
 final class UpstreamHealth {
     /** Healthy, degraded, unhealthy: the order is the severity, and the metric's value. */
@@ -26,12 +27,13 @@ final class UpstreamHealth {
     }
 
     /** The thresholds (watch --set upstream.KEY=VALUE). */
-    record Rules(long failures, double retransmitPercent, long windowSeconds, long minSegments, long handshakeFactor) {
+    record Rules(long failures, double retransmitPercent, long windowSeconds, long minSegments, long handshakeFactor,
+                 long stallSeconds) {
         static Rules defaults() {
             // 1%: an upstream losing 5% of the packets sent to it retransmits about 4% of its segments
             // (pure ACKs are among those sent, and are never retransmitted), and a 10 s window of such
             // an upstream read 2.2% to 7.4% in six runs; a healthy path retransmits next to none
-            return new Rules(5, 1.0, 10, 100, 3);
+            return new Rules(5, 1.0, 10, 100, 3, 10);
         }
 
         /** Handshakes a window needs before its p99 is judged, and the baseline before the window. */
@@ -46,7 +48,8 @@ final class UpstreamHealth {
      * in the window (only some keep theirs, so that a long window stays small).
      */
     record Sample(long nanos, long refused, long timedOut, long unreachable, long abandoned, long otherError,
-                  long failedInARow, long segsSent, long segsRetransmitted, LogLinearHistogram handshakes) {}
+                  long failedInARow, long segsSent, long segsRetransmitted, LogLinearHistogram handshakes,
+                  int stalled, long longestStallMs) {}
 
     /** A state and the reasons for it (none when healthy). */
     record Verdict(State state, List<String> reasons) {
@@ -67,7 +70,8 @@ final class UpstreamHealth {
             lastKeptHistogram = now.nanos();
         } else {
             kept = new Sample(now.nanos(), now.refused(), now.timedOut(), now.unreachable(), now.abandoned(),
-                    now.otherError(), now.failedInARow(), now.segsSent(), now.segsRetransmitted(), null);
+                    now.otherError(), now.failedInARow(), now.segsSent(), now.segsRetransmitted(), null, now.stalled(),
+                    now.longestStallMs());
         }
         window.addLast(kept);
         long windowNanos = rules.windowSeconds() * 1_000_000_000L;
@@ -80,7 +84,7 @@ final class UpstreamHealth {
         if (now.failedInARow() >= rules.failures()) {
             state = State.UNHEALTHY;
             // the failures' kinds over the window, or since the start at the first reading
-            Sample since = window.size() == 1 ? new Sample(now.nanos(), 0, 0, 0, 0, 0, 0, 0, 0, null) : first;
+            Sample since = window.size() == 1 ? new Sample(now.nanos(), 0, 0, 0, 0, 0, 0, 0, 0, null, 0, 0) : first;
             reasons.add(now.failedInARow() + " connects in a row failed" + kinds(since, now));
         }
         long sent = now.segsSent() - first.segsSent();
@@ -91,6 +95,14 @@ final class UpstreamHealth {
             }
             reasons.add(String.format(Locale.ROOT, "%.1f%% of segments retransmitted (%d of %d, last %d s)",
                     again * 100.0 / sent, again, sent, rules.windowSeconds()));
+        }
+        if (now.stalled() > 0) {
+            if (state == State.HEALTHY) {
+                state = State.DEGRADED;
+            }
+            reasons.add(String.format(Locale.ROOT, "%d %s nothing for %d s or more while data was expected (longest %d s)",
+                    now.stalled(), now.stalled() == 1 ? "stream stalled: it received" : "streams stalled: they received",
+                    rules.stallSeconds(), now.longestStallMs() / 1000));
         }
         // the window's handshakes since its oldest reading that kept a histogram
         LogLinearHistogram baseline = window.stream().map(Sample::handshakes).filter(java.util.Objects::nonNull)

@@ -1,6 +1,7 @@
 package dev.tcpinspect.probe.upstream;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import dev.tcpinspect.ebpf.BpfMap;
@@ -35,8 +36,9 @@ import java.util.Set;
 /**
  * upstream (bpf/probes/upstream.h): per upstream the user named (--upstream NAME=TARGET), how the
  * connections this host opens to it fare: connect results, handshake latency, RTT, retransmits,
- * resets, bytes; and a health state (healthy, degraded, unhealthy) with its reasons, judged every
- * second ({@link UpstreamHealth}), whose changes are alerts of type "upstream".
+ * resets, bytes, zero windows, stalled streams ({@link StreamStalls}); and a health state (healthy,
+ * degraded, unhealthy) with its reasons, judged every second ({@link UpstreamHealth}), whose changes
+ * are alerts of type "upstream".
  */
 public final class UpstreamProbe implements Probe {
     /** UPSTREAM_MAX and UPSTREAM_TARGETS_MAX in bpf/probes/upstream.h. */
@@ -44,6 +46,13 @@ public final class UpstreamProbe implements Probe {
     static final int MAX_TARGETS = 64;
     /** The longest health window: a reading a second is kept over it. */
     static final long MAX_WINDOW_SECONDS = 600;
+    /** The longest stall time (upstream.stall). */
+    static final long MAX_STALL_SECONDS = 3600;
+    /** upstream_socks: 1 << UP_SOCK_SET_BITS sets of SLOT_WAYS ways (tag, stamp); upstream_streams: one entry per way. */
+    static final int SOCK_SETS = 1024;
+    static final int SOCK_WAYS = 4;
+    /** The stamp's upstream + 1 (UP_SOCK_UPSTREAM). */
+    private static final long STAMP_UPSTREAM = 0xff;
 
     /** enum upstream_stat, in value order. */
     enum Stat {
@@ -64,6 +73,14 @@ public final class UpstreamProbe implements Probe {
             JAVA_BYTE.withName("prefix_len"),
             JAVA_BYTE.withName("upstream"),
             JAVA_SHORT.withName("pad")).withName("upstream_target");
+
+    /** struct upstream_stream: when data last moved each way on a connection to an upstream. */
+    static final StructLayout STREAM = MemoryLayout.structLayout(
+            JAVA_INT.withName("received_ms"),
+            JAVA_INT.withName("sent_ms"),
+            JAVA_SHORT.withName("arrivals"),
+            JAVA_BYTE.withName("fin"),
+            MemoryLayout.sequenceLayout(5, JAVA_BYTE).withName("pad")).withName("upstream_stream");
 
     private static final Export.Family CONNECTS = new Export.Family("upstream_connects",
             "Connects from this host to each upstream by result: established, refused (a RST answered the SYN),"
@@ -88,6 +105,10 @@ public final class UpstreamProbe implements Probe {
     private static final Export.Family ZERO_WINDOWS = new Export.Family("upstream_zero_windows",
             "Zero windows on connections to each upstream: sent (our receive buffer was full: this host read too"
                     + " slowly) and received (the upstream's was full)");
+    private static final Export.Family STALLED = new Export.Family("upstream_stalled_streams",
+            "Connections to each upstream stalled now: waiting for data that has not come for upstream.stall seconds");
+    private static final Export.Family STALLS = new Export.Family("upstream_stalls",
+            "Stalls that began on connections to each upstream (a connection that stalls again after data moved counts again)");
     private static final Export.Family HEALTH = new Export.Family("upstream_health",
             "Each upstream's health: 0 healthy, 1 degraded, 2 unhealthy (the reasons are in /api/snapshot and the alerts)");
 
@@ -124,6 +145,9 @@ public final class UpstreamProbe implements Probe {
             "connections to upstreams whose windows went unwatched (table full)",
             "Connections to upstreams whose zero windows went uncounted: 4,096 were established at once")
             .role(Role.NOT_SHOWN).metric(Export.Family.UNTRACKED, "probe", "upstream", "table", "sockets");
+    private static final Desc STALLS_BEGUN = Desc.of("upstream_stalls", "stalls on upstreams",
+            "Stalls that began on connections to each upstream: data expected, none for upstream.stall seconds")
+            .metricByKey(STALLS, "upstream");
     private static final Desc HANDSHAKE_MS = Desc.of("upstream_handshake_ms", "handshakes by upstream",
             "Handshake latency of connects to each upstream: SYN_SENT to ESTABLISHED").metricByKey(HANDSHAKE, "upstream");
     private static final Desc RTT_MS = Desc.of("upstream_rtt_ms", "RTT by upstream",
@@ -136,7 +160,10 @@ public final class UpstreamProbe implements Probe {
     private ProbeContext context;
     private UpstreamHealth[] health;
     private UpstreamHealth.Verdict[] verdicts;
+    private StreamStalls stalls;
     private long lastJudged;
+    /** When a connection seen waiting at the last judgement stalls at the earliest: judged then, not a second later. */
+    private long nextStallDue;
     private static final long MIN_PERIOD_NANOS = 900_000_000L;
 
     private static Map<Stat, Desc> results() {
@@ -164,7 +191,8 @@ public final class UpstreamProbe implements Probe {
 
     @Override
     public Set<Hook> hooks() {
-        // the packet hooks for the zero windows only: a window is the one thing no TCP tracepoint shows as sent
+        // the packet hooks for the zero windows and the data's timing: no TCP tracepoint shows what is sent or
+        // when data arrives without a per-segment cost of its own
         return Set.of(Hook.STATE_CHANGE, Hook.SEND_RESET, Hook.RECEIVE_RESET, Hook.RETRANSMIT, Hook.INGRESS, Hook.EGRESS);
     }
 
@@ -178,7 +206,10 @@ public final class UpstreamProbe implements Probe {
                 new Setting("window", Long.toString(d.windowSeconds()), "seconds the retransmit share and the"
                         + " handshakes' p99 are judged over"),
                 new Setting("handshake_factor", Long.toString(d.handshakeFactor()), "times its own earlier p99 that the"
-                        + " window's handshake p99 must exceed (and by 5 ms) to make it degraded"));
+                        + " window's handshake p99 must exceed (and by 5 ms) to make it degraded"),
+                new Setting("stall", Long.toString(d.stallSeconds()), "seconds a connection waits for data that does"
+                        + " not come (an answer to its request, or a stream's next event) before it is stalled and its"
+                        + " upstream degraded"));
     }
 
     @Override
@@ -187,17 +218,19 @@ public final class UpstreamProbe implements Probe {
             add(Upstream.parse(value));
             return;
         }
+        UpstreamHealth.Rules r = rules;
         rules = switch (key) {
             case "failures" -> new UpstreamHealth.Rules(Setting.positive(name(), key, value, 1_000_000),
-                    rules.retransmitPercent(), rules.windowSeconds(), rules.minSegments(), rules.handshakeFactor());
-            case "retransmit_percent" -> new UpstreamHealth.Rules(rules.failures(),
-                    Setting.positive(name(), key, value, 100), rules.windowSeconds(), rules.minSegments(),
-                    rules.handshakeFactor());
-            case "window" -> new UpstreamHealth.Rules(rules.failures(), rules.retransmitPercent(),
-                    Setting.positive(name(), key, value, MAX_WINDOW_SECONDS), rules.minSegments(),
-                    rules.handshakeFactor());
-            case "handshake_factor" -> new UpstreamHealth.Rules(rules.failures(), rules.retransmitPercent(),
-                    rules.windowSeconds(), rules.minSegments(), Setting.positive(name(), key, value, 1000));
+                    r.retransmitPercent(), r.windowSeconds(), r.minSegments(), r.handshakeFactor(), r.stallSeconds());
+            case "retransmit_percent" -> new UpstreamHealth.Rules(r.failures(), Setting.positive(name(), key, value, 100),
+                    r.windowSeconds(), r.minSegments(), r.handshakeFactor(), r.stallSeconds());
+            case "window" -> new UpstreamHealth.Rules(r.failures(), r.retransmitPercent(),
+                    Setting.positive(name(), key, value, MAX_WINDOW_SECONDS), r.minSegments(), r.handshakeFactor(),
+                    r.stallSeconds());
+            case "handshake_factor" -> new UpstreamHealth.Rules(r.failures(), r.retransmitPercent(), r.windowSeconds(),
+                    r.minSegments(), Setting.positive(name(), key, value, 1000), r.stallSeconds());
+            case "stall" -> new UpstreamHealth.Rules(r.failures(), r.retransmitPercent(), r.windowSeconds(),
+                    r.minSegments(), r.handshakeFactor(), Setting.positive(name(), key, value, MAX_STALL_SECONDS));
             default -> {
                 Probe.super.set(key, value);
                 yield rules;
@@ -223,7 +256,7 @@ public final class UpstreamProbe implements Probe {
 
     @Override
     public List<StructLayout> sharedStructs() {
-        return List.of(TARGET);
+        return List.of(TARGET, STREAM);
     }
 
     @Override
@@ -249,6 +282,18 @@ public final class UpstreamProbe implements Probe {
         }
         object.setConstant("upstream_targets", all.toArray(JAVA_BYTE));
         object.setConstant("upstream_target_count", n);
+        // the ports the packet hooks look further at: the targets', or every port if one has none
+        long[] ports = new long[65536 / 64];
+        for (Upstream u : upstreams) {
+            for (Upstream.Target t : u.targets()) {
+                if (t.port() == 0) {
+                    Arrays.fill(ports, -1L);
+                } else {
+                    ports[t.port() >>> 6] |= 1L << (t.port() & 63);
+                }
+            }
+        }
+        object.setConstant("upstream_ports", MemorySegment.ofArray(ports).toArray(JAVA_BYTE));
     }
 
     @Override
@@ -260,7 +305,47 @@ public final class UpstreamProbe implements Probe {
             health[i] = new UpstreamHealth();
             verdicts[i] = new UpstreamHealth.Verdict(UpstreamHealth.State.HEALTHY, List.of());
         }
+        stalls = new StreamStalls(upstreams.size());
         lastJudged = System.nanoTime() - MIN_PERIOD_NANOS;
+        nextStallDue = Long.MAX_VALUE;
+    }
+
+    /**
+     * Reads every connection to an upstream in upstream_socks and its figures in upstream_streams
+     * (two batch reads of fixed arrays) and judges which are stalled.
+     */
+    private void readStalls(long nowNanos) {
+        long[] tags = new long[SOCK_SETS * SOCK_WAYS];
+        int[] ups = new int[SOCK_SETS * SOCK_WAYS];
+        context.map("upstream_socks").forEachChunk((keys, values, count) -> {
+            for (int i = 0; i < count; i++) {
+                int set = keys.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i);
+                for (int w = 0; w < SOCK_WAYS && set < SOCK_SETS; w++) {
+                    long at = (long) i * 16 * SOCK_WAYS + 16L * w;
+                    tags[set * SOCK_WAYS + w] = values.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
+                    ups[set * SOCK_WAYS + w] = (int) (values.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 8) & STAMP_UPSTREAM) - 1;
+                }
+            }
+        });
+        long nowMs = nowNanos / 1_000_000L; // CLOCK_MONOTONIC, as the kernel's coarse clock reads it
+        long stallMs = rules.stallSeconds() * 1000;
+        int n = upstreams.size();
+        stalls.start();
+        context.map("upstream_streams").forEachChunk((keys, values, count) -> {
+            long size = STREAM.byteSize();
+            for (int i = 0; i < count; i++) {
+                int way = keys.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i);
+                if (way >= tags.length || tags[way] == 0 || ups[way] < 0 || ups[way] >= n) {
+                    continue;
+                }
+                stalls.connection(ups[way], tags[way], values.get(ValueLayout.JAVA_INT_UNALIGNED, size * i),
+                        values.get(ValueLayout.JAVA_INT_UNALIGNED, size * i + 4),
+                        Short.toUnsignedInt(values.get(ValueLayout.JAVA_SHORT_UNALIGNED, size * i + 8)),
+                        values.get(JAVA_BYTE, size * i + 10) != 0, nowMs, stallMs);
+            }
+        });
+        long due = stalls.nextDueMs();
+        nextStallDue = due == Long.MAX_VALUE ? Long.MAX_VALUE : nowNanos + due * 1_000_000L;
     }
 
     /** Each upstream's counters, by enum upstream_stat. */
@@ -314,10 +399,11 @@ public final class UpstreamProbe implements Probe {
             return;
         }
         long now = System.nanoTime();
-        if (now - lastJudged < MIN_PERIOD_NANOS) {
+        if (now - lastJudged < MIN_PERIOD_NANOS && now - nextStallDue < 0) {
             return; // a reading right after the last (an interval's and a drain's): nothing new to judge
         }
         lastJudged = now;
+        readStalls(now);
         long[][] s = stats();
         LogLinearHistogram[][] h = histograms();
         for (int u = 0; u < upstreams.size(); u++) {
@@ -325,8 +411,8 @@ public final class UpstreamProbe implements Probe {
             UpstreamHealth.Verdict verdict = health[u].judge(new UpstreamHealth.Sample(now,
                     v[Stat.REFUSED.ordinal()], v[Stat.TIMED_OUT.ordinal()], v[Stat.UNREACHABLE.ordinal()],
                     v[Stat.ABANDONED.ordinal()], v[Stat.OTHER_ERROR.ordinal()], v[Stat.FAILED_IN_A_ROW.ordinal()],
-                    v[Stat.SEGS_SENT.ordinal()], v[Stat.SEGS_RETRANSMITTED.ordinal()], h[u][Hist.HANDSHAKE.ordinal()]),
-                    rules);
+                    v[Stat.SEGS_SENT.ordinal()], v[Stat.SEGS_RETRANSMITTED.ordinal()], h[u][Hist.HANDSHAKE.ordinal()],
+                    stalls.stalled(u), stalls.longestMs(u)), rules);
             UpstreamHealth.Verdict before = verdicts[u];
             verdicts[u] = verdict;
             if (verdict.state() != before.state()) {
@@ -368,6 +454,11 @@ public final class UpstreamProbe implements Probe {
         metrics.add(new CounterMap(SEGS_RETRANSMITTED, byUpstream(s, Stat.SEGS_RETRANSMITTED)));
         metrics.add(new CounterMap(ZERO_WINDOWS_SENT, byUpstream(s, Stat.ZERO_WINDOWS_SENT)));
         metrics.add(new CounterMap(ZERO_WINDOWS_RECEIVED, byUpstream(s, Stat.ZERO_WINDOWS_RECEIVED)));
+        Map<String, Long> begun = new LinkedHashMap<>();
+        for (int u = 0; u < upstreams.size(); u++) {
+            begun.put(upstreams.get(u).name(), stalls.begun(u));
+        }
+        metrics.add(new CounterMap(STALLS_BEGUN, begun));
         metrics.add(new Metric.Counter(SOCKETS_UNTRACKED, Arrays.stream(s).mapToLong(v -> v[Stat.SOCKETS_UNTRACKED.ordinal()])
                 .sum()));
         Map<String, LogLinearHistogram> handshakes = new LinkedHashMap<>();
@@ -385,6 +476,9 @@ public final class UpstreamProbe implements Probe {
             metrics.add(new Metric.Gauge(Desc.of("upstream_health." + up.name(), "upstream " + up.name() + " health",
                     "0 healthy, 1 degraded, 2 unhealthy").role(Role.HIDDEN).metric(HEALTH, "upstream", up.name()),
                     v.state().ordinal()));
+            metrics.add(new Metric.Gauge(Desc.of("upstream_stalled." + up.name(), "upstream " + up.name()
+                    + " streams stalled", "Connections to the upstream stalled now").role(Role.HIDDEN)
+                    .metric(STALLED, "upstream", up.name()), stalls.stalled(u)));
             long[] c = s[u];
             long failed = c[Stat.REFUSED.ordinal()] + c[Stat.TIMED_OUT.ordinal()] + c[Stat.UNREACHABLE.ordinal()]
                     + c[Stat.ABANDONED.ordinal()] + c[Stat.OTHER_ERROR.ordinal()];
@@ -399,6 +493,7 @@ public final class UpstreamProbe implements Probe {
                     new Cell.Count("retransmits", c[Stat.RETRANSMITS.ordinal()]),
                     new Cell.Count("zero_windows_sent", c[Stat.ZERO_WINDOWS_SENT.ordinal()]),
                     new Cell.Count("zero_windows_received", c[Stat.ZERO_WINDOWS_RECEIVED.ordinal()]),
+                    new Cell.Count("stalled", stalls.stalled(u)),
                     new Cell.Text("reasons", String.join("; ", v.reasons())))));
         }
         metrics.add(new Metric.Table(TABLE, "Upstreams", "", rows));

@@ -36,6 +36,10 @@ class UpstreamProbeTest {
     static final int SLOW = 9405;
     static final int BULK = 9406;
     static final int SINK = 9407;
+    static final int STOPPING = 9411;
+    static final int STEADY = 9412;
+    static final int IDLE = 9413;
+    static final int UNANSWERED = 9414;
 
     /**
      * Zero windows both ways, against the kernel's own count of the closures each side advertised
@@ -182,5 +186,119 @@ class UpstreamProbeTest {
                 assertEquals(40, probe.handshakes().get("healthy").count());
             }
         }
+    }
+
+    /**
+     * Stalled streams, as the issue describes them: an SSE server (Python) that stops sending
+     * mid-stream for 4 s and resumes is stalled within N+1 s of its last event, and clear again once
+     * it resumes; one whose request is never answered stalls N s after the request. Controls: a
+     * stream that never stops, and a connection idle in a pool after a complete answer, stay healthy.
+     * N is 2 s here (upstream.stall) to keep the test short. Oracle: the client's own clock (Python's
+     * time.monotonic, the CLOCK_MONOTONIC System.nanoTime reads) for when its last event arrived,
+     * when its stream resumed, when it sent its request.
+     */
+    @Test
+    void aStreamThatStopsIsStalledWithinTheStallTimeAndClearsWhenItResumes() throws Exception {
+        long stallSeconds = 2;
+        try (Lab lab = Lab.create()) {
+            String v6 = "[" + Lab.SERVER_V6 + "]";
+            Map<String, String> address = Map.of("stopping", Lab.SERVER_V4 + ":" + STOPPING, "steady", v6 + ":" + STEADY,
+                    "idle", Lab.SERVER_V4 + ":" + IDLE, "unanswered", v6 + ":" + UNANSWERED);
+            List<String> serverCommand = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "python3",
+                    Path.of("src/test/resources/stream_server.py").toAbsolutePath().toString(), "4", "7"));
+            List<String> clientCommand = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "python3",
+                    Path.of("src/test/resources/stream_client.py").toAbsolutePath().toString(), "7.5"));
+            address.forEach((mode, a) -> {
+                serverCommand.add(mode + "=" + a);
+                clientCommand.add(mode + "=" + a);
+            });
+            Process server = new ProcessBuilder(serverCommand).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            try {
+                assertEquals("ready", new java.io.BufferedReader(new java.io.InputStreamReader(server.getInputStream()))
+                        .readLine(), "the stream server did not start");
+                UpstreamProbe probe = new UpstreamProbe();
+                address.forEach((mode, a) -> probe.set("add", mode + "=" + a));
+                probe.set("stall", Long.toString(stallSeconds));
+                try (ProbeSet set = lab.client().call(() -> ProbeSet.start(List.of(probe),
+                        ProbeSet.Options.defaults().interfaces(List.of(lab.clientIf()))))) {
+                    CompletableFuture<Cmd.Result> client = CompletableFuture.supplyAsync(() -> Cmd.run(clientCommand, 30));
+                    // every change of each upstream's health, when this process saw it (System.nanoTime)
+                    Map<String, List<Map.Entry<Long, String>>> changes = new java.util.TreeMap<>();
+                    Map<String, String> last = new java.util.HashMap<>();
+                    while (!client.isDone()) {
+                        Thread.sleep(50);
+                        set.drain();
+                        long at = System.nanoTime();
+                        probe.health().forEach((name, h) -> {
+                            String state = h.split(":")[0]; // a change of state, with its reasons then
+                            if (!state.equals(last.put(name, state))) {
+                                changes.computeIfAbsent(name, k -> new ArrayList<>()).add(Map.entry(at, h));
+                            }
+                        });
+                    }
+                    Cmd.Result ran = client.get();
+                    assertEquals(0, ran.exit(), ran.err());
+                    JsonNode saw = new ObjectMapper().readTree(ran.out());
+                    System.out.println("upstream stalls: " + changes);
+
+                    // the stream that stopped: its last event before the pause, and its first after
+                    List<Double> events = new ArrayList<>();
+                    saw.get("stopping").get("received").forEach(t -> events.add(t.asDouble()));
+                    int gap = 1;
+                    while (gap < events.size() && events.get(gap) - events.get(gap - 1) < 1.0) {
+                        gap++;
+                    }
+                    assertTrue(gap < events.size(), "the stream paused: " + events);
+                    long lastEvent = nanos(events.get(gap - 1));
+                    long resumed = nanos(events.get(gap));
+                    List<Map.Entry<Long, String>> stopping = changes.get("stopping");
+                    assertEquals(3, stopping.size(), "healthy, stalled, healthy again: " + stopping);
+                    assertTrue(stopping.get(1).getValue().startsWith("degraded: 1 stream stalled"), stopping.toString());
+                    // within N + 1 s of the last event, and not before N (less the kernel's coarse clock tick
+                    // and the client's read, a few ms)
+                    double stalledAfter = (stopping.get(1).getKey() - lastEvent) / 1e9;
+                    double clearedAfter = (stopping.get(2).getKey() - resumed) / 1e9;
+                    double unansweredAfter = (changes.get("unanswered").get(1).getKey()
+                            - nanos(saw.get("unanswered").get("sent").asDouble())) / 1e9;
+                    System.out.printf("upstream stalls: stalled %.3f s after the last event, cleared %.3f s after the"
+                            + " stream resumed; the unanswered request stalled %.3f s after it left (stall %d s)%n",
+                            stalledAfter, clearedAfter, unansweredAfter, stallSeconds);
+                    assertTrue(stalledAfter >= stallSeconds - 0.05 && stalledAfter <= stallSeconds + 1,
+                            "stalled " + stalledAfter + " s after the last event");
+                    assertTrue(clearedAfter >= -0.05 && clearedAfter <= 1.0, "cleared " + clearedAfter
+                            + " s after the stream resumed (judged every second)");
+
+                    // the request never answered: stalled N s after it left, and still at the end
+                    List<Map.Entry<Long, String>> unanswered = changes.get("unanswered");
+                    assertEquals(2, unanswered.size(), unanswered.toString());
+                    assertTrue(unanswered.get(1).getValue().startsWith("degraded: 1 stream stalled"), unanswered.toString());
+                    assertTrue(unansweredAfter >= stallSeconds - 0.05 && unansweredAfter <= stallSeconds + 1,
+                            "stalled " + unansweredAfter + " s after the request");
+                    assertEquals(0, saw.get("unanswered").get("bytes").asLong());
+
+                    // the controls: a stream that never paused, and an answer followed by 7 s idle
+                    assertEquals(1, changes.get("steady").size(), "healthy throughout: " + changes.get("steady"));
+                    assertEquals(1, changes.get("idle").size(), "healthy throughout: " + changes.get("idle"));
+                    assertTrue(saw.get("steady").get("received").size() >= 50, saw.get("steady").toString());
+                    assertEquals(40, saw.get("idle").get("bytes").asLong(), "the idle one's whole answer");
+
+                    Map<String, Long> begun = stalls(probe);
+                    assertEquals(Map.of("stopping", 1L, "unanswered", 1L, "steady", 0L, "idle", 0L), begun);
+                }
+            } finally {
+                server.destroyForcibly().waitFor();
+            }
+        }
+    }
+
+    /** A time of the client's (seconds of CLOCK_MONOTONIC) in System.nanoTime's terms. */
+    private static long nanos(double seconds) {
+        return Math.round(seconds * 1e9);
+    }
+
+    private static Map<String, Long> stalls(UpstreamProbe probe) {
+        return probe.snapshot(false).metrics().stream()
+                .filter(m -> m instanceof dev.tcpinspect.snapshot.Metric.CounterMap c && c.desc().path().equals("upstream_stalls"))
+                .map(m -> ((dev.tcpinspect.snapshot.Metric.CounterMap) m).counts()).findFirst().orElseThrow();
     }
 }

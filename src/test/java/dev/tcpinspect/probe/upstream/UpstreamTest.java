@@ -52,13 +52,13 @@ class UpstreamTest {
 
     private static UpstreamHealth.Sample sample(long seconds, long refused, long inARow, long sent, long again) {
         return new UpstreamHealth.Sample(seconds * 1_000_000_000L, refused, 0, 0, 0, 0, inARow, sent, again,
-                new LogLinearHistogram());
+                new LogLinearHistogram(), 0, 0);
     }
 
     private static UpstreamHealth.Sample handshakes(long seconds, LogLinearHistogram h) {
         LogLinearHistogram copy = new LogLinearHistogram();
         copy.add(h);
-        return new UpstreamHealth.Sample(seconds * 1_000_000_000L, 0, 0, 0, 0, 0, 0, 0, 0, copy);
+        return new UpstreamHealth.Sample(seconds * 1_000_000_000L, 0, 0, 0, 0, 0, 0, 0, 0, copy, 0, 0);
     }
 
     @Test
@@ -116,5 +116,73 @@ class UpstreamTest {
         // the window moves on: 10 s later, with nothing retransmitted since, it is healthy again
         assertEquals(UpstreamHealth.State.DEGRADED, h.judge(sample(14, 5, 0, 1100, 20), rules).state());
         assertEquals(UpstreamHealth.State.HEALTHY, h.judge(sample(16, 5, 0, 1300, 20), rules).state());
+    }
+
+    /**
+     * When data is expected, from the figures the packet hooks keep (struct upstream_stream): an
+     * unanswered request, or a stream (3 arrivals after pauses); never after the upstream's FIN.
+     */
+    @Test
+    void dataIsExpectedAfterARequestAndDuringAStreamButNotAfterAFin() {
+        assertEquals(0, StreamStalls.expectedSince(0, 0, 0, false), "a connection nothing moved on yet");
+        assertEquals(500, StreamStalls.expectedSince(0, 500, 0, false), "a request, no answer yet");
+        assertEquals(900, StreamStalls.expectedSince(800, 900, 0, false), "a second request after the first's answer");
+        assertEquals(0, StreamStalls.expectedSince(900, 800, 1, false), "one answer, in one go: nothing more expected");
+        assertEquals(0, StreamStalls.expectedSince(900, 800, 2, false), "an answer in two parts is no stream yet");
+        assertEquals(900, StreamStalls.expectedSince(900, 800, 3, false), "a stream's third event: more expected");
+        assertEquals(0, StreamStalls.expectedSince(900, 800, 30, true), "the upstream's FIN ends every expectation");
+        assertEquals(0, StreamStalls.expectedSince(0, 500, 0, true));
+        // the clock in ms wraps at 2^32: a request sent just after the wrap is after data received just before it
+        assertEquals(5, StreamStalls.expectedSince(-5, 5, 0, false));
+        assertEquals(0, StreamStalls.expectedSince(5, -5, 1, false));
+    }
+
+    @Test
+    void aWaitingConnectionStallsAtTheStallTimeAndCountsOncePerStall() {
+        StreamStalls s = new StreamStalls(2);
+        long stall = 10_000;
+        s.start();
+        s.connection(0, 1L, 0, 1_000, 0, false, 5_000, stall); // a request 4 s old
+        s.connection(1, 2L, 1_000, 0, 5, false, 5_000, stall); // a stream quiet for 4 s
+        s.connection(1, 3L, 1_000, 0, 1, false, 5_000, stall); // an answer, then idle: not waiting
+        assertEquals(0, s.stalled(0));
+        assertEquals(0, s.stalled(1));
+        assertEquals(6_000, s.nextDueMs(), "the first due in 6 s");
+        s.start();
+        s.connection(0, 1L, 0, 1_000, 0, false, 11_000, stall);
+        s.connection(1, 2L, 1_000, 0, 5, false, 11_000, stall);
+        s.connection(1, 3L, 1_000, 0, 1, false, 11_000, stall);
+        assertEquals(1, s.stalled(0));
+        assertEquals(10_000, s.longestMs(0));
+        assertEquals(1, s.stalled(1));
+        assertEquals(Long.MAX_VALUE, s.nextDueMs());
+        s.start();
+        s.connection(0, 1L, 0, 1_000, 0, false, 12_000, stall);
+        s.connection(1, 2L, 11_500, 0, 6, false, 12_000, stall); // its stream resumed
+        assertEquals(1, s.stalled(0));
+        assertEquals(11_000, s.longestMs(0));
+        assertEquals(0, s.stalled(1));
+        assertEquals(1, s.begun(0), "one stall, read twice");
+        s.start();
+        s.connection(1, 2L, 11_500, 0, 6, false, 21_500, stall); // and stopped again
+        assertEquals(1, s.stalled(1));
+        assertEquals(2, s.begun(1), "a second stall of the same connection");
+        assertEquals(0, s.stalled(0), "a connection gone (ended) is stalled no more");
+    }
+
+    @Test
+    void aStalledStreamDegradesItsUpstreamWithTheReason() {
+        UpstreamHealth.Rules rules = UpstreamHealth.Rules.defaults();
+        UpstreamHealth h = new UpstreamHealth();
+        LogLinearHistogram none = new LogLinearHistogram();
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(new UpstreamHealth.Sample(0, 0, 0, 0, 0, 0, 0, 0, 0, none, 0,
+                0), rules).state());
+        UpstreamHealth.Verdict stalled = h.judge(new UpstreamHealth.Sample(1_000_000_000L, 0, 0, 0, 0, 0, 0, 0, 0, none,
+                2, 12_400), rules);
+        assertEquals(UpstreamHealth.State.DEGRADED, stalled.state());
+        assertEquals(List.of("2 streams stalled: they received nothing for 10 s or more while data was expected"
+                + " (longest 12 s)"), stalled.reasons());
+        assertEquals(UpstreamHealth.State.HEALTHY, h.judge(new UpstreamHealth.Sample(2_000_000_000L, 0, 0, 0, 0, 0, 0, 0, 0,
+                none, 0, 0), rules).state(), "data moved again");
     }
 }
