@@ -112,19 +112,50 @@ int tcpi_xdp_behind(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* Every packet leaving by a watched interface. */
+/* Every packet leaving by a watched interface (or sent by a watched cgroup's sockets). */
+static __always_inline void on_egress(struct pkt *p, __u32 ifindex)
+{
+	if (p->result == PARSE_TCP) {
+		zerowin_on_segment(p, ZW_SENT);
+		upstream_on_segment(p, UP_SOCK_OURS);
+	}
+	capture_on_egress(p, ifindex);
+}
+
 SEC("tc")
 int tcpi_tc_egress(struct __sk_buff *skb)
 {
 	struct pkt p;
 
 	pkt_parse_skb(skb, &p, false);
-	if (p.result == PARSE_TCP) {
-		zerowin_on_segment(&p, ZW_SENT);
-		upstream_on_segment(&p, UP_SOCK_OURS);
-	}
-	capture_on_egress(&p, skb->ifindex);
+	on_egress(&p, skb->ifindex);
 	return TC_ACT_UNSPEC;
+}
+
+/*
+ * The packet hooks scoped to one cgroup's sockets (watch --cgroup), in place of the interfaces':
+ * the segments the cgroup's sockets receive and send, on whatever interface, from the IP header on.
+ * Not what the stack answers for no socket of theirs (a RST to a closed port, a TIME_WAIT's ACK: a
+ * control socket sends those). Both return 1: the segment goes on, always.
+ */
+SEC("cgroup_skb/ingress")
+int tcpi_cgroup_ingress(struct __sk_buff *skb)
+{
+	struct pkt p;
+
+	pkt_parse_cgroup_skb(skb, &p, true);
+	on_ingress(&p, skb->ifindex);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int tcpi_cgroup_egress(struct __sk_buff *skb)
+{
+	struct pkt p;
+
+	pkt_parse_cgroup_skb(skb, &p, false);
+	on_egress(&p, skb->ifindex);
+	return 1;
 }
 
 /*

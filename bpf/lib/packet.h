@@ -238,6 +238,7 @@ struct pkt {
 	void *data_end;
 	int result;          /* enum parse_result */
 	bool incoming;
+	bool l3;             /* data starts at the IP header (a cgroup_skb program's packet), not at Ethernet's */
 	bool tuple_tried;
 	bool tuple_ok;
 	struct tcp_view tcp; /* valid when result == PARSE_TCP */
@@ -260,6 +261,22 @@ __noinline int pkt_parse_tc_frame(struct __sk_buff *skb, struct tcp_view *out)
 	return parse_eth_tcp((void *)(long)skb->data, (void *)(long)skb->data_end, out);
 }
 
+/* A cgroup_skb program's packet: from the IP header on, its family in skb->protocol. */
+__noinline int pkt_parse_l3_packet(struct __sk_buff *skb, struct tcp_view *out)
+{
+	if (!out)
+		return PARSE_NOT_TCP;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	out->l3_offset = 0;
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		return parse_ipv4(data, data_end, out);
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(data, data_end, out);
+	return PARSE_NOT_TCP;
+}
+
 __noinline int pkt_parse_xdp_frame(struct xdp_md *ctx, struct tcp_view *out)
 {
 	if (!out)
@@ -271,6 +288,7 @@ __noinline int pkt_parse_xdp_frame(struct xdp_md *ctx, struct tcp_view *out)
 static __always_inline void pkt_reset(struct pkt *p, bool incoming)
 {
 	p->incoming = incoming;
+	p->l3 = false;
 	p->tuple_tried = false;
 	p->tuple_ok = false;
 	p->hash = 0;
@@ -297,6 +315,20 @@ static __always_inline void pkt_parse_skb(struct __sk_buff *skb, struct pkt *p, 
 			p->result = pkt_parse_tc_frame(skb, &p->tcp);
 		}
 	}
+	p->data = (void *)(long)skb->data;
+	p->data_end = (void *)(long)skb->data_end;
+}
+
+/*
+ * Parses a packet at a cgroup_skb hook: the segments a cgroup's sockets receive and send, from the
+ * IP header on. The stack has pulled their IP and TCP headers into the linear area already (and a
+ * cgroup_skb program may not pull).
+ */
+static __always_inline void pkt_parse_cgroup_skb(struct __sk_buff *skb, struct pkt *p, bool incoming)
+{
+	pkt_reset(p, incoming);
+	p->l3 = true;
+	p->result = pkt_parse_l3_packet(skb, &p->tcp);
 	p->data = (void *)(long)skb->data;
 	p->data_end = (void *)(long)skb->data_end;
 }

@@ -97,7 +97,7 @@ static __always_inline void capture_frame(const struct pkt *p, __u32 ifindex, __
 	r->kind = kind;
 	r->code = code;
 	r->orig_len = frame;
-	r->link = CAPTURE_LINK_ETHERNET;
+	r->link = p->l3 ? CAPTURE_LINK_RAW : CAPTURE_LINK_ETHERNET;
 	r->pad = 0;
 	r->cap_len = 0;
 	if (len > 0 && bpf_probe_read_kernel(r->data, len, p->data) == 0)

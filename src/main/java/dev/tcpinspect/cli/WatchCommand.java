@@ -36,7 +36,9 @@ import picocli.CommandLine.Option;
             "  sudo tcpinspect watch -i eth0 --duration 10    ten seconds on eth0, then a summary",
             "  sudo tcpinspect watch -i eth0 -i lo --xdp      XDP instead of TC ingress (one XDP program per device)",
             "  sudo tcpinspect watch --format json | jq .     one JSON object per line",
-            "  sudo tcpinspect watch --probe retrans --all-netns   retransmits in every namespace"})
+            "  sudo tcpinspect watch --probe retrans --all-netns   retransmits in every namespace",
+            "  sudo tcpinspect watch --cgroup /sys/fs/cgroup/system.slice/nginx.service --probe packets,handshake",
+            "                                                 one service's segments, on every interface"})
 final class WatchCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -106,6 +108,14 @@ final class WatchCommand implements Callable<Integer> {
                     + " exactly that service's segments, bytes and flags, whatever the interface. Repeat for more (at"
                     + " most 16). The watch keeps root to detach at the end.")
     List<String> sockets = new ArrayList<>();
+
+    @Option(names = "--cgroup", paramLabel = "PATH",
+            description = "Scope the packet probes to one cgroup's sockets (cgroup v2: a systemd service's, such as"
+                    + " /sys/fs/cgroup/system.slice/nginx.service, or a container's; its children included): they see"
+                    + " the segments those sockets receive and send, on every interface (cgroup_skb programs), instead"
+                    + " of an interface's. Not with -i or --xdp. The tracepoint probes (conn, retrans, ...) are not"
+                    + " scoped (README: One service's traffic).")
+    java.nio.file.Path cgroup;
 
     @Option(names = "--keep-root", description = "Stay root after attaching. By default a watch started as root"
             + " becomes the user nobody, with no capability, once everything is attached (with tcx links and XDP; with"
@@ -212,6 +222,14 @@ final class WatchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--pcap-size must be 1 to 1000000 (MB) and"
                     + " --pcap-files 1 to 1000, not " + pcapSize + " and " + pcapFiles);
         }
+        if (cgroup != null) {
+            cgroup = cgroup.toAbsolutePath().normalize();
+            try {
+                ProbeSet.checkCgroup(ProbeSet.Options.defaults().interfaces(interfaces).xdp(xdp, xdpMode).cgroup(cgroup));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--cgroup: " + e.getMessage());
+            }
+        }
         if (!Privileges.current().canAttachPacketPrograms()) {
             throw new IllegalStateException("watch: " + Privileges.MISSING);
         }
@@ -223,17 +241,17 @@ final class WatchCommand implements Callable<Integer> {
 
     /** The watch itself, its probes started in target (the interfaces and connections watched are target's). */
     private int watchIn(dev.tcpinspect.os.Netns target, List<Probe> chosen) throws Exception {
-        List<String> names = target.call(() -> {
+        List<String> names = cgroup != null ? List.of() : target.call(() -> {
             List<String> in = interfaces.isEmpty() ? NetInterfaces.up() : List.copyOf(new LinkedHashSet<>(interfaces));
             for (String name : in) {
                 NetInterfaces.indexOf(name); // every name checked before anything is attached
             }
             return in;
         });
-        if (names.isEmpty()) {
+        if (names.isEmpty() && cgroup == null) {
             throw new IllegalStateException("no interface is up; name one with -i");
         }
-        String hookName = xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
+        String hookName = cgroup != null ? "cgroup " + cgroup : xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
 
         dev.tcpinspect.output.PcapngWriter capture = pcap == null ? null : new dev.tcpinspect.output.PcapngWriter(pcap,
                 pcapSize * 1_000_000L, pcapFiles, ifindex -> target.call(() -> NetInterfaces.nameOf(ifindex)));
@@ -252,7 +270,8 @@ final class WatchCommand implements Callable<Integer> {
              Presenter presenter = live ? LiveOutput.open(tableWidth, stop)
                      : Presenter.of(format, System.out, tableWidth, terminal);
              ProbeSet running = target.call(() -> ProbeSet.start(chosen, ProbeSet.Options.defaults().interfaces(names)
-                     .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()).xdpHandoff(handoff)))) {
+                     .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()).xdpHandoff(handoff)
+                     .cgroup(cgroup)))) {
             List<String> behind = running.interfacesBehindHandoff();
             if (!behind.isEmpty()) {
                 presenter.notice("tcpinspect: " + String.join(", ", behind) + ": the enforcer's XDP program is there:"

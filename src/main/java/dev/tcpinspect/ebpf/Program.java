@@ -55,6 +55,8 @@ public final class Program {
     private static final int BPF_XDP = 37;
     private static final int BPF_TCX_INGRESS = 46;
     private static final int BPF_TCX_EGRESS = 47;
+    private static final int BPF_CGROUP_INET_INGRESS = 0;
+    private static final int BPF_CGROUP_INET_EGRESS = 1;
 
     private final BpfObject owner;
     private final MemorySegment handle;
@@ -193,6 +195,23 @@ public final class Program {
             throw e;
         }
         return owner.own(new TcLink(ifindex, direction, id, programId, name, Netns.current()));
+    }
+
+    /**
+     * Attaches a cgroup_skb program to a cgroup (v2) as a BPF link, after any programs already there
+     * (gone when the process is): it sees the packets the cgroup's sockets receive (ingress) or send.
+     *
+     * @param cgroupFd a descriptor of the cgroup's directory; the link keeps the cgroup, the caller may close it
+     */
+    public KernelLink attachCgroup(int cgroupFd, String cgroup, TcDirection direction) {
+        try {
+            int type = direction == TcDirection.INGRESS ? BPF_CGROUP_INET_INGRESS : BPF_CGROUP_INET_EGRESS;
+            int rc = (int) Libbpf.LINK_CREATE.invokeExact(fd(), cgroupFd, type, MemorySegment.NULL);
+            String what = "cgroup_skb " + direction.name().toLowerCase() + " " + cgroup + " program " + name;
+            return owner.own(new KernelLink(Libbpf.check("attaching " + what, rc), what));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
     }
 
     /** Attaches as a socket filter (SO_ATTACH_BPF) to a socket the caller owns and keeps open. */

@@ -26,6 +26,9 @@ public enum Hook {
 
     /** The XDP program that takes INGRESS's place with --xdp. */
     public static final String XDP_INGRESS_PROGRAM = "tcpi_xdp_ingress";
+    /** The cgroup_skb programs that take INGRESS's and EGRESS's places with a cgroup scope (watch --cgroup). */
+    public static final String CGROUP_INGRESS_PROGRAM = "tcpi_cgroup_ingress";
+    public static final String CGROUP_EGRESS_PROGRAM = "tcpi_cgroup_egress";
     /** The XDP program that runs behind another's hand-off (XdpHandoff) instead of attaching. */
     public static final String XDP_BEHIND_PROGRAM = "tcpi_xdp_behind";
     /** Its maps: created only when it runs. */

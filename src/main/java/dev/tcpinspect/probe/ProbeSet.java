@@ -12,6 +12,7 @@ import dev.tcpinspect.ebpf.MapType;
 import dev.tcpinspect.ebpf.NotSupportedException;
 import dev.tcpinspect.ebpf.OpenObject;
 import dev.tcpinspect.ebpf.RingBufReader;
+import dev.tcpinspect.ebpf.TcDirection;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.os.Claim;
 import dev.tcpinspect.os.Libc;
@@ -56,40 +57,46 @@ public final class ProbeSet implements AutoCloseable {
      * @param xdpHandoff with xdp: another XDP program on some of the interfaces that hands its packets
      *     on (the enforcer's); there the probes run behind it instead of attaching. Null: none. The set
      *     closes it.
+     * @param cgroup a cgroup v2 directory whose sockets' packets the packet hooks see, on every
+     *     interface, instead of interfaces' (cgroup_skb programs); null: none
      */
     public record Options(List<String> interfaces, boolean xdp, XdpMode xdpMode, boolean allNetns, boolean events,
-                          int flowTableEntries, XdpHandoff xdpHandoff) {
+                          int flowTableEntries, XdpHandoff xdpHandoff, java.nio.file.Path cgroup) {
         public Options {
             interfaces = List.copyOf(interfaces);
         }
 
         /** No interface, TC, this namespace, no events. */
         public static Options defaults() {
-            return new Options(List.of(), false, XdpMode.AUTO, false, false, 0, null);
+            return new Options(List.of(), false, XdpMode.AUTO, false, false, 0, null, null);
         }
 
         public Options interfaces(List<String> names) {
-            return new Options(names, xdp, xdpMode, allNetns, events, flowTableEntries, xdpHandoff);
+            return new Options(names, xdp, xdpMode, allNetns, events, flowTableEntries, xdpHandoff, cgroup);
         }
 
         public Options xdp(boolean on, XdpMode mode) {
-            return new Options(interfaces, on, mode, allNetns, events, flowTableEntries, xdpHandoff);
+            return new Options(interfaces, on, mode, allNetns, events, flowTableEntries, xdpHandoff, cgroup);
         }
 
         public Options allNetns(boolean all) {
-            return new Options(interfaces, xdp, xdpMode, all, events, flowTableEntries, xdpHandoff);
+            return new Options(interfaces, xdp, xdpMode, all, events, flowTableEntries, xdpHandoff, cgroup);
         }
 
         public Options events(boolean on) {
-            return new Options(interfaces, xdp, xdpMode, allNetns, on, flowTableEntries, xdpHandoff);
+            return new Options(interfaces, xdp, xdpMode, allNetns, on, flowTableEntries, xdpHandoff, cgroup);
         }
 
         public Options flowTableEntries(int entries) {
-            return new Options(interfaces, xdp, xdpMode, allNetns, events, entries, xdpHandoff);
+            return new Options(interfaces, xdp, xdpMode, allNetns, events, entries, xdpHandoff, cgroup);
         }
 
         public Options xdpHandoff(XdpHandoff handoff) {
-            return new Options(interfaces, xdp, xdpMode, allNetns, events, flowTableEntries, handoff);
+            return new Options(interfaces, xdp, xdpMode, allNetns, events, flowTableEntries, handoff, cgroup);
+        }
+
+        public Options cgroup(java.nio.file.Path directory) {
+            return new Options(interfaces, xdp, xdpMode, allNetns, events, flowTableEntries, xdpHandoff, directory);
         }
 
         /** Whether the ingress probes run behind the hand-off on this interface instead of attaching there. */
@@ -164,7 +171,9 @@ public final class ProbeSet implements AutoCloseable {
         for (String name : options.interfaces()) {
             ifindexes.put(name, NetInterfaces.indexOf(name));
         }
-        if (attach && ifindexes.isEmpty() && hooks.stream().anyMatch(Hook::isPacketHook)) {
+        if (options.cgroup() != null) {
+            checkCgroup(options);
+        } else if (attach && ifindexes.isEmpty() && hooks.stream().anyMatch(Hook::isPacketHook)) {
             throw new IllegalArgumentException("the packet hooks of " + names(probes) + " need an interface to watch");
         }
         ProbeSet set = new ProbeSet(new ArrayList<>(probes), options, hooks);
@@ -192,6 +201,27 @@ public final class ProbeSet implements AutoCloseable {
                 e.addSuppressed(suppressed);
             }
             throw e;
+        }
+    }
+
+    /** A cgroup scope excludes interfaces and XDP, and must name a cgroup v2 directory. */
+    public static void checkCgroup(Options options) {
+        java.nio.file.Path dir = options.cgroup();
+        if (!options.interfaces().isEmpty()) {
+            throw new IllegalArgumentException("a cgroup scope (" + dir + ") sees its sockets' packets on every interface:"
+                    + " name no interface beside it");
+        }
+        if (options.xdp()) {
+            throw new IllegalArgumentException("a cgroup scope (" + dir + ") has no XDP hook: its packets are seen at the"
+                    + " sockets (cgroup_skb), leave XDP out");
+        }
+        if (!java.nio.file.Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("cgroup " + dir + " is not a directory: name a cgroup v2 directory, such as"
+                    + " /sys/fs/cgroup/system.slice/nginx.service");
+        }
+        if (!java.nio.file.Files.exists(dir.resolve("cgroup.controllers"))) {
+            throw new IllegalArgumentException(dir + " is not a cgroup v2 directory (it has no cgroup.controllers): name"
+                    + " one under the cgroup2 mount (`findmnt -t cgroup2`)");
         }
     }
 
@@ -232,7 +262,9 @@ public final class ProbeSet implements AutoCloseable {
     private Set<String> programsNeeded() {
         Set<String> programs = new java.util.HashSet<>();
         for (Hook h : hooks) {
-            if (h == Hook.INGRESS && options.xdp()) {
+            if (h.isPacketHook() && options.cgroup() != null) {
+                programs.add(h == Hook.INGRESS ? Hook.CGROUP_INGRESS_PROGRAM : Hook.CGROUP_EGRESS_PROGRAM);
+            } else if (h == Hook.INGRESS && options.xdp()) {
                 // unless every interface is behind the hand-off (loading alone, with none, it is wanted too)
                 if (!behindHandoff() || options.interfaces().stream().anyMatch(n -> !options.behindHandoff(n))) {
                     programs.add(Hook.XDP_INGRESS_PROGRAM);
@@ -363,18 +395,36 @@ public final class ProbeSet implements AutoCloseable {
                     object.program(h.programs().get(1)).attach();
                 }
                 case SOCKET -> { } // its probe attached it to the sockets it took (bind)
-                case INTERFACE -> ifindexes.forEach((name, ifindex) -> {
-                    if (h == Hook.INGRESS && options.behindHandoff(name)) {
-                        return; // its program is in the hand-off's slot instead (make)
+                case INTERFACE -> {
+                    if (options.cgroup() != null) {
+                        attachCgroup(h);
+                        continue;
                     }
-                    if (h == Hook.INGRESS && options.xdp()) {
-                        object.program(Hook.XDP_INGRESS_PROGRAM).attachXdp(ifindex, options.xdpMode());
-                    } else {
-                        TcSlots.attach(object.program(h.programs().getFirst()), name, ifindex,
-                                h == Hook.INGRESS ? TcSlots.INGRESS : TcSlots.EGRESS).ifPresent(claims::add);
-                    }
-                });
+                    ifindexes.forEach((name, ifindex) -> {
+                        if (h == Hook.INGRESS && options.behindHandoff(name)) {
+                            return; // its program is in the hand-off's slot instead (make)
+                        }
+                        if (h == Hook.INGRESS && options.xdp()) {
+                            object.program(Hook.XDP_INGRESS_PROGRAM).attachXdp(ifindex, options.xdpMode());
+                        } else {
+                            TcSlots.attach(object.program(h.programs().getFirst()), name, ifindex,
+                                    h == Hook.INGRESS ? TcSlots.INGRESS : TcSlots.EGRESS).ifPresent(claims::add);
+                        }
+                    });
+                }
             }
+        }
+    }
+
+    /** A packet hook's cgroup_skb program on the cgroup's directory: a link the process holds, gone with it. */
+    private void attachCgroup(Hook h) {
+        String dir = options.cgroup().toString();
+        int fd = Libc.open(dir, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        try {
+            object.program(h == Hook.INGRESS ? Hook.CGROUP_INGRESS_PROGRAM : Hook.CGROUP_EGRESS_PROGRAM)
+                    .attachCgroup(fd, dir, h == Hook.INGRESS ? TcDirection.INGRESS : TcDirection.EGRESS);
+        } finally {
+            Libc.close(fd);
         }
     }
 
