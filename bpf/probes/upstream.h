@@ -18,10 +18,10 @@
  * those it advertises, however many segments repeat it. upstream_closed counts the windows closed
  * now, so that while none is, a segment with an open window costs no lookup.
  *
- * Stalled streams: the same way's entry in upstream_streams holds when data last arrived and last
- * left (the coarse monotonic clock, in ms), how many arrivals since our last data came a pause of
- * UP_STREAM_PAUSE_MS or more apart (a stream's events, not one response's segments), and whether
- * the upstream sent its FIN. User space reads it every second and judges which connections wait for
+ * Stalled streams: the same way's entry in upstream_streams holds when new data last arrived and
+ * last left (the coarse monotonic clock, in ms), how many arrivals since our last data came a pause
+ * of UP_STREAM_PAUSE_MS or more apart and how many bytes they brought (a stream's events are many
+ * and small, a response's flights few and large), and whether the upstream sent its FIN. User space reads it every second and judges which connections wait for
  * data that does not come (probe/upstream). So each segment carrying data or a FIN whose remote
  * port is a target's (upstream_ports) costs one lookup in upstream_socks; the entry is written only
  * for a connection to an upstream, and only when the millisecond changed.
@@ -92,14 +92,20 @@ enum upstream_hist {
 };
 
 /* Per way of upstream_socks (set * SLOT_WAYS + way), what a stall is judged by; zeroed when the
- * way takes a connection. Written by the packet hooks without atomics: the two directions write
- * different fields but for arrivals, where a lost update only delays a stream's recognition. */
+ * way takes a connection. Only new data counts: a segment that ends at or before the newest data
+ * seen that way is a retransmission (or a keepalive's or window probe's byte). Written by the
+ * packet hooks without atomics: the two directions write different fields but for arrivals and
+ * received_bytes, where a lost update only delays a stream's recognition. */
 struct upstream_stream {
-	__u32 received_ms; /* clock (ms, mod 2^32, never 0) when data last arrived; 0: none yet */
-	__u32 sent_ms;     /* ... when data last left */
-	__u16 arrivals;    /* data arrivals since our last data, UP_STREAM_PAUSE_MS apart or more (saturates) */
-	__u8 fin;          /* the upstream sent its FIN: it has nothing more to send */
-	__u8 pad[5];
+	__u32 received_ms;    /* clock (ms, mod 2^32, never 0) when new data last arrived; 0: none yet */
+	__u32 sent_ms;        /* ... when our new data last left */
+	__u32 received_end;   /* sequence number after the upstream's newest data; 0: none yet */
+	__u32 sent_end;       /* ... after ours */
+	__u32 received_bytes; /* the upstream's new data since our last new data, bytes (saturates) */
+	__u16 arrivals;       /* its arrivals since our last new data, UP_STREAM_PAUSE_MS apart or more
+			       * (saturates); 0: our data was the last to move */
+	__u8 fin;             /* the upstream sent its FIN: it has nothing more to send */
+	__u8 pad;
 };
 
 #define UP_STREAM_PAUSE_MS 10 /* a pause in the arrivals that makes the next one another of a stream's events */
@@ -444,13 +450,13 @@ static __always_inline __u32 upstream_clock_ms(void)
 }
 
 /*
- * Data or a FIN of a connection to an upstream, at way index of upstream_socks: when data last
- * moved each way, and the arrivals that make a stream. Our data starts a new wait for an answer
- * (arrivals from 0); the first arrival after it counts 1, each after a pause of UP_STREAM_PAUSE_MS
- * one more. Fields are written only when they change: most segments of a busy connection arrive
- * within the millisecond of the one before.
+ * Data or a FIN of a connection to an upstream, at way index of upstream_socks: when new data last
+ * moved each way, and the arrivals that make a stream. Our new data starts a new wait for an answer
+ * (arrivals and bytes from 0); the first arrival after it counts 1, each after a pause of
+ * UP_STREAM_PAUSE_MS one more. The clocks are written only when they change: most segments of a busy
+ * connection arrive within the millisecond of the one before.
  */
-static __always_inline void upstream_stream_moved(__u32 index, struct pkt *p, bool arriving)
+static __always_inline void upstream_stream_moved(__u32 index, struct pkt *p, const struct tcphdr *th, bool arriving)
 {
 	struct upstream_stream *s = bpf_map_lookup_elem(&upstream_streams, &index);
 
@@ -458,17 +464,29 @@ static __always_inline void upstream_stream_moved(__u32 index, struct pkt *p, bo
 		return;
 	if (arriving && (p->tcp.flags & TCP_FLAG_FIN) && !s->fin)
 		s->fin = 1;
-	if (!p->tcp.payload_len)
+	__u32 len = p->tcp.payload_len;
+
+	if (!len)
 		return;
+	__u32 end = bpf_ntohl(th->seq) + len;
 	__u32 now = upstream_clock_ms();
 
 	if (!arriving) {
+		if (s->sent_end && (__s32)(end - s->sent_end) <= 0)
+			return; /* a retransmission: the wait goes on from the first sending */
+		s->sent_end = end;
 		if (s->sent_ms != now)
 			s->sent_ms = now;
 		if (s->arrivals)
 			s->arrivals = 0;
+		if (s->received_bytes)
+			s->received_bytes = 0;
 		return;
 	}
+	if (s->received_end && (__s32)(end - s->received_end) <= 0)
+		return; /* the upstream's retransmission: nothing new arrived */
+	s->received_end = end;
+	s->received_bytes = s->received_bytes + len < s->received_bytes ? 0xffffffff : s->received_bytes + len;
 	__u32 last = s->received_ms;
 
 	if (last == now)
@@ -529,7 +547,7 @@ static __always_inline void upstream_on_segment(struct pkt *p, __u64 side)
 	if (up < 0 || up >= UPSTREAM_MAX)
 		return;
 	if (moves)
-		upstream_stream_moved(index * SLOT_WAYS + way, p, side == UP_SOCK_THEIRS);
+		upstream_stream_moved(index * SLOT_WAYS + way, p, th, side == UP_SOCK_THEIRS);
 	if (zero) {
 		if (w->stamp & side)
 			return; /* closed already: a repeat, or a probe's answer */

@@ -78,9 +78,18 @@ public final class UpstreamProbe implements Probe {
     static final StructLayout STREAM = MemoryLayout.structLayout(
             JAVA_INT.withName("received_ms"),
             JAVA_INT.withName("sent_ms"),
+            JAVA_INT.withName("received_end"),
+            JAVA_INT.withName("sent_end"),
+            JAVA_INT.withName("received_bytes"),
             JAVA_SHORT.withName("arrivals"),
             JAVA_BYTE.withName("fin"),
-            MemoryLayout.sequenceLayout(5, JAVA_BYTE).withName("pad")).withName("upstream_stream");
+            JAVA_BYTE.withName("pad")).withName("upstream_stream");
+    private static final long STREAM_RECEIVED_MS = STREAM.byteOffset(MemoryLayout.PathElement.groupElement("received_ms"));
+    private static final long STREAM_SENT_MS = STREAM.byteOffset(MemoryLayout.PathElement.groupElement("sent_ms"));
+    private static final long STREAM_RECEIVED_BYTES = STREAM.byteOffset(
+            MemoryLayout.PathElement.groupElement("received_bytes"));
+    private static final long STREAM_ARRIVALS = STREAM.byteOffset(MemoryLayout.PathElement.groupElement("arrivals"));
+    private static final long STREAM_FIN = STREAM.byteOffset(MemoryLayout.PathElement.groupElement("fin"));
 
     private static final Export.Family CONNECTS = new Export.Family("upstream_connects",
             "Connects from this host to each upstream by result: established, refused (a RST answered the SYN),"
@@ -162,8 +171,6 @@ public final class UpstreamProbe implements Probe {
     private UpstreamHealth.Verdict[] verdicts;
     private StreamStalls stalls;
     private long lastJudged;
-    /** When a connection seen waiting at the last judgement stalls at the earliest: judged then, not a second later. */
-    private long nextStallDue;
     private static final long MIN_PERIOD_NANOS = 900_000_000L;
 
     private static Map<Stat, Desc> results() {
@@ -307,7 +314,6 @@ public final class UpstreamProbe implements Probe {
         }
         stalls = new StreamStalls(upstreams.size());
         lastJudged = System.nanoTime() - MIN_PERIOD_NANOS;
-        nextStallDue = Long.MAX_VALUE;
     }
 
     /**
@@ -338,14 +344,14 @@ public final class UpstreamProbe implements Probe {
                 if (way >= tags.length || tags[way] == 0 || ups[way] < 0 || ups[way] >= n) {
                     continue;
                 }
-                stalls.connection(ups[way], tags[way], values.get(ValueLayout.JAVA_INT_UNALIGNED, size * i),
-                        values.get(ValueLayout.JAVA_INT_UNALIGNED, size * i + 4),
-                        Short.toUnsignedInt(values.get(ValueLayout.JAVA_SHORT_UNALIGNED, size * i + 8)),
-                        values.get(JAVA_BYTE, size * i + 10) != 0, nowMs, stallMs);
+                long at = size * i;
+                stalls.connection(ups[way], tags[way], values.get(ValueLayout.JAVA_INT_UNALIGNED, at + STREAM_RECEIVED_MS),
+                        values.get(ValueLayout.JAVA_INT_UNALIGNED, at + STREAM_SENT_MS),
+                        Short.toUnsignedInt(values.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + STREAM_ARRIVALS)),
+                        Integer.toUnsignedLong(values.get(ValueLayout.JAVA_INT_UNALIGNED, at + STREAM_RECEIVED_BYTES)),
+                        values.get(JAVA_BYTE, at + STREAM_FIN) != 0, nowMs, stallMs);
             }
         });
-        long due = stalls.nextDueMs();
-        nextStallDue = due == Long.MAX_VALUE ? Long.MAX_VALUE : nowNanos + due * 1_000_000L;
     }
 
     /** Each upstream's counters, by enum upstream_stat. */
@@ -399,7 +405,7 @@ public final class UpstreamProbe implements Probe {
             return;
         }
         long now = System.nanoTime();
-        if (now - lastJudged < MIN_PERIOD_NANOS && now - nextStallDue < 0) {
+        if (now - lastJudged < MIN_PERIOD_NANOS) {
             return; // a reading right after the last (an interval's and a drain's): nothing new to judge
         }
         lastJudged = now;

@@ -120,21 +120,25 @@ class UpstreamTest {
 
     /**
      * When data is expected, from the figures the packet hooks keep (struct upstream_stream): an
-     * unanswered request, or a stream (3 arrivals after pauses); never after the upstream's FIN.
+     * unanswered request (our data last), or a stream (3 arrivals after pauses, small on average);
+     * never after the upstream's FIN.
      */
     @Test
     void dataIsExpectedAfterARequestAndDuringAStreamButNotAfterAFin() {
-        assertEquals(0, StreamStalls.expectedSince(0, 0, 0, false), "a connection nothing moved on yet");
-        assertEquals(500, StreamStalls.expectedSince(0, 500, 0, false), "a request, no answer yet");
-        assertEquals(900, StreamStalls.expectedSince(800, 900, 0, false), "a second request after the first's answer");
-        assertEquals(0, StreamStalls.expectedSince(900, 800, 1, false), "one answer, in one go: nothing more expected");
-        assertEquals(0, StreamStalls.expectedSince(900, 800, 2, false), "an answer in two parts is no stream yet");
-        assertEquals(900, StreamStalls.expectedSince(900, 800, 3, false), "a stream's third event: more expected");
-        assertEquals(0, StreamStalls.expectedSince(900, 800, 30, true), "the upstream's FIN ends every expectation");
-        assertEquals(0, StreamStalls.expectedSince(0, 500, 0, true));
-        // the clock in ms wraps at 2^32: a request sent just after the wrap is after data received just before it
-        assertEquals(5, StreamStalls.expectedSince(-5, 5, 0, false));
-        assertEquals(0, StreamStalls.expectedSince(5, -5, 1, false));
+        assertEquals(0, StreamStalls.expectedSince(0, 0, 0, 0, false), "a connection nothing moved on yet");
+        assertEquals(500, StreamStalls.expectedSince(0, 500, 0, 0, false), "a request, no answer yet");
+        assertEquals(900, StreamStalls.expectedSince(800, 900, 0, 0, false), "a second request after the first's answer");
+        assertEquals(800, StreamStalls.expectedSince(800, 800, 0, 0, false),
+                "a request sent in the clock tick its predecessor's answer arrived in");
+        assertEquals(0, StreamStalls.expectedSince(900, 800, 1, 300, false), "one answer, in one go: nothing more expected");
+        assertEquals(0, StreamStalls.expectedSince(900, 800, 2, 600, false), "an answer in two parts is no stream yet");
+        assertEquals(900, StreamStalls.expectedSince(900, 800, 3, 900, false), "a stream's third event: more expected");
+        assertEquals(0, StreamStalls.expectedSince(900, 800, 3, 45_000, false),
+                "a 45 KB answer in three flights of a congestion window is no stream");
+        assertEquals(900, StreamStalls.expectedSince(900, 800, 30, 45_000, false), "thirty events of 1.5 KB are");
+        assertEquals(0, StreamStalls.expectedSince(900, 800, 30, 900, true), "the upstream's FIN ends every expectation");
+        assertEquals(0, StreamStalls.expectedSince(0, 500, 0, 0, true));
+        assertEquals(-5, StreamStalls.expectedSince(-7, -5, 0, 0, false), "the clock in ms wraps at 2^32");
     }
 
     @Test
@@ -142,32 +146,35 @@ class UpstreamTest {
         StreamStalls s = new StreamStalls(2);
         long stall = 10_000;
         s.start();
-        s.connection(0, 1L, 0, 1_000, 0, false, 5_000, stall); // a request 4 s old
-        s.connection(1, 2L, 1_000, 0, 5, false, 5_000, stall); // a stream quiet for 4 s
-        s.connection(1, 3L, 1_000, 0, 1, false, 5_000, stall); // an answer, then idle: not waiting
+        s.connection(0, 1L, 0, 1_000, 0, 0, false, 5_000, stall); // a request 4 s old
+        s.connection(1, 2L, 1_000, 0, 5, 500, false, 5_000, stall); // a stream quiet for 4 s
+        s.connection(1, 3L, 1_000, 0, 1, 100, false, 5_000, stall); // an answer, then idle: not waiting
         assertEquals(0, s.stalled(0));
         assertEquals(0, s.stalled(1));
-        assertEquals(6_000, s.nextDueMs(), "the first due in 6 s");
         s.start();
-        s.connection(0, 1L, 0, 1_000, 0, false, 11_000, stall);
-        s.connection(1, 2L, 1_000, 0, 5, false, 11_000, stall);
-        s.connection(1, 3L, 1_000, 0, 1, false, 11_000, stall);
+        s.connection(0, 1L, 0, 1_000, 0, 0, false, 11_000, stall);
+        s.connection(1, 2L, 1_000, 0, 5, 500, false, 11_000, stall);
+        s.connection(1, 3L, 1_000, 0, 1, 100, false, 11_000, stall);
         assertEquals(1, s.stalled(0));
         assertEquals(10_000, s.longestMs(0));
         assertEquals(1, s.stalled(1));
-        assertEquals(Long.MAX_VALUE, s.nextDueMs());
         s.start();
-        s.connection(0, 1L, 0, 1_000, 0, false, 12_000, stall);
-        s.connection(1, 2L, 11_500, 0, 6, false, 12_000, stall); // its stream resumed
+        s.connection(0, 1L, 0, 1_000, 0, 0, false, 12_000, stall);
+        s.connection(1, 2L, 11_500, 0, 6, 600, false, 12_000, stall); // its stream resumed
         assertEquals(1, s.stalled(0));
         assertEquals(11_000, s.longestMs(0));
         assertEquals(0, s.stalled(1));
         assertEquals(1, s.begun(0), "one stall, read twice");
         s.start();
-        s.connection(1, 2L, 11_500, 0, 6, false, 21_500, stall); // and stopped again
+        s.connection(1, 2L, 11_500, 0, 6, 600, false, 21_500, stall); // and stopped again
         assertEquals(1, s.stalled(1));
         assertEquals(2, s.begun(1), "a second stall of the same connection");
         assertEquals(0, s.stalled(0), "a connection gone (ended) is stalled no more");
+        // a quiet time of the clock's wrap: a request sent just before it, read just after
+        s.start();
+        s.connection(0, 4L, 0, -3_000, 0, 0, false, 8_000, stall);
+        assertEquals(1, s.stalled(0));
+        assertEquals(11_000, s.longestMs(0));
     }
 
     @Test
