@@ -56,6 +56,8 @@ enum capture_stat {
 };
 SHARED_WITH_JAVA(enum capture_stat, capture_stat);
 
+/* Bumped atomically (PERCPU_BUMP): the egress handlers also run from the cgroup egress hook, in the
+ * sending process's context, which an ingress run in a softirq can interrupt on the same CPU. */
 PERCPU_COUNTERS(capture_stats, CAPTURE_STAT_SLOTS);
 
 struct {
@@ -68,13 +70,13 @@ static __always_inline struct capture_record *capture_reserve(void)
 	struct capture_record *r = bpf_ringbuf_reserve(&capture_packets, sizeof(*r), 0);
 
 	if (!r)
-		PERCPU_ADD(capture_stats, CAPTURE_STAT_LOST);
+		PERCPU_BUMP(capture_stats, CAPTURE_STAT_LOST);
 	return r;
 }
 
 static __always_inline void capture_submit(struct capture_record *r)
 {
-	PERCPU_ADD(capture_stats, CAPTURE_STAT_COPIED);
+	PERCPU_BUMP(capture_stats, CAPTURE_STAT_COPIED);
 	bpf_ringbuf_submit(r, 0);
 }
 

@@ -76,6 +76,8 @@ PROBE_SWITCH(zerowin);
 SHARED_WITH_JAVA(struct zw_event, zw_event);
 SHARED_WITH_JAVA(enum zw_direction, zw_direction);
 SHARED_WITH_JAVA(enum zw_stat, zw_stat);
+/* Bumped atomically (PERCPU_BUMP): the egress handlers also run from the cgroup egress hook, in the
+ * sending process's context, which an ingress run in a softirq can interrupt on the same CPU. */
 PERCPU_COUNTERS(zerowin_stats, ZW_STAT_MAX);
 EVENT_RING(zerowin_events, 1 << 20);
 
@@ -129,7 +131,7 @@ static __always_inline void zerowin_count(const struct zw_key *key, __u64 closur
 	struct zw_counts *c = FLOW_ENTRY(zerowin, key, &zero);
 
 	if (!c) {
-		PERCPU_ADD(zerowin_stats, ZW_STAT_FLOWS_FULL);
+		PERCPU_BUMP(zerowin_stats, ZW_STAT_FLOWS_FULL);
 		return;
 	}
 	if (closures)
@@ -211,7 +213,7 @@ static __always_inline void zerowin_on_segment(struct pkt *p, enum zw_direction 
 	}
 	if (*last_zero != jiffies)
 		*last_zero = jiffies;
-	PERCPU_ADD(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
+	PERCPU_BUMP(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_SEGMENTS_RECEIVED : ZW_STAT_SEGMENTS_SENT);
 	if (!pkt_tuple(p))
 		return;
 	struct zw_key key = {.tuple = p->tuple, .direction = direction};
@@ -227,10 +229,10 @@ static __always_inline void zerowin_on_segment(struct pkt *p, enum zw_direction 
 	/* Whoever inserts the entry makes the closure. */
 	if (bpf_map_update_elem(&zerowin_closed, &key, &fresh, BPF_NOEXIST)) {
 		if (!bpf_map_lookup_elem(&zerowin_closed, &key))
-			PERCPU_ADD(zerowin_stats, ZW_STAT_FLOWS_FULL); /* no room: this closure is not counted */
+			PERCPU_BUMP(zerowin_stats, ZW_STAT_FLOWS_FULL); /* no room: this closure is not counted */
 		return;
 	}
-	PERCPU_ADD(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
+	PERCPU_BUMP(zerowin_stats, direction == ZW_RECEIVED ? ZW_STAT_RECEIVED : ZW_STAT_SENT);
 	zerowin_count(&key, 1, 0);
 	zerowin_emit(&key, now, 0, 0);
 }

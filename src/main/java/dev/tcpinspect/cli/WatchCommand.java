@@ -114,7 +114,7 @@ final class WatchCommand implements Callable<Integer> {
                     + " /sys/fs/cgroup/system.slice/nginx.service, or a container's; its children included): they see"
                     + " the segments those sockets receive and send, on every interface (cgroup_skb programs), instead"
                     + " of an interface's. Not with -i or --xdp. The tracepoint probes (conn, retrans, ...) are not"
-                    + " scoped (README: One service's traffic).")
+                    + " scoped; they report the namespace of the cgroup's processes (README: One cgroup's traffic).")
     java.nio.file.Path cgroup;
 
     @Option(names = "--keep-root", description = "Stay root after attaching. By default a watch started as root"
@@ -234,9 +234,39 @@ final class WatchCommand implements Callable<Integer> {
             throw new IllegalStateException("watch: " + Privileges.MISSING);
         }
         try (dev.tcpinspect.os.Netns target = PolicyCommand.namespace(netns).map(dev.tcpinspect.os.Netns::named)
-                .orElseGet(dev.tcpinspect.os.Netns::current)) {
+                .orElseGet(() -> cgroup != null ? cgroupNamespace() : dev.tcpinspect.os.Netns.current())) {
             return watchIn(target, chosen);
         }
+    }
+
+    /** Said once the output is open: which namespace the tracepoint probes report with --cgroup, and why. */
+    private String scopeNote;
+
+    /**
+     * With --cgroup (and no --netns): the namespace the tracepoint probes report is its processes'
+     * (a container's own), so that the halves of a probe that a tracepoint sees (a handshake's end, a
+     * flood's completions) meet the segments the cgroup's hooks saw; every namespace when they are
+     * in several; this one when the cgroup has no process yet.
+     */
+    private dev.tcpinspect.os.Netns cgroupNamespace() {
+        List<java.nio.file.Path> spaces = dev.tcpinspect.os.Cgroups.networkNamespaces(cgroup);
+        if (spaces.size() == 1) {
+            dev.tcpinspect.os.Netns ns = dev.tcpinspect.os.Netns.of(spaces.getFirst());
+            if (ns.inode() != dev.tcpinspect.os.Netns.currentInode()) {
+                scopeNote = "tcpinspect: cgroup " + cgroup + ": its processes are in network namespace " + ns.inode()
+                        + ": the tracepoint probes report that one";
+            }
+            return ns;
+        }
+        if (spaces.size() > 1) {
+            allNetns = true;
+            scopeNote = "tcpinspect: cgroup " + cgroup + ": its processes are in " + spaces.size() + " network namespaces:"
+                    + " the tracepoint probes report every namespace";
+        } else {
+            scopeNote = "tcpinspect: cgroup " + cgroup + " has no process yet: the tracepoint probes report this network"
+                    + " namespace";
+        }
+        return dev.tcpinspect.os.Netns.current();
     }
 
     /** The watch itself, its probes started in target (the interfaces and connections watched are target's). */
@@ -251,7 +281,7 @@ final class WatchCommand implements Callable<Integer> {
         if (names.isEmpty() && cgroup == null) {
             throw new IllegalStateException("no interface is up; name one with -i");
         }
-        String hookName = cgroup != null ? "cgroup " + cgroup : xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
+        String hookName = cgroup != null ? "cgroup_skb " + cgroup : xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
 
         dev.tcpinspect.output.PcapngWriter capture = pcap == null ? null : new dev.tcpinspect.output.PcapngWriter(pcap,
                 pcapSize * 1_000_000L, pcapFiles, ifindex -> target.call(() -> NetInterfaces.nameOf(ifindex)));
@@ -272,6 +302,9 @@ final class WatchCommand implements Callable<Integer> {
              ProbeSet running = target.call(() -> ProbeSet.start(chosen, ProbeSet.Options.defaults().interfaces(names)
                      .xdp(xdp, xdpMode).allNetns(allNetns).events(presenter.wantsEvents()).xdpHandoff(handoff)
                      .cgroup(cgroup)))) {
+            if (scopeNote != null) {
+                presenter.notice(scopeNote);
+            }
             List<String> behind = running.interfacesBehindHandoff();
             if (!behind.isEmpty()) {
                 presenter.notice("tcpinspect: " + String.join(", ", behind) + ": the enforcer's XDP program is there:"
@@ -285,7 +318,7 @@ final class WatchCommand implements Callable<Integer> {
             // in another namespace, which only root may enter to look at its interfaces
             // and with --socket: detaching from the service's sockets takes them from its process again
             if (running.detachesWithoutPrivileges() && !keepRoot && capture == null && behind.isEmpty() && netns == null
-                    && sockets.isEmpty()
+                    && sockets.isEmpty() && target.inode() == dev.tcpinspect.os.Netns.currentInode()
                     && dev.tcpinspect.ebpf.Features.descriptorsSufficeWithoutCapabilities()) {
                 Privileges.dropRoot(); // attached: from here on only file descriptors it holds are used
             }

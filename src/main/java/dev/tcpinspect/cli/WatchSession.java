@@ -92,6 +92,10 @@ final class WatchSession {
                     + (left.isEmpty() ? "no interface is left: the tracepoint probes go on"
                             : "still watching " + String.join(", ", left)));
         }
+        if (probes.cgroupGone()) {
+            presenter.notice("tcpinspect: cgroup " + probes.cgroup() + " is gone (removed, or made again as its service or"
+                    + " container restarted): no new socket joins the one watched; start the watch again to follow it");
+        }
         for (ProbeSet.HandoffEnded end : probes.handoffsEnded()) {
             presenter.notice("tcpinspect: " + end.name() + ": the enforcer there was stopped; the ingress probes ran"
                     + " behind its XDP program and " + (end.failure() == null ? "go on at TC ingress there"

@@ -79,7 +79,7 @@ final class LiveView {
 
     void ready(Instant time, List<String> interfaces, String hook, List<String> probes) {
         started = time;
-        where = String.join(", ", interfaces) + " (" + hook + "; " + probes.size()
+        where = TextPresenter.where(interfaces) + " (" + hook + "; " + probes.size()
                 + (probes.size() == 1 ? " probe: " + probes.getFirst() : " probes") + ")";
     }
 

@@ -59,11 +59,16 @@ public final class TextPresenter implements Presenter {
     @Override
     public synchronized void ready(Instant time, List<String> interfaces, String hook, List<String> probes) {
         String line = String.format("Watching incoming TCP on %s (%s; probes: %s). Ctrl-C to stop.",
-                String.join(", ", interfaces), hook, String.join(", ", probes));
+                where(interfaces), hook, String.join(", ", probes));
         out.println(!terminal || line.length() <= width ? line : String.format(
-                "Watching incoming TCP on %s (%s; %d probes). Ctrl-C to stop.", String.join(", ", interfaces), hook,
+                "Watching incoming TCP on %s (%s; %d probes). Ctrl-C to stop.", where(interfaces), hook,
                 probes.size()));
         out.flush();
+    }
+
+    /** The interfaces watched, or every interface when there is none (a cgroup scope: its hook says which). */
+    static String where(List<String> interfaces) {
+        return interfaces.isEmpty() ? "every interface" : String.join(", ", interfaces);
     }
 
     /** The metrics with a column, fixed-width ones first and variable-width ones (top labels) last. */
@@ -148,7 +153,7 @@ public final class TextPresenter implements Presenter {
 
     @Override
     public synchronized void summary(Instant time, Duration length, List<String> interfaces, Reading total) {
-        out.printf("%nSummary: %.1f s on %s%n", length.toMillis() / 1000.0, String.join(", ", interfaces));
+        out.printf("%nSummary: %.1f s on %s%n", length.toMillis() / 1000.0, where(interfaces));
         List<String> notSeen = new ArrayList<>();
         for (Snapshot s : total.snapshots()) {
             probe(s, notSeen);

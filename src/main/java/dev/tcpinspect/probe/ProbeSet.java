@@ -129,6 +129,8 @@ public final class ProbeSet implements AutoCloseable {
     /** The clsact slots this set holds (TcSlots): released after the object's close has removed the filters. */
     private final List<Claim> claims = new ArrayList<>();
     private final long netnsInode;
+    /** The scope's cgroup id when attached (its directory's inode), 0 when none or once reported gone. */
+    private long cgroupId;
     private BpfObject object;
     private RingBufReader reader;
     private long eventsFailedBeforeClose;
@@ -419,6 +421,7 @@ public final class ProbeSet implements AutoCloseable {
     /** A packet hook's cgroup_skb program on the cgroup's directory: a link the process holds, gone with it. */
     private void attachCgroup(Hook h) {
         String dir = options.cgroup().toString();
+        cgroupId = dev.tcpinspect.os.Cgroups.id(options.cgroup());
         int fd = Libc.open(dir, Libc.O_RDONLY | Libc.O_CLOEXEC);
         try {
             object.program(h == Hook.INGRESS ? Hook.CGROUP_INGRESS_PROGRAM : Hook.CGROUP_EGRESS_PROGRAM)
@@ -507,6 +510,32 @@ public final class ProbeSet implements AutoCloseable {
     }
 
     /** The interfaces still watched (the packet hooks' names, less those gone). */
+    /** The cgroup the packet hooks are scoped to, or null. */
+    public java.nio.file.Path cgroup() {
+        return options.cgroup();
+    }
+
+    /**
+     * True once, when the scope's cgroup is gone: removed, or made again under its path (a service
+     * or container restarted): the links stay on the old one, which no socket joins any more.
+     */
+    public synchronized boolean cgroupGone() {
+        if (cgroupId == 0) {
+            return false;
+        }
+        long now;
+        try {
+            now = dev.tcpinspect.os.Cgroups.id(options.cgroup());
+        } catch (RuntimeException gone) {
+            now = 0;
+        }
+        if (now == cgroupId) {
+            return false;
+        }
+        cgroupId = 0;
+        return true;
+    }
+
     public synchronized List<String> interfacesWatched() {
         return List.copyOf(attachedTo.keySet());
     }

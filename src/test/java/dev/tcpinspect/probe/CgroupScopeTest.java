@@ -86,7 +86,7 @@ class CgroupScopeTest {
                         Traffic.upload(lab.client(), Lab.SERVER_V4, PORT_B, 5_000);
                         Traffic.upload(lab.client(), Lab.SERVER_V6, PORT_B, 80_000);
                     }
-                    Thread.sleep(500); // the last FINs and ACKs
+                    awaitNoConnection(lab, PORT_A, PORT_B); // the servers got the last ACKs: every segment is in
                     in.stop();
                     for (var e : Map.of(PORT_A, probeA.read(), PORT_B, probeB.read()).entrySet()) {
                         String port = "tcp.dstport==" + e.getKey();
@@ -115,6 +115,62 @@ class CgroupScopeTest {
                 for (Process p : servers) {
                     p.destroyForcibly().waitFor();
                 }
+            }
+        }
+    }
+
+    /** Waits until the server namespace has no connection on these ports but their listeners. */
+    static void awaitNoConnection(Lab lab, int... ports) throws InterruptedException {
+        String filter = java.util.Arrays.stream(ports).mapToObj(p -> "sport = :" + p)
+                .collect(java.util.stream.Collectors.joining(" or ", "( ", " )"));
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        String left = "";
+        while (System.nanoTime() < deadline) {
+            left = Cmd.run(List.of("ip", "netns", "exec", lab.serverNs(), "ss", "-Htn", "state", "all", "exclude",
+                    "listening", filter), 30).ok().out().trim();
+            if (left.isEmpty()) {
+                return;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("connections still open after 10 s: " + left);
+    }
+
+    /**
+     * The command as a user runs it, from the host's namespace, on a service whose process is in
+     * another (a container's): the tracepoint halves of the probes report the service's namespace,
+     * so its accepted connections' handshakes are measured (they end in a state change there), and
+     * the packets counted are its own: its clients' connections, as the client made them.
+     */
+    @Test
+    void watchFollowsTheCgroupsProcessesIntoTheirNamespace() throws Exception {
+        try (Lab lab = Lab.create();
+             TestCgroup service = TestCgroup.create("watch")) {
+            Process server = new ProcessBuilder(service.command(List.of("ip", "netns", "exec", lab.serverNs(), "python3",
+                    "-c", SERVER, Integer.toString(PORT_A)))).redirectErrorStream(true).start();
+            try {
+                assertEquals("ready", new BufferedReader(new InputStreamReader(server.getInputStream())).readLine());
+                try (var watch = dev.tcpinspect.testing.TcpinspectProcess.start(null, "watch", "--cgroup",
+                        service.path().toString(), "--probe", "packets,handshake", "--format", "json")) {
+                    watch.awaitJson("ready", 60);
+                    for (int i = 0; i < 4; i++) {
+                        Traffic.upload(lab.client(), Lab.SERVER_V4, PORT_A, 10_000);
+                    }
+                    awaitNoConnection(lab, PORT_A);
+                    Thread.sleep(1200); // an interval's reading
+                    watch.terminate();
+                    assertEquals(0, watch.waitFor(30), watch.stderr());
+                    assertTrue(watch.stderr().contains("its processes are in network namespace"), watch.stderr());
+                    var summary = watch.lines().stream().map(dev.tcpinspect.testing.TcpinspectProcess::parse)
+                            .filter(j -> j.path("type").asText().equals("summary")).findFirst().orElseThrow();
+                    assertEquals(4, summary.at("/packets/syn").asLong(), summary.toString());
+                    assertEquals(4, summary.at("/syn_by_port/" + PORT_A).asLong(), summary.toString());
+                    assertEquals(4, summary.at("/handshake_ms/passive/count").asLong(),
+                            "the accepted connections' handshakes, ended in the service's namespace: " + summary);
+                    assertEquals(0, summary.at("/handshake_detail/passive_unmatched").asLong(), summary.toString());
+                }
+            } finally {
+                server.destroyForcibly().waitFor();
             }
         }
     }

@@ -497,6 +497,7 @@ public final class UpstreamProbe implements Probe {
                     new Cell.Decimal("rtt_ms", c[Stat.ENDED.ordinal()] == 0 || rtt.count() == 0 ? 0
                             : Math.round((double) c[Stat.RTT_US.ordinal()] / rtt.count()) / 1000.0),
                     new Cell.Count("retransmits", c[Stat.RETRANSMITS.ordinal()]),
+                    new Cell.Decimal("retransmits_per_mb", retransmitsPerMegabyte(c)),
                     new Cell.Count("zero_windows_sent", c[Stat.ZERO_WINDOWS_SENT.ordinal()]),
                     new Cell.Count("zero_windows_received", c[Stat.ZERO_WINDOWS_RECEIVED.ordinal()]),
                     new Cell.Count("stalled", stalls.stalled(u)),
@@ -504,6 +505,12 @@ public final class UpstreamProbe implements Probe {
         }
         metrics.add(new Metric.Table(TABLE, "Upstreams", "", rows));
         return new Snapshot(name(), metrics);
+    }
+
+    /** Segments retransmitted per MB sent (10^6 bytes acknowledged), of the connections that ended; 0 before one did. */
+    static double retransmitsPerMegabyte(long[] c) {
+        long bytes = c[Stat.BYTES_SENT.ordinal()];
+        return bytes == 0 ? 0 : Math.round(c[Stat.SEGS_RETRANSMITTED.ordinal()] * 1e8 / bytes) / 100.0;
     }
 
     private Map<String, Long> byUpstream(long[][] s, Stat stat) {

@@ -184,6 +184,18 @@ class UpstreamProbeTest {
                 assertEquals(clientMedian, hs.percentile(0.5), clientMedian * 0.035,
                         "probe median " + hs.percentile(0.5) + " us, client's " + own);
                 assertEquals(40, probe.handshakes().get("healthy").count());
+
+                // and against curl's own time_connect, one more connect to the slow upstream (its first SYN
+                // lost too); the server answers nothing, which curl reports (exit 52) after its timings
+                Cmd.Result curl = Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "curl", "-g", "-s", "-o",
+                        "/dev/null", "--max-time", "10", "-w", "%{time_connect}", "http://" + host + ":" + SLOW + "/"), 30);
+                long curlMicros = Math.round(Double.parseDouble(curl.out().trim()) * 1e6);
+                LogLinearHistogram one = probe.handshakes().get("slow").minus(hs);
+                System.out.println("upstream handshake (" + server + "): curl time_connect " + curlMicros + " us, probe "
+                        + one.percentile(0.5) + " us");
+                assertEquals(1, one.count(), "curl's one connect");
+                assertTrue(curlMicros > 900_000, "its first SYN was lost: " + curlMicros);
+                assertEquals(curlMicros, one.percentile(0.5), curlMicros * 0.035, "the probe's against curl's");
             }
         }
     }
