@@ -34,8 +34,9 @@ import picocli.CommandLine.Option;
         description = {"The upstreams this host connects to (a gateway's providers and backends), named with",
             "--upstream: a table of their health, connect results and handshake latency, every interval, until",
             "Ctrl-C. Health: unhealthy after --set upstream.failures connects in a row failed, degraded while",
-            "retransmits or handshake latency are well above their usual (README, Upstreams). All from the TCP",
-            "tracepoints but zero windows, which the interfaces' TC hooks see (-i). Observation only."},
+            "retransmits or handshake latency are well above their usual, or while a connection waits",
+            "--set upstream.stall seconds for data that does not come (README, Upstreams). All from the TCP",
+            "tracepoints but zero windows and stalls, which the interfaces' TC hooks see (-i). Observation only."},
         footer = {"", "Examples:",
             "  sudo tcpinspect upstreams --upstream openai=api.openai.com:443 --upstream pool=198.18.8.0/24:8443",
             "  sudo tcpinspect upstreams --upstream api=[2001:db8::7]:443 --format json | jq 'select(.type==\"upstream\")'"})

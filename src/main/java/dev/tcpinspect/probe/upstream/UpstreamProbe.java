@@ -496,6 +496,8 @@ public final class UpstreamProbe implements Probe {
                     new Cell.Decimal("handshake_p99_ms", hs.count() == 0 ? 0 : Math.round(hs.percentile(0.99)) / 1000.0),
                     new Cell.Decimal("rtt_ms", c[Stat.ENDED.ordinal()] == 0 || rtt.count() == 0 ? 0
                             : Math.round((double) c[Stat.RTT_US.ordinal()] / rtt.count()) / 1000.0),
+                    new Cell.Decimal("rttvar_ms", c[Stat.ENDED.ordinal()] == 0 || rtt.count() == 0 ? 0
+                            : Math.round((double) c[Stat.RTTVAR_US.ordinal()] / rtt.count()) / 1000.0),
                     new Cell.Count("retransmits", c[Stat.RETRANSMITS.ordinal()]),
                     new Cell.Decimal("retransmits_per_mb", retransmitsPerMegabyte(c)),
                     new Cell.Count("zero_windows_sent", c[Stat.ZERO_WINDOWS_SENT.ordinal()]),
