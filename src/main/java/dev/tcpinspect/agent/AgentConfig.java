@@ -109,6 +109,11 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
                 pcap, bpfStats, enforce);
     }
 
+    public AgentConfig withPcap(Pcap capture) {
+        return new AgentConfig(listen, interfaces, probes, settings, upstreams, xdp, xdpMode, tcMode, allNetns, ports, interval, logFormat,
+                capture, bpfStats, enforce);
+    }
+
     /** Whether the probes must be loaded again to go from this config to other (what they watch changed). */
     public boolean sameProbes(AgentConfig other) {
         return interfaces.equals(other.interfaces) && probes.equals(other.probes) && settings.equals(other.settings)

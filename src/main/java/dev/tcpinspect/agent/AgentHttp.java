@@ -122,7 +122,7 @@ final class AgentHttp implements AutoCloseable {
         s.probes().forEach(node.putArray("probes")::add);
         ObjectNode total = node.putObject("total");
         total.put("seconds", java.time.Duration.between(s.started(), s.time()).toMillis() / 1000.0);
-        JsonPresenter.metrics(total, s.total());
+        JsonPresenter.metrics(total, s.total(), true); // the page draws the totals' histograms
         ObjectNode interval = node.putObject("interval");
         interval.put("seconds", s.intervalLength().toMillis() / 1000.0);
         JsonPresenter.metrics(interval, s.interval());

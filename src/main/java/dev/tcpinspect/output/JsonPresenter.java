@@ -139,14 +139,22 @@ public final class JsonPresenter implements Presenter {
 
     /** Puts every metric of every snapshot at its path, as interval and summary lines have them. */
     public static void metrics(ObjectNode node, Reading reading) {
+        metrics(node, reading, false);
+    }
+
+    /**
+     * With buckets, each distribution also carries its counts by power of two ("buckets": [[from_ms,
+     * to_ms, count], ...], from its first value's row to its last's): what a page draws a histogram of.
+     */
+    public static void metrics(ObjectNode node, Reading reading, boolean buckets) {
         for (Snapshot s : reading.snapshots()) {
             for (Metric m : s.metrics()) {
-                put(node, m);
+                put(node, m, buckets);
             }
         }
     }
 
-    private static void put(ObjectNode root, Metric m) {
+    private static void put(ObjectNode root, Metric m, boolean buckets) {
         String[] path = m.desc().path().split("\\.");
         ObjectNode parent = root;
         for (int i = 0; i < path.length - 1; i++) {
@@ -156,14 +164,14 @@ public final class JsonPresenter implements Presenter {
         switch (m) {
             case Metric.Counter c -> parent.put(field, c.value());
             case Metric.Gauge g -> parent.put(field, g.value());
-            case Metric.Distribution d -> percentiles(parent.putObject(field), d.histogram());
+            case Metric.Distribution d -> distribution(parent.putObject(field), d.histogram(), buckets);
             case Metric.CounterMap map -> {
                 ObjectNode o = parent.putObject(field);
                 map.counts().forEach(o::put);
             }
             case Metric.DistributionMap map -> {
                 ObjectNode o = parent.putObject(field);
-                map.histograms().forEach((label, h) -> percentiles(o.putObject(label), h));
+                map.histograms().forEach((label, h) -> distribution(o.putObject(label), h, buckets));
             }
             case Metric.Table t -> {
                 ArrayNode rows = parent.putArray(field);
@@ -185,6 +193,30 @@ public final class JsonPresenter implements Presenter {
         node.put("lport", flow.lport());
         node.put("raddr", Addresses.format(flow.raddr()));
         node.put("rport", flow.rport());
+    }
+
+    private static void distribution(ObjectNode node, LogLinearHistogram h, boolean buckets) {
+        percentiles(node, h);
+        if (!buckets) {
+            return;
+        }
+        ArrayNode rows = node.putArray("buckets");
+        long[] byPower = HistogramBars.powersOfTwo(h);
+        int first = -1;
+        int last = -1;
+        for (int r = 0; r < byPower.length; r++) {
+            if (byPower[r] != 0) {
+                first = first < 0 ? r : first;
+                last = r;
+            }
+        }
+        for (int r = Math.max(first, 0); r <= last; r++) {
+            // row r: the values (microseconds) from 2^(r-1) up to 2^r; row 0 the zeros
+            ArrayNode row = rows.addArray();
+            row.add(r == 0 ? 0 : (1L << (r - 1)) / 1000.0);
+            row.add(r == 0 ? 0.001 : (1L << r) / 1000.0);
+            row.add(byPower[r]);
+        }
     }
 
     /** count, min, p50, p90, p99, max; latencies in milliseconds (the kernel keeps microseconds). */

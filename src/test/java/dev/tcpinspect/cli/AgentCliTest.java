@@ -31,14 +31,14 @@ class AgentCliTest {
     void metricsAgreeWithACaptureAndTheKernelsCounters() throws Exception {
         Path config = Files.createTempFile("agent", ".yaml");
         Path pcap = Files.createTempFile("agent", ".pcapng");
-        Files.writeString(config, "ports: [8080]\ninterval: 0.5\npcap: {file: " + pcap + "}\n");
+        Files.writeString(config, "ports: [8080]\ninterval: 0.5\n");
         try (Lab lab = Lab.create();
              var echo4 = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080);
              var echo6 = Traffic.listen(lab.server(), Lab.SERVER_V6, 8080);
              var other = Traffic.listen(lab.server(), Lab.SERVER_V4, 9090);
              Capture in = Capture.incoming(lab.serverNs(), lab.serverIf());
              TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(),
-                     "--config", config.toString())) {
+                     "--config", config.toString(), "--pcap", pcap.toString())) {
             String text;
             JsonNode snapshot;
             Map<String, Double> metrics;
@@ -98,6 +98,22 @@ class AgentCliTest {
             Files.delete(scrape);
             assertEquals(0, lint.exit(), lint.out() + lint.err());
             assertEquals("", (lint.out() + lint.err()).strip(), "promtool's complaints");
+            // no label holds an address or a port other than the configured one, though the traffic had
+            // two client addresses and dozens of ephemeral ports
+            java.util.regex.Matcher label = java.util.regex.Pattern.compile("(\\w+)=\"([^\"]*)\"").matcher(text);
+            java.util.Set<String> ports = new java.util.TreeSet<>();
+            int labels = 0;
+            while (label.find()) {
+                labels++;
+                String value = label.group(2);
+                assertTrue(!value.matches(".*\\d+\\.\\d+\\.\\d+\\.\\d+.*") && !value.matches(".*[0-9a-f]*:[0-9a-f]*:.*"),
+                        "an address as a label value: " + label.group());
+                if (label.group(1).equals("port")) {
+                    ports.add(value);
+                }
+            }
+            assertTrue(labels > 100, "labels read: " + labels);
+            assertEquals(java.util.Set.of("8080", "other"), ports, "port label values");
 
             assertEquals("snapshot", snapshot.get("type").asText());
             assertEquals(in.count(Capture.SYN), snapshot.at("/total/packets/syn").asLong());
