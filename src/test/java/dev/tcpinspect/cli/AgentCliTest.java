@@ -148,6 +148,31 @@ class AgentCliTest {
         }
     }
 
+    /**
+     * With no config and no option: every probe of the registry, on every interface up in its
+     * namespace (the lab's: lo and the veth), as ip link lists them.
+     */
+    @Test
+    void withoutAConfigEveryProbeRunsOnEveryInterfaceThatIsUp() throws Exception {
+        try (Lab lab = Lab.create();
+             TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent")) {
+            awaitLog(agent, " info ready ", 30);
+            Thread.sleep(1200); // a reading
+            JsonNode snapshot = TcpinspectProcess.parse(Http.get(lab.serverNs(), URL + "/api/snapshot").body());
+            List<String> probes = new java.util.ArrayList<>();
+            snapshot.get("probes").forEach(p -> probes.add(p.asText()));
+            assertEquals(dev.tcpinspect.probe.registry.ProbeRegistry.names(), probes);
+            List<String> interfaces = new java.util.ArrayList<>();
+            snapshot.get("interfaces").forEach(i -> interfaces.add(i.asText()));
+            List<String> up = Cmd.run(List.of("ip", "-n", lab.serverNs(), "-o", "link", "show", "up"), 30).ok().out().lines()
+                    .map(l -> l.split(":\\s+")[1].split("@")[0]).sorted().toList();
+            assertEquals(up, interfaces.stream().sorted().toList(), "ip link's interfaces that are up");
+            assertTrue(up.contains("lo") && up.contains(lab.serverIf()), up.toString());
+            agent.terminate();
+            assertEquals(0, agent.waitFor(30), agent.stderr());
+        }
+    }
+
     @Test
     void sighupAppliesAGoodConfigAndRefusesABadOneKeepingTheRunningOne() throws Exception {
         Path config = Files.createTempFile("agent", ".yaml");
