@@ -228,11 +228,13 @@ class InputFuzzTest {
             }
         }
         Map<String, Integer> exits = new java.util.TreeMap<>();
+        // a working directory of its own: a file a command line names (--pcap x) is made there, and goes with it
+        java.nio.file.Path work = java.nio.file.Files.createTempDirectory("fuzz");
         try (Lab lab = Lab.create()) {
             for (List<String> args : chosen) {
                 List<String> run = new ArrayList<>(args.stream()
                         .map(a -> a.equals("lo") ? lab.serverIf() : a).toList());
-                try (TcpinspectProcess p = TcpinspectProcess.start(lab.serverNs(), run.toArray(String[]::new))) {
+                try (TcpinspectProcess p = TcpinspectProcess.startIn(work, lab.serverNs(), run.toArray(String[]::new))) {
                     boolean ranOn = !p.exitsWithin(6);
                     if (ranOn) {
                         p.terminate(); // a watch runs until stopped: SIGTERM, as a user or systemd stops it
@@ -252,6 +254,8 @@ class InputFuzzTest {
                 }
                 assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), shown(args));
             }
+        } finally {
+            Cmd.run("rm", "-rf", work.toString());
         }
         assertEquals(List.of(), Cmd.tcxProgramNames(), "no tcx link is left");
         System.out.printf("input fuzz (seed %d): %d accepted command lines run; exit statuses %s%n", SEED, chosen.size(), exits);

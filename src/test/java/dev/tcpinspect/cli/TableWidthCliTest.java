@@ -24,7 +24,7 @@ class TableWidthCliTest {
         try (Lab lab = Lab.create();
              var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
             for (int width : new int[] {80, 0}) {
-                List<String> args = new ArrayList<>(List.of("watch", "-i", lab.serverIf(), "--duration", "3"));
+                List<String> args = new ArrayList<>(List.of("watch", "-i", lab.serverIf(), "--duration", "2.5"));
                 if (width > 0) {
                     args.addAll(List.of("--width", Integer.toString(width)));
                 }

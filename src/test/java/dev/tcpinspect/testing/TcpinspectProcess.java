@@ -28,8 +28,8 @@ public final class TcpinspectProcess implements AutoCloseable {
     private final Thread errReader;
     private final Thread outReader;
 
-    private TcpinspectProcess(List<String> command) throws IOException {
-        process = new ProcessBuilder(command).start();
+    private TcpinspectProcess(List<String> command, java.io.File directory) throws IOException {
+        process = new ProcessBuilder(command).directory(directory).start();
         process.getOutputStream().close();
         outReader = Thread.ofPlatform().daemon(true).start(() -> pump(new BufferedReader(
                 new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8)), true));
@@ -152,6 +152,11 @@ public final class TcpinspectProcess implements AutoCloseable {
     }
 
     public static TcpinspectProcess start(String netns, String... args) {
+        return startIn(null, netns, args);
+    }
+
+    /** Started with directory as its working directory (null: this one's), where relative paths it is given lead. */
+    public static TcpinspectProcess startIn(Path directory, String netns, String... args) {
         List<String> command = new ArrayList<>();
         if (netns != null) {
             command.addAll(List.of("ip", "netns", "exec", netns));
@@ -162,7 +167,11 @@ public final class TcpinspectProcess implements AutoCloseable {
             command.add(command.indexOf("-cp"), "-XX:TieredStopAtLevel=1");
         }
         command.addAll(List.of(args));
-        return startCommand(command);
+        try {
+            return new TcpinspectProcess(command, directory == null ? null : directory.toFile());
+        } catch (IOException e) {
+            throw new AssertionError("cannot start " + command, e);
+        }
     }
 
     private static boolean jsonOutput(String... args) {
@@ -177,7 +186,7 @@ public final class TcpinspectProcess implements AutoCloseable {
 
     public static TcpinspectProcess startCommand(List<String> command) {
         try {
-            return new TcpinspectProcess(command);
+            return new TcpinspectProcess(command, null);
         } catch (IOException e) {
             throw new AssertionError("cannot start " + command, e);
         }

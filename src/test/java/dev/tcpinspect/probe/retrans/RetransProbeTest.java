@@ -65,29 +65,29 @@ class RetransProbeTest {
                 RetransScenario.clientLoss(lab, "-D");
                 Connections.settle(lab);
 
+                // Our counts are read just before and just after the oracles stop: a late retransmit (the
+                // lab's last FIN, say) between the two stops must land inside that bracket, not on one side
                 RetransCounts counted = probe.read();
-                RetransCounts countedAll = all.read();
+                long[] labBefore = labCounts(all, serverNs, clientNs);
                 Map<String, Long> oracle = serverOnly.stop();
                 Map<String, Long> oracleBoth = both.stop();
+                RetransCounts countedAfter = probe.read();
+                long[] labAfter = labCounts(all, serverNs, clientNs);
+                RetransCounts countedAll = all.read();
 
                 assertTrue(counted.data() > 0 && counted.synack() > 0, "loss caused retransmits: " + counted);
-                assertEquals(oracle.getOrDefault("data", 0L), counted.data(), "tcp_retransmit_skb in the server netns");
-                assertEquals(oracle.getOrDefault("synack", 0L), counted.synack(), "tcp_retransmit_synack");
-                assertEquals(0, counted.eventsLost());
+                assertBetween(counted.data(), oracle.getOrDefault("data", 0L), countedAfter.data(),
+                        "tcp_retransmit_skb in the server netns");
+                assertBetween(counted.synack(), oracle.getOrDefault("synack", 0L), countedAfter.synack(),
+                        "tcp_retransmit_synack");
+                assertEquals(0, countedAfter.eventsLost());
 
                 // --all-netns: the lab's two namespaces together, from the per-flow table.
-                long labData = 0;
-                long labSynack = 0;
-                for (FlowRetransmits f : all.topFlows(Integer.MAX_VALUE)) {
-                    if (f.flow().netns() == serverNs || f.flow().netns() == clientNs) {
-                        labData += f.data();
-                        labSynack += f.synack();
-                    }
-                }
-                assertEquals(oracleBoth.getOrDefault("data", 0L), labData);
-                assertEquals(oracleBoth.getOrDefault("synack", 0L), labSynack);
-                assertTrue(labData > counted.data(), "the client's retransmits are seen only with all namespaces");
-                assertTrue(countedAll.total() >= labData + labSynack);
+                assertBetween(labBefore[0], oracleBoth.getOrDefault("data", 0L), labAfter[0], "data, all namespaces");
+                assertBetween(labBefore[1], oracleBoth.getOrDefault("synack", 0L), labAfter[1], "SYN-ACKs, all namespaces");
+                assertTrue(labAfter[0] > countedAfter.data(), "the client's retransmits are seen only with all namespaces");
+                assertTrue(countedAll.total() >= labAfter[0] + labAfter[1]);
+                counted = countedAfter;
 
                 // One event per retransmit, all from the server namespace.
                 long deadline = System.nanoTime() + 5_000_000_000L;
@@ -104,5 +104,23 @@ class RetransProbeTest {
                         first.toString());
             }
         }
+    }
+
+    /** The lab's two namespaces' retransmits (data, SYN-ACKs) in an all-namespaces probe's per-flow table. */
+    private static long[] labCounts(RetransProbe all, long serverNs, long clientNs) {
+        long[] c = new long[2];
+        for (FlowRetransmits f : all.topFlows(Integer.MAX_VALUE)) {
+            if (f.flow().netns() == serverNs || f.flow().netns() == clientNs) {
+                c[0] += f.data();
+                c[1] += f.synack();
+            }
+        }
+        return c;
+    }
+
+    /** The oracle's count, taken between our two readings, lies between them (equal to both when nothing moved). */
+    private static void assertBetween(long before, long oracle, long after, String what) {
+        assertTrue(before <= oracle && oracle <= after, what + ": bpftrace " + oracle + ", tcpinspect " + before
+                + " just before it stopped and " + after + " just after");
     }
 }
