@@ -59,22 +59,9 @@ final class AgentCommand implements Callable<Integer> {
                     + " ${COMPLETION-CANDIDATES}. Default: all.")
     List<String> probes = new ArrayList<>();
 
-    @Option(names = "--pcap", paramLabel = "FILE", description = "Write flagged packets to a pcapng file, as watch"
-            + " --pcap (anomalies, resets, drops with a reason, the policy's drops), over the config's pcap:. FILE is"
-            + " made absolute.")
-    Path pcap;
-
-    @Option(names = "--pcap-payload", description = "With --pcap: up to 256 bytes of each flagged frame, payload"
-            + " included (default: headers only).")
-    boolean pcapPayload;
-
-    @Option(names = "--pcap-size", paramLabel = "MB", defaultValue = "100", description = "With --pcap: rotate the file"
-            + " past this many megabytes. Default: ${DEFAULT-VALUE}.")
-    int pcapSize;
-
-    @Option(names = "--pcap-files", paramLabel = "N", defaultValue = "5", description = "With --pcap: keep at most this"
-            + " many files, the current one included. Default: ${DEFAULT-VALUE}.")
-    int pcapFiles;
+    /** Over the config's pcap:, the whole of it (its defaults included). */
+    @CommandLine.Mixin
+    PcapOptions pcap = new PcapOptions();
 
     @Option(names = "--tui", description = "Also show the full-screen live view of watch on this terminal (q or Ctrl-C"
             + " stops the agent); the log's lines show in it. Needs standard output to be a terminal.")
@@ -91,17 +78,9 @@ final class AgentCommand implements Callable<Integer> {
             }
         }
         java.net.InetSocketAddress listenOverride = address;
-        if (pcap == null && (pcapPayload || spec.commandLine().getParseResult().hasMatchedOption("--pcap-size")
-                || spec.commandLine().getParseResult().hasMatchedOption("--pcap-files"))) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--pcap-payload, --pcap-size and --pcap-files go"
-                    + " with --pcap FILE");
-        }
-        if (pcapSize < 1 || pcapSize > 1_000_000 || pcapFiles < 1 || pcapFiles > 1000) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--pcap-size must be 1 to 1000000 (MB) and"
-                    + " --pcap-files 1 to 1000, not " + pcapSize + " and " + pcapFiles);
-        }
-        AgentConfig.Pcap capture = pcap == null ? null
-                : new AgentConfig.Pcap(pcap.toAbsolutePath().normalize(), pcapPayload, pcapSize, pcapFiles);
+        pcap.check(spec);
+        AgentConfig.Pcap capture = pcap.file == null ? null
+                : new AgentConfig.Pcap(pcap.file.toAbsolutePath().normalize(), pcap.payload, pcap.sizeMegabytes, pcap.files);
         if (tui && !dev.tcpinspect.os.Tty.isTerminal(dev.tcpinspect.os.Tty.STDOUT)) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--tui needs standard output to be a terminal");
         }

@@ -122,22 +122,8 @@ final class WatchCommand implements Callable<Integer> {
             + " clsact filters it keeps root to remove them at exit).")
     boolean keepRoot;
 
-    @Option(names = "--pcap", paramLabel = "FILE", description = "Also write flagged packets to a pcapng file for"
-            + " Wireshark or tshark: anomalous segments, resets in and out, TCP packets the kernel dropped with a reason;"
-            + " each packet's comment says why. Headers only unless --pcap-payload.")
-    java.nio.file.Path pcap;
-
-    @Option(names = "--pcap-payload", description = "With --pcap: up to 256 bytes of each flagged frame, payload"
-            + " included (default: headers only, no payload byte leaves the kernel).")
-    boolean pcapPayload;
-
-    @Option(names = "--pcap-size", paramLabel = "MB", defaultValue = "100", description = "With --pcap: rotate the file"
-            + " past this many megabytes (FILE becomes FILE.1, ...). Default: ${DEFAULT-VALUE}.")
-    int pcapSize;
-
-    @Option(names = "--pcap-files", paramLabel = "N", defaultValue = "5", description = "With --pcap: keep at most this"
-            + " many files, the current one included. Default: ${DEFAULT-VALUE}.")
-    int pcapFiles;
+    @CommandLine.Mixin
+    PcapOptions pcap = new PcapOptions();
 
     @Option(names = "--netns", paramLabel = "NAME", description = "Watch in the network namespace NAME (ip netns): its"
             + " interfaces, its connections; from this mount namespace, where an enforcer's pins are visible (ip netns"
@@ -213,15 +199,7 @@ final class WatchCommand implements Callable<Integer> {
         addTo(chosen, UPSTREAM_PROBE, "--upstream", upstreams, spec);
         addTo(chosen, LISTENER_PROBE, "--socket", sockets, spec);
         applySettings(chosen); // bad usage is reported before anything else is tried
-        if (pcap == null && (pcapPayload || spec.commandLine().getParseResult().hasMatchedOption("--pcap-size")
-                || spec.commandLine().getParseResult().hasMatchedOption("--pcap-files"))) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--pcap-payload, --pcap-size and --pcap-files go"
-                    + " with --pcap FILE");
-        }
-        if (pcapSize < 1 || pcapSize > 1_000_000 || pcapFiles < 1 || pcapFiles > 1000) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--pcap-size must be 1 to 1000000 (MB) and"
-                    + " --pcap-files 1 to 1000, not " + pcapSize + " and " + pcapFiles);
-        }
+        pcap.check(spec);
         if (cgroup != null) {
             cgroup = cgroup.toAbsolutePath().normalize();
             try {
@@ -283,10 +261,10 @@ final class WatchCommand implements Callable<Integer> {
         }
         String hookName = cgroup != null ? "cgroup_skb " + cgroup : xdp ? "xdp-" + xdpMode.name().toLowerCase() : "tc-ingress";
 
-        dev.tcpinspect.output.PcapngWriter capture = pcap == null ? null : new dev.tcpinspect.output.PcapngWriter(pcap,
-                pcapSize * 1_000_000L, pcapFiles, ifindex -> target.call(() -> NetInterfaces.nameOf(ifindex)));
+        dev.tcpinspect.output.PcapngWriter capture = pcap.file == null ? null : new dev.tcpinspect.output.PcapngWriter(
+                pcap.file, pcap.sizeMegabytes * 1_000_000L, pcap.files, ifindex -> target.call(() -> NetInterfaces.nameOf(ifindex)));
         if (capture != null) {
-            chosen.add(new dev.tcpinspect.probe.capture.CaptureProbe(pcapPayload, capture::packet));
+            chosen.add(new dev.tcpinspect.probe.capture.CaptureProbe(pcap.payload, capture::packet));
         }
         TcSlots.mode(tcMode);
         boolean terminal = Tty.isTerminal(Tty.STDOUT);
@@ -327,7 +305,7 @@ final class WatchCommand implements Callable<Integer> {
         } finally {
             if (capture != null) {
                 capture.close();
-                System.err.println("tcpinspect: " + capture.packets() + " flagged packets written to " + pcap
+                System.err.println("tcpinspect: " + capture.packets() + " flagged packets written to " + pcap.file
                         + (capture.rotations() > 0 ? " (rotated " + capture.rotations() + " times)" : ""));
             }
         }
