@@ -10,6 +10,7 @@ import dev.tcpinspect.probe.packets.PacketCounts;
 import dev.tcpinspect.probe.packets.PacketsProbe;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.Connections;
 import dev.tcpinspect.testing.RequiresBpf;
 import dev.tcpinspect.testing.TestCgroup;
 import java.io.BufferedReader;
@@ -86,7 +87,7 @@ class CgroupScopeTest {
                         Traffic.upload(lab.client(), Lab.SERVER_V4, PORT_B, 5_000);
                         Traffic.upload(lab.client(), Lab.SERVER_V6, PORT_B, 80_000);
                     }
-                    awaitNoConnection(lab, PORT_A, PORT_B); // the servers got the last ACKs: every segment is in
+                    Connections.settle(lab); // the servers got the last ACKs: every segment is in
                     in.stop();
                     for (var e : Map.of(PORT_A, probeA.read(), PORT_B, probeB.read()).entrySet()) {
                         String port = "tcp.dstport==" + e.getKey();
@@ -119,23 +120,6 @@ class CgroupScopeTest {
         }
     }
 
-    /** Waits until the server namespace has no connection on these ports but their listeners. */
-    static void awaitNoConnection(Lab lab, int... ports) throws InterruptedException {
-        String filter = java.util.Arrays.stream(ports).mapToObj(p -> "sport = :" + p)
-                .collect(java.util.stream.Collectors.joining(" or ", "( ", " )"));
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        String left = "";
-        while (System.nanoTime() < deadline) {
-            left = Cmd.run(List.of("ip", "netns", "exec", lab.serverNs(), "ss", "-Htn", "state", "all", "exclude",
-                    "listening", filter), 30).ok().out().trim();
-            if (left.isEmpty()) {
-                return;
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("connections still open after 10 s: " + left);
-    }
-
     /**
      * The command as a user runs it, from the host's namespace, on a service whose process is in
      * another (a container's): the tracepoint halves of the probes report the service's namespace,
@@ -156,7 +140,7 @@ class CgroupScopeTest {
                     for (int i = 0; i < 4; i++) {
                         Traffic.upload(lab.client(), Lab.SERVER_V4, PORT_A, 10_000);
                     }
-                    awaitNoConnection(lab, PORT_A);
+                    Connections.settle(lab);
                     Thread.sleep(1200); // an interval's reading
                     watch.terminate();
                     assertEquals(0, watch.waitFor(30), watch.stderr());

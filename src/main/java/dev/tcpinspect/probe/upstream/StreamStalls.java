@@ -42,7 +42,7 @@ final class StreamStalls {
         begun = new long[upstreams];
     }
 
-    /** Starts a reading at nowMs (the monotonic clock in ms, as the kernel's coarse clock reads it). */
+    /** Starts a reading: the last one's stalled connections are kept to tell which stalls are new. */
     void start() {
         java.util.Arrays.fill(stalled, 0);
         java.util.Arrays.fill(longestMs, 0);
