@@ -21,10 +21,11 @@
  * Stalled streams: the same way's entry in upstream_streams holds when new data last arrived and
  * last left (the coarse monotonic clock, in ms), how many arrivals since our last data came a pause
  * of UP_STREAM_PAUSE_MS or more apart and how many bytes they brought (a stream's events are many
- * and small, a response's flights few and large), and whether the upstream sent its FIN. User space reads it every second and judges which connections wait for
- * data that does not come (probe/upstream). So each segment carrying data or a FIN whose remote
- * port is a target's (upstream_ports) costs one lookup in upstream_socks; the entry is written only
- * for a connection to an upstream, and only when the millisecond changed.
+ * and small, a response's flights few and large), and whether the upstream sent its FIN. User
+ * space reads it every second and judges which connections wait for data that does not come
+ * (probe/upstream). So each segment carrying data or a FIN whose remote port is a target's
+ * (upstream_ports) costs one lookup in upstream_socks; the entry is written only for a connection
+ * to an upstream: its sequence numbers for each new segment, its clocks when the millisecond changed.
  *
  * How a connect ends is told by the error the kernel gave the socket when it closed in SYN_SENT
  * (sk_err, set before the change to CLOSE): ECONNREFUSED for a RST answering the SYN (the kernel
