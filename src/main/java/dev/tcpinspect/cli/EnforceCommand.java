@@ -30,8 +30,10 @@ import picocli.CommandLine.Option;
             "never closed, per-source limits, a per-port SYN rate that lets known clients through a flood,",
             "protocol checks of first payloads, and sources that detection names denied for a while",
             "(auto_block). The policy stays in force if this process is killed",
-            "(its tables and links are pinned in /sys/fs/bpf/tcpinspect/enforce); Ctrl-C or",
-            "`tcpinspect enforce stop` removes it all. Change it live with `tcpinspect policy`."},
+            "(its tables and links are pinned in /sys/fs/bpf/tcpinspect/enforce); Ctrl-C, SIGTERM or",
+            "`tcpinspect enforce stop` removes it all. Change it live with `tcpinspect policy`, or edit",
+            "FILE and send SIGHUP (kill -HUP PID): it is read again and applied in one step; a file that",
+            "cannot be used is refused in one line on stderr and the running policy is kept."},
         subcommands = {EnforceCommand.Stop.class},
         footer = {"", "Examples:",
             "  sudo tcpinspect enforce --policy /etc/tcpinspect/policy.yaml -i eth1",
@@ -196,17 +198,27 @@ final class EnforceCommand implements Callable<Integer> {
     private int enforce(Policy policy, XdpMode mode, Optional<String> namespace, PcapFile file,
                         java.util.Map<Integer, String> names) throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        // SIGHUP reads the policy file again, as daemons read their config: installed before the start, so
+        // that one right after the ready line is a reload, and taken back from nohup, which leaves it
+        // ignored (a reload is what nohup wants a hangup not to do: end the process).
+        java.util.concurrent.atomic.AtomicBoolean reload = new java.util.concurrent.atomic.AtomicBoolean();
+        dev.tcpinspect.os.Libc.restoreIfIgnored(dev.tcpinspect.os.Libc.SIGHUP);
+        sun.misc.Signal.handle(new sun.misc.Signal("HUP"), s -> reload.set(true));
         try (StopSignal stop = new StopSignal();
              Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace,
                      copies(file, out, names)))) {
+            // A second Ctrl-C while the first one's clean-up is stuck (on a stalled output) ends the process
+            // at once: the pins go first, so that its links (whose descriptors the exit closes) go with it.
+            stop.beforeHalt(enforcer::removePinsAtOnce);
             if (file != null) {
                 file.get(); // started: the file exists from now on, copies or not
             }
             long[] start = enforcer.tables().stats();
             Duration interval = Duration.ofSeconds(intervalSeconds == 0 ? 3600 : intervalSeconds);
             long nextPrint = System.nanoTime() + interval.toNanos();
-            try (AutoBlock autoBlock = policy.autoBlockTtl().isPresent()
-                    ? AutoBlock.start(enforcer, policy.autoBlockTtl().get(), namespace, out) : null) {
+            AutoBlock autoBlock = policy.autoBlockTtl().isPresent()
+                    ? AutoBlock.start(enforcer, policy.autoBlockTtl().get(), namespace, out) : null;
+            try {
                 // Ready once everything is in place, the detectors of auto_block included.
                 out.printf("%s %s on %s (xdp %s)%s%s; Ctrl-C to stop%n", audit ? "auditing" : "enforcing", policyFile,
                         String.join(", ", enforcer.interfaces().keySet()), xdpMode, audit ? ", dropping nothing" : "",
@@ -215,6 +227,12 @@ final class EnforceCommand implements Callable<Integer> {
                                         + " that had this one's inode from " + enforcer.folder() : "");
                 out.flush();
                 while (!stop.await(Duration.ofSeconds(1))) {
+                    if (reload.getAndSet(false)) {
+                        autoBlock = reload(enforcer, autoBlock, namespace, out);
+                    }
+                    if (System.out.checkError()) {
+                        break; // the output's reader left (`enforce ... | head`): stop quietly, as on Ctrl-C
+                    }
                     if (autoBlock != null) {
                         autoBlock.poll();
                     }
@@ -232,6 +250,10 @@ final class EnforceCommand implements Callable<Integer> {
                         out.flush();
                     }
                 }
+            } finally {
+                if (autoBlock != null) {
+                    autoBlock.close();
+                }
             }
             long[] end = enforcer.tables().stats();
             enforcer.close();
@@ -243,6 +265,48 @@ final class EnforceCommand implements Callable<Integer> {
     }
 
     /**
+     * SIGHUP: the policy file read again and applied as `policy apply` applies it (in one step; live
+     * entries stay), auto_block started, stopped or given its new TTL. A policy that cannot be used
+     * is refused in one line on stderr, and the running one is kept. What this returns: the
+     * auto_block now running, or null.
+     */
+    private AutoBlock reload(Enforcer enforcer, AutoBlock autoBlock, Optional<String> namespace, PrintWriter out) {
+        PrintWriter err = spec.commandLine().getErr();
+        Policy next;
+        try {
+            next = PolicyFile.read(policyFile);
+            enforcer.tables().apply(next);
+        } catch (PolicyException e) {
+            err.println(Main.printable("tcpinspect: reload refused, the running policy is kept: " + e.getMessage()));
+            err.flush();
+            return autoBlock;
+        } catch (IllegalArgumentException e) {
+            err.println(Main.printable("tcpinspect: reload refused, the running policy is kept: " + policyFile + ": "
+                    + e.getMessage()));
+            err.flush();
+            return autoBlock;
+        }
+        Optional<Duration> ttl = next.autoBlockTtl();
+        if (autoBlock != null && ttl.isEmpty()) {
+            autoBlock.close();
+            autoBlock = null;
+        } else if (autoBlock != null) {
+            autoBlock.ttl(ttl.get());
+        } else if (ttl.isPresent()) {
+            try {
+                autoBlock = AutoBlock.start(enforcer, ttl.get(), namespace, out);
+            } catch (RuntimeException e) {
+                err.println(Main.printable("tcpinspect: reload: the policy is applied, but auto_block's detectors could"
+                        + " not start (" + e.getMessage() + "): no source is denied by alert"));
+                err.flush();
+            }
+        }
+        out.println(LocalTime.now().format(CLOCK) + " reloaded " + policyFile);
+        out.flush();
+        return autoBlock;
+    }
+
+    /**
      * The policy's auto_block: the detection probes (scan, flood, cycling) watch the same interfaces
      * at the TC hook, behind the enforcer, and each source an alert names is denied live for the TTL,
      * which every new alert about it starts again. A spoofed flood names no source ("*"): nothing to deny.
@@ -251,7 +315,7 @@ final class EnforceCommand implements Callable<Integer> {
         static final List<String> PROBES = List.of("scan", "flood", "cycling");
         private final ProbeSet probes;
         private final Enforcer enforcer;
-        private final Duration ttl;
+        private volatile Duration ttl;
         private final PrintWriter out;
         private final java.util.concurrent.ConcurrentLinkedQueue<Alert> alerts = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
@@ -274,6 +338,11 @@ final class EnforceCommand implements Callable<Integer> {
                 ProbeSet probes = target.call(() -> ProbeSet.start(ProbeRegistry.create(PROBES), options));
                 return new AutoBlock(probes, enforcer, ttl, out);
             }
+        }
+
+        /** How long a source an alert names is denied from now on (a reload's new auto_block TTL). */
+        void ttl(Duration ttl) {
+            this.ttl = ttl;
         }
 
         /** Reads the detectors (their thresholds run in Java) and denies whom their alerts name. */

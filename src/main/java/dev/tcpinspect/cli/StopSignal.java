@@ -11,7 +11,7 @@ import sun.misc.Signal;
  * exit 0 as tcpdump does. A second stop signal while that clean-up runs (stuck on a stalled
  * output, say) ends the process at once with status 130, as a shell's second Ctrl-C does: what the
  * command attached goes with it, since its links live in file descriptors the kernel closes at exit
- * (an enforcer's pinned links stay, by design: enforce stop removes them). Any other way the JVM
+ * (an enforcer removes its pins first, in {@link #beforeHalt}, so that its links go too). Any other way the JVM
  * shuts down (SIGHUP, System.exit) still runs the shutdown hook, which asks the command to stop and
  * waits for it to finish its clean-up.
  */
@@ -44,8 +44,11 @@ final class StopSignal implements AutoCloseable {
         if (stop.getCount() == 0) {
             // The line from another thread, waited for briefly: stderr may be the stalled pipe itself.
             Thread say = Thread.ofPlatform().daemon().start(() -> {
-                beforeHalt.run();
-                System.err.println("tcpinspect: second interrupt: exiting now");
+                try {
+                    beforeHalt.run();
+                } finally {
+                    System.err.println("tcpinspect: second interrupt: exiting now");
+                }
             });
             try {
                 say.join(200);

@@ -788,6 +788,17 @@ public final class Enforcer implements AutoCloseable {
         }
     }
 
+    /**
+     * Removes this enforcer's pins without waiting for anything (not even for {@link #close}, which
+     * may be stuck on a stalled output while it holds this object): for a process about to end at
+     * once, whose exit then closes the links' last descriptors, which detaches them.
+     */
+    public void removePinsAtOnce() {
+        if (!ofAnotherNamespace(folder, cookie)) {
+            removeFolder(folder);
+        }
+    }
+
     /** Stops enforcing: every pin removed (XDP detached), the object closed. */
     @Override
     public synchronized void close() {

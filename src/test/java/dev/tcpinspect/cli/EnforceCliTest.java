@@ -875,4 +875,175 @@ class EnforceCliTest {
             assertTrue(policyCommand("show").ok().out().startsWith("enforcer     pid " + first.pid()));
         }
     }
+
+    /** Nothing of the enforcer left: no XDP program on the interface, no pin, no lock, no program loaded. */
+    private void assertNothingLeft() {
+        assertFalse(xdpOnServer().contains("xdp"), "nothing attached: " + xdpOnServer());
+        assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "nothing attached");
+        assertFalse(Files.exists(folder()), "nothing pinned");
+        assertFalse(Files.exists(Path.of("/run/tcpinspect/enforce", folder().getFileName() + ".lock")), "no lock file");
+    }
+
+    /** The enforcer's command line, from the host's mount namespace into the lab's with --netns. */
+    private List<String> enforceCommand(Path policy, String... more) {
+        List<String> command = new ArrayList<>(TcpinspectProcess.javaCommand());
+        command.add(command.indexOf("-cp"), "-XX:TieredStopAtLevel=1"); // as the launcher starts it
+        command.addAll(List.of("enforce", "--policy", policy.toString(), "-i", lab.serverIf(), "--netns", lab.serverNs()));
+        command.addAll(List.of(more));
+        return command;
+    }
+
+    /**
+     * SIGHUP reads the policy file again, as a daemon reads its config: a denied source is let in
+     * once the file no longer denies it, with no moment unprotected (the program stays; curl and
+     * policy show judge). A file that cannot be used is refused in one line naming its file and line,
+     * and the running policy is kept. Started under nohup, which leaves SIGHUP ignored: a hangup must
+     * not end the enforcer, a reload still works.
+     */
+    @Test
+    void sighupReadsThePolicyAgainAndOneThatCannotBeUsedIsRefusedKeepingTheRunningOne() throws Exception {
+        httpServer(8080);
+        Path p = policy(PREFIXES);
+        List<String> command = new ArrayList<>(List.of("nohup"));
+        command.addAll(enforceCommand(p, "--interval", "0"));
+        try (TcpinspectProcess enforcer = TcpinspectProcess.startCommand(command)) {
+            awaitLine(enforcer, "enforcing");
+            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "denied before the reload");
+            long xdpBefore = xdpProgramId();
+
+            Files.writeString(p, "deny: [\"fd00:7c1::/32\"]\n");
+            Cmd.run("kill", "-HUP", Long.toString(enforcer.pid())).ok();
+            assertTrue(awaitLine(enforcer, "reloaded").endsWith(" reloaded " + p), enforcer.lines().toString());
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "let in once the file no longer denies it");
+            assertEquals(28, curl(DENIED_V6_CLIENT, DENIED_V6_SERVER, 8080), "what the new file denies is denied");
+            String show = policyCommand("show").ok().out();
+            assertTrue(show.contains("deny         fd00:7c1::/32") && !show.contains("198.18.0.0/15"), show);
+            assertEquals(xdpBefore, xdpProgramId(), "the same program judged throughout");
+
+            Files.writeString(p, "deny: [\"fd00:7c1::/32\"]\nservices: [70000]\n");
+            Cmd.run("kill", "-HUP", Long.toString(enforcer.pid())).ok();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (!enforcer.stderr().contains("reload refused") && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertEquals("tcpinspect: reload refused, the running policy is kept: " + p + ":2:",
+                    enforcer.stderr().strip().substring(0, enforcer.stderr().strip().indexOf(":2:") + 3),
+                    "one line naming the file and line: " + enforcer.stderr());
+            assertEquals(1, enforcer.stderr().strip().lines().count(), enforcer.stderr());
+            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the running policy is kept");
+            assertEquals(28, curl(DENIED_V6_CLIENT, DENIED_V6_SERVER, 8080), "the running policy is kept");
+
+            enforcer.terminate();
+            assertEquals(0, enforcer.waitFor(20), enforcer.stderr());
+            assertTrue(enforcer.lines().getLast().startsWith("stopped:"), enforcer.lines().toString());
+        }
+        assertNothingLeft();
+    }
+
+    /** The id of the XDP program on the server's interface, as ip link shows it. */
+    private long xdpProgramId() {
+        Matcher m = Pattern.compile("prog/xdp id (\\d+)").matcher(xdpOnServer());
+        assertTrue(m.find(), xdpOnServer());
+        return Long.parseLong(m.group(1));
+    }
+
+    /**
+     * kill -INT stops an enforcer started as a script's background job (the shell starts the job
+     * with SIGINT ignored), and SIGTERM one running as PID 1 of its own PID namespace (as a container
+     * runtime stops it): each prints its "stopped:" line, exits 0 and leaves nothing.
+     */
+    @Test
+    void sigintStopsAnEnforcerStartedInTheBackgroundAndSigtermOneRunningAsPidOne() throws Exception {
+        Path p = policy(PREFIXES);
+        Path pidFile = dir.resolve("enforcer.pid");
+        Path control = dir.resolve("control.pid");
+        String script = "sleep 60 & echo $! > " + control + "; " + TcpinspectProcess.shellLine(enforceCommand(p,
+                "--interval", "0")) + " & echo $! > " + pidFile + "; wait $!; code=$?; kill $(cat " + control
+                + "); exit $code";
+        try (TcpinspectProcess job = TcpinspectProcess.startCommand(List.of("bash", "-c", script))) {
+            awaitLine(job, "enforcing");
+            long ignored = Long.parseLong(Files.readAllLines(Path.of("/proc", Files.readString(control).strip(),
+                    "status")).stream().filter(l -> l.startsWith("SigIgn:")).findFirst().orElseThrow().substring(7)
+                    .strip(), 16);
+            assertTrue((ignored & (1L << (2 - 1))) != 0, "the shell started its background job with SIGINT ignored");
+            assertTrue(xdpOnServer().contains("name tcpi_enforce"), xdpOnServer());
+            Cmd.run("kill", "-INT", Files.readString(pidFile).strip()).ok();
+            assertEquals(0, job.waitFor(20), job.stderr());
+            assertTrue(job.lines().getLast().startsWith("stopped:"), job.lines().toString());
+        }
+        assertNothingLeft();
+
+        List<String> command = new ArrayList<>(List.of("unshare", "--pid", "--fork", "--kill-child"));
+        command.addAll(enforceCommand(p, "--interval", "0"));
+        try (TcpinspectProcess container = TcpinspectProcess.startCommand(command)) {
+            awaitLine(container, "enforcing");
+            ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst().orElseThrow();
+            String nspid = Files.readAllLines(Path.of("/proc", Long.toString(pidOne.pid()), "status")).stream()
+                    .filter(l -> l.startsWith("NSpid:")).findFirst().orElseThrow();
+            assertTrue(nspid.matches("NSpid:\\s+\\d+\\s+1"), "PID 1 in its namespace: " + nspid);
+            Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
+            assertEquals(0, container.waitFor(20), container.stderr());
+            assertTrue(container.lines().getLast().startsWith("stopped:"), container.lines().toString());
+        }
+        assertNothingLeft();
+    }
+
+    /**
+     * A second SIGINT while the first one's clean-up is stuck exits at once (130) and still leaves
+     * nothing: the enforcer prints a line per dropped packet (--events) and a counters line a second,
+     * its reader stops reading after the first line, a burst of denied SYNs fills the pipe, and its
+     * writers block, so the first SIGINT cannot finish (the process is still there 2 s later).
+     */
+    @Test
+    void aSecondSigintDuringAStuckShutdownExitsAtOnceLeavingNothing() throws Exception {
+        Path p = policy(PREFIXES);
+        Path err = dir.resolve("enforcer.err");
+        Process enforcer = new ProcessBuilder(enforceCommand(p, "--interval", "1", "--events", "--events-rate", "1000000"))
+                .redirectError(err.toFile()).start();
+        try {
+            var out = new java.io.BufferedReader(new java.io.InputStreamReader(enforcer.getInputStream()), 256);
+            assertTrue(out.readLine().startsWith("enforcing"));
+            // Never read again: a second of denied SYNs at hping3's full speed makes far more event lines than a
+            // pipe holds.
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "timeout", "1", "hping3", "-q", "-S", "-p", "8080",
+                    "-I", lab.clientIf(), "-a", DENIED_V4_CLIENT, "--flood", DENIED_V4_SERVER), 30);
+            Cmd.run("kill", "-INT", Long.toString(enforcer.pid())).ok();
+            Thread.sleep(2000);
+            assertTrue(enforcer.isAlive(), "the first SIGINT's clean-up is stuck on the full pipe; exit " + (enforcer.isAlive() ? "" : enforcer.exitValue()) + " " + Files.readString(err));
+            long start = System.nanoTime();
+            Cmd.run("kill", "-INT", Long.toString(enforcer.pid())).ok();
+            assertTrue(enforcer.waitFor(5, java.util.concurrent.TimeUnit.SECONDS), "exited after the second SIGINT");
+            double seconds = (System.nanoTime() - start) / 1e9;
+            assertEquals(130, enforcer.exitValue());
+            assertTrue(seconds < 1.5, "exited within " + seconds + " s");
+            assertTrue(Files.readString(err).contains("second interrupt: exiting now"), Files.readString(err));
+        } finally {
+            enforcer.destroyForcibly().waitFor();
+        }
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (xdpOnServer().contains("xdp") && System.nanoTime() < deadline) {
+            Thread.sleep(100); // the links go as the kernel closes the dead process's descriptors
+        }
+        assertNothingLeft();
+    }
+
+    /**
+     * `enforce ... | head -n 1`: once the output's reader is gone the enforcer stops as on Ctrl-C,
+     * quietly (nothing on stderr), exit 0, everything removed, within the next counters line.
+     */
+    @Test
+    void aClosedPipeEndsEnforceQuietly() throws Exception {
+        Path p = policy(PREFIXES);
+        Path err = dir.resolve("enforcer.err");
+        String script = TcpinspectProcess.shellLine(enforceCommand(p, "--interval", "1")) + " 2> " + err
+                + " | head -n 1; echo \"status ${PIPESTATUS[0]}\"";
+        try (TcpinspectProcess pipeline = TcpinspectProcess.startCommand(List.of("bash", "-c", script))) {
+            assertEquals(0, pipeline.waitFor(30), pipeline.stderr());
+            assertEquals(2, pipeline.lines().size(), pipeline.lines().toString());
+            assertTrue(pipeline.lines().get(0).startsWith("enforcing"), pipeline.lines().toString());
+            assertEquals("status 0", pipeline.lines().get(1));
+        }
+        assertEquals("", Files.readString(err));
+        assertNothingLeft();
+    }
 }
