@@ -161,7 +161,8 @@ public record AgentConfig(InetSocketAddress listen, List<String> interfaces, Lis
     /** A config that cannot be used: file, line (0 when the file as a whole) and problem, on one line. */
     public static final class ConfigException extends dev.tcpinspect.os.InputRefusedException {
         public ConfigException(String file, int line, String problem) {
-            super(file + (line > 0 ? ":" + line : "") + ": " + problem);
+            super(dev.tcpinspect.policy.PolicyException.oneLine(file, Integer.MAX_VALUE) + (line > 0 ? ":" + line : "")
+                    + ": " + dev.tcpinspect.policy.PolicyException.oneLine(problem, 240));
         }
     }
 

@@ -14,8 +14,11 @@ public final class PolicyException extends IllegalArgumentException {
         this.line = line;
     }
 
-    /** Control characters written as escapes (\n, \t, \x1b), and cut to max chars with "...". */
-    static String oneLine(String text, int max) {
+    /**
+     * Control characters written as escapes (\n, \t, \x1b), and cut to max chars with "...": a
+     * refusal stays one line whatever the file held (the agent's config refusals too).
+     */
+    public static String oneLine(String text, int max) {
         StringBuilder s = new StringBuilder();
         int i = 0;
         for (; i < text.length() && s.length() < max; i++) {

@@ -233,6 +233,98 @@ class AgentCliTest {
         }
     }
 
+    /**
+     * SIGHUP with fuzzed configs (a small config mutated byte by byte, seeded): each reload is one
+     * log line, applied or refused; a refused one leaves the running probes and endpoint as they
+     * were; the agent lives through them all, its reload counters equal the lines, and it still
+     * applies a good config and stops cleanly afterwards. Configs that would move the endpoint the
+     * test talks to are skipped.
+     */
+    @Test
+    void fuzzedConfigsOnSighupAreAppliedOrRefusedAndARefusalKeepsTheRunningState() throws Exception {
+        String base = "probes: [packets]\nports: [8080]\ninterval: 1\nlog_format: json\n";
+        Path config = Files.createTempFile("agent", ".yaml");
+        Files.writeString(config, base);
+        Http.KeepAlive http = null;
+        try (Lab lab = Lab.create();
+             TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(),
+                     "--config", config.toString())) {
+            awaitLog(agent, "\"msg\":\"ready\"", 30);
+            http = new Http.KeepAlive(lab.server(), "127.0.0.1", 9977);
+            List<String> running = probes(http);
+            assertEquals(List.of("packets"), running);
+            int applied = 0;
+            int refused = 0;
+            for (int seed = 0; seed < 20; seed++) {
+                java.util.Random r = new java.util.Random(seed);
+                byte[] bytes = dev.tcpinspect.policy.PolicyFuzzTest.mutate(base.getBytes(), r, 1 + r.nextInt(6));
+                boolean unreadable = false; // as the agent's own reader finds it
+                try {
+                    var parsed = dev.tcpinspect.agent.AgentConfig.parse("fuzz", new String(bytes));
+                    if (!parsed.listen().equals(dev.tcpinspect.agent.AgentConfig.defaults().listen())
+                            || parsed.pcap() != null || parsed.enforce() != null) {
+                        continue;
+                    }
+                } catch (dev.tcpinspect.agent.AgentConfig.ConfigException e) {
+                    unreadable = true;
+                }
+                Files.write(config, bytes);
+                long before = reloadLines(agent).size();
+                Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+                long deadline = System.nanoTime() + 30_000_000_000L;
+                while (reloadLines(agent).size() == before && System.nanoTime() < deadline) {
+                    Thread.sleep(50);
+                }
+                List<String> lines = reloadLines(agent);
+                String what = "seed " + seed + ":\n" + new String(bytes) + "\nlog: " + agent.stderr();
+                assertEquals(before + 1, lines.size(), "one line per reload: " + what);
+                assertTrue(!agent.exitsWithin(0), "alive: " + what);
+                String line = lines.getLast();
+                if (line.contains("reloaded")) {
+                    applied++;
+                    running = probes(http);
+                    assertTrue(!running.isEmpty(), what);
+                } else {
+                    refused++;
+                    assertTrue(line.contains("the running configuration is kept"), what);
+                    assertTrue(!unreadable || line.contains(config + ":"), "names the file: " + what);
+                    assertEquals(running, probes(http), "the running probes are kept: " + what);
+                }
+            }
+            System.out.printf("agent SIGHUP fuzz: %d configs applied, %d refused, the agent alive throughout%n", applied,
+                    refused);
+            assertTrue(applied + refused >= 10, applied + " applied, " + refused + " refused");
+            Map<String, Double> m = Http.series(http.get("/metrics").body());
+            assertEquals(applied, Http.value(m, "tcpinspect_agent_reloads_total{result=\"applied\"}"));
+            assertEquals(refused, Http.value(m, "tcpinspect_agent_reloads_total{result=\"refused\"}"));
+
+            Files.writeString(config, base);
+            long before = reloadLines(agent).size();
+            Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (reloadLines(agent).size() == before && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertTrue(reloadLines(agent).getLast().contains("reloaded"), agent.stderr());
+            assertEquals(List.of("packets"), probes(http));
+            http.close();
+            http = null;
+            Cmd.run("kill", "-INT", String.valueOf(agent.pid())).ok();
+            assertEquals(0, agent.waitFor(30), agent.stderr());
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+        } finally {
+            if (http != null) {
+                http.close();
+            }
+            Files.deleteIfExists(config);
+        }
+    }
+
+    /** The agent's log lines about reloads (applied, refused or failed), in order. */
+    private static List<String> reloadLines(TcpinspectProcess agent) {
+        return agent.stderr().lines().filter(l -> l.contains("reload")).toList();
+    }
+
     @Test
     void aConfigThatCannotBeUsedIsOneLineAndNothingIsAttached() throws Exception {
         Path config = Files.createTempFile("agent", ".yaml");

@@ -86,7 +86,7 @@ public class PolicyFuzzTest {
         return s.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
     }
 
-    private static byte[] randomText(Random r, int length) {
+    public static byte[] randomText(Random r, int length) {
         StringBuilder s = new StringBuilder();
         for (int i = 0; i < length; i++) {
             s.append(ALPHABET.charAt(r.nextInt(ALPHABET.length())));
@@ -94,7 +94,7 @@ public class PolicyFuzzTest {
         return s.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
     }
 
-    private static byte[] randomBytes(Random r, int length) {
+    public static byte[] randomBytes(Random r, int length) {
         byte[] b = new byte[length];
         r.nextBytes(b);
         return b;

@@ -73,8 +73,45 @@ public final class Cmd {
                 .replaceAll("[\\[\\]{},\\s]", "");
     }
 
+    /** BPF programs and links by id. */
+    public record Held(java.util.Set<Long> programs, java.util.Set<Long> links) {}
+
     /**
-     * Names of the programs attached through tcx links, host-wide, from bpftool: its link list names
+     * The BPF programs and links that other live processes hold open (their descriptors' fdinfo in
+     * /proc): checks for what a test left behind pass over them, since StalledReaderSoakCliTest's
+     * watch runs beside the other tests. What this process holds is not left out, nor what no process
+     * holds (a leftover).
+     */
+    public static Held heldByOthers() {
+        java.util.Set<Long> programs = new java.util.HashSet<>();
+        java.util.Set<Long> links = new java.util.HashSet<>();
+        long self = ProcessHandle.current().pid();
+        java.io.File[] processes = new java.io.File("/proc").listFiles((d, n) -> n.chars().allMatch(Character::isDigit));
+        for (java.io.File process : processes == null ? new java.io.File[0] : processes) {
+            if (Long.parseLong(process.getName()) == self) {
+                continue;
+            }
+            java.io.File[] fds = new java.io.File(process, "fdinfo").listFiles();
+            for (java.io.File fd : fds == null ? new java.io.File[0] : fds) {
+                try {
+                    for (String line : java.nio.file.Files.readAllLines(fd.toPath())) {
+                        if (line.startsWith("prog_id:")) {
+                            programs.add(Long.parseLong(line.substring(8).strip()));
+                        } else if (line.startsWith("link_id:")) {
+                            links.add(Long.parseLong(line.substring(8).strip()));
+                        }
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // the descriptor or the process went meanwhile
+                }
+            }
+        }
+        return new Held(programs, links);
+    }
+
+    /**
+     * Names of the programs attached through tcx links, host-wide (but those other live processes
+     * hold: {@link #heldByOthers}), from bpftool: its link list names
      * a tcx link's type only by number (11, BPF_LINK_TYPE_TCX) in bpftool 7.1, and its program list
      * names the program.
      */
@@ -82,9 +119,10 @@ public final class Cmd {
         try {
             var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
             List<String> names = new java.util.ArrayList<>();
+            Held others = heldByOthers();
             for (var link : mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out())) {
                 String type = link.path("type").asText();
-                if (type.equals("11") || type.equals("tcx")) {
+                if ((type.equals("11") || type.equals("tcx")) && !others.links().contains(link.path("id").asLong())) {
                     var prog = mapper.readTree(run(List.of("bpftool", "-j", "prog", "show", "id",
                             link.path("prog_id").asText()), 30).ok().out());
                     names.add(prog.path("name").asText());

@@ -28,7 +28,9 @@ import org.junit.jupiter.api.Test;
  * A differential fuzzer for the packet parser (bpf/lib/packet.h). Seeded frames (well-formed shapes,
  * each cut at every byte; mutated headers; garbage) run through the real TC and XDP ingress programs
  * with BPF_PROG_TEST_RUN, and the counters the packets probe moves must be those the Java
- * {@link ReferenceParser} expects. The reference in turn is held against tshark's dissection of the same
+ * {@link ReferenceParser} expects; the same parse run on its own (bpf/test/parse_test.bpf.c,
+ * {@link KernelParse}) must give the reference's verdict and every field (ports, flags, offsets,
+ * lengths, the probes' tuple with its addresses). The reference in turn is held against tshark's dissection of the same
  * frames, so neither side is checked only by code written with it. Disagreements found this way are
  * kept as fixed cases (packet-fuzz-regressions.txt) that run first, whatever the seed.
  *
@@ -46,11 +48,13 @@ class PacketFuzzTest {
 
     private static ProbeSet tc;
     private static ProbeSet xdp;
+    private static KernelParse.Runner parser;
 
     @BeforeAll
     static void load() {
         tc = ProbeSet.load(List.of(new PacketsProbe()), ProbeSet.Options.defaults());
         xdp = ProbeSet.load(List.of(new PacketsProbe()), ProbeSet.Options.defaults().xdp(true, XdpMode.AUTO));
+        parser = new KernelParse.Runner();
     }
 
     @AfterAll
@@ -59,6 +63,9 @@ class PacketFuzzTest {
             if (set != null) {
                 set.close();
             }
+        }
+        if (parser != null) {
+            parser.close();
         }
     }
 
@@ -386,12 +393,15 @@ class PacketFuzzTest {
         List<ReferenceParser.Parse> expected = cases.stream().map(c -> ReferenceParser.parse(c.frame())).toList();
         List<KernelRun> tcRuns = runAll(Hook.TC, cases);
         List<KernelRun> xdpRuns = runAll(Hook.XDP, cases);
+        List<KernelParse> tcParses = cases.stream().map(c -> parser.run(Hook.TC, c.frame())).toList();
+        List<KernelParse> xdpParses = cases.stream().map(c -> parser.run(Hook.XDP, c.frame())).toList();
         List<TsharkDissection> tshark = TsharkDissection.of(cases.stream().map(Case::frame).toList());
 
         List<String> disagreements = new ArrayList<>();
         int kernelDisagreements = 0;
         int tsharkDisagreements = 0;
         int tcRefused = 0;
+        int fieldsCompared = 0;
         int[] verdicts = new int[ReferenceParser.Verdict.values().length];
         for (int i = 0; i < cases.size(); i++) {
             Case c = cases.get(i);
@@ -417,6 +427,13 @@ class PacketFuzzTest {
                     problems.add(hook + " counted " + run.counts() + ", the reference (" + ref.verdict() + ") expects "
                             + ref.expectedCounts());
                 }
+                KernelParse parse = (hook == Hook.TC ? tcParses : xdpParses).get(i);
+                if (parse == null) {
+                    problems.add(hook + ": the parse program's test run refused a frame the ingress program took");
+                } else {
+                    problems.addAll(fieldsAgainstReference(hook, parse, ref, c.frame()));
+                    fieldsCompared++;
+                }
             }
             if (!problems.isEmpty()) {
                 kernelDisagreements++;
@@ -433,15 +450,76 @@ class PacketFuzzTest {
         }
         long millis = (System.nanoTime() - start) / 1_000_000;
         System.out.printf("packet fuzz: seed %d, %d frames (%d regressions), each through TC and XDP (TC refused %d"
-                        + " short untagged IP frames) and tshark; reference verdicts %s %s; disagreements: %d with the"
-                        + " kernel, %d between reference and tshark; %d ms%n", SEED, cases.size(), regressions().size(),
-                tcRefused, Arrays.toString(ReferenceParser.Verdict.values()), Arrays.toString(verdicts),
-                kernelDisagreements, tsharkDisagreements, millis);
+                        + " short untagged IP frames) and tshark; the kernel parse's fields compared for %d runs;"
+                        + " reference verdicts %s %s; disagreements: %d with the kernel, %d between reference and"
+                        + " tshark; %d ms%n", SEED, cases.size(), regressions().size(), tcRefused, fieldsCompared,
+                Arrays.toString(ReferenceParser.Verdict.values()), Arrays.toString(verdicts), kernelDisagreements,
+                tsharkDisagreements, millis);
         disagreements.stream().limit(Integer.getInteger("fuzz.show", 40)).forEach(System.out::println);
         // Not a vacuous pass: every verdict, and so every comparison, has frames of its own.
         assertTrue(Arrays.stream(verdicts).allMatch(n -> n >= 200), "verdicts " + Arrays.toString(verdicts));
         assertTrue(disagreements.isEmpty(), disagreements.size() + " frames disagree; first:\n"
                 + disagreements.stream().limit(5).reduce("", (a, b) -> a + b + "\n"));
+    }
+
+    /**
+     * Every field of the kernel's parse against the reference: the verdict and IP version of every
+     * frame, where the IP header starts for every IP frame, and for TCP segments the ports, flags, where
+     * the TCP header starts and its length, the payload length, and the tuple the probes make (family,
+     * local and remote address and port, this being ingress), its addresses read from the frame where
+     * the reference found the IP header.
+     */
+    private static List<String> fieldsAgainstReference(Hook hook, KernelParse k, ReferenceParser.Parse ref, byte[] f) {
+        List<String> problems = new ArrayList<>();
+        ReferenceParser.Verdict[] verdicts = ReferenceParser.Verdict.values();
+        String kernel = k.result() >= 0 && k.result() < verdicts.length ? verdicts[k.result()].name() : "" + k.result();
+        if (k.result() != ref.verdict().ordinal()) {
+            problems.add(hook + " parse says " + kernel + ", the reference " + ref.verdict());
+        }
+        if (k.ipVersion() != ref.ipVersion()) {
+            problems.add(hook + " parse: IP version " + k.ipVersion() + ", the reference " + ref.ipVersion());
+        }
+        if (ref.ipVersion() != 0 && k.l3Offset() != ref.l3Offset()) {
+            problems.add(hook + " parse: IP header at " + k.l3Offset() + ", the reference " + ref.l3Offset());
+        }
+        if (!ref.tcp() || k.result() != ReferenceParser.Verdict.TCP.ordinal()) {
+            return problems;
+        }
+        int doff = ((f[ref.l4Offset() + 12] & 0xFF) >> 4) * 4;
+        long[][] pairs = {{k.sport(), ref.sport()}, {k.dport(), ref.dport()}, {k.flags(), ref.flags()},
+                {k.flagsHi(), ref.flagsHi()}, {k.l4Offset(), ref.l4Offset()}, {k.doff(), doff},
+                {k.payloadLength(), ref.payloadLength()}};
+        String[] names = {"sport", "dport", "flags", "flags_hi", "TCP header at", "TCP header length", "payload"};
+        for (int n = 0; n < pairs.length; n++) {
+            if (pairs[n][0] != pairs[n][1]) {
+                problems.add(hook + " parse: " + names[n] + " " + pairs[n][0] + ", the reference " + pairs[n][1]);
+            }
+        }
+        if (!k.tupleOk()) {
+            problems.add(hook + ": no tuple for a TCP segment");
+            return problems;
+        }
+        boolean v4 = ref.ipVersion() == 4;
+        int width = v4 ? 4 : 16;
+        int source = ref.l3Offset() + (v4 ? 12 : 8);
+        int destination = ref.l3Offset() + (v4 ? 16 : 24);
+        byte[] local = Arrays.copyOf(Arrays.copyOfRange(f, destination, destination + width), 16);
+        byte[] remote = Arrays.copyOf(Arrays.copyOfRange(f, source, source + width), 16);
+        if (k.family() != (v4 ? 2 : 10) || k.lport() != ref.dport() || k.rport() != ref.sport()
+                || !Arrays.equals(k.laddr(), local) || !Arrays.equals(k.raddr(), remote)) {
+            problems.add(hook + " tuple: family " + k.family() + " local " + HexFormat.of().formatHex(k.laddr()) + " port "
+                    + k.lport() + " remote " + HexFormat.of().formatHex(k.raddr()) + " port " + k.rport()
+                    + "; the frame's destination " + HexFormat.of().formatHex(local) + " port " + ref.dport() + " source "
+                    + HexFormat.of().formatHex(remote) + " port " + ref.sport());
+        }
+        return problems;
+    }
+
+    /** The layout the test reads the parse program's output with is the C struct's (the object's BTF). */
+    @Test
+    void theParseOutputsLayoutIsTheObjects() {
+        var c = parser.object().btf().struct("parse_seen").orElseThrow();
+        assertEquals(List.of(), dev.tcpinspect.testing.BtfLayouts.differences(c, KernelParse.LAYOUT));
     }
 
     /**
