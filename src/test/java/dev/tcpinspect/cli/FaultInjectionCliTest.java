@@ -37,14 +37,14 @@ class FaultInjectionCliTest {
 
     /**
      * The watcher's programs still loaded anywhere on the host (bpftool lists every program; the
-     * enforcer's and the benchmarks' are named apart), but those another live process holds (the soak
-     * test's watch, which runs beside this one: Cmd.heldByOthers). The kernel frees a dead process's
+     * enforcer's and the benchmarks' are named apart), but those the soak test's watch holds (it runs
+     * beside this one: Cmd.heldBeside). The kernel frees a dead process's
      * programs after an RCU grace period, so a few seconds are given.
      */
     private static long tcpinspectProgramsLoaded() throws InterruptedException {
         long loaded = 0;
         for (int i = 0; i < 30; i++) {
-            java.util.Set<Long> held = Cmd.heldByOthers().programs();
+            java.util.Set<Long> held = Cmd.heldBeside().programs();
             loaded = Cmd.run(List.of("bpftool", "prog", "show"), 30).ok().out().lines()
                     .filter(l -> l.contains(" name tcpi_") && !l.contains(" name tcpi_enf")
                             && !l.contains(" name tcpi_empty") && !l.contains(" name tcpi_drop"))

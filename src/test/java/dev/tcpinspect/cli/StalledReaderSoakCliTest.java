@@ -38,7 +38,7 @@ import org.junit.jupiter.api.parallel.ExecutionMode;
  *
  * <p>Runs beside the other tests (CONCURRENT; junit-platform.properties): after its first seconds it
  * takes little CPU, its traffic stays in namespaces of its own, and what it holds in the kernel is held
- * by its live process, which the other tests' checks for leftovers leave out (Cmd.heldByOthers).
+ * by its live process, which the other tests' checks for leftovers leave out (Cmd.heldBeside).
  */
 @RequiresBpf
 @Execution(ExecutionMode.CONCURRENT)
@@ -54,6 +54,7 @@ class StalledReaderSoakCliTest {
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json", "--interval", "1"));
             Path err = Files.createTempFile("tcpinspect-stall", ".err");
             Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
+            Cmd.runsBeside(watch.pid()); // ip netns exec execs the JVM: the same process
             AtomicBoolean stall = new AtomicBoolean();
             AtomicLong resetEventsSent = new AtomicLong();
             AtomicLong intervalLost = new AtomicLong();
@@ -155,6 +156,7 @@ class StalledReaderSoakCliTest {
                     trickle.destroyForcibly().waitFor();
                 }
                 watch.destroyForcibly().waitFor();
+                Cmd.doneBeside(watch.pid());
                 Files.delete(err);
             }
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));

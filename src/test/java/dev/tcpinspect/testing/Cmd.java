@@ -76,22 +76,27 @@ public final class Cmd {
     /** BPF programs and links by id. */
     public record Held(java.util.Set<Long> programs, java.util.Set<Long> links) {}
 
+    /** Processes of tests that run beside the others (StalledReaderSoakCliTest's watch). */
+    private static final java.util.Set<Long> BESIDE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** A process a test runs beside the others until {@link #doneBeside}: what it holds is no leftover. */
+    public static void runsBeside(long pid) {
+        BESIDE.add(pid);
+    }
+
+    public static void doneBeside(long pid) {
+        BESIDE.remove(pid);
+    }
+
     /**
-     * The BPF programs and links that other live processes hold open (their descriptors' fdinfo in
-     * /proc): checks for what a test left behind pass over them, since StalledReaderSoakCliTest's
-     * watch runs beside the other tests. What this process holds is not left out, nor what no process
-     * holds (a leftover).
+     * The BPF programs and links the processes of tests running beside this one hold open (their
+     * descriptors' fdinfo in /proc): checks for what a test left behind pass over them, and only them.
      */
-    public static Held heldByOthers() {
+    public static Held heldBeside() {
         java.util.Set<Long> programs = new java.util.HashSet<>();
         java.util.Set<Long> links = new java.util.HashSet<>();
-        long self = ProcessHandle.current().pid();
-        java.io.File[] processes = new java.io.File("/proc").listFiles((d, n) -> n.chars().allMatch(Character::isDigit));
-        for (java.io.File process : processes == null ? new java.io.File[0] : processes) {
-            if (Long.parseLong(process.getName()) == self) {
-                continue;
-            }
-            java.io.File[] fds = new java.io.File(process, "fdinfo").listFiles();
+        for (long pid : BESIDE) {
+            java.io.File[] fds = new java.io.File("/proc/" + pid + "/fdinfo").listFiles();
             for (java.io.File fd : fds == null ? new java.io.File[0] : fds) {
                 try {
                     for (String line : java.nio.file.Files.readAllLines(fd.toPath())) {
@@ -110,8 +115,8 @@ public final class Cmd {
     }
 
     /**
-     * Names of the programs attached through tcx links, host-wide (but those other live processes
-     * hold: {@link #heldByOthers}), from bpftool: its link list names
+     * Names of the programs attached through tcx links, host-wide (but those held by a test that runs
+     * beside this one: {@link #heldBeside}), from bpftool: its link list names
      * a tcx link's type only by number (11, BPF_LINK_TYPE_TCX) in bpftool 7.1, and its program list
      * names the program.
      */
@@ -119,7 +124,7 @@ public final class Cmd {
         try {
             var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
             List<String> names = new java.util.ArrayList<>();
-            Held others = heldByOthers();
+            Held others = heldBeside();
             for (var link : mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out())) {
                 String type = link.path("type").asText();
                 if ((type.equals("11") || type.equals("tcx")) && !others.links().contains(link.path("id").asLong())) {
