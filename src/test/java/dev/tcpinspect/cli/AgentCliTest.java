@@ -234,9 +234,9 @@ class AgentCliTest {
     }
 
     /**
-     * SIGHUP with fuzzed configs (a small config mutated byte by byte, seeded): each reload is one
-     * log line, applied or refused; a refused one leaves the running probes and endpoint as they
-     * were; the agent lives through them all, its reload counters equal the lines, and it still
+     * SIGHUP with fuzzed configs (seeded: a small config mutated byte by byte, and good configs that
+     * choose other probes, ports, intervals and log formats): each reload is one log line, applied
+     * (then the file's probes run) or refused; a refused one leaves the running probes as they were; the agent lives through them all, its reload counters equal the lines, and it still
      * applies a good config and stops cleanly afterwards. Configs that would move the endpoint the
      * test talks to are skipped.
      */
@@ -257,7 +257,15 @@ class AgentCliTest {
             int refused = 0;
             for (int seed = 0; seed < 20; seed++) {
                 java.util.Random r = new java.util.Random(seed);
-                byte[] bytes = dev.tcpinspect.policy.PolicyFuzzTest.mutate(base.getBytes(), r, 1 + r.nextInt(6));
+                // Even seeds: the base mutated byte by byte (mostly refused); odd ones: good configs, each
+                // another choice of probes, ports, interval and log format (applied, and the probes are those).
+                List<String> chosen = List.of(List.of("packets"), List.of("packets", "conn"), List.of("conn"),
+                        List.of("reset", "packets")).get(r.nextInt(4));
+                byte[] bytes = seed % 2 == 0
+                        ? dev.tcpinspect.policy.PolicyFuzzTest.mutate(base.getBytes(), r, 1 + r.nextInt(6))
+                        : ("probes: [" + String.join(", ", chosen) + "]\nports: [" + (8000 + r.nextInt(100))
+                                + "]\ninterval: " + (1 + r.nextInt(3)) + "\nlog_format: " + (r.nextBoolean() ? "json"
+                                : "text") + "\n").getBytes();
                 boolean unreadable = false; // as the agent's own reader finds it
                 try {
                     var parsed = dev.tcpinspect.agent.AgentConfig.parse("fuzz", new String(bytes));
@@ -284,6 +292,9 @@ class AgentCliTest {
                     applied++;
                     running = probes(http);
                     assertTrue(!running.isEmpty(), what);
+                    if (seed % 2 == 1) {
+                        assertEquals(chosen, running, "the file's probes run: " + what);
+                    }
                 } else {
                     refused++;
                     assertTrue(line.contains("the running configuration is kept"), what);
@@ -293,7 +304,7 @@ class AgentCliTest {
             }
             System.out.printf("agent SIGHUP fuzz: %d configs applied, %d refused, the agent alive throughout%n", applied,
                     refused);
-            assertTrue(applied + refused >= 10, applied + " applied, " + refused + " refused");
+            assertTrue(applied >= 10 && refused >= 5, applied + " applied, " + refused + " refused");
             Map<String, Double> m = Http.series(http.get("/metrics").body());
             assertEquals(applied, Http.value(m, "tcpinspect_agent_reloads_total{result=\"applied\"}"));
             assertEquals(refused, Http.value(m, "tcpinspect_agent_reloads_total{result=\"refused\"}"));

@@ -45,7 +45,9 @@ class BehindTheEnforcerCliTest {
     @AfterEach
     void cleanUp() throws IOException {
         servers.forEach(Process::destroyForcibly);
-        TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs());
+        if (Files.exists(folder())) { // what a test left pinned (a start of the CLI saved when nothing is)
+            TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs());
+        }
         lab.close();
         Files.deleteIfExists(policy);
     }
