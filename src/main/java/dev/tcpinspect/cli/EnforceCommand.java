@@ -176,7 +176,8 @@ final class EnforceCommand implements Callable<Integer> {
     }
 
     /** Copies of dropped packets: event lines, the pcap file, or both; null when neither is asked for. */
-    private Enforcer.Capture copies(PcapFile file, PrintWriter out, java.util.Map<Integer, String> names) {
+    private Enforcer.Capture copies(PcapFile file, PrintWriter out, java.util.Map<Integer, String> names,
+                                    java.util.concurrent.atomic.AtomicBoolean outputGone) {
         if (!events && file == null) {
             return null;
         }
@@ -191,6 +192,7 @@ final class EnforceCommand implements Callable<Integer> {
                         + dev.tcpinspect.enforce.DroppedPacket.parse(data, offset, capLen) + " on "
                         + names.getOrDefault(ifindex, "ifindex " + ifindex));
                 out.flush();
+                outputGone.compareAndSet(false, System.out.checkError());
             }
         });
     }
@@ -204,12 +206,16 @@ final class EnforceCommand implements Callable<Integer> {
         java.util.concurrent.atomic.AtomicBoolean reload = new java.util.concurrent.atomic.AtomicBoolean();
         dev.tcpinspect.os.Libc.restoreIfIgnored(dev.tcpinspect.os.Libc.SIGHUP);
         sun.misc.Signal.handle(new sun.misc.Signal("HUP"), s -> reload.set(true));
-        try (StopSignal stop = new StopSignal();
-             Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace,
-                     copies(file, out, names)))) {
-            // A second Ctrl-C while the first one's clean-up is stuck (on a stalled output) ends the process
-            // at once: the pins go first, so that its links (whose descriptors the exit closes) go with it.
-            stop.beforeHalt(enforcer::removePinsAtOnce);
+        // The reader of the output gone (`enforce ... | head`): seen by whichever thread wrote last.
+        java.util.concurrent.atomic.AtomicBoolean outputGone = new java.util.concurrent.atomic.AtomicBoolean();
+        StopSignal stop = new StopSignal();
+        // A second Ctrl-C while the first one's clean-up is stuck (on a stalled output), or during the start,
+        // ends the process at once: the pins this process made go first, so that its links (whose
+        // descriptors the exit closes) go with it.
+        java.nio.file.Path folder = PolicyCommand.folderOf(namespace);
+        stop.beforeHalt(() -> Enforcer.removePinsIfOurs(folder));
+        try (stop; Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, interfaces, mode, audit, namespace,
+                     copies(file, out, names, outputGone)))) {
             if (file != null) {
                 file.get(); // started: the file exists from now on, copies or not
             }
@@ -230,7 +236,7 @@ final class EnforceCommand implements Callable<Integer> {
                     if (reload.getAndSet(false)) {
                         autoBlock = reload(enforcer, autoBlock, namespace, out);
                     }
-                    if (System.out.checkError()) {
+                    if (outputGone.get()) {
                         break; // the output's reader left (`enforce ... | head`): stop quietly, as on Ctrl-C
                     }
                     if (autoBlock != null) {
@@ -248,6 +254,7 @@ final class EnforceCommand implements Callable<Integer> {
                         nextPrint += interval.toNanos();
                         out.println(LocalTime.now().format(CLOCK) + " " + counters(enforcer.tables().stats(), start, audit));
                         out.flush();
+                        outputGone.compareAndSet(false, System.out.checkError());
                     }
                 }
             } finally {
@@ -282,6 +289,12 @@ final class EnforceCommand implements Callable<Integer> {
             return autoBlock;
         } catch (IllegalArgumentException e) {
             err.println(Main.printable("tcpinspect: reload refused, the running policy is kept: " + policyFile + ": "
+                    + e.getMessage()));
+            err.flush();
+            return autoBlock;
+        } catch (RuntimeException e) {
+            // the kernel refused a table update (apply switches to the new policy only once it is all written)
+            err.println(Main.printable("tcpinspect: reload failed, the running policy is kept: " + policyFile + ": "
                     + e.getMessage()));
             err.flush();
             return autoBlock;

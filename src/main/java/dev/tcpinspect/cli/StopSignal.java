@@ -12,7 +12,7 @@ import sun.misc.Signal;
  * output, say) ends the process at once with status 130, as a shell's second Ctrl-C does: what the
  * command attached goes with it, since its links live in file descriptors the kernel closes at exit
  * (an enforcer removes its pins first, in {@link #beforeHalt}, so that its links go too). Any other way the JVM
- * shuts down (SIGHUP, System.exit) still runs the shutdown hook, which asks the command to stop and
+ * shuts down (SIGHUP where the command does not reload on it, System.exit) still runs the shutdown hook, which asks the command to stop and
  * waits for it to finish its clean-up.
  */
 final class StopSignal implements AutoCloseable {

@@ -789,13 +789,19 @@ public final class Enforcer implements AutoCloseable {
     }
 
     /**
-     * Removes this enforcer's pins without waiting for anything (not even for {@link #close}, which
-     * may be stuck on a stalled output while it holds this object): for a process about to end at
-     * once, whose exit then closes the links' last descriptors, which detaches them.
+     * Removes the enforcer's pins in folder if this process pinned them (the pid in its config is
+     * this one's), without waiting for anything (not even for {@link #close}, which may be stuck on a
+     * stalled output while it holds the object): for a process about to end at once, whose exit then
+     * closes the links' last descriptors, which detaches them. A start that has not yet written its
+     * pid, or a newer enforcer's pins in the same folder, are left alone.
      */
-    public void removePinsAtOnce() {
-        if (!ofAnotherNamespace(folder, cookie)) {
-            removeFolder(folder);
+    public static void removePinsIfOurs(Path folder) {
+        try {
+            if (pinnedPid(folder).filter(pid -> pid == ProcessHandle.current().pid()).isPresent()) {
+                removeFolder(folder);
+            }
+        } catch (RuntimeException e) {
+            // the process ends at once either way; a kill -9 would have left the same
         }
     }
 

@@ -1012,7 +1012,10 @@ class EnforceCliTest {
                     "-I", lab.clientIf(), "-a", DENIED_V4_CLIENT, "--flood", DENIED_V4_SERVER), 30);
             Cmd.run("kill", "-INT", Long.toString(enforcer.pid())).ok();
             Thread.sleep(2000);
-            assertTrue(enforcer.isAlive(), "the first SIGINT's clean-up is stuck on the full pipe; exit " + (enforcer.isAlive() ? "" : enforcer.exitValue()) + " " + Files.readString(err));
+            assertTrue(enforcer.isAlive(), "the first SIGINT's clean-up is stuck on the full pipe; exit "
+                    + (enforcer.isAlive() ? "" : enforcer.exitValue()) + " " + Files.readString(err));
+            // stuck before its clean-up removed anything (on the counters line): the second SIGINT must
+            assertTrue(Files.exists(folder()), "still pinned");
             long start = System.nanoTime();
             Cmd.run("kill", "-INT", Long.toString(enforcer.pid())).ok();
             assertTrue(enforcer.waitFor(5, java.util.concurrent.TimeUnit.SECONDS), "exited after the second SIGINT");

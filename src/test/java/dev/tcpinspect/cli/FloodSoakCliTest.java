@@ -62,11 +62,18 @@ class FloodSoakCliTest {
         return Long.parseLong(f[11]) + Long.parseLong(f[12]);
     }
 
-    /** memlock of the detection probes' maps (scan, flood, anomaly, cycling), by name and id, as bpftool reports it. */
-    private static java.util.Map<String, Long> detectorMemlock() throws Exception {
+    /**
+     * memlock of the detection probes' maps (scan, flood, anomaly, cycling) the watcher holds, by name
+     * and id, as bpftool reports it (the soak test's watch, beside this one, has such maps too).
+     */
+    private static java.util.Map<String, Long> detectorMemlock(long watcher) throws Exception {
         java.util.Map<String, Long> sizes = new java.util.TreeMap<>();
+        java.util.Set<Long> held = Cmd.heldBy(java.util.Set.of(watcher)).maps();
         for (JsonNode m : TcpinspectProcess.parse(Cmd.run("bpftool", "-j", "map", "show").ok().out())) {
             String name = m.path("name").asText();
+            if (!held.contains(m.path("id").asLong())) {
+                continue;
+            }
             if (name.startsWith("scan_") || name.startsWith("flood_") || name.startsWith("anomaly_")
                     || name.startsWith("cycling_")) {
                 sizes.put(name + "#" + m.path("id").asInt(), m.path("bytes_memlock").asLong());
@@ -130,7 +137,7 @@ class FloodSoakCliTest {
                     Thread.sleep(50);
                 }
                 assertTrue(ready.get() != null, "ready: " + Files.readString(err));
-                java.util.Map<String, Long> detectorMaps = detectorMemlock();
+                java.util.Map<String, Long> detectorMaps = detectorMemlock(watch.pid());
                 assertTrue(detectorMaps.size() >= 4, "the detectors' maps: " + detectorMaps);
                 long rstsBefore = counter(lab.serverNs(), "TcpOutRsts");
                 long rxBefore = rxPackets(lab);
@@ -155,7 +162,7 @@ class FloodSoakCliTest {
                 double cpu = (cpuTicks(watch.pid()) - cpuBefore) / 100.0 / elapsed; // USER_HZ is 100 on Linux
                 peakRssKib = Math.max(peakRssKib, statusKib(watch.pid(), "VmHWM"));
                 Thread.sleep(1500); // the stack's last answers, the watcher's last reads
-                assertEquals(detectorMaps, detectorMemlock(), "the detectors' maps keep the size they were made");
+                assertEquals(detectorMaps, detectorMemlock(watch.pid()), "the detectors' maps keep the size they were made");
                 long floodPackets = rxPackets(lab) - rxBefore;
                 long ipPackets = counter(lab.serverNs(), "IpInReceives") - ipBefore;
                 long rsts = counter(lab.serverNs(), "TcpOutRsts") - rstsBefore;

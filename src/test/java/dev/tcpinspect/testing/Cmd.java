@@ -73,8 +73,29 @@ public final class Cmd {
                 .replaceAll("[\\[\\]{},\\s]", "");
     }
 
-    /** BPF programs and links by id. */
-    public record Held(java.util.Set<Long> programs, java.util.Set<Long> links) {}
+    /**
+     * The programs of that name loaded anywhere on the host (their ids, and bpftool's line for each),
+     * but those held by a test that runs beside this one ({@link #heldBeside}): "" when none.
+     */
+    public static String programsNamed(String name) {
+        try {
+            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+            var listed = mapper.readTree(run(List.of("bpftool", "-j", "prog", "show"), 30).ok().out());
+            Held others = heldBeside(); // after the listing: a program loaded in between is in the snapshot too
+            StringBuilder found = new StringBuilder();
+            for (var program : listed) {
+                if (program.path("name").asText().equals(name) && !others.programs().contains(program.path("id").asLong())) {
+                    found.append(program).append('\n');
+                }
+            }
+            return found.toString().strip();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** BPF programs, links and maps by id. */
+    public record Held(java.util.Set<Long> programs, java.util.Set<Long> links, java.util.Set<Long> maps) {}
 
     /** Processes of tests that run beside the others (StalledReaderSoakCliTest's watch). */
     private static final java.util.Set<Long> BESIDE = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -93,9 +114,15 @@ public final class Cmd {
      * descriptors' fdinfo in /proc): checks for what a test left behind pass over them, and only them.
      */
     public static Held heldBeside() {
+        return heldBy(java.util.Set.copyOf(BESIDE));
+    }
+
+    /** The BPF programs, links and maps these processes hold open, from their descriptors' fdinfo. */
+    public static Held heldBy(java.util.Set<Long> pids) {
         java.util.Set<Long> programs = new java.util.HashSet<>();
         java.util.Set<Long> links = new java.util.HashSet<>();
-        for (long pid : BESIDE) {
+        java.util.Set<Long> maps = new java.util.HashSet<>();
+        for (long pid : pids) {
             java.io.File[] fds = new java.io.File("/proc/" + pid + "/fdinfo").listFiles();
             for (java.io.File fd : fds == null ? new java.io.File[0] : fds) {
                 try {
@@ -104,6 +131,8 @@ public final class Cmd {
                             programs.add(Long.parseLong(line.substring(8).strip()));
                         } else if (line.startsWith("link_id:")) {
                             links.add(Long.parseLong(line.substring(8).strip()));
+                        } else if (line.startsWith("map_id:")) {
+                            maps.add(Long.parseLong(line.substring(7).strip()));
                         }
                     }
                 } catch (IOException | RuntimeException gone) {
@@ -111,7 +140,7 @@ public final class Cmd {
                 }
             }
         }
-        return new Held(programs, links);
+        return new Held(programs, links, maps);
     }
 
     /**
@@ -124,8 +153,9 @@ public final class Cmd {
         try {
             var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
             List<String> names = new java.util.ArrayList<>();
-            Held others = heldBeside();
-            for (var link : mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out())) {
+            var listed = mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out());
+            Held others = heldBeside(); // after the listing: a link made in between is in the snapshot too
+            for (var link : listed) {
                 String type = link.path("type").asText();
                 if ((type.equals("11") || type.equals("tcx")) && !others.links().contains(link.path("id").asLong())) {
                     var prog = mapper.readTree(run(List.of("bpftool", "-j", "prog", "show", "id",
