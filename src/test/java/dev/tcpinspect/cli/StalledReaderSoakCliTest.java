@@ -97,7 +97,7 @@ class StalledReaderSoakCliTest {
                         "-S", "-p", "9", "-i", "u1000", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
                 Thread.sleep(30_000);
-                // About 27,000 resets so far: the 1 MiB ring holds about 15,400 events.
+                // About 20,000-27,000 resets so far: the 1 MiB ring holds about 15,000 events.
                 long rstsOnceFull = Cmd.nstat(lab.serverNs(), "TcpOutRsts");
                 long peakRssKib = 0;
                 while (System.nanoTime() - start < seconds * 1_000_000_000L) {
@@ -143,9 +143,11 @@ class StalledReaderSoakCliTest {
                         + " IpInReceives " + ipPackets + " plus the burst's " + burstSyns + "): " + syns);
                 assertEquals(rsts, sent, "every reset the stack sent (nstat TcpOutRsts)");
                 assertEquals(sent, resetEventsSent.get() + lost, "each reset either shown as an event or counted lost");
-                assertTrue(rstsOnceFull - rstsBefore > 20_000 && rstsStalled > 200L * (seconds - 30)
-                        && lost >= rstsStalled, "every reset sent while the ring stayed full is counted lost: " + lost
-                        + " lost, " + rstsStalled + " sent then");
+                // More resets were sent by the 30 s mark than were ever shown: the ring was full from then on.
+                assertTrue(rstsOnceFull - rstsBefore > resetEventsSent.get(), "the ring was full at 30 s: "
+                        + (rstsOnceFull - rstsBefore) + " resets sent, " + resetEventsSent.get() + " shown in all");
+                assertTrue(rstsStalled > 200L * (seconds - 30) && lost >= rstsStalled, "every reset sent while the"
+                        + " ring stayed full is counted lost: " + lost + " lost, " + rstsStalled + " sent then");
                 assertTrue(intervalLost.get() > 0, "an interval line shows the losses");
                 assertTrue(s.at("/drop_detail/events_lost").asLong() > 0, "the drops' ring filled too: " + s);
                 assertTrue(s.at("/resets/flows_untracked").asLong() > 0, "the resets' flow table filled: " + s);

@@ -68,33 +68,39 @@ class NestedRunsTest {
                      ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf(), "lo"))))) {
             ConnProbe conn = set.probe(ConnProbe.class);
             HandshakeProbe handshake = set.probe(HandshakeProbe.class);
-            ConnCounts connBefore = conn.read();
-            HandshakeStats hsBefore = handshake.read();
-
-            // Churn on the server's loopback (made and accepted there) beside connections over the veth.
-            AtomicLong fromClient = new AtomicLong();
-            Thread remote = Thread.ofPlatform().start(() -> {
-                fromClient.addAndGet(Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 400));
-                fromClient.addAndGet(Traffic.connect(lab.client(), Lab.SERVER_V6, 8080, 400));
-            });
-            long local4 = churn(lab.serverNs(), 3, 3);
-            remote.join();
-            Thread.sleep(300);
-
-            ConnCounts c = conn.read().minus(connBefore);
-            HandshakeStats h = handshake.read().minus(hsBefore);
-            // conn and handshake share one state-change handler and its twin (tcpinspect.bpf.c).
             ProbeSet.TwinRuns twins = conn.twinRuns();
-            String context = "made " + local4 + " on loopback, " + fromClient.get() + " from the client; " + c + "; "
-                    + h + "; " + twins;
-            System.out.println("NestedRunsTest: " + context);
+            String context = "";
+            // Rounds until the kernel has skipped a run of the first copy at least once (a nesting that
+            // depends on what else the CPUs do), each round's counts checked in full: at most three.
+            for (int round = 1; round <= 3 && twins.firstSkipped() == 0; round++) {
+                ConnCounts connBefore = conn.read();
+                HandshakeStats hsBefore = handshake.read();
 
-            assertEquals(800, fromClient.get(), context);
-            assertEquals(local4 + fromClient.get(), c.openedPassive(), context);
-            assertEquals(local4, c.openedActive(), context);
-            assertEquals(local4 + fromClient.get(), h.passive().count(), context);
-            assertEquals(local4, h.active().count(), context);
-            assertEquals(0, h.passiveUnmatched(), context);
+                // Churn on the server's loopback (made and accepted there) beside connections over the veth.
+                AtomicLong fromClient = new AtomicLong();
+                Thread remote = Thread.ofPlatform().start(() -> {
+                    fromClient.addAndGet(Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 400));
+                    fromClient.addAndGet(Traffic.connect(lab.client(), Lab.SERVER_V6, 8080, 400));
+                });
+                long local4 = churn(lab.serverNs(), 3, 3);
+                remote.join();
+                Thread.sleep(300);
+
+                ConnCounts c = conn.read().minus(connBefore);
+                HandshakeStats h = handshake.read().minus(hsBefore);
+                // conn and handshake share one state-change handler and its twin (tcpinspect.bpf.c).
+                twins = conn.twinRuns();
+                context = "round " + round + ": made " + local4 + " on loopback, " + fromClient.get()
+                        + " from the client; " + c + "; " + h + "; " + twins;
+                System.out.println("NestedRunsTest: " + context);
+
+                assertEquals(800, fromClient.get(), context);
+                assertEquals(local4 + fromClient.get(), c.openedPassive(), context);
+                assertEquals(local4, c.openedActive(), context);
+                assertEquals(local4 + fromClient.get(), h.passive().count(), context);
+                assertEquals(local4, h.active().count(), context);
+                assertEquals(0, h.passiveUnmatched(), context);
+            }
 
             assertTrue(twins.firstSkipped() > 0, "no run was skipped, so the twins were not exercised: " + context);
             assertEquals(twins.firstSkipped(), twins.rescued(), context);
