@@ -274,7 +274,8 @@ class EnforceCliTest {
                         + Pattern.quote(lab.serverIf()) + "$");
             }
             // a burst past the rate: sampled, the rest counted
-            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9092", "-c", "40", "-i",
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                    "-q", "-S", "-p", "9092", "-c", "40", "-i",
                     "u2000", Lab.SERVER_V4), 30);
             Thread.sleep(300);
             Map<String, Long> stats = stats();
@@ -305,7 +306,8 @@ class EnforceCliTest {
      */
     @Test
     void fragmentedSynsCannotSlipPastTheServiceFilter() throws Exception {
-        List<String> hping = List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9090", "-f",
+        List<String> hping = List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                "-q", "-S", "-p", "9090", "-f",
                 "-c", "3", "-i", "u200000", Lab.SERVER_V4);
         long reassembledBefore = serverCounter("IpReasmOKs");
         long rstsBefore = serverCounter("TcpOutRsts");
@@ -558,7 +560,8 @@ class EnforceCliTest {
             Capture leaving = Capture.outgoing(lab.clientNs(), lab.clientIf());
             Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
             // 1,000 SYNs a second for 3 s from one source, to a port nothing listens on.
-            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "7071", "-i", "u1000",
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                    "-q", "-S", "-p", "7071", "-i", "u1000",
                     "-c", "3000", Lab.SERVER_V4), 60);
             leaving.stop();
             arrived.stop();
@@ -614,7 +617,8 @@ class EnforceCliTest {
             assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "a handshake makes the client known");
             Thread.sleep(1100); // the port's bucket fills again
             Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
-            Process flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "8080",
+            Process flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                    "-q", "-S", "-p", "8080",
                     "--flood", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             long start = System.nanoTime();
@@ -1008,7 +1012,8 @@ class EnforceCliTest {
             assertTrue(out.readLine().startsWith("enforcing"));
             // Never read again: a second of denied SYNs at hping3's full speed makes far more event lines than a
             // pipe holds.
-            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "timeout", "1", "hping3", "-q", "-S", "-p", "8080",
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "timeout", "1", "hping3", "-I", lab.clientIf(),
+                    "-q", "-S", "-p", "8080",
                     "-I", lab.clientIf(), "-a", DENIED_V4_CLIENT, "--flood", DENIED_V4_SERVER), 30);
             Cmd.run("kill", "-INT", Long.toString(enforcer.pid())).ok();
             Thread.sleep(2000);

@@ -144,7 +144,8 @@ class FloodSoakCliTest {
                 long ipBefore = counter(lab.serverNs(), "IpInReceives");
                 long cpuBefore = cpuTicks(watch.pid());
                 long start = System.nanoTime();
-                flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-p", "9",
+                flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                        "-q", "-S", "-p", "9",
                         "--flood", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
                 long peakRssKib = 0;

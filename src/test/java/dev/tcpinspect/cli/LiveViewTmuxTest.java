@@ -238,7 +238,8 @@ class LiveViewTmuxTest {
                 assertEquals(RESET_CONNECTIONS, Traffic.connectAndReset(lab.client(), Lab.SERVER_V4, PORT,
                         RESET_CONNECTIONS));
                 for (int[] syns : SYNS) {
-                    Cmd.Result r = Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S", "-k",
+                    Cmd.Result r = Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                            "-q", "-S", "-k",
                             "-s", Integer.toString(syns[0]), "-p", Integer.toString(CLOSED_PORT), "-c",
                             Integer.toString(syns[1]), "-i", "u20000", Lab.SERVER_V4), 30);
                     assertTrue((r.out() + r.err()).contains(syns[1] + " packets transmitted"), r.toString());

@@ -42,7 +42,8 @@ class PcapCliTest {
             assertEquals(12, Traffic.synToClosedPorts(lab.client(), Lab.SERVER_V4, 9000, 12));
             assertEquals(4, Traffic.connectAndReset(lab.client(), Lab.SERVER_V4, 8080, 4));
             // with 50 bytes of payload each, which the file leaves out
-            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-c", "5", "-i", "u20000", "-F", "-P",
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                    "-q", "-c", "5", "-i", "u20000", "-F", "-P",
                     "-U", "-d", "50", "-p", "8080", Lab.SERVER_V4), 30);
             Thread.sleep(500);
             watch.terminate();
@@ -108,7 +109,8 @@ class PcapCliTest {
              TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "-i", lab.serverIf(), "--probe",
                      "packets", "--format", "json", "--pcap", file.toString(), "--pcap-payload")) {
             watch.awaitJson("ready", 30);
-            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-c", "3", "-i", "u20000", "-F", "-P",
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                    "-q", "-c", "3", "-i", "u20000", "-F", "-P",
                     "-U", "-d", "100", "-p", "8080", Lab.SERVER_V4), 30);
             Thread.sleep(300);
             watch.terminate();
@@ -141,7 +143,8 @@ class PcapCliTest {
             watch.awaitJson("ready", 30);
             // XMAS segments with 200 bytes of payload to a closed port: each flagged as an anomaly, and its reset
             // and drop too, about 3.6 MB of anomalies alone
-            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-c", Integer.toString(sent), "-i",
+            Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
+                    "-q", "-c", Integer.toString(sent), "-i",
                     "u200", "-F", "-P", "-U", "-d", "200", "-p", "8080", Lab.SERVER_V4), 60);
             Thread.sleep(500);
             watch.terminate();

@@ -93,7 +93,9 @@ class StalledReaderSoakCliTest {
                 long rstsBefore = Cmd.nstat(lab.serverNs(), "TcpOutRsts");
                 long ipBefore = Cmd.nstat(lab.serverNs(), "IpInReceives");
                 long start = System.nanoTime();
-                trickle = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "nice", "-n", "19", "hping3", "-q",
+                trickle = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "nice", "-n", "19", "hping3",
+                        "-I", lab.clientIf(),
+                        "-q",
                         "-S", "-p", "9", "-i", "u1000", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
                 Thread.sleep(30_000);

@@ -58,7 +58,9 @@ class AnomalyProbeTest {
             // Ordinary traffic first: it must count as nothing.
             Traffic.connect(lab.client(), Lab.SERVER_V4, PORT, 20);
             for (Crafted c : CRAFTED) {
-                List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q",
+                List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "hping3",
+                        "-I", lab.clientIf(),
+                        "-q",
                         "-c", Integer.toString(c.count()), "-i", "u2000", "-p", Integer.toString(PORT)));
                 command.addAll(c.flags());
                 command.add(Lab.SERVER_V4);

@@ -54,7 +54,7 @@ class FloodProbeTest {
     /** Floods the port for 4 s, draining every second as a watch does, then drains until the alert ends. */
     private static Instant flood(Lab lab, ProbeSet set, int port, boolean spoofed) throws Exception {
         List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "timeout", "4", "hping3",
-                "--flood", "-q", "-S", "-p", Integer.toString(port)));
+                "-I", lab.clientIf(), "--flood", "-q", "-S", "-p", Integer.toString(port)));
         if (spoofed) {
             command.add("--rand-source");
         }
