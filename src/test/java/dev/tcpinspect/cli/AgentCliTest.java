@@ -186,10 +186,8 @@ class AgentCliTest {
                      "bash", "-c", "trap '' HUP; exec " + TcpinspectProcess.shellLine(withArgs(agentCommand, "agent", "-i",
                              lab.serverIf(), "--config", config.toString()))))) {
             awaitLog(agent, "\"msg\":\"ready\"", 30);
-            String ignored = Files.readAllLines(Path.of("/proc", Long.toString(agent.pid()), "status")).stream()
-                    .filter(l -> l.startsWith("SigIgn:")).findFirst().orElseThrow();
-            assertTrue(ignored.contains("SigIgn:") && (Long.parseLong(ignored.substring(7).strip(), 16) & 1) == 0,
-                    "the agent handles SIGHUP (the JVM ignores only what it does not handle): " + ignored);
+            assertTrue(!Cmd.signalIgnored(agent.pid(), 1), "the agent handles SIGHUP (the JVM ignores only what it"
+                    + " does not handle): SigIgn " + Cmd.procStatus(agent.pid(), "SigIgn"));
             // every request on one connection, opened before the reload: the reloaded conn probe counts
             // the connections accepted after its load, and these requests add none
             http = new Http.KeepAlive(lab.server(), "127.0.0.1", 9977);
@@ -277,17 +275,9 @@ class AgentCliTest {
                     unreadable = true;
                 }
                 Files.write(config, bytes);
-                long before = reloadLines(agent).size();
-                Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
-                long deadline = System.nanoTime() + 30_000_000_000L;
-                while (reloadLines(agent).size() == before && System.nanoTime() < deadline) {
-                    Thread.sleep(50);
-                }
-                List<String> lines = reloadLines(agent);
-                String what = "seed " + seed + ":\n" + new String(bytes) + "\nlog: " + agent.stderr();
-                assertEquals(before + 1, lines.size(), "one line per reload: " + what);
+                String what = "seed " + seed + ":\n" + new String(bytes);
+                String line = reload(agent, what);
                 assertTrue(!agent.exitsWithin(0), "alive: " + what);
-                String line = lines.getLast();
                 if (line.contains("reloaded")) {
                     applied++;
                     running = probes(http);
@@ -310,13 +300,7 @@ class AgentCliTest {
             assertEquals(refused, Http.value(m, "tcpinspect_agent_reloads_total{result=\"refused\"}"));
 
             Files.writeString(config, base);
-            long before = reloadLines(agent).size();
-            Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
-            long deadline = System.nanoTime() + 30_000_000_000L;
-            while (reloadLines(agent).size() == before && System.nanoTime() < deadline) {
-                Thread.sleep(50);
-            }
-            assertTrue(reloadLines(agent).getLast().contains("reloaded"), agent.stderr());
+            assertTrue(reload(agent, "the base config again").contains("reloaded"), agent.stderr());
             assertEquals(List.of("packets"), probes(http));
             http.close();
             http = null;
@@ -329,6 +313,22 @@ class AgentCliTest {
             }
             Files.deleteIfExists(config);
         }
+    }
+
+    /**
+     * Sends SIGHUP and returns the one log line the reload wrote (applied, refused or failed), failing
+     * unless exactly one came within 30 s.
+     */
+    private static String reload(TcpinspectProcess agent, String what) throws InterruptedException {
+        int before = reloadLines(agent).size();
+        Cmd.run("kill", "-HUP", String.valueOf(agent.pid())).ok();
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (reloadLines(agent).size() == before && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        List<String> lines = reloadLines(agent);
+        assertEquals(before + 1, lines.size(), "one line per reload: " + what + "\nlog: " + agent.stderr());
+        return lines.getLast();
     }
 
     /** The agent's log lines about reloads (applied, refused or failed), in order. */
@@ -392,9 +392,8 @@ class AgentCliTest {
             try (TcpinspectProcess container = TcpinspectProcess.startCommand(command)) {
                 awaitLog(container, " info ready ", 30);
                 ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst().orElseThrow();
-                String nspid = Files.readAllLines(Path.of("/proc", Long.toString(pidOne.pid()), "status")).stream()
-                        .filter(l -> l.startsWith("NSpid:")).findFirst().orElseThrow();
-                assertTrue(nspid.matches("NSpid:\\s+\\d+\\s+1"), "PID 1 in its namespace: " + nspid);
+                assertTrue(Cmd.pidOneOfItsNamespace(pidOne.pid()), "PID 1 in its namespace: NSpid "
+                        + Cmd.procStatus(pidOne.pid(), "NSpid"));
                 Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
                 assertEquals(0, container.waitFor(30), container.stderr());
                 assertTrue(container.stderr().strip().endsWith(" info stopped"), container.stderr());

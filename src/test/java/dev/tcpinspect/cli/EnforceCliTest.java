@@ -969,10 +969,8 @@ class EnforceCliTest {
                 + "); exit $code";
         try (TcpinspectProcess job = TcpinspectProcess.startCommand(List.of("bash", "-c", script))) {
             awaitLine(job, "enforcing");
-            long ignored = Long.parseLong(Files.readAllLines(Path.of("/proc", Files.readString(control).strip(),
-                    "status")).stream().filter(l -> l.startsWith("SigIgn:")).findFirst().orElseThrow().substring(7)
-                    .strip(), 16);
-            assertTrue((ignored & (1L << (2 - 1))) != 0, "the shell started its background job with SIGINT ignored");
+            assertTrue(Cmd.signalIgnored(Long.parseLong(Files.readString(control).strip()), 2),
+                    "the shell started its background job with SIGINT ignored");
             assertTrue(xdpOnServer().contains("name tcpi_enforce"), xdpOnServer());
             Cmd.run("kill", "-INT", Files.readString(pidFile).strip()).ok();
             assertEquals(0, job.waitFor(20), job.stderr());
@@ -985,9 +983,8 @@ class EnforceCliTest {
         try (TcpinspectProcess container = TcpinspectProcess.startCommand(command)) {
             awaitLine(container, "enforcing");
             ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst().orElseThrow();
-            String nspid = Files.readAllLines(Path.of("/proc", Long.toString(pidOne.pid()), "status")).stream()
-                    .filter(l -> l.startsWith("NSpid:")).findFirst().orElseThrow();
-            assertTrue(nspid.matches("NSpid:\\s+\\d+\\s+1"), "PID 1 in its namespace: " + nspid);
+            assertTrue(Cmd.pidOneOfItsNamespace(pidOne.pid()), "PID 1 in its namespace: NSpid "
+                    + Cmd.procStatus(pidOne.pid(), "NSpid"));
             Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
             assertEquals(0, container.waitFor(20), container.stderr());
             assertTrue(container.lines().getLast().startsWith("stopped:"), container.lines().toString());

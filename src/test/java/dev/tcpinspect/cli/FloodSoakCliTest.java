@@ -82,13 +82,9 @@ class FloodSoakCliTest {
         return sizes;
     }
 
-    private static long statusKib(long pid, String field) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-            if (line.startsWith(field + ":")) {
-                return Long.parseLong(line.replaceAll("\\D", ""));
-            }
-        }
-        throw new AssertionError("no " + field);
+    /** A memory figure of /proc/PID/status (VmRSS, VmHWM), in KiB. */
+    static long statusKib(long pid, String field) {
+        return Long.parseLong(Cmd.procStatus(pid, field).replaceAll("\\D", ""));
     }
 
     @Test

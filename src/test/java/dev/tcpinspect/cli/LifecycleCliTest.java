@@ -47,11 +47,8 @@ class LifecycleCliTest {
             try (TcpinspectProcess job = TcpinspectProcess.startCommand(
                     List.of("ip", "netns", "exec", lab.serverNs(), "bash", "-c", script))) {
                 job.awaitJson("ready", 30);
-                String control = java.nio.file.Files.readString(dir.resolve("control")).strip();
-                long ignored = Long.parseLong(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", control,
-                        "status")).stream().filter(l -> l.startsWith("SigIgn:")).findFirst().orElseThrow()
-                        .substring(7).strip(), 16);
-                assertTrue((ignored & (1L << (2 - 1))) != 0, "the shell started its background job with SIGINT ignored");
+                long control = Long.parseLong(java.nio.file.Files.readString(dir.resolve("control")).strip());
+                assertTrue(Cmd.signalIgnored(control, 2), "the shell started its background job with SIGINT ignored");
                 String pid = java.nio.file.Files.readString(dir.resolve("watch")).strip();
                 Cmd.run("kill", "-INT", pid).ok();
                 job.awaitJson("summary", 15);
@@ -85,10 +82,8 @@ class LifecycleCliTest {
                 container.awaitJson("ready", 30);
                 ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst()
                         .orElseThrow();
-                String nspid = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc",
-                        Long.toString(pidOne.pid()), "status")).stream().filter(l -> l.startsWith("NSpid:"))
-                        .findFirst().orElseThrow();
-                assertTrue(nspid.matches("NSpid:\\s+\\d+\\s+1"), "PID 1 in its namespace: " + nspid);
+                assertTrue(Cmd.pidOneOfItsNamespace(pidOne.pid()), "PID 1 in its namespace: NSpid "
+                        + Cmd.procStatus(pidOne.pid(), "NSpid"));
                 Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
                 container.awaitJson("summary", 15);
                 assertEquals(0, container.waitFor(15), container.stderr());

@@ -98,14 +98,19 @@ class StalledReaderSoakCliTest {
                         "-q",
                         "-S", "-p", "9", "-i", "u1000", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-                Thread.sleep(30_000);
-                // About 20,000-27,000 resets so far: the 1 MiB ring holds about 15,000 events.
-                long rstsOnceFull = Cmd.nstat(lab.serverNs(), "TcpOutRsts");
+                // Until more resets than the 1 MiB ring holds (about 15,000 events) were sent: 20 to 30 s at
+                // hping3's pace, longer when the tests beside this one take the CPUs (hping3 runs at nice 19).
+                long rstsOnceFull;
+                while ((rstsOnceFull = Cmd.nstat(lab.serverNs(), "TcpOutRsts")) - rstsBefore <= 20_000
+                        && System.nanoTime() - start < (seconds - 60) * 1_000_000_000L) {
+                    Thread.sleep(1000);
+                }
+                double fullAt = (System.nanoTime() - start) / 1e9;
                 long peakRssKib = 0;
                 while (System.nanoTime() - start < seconds * 1_000_000_000L) {
                     Thread.sleep(2000);
                     assertTrue(watch.isAlive(), "the watcher lives through it: " + Files.readString(err));
-                    peakRssKib = Math.max(peakRssKib, statusKib(watch.pid(), "VmRSS"));
+                    peakRssKib = Math.max(peakRssKib, FloodSoakCliTest.statusKib(watch.pid(), "VmRSS"));
                 }
                 trickle.destroy();
                 trickle.waitFor();
@@ -124,7 +129,7 @@ class StalledReaderSoakCliTest {
                     capture.stop();
                     burstSyns = capture.count(Capture.SYN);
                 }
-                peakRssKib = Math.max(peakRssKib, statusKib(watch.pid(), "VmHWM"));
+                peakRssKib = Math.max(peakRssKib, FloodSoakCliTest.statusKib(watch.pid(), "VmHWM"));
                 Cmd.run("kill", "-TERM", Long.toString(watch.pid())).ok();
                 assertTrue(watch.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "stopped after SIGTERM");
                 reader.join(30_000);
@@ -146,10 +151,12 @@ class StalledReaderSoakCliTest {
                 assertEquals(rsts, sent, "every reset the stack sent (nstat TcpOutRsts)");
                 assertEquals(sent, resetEventsSent.get() + lost, "each reset either shown as an event or counted lost");
                 // More resets were sent by the 30 s mark than were ever shown: the ring was full from then on.
-                assertTrue(rstsOnceFull - rstsBefore > resetEventsSent.get(), "the ring was full at 30 s: "
+                // More resets were sent by then than were ever shown: the ring was full from then on, a minute or more.
+                assertTrue(rstsOnceFull - rstsBefore > resetEventsSent.get(), "the ring was full at " + fullAt + " s: "
                         + (rstsOnceFull - rstsBefore) + " resets sent, " + resetEventsSent.get() + " shown in all");
-                assertTrue(rstsStalled > 200L * (seconds - 30) && lost >= rstsStalled, "every reset sent while the"
-                        + " ring stayed full is counted lost: " + lost + " lost, " + rstsStalled + " sent then");
+                assertTrue(rstsStalled > 1000 && lost >= rstsStalled, "every reset sent while the ring stayed full is"
+                        + " counted lost: " + lost + " lost, " + rstsStalled + " sent in the " + (seconds - fullAt)
+                        + " s after it filled");
                 assertTrue(intervalLost.get() > 0, "an interval line shows the losses");
                 assertTrue(s.at("/drop_detail/events_lost").asLong() > 0, "the drops' ring filled too: " + s);
                 assertTrue(s.at("/resets/flows_untracked").asLong() > 0, "the resets' flow table filled: " + s);
@@ -165,14 +172,5 @@ class StalledReaderSoakCliTest {
             }
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
         }
-    }
-
-    private static long statusKib(long pid, String field) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-            if (line.startsWith(field + ":")) {
-                return Long.parseLong(line.replaceAll("\\D", ""));
-            }
-        }
-        throw new AssertionError("no " + field);
     }
 }

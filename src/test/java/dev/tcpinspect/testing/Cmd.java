@@ -94,6 +94,30 @@ public final class Cmd {
         }
     }
 
+    /** A field of /proc/PID/status ("SigIgn", "NSpid", "VmRSS", ...): its value as the kernel wrote it. */
+    public static String procStatus(long pid, String field) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith(field + ":")) {
+                    return line.substring(field.length() + 1).strip();
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        throw new AssertionError("no " + field + " in /proc/" + pid + "/status");
+    }
+
+    /** Whether the process has the signal (its number: 1 SIGHUP, 2 SIGINT) ignored, as the kernel says. */
+    public static boolean signalIgnored(long pid, int signal) {
+        return (Long.parseLong(procStatus(pid, "SigIgn"), 16) & (1L << (signal - 1))) != 0;
+    }
+
+    /** Whether the process is PID 1 of its own PID namespace (the last of its NSpid numbers). */
+    public static boolean pidOneOfItsNamespace(long pid) {
+        return procStatus(pid, "NSpid").matches("\\d+\\s+1");
+    }
+
     /** BPF programs, links and maps by id. */
     public record Held(java.util.Set<Long> programs, java.util.Set<Long> links, java.util.Set<Long> maps) {}
 
