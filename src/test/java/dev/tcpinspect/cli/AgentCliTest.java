@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.Test;
  * and a bad config, SIGTERM, and nothing left attached.
  */
 @RequiresBpf
+@RunsBeside
 class AgentCliTest {
     private static final String URL = "http://127.0.0.1:9977";
 

@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -35,6 +36,7 @@ import org.junit.jupiter.api.Test;
  * with what tshark and nstat saw on each host.
  */
 @RequiresBpf
+@RunsBeside
 class AgentPrometheusTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int PORT = 8080;

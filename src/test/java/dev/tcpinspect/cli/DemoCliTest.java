@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,9 +14,10 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 @RequiresBpf
+@RunsBeside
 class DemoCliTest {
     /** Tests run one at a time and close their labs, so any lab namespace now is the demo's. */
-    /** A lab namespace left by the demo (this JVM's own labs, the soak test's beside this one, aside). */
+    /** A lab namespace left by the demo (this JVM's own labs, those of the tests beside this one among them, aside). */
     private static boolean labLeft() {
         String ours = Lab.PREFIX + Long.toString(ProcessHandle.current().pid(), 36) + "x";
         return Cmd.run("ip", "netns", "list").ok().out().lines()

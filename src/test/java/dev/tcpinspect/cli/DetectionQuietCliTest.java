@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,6 +22,8 @@ import org.junit.jupiter.api.Test;
  * anomaly, scan, flood or cycling alert.
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): wrk at full speed fills both CPUs for a minute.
+@Isolated
 class DetectionQuietCliTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Test;
  * counts them; in the table view an alert is a line of its own.
  */
 @RequiresBpf
+@RunsBeside
 class DetectionWatchCliTest {
     @Test
     void aLoweredScanThresholdAlertsOnEightClosedPortsInJsonAndInTheTable() throws Exception {

@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Test;
 
 /** watch --probe drops: drop reasons in the summary and the event lines, against a capture and iptables. */
 @RequiresBpf
+@RunsBeside
 class DropsWatchCliTest {
     @Test
     void dropReasonsMatchTheCaptureAndTheFirewallCounters() throws Exception {

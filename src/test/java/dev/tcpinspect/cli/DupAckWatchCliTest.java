@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Test;
 
 /** watch --probe dupack: summary and event lines against tshark's duplicate-ACK analysis. */
 @RequiresBpf
+@RunsBeside
 class DupAckWatchCliTest {
     @Test
     void dupAckSummaryAndEventsMatchTshark() throws Exception {

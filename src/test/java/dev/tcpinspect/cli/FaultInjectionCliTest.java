@@ -37,15 +37,16 @@ class FaultInjectionCliTest {
 
     /**
      * The watcher's programs still loaded anywhere on the host (bpftool lists every program; the
-     * enforcer's and the benchmarks' are named apart), but those the soak test's watch holds (it runs
-     * beside this one: Cmd.heldBeside). The kernel frees a dead process's
+     * enforcer's and the benchmarks' are named apart), but those the tests beside this one hold
+     * (Cmd.heldBeside). The kernel frees a dead process's
      * programs after an RCU grace period, so a few seconds are given.
      */
     private static long tcpinspectProgramsLoaded() throws InterruptedException {
         long loaded = 0;
         for (int i = 0; i < 30; i++) {
+            Cmd.Held before = Cmd.heldBeside(); // and after the listing: whoever ended or started meanwhile
             List<String> listed = Cmd.run(List.of("bpftool", "prog", "show"), 30).ok().out().lines().toList();
-            java.util.Set<Long> held = Cmd.heldBeside().programs(); // after the listing: nothing made in between is missed
+            java.util.Set<Long> held = Cmd.union(before, Cmd.heldBeside()).programs();
             loaded = listed.stream()
                     .filter(l -> l.contains(" name tcpi_") && !l.contains(" name tcpi_enf")
                             && !l.contains(" name tcpi_empty") && !l.contains(" name tcpi_drop"))

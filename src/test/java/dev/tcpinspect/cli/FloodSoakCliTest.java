@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -36,6 +37,8 @@ import org.junit.jupiter.api.Test;
  * random sources, one port each, are no scan).
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): a minute of SYN flood at hping3's full speed fills both CPUs, and it measures the watcher's share of them.
+@Isolated
 class FloodSoakCliTest {
     /**
      * The watcher's resident memory may not pass this: its heap is capped at 128 MiB
@@ -64,7 +67,7 @@ class FloodSoakCliTest {
 
     /**
      * memlock of the detection probes' maps (scan, flood, anomaly, cycling) the watcher holds, by name
-     * and id, as bpftool reports it (the soak test's watch, beside this one, has such maps too).
+     * and id, as bpftool reports it (the watches of the tests beside this one have such maps too).
      */
     private static java.util.Map<String, Long> detectorMemlock(long watcher) throws Exception {
         java.util.Map<String, Long> sizes = new java.util.TreeMap<>();

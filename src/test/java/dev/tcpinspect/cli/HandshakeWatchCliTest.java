@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,6 +16,8 @@ import org.junit.jupiter.api.Test;
 
 /** watch --probe handshake: a lost first SYN in the summary's percentiles and the event lines. */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): it holds the kernel's handshake times to the client's clock within 20 ms.
+@Isolated
 class HandshakeWatchCliTest {
     @Test
     void summaryPercentilesAndEventsAgreeWithConnectTimes() throws Exception {
@@ -40,7 +43,11 @@ class HandshakeWatchCliTest {
                     .filter(l -> l.contains("\"type\":\"handshake\"")).toList() + "\nconnect ns: "
                     + Arrays.toString(all) + "\nstderr: " + watch.stderr());
             assertTrue(Math.abs(passive.get("max").asDouble() - slowestMs) < 20, passive + " vs " + slowestMs);
-            assertTrue(passive.get("p50").asDouble() > 900 && passive.get("p50").asDouble() < 1300, passive.toString());
+            // the median of the three, within the README's promise for percentiles (1/32 = 3.2%), plus 5 ms
+            // for the client's clock against the server's hook (the max above is within 20 ms)
+            double medianMs = Arrays.stream(all).sorted().toArray()[1] / 1e6;
+            assertTrue(Math.abs(passive.get("p50").asDouble() - medianMs) <= medianMs / 32 + 5,
+                    passive + " vs the connect times' median " + medianMs + " ms");
             assertEquals(3, summary.get("handshake_ms_by_port").get("8080").get("count").asLong());
 
             List<JsonNode> events = watch.lines().stream().map(TcpinspectProcess::parse)

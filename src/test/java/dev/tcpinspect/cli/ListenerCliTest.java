@@ -26,7 +26,7 @@ class ListenerCliTest {
     private static boolean filterLoaded() throws InterruptedException {
         // a detached filter is freed after an RCU grace period: wait a moment for it to go
         for (long deadline = System.nanoTime() + 3_000_000_000L; System.nanoTime() < deadline; Thread.sleep(50)) {
-            if (Cmd.programsNamed("tcpi_socket_filter").isBlank()) { // the soak test's watch, beside this one, aside
+            if (Cmd.programsNamed("tcpi_socket_filter").isBlank()) { // the watches of the tests beside this one aside
                 return false;
             }
         }

@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -30,6 +31,7 @@ import org.junit.jupiter.api.Test;
  * and leaves nothing attached.
  */
 @RequiresBpf
+@RunsBeside
 class LiveViewTmuxTest {
     private static final int PORT = 8080;
     private static final int CLOSED_PORT = 9100;

@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,6 +20,8 @@ import org.junit.jupiter.api.Test;
 
 /** watch --probe retrans as its own process: events, summary and --all-netns against bpftrace. */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): it counts retransmits of every namespace, against bpftrace.
+@Isolated
 class RetransWatchCliTest {
     @Test
     void eventLinesAndSummaryMatchBpftraceWithAndWithoutAllNetns() throws Exception {

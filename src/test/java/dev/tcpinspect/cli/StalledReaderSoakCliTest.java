@@ -9,6 +9,7 @@ import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.RunsBeside;
 import dev.tcpinspect.testing.TcpinspectProcess;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -21,8 +22,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.parallel.Execution;
-import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * Rings and tables full for minutes: a watch with every probe writes JSON into a pipe whose reader
@@ -35,12 +34,13 @@ import org.junit.jupiter.api.parallel.ExecutionMode;
  * interval line, count what its tables had no room for, and still count a known burst as a capture
  * does.
  *
- * <p>Runs beside the other tests (CONCURRENT; junit-platform.properties): its watch and its traffic
- * run at the lowest CPU priority (nice 19) and take little CPU, its traffic stays in namespaces of its own, and what it holds in the kernel is held
- * by its live process, which the other tests' checks for leftovers leave out (Cmd.heldBeside).
+ * <p>Runs beside the other tests ({@link RunsBeside}): its watch and its traffic run at the lowest
+ * CPU priority (nice 19) and take little CPU, its traffic stays in namespaces of its own, and what
+ * it holds in the kernel is held by its live process, which the other tests' checks for leftovers
+ * leave out (Cmd.heldBeside).
  */
 @RequiresBpf
-@Execution(ExecutionMode.CONCURRENT)
+@RunsBeside
 class StalledReaderSoakCliTest {
     @Test
     void minutesWithFullRingsAndTablesAreCountedAndShownAndNothingCrashes() throws Exception {
@@ -54,7 +54,6 @@ class StalledReaderSoakCliTest {
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json", "--interval", "1"));
             Path err = Files.createTempFile("tcpinspect-stall", ".err");
             Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
-            Cmd.runsBeside(watch.pid()); // ip netns exec and nice exec the JVM: the same process
             AtomicBoolean stall = new AtomicBoolean();
             AtomicLong resetEventsSent = new AtomicLong();
             AtomicLong intervalLost = new AtomicLong();
@@ -167,7 +166,6 @@ class StalledReaderSoakCliTest {
                     trickle.destroyForcibly().waitFor();
                 }
                 watch.destroyForcibly().waitFor();
-                Cmd.doneBeside(watch.pid());
                 Files.delete(err);
             }
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));

@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Test;
  * Then watch --upstream reports the same upstreams in its summary.
  */
 @RequiresBpf
+@RunsBeside
 class UpstreamsCliTest {
     static final int OPEN = 9411;
     static final int CLOSED = 9412;
@@ -68,6 +70,32 @@ class UpstreamsCliTest {
                         && l.contains("HANDSHAKE-P99-MS")), p.lines().toString());
                 assertTrue(p.lines().stream().anyMatch(l -> l.startsWith("api ") && l.contains("healthy")),
                         p.lines().toString());
+            }
+        }
+    }
+    /**
+     * `upstreams | head -n 1`, in both formats: once head has its line and goes, upstreams ends within
+     * an interval, exit 0 and nothing on stderr, as `watch | head` does (LifecycleCliTest).
+     */
+    @Test
+    void aClosedPipeEndsUpstreamsQuietly() throws Exception {
+        try (Lab lab = Lab.create();
+             var open = Traffic.listen(lab.server(), Lab.SERVER_V6, OPEN)) {
+            for (String format : java.util.List.of("text", "json")) {
+                java.util.List<String> command = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
+                // --duration: should the test fail, upstreams still ends (Cmd.run's timeout stops only bash)
+                command.addAll(java.util.List.of("upstreams", "--upstream", "api=[" + Lab.SERVER_V6 + "]:" + OPEN,
+                        "--format", format, "--interval", "0.5", "--duration", "28"));
+                long start = System.nanoTime();
+                dev.tcpinspect.testing.Cmd.Result r = dev.tcpinspect.testing.Cmd.run(java.util.List.of("ip", "netns",
+                        "exec", lab.clientNs(), "bash", "-c", "set -o pipefail; " + TcpinspectProcess.shellLine(command)
+                                + " | head -n 1"), 40);
+                double seconds = (System.nanoTime() - start) / 1e9;
+                assertEquals(0, r.exit(), format + ": " + r.err());
+                assertEquals("", r.err(), format + ": nothing on stderr");
+                assertEquals(1, r.out().lines().count(), r.out());
+                // from before the JVM's start (a few seconds at nice 10, beside the other tests) to its exit
+                assertTrue(seconds < 20, format + ": upstreams went on for " + seconds + " s after head left");
             }
         }
     }

@@ -1,5 +1,6 @@
 package dev.tcpinspect.cli;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
  * every count is checked against a tcpdump capture of the same interface counted by tshark.
  */
 @RequiresBpf
+@RunsBeside
 class WatchCliTest {
     static final int OPEN_PORT = 8080;
     static final int CLOSED_PORT = 9100;

@@ -1,5 +1,6 @@
 package dev.tcpinspect.deploy;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -32,6 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * namespace as Prometheus and the kubelet would from elsewhere.
  */
 @RequiresBpf
+@RunsBeside
 class DeployCapabilitiesTest {
     private static final String MISSING = "grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON";
     private static final int PORT = 9977;
@@ -173,6 +175,7 @@ class DeployCapabilitiesTest {
             String word = deployed.get(i);
             if (i == 0) {
                 command.add(ProcessHandle.current().info().command().orElseThrow());
+                command.addAll(RunsBeside.Mark.jvmOptions()); // what the other tests' checks for leftovers know it by
             } else if (word.equals("-jar")) {
                 command.addAll(List.of("-cp", TcpinspectProcess.worldReadableClassPath(), "dev.tcpinspect.cli.Main"));
                 i++;

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,6 +23,8 @@ import org.junit.jupiter.api.Test;
  * connect() calls), and every run the kernel skipped of the first copy was made by the second.
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): it needs the kernel to skip a run on a CPU, which a busy machine makes less likely.
+@Isolated
 class NestedRunsTest {
     /**
      * Connection churn as a health checker or a busy local proxy makes it: connect and close at

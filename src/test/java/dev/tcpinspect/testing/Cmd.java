@@ -74,24 +74,53 @@ public final class Cmd {
     }
 
     /**
-     * The programs of that name loaded anywhere on the host (their ids, and bpftool's line for each),
+     * The programs of that name loaded anywhere on the host (a line for each: id, name, when loaded, by whom),
      * but those held by a test that runs beside this one ({@link #heldBeside}): "" when none.
      */
     public static String programsNamed(String name) {
-        try {
-            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
-            var listed = mapper.readTree(run(List.of("bpftool", "-j", "prog", "show"), 30).ok().out());
-            Held others = heldBeside(); // after the listing: a program loaded in between is in the snapshot too
-            StringBuilder found = new StringBuilder();
-            for (var program : listed) {
-                if (program.path("name").asText().equals(name) && !others.programs().contains(program.path("id").asLong())) {
-                    found.append(program).append('\n');
+        return settled(() -> {
+            try {
+                var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+                Held before = heldBeside(); // and after the listing: whoever ended or started meanwhile
+                var listed = mapper.readTree(run(List.of("bpftool", "-j", "prog", "show"), 30).ok().out());
+                Held others = union(before, heldBeside());
+                StringBuilder found = new StringBuilder();
+                for (var program : listed) {
+                    if (program.path("name").asText().equals(name) && !others.programs().contains(program.path("id").asLong())) {
+                        // what stays the same from one reading to the next (with bpf_stats on, run counts do not)
+                        found.append("id ").append(program.path("id").asLong()).append(" name ").append(name)
+                                .append(" loaded_at ").append(program.path("loaded_at").asText())
+                                .append(" pids ").append(program.path("pids")).append('\n');
+                    }
                 }
+                return found.toString().strip();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
             }
-            return found.toString().strip();
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        }, String::isEmpty);
+    }
+
+    /**
+     * A host-wide listing once it holds still: read again 200 ms later (up to 2 s) unless it is
+     * empty, until two readings agree. What a process beside this test held as it ended (and the
+     * kernel frees a moment later, past its process's fdinfo) is then gone from it; a real leftover stays.
+     */
+    private static <T> T settled(java.util.function.Supplier<T> listing, java.util.function.Predicate<T> empty) {
+        T last = listing.get();
+        for (int i = 0; i < 10 && !empty.test(last); i++) {
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+            T again = listing.get();
+            if (again.equals(last)) {
+                return again;
+            }
+            last = again;
         }
+        return last;
     }
 
     /** A field of /proc/PID/status ("SigIgn", "NSpid", "VmRSS", ...): its value as the kernel wrote it. */
@@ -121,24 +150,39 @@ public final class Cmd {
     /** BPF programs, links and maps by id. */
     public record Held(java.util.Set<Long> programs, java.util.Set<Long> links, java.util.Set<Long> maps) {}
 
-    /** Processes of tests that run beside the others (StalledReaderSoakCliTest's watch). */
-    private static final java.util.Set<Long> BESIDE = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-    /** A process a test runs beside the others until {@link #doneBeside}: what it holds is no leftover. */
-    public static void runsBeside(long pid) {
-        BESIDE.add(pid);
-    }
-
-    public static void doneBeside(long pid) {
-        BESIDE.remove(pid);
-    }
-
     /**
-     * The BPF programs and links the processes of tests running beside this one hold open (their
-     * descriptors' fdinfo in /proc): checks for what a test left behind pass over them, and only them.
+     * The BPF programs and links held open by the tcpinspect processes of the tests that run beside
+     * this one ({@link RunsBeside}: their command lines carry {@link RunsBeside#MARK}), from their
+     * descriptors' fdinfo in /proc: checks for what a test left behind pass over them, and only them.
+     * Call it before and after the listing it filters, and leave out both ({@link #union}): a process
+     * that ended or started meanwhile is then left out too.
      */
     public static Held heldBeside() {
-        return heldBy(java.util.Set.copyOf(BESIDE));
+        java.util.Set<Long> pids = new java.util.HashSet<>();
+        java.io.File[] all = new java.io.File("/proc").listFiles((dir, name) -> name.chars().allMatch(Character::isDigit));
+        for (java.io.File process : all == null ? new java.io.File[0] : all) {
+            try {
+                String cmdline = new String(java.nio.file.Files.readAllBytes(process.toPath().resolve("cmdline")),
+                        java.nio.charset.StandardCharsets.UTF_8);
+                if (cmdline.contains(RunsBeside.MARK)) {
+                    pids.add(Long.parseLong(process.getName()));
+                }
+            } catch (IOException | RuntimeException gone) {
+                // the process went meanwhile
+            }
+        }
+        return heldBy(pids);
+    }
+
+    /** Both sets of ids: what {@link #heldBeside} found before a listing and after it. */
+    public static Held union(Held a, Held b) {
+        java.util.Set<Long> programs = new java.util.HashSet<>(a.programs());
+        programs.addAll(b.programs());
+        java.util.Set<Long> links = new java.util.HashSet<>(a.links());
+        links.addAll(b.links());
+        java.util.Set<Long> maps = new java.util.HashSet<>(a.maps());
+        maps.addAll(b.maps());
+        return new Held(programs, links, maps);
     }
 
     /** The BPF programs, links and maps these processes hold open, from their descriptors' fdinfo. */
@@ -174,22 +218,25 @@ public final class Cmd {
      * names the program.
      */
     public static List<String> tcxProgramNames() {
-        try {
-            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
-            List<String> names = new java.util.ArrayList<>();
-            var listed = mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out());
-            Held others = heldBeside(); // after the listing: a link made in between is in the snapshot too
-            for (var link : listed) {
-                String type = link.path("type").asText();
-                if ((type.equals("11") || type.equals("tcx")) && !others.links().contains(link.path("id").asLong())) {
-                    var prog = mapper.readTree(run(List.of("bpftool", "-j", "prog", "show", "id",
-                            link.path("prog_id").asText()), 30).ok().out());
-                    names.add(prog.path("name").asText());
+        return settled(() -> {
+            try {
+                var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+                List<String> names = new java.util.ArrayList<>();
+                Held before = heldBeside(); // and after the listing: whoever ended or started meanwhile
+                var listed = mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out());
+                Held others = union(before, heldBeside());
+                for (var link : listed) {
+                    String type = link.path("type").asText();
+                    if ((type.equals("11") || type.equals("tcx")) && !others.links().contains(link.path("id").asLong())) {
+                        Result prog = run(List.of("bpftool", "-j", "prog", "show", "id", link.path("prog_id").asText()), 30);
+                        // a link whose program is gone by now went meanwhile
+                        names.add(prog.exit() == 0 ? mapper.readTree(prog.out()).path("name").asText() : "(gone)");
+                    }
                 }
+                return names;
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
             }
-            return names;
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+        }, List::isEmpty);
     }
 }

@@ -71,6 +71,7 @@ public final class TcpinspectProcess implements AutoCloseable {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED"));
         command.addAll(JVM_OPTIONS);
+        command.addAll(RunsBeside.Mark.jvmOptions()); // the serial tests' checks for leftovers leave its kernel objects out
         command.addAll(List.of("-cp", classPath, mainClass));
         return command;
     }

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.flood;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,6 +23,8 @@ import org.junit.jupiter.api.Test;
  * told to send, ended once it stops.
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): its alerts must come within two seconds of the flood.
+@Isolated
 class FloodProbeTest {
     static final int SPOOFED_PORT = 9800;
     static final int REAL_PORT = 9801;

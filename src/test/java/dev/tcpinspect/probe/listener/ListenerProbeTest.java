@@ -86,7 +86,7 @@ class ListenerProbeTest {
                 // (a filter detached is freed after an RCU grace period: a moment, not at once)
                 String loaded = "";
                 for (long deadline = System.nanoTime() + 3_000_000_000L; System.nanoTime() < deadline; Thread.sleep(50)) {
-                    loaded = Cmd.programsNamed("tcpi_socket_filter"); // the soak test's watch, beside this one, aside
+                    loaded = Cmd.programsNamed("tcpi_socket_filter"); // the watches of the tests beside this one aside
                     if (loaded.isEmpty()) {
                         break;
                     }

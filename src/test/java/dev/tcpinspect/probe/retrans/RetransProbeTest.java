@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.retrans;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,6 +23,8 @@ import org.junit.jupiter.api.Test;
  * bpftrace on the same tracepoints, filtered to the same namespaces.
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): it counts retransmits of every namespace, against bpftrace.
+@Isolated
 class RetransProbeTest {
     static final int BULK_PORT = RetransScenario.BULK_PORT;
     static final int HANDSHAKE_PORT = RetransScenario.HANDSHAKE_PORT;

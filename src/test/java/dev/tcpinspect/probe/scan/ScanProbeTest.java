@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.scan;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,6 +26,8 @@ import org.junit.jupiter.api.Test;
  * shows the threshold crossed; and none for a client using ten services and many connections.
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): its alerts must come within a second of the threshold.
+@Isolated
 class ScanProbeTest {
     static final int[] OPEN = {9501, 9502, 9503};
     static final Duration QUIET = Duration.ofSeconds(1);

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.upstream;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,6 +29,8 @@ import org.junit.jupiter.api.Test;
  * times, and the states the issue expects, within 10 s.
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): it times stalls and their end to the stall timeout.
+@Isolated
 class UpstreamProbeTest {
     static final int HEALTHY = 9401;
     static final int LOSSY = 9402;
