@@ -28,201 +28,13 @@ import org.junit.jupiter.api.Test;
  * The XDP enforcer in the lab, judged by tools it did not write: curl's exit status, nmap's port
  * states, captures on both ends (what the client sent, what reached the server's stack), the
  * server's own TCP counters (nstat), hping3, bpftool and ip link for what stays attached.
- *
- * The lab gets a second subnet on the same veth (198.19.5.0/24 and fd00:7c1:0:1::/64), so one client
- * has an address the policy allows and one it denies; the enforcer runs from the host's mount
- * namespace with --netns, where its pins are visible to the policy commands.
+ * What outlives or outruns a process, what the host sees and what is timed: kill -9 and takeover,
+ * cleanup, deleted namespaces and interfaces, live updates, rates, floods and signals. The policy's
+ * verdicts alone, beside the other tests, are in {@link EnforcePolicyCliTest}; the lab in {@link
+ * EnforcerLab}.
  */
 @RequiresBpf
-class EnforceCliTest {
-    private static final String DENIED_V4_CLIENT = "198.19.5.2";
-    private static final String DENIED_V4_SERVER = "198.19.5.1";
-    private static final String DENIED_V6_CLIENT = "fd00:7c1:0:1::2";
-    private static final String DENIED_V6_SERVER = "fd00:7c1:0:1::1";
-    /** Allow the lab's first subnet inside a deny of both: the allow wins where it is more specific. */
-    private static final String PREFIXES = """
-            deny: [198.18.0.0/15, "fd00:7c1::/32"]
-            allow: [198.18.0.0/24, "fd00:7c1::/64"]
-            """;
-
-    private Lab lab;
-    private Path dir;
-    private final List<Process> servers = new ArrayList<>();
-
-    @BeforeEach
-    void lab() throws IOException {
-        lab = Lab.create();
-        Cmd.run("ip", "-n", lab.clientNs(), "addr", "add", DENIED_V4_CLIENT + "/24", "dev", lab.clientIf()).ok();
-        Cmd.run("ip", "-n", lab.serverNs(), "addr", "add", DENIED_V4_SERVER + "/24", "dev", lab.serverIf()).ok();
-        Cmd.run("ip", "-n", lab.clientNs(), "addr", "add", DENIED_V6_CLIENT + "/64", "dev", lab.clientIf(), "nodad").ok();
-        Cmd.run("ip", "-n", lab.serverNs(), "addr", "add", DENIED_V6_SERVER + "/64", "dev", lab.serverIf(), "nodad").ok();
-        dir = Files.createTempDirectory("tcpinspect-enforce");
-    }
-
-    @AfterEach
-    void cleanUp() throws IOException {
-        servers.forEach(Process::destroyForcibly);
-        // Whatever a failed test left: the enforcer's pins for this lab's namespace (a start of the CLI
-        // saved when there are none, as after every test that passed), then the lab.
-        if (Files.exists(folder())) {
-            TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs());
-        }
-        lab.close();
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.delete(p);
-            }
-        }
-        Files.delete(dir);
-    }
-
-    private Path policy(String yaml) throws IOException {
-        Path p = Files.createTempFile(dir, "policy-", ".yaml");
-        Files.writeString(p, yaml);
-        return p;
-    }
-
-    /** An HTTP server on every address of the server namespace. */
-    private void httpServer(int port) throws Exception {
-        servers.add(httpServer(lab.serverNs(), port));
-    }
-
-    /** An HTTP server on every address of the namespace, once it answers; the caller stops it. */
-    static Process httpServer(String netns, int port) throws Exception {
-        Process p = new ProcessBuilder("ip", "netns", "exec", netns, "python3", "-m", "http.server",
-                Integer.toString(port), "--bind", "::").redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (curl(netns, null, "::1", port) != 0) {
-            if (System.nanoTime() > deadline) {
-                p.destroyForcibly();
-                throw new AssertionError("the test's HTTP server on port " + port + " did not start");
-            }
-            Thread.sleep(100);
-        }
-        return p;
-    }
-
-    /** curl's exit status for a request from the client's address `from` (0: a page came back; 28: timed out). */
-    private int curl(String from, String to, int port) {
-        return curl(lab.clientNs(), from, to, port);
-    }
-
-    /** curl's exit status for a request from the namespace (from: the source address, or null for the route's). */
-    static int curl(String netns, String from, String to, int port) {
-        String host = to.contains(":") ? "[" + to + "]" : to;
-        List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", netns, "curl", "-s", "-o", "/dev/null",
-                "--max-time", "1.5"));
-        if (from != null) {
-            command.addAll(List.of("--interface", from));
-        }
-        command.add("http://" + host + ":" + port + "/");
-        return Cmd.run(command, 30).exit();
-    }
-
-    private TcpinspectProcess enforce(Path policy, String... more) {
-        List<String> args = new ArrayList<>(List.of("enforce", "--policy", policy.toString(), "-i", lab.serverIf(),
-                "--netns", lab.serverNs(), "--interval", "0"));
-        args.addAll(List.of(more));
-        TcpinspectProcess p = TcpinspectProcess.start(null, args.toArray(String[]::new));
-        awaitLine(p, "enforcing|auditing");
-        return p;
-    }
-
-    static String awaitLine(TcpinspectProcess p, String regex) {
-        long deadline = System.nanoTime() + 30_000_000_000L;
-        Pattern pattern = Pattern.compile(regex);
-        while (System.nanoTime() < deadline) {
-            for (String line : p.lines()) {
-                if (pattern.matcher(line).find()) {
-                    return line;
-                }
-            }
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError(e);
-            }
-        }
-        throw new AssertionError("no line matching " + regex + "; stdout " + p.lines() + " stderr " + p.stderr());
-    }
-
-    private Cmd.Result policyCommand(String... args) {
-        List<String> all = new ArrayList<>(List.of("policy"));
-        all.addAll(List.of(args));
-        all.addAll(List.of("--netns", lab.serverNs()));
-        return TcpinspectProcess.run(null, all.toArray(String[]::new));
-    }
-
-    /** `policy stats` counters by name. */
-    private Map<String, Long> stats() {
-        Map<String, Long> out = new TreeMap<>();
-        Matcher m = Pattern.compile("(?m)^([a-z_]+)\\s+(\\d+)\\s").matcher(policyCommand("stats").ok().out());
-        while (m.find()) {
-            out.put(m.group(1), Long.parseLong(m.group(2)));
-        }
-        return out;
-    }
-
-    /** What ip link says of the server interface's XDP program (ip names the program; bpftool net gives its id only). */
-    private String xdpOnServer() {
-        return Cmd.run("ip", "-n", lab.serverNs(), "link", "show", "dev", lab.serverIf()).ok().out();
-    }
-
-    private Path folder() {
-        return Enforcer.folder(lab.server().inode());
-    }
-
-    @Test
-    void allowedPrefixesGetThroughDeniedOnesDoNotAndAFailsafePortStaysOpenIpv4AndIpv6() throws Exception {
-        httpServer(8080);
-        httpServer(2222);
-        Path p = policy(PREFIXES + "failsafe: [2222]\n");
-        try (TcpinspectProcess enforcer = enforce(p)) {
-            assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "allowed /24 inside a denied /15, IPv4");
-            assertEquals(0, curl(Lab.CLIENT_V6, Lab.SERVER_V6, 8080), "allowed /64 inside a denied /32, IPv6");
-            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "denied IPv4 source: curl times out");
-            assertEquals(28, curl(DENIED_V6_CLIENT, DENIED_V6_SERVER, 8080), "denied IPv6 source: curl times out");
-            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 2222), "a failsafe port stays open to a denied source");
-            assertEquals(0, curl(DENIED_V6_CLIENT, DENIED_V6_SERVER, 2222), "a failsafe port stays open to a denied source");
-            Map<String, Long> s = stats();
-            assertTrue(s.get("denied") >= 2, "denied counted: " + s);
-            assertTrue(s.get("failsafe") >= 2, "failsafe counted: " + s);
-            assertEquals(s.get("packets"), s.get("passed") + s.get("dropped"), "every packet passed or dropped: " + s);
-            String show = policyCommand("show").ok().out();
-            assertTrue(show.contains("deny         198.18.0.0/15, fd00:7c1::/32"), show);
-            assertTrue(show.contains("allow        198.18.0.0/24, fd00:7c1::/64"), show);
-        }
-    }
-
-    @Test
-    void portsNotServedAreFilteredAndTheServersStackNeverSeesTheirSyns() throws Exception {
-        httpServer(8080);
-        Path p = policy("services: [8080]\nfailsafe: [22]\n");
-        try (TcpinspectProcess enforcer = enforce(p)) {
-            long rstsBefore = serverCounter("TcpOutRsts");
-            Capture sent = Capture.outgoing(lab.clientNs(), lab.clientIf());
-            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
-            Cmd.Result nmap = Cmd.run(List.of("ip", "netns", "exec", lab.clientNs(), "nmap", "-n", "-Pn", "-sS",
-                    "--max-retries", "1", "--host-timeout", "20s", "-p", "22,8080,9090,9091", Lab.SERVER_V4), 60).ok();
-            sent.stop();
-            arrived.stop();
-            long rstsAfter = serverCounter("TcpOutRsts");
-            assertTrue(nmap.out().matches("(?s).*8080/tcp\\s+open.*"), nmap.out());
-            assertTrue(nmap.out().matches("(?s).*9090/tcp\\s+filtered.*"), nmap.out());
-            assertTrue(nmap.out().matches("(?s).*9091/tcp\\s+filtered.*"), nmap.out());
-            assertTrue(nmap.out().matches("(?s).*22/tcp\\s+closed.*"), "failsafe 22 is not filtered (nothing"
-                    + " listens: the stack answers with a reset)\n" + nmap.out());
-            String syn = Capture.SYN + " && (tcp.dstport == 9090 || tcp.dstport == 9091)";
-            assertTrue(sent.count(syn) >= 2, "nmap sent SYNs to the ports not served: " + sent.count(syn));
-            assertEquals(0, arrived.count(syn), "none reached the server's side of the veth");
-            // The stack answered port 22's SYNs with resets, and nothing else: the filtered ports' SYNs never reached it.
-            assertEquals(arrived.count(Capture.SYN + " && tcp.dstport == 22"), rstsAfter - rstsBefore,
-                    "the server's stack sent one reset per SYN to the closed failsafe port and none for the filtered ports");
-            assertTrue(stats().get("not_served") >= 2);
-        }
-    }
+class EnforceCliTest extends EnforcerLab {
 
     /**
      * An interface deleted under the enforcer: a line says so, the other interface stays protected,
@@ -346,10 +158,6 @@ class EnforceCliTest {
         }
     }
 
-    private long serverCounter(String name) {
-        return Cmd.nstat(lab.serverNs(), name);
-    }
-
     @Test
     void killNineLeavesThePolicyInForceARestartTakesItOverAndStopRemovesEverything() throws Exception {
         httpServer(8080);
@@ -374,7 +182,8 @@ class EnforceCliTest {
         assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "nothing attached");
         assertFalse(Files.exists(folder()), "nothing pinned");
         assertFalse(Files.exists(Path.of("/run/tcpinspect/enforce", folder().getFileName() + ".lock")), "no lock file");
-        assertFalse(Cmd.run("bpftool", "prog", "show").ok().out().contains("tcpi_enforce"), "no program left");
+        // (but those of the enforcers running beside this test: Cmd.heldBeside)
+        assertEquals("", Cmd.programsNamedLike(n -> n.startsWith("tcpi_enforce")), "no program left");
         assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "traffic flows again");
         assertEquals("no enforcer in this network namespace: nothing to stop",
                 TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs()).ok().out().strip());
@@ -412,14 +221,13 @@ class EnforceCliTest {
             }
             enforcer.kill9();
             enforcer.close();
-            // (bpftool 7.1's net show lists no tcx link: the host's link list does, and the other tests
-            // that run now hold none of the enforcer's)
+            // (bpftool 7.1's net show lists no tcx link: the host's link list does, less what the
+            // enforcers running beside this test hold)
             List<String> marks = Cmd.tcxProgramNames().stream().filter(n -> n.equals("tcpi_enforce_mark")).toList();
             assertTrue(marks.size() <= 1, "round " + i + ": nothing stacks: " + marks);
             markSeen += marks.size(); // the check sees the link when there is one (a kill -9 leaves it pinned)
-            String programs = Cmd.run("bpftool", "prog", "show").ok().out();
-            assertTrue(programs.lines().filter(l -> l.contains("name tcpi_enforce_state")).count() <= 2,
-                    "round " + i + ": one twin pair counts connections: " + programs);
+            String programs = Cmd.programsNamed("tcpi_enforce_state");
+            assertTrue(programs.lines().count() <= 2, "round " + i + ": one twin pair counts connections: " + programs);
         }
         try (TcpinspectProcess last = enforce(p)) {
             assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the policy holds after the kills");
@@ -480,12 +288,6 @@ class EnforceCliTest {
         assertFalse(Files.exists(Path.of("/run/tcpinspect/enforce", folder().getFileName() + ".lock")), "no lock file");
     }
 
-    /** Writes another namespace's cookie into the enforcer's pins, as a deleted namespace's with this inode would have. */
-    private void markAnotherNamespaces() {
-        Cmd.run("bpftool", "map", "update", "pinned", folder().resolve("enf_netns_cookie").toString(), "key", "0", "0", "0",
-                "0", "value", "1", "2", "3", "4", "5", "6", "7", "8").ok();
-    }
-
     /**
      * A namespace deleted under a killed enforcer: its XDP links lose their interfaces, but its
      * connection counting stays on the tracepoints, pinned, with nobody able to name the namespace to
@@ -515,9 +317,8 @@ class EnforceCliTest {
         assertTrue(Files.exists(folder()), "the live namespace's enforcer is still pinned");
         assertTrue(xdpOnServer().contains("name tcpi_enforce"), "and still enforcing: " + xdpOnServer());
         assertEquals(28, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 9090));
-        String programs = Cmd.run("bpftool", "prog", "show").ok().out();
-        assertEquals(2, programs.lines().filter(l -> l.contains("name tcpi_enforce_state")).count(),
-                "only the live enforcer's twin pair counts connections: " + programs);
+        String programs = Cmd.programsNamed("tcpi_enforce_state"); // (the enforcers beside this test left out)
+        assertEquals(2, programs.lines().count(), "only the live enforcer's twin pair counts connections: " + programs);
     }
 
     @Test
@@ -547,82 +348,6 @@ class EnforceCliTest {
             assertFalse(wrkOut.contains("Socket errors") || wrkOut.contains("Non-2xx"), wrkOut);
             assertTrue(wrkOut.matches("(?s).*\\d+ requests in.*"), wrkOut);
         }
-    }
-
-    @Test
-    void aRefusedPolicyChangesNothing() throws Exception {
-        Path p = policy(PREFIXES);
-        try (TcpinspectProcess enforcer = enforce(p)) {
-            String before = policyCommand("show").ok().out();
-            Path bad = policy("services: [443, 70000]\n");
-            Cmd.Result r = policyCommand("apply", bad.toString());
-            assertEquals(2, r.exit());
-            assertEquals("tcpinspect: " + bad + ":1: services: port 70000 is out of range (1 to 65535)", r.err().strip());
-            assertEquals(before, policyCommand("show").ok().out());
-            Cmd.Result badPrefix = policyCommand("deny", "10.0.0.1/8");
-            assertEquals(2, badPrefix.exit());
-            assertEquals(1, badPrefix.err().strip().lines().count(), badPrefix.err());
-            assertEquals(before, policyCommand("show").ok().out());
-        }
-    }
-
-    @Test
-    void auditJudgesAndCountsButDropsNothing() throws Exception {
-        httpServer(8080);
-        try (TcpinspectProcess enforcer = enforce(policy(PREFIXES), "--audit")) {
-            assertTrue(enforcer.lines().getFirst().startsWith("auditing"));
-            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "audit drops nothing");
-            Map<String, Long> s = stats();
-            assertTrue(s.get("denied") > 0, s.toString());
-            assertEquals(0, s.get("dropped"), s.toString());
-        }
-    }
-
-    @Test
-    void perSourceConnectionLimitRefusesTheExtraConnectionWhileAnotherSourceIsServed() throws Exception {
-        Path p = policy("limits:\n  per_source: {connections: 3}\n");
-        try (TcpinspectProcess enforcer = enforce(p);
-             var server = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 7070)) {
-            List<java.net.Socket> held = new ArrayList<>();
-            try {
-                for (int i = 0; i < 3; i++) {
-                    held.add(lab.client().call(() -> connect(Lab.CLIENT_V4, Lab.SERVER_V4, 7070)));
-                }
-                Thread.sleep(200); // the server's side reaches ESTABLISHED
-                assertThrows(java.net.SocketTimeoutException.class,
-                        () -> lab.client().call(() -> connect(Lab.CLIENT_V4, Lab.SERVER_V4, 7070)));
-                lab.client().call(() -> connect(DENIED_V4_CLIENT, DENIED_V4_SERVER, 7070)).close();
-                held.removeFirst().close();
-                Thread.sleep(300); // the server's side closes
-                lab.client().call(() -> connect(Lab.CLIENT_V4, Lab.SERVER_V4, 7070)).close();
-            } finally {
-                for (java.net.Socket s : held) {
-                    s.close();
-                }
-            }
-            assertTrue(stats().get("conn_limited") >= 1);
-        }
-    }
-
-    private static java.net.Socket connect(String from, String to, int port) throws IOException {
-        java.net.Socket s = new java.net.Socket();
-        s.bind(new java.net.InetSocketAddress(from, 0));
-        s.connect(new java.net.InetSocketAddress(to, port), 1500);
-        return s;
-    }
-
-    private static void assertThrows(Class<? extends Throwable> type, org.junit.jupiter.api.function.Executable e) {
-        try {
-            e.execute();
-        } catch (Throwable t) {
-            for (Throwable c = t; c != null; c = c.getCause()) {
-                if (type.isInstance(c)) {
-                    return;
-                }
-            }
-            throw new AssertionError("expected " + type.getSimpleName() + ", got " + t, t);
-        }
-        throw new AssertionError("expected " + type.getSimpleName() + ", but it succeeded");
     }
 
     @Test
@@ -733,107 +458,6 @@ class EnforceCliTest {
     }
 
     /**
-     * Policy files mutated from the issue's example, applied to a running enforcer through the command
-     * (in this JVM, 120 of them): each is applied (exit 0) or refused in one line (exit 2), never
-     * another failure, and a refused one leaves the enforcer's tables exactly as they were.
-     */
-    @Test
-    void mutatedPoliciesAreAppliedOrRefusedAndARefusalChangesNothing() throws Exception {
-        Path p = policy(PREFIXES);
-        try (TcpinspectProcess enforcer = enforce(p)) {
-            byte[] example = (dev.tcpinspect.policy.PolicyFileTest.ISSUE_EXAMPLE + "syn_flood: {syn_per_second: 500}\n")
-                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            Path file = dir.resolve("fuzz.yaml");
-            int applied = 0;
-            int refused = 0;
-            java.io.PrintStream err = System.err;
-            java.io.ByteArrayOutputStream errors = new java.io.ByteArrayOutputStream();
-            String before = tables();
-            try {
-                for (int seed = 0; seed < 120; seed++) {
-                    java.util.Random r = new java.util.Random(seed);
-                    Files.write(file, dev.tcpinspect.policy.PolicyFuzzTest.mutate(example, r, 1 + r.nextInt(6)));
-                    errors.reset();
-                    System.setErr(new java.io.PrintStream(errors, true, java.nio.charset.StandardCharsets.UTF_8));
-                    int exit = Main.execute("policy", "apply", file.toString(), "--netns", lab.serverNs());
-                    System.setErr(err);
-                    String said = errors.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
-                    if (exit == 0) {
-                        applied++;
-                        before = tables();
-                    } else {
-                        refused++;
-                        assertEquals(2, exit, "seed " + seed + ": " + said);
-                        assertEquals(1, said.lines().count(), "seed " + seed + ": " + said);
-                        assertTrue(said.startsWith("tcpinspect: " + file + ":"), "seed " + seed + ": " + said);
-                        assertEquals(before, tables(), "seed " + seed + ": a refused policy changed the tables");
-                    }
-                }
-            } finally {
-                System.setErr(err);
-            }
-            assertTrue(applied > 0 && refused > 0, applied + " applied, " + refused + " refused");
-        }
-    }
-
-    /** Everything a packet is judged by, read from the enforcer's pinned tables. */
-    private String tables() {
-        try (Enforcer.PinnedTables t = Enforcer.openPinned(folder()).orElseThrow()) {
-            var tables = t.tables();
-            var c = tables.config();
-            return c + " " + tables.settings(c.activeGen()) + " " + tables.prefixes(c.activeGen()).stream()
-                    .map(Object::toString).sorted().toList() + " " + java.util.Arrays.hashCode(tables.portFlags(c.activeGen()))
-                    + " " + tables.servedOn(c.activeGen()).stream().map(Object::toString).sorted().toList();
-        }
-    }
-
-    /**
-     * Protocol identification: four service ports expecting tls, http (dropping misfits), http2 and ssh;
-     * from the client, one connection that fits and one that does not per port (plain text to tls, a
-     * TLS ClientHello to http, an HTTP request to ssh; http2's preface fits), each connection's first
-     * payload in one write. Misfits are counted per source, and on the port that drops them the misfit
-     * connection's data never reaches the server (a capture on its side).
-     */
-    @Test
-    void firstPayloadsAreCheckedAgainstTheProtocolTheirPortExpects() throws Exception {
-        String yaml = """
-                services:
-                  - {port: 8443, expect: tls}
-                  - {port: 8080, expect: http, on_misfit: drop}
-                  - {port: 8081, expect: http2}
-                  - {port: 2200, expect: ssh}
-                """;
-        byte[] clientHello = {0x16, 3, 1, 0, 0x2e, 1, 0, 0, 0x2a, 3, 3};
-        byte[] get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes();
-        try (TcpinspectProcess enforcer = enforce(policy(yaml));
-             var tls = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 8443);
-             var http = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 8080);
-             var h2 = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 8081);
-             var ssh = dev.tcpinspect.lab.Traffic.listen(lab.server(), "0.0.0.0", 2200)) {
-            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
-            send(8443, clientHello);                                   // fits
-            send(8443, "hello\n".getBytes());                         // misfit, counted
-            send(8080, get);                                           // fits
-            send(8080, clientHello);                                   // misfit, dropped
-            send(8081, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes()); // fits
-            send(2200, "SSH-2.0-tcpinspect_test\r\n".getBytes());     // fits
-            send(2200, get);                                           // misfit, counted
-            Thread.sleep(300);
-            arrived.stop();
-            Map<String, Long> s = stats();
-            assertEquals(3, s.get("misfit_connections"), s.toString());
-            assertTrue(s.get("misfit") >= 1, "the misfit's segments to the dropping port were dropped: " + s);
-            String out = policyCommand("stats").ok().out();
-            assertTrue(out.contains("misfit connections by source\n3  " + Lab.CLIENT_V4), out);
-            assertEquals(1, arrived.count("tcp.dstport == 8080 && tcp.len > 0"),
-                    "only the fitting request's payload reached the server's side of port 8080");
-            assertEquals(2, arrived.count("tcp.dstport == 8443 && tcp.len > 0"), "counted, not dropped");
-            assertTrue(policyCommand("show").ok().out().contains(
-                    "services     2200 (expects ssh), 8080 (expects http, drops misfits), 8081 (expects http2), 8443 (expects tls)"));
-        }
-    }
-
-    /**
      * on_misfit: reset closes a misfit connection at both ends, each end seeing a reset (its own
      * error), while a fitting connection on the same port is served; the server's stack counts the
      * reset it accepted (TcpEstabResets) and the one it sent (TcpOutRsts), which a capture on the
@@ -887,72 +511,6 @@ class EnforceCliTest {
         }
     }
 
-    /**
-     * A mark rule's sources reach the server's stack with the mark, where netfilter matches it: an
-     * iptables counter on mark 0x2a counts every packet of the marked source that a capture on the
-     * server's side saw arrive, and one on mark 0 every packet of a source no mark covers.
-     */
-    @Test
-    void aMarkRuleMarksItsSourcesPacketsForNetfilterAndIpRule() throws Exception {
-        httpServer(8080);
-        Cmd.run("ip", "netns", "exec", lab.serverNs(), "iptables", "-t", "mangle", "-A", "PREROUTING", "-p", "tcp",
-                "--dport", "8080", "-m", "mark", "--mark", "0x2a").ok();
-        Cmd.run("ip", "netns", "exec", lab.serverNs(), "iptables", "-t", "mangle", "-A", "PREROUTING", "-p", "tcp",
-                "--dport", "8080", "-s", DENIED_V4_CLIENT, "-m", "mark", "--mark", "0").ok();
-        try (TcpinspectProcess enforcer = enforce(policy("mark: [{prefix: 198.18.0.0/24, mark: 0x2a, name: lab}]\n"))) {
-            Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
-            assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080));
-            assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080));
-            arrived.stop();
-            long marked = arrived.count("ip.src == " + Lab.CLIENT_V4 + " && tcp.dstport == 8080");
-            long unmarked = arrived.count("ip.src == " + DENIED_V4_CLIENT + " && tcp.dstport == 8080");
-            assertTrue(marked >= 5 && unmarked >= 5, marked + " and " + unmarked + " packets: two whole requests");
-            String counters = Cmd.run("ip", "netns", "exec", lab.serverNs(), "iptables", "-t", "mangle", "-L",
-                    "PREROUTING", "-v", "-n", "-x").ok().out();
-            Matcher m = Pattern.compile("(?m)^\\s*(\\d+)\\s+\\d+\\s.*mark match 0x(2a|0)\\b").matcher(counters);
-            Map<String, Long> byMark = new TreeMap<>();
-            while (m.find()) {
-                byMark.put(m.group(2), Long.parseLong(m.group(1)));
-            }
-            assertEquals(Map.of("2a", marked, "0", unmarked), byMark, counters);
-            assertEquals(marked, stats().get("marked"));
-            assertTrue(policyCommand("show").ok().out().contains("mark         198.18.0.0/24 mark 0x2a (lab)"),
-                    policyCommand("show").out());
-        }
-    }
-
-    /** What the client's first read after sending `payload` gets: "reset", "eof", "data N", or nothing within 1.5 s. */
-    private String firstReply(int port, byte[] payload) {
-        return lab.client().call(() -> {
-            try (java.net.Socket s = connect(Lab.CLIENT_V4, Lab.SERVER_V4, port)) {
-                s.getOutputStream().write(payload);
-                s.getOutputStream().flush();
-                try {
-                    s.setSoTimeout(1500);
-                    int n = s.getInputStream().read(new byte[100]);
-                    return n < 0 ? "eof" : "data " + n;
-                } catch (java.net.SocketTimeoutException quiet) {
-                    return "nothing within 1500 ms";
-                } catch (java.net.SocketException e) {
-                    return e.getMessage().contains("reset") ? "reset" : e.getMessage();
-                }
-            }
-        });
-    }
-
-    /** One connection from the client: its first payload in one write, then a close (a dropped one times out its close). */
-    private void send(int port, byte[] payload) {
-        lab.client().call(() -> {
-            try (java.net.Socket s = connect(Lab.CLIENT_V4, Lab.SERVER_V4, port)) {
-                s.setSoLinger(true, 0);
-                s.getOutputStream().write(payload);
-                s.getOutputStream().flush();
-                Thread.sleep(100);
-            }
-            return null;
-        });
-    }
-
     /** A second enforcer in the same namespace is refused in one line, and the first keeps enforcing. */
     @Test
     void aSecondEnforcerIsRefusedAndTheFirstKeepsItsPolicy() throws Exception {
@@ -968,23 +526,6 @@ class EnforceCliTest {
             assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the first's policy still holds");
             assertTrue(policyCommand("show").ok().out().startsWith("enforcer     pid " + first.pid()));
         }
-    }
-
-    /** Nothing of the enforcer left: no XDP program on the interface, no pin, no lock, no program loaded. */
-    private void assertNothingLeft() {
-        assertFalse(xdpOnServer().contains("xdp"), "nothing attached: " + xdpOnServer());
-        assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "nothing attached");
-        assertFalse(Files.exists(folder()), "nothing pinned");
-        assertFalse(Files.exists(Path.of("/run/tcpinspect/enforce", folder().getFileName() + ".lock")), "no lock file");
-    }
-
-    /** The enforcer's command line, from the host's mount namespace into the lab's with --netns. */
-    private List<String> enforceCommand(Path policy, String... more) {
-        List<String> command = new ArrayList<>(TcpinspectProcess.javaCommand());
-        command.add(command.indexOf("-cp"), "-XX:TieredStopAtLevel=1"); // as the launcher starts it
-        command.addAll(List.of("enforce", "--policy", policy.toString(), "-i", lab.serverIf(), "--netns", lab.serverNs()));
-        command.addAll(List.of(more));
-        return command;
     }
 
     /**
@@ -1032,13 +573,6 @@ class EnforceCliTest {
             assertTrue(enforcer.lines().getLast().startsWith("stopped:"), enforcer.lines().toString());
         }
         assertNothingLeft();
-    }
-
-    /** The id of the XDP program on the server's interface, as ip link shows it. */
-    private long xdpProgramId() {
-        Matcher m = Pattern.compile("prog/xdp id (\\d+)").matcher(xdpOnServer());
-        assertTrue(m.find(), xdpOnServer());
-        return Long.parseLong(m.group(1));
     }
 
     /**
@@ -1120,54 +654,4 @@ class EnforceCliTest {
             Thread.sleep(100); // the links go as the kernel closes the dead process's descriptors
         }
         assertNothingLeft();
-    }
-
-    /**
-     * `enforce ... | head -n 1`: once the output's reader is gone the enforcer stops as on Ctrl-C,
-     * quietly (nothing on stderr), exit 0, everything removed, within the next counters line.
-     */
-    @Test
-    void aClosedPipeEndsEnforceQuietly() throws Exception {
-        Path p = policy(PREFIXES);
-        Path err = dir.resolve("enforcer.err");
-        String script = TcpinspectProcess.shellLine(enforceCommand(p, "--interval", "1")) + " 2> " + err
-                + " | head -n 1; echo \"status ${PIPESTATUS[0]}\"";
-        try (TcpinspectProcess pipeline = TcpinspectProcess.startCommand(List.of("bash", "-c", script))) {
-            assertEquals(0, pipeline.waitFor(30), pipeline.stderr());
-            assertEquals(2, pipeline.lines().size(), pipeline.lines().toString());
-            assertTrue(pipeline.lines().get(0).startsWith("enforcing"), pipeline.lines().toString());
-            assertEquals("status 0", pipeline.lines().get(1));
-        }
-        assertEquals("", Files.readString(err));
-        assertNothingLeft();
-    }
-
-    /**
-     * The commands that act on a running enforcer, writing into a pipe whose reader has already gone
-     * (`| true`, which ends long before a JVM starts, so every write fails with EPIPE): each still
-     * does its work, ends with its usual status, and says nothing on stderr, as `ls | true` does.
-     * `policy deny` through that pipe still denies (show, read after, names the source).
-     */
-    @Test
-    void policyCommandsIntoAClosedPipeEndQuietlyAndStillAct() throws Exception {
-        try (TcpinspectProcess enforcer = enforce(policy(PREFIXES))) {
-            for (List<String> args : List.of(List.of("show"), List.of("stats"), List.of("deny", "203.0.113.9/32"),
-                    List.of("check", policy(PREFIXES).toString()))) {
-                List<String> command = new ArrayList<>(TcpinspectProcess.javaCommand());
-                command.add("policy");
-                command.addAll(args);
-                if (!args.getFirst().equals("check")) {
-                    command.addAll(List.of("--netns", lab.serverNs()));
-                }
-                Cmd.Result r = Cmd.run(List.of("bash", "-c", TcpinspectProcess.shellLine(command)
-                        + " | true; echo \"status ${PIPESTATUS[0]}\""), 60);
-                assertEquals("status 0", r.out().strip(), args + ": " + r.err());
-                assertEquals("", r.err(), args + ": nothing on stderr");
-            }
-            assertTrue(policyCommand("show").ok().out().contains("203.0.113.9"), "the deny through a closed pipe was applied");
-            enforcer.terminate();
-            assertEquals(0, enforcer.waitFor(30), enforcer.stderr());
-        }
-        assertNothingLeft();
-    }
-}
+    }}

@@ -1,5 +1,6 @@
 package dev.tcpinspect.ebpf;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,6 +17,8 @@ import org.junit.jupiter.api.Test;
 
 /** Attaches the runtime's test programs to real hooks and checks them with real events. */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): it looks host-wide (bpftool) at the tcx links it made in this JVM, which a class loading probes beside it would blur.
+@Isolated
 class AttachTest {
     private static long hit(BpfObject obj, int slot) {
         return obj.map("hits").typed(Codec.U32, Codec.U64).get(slot).orElseThrow();

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.Test;
  * TIME_WAIT's, answered by the stack, would not pass the cgroup hook).
  */
 @RequiresBpf
+@RunsBeside(inProcess = true)
 class CgroupScopeTest {
     static final int PORT_A = 9421;
     static final int PORT_B = 9422;

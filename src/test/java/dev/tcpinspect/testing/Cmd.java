@@ -78,6 +78,11 @@ public final class Cmd {
      * but those held by a test that runs beside this one ({@link #heldBeside}): "" when none.
      */
     public static String programsNamed(String name) {
+        return programsNamedLike(name::equals);
+    }
+
+    /** As {@link #programsNamed}, for the programs whose name passes the test. */
+    public static String programsNamedLike(java.util.function.Predicate<String> nameTest) {
         return settled(() -> {
             try {
                 var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
@@ -86,7 +91,8 @@ public final class Cmd {
                 Held others = union(before, heldBeside());
                 StringBuilder found = new StringBuilder();
                 for (var program : listed) {
-                    if (program.path("name").asText().equals(name) && !others.programs().contains(program.path("id").asLong())) {
+                    String name = program.path("name").asText();
+                    if (nameTest.test(name) && !others.programs().contains(program.path("id").asLong())) {
                         // what stays the same from one reading to the next (with bpf_stats on, run counts do not)
                         found.append("id ").append(program.path("id").asLong()).append(" name ").append(name)
                                 .append(" loaded_at ").append(program.path("loaded_at").asText())
@@ -152,8 +158,8 @@ public final class Cmd {
 
     /**
      * The BPF programs and links held open by the tcpinspect processes of the tests that run beside
-     * this one ({@link RunsBeside}: their command lines carry {@link RunsBeside#MARK}), from their
-     * descriptors' fdinfo in /proc: checks for what a test left behind pass over them, and only them.
+     * this one ({@link RunsBeside}: their command lines carry {@link RunsBeside#MARK}), and by this
+     * JVM while a class beside this one loads probes in it, from their descriptors' fdinfo in /proc: checks for what a test left behind pass over them, and only them.
      * Call it before and after the listing it filters, and leave out both ({@link #union}): a process
      * that ended or started meanwhile is then left out too.
      */
@@ -170,6 +176,9 @@ public final class Cmd {
             } catch (IOException | RuntimeException gone) {
                 // the process went meanwhile
             }
+        }
+        if (RunsBeside.Mark.inProcessBesideRunning()) {
+            pids.add(ProcessHandle.current().pid()); // the probes a class beside this one loaded here
         }
         return heldBy(pids);
     }

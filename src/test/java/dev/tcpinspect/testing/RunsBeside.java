@@ -16,9 +16,11 @@ import org.junit.jupiter.api.parallel.ResourceLock;
 /**
  * A test class that runs beside the serial suite, on a second thread, one such class at a time
  * (junit-platform.properties): the suite's two CPUs are mostly waiting on traffic and timers, so a
- * second lane takes minutes off it. A class qualifies when it drives tcpinspect only as processes
- * of its own (nothing loaded in the test JVM), in lab namespaces of its own, checks for leftovers
- * only in those, and times nothing tighter than seconds. Its thread, and so every process it starts,
+ * second lane takes minutes off it. A class qualifies when it works in lab namespaces of its own,
+ * checks for leftovers only in those, and times nothing tighter than seconds. It drives tcpinspect
+ * as processes of its own, or, with {@link #inProcess}, loads probes in the test JVM itself: then,
+ * while it runs, the serial tests' host-wide checks leave out whatever the test JVM holds, and the
+ * few serial classes that look host-wide at what they load themselves run alone (@Isolated). Its thread, and so every process it starts,
  * runs at nice {@link #NICE}: when both lanes want the CPUs, the serial one, whose tests time more
  * tightly, gets nine tenths of them. Its tcpinspect processes carry {@link #MARK}
  * on their command line ({@link TcpinspectProcess#javaCommand}), by which the serial tests' host-wide
@@ -33,6 +35,9 @@ import org.junit.jupiter.api.parallel.ResourceLock;
 @ResourceLock(RunsBeside.LANE)
 @ExtendWith(RunsBeside.Mark.class)
 public @interface RunsBeside {
+    /** Whether the class loads probes in the test JVM (Cmd.heldBeside then leaves out what the JVM holds). */
+    boolean inProcess() default false;
+
     /** The lock that keeps the classes beside the suite to one at a time. */
     String LANE = "dev.tcpinspect.beside";
 
@@ -50,6 +55,13 @@ public @interface RunsBeside {
     final class Mark implements BeforeAllCallback, AfterAllCallback {
         private static final ThreadLocal<Boolean> BESIDE = ThreadLocal.withInitial(() -> false);
         private static final ThreadLocal<Integer> NICE_BEFORE = new ThreadLocal<>();
+        /** How many classes that load probes in this JVM run beside the suite now (0 or 1). */
+        private static final java.util.concurrent.atomic.AtomicInteger IN_PROCESS = new java.util.concurrent.atomic.AtomicInteger();
+
+        /** Whether a class beside the suite holds kernel objects in this JVM now. */
+        public static boolean inProcessBesideRunning() {
+            return IN_PROCESS.get() > 0;
+        }
 
         /** The JVM options a tcpinspect process started by the calling thread needs: the mark when it runs beside the suite. */
         public static java.util.List<String> jvmOptions() {
@@ -64,6 +76,9 @@ public @interface RunsBeside {
         @Override
         public void beforeAll(ExtensionContext context) throws java.io.IOException {
             BESIDE.set(true);
+            if (inProcess(context)) {
+                IN_PROCESS.incrementAndGet();
+            }
             NICE_BEFORE.set(niceOfThisThread());
             renice(NICE).ok();
         }
@@ -71,11 +86,19 @@ public @interface RunsBeside {
         @Override
         public void afterAll(ExtensionContext context) throws java.io.IOException {
             BESIDE.remove();
+            if (inProcess(context)) {
+                IN_PROCESS.decrementAndGet();
+            }
             Integer before = NICE_BEFORE.get();
             NICE_BEFORE.remove();
             if (before != null) {
                 renice(before); // back (root may lower it), for whatever this worker runs next
             }
+        }
+
+        private static boolean inProcess(ExtensionContext context) {
+            RunsBeside beside = context.getRequiredTestClass().getAnnotation(RunsBeside.class);
+            return beside != null && beside.inProcess();
         }
 
         /** The calling thread's nice value: field 19 of /proc/thread-self/stat. */

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.anomaly;
 
+import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -30,6 +31,7 @@ import org.junit.jupiter.api.Test;
  * reading of each segment's flags.
  */
 @RequiresBpf
+@RunsBeside(inProcess = true)
 class AnomalyProbeTest {
     static final int PORT = 9400;
 

@@ -1,5 +1,6 @@
 package dev.tcpinspect.probe.listener;
 
+import org.junit.jupiter.api.parallel.Isolated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,6 +28,8 @@ import org.junit.jupiter.api.Test;
  * connection still open, and the service goes on answering.
  */
 @RequiresBpf
+// Alone, after the rest (RunsBeside explains the two lanes): it looks host-wide (bpftool) for the socket filter it loaded in this JVM, which a class loading probes beside it would blur.
+@Isolated
 class ListenerProbeTest {
     static final int SERVICE = 9500;
     static final int OTHER = 9501;
