@@ -702,10 +702,20 @@ public final class Enforcer implements AutoCloseable {
     }
 
     private static void createFolder(Path folder) {
-        try {
-            Files.createDirectories(folder);
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot create " + folder + ": " + e.getMessage(), e);
+        for (int attempt = 0; ; attempt++) {
+            try {
+                Files.createDirectories(folder);
+                return;
+            } catch (java.nio.file.NoSuchFileException removedMeanwhile) {
+                // the last enforcer of another namespace, stopping, removed the parent it left empty
+                // (removeFolder) between two steps of this: made again
+                if (attempt == 2) {
+                    throw new IllegalStateException("cannot create " + folder + ": " + removedMeanwhile.getMessage(),
+                            removedMeanwhile);
+                }
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot create " + folder + ": " + e.getMessage(), e);
+            }
         }
     }
 
@@ -732,7 +742,8 @@ public final class Enforcer implements AutoCloseable {
                     break;
                 }
             }
-            // The parents too, when this was the last enforcer.
+            // The parents too, when this was the last enforcer (and another has not just made its own
+            // folder there: then the parent is not empty by the time it is removed, and stays).
             for (Path parent = folder.getParent(); parent != null && parent.startsWith(Pins.BPFFS)
                     && !parent.equals(Pins.BPFFS); parent = parent.getParent()) {
                 try (Stream<Path> left = Files.list(parent)) {
@@ -740,7 +751,11 @@ public final class Enforcer implements AutoCloseable {
                         break;
                     }
                 }
-                Files.deleteIfExists(parent);
+                try {
+                    Files.deleteIfExists(parent);
+                } catch (java.nio.file.DirectoryNotEmptyException busy) {
+                    break;
+                }
             }
         } catch (java.nio.file.NoSuchFileException gone) {
             // nothing there

@@ -53,17 +53,17 @@ class BehindTheEnforcerCliTest {
     }
 
     private void httpServer(int port) throws Exception {
-        servers.add(EnforceCliTest.httpServer(lab.serverNs(), port));
+        servers.add(EnforcerLab.httpServer(lab.serverNs(), port));
     }
 
     private static int curl(String netns, String to, int port) {
-        return EnforceCliTest.curl(netns, null, to, port);
+        return EnforcerLab.curl(netns, null, to, port);
     }
 
     private TcpinspectProcess enforce() {
         TcpinspectProcess p = TcpinspectProcess.start(null, "enforce", "--policy", policy.toString(), "-i", lab.serverIf(),
                 "--netns", lab.serverNs(), "--interval", "0");
-        EnforceCliTest.awaitLine(p, "enforcing");
+        EnforcerLab.awaitLine(p, "enforcing");
         return p;
     }
 

@@ -191,7 +191,7 @@ class EnforceCliTest extends EnforcerLab {
 
     /**
      * kill -9 at random moments of the enforcer's start (from the JVM's start to pinned and attached)
-     * and of its stop (after SIGTERM: detaching, unpinning), 30 times: no start ever fails on what the
+     * and of its stop (after SIGTERM: detaching, unpinning), 20 times: no start ever fails on what the
      * last one left, nothing ever stacks (its mark program, a pinned tcx link, at most once on the
      * host; its tracepoint twins at most once), and afterwards a start enforces the policy (curl) and `enforce
      * stop` leaves nothing. As the watch's 50 kills in FaultInjectionCliTest, for what outlives its process.
@@ -204,7 +204,7 @@ class EnforceCliTest extends EnforcerLab {
         int killedStarting = 0;
         int killedStopping = 0;
         int markSeen = 0;
-        for (int i = 0; i < 30; i++) {
+        for (int i = 0; i < 20; i++) {
             TcpinspectProcess enforcer = TcpinspectProcess.start(null, "enforce", "--policy", p.toString(), "-i",
                     lab.serverIf(), "--netns", lab.serverNs(), "--interval", "0");
             if (random.nextInt(3) == 0) {
@@ -226,10 +226,12 @@ class EnforceCliTest extends EnforcerLab {
             List<String> marks = Cmd.tcxProgramNames().stream().filter(n -> n.equals("tcpi_enforce_mark")).toList();
             assertTrue(marks.size() <= 1, "round " + i + ": nothing stacks: " + marks);
             markSeen += marks.size(); // the check sees the link when there is one (a kill -9 leaves it pinned)
-            String programs = Cmd.programsNamed("tcpi_enforce_state");
+            String programs = Cmd.programsNamedLike(n -> n.startsWith("tcpi_enforce_state")); // and its _twin
             assertTrue(programs.lines().count() <= 2, "round " + i + ": one twin pair counts connections: " + programs);
         }
         try (TcpinspectProcess last = enforce(p)) {
+            assertEquals(List.of("tcpi_enforce_mark"), Cmd.tcxProgramNames().stream()
+                    .filter(n -> n.startsWith("tcpi_enforce")).toList(), "the check above sees a running enforcer's mark link");
             assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the policy holds after the kills");
             assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080));
             Cmd.Result stop = TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs());
@@ -240,8 +242,7 @@ class EnforceCliTest extends EnforcerLab {
         assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "traffic flows again");
         System.out.printf("enforce kill -9: %d while starting, %d while stopping, its mark link left pinned after %d;"
                 + " nothing stacked, stop left nothing%n", killedStarting, killedStopping, markSeen);
-        assertTrue(killedStarting > 8 && killedStopping > 4 && markSeen > 5, killedStarting + " / " + killedStopping
-                + " / " + markSeen);
+        assertTrue(killedStarting > 6 && killedStopping > 3, killedStarting + " / " + killedStopping);
     }
 
     /**
@@ -309,7 +310,8 @@ class EnforceCliTest extends EnforcerLab {
             first.close();
         }
         assertTrue(Files.exists(gone), "kill -9 left its pins");
-        assertTrue(Cmd.run("bpftool", "prog", "show").ok().out().contains("tcpi_enforce_state"), "still counting");
+        String counting = Cmd.programsNamedLike(n -> n.startsWith("tcpi_enforce_state"));
+        assertEquals(4, counting.lines().count(), "both killed enforcers' twin pairs still count: " + counting);
         Cmd.Result cleanup = TcpinspectProcess.run(null, "cleanup").ok();
         assertTrue(cleanup.out().contains("removed the enforcer a deleted network namespace left in " + gone), cleanup.out());
         assertFalse(cleanup.out().contains(folder().toString()), "the live namespace's is left alone: " + cleanup.out());
@@ -317,7 +319,8 @@ class EnforceCliTest extends EnforcerLab {
         assertTrue(Files.exists(folder()), "the live namespace's enforcer is still pinned");
         assertTrue(xdpOnServer().contains("name tcpi_enforce"), "and still enforcing: " + xdpOnServer());
         assertEquals(28, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 9090));
-        String programs = Cmd.programsNamed("tcpi_enforce_state"); // (the enforcers beside this test left out)
+        // tcpi_enforce_state and its _twin (the enforcers beside this test left out)
+        String programs = Cmd.programsNamedLike(n -> n.startsWith("tcpi_enforce_state"));
         assertEquals(2, programs.lines().count(), "only the live enforcer's twin pair counts connections: " + programs);
     }
 

@@ -120,7 +120,8 @@ abstract class EnforcerLab {
         List<String> args = new ArrayList<>(List.of("enforce", "--policy", policy.toString(), "-i", lab.serverIf(),
                 "--netns", lab.serverNs(), "--interval", "0"));
         args.addAll(List.of(more));
-        TcpinspectProcess p = TcpinspectProcess.start(null, args.toArray(String[]::new));
+        // closed with SIGTERM: a kill -9 would leave its policy pinned until the clean-up after the test
+        TcpinspectProcess p = TcpinspectProcess.start(null, args.toArray(String[]::new)).stoppedOnClose();
         awaitLine(p, "enforcing|auditing");
         return p;
     }

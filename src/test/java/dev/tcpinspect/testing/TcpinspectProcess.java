@@ -69,7 +69,8 @@ public final class TcpinspectProcess implements AutoCloseable {
     /** The command prefix that runs mainClass with this JVM and the class path. */
     public static List<String> javaCommand(String classPath, String mainClass) {
         String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED"));
+        List<String> command = new ArrayList<>(RunsBeside.Mark.prefix()); // nice, beside the serial tests
+        command.addAll(List.of(java, "--enable-native-access=ALL-UNNAMED"));
         command.addAll(JVM_OPTIONS);
         command.addAll(RunsBeside.Mark.jvmOptions()); // the serial tests' checks for leftovers leave its kernel objects out
         command.addAll(List.of("-cp", classPath, mainClass));
@@ -286,9 +287,25 @@ public final class TcpinspectProcess implements AutoCloseable {
 
     @Override
     public void close() {
+        if (stopsOnClose && process.isAlive()) {
+            terminate();
+            exitsWithin(30);
+        }
         process.descendants().forEach(ProcessHandle::destroyForcibly); // a script's jobs go with it
         if (process.isAlive()) {
             process.destroyForcibly();
         }
+    }
+
+    private volatile boolean stopsOnClose;
+
+    /**
+     * Makes close() stop it with SIGTERM, waited for, rather than SIGKILL: for a process whose kill
+     * leaves something behind on purpose (an enforcer's pinned policy), which would otherwise stay
+     * until a later clean-up, in sight of the other tests' checks for leftovers.
+     */
+    public TcpinspectProcess stoppedOnClose() {
+        stopsOnClose = true;
+        return this;
     }
 }

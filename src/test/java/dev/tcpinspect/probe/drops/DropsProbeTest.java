@@ -1,6 +1,5 @@
 package dev.tcpinspect.probe.drops;
 
-import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,7 +20,6 @@ import org.junit.jupiter.api.Test;
 
 /** Drop reasons against a capture (closed ports) and iptables' own rule counters (firewall drops). */
 @RequiresBpf
-@RunsBeside(inProcess = true)
 class DropsProbeTest {
     static final int FIREWALLED_PORT = 7777;
     static final int CLOSED_PORT = 9500;
