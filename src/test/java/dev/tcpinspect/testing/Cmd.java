@@ -159,9 +159,10 @@ public final class Cmd {
     /**
      * The BPF programs and links held open by the tcpinspect processes of the tests that run beside
      * this one ({@link RunsBeside}: their command lines carry {@link RunsBeside#MARK}), and by this
-     * JVM while a class beside this one loads probes in it, from their descriptors' fdinfo in /proc: checks for what a test left behind pass over them, and only them.
-     * Call it before and after the listing it filters, and leave out both ({@link #union}): a process
-     * that ended or started meanwhile is then left out too.
+     * JVM while a class beside this one loads probes in it, from their descriptors' fdinfo in /proc:
+     * checks for what a test left behind pass over them, and only them. Call it before and after the
+     * listing it filters, and leave out both ({@link #union}): a process that ended or started
+     * meanwhile is then left out too.
      */
     public static Held heldBeside() {
         java.util.Set<Long> pids = new java.util.HashSet<>();
