@@ -1,6 +1,5 @@
 package dev.tcpinspect.cli;
 
-import dev.tcpinspect.testing.RunsBeside;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,7 +21,6 @@ import org.junit.jupiter.api.Test;
 
 /** watch --probe reset as its own process: summary and event lines against tcpdump captures. */
 @RequiresBpf
-@RunsBeside
 class ResetWatchCliTest {
     @Test
     void resetEventsAndSummaryMatchTheCaptures() throws Exception {
