@@ -702,19 +702,31 @@ public final class Enforcer implements AutoCloseable {
     }
 
     private static void createFolder(Path folder) {
+        try {
+            madeAgainIfRemoved(() -> Files.createDirectories(folder));
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot create " + folder + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Something that makes a file or folder, and may fail as files do. */
+    interface Making<T> {
+        T make() throws IOException;
+    }
+
+    /**
+     * Makes something under the folders that the last enforcer of another namespace, stopping,
+     * removes when it leaves them empty (removeFolder): when a parent went between two steps of the
+     * making, it is made again (three tries in all).
+     */
+    static <T> T madeAgainIfRemoved(Making<T> making) throws IOException {
         for (int attempt = 0; ; attempt++) {
             try {
-                Files.createDirectories(folder);
-                return;
+                return making.make();
             } catch (java.nio.file.NoSuchFileException removedMeanwhile) {
-                // the last enforcer of another namespace, stopping, removed the parent it left empty
-                // (removeFolder) between two steps of this: made again
                 if (attempt == 2) {
-                    throw new IllegalStateException("cannot create " + folder + ": " + removedMeanwhile.getMessage(),
-                            removedMeanwhile);
+                    throw removedMeanwhile;
                 }
-            } catch (IOException e) {
-                throw new IllegalStateException("cannot create " + folder + ": " + e.getMessage(), e);
             }
         }
     }

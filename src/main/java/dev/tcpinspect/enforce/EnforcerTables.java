@@ -60,21 +60,11 @@ public final class EnforcerTables {
             return () -> { };
         }
         try {
-            java.nio.channels.FileChannel channel = null;
-            // the folder may go between the two steps: the last enforcer of another namespace stopping
-            // removes the folders it leaves empty (Enforcer.removeFolder); then they are made again
-            for (int attempt = 0; channel == null; attempt++) {
-                try {
-                    java.nio.file.Files.createDirectories(lockFile.getParent());
-                    channel = java.nio.channels.FileChannel.open(lockFile, java.nio.file.StandardOpenOption.CREATE,
-                            java.nio.file.StandardOpenOption.WRITE);
-                } catch (java.nio.file.NoSuchFileException removedMeanwhile) {
-                    if (attempt == 2) {
-                        throw removedMeanwhile;
-                    }
-                }
-            }
-            java.nio.channels.FileChannel opened = channel;
+            java.nio.channels.FileChannel opened = Enforcer.madeAgainIfRemoved(() -> {
+                java.nio.file.Files.createDirectories(lockFile.getParent());
+                return java.nio.channels.FileChannel.open(lockFile, java.nio.file.StandardOpenOption.CREATE,
+                        java.nio.file.StandardOpenOption.WRITE);
+            });
             java.nio.channels.FileLock lock = opened.lock();
             return () -> {
                 lock.release();
