@@ -3,6 +3,7 @@ package dev.tcpinspect.cli;
 import dev.tcpinspect.agent.Agent;
 import dev.tcpinspect.agent.AgentConfig;
 import dev.tcpinspect.agent.AgentLog;
+import dev.tcpinspect.enforce.Enforcer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -86,11 +87,23 @@ final class AgentCommand implements Callable<Integer> {
         }
         AgentLog log = new AgentLog(System.err, logFormat == null ? AgentConfig.LogFormat.TEXT : logFormat);
         StopSignal stop = new StopSignal();
+        // A second Ctrl-C while the first one's clean-up is stuck ends the process at once: the pins of the
+        // enforcer this agent runs (enforce:) go first, as enforce's do, so that its XDP links go with it.
+        Path enforcerPins = PolicyCommand.folderOf(java.util.Optional.empty());
         dev.tcpinspect.output.LivePresenter live = null;
         if (tui) {
             live = new dev.tcpinspect.output.LivePresenter(System.out, WatchCommand.defaultWidth(true), stop::request);
-            stop.beforeHalt(live::restore);
         }
+        dev.tcpinspect.output.LivePresenter view = live;
+        stop.beforeHalt(() -> {
+            try {
+                if (view != null) {
+                    view.restore();
+                }
+            } finally {
+                Enforcer.removePinsIfOurs(enforcerPins);
+            }
+        });
         Agent agent = new Agent(() -> {
             AgentConfig c = config == null ? AgentConfig.defaults() : AgentConfig.read(config);
             if (listenOverride != null) {
@@ -116,7 +129,7 @@ final class AgentCommand implements Callable<Integer> {
         // the agent takes it back, since a reload is what nohup wants a hangup not to do (end the process).
         dev.tcpinspect.os.Libc.restoreIfIgnored(dev.tcpinspect.os.Libc.SIGHUP);
         Signal.handle(new Signal("HUP"), s -> agent.requestReload());
-        try (stop; var view = live; Agent running = agent.start()) {
+        try (stop; view; Agent running = agent.start()) {
             running.run(stop::await);
             last = running.state();
             if (view != null) {

@@ -316,6 +316,81 @@ class AgentEnforceTest {
         }
     }
 
+    /**
+     * A second SIGINT while the first one's clean-up is stuck exits at once (130) and still leaves
+     * nothing: the enforcer the agent runs goes with it, as {@code enforce}'s does. The agent runs with
+     * the host's BPF filesystem (nsenter into the lab's network namespace only; under ip netns exec its
+     * pins would go with its own mount namespace anyway). Its stderr is a pipe of one page that a
+     * wrapper stops reading at "ready"; refused reloads fill it, so the main loop blocks on a log line
+     * and the first SIGINT cannot finish (the process is still there 2 s later).
+     */
+    @Test
+    void aSecondSigintDuringAStuckShutdownExitsAtOnceAndTheEnforcerGoesWithIt() throws Exception {
+        Path dir = Files.createTempDirectory("agent-enforce");
+        Path config = dir.resolve("agent.yaml");
+        Path policy = dir.resolve("policy.yaml");
+        String wrapper = """
+                import fcntl, os, subprocess, sys
+                r, w = os.pipe()
+                fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: one page
+                p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w)
+                os.close(w)
+                print(p.pid, flush=True)
+                log = os.fdopen(r)  # held: closed, it would make the agent's writes fail instead of block
+                for line in log:
+                    print(line, end="", flush=True)
+                    if " info ready " in line:
+                        break
+                print("not reading any more", flush=True)
+                sys.exit(p.wait() & 255)
+                """;
+        try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, 8080)) {
+            Path folder = dev.tcpinspect.enforce.Enforcer.folder(lab.server().inode());
+            try {
+                Files.writeString(policy, "deny: [" + Lab.CLIENT_V4 + "]\n");
+                Files.writeString(config, "probes: [packets]\nenforce: {policy: policy.yaml, interfaces: [" + lab.serverIf()
+                        + "]}\n");
+                List<String> command = new java.util.ArrayList<>(List.of("nsenter", "--net=/run/netns/" + lab.serverNs(),
+                        "python3", "-c", wrapper));
+                command.addAll(TcpinspectProcess.javaCommand());
+                command.addAll(List.of("agent", "-i", lab.serverIf(), "--config", config.toString()));
+                try (TcpinspectProcess wrapped = TcpinspectProcess.startCommand(command)) {
+                    EnforcerLab.awaitLine(wrapped, "not reading any more");
+                    long agent = Long.parseLong(wrapped.lines().getFirst().strip());
+                    assertTrue(xdp(lab).contains("name tcpi_enforce"), xdp(lab));
+                    assertTrue(Files.exists(folder), "pinned in the host's BPF filesystem: " + folder);
+
+                    // each refused reload logs a line of about 300 bytes: the page is full after about 14
+                    Files.writeString(config, "probes: [packets]\n" + "k".repeat(200) + ": 1\n");
+                    for (int i = 0; i < 30; i++) {
+                        Cmd.run("kill", "-HUP", Long.toString(agent)).ok();
+                        Thread.sleep(250);
+                    }
+                    Cmd.run("kill", "-INT", Long.toString(agent)).ok();
+                    Thread.sleep(2000);
+                    assertTrue(ProcessHandle.of(agent).map(ProcessHandle::isAlive).orElse(false),
+                            "the first SIGINT's shutdown is stuck on the full stderr");
+                    long start = System.nanoTime();
+                    Cmd.run("kill", "-INT", Long.toString(agent)).ok();
+                    assertEquals(130, wrapped.waitFor(5), "exit status");
+                    double seconds = (System.nanoTime() - start) / 1e9;
+                    assertTrue(seconds < 1.5, "exited within " + seconds + " s");
+                }
+                assertTrue(!xdp(lab).contains("xdp"), "nothing attached: " + xdp(lab));
+                assertTrue(!Files.exists(folder), "nothing pinned: " + folder);
+                Path lock = Path.of("/run/tcpinspect/enforce", folder.getFileName() + ".lock");
+                assertTrue(!Files.exists(lock), "no lock file: " + lock);
+                assertEquals(2, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 2), "the client is served again");
+            } finally {
+                if (Files.exists(folder)) {
+                    TcpinspectProcess.run(null, "enforce", "stop", "--netns", lab.serverNs());
+                }
+            }
+        } finally {
+            Cmd.run("rm", "-rf", dir.toString());
+        }
+    }
+
     /** The n-th log line with the text, once there is one. */
     private static String awaitLogs(TcpinspectProcess p, String text, int n) throws InterruptedException {
         long deadline = System.nanoTime() + 30_000_000_000L;
