@@ -141,7 +141,7 @@ class DeployCapabilitiesTest {
         }
     }
 
-    private static Set<String> unitCapabilities() {
+    static Set<String> unitCapabilities() {
         Set<String> caps = new TreeSet<>();
         for (String v : DeployFilesTest.unitSection("Service").get("AmbientCapabilities")) {
             caps.addAll(List.of(v.strip().split("\\s+")));
@@ -153,7 +153,7 @@ class DeployCapabilitiesTest {
      * The unit's ExecStart with this JVM for its JVM, a world-readable copy of the class path for
      * the jar and of deploy/systemd/agent.yaml for /etc/tcpinspect/agent.yaml.
      */
-    private static List<String> unitCommand(Path tmp) throws IOException {
+    static List<String> unitCommand(Path tmp) throws IOException {
         Path dir = tmp.resolve("etc");
         Files.createDirectories(dir);
         Path config = dir.resolve("agent.yaml");
@@ -195,7 +195,7 @@ class DeployCapabilitiesTest {
     }
 
     /** setpriv as nobody with these capabilities (effective, inheritable, ambient, bounding) and no_new_privs. */
-    private static List<String> nobodyWith(Set<String> caps) {
+    static List<String> nobodyWith(Set<String> caps) {
         String list = setprivList(caps);
         return List.of("setpriv", "--no-new-privs", "--reuid=65534", "--regid=65534", "--clear-groups",
                 "--inh-caps=" + list, "--ambient-caps=" + list, "--bounding-set=" + list);
