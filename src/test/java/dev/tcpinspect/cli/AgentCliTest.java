@@ -17,6 +17,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The agent as an operator runs it, in the lab's server namespace: what /metrics and /api/snapshot
@@ -338,6 +340,50 @@ class AgentCliTest {
         return agent.stderr().lines().filter(l -> l.contains("reload")).toList();
     }
 
+    /**
+     * Two agents on one interface at once: with their own addresses both work, each counting the SYNs
+     * a capture sees; a third on the first one's address says why in one line (exit 1) and leaves the
+     * first one counting.
+     */
+    @Test
+    void twoAgentsOnOneInterfaceBothCountOrTheSecondSaysWhy() throws Exception {
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 8080);
+             TcpinspectProcess first = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf());
+             TcpinspectProcess second = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(), "--listen",
+                     "127.0.0.1:9978")) {
+            awaitLog(first, " info ready ", 30);
+            awaitLog(second, " info ready ", 30);
+            Cmd.Result third = TcpinspectProcess.run(lab.serverNs(), "agent", "-i", lab.serverIf());
+            assertEquals(1, third.exit(), third.err());
+            assertEquals(1, third.err().strip().lines().count(), third.err());
+            assertTrue(third.err().contains("cannot listen on 127.0.0.1:9977"), third.err());
+
+            String syn = "tcpinspect_packets_by_kind_total{kind=\"syn\"}";
+            List<String> urls = List.of(URL, "http://127.0.0.1:9978");
+            List<Double> before = new java.util.ArrayList<>();
+            for (String url : urls) {
+                before.add(Http.value(Http.series(Http.get(lab.serverNs(), url + "/metrics").body()), syn));
+            }
+            long syns;
+            try (Capture in = Capture.incoming(lab.serverNs(), lab.serverIf())) {
+                assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
+                Thread.sleep(1500); // a reading of each
+                in.stop();
+                syns = in.count(Capture.SYN);
+            }
+            assertEquals(20, syns);
+            for (int i = 0; i < urls.size(); i++) {
+                double after = Http.value(Http.series(Http.get(lab.serverNs(), urls.get(i) + "/metrics").body()), syn);
+                assertEquals(syns, after - before.get(i), urls.get(i) + ": the SYNs the capture saw");
+            }
+            first.terminate();
+            second.terminate();
+            assertEquals(0, first.waitFor(30), first.stderr());
+            assertEquals(0, second.waitFor(30), second.stderr());
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+        }
+    }
+
     @Test
     void aConfigThatCannotBeUsedIsOneLineAndNothingIsAttached() throws Exception {
         Path config = Files.createTempFile("agent", ".yaml");
@@ -366,25 +412,69 @@ class AgentCliTest {
     }
 
     /**
-     * However an agent is started, SIGINT and SIGTERM stop it cleanly: as a script's background job
-     * (its shell leaves SIGINT ignored) and as PID 1 of its own PID namespace (a container's), where
-     * the kernel delivers only the signals it handles. Exit 0, its last line "stopped", nothing attached.
+     * An interface deleted under a running agent: one log line names it and the interfaces still
+     * watched, and the agent goes on serving and counting the others (against a capture of the
+     * traffic that follows); its stop then leaves nothing attached.
      */
     @Test
-    void sigintAsABackgroundJobAndSigtermAsPidOneStopIt() throws Exception {
+    void anInterfaceDeletedUnderTheAgentIsLoggedAndTheOthersKeepBeingCounted() throws Exception {
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 8080)) {
+            Cmd.run("ip", "-n", lab.serverNs(), "link", "add", "gone0a", "type", "veth", "peer", "name", "gone0b").ok();
+            Cmd.run("ip", "-n", lab.serverNs(), "link", "set", "gone0a", "up").ok();
+            try (TcpinspectProcess agent = TcpinspectProcess.start(lab.serverNs(), "agent", "-i", lab.serverIf(), "-i",
+                    "gone0a")) {
+                awaitLog(agent, " info ready ", 30);
+                Cmd.run("ip", "-n", lab.serverNs(), "link", "del", "gone0a").ok();
+                String gone = awaitLog(agent, "interface gone", 10);
+                assertTrue(gone.contains(" warn interface gone (deleted or moved) interface=gone0a still_watching="
+                        + lab.serverIf()), gone);
+                String syn = "tcpinspect_packets_by_kind_total{kind=\"syn\"}";
+                double before = Http.value(Http.series(Http.get(lab.serverNs(), URL + "/metrics").body()), syn);
+                long syns;
+                try (Capture in = Capture.incoming(lab.serverNs(), lab.serverIf())) {
+                    assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
+                    Thread.sleep(1500); // a reading
+                    in.stop();
+                    syns = in.count(Capture.SYN);
+                }
+                double after = Http.value(Http.series(Http.get(lab.serverNs(), URL + "/metrics").body()), syn);
+                assertEquals(20, syns);
+                assertEquals(syns, after - before, "the SYNs the capture saw, counted after the deletion");
+                assertEquals(1, agent.stderr().lines().filter(l -> l.contains("interface gone")).count(), "said once");
+                agent.terminate();
+                assertEquals(0, agent.waitFor(30), agent.stderr());
+            }
+            assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), "left attached");
+        }
+    }
+
+    /**
+     * However an agent is started, SIGINT and SIGTERM stop it cleanly: as a script's background job
+     * (its shell leaves SIGINT ignored, as a control job started the same way shows) and as PID 1 of
+     * its own PID namespace (a container's), where the kernel delivers only the signals it handles.
+     * Exit 0, its last line "stopped", nothing attached. (Under systemd: AgentUnitUnderSystemdTest.)
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"INT", "TERM"})
+    void eitherStopSignalStopsItAsABackgroundJobAndAsPidOne(String signal) throws Exception {
         try (Lab lab = Lab.create()) {
             List<String> agent = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
             agent.addAll(List.of("agent", "-i", lab.serverIf()));
             Path pidFile = Files.createTempFile("agent", ".pid");
-            String script = TcpinspectProcess.shellLine(agent) + " & echo $! > " + pidFile + "; wait $!";
+            Path control = Files.createTempFile("agent", ".control");
+            String script = "sleep 60 & echo $! > " + control + "; " + TcpinspectProcess.shellLine(agent) + " & echo $! > "
+                    + pidFile + "; wait $!; code=$?; kill $(cat " + control + "); exit $code";
             try (TcpinspectProcess job = TcpinspectProcess.startCommand(
                     List.of("ip", "netns", "exec", lab.serverNs(), "bash", "-c", script))) {
                 awaitLog(job, " info ready ", 30);
-                Cmd.run("kill", "-INT", Files.readString(pidFile).strip()).ok();
+                assertTrue(Cmd.signalIgnored(Long.parseLong(Files.readString(control).strip()), 2),
+                        "the shell started its background jobs with SIGINT ignored");
+                Cmd.run("kill", "-" + signal, Files.readString(pidFile).strip()).ok();
                 assertEquals(0, job.waitFor(30), job.stderr());
                 assertTrue(job.stderr().strip().endsWith(" info stopped"), job.stderr());
             } finally {
                 Files.deleteIfExists(pidFile);
+                Files.deleteIfExists(control);
             }
             assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()));
 
@@ -396,7 +486,7 @@ class AgentCliTest {
                 ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst().orElseThrow();
                 assertTrue(Cmd.pidOneOfItsNamespace(pidOne.pid()), "PID 1 in its namespace: NSpid "
                         + Cmd.procStatus(pidOne.pid(), "NSpid"));
-                Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
+                Cmd.run("kill", "-" + signal, Long.toString(pidOne.pid())).ok();
                 assertEquals(0, container.waitFor(30), container.stderr());
                 assertTrue(container.stderr().strip().endsWith(" info stopped"), container.stderr());
             }

@@ -181,6 +181,15 @@ class CommandLineTest {
         assertEquals(false, commands.at("/enforce/can_run").asBoolean());
         assertEquals(true, commands.at("/policy check/can_run").asBoolean());
         assertTrue(commands.at("/watch/needs").asText().contains("CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"));
+        // the agent, as its unit runs it with those three alone (DeployCapabilitiesTest: and refused without each)
+        assertEquals(true, commands.at("/agent/can_run").asBoolean(), commands.toString());
+        assertEquals(commands.at("/watch/needs"), commands.at("/agent/needs"));
+        assertEquals(commands.at("/watch/needs"), commands.at("/upstreams/needs"));
+        for (String rootOnly : List.of("enforce", "policy apply", "policy show", "policy stats", "policy deny",
+                "policy allow", "policy delete", "cleanup", "demo")) {
+            assertTrue(commands.at("/" + rootOnly + "/needs").asText().startsWith("root"), rootOnly + ": " + commands);
+        }
+        assertEquals("nothing", commands.at("/doctor/needs").asText());
         for (String[] args : new String[][] {{"cleanup"}, {"demo", "--rounds", "1"}, {"policy", "stats"}}) {
             List<String> command = new ArrayList<>(asNobody);
             command.addAll(List.of(args));

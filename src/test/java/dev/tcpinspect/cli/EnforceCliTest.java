@@ -23,6 +23,8 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The XDP enforcer in the lab, judged by tools it did not write: curl's exit status, nmap's port
@@ -579,12 +581,13 @@ class EnforceCliTest extends EnforcerLab {
     }
 
     /**
-     * kill -INT stops an enforcer started as a script's background job (the shell starts the job
-     * with SIGINT ignored), and SIGTERM one running as PID 1 of its own PID namespace (as a container
-     * runtime stops it): each prints its "stopped:" line, exits 0 and leaves nothing.
+     * SIGINT and SIGTERM each stop an enforcer started as a script's background job (the shell starts
+     * the job with SIGINT ignored) and one running as PID 1 of its own PID namespace (as a container
+     * runtime starts it): each prints its "stopped:" line, exits 0 and leaves nothing.
      */
-    @Test
-    void sigintStopsAnEnforcerStartedInTheBackgroundAndSigtermOneRunningAsPidOne() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"INT", "TERM"})
+    void eitherStopSignalStopsAnEnforcerStartedInTheBackgroundAndOneRunningAsPidOne(String signal) throws Exception {
         Path p = policy(PREFIXES);
         Path pidFile = dir.resolve("enforcer.pid");
         Path control = dir.resolve("control.pid");
@@ -596,7 +599,7 @@ class EnforceCliTest extends EnforcerLab {
             assertTrue(Cmd.signalIgnored(Long.parseLong(Files.readString(control).strip()), 2),
                     "the shell started its background job with SIGINT ignored");
             assertTrue(xdpOnServer().contains("name tcpi_enforce"), xdpOnServer());
-            Cmd.run("kill", "-INT", Files.readString(pidFile).strip()).ok();
+            Cmd.run("kill", "-" + signal, Files.readString(pidFile).strip()).ok();
             assertEquals(0, job.waitFor(20), job.stderr());
             assertTrue(job.lines().getLast().startsWith("stopped:"), job.lines().toString());
         }
@@ -609,7 +612,7 @@ class EnforceCliTest extends EnforcerLab {
             ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst().orElseThrow();
             assertTrue(Cmd.pidOneOfItsNamespace(pidOne.pid()), "PID 1 in its namespace: NSpid "
                     + Cmd.procStatus(pidOne.pid(), "NSpid"));
-            Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
+            Cmd.run("kill", "-" + signal, Long.toString(pidOne.pid())).ok();
             assertEquals(0, container.waitFor(20), container.stderr());
             assertTrue(container.lines().getLast().startsWith("stopped:"), container.lines().toString());
         }

@@ -318,4 +318,114 @@ class EnforcePolicyCliTest extends EnforcerLab {
             assertEquals(0, enforcer.waitFor(30), enforcer.stderr());
         }
         assertNothingLeft();
-    }}
+    }
+    /**
+     * Fuzzed policy files given to the enforcer as a process, at its start (--policy) and on SIGHUP:
+     * empty, binary, random text, huge, deeply nested, mutated from a good one, a folder, a missing
+     * file. A start either enforces (then stops cleanly) or is refused in one line naming the file,
+     * exit status 2, with nothing attached or pinned; a reload either applies or is refused in one
+     * line, and the policy in force stays (curl from the denied source still times out).
+     */
+    @Test
+    void fuzzedPolicyFilesAreRefusedInOneLineAtTheStartAndOnSighupChangingNothing() throws Exception {
+        java.util.Random random = new java.util.Random(Long.getLong("fuzz.seed", 20261202L));
+        byte[] good = PREFIXES.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Map<String, byte[]> contents = new java.util.LinkedHashMap<>();
+        contents.put("empty", new byte[0]);
+        contents.put("binary", dev.tcpinspect.policy.PolicyFuzzTest.randomBytes(random, 4096));
+        contents.put("text", dev.tcpinspect.policy.PolicyFuzzTest.randomText(random, 300));
+        contents.put("huge", ("deny: [" + "10.0.0.0/8, ".repeat(200_000) + "]\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        contents.put("deep", ("deny: " + "[".repeat(5000) + "]".repeat(5000) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        for (int i = 0; i < 3; i++) {
+            contents.put("mutated" + i, dev.tcpinspect.policy.PolicyFuzzTest.mutate(good, random, 1 + random.nextInt(4)));
+        }
+        List<Path> files = new ArrayList<>();
+        for (var e : contents.entrySet()) {
+            files.add(Files.write(dir.resolve("fuzz-" + e.getKey() + ".yaml"), e.getValue()));
+        }
+        Path folder = Files.createDirectory(dir.resolve("fuzz-folder.yaml"));
+        files.add(folder);
+        files.add(dir.resolve("fuzz-missing.yaml"));
+
+        Map<String, Integer> outcomes = new TreeMap<>();
+        for (Path file : files) {
+            try (TcpinspectProcess p = TcpinspectProcess.start(null, "enforce", "--policy", file.toString(), "-i",
+                    lab.serverIf(), "--netns", lab.serverNs(), "--interval", "0").stoppedOnClose()) {
+                long deadline = System.nanoTime() + 30_000_000_000L; // a huge file takes its time to be read
+                while (p.lines().stream().noneMatch(l -> l.startsWith("enforcing")) && !p.exitsWithin(0)) {
+                    assertTrue(System.nanoTime() < deadline, file + ": neither enforcing nor refused: " + p.stderr());
+                    Thread.sleep(50);
+                }
+                if (p.lines().stream().noneMatch(l -> l.startsWith("enforcing"))) {
+                    int exit = p.waitFor(10);
+                    String err = p.stderr().strip();
+                    assertEquals(2, exit, file + ": " + err);
+                    assertEquals(1, err.lines().count(), file + ": " + err);
+                    assertTrue(err.startsWith("tcpinspect: ") && err.contains(file.toString()), file + ": " + err);
+                    outcomes.merge("refused", 1, Integer::sum);
+                } else {
+                    p.terminate();
+                    assertEquals(0, p.waitFor(20), file + ": " + p.stderr());
+                    outcomes.merge("enforced", 1, Integer::sum);
+                }
+            }
+            assertNothingLeft();
+        }
+        assertTrue(outcomes.getOrDefault("refused", 0) >= 5, "binary, text, huge, deep, folder and missing: " + outcomes);
+
+        httpServer(8080);
+        Path policy = policy(PREFIXES);
+        try (TcpinspectProcess enforcer = enforce(policy)) {
+            long program = xdpProgramId();
+            int refused = 0;
+            for (Path file : files) {
+                Files.deleteIfExists(policy);
+                if (Files.isDirectory(file)) {
+                    Files.createDirectory(policy);
+                } else if (Files.exists(file)) {
+                    Files.copy(file, policy);
+                }
+                String before = enforcer.stderr();
+                int reloaded = (int) enforcer.lines().stream().filter(l -> l.contains(" reloaded ")).count();
+                Cmd.run("kill", "-HUP", Long.toString(enforcer.pid())).ok();
+                long deadline = System.nanoTime() + 20_000_000_000L;
+                while (enforcer.stderr().equals(before)
+                        && enforcer.lines().stream().filter(l -> l.contains(" reloaded ")).count() == reloaded) {
+                    assertTrue(System.nanoTime() < deadline, "no reload line for " + file + ": " + enforcer.stderr());
+                    Thread.sleep(50);
+                }
+                String said = enforcer.stderr().substring(before.length()).strip();
+                if (!said.isEmpty()) {
+                    assertEquals(1, said.lines().count(), file + ": " + said);
+                    assertTrue(said.startsWith("tcpinspect: reload refused, the running policy is kept: " + policy), said);
+                    refused++;
+                } else {
+                    // applied (a mutation that is still a policy): the next file is judged against it; put the
+                    // denying one back, as the last reload standing
+                    Files.writeString(policy, PREFIXES);
+                    Cmd.run("kill", "-HUP", Long.toString(enforcer.pid())).ok();
+                    awaitReloads(enforcer, reloaded + 2);
+                }
+                if (Files.isDirectory(policy)) {
+                    Files.delete(policy);
+                }
+            }
+            assertTrue(refused >= 5, refused + " refused");
+            assertTrue(ProcessHandle.of(enforcer.pid()).map(ProcessHandle::isAlive).orElse(false),
+                    "still enforcing: " + enforcer.stderr());
+            assertEquals(program, xdpProgramId(), "the same XDP program throughout");
+            assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080), "the denying policy still in force");
+            assertEquals(0, curl(null, Lab.SERVER_V4, 8080), "and the lab's client served");
+        }
+        System.out.println("policy fuzz through enforce: starts " + outcomes + ", reloads refused and policy kept");
+        Files.delete(folder);
+    }
+
+    private static void awaitReloads(TcpinspectProcess enforcer, int n) throws InterruptedException {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (enforcer.lines().stream().filter(l -> l.contains(" reloaded ")).count() < n) {
+            assertTrue(System.nanoTime() < deadline, "reloaded " + n + " times: " + enforcer.lines());
+            Thread.sleep(50);
+        }
+    }
+}

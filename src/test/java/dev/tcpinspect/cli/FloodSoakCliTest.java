@@ -53,6 +53,35 @@ class FloodSoakCliTest {
         return Cmd.nstat(ns, name);
     }
 
+    /** Waits until the watcher's interval lines number at least n (read in order by the test's reader). */
+    private static void awaitIntervals(List<JsonNode> intervals, int n, Process watch) throws InterruptedException {
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (intervals.size() < n) {
+            assertTrue(watch.isAlive() && System.nanoTime() < deadline, "interval lines: " + intervals.size() + " of " + n);
+            Thread.sleep(50);
+        }
+    }
+
+    /** The index of the first interval line from index from on that counted a SYN, once there is one. */
+    private static int firstBusyInterval(List<JsonNode> intervals, int from, Process watch) throws InterruptedException {
+        for (int i = from; ; i++) {
+            awaitIntervals(intervals, i + 1, watch);
+            if (intervals.get(i).at("/packets/syn").asLong() > 0) {
+                return i;
+            }
+        }
+    }
+
+    /** The index of the first interval line from index from on that counted no SYN, once there is one. */
+    private static int awaitQuietInterval(List<JsonNode> intervals, int from, Process watch) throws InterruptedException {
+        for (int i = from; ; i++) {
+            awaitIntervals(intervals, i + 1, watch);
+            if (intervals.get(i).at("/packets/syn").asLong() == 0) {
+                return i;
+            }
+        }
+    }
+
     private static long rxPackets(Lab lab) {
         return Long.parseLong(Cmd.run("ip", "netns", "exec", lab.serverNs(), "cat",
                 "/sys/class/net/" + lab.serverIf() + "/statistics/rx_packets").ok().out().strip());
@@ -102,10 +131,12 @@ class FloodSoakCliTest {
             Path err = Files.createTempFile("tcpinspect-soak", ".err");
             Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
             AtomicLong resetEventsSent = new AtomicLong();
+            AtomicLong dropEvents = new AtomicLong();
             AtomicLong lines = new AtomicLong();
             AtomicReference<String> ready = new AtomicReference<>();
             AtomicReference<String> summary = new AtomicReference<>();
             List<String> alertStarts = new java.util.concurrent.CopyOnWriteArrayList<>();
+            List<JsonNode> intervals = new java.util.concurrent.CopyOnWriteArrayList<>();
             java.util.concurrent.atomic.AtomicBoolean stall = new java.util.concurrent.atomic.AtomicBoolean();
             Thread reader = Thread.ofPlatform().start(() -> {
                 try (BufferedReader in = new BufferedReader(new InputStreamReader(watch.getInputStream(),
@@ -117,10 +148,14 @@ class FloodSoakCliTest {
                         lines.incrementAndGet();
                         if (line.startsWith("{\"type\":\"reset\"") && line.contains("\"direction\":\"sent\"")) {
                             resetEventsSent.incrementAndGet();
+                        } else if (line.startsWith("{\"type\":\"drop\"")) {
+                            dropEvents.incrementAndGet();
                         } else if (line.startsWith("{\"type\":\"ready\"")) {
                             ready.set(line);
                         } else if (line.startsWith("{\"type\":\"summary\"")) {
                             summary.set(line);
+                        } else if (line.startsWith("{\"type\":\"interval\"")) {
+                            intervals.add(TcpinspectProcess.parse(line));
                         } else if (line.contains("\"state\":\"start\"")) {
                             alertStarts.add(TcpinspectProcess.parse(line).path("type").asText());
                         }
@@ -141,6 +176,7 @@ class FloodSoakCliTest {
                 long rstsBefore = counter(lab.serverNs(), "TcpOutRsts");
                 long rxBefore = rxPackets(lab);
                 long ipBefore = counter(lab.serverNs(), "IpInReceives");
+                long passiveBefore = counter(lab.serverNs(), "TcpPassiveOpens");
                 long cpuBefore = cpuTicks(watch.pid());
                 long start = System.nanoTime();
                 flood = new ProcessBuilder("ip", "netns", "exec", lab.clientNs(), "hping3", "-I", lab.clientIf(),
@@ -167,13 +203,26 @@ class FloodSoakCliTest {
                 long ipPackets = counter(lab.serverNs(), "IpInReceives") - ipBefore;
                 long rsts = counter(lab.serverNs(), "TcpOutRsts") - rstsBefore;
 
-                // A known burst afterwards: counted as a capture counts it.
+                // A known burst afterwards, counted as a capture counts it: the watcher's interval lines between the
+                // first one without a SYN after the flood's (read before the burst begins, so made before it) and
+                // the first one without a SYN after the burst's.
+                int quietBefore = awaitQuietInterval(intervals, firstBusyInterval(intervals, 0, watch) + 1, watch);
                 long burstSyns;
+                long burstPassive;
                 try (Capture capture = Capture.incoming(lab.serverNs(), lab.serverIf())) {
+                    long passive = counter(lab.serverNs(), "TcpPassiveOpens");
                     assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
                     Thread.sleep(500);
                     capture.stop();
                     burstSyns = capture.count(Capture.SYN);
+                    burstPassive = counter(lab.serverNs(), "TcpPassiveOpens") - passive;
+                }
+                int quietAfter = awaitQuietInterval(intervals, firstBusyInterval(intervals, quietBefore + 1, watch) + 1, watch);
+                long watchedSyns = 0;
+                long watchedPassive = 0;
+                for (JsonNode interval : intervals.subList(quietBefore + 1, quietAfter)) {
+                    watchedSyns += interval.at("/packets/syn").asLong();
+                    watchedPassive += interval.at("/connections/opened_passive").asLong();
                 }
                 Cmd.run("kill", "-TERM", Long.toString(watch.pid())).ok();
                 assertTrue(watch.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "stopped after SIGTERM");
@@ -184,8 +233,10 @@ class FloodSoakCliTest {
                 long sent = s.at("/resets/sent").asLong();
                 long lost = s.at("/resets/events_lost").asLong();
                 System.out.printf("flood soak: %d s, %.0f SYNs/s received (%d), %d resets sent (%d as events, %d"
-                        + " lost, counted), watcher peak RSS %d MiB, CPU %.0f%% of one CPU, %d output lines%n",
+                        + " lost, counted), %d drops (%d as events, %d lost, counted), watcher peak RSS %d MiB, CPU"
+                        + " %.0f%% of one CPU, %d output lines%n",
                         seconds, ipPackets / elapsed, ipPackets, rsts, resetEventsSent.get(), lost,
+                        s.at("/drop_detail/total").asLong(), dropEvents.get(), s.at("/drop_detail/events_lost").asLong(),
                         peakRssKib / 1024, cpu * 100, lines.get());
                 assertTrue(floodPackets > 10_000L * seconds, "the flood was a flood: " + floodPackets);
                 // IpInReceives counts every IPv4 packet the stack took in, martian sources included
@@ -197,12 +248,21 @@ class FloodSoakCliTest {
                 assertTrue(syns <= expected && syns >= expected - 10, "every SYN the stack received (nstat"
                         + " IpInReceives " + ipPackets + " plus the burst's " + burstSyns + "): " + syns);
                 assertEquals(20, burstSyns);
+                assertEquals(burstSyns, watchedSyns, "the burst's SYNs in the interval lines around it, as captured");
+                assertEquals(20, burstPassive);
+                assertEquals(burstPassive, watchedPassive, "the burst's connections (nstat TcpPassiveOpens)");
                 assertEquals(rsts, sent, "every reset the stack sent (nstat TcpOutRsts)");
                 assertEquals(sent, resetEventsSent.get() + lost, "each reset either shown as an event or counted lost");
                 assertTrue(lost > 0, "5 s of a stalled reader lose events (and count them)");
+                // each SYN at the closed port is freed as NO_SOCKET once the stack has answered it with a reset
+                assertEquals(rsts, s.at("/drops/NO_SOCKET").asLong(), "a NO_SOCKET drop per reset sent: " + s.get("drops"));
+                assertEquals(s.at("/drop_detail/total").asLong(), dropEvents.get() + s.at("/drop_detail/events_lost").asLong(),
+                        "each drop shown as an event or counted lost: " + s.get("drop_detail"));
                 assertTrue(peakRssKib / 1024 < MEMORY_BOUND_MIB, "peak RSS " + peakRssKib / 1024 + " MiB");
                 assertTrue(cpu < CPU_BOUND, "CPU " + cpu);
-                assertTrue(s.at("/connections/opened_passive").asLong() >= 20, s.toString());
+                // the flood's SYNs went to a closed port: the burst's are all the connections the stack accepted
+                assertEquals(counter(lab.serverNs(), "TcpPassiveOpens") - passiveBefore,
+                        s.at("/connections/opened_passive").asLong(), "nstat TcpPassiveOpens: " + s);
                 assertTrue(s.at("/flood_detail/sources_untracked").asLong() > 0,
                         "the SYNs the flood's per-source table had no room for are counted: " + s);
                 assertTrue(s.at("/scan_detail/sources_evicted").asLong() > 0,

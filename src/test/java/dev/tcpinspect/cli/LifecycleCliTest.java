@@ -17,6 +17,8 @@ import dev.tcpinspect.testing.RequiresBpf;
 import dev.tcpinspect.testing.TcpinspectProcess;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Attach, detach, kill -9 and cleanup, checked with bpftool and tc, which tcpinspect did not write. */
 @RequiresBpf
@@ -33,10 +35,12 @@ class LifecycleCliTest {
     /**
      * A script that starts watch in the background (`tcpinspect watch ... &`): the shell starts the
      * job with SIGINT ignored, as a control started the same way shows, and kill -INT must still stop
-     * it as it stops tcpdump or bpftrace there: summary printed, exit 0, nothing left attached.
+     * it as it stops tcpdump or bpftrace there, and kill -TERM too: summary printed, exit 0, nothing
+     * left attached.
      */
-    @Test
-    void sigintStopsAWatchStartedAsAScriptsBackgroundJob() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"INT", "TERM"})
+    void eitherStopSignalStopsAWatchStartedAsAScriptsBackgroundJob(String signal) throws Exception {
         java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("tcpinspect-bg");
         try (Lab lab = Lab.create()) {
             List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
@@ -50,7 +54,7 @@ class LifecycleCliTest {
                 long control = Long.parseLong(java.nio.file.Files.readString(dir.resolve("control")).strip());
                 assertTrue(Cmd.signalIgnored(control, 2), "the shell started its background job with SIGINT ignored");
                 String pid = java.nio.file.Files.readString(dir.resolve("watch")).strip();
-                Cmd.run("kill", "-INT", pid).ok();
+                Cmd.run("kill", "-" + signal, pid).ok();
                 job.awaitJson("summary", 15);
                 assertEquals(0, job.waitFor(15), job.stderr());
             }
@@ -69,10 +73,12 @@ class LifecycleCliTest {
     /**
      * watch as a container's PID 1 (a PID namespace of its own, as unshare or a container runtime
      * starts it): the kernel delivers PID 1 only the signals it handles, and SIGTERM, the one a
-     * runtime sends to stop a container, must still stop it cleanly: summary, exit 0, nothing attached.
+     * runtime sends to stop a container, and SIGINT (`docker run -it`'s Ctrl-C) must still stop it
+     * cleanly: summary, exit 0, nothing attached.
      */
-    @Test
-    void sigtermStopsAWatchRunningAsPidOneOfItsNamespace() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"INT", "TERM"})
+    void eitherStopSignalStopsAWatchRunningAsPidOneOfItsNamespace(String signal) throws Exception {
         try (Lab lab = Lab.create()) {
             List<String> command = new java.util.ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "unshare",
                     "--pid", "--fork", "--kill-child", "--mount-proc"));
@@ -84,7 +90,7 @@ class LifecycleCliTest {
                         .orElseThrow();
                 assertTrue(Cmd.pidOneOfItsNamespace(pidOne.pid()), "PID 1 in its namespace: NSpid "
                         + Cmd.procStatus(pidOne.pid(), "NSpid"));
-                Cmd.run("kill", "-TERM", Long.toString(pidOne.pid())).ok();
+                Cmd.run("kill", "-" + signal, Long.toString(pidOne.pid())).ok();
                 container.awaitJson("summary", 15);
                 assertEquals(0, container.waitFor(15), container.stderr());
             }

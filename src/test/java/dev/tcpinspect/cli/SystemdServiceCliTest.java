@@ -1,6 +1,7 @@
 package dev.tcpinspect.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
@@ -14,6 +15,8 @@ import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * watch and enforce as services of a real systemd ({@link SystemdManager}), stopped and reloaded by
@@ -62,8 +65,13 @@ class SystemdServiceCliTest extends EnforcerLab {
         assertEquals(List.of("success exited 0"), Files.readAllLines(exits(name)));
     }
 
-    @Test
-    void systemctlStopEndsAWatchServiceWithItsSummaryAndNothingAttached() throws Exception {
+    /**
+     * A watch service ended by systemctl stop (SIGTERM to the service's processes) or by systemctl
+     * kill --signal=INT (what Ctrl-C would send, to every process of the service).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"stop", "kill --signal=INT"})
+    void systemctlEndsAWatchServiceWithItsSummaryAndNothingAttached(String how) throws Exception {
         Path output = dir.resolve("watch.out");
         List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
         command.addAll(TcpinspectProcess.javaCommand());
@@ -71,7 +79,20 @@ class SystemdServiceCliTest extends EnforcerLab {
         String name = install("watch", command, output);
         systemd.systemctl("start", name).ok();
         SystemdManager.awaitLine(output, "\"ready\"", 60);
-        stopAndAssertClean(name);
+        if (how.equals("stop")) {
+            stopAndAssertClean(name);
+        } else {
+            List<String> kill = new ArrayList<>(List.of(how.split(" ")));
+            kill.add(name);
+            systemd.systemctl(kill.toArray(String[]::new)).ok();
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (!systemd.show(name, "ActiveState").get("ActiveState").matches("inactive|failed")) {
+                assertTrue(System.nanoTime() < deadline, "ended after SIGINT: " + Files.readString(output));
+                Thread.sleep(100);
+            }
+            assertEquals("inactive", systemd.show(name, "ActiveState").get("ActiveState"), "not failed");
+            assertEquals(List.of("success exited 0"), Files.readAllLines(exits(name)));
+        }
         SystemdManager.awaitLine(output, "\"summary\"", 1);
         // its tcx links live in its descriptors, gone with the process that systemd saw exit (bpftool 7.1 lists tcx
         // links only host-wide, which a class beside the serial lane does not look at)
