@@ -9,6 +9,7 @@ import dev.tcpinspect.testing.Capture;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.Http;
 import dev.tcpinspect.testing.RequiresBpf;
+import dev.tcpinspect.testing.RunsBeside;
 import dev.tcpinspect.testing.TcpinspectProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.Test;
  * kill -9 leaves nothing attached.
  */
 @RequiresBpf
+@RunsBeside
 class AgentEnforceTest {
 
     @Test
