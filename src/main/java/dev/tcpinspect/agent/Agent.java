@@ -66,6 +66,8 @@ public final class Agent implements AutoCloseable {
     private volatile State state;
     /** The policy enforced at XDP, while the config names one. */
     private volatile Enforcer enforcer;
+    /** Whether this agent has begun to start an enforcer: pins of the namespace's enforcer may be its own since. */
+    private volatile boolean startedAnEnforcer;
     /** The kernel's run-time accounting, on while the config asks for it. */
     private dev.tcpinspect.ebpf.RunTimeStats runTimeStats;
 
@@ -119,6 +121,14 @@ public final class Agent implements AutoCloseable {
     }
 
     /** Asks the running loop to read the config again (from a signal handler: returns at once). */
+    /**
+     * Whether this agent has begun to start an enforcer (its config named one, at the start or a
+     * reload): only then may the namespace's enforcer pins be this process's, for a forced exit to remove.
+     */
+    public boolean startedAnEnforcer() {
+        return startedAnEnforcer;
+    }
+
     public void requestReload() {
         reloadRequested.set(true);
     }
@@ -389,6 +399,7 @@ public final class Agent implements AutoCloseable {
         if (e == null) {
             return null;
         }
+        startedAnEnforcer = true;
         String conflict = c.enforceConflict();
         if (conflict != null) {
             throw new AgentConfig.ConfigException("the configuration", 0, conflict);

@@ -86,24 +86,13 @@ final class AgentCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--tui needs standard output to be a terminal");
         }
         AgentLog log = new AgentLog(System.err, logFormat == null ? AgentConfig.LogFormat.TEXT : logFormat);
+        Path enforcerPins = PolicyCommand.folderOf(java.util.Optional.empty()); // where the enforcer of enforce: pins
         StopSignal stop = new StopSignal();
-        // A second Ctrl-C while the first one's clean-up is stuck ends the process at once: the pins of the
-        // enforcer this agent runs (enforce:) go first, as enforce's do, so that its XDP links go with it.
-        Path enforcerPins = PolicyCommand.folderOf(java.util.Optional.empty());
         dev.tcpinspect.output.LivePresenter live = null;
         if (tui) {
             live = new dev.tcpinspect.output.LivePresenter(System.out, WatchCommand.defaultWidth(true), stop::request);
         }
         dev.tcpinspect.output.LivePresenter view = live;
-        stop.beforeHalt(() -> {
-            try {
-                if (view != null) {
-                    view.restore();
-                }
-            } finally {
-                Enforcer.removePinsIfOurs(enforcerPins);
-            }
-        });
         Agent agent = new Agent(() -> {
             AgentConfig c = config == null ? AgentConfig.defaults() : AgentConfig.read(config);
             if (listenOverride != null) {
@@ -123,6 +112,20 @@ final class AgentCommand implements Callable<Integer> {
             }
             return c;
         }, log, live);
+        // A second Ctrl-C while the first one's clean-up is stuck ends the process at once: the pins of the
+        // enforcer this agent started (enforce:) go first, as enforce's do, so that its XDP links go with it.
+        // First, since it takes no lock: the view's restore waits for a draw that may be the stuck writer.
+        stop.beforeHalt(() -> {
+            try {
+                if (agent.startedAnEnforcer()) {
+                    Enforcer.removePinsIfOurs(enforcerPins);
+                }
+            } finally {
+                if (view != null) {
+                    view.restore();
+                }
+            }
+        });
         Agent.State last = null;
         // SIGHUP reloads, as for most daemons; installed before the start, so that one right after "ready"
         // is a reload. Started under nohup, SIGHUP comes ignored, and the JVM would silently leave it so:

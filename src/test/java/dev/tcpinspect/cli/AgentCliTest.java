@@ -384,6 +384,41 @@ class AgentCliTest {
         }
     }
 
+    /**
+     * Fuzzed config files the agent cannot use, given at its start as processes: binary, random
+     * text, huge, deeply nested, a folder, a missing file. Each is refused in one line naming the file,
+     * exit status 2, with nothing attached. (Mutated ones on SIGHUP: fuzzedConfigsOnSighup...;
+     * thousands in-process: AgentConfigFuzzTest.)
+     */
+    @Test
+    void fuzzedConfigFilesAtTheStartAreRefusedInOneLineWithNothingAttached() throws Exception {
+        java.util.Random random = new java.util.Random(Long.getLong("fuzz.seed", 20261202L));
+        Path dir = Files.createTempDirectory("agent-fuzz");
+        try (Lab lab = Lab.create()) {
+            Map<String, byte[]> contents = new java.util.LinkedHashMap<>();
+            contents.put("binary", dev.tcpinspect.policy.PolicyFuzzTest.randomBytes(random, 4096));
+            contents.put("text", dev.tcpinspect.policy.PolicyFuzzTest.randomText(random, 300));
+            contents.put("huge", ("ports: [" + "443, ".repeat(200_000) + "]\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            contents.put("deep", ("set: " + "[".repeat(5000) + "]".repeat(5000) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            List<Path> files = new java.util.ArrayList<>();
+            for (var e : contents.entrySet()) {
+                files.add(Files.write(dir.resolve(e.getKey() + ".yaml"), e.getValue()));
+            }
+            files.add(Files.createDirectory(dir.resolve("folder.yaml")));
+            files.add(dir.resolve("missing.yaml"));
+            for (Path file : files) {
+                Cmd.Result r = TcpinspectProcess.run(lab.serverNs(), "agent", "-i", lab.serverIf(), "--config", file.toString());
+                String err = r.err().strip();
+                assertEquals(2, r.exit(), file + ": " + err);
+                assertEquals(1, err.lines().count(), file + ": " + err);
+                assertTrue(err.startsWith("tcpinspect: ") && err.contains(file.toString()), file + ": " + err);
+                assertEquals("", Cmd.bpfAttachedIn(lab.serverNs(), lab.serverIf()), file + ": left attached");
+            }
+        } finally {
+            Cmd.run("rm", "-rf", dir.toString());
+        }
+    }
+
     @Test
     void aConfigThatCannotBeUsedIsOneLineAndNothingIsAttached() throws Exception {
         Path config = Files.createTempFile("agent", ".yaml");

@@ -53,33 +53,30 @@ class FloodSoakCliTest {
         return Cmd.nstat(ns, name);
     }
 
-    /** Waits until the watcher's interval lines number at least n (read in order by the test's reader). */
-    private static void awaitIntervals(List<JsonNode> intervals, int n, Process watch) throws InterruptedException {
+    /**
+     * The index of the first interval line from index from on that is busy (or, wanted false, quiet),
+     * once the test's reader has it: within a minute, or fail (the watcher writes one a second).
+     */
+    private static int awaitInterval(List<JsonNode> intervals, int from, Process watch, boolean wanted)
+            throws InterruptedException {
         long deadline = System.nanoTime() + 60_000_000_000L;
-        while (intervals.size() < n) {
-            assertTrue(watch.isAlive() && System.nanoTime() < deadline, "interval lines: " + intervals.size() + " of " + n);
-            Thread.sleep(50);
-        }
-    }
-
-    /** The index of the first interval line from index from on that counted a SYN, once there is one. */
-    private static int firstBusyInterval(List<JsonNode> intervals, int from, Process watch) throws InterruptedException {
-        for (int i = from; ; i++) {
-            awaitIntervals(intervals, i + 1, watch);
-            if (intervals.get(i).at("/packets/syn").asLong() > 0) {
-                return i;
+        for (int i = from; ; ) {
+            if (i < intervals.size()) {
+                if (busy(intervals.get(i)) == wanted) {
+                    return i;
+                }
+                i++;
+            } else {
+                assertTrue(watch.isAlive() && System.nanoTime() < deadline, "interval lines: " + intervals.size()
+                        + ", none from " + from + " " + (wanted ? "busy" : "quiet") + " within a minute");
+                Thread.sleep(50);
             }
         }
     }
 
-    /** The index of the first interval line from index from on that counted no SYN, once there is one. */
-    private static int awaitQuietInterval(List<JsonNode> intervals, int from, Process watch) throws InterruptedException {
-        for (int i = from; ; i++) {
-            awaitIntervals(intervals, i + 1, watch);
-            if (intervals.get(i).at("/packets/syn").asLong() == 0) {
-                return i;
-            }
-        }
+    /** An interval that counted a SYN or an accepted connection (one accepted a round trip after its SYN). */
+    private static boolean busy(JsonNode interval) {
+        return interval.at("/packets/syn").asLong() > 0 || interval.at("/connections/opened_passive").asLong() > 0;
     }
 
     private static long rxPackets(Lab lab) {
@@ -204,9 +201,10 @@ class FloodSoakCliTest {
                 long rsts = counter(lab.serverNs(), "TcpOutRsts") - rstsBefore;
 
                 // A known burst afterwards, counted as a capture counts it: the watcher's interval lines between the
-                // first one without a SYN after the flood's (read before the burst begins, so made before it) and
-                // the first one without a SYN after the burst's.
-                int quietBefore = awaitQuietInterval(intervals, firstBusyInterval(intervals, 0, watch) + 1, watch);
+                // first quiet one (no SYN, no accepted connection) after the flood's (read before the burst begins,
+                // so made before it) and the first quiet one after the burst's.
+                int flooded = awaitInterval(intervals, 0, watch, true);
+                int quietBefore = awaitInterval(intervals, flooded + 1, watch, false);
                 long burstSyns;
                 long burstPassive;
                 try (Capture capture = Capture.incoming(lab.serverNs(), lab.serverIf())) {
@@ -217,7 +215,8 @@ class FloodSoakCliTest {
                     burstSyns = capture.count(Capture.SYN);
                     burstPassive = counter(lab.serverNs(), "TcpPassiveOpens") - passive;
                 }
-                int quietAfter = awaitQuietInterval(intervals, firstBusyInterval(intervals, quietBefore + 1, watch) + 1, watch);
+                int burst = awaitInterval(intervals, quietBefore + 1, watch, true);
+                int quietAfter = awaitInterval(intervals, burst + 1, watch, false);
                 long watchedSyns = 0;
                 long watchedPassive = 0;
                 for (JsonNode interval : intervals.subList(quietBefore + 1, quietAfter)) {

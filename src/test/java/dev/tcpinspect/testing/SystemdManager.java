@@ -36,6 +36,8 @@ import java.util.stream.Stream;
 public final class SystemdManager implements AutoCloseable {
     private static final Path SYSTEMD = Path.of("/lib/systemd/systemd");
     private static final Path RUN_SYSTEMD = Path.of("/run/systemd");
+    /** Its cgroups and folders: {@code tcpi-lab-sd-PID-xxxxxx}, PID the test JVM's. */
+    private static final String PREFIX = "tcpi-lab-sd-";
 
     private final String name;
     private final Path home;
@@ -57,51 +59,156 @@ public final class SystemdManager implements AutoCloseable {
                 && Files.isExecutable(Path.of("/usr/bin/systemd-run"));
     }
 
-    /** Starts a manager and waits until systemctl reaches it. */
+    /**
+     * Starts a manager and waits until systemctl reaches it. What a test JVM that was killed left
+     * (its managers, their services, cgroups and folders: named after its pid) goes first.
+     */
     public static SystemdManager start() throws IOException, InterruptedException {
-        String name = "tcpi-lab-sd-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()).substring(0, 6);
+        if (!installed()) {
+            throw new AssertionError("systemd is not installed (" + SYSTEMD + ", systemctl, systemd-run): run-tests"
+                    + " installs the package");
+        }
+        removeStale();
+        netnsMountShared();
+        String name = PREFIX + ProcessHandle.current().pid() + "-"
+                + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()).substring(0, 6);
         Path home = Files.createTempDirectory(name);
-        Files.createDirectories(home.resolve("run"));
-        Files.createDirectories(home.resolve("config/systemd/user"));
-        Path runtime = home.resolve("run");
-        Files.setPosixFilePermissions(runtime, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
         boolean madeRunSystemd = !Files.isDirectory(RUN_SYSTEMD);
-        if (madeRunSystemd) {
-            Files.createDirectories(RUN_SYSTEMD);
-        }
         List<Path> cgroups = new ArrayList<>();
+        Process manager = null;
+        try {
+            Path runtime = Files.createDirectories(home.resolve("run"));
+            Files.setPosixFilePermissions(runtime, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+            Files.createDirectories(home.resolve("config/systemd/user"));
+            if (madeRunSystemd) {
+                Files.createDirectories(RUN_SYSTEMD);
+            }
+            for (Path hierarchy : managedHierarchies()) {
+                cgroups.add(Files.createDirectory(hierarchy.resolve(name)));
+            }
+            StringBuilder script = new StringBuilder("set -e; mount -t tmpfs " + name + " "
+                    + RUN_SYSTEMD + "; mkdir " + RUN_SYSTEMD + "/system; ");
+            for (Path cgroup : cgroups) {
+                script.append("echo $$ > ").append(cgroup.resolve("cgroup.procs")).append("; ");
+            }
+            script.append("exec ").append(SYSTEMD).append(" --user --log-target=console");
+            ProcessBuilder pb = new ProcessBuilder("unshare", "--mount", "--propagation", "slave", "bash", "-c",
+                    script.toString()).redirectOutput(home.resolve("manager.log").toFile()).redirectErrorStream(true);
+            pb.environment().put("XDG_RUNTIME_DIR", runtime.toString());
+            pb.environment().put("XDG_CONFIG_HOME", home.resolve("config").toString());
+            manager = pb.start();
+            SystemdManager m = new SystemdManager(name, home, manager, cgroups, madeRunSystemd);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (true) {
+                if (!manager.isAlive()) {
+                    throw new AssertionError("systemd --user ended at its start: "
+                            + Files.readString(home.resolve("manager.log")));
+                }
+                if (Files.exists(runtime.resolve("systemd/private")) && m.systemctl("show", "-p", "SystemState").out()
+                        .strip().matches("SystemState=(running|degraded)")) {
+                    return m;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("systemd --user did not come up in 20 s: "
+                            + Files.readString(home.resolve("manager.log")));
+                }
+                Thread.sleep(100);
+            }
+        } catch (IOException | InterruptedException | RuntimeException | Error e) {
+            remove(manager, cgroups, home, madeRunSystemd);
+            throw e;
+        }
+    }
+
+    /** The managers (and their services) a test JVM that is gone left, with their cgroups and folders. */
+    private static void removeStale() throws IOException, InterruptedException {
+        java.util.function.Predicate<Path> stale = p -> {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(PREFIX) + "(\\d+)-.*")
+                    .matcher(p.getFileName().toString());
+            return m.matches() && ProcessHandle.of(Long.parseLong(m.group(1))).isEmpty();
+        };
         for (Path hierarchy : managedHierarchies()) {
-            cgroups.add(Files.createDirectory(hierarchy.resolve(name)));
+            try (Stream<Path> list = Files.list(hierarchy)) {
+                for (Path cgroup : list.filter(stale).toList()) {
+                    removeCgroup(cgroup);
+                }
+            }
         }
-        StringBuilder script = new StringBuilder("set -e; mount -t tmpfs " + name + " "
-                + RUN_SYSTEMD + "; mkdir " + RUN_SYSTEMD + "/system; ");
-        for (Path cgroup : cgroups) {
-            script.append("echo $$ > ").append(cgroup.resolve("cgroup.procs")).append("; ");
+        try (Stream<Path> list = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            for (Path home : list.filter(stale).toList()) {
+                removeTree(home);
+            }
         }
-        script.append("exec ").append(SYSTEMD).append(" --user --log-target=console");
-        ProcessBuilder pb = new ProcessBuilder("unshare", "--mount", "--propagation", "slave", "bash", "-c", script.toString())
-                .redirectOutput(home.resolve("manager.log").toFile()).redirectErrorStream(true);
-        pb.environment().put("XDG_RUNTIME_DIR", runtime.toString());
-        pb.environment().put("XDG_CONFIG_HOME", home.resolve("config").toString());
-        Process manager = pb.start();
-        SystemdManager m = new SystemdManager(name, home, manager, cgroups, madeRunSystemd);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (true) {
-            if (!manager.isAlive()) {
-                String log = Files.readString(home.resolve("manager.log"));
-                m.close();
-                throw new AssertionError("systemd --user ended at its start: " + log);
+    }
+
+    /**
+     * Lab namespaces made after the manager started must show in its mount namespace (a slave of the
+     * host's): /run/netns must be a shared mount then, which iproute2 makes it at its first namespace.
+     */
+    private static void netnsMountShared() {
+        String probe = PREFIX + "netns-" + ProcessHandle.current().pid();
+        Cmd.run("ip", "netns", "add", probe).ok();
+        Cmd.run("ip", "netns", "del", probe).ok();
+    }
+
+    /** Ends the manager (and so its services), then removes its cgroups and folders, each step whatever the last did. */
+    private static void remove(Process manager, List<Path> cgroups, Path home, boolean madeRunSystemd)
+            throws IOException, InterruptedException {
+        try {
+            if (manager != null && manager.isAlive()) {
+                Cmd.run(List.of("env", "XDG_RUNTIME_DIR=" + home.resolve("run"), "systemctl", "--user", "exit"), 60);
+                if (!manager.waitFor(30, TimeUnit.SECONDS)) {
+                    manager.destroyForcibly().waitFor();
+                }
             }
-            if (Files.exists(runtime.resolve("systemd/private"))
-                    && m.systemctl("show", "-p", "SystemState").out().strip().matches("SystemState=(running|degraded)")) {
-                return m;
+        } finally {
+            try {
+                for (Path cgroup : cgroups) {
+                    removeCgroup(cgroup);
+                }
+            } finally {
+                try {
+                    removeTree(home);
+                } finally {
+                    if (madeRunSystemd) {
+                        Files.deleteIfExists(RUN_SYSTEMD);
+                    }
+                }
             }
-            if (System.nanoTime() > deadline) {
-                String log = Files.readString(home.resolve("manager.log"));
-                m.close();
-                throw new AssertionError("systemd --user did not come up in 20 s: " + log);
+        }
+    }
+
+    /** A cgroup and the ones below it: what still runs there killed, then each removed, deepest first. */
+    private static void removeCgroup(Path cgroup) throws IOException, InterruptedException {
+        for (int attempt = 0; Files.exists(cgroup); attempt++) {
+            try (Stream<Path> tree = Files.walk(cgroup)) {
+                for (Path dir : tree.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).toList()) {
+                    for (String pid : Files.readAllLines(dir.resolve("cgroup.procs"))) {
+                        ProcessHandle.of(Long.parseLong(pid.strip())).ifPresent(ProcessHandle::destroyForcibly);
+                    }
+                    try {
+                        Files.deleteIfExists(dir);
+                    } catch (IOException busy) {
+                        if (attempt >= 50) { // 5 s: a process that does not die
+                            throw busy;
+                        }
+                    }
+                }
+            } catch (java.nio.file.NoSuchFileException gone) {
+                // removed meanwhile
             }
-            Thread.sleep(100);
+            Thread.sleep(Files.exists(cgroup) ? 100 : 0);
+        }
+    }
+
+    private static void removeTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> tree = Files.walk(root)) {
+            for (Path p : tree.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
         }
     }
 
@@ -117,7 +224,7 @@ public final class SystemdManager implements AutoCloseable {
         return hierarchies;
     }
 
-    /** A unit name unique to this manager: {@code tcpi-lab-sd-xxxxxx-what.service}. */
+    /** A unit name unique to this manager: {@code tcpi-lab-sd-PID-xxxxxx-what.service}. */
     public String unit(String what) {
         return name + "-" + what + ".service";
     }
@@ -198,27 +305,6 @@ public final class SystemdManager implements AutoCloseable {
 
     @Override
     public void close() throws IOException, InterruptedException {
-        if (manager.isAlive()) {
-            Cmd.run(List.of("env", "XDG_RUNTIME_DIR=" + home.resolve("run"), "systemctl", "--user", "exit"), 60);
-            if (!manager.waitFor(30, TimeUnit.SECONDS)) {
-                manager.destroyForcibly().waitFor();
-            }
-        }
-        for (Path cgroup : cgroups) {
-            // what it made below its own cgroup (empty once every unit stopped), deepest first
-            try (Stream<Path> tree = Files.walk(cgroup)) {
-                for (Path dir : tree.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(dir);
-                }
-            }
-        }
-        try (Stream<Path> tree = Files.walk(home)) {
-            for (Path p : tree.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        if (madeRunSystemd) {
-            Files.deleteIfExists(RUN_SYSTEMD);
-        }
+        remove(manager, cgroups, home, madeRunSystemd);
     }
 }
