@@ -120,7 +120,6 @@ public final class Agent implements AutoCloseable {
         return this;
     }
 
-    /** Asks the running loop to read the config again (from a signal handler: returns at once). */
     /**
      * Whether this agent has begun to start an enforcer (its config named one, at the start or a
      * reload): only then may the namespace's enforcer pins be this process's, for a forced exit to remove.
@@ -129,6 +128,7 @@ public final class Agent implements AutoCloseable {
         return startedAnEnforcer;
     }
 
+    /** Asks the running loop to read the config again (from a signal handler: returns at once). */
     public void requestReload() {
         reloadRequested.set(true);
     }

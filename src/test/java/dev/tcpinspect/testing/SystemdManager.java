@@ -25,13 +25,14 @@ import java.util.stream.Stream;
  *       was booted with systemd; a tmpfs over {@code /run/systemd} there, so the host's stays as it was);
  *       a slave of the host's, so that what the host mounts later (a lab namespace's {@code /run/netns}
  *       entry) is seen in it too;
- *   <li>a cgroup of its own in each hierarchy it manages (named {@code tcpi-lab-sd-*}), so its slices and
+ *   <li>a cgroup of its own in each hierarchy it manages (named {@code tcpi-lab-sd-PID-*}), so its slices and
  *       scopes go below it and not below the host's root (where it would move every process into an
  *       {@code init.scope});
  *   <li>its runtime and config folders in a temporary folder: units are files there, and systemctl
  *       reaches it through {@code $XDG_RUNTIME_DIR/systemd/private}.
  * </ul>
- * Closing it stops every unit, ends the manager and removes its cgroups and folders.
+ * Closing it stops every unit, ends the manager and removes its cgroups and folders; the next start
+ * removes those of a test JVM that was killed (their names hold its pid).
  */
 public final class SystemdManager implements AutoCloseable {
     private static final Path SYSTEMD = Path.of("/lib/systemd/systemd");
@@ -53,10 +54,9 @@ public final class SystemdManager implements AutoCloseable {
         this.madeRunSystemd = madeRunSystemd;
     }
 
-    /** Whether systemd, systemctl and systemd-run are installed. */
-    public static boolean installed() {
-        return Files.isExecutable(SYSTEMD) && Files.isExecutable(Path.of("/usr/bin/systemctl"))
-                && Files.isExecutable(Path.of("/usr/bin/systemd-run"));
+    /** Whether systemd and systemctl are installed. */
+    private static boolean installed() {
+        return Files.isExecutable(SYSTEMD) && Files.isExecutable(Path.of("/usr/bin/systemctl"));
     }
 
     /**
@@ -65,8 +65,8 @@ public final class SystemdManager implements AutoCloseable {
      */
     public static SystemdManager start() throws IOException, InterruptedException {
         if (!installed()) {
-            throw new AssertionError("systemd is not installed (" + SYSTEMD + ", systemctl, systemd-run): run-tests"
-                    + " installs the package");
+            throw new AssertionError("systemd is not installed (" + SYSTEMD + ", systemctl): run-tests installs"
+                    + " the package");
         }
         removeStale();
         netnsMountShared();
