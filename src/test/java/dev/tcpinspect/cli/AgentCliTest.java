@@ -340,6 +340,12 @@ class AgentCliTest {
         return agent.stderr().lines().filter(l -> l.contains("reload")).toList();
     }
 
+    /** The SYNs an agent in the lab's server namespace has counted, as its /metrics at url says. */
+    private static double synsCounted(Lab lab, String url) {
+        return Http.value(Http.series(Http.get(lab.serverNs(), url + "/metrics").body()),
+                "tcpinspect_packets_by_kind_total{kind=\"syn\"}");
+    }
+
     /**
      * Two agents on one interface at once: with their own addresses both work, each counting the SYNs
      * a capture sees; a third on the first one's address says why in one line (exit 1) and leaves the
@@ -358,11 +364,10 @@ class AgentCliTest {
             assertEquals(1, third.err().strip().lines().count(), third.err());
             assertTrue(third.err().contains("cannot listen on 127.0.0.1:9977"), third.err());
 
-            String syn = "tcpinspect_packets_by_kind_total{kind=\"syn\"}";
             List<String> urls = List.of(URL, "http://127.0.0.1:9978");
             List<Double> before = new java.util.ArrayList<>();
             for (String url : urls) {
-                before.add(Http.value(Http.series(Http.get(lab.serverNs(), url + "/metrics").body()), syn));
+                before.add(synsCounted(lab, url));
             }
             long syns;
             try (Capture in = Capture.incoming(lab.serverNs(), lab.serverIf())) {
@@ -373,7 +378,7 @@ class AgentCliTest {
             }
             assertEquals(20, syns);
             for (int i = 0; i < urls.size(); i++) {
-                double after = Http.value(Http.series(Http.get(lab.serverNs(), urls.get(i) + "/metrics").body()), syn);
+                double after = synsCounted(lab, urls.get(i));
                 assertEquals(syns, after - before.get(i), urls.get(i) + ": the SYNs the capture saw");
             }
             first.terminate();
@@ -395,17 +400,7 @@ class AgentCliTest {
         java.util.Random random = new java.util.Random(Long.getLong("fuzz.seed", 20261202L));
         Path dir = Files.createTempDirectory("agent-fuzz");
         try (Lab lab = Lab.create()) {
-            Map<String, byte[]> contents = new java.util.LinkedHashMap<>();
-            contents.put("binary", dev.tcpinspect.policy.PolicyFuzzTest.randomBytes(random, 4096));
-            contents.put("text", dev.tcpinspect.policy.PolicyFuzzTest.randomText(random, 300));
-            contents.put("huge", ("ports: [" + "443, ".repeat(200_000) + "]\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            contents.put("deep", ("set: " + "[".repeat(5000) + "]".repeat(5000) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            List<Path> files = new java.util.ArrayList<>();
-            for (var e : contents.entrySet()) {
-                files.add(Files.write(dir.resolve(e.getKey() + ".yaml"), e.getValue()));
-            }
-            files.add(Files.createDirectory(dir.resolve("folder.yaml")));
-            files.add(dir.resolve("missing.yaml"));
+            List<Path> files = dev.tcpinspect.policy.PolicyFuzzTest.unusableFiles(dir, random, "ports", "443");
             for (Path file : files) {
                 Cmd.Result r = TcpinspectProcess.run(lab.serverNs(), "agent", "-i", lab.serverIf(), "--config", file.toString());
                 String err = r.err().strip();
@@ -463,8 +458,7 @@ class AgentCliTest {
                 String gone = awaitLog(agent, "interface gone", 10);
                 assertTrue(gone.contains(" warn interface gone (deleted or moved) interface=gone0a still_watching="
                         + lab.serverIf()), gone);
-                String syn = "tcpinspect_packets_by_kind_total{kind=\"syn\"}";
-                double before = Http.value(Http.series(Http.get(lab.serverNs(), URL + "/metrics").body()), syn);
+                double before = synsCounted(lab, URL);
                 long syns;
                 try (Capture in = Capture.incoming(lab.serverNs(), lab.serverIf())) {
                     assertEquals(20, Traffic.connect(lab.client(), Lab.SERVER_V4, 8080, 20));
@@ -472,7 +466,7 @@ class AgentCliTest {
                     in.stop();
                     syns = in.count(Capture.SYN);
                 }
-                double after = Http.value(Http.series(Http.get(lab.serverNs(), URL + "/metrics").body()), syn);
+                double after = synsCounted(lab, URL);
                 assertEquals(20, syns);
                 assertEquals(syns, after - before, "the SYNs the capture saw, counted after the deletion");
                 assertEquals(1, agent.stderr().lines().filter(l -> l.contains("interface gone")).count(), "said once");

@@ -330,27 +330,14 @@ class EnforcePolicyCliTest extends EnforcerLab {
     void fuzzedPolicyFilesAreRefusedInOneLineAtTheStartAndOnSighupChangingNothing() throws Exception {
         java.util.Random random = new java.util.Random(Long.getLong("fuzz.seed", 20261202L));
         byte[] good = PREFIXES.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        Map<String, byte[]> contents = new java.util.LinkedHashMap<>();
-        contents.put("empty", new byte[0]);
-        contents.put("binary", dev.tcpinspect.policy.PolicyFuzzTest.randomBytes(random, 4096));
-        contents.put("text", dev.tcpinspect.policy.PolicyFuzzTest.randomText(random, 300));
-        contents.put("huge", ("deny: [" + "10.0.0.0/8, ".repeat(200_000) + "]\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        contents.put("deep", ("deny: " + "[".repeat(5000) + "]".repeat(5000) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        for (int i = 0; i < 3; i++) {
-            contents.put("mutated" + i, dev.tcpinspect.policy.PolicyFuzzTest.mutate(good, random, 1 + random.nextInt(4)));
-        }
-        List<Path> files = new ArrayList<>();
-        for (var e : contents.entrySet()) {
-            files.add(Files.write(dir.resolve("fuzz-" + e.getKey() + ".yaml"), e.getValue()));
-        }
-        Path folder = Files.createDirectory(dir.resolve("fuzz-folder.yaml"));
-        files.add(folder);
-        files.add(dir.resolve("fuzz-missing.yaml"));
-
         // what no reading can take for a policy: refused at the start and on SIGHUP alike
-        List<Path> unusable = files.stream().filter(f -> f.getFileName().toString()
-                .matches("fuzz-(binary|text|huge|deep|folder|missing)\\.yaml")).toList();
-        assertEquals(6, unusable.size(), unusable.toString());
+        List<Path> unusable = dev.tcpinspect.policy.PolicyFuzzTest.unusableFiles(dir, random, "deny", "10.0.0.0/8");
+        List<Path> files = new ArrayList<>(unusable);
+        files.add(Files.write(dir.resolve("fuzz-empty.yaml"), new byte[0]));
+        for (int i = 0; i < 3; i++) {
+            files.add(Files.write(dir.resolve("fuzz-mutated" + i + ".yaml"),
+                    dev.tcpinspect.policy.PolicyFuzzTest.mutate(good, random, 1 + random.nextInt(4))));
+        }
         Map<String, Integer> outcomes = new TreeMap<>();
         for (Path file : files) {
             try (TcpinspectProcess p = TcpinspectProcess.start(null, "enforce", "--policy", file.toString(), "-i",
@@ -423,7 +410,7 @@ class EnforcePolicyCliTest extends EnforcerLab {
         }
         System.out.println("policy fuzz through enforce: starts " + outcomes + "; on SIGHUP " + refusedOnReload.size()
                 + " of " + files.size() + " refused, the policy in force kept");
-        Files.delete(folder);
+        Files.delete(dir.resolve("unusable-folder.yaml"));
     }
 
     private static void awaitReloads(TcpinspectProcess enforcer, int n) throws InterruptedException {

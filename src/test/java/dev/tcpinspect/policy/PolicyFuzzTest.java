@@ -99,4 +99,27 @@ public class PolicyFuzzTest {
         r.nextBytes(b);
         return b;
     }
+
+    /**
+     * Files no reading can take for a policy or a config, written into dir (a process is given their
+     * paths): binary, random text, huge (hugeEntry repeated 200,000 times in a list under key),
+     * nested 5,000 deep under key, a folder, a missing file; named unusable-KIND.yaml.
+     */
+    public static java.util.List<java.nio.file.Path> unusableFiles(java.nio.file.Path dir, Random r, String key,
+                                                                  String hugeEntry) throws IOException {
+        java.util.Map<String, byte[]> contents = new java.util.LinkedHashMap<>();
+        contents.put("binary", randomBytes(r, 4096));
+        contents.put("text", randomText(r, 300));
+        contents.put("huge", (key + ": [" + (hugeEntry + ", ").repeat(200_000) + "]\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        contents.put("deep", (key + ": " + "[".repeat(5000) + "]".repeat(5000) + "\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        java.util.List<java.nio.file.Path> files = new java.util.ArrayList<>();
+        for (var e : contents.entrySet()) {
+            files.add(java.nio.file.Files.write(dir.resolve("unusable-" + e.getKey() + ".yaml"), e.getValue()));
+        }
+        files.add(java.nio.file.Files.createDirectory(dir.resolve("unusable-folder.yaml")));
+        files.add(dir.resolve("unusable-missing.yaml"));
+        return files;
+    }
 }
