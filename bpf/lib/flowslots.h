@@ -15,6 +15,8 @@
 #ifndef TCPINSPECT_FLOWSLOTS_H
 #define TCPINSPECT_FLOWSLOTS_H
 
+#include "verifier.h"
+
 /* A key the hash reads as 64-bit words: declare it with this (the verifier wants aligned stack reads). */
 #define FLOWSLOT_KEY_ALIGNED __attribute__((aligned(8)))
 
@@ -91,17 +93,6 @@ struct slot_set {
 	struct slot_way way[SLOT_WAYS];
 };
 
-/* The way holding tag, or NULL. */
-static __always_inline struct slot_way *slot_find(struct slot_set *set, __u64 tag)
-{
-#pragma unroll
-	for (int i = 0; i < SLOT_WAYS; i++) {
-		if (set->way[i].tag == tag)
-			return &set->way[i];
-	}
-	return NULL;
-}
-
 /*
  * The way holding tag, else a free one, else the oldest (the caller sees from its tag whether it
  * pushes another flow out): its index here, the way itself from slot_take. Indices rather than
@@ -110,20 +101,37 @@ static __always_inline struct slot_way *slot_find(struct slot_set *set, __u64 ta
  */
 static __always_inline int slot_take_index(struct slot_set *set, __u64 tag)
 {
-	int found = -1, free = -1, oldest = 0;
+	/*
+	 * Three passes rather than one that keeps three candidates: no index is read before the end, so
+	 * the verifier merges the paths through each pass instead of following every combination
+	 * (verifier.h); the four ways are one cache line.
+	 */
+	int pick = -1;
 
 #pragma unroll
 	for (int i = 0; i < SLOT_WAYS; i++) {
-		if (set->way[i].tag == tag)
-			found = i;
-		else if (!set->way[i].tag && free < 0)
-			free = i;
-		if (set->way[i].stamp < set->way[oldest & (SLOT_WAYS - 1)].stamp)
-			oldest = i;
+		if (pick < 0 && set->way[i].tag == tag)
+			pick = i;
 	}
-	int pick = found >= 0 ? found : free >= 0 ? free : oldest;
+#pragma unroll
+	for (int i = 0; i < SLOT_WAYS; i++) {
+		if (pick < 0 && !set->way[i].tag)
+			pick = i;
+	}
+	if (pick < 0) {
+		__u64 oldest_stamp = set->way[0].stamp;
 
-	return pick & (SLOT_WAYS - 1);
+		pick = 0;
+#pragma unroll
+		for (int i = 1; i < SLOT_WAYS; i++) {
+			if (set->way[i].stamp < oldest_stamp) {
+				oldest_stamp = set->way[i].stamp;
+				pick = i;
+			}
+		}
+	}
+	/* One state for every way from here on (verifier.h). */
+	return verifier_forget(pick) & (SLOT_WAYS - 1);
 }
 
 static __always_inline struct slot_way *slot_take(struct slot_set *set, __u64 tag)
@@ -140,6 +148,15 @@ static __always_inline int slot_index(struct slot_set *set, __u64 tag)
 			return i;
 	}
 	return -1;
+}
+
+/* The way holding tag, or NULL. */
+static __always_inline struct slot_way *slot_find(struct slot_set *set, __u64 tag)
+{
+	int i = slot_index(set, tag);
+
+	/* One state for every way from here on (verifier.h). */
+	return i < 0 ? NULL : &set->way[verifier_forget(i) & (SLOT_WAYS - 1)];
 }
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "flow.h"
 #include "flowslots.h"
+#include "verifier.h"
 
 /* UAPI macros that vmlinux.h (types only) does not carry. */
 #define ETH_P_IP 0x0800
@@ -189,6 +190,10 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct tcp_view 
 			}
 			remaining -= len;
 			next = opt->nexthdr;
+			/* One state for every kind of header from here on (verifier.h). */
+			len = verifier_forget(len);
+			if (len > 2048)
+				return PARSE_MALFORMED; /* never: no header is longer */
 			cursor += len;
 			break;
 		}

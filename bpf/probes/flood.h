@@ -63,10 +63,14 @@ struct {
 	__type(value, __u32);
 } flood_sketch_active SEC(".maps");
 
-/* Leading zeros of a 56-bit value shifted to the top, plus one (HyperLogLog's rank); at most 57. */
-static __always_inline __u8 flood_rank(__u64 w)
+/*
+ * Leading zeros of a 56-bit value shifted to the top, plus one (HyperLogLog's rank); at most 57. A
+ * global function: the verifier checks it once and sees a number come out, not each of the 57
+ * ranks its branches make, each followed to the end of the handler (verifier.h).
+ */
+__noinline __u32 flood_rank(__u64 w)
 {
-	__u8 rank = 1;
+	__u32 rank = 1;
 
 	w |= 1ULL << 7; /* the bits below the 56 used: a value of all zeros ranks 57 */
 	if (!(w >> 32)) {

@@ -32,6 +32,7 @@
 #include "lib/flowslots.h"
 #include "lib/skb.h"
 #include "lib/sockets.h"
+#include "lib/verifier.h"
 
 enum scan_style {
 	SCAN_STYLE_SYN = 0,  /* SYN without ACK (half-open, or connect: see established) */
@@ -119,6 +120,17 @@ struct {
 	__uint(max_entries, 1 << 16);
 } scan_alerts SEC(".maps");
 
+/*
+ * Everything of a record after its tag, zeroed for a new source: a global function, which the
+ * verifier checks once rather than on every path to it (verifier.h); a source is new rarely.
+ */
+__noinline int scan_source_clear(struct scan_source *s)
+{
+	if (s)
+		__builtin_memset((__u8 *)s + sizeof(s->tag), 0, sizeof(*s) - sizeof(s->tag));
+	return 0;
+}
+
 /* The record of a source: its own way, else a free one, else the older one (counted when still in its window). */
 static __always_inline struct scan_source *scan_source_of(__u64 tag, const __u8 *addr, __u16 family, __u64 now,
 							  bool take, __u32 *index)
@@ -163,16 +175,22 @@ static __always_inline struct scan_source *scan_source_of(__u64 tag, const __u8 
 	if (old && now - s->last_seen < (__u64)scan_ports_window_ms * jiffies_per_second() / 1000)
 		PERCPU_BUMP(scan_stats, SCAN_STAT_SOURCES_EVICTED);
 	/* Everything after the tag starts again (the tag stays claimed meanwhile). */
-	__builtin_memset((__u8 *)s + sizeof(s->tag), 0, sizeof(*s) - sizeof(s->tag));
+	scan_source_clear(s);
 	__builtin_memcpy(s->addr, addr, 16);
 	s->family = family;
 	s->first_seen = now;
 	return s;
 }
 
-/* Adds a port to a window at this quarter; the window's distinct-port bits after it, and whether the bit was new. */
-static __always_inline __u32 scan_window_add(struct scan_window *w, __u32 port, __u32 quarter, bool *fresh)
+/*
+ * Adds a port to a window at this quarter; the window's distinct-port bits after it, and whether the
+ * bit was new. A global function, checked once by the verifier rather than on every path to it
+ * (verifier.h); called for segments without ACK (first SYNs, probes), not a connection's others.
+ */
+__noinline __u32 scan_window_add(struct scan_window *w, __u32 port, __u32 quarter, bool *fresh)
 {
+	if (!w || !fresh)
+		return 0;
 	__u32 slot = quarter & (SCAN_QUARTERS - 1);
 
 	if (w->quarter[slot] != quarter) {
@@ -306,7 +324,8 @@ static __always_inline void scan_on_ingress(struct pkt *p)
 		style = SCAN_STYLE_NULL;
 	else
 		style = SCAN_STYLE_OTHER;
-	scan_touch(pkt_source_hash(p), t->raddr, t->family, t->lport, style, false);
+	/* One state for every style from here on (verifier.h). */
+	scan_touch(pkt_source_hash(p), t->raddr, t->family, t->lport, verifier_forget(style), false);
 }
 
 /*
