@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * Log-linear histogram buckets, shared with dev.tcpinspect.probe.hist.LogLinearHistogram.
+ * Log-linear histogram buckets, shared with dev.tcpinspect.snapshot.LogLinearHistogram.
  * Values below 16 get a bucket each; above, every power of two is split into 16 sub-buckets, so a
  * bucket is at most 1/16 of its value wide and a percentile read from it is within 3.2% (bcc's log2
  * buckets are within 100%).
@@ -41,6 +41,17 @@ static __always_inline __u32 hist_bucket(__u64 v)
 	if (e > HIST_MAX_EXP)
 		return HIST_BUCKETS - 1;
 	return HIST_SUB + (e - HIST_SUB_BITS) * HIST_SUB + ((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
+}
+
+/*
+ * hist_bucket as a global function, for handlers that run once a connection (its handshake's end,
+ * its end): the verifier checks the branches of hist_log2 once, instead of following each exponent
+ * they make to the end of the handler (lib/verifier.h). It is a call, so a per-segment path (rtt's,
+ * on tcp_probe) keeps hist_bucket inline.
+ */
+__noinline __u32 hist_bucket_outlined(__u64 v)
+{
+	return hist_bucket(v);
 }
 
 /* Exact count, sum, min and max beside the buckets (per CPU; user space merges). */

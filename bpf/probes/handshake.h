@@ -119,7 +119,7 @@ static __always_inline void handshake_record(struct state_change *c, const struc
 					     __u64 latency_ns)
 {
 	__u64 us = latency_ns / 1000;
-	__u32 bucket = hist_bucket(us);
+	__u32 bucket = hist_bucket_outlined(us);
 
 	PERCPU_ADD(handshake_hist, kind * HIST_BUCKETS + bucket + (c->second ? HS_KINDS * HIST_BUCKETS : 0));
 	__u32 summary_slot = kind + (c->second ? HS_KINDS : 0);

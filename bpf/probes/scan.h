@@ -126,8 +126,9 @@ struct {
  */
 __noinline int scan_source_clear(struct scan_source *s)
 {
+	/* From an aligned member, so that clang zeroes it in 8-byte stores, not 680 single bytes. */
 	if (s)
-		__builtin_memset((__u8 *)s + sizeof(s->tag), 0, sizeof(*s) - sizeof(s->tag));
+		__builtin_memset(&s->alerted, 0, sizeof(*s) - __builtin_offsetof(struct scan_source, alerted));
 	return 0;
 }
 

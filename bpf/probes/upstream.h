@@ -220,7 +220,7 @@ static __always_inline void upstream_set(int upstream, enum upstream_stat stat, 
 
 static __always_inline void upstream_observe(int upstream, enum upstream_hist hist, __u64 us)
 {
-	__u32 slot = (upstream * UP_HIST_MAX + hist) * HIST_BUCKETS + hist_bucket(us);
+	__u32 slot = (upstream * UP_HIST_MAX + hist) * HIST_BUCKETS + hist_bucket_outlined(us);
 	__u64 *v = bpf_map_lookup_elem(&upstream_hist, &slot);
 
 	if (v)
