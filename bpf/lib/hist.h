@@ -14,12 +14,8 @@
 #define HIST_MAX_EXP 39
 #define HIST_BUCKETS (HIST_SUB + (HIST_MAX_EXP - HIST_SUB_BITS + 1) * HIST_SUB)
 
-/*
- * floor(log2(v)) for v > 0, without loops (the BPF target has no count-leading-zeros). A global
- * function: the verifier checks it once and sees a number come out, not each of the 64 results its
- * branches make, each followed to the end of the handler (verifier.h).
- */
-__noinline __u32 hist_log2(__u64 v)
+/* floor(log2(v)) for v > 0, without loops (the BPF target has no count-leading-zeros). */
+static __always_inline __u32 hist_log2(__u64 v)
 {
 	__u32 r = 0;
 
