@@ -540,8 +540,9 @@ public final class Enforcer implements AutoCloseable {
                 }
                 continue;
             }
-            KernelLink link = target.call(() -> attach.apply(e.getValue()));
-            link.pin(pin);
+            try (KernelLink link = target.call(() -> attach.apply(e.getValue()))) {
+                link.pin(pin); // the pin holds it from here on, as it does an adopted one
+            }
         }
         for (String name : pinnedNames(folder, prefix)) {
             if (!interfaces.containsKey(name)) {

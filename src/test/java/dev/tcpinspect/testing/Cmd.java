@@ -222,8 +222,8 @@ public final class Cmd {
     }
 
     /**
-     * Names of the programs attached through tcx links, host-wide (but those held by a test that runs
-     * beside this one: {@link #heldBeside}), from bpftool: its link list names
+     * Names of the programs attached through tcx links, host-wide (but the links and programs held by
+     * a test that runs beside this one: {@link #heldBeside}), from bpftool: its link list names
      * a tcx link's type only by number (11, BPF_LINK_TYPE_TCX) in bpftool 7.1, and its program list
      * names the program.
      */
@@ -237,7 +237,9 @@ public final class Cmd {
                 Held others = union(before, heldBeside());
                 for (var link : listed) {
                     String type = link.path("type").asText();
-                    if ((type.equals("11") || type.equals("tcx")) && !others.links().contains(link.path("id").asLong())) {
+                    // a link pinned by an enforcer beside this test is held by its pin alone, and its program by that enforcer
+                    if ((type.equals("11") || type.equals("tcx")) && !others.links().contains(link.path("id").asLong())
+                            && !others.programs().contains(link.path("prog_id").asLong())) {
                         Result prog = run(List.of("bpftool", "-j", "prog", "show", "id", link.path("prog_id").asText()), 30);
                         // a link whose program is gone by now went meanwhile
                         names.add(prog.exit() == 0 ? mapper.readTree(prog.out()).path("name").asText() : "(gone)");
