@@ -441,7 +441,11 @@ class EnforceCliTest extends EnforcerLab {
             long start = System.nanoTime();
             try {
                 Thread.sleep(1500);
-                assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "the known client is served during the flood");
+                // Served as known when the port's bucket is empty: a flood that stalled for 10 ms (two
+                // busy CPUs) leaves a token, and the client's SYN may take it. Each try is served.
+                for (int i = 0; i < 5 && (i == 0 || stats().get("flood_known") == 0); i++) {
+                    assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "the known client is served during the flood");
+                }
                 assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080),
                         "a client that never connected waits out the flood with the spoofed sources");
             } finally {
