@@ -28,24 +28,52 @@ import java.util.List;
  * counts come out without code of their own here.
  */
 public final class JsonPresenter implements Presenter {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Jackson's mapper, in a class of its own: its first use loads some 400 classes (0.15 s here). */
+    private static final class Mapper {
+        static final ObjectMapper JSON = new ObjectMapper();
+    }
+
     /**
      * Every line goes through one streaming generator into a buffer: event lines are written field
      * by field without building a tree (there can be tens of thousands a second), and the buffer is
      * flushed with each ready, interval and summary line, so events reach a reader within an interval.
      */
-    private final JsonGenerator out;
+    private JsonGenerator out; // under this object's lock, once the first line needs it (out())
+    private final java.util.concurrent.CompletableFuture<JsonGenerator> opening;
     private final PrintStream stream;
     private final Fields fields = new Fields();
 
+    /**
+     * Sets Jackson up on a thread of its own: watch loads its probes meanwhile (the kernel's verifier
+     * leaves a CPU free), and its ready line is the first that needs the generator.
+     */
     public JsonPresenter(PrintStream stream) {
         this.stream = stream;
+        this.opening = java.util.concurrent.CompletableFuture.supplyAsync(() -> open(stream),
+                task -> Thread.ofPlatform().daemon().name("tcpinspect-json-setup").start(task));
+    }
+
+    private static JsonGenerator open(PrintStream stream) {
         try {
-            this.out = JSON.getFactory().createGenerator(new java.io.BufferedOutputStream(stream, 1 << 16));
-            this.out.setRootValueSeparator(new com.fasterxml.jackson.core.io.SerializedString(""));
+            JsonGenerator generator = Mapper.JSON.getFactory().createGenerator(new java.io.BufferedOutputStream(stream, 1 << 16));
+            generator.setRootValueSeparator(new com.fasterxml.jackson.core.io.SerializedString(""));
+            time(Instant.EPOCH); // the formatter's locale data, also first used by the ready line
+            return generator;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The generator, waiting for its set-up the first time (called under this object's lock). */
+    private JsonGenerator out() {
+        if (out == null) {
+            try {
+                out = opening.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                throw e.getCause() instanceof RuntimeException r ? r : e;
+            }
+        }
+        return out;
     }
 
     /** RFC 3339 in UTC with milliseconds, as event lines have it (EventTime). */
@@ -57,7 +85,7 @@ public final class JsonPresenter implements Presenter {
             .ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(java.time.ZoneOffset.UTC);
 
     public static ObjectNode line(String type, Instant time) {
-        ObjectNode node = JSON.createObjectNode();
+        ObjectNode node = Mapper.JSON.createObjectNode();
         node.put("type", type);
         node.put("time", time(time));
         return node;
@@ -66,6 +94,7 @@ public final class JsonPresenter implements Presenter {
     /** Writes a whole line and flushes: the lines a reader waits for (ready, interval, summary). */
     private synchronized void emit(ObjectNode node) {
         try {
+            JsonGenerator out = out();
             out.writeTree(node);
             out.writeRaw('\n');
             out.flush();
@@ -244,6 +273,7 @@ public final class JsonPresenter implements Presenter {
     public synchronized void event(EventType<?> type, EventView event) {
         try {
             FlowView flow = event.flowView();
+            JsonGenerator out = out();
             out.writeStartObject();
             out.writeStringField("type", type.name());
             out.writeFieldName("time");
