@@ -110,7 +110,7 @@ public final class OpenObject implements AutoCloseable {
                 && java.nio.file.Files.isReadable(java.nio.file.Path.of(KERNEL_BTF));
     }
 
-    /** Opens an object embedded as a class-path resource, e.g. "/bpf/syncount.bpf.o". */
+    /** Opens an object embedded as a class-path resource, e.g. "/bpf/tcpinspect.bpf.o". */
     public static OpenObject openResource(String resource) {
         return openResource(resource, null);
     }

@@ -106,17 +106,24 @@ public final class ProbeSet implements AutoCloseable {
     }
 
     /**
-     * struct twin_claims (bpf/lib/twin.h): eight claims of three words, depth, second_running, and
-     * the firings the second copy rescued.
+     * struct twin_claims (bpf/lib/twin.h): a ring of 64 claims of three words, depth, second_running,
+     * the oldest claim's slot, the firings the second copy rescued, and the claims pushed out fresh or
+     * found stale.
      */
     static final StructLayout TWIN_CLAIMS = MemoryLayout.structLayout(
-            MemoryLayout.sequenceLayout(8, JAVA_LONG).withName("a"),
-            MemoryLayout.sequenceLayout(8, JAVA_LONG).withName("b"),
-            MemoryLayout.sequenceLayout(8, JAVA_LONG).withName("at"),
+            MemoryLayout.sequenceLayout(64, JAVA_LONG).withName("a"),
+            MemoryLayout.sequenceLayout(64, JAVA_LONG).withName("b"),
+            MemoryLayout.sequenceLayout(64, JAVA_LONG).withName("at"),
             JAVA_INT.withName("depth"),
             JAVA_INT.withName("second_running"),
-            JAVA_LONG.withName("rescued")).withName("twin_claims");
+            JAVA_INT.withName("head"),
+            JAVA_INT.withName("pad"),
+            JAVA_LONG.withName("rescued"),
+            JAVA_LONG.withName("pushed_out"),
+            JAVA_LONG.withName("stale")).withName("twin_claims");
     private static final long RESCUED = TWIN_CLAIMS.byteOffset(groupElement("rescued"));
+    private static final long PUSHED_OUT = TWIN_CLAIMS.byteOffset(groupElement("pushed_out"));
+    private static final long STALE = TWIN_CLAIMS.byteOffset(groupElement("stale"));
 
     private static final java.security.SecureRandom SEEDS = new java.security.SecureRandom();
 
@@ -623,25 +630,33 @@ public final class ProbeSet implements AutoCloseable {
         return skipped;
     }
 
-    /** A twin pair's runs: each copy's skipped runs and the firings the second rescued. */
-    public record TwinRuns(long firstSkipped, long secondSkipped, long rescued) {}
+    /**
+     * A twin pair's runs: each copy's skipped runs, the firings the second rescued, and the claims
+     * the first copy's stack pushed out while fresh or the second found stale (bpf/lib/twin.h): where
+     * rescues outnumber the first copy's skipped runs, these say why.
+     */
+    public record TwinRuns(long firstSkipped, long secondSkipped, long rescued, long pushedOut, long stale) {}
 
     /** The runs of a twin hook (bpf/lib/twin.h), to check that they add up. */
     public TwinRuns twinRuns(Hook hook) {
-        long rescued = twinRescued(); // first: every rescue follows the miss it makes up for
+        long[] claims = twinClaimCounts(); // first: every rescue follows the miss it makes up for
         return new TwinRuns(object.program(hook.programs().get(0)).info().recursionMisses(),
-                object.program(hook.programs().get(1)).info().recursionMisses(), rescued);
+                object.program(hook.programs().get(1)).info().recursionMisses(), claims[0], claims[1], claims[2]);
     }
 
-    private long twinRescued() {
+    /** Rescued, pushed out and stale, summed over the CPUs. */
+    private long[] twinClaimCounts() {
         int cpus = BpfMap.possibleCpus();
-        long[] rescued = {0};
+        long[] sums = new long[3];
+        long[] offsets = {RESCUED, PUSHED_OUT, STALE};
         object.map("state_twin_claims").forEach((key, values) -> {
             for (int cpu = 0; cpu < cpus; cpu++) {
-                rescued[0] += values.get(ValueLayout.JAVA_LONG_UNALIGNED, cpu * TWIN_CLAIMS.byteSize() + RESCUED);
+                for (int i = 0; i < offsets.length; i++) {
+                    sums[i] += values.get(ValueLayout.JAVA_LONG_UNALIGNED, cpu * TWIN_CLAIMS.byteSize() + offsets[i]);
+                }
             }
         });
-        return rescued[0];
+        return sums;
     }
 
     /**
