@@ -32,9 +32,15 @@
  *   claim under the burst stays (dropping the oldest instead lost one under every burst of 64).
  * Claims are also only good for twin_fresh_jiffies(), lest a leftover be taken for a later firing
  * of the same socket and states (socket memory is reused within microseconds under connection
- * churn). What is left to chance: a full stack's newest claim awaited (a task's claim made right
- * after a burst filled it, then interrupted before its second copy), counted in pushed_out; and the
- * stale claims, counted in stale. The stack was eight deep and kept its leftovers until they were
+ * churn), and a second copy nested in the first copy's code (first_running) rescues without looking:
+ * its own first copy was skipped, and a leftover naming the same socket and states would otherwise
+ * pass for its claim (losing the firing) and take the claim of the firing it interrupted with it.
+ * The argument rests on the two copies of a task's firing running without preemption in between
+ * (tracepoint probes run with preemption off). What is left to chance: a full stack's newest claim
+ * awaited (a task's claim made right after a burst filled it, then interrupted before its second
+ * copy), counted in pushed_out; the stale claims, counted in stale; and a second copy nested in the
+ * kernel's code around the first copy's run (before first_running is set or after it is cleared)
+ * that finds a leftover naming its socket and states, which loses that firing. The stack was eight deep and kept its leftovers until they were
  * stale, leaving new firings unclaimed meanwhile: one CI run of NestedRunsTest had 5,097 firings
  * handled twice in 3 s of churn.
  * A firing is named by two numbers: for a state change, the socket's address and the two states.
@@ -68,7 +74,7 @@ struct twin_claims {
 	__u32 depth;
 	__u32 second_running;
 	__u32 head; /* the oldest claim's slot: the stack is a ring, whose bottom moves up when claims below go */
-	__u32 pad;
+	__u32 first_running; /* the first copy's code is running: a second copy nested in it rescues unasked */
 	__u64 rescued; /* firings the second copy handled because the kernel skipped the first */
 	__u64 pushed_out; /* fresh claims a full stack dropped: each, if it was awaited, a firing handled twice */
 	__u64 stale; /* claims found too old: each a firing handled twice, or a leftover rightly passed over */
@@ -89,10 +95,8 @@ static __always_inline struct twin_claims *twin_claims_here(void)
 }
 
 /* The first copy, before handling the firing (a, b): claims it, unless the second copy is running. */
-static __always_inline void twin_first(__u64 a, __u64 b)
+static __always_inline void twin_first(struct twin_claims *c, __u64 a, __u64 b)
 {
-	struct twin_claims *c = twin_claims_here();
-
 	if (!c || c->second_running)
 		return;
 	__u32 depth = c->depth;
@@ -126,6 +130,12 @@ static __always_inline int twin_second_rescues(struct twin_claims *c, __u64 a, _
 {
 	if (!c)
 		return 0;
+	if (c->first_running) {
+		/* Nested in the first copy's code: the kernel skipped the first copy for this firing, and
+		 * a leftover naming the same socket and states must not pass for its claim. */
+		c->rescued++;
+		return 1;
+	}
 	__u32 depth = c->depth;
 	__u32 head = c->head;
 
@@ -172,10 +182,16 @@ static __always_inline void twin_second_done(struct twin_claims *c)
 	SEC("tp_btf/inet_sock_set_state")                                                          \
 	int BPF_PROG(FIRST_PROG, const struct sock *sk, int oldstate, int newstate)                \
 	{                                                                                          \
+		struct twin_claims *c = twin_claims_here();                                        \
 		__u64 sk_addr = tp_btf_arg_value(ctx, 0);                                          \
                                                                                                    \
-		twin_first(sk_addr, (__u64)oldstate << 32 | (__u32)newstate);                      \
-		return HANDLER(0, sk, sk_addr, oldstate, newstate);                                \
+		if (c)                                                                             \
+			c->first_running = 1;                                                      \
+		twin_first(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate);                   \
+		HANDLER(0, sk, sk_addr, oldstate, newstate);                                       \
+		if (c)                                                                             \
+			c->first_running = 0;                                                      \
+		return 0;                                                                          \
 	}                                                                                          \
                                                                                                    \
 	SEC("tp_btf/inet_sock_set_state")                                                          \

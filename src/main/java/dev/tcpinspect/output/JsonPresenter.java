@@ -45,7 +45,7 @@ public final class JsonPresenter implements Presenter {
 
     /**
      * Sets Jackson up on a thread of its own: watch loads its probes meanwhile (the kernel's verifier
-     * leaves a CPU free), and its ready line is the first that needs the generator.
+     * leaves a CPU free), and the first line written (the ready line, or an event before it) waits for it.
      */
     public JsonPresenter(PrintStream stream) {
         this.stream = stream;
@@ -70,7 +70,11 @@ public final class JsonPresenter implements Presenter {
             try {
                 out = opening.join();
             } catch (java.util.concurrent.CompletionException e) {
-                throw e.getCause() instanceof RuntimeException r ? r : e;
+                switch (e.getCause()) {
+                    case RuntimeException r -> throw r;
+                    case Error error -> throw error;
+                    default -> throw e;
+                }
             }
         }
         return out;

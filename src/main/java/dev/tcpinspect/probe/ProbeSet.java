@@ -107,8 +107,8 @@ public final class ProbeSet implements AutoCloseable {
 
     /**
      * struct twin_claims (bpf/lib/twin.h): a ring of 64 claims of three words, depth, second_running,
-     * the oldest claim's slot, the firings the second copy rescued, and the claims pushed out fresh or
-     * found stale.
+     * the oldest claim's slot, first_running, the firings the second copy rescued, and the claims
+     * pushed out fresh or found stale.
      */
     static final StructLayout TWIN_CLAIMS = MemoryLayout.structLayout(
             MemoryLayout.sequenceLayout(64, JAVA_LONG).withName("a"),
@@ -117,7 +117,7 @@ public final class ProbeSet implements AutoCloseable {
             JAVA_INT.withName("depth"),
             JAVA_INT.withName("second_running"),
             JAVA_INT.withName("head"),
-            JAVA_INT.withName("pad"),
+            JAVA_INT.withName("first_running"),
             JAVA_LONG.withName("rescued"),
             JAVA_LONG.withName("pushed_out"),
             JAVA_LONG.withName("stale")).withName("twin_claims");

@@ -439,11 +439,13 @@ class EnforceCliTest extends EnforcerLab {
                     "--flood", "--rand-source", Lab.SERVER_V4).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             long start = System.nanoTime();
+            int tries = 0;
             try {
                 Thread.sleep(1500);
                 // Served as known when the port's bucket is empty: a flood that stalled for 10 ms (two
                 // busy CPUs) leaves a token, and the client's SYN may take it. Each try is served.
-                for (int i = 0; i < 5 && (i == 0 || stats().get("flood_known") == 0); i++) {
+                while (tries < 5 && (tries == 0 || stats().get("flood_known") == 0)) {
+                    tries++;
                     assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "the known client is served during the flood");
                 }
                 assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080),
@@ -458,8 +460,8 @@ class EnforceCliTest extends EnforcerLab {
             assertTrue(s.get("syn_flood") > 10 * 100 * seconds, "the flood outran the rate many times over: " + s);
             assertTrue(s.get("flood_known") >= 1, s.toString());
             long synsArrived = arrived.count(Capture.SYN + " && tcp.dstport == 8080");
-            // A second's bucket, the rate for the flood's length, and the known client's SYN.
-            double most = 100 + 100 * seconds + 5;
+            // A second's bucket, the rate for the flood's length, the known client's SYNs (one a try), and 4 to spare.
+            double most = 100 + 100 * seconds + tries + 4;
             assertTrue(synsArrived <= most, synsArrived + " SYNs reached the server's stack in " + seconds + " s; at most "
                     + most);
             assertTrue(synsArrived >= 0.8 * 100 * seconds, "the port still takes its rate: " + synsArrived);
