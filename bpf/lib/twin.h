@@ -11,8 +11,8 @@
  * because the first copy is already running on the CPU (then the second, which is not, runs). Both
  * copies can never be skipped for one firing.
  *
- * The first copy notes each firing it handles on a small per-CPU stack of claims; the second copy
- * looks for the firing's claim: found, it removes it (and any claims above it, which were firings
+ * The first copy notes each firing it handles on a per-CPU stack of claims (a ring of 64); the second
+ * copy looks for the firing's claim: found, it removes it (and any claims above it, which were firings
  * nested in its own run that only the first copy saw) and leaves the firing alone; not found, the
  * first copy was skipped, and the second handles the firing: a rescue, counted in twin_claims, which
  * user space compares with the first copy's recursion_misses.
@@ -40,9 +40,9 @@
  * awaited (a task's claim made right after a burst filled it, then interrupted before its second
  * copy), counted in pushed_out; the stale claims, counted in stale; and a second copy nested in the
  * kernel's code around the first copy's run (before first_running is set or after it is cleared)
- * that finds a leftover naming its socket and states, which loses that firing. The stack was eight deep and kept its leftovers until they were
- * stale, leaving new firings unclaimed meanwhile: one CI run of NestedRunsTest had 5,097 firings
- * handled twice in 3 s of churn.
+ * that finds a leftover naming its socket and states, which loses that firing. The stack was eight
+ * deep and kept its leftovers until they were stale, leaving new firings unclaimed meanwhile: one CI
+ * run of NestedRunsTest had 5,097 firings handled twice in 3 s of churn.
  * A firing is named by two numbers: for a state change, the socket's address and the two states.
  */
 #ifndef TCPINSPECT_TWIN_H
