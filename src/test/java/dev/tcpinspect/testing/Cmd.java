@@ -222,6 +222,26 @@ public final class Cmd {
     }
 
     /**
+     * bpftool's list of links, asked again while a link is being made beside it: the kernel
+     * answers EAGAIN for a link whose id is not settled yet, and bpftool 7.1 then stops the
+     * whole listing with "can't get link by id".
+     */
+    private static Result linkListing() {
+        Result listed = run(List.of("bpftool", "-j", "link", "show"), 30);
+        for (int i = 0; i < 50 && listed.exit() != 0
+                && (listed.out() + listed.err()).contains("Resource temporarily unavailable"); i++) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+            listed = run(List.of("bpftool", "-j", "link", "show"), 30);
+        }
+        return listed;
+    }
+
+    /**
      * Names of the programs attached through tcx links, host-wide (but the links and programs held by
      * a test that runs beside this one: {@link #heldBeside}), from bpftool: its link list names
      * a tcx link's type only by number (11, BPF_LINK_TYPE_TCX) in bpftool 7.1, and its program list
@@ -233,7 +253,7 @@ public final class Cmd {
                 var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
                 List<String> names = new java.util.ArrayList<>();
                 Held before = heldBeside(); // and after the listing: whoever ended or started meanwhile
-                var listed = mapper.readTree(run(List.of("bpftool", "-j", "link", "show"), 30).ok().out());
+                var listed = mapper.readTree(linkListing().ok().out());
                 Held others = union(before, heldBeside());
                 for (var link : listed) {
                     String type = link.path("type").asText();
