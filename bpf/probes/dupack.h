@@ -16,7 +16,7 @@
 #include "lib/maps.h"
 #include "lib/events.h"
 #include "lib/flowtable.h"
-#include "lib/flowslots.h"
+#include "lib/ingressflows.h"
 
 struct dupack_event {
 	__u64 ts_ns;
@@ -41,35 +41,13 @@ PERCPU_COUNTERS(dupack_stats, DUPACK_STAT_MAX);
 EVENT_RING(dupack_events, 1 << 20);
 
 /*
- * Detector state of every flow seen, in a set-associative table (flowslots.h): a gateway sees
- * thousands of new flows a second and a packet hook never learns when one is gone, so old flows
- * age out as new ones take their way. Taking over a way costs at most that flow's next segment's
- * comparison (the segment starts its state again); it loses no count. A way taken over within a
- * second of its last segment is counted (DUPACK_STAT_DETECTOR_EVICTED): more flows were active
- * at once than the table holds.
+ * Detector state of every flow seen, in the ingress hook's per-flow records (lib/ingressflows.h,
+ * shared with handshake): a gateway sees thousands of new flows a second and a packet hook never
+ * learns when one is gone, so old flows age out as new ones take their way. Taking over a way costs
+ * at most that flow's next segment's comparison (the segment starts its state again); it loses no
+ * count. A way taken over within a second of its last segment is counted
+ * (DUPACK_STAT_DETECTOR_EVICTED): more flows were active at once than the table holds.
  */
-#define DUPACK_SET_BITS 15 /* 32,768 sets of 2 ways: 65,536 flows in 2 MiB */
-
-struct dupack_way {
-	__u64 tag;        /* the packet tuple's hash; 0: free */
-	__u32 next_seq;   /* highest sequence number the peer has sent up to, plus one */
-	__u32 last_ack;
-	__u32 used;       /* jiffies (low 32 bits) of the flow's last segment */
-	__u16 last_window;
-	__u16 pad;
-};
-
-struct dupack_set {
-	struct dupack_way way[2];
-	__u8 pad[16];     /* one set per 64-byte cache line */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << DUPACK_SET_BITS);
-	__type(key, __u32);
-	__type(value, struct dupack_set);
-} dupack_detector SEC(".maps");
 
 /* Dup ACKs per flow, only for flows that had one, drained by user space every second (flowtable.h). */
 FLOW_TABLES(dupack, struct pkt_tuple, __u64, 16384);
@@ -111,29 +89,28 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 	__u32 ack = bpf_ntohl(th->ack_seq);
 	__u16 window = bpf_ntohs(th->window);
 	__u32 end = seq + p->tcp.payload_len + ((flags & TCP_FLAG_SYN) ? 1 : 0) + ((flags & TCP_FLAG_FIN) ? 1 : 0);
-	__u32 set_index = flowslot_set(tag, DUPACK_SET_BITS);
-	struct dupack_set *set = bpf_map_lookup_elem(&dupack_detector, &set_index);
+	struct ingress_flow_set *set = ingress_flow_set(tag);
 
 	if (!set)
 		return;
 	__u32 now = bpf_jiffies64();
-	struct dupack_way *s;
+	struct ingress_flow *s = ingress_flow_find(set, tag);
 
-	if (set->way[0].tag == tag) {
-		s = &set->way[0];
-	} else if (set->way[1].tag == tag) {
-		s = &set->way[1];
-	} else {
+	if (!s || !s->detector) {
 		/* A flow's state starts after its handshake: a SYN flood must not push real flows out. */
 		if (flags & TCP_FLAG_SYN)
 			return;
-		/* A free way, else the one whose flow was seen longest ago. */
-		s = !set->way[0].tag || (set->way[1].tag && (__s32)(set->way[0].used - set->way[1].used) < 0)
-			    ? &set->way[0]
-			    : &set->way[1];
-		if (s->tag && now - s->used < jiffies_per_second())
-			PERCPU_ADD(dupack_stats, DUPACK_STAT_DETECTOR_EVICTED);
-		s->tag = tag;
+		if (!s) {
+			bool active = false;
+
+			s = ingress_flow_take(set, tag, false, now, &active);
+			if (!s)
+				return;
+			if (active)
+				PERCPU_ADD(dupack_stats, DUPACK_STAT_DETECTOR_EVICTED);
+		}
+		/* The first segment after the SYN (a way handshake took for it keeps its SYN's time). */
+		s->detector = 1;
 		s->next_seq = end;
 		s->last_ack = ack;
 		s->last_window = window;

@@ -18,6 +18,7 @@
 #include "lib/hist.h"
 #include "lib/packet.h"
 #include "lib/slottable.h"
+#include "lib/ingressflows.h"
 #include "lib/sockets.h"
 
 enum hs_kind {
@@ -56,19 +57,12 @@ PERCPU_COUNTERS(handshake_stats, HS_STAT_MAX);
 EVENT_RING(handshake_events, 1 << 20);
 
 /*
- * First SYN time per incoming connection, from the ingress hook, in a set-associative table
- * (flowslots.h; tag: the tuple's hash, stamp: the time): one inlined array lookup and no lock per
- * SYN and per handshake. A SYN that finds its set full takes the way of the oldest: unanswered
- * SYNs (a flood) age out as in an LRU; a handshake whose SYN was pushed out is counted as unmatched.
+ * The first SYN's time of each incoming connection is kept in the ingress hook's per-flow records
+ * (lib/ingressflows.h, shared with dupack): one inlined array lookup and no lock per SYN and per
+ * handshake, and the line dupack's detector takes at the handshake's ACK is the SYN's. SYNs push
+ * out each other's records when a set is full (a flood's unanswered SYNs age out as in an LRU); a
+ * handshake whose SYN was pushed out is counted as unmatched.
  */
-#define HS_SYN_SET_BITS 14 /* 16,384 sets of 4 ways: 65,536 handshakes in progress in 1 MiB */
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << HS_SYN_SET_BITS);
-	__type(key, __u32);
-	__type(value, struct slot_set);
-} handshake_syn_seen SEC(".maps");
 
 /* Buckets per kind, one set per twin copy (index kind * HIST_BUCKETS + bucket + copy * HS_KINDS * HIST_BUCKETS). */
 struct {
@@ -101,17 +95,21 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 
 	if (!tag)
 		return;
-	__u32 index = flowslot_set(tag, HS_SYN_SET_BITS);
-	struct slot_set *set = bpf_map_lookup_elem(&handshake_syn_seen, &index);
+	struct ingress_flow_set *set = ingress_flow_set(tag);
 
 	if (!set)
 		return;
-	struct slot_way *w = slot_take(set, tag);
+	struct ingress_flow *w = ingress_flow_find(set, tag);
 
-	if (w->tag != tag) {
-		w->tag = tag;
-		w->stamp = bpf_ktime_get_ns();
+	if (!w) {
+		bool active;
+
+		w = ingress_flow_take(set, tag, true, bpf_jiffies64(), &active);
+		if (!w)
+			return; /* both ways hold established flows seen within the second: counted as unmatched */
 	}
+	if (!w->syn_ns)
+		w->syn_ns = bpf_ktime_get_ns();
 }
 
 /* Counts a handshake in this twin copy's own buckets and summary, the per-port table atomically. */
@@ -191,17 +189,18 @@ static __always_inline void handshake_on_state(struct state_change *c)
 
 	tuple_of_flow(&flow, &t);
 	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
-	__u32 index = flowslot_set(tag, HS_SYN_SET_BITS);
-	struct slot_set *set = bpf_map_lookup_elem(&handshake_syn_seen, &index);
-	struct slot_way *w = set ? slot_find(set, tag) : NULL;
+	struct ingress_flow_set *set = ingress_flow_set(tag);
+	struct ingress_flow *w = set ? ingress_flow_find(set, tag) : NULL;
 
-	if (!w) {
+	if (!w || !w->syn_ns) {
 		PERCPU_BUMP(handshake_stats, HS_STAT_PASSIVE_UNMATCHED);
 		return;
 	}
-	__u64 t0 = w->stamp;
+	__u64 t0 = w->syn_ns;
 
-	w->tag = 0;
+	w->syn_ns = 0;
+	if (!w->detector)
+		w->tag = 0; /* nothing else is kept there: free */
 	handshake_record(c, &flow, HS_PASSIVE, end > t0 ? end - t0 : 0);
 }
 

@@ -42,6 +42,15 @@ public interface Probe {
     /** Before the object is loaded: sizes or constants of its own beyond its switch (most need none). */
     default void configure(OpenObject object, ProbeSet.Options options) {}
 
+    /**
+     * The object's maps it uses beside other probes, named after none of them ("shared_..."; the
+     * ingress hook's per-flow records): such a map is created when a running probe names it here,
+     * and takes no memory when every probe that uses it is off.
+     */
+    default Set<String> sharedMaps() {
+        return Set.of();
+    }
+
     /** After loading: takes its maps and whatever else it reads from the context. */
     void bind(ProbeContext context);
 

@@ -312,6 +312,12 @@ public final class ProbeSet implements AutoCloseable {
                     }
                     continue;
                 }
+                if (map.startsWith(SHARED_MAP_PREFIX)) {
+                    if (probes.stream().noneMatch(p -> p.sharedMaps().contains(map))) {
+                        open.setAutocreate(map, false); // every probe that uses it is off
+                    }
+                    continue;
+                }
                 String owner = probeOwning(map, known);
                 Hook hook = hookOwning(map);
                 if ((owner != null && !running.contains(owner)) || (hook != null && !hooks.contains(hook))) {
@@ -678,6 +684,9 @@ public final class ProbeSet implements AutoCloseable {
 
     /** Rings of alerts (PROBE_alerts): rare, always made and always read, whatever the output. */
     static final String ALERT_RING_SUFFIX = "_alerts";
+
+    /** Maps used by several probes and named after none of them (Probe.sharedMaps). */
+    static final String SHARED_MAP_PREFIX = "shared_";
 
     /**
      * Reads a probe's ring of alerts on the set's reader thread, with or without events: the table

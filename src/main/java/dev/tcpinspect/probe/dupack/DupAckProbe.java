@@ -66,6 +66,12 @@ public final class DupAckProbe implements Probe {
         return Set.of(Hook.INGRESS);
     }
 
+    /** The ingress hook's per-flow records (bpf/lib/ingressflows.h), shared by handshake and dupack. */
+    @Override
+    public Set<String> sharedMaps() {
+        return Set.of("shared_ingress_flows");
+    }
+
     @Override
     public List<StructLayout> sharedStructs() {
         return List.of(DupAckEvent.LAYOUT, Flow.TUPLE_LAYOUT);

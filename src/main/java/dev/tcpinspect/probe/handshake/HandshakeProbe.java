@@ -105,6 +105,12 @@ public final class HandshakeProbe implements Probe {
         return Set.of(Hook.INGRESS, Hook.STATE_CHANGE);
     }
 
+    /** The ingress hook's per-flow records (bpf/lib/ingressflows.h), shared by handshake and dupack. */
+    @Override
+    public Set<String> sharedMaps() {
+        return Set.of("shared_ingress_flows");
+    }
+
     @Override
     public List<StructLayout> sharedStructs() {
         return List.of(HandshakeEvent.LAYOUT, PORT_KEY, HIST_SUMMARY);

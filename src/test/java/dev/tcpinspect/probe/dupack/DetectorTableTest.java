@@ -20,14 +20,14 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The detector's set-associative table (flowslots.h) when more flows meet in one set than it has
+ * The detector's set-associative table (lib/ingressflows.h) when more flows meet in one set than it has
  * ways: the oldest gives way, a flow pushed out within a second of its last segment is counted, one
  * idle longer is not, and the flows kept go on being judged. Frames go through BPF_PROG_TEST_RUN;
  * three flows that share a set are found with the object's own hash seed.
  */
 @RequiresBpf
 class DetectorTableTest {
-    private static final int SET_BITS = 15; // DUPACK_SET_BITS in bpf/probes/dupack.h
+    private static final int SET_BITS = 15; // INGRESS_FLOW_SET_BITS in bpf/lib/ingressflows.h
     private static final int STAT_TOTAL = 0, STAT_EVICTED = 3;
 
     @Test
@@ -41,7 +41,7 @@ class DetectorTableTest {
             assertNotEquals(1, seed, "ProbeSet set the seed (its default is 1)");
 
             int set = setOf(seed, 1, 80);
-            BpfMap detector = obj.map("dupack_detector");
+            BpfMap detector = obj.map("shared_ingress_flows");
             MemorySegment value = arena.allocate(detector.valueSize());
             assertTrue(detector.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
             assertEquals(hash(seed, 1, 80), value.get(ValueLayout.JAVA_LONG, 0),
@@ -68,6 +68,78 @@ class DetectorTableTest {
             tc.testRun(sameSet.get(2), 1);
             assertEquals(1, stat(obj, STAT_EVICTED));
         }
+    }
+
+    /**
+     * The table is handshake's too (bpf/lib/ingressflows.h): a SYN, which handshake records there,
+     * takes no way from a flow whose detector runs and was seen within the second, so a SYN flood
+     * cannot push established flows out; it takes a free way, or one another SYN holds.
+     */
+    @Test
+    void aSynTakesNoWayFromAnEstablishedFlow() throws Exception {
+        try (ProbeSet loaded = ProbeSet.load(java.util.List.of(new DupAckProbe(),
+                new dev.tcpinspect.probe.handshake.HandshakeProbe()), ProbeSet.Options.defaults());
+             Arena arena = Arena.ofConfined()) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
+            long seed = seed(obj, arena);
+            int set = setOf(seed, 1, 80);
+            List<int[]> sameSet = new ArrayList<>(); // {sport, dport} of two more flows in flow (1, 80)'s set
+            for (int dport = 80; dport < 100 && sameSet.size() < 2; dport++) {
+                for (int sport = 2; sport < 65536 && sameSet.size() < 2; sport++) {
+                    if (setOf(seed, sport, dport) == set) {
+                        sameSet.add(new int[] {sport, dport});
+                    }
+                }
+            }
+            assertEquals(2, sameSet.size(), "two more flows share the set");
+            int[] c = sameSet.get(0), d = sameSet.get(1);
+
+            tc.testRun(syn(c[0], c[1]), 1); // a SYN takes a free way
+            assertEquals(List.of(hash(seed, c[0], c[1]), 0L), tags(obj, arena, set));
+            tc.testRun(pureAck(1, 80), 1); // an established flow takes the other
+            tc.testRun(syn(d[0], d[1]), 1); // a SYN takes the way of the other SYN, not the established flow's
+            assertEquals(List.of(hash(seed, d[0], d[1]), hash(seed, 1, 80)), tags(obj, arena, set));
+            tc.testRun(pureAck(d[0], d[1]), 1); // its handshake's ACK: the detector starts in the SYN's way
+            assertEquals(List.of(hash(seed, d[0], d[1]), hash(seed, 1, 80)), tags(obj, arena, set));
+
+            tc.testRun(syn(c[0], c[1]), 1); // both ways hold established flows active within the second
+            assertEquals(List.of(hash(seed, d[0], d[1]), hash(seed, 1, 80)), tags(obj, arena, set));
+            assertEquals(0, stat(obj, STAT_EVICTED), "no running detector was pushed out");
+            tc.testRun(pureAck(1, 80), 1);
+            tc.testRun(pureAck(d[0], d[1]), 1);
+            assertEquals(2, stat(obj, STAT_TOTAL), "both flows kept their detectors: their repeated ACKs are dup ACKs");
+        }
+    }
+
+    /** The shared table is created for either probe that uses it, and takes no memory when both are off. */
+    @Test
+    void theSharedTableIsMadeOnlyForTheProbesThatUseIt() {
+        String table = "shared_ingress_flows";
+        try (ProbeSet loaded = ProbeSet.load(List.of(new dev.tcpinspect.probe.packets.PacketsProbe()),
+                ProbeSet.Options.defaults())) {
+            assertTrue(!loaded.object().hasMap(table), "packets alone");
+        }
+        try (ProbeSet loaded = ProbeSet.load(List.of(new dev.tcpinspect.probe.handshake.HandshakeProbe()),
+                ProbeSet.Options.defaults())) {
+            assertTrue(loaded.object().hasMap(table), "handshake alone");
+        }
+        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe()), ProbeSet.Options.defaults())) {
+            assertTrue(loaded.object().hasMap(table), "dupack alone");
+        }
+    }
+
+    /** The tags of a set's two ways (0: free). */
+    private static List<Long> tags(BpfObject obj, Arena arena, int set) {
+        BpfMap table = obj.map("shared_ingress_flows");
+        MemorySegment value = arena.allocate(table.valueSize());
+        assertTrue(table.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
+        return List.of(value.get(ValueLayout.JAVA_LONG, 0), value.get(ValueLayout.JAVA_LONG, 32));
+    }
+
+    /** A SYN from 198.18.0.2:sport to 198.18.0.1:dport. */
+    private static byte[] syn(int sport, int dport) {
+        return Frame.ipv4().flags(Frame.SYN).sport(sport).dport(dport).build();
     }
 
     /** A pure ACK from 198.18.0.2:sport to 198.18.0.1:dport (Frame's fixed sequence, ack and window). */
