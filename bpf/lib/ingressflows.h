@@ -26,8 +26,9 @@
 struct ingress_flow {
 	__u64 tag;         /* the packet tuple's hash; 0: free */
 	__u64 syn_ns;      /* handshake: clock at the flow's first SYN; 0: no handshake pending */
-	__u32 used;        /* jiffies (low 32 bits) of the flow's last segment that a probe looked at */
-	__u32 next_seq;    /* dupack: highest sequence number the peer has sent up to, plus one */
+	__u32 used;        /* jiffies (low 32 bits) when the record was taken or dupack last saw the flow */
+	__u32 next_seq;    /* dupack: highest sequence number the peer has sent up to, plus one;
+			    * before its detector starts, handshake's: the SYN's sequence number plus one */
 	__u32 last_ack;    /* dupack: the peer's last acknowledgement number */
 	__u16 last_window; /* dupack: the peer's last window */
 	__u8 detector;     /* dupack: 1 once its detector is started (a segment after the SYN) */

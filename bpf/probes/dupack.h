@@ -117,6 +117,12 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		s->used = now;
 		return;
 	}
+	if (flags & TCP_FLAG_SYN) {
+		/* The tuple used again (a new connection, or a peer starting over): as Wireshark starts its
+		 * analysis of a reused port afresh, the detector starts again at the next segment. */
+		s->detector = 0;
+		return;
+	}
 	if (s->used != now)
 		s->used = now; /* no write, so no dirty line, while the tick stays the same */
 	if ((flags & TCP_FLAG_ACK) && p->tcp.payload_len == 0 &&

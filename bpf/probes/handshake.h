@@ -59,9 +59,11 @@ EVENT_RING(handshake_events, 1 << 20);
 /*
  * The first SYN's time of each incoming connection is kept in the ingress hook's per-flow records
  * (lib/ingressflows.h, shared with dupack): one inlined array lookup and no lock per SYN and per
- * handshake, and the line dupack's detector takes at the handshake's ACK is the SYN's. SYNs push
- * out each other's records when a set is full (a flood's unanswered SYNs age out as in an LRU); a
- * handshake whose SYN was pushed out is counted as unmatched.
+ * handshake, and the line dupack's detector takes at the handshake's ACK is the SYN's. When a set
+ * is full, SYNs push out each other's records (a flood's unanswered SYNs age out as in an LRU) and
+ * dupack's flows push out the oldest record; a SYN finds no room only when both records of its set
+ * are flows dupack saw within the second. A handshake whose SYN found no record at its end is
+ * counted as unmatched; a SYN retried after its first one's record went is timed from the retry.
  */
 
 /* Buckets per kind, one set per twin copy (index kind * HIST_BUCKETS + bucket + copy * HS_KINDS * HIST_BUCKETS). */
@@ -92,9 +94,11 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	if (!handshake_enabled || (p->tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 		return;
 	__u64 tag = pkt_tuple_hash(p);
+	struct tcphdr *th = pkt_tcp_header(p);
 
-	if (!tag)
+	if (!tag || !th)
 		return;
+	__u32 isn_next = bpf_ntohl(th->seq) + 1;
 	struct ingress_flow_set *set = ingress_flow_set(tag);
 
 	if (!set)
@@ -108,8 +112,18 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 		if (!w)
 			return; /* both ways hold established flows seen within the second: counted as unmatched */
 	}
-	if (!w->syn_ns)
+	if (w->detector) {
+		/* The tuple used again after a connection dupack followed: its detector starts again after
+		 * this handshake (dupack does the same with a SYN). */
+		w->detector = 0;
+		w->syn_ns = 0;
+	}
+	/* A retried SYN carries its first's sequence number; another one is a new attempt on the tuple
+	 * (after one that never completed), whose clock starts again. Until dupack starts its detector,
+	 * next_seq is free to hold it. */
+	if (!w->syn_ns || w->next_seq != isn_next)
 		w->syn_ns = bpf_ktime_get_ns();
+	w->next_seq = isn_next;
 }
 
 /* Counts a handshake in this twin copy's own buckets and summary, the per-port table atomically. */

@@ -7,7 +7,7 @@ import dev.tcpinspect.snapshot.LogLinearHistogram;
  *
  * @param passive accepted connections: first SYN seen on a watched interface to ESTABLISHED
  * @param active connections made from here: SYN_SENT to ESTABLISHED
- * @param passiveUnmatched accepted connections whose SYN no watched interface saw (not measured)
+ * @param passiveUnmatched accepted connections whose SYN no watched interface saw or whose SYN's record went (not measured)
  * @param eventsLost events the ring buffer had no room for (still in the histograms)
  * @param portsFull handshakes the per-port table had no room for (still in the overall histograms)
  */

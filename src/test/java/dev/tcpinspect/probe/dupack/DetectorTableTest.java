@@ -109,7 +109,60 @@ class DetectorTableTest {
             tc.testRun(pureAck(1, 80), 1);
             tc.testRun(pureAck(d[0], d[1]), 1);
             assertEquals(2, stat(obj, STAT_TOTAL), "both flows kept their detectors: their repeated ACKs are dup ACKs");
+
+            Thread.sleep(1_100); // both flows idle for over a second: a SYN may take the way of either
+            tc.testRun(syn(c[0], c[1]), 1);
+            assertTrue(tags(obj, arena, set).contains(hash(seed, c[0], c[1])), "the SYN took an idle flow's way");
         }
+    }
+
+    /**
+     * handshake's clock in the record: a retried SYN (the same sequence number) keeps its first one's
+     * time; a SYN with another sequence number is a new attempt on the tuple and starts it again.
+     */
+    @Test
+    void aRetriedSynKeepsTheFirstTimeAndANewAttemptStartsAgain() throws Exception {
+        try (ProbeSet loaded = ProbeSet.load(List.of(new dev.tcpinspect.probe.handshake.HandshakeProbe()),
+                ProbeSet.Options.defaults());
+             Arena arena = Arena.ofConfined()) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
+            long seed = seed(obj, arena);
+            int set = setOf(seed, 7, 80);
+
+            tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(7).dport(80).seq(1000).build(), 1);
+            long first = synTime(obj, arena, set);
+            assertTrue(first > 0, "the SYN's time is kept");
+            tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(7).dport(80).seq(1000).build(), 1);
+            assertEquals(first, synTime(obj, arena, set), "a retried SYN keeps the first one's time");
+            tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(7).dport(80).seq(90_000).build(), 1);
+            assertTrue(synTime(obj, arena, set) > first, "a new attempt starts the clock again");
+        }
+    }
+
+    /** A SYN on a flow whose detector runs (the tuple used again) starts the detector again at the next segment. */
+    @Test
+    void aSynOnAFollowedFlowStartsItsDetectorAgain() {
+        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe()), ProbeSet.Options.defaults())) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
+            tc.testRun(pureAck(9, 80), 1); // starts the detector
+            tc.testRun(pureAck(9, 80), 1); // the same ACK again: a dup ACK
+            assertEquals(1, stat(obj, STAT_TOTAL));
+            tc.testRun(syn(9, 80), 1); // a new connection on the tuple
+            tc.testRun(pureAck(9, 80), 1); // its first ACK starts the detector again: nothing to repeat yet
+            assertEquals(1, stat(obj, STAT_TOTAL), "the segment after the SYN is compared with nothing");
+            tc.testRun(pureAck(9, 80), 1);
+            assertEquals(2, stat(obj, STAT_TOTAL), "and the one after it with it");
+        }
+    }
+
+    /** syn_ns of way 0 (struct ingress_flow: tag, then syn_ns). */
+    private static long synTime(BpfObject obj, Arena arena, int set) {
+        BpfMap table = obj.map("shared_ingress_flows");
+        MemorySegment value = arena.allocate(table.valueSize());
+        assertTrue(table.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
+        return value.get(ValueLayout.JAVA_LONG, 8);
     }
 
     /** The shared table is created for either probe that uses it, and takes no memory when both are off. */
