@@ -26,7 +26,8 @@
 struct ingress_flow {
 	__u64 tag;         /* the packet tuple's hash; 0: free */
 	__u64 syn_ns;      /* handshake: clock at the flow's first SYN; 0: no handshake pending */
-	__u32 used;        /* jiffies (low 32 bits) when the record was taken or dupack last saw the flow */
+	__u32 used;        /* jiffies (low 32 bits) when the record was taken or started again, or dupack last
+			    * judged a segment of the flow */
 	__u32 next_seq;    /* dupack: highest sequence number the peer has sent up to, plus one;
 			    * before its detector starts, handshake's: the SYN's sequence number plus one */
 	__u32 last_ack;    /* dupack: the peer's last acknowledgement number */

@@ -117,10 +117,13 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		s->used = now;
 		return;
 	}
-	if (flags & TCP_FLAG_SYN) {
-		/* The tuple used again (a new connection, or a peer starting over): as Wireshark starts its
-		 * analysis of a reused port afresh, the detector starts again at the next segment. */
+	if ((flags & TCP_FLAG_SYN) && (__s32)(end - s->next_seq) > 0) {
+		/* A SYN ahead of all the flow sent: the tuple used again. Wireshark starts a reused port's
+		 * analysis afresh (when the SYN's number differs from the first one's); the detector starts
+		 * again at the next segment. A SYN behind it (retransmitted or duplicated) is judged below,
+		 * as any segment, and is never a dup ACK. */
 		s->detector = 0;
+		s->used = now;
 		return;
 	}
 	if (s->used != now)

@@ -88,7 +88,7 @@ struct {
 /* Handshakes per port, kind and bucket and CPU, drained by user space every second (slottable.h). */
 SLOT_TABLES(handshake_ports, struct hs_port_key, __u64, 9);
 
-/* A SYN at the ingress hook: its first sighting starts the clock (a retried SYN must not restart it). */
+/* A SYN at the ingress hook: a connection attempt's first SYN starts the clock (a retried SYN, with the same sequence number, must not restart it). */
 static __always_inline void handshake_on_ingress(struct pkt *p)
 {
 	if (!handshake_enabled || (p->tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
@@ -113,10 +113,18 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 			return; /* both ways hold established flows seen within the second: counted as unmatched */
 	}
 	if (w->detector) {
-		/* The tuple used again after a connection dupack followed: its detector starts again after
-		 * this handshake (dupack does the same with a SYN). */
+		/* A flow dupack follows. A SYN ahead of all it has seen is the tuple used again: the detector
+		 * starts again after this handshake (dupack does the same), and the record is the new
+		 * connection's. One behind it (a duplicated SYN, or a new ISN that happens to fall behind) leaves
+		 * the detector be and starts the clock only if none runs. */
+		if ((__s32)(isn_next - w->next_seq) <= 0) {
+			if (!w->syn_ns)
+				w->syn_ns = bpf_ktime_get_ns();
+			return;
+		}
 		w->detector = 0;
 		w->syn_ns = 0;
+		w->used = bpf_jiffies64();
 	}
 	/* A retried SYN carries its first's sequence number; another one is a new attempt on the tuple
 	 * (after one that never completed), whose clock starts again. Until dupack starts its detector,

@@ -157,6 +157,39 @@ class DetectorTableTest {
         }
     }
 
+    /**
+     * Both probes on one record: a SYN behind all a followed flow sent (duplicated, retransmitted)
+     * leaves its detector be; one ahead of it (the tuple used again) starts the detector again and
+     * handshake's clock with it.
+     */
+    @Test
+    void aSynBehindTheFlowLeavesItsDetectorAndOneAheadStartsItAgain() throws Exception {
+        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe(), new dev.tcpinspect.probe.handshake.HandshakeProbe()),
+                ProbeSet.Options.defaults());
+             Arena arena = Arena.ofConfined()) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
+            int set = setOf(seed(obj, arena), 9, 80);
+            byte[] ack = Frame.ipv4().flags(Frame.ACK).sport(9).dport(80).seq(5000).build();
+            tc.testRun(ack, 1); // starts the detector: the peer has sent up to 5000
+            tc.testRun(ack, 1);
+            assertEquals(1, stat(obj, STAT_TOTAL));
+
+            tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(9).dport(80).seq(4000).build(), 1); // behind
+            tc.testRun(ack, 1);
+            assertEquals(2, stat(obj, STAT_TOTAL), "a SYN behind the flow left its detector running");
+            long clock = synTime(obj, arena, set);
+
+            tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(9).dport(80).seq(90_000).build(), 1); // ahead
+            assertTrue(synTime(obj, arena, set) > clock, "the new connection's clock starts");
+            byte[] newAck = Frame.ipv4().flags(Frame.ACK).sport(9).dport(80).seq(90_001).build();
+            tc.testRun(newAck, 1); // starts the detector again
+            assertEquals(2, stat(obj, STAT_TOTAL), "the new connection's first ACK is compared with nothing");
+            tc.testRun(newAck, 1);
+            assertEquals(3, stat(obj, STAT_TOTAL));
+        }
+    }
+
     /** syn_ns of way 0 (struct ingress_flow: tag, then syn_ns). */
     private static long synTime(BpfObject obj, Arena arena, int set) {
         BpfMap table = obj.map("shared_ingress_flows");
