@@ -88,7 +88,10 @@ struct {
 /* Handshakes per port, kind and bucket and CPU, drained by user space every second (slottable.h). */
 SLOT_TABLES(handshake_ports, struct hs_port_key, __u64, 9);
 
-/* A SYN at the ingress hook: a connection attempt's first SYN starts the clock (a retried SYN, with the same sequence number, must not restart it). */
+/*
+ * A SYN at the ingress hook: a connection attempt's first SYN starts the clock (a retried SYN, with
+ * the same sequence number, must not restart it).
+ */
 static __always_inline void handshake_on_ingress(struct pkt *p)
 {
 	if (!handshake_enabled || (p->tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)

@@ -126,9 +126,12 @@ class AgentPrometheusTest {
                 assertEquals(40, closedB);
 
                 // connections by the port-labelled histogram: Prometheus' own scrapes are connections each
-                // host accepts too, on another port
-                Map<String, Double> connections = query(api,
-                        "sum by (instance) (tcpinspect_handshake_duration_by_port_seconds_count{port=\"" + PORT + "\"})");
+                // host accepts too, on another port. Awaited like the SYNs: the per-port table is drained
+                // each second, a step behind the packet counters the SYN query waited for.
+                Map<String, Double> connections = awaitQuery(api,
+                        "sum by (instance) (tcpinspect_handshake_duration_by_port_seconds_count{port=\"" + PORT + "\"})",
+                        Map.of(a.address() + ":9977", (double) inA.streams(Capture.SYN + " && tcp.dstport==" + PORT),
+                                b.address() + ":9977", (double) inB.streams(Capture.SYN + " && tcp.dstport==" + PORT)));
                 Map<String, Double> drops = query(api,
                         "sum by (instance) (tcpinspect_drops_by_reason_total{reason=\"NO_SOCKET\"})");
                 for (var e : byInstance.entrySet()) {

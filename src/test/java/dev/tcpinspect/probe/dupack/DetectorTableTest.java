@@ -164,8 +164,8 @@ class DetectorTableTest {
      */
     @Test
     void aSynBehindTheFlowLeavesItsDetectorAndOneAheadStartsItAgain() throws Exception {
-        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe(), new dev.tcpinspect.probe.handshake.HandshakeProbe()),
-                ProbeSet.Options.defaults());
+        try (ProbeSet loaded = ProbeSet.load(
+                List.of(new DupAckProbe(), new dev.tcpinspect.probe.handshake.HandshakeProbe()), ProbeSet.Options.defaults());
              Arena arena = Arena.ofConfined()) {
             BpfObject obj = loaded.object();
             Program tc = obj.program("tcpi_tc_ingress");
