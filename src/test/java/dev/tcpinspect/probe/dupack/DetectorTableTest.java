@@ -41,21 +41,10 @@ class DetectorTableTest {
             assertNotEquals(1, seed, "ProbeSet set the seed (its default is 1)");
 
             int set = setOf(seed, 1, 80);
-            BpfMap detector = obj.map("shared_ingress_flows");
-            MemorySegment value = arena.allocate(detector.valueSize());
-            assertTrue(detector.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
-            assertEquals(hash(seed, 1, 80), value.get(ValueLayout.JAVA_LONG, 0),
+            assertEquals(hash(seed, 1, 80), tags(obj, arena, set).getFirst(),
                     "this test's copy of flowslot_hash agrees with the kernel's (way 0 of the flow's set)");
 
-            List<byte[]> sameSet = new ArrayList<>(); // 2^15 sets: about 2 of every 65,536 flows share one
-            for (int dport = 80; dport < 100 && sameSet.size() < 3; dport++) {
-                for (int sport = 2; sport < 65536 && sameSet.size() < 3; sport++) {
-                    if (setOf(seed, sport, dport) == set) {
-                        sameSet.add(pureAck(sport, dport));
-                    }
-                }
-            }
-            assertEquals(3, sameSet.size(), "three more flows share the set");
+            List<byte[]> sameSet = flowsInSet(seed, set, 3).stream().map(f -> pureAck(f[0], f[1])).toList();
             tc.testRun(sameSet.get(0), 1); // fills the set's second way
             assertEquals(0, stat(obj, STAT_EVICTED));
             tc.testRun(sameSet.get(1), 1); // a third active flow: one of the two gives way
@@ -84,15 +73,7 @@ class DetectorTableTest {
             Program tc = obj.program("tcpi_tc_ingress");
             long seed = seed(obj, arena);
             int set = setOf(seed, 1, 80);
-            List<int[]> sameSet = new ArrayList<>(); // {sport, dport} of two more flows in flow (1, 80)'s set
-            for (int dport = 80; dport < 100 && sameSet.size() < 2; dport++) {
-                for (int sport = 2; sport < 65536 && sameSet.size() < 2; sport++) {
-                    if (setOf(seed, sport, dport) == set) {
-                        sameSet.add(new int[] {sport, dport});
-                    }
-                }
-            }
-            assertEquals(2, sameSet.size(), "two more flows share the set");
+            List<int[]> sameSet = flowsInSet(seed, set, 2); // two more flows in flow (1, 80)'s set
             int[] c = sameSet.get(0), d = sameSet.get(1);
 
             tc.testRun(syn(c[0], c[1]), 1); // a SYN takes a free way
@@ -192,10 +173,7 @@ class DetectorTableTest {
 
     /** syn_ns of way 0 (struct ingress_flow: tag, then syn_ns). */
     private static long synTime(BpfObject obj, Arena arena, int set) {
-        BpfMap table = obj.map("shared_ingress_flows");
-        MemorySegment value = arena.allocate(table.valueSize());
-        assertTrue(table.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
-        return value.get(ValueLayout.JAVA_LONG, 8);
+        return record(obj, arena, set).get(ValueLayout.JAVA_LONG, 8);
     }
 
     /** The shared table is created for either probe that uses it, and takes no memory when both are off. */
@@ -217,10 +195,16 @@ class DetectorTableTest {
 
     /** The tags of a set's two ways (0: free). */
     private static List<Long> tags(BpfObject obj, Arena arena, int set) {
+        MemorySegment value = record(obj, arena, set);
+        return List.of(value.get(ValueLayout.JAVA_LONG, 0), value.get(ValueLayout.JAVA_LONG, 32));
+    }
+
+    /** A set of the shared table, as the kernel holds it (struct ingress_flow_set: two 32-byte ways). */
+    private static MemorySegment record(BpfObject obj, Arena arena, int set) {
         BpfMap table = obj.map("shared_ingress_flows");
         MemorySegment value = arena.allocate(table.valueSize());
         assertTrue(table.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
-        return List.of(value.get(ValueLayout.JAVA_LONG, 0), value.get(ValueLayout.JAVA_LONG, 32));
+        return value;
     }
 
     /** A SYN from 198.18.0.2:sport to 198.18.0.1:dport. */
@@ -252,6 +236,20 @@ class DetectorTableTest {
             }
             return sum;
         }
+    }
+
+    /** {sport, dport} of count flows from 198.18.0.2 to 198.18.0.1 (other than 1 -> 80) whose tuples hash to set. */
+    private static List<int[]> flowsInSet(long seed, int set, int count) {
+        List<int[]> found = new ArrayList<>(); // 2^15 sets: about 2 of every 65,536 flows share one
+        for (int dport = 80; dport < 100 && found.size() < count; dport++) {
+            for (int sport = 2; sport < 65536 && found.size() < count; sport++) {
+                if (setOf(seed, sport, dport) == set) {
+                    found.add(new int[] {sport, dport});
+                }
+            }
+        }
+        assertEquals(count, found.size(), count + " more flows share the set");
+        return found;
     }
 
     private static int setOf(long seed, int sport, int dport) {
