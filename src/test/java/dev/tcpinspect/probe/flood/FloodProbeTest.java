@@ -66,6 +66,22 @@ class FloodProbeTest {
         Instant start = Instant.now();
         Process hping = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .start();
+        // The flood starts with its first packets, not with the launch: hping3 in a namespace can take most
+        // of a second to start sending on two busy CPUs. The kernel's own count of what the client's interface
+        // sent says when (the launched process is in the client's namespace from its setns on).
+        long sentBefore = -1;
+        for (int i = 0; i < 2500 && hping.isAlive(); i++) {
+            long sent = sentPackets(hping.pid(), lab.clientIf());
+            if (sentBefore < 0) {
+                sentBefore = sent;
+            } else if (sent - sentBefore > 100) {
+                System.out.println("FloodProbeTest: port " + port + ": the first packets "
+                        + Duration.between(start, Instant.now()).toMillis() + " ms after the launch");
+                start = Instant.now();
+                break;
+            }
+            Thread.sleep(2);
+        }
         while (hping.isAlive()) {
             Thread.sleep(1000);
             set.drain();
@@ -75,6 +91,21 @@ class FloodProbeTest {
             set.drain();
         }
         return start;
+    }
+
+    /** Packets the interface sent, from /proc/PID/net/dev of a process in its namespace; -1 while it is not there. */
+    private static long sentPackets(long pid, String iface) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + pid + "/net/dev"))) {
+                String[] nameAndCounts = line.trim().split(":", 2);
+                if (nameAndCounts.length == 2 && nameAndCounts[0].trim().equals(iface)) {
+                    return Long.parseLong(nameAndCounts[1].trim().split("\\s+")[9]); // 8 receive fields, bytes, packets
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not there yet, or gone
+        }
+        return -1;
     }
 
     private static void check(List<String> problems, List<Alert> alerts, int port, Instant floodStart, String kind,
