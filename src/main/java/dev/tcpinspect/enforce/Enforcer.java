@@ -499,10 +499,11 @@ public final class Enforcer implements AutoCloseable {
     /** The connection-counting twins: new links first, then the old ones' pins go (no moment uncounted). */
     private void attachStateCounting() {
         for (String name : STATE_PROGRAMS) {
-            LibbpfLink link = (LibbpfLink) object.program(name).attach();
             Path pin = folder.resolve("link-" + name);
-            Pins.unpin(pin);
-            link.pin(pin);
+            try (LibbpfLink link = object.program(name).attach()) {
+                Pins.unpin(pin);
+                link.pin(pin); // the pin holds it from here on: closing this process's handle leaves it attached
+            }
         }
     }
 
