@@ -31,7 +31,7 @@ public final class Bpftrace implements AutoCloseable {
                 synchronized (output) {
                     output.append(line).append('\n');
                 }
-                if (line.startsWith("Attaching")) {
+                if (line.equals(ATTACHED)) {
                     attached.countDown();
                 }
             }
@@ -43,22 +43,38 @@ public final class Bpftrace implements AutoCloseable {
     }
 
     /**
+     * What bpftrace prints (to stderr) once every probe is attached when its environment has this
+     * variable, as its own runtime tests ask it to. "Attaching N probes..." comes before the attach
+     * itself, which on a loaded machine can finish after a test's traffic (a CI run's bpftrace saw
+     * none of a download's RTT samples).
+     */
+    private static final String ATTACHED = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
+
+    /**
      * Starts bpftrace and returns once its probes are attached. bpftrace finds tracepoints through
      * tracefs, which a fresh machine has not mounted: mounted first, as tcpinspect itself does.
      */
     public static Bpftrace start(String script) {
         dev.tcpinspect.os.Tracefs.ensureMounted();
         try {
-            Process p = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true).start();
+            ProcessBuilder builder = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true);
+            builder.environment().put(ATTACHED, "1");
+            Process p = builder.start();
             Bpftrace b = new Bpftrace(p);
             if (!b.attached.await(60, TimeUnit.SECONDS) || !p.isAlive()) {
                 p.destroyForcibly();
                 throw new AssertionError("bpftrace did not attach: " + b.output);
             }
-            Thread.sleep(200); // "Attaching" is printed just before the last attach completes
             return b;
         } catch (IOException | InterruptedException e) {
             throw new AssertionError("cannot run bpftrace", e);
+        }
+    }
+
+    /** All bpftrace printed so far, for a failure's message. */
+    public String output() {
+        synchronized (output) {
+            return output.toString();
         }
     }
 

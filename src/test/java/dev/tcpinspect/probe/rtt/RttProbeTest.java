@@ -55,7 +55,7 @@ class RttProbeTest {
                     }
                 });
                 Collections.sort(samples);
-                assertTrue(samples.size() > 50, "bpftrace saw " + samples.size() + " samples");
+                assertTrue(samples.size() > 50, "bpftrace saw " + samples.size() + " samples; it printed: " + oracle.output());
                 LogLinearHistogram h = stats.srtt();
                 assertEquals(samples.size(), h.count(), "runs the kernel skipped: " + skipped);
                 assertEquals(samples.getFirst(), h.min());
