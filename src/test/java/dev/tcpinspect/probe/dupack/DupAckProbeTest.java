@@ -35,10 +35,15 @@ class DupAckProbeTest {
             Loss.input(lab.clientNs(), "-A", Loss.randomFromPort(8080, 0.1));
             for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                 // Random loss can spare a transfer's middle (a few dozen GSO packets each; a lost tail
-                // brings a timeout, not dup ACKs): transfers go on until the client's stack queued data
-                // out of order, each such segment answered at once with a repeat of its last ACK.
+                // brings a timeout, not dup ACKs), and an ACK that repeats the last one with a new window
+                // is no duplicate to Wireshark: transfers go on until the client's stack queued data out
+                // of order and the probe counted a duplicate from this family. Only the loop's end rests
+                // on the probe: tshark's counts below judge it, family by family (a CI run's transfers
+                // over IPv6 ended, on the out-of-order data alone, with no duplicate tshark counted).
+                boolean ipv6 = address.contains(":");
                 long outOfOrder = Cmd.nstat(lab.clientNs(), "TcpExtTCPOFOQueue");
-                for (int i = 0; i < 2 || (i < 8 && Cmd.nstat(lab.clientNs(), "TcpExtTCPOFOQueue") == outOfOrder); i++) {
+                for (int i = 0; i < 2 || (i < 8 && (Cmd.nstat(lab.clientNs(), "TcpExtTCPOFOQueue") == outOfOrder
+                        || probe.topFlows(100).stream().noneMatch(f -> f.flow().ipv6() == ipv6))); i++) {
                     assertEquals(4_000_000, Traffic.download(lab.client(), address, 8080));
                 }
             }
