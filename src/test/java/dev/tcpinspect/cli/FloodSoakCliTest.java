@@ -172,7 +172,8 @@ class FloodSoakCliTest {
                 assertTrue(detectorMaps.size() >= 4, "the detectors' maps: " + detectorMaps);
                 long rstsBefore = counter(lab.serverNs(), "TcpOutRsts");
                 long rxBefore = rxPackets(lab);
-                long ipBefore = counter(lab.serverNs(), "IpInReceives");
+                java.util.Map<String, Long> stackBefore = Cmd.nstatAll(lab.serverNs());
+                long ipBefore = stackBefore.get("IpInReceives");
                 long passiveBefore = counter(lab.serverNs(), "TcpPassiveOpens");
                 long cpuBefore = cpuTicks(watch.pid());
                 long start = System.nanoTime();
@@ -197,7 +198,8 @@ class FloodSoakCliTest {
                 Thread.sleep(1500); // the stack's last answers, the watcher's last reads
                 assertEquals(detectorMaps, detectorMemlock(watch.pid()), "the detectors' maps keep the size they were made");
                 long floodPackets = rxPackets(lab) - rxBefore;
-                long ipPackets = counter(lab.serverNs(), "IpInReceives") - ipBefore;
+                java.util.Map<String, Long> stackAfter = Cmd.nstatAll(lab.serverNs());
+                long ipPackets = stackAfter.get("IpInReceives") - ipBefore;
                 long rsts = counter(lab.serverNs(), "TcpOutRsts") - rstsBefore;
 
                 // A known burst afterwards, counted as a capture counts it: the watcher's interval lines between the
@@ -244,8 +246,12 @@ class FloodSoakCliTest {
                 // IGMP reports), which no nstat counter names apart: never more SYNs than that, and at
                 // most 10 fewer, out of millions.
                 long expected = ipPackets + burstSyns;
+                System.out.printf("flood soak: %d SYNs counted, IpInReceives plus the burst %d; the flood's nstat: %s%n",
+                        syns, expected, Cmd.nstatMoved(stackBefore, stackAfter));
                 assertTrue(syns <= expected && syns >= expected - 10, "every SYN the stack received (nstat"
-                        + " IpInReceives " + ipPackets + " plus the burst's " + burstSyns + "): " + syns);
+                        + " IpInReceives " + ipPackets + " plus the burst's " + burstSyns + "): " + syns
+                        + "; the server's interface received " + floodPackets + " frames; " + s.get("packets") + "; drops "
+                        + s.get("drops") + "; the flood's nstat: " + Cmd.nstatMoved(stackBefore, stackAfter));
                 assertEquals(20, burstSyns);
                 assertEquals(burstSyns, watchedSyns, "the burst's SYNs in the interval lines around it, as captured");
                 assertEquals(20, burstPassive);

@@ -65,6 +65,31 @@ public final class Cmd {
         throw new AssertionError("nstat has no " + counter + ": " + out);
     }
 
+    /** Every kernel counter of a namespace as nstat reads it (absolute, without nstat's history file), by name. */
+    public static java.util.Map<String, Long> nstatAll(String netns) {
+        String out = run(List.of("ip", "netns", "exec", netns, "nstat", "-asz"), 30).ok().out();
+        java.util.Map<String, Long> counters = new java.util.TreeMap<>();
+        for (String line : out.lines().toList()) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length >= 2 && f[1].matches("\\d+")) {
+                counters.put(f[0], Long.parseLong(f[1]));
+            }
+        }
+        return counters;
+    }
+
+    /** The counters that moved from before to after, as "Name +delta", for a failing assertion's message. */
+    public static String nstatMoved(java.util.Map<String, Long> before, java.util.Map<String, Long> after) {
+        StringBuilder moved = new StringBuilder();
+        after.forEach((name, value) -> {
+            long delta = value - before.getOrDefault(name, 0L);
+            if (delta != 0) {
+                moved.append(moved.isEmpty() ? "" : ", ").append(name).append(" +").append(delta);
+            }
+        });
+        return moved.toString();
+    }
+
     /** What {@code bpftool net show} lists for a device inside a namespace: empty when nothing is attached. */
     public static String bpfAttachedIn(String netns, String device) {
         Result r = run(List.of("ip", "netns", "exec", netns, "bpftool", "-j", "net", "show", "dev", device), 30).ok();
