@@ -37,6 +37,9 @@ public final class Capture implements AutoCloseable {
         try {
             Path file = Files.createTempFile("tcpinspect-", ".pcap");
             file.toFile().setWritable(true, false);
+            // close() removes it; a capture a test never closes goes when the test JVM exits
+            // (TCPINSPECT_KEEP_PCAP keeps them all, to read after a failure)
+            if (System.getenv("TCPINSPECT_KEEP_PCAP") == null) file.toFile().deleteOnExit();
             // Headers only (-s 200) and a large buffer (-B, KiB): a bulk transfer's 64 KB GSO packets
             // would otherwise fill the capture ring, and the kernel would drop from the capture.
             Process p = new ProcessBuilder("ip", "netns", "exec", netns, "tcpdump", "-Z", "root", "-i", device, "-Q",
@@ -143,11 +146,14 @@ public final class Capture implements AutoCloseable {
 
     @Override
     public void close() {
-        stop();
         try {
-            if (System.getenv("TCPINSPECT_KEEP_PCAP") == null) Files.deleteIfExists(file);
-        } catch (IOException e) {
-            // temp file; the OS will clear it
+            stop();
+        } finally {
+            try {
+                if (System.getenv("TCPINSPECT_KEEP_PCAP") == null) Files.deleteIfExists(file);
+            } catch (IOException e) {
+                // removed when the JVM exits (deleteOnExit)
+            }
         }
     }
 }

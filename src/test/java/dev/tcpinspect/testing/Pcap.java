@@ -23,6 +23,7 @@ public final class Pcap {
         try {
             Path file = Files.createTempFile("tcpinspect-replay-", ".pcap");
             Files.write(file, out.array());
+            file.toFile().deleteOnExit(); // read by the test that wrote it, then of no use
             return file;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
