@@ -88,12 +88,19 @@ public class PolicyCost {
             enforcer.tables().apply(limited);
             run("... and per-source limits", packets, enforcer.program(), baseline);
         }
-        // Every run above after the first judges a source the per-CPU rule cache holds; without the
-        // cache each run walks the tries, as a source's first packet does (which also fills its slot).
+        // Every IPv6 run above after the first judges a source the per-CPU rule cache holds; without
+        // the cache each run walks the trie, as a source's first packet does (which also fills its
+        // slot). IPv4 is judged by the direct tables, cache or not; the last rows judge it by the
+        // trie as well, as before the direct tables (and as a policy too big for them is judged).
         try (Enforcer uncached = Enforcer.loadDetached(folder, false, false);
              BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
             uncached.tables().apply(plain);
             run("10,000 prefixes, no rule cache", packets, uncached.program(), empty.program("tcpi_empty_xdp"));
+        }
+        try (Enforcer trie = Enforcer.loadDetached(folder, false, false, false);
+             BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
+            trie.tables().apply(plain);
+            run("... nor direct IPv4 tables", packets, trie.program(), empty.program("tcpi_empty_xdp"));
         }
         behind(folder, plain, packets);
     }

@@ -244,6 +244,60 @@ struct {
 	ENF_PINNED;
 } enf_prefix_v6 SEC(".maps");
 
+/*
+ * A generation's IPv4 prefixes again, as direct tables (DIR-16-8-8, built in Java by
+ * Ipv4DirectTables): an entry per /16 (top), per /24 inside a /16 that holds longer prefixes (mid)
+ * and per address inside a /24 that does (low). A denied source's first packet then costs three array
+ * reads however deep its prefix lies, where the trie above walks down to it (BENCHMARKS.md). An entry
+ * is 0 (no prefix covers it), ENF_DIR_CHUNK | the next table's chunk, or the index + 1 of its longest
+ * prefix's rule in enf_dir_v4_rules. A policy too big for them is judged by the trie alone
+ * (enf_dir_v4_on 0 for its generation); the trie is always written, for `policy show` and IPv6 alike.
+ */
+#define ENF_DIR_CHUNK 0x80000000u
+#define ENF_DIR_MID_CHUNKS 1024 /* a generation's /16s that hold longer prefixes */
+#define ENF_DIR_LOW_CHUNKS 2048 /* a generation's /24s that hold longer prefixes */
+#define ENF_DIR_RULES 16384     /* a generation's IPv4 prefixes */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_dir_v4_on SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_dir_v4_top SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_DIR_MID_CHUNKS * 256);
+	__type(key, __u32);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_dir_v4_mid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_DIR_LOW_CHUNKS * 256);
+	__type(key, __u32);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_dir_v4_low SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_DIR_RULES);
+	__type(key, __u32);
+	__type(value, struct enf_rule);
+	ENF_PINNED;
+} enf_dir_v4_rules SEC(".maps");
+
 /* Entries added live (generation byte ENF_LIVE), apart, so that keeping them walks only them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -85,6 +85,36 @@ public final class BpfMap {
         }
     }
 
+    /**
+     * Writes count entries, keys and values packed one after another as the map lays them out
+     * (BPF_MAP_UPDATE_BATCH: one call for the lot, where writing a table of 100,000 entries one
+     * call each takes a tenth of a second; key by key on a kernel without it).
+     */
+    public void updateBatch(MemorySegment keys, MemorySegment values, int count, long flags) {
+        int valueBytes = valueBufferSize();
+        if (!batchUnsupported) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment n = arena.allocateFrom(JAVA_INT, count);
+                MemorySegment opts = arena.allocate(24, 8);
+                opts.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, 24);
+                opts.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8, flags); // elem_flags
+                int rc = (int) Libbpf.MAP_UPDATE_BATCH.invokeExact(fd, keys, values, n, opts);
+                if (rc >= 0) {
+                    return;
+                }
+                if (rc != -Errno.EINVAL && rc != -Errno.EOPNOTSUPP && rc != -Errno.ENOTSUPP || n.get(JAVA_INT, 0) != 0) {
+                    Libbpf.check("batch update of map " + name, rc);
+                }
+                batchUnsupported = true;
+            } catch (Throwable t) {
+                throw Libbpf.rethrow(t);
+            }
+        }
+        for (int i = 0; i < count; i++) {
+            update(keys.asSlice((long) i * keySize, keySize), values.asSlice((long) i * valueBytes, valueBytes), flags);
+        }
+    }
+
     /** Deletes key; false when there was no such key. */
     public boolean delete(MemorySegment key) {
         try {

@@ -562,6 +562,14 @@ public final class Enforcer implements AutoCloseable {
 
     /** As {@link #loadDetached(Path, boolean)}, with the rule cache off when not ruleCache: what a source's first packet costs. */
     public static Enforcer loadDetached(Path folder, boolean audit, boolean ruleCache) {
+        return loadDetached(folder, audit, ruleCache, true);
+    }
+
+    /**
+     * As {@link #loadDetached(Path, boolean, boolean)}, with the direct IPv4 tables off when not
+     * directTables (the tries judge IPv4 too): for benchmarks that compare the two.
+     */
+    public static Enforcer loadDetached(Path folder, boolean audit, boolean ruleCache, boolean directTables) {
         requireBpffs();
         if (Files.exists(folder)) {
             throw new IllegalStateException(folder + " exists: a detached enforcer starts from empty tables");
@@ -570,6 +578,7 @@ public final class Enforcer implements AutoCloseable {
         BpfObject object;
         try (OpenObject open = OpenObject.openResource(OBJECT, folder)) {
             open.setConstant("enf_rule_cache_off", !ruleCache);
+            open.setConstant("enf_dir_off", !directTables);
             object = open.load();
         } catch (RuntimeException e) {
             removeFolder(folder);

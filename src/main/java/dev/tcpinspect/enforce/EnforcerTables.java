@@ -27,7 +27,8 @@ import java.util.OptionalLong;
 public final class EnforcerTables {
     public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
             "enf_live_v4", "enf_live_v6", "enf_ports", "enf_served_on", "enf_sources", "enf_conns", "enf_counted",
-            "enf_stats", "enf_hits", "enf_port_syn", "enf_known", "enf_firsts", "enf_misfits", "enf_names");
+            "enf_stats", "enf_hits", "enf_port_syn", "enf_known", "enf_firsts", "enf_misfits", "enf_names",
+            "enf_dir_v4_on", "enf_dir_v4_top", "enf_dir_v4_mid", "enf_dir_v4_low", "enf_dir_v4_rules");
     /** Most address-bound service ports a policy may have (enf_served_on's size). */
     public static final int MAX_SERVED_ON = 16384;
     /** How many rules of a generation (or live) have a hit counter of their own; the rest share the last. */
@@ -244,6 +245,7 @@ public final class EnforcerTables {
         for (PrefixRule r : resolved) {
             writePrefix(next, r);
         }
+        writeDirect(next, resolved.stream().filter(r -> !r.prefix().ipv6()).toList());
         clearNames(next * Layouts.RULE_SLOTS, Layouts.RULE_SLOTS);
         for (PrefixRule r : numbered) {
             String name = policy.names().get(r.prefix());
@@ -442,15 +444,82 @@ public final class EnforcerTables {
     private void writePrefix(int gen, PrefixRule r) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment value = a.allocate(Layouts.RULE);
-            value.set(JAVA_INT, 0, r.id());
-            value.set(JAVA_SHORT, 4, (short) r.decides().value);
-            value.set(JAVA_SHORT, 6, (short) r.listed().value);
-            value.set(JAVA_LONG, 8, r.expiresNs());
-            value.set(JAVA_INT, 16, r.ownId());
-            value.set(JAVA_INT, 20, r.prefix().prefixLength());
-            value.set(JAVA_INT, 24, r.countId());
-            value.set(JAVA_INT, 28, r.mark());
+            setRule(value, r);
             map(prefixMap(r.prefix().ipv6(), gen)).update(prefixKey(a, gen, r.prefix()), value, BpfMap.ANY);
+        }
+    }
+
+    /** A rule as struct enf_rule. */
+    private static void setRule(MemorySegment value, PrefixRule r) {
+        value.set(JAVA_INT, 0, r.id());
+        value.set(JAVA_SHORT, 4, (short) r.decides().value);
+        value.set(JAVA_SHORT, 6, (short) r.listed().value);
+        value.set(JAVA_LONG, 8, r.expiresNs());
+        value.set(JAVA_INT, 16, r.ownId());
+        value.set(JAVA_INT, 20, r.prefix().prefixLength());
+        value.set(JAVA_INT, 24, r.countId());
+        value.set(JAVA_INT, 28, r.mark());
+    }
+
+    /**
+     * A generation's IPv4 rules again as direct tables (Ipv4DirectTables), switched on for it once
+     * written whole; off (the trie judges) while they are written and when they do not fit.
+     */
+    private void writeDirect(int gen, List<PrefixRule> v4) {
+        BpfMap mid = map("enf_dir_v4_mid");
+        BpfMap low = map("enf_dir_v4_low");
+        BpfMap rules = map("enf_dir_v4_rules");
+        int midRoom = mid.maxEntries() / 2 / 256;
+        int lowRoom = low.maxEntries() / 2 / 256;
+        int rulesRoom = rules.maxEntries() / 2;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocateFrom(JAVA_INT, gen);
+            map("enf_dir_v4_on").update(key, a.allocateFrom(JAVA_INT, 0), BpfMap.ANY);
+            Optional<Ipv4DirectTables> built = Ipv4DirectTables.build(v4, midRoom, lowRoom, rulesRoom);
+            if (built.isEmpty()) {
+                return;
+            }
+            Ipv4DirectTables t = built.get();
+            writeInts(map("enf_dir_v4_top"), gen * 65536, t.top(), 65536);
+            writeInts(mid, gen * midRoom * 256, t.mid(), t.midChunks() * 256);
+            writeInts(low, gen * lowRoom * 256, t.low(), t.lowChunks() * 256);
+            int n = t.rules().size();
+            if (n > 0) {
+                long size = Layouts.RULE.byteSize();
+                MemorySegment keys = a.allocate(JAVA_INT, n);
+                MemorySegment values = a.allocate(size * n, 8);
+                for (int i = 0; i < n; i++) {
+                    keys.setAtIndex(JAVA_INT, i, gen * rulesRoom + i);
+                    setRule(values.asSlice(i * size, size), t.rules().get(i));
+                }
+                rules.updateBatch(keys, values, n, BpfMap.ANY);
+            }
+            map("enf_dir_v4_on").update(key, a.allocateFrom(JAVA_INT, 1), BpfMap.ANY);
+        }
+    }
+
+    /** Whether the running generation's IPv4 prefixes are judged by the direct tables (else by the trie alone). */
+    boolean ipv4Direct() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment on = a.allocate(JAVA_INT);
+            return map("enf_dir_v4_on").lookup(a.allocateFrom(JAVA_INT, config().activeGen()), on)
+                    && on.get(JAVA_INT, 0) != 0;
+        }
+    }
+
+    /** Entries first .. first + count of an array of __u32 from values[0 .. count). */
+    private static void writeInts(BpfMap array, int first, int[] values, int count) {
+        if (count == 0) {
+            return;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment keys = a.allocate(JAVA_INT, count);
+            MemorySegment vals = a.allocate(JAVA_INT, count);
+            for (int i = 0; i < count; i++) {
+                keys.setAtIndex(JAVA_INT, i, first + i);
+                vals.setAtIndex(JAVA_INT, i, values[i]);
+            }
+            array.updateBatch(keys, vals, count, BpfMap.ANY);
         }
     }
 

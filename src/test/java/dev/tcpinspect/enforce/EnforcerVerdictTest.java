@@ -1,6 +1,7 @@
 package dev.tcpinspect.enforce;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tcpinspect.ebpf.Pins;
 import dev.tcpinspect.policy.Cidr;
@@ -11,6 +12,8 @@ import java.io.StringReader;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The enforcer's judgement, packet by packet, with BPF_PROG_TEST_RUN on the real XDP program and its
@@ -93,6 +96,72 @@ class EnforcerVerdictTest {
             assertEquals(DROP, judge(syn4("10.9.2.1", 80)));
         }
         assertEquals(PASS, judge(syn6("2001:db8::9", 80)));
+    }
+
+    /**
+     * IPv4 sources are judged by direct tables where the policy fits them, by the trie where it does
+     * not: both judge as the policy means (an allow covering the source wins, else a deny covering it
+     * drops), for nested prefixes of every length, each prefix's edges and the addresses just past them.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void nestedIpv4PrefixesJudgeAsThePolicyMeansByTheDirectTablesOrTheTrie(boolean fits) {
+        java.util.Random random = new java.util.Random(fits ? 7 : 8);
+        java.util.Set<Cidr> deny = new java.util.LinkedHashSet<>();
+        java.util.Set<Cidr> allow = new java.util.LinkedHashSet<>();
+        while (deny.size() + allow.size() < 1500) {
+            // allows deep and few, so that most of the denied space stays denied
+            boolean allowing = random.nextInt(6) == 0;
+            int length = allowing ? 20 + random.nextInt(13) : 9 + random.nextInt(24);
+            int address = 0x0A000000 | random.nextInt() >>> (8 + random.nextInt(12));
+            Cidr prefix = new Cidr(new Cidr(java.nio.ByteBuffer.allocate(4).putInt(address).array(), length).network(), length);
+            (allowing ? allow : deny).add(prefix);
+        }
+        if (!fits) { // hosts in 1,100 /16s: more than the direct tables' 1,024 chunks of /16s
+            for (int i = 0; i < 1100; i++) {
+                deny.add(Cidr.parse((100 + i / 256) + "." + i % 256 + ".0.1/32"));
+            }
+        }
+        enforcer("deny: " + quoted(deny) + "\nallow: " + quoted(allow) + "\n", false);
+        assertEquals(fits, enforcer.tables().ipv4Direct(), "the policy fits the direct tables");
+        java.util.List<Integer> sources = new java.util.ArrayList<>();
+        for (Cidr c : deny.size() > 600 ? new java.util.ArrayList<>(deny).subList(0, 600) : deny) {
+            addEdges(sources, c);
+        }
+        for (Cidr c : allow) {
+            addEdges(sources, c);
+        }
+        int[] verdicts = new int[3];
+        for (int source : sources) {
+            String from = (source >>> 24) + "." + (source >>> 16 & 0xFF) + "." + (source >>> 8 & 0xFF) + "." + (source & 0xFF);
+            int expected = covers(allow, source) ? PASS : covers(deny, source) ? DROP : PASS;
+            assertEquals(expected, judge(syn4(from, 80)), from);
+            verdicts[expected]++;
+        }
+        assertTrue(verdicts[DROP] > 500 && verdicts[PASS] > 500, "both verdicts judged often: " + verdicts[DROP] + " dropped, "
+                + verdicts[PASS] + " passed");
+    }
+
+    private static String quoted(java.util.Collection<Cidr> prefixes) {
+        return prefixes.stream().map(c -> "\"" + c + "\"").collect(java.util.stream.Collectors.joining(", ", "[", "]"));
+    }
+
+    private static int network(Cidr c) {
+        return java.nio.ByteBuffer.wrap(c.network()).getInt();
+    }
+
+    private static int mask(Cidr c) {
+        return c.prefixLength() == 0 ? 0 : -1 << (32 - c.prefixLength());
+    }
+
+    private static void addEdges(java.util.List<Integer> sources, Cidr c) {
+        int first = network(c);
+        int last = first | ~mask(c);
+        sources.addAll(java.util.List.of(first, last, first - 1, last + 1));
+    }
+
+    private static boolean covers(java.util.Collection<Cidr> prefixes, int address) {
+        return prefixes.stream().anyMatch(c -> (address & mask(c)) == network(c));
     }
 
     @Test
