@@ -76,7 +76,8 @@ class ResetWatchCliTest {
              TcpinspectProcess watch = TcpinspectProcess.start(lab.serverNs(), "watch", "--probe", "reset",
                      "--format", "json")) {
             watch.awaitJson("ready", 30);
-            long before = Cmd.nstat(lab.serverNs(), "TcpExtTCPAbortOnClose");
+            java.util.Map<String, Long> stackBefore = Cmd.nstatAll(lab.serverNs());
+            long before = stackBefore.get("TcpExtTCPAbortOnClose");
             for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                 // Reads one byte of the client's line, then closes: five bytes are left unread.
                 try (ServerSocket server = lab.server().call(() -> {
@@ -99,12 +100,14 @@ class ResetWatchCliTest {
                 }
             }
             Thread.sleep(300);
-            long aborts = Cmd.nstat(lab.serverNs(), "TcpExtTCPAbortOnClose") - before;
+            java.util.Map<String, Long> stackAfter = Cmd.nstatAll(lab.serverNs());
+            long aborts = stackAfter.get("TcpExtTCPAbortOnClose") - before;
             watch.terminate();
             JsonNode summary = watch.awaitJson("summary", 30);
             assertEquals(0, watch.waitFor(30));
 
-            assertEquals(4, aborts, "the kernel counted four closes with unread data");
+            assertEquals(4, aborts, "the kernel counted four closes with unread data; the server's counters that moved: "
+                    + Cmd.nstatMoved(stackBefore, stackAfter) + "; the server sent:\n" + out.describe("tcp.port == 8082"));
             List<JsonNode> events = watch.lines().stream().map(TcpinspectProcess::parse)
                     .filter(n -> n.get("type").asText().equals("reset") && n.get("direction").asText().equals("sent"))
                     .toList();
