@@ -55,6 +55,10 @@ public class PolicyCost {
         for (int port = 8000; port < 8063; port++) {
             services.append(", ").append(port);
         }
+        // Two hosts that differ in their last bit: the IPv6 direct tables' deepest path (a chunk for
+        // every 8 bits from /16 to /120), the worst a source can cost there.
+        deny.add("\"2001:db8:ffff:ffff:ffff:ffff:ffff:fffe/128\"");
+        deny.add("\"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff/128\"");
         String base = "services: [" + services + "]\nfailsafe: [22]\ndeny: [" + String.join(", ", deny) + "]\nallow: ["
                 + String.join(", ", allow) + "]\n";
         Policy plain = PolicyFile.parse("bench.yaml", new StringReader(base));
@@ -68,6 +72,8 @@ public class PolicyCost {
         packets.put("SYN ipv6, no rule, served port", Frame.ipv6().tcpOptions(20).flags(Frame.SYN).dport(443).build());
         packets.put("SYN ipv4, denied source", Frame.ipv4().source(host(denied4)).flags(Frame.SYN).dport(443).build());
         packets.put("SYN ipv6, denied source", Frame.ipv6().source(host(denied6)).flags(Frame.SYN).dport(443).build());
+        packets.put("SYN ipv6, denied, deepest path", Frame.ipv6().source("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+                .flags(Frame.SYN).dport(443).build());
         packets.put("SYN ipv4, port not served", Frame.ipv4().tcpOptions(20).flags(Frame.SYN).dport(9999).build());
         packets.put("data ipv4 (1514 B), no rule", Frame.ipv4().tcpOptions(12).flags(Frame.ACK | Frame.PSH).dport(443)
                 .payload(1448).build());
@@ -75,32 +81,29 @@ public class PolicyCost {
         System.out.printf("BPF_PROG_TEST_RUN, %,d runs per round, median of %d rounds; kernel %s%n", REPEAT, ROUNDS,
                 System.getProperty("os.version"));
         System.out.printf("policy: %,d prefixes (%,d deny, %,d allow; IPv4 and IPv6 alternate), %d service ports, failsafe 22%n%n",
-                PREFIXES, deny.size(), allow.size(), plain.services().size());
+                deny.size() + allow.size(), deny.size(), allow.size(), plain.services().size());
         System.out.printf("%-30s %-34s %9s %9s %12s%n", "tables", "packet", "policy ns", "empty ns", "overhead ns");
         var folder = Pins.BPFFS.resolve("tcpinspect-bench-" + ProcessHandle.current().pid());
         try (Enforcer enforcer = Enforcer.loadDetached(folder, false);
              BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
             Program baseline = empty.program("tcpi_empty_xdp");
             enforcer.tables().apply(plain);
-            run("10,000 prefixes, 64 ports", packets, enforcer.program(), baseline);
+            System.out.printf("(the policy fits the direct tables: IPv4 %s, IPv6 %s)%n", enforcer.tables().direct(false),
+                    enforcer.tables().direct(true));
+            run(String.format("%,d prefixes, 64 ports", deny.size() + allow.size()), packets, enforcer.program(), baseline);
             enforcer.tables().addLive(Cidr.parse("192.0.2.0/24"), RuleKind.DENY, 0);
             run("... and a live entry", packets, enforcer.program(), baseline);
             enforcer.tables().apply(limited);
             run("... and per-source limits", packets, enforcer.program(), baseline);
         }
-        // Every IPv6 run above after the first judges a source the per-CPU rule cache holds; without
-        // the cache each run walks the trie, as a source's first packet does (which also fills its
-        // slot). IPv4 is judged by the direct tables, cache or not; the last rows judge it by the
-        // trie as well, as before the direct tables (and as a policy too big for them is judged).
-        try (Enforcer uncached = Enforcer.loadDetached(folder, false, false);
-             BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
-            uncached.tables().apply(plain);
-            run("10,000 prefixes, no rule cache", packets, uncached.program(), empty.program("tcpi_empty_xdp"));
-        }
+        // Sources are judged by the direct tables, cache or not, when the policy fits them (this one
+        // does). The last rows judge by the tries, as before the direct tables and as a policy too
+        // big for them is judged, without the per-CPU rule cache: each run walks a trie, as a
+        // source's first packet does (which also fills its slot).
         try (Enforcer trie = Enforcer.loadDetached(folder, false, false, false);
              BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o")) {
             trie.tables().apply(plain);
-            run("... nor direct IPv4 tables", packets, trie.program(), empty.program("tcpi_empty_xdp"));
+            run("tries only, no rule cache", packets, trie.program(), empty.program("tcpi_empty_xdp"));
         }
         behind(folder, plain, packets);
     }

@@ -119,7 +119,7 @@ static __always_inline struct enf_rule *enf_rule_of(const struct enf_source_key 
 
 /* The rule cache off: only benchmarks ask, to measure what a source's first packet costs. */
 const volatile bool enf_rule_cache_off = false;
-/* The direct IPv4 tables off (the trie judges): only benchmarks ask, to compare the two. */
+/* The direct tables off (the tries judge): only benchmarks ask, to compare the two. */
 const volatile bool enf_dir_off = false;
 
 /* Whether a generation's IPv4 prefixes are in the direct tables (enforce.h, enf_dir_v4_on). */
@@ -134,31 +134,78 @@ static __always_inline bool enf_dir_v4(__u32 gen)
 static __always_inline struct enf_rule *enf_rule_v4_direct(const __u8 *addr, __u32 gen)
 {
 	__u32 a = ((__u32)addr[0] << 24) | ((__u32)addr[1] << 16) | ((__u32)addr[2] << 8) | addr[3];
-	__u32 i = gen * 65536 + (a >> 16);
-	__u32 *e = bpf_map_lookup_elem(&enf_dir_v4_top, &i);
+	__u32 i = gen * 256 + (a >> 24);
+	struct enf_dir_chunk *c = bpf_map_lookup_elem(&enf_dir_v4_top, &i);
 
-	if (!e)
+	if (!c)
 		return NULL;
-	__u32 v = *e;
+	__u32 v = c->e[(a >> 16) & 0xFF];
 
 	if (v & ENF_DIR_CHUNK) {
-		i = (gen * ENF_DIR_MID_CHUNKS + (v & ~ENF_DIR_CHUNK)) * 256 + ((a >> 8) & 0xFF);
-		e = bpf_map_lookup_elem(&enf_dir_v4_mid, &i);
-		if (!e)
+		i = gen * ENF_DIR_MID_CHUNKS + (v & ~ENF_DIR_CHUNK);
+		c = bpf_map_lookup_elem(&enf_dir_v4_mid, &i);
+		if (!c)
 			return NULL;
-		v = *e;
+		v = c->e[(a >> 8) & 0xFF];
 		if (v & ENF_DIR_CHUNK) {
-			i = (gen * ENF_DIR_LOW_CHUNKS + (v & ~ENF_DIR_CHUNK)) * 256 + (a & 0xFF);
-			e = bpf_map_lookup_elem(&enf_dir_v4_low, &i);
-			if (!e)
+			i = gen * ENF_DIR_LOW_CHUNKS + (v & ~ENF_DIR_CHUNK);
+			c = bpf_map_lookup_elem(&enf_dir_v4_low, &i);
+			if (!c)
 				return NULL;
-			v = *e;
+			v = c->e[a & 0xFF];
 		}
 	}
 	if (!v || v > ENF_DIR_RULES)
 		return NULL;
 	i = gen * ENF_DIR_RULES + v - 1;
 	return bpf_map_lookup_elem(&enf_dir_v4_rules, &i);
+}
+
+/* Whether a generation's IPv6 prefixes are in the direct tables (enforce.h, enf_dir_v6_on). */
+static __always_inline bool enf_dir_v6(__u32 gen)
+{
+	__u32 *on = bpf_map_lookup_elem(&enf_dir_v6_on, &gen);
+
+	return !enf_dir_off && on && *on;
+}
+
+/* The longest rule of one generation that covers an IPv6 source, by the direct tables. */
+static __always_inline struct enf_rule *enf_rule_v6_direct(const __u8 *src, __u32 gen)
+{
+	__u8 addr[16];
+
+	__builtin_memcpy(addr, src, 16);
+	__u32 i = gen * 256 + addr[0];
+	struct enf_dir_chunk *c = bpf_map_lookup_elem(&enf_dir_v6_top, &i);
+
+	if (!c)
+		return NULL;
+	__u32 v = c->e[addr[1]];
+
+#pragma unroll
+	for (int k = 2; k < 16; k++) {
+		if (v & ENF_DIR6_CHUNK) {
+			i = gen * ENF_DIR6_CHUNKS + (v & ENF_DIR6_INDEX);
+			c = bpf_map_lookup_elem(&enf_dir_v6_chunks, &i);
+			v = c ? c->e[addr[k]] : 0; /* never NULL: the chunks Java made are in range */
+		}
+	}
+	if (v & ENF_DIR6_CHUNK)
+		return NULL; /* never: the last chunk's entries are rules */
+	if (v & ENF_DIR6_CHECK) {
+		i = gen * ENF_DIR6_CHECKS + (v & ENF_DIR6_INDEX);
+		struct enf_dir_check *k = bpf_map_lookup_elem(&enf_dir_v6_checks, &i);
+		__u64 w[2];
+
+		if (!k)
+			return NULL;
+		__builtin_memcpy(w, addr, 16);
+		v = (w[0] & k->mask[0]) == k->net[0] && (w[1] & k->mask[1]) == k->net[1] ? k->match : k->other;
+	}
+	if (!v || v > ENF_DIR6_RULES)
+		return NULL;
+	i = gen * ENF_DIR6_RULES + v - 1;
+	return bpf_map_lookup_elem(&enf_dir_v6_rules, &i);
 }
 
 /* enf_rule_of through the per-CPU cache of recent sources (enf_rule_cache). */
@@ -169,6 +216,8 @@ static __always_inline struct enf_rule *enf_rule_cached(const struct enf_source_
 	/* The direct tables cost less than the cache's probe and fill. */
 	if (src->family == FLOW_AF_INET && enf_dir_v4(gen))
 		return enf_rule_v4_direct(src->addr, gen);
+	if (src->family != FLOW_AF_INET && enf_dir_v6(gen))
+		return enf_rule_v6_direct(src->addr, gen);
 	__builtin_memcpy(w, src->addr, 16);
 	__u32 slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ src->family) * 0x9E3779B1u) >> 20; /* 12 bits: 4,096 slots */
 	struct enf_rule_cache_entry *e = bpf_map_lookup_elem(&enf_rule_cache, &slot);

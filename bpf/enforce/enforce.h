@@ -254,6 +254,12 @@ struct {
  * (enf_dir_v4_on 0 for its generation); the trie is always written, for `policy show` and IPv6 alike.
  */
 #define ENF_DIR_CHUNK 0x80000000u
+
+/* 256 entries of a direct table: one array element each, so that 4-byte entries take no 8-byte slots. */
+struct enf_dir_chunk {
+	__u32 e[256];
+};
+SHARED_WITH_JAVA(struct enf_dir_chunk, enf_dir_chunk);
 #define ENF_DIR_MID_CHUNKS 1024 /* a generation's /16s that hold longer prefixes */
 #define ENF_DIR_LOW_CHUNKS 2048 /* a generation's /24s that hold longer prefixes */
 #define ENF_DIR_RULES 16384     /* a generation's IPv4 prefixes */
@@ -268,25 +274,25 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * 65536);
+	__uint(max_entries, 2 * 256);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct enf_dir_chunk);
 	ENF_PINNED;
 } enf_dir_v4_top SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR_MID_CHUNKS * 256);
+	__uint(max_entries, 2 * ENF_DIR_MID_CHUNKS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct enf_dir_chunk);
 	ENF_PINNED;
 } enf_dir_v4_mid SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR_LOW_CHUNKS * 256);
+	__uint(max_entries, 2 * ENF_DIR_LOW_CHUNKS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct enf_dir_chunk);
 	ENF_PINNED;
 } enf_dir_v4_low SEC(".maps");
 
@@ -297,6 +303,71 @@ struct {
 	__type(value, struct enf_rule);
 	ENF_PINNED;
 } enf_dir_v4_rules SEC(".maps");
+
+/*
+ * A generation's IPv6 prefixes again, as a multibit trie built in Java (Ipv6DirectTables): an entry
+ * per /16 (top), then chunks of 256 entries, one per 8 bits, for regions that hold two or more longer
+ * prefixes; a region that holds one is a check (that prefix's rule if the address is in it, else the
+ * region's). An entry is 0 (no prefix), ENF_DIR6_CHUNK | chunk, ENF_DIR6_CHECK | check, or the index
+ * + 1 of its rule in enf_dir_v6_rules. Random prefixes part ways soon, so most regions end in a
+ * check a few chunks down, where a trie walks a path per nested or branching prefix. A policy
+ * beyond the tables keeps the trie (enf_dir_v6_on 0).
+ */
+#define ENF_DIR6_CHUNK 0x40000000u
+#define ENF_DIR6_CHECK 0x80000000u
+#define ENF_DIR6_INDEX 0x3FFFFFFFu
+#define ENF_DIR6_CHUNKS 2048 /* a generation's chunks of 256 */
+#define ENF_DIR6_CHECKS 16384
+#define ENF_DIR6_RULES 16384
+
+/* The one prefix in a region: the address's raw bytes masked and compared as two words. */
+struct enf_dir_check {
+	__u64 net[2];  /* the prefix's network, raw bytes */
+	__u64 mask[2]; /* its mask, raw bytes */
+	__u32 match;   /* an entry (rule index + 1): the address is in the prefix */
+	__u32 other;   /* an entry (rule index + 1, or 0): it is not */
+};
+SHARED_WITH_JAVA(struct enf_dir_check, enf_dir_check);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+	ENF_PINNED;
+} enf_dir_v6_on SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 256);
+	__type(key, __u32);
+	__type(value, struct enf_dir_chunk);
+	ENF_PINNED;
+} enf_dir_v6_top SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_DIR6_CHUNKS);
+	__type(key, __u32);
+	__type(value, struct enf_dir_chunk);
+	ENF_PINNED;
+} enf_dir_v6_chunks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_DIR6_CHECKS);
+	__type(key, __u32);
+	__type(value, struct enf_dir_check);
+	ENF_PINNED;
+} enf_dir_v6_checks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_DIR6_RULES);
+	__type(key, __u32);
+	__type(value, struct enf_rule);
+	ENF_PINNED;
+} enf_dir_v6_rules SEC(".maps");
 
 /* Entries added live (generation byte ENF_LIVE), apart, so that keeping them walks only them. */
 struct {

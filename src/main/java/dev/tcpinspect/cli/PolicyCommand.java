@@ -253,6 +253,7 @@ final class PolicyCommand implements Runnable {
                 out.printf("allow        %s%n", prefixes(rules, RuleKind.ALLOW, names, all));
                 out.printf("count        %s%n", prefixes(rules, RuleKind.COUNT, names, all));
                 out.printf("mark         %s%n", prefixes(rules, RuleKind.MARK, names, all));
+                out.printf("lookup       %s%n", lookup(tables));
                 out.printf("per source   %s%n", s.connLimit() == 0 && s.newPerSecond().isEmpty() ? "no limit"
                         : (s.connLimit() == 0 ? "" : s.connLimit() + " connections at once")
                                 + (s.connLimit() != 0 && s.newPerSecond().isPresent() ? ", " : "")
@@ -268,6 +269,15 @@ final class PolicyCommand implements Runnable {
                                 : " (" + Duration.ofNanos(r.expiresNs() - now).toSeconds() + "s left)")).toList()));
             }
             return 0;
+        }
+
+        /** How sources are looked up: by the direct tables, or by the tries where the policy needs more than they hold. */
+        private static String lookup(EnforcerTables tables) {
+            boolean v4 = tables.direct(false);
+            boolean v6 = tables.direct(true);
+            return (v4 ? "IPv4 direct" : "IPv4 trie") + ", " + (v6 ? "IPv6 direct" : "IPv6 trie")
+                    + (v4 && v6 ? "" : " (the policy needs more than the direct tables hold: a source's first packet"
+                            + " walks the trie, README \"How a packet is judged\")");
         }
 
         private static String orNone(String s) {

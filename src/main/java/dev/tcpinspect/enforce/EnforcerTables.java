@@ -28,7 +28,8 @@ public final class EnforcerTables {
     public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
             "enf_live_v4", "enf_live_v6", "enf_ports", "enf_served_on", "enf_sources", "enf_conns", "enf_counted",
             "enf_stats", "enf_hits", "enf_port_syn", "enf_known", "enf_firsts", "enf_misfits", "enf_names",
-            "enf_dir_v4_on", "enf_dir_v4_top", "enf_dir_v4_mid", "enf_dir_v4_low", "enf_dir_v4_rules");
+            "enf_dir_v4_on", "enf_dir_v4_top", "enf_dir_v4_mid", "enf_dir_v4_low", "enf_dir_v4_rules",
+            "enf_dir_v6_on", "enf_dir_v6_top", "enf_dir_v6_chunks", "enf_dir_v6_checks", "enf_dir_v6_rules");
     /** Most address-bound service ports a policy may have (enf_served_on's size). */
     public static final int MAX_SERVED_ON = 16384;
     /** How many rules of a generation (or live) have a hit counter of their own; the rest share the last. */
@@ -246,6 +247,7 @@ public final class EnforcerTables {
             writePrefix(next, r);
         }
         writeDirect(next, resolved.stream().filter(r -> !r.prefix().ipv6()).toList());
+        writeDirectV6(next, resolved.stream().filter(r -> r.prefix().ipv6()).toList());
         clearNames(next * Layouts.RULE_SLOTS, Layouts.RULE_SLOTS);
         for (PrefixRule r : numbered) {
             String name = policy.names().get(r.prefix());
@@ -469,8 +471,8 @@ public final class EnforcerTables {
         BpfMap mid = map("enf_dir_v4_mid");
         BpfMap low = map("enf_dir_v4_low");
         BpfMap rules = map("enf_dir_v4_rules");
-        int midRoom = mid.maxEntries() / 2 / 256;
-        int lowRoom = low.maxEntries() / 2 / 256;
+        int midRoom = mid.maxEntries() / 2;
+        int lowRoom = low.maxEntries() / 2;
         int rulesRoom = rules.maxEntries() / 2;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key = a.allocateFrom(JAVA_INT, gen);
@@ -480,46 +482,99 @@ public final class EnforcerTables {
                 return;
             }
             Ipv4DirectTables t = built.get();
-            writeInts(map("enf_dir_v4_top"), gen * 65536, t.top(), 65536);
-            writeInts(mid, gen * midRoom * 256, t.mid(), t.midChunks() * 256);
-            writeInts(low, gen * lowRoom * 256, t.low(), t.lowChunks() * 256);
-            int n = t.rules().size();
-            if (n > 0) {
-                long size = Layouts.RULE.byteSize();
-                MemorySegment keys = a.allocate(JAVA_INT, n);
-                MemorySegment values = a.allocate(size * n, 8);
-                for (int i = 0; i < n; i++) {
-                    keys.setAtIndex(JAVA_INT, i, gen * rulesRoom + i);
-                    setRule(values.asSlice(i * size, size), t.rules().get(i));
-                }
-                rules.updateBatch(keys, values, n, BpfMap.ANY);
-            }
+            writeChunks(map("enf_dir_v4_top"), gen * 256, t.top(), 256);
+            writeChunks(mid, gen * midRoom, t.mid(), t.midChunks());
+            writeChunks(low, gen * lowRoom, t.low(), t.lowChunks());
+            writeRules(rules, gen * rulesRoom, t.rules());
             map("enf_dir_v4_on").update(key, a.allocateFrom(JAVA_INT, 1), BpfMap.ANY);
         }
     }
 
-    /** Whether the running generation's IPv4 prefixes are judged by the direct tables (else by the trie alone). */
-    boolean ipv4Direct() {
+    /** IPv6's as {@link #writeDirect} does IPv4's (Ipv6DirectTables). */
+    private void writeDirectV6(int gen, List<PrefixRule> v6) {
+        BpfMap chunks = map("enf_dir_v6_chunks");
+        BpfMap checks = map("enf_dir_v6_checks");
+        BpfMap rules = map("enf_dir_v6_rules");
+        int chunkRoom = chunks.maxEntries() / 2;
+        int checkRoom = checks.maxEntries() / 2;
+        int rulesRoom = rules.maxEntries() / 2;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment key = a.allocateFrom(JAVA_INT, gen);
+            map("enf_dir_v6_on").update(key, a.allocateFrom(JAVA_INT, 0), BpfMap.ANY);
+            Optional<Ipv6DirectTables> built = Ipv6DirectTables.build(v6, chunkRoom, checkRoom, rulesRoom);
+            if (built.isEmpty()) {
+                return;
+            }
+            Ipv6DirectTables t = built.get();
+            writeChunks(map("enf_dir_v6_top"), gen * 256, t.top(), 256);
+            writeChunks(chunks, gen * chunkRoom, t.chunks(), t.chunkCount());
+            int n = t.checks().size();
+            if (n > 0) {
+                long size = Layouts.DIR_CHECK.byteSize();
+                MemorySegment keys = a.allocate(JAVA_INT, n);
+                MemorySegment values = a.allocate(size * n, 8);
+                for (int i = 0; i < n; i++) {
+                    Ipv6DirectTables.Check c = t.checks().get(i);
+                    MemorySegment v = values.asSlice(i * size, size);
+                    byte[] mask = new byte[16];
+                    for (int bit = 0; bit < c.prefixLength(); bit++) {
+                        mask[bit / 8] |= (byte) (0x80 >>> (bit % 8));
+                    }
+                    for (int b = 0; b < 16; b++) {
+                        v.set(JAVA_BYTE, b, (byte) (c.network()[b] & mask[b])); // net: raw bytes, as the kernel loads them
+                        v.set(JAVA_BYTE, 16 + b, mask[b]);
+                    }
+                    v.set(JAVA_INT, 32, c.match());
+                    v.set(JAVA_INT, 36, c.other());
+                    keys.setAtIndex(JAVA_INT, i, gen * checkRoom + i);
+                }
+                checks.updateBatch(keys, values, n, BpfMap.ANY);
+            }
+            writeRules(rules, gen * rulesRoom, t.rules());
+            map("enf_dir_v6_on").update(key, a.allocateFrom(JAVA_INT, 1), BpfMap.ANY);
+        }
+    }
+
+    /** Rules into an array of struct enf_rule from index first on. */
+    private static void writeRules(BpfMap array, int first, List<PrefixRule> rules) {
+        int n = rules.size();
+        if (n == 0) {
+            return;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            long size = Layouts.RULE.byteSize();
+            MemorySegment keys = a.allocate(JAVA_INT, n);
+            MemorySegment values = a.allocate(size * n, 8);
+            for (int i = 0; i < n; i++) {
+                keys.setAtIndex(JAVA_INT, i, first + i);
+                setRule(values.asSlice(i * size, size), rules.get(i));
+            }
+            array.updateBatch(keys, values, n, BpfMap.ANY);
+        }
+    }
+
+    /** Whether the running generation's prefixes of a family are judged by the direct tables (else by the trie alone). */
+    public boolean direct(boolean ipv6) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment on = a.allocate(JAVA_INT);
-            return map("enf_dir_v4_on").lookup(a.allocateFrom(JAVA_INT, config().activeGen()), on)
+            return map(ipv6 ? "enf_dir_v6_on" : "enf_dir_v4_on").lookup(a.allocateFrom(JAVA_INT, config().activeGen()), on)
                     && on.get(JAVA_INT, 0) != 0;
         }
     }
 
-    /** Entries first .. first + count of an array of __u32 from values[0 .. count). */
-    private static void writeInts(BpfMap array, int first, int[] values, int count) {
+    /** Elements first .. first + count of an array of struct enf_dir_chunk from values[0 .. 256 x count). */
+    private static void writeChunks(BpfMap array, int first, int[] values, int count) {
         if (count == 0) {
             return;
         }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment keys = a.allocate(JAVA_INT, count);
-            MemorySegment vals = a.allocate(JAVA_INT, count);
-            for (int i = 0; i < count; i++) {
-                keys.setAtIndex(JAVA_INT, i, first + i);
-                vals.setAtIndex(JAVA_INT, i, values[i]);
+            MemorySegment chunks = a.allocate(Layouts.DIR_CHUNK, count);
+            for (int c = 0; c < count; c++) {
+                keys.setAtIndex(JAVA_INT, c, first + c);
             }
-            array.updateBatch(keys, vals, count, BpfMap.ANY);
+            MemorySegment.copy(values, 0, chunks, JAVA_INT, 0, 256 * count);
+            array.updateBatch(keys, chunks, count, BpfMap.ANY);
         }
     }
 

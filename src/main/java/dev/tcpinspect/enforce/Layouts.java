@@ -50,6 +50,11 @@ final class Layouts {
             JAVA_INT.withName("id"), JAVA_SHORT.withName("kind"), JAVA_SHORT.withName("listed"),
             JAVA_LONG.withName("expires_ns"), JAVA_INT.withName("own_id"), JAVA_INT.withName("prefixlen"), JAVA_INT.withName("count_id"),
             JAVA_INT.withName("mark")).withName("enf_rule");
+    static final StructLayout DIR_CHUNK = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(256, JAVA_INT).withName("e")).withName("enf_dir_chunk");
+    static final StructLayout DIR_CHECK = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(2, JAVA_LONG).withName("net"), MemoryLayout.sequenceLayout(2, JAVA_LONG).withName("mask"),
+            JAVA_INT.withName("match"), JAVA_INT.withName("other")).withName("enf_dir_check");
     static final StructLayout SETTINGS = MemoryLayout.structLayout(
             JAVA_INT.withName("default_deny"), JAVA_INT.withName("service_filter"), JAVA_INT.withName("conn_limit"),
             JAVA_INT.withName("pad"), JAVA_LONG.withName("new_interval_ns"), JAVA_LONG.withName("new_burst_ns"),
@@ -88,7 +93,7 @@ final class Layouts {
     }
 
     static final List<StructLayout> STRUCTS = List.of(KEY_V4, KEY_V6, RULE, SETTINGS, CONFIG, SERVICE_KEY, SOURCE_KEY,
-            SOURCE, FLOW_KEY, FIRST, META, CAPTURE_RECORD);
+            SOURCE, FLOW_KEY, FIRST, META, CAPTURE_RECORD, DIR_CHUNK, DIR_CHECK);
 
     /** enum enf_stat, in order. */
     static final List<String> STATS = java.util.Arrays.stream(EnforceStat.values()).map(Enum::name).toList();

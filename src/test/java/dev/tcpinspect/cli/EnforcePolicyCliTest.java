@@ -55,6 +55,7 @@ class EnforcePolicyCliTest extends EnforcerLab {
             String show = policyCommand("show").ok().out();
             assertTrue(show.contains("deny         198.18.0.0/15, fd00:7c1::/32"), show);
             assertTrue(show.contains("allow        198.18.0.0/24, fd00:7c1::/64"), show);
+            assertTrue(show.contains("lookup       IPv4 direct, IPv6 direct\n"), show);
         }
     }
 

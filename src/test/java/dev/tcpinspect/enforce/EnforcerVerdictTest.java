@@ -123,7 +123,7 @@ class EnforcerVerdictTest {
             }
         }
         enforcer("deny: " + quoted(deny) + "\nallow: " + quoted(allow) + "\n", false);
-        assertEquals(fits, enforcer.tables().ipv4Direct(), "the policy fits the direct tables");
+        assertEquals(fits, enforcer.tables().direct(false), "the policy fits the direct tables");
         java.util.List<Integer> sources = new java.util.ArrayList<>();
         for (Cidr c : deny.size() > 600 ? new java.util.ArrayList<>(deny).subList(0, 600) : deny) {
             addEdges(sources, c);
@@ -140,6 +140,73 @@ class EnforcerVerdictTest {
         }
         assertTrue(verdicts[DROP] > 500 && verdicts[PASS] > 500, "both verdicts judged often: " + verdicts[DROP] + " dropped, "
                 + verdicts[PASS] + " passed");
+    }
+
+    /** The same for IPv6, by its own direct tables (a multibit trie with checks) or the trie. */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void nestedIpv6PrefixesJudgeAsThePolicyMeansByTheDirectTablesOrTheTrie(boolean fits) throws Exception {
+        java.util.Random random = new java.util.Random(fits ? 9 : 10);
+        java.math.BigInteger home = new java.math.BigInteger("20010db8", 16).shiftLeft(96);
+        java.util.Set<Cidr> deny = new java.util.LinkedHashSet<>();
+        java.util.Set<Cidr> allow = new java.util.LinkedHashSet<>();
+        while (deny.size() + allow.size() < 1500) {
+            boolean allowing = random.nextInt(6) == 0;
+            int length = allowing ? 64 + random.nextInt(65) : 33 + random.nextInt(96);
+            java.math.BigInteger address = home.xor(new java.math.BigInteger(96, random).shiftRight(random.nextInt(40)));
+            Cidr prefix = new Cidr(new Cidr(bytes16(address), length).network(), length);
+            (allowing ? allow : deny).add(prefix);
+        }
+        if (!fits) { // 200 pairs of hosts, each pair in a /32 of its own: a chain of 13 chunks each, past the tables' 2,048
+            for (int i = 0; i < 200; i++) {
+                deny.add(Cidr.parse("2001:" + Integer.toHexString(0x1000 + i) + "::1/128"));
+                deny.add(Cidr.parse("2001:" + Integer.toHexString(0x1000 + i) + "::2/128"));
+            }
+        }
+        enforcer("deny: " + quoted(deny) + "\nallow: " + quoted(allow) + "\n", false);
+        assertEquals(fits, enforcer.tables().direct(true), "the policy fits the direct tables");
+        java.util.List<java.math.BigInteger> sources = new java.util.ArrayList<>();
+        for (Cidr c : new java.util.ArrayList<>(deny).subList(0, 600)) {
+            addEdges6(sources, c);
+        }
+        for (Cidr c : allow) {
+            addEdges6(sources, c);
+        }
+        int[] verdicts = new int[3];
+        for (java.math.BigInteger source : sources) {
+            byte[] a = bytes16(source);
+            String from = java.net.InetAddress.getByAddress(a).getHostAddress();
+            int expected = covers6(allow, source) ? PASS : covers6(deny, source) ? DROP : PASS;
+            assertEquals(expected, judge(syn6(from, 80)), from);
+            verdicts[expected]++;
+        }
+        assertTrue(verdicts[DROP] > 500 && verdicts[PASS] > 500, "both verdicts judged often: " + verdicts[DROP] + " dropped, "
+                + verdicts[PASS] + " passed");
+    }
+
+    private static final java.math.BigInteger ALL6 = java.math.BigInteger.ONE.shiftLeft(128).subtract(java.math.BigInteger.ONE);
+
+    private static byte[] bytes16(java.math.BigInteger address) {
+        byte[] raw = address.and(ALL6).toByteArray();
+        byte[] out = new byte[16];
+        int copy = Math.min(16, raw.length);
+        System.arraycopy(raw, raw.length - copy, out, 16 - copy, copy);
+        return out;
+    }
+
+    private static java.math.BigInteger mask6(Cidr c) {
+        return ALL6.xor(java.math.BigInteger.ONE.shiftLeft(128 - c.prefixLength()).subtract(java.math.BigInteger.ONE));
+    }
+
+    private static void addEdges6(java.util.List<java.math.BigInteger> sources, Cidr c) {
+        java.math.BigInteger first = new java.math.BigInteger(1, c.network());
+        java.math.BigInteger last = first.or(ALL6.xor(mask6(c)));
+        sources.addAll(java.util.List.of(first, last, first.subtract(java.math.BigInteger.ONE).and(ALL6),
+                last.add(java.math.BigInteger.ONE).and(ALL6)));
+    }
+
+    private static boolean covers6(java.util.Collection<Cidr> prefixes, java.math.BigInteger address) {
+        return prefixes.stream().anyMatch(c -> address.and(mask6(c)).equals(new java.math.BigInteger(1, c.network())));
     }
 
     private static String quoted(java.util.Collection<Cidr> prefixes) {

@@ -1,0 +1,147 @@
+package dev.tcpinspect.enforce;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A generation's IPv6 prefix rules as the enforcer's multibit trie (bpf/enforce/enforce.h,
+ * enf_dir_v6_*): an entry per /16 (top), then a chunk of 256 entries for each 8 bits further into a
+ * region that holds two or more longer prefixes. A region that holds exactly one longer prefix ends
+ * in a {@link Check}: that prefix's rule for an address inside it, the region's own otherwise. An
+ * entry is 0 (no prefix covers it), {@link #CHUNK} | chunk, {@link #CHECK} | check, or the index + 1
+ * of its longest prefix in {@link #rules}.
+ *
+ * @param top 65,536 entries
+ * @param chunks chunkCount x 256 entries
+ * @param checks the checks, by index
+ * @param rules the rules the entries name, shortest prefixes first
+ */
+record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> checks, List<PrefixRule> rules) {
+    static final int CHUNK = 0x4000_0000;
+    static final int CHECK = 0x8000_0000;
+    static final int INDEX = 0x3FFF_FFFF;
+
+    /** The one longer prefix of a region: match if the address is in it, else other (entries: rule index + 1, or 0). */
+    record Check(byte[] network, int prefixLength, int match, int other) {
+        boolean contains(byte[] address) {
+            for (int bit = 0; bit < prefixLength; bit += 8) {
+                int bits = Math.min(8, prefixLength - bit);
+                int mask = (0xFF << (8 - bits)) & 0xFF;
+                if ((address[bit / 8] & mask) != (network[bit / 8] & mask)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** The tables of these IPv6 rules (resolved); empty when they need more than the kernel's tables hold. */
+    static Optional<Ipv6DirectTables> build(List<PrefixRule> v6, int maxChunks, int maxChecks, int maxRules) {
+        if (v6.size() > maxRules) {
+            return Optional.empty();
+        }
+        List<PrefixRule> sorted = new ArrayList<>(v6);
+        sorted.sort(Comparator.comparingInt(r -> r.prefix().prefixLength()));
+        Builder b = new Builder(sorted, maxChunks, maxChecks);
+        int[] top = new int[65536];
+        Map<Integer, List<Integer>> inside = new LinkedHashMap<>();
+        for (int r = 0; r < sorted.size(); r++) {
+            var prefix = sorted.get(r).prefix();
+            if (!prefix.ipv6()) {
+                throw new IllegalArgumentException("not an IPv6 prefix: " + prefix);
+            }
+            byte[] n = prefix.network();
+            int t = (n[0] & 0xFF) << 8 | (n[1] & 0xFF);
+            if (prefix.prefixLength() <= 16) {
+                Arrays.fill(top, t, t + (1 << (16 - prefix.prefixLength())), r + 1);
+            } else {
+                inside.computeIfAbsent(t, k -> new ArrayList<>()).add(r);
+            }
+        }
+        for (var e : inside.entrySet()) {
+            int entry = b.region(top[e.getKey()], e.getValue(), 16);
+            if (entry == -1) {
+                return Optional.empty();
+            }
+            top[e.getKey()] = entry;
+        }
+        return Optional.of(new Ipv6DirectTables(top, Arrays.copyOf(b.chunks, b.chunkCount * 256), b.chunkCount,
+                List.copyOf(b.checks), List.copyOf(sorted)));
+    }
+
+    private static final class Builder {
+        final List<PrefixRule> rules;
+        final int maxChunks;
+        final int maxChecks;
+        int[] chunks = new int[256 * 16];
+        int chunkCount;
+        final List<Check> checks = new ArrayList<>();
+
+        Builder(List<PrefixRule> rules, int maxChunks, int maxChecks) {
+            this.rules = rules;
+            this.maxChunks = maxChunks;
+            this.maxChecks = maxChecks;
+        }
+
+        /**
+         * The entry for a region bits long whose own rule is cover and that holds the given rules
+         * (indexes into rules, shortest first, every one longer than bits); -1 when out of room.
+         */
+        int region(int cover, List<Integer> held, int bits) {
+            if (held.size() == 1) {
+                if (checks.size() == maxChecks) {
+                    return -1;
+                }
+                int r = held.getFirst();
+                var p = rules.get(r).prefix();
+                checks.add(new Check(p.network(), p.prefixLength(), r + 1, cover));
+                return CHECK | (checks.size() - 1);
+            }
+            if (chunkCount == maxChunks) {
+                return -1;
+            }
+            int chunk = chunkCount++;
+            if (chunks.length < chunkCount * 256) {
+                chunks = Arrays.copyOf(chunks, chunks.length * 2);
+            }
+            int base = chunk * 256;
+            Arrays.fill(chunks, base, base + 256, cover);
+            Map<Integer, List<Integer>> deeper = new LinkedHashMap<>();
+            for (int r : held) { // shortest first: a longer prefix paints over the shorter ones around it
+                var p = rules.get(r).prefix();
+                int slot = p.network()[bits / 8] & 0xFF;
+                if (p.prefixLength() <= bits + 8) {
+                    Arrays.fill(chunks, base + slot, base + slot + (1 << (bits + 8 - p.prefixLength())), r + 1);
+                } else {
+                    deeper.computeIfAbsent(slot, k -> new ArrayList<>()).add(r);
+                }
+            }
+            for (var e : deeper.entrySet()) {
+                int entry = region(chunks[base + e.getKey()], e.getValue(), bits + 8);
+                if (entry == -1) {
+                    return -1;
+                }
+                chunks[base + e.getKey()] = entry;
+            }
+            return CHUNK | chunk;
+        }
+    }
+
+    /** The rule the kernel's reading of these tables finds for an address (bpf/enforce.bpf.c, enf_rule_v6_direct). */
+    Optional<PrefixRule> lookup(byte[] address) {
+        int v = top[(address[0] & 0xFF) << 8 | (address[1] & 0xFF)];
+        for (int k = 2; k < 16 && (v & CHUNK) != 0; k++) {
+            v = chunks[(v & INDEX) * 256 + (address[k] & 0xFF)];
+        }
+        if ((v & CHECK) != 0) {
+            Check c = checks.get(v & INDEX);
+            v = c.contains(address) ? c.match() : c.other();
+        }
+        return v == 0 ? Optional.empty() : Optional.of(rules.get(v - 1));
+    }
+}
