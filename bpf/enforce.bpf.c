@@ -122,12 +122,16 @@ const volatile bool enf_rule_cache_off = false;
 /* The direct tables off (the tries judge): only benchmarks ask, to compare the two. */
 const volatile bool enf_dir_off = false;
 
-/* Whether a generation's IPv4 prefixes are in the direct tables (enforce.h, enf_dir_v4_on). */
-static __always_inline bool enf_dir_v4(__u32 gen)
+/*
+ * Whether a generation's IPv4 prefixes are in the direct tables (enforce.h, enf_dir_v4_on): written
+ * under this epoch, so that a policy another version wrote into the tries alone is not judged by the
+ * tables an earlier policy left.
+ */
+static __always_inline bool enf_dir_v4(__u32 gen, __u32 epoch)
 {
 	__u32 *on = bpf_map_lookup_elem(&enf_dir_v4_on, &gen);
 
-	return !enf_dir_off && on && *on;
+	return !enf_dir_off && on && epoch && *on == epoch;
 }
 
 /* The longest rule of one generation that covers an IPv4 source, by the direct tables: at most four array reads. */
@@ -161,12 +165,12 @@ static __always_inline struct enf_rule *enf_rule_v4_direct(const __u8 *addr, __u
 	return bpf_map_lookup_elem(&enf_dir_v4_rules, &i);
 }
 
-/* Whether a generation's IPv6 prefixes are in the direct tables (enforce.h, enf_dir_v6_on). */
-static __always_inline bool enf_dir_v6(__u32 gen)
+/* As enf_dir_v4, for IPv6 (enf_dir_v6_on). */
+static __always_inline bool enf_dir_v6(__u32 gen, __u32 epoch)
 {
 	__u32 *on = bpf_map_lookup_elem(&enf_dir_v6_on, &gen);
 
-	return !enf_dir_off && on && *on;
+	return !enf_dir_off && on && epoch && *on == epoch;
 }
 
 /* The longest rule of one generation that covers an IPv6 source, by the direct tables. */
@@ -214,9 +218,9 @@ static __always_inline struct enf_rule *enf_rule_cached(const struct enf_source_
 	__u32 w[4];
 
 	/* The direct tables cost less than the cache's probe and fill. */
-	if (src->family == FLOW_AF_INET && enf_dir_v4(gen))
+	if (src->family == FLOW_AF_INET && enf_dir_v4(gen, epoch))
 		return enf_rule_v4_direct(src->addr, gen);
-	if (src->family != FLOW_AF_INET && enf_dir_v6(gen))
+	if (src->family != FLOW_AF_INET && enf_dir_v6(gen, epoch))
 		return enf_rule_v6_direct(src->addr, gen);
 	__builtin_memcpy(w, src->addr, 16);
 	__u32 slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ src->family) * 0x9E3779B1u) >> 20; /* 12 bits: 4,096 slots */

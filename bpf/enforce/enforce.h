@@ -250,8 +250,10 @@ struct {
  * and per address inside a /24 that does (low). A denied source's first packet then costs three array
  * reads however deep its prefix lies, where the trie above walks down to it (BENCHMARKS.md). An entry
  * is 0 (no prefix covers it), ENF_DIR_CHUNK | the next table's chunk, or the index + 1 of its longest
- * prefix's rule in enf_dir_v4_rules. A policy too big for them is judged by the trie alone
- * (enf_dir_v4_on 0 for its generation); the trie is always written, for `policy show` and IPv6 alike.
+ * prefix's rule in enf_dir_v4_rules. enf_dir_v4_on holds, for each generation, the enf_config.epoch
+ * under which its tables are right (0 while they are written): a policy too big for them, or written
+ * into the tries alone by another version, is judged by the trie. The trie is always written, for
+ * `policy show` and the fallback.
  */
 #define ENF_DIR_CHUNK 0x80000000u
 
@@ -311,7 +313,7 @@ struct {
  * region's). An entry is 0 (no prefix), ENF_DIR6_CHUNK | chunk, ENF_DIR6_CHECK | check, or the index
  * + 1 of its rule in enf_dir_v6_rules. Random prefixes part ways soon, so most regions end in a
  * check a few chunks down, where a trie walks a path per nested or branching prefix. A policy
- * beyond the tables keeps the trie (enf_dir_v6_on 0).
+ * beyond the tables keeps the trie (enf_dir_v6_on: as enf_dir_v4_on).
  */
 #define ENF_DIR6_CHUNK 0x40000000u
 #define ENF_DIR6_CHECK 0x80000000u

@@ -86,23 +86,27 @@ public final class BpfMap {
     }
 
     /**
-     * Writes count entries, keys and values packed one after another as the map lays them out
-     * (BPF_MAP_UPDATE_BATCH: one call for the lot, where writing a table of 100,000 entries one
-     * call each takes a tenth of a second; key by key on a kernel without it).
+     * Writes count entries, keys and values packed one after another as the map lays them out,
+     * creating or replacing each (BPF_MAP_UPDATE_BATCH: one call for the lot, where writing a table
+     * of 100,000 entries one call each takes a tenth of a second; key by key on a kernel or map type
+     * without it). The batch command takes no NOEXIST or EXIST, so neither is offered.
      */
-    public void updateBatch(MemorySegment keys, MemorySegment values, int count, long flags) {
+    public void updateBatch(MemorySegment keys, MemorySegment values, int count) {
         int valueBytes = valueBufferSize();
         if (!batchUnsupported) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment n = arena.allocateFrom(JAVA_INT, count);
                 MemorySegment opts = arena.allocate(24, 8);
-                opts.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, 24);
-                opts.set(java.lang.foreign.ValueLayout.JAVA_LONG, 8, flags); // elem_flags
+                opts.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, 24); // sz; elem_flags and flags 0
                 int rc = (int) Libbpf.MAP_UPDATE_BATCH.invokeExact(fd, keys, values, n, opts);
                 if (rc >= 0) {
                     return;
                 }
-                if (rc != -Errno.EINVAL && rc != -Errno.EOPNOTSUPP && rc != -Errno.ENOTSUPP || n.get(JAVA_INT, 0) != 0) {
+                // A kernel without the command, or a map type without batches, refuses before writing
+                // anything and leaves the count as it was given (or 0): only then go key by key.
+                int written = n.get(JAVA_INT, 0);
+                boolean unsupported = rc == -Errno.EINVAL || rc == -Errno.EOPNOTSUPP || rc == -Errno.ENOTSUPP;
+                if (!unsupported || (written != 0 && written != count)) {
                     Libbpf.check("batch update of map " + name, rc);
                 }
                 batchUnsupported = true;
@@ -111,7 +115,7 @@ public final class BpfMap {
             }
         }
         for (int i = 0; i < count; i++) {
-            update(keys.asSlice((long) i * keySize, keySize), values.asSlice((long) i * valueBytes, valueBytes), flags);
+            update(keys.asSlice((long) i * keySize, keySize), values.asSlice((long) i * valueBytes, valueBytes), ANY);
         }
     }
 

@@ -566,8 +566,9 @@ public final class Enforcer implements AutoCloseable {
     }
 
     /**
-     * As {@link #loadDetached(Path, boolean, boolean)}, with the direct IPv4 tables off when not
-     * directTables (the tries judge IPv4 too): for benchmarks that compare the two.
+     * As {@link #loadDetached(Path, boolean, boolean)}, with the direct tables of both families off
+     * when not directTables (the tries judge, whatever {@code EnforcerTables.direct} says): for
+     * benchmarks and tests of the tries.
      */
     public static Enforcer loadDetached(Path folder, boolean audit, boolean ruleCache, boolean directTables) {
         requireBpffs();

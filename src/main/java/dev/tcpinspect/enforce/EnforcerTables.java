@@ -118,7 +118,7 @@ public final class EnforcerTables {
             // A switch of generation moves the epoch on, which makes the kernel's rule cache stale; never 0 (empty).
             int epoch = v.get(JAVA_INT, 20);
             if (epoch == 0 || (v.get(JAVA_INT, 0) & 1) != c.activeGen()) {
-                epoch = epoch + 1 == 0 ? 1 : epoch + 1;
+                epoch = nextEpoch(epoch);
             }
             v.set(JAVA_INT, 20, epoch);
             v.set(JAVA_INT, 0, c.activeGen());
@@ -127,6 +127,19 @@ public final class EnforcerTables {
             v.set(JAVA_INT, 12, c.audit() ? 1 : 0);
             v.set(JAVA_INT, 16, c.pid());
             map("enf_config").update(a.allocateFrom(JAVA_INT, 0), v, BpfMap.ANY);
+        }
+    }
+
+    /** The epoch a switch of generation moves enf_config.epoch to: one more, never 0. */
+    private static int nextEpoch(int epoch) {
+        return epoch + 1 == 0 ? 1 : epoch + 1;
+    }
+
+    private int epoch() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(Layouts.CONFIG);
+            map("enf_config").lookup(a.allocateFrom(JAVA_INT, 0), v);
+            return v.get(JAVA_INT, 20);
         }
     }
 
@@ -246,8 +259,11 @@ public final class EnforcerTables {
         for (PrefixRule r : resolved) {
             writePrefix(next, r);
         }
-        writeDirect(next, resolved.stream().filter(r -> !r.prefix().ipv6()).toList());
-        writeDirectV6(next, resolved.stream().filter(r -> r.prefix().ipv6()).toList());
+        // The direct tables are switched on for the epoch this apply's switch sets: a policy another
+        // version writes without them (tries only) moves the epoch on and so switches them off.
+        int switchedOn = nextEpoch(epoch());
+        writeDirect(next, resolved.stream().filter(r -> !r.prefix().ipv6()).toList(), switchedOn);
+        writeDirectV6(next, resolved.stream().filter(r -> r.prefix().ipv6()).toList(), switchedOn);
         clearNames(next * Layouts.RULE_SLOTS, Layouts.RULE_SLOTS);
         for (PrefixRule r : numbered) {
             String name = policy.names().get(r.prefix());
@@ -465,9 +481,10 @@ public final class EnforcerTables {
 
     /**
      * A generation's IPv4 rules again as direct tables (Ipv4DirectTables), switched on for it once
-     * written whole; off (the trie judges) while they are written and when they do not fit.
+     * written whole (enf_dir_v4_on: the epoch under which they are right); off (the trie judges)
+     * while they are written and when they do not fit.
      */
-    private void writeDirect(int gen, List<PrefixRule> v4) {
+    private void writeDirect(int gen, List<PrefixRule> v4, int epoch) {
         BpfMap mid = map("enf_dir_v4_mid");
         BpfMap low = map("enf_dir_v4_low");
         BpfMap rules = map("enf_dir_v4_rules");
@@ -486,12 +503,12 @@ public final class EnforcerTables {
             writeChunks(mid, gen * midRoom, t.mid(), t.midChunks());
             writeChunks(low, gen * lowRoom, t.low(), t.lowChunks());
             writeRules(rules, gen * rulesRoom, t.rules());
-            map("enf_dir_v4_on").update(key, a.allocateFrom(JAVA_INT, 1), BpfMap.ANY);
+            map("enf_dir_v4_on").update(key, a.allocateFrom(JAVA_INT, epoch), BpfMap.ANY);
         }
     }
 
     /** IPv6's as {@link #writeDirect} does IPv4's (Ipv6DirectTables). */
-    private void writeDirectV6(int gen, List<PrefixRule> v6) {
+    private void writeDirectV6(int gen, List<PrefixRule> v6, int epoch) {
         BpfMap chunks = map("enf_dir_v6_chunks");
         BpfMap checks = map("enf_dir_v6_checks");
         BpfMap rules = map("enf_dir_v6_rules");
@@ -516,22 +533,17 @@ public final class EnforcerTables {
                 for (int i = 0; i < n; i++) {
                     Ipv6DirectTables.Check c = t.checks().get(i);
                     MemorySegment v = values.asSlice(i * size, size);
-                    byte[] mask = new byte[16];
-                    for (int bit = 0; bit < c.prefixLength(); bit++) {
-                        mask[bit / 8] |= (byte) (0x80 >>> (bit % 8));
-                    }
-                    for (int b = 0; b < 16; b++) {
-                        v.set(JAVA_BYTE, b, (byte) (c.network()[b] & mask[b])); // net: raw bytes, as the kernel loads them
-                        v.set(JAVA_BYTE, 16 + b, mask[b]);
-                    }
+                    // raw bytes, as the kernel loads the address: the same bytes Check.contains compares
+                    MemorySegment.copy(c.net(), 0, v, JAVA_BYTE, 0, 16);
+                    MemorySegment.copy(c.mask(), 0, v, JAVA_BYTE, 16, 16);
                     v.set(JAVA_INT, 32, c.match());
                     v.set(JAVA_INT, 36, c.other());
                     keys.setAtIndex(JAVA_INT, i, gen * checkRoom + i);
                 }
-                checks.updateBatch(keys, values, n, BpfMap.ANY);
+                checks.updateBatch(keys, values, n);
             }
             writeRules(rules, gen * rulesRoom, t.rules());
-            map("enf_dir_v6_on").update(key, a.allocateFrom(JAVA_INT, 1), BpfMap.ANY);
+            map("enf_dir_v6_on").update(key, a.allocateFrom(JAVA_INT, epoch), BpfMap.ANY);
         }
     }
 
@@ -549,7 +561,7 @@ public final class EnforcerTables {
                 keys.setAtIndex(JAVA_INT, i, first + i);
                 setRule(values.asSlice(i * size, size), rules.get(i));
             }
-            array.updateBatch(keys, values, n, BpfMap.ANY);
+            array.updateBatch(keys, values, n);
         }
     }
 
@@ -558,7 +570,7 @@ public final class EnforcerTables {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment on = a.allocate(JAVA_INT);
             return map(ipv6 ? "enf_dir_v6_on" : "enf_dir_v4_on").lookup(a.allocateFrom(JAVA_INT, config().activeGen()), on)
-                    && on.get(JAVA_INT, 0) != 0;
+                    && on.get(JAVA_INT, 0) != 0 && on.get(JAVA_INT, 0) == epoch();
         }
     }
 
@@ -574,7 +586,7 @@ public final class EnforcerTables {
                 keys.setAtIndex(JAVA_INT, c, first + c);
             }
             MemorySegment.copy(values, 0, chunks, JAVA_INT, 0, 256 * count);
-            array.updateBatch(keys, chunks, count, BpfMap.ANY);
+            array.updateBatch(keys, chunks, count);
         }
     }
 

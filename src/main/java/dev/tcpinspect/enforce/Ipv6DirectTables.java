@@ -28,11 +28,31 @@ record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> che
 
     /** The one longer prefix of a region: match if the address is in it, else other (entries: rule index + 1, or 0). */
     record Check(byte[] network, int prefixLength, int match, int other) {
+        /** The prefix's mask, byte by byte: what the kernel's check ands the address with. */
+        byte[] mask() {
+            byte[] mask = new byte[16];
+            for (int bit = 0; bit < prefixLength; bit++) {
+                mask[bit / 8] |= (byte) (0x80 >>> (bit % 8));
+            }
+            return mask;
+        }
+
+        /** The network under the mask: what the kernel's check compares the masked address with. */
+        byte[] net() {
+            byte[] mask = mask();
+            byte[] net = new byte[16];
+            for (int b = 0; b < 16; b++) {
+                net[b] = (byte) (network[b] & mask[b]);
+            }
+            return net;
+        }
+
+        /** The kernel's check: the address under the mask equals the net (there as two 64-bit words of these bytes). */
         boolean contains(byte[] address) {
-            for (int bit = 0; bit < prefixLength; bit += 8) {
-                int bits = Math.min(8, prefixLength - bit);
-                int mask = (0xFF << (8 - bits)) & 0xFF;
-                if ((address[bit / 8] & mask) != (network[bit / 8] & mask)) {
+            byte[] mask = mask();
+            byte[] net = net();
+            for (int b = 0; b < 16; b++) {
+                if ((byte) (address[b] & mask[b]) != net[b]) {
                     return false;
                 }
             }

@@ -254,6 +254,7 @@ class EnforcePolicyCliTest extends EnforcerLab {
             Capture arrived = Capture.incoming(lab.serverNs(), lab.serverIf());
             assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080));
             assertEquals(0, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080));
+            Thread.sleep(300); // the connections' last ACKs, which can come after curl exits, reach both counts
             arrived.stop();
             long marked = arrived.count("ip.src == " + Lab.CLIENT_V4 + " && tcp.dstport == 8080");
             long unmarked = arrived.count("ip.src == " + DENIED_V4_CLIENT + " && tcp.dstport == 8080");

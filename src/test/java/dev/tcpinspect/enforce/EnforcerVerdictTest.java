@@ -29,8 +29,13 @@ class EnforcerVerdictTest {
     private Enforcer enforcer;
 
     private Enforcer enforcer(String policy, boolean audit) {
+        return enforcer(policy, audit, true);
+    }
+
+    /** Without directTables, the tries (and the rule cache) judge every source. */
+    private Enforcer enforcer(String policy, boolean audit, boolean directTables) {
         enforcer = Enforcer.loadDetached(Pins.BPFFS.resolve("tcpinspect-test-" + ProcessHandle.current().pid() + "-"
-                + COUNTER.incrementAndGet()), audit);
+                + COUNTER.incrementAndGet()), audit, true, directTables);
         enforcer.tables().apply(PolicyFile.parse("test.yaml", new StringReader(policy)));
         return enforcer;
     }
@@ -74,12 +79,15 @@ class EnforcerVerdictTest {
     }
 
     /**
-     * The kernel keeps the rule each recent source matched (a per-CPU cache): every new policy must
-     * judge a source afresh, also when the policy before the last used the same generation's tables.
+     * The kernel keeps the rule each recent source matched (a per-CPU cache, used where the tries
+     * judge) and the direct tables of both generations: every new policy must judge a source afresh,
+     * also when the policy before the last used the same generation's tables. Once with the direct
+     * tables, once with the tries and their cache.
      */
-    @Test
-    void aNewPolicyJudgesAgainTheSourcesTheOldOneJudged() {
-        enforcer("deny: [10.9.0.0/16]\n", false);
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aNewPolicyJudgesAgainTheSourcesTheOldOneJudged(boolean directTables) {
+        enforcer("deny: [10.9.0.0/16]\n", false, directTables);
         for (int i = 0; i < 50; i++) { // many runs: whichever CPU runs them has the sources cached
             assertEquals(PASS, judge(syn4("198.18.0.9", 80)));
             assertEquals(DROP, judge(syn4("10.9.1.1", 80)));
@@ -117,6 +125,11 @@ class EnforcerVerdictTest {
             Cidr prefix = new Cidr(new Cidr(java.nio.ByteBuffer.allocate(4).putInt(address).array(), length).network(), length);
             (allowing ? allow : deny).add(prefix);
         }
+        // and a few outside 10/8, of lengths the loop never makes: 8 and shorter, across several top chunks
+        for (String p : java.util.List.of("64.0.0.0/3", "192.0.0.0/7", "172.16.0.0/12", "100.64.0.0/10", "11.0.0.0/8")) {
+            deny.add(Cidr.parse(p));
+        }
+        allow.add(Cidr.parse("65.1.0.0/16"));
         if (!fits) { // hosts in 1,100 /16s: more than the direct tables' 1,024 chunks of /16s
             for (int i = 0; i < 1100; i++) {
                 deny.add(Cidr.parse((100 + i / 256) + "." + i % 256 + ".0.1/32"));
@@ -127,6 +140,9 @@ class EnforcerVerdictTest {
         java.util.List<Integer> sources = new java.util.ArrayList<>();
         for (Cidr c : deny.size() > 600 ? new java.util.ArrayList<>(deny).subList(0, 600) : deny) {
             addEdges(sources, c);
+        }
+        for (String p : java.util.List.of("64.0.0.0/3", "192.0.0.0/7", "172.16.0.0/12", "100.64.0.0/10", "11.0.0.0/8")) {
+            addEdges(sources, Cidr.parse(p));
         }
         for (Cidr c : allow) {
             addEdges(sources, c);
@@ -140,6 +156,26 @@ class EnforcerVerdictTest {
         }
         assertTrue(verdicts[DROP] > 500 && verdicts[PASS] > 500, "both verdicts judged often: " + verdicts[DROP] + " dropped, "
                 + verdicts[PASS] + " passed");
+    }
+
+    /**
+     * A policy another version writes into the tries alone (and switches to, moving the epoch on)
+     * must not be judged by the direct tables an earlier policy left in that generation: they count
+     * only under the epoch they were written for.
+     */
+    @Test
+    void directTablesLeftFromAnEarlierPolicyAreNotUsedAfterAnotherSwitch() {
+        enforcer("deny: [10.9.0.0/16, \"2001:db8:9::/48\"]\n", false);
+        assertTrue(enforcer.tables().direct(false) && enforcer.tables().direct(true));
+        EnforcerTables.Config c = enforcer.tables().config();
+        // two switches, as two applies of a version without direct tables would make, back to this generation
+        enforcer.tables().writeConfig(new EnforcerTables.Config(1 - c.activeGen(), c.liveEntries(), c.netnsInum(), c.audit(), c.pid()));
+        enforcer.tables().writeConfig(c);
+        assertEquals(c.activeGen(), enforcer.tables().config().activeGen());
+        assertTrue(!enforcer.tables().direct(false) && !enforcer.tables().direct(true), "the tables are off for the new epoch");
+        assertEquals(DROP, judge(syn4("10.9.1.1", 80)), "judged by the trie, which holds the same policy");
+        assertEquals(DROP, judge(syn6("2001:db8:9::1", 80)));
+        assertEquals(PASS, judge(syn4("10.8.1.1", 80)));
     }
 
     /** The same for IPv6, by its own direct tables (a multibit trie with checks) or the trie. */
@@ -157,6 +193,14 @@ class EnforcerVerdictTest {
             Cidr prefix = new Cidr(new Cidr(bytes16(address), length).network(), length);
             (allowing ? allow : deny).add(prefix);
         }
+        // and some the loop never makes: /16 and shorter (the top table), 17-32 beside 2001:db8 in its
+        // /16, and a lone /48 in a /16 of its own (a check straight from the top)
+        java.util.List<String> others = java.util.List.of("3000::/4", "fd00::/8", "2001:dc0::/28", "2a00:1:2::/48",
+                "2001:db8::/32");
+        for (String p : others) {
+            deny.add(Cidr.parse(p));
+        }
+        allow.add(Cidr.parse("3001:1::/32"));
         if (!fits) { // 200 pairs of hosts, each pair in a /32 of its own: a chain of 13 chunks each, past the tables' 2,048
             for (int i = 0; i < 200; i++) {
                 deny.add(Cidr.parse("2001:" + Integer.toHexString(0x1000 + i) + "::1/128"));
@@ -168,6 +212,9 @@ class EnforcerVerdictTest {
         java.util.List<java.math.BigInteger> sources = new java.util.ArrayList<>();
         for (Cidr c : new java.util.ArrayList<>(deny).subList(0, 600)) {
             addEdges6(sources, c);
+        }
+        for (String p : others) {
+            addEdges6(sources, Cidr.parse(p));
         }
         for (Cidr c : allow) {
             addEdges6(sources, c);

@@ -113,6 +113,11 @@ class Ipv6DirectTablesTest {
         Ipv6DirectTables fits = Ipv6DirectTables.build(rules, 15, 1, 3).orElseThrow();
         assertEquals(14, fits.chunkCount());
         assertEquals(1, fits.checks().size());
+        for (PrefixRule r : rules) { // the two at the end of the 14 chunks, the third by its check
+            assertEquals(Optional.of(r), fits.lookup(r.prefix().network()), r.prefix().toString());
+        }
+        assertEquals(Optional.empty(), fits.lookup(Cidr.parse("2001:db8::3/128").network()));
+        assertEquals(Optional.empty(), fits.lookup(Cidr.parse("2001:db9::2/128").network()), "outside the check's prefix");
         assertTrue(Ipv6DirectTables.build(rules, 13, 1, 3).isEmpty(), "chunks");
         assertTrue(Ipv6DirectTables.build(rules, 15, 0, 3).isEmpty(), "checks");
         assertTrue(Ipv6DirectTables.build(rules, 15, 1, 2).isEmpty(), "rules");
