@@ -676,8 +676,9 @@ public final class Enforcer implements AutoCloseable {
             Map<String, BpfMap> maps = new LinkedHashMap<>();
             for (String name : EnforcerTables.MAPS) {
                 Pins.PinnedMap m = Pins.openMap(folder.resolve(name)).orElseThrow(() -> new IllegalStateException(
-                        "the enforcer in " + folder + " is missing its table " + name + ": tcpinspect enforce stop"
-                                + " removes what is left"));
+                        "the enforcer in " + folder + " has no table " + name + ": it was started by another"
+                                + " tcpinspect version (stop it with that version), or it is half gone (tcpinspect"
+                                + " enforce stop removes what is left)"));
                 opened.add(m);
                 maps.put(name, m.map());
             }
