@@ -212,7 +212,10 @@ static __always_inline struct enf_rule *enf_rule_v6_direct(const __u8 *src, __u3
 	return bpf_map_lookup_elem(&enf_dir_v6_rules, &i);
 }
 
-/* enf_rule_of through the per-CPU cache of recent sources (enf_rule_cache). */
+/*
+ * A source's longest rule in one generation: by the direct tables where that generation's prefixes of
+ * its family are in them, else enf_rule_of through the per-CPU cache of recent sources (enf_rule_cache).
+ */
 static __always_inline struct enf_rule *enf_rule_cached(const struct enf_source_key *src, __u8 gen, __u32 epoch)
 {
 	__u32 w[4];
