@@ -534,10 +534,10 @@ public final class EnforcerTables {
                     Ipv6DirectTables.Check c = t.checks().get(i);
                     MemorySegment v = values.asSlice(i * size, size);
                     // raw bytes, as the kernel loads the address: the same bytes Check.contains compares
-                    MemorySegment.copy(c.net(), 0, v, JAVA_BYTE, 0, 16);
-                    MemorySegment.copy(c.mask(), 0, v, JAVA_BYTE, 16, 16);
-                    v.set(JAVA_INT, 32, c.match());
-                    v.set(JAVA_INT, 36, c.other());
+                    MemorySegment.copy(c.net(), 0, v, JAVA_BYTE, Layouts.offset(Layouts.DIR_CHECK, "net"), 16);
+                    MemorySegment.copy(c.mask(), 0, v, JAVA_BYTE, Layouts.offset(Layouts.DIR_CHECK, "mask"), 16);
+                    v.set(JAVA_INT, Layouts.offset(Layouts.DIR_CHECK, "match"), c.match());
+                    v.set(JAVA_INT, Layouts.offset(Layouts.DIR_CHECK, "other"), c.other());
                     keys.setAtIndex(JAVA_INT, i, gen * checkRoom + i);
                 }
                 checks.updateBatch(keys, values, n);
