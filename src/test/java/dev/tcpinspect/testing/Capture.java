@@ -76,10 +76,17 @@ public final class Capture implements AutoCloseable {
     /**
      * Stops tcpdump, letting it flush its file. An oracle must be complete: if the kernel dropped
      * packets from the capture, the test fails here rather than compare against a partial record.
+     * tcpdump stops at SIGTERM without reading what is still in its socket's ring, so a packet a test
+     * has just seen arrive (a reset its client got) may be there yet: it is given 200 ms first.
      */
     public Capture stop() {
         if (!stopped) {
             stopped = true;
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             tcpdump.toHandle().destroy(); // SIGTERM: tcpdump flushes, prints its statistics and exits
             try {
                 tcpdump.waitFor(10, TimeUnit.SECONDS);
