@@ -27,7 +27,7 @@ import java.util.Set;
  * answers each SYN with a reset), iptables' raw table DROP, an nftables ingress-hook drop, a bare
  * XDP_DROP program (the floor), an XDP program that drops only the flood's port (the floor for the
  * legitimate client: any XDP filter on the veth), and tcpinspect's enforcer with a 10,000-prefix, 64-port policy in
- * native mode, and with the 64 ports alone. Also the legitimate side: the client's own connections a second to a served port
+ * native mode, with 10,000 hosts spread over the address space instead, and with the 64 ports alone. Also the legitimate side: the client's own connections a second to a served port
  * (443) in the middle of the flood, beside the same without a flood in each round.
  *
  * Run with bench/run flood [ROUNDS] (builds first). Not a test: it asserts nothing, it prints figures.
@@ -156,6 +156,8 @@ public class FloodCost {
                 return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
             case "tcpinspect-generic": // the same, in the stack's generic XDP hook (after the backlog)
                 return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.GENERIC, false, Optional.of(ns)));
+            case "tcpinspect-hosts": // 10,000 hosts (/32 and /128) spread over the whole address space instead
+                return Enforcer.start(new Enforcer.Options(hostsPolicy(), List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
             case "tcpinspect-ports": // the same service ports, no prefix: what the 10,000 prefixes add
                 return Enforcer.start(new Enforcer.Options(new Policy(policy.defaultVerdict(), policy.services(),
                         policy.failsafe(), List.of(), List.of(), policy.limits(), Optional.empty(), Optional.empty(),
@@ -187,6 +189,31 @@ public class FloodCost {
             ports.add(Integer.toString(port));
         }
         return PolicyFile.parse("flood.yaml", new StringReader("services: [" + String.join(", ", ports) + "]\ndeny: ["
+                + String.join(", ", deny) + "]\n"));
+    }
+
+    /**
+     * A blocklist's shape: 10,000 hosts, half IPv4 /32s and half IPv6 /128s, drawn from the whole
+     * address space (none in the lab's own), and the same 64 ports. Where bigPolicy's prefixes all lie
+     * in 10/8 and 2001:db8::/32, here about one random flood source in 13 falls in a /16 that holds a rule.
+     */
+    static Policy hostsPolicy() {
+        Random random = new Random(43);
+        Set<String> deny = new LinkedHashSet<>();
+        while (deny.size() < 10_000) {
+            boolean v6 = deny.size() % 2 == 1;
+            byte[] a = new byte[v6 ? 16 : 4];
+            random.nextBytes(a);
+            if (!v6 && (a[0] & 0xFF) == 198) {
+                continue; // the lab's 198.18.0.0/15
+            }
+            deny.add("\"" + new Cidr(a, v6 ? 128 : 32) + "\"");
+        }
+        List<String> ports = new ArrayList<>(List.of("443"));
+        for (int port = 8000; port < 8063; port++) {
+            ports.add(Integer.toString(port));
+        }
+        return PolicyFile.parse("hosts.yaml", new StringReader("services: [" + String.join(", ", ports) + "]\ndeny: ["
                 + String.join(", ", deny) + "]\n"));
     }
 

@@ -123,82 +123,54 @@ const volatile bool enf_rule_cache_off = false;
 const volatile bool enf_dir_off = false;
 
 /*
- * Whether a generation's IPv4 prefixes are in the direct tables (enforce.h, enf_dir_v4_on): written
- * under this epoch, so that a policy another version wrote into the tries alone is not judged by the
- * tables an earlier policy left.
+ * Whether a generation's prefixes of a family are in its direct tables (enforce.h, enf_dir_v4_on):
+ * written under this epoch, so that a policy another version wrote into the tries alone is not
+ * judged by the tables an earlier policy left.
  */
-static __always_inline bool enf_dir_v4(__u32 gen, __u32 epoch)
+static __always_inline bool enf_dir_on(void *on_table, __u32 gen, __u32 epoch)
 {
-	__u32 *on = bpf_map_lookup_elem(&enf_dir_v4_on, &gen);
+	__u32 *on = bpf_map_lookup_elem(on_table, &gen);
 
 	return !enf_dir_off && on && epoch && *on == epoch;
 }
 
-/* The longest rule of one generation that covers an IPv4 source, by the direct tables: at most four array reads. */
-static __always_inline struct enf_rule *enf_rule_v4_direct(const __u8 *addr, __u32 gen)
-{
-	__u32 a = ((__u32)addr[0] << 24) | ((__u32)addr[1] << 16) | ((__u32)addr[2] << 8) | addr[3];
-	__u32 i = gen * 256 + (a >> 24);
-	struct enf_dir_chunk *c = bpf_map_lookup_elem(&enf_dir_v4_top, &i);
-
-	if (!c)
-		return NULL;
-	__u32 v = c->e[(a >> 16) & 0xFF];
-
-	if (v & ENF_DIR_CHUNK) {
-		i = gen * ENF_DIR_MID_CHUNKS + (v & ~ENF_DIR_CHUNK);
-		c = bpf_map_lookup_elem(&enf_dir_v4_mid, &i);
-		if (!c)
-			return NULL;
-		v = c->e[(a >> 8) & 0xFF];
-		if (v & ENF_DIR_CHUNK) {
-			i = gen * ENF_DIR_LOW_CHUNKS + (v & ~ENF_DIR_CHUNK);
-			c = bpf_map_lookup_elem(&enf_dir_v4_low, &i);
-			if (!c)
-				return NULL;
-			v = c->e[a & 0xFF];
-		}
-	}
-	if (!v || v > ENF_DIR_RULES)
-		return NULL;
-	i = gen * ENF_DIR_RULES + v - 1;
-	return bpf_map_lookup_elem(&enf_dir_v4_rules, &i);
-}
-
-/* As enf_dir_v4, for IPv6 (enf_dir_v6_on). */
-static __always_inline bool enf_dir_v6(__u32 gen, __u32 epoch)
-{
-	__u32 *on = bpf_map_lookup_elem(&enf_dir_v6_on, &gen);
-
-	return !enf_dir_off && on && epoch && *on == epoch;
-}
-
-/* The longest rule of one generation that covers an IPv6 source, by the direct tables. */
-static __always_inline struct enf_rule *enf_rule_v6_direct(const __u8 *src, __u32 gen)
+/*
+ * The longest rule of one generation that covers a source, by its family's direct tables (enforce.h):
+ * the /16's bit, its top entry, a chunk for each further byte while the entry names one
+ * (at most 2 for IPv4, 14 for IPv6), then a check or the rule. Called with one family's maps and
+ * address length (4 or 16), which the compiler folds into two walks of fixed depth.
+ */
+static __always_inline struct enf_rule *enf_rule_direct(const __u8 *src, __u32 gen, const int length, void *any,
+							 void *top, void *chunks, void *checks, void *rules)
 {
 	__u8 addr[16];
 
 	__builtin_memcpy(addr, src, 16);
-	__u32 i = gen * 256 + addr[0];
-	struct enf_dir_chunk *c = bpf_map_lookup_elem(&enf_dir_v6_top, &i);
+	__u32 t = ((__u32)addr[0] << 8) | addr[1];
+	__u32 i = gen * 8 + (t >> 13);
+	struct enf_dir_chunk *c = bpf_map_lookup_elem(any, &i);
 
+	if (!c || !(c->e[(t >> 5) & 0xFF] & (1u << (t & 31))))
+		return NULL;
+	i = gen * 256 + addr[0];
+	c = bpf_map_lookup_elem(top, &i);
 	if (!c)
 		return NULL;
 	__u32 v = c->e[addr[1]];
 
 #pragma unroll
 	for (int k = 2; k < 16; k++) {
-		if (v & ENF_DIR6_CHUNK) {
-			i = gen * ENF_DIR6_CHUNKS + (v & ENF_DIR6_INDEX);
-			c = bpf_map_lookup_elem(&enf_dir_v6_chunks, &i);
+		if (k < length && (v & ENF_DIR_CHUNK)) {
+			i = gen * ENF_DIR_CHUNKS + (v & ENF_DIR_INDEX);
+			c = bpf_map_lookup_elem(chunks, &i);
 			v = c ? c->e[addr[k]] : 0; /* never NULL: the chunks Java made are in range */
 		}
 	}
-	if (v & ENF_DIR6_CHUNK)
+	if (v & ENF_DIR_CHUNK)
 		return NULL; /* never: the last chunk's entries are rules */
-	if (v & ENF_DIR6_CHECK) {
-		i = gen * ENF_DIR6_CHECKS + (v & ENF_DIR6_INDEX);
-		struct enf_dir_check *k = bpf_map_lookup_elem(&enf_dir_v6_checks, &i);
+	if (v & ENF_DIR_CHECK) {
+		i = gen * ENF_DIR_CHECKS + (v & ENF_DIR_INDEX);
+		struct enf_dir_check *k = bpf_map_lookup_elem(checks, &i);
 		__u64 w[2];
 
 		if (!k)
@@ -206,10 +178,10 @@ static __always_inline struct enf_rule *enf_rule_v6_direct(const __u8 *src, __u3
 		__builtin_memcpy(w, addr, 16);
 		v = (w[0] & k->mask[0]) == k->net[0] && (w[1] & k->mask[1]) == k->net[1] ? k->match : k->other;
 	}
-	if (!v || v > ENF_DIR6_RULES)
+	if (!v || v > ENF_DIR_RULES)
 		return NULL;
-	i = gen * ENF_DIR6_RULES + v - 1;
-	return bpf_map_lookup_elem(&enf_dir_v6_rules, &i);
+	i = gen * ENF_DIR_RULES + v - 1;
+	return bpf_map_lookup_elem(rules, &i);
 }
 
 /*
@@ -221,10 +193,12 @@ static __always_inline struct enf_rule *enf_rule_cached(const struct enf_source_
 	__u32 w[4];
 
 	/* The direct tables cost less than the cache's probe and fill. */
-	if (src->family == FLOW_AF_INET && enf_dir_v4(gen, epoch))
-		return enf_rule_v4_direct(src->addr, gen);
-	if (src->family != FLOW_AF_INET && enf_dir_v6(gen, epoch))
-		return enf_rule_v6_direct(src->addr, gen);
+	if (src->family == FLOW_AF_INET && enf_dir_on(&enf_dir_v4_on, gen, epoch))
+		return enf_rule_direct(src->addr, gen, 4, &enf_dir_v4_any, &enf_dir_v4_top, &enf_dir_v4_chunks,
+				       &enf_dir_v4_checks, &enf_dir_v4_rules);
+	if (src->family != FLOW_AF_INET && enf_dir_on(&enf_dir_v6_on, gen, epoch))
+		return enf_rule_direct(src->addr, gen, 16, &enf_dir_v6_any, &enf_dir_v6_top, &enf_dir_v6_chunks,
+				       &enf_dir_v6_checks, &enf_dir_v6_rules);
 	__builtin_memcpy(w, src->addr, 16);
 	__u32 slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ src->family) * 0x9E3779B1u) >> 20; /* 12 bits: 4,096 slots */
 	struct enf_rule_cache_entry *e = bpf_map_lookup_elem(&enf_rule_cache, &slot);

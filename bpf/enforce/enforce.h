@@ -245,84 +245,39 @@ struct {
 } enf_prefix_v6 SEC(".maps");
 
 /*
- * A generation's IPv4 prefixes again, as direct tables (DIR-16-8-8, built in Java by
- * Ipv4DirectTables): an entry per /16 (top), per /24 inside a /16 that holds longer prefixes (mid)
- * and per address inside a /24 that does (low). A denied source's first packet then costs three array
- * reads however deep its prefix lies, where the trie above walks down to it (BENCHMARKS.md). An entry
- * is 0 (no prefix covers it), ENF_DIR_CHUNK | the next table's chunk, or the index + 1 of its longest
- * prefix's rule in enf_dir_v4_rules. enf_dir_v4_on holds, for each generation, the enf_config.epoch
- * under which its tables are right (0 while they are written): a policy too big for them, or written
- * into the tries alone by another version, is judged by the trie. The trie is always written, for
- * `policy show` and the fallback.
+ * A generation's prefixes again, a set of tables per family, as a multibit trie built in Java
+ * (DirectTables) and read with array lookups the verifier inlines: an entry per /16 (top), then
+ * chunks of 256 entries, one per 8 bits, for regions that hold two or more longer prefixes; a region
+ * that holds one is a check (that prefix's rule if the address is in it, else the region's). An
+ * entry is 0 (no prefix), ENF_DIR_CHUNK | chunk, ENF_DIR_CHECK | check, or the index + 1 of its rule
+ * in the rules table. A source's first packet then costs a few array reads however deep its prefix
+ * lies, where the trie above walks down to it; random prefixes part ways soon, so most regions end in
+ * a check a chunk or two down, and a blocklist of hosts costs a check each (BENCHMARKS.md).
+ *
+ * Before the top, a bit per /16 (any: set where its top entry is not 0): 8 KB a generation, which
+ * stay in the CPU's cache, where a spoofed flood's random sources would each read another line of
+ * the top's 256 KB and wait for memory.
+ *
+ * The on table holds, for each generation, the enf_config.epoch under which its tables are right (0
+ * while they are written): a policy too big for them, or written into the tries alone by another
+ * version, is judged by the trie. The trie is always written, for `policy show` and the fallback.
+ *
+ * ENF_DIR_TABLES(v4) defines enf_dir_v4_on, _any, _top, _chunks, _checks and _rules; (v6) the same for IPv6.
  */
-#define ENF_DIR_CHUNK 0x80000000u
+#define ENF_DIR_CHUNK 0x40000000u
+#define ENF_DIR_CHECK 0x80000000u
+#define ENF_DIR_INDEX 0x3FFFFFFFu
+#define ENF_DIR_CHUNKS 2048 /* a generation's chunks of 256, per family */
+#define ENF_DIR_CHECKS 16384
+#define ENF_DIR_RULES 16384
 
 /* 256 entries of a direct table: one array element each, so that 4-byte entries take no 8-byte slots. */
 struct enf_dir_chunk {
 	__u32 e[256];
 };
 SHARED_WITH_JAVA(struct enf_dir_chunk, enf_dir_chunk);
-#define ENF_DIR_MID_CHUNKS 1024 /* a generation's /16s that hold longer prefixes */
-#define ENF_DIR_LOW_CHUNKS 2048 /* a generation's /24s that hold longer prefixes */
-#define ENF_DIR_RULES 16384     /* a generation's IPv4 prefixes */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u32);
-	ENF_PINNED;
-} enf_dir_v4_on SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * 256);
-	__type(key, __u32);
-	__type(value, struct enf_dir_chunk);
-	ENF_PINNED;
-} enf_dir_v4_top SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR_MID_CHUNKS);
-	__type(key, __u32);
-	__type(value, struct enf_dir_chunk);
-	ENF_PINNED;
-} enf_dir_v4_mid SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR_LOW_CHUNKS);
-	__type(key, __u32);
-	__type(value, struct enf_dir_chunk);
-	ENF_PINNED;
-} enf_dir_v4_low SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR_RULES);
-	__type(key, __u32);
-	__type(value, struct enf_rule);
-	ENF_PINNED;
-} enf_dir_v4_rules SEC(".maps");
-
-/*
- * A generation's IPv6 prefixes again, as a multibit trie built in Java (Ipv6DirectTables): an entry
- * per /16 (top), then chunks of 256 entries, one per 8 bits, for regions that hold two or more longer
- * prefixes; a region that holds one is a check (that prefix's rule if the address is in it, else the
- * region's). An entry is 0 (no prefix), ENF_DIR6_CHUNK | chunk, ENF_DIR6_CHECK | check, or the index
- * + 1 of its rule in enf_dir_v6_rules. Random prefixes part ways soon, so most regions end in a
- * check a few chunks down, where a trie walks a path per nested or branching prefix. A policy
- * beyond the tables keeps the trie (enf_dir_v6_on: as enf_dir_v4_on).
- */
-#define ENF_DIR6_CHUNK 0x40000000u
-#define ENF_DIR6_CHECK 0x80000000u
-#define ENF_DIR6_INDEX 0x3FFFFFFFu
-#define ENF_DIR6_CHUNKS 2048 /* a generation's chunks of 256 */
-#define ENF_DIR6_CHECKS 16384
-#define ENF_DIR6_RULES 16384
-
-/* The one prefix in a region: the address's raw bytes masked and compared as two words. */
+/* The one prefix in a region: the address's raw bytes (an IPv4 one followed by 12 of 0) masked and compared as two words. */
 struct enf_dir_check {
 	__u64 net[2];  /* the prefix's network, raw bytes */
 	__u64 mask[2]; /* its mask, raw bytes */
@@ -331,45 +286,52 @@ struct enf_dir_check {
 };
 SHARED_WITH_JAVA(struct enf_dir_check, enf_dir_check);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u32);
-	ENF_PINNED;
-} enf_dir_v6_on SEC(".maps");
+#define ENF_DIR_TABLES(family)                                                                                         \
+	struct {                                                                                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                                      \
+		__uint(max_entries, 2);                                                                                \
+		__type(key, __u32);                                                                                    \
+		__type(value, __u32);                                                                                  \
+		ENF_PINNED;                                                                                            \
+	} enf_dir_##family##_on SEC(".maps");                                                                          \
+	struct {                                                                                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                                      \
+		__uint(max_entries, 2 * 8);                                                                            \
+		__type(key, __u32);                                                                                    \
+		__type(value, struct enf_dir_chunk);                                                                   \
+		ENF_PINNED;                                                                                            \
+	} enf_dir_##family##_any SEC(".maps");                                                                         \
+	struct {                                                                                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                                      \
+		__uint(max_entries, 2 * 256);                                                                          \
+		__type(key, __u32);                                                                                    \
+		__type(value, struct enf_dir_chunk);                                                                   \
+		ENF_PINNED;                                                                                            \
+	} enf_dir_##family##_top SEC(".maps");                                                                         \
+	struct {                                                                                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                                      \
+		__uint(max_entries, 2 * ENF_DIR_CHUNKS);                                                               \
+		__type(key, __u32);                                                                                    \
+		__type(value, struct enf_dir_chunk);                                                                   \
+		ENF_PINNED;                                                                                            \
+	} enf_dir_##family##_chunks SEC(".maps");                                                                      \
+	struct {                                                                                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                                      \
+		__uint(max_entries, 2 * ENF_DIR_CHECKS);                                                               \
+		__type(key, __u32);                                                                                    \
+		__type(value, struct enf_dir_check);                                                                   \
+		ENF_PINNED;                                                                                            \
+	} enf_dir_##family##_checks SEC(".maps");                                                                      \
+	struct {                                                                                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                                      \
+		__uint(max_entries, 2 * ENF_DIR_RULES);                                                                \
+		__type(key, __u32);                                                                                    \
+		__type(value, struct enf_rule);                                                                        \
+		ENF_PINNED;                                                                                            \
+	} enf_dir_##family##_rules SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * 256);
-	__type(key, __u32);
-	__type(value, struct enf_dir_chunk);
-	ENF_PINNED;
-} enf_dir_v6_top SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR6_CHUNKS);
-	__type(key, __u32);
-	__type(value, struct enf_dir_chunk);
-	ENF_PINNED;
-} enf_dir_v6_chunks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR6_CHECKS);
-	__type(key, __u32);
-	__type(value, struct enf_dir_check);
-	ENF_PINNED;
-} enf_dir_v6_checks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * ENF_DIR6_RULES);
-	__type(key, __u32);
-	__type(value, struct enf_rule);
-	ENF_PINNED;
-} enf_dir_v6_rules SEC(".maps");
+ENF_DIR_TABLES(v4)
+ENF_DIR_TABLES(v6)
 
 /* Entries added live (generation byte ENF_LIVE), apart, so that keeping them walks only them. */
 struct {

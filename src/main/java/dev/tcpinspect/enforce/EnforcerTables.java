@@ -28,8 +28,8 @@ public final class EnforcerTables {
     public static final List<String> MAPS = List.of("enf_config", "enf_settings", "enf_prefix_v4", "enf_prefix_v6",
             "enf_live_v4", "enf_live_v6", "enf_ports", "enf_served_on", "enf_sources", "enf_conns", "enf_counted",
             "enf_stats", "enf_hits", "enf_port_syn", "enf_known", "enf_firsts", "enf_misfits", "enf_names",
-            "enf_dir_v4_on", "enf_dir_v4_top", "enf_dir_v4_mid", "enf_dir_v4_low", "enf_dir_v4_rules",
-            "enf_dir_v6_on", "enf_dir_v6_top", "enf_dir_v6_chunks", "enf_dir_v6_checks", "enf_dir_v6_rules");
+            "enf_dir_v4_on", "enf_dir_v4_any", "enf_dir_v4_top", "enf_dir_v4_chunks", "enf_dir_v4_checks", "enf_dir_v4_rules",
+            "enf_dir_v6_on", "enf_dir_v6_any", "enf_dir_v6_top", "enf_dir_v6_chunks", "enf_dir_v6_checks", "enf_dir_v6_rules");
     /** Most address-bound service ports a policy may have (enf_served_on's size). */
     public static final int MAX_SERVED_ON = 16384;
     /** How many rules of a generation (or live) have a hit counter of their own; the rest share the last. */
@@ -262,8 +262,8 @@ public final class EnforcerTables {
         // The direct tables are switched on for the epoch this apply's switch sets: a policy another
         // version writes without them (tries only) moves the epoch on and so switches them off.
         int switchedOn = nextEpoch(epoch());
-        writeDirect(next, resolved.stream().filter(r -> !r.prefix().ipv6()).toList(), switchedOn);
-        writeDirectV6(next, resolved.stream().filter(r -> r.prefix().ipv6()).toList(), switchedOn);
+        writeDirect(next, "v4", resolved.stream().filter(r -> !r.prefix().ipv6()).toList(), switchedOn);
+        writeDirect(next, "v6", resolved.stream().filter(r -> r.prefix().ipv6()).toList(), switchedOn);
         clearNames(next * Layouts.RULE_SLOTS, Layouts.RULE_SLOTS);
         for (PrefixRule r : numbered) {
             String name = policy.names().get(r.prefix());
@@ -480,50 +480,28 @@ public final class EnforcerTables {
     }
 
     /**
-     * A generation's IPv4 rules again as direct tables (Ipv4DirectTables), switched on for it once
-     * written whole (enf_dir_v4_on: the epoch under which they are right); off (the trie judges)
-     * while they are written and when they do not fit.
+     * A generation's rules of one family (v4 or v6) again as direct tables (DirectTables), switched on
+     * for it once written whole (enf_dir_vX_on: the epoch under which they are right); off (the trie
+     * judges) while they are written and when they do not fit.
      */
-    private void writeDirect(int gen, List<PrefixRule> v4, int epoch) {
-        BpfMap mid = map("enf_dir_v4_mid");
-        BpfMap low = map("enf_dir_v4_low");
-        BpfMap rules = map("enf_dir_v4_rules");
-        int midRoom = mid.maxEntries() / 2;
-        int lowRoom = low.maxEntries() / 2;
-        int rulesRoom = rules.maxEntries() / 2;
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment key = a.allocateFrom(JAVA_INT, gen);
-            map("enf_dir_v4_on").update(key, a.allocateFrom(JAVA_INT, 0), BpfMap.ANY);
-            Optional<Ipv4DirectTables> built = Ipv4DirectTables.build(v4, midRoom, lowRoom, rulesRoom);
-            if (built.isEmpty()) {
-                return;
-            }
-            Ipv4DirectTables t = built.get();
-            writeChunks(map("enf_dir_v4_top"), gen * 256, t.top(), 256);
-            writeChunks(mid, gen * midRoom, t.mid(), t.midChunks());
-            writeChunks(low, gen * lowRoom, t.low(), t.lowChunks());
-            writeRules(rules, gen * rulesRoom, t.rules());
-            map("enf_dir_v4_on").update(key, a.allocateFrom(JAVA_INT, epoch), BpfMap.ANY);
-        }
-    }
-
-    /** IPv6's as {@link #writeDirect} does IPv4's (Ipv6DirectTables). */
-    private void writeDirectV6(int gen, List<PrefixRule> v6, int epoch) {
-        BpfMap chunks = map("enf_dir_v6_chunks");
-        BpfMap checks = map("enf_dir_v6_checks");
-        BpfMap rules = map("enf_dir_v6_rules");
+    private void writeDirect(int gen, String family, List<PrefixRule> rules, int epoch) {
+        BpfMap on = map("enf_dir_" + family + "_on");
+        BpfMap chunks = map("enf_dir_" + family + "_chunks");
+        BpfMap checks = map("enf_dir_" + family + "_checks");
+        BpfMap ruleTable = map("enf_dir_" + family + "_rules");
         int chunkRoom = chunks.maxEntries() / 2;
         int checkRoom = checks.maxEntries() / 2;
-        int rulesRoom = rules.maxEntries() / 2;
+        int rulesRoom = ruleTable.maxEntries() / 2;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment key = a.allocateFrom(JAVA_INT, gen);
-            map("enf_dir_v6_on").update(key, a.allocateFrom(JAVA_INT, 0), BpfMap.ANY);
-            Optional<Ipv6DirectTables> built = Ipv6DirectTables.build(v6, chunkRoom, checkRoom, rulesRoom);
+            on.update(key, a.allocateFrom(JAVA_INT, 0), BpfMap.ANY);
+            Optional<DirectTables> built = DirectTables.build(rules, chunkRoom, checkRoom, rulesRoom);
             if (built.isEmpty()) {
                 return;
             }
-            Ipv6DirectTables t = built.get();
-            writeChunks(map("enf_dir_v6_top"), gen * 256, t.top(), 256);
+            DirectTables t = built.get();
+            writeChunks(map("enf_dir_" + family + "_any"), gen * 8, t.any(), 8);
+            writeChunks(map("enf_dir_" + family + "_top"), gen * 256, t.top(), 256);
             writeChunks(chunks, gen * chunkRoom, t.chunks(), t.chunkCount());
             int n = t.checks().size();
             if (n > 0) {
@@ -531,7 +509,7 @@ public final class EnforcerTables {
                 MemorySegment keys = a.allocate(JAVA_INT, n);
                 MemorySegment values = a.allocate(size * n, 8);
                 for (int i = 0; i < n; i++) {
-                    Ipv6DirectTables.Check c = t.checks().get(i);
+                    DirectTables.Check c = t.checks().get(i);
                     MemorySegment v = values.asSlice(i * size, size);
                     // raw bytes, as the kernel loads the address: the same bytes Check.contains compares
                     MemorySegment.copy(c.net(), 0, v, JAVA_BYTE, Layouts.offset(Layouts.DIR_CHECK, "net"), 16);
@@ -542,8 +520,8 @@ public final class EnforcerTables {
                 }
                 checks.updateBatch(keys, values, n);
             }
-            writeRules(rules, gen * rulesRoom, t.rules());
-            map("enf_dir_v6_on").update(key, a.allocateFrom(JAVA_INT, epoch), BpfMap.ANY);
+            writeRules(ruleTable, gen * rulesRoom, t.rules());
+            on.update(key, a.allocateFrom(JAVA_INT, epoch), BpfMap.ANY);
         }
     }
 

@@ -125,14 +125,18 @@ class EnforcerVerdictTest {
             Cidr prefix = new Cidr(new Cidr(java.nio.ByteBuffer.allocate(4).putInt(address).array(), length).network(), length);
             (allowing ? allow : deny).add(prefix);
         }
-        // and a few outside 10/8, of lengths the loop never makes: 8 and shorter, across several top chunks
-        for (String p : java.util.List.of("64.0.0.0/3", "192.0.0.0/7", "172.16.0.0/12", "100.64.0.0/10", "11.0.0.0/8")) {
+        // and a few outside 10/8, of lengths the loop never makes: 8 and shorter, across several top chunks,
+        // and a lone /32 and /20 in /16s of their own (checks straight from the top)
+        java.util.List<String> others = java.util.List.of("64.0.0.0/3", "192.0.0.0/7", "172.16.0.0/12", "100.64.0.0/10",
+                "11.0.0.0/8", "66.7.8.9/32", "67.1.16.0/20");
+        for (String p : others) {
             deny.add(Cidr.parse(p));
         }
         allow.add(Cidr.parse("65.1.0.0/16"));
-        if (!fits) { // hosts in 1,100 /16s: more than the direct tables' 1,024 chunks of /16s
+        if (!fits) { // 1,100 pairs of hosts, each pair in a /24 and a /16 of its own: two chunks a pair, past the tables' 2,048
             for (int i = 0; i < 1100; i++) {
                 deny.add(Cidr.parse((100 + i / 256) + "." + i % 256 + ".0.1/32"));
+                deny.add(Cidr.parse((100 + i / 256) + "." + i % 256 + ".0.2/32"));
             }
         }
         enforcer("deny: " + quoted(deny) + "\nallow: " + quoted(allow) + "\n", false);
@@ -141,7 +145,7 @@ class EnforcerVerdictTest {
         for (Cidr c : deny.size() > 600 ? new java.util.ArrayList<>(deny).subList(0, 600) : deny) {
             addEdges(sources, c);
         }
-        for (String p : java.util.List.of("64.0.0.0/3", "192.0.0.0/7", "172.16.0.0/12", "100.64.0.0/10", "11.0.0.0/8")) {
+        for (String p : others) {
             addEdges(sources, Cidr.parse(p));
         }
         for (Cidr c : allow) {

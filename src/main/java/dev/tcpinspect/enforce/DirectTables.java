@@ -9,24 +9,33 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * A generation's IPv6 prefix rules as the enforcer's multibit trie (bpf/enforce/enforce.h,
- * enf_dir_v6_*): an entry per /16 (top), then a chunk of 256 entries for each 8 bits further into a
- * region that holds two or more longer prefixes. A region that holds exactly one longer prefix ends
- * in a {@link Check}: that prefix's rule for an address inside it, the region's own otherwise. An
- * entry is 0 (no prefix covers it), {@link #CHUNK} | chunk, {@link #CHECK} | check, or the index + 1
- * of its longest prefix in {@link #rules}.
+ * A generation's prefix rules of one family as the enforcer's direct tables (bpf/enforce/enforce.h,
+ * enf_dir_v4_* and enf_dir_v6_*), a multibit trie read with array lookups: an entry per /16 (top),
+ * then a chunk of 256 entries for each 8 bits further into a region that holds two or more longer
+ * prefixes. A region that holds exactly one longer prefix ends in a {@link Check}: that prefix's rule
+ * for an address inside it, the region's own otherwise. So a blocklist of hosts spread over the
+ * address space costs a check each, not a chunk each. An entry is 0 (no prefix covers it),
+ * {@link #CHUNK} | chunk, {@link #CHECK} | check, or the index + 1 of its longest prefix in
+ * {@link #rules}. Before the top, a bit per /16 ({@link #any}) says whether its entry is other than
+ * 0: 8 KB that stay in the CPU's cache, where a random flood's sources would each read another line
+ * of the top's 256 KB (BENCHMARKS.md).
  *
  * @param top 65,536 entries
+ * @param any a bit per /16, set where its top entry is not 0: 8 chunks of 256 words, bit t % 32 of word t / 32
  * @param chunks chunkCount x 256 entries
  * @param checks the checks, by index
  * @param rules the rules the entries name, shortest prefixes first
  */
-record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> checks, List<PrefixRule> rules) {
+record DirectTables(int[] top, int[] any, int[] chunks, int chunkCount, List<Check> checks, List<PrefixRule> rules) {
     static final int CHUNK = 0x4000_0000;
     static final int CHECK = 0x8000_0000;
     static final int INDEX = 0x3FFF_FFFF;
 
-    /** The one longer prefix of a region: match if the address is in it, else other (entries: rule index + 1, or 0). */
+    /**
+     * The one longer prefix of a region: match if the address is in it, else other (entries: rule
+     * index + 1, or 0). Its mask and net are 16 bytes for either family: an IPv4 address is compared as
+     * the kernel holds it, its 4 bytes followed by 12 of 0, which the mask leaves out.
+     */
     record Check(byte[] network, int prefixLength, int match, int other) {
         /** The prefix's mask, byte by byte: what the kernel's check ands the address with. */
         byte[] mask() {
@@ -41,7 +50,7 @@ record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> che
         byte[] net() {
             byte[] mask = mask();
             byte[] net = new byte[16];
-            for (int b = 0; b < 16; b++) {
+            for (int b = 0; b < network.length; b++) {
                 net[b] = (byte) (network[b] & mask[b]);
             }
             return net;
@@ -51,7 +60,7 @@ record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> che
         boolean contains(byte[] address) {
             byte[] mask = mask();
             byte[] net = net();
-            for (int b = 0; b < 16; b++) {
+            for (int b = 0; b < address.length; b++) {
                 if ((byte) (address[b] & mask[b]) != net[b]) {
                     return false;
                 }
@@ -60,20 +69,25 @@ record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> che
         }
     }
 
-    /** The tables of these IPv6 rules (resolved); empty when they need more than the kernel's tables hold. */
-    static Optional<Ipv6DirectTables> build(List<PrefixRule> v6, int maxChunks, int maxChecks, int maxRules) {
-        if (v6.size() > maxRules) {
+    /**
+     * The tables of these rules, all of one family (resolved: each holds what its chain decides, as
+     * the trie does); empty when they need more chunks, checks or rules than the kernel's tables hold,
+     * and the trie must judge alone.
+     */
+    static Optional<DirectTables> build(List<PrefixRule> family, int maxChunks, int maxChecks, int maxRules) {
+        if (family.size() > maxRules) {
             return Optional.empty();
         }
-        List<PrefixRule> sorted = new ArrayList<>(v6);
+        boolean ipv6 = !family.isEmpty() && family.getFirst().prefix().ipv6();
+        List<PrefixRule> sorted = new ArrayList<>(family);
         sorted.sort(Comparator.comparingInt(r -> r.prefix().prefixLength()));
         Builder b = new Builder(sorted, maxChunks, maxChecks);
         int[] top = new int[65536];
         Map<Integer, List<Integer>> inside = new LinkedHashMap<>();
         for (int r = 0; r < sorted.size(); r++) {
             var prefix = sorted.get(r).prefix();
-            if (!prefix.ipv6()) {
-                throw new IllegalArgumentException("not an IPv6 prefix: " + prefix);
+            if (prefix.ipv6() != ipv6) {
+                throw new IllegalArgumentException("IPv4 and IPv6 prefixes in one table: " + prefix);
             }
             byte[] n = prefix.network();
             int t = (n[0] & 0xFF) << 8 | (n[1] & 0xFF);
@@ -90,7 +104,13 @@ record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> che
             }
             top[e.getKey()] = entry;
         }
-        return Optional.of(new Ipv6DirectTables(top, Arrays.copyOf(b.chunks, b.chunkCount * 256), b.chunkCount,
+        int[] any = new int[65536 / 32];
+        for (int t = 0; t < top.length; t++) {
+            if (top[t] != 0) {
+                any[t >>> 5] |= 1 << (t & 31);
+            }
+        }
+        return Optional.of(new DirectTables(top, any, Arrays.copyOf(b.chunks, b.chunkCount * 256), b.chunkCount,
                 List.copyOf(b.checks), List.copyOf(sorted)));
     }
 
@@ -152,10 +172,14 @@ record Ipv6DirectTables(int[] top, int[] chunks, int chunkCount, List<Check> che
         }
     }
 
-    /** The rule the kernel's reading of these tables finds for an address (bpf/enforce.bpf.c, enf_rule_v6_direct). */
+    /** The rule the kernel's reading of these tables finds for an address (bpf/enforce.bpf.c, enf_rule_direct). */
     Optional<PrefixRule> lookup(byte[] address) {
-        int v = top[(address[0] & 0xFF) << 8 | (address[1] & 0xFF)];
-        for (int k = 2; k < 16 && (v & CHUNK) != 0; k++) {
+        int t = (address[0] & 0xFF) << 8 | (address[1] & 0xFF);
+        if ((any[t >>> 5] & 1 << (t & 31)) == 0) {
+            return Optional.empty();
+        }
+        int v = top[t];
+        for (int k = 2; k < address.length && (v & CHUNK) != 0; k++) {
             v = chunks[(v & INDEX) * 256 + (address[k] & 0xFF)];
         }
         if ((v & CHECK) != 0) {
