@@ -153,11 +153,12 @@ public class FloodCost {
                 return drop;
             }
             case "tcpinspect":
-                return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
+                return told(mode, Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.NATIVE, false, Optional.of(ns))));
             case "tcpinspect-generic": // the same, in the stack's generic XDP hook (after the backlog)
-                return Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.GENERIC, false, Optional.of(ns)));
+                return told(mode, Enforcer.start(new Enforcer.Options(policy, List.of(dev), XdpMode.GENERIC, false, Optional.of(ns))));
             case "tcpinspect-hosts": // 10,000 hosts (/32 and /128) spread over the whole address space instead
-                return Enforcer.start(new Enforcer.Options(hostsPolicy(), List.of(dev), XdpMode.NATIVE, false, Optional.of(ns)));
+                return told(mode, Enforcer.start(new Enforcer.Options(hostsPolicy(), List.of(dev), XdpMode.NATIVE, false,
+                        Optional.of(ns))));
             case "tcpinspect-ports": // the same service ports, no prefix: what the 10,000 prefixes add
                 return Enforcer.start(new Enforcer.Options(new Policy(policy.defaultVerdict(), policy.services(),
                         policy.failsafe(), List.of(), List.of(), policy.limits(), Optional.empty(), Optional.empty(),
@@ -166,6 +167,17 @@ public class FloodCost {
             default:
                 throw new IllegalArgumentException(mode);
         }
+    }
+
+    private static final Set<String> TOLD = new java.util.HashSet<>();
+
+    /** Says once per mode whether its policy fits the direct tables: one that does not is judged by the tries, slower. */
+    static Enforcer told(String mode, Enforcer enforcer) {
+        if (TOLD.add(mode)) {
+            System.out.printf("(%s: the policy fits the direct tables: IPv4 %s, IPv6 %s)%n", mode,
+                    enforcer.tables().direct(false), enforcer.tables().direct(true));
+        }
+        return enforcer;
     }
 
     /** The lab policy: 10,000 prefixes none of which holds the flood's sources' usual range, 64 ports (not 9999). */

@@ -123,7 +123,7 @@ const volatile bool enf_rule_cache_off = false;
 const volatile bool enf_dir_off = false;
 
 /*
- * Whether a generation's prefixes of a family are in its direct tables (enforce.h, enf_dir_v4_on):
+ * Whether a generation's prefixes of a family are in its direct tables (enforce.h, enf_dir_v4_on or _v6_on):
  * written under this epoch, so that a policy another version wrote into the tries alone is not
  * judged by the tables an earlier policy left.
  */

@@ -126,9 +126,9 @@ class EnforcerVerdictTest {
             (allowing ? allow : deny).add(prefix);
         }
         // and a few outside 10/8, of lengths the loop never makes: 8 and shorter, across several top chunks,
-        // and a lone /32 and /20 in /16s of their own (checks straight from the top)
+        // and a lone /32 and /20 in /16s of their own, outside every other prefix (checks straight from the top)
         java.util.List<String> others = java.util.List.of("64.0.0.0/3", "192.0.0.0/7", "172.16.0.0/12", "100.64.0.0/10",
-                "11.0.0.0/8", "66.7.8.9/32", "67.1.16.0/20");
+                "11.0.0.0/8", "130.7.8.9/32", "131.1.16.0/20");
         for (String p : others) {
             deny.add(Cidr.parse(p));
         }
