@@ -196,12 +196,7 @@ public class FloodCost {
             int length = v6 ? 32 + random.nextInt(97) : 8 + random.nextInt(25);
             deny.add("\"" + new Cidr(new Cidr(a, length).network(), length) + "\"");
         }
-        List<String> ports = new ArrayList<>(List.of("443"));
-        for (int port = 8000; port < 8063; port++) {
-            ports.add(Integer.toString(port));
-        }
-        return PolicyFile.parse("flood.yaml", new StringReader("services: [" + String.join(", ", ports) + "]\ndeny: ["
-                + String.join(", ", deny) + "]\n"));
+        return policy("flood.yaml", deny);
     }
 
     /**
@@ -221,11 +216,16 @@ public class FloodCost {
             }
             deny.add("\"" + new Cidr(a, v6 ? 128 : 32) + "\"");
         }
+        return policy("hosts.yaml", deny);
+    }
+
+    /** A policy denying these (quoted) prefixes, serving 64 ports: 443 and 8000-8062 (not the flood's 9999). */
+    static Policy policy(String name, Set<String> deny) {
         List<String> ports = new ArrayList<>(List.of("443"));
         for (int port = 8000; port < 8063; port++) {
             ports.add(Integer.toString(port));
         }
-        return PolicyFile.parse("hosts.yaml", new StringReader("services: [" + String.join(", ", ports) + "]\ndeny: ["
+        return PolicyFile.parse(name, new StringReader("services: [" + String.join(", ", ports) + "]\ndeny: ["
                 + String.join(", ", deny) + "]\n"));
     }
 
