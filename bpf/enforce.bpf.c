@@ -529,7 +529,7 @@ const volatile bool enf_capture_payload = false;
 const volatile __u32 enf_capture_per_second = 0;
 
 /* A copy of a packet judged to drop, headers only unless enf_capture_payload; a full ring is counted. */
-static __always_inline void enf_capture(const struct pkt *p, __u32 ifindex, __u32 reason)
+static __always_inline void enf_capture(const struct pkt *p, const struct xdp_md *ctx, __u32 reason)
 {
 	if (enf_capture_per_second) {
 		__u32 zero = 0;
@@ -570,7 +570,7 @@ static __always_inline void enf_capture(const struct pkt *p, __u32 ifindex, __u3
 	if (len > ENF_CAPTURE_BYTES)
 		len = ENF_CAPTURE_BYTES;
 	r->ts_ns = bpf_ktime_get_ns();
-	r->ifindex = ifindex;
+	r->ifindex = ctx->ingress_ifindex;
 	r->kind = ENF_CAPTURE_POLICY;
 	r->code = reason;
 	r->orig_len = frame;
@@ -582,7 +582,8 @@ static __always_inline void enf_capture(const struct pkt *p, __u32 ifindex, __u3
 	bpf_ringbuf_submit(r, 0);
 }
 
-static __always_inline int enf_judge(struct pkt *p, __u32 *mark, __u32 ifindex)
+/* ctx only for the capture's interface: read there, not for every packet (three loads, rxq to dev to ifindex). */
+static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	struct enf_config *cfg = bpf_map_lookup_elem(&enf_config, &zero);
@@ -598,7 +599,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, __u32 ifindex)
 	/* An IP header cut short is the stack's to drop (and count). */
 	if (!set || !enf_addresses(p, &src, daddr) || enf_neighbor_discovery(p))
 		return XDP_PASS;
-	ENF_ADD(ENF_STAT_PACKETS);
+	/* No ENF_STAT_PACKETS: each packet from here on counts as passed or dropped, and Java adds the two. */
 	struct enf_rule *rule = enf_rule_cached(&src, gen, epoch);
 	struct enf_rule *live = NULL;
 
@@ -671,7 +672,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, __u32 ifindex)
 		PERCPU_ADD(enf_hits, deny->id);
 	ENF_ADD(reason);
 	if (enf_capture_drops)
-		enf_capture(p, ifindex, reason);
+		enf_capture(p, ctx, reason);
 	if (cfg->audit) {
 		ENF_ADD(ENF_STAT_PASSED);
 		return XDP_PASS;
@@ -722,7 +723,7 @@ int tcpi_enforce(struct xdp_md *ctx)
 	__u32 mark = 0;
 
 	pkt_parse_xdp(ctx, &p);
-	int verdict = enf_judge(&p, &mark, ctx->ingress_ifindex);
+	int verdict = enf_judge(&p, &mark, ctx);
 
 	if (verdict != XDP_PASS)
 		return verdict;

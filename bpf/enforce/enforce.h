@@ -144,7 +144,7 @@ struct enf_source {
 };
 
 enum enf_stat {
-	ENF_STAT_PACKETS = 0,         /* IP packets judged */
+	ENF_STAT_PACKETS = 0,         /* IP packets judged: not counted by the program, PASSED + DROPPED (EnforcerTables.stats) */
 	ENF_STAT_PASSED = 1,
 	ENF_STAT_DROPPED = 2,         /* really dropped (0 with --audit) */
 	ENF_STAT_FAILSAFE = 3,        /* passed because their port is failsafe, where a rule would have dropped them */

@@ -721,6 +721,9 @@ public final class EnforcerTables {
         for (int i = 0; i < out.length; i++) {
             out[i] = counters.getSummed(i, Long::sum).orElse(0L);
         }
+        // The program counts every packet it judges as passed or dropped and not again as judged:
+        // one per-CPU increment less on every packet.
+        out[EnforceStat.PACKETS.ordinal()] = out[EnforceStat.PASSED.ordinal()] + out[EnforceStat.DROPPED.ordinal()];
         return out;
     }
 
