@@ -21,16 +21,22 @@ import java.util.Set;
 
 /**
  * Softirq CPU per dropped packet of a SYN flood at a port the policy drops, on the lab's veth:
- * hping3 floods from the client namespace with random sources for a few seconds, and the kernel's
- * softirq time (/proc/stat, all CPUs) over the packets the client's veth sent is what receiving and
- * judging each one cost on the server's side. Modes, alternating by round: no filter (the stack
- * answers each SYN with a reset), iptables' raw table DROP, an nftables ingress-hook drop, a bare
- * XDP_DROP program (the floor), an XDP program that drops only the flood's port (the floor for the
- * legitimate client: any XDP filter on the veth), and tcpinspect's enforcer with a 10,000-prefix, 64-port policy in
- * native mode, with 10,000 hosts spread over the address space instead, and with the 64 ports alone. Also the legitimate side: the client's own connections a second to a served port
- * (443) in the middle of the flood, beside the same without a flood in each round.
+ * hping3 floods from the client namespace with random sources for a few seconds, and the time of
+ * the NET_RX softirq (traced, bpf/bench/softirq.bpf.c) over the packets the client's veth sent is what
+ * receiving and judging each one cost; /proc/stat's softirq ticks (all vectors, all CPUs) beside it, a
+ * coarse sample at 250 Hz. Modes, in an order rotating by round: no filter (the stack answers each SYN
+ * with a reset), iptables' raw table DROP, an nftables ingress-hook drop, a bare XDP_DROP program (the
+ * floor), an XDP program that drops only the flood's port (the floor for the legitimate client: any
+ * XDP filter on the veth), and tcpinspect's enforcer with a 10,000-prefix, 64-port policy in native
+ * mode, with 10,000 hosts spread over the address space instead, and with the 64 ports alone. Also
+ * the legitimate side: the client's own connections a second to a served port (443) in the middle of
+ * the flood, beside the same without a flood in each round.
  *
- * Run with bench/run flood [ROUNDS] (builds first). Not a test: it asserts nothing, it prints figures.
+ * {@code paired} (and {@code paired-hosts}) instead runs one flood and swaps the XDP programs in place
+ * every 2 s: the closest comparison of the enforcer with the bare drop (see paired).
+ *
+ * Run with bench/run flood [ROUNDS] [MODES] or bench/run flood paired [ROUNDS] (builds first). Not a
+ * test: it asserts nothing, it prints figures.
  */
 public class FloodCost {
     static final int SECONDS = 4;
@@ -48,44 +54,185 @@ public class FloodCost {
         if (PINNED) {
             sh("taskset", "-a", "-p", "-c", "0", Long.toString(ProcessHandle.current().pid()));
         }
+        if (args.length > 0 && args[0].startsWith("paired")) {
+            paired(args.length > 1 ? Integer.parseInt(args[1]) : 15, args[0].equals("paired-hosts") ? hostsPolicy() : bigPolicy());
+            return;
+        }
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         List<String> modes = args.length > 1 ? List.of(args[1].split(","))
                 : List.of("stack", "iptables-raw", "nft-ingress", "xdp-drop", "tcpinspect", "tcpinspect-ports");
         Policy policy = bigPolicy();
+        long[][] netRxPerPacket = new long[modes.size()][rounds];
         long[][] nsPerPacket = new long[modes.size()][rounds];
         long[][] packetsPerSecond = new long[modes.size()][rounds];
         long[][] legit = new long[modes.size()][rounds];
         long[][] failed = new long[modes.size()][rounds];
         long[] quiet = new long[rounds];
         System.out.printf("SYN flood (hping3 --flood --rand-source) to port %d for %d s a round; softirq time of all CPUs"
-                + " per packet the client's veth sent (the flood alone), then the client's connections a second during it;"
-                + " %d rounds, modes alternating%s%n%n", PORT, SECONDS, rounds,
+                + " per packet the client's veth sent (the flood alone), and the NET_RX softirq's traced time (the tracer's"
+                + " own share included, the same in every mode: see paired), then the client's connections a second during it;"
+                + " %d rounds, modes alternating, the order rotating by round%s%n%n", PORT, SECONDS, rounds,
                 PINNED ? "; pinned: client and server on CPU 0, the generator on CPU 1" : "; CPUs shared");
-        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 443)) {
+        try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 443);
+             BpfObject clock = BpfObject.loadResource("/bpf/bench/softirq.bpf.o")) {
             for (int r = 0; r < rounds; r++) {
                 quiet[r] = clientRate(lab)[0];
-                for (int m = 0; m < modes.size(); m++) {
-                    long[] result = round(lab, modes.get(m), policy);
+                // Rotated: the client's rate depends on where in a round a mode runs (seen: the last
+                // mode of each round lower, by up to 5x, after the others' connections).
+                for (int k = 0; k < modes.size(); k++) {
+                    int m = (r + k) % modes.size();
+                    long[] result = round(lab, modes.get(m), policy, clock);
                     nsPerPacket[m][r] = result[0];
                     packetsPerSecond[m][r] = result[1];
                     legit[m][r] = result[2];
                     failed[m][r] = result[3];
+                    netRxPerPacket[m][r] = result[4];
                 }
             }
         }
-        System.out.printf("%-18s %15s %15s %14s %16s   %s%n", "filter", "softirq ns/pkt", "packets/s sent",
-                "client conn/s", "client timeouts", "rounds (ns/pkt; client conn/s)");
+        System.out.printf("%-18s %14s %15s %15s %14s %16s   %s%n", "filter", "NET_RX ns/pkt", "softirq ns/pkt",
+                "packets/s sent", "client conn/s", "client timeouts", "rounds (NET_RX ns/pkt; client conn/s)");
         for (int m = 0; m < modes.size(); m++) {
-            System.out.printf("%-18s %15d %15d %14d %16d   %s; %s%n", modes.get(m), median(nsPerPacket[m]),
-                    median(packetsPerSecond[m]), median(legit[m]), median(failed[m]), Arrays.toString(nsPerPacket[m]),
-                    Arrays.toString(legit[m]));
+            System.out.printf("%-18s %14d %15d %15d %14d %16d   %s; %s%n", modes.get(m), median(netRxPerPacket[m]),
+                    median(nsPerPacket[m]), median(packetsPerSecond[m]), median(legit[m]), median(failed[m]),
+                    Arrays.toString(netRxPerPacket[m]), Arrays.toString(legit[m]));
         }
-        System.out.printf("%-18s %15s %15s %14d %16s   %s%n", "(no flood)", "", "", median(quiet), "",
+        System.out.printf("%-18s %14s %15s %15s %14d %16s   %s%n", "(no flood)", "", "", "", median(quiet), "",
                 "client conn/s alone");
     }
 
-    /** One flood under one filter: {softirq ns per packet, packets a second, the client's connections a second}. */
-    static long[] round(Lab lab, String mode, Policy policy) throws Exception {
+    static final long SLICE_MS = 2000;
+
+    /**
+     * One flood, three programs taking turns on the server's veth every {@value #SLICE_MS} ms: the bare
+     * XDP_DROP, the least port filter and the enforcer, swapped in place by updating the enforcer's
+     * pinned XDP link (no detach, no gap, the flood never stops). Rounds rotate the order. Time is the
+     * NET_RX softirq's, traced (bpf/bench/softirq.bpf.c), beside /proc/stat's softirq ticks: at 250 Hz
+     * those are samples, and a few seconds of flood give too few of them to tell 10% apart (seen: the
+     * same program's slices 2 s apart differing by 30%). Per program: time over packets summed over all
+     * its slices, and the median of each round's ratio to the bare drop in the same round.
+     *
+     * The tracer runs on every softirq (here about one per packet) and part of its own time falls
+     * inside what it measures: the same in every slice, so differences are exact, but it adds to the
+     * bare drop's figure and so shrinks the ratios. A fourth slice a round, the bare drop with the
+     * tracer detached, bounds that part: the generator's CPU (which also runs the softirq that its
+     * sends raise) sends fewer packets a second with the tracer than without, by its whole cost.
+     */
+    static void paired(int rounds, Policy policy) throws Exception {
+        // -Dslices=FILE (bench/run flood-perf): no tracer, the generator on CPU 1, each slice's span and
+        // packets written to FILE for perf's samples of CPU 1 to be counted against (bench/FloodSlices.java).
+        String slices = System.getProperty("slices");
+        StringBuilder sliceLines = new StringBuilder();
+        String[] names = {"xdp-drop", "xdp-drop-port", "tcpinspect"};
+        long[] traced = new long[3];
+        long[] ticks = new long[3];
+        long[] packets = new long[3];
+        long untracedPackets = 0;
+        double[][] ratio = new double[2][rounds];
+        System.out.printf("SYN flood (hping3 --flood --rand-source) to port %d; one flood, the programs taking turns every %d ms"
+                + " (XDP link updated in place, native mode), %d rounds in rotating order%n%n", PORT, SLICE_MS, rounds);
+        try (Lab lab = Lab.create(); BpfObject baselines = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+             BpfObject clock = BpfObject.loadResource("/bpf/bench/softirq.bpf.o");
+             Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, List.of(lab.serverIf()), XdpMode.NATIVE, false,
+                     Optional.of(lab.serverNs())))) {
+            System.out.printf("(the policy fits the direct tables: IPv4 %s, IPv6 %s)%n", enforcer.tables().direct(false),
+                    enforcer.tables().direct(true));
+            var netRx = clock.map("net_rx_time").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64);
+            var programs = List.of(baselines.program("tcpi_drop_xdp"), baselines.program("tcpi_drop_port_xdp"),
+                    enforcer.program());
+            try (KernelLink link = KernelLink.openPinned(Enforcer.xdpLinkPin(enforcer.folder(), lab.serverIf()),
+                    "the enforcer's XDP link").orElseThrow()) {
+                List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S",
+                        "-p", Integer.toString(PORT), "--flood", "--rand-source", Lab.SERVER_V4));
+                if (slices != null) {
+                    command.addAll(0, List.of("taskset", "-c", "1"));
+                }
+                Process flood = new ProcessBuilder(command)
+                        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                try {
+                    Thread.sleep(500);
+                    for (int r = 0; r < rounds; r++) {
+                        double[] perPacket = new double[3];
+                        for (int k = 0; k < 4; k++) {
+                            int m = (r + k) % 4;
+                            if (slices != null && m == 3) {
+                                continue;
+                            }
+                            link.update(programs.get(m == 3 ? 0 : m));
+                            if (slices != null) { // System.nanoTime is CLOCK_MONOTONIC, perf's -k CLOCK_MONOTONIC
+                                Thread.sleep(200);
+                                long p0 = txPackets(lab);
+                                long t0 = System.nanoTime();
+                                Thread.sleep(SLICE_MS);
+                                long t1 = System.nanoTime();
+                                sliceLines.append(String.format("%d %s %d %d %d%n", r, names[m], t0, t1, txPackets(lab) - p0));
+                                continue;
+                            }
+                            if (m == 3) { // the bare drop untraced: only its packets count
+                                Thread.sleep(200);
+                                long p0 = txPackets(lab);
+                                Thread.sleep(SLICE_MS);
+                                untracedPackets += txPackets(lab) - p0;
+                                continue;
+                            }
+                            try (var entry = clock.program("tcpi_bench_softirq_entry").attach();
+                                 var exit = clock.program("tcpi_bench_softirq_exit").attach()) {
+                                Thread.sleep(200); // what the last program's packets left in the ring
+                                long t0 = netRx.getSummed(1, Long::sum).orElse(0L);
+                                long s0 = softirqNs();
+                                long p0 = txPackets(lab);
+                                Thread.sleep(SLICE_MS);
+                                long t = netRx.getSummed(1, Long::sum).orElse(0L) - t0;
+                                long p = txPackets(lab) - p0;
+                                traced[m] += t;
+                                ticks[m] += softirqNs() - s0;
+                                packets[m] += p;
+                                perPacket[m] = (double) t / p;
+                            }
+                        }
+                        ratio[0][r] = perPacket[1] / perPacket[0];
+                        ratio[1][r] = perPacket[2] / perPacket[0];
+                    }
+                } finally {
+                    link.update(enforcer.program());
+                    flood.destroy();
+                    flood.waitFor();
+                }
+            }
+        }
+        if (slices != null) {
+            Files.writeString(Path.of(slices), sliceLines);
+            return;
+        }
+        double seconds = rounds * SLICE_MS / 1000.0;
+        System.out.printf("%-16s %14s %16s %15s %22s   %s%n", "program", "NET_RX ns/pkt", "softirq ns/pkt", "packets/s sent",
+                "vs bare drop (median)", "per round (NET_RX, %)");
+        for (int m = 0; m < 3; m++) {
+            String vs = "";
+            String per = "";
+            if (m > 0) {
+                double[] v = ratio[m - 1].clone();
+                Arrays.sort(v);
+                vs = String.format("%+.1f%%", (v[rounds / 2] - 1) * 100);
+                per = Arrays.toString(Arrays.stream(ratio[m - 1]).map(x -> Math.round((x - 1) * 1000) / 10.0).toArray());
+            }
+            System.out.printf("%-16s %14d %16d %15d %22s   %s%n", names[m], traced[m] / Math.max(1, packets[m]),
+                    ticks[m] / Math.max(1, packets[m]), Math.round(packets[m] / seconds), vs, per);
+        }
+        double tracer = 1e9 * seconds / packets[0] - 1e9 * seconds / untracedPackets;
+        double drop = (double) traced[0] / packets[0];
+        double extra = (double) traced[2] / packets[2] - drop;
+        System.out.printf("%-16s %14s %16s %15d   the tracer's whole cost: %.0f ns a packet (packets/s, bare drop, traced vs"
+                + " not); so tcpinspect is %+.1f%% over the bare drop with none of it inside the bracket, %+.1f%% with all%n",
+                "xdp-drop untraced", "", "", Math.round(untracedPackets / seconds), tracer, 100 * extra / drop,
+                100 * extra / (drop - Math.max(0, tracer)));
+    }
+
+    /**
+     * One flood under one filter: {softirq ns per packet, packets a second, the client's connections a
+     * second, its timeouts, NET_RX ns per packet (traced)}.
+     */
+    static long[] round(Lab lab, String mode, Policy policy, BpfObject clock) throws Exception {
         AutoCloseable filter = install(lab, mode, policy);
         try {
             List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.clientNs(), "hping3", "-q", "-S",
@@ -99,22 +246,30 @@ public class FloodCost {
             long softirq;
             double seconds;
             long[] legit;
+            long netRx;
+            var netRxTime = clock.map("net_rx_time").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64);
             try {
                 Thread.sleep(500); // the flood at full rate
                 // The flood alone: the client's own connections would add their softirq time to the flood's.
-                long softirqBefore = softirqNs();
-                long sentBefore = txPackets(lab);
-                long start = System.nanoTime();
-                Thread.sleep(SECONDS * 1000L);
-                seconds = (System.nanoTime() - start) / 1e9;
-                sent = txPackets(lab) - sentBefore;
-                softirq = softirqNs() - softirqBefore;
+                try (var entry = clock.program("tcpi_bench_softirq_entry").attach();
+                     var exit = clock.program("tcpi_bench_softirq_exit").attach()) {
+                    long netRxBefore = netRxTime.getSummed(1, Long::sum).orElse(0L);
+                    long softirqBefore = softirqNs();
+                    long sentBefore = txPackets(lab);
+                    long start = System.nanoTime();
+                    Thread.sleep(SECONDS * 1000L);
+                    seconds = (System.nanoTime() - start) / 1e9;
+                    sent = txPackets(lab) - sentBefore;
+                    softirq = softirqNs() - softirqBefore;
+                    netRx = netRxTime.getSummed(1, Long::sum).orElse(0L) - netRxBefore;
+                }
                 legit = clientRate(lab);
             } finally {
                 flood.destroy();
                 flood.waitFor();
             }
-            return new long[] {sent < 1000 ? 0 : softirq / sent, Math.round(sent / seconds), legit[0], legit[1]};
+            return new long[] {sent < 1000 ? 0 : softirq / sent, Math.round(sent / seconds), legit[0], legit[1],
+                    sent < 1000 ? 0 : netRx / sent};
         } finally {
             filter.close();
             Thread.sleep(500);

@@ -276,7 +276,7 @@ public final class Enforcer implements AutoCloseable {
     }
 
     /** Where the enforcer of folder pins its XDP link on the interface named: there while it protects it. */
-    static Path xdpLinkPin(Path folder, String interfaceName) {
+    public static Path xdpLinkPin(Path folder, String interfaceName) {
         return folder.resolve(XDP_PIN_PREFIX + interfaceName);
     }
 
