@@ -1,5 +1,6 @@
 import dev.tcpinspect.ebpf.BpfObject;
 import dev.tcpinspect.ebpf.KernelLink;
+import dev.tcpinspect.ebpf.PerCpuMap;
 import dev.tcpinspect.ebpf.XdpMode;
 import dev.tcpinspect.enforce.Enforcer;
 import dev.tcpinspect.lab.Lab;
@@ -63,6 +64,7 @@ public class FloodCost {
                 : List.of("stack", "iptables-raw", "nft-ingress", "xdp-drop", "tcpinspect", "tcpinspect-ports");
         Policy policy = bigPolicy();
         long[][] netRxPerPacket = new long[modes.size()][rounds];
+        long[][] softirqsPer100 = new long[modes.size()][rounds];
         long[][] nsPerPacket = new long[modes.size()][rounds];
         long[][] packetsPerSecond = new long[modes.size()][rounds];
         long[][] legit = new long[modes.size()][rounds];
@@ -87,21 +89,46 @@ public class FloodCost {
                     legit[m][r] = result[2];
                     failed[m][r] = result[3];
                     netRxPerPacket[m][r] = result[4];
+                    softirqsPer100[m][r] = result[5];
                 }
             }
         }
-        System.out.printf("%-18s %14s %15s %15s %14s %16s   %s%n", "filter", "NET_RX ns/pkt", "softirq ns/pkt",
-                "packets/s sent", "client conn/s", "client timeouts", "rounds (NET_RX ns/pkt; client conn/s)");
+        // NET_RX softirqs per 100 packets: the tracer runs once per softirq, so modes alike in it carry
+        // alike shares of its cost.
+        System.out.printf("%-18s %14s %13s %15s %15s %14s %16s   %s%n", "filter", "NET_RX ns/pkt", "softirqs/100p",
+                "softirq ns/pkt", "packets/s sent", "client conn/s", "client timeouts", "rounds (NET_RX ns/pkt; client conn/s)");
         for (int m = 0; m < modes.size(); m++) {
-            System.out.printf("%-18s %14d %15d %15d %14d %16d   %s; %s%n", modes.get(m), median(netRxPerPacket[m]),
-                    median(nsPerPacket[m]), median(packetsPerSecond[m]), median(legit[m]), median(failed[m]),
-                    Arrays.toString(netRxPerPacket[m]), Arrays.toString(legit[m]));
+            System.out.printf("%-18s %14d %13d %15d %15d %14d %16d   %s; %s%n", modes.get(m), median(netRxPerPacket[m]),
+                    median(softirqsPer100[m]), median(nsPerPacket[m]), median(packetsPerSecond[m]), median(legit[m]),
+                    median(failed[m]), Arrays.toString(netRxPerPacket[m]), Arrays.toString(legit[m]));
         }
-        System.out.printf("%-18s %14s %15s %15s %14d %16s   %s%n", "(no flood)", "", "", "", median(quiet), "",
+        System.out.printf("%-18s %14s %13s %15s %15s %14d %16s   %s%n", "(no flood)", "", "", "", "", median(quiet), "",
                 "client conn/s alone");
     }
 
     static final long SLICE_MS = 2000;
+
+    /** The NET_RX clock of bpf/bench/softirq.bpf.o: {ns, softirqs} so far, and attaching it afresh. */
+    record NetRxClock(BpfObject object) {
+        PerCpuMap<Integer, Long> map() {
+            return object.map("net_rx_time").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64);
+        }
+
+        /** Attached until closed: the start slot zeroed first, so no softirq begun before counts from a stale start. */
+        AutoCloseable attach() {
+            map().putAll(0, 0L);
+            var entry = object.program("tcpi_bench_softirq_entry").attach();
+            var exit = object.program("tcpi_bench_softirq_exit").attach();
+            return () -> {
+                exit.close();
+                entry.close();
+            };
+        }
+
+        long[] read() {
+            return new long[] {map().getSummed(1, Long::sum).orElse(0L), map().getSummed(2, Long::sum).orElse(0L)};
+        }
+    }
 
     /**
      * One flood, three programs taking turns on the server's veth every {@value #SLICE_MS} ms: the bare
@@ -137,7 +164,7 @@ public class FloodCost {
                      Optional.of(lab.serverNs())))) {
             System.out.printf("(the policy fits the direct tables: IPv4 %s, IPv6 %s)%n", enforcer.tables().direct(false),
                     enforcer.tables().direct(true));
-            var netRx = clock.map("net_rx_time").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64);
+            NetRxClock netRx = new NetRxClock(clock);
             var programs = List.of(baselines.program("tcpi_drop_xdp"), baselines.program("tcpi_drop_port_xdp"),
                     enforcer.program());
             try (KernelLink link = KernelLink.openPinned(Enforcer.xdpLinkPin(enforcer.folder(), lab.serverIf()),
@@ -161,8 +188,8 @@ public class FloodCost {
                             link.update(programs.get(m == 3 ? 0 : m));
                             if (slices != null) { // System.nanoTime is CLOCK_MONOTONIC, perf's -k CLOCK_MONOTONIC
                                 Thread.sleep(200);
+                                long t0 = System.nanoTime(); // each count read just after its instant
                                 long p0 = txPackets(lab);
-                                long t0 = System.nanoTime();
                                 Thread.sleep(SLICE_MS);
                                 long t1 = System.nanoTime();
                                 sliceLines.append(String.format("%d %s %d %d %d%n", r, names[m], t0, t1, txPackets(lab) - p0));
@@ -175,14 +202,13 @@ public class FloodCost {
                                 untracedPackets += txPackets(lab) - p0;
                                 continue;
                             }
-                            try (var entry = clock.program("tcpi_bench_softirq_entry").attach();
-                                 var exit = clock.program("tcpi_bench_softirq_exit").attach()) {
+                            try (AutoCloseable tracing = netRx.attach()) {
                                 Thread.sleep(200); // what the last program's packets left in the ring
-                                long t0 = netRx.getSummed(1, Long::sum).orElse(0L);
+                                long t0 = netRx.read()[0];
                                 long s0 = softirqNs();
                                 long p0 = txPackets(lab);
                                 Thread.sleep(SLICE_MS);
-                                long t = netRx.getSummed(1, Long::sum).orElse(0L) - t0;
+                                long t = netRx.read()[0] - t0;
                                 long p = txPackets(lab) - p0;
                                 traced[m] += t;
                                 ticks[m] += softirqNs() - s0;
@@ -194,9 +220,9 @@ public class FloodCost {
                         ratio[1][r] = perPacket[2] / perPacket[0];
                     }
                 } finally {
-                    link.update(enforcer.program());
-                    flood.destroy();
+                    flood.destroy(); // first: hping3 must not outlive a failure below
                     flood.waitFor();
+                    link.update(enforcer.program());
                 }
             }
         }
@@ -206,7 +232,7 @@ public class FloodCost {
         }
         double seconds = rounds * SLICE_MS / 1000.0;
         System.out.printf("%-16s %14s %16s %15s %22s   %s%n", "program", "NET_RX ns/pkt", "softirq ns/pkt", "packets/s sent",
-                "vs bare drop (median)", "per round (NET_RX, %)");
+                "vs bare drop", "per round (NET_RX, %); vs bare drop: their median");
         for (int m = 0; m < 3; m++) {
             String vs = "";
             String per = "";
@@ -223,14 +249,14 @@ public class FloodCost {
         double drop = (double) traced[0] / packets[0];
         double extra = (double) traced[2] / packets[2] - drop;
         System.out.printf("%-16s %14s %16s %15d   the tracer's whole cost: %.0f ns a packet (packets/s, bare drop, traced vs"
-                + " not); so tcpinspect is %+.1f%% over the bare drop with none of it inside the bracket, %+.1f%% with all%n",
+                + " not); so tcpinspect (all slices pooled) is %+.1f%% over the bare drop with none of it inside the bracket, %+.1f%% with all%n",
                 "xdp-drop untraced", "", "", Math.round(untracedPackets / seconds), tracer, 100 * extra / drop,
                 100 * extra / (drop - Math.max(0, tracer)));
     }
 
     /**
      * One flood under one filter: {softirq ns per packet, packets a second, the client's connections a
-     * second, its timeouts, NET_RX ns per packet (traced)}.
+     * second, its timeouts, NET_RX ns per packet (traced), NET_RX softirqs per 100 packets}.
      */
     static long[] round(Lab lab, String mode, Policy policy, BpfObject clock) throws Exception {
         AutoCloseable filter = install(lab, mode, policy);
@@ -246,14 +272,14 @@ public class FloodCost {
             long softirq;
             double seconds;
             long[] legit;
-            long netRx;
-            var netRxTime = clock.map("net_rx_time").perCpu(dev.tcpinspect.ebpf.Codec.U32, dev.tcpinspect.ebpf.Codec.U64);
+            long[] netRx;
+            NetRxClock netRxClock = new NetRxClock(clock);
             try {
                 Thread.sleep(500); // the flood at full rate
                 // The flood alone: the client's own connections would add their softirq time to the flood's.
-                try (var entry = clock.program("tcpi_bench_softirq_entry").attach();
-                     var exit = clock.program("tcpi_bench_softirq_exit").attach()) {
-                    long netRxBefore = netRxTime.getSummed(1, Long::sum).orElse(0L);
+                try (AutoCloseable tracing = netRxClock.attach()) {
+                    Thread.sleep(100); // softirqs begun before the attach end uncounted
+                    long[] netRxBefore = netRxClock.read();
                     long softirqBefore = softirqNs();
                     long sentBefore = txPackets(lab);
                     long start = System.nanoTime();
@@ -261,7 +287,8 @@ public class FloodCost {
                     seconds = (System.nanoTime() - start) / 1e9;
                     sent = txPackets(lab) - sentBefore;
                     softirq = softirqNs() - softirqBefore;
-                    netRx = netRxTime.getSummed(1, Long::sum).orElse(0L) - netRxBefore;
+                    long[] after = netRxClock.read();
+                    netRx = new long[] {after[0] - netRxBefore[0], after[1] - netRxBefore[1]};
                 }
                 legit = clientRate(lab);
             } finally {
@@ -269,7 +296,7 @@ public class FloodCost {
                 flood.waitFor();
             }
             return new long[] {sent < 1000 ? 0 : softirq / sent, Math.round(sent / seconds), legit[0], legit[1],
-                    sent < 1000 ? 0 : netRx / sent};
+                    sent < 1000 ? 0 : netRx[0] / sent, sent < 1000 ? 0 : 100 * netRx[1] / sent};
         } finally {
             filter.close();
             Thread.sleep(500);

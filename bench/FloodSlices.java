@@ -19,6 +19,9 @@ import java.util.Map;
 public class FloodSlices {
     record Slice(int round, String program, long start, long end, long packets) {}
 
+    /** A sample's first line: its CPU in brackets, then its time in seconds and a colon. */
+    static final java.util.regex.Pattern HEADER = java.util.regex.Pattern.compile("\\[\\d+\\]\\s+\\d+\\.\\d+:");
+
     public static void main(String[] args) throws Exception {
         List<Slice> slices = new ArrayList<>();
         for (String line : Files.readAllLines(Path.of(args[0]))) {
@@ -27,12 +30,13 @@ public class FloodSlices {
         }
         long[] samples = new long[slices.size()];
         long[] inNetRx = new long[slices.size()];
-        // perf script: a header line per sample ("hping3 123 [001] 56152.407123: ... cpu-clock:"), then its call chain.
+        // perf script: a header line per sample ("hping3 123 [001] 56152.407123: ... cpu-clock:", with the
+        // sample's own ip and symbol on it when perf has no call chain for it), then its call chain.
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
         int current = -1;
         boolean netRx = false;
         for (String line = in.readLine(); ; line = in.readLine()) {
-            boolean header = line != null && !line.isEmpty() && !Character.isWhitespace(line.charAt(0));
+            boolean header = line != null && HEADER.matcher(line).find();
             if (line == null || header) {
                 if (current >= 0) {
                     samples[current]++;
@@ -44,7 +48,7 @@ public class FloodSlices {
                     break;
                 }
                 current = sliceAt(slices, timeOf(line));
-                netRx = false;
+                netRx = line.contains("net_rx_action");
             } else if (line.contains("net_rx_action")) {
                 netRx = true;
             }
@@ -62,6 +66,9 @@ public class FloodSlices {
         }
         System.out.printf("%-16s %14s %12s %22s   %s%n", "program", "NET_RX ns/pkt", "samples", "vs bare drop (median)",
                 "per round (%)");
+        if (totals.values().stream().anyMatch(t -> t[2] == 0)) {
+            throw new IllegalStateException("a program's slices got no perf sample: was perf sampling CPU 1?");
+        }
         for (var e : totals.entrySet()) {
             String vs = "";
             String per = "";

@@ -4,8 +4,9 @@
  * NAPI poll runs XDP and the stack's receive path), from the softirq tracepoints. /proc/stat's
  * softirq figure on this kernel is a sample at each 4 ms tick (no CONFIG_IRQ_TIME_ACCOUNTING): a
  * few seconds of flood give it a few hundred samples, too few to tell 10% apart. Runs on every
- * NET_RX softirq (in a flood from one sender about one a packet); part of its own time falls inside
- * what it measures, the same under every filter (FloodCost says how much at most).
+ * softirq of every vector and counts NET_RX's (in a flood from one sender about one a packet); part of
+ * its own time falls inside what it measures (FloodCost says how much at most). Slot 0 is zeroed by
+ * FloodCost before each attach, so a softirq that began before it is not counted from a stale start.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -426,17 +426,16 @@ class EnforceCliTest extends EnforcerLab {
      * the port takes 10 SYNs a second from anyone, and beyond that only from sources that completed
      * a handshake before: the client that did is served during the flood, one that never connected
      * is not, and what reaches the server's side of the veth stays near the rate (a capture there).
-     * The rate is low so that the flood leaves no token to a client who never connected: at 100 a
+     * The rate is low so that the flood leaves few tokens to a client who never connected: at 100 a
      * second a flood stalled for 10 ms on two busy CPUs left one, and a CI run's unknown client took
-     * it; at 10 a second that takes a stall of 100 ms at the moment its SYN arrives.
+     * it; at 10 a second that takes a stall of 100 ms at the moment its SYN arrives, which still
+     * happened once in about 15 CI runs. So the unknown client tries five times and must wait out
+     * at least three: a limiter that let it through would serve it every time.
      */
     @Test
     void aSpoofedSynFloodIsHeldToThePortsRateWhileKnownClientsGetThrough() throws Exception {
         httpServer(8080);
-        // A token every 500 ms: the flood takes each within microseconds unless hping3 stalls (two busy
-        // CPUs) just then, and the client that never connected could take it instead. At 10 a second
-        // a 100 ms stall was enough, and once in about 15 CI runs its SYN got through.
-        int rate = 2;
+        int rate = 10;
         try (TcpinspectProcess enforcer = enforce(policy("syn_flood: {syn_per_second: " + rate + "}\n"))) {
             assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "a handshake makes the client known");
             Thread.sleep(1100); // the port's bucket fills again
@@ -447,6 +446,7 @@ class EnforceCliTest extends EnforcerLab {
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             long start = System.nanoTime();
             int tries = 0;
+            int unknownServed = 0;
             try {
                 Thread.sleep(1500);
                 // Served as known when the port's bucket is empty: a flood that stalled for 100 ms (two
@@ -455,8 +455,14 @@ class EnforceCliTest extends EnforcerLab {
                     tries++;
                     assertEquals(0, curl(Lab.CLIENT_V4, Lab.SERVER_V4, 8080), "the known client is served during the flood");
                 }
-                assertEquals(28, curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080),
-                        "a client that never connected waits out the flood with the spoofed sources");
+                List<Integer> unknown = new ArrayList<>();
+                for (int i = 0; i < 5; i++) {
+                    unknown.add(curl(DENIED_V4_CLIENT, DENIED_V4_SERVER, 8080));
+                }
+                unknownServed = (int) unknown.stream().filter(c -> c == 0).count();
+                assertTrue(unknown.stream().allMatch(c -> c == 0 || c == 28) && unknownServed <= 2,
+                        "a client that never connected waits out the flood with the spoofed sources (curl's exit"
+                        + " statuses, 28 its timeout, at most two served by a token the stalled flood left): " + unknown);
             } finally {
                 flood.destroy();
                 flood.waitFor();
@@ -467,8 +473,9 @@ class EnforceCliTest extends EnforcerLab {
             assertTrue(s.get("syn_flood") > 100 * rate * seconds, "the flood outran the rate many times over: " + s);
             assertTrue(s.get("flood_known") >= 1, s.toString());
             long synsArrived = arrived.count(Capture.SYN + " && tcp.dstport == 8080");
-            // A second's bucket, the rate for the flood's length, the known client's SYNs (one a try), and 4 to spare.
-            double most = rate + rate * seconds + tries + 4;
+            // A second's bucket, the rate for the flood's length, the known client's SYNs (one a try), the
+            // unknown client's served tries (the one SYN of each that took a token), and 4 to spare.
+            double most = rate + rate * seconds + tries + unknownServed + 4;
             assertTrue(synsArrived <= most, synsArrived + " SYNs reached the server's stack in " + seconds + " s; at most "
                     + most);
             assertTrue(synsArrived >= 0.8 * rate * seconds, "the port still takes its rate: " + synsArrived);
