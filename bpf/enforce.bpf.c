@@ -9,13 +9,15 @@
  *
  * The order a packet is judged in (README, "How a packet is judged"), after IPv6 neighbor discovery,
  * which always passes:
+ *   0. a new connection (SYN) to a port not served, unless   -> drop, before the source is looked up: every
+ *      the port is failsafe                                     source gets this verdict (counted not_served)
  *   1. a source denied (and not allowed)                     -> drop, every IP packet
  *   1b. headers the parser finds impossible (packet.h's      -> drop, when the policy judges new connections
  *      PARSE_MALFORMED), which could hide a new connection      (services, default: deny, limits, syn_flood)
  *      from 2-6: a first fragment too short for its TCP header
  *      (RFC 1858's tiny fragment), more IPv6 extension headers
  *      than the parser walks, a TCP data offset past the segment
- *   2. a new connection (SYN) to a port not served           -> drop
+ *   2. a new connection (SYN) to a failsafe port not served  -> counted not_served, passed (failsafe)
  *   3. a source allowed                                      -> pass
  *   4. a new connection under default: deny                  -> drop
  *   5. a new connection over its source's limits             -> drop
@@ -583,6 +585,21 @@ static __always_inline void enf_capture(const struct pkt *p, const struct xdp_md
 }
 
 /* ctx only for the capture's interface: read there, not for every packet (three loads, rxq to dev to ifindex). */
+/* A packet judged to drop for reason: counted (and copied when asked); passed under audit, else dropped. */
+static __always_inline int enf_drop(const struct pkt *p, const struct xdp_md *ctx, const struct enf_config *cfg,
+				    __u32 reason)
+{
+	ENF_ADD(reason);
+	if (enf_capture_drops)
+		enf_capture(p, ctx, reason);
+	if (cfg->audit) {
+		ENF_ADD(ENF_STAT_PASSED);
+		return XDP_PASS;
+	}
+	ENF_ADD(ENF_STAT_DROPPED);
+	return XDP_DROP;
+}
+
 static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xdp_md *ctx)
 {
 	__u32 zero = 0;
@@ -600,6 +617,23 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xd
 	if (!set || !enf_addresses(p, &src, daddr) || enf_neighbor_discovery(p))
 		return XDP_PASS;
 	/* No ENF_STAT_PACKETS: each packet from here on counts as passed or dropped, and Java adds the two. */
+	bool tcp = p->result == PARSE_TCP;
+	bool opening = tcp && (p->tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+	__u32 port_flags = 0;
+
+	if (tcp) {
+		__u32 i = gen * ENF_PORTS + p->tcp.dport;
+		__u32 *f = bpf_map_lookup_elem(&enf_ports, &i);
+
+		if (f)
+			port_flags = *f;
+	}
+	bool failsafe = tcp && (port_flags & ENF_PORT_FAILSAFE);
+
+	/* 2. before the source: every source gets this verdict, and a flood at such a port skips the lookup. */
+	if (opening && !failsafe && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
+		return enf_drop(p, ctx, cfg, ENF_STAT_NOT_SERVED);
+
 	struct enf_rule *rule = enf_rule_cached(&src, gen, epoch);
 	struct enf_rule *live = NULL;
 
@@ -615,18 +649,6 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xd
 				: rule && rule->kind == ENF_RULE_DENY ? rule
 				: live && live->kind == ENF_RULE_DENY ? live
 								      : NULL;
-	bool tcp = p->result == PARSE_TCP;
-	bool opening = tcp && (p->tcp.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
-	__u32 port_flags = 0;
-
-	if (tcp) {
-		__u32 i = gen * ENF_PORTS + p->tcp.dport;
-		__u32 *f = bpf_map_lookup_elem(&enf_ports, &i);
-
-		if (f)
-			port_flags = *f;
-	}
-	bool failsafe = tcp && (port_flags & ENF_PORT_FAILSAFE);
 	__u32 reason = 0;
 
 	/*
@@ -642,7 +664,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xd
 	else if (p->result == PARSE_MALFORMED && judges_openings && !allow && !enf_length_unset(p))
 		reason = ENF_STAT_UNJUDGEABLE;
 	else if (opening && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
-		reason = ENF_STAT_NOT_SERVED;
+		reason = ENF_STAT_NOT_SERVED; /* on a failsafe port (others were judged above), which passes it below */
 	else if (allow) {
 		PERCPU_ADD(enf_hits, allow->id);
 		ENF_ADD(ENF_STAT_ALLOWED);
@@ -670,15 +692,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xd
 	}
 	if (deny)
 		PERCPU_ADD(enf_hits, deny->id);
-	ENF_ADD(reason);
-	if (enf_capture_drops)
-		enf_capture(p, ctx, reason);
-	if (cfg->audit) {
-		ENF_ADD(ENF_STAT_PASSED);
-		return XDP_PASS;
-	}
-	ENF_ADD(ENF_STAT_DROPPED);
-	return XDP_DROP;
+	return enf_drop(p, ctx, cfg, reason);
 }
 
 /* Leaves the mark in front of the packet as XDP metadata (struct enf_meta) for tcpi_enforce_mark. */
