@@ -17,7 +17,7 @@
  *      from 2-6: a first fragment too short for its TCP header
  *      (RFC 1858's tiny fragment), more IPv6 extension headers
  *      than the parser walks, a TCP data offset past the segment
- *   2. a new connection (SYN) to a failsafe port not served  -> counted not_served, passed (failsafe)
+ *   2. a new connection (SYN) to a failsafe port not served  -> passed below (failsafe), counted failsafe only
  *   3. a source allowed                                      -> pass
  *   4. a new connection under default: deny                  -> drop
  *   5. a new connection over its source's limits             -> drop
@@ -664,7 +664,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xd
 	else if (p->result == PARSE_MALFORMED && judges_openings && !allow && !enf_length_unset(p))
 		reason = ENF_STAT_UNJUDGEABLE;
 	else if (opening && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
-		reason = ENF_STAT_NOT_SERVED; /* on a failsafe port (others were judged above), which passes it below */
+		reason = ENF_STAT_NOT_SERVED; /* a failsafe port (the others were judged above): passed below */
 	else if (allow) {
 		PERCPU_ADD(enf_hits, allow->id);
 		ENF_ADD(ENF_STAT_ALLOWED);

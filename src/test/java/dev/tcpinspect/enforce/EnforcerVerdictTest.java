@@ -315,6 +315,36 @@ class EnforcerVerdictTest {
     }
 
     /**
+     * Step 2 of "How a packet is judged" comes before the source's rules: a SYN to a port not served
+     * is not_served whoever sends it (a denied source's included, which its rule does not count), a
+     * SYN from that source to a served port is denied and counted under its rule, and a failsafe port
+     * that is not served still passes it (counted as failsafe only).
+     */
+    @Test
+    void aSynToAPortNotServedIsJudgedBeforeItsSourceIpv4AndIpv6() {
+        enforcer("services: [443]\nfailsafe: [22]\ndeny: [{prefix: 10.0.0.0/8, name: ten}, \"2001:db8::/32\"]\n", false);
+        int ten = enforcer.tables().names().entrySet().stream().filter(e -> e.getValue().equals("ten")).findFirst()
+                .orElseThrow().getKey();
+        assertEquals(DROP, judge(syn4("10.0.0.1", 80)));
+        assertEquals(DROP, judge(syn6("2001:db8::1", 80)));
+        assertEquals(2, stat(EnforceStat.NOT_SERVED), "a denied source's SYNs to a port not served");
+        assertEquals(0, stat(EnforceStat.DENIED));
+        assertEquals(0, enforcer.tables().hits(ten), "not among its rule's hits");
+        assertEquals(DROP, judge(syn4("10.0.0.1", 443)));
+        assertEquals(DROP, judge(syn6("2001:db8::1", 443)));
+        assertEquals(DROP, judge(Frame.ipv4().source("10.0.0.1").flags(Frame.ACK).dport(80)),
+                "its other segments to any port: denied");
+        assertEquals(3, stat(EnforceStat.DENIED));
+        assertEquals(2, enforcer.tables().hits(ten));
+        assertEquals(PASS, judge(syn4("10.0.0.1", 22)), "failsafe, not served, denied source");
+        assertEquals(1, stat(EnforceStat.FAILSAFE));
+        assertEquals(2, stat(EnforceStat.NOT_SERVED), "a failsafe port's packets count as failsafe only");
+        assertEquals(3, stat(EnforceStat.DENIED));
+        assertEquals(5, stat(EnforceStat.DROPPED));
+        assertEquals(6, stat(EnforceStat.PACKETS));
+    }
+
+    /**
      * A SYN cut into IPv4 fragments so that the first holds only 8 bytes of TCP (ports and sequence
      * number, RFC 1858's tiny fragment: the flags come in the second), which the stack reassembles
      * into a SYN to a port not served. Bytes set by hand from RFC 791: total length, MF, offset.
