@@ -584,7 +584,6 @@ static __always_inline void enf_capture(const struct pkt *p, const struct xdp_md
 	bpf_ringbuf_submit(r, 0);
 }
 
-/* ctx only for the capture's interface: read there, not for every packet (three loads, rxq to dev to ifindex). */
 /* A packet judged to drop for reason: counted (and copied when asked); passed under audit, else dropped. */
 static __always_inline int enf_drop(const struct pkt *p, const struct xdp_md *ctx, const struct enf_config *cfg,
 				    __u32 reason)
@@ -600,6 +599,7 @@ static __always_inline int enf_drop(const struct pkt *p, const struct xdp_md *ct
 	return XDP_DROP;
 }
 
+/* ctx only for the capture's interface: read there, not for every packet (three loads, rxq to dev to ifindex). */
 static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xdp_md *ctx)
 {
 	__u32 zero = 0;
@@ -629,9 +629,10 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xd
 			port_flags = *f;
 	}
 	bool failsafe = tcp && (port_flags & ENF_PORT_FAILSAFE);
+	bool not_served = opening && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr);
 
-	/* 2. before the source: every source gets this verdict, and a flood at such a port skips the lookup. */
-	if (opening && !failsafe && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
+	/* 0. before the source: every source gets this verdict, and a flood at such a port skips the lookup. */
+	if (not_served && !failsafe)
 		return enf_drop(p, ctx, cfg, ENF_STAT_NOT_SERVED);
 
 	struct enf_rule *rule = enf_rule_cached(&src, gen, epoch);
@@ -663,7 +664,7 @@ static __always_inline int enf_judge(struct pkt *p, __u32 *mark, const struct xd
 		reason = ENF_STAT_DENIED;
 	else if (p->result == PARSE_MALFORMED && judges_openings && !allow && !enf_length_unset(p))
 		reason = ENF_STAT_UNJUDGEABLE;
-	else if (opening && set->service_filter && !enf_served(gen, port_flags, &src, p->tcp.dport, daddr))
+	else if (not_served)
 		reason = ENF_STAT_NOT_SERVED; /* a failsafe port (the others were judged above): passed below */
 	else if (allow) {
 		PERCPU_ADD(enf_hits, allow->id);
