@@ -96,7 +96,8 @@ class RetransWatchCliTest {
                         .filter(n -> n.get("type").asText().equals("retransmit")).toList();
                 long inLab = allEvents.stream().filter(e -> e.get("netns").asLong() == serverNs
                         || e.get("netns").asLong() == clientNs).count();
-                assertEquals(oracleBoth.getOrDefault("data", 0L) + oracleBoth.getOrDefault("synack", 0L), inLab);
+                assertEquals(oracleBoth.getOrDefault("data", 0L) + oracleBoth.getOrDefault("synack", 0L), inLab,
+                        "bpftrace printed: " + both.output());
                 assertTrue(allEvents.stream().anyMatch(e -> e.get("netns").asLong() == clientNs
                         && e.get("netns_name").asText().equals(lab.clientNs())), "client namespace events");
                 assertTrue(summaryAll.get("retransmits").asLong() >= inLab);

@@ -23,6 +23,12 @@ public final class Bpftrace implements AutoCloseable {
     }
 
     private final java.util.concurrent.CountDownLatch attached = new java.util.concurrent.CountDownLatch(1);
+    /**
+     * Set only by bpftrace's own line: the latch also opens when its output ends, and a bpftrace that
+     * failed can still look alive for a moment after that, so "alive" alone would pass a dead oracle
+     * on to a test that then reads its empty maps as zero counts.
+     */
+    private volatile boolean sawAttached;
 
     private void pump() {
         try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream()))) {
@@ -32,6 +38,7 @@ public final class Bpftrace implements AutoCloseable {
                     output.append(line).append('\n');
                 }
                 if (line.equals(ATTACHED)) {
+                    sawAttached = true;
                     attached.countDown();
                 }
             }
@@ -61,7 +68,7 @@ public final class Bpftrace implements AutoCloseable {
             builder.environment().put(ATTACHED, "1");
             Process p = builder.start();
             Bpftrace b = new Bpftrace(p);
-            if (!b.attached.await(60, TimeUnit.SECONDS) || !p.isAlive()) {
+            if (!b.attached.await(60, TimeUnit.SECONDS) || !b.sawAttached || !p.isAlive()) {
                 p.destroyForcibly();
                 throw new AssertionError("bpftrace did not attach: " + b.output);
             }
@@ -78,14 +85,25 @@ public final class Bpftrace implements AutoCloseable {
         }
     }
 
-    /** Stops bpftrace (it prints its maps as it exits) and returns each @name (or @name[key]) and its count. */
+    /**
+     * Stops bpftrace (it prints its maps as it exits) and returns each @name (or @name[key]) and its
+     * count. A bpftrace that does not exit cleanly has not printed all of its maps, and a count
+     * missing from them would read as zero: that fails here, with what bpftrace printed.
+     */
     public Map<String, Long> stop() {
         process.toHandle().destroy(); // SIGTERM also makes bpftrace print its maps
         try {
-            process.waitFor(30, TimeUnit.SECONDS);
-            reader.join(5000);
+            if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                throw new AssertionError("bpftrace did not exit within 60 s of SIGTERM; it printed: " + output());
+            }
+            reader.join(10_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted while stopping bpftrace", e);
+        }
+        if (process.exitValue() != 0 || reader.isAlive()) {
+            throw new AssertionError("bpftrace exited with " + process.exitValue()
+                    + (reader.isAlive() ? " and its output did not end" : "") + "; it printed: " + output());
         }
         Map<String, Long> counts = new HashMap<>();
         synchronized (output) {

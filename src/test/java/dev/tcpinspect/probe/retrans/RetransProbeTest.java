@@ -80,13 +80,14 @@ class RetransProbeTest {
 
                 assertTrue(counted.data() > 0 && counted.synack() > 0, "loss caused retransmits: " + counted);
                 assertBetween(counted.data(), oracle.getOrDefault("data", 0L), countedAfter.data(),
-                        "tcp_retransmit_skb in the server netns");
+                        "tcp_retransmit_skb in the server netns; bpftrace printed: " + serverOnly.output());
                 assertBetween(counted.synack(), oracle.getOrDefault("synack", 0L), countedAfter.synack(),
                         "tcp_retransmit_synack");
                 assertEquals(0, countedAfter.eventsLost());
 
                 // --all-netns: the lab's two namespaces together, from the per-flow table.
-                assertBetween(labBefore[0], oracleBoth.getOrDefault("data", 0L), labAfter[0], "data, all namespaces");
+                assertBetween(labBefore[0], oracleBoth.getOrDefault("data", 0L), labAfter[0],
+                        "data, all namespaces; bpftrace printed: " + both.output());
                 assertBetween(labBefore[1], oracleBoth.getOrDefault("synack", 0L), labAfter[1], "SYN-ACKs, all namespaces");
                 assertTrue(labAfter[0] > countedAfter.data(), "the client's retransmits are seen only with all namespaces");
                 assertTrue(countedAll.total() >= labAfter[0] + labAfter[1]);
