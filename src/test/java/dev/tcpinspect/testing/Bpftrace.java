@@ -59,23 +59,46 @@ public final class Bpftrace implements AutoCloseable {
 
     /**
      * Starts bpftrace and returns once its probes are attached. bpftrace finds tracepoints through
-     * tracefs, which a fresh machine has not mounted: mounted first, as tcpinspect itself does.
+     * tracefs, which a fresh machine has not mounted: mounted first, as tcpinspect itself does. A
+     * bpftrace that ends before attaching is tried once more (its output goes to stderr, for the log):
+     * it is the oracle's start that failed, before any traffic it would have counted.
      */
     public static Bpftrace start(String script) {
         dev.tcpinspect.os.Tracefs.ensureMounted();
+        Bpftrace first = launch(script);
+        if (first.attachedInTime()) {
+            return first;
+        }
+        System.err.println("bpftrace did not attach, trying once more; it printed: " + first.output());
+        Bpftrace second = launch(script);
+        if (second.attachedInTime()) {
+            return second;
+        }
+        throw new AssertionError("bpftrace did not attach, twice; it printed: " + first.output()
+                + "\nand then: " + second.output());
+    }
+
+    private static Bpftrace launch(String script) {
+        ProcessBuilder builder = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true);
+        builder.environment().put(ATTACHED, "1");
         try {
-            ProcessBuilder builder = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true);
-            builder.environment().put(ATTACHED, "1");
-            Process p = builder.start();
-            Bpftrace b = new Bpftrace(p);
-            if (!b.attached.await(60, TimeUnit.SECONDS) || !b.sawAttached || !p.isAlive()) {
-                p.destroyForcibly();
-                throw new AssertionError("bpftrace did not attach: " + b.output);
-            }
-            return b;
-        } catch (IOException | InterruptedException e) {
+            return new Bpftrace(builder.start());
+        } catch (IOException e) {
             throw new AssertionError("cannot run bpftrace", e);
         }
+    }
+
+    /** Waits for bpftrace's attached line; a bpftrace without one within a minute is killed. */
+    private boolean attachedInTime() {
+        try {
+            if (attached.await(60, TimeUnit.SECONDS) && sawAttached && process.isAlive()) {
+                return true;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        process.destroyForcibly();
+        return false;
     }
 
     /** All bpftrace printed so far, for a failure's message. */
