@@ -34,7 +34,8 @@ import java.util.Set;
  * the flood, beside the same without a flood in each round.
  *
  * {@code paired} (and {@code paired-hosts}) instead runs one flood and swaps the XDP programs in place
- * every 2 s: the closest comparison of the enforcer with the bare drop (see paired).
+ * every 2 s: the closest comparison of the enforcer with the bare drop (see paired); {@code paired-generic}
+ * the same in generic mode. Modes ending in -generic attach in the stack's generic XDP hook.
  *
  * Run with bench/run flood [ROUNDS] [MODES] or bench/run flood paired [ROUNDS] (builds first). Not a
  * test: it asserts nothing, it prints figures.
@@ -56,7 +57,11 @@ public class FloodCost {
             sh("taskset", "-a", "-p", "-c", "0", Long.toString(ProcessHandle.current().pid()));
         }
         if (args.length > 0 && args[0].startsWith("paired")) {
-            paired(args.length > 1 ? Integer.parseInt(args[1]) : 15, args[0].equals("paired-hosts") ? hostsPolicy() : bigPolicy());
+            if (!List.of("paired", "paired-hosts", "paired-generic").contains(args[0])) {
+                throw new IllegalArgumentException(args[0] + ": paired, paired-hosts or paired-generic");
+            }
+            paired(args.length > 1 ? Integer.parseInt(args[1]) : 15, args[0].equals("paired-hosts") ? hostsPolicy() : bigPolicy(),
+                    args[0].endsWith("-generic") ? XdpMode.GENERIC : XdpMode.NATIVE);
             return;
         }
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
@@ -149,7 +154,7 @@ public class FloodCost {
      * tracer detached, bounds that part: the generator's CPU (which also runs the softirq that its
      * sends raise) sends fewer packets a second with the tracer than without, by its whole cost.
      */
-    static void paired(int rounds, Policy policy) throws Exception {
+    static void paired(int rounds, Policy policy, XdpMode mode) throws Exception {
         // -Dslices=FILE (bench/run flood-perf): no tracer, the generator on CPU 1, each slice's span and
         // packets written to FILE for perf's samples of CPU 1 to be counted against (bench/FloodSlices.java).
         String slices = System.getProperty("slices");
@@ -161,10 +166,11 @@ public class FloodCost {
         long untracedPackets = 0;
         double[][] ratio = new double[2][rounds];
         System.out.printf("SYN flood (hping3 --flood --rand-source) to port %d; one flood, the programs taking turns every %d ms"
-                + " (XDP link updated in place, native mode), %d rounds in rotating order%n%n", PORT, SLICE_MS, rounds);
+                + " (XDP link updated in place, %s mode), %d rounds in rotating order%n%n", PORT, SLICE_MS,
+                mode.name().toLowerCase(java.util.Locale.ROOT), rounds);
         try (Lab lab = Lab.create(); BpfObject baselines = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
              BpfObject clock = BpfObject.loadResource("/bpf/bench/softirq.bpf.o");
-             Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, List.of(lab.serverIf()), XdpMode.NATIVE, false,
+             Enforcer enforcer = Enforcer.start(new Enforcer.Options(policy, List.of(lab.serverIf()), mode, false,
                      Optional.of(lab.serverNs())))) {
             System.out.printf("(the policy fits the direct tables: IPv4 %s, IPv6 %s)%n", enforcer.tables().direct(false),
                     enforcer.tables().direct(true));
@@ -327,15 +333,14 @@ public class FloodCost {
                         + " device " + dev + " priority 0 ; }");
                 sh("ip", "netns", "exec", ns, "nft", "add rule netdev tcpi_bench in tcp dport " + PORT + " drop");
                 return () -> sh("ip", "netns", "exec", ns, "nft", "delete table netdev tcpi_bench");
-            case "xdp-drop": {
+            case "xdp-drop", "xdp-drop-generic": {
                 BpfObject drop = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
-                lab.server().run(() -> drop.program("tcpi_drop_xdp").attachXdp(NetInterfaces.indexOf(dev), XdpMode.NATIVE));
+                lab.server().run(() -> drop.program("tcpi_drop_xdp").attachXdp(NetInterfaces.indexOf(dev), xdpMode(mode)));
                 return drop;
             }
-            case "xdp-drop-port": { // the least XDP program that drops the flood's port and passes the client
+            case "xdp-drop-port", "xdp-drop-port-generic": { // the least XDP program that drops the flood's port and passes the client
                 BpfObject drop = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
-                lab.server().run(() -> drop.program("tcpi_drop_port_xdp").attachXdp(NetInterfaces.indexOf(dev),
-                        XdpMode.NATIVE));
+                lab.server().run(() -> drop.program("tcpi_drop_port_xdp").attachXdp(NetInterfaces.indexOf(dev), xdpMode(mode)));
                 return drop;
             }
             case "tcpinspect":
@@ -356,6 +361,11 @@ public class FloodCost {
     }
 
     private static final Set<String> TOLD = new java.util.HashSet<>();
+
+    /** A mode named ...-generic runs in the stack's generic XDP hook (after the backlog), the others natively. */
+    static XdpMode xdpMode(String mode) {
+        return mode.endsWith("-generic") ? XdpMode.GENERIC : XdpMode.NATIVE;
+    }
 
     /** Says once per mode whether its policy fits the direct tables: one that does not is judged by the tries, slower. */
     static Enforcer told(String mode, Enforcer enforcer) {
