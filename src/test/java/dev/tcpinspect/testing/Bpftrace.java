@@ -36,6 +36,7 @@ public final class Bpftrace implements AutoCloseable {
             while ((line = r.readLine()) != null) {
                 synchronized (output) {
                     output.append(line).append('\n');
+                    output.notifyAll();
                 }
                 if (line.equals(ATTACHED)) {
                     sawAttached = true;
@@ -45,6 +46,9 @@ public final class Bpftrace implements AutoCloseable {
         } catch (IOException e) {
             // ended
         } finally {
+            synchronized (output) {
+                output.notifyAll(); // a wait for a print of the maps ends too
+            }
             attached.countDown(); // ended without attaching (a script error): start() need not wait on
         }
     }
@@ -79,7 +83,11 @@ public final class Bpftrace implements AutoCloseable {
     }
 
     private static Bpftrace launch(String script) {
-        ProcessBuilder builder = new ProcessBuilder("bpftrace", "-e", script).redirectErrorStream(true);
+        if (script.contains("BEGIN")) {
+            throw new IllegalArgumentException("the script has a BEGIN block, and bpftrace takes one: " + script);
+        }
+        ProcessBuilder builder = new ProcessBuilder("bpftrace", "-e", "BEGIN { @" + LAST_MAP + " = 1; } " + script)
+                .redirectErrorStream(true);
         builder.environment().put(ATTACHED, "1");
         try {
             return new Bpftrace(builder.start());
@@ -109,33 +117,66 @@ public final class Bpftrace implements AutoCloseable {
     }
 
     /**
-     * Stops bpftrace (it prints its maps as it exits) and returns each @name (or @name[key]) and its
-     * count. A bpftrace that does not exit cleanly has not printed all of its maps, and a count
-     * missing from them would read as zero: that fails here, with what bpftrace printed.
+     * bpftrace's own maps are printed in the order of their names, on SIGUSR1 as at exit; every script
+     * gets this one, set in a BEGIN block, so its line ends each print of the maps.
      */
-    public Map<String, Long> stop() {
-        process.toHandle().destroy(); // SIGTERM also makes bpftrace print its maps
+    private static final String LAST_MAP = "zzzz_tcpi_printed";
+
+    /**
+     * Each @name (or @name[key]) and its count now: bpftrace prints its maps on SIGUSR1 and goes on
+     * counting. Taken this way rather than from its print at exit, because an exit must first detach
+     * the probes, which on a busy two-CPU VM has taken bpftrace over a minute (a CI run's bpftrace did
+     * not exit within 60 s of SIGTERM; two earlier ones had read as zero counts that way).
+     */
+    public Map<String, Long> counts() {
+        String end = "@" + LAST_MAP + ": 1";
+        int from;
+        synchronized (output) {
+            from = output.length();
+        }
         try {
-            if (!process.waitFor(60, TimeUnit.SECONDS)) {
-                throw new AssertionError("bpftrace did not exit within 60 s of SIGTERM; it printed: " + output());
+            new ProcessBuilder("kill", "-USR1", Long.toString(process.pid())).start().waitFor();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            synchronized (output) {
+                int at;
+                while ((at = output.indexOf(end, from)) < 0) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0 || !process.isAlive() && !reader.isAlive()) {
+                        throw new AssertionError("bpftrace printed no maps within 60 s of SIGUSR1"
+                                + (process.isAlive() ? "" : " (it exited)") + "; it printed: " + output);
+                    }
+                    output.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                }
+                Map<String, Long> counts = new HashMap<>();
+                for (String line : output.substring(from, at).split("\n")) {
+                    Matcher m = COUNT.matcher(line.trim());
+                    if (m.matches()) {
+                        counts.put(m.group(1), Long.parseLong(m.group(2)));
+                    }
+                }
+                return counts;
             }
-            reader.join(10_000);
+        } catch (IOException e) {
+            throw new AssertionError("cannot signal bpftrace", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new AssertionError("interrupted while stopping bpftrace", e);
+            throw new AssertionError("interrupted while bpftrace printed its maps", e);
         }
-        if (process.exitValue() != 0 || reader.isAlive()) {
-            throw new AssertionError("bpftrace exited with " + process.exitValue()
-                    + (reader.isAlive() ? " and its output did not end" : "") + "; it printed: " + output());
-        }
-        Map<String, Long> counts = new HashMap<>();
-        synchronized (output) {
-            for (String line : output.toString().split("\n")) {
-                Matcher m = COUNT.matcher(line.trim());
-                if (m.matches()) {
-                    counts.put(m.group(1), Long.parseLong(m.group(2)));
-                }
+    }
+
+    /**
+     * The counts now ({@link #counts}), then bpftrace ended: asked to exit, killed if it has not within
+     * 10 s (its detaching is no part of what it counted).
+     */
+    public Map<String, Long> stop() {
+        Map<String, Long> counts = counts();
+        process.toHandle().destroy();
+        try {
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         return counts;
     }
