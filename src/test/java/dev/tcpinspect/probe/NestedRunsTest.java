@@ -18,9 +18,11 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Under connection churn the kernel skips state-change runs that interrupt the same program's run
- * on a CPU (bpf/include/twin.h). With twins nothing is lost and nothing is counted twice: the
+ * on a CPU (bpf/lib/twin.h). With twins nothing is lost and nothing is counted twice unasked: the
  * connections the probes count equal those the test's clients made (their own count of completed
- * connect() calls), and every run the kernel skipped of the first copy was made by the second.
+ * connect() calls), and every run the kernel skipped of the first copy was made by the second;
+ * a firing handled by both copies is one twin.h leaves to chance and counts (a stale or pushed-out
+ * claim), and a count may exceed what was made by those alone.
  */
 @RequiresBpf
 // Alone, after the rest (RunsBeside explains the two lanes): it needs the kernel to skip a run on a CPU, which a busy machine makes less likely.
@@ -62,6 +64,12 @@ class NestedRunsTest {
         return made;
     }
 
+    /** A count equal to what was made, or above it by at most the firings the twins handled twice. */
+    private static void assertWithin(long made, long counted, long twice, String context) {
+        assertTrue(counted >= made && counted <= made + twice, "counted " + counted + " of " + made + " made"
+                + (twice > 0 ? " (" + twice + " handled twice)" : "") + ": " + context);
+    }
+
     @Test
     void churnLosesNoConnectionAndCountsNoneTwice() throws Exception {
         try (Lab lab = Lab.create();
@@ -78,6 +86,7 @@ class NestedRunsTest {
             for (int round = 1; round <= 3 && twins.firstSkipped() == 0; round++) {
                 ConnCounts connBefore = conn.read();
                 HandshakeStats hsBefore = handshake.read();
+                ProbeSet.TwinRuns twinsBefore = conn.twinRuns();
 
                 // Churn on the server's loopback (made and accepted there) beside connections over the veth.
                 AtomicLong fromClient = new AtomicLong();
@@ -97,16 +106,28 @@ class NestedRunsTest {
                         + " from the client; " + c + "; " + h + "; " + twins;
                 System.out.println("NestedRunsTest: " + context);
 
+                // Every run of the first copy the kernel skipped is made up for by the second (nothing
+                // lost). A firing the second copy handles although the first did (twin.h's "left to
+                // chance": a claim found stale, a vCPU stolen between the copies for longer than a
+                // claim is good for, or one pushed out of a full stack) is a rescue the kernel's count
+                // of skipped runs does not explain, and twin.h counts each such claim: these extra
+                // rescues, and no more, may count a connection twice. One CI run had one (stale=1).
+                long skipped = twins.firstSkipped() - twinsBefore.firstSkipped();
+                long rescued = twins.rescued() - twinsBefore.rescued();
+                long twice = rescued - skipped;
+                long explained = (twins.stale() - twinsBefore.stale()) + (twins.pushedOut() - twinsBefore.pushedOut());
+                assertTrue(twice >= 0, "runs skipped and not made up for: " + context);
+                assertTrue(twice <= explained, "firings handled twice that no stale or pushed-out claim explains: " + context);
+
                 assertEquals(800, fromClient.get(), context);
-                assertEquals(local4 + fromClient.get(), c.openedPassive(), context);
-                assertEquals(local4, c.openedActive(), context);
-                assertEquals(local4 + fromClient.get(), h.passive().count(), context);
-                assertEquals(local4, h.active().count(), context);
+                assertWithin(local4 + fromClient.get(), c.openedPassive(), twice, context);
+                assertWithin(local4, c.openedActive(), twice, context);
+                assertWithin(local4 + fromClient.get(), h.passive().count(), twice, context);
+                assertWithin(local4, h.active().count(), twice, context);
                 assertEquals(0, h.passiveUnmatched(), context);
             }
 
             assertTrue(twins.firstSkipped() > 0, "no run was skipped, so the twins were not exercised: " + context);
-            assertEquals(twins.firstSkipped(), twins.rescued(), context);
             assertEquals(0, set.runsSkipped("conn"), context);
             assertEquals(0, set.runsSkipped("handshake"), context);
         }
