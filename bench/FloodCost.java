@@ -378,21 +378,7 @@ public class FloodCost {
 
     /** The lab policy: 10,000 prefixes none of which holds the flood's sources' usual range, 64 ports (not 9999). */
     static Policy bigPolicy() {
-        Random random = new Random(42);
-        Set<String> deny = new LinkedHashSet<>();
-        while (deny.size() < 10_000) {
-            boolean v6 = deny.size() % 2 == 1;
-            byte[] a = new byte[v6 ? 16 : 4];
-            random.nextBytes(a);
-            if (v6) {
-                a[0] = 0x20; a[1] = 0x01; a[2] = 0x0d; a[3] = (byte) 0xb8;
-            } else {
-                a[0] = 10;
-            }
-            int length = v6 ? 32 + random.nextInt(97) : 8 + random.nextInt(25);
-            deny.add("\"" + new Cidr(new Cidr(a, length).network(), length) + "\"");
-        }
-        return policy("flood.yaml", deny);
+        return policy("flood.yaml", dev.tcpinspect.testing.BenchPolicies.floodPrefixes());
     }
 
     /**

@@ -11,7 +11,6 @@ import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
-import java.util.Random;
 import java.util.Set;
 
 /**
@@ -117,20 +116,7 @@ public class PassCost {
 
     /** The flood benchmark's policy: 10,000 prefixes in 10/8 and 2001:db8::/32, and 64 ports (this traffic's among them). */
     static Policy policy() {
-        Random random = new Random(42);
-        Set<String> deny = new LinkedHashSet<>();
-        while (deny.size() < 10_000) {
-            boolean v6 = deny.size() % 2 == 1;
-            byte[] a = new byte[v6 ? 16 : 4];
-            random.nextBytes(a);
-            if (v6) {
-                a[0] = 0x20; a[1] = 0x01; a[2] = 0x0d; a[3] = (byte) 0xb8;
-            } else {
-                a[0] = 10;
-            }
-            int length = v6 ? 32 + random.nextInt(97) : 8 + random.nextInt(25);
-            deny.add("\"" + new dev.tcpinspect.policy.Cidr(new dev.tcpinspect.policy.Cidr(a, length).network(), length) + "\"");
-        }
+        Set<String> deny = dev.tcpinspect.testing.BenchPolicies.floodPrefixes();
         Set<Integer> ports = new LinkedHashSet<>(List.of(443, BULK_PORT, CONN_PORT));
         for (int port = 8000; ports.size() < 64; port++) {
             ports.add(port);
