@@ -126,7 +126,8 @@ public final class Bpftrace implements AutoCloseable {
      * Each @name (or @name[key]) and its count now: bpftrace prints its maps on SIGUSR1 and goes on
      * counting. Taken this way rather than from its print at exit, because an exit must first detach
      * the probes, which on a busy two-CPU VM has taken bpftrace over a minute (a CI run's bpftrace did
-     * not exit within 60 s of SIGTERM; two earlier ones had read as zero counts that way).
+     * not exit within 60 s of SIGTERM; two earlier runs' oracles that read zero, after a 30 s wait for
+     * the exit, fit the same cause).
      */
     public Map<String, Long> counts() {
         String end = "@" + LAST_MAP + ": 1";
