@@ -597,7 +597,8 @@ public final class ProbeSet implements AutoCloseable {
     public Reading read(boolean withTables) {
         List<Snapshot> snapshots = new ArrayList<>(probes.size());
         for (Probe p : probes) {
-            snapshots.add(p.snapshot(withTables).with(new Metric.Counter(skippedDesc(p.name()), runsSkipped(p.name()))));
+            snapshots.add(p.snapshot(withTables).with(new Metric.Counter(skippedDesc(p.name()), runsSkipped(p.name())))
+                    .with(new Metric.Counter(twiceDesc(p.name()), runsTwice(p.name()))));
         }
         return new Reading(snapshots);
     }
@@ -606,6 +607,29 @@ public final class ProbeSet implements AutoCloseable {
         return Desc.of("runs_skipped." + probe, probe, "Runs of the probe's programs the kernel skipped (the program "
                 + "was already running on that CPU) that no twin made up for").role(Desc.Role.NOT_SEEN)
                 .metric(dev.tcpinspect.snapshot.Export.Family.RUNS_SKIPPED, "probe", probe);
+    }
+
+    private static Desc twiceDesc(String probe) {
+        return Desc.of("runs_twice." + probe, "state changes handled twice", "State changes both copies of the "
+                + "probe's twin handler handled (twin.h: a claim found stale), so possibly counted twice")
+                .role(Desc.Role.NOTE).metric(dev.tcpinspect.snapshot.Export.Family.RUNS_TWICE, "probe", probe);
+    }
+
+    /**
+     * State changes both twin copies handled, at least: the second copy's rescues beyond the first
+     * copy's skipped runs (bpf/lib/twin.h's cases left to chance, each counted there as a stale or
+     * pushed-out claim). A lost firing beside a doubled one would hide both from this and runsSkipped.
+     */
+    public long runsTwice(String probe) {
+        Probe p = probes.stream().filter(x -> x.name().equals(probe)).findFirst().orElseThrow();
+        long twice = 0;
+        for (Hook h : p.hooks()) {
+            if (h.attach == Hook.Attach.TWIN) {
+                TwinRuns runs = twinRuns(h);
+                twice += Math.max(0, runs.rescued() - runs.firstSkipped());
+            }
+        }
+        return twice;
     }
 
     /** Empties every probe's kernel per-flow tables into its totals (each holds only so many new flows between drains). */

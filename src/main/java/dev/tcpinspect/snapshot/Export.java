@@ -65,6 +65,10 @@ public record Export(Family family, List<String> labels, String keyLabel) {
         public static final Family RUNS_SKIPPED = new Family("runs_skipped",
                 "Runs of a probe's programs the kernel skipped (the program was already running on that CPU) that no"
                         + " twin made up for, by probe");
+        /** State changes both twin copies handled, by probe. */
+        public static final Family RUNS_TWICE = new Family("runs_twice",
+                "State changes both copies of a twin handler handled (a claim found stale: the virtual CPU was taken"
+                        + " away between them), so possibly counted twice, by probe");
         /** Alerts a detection probe started, by type. */
         public static final Family ALERTS = new Family("alerts",
                 "Alert episodes a detection probe started (scan, flood, cycling), by type");

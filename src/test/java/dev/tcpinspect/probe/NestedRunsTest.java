@@ -118,6 +118,8 @@ class NestedRunsTest {
                 long explained = (twins.stale() - twinsBefore.stale()) + (twins.pushedOut() - twinsBefore.pushedOut());
                 assertTrue(twice >= 0, "runs skipped and not made up for: " + context);
                 assertTrue(twice <= explained, "firings handled twice that no stale or pushed-out claim explains: " + context);
+                // And users are shown them: each connection counted twice is in runs_twice.
+                assertTrue(c.openedActive() - local4 <= set.runsTwice("conn"), "over-counted but not shown: " + context);
 
                 assertEquals(800, fromClient.get(), context);
                 assertWithin(local4 + fromClient.get(), c.openedPassive(), twice, context);
