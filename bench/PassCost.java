@@ -6,6 +6,7 @@ import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.os.NetInterfaces;
 import dev.tcpinspect.policy.Policy;
 import dev.tcpinspect.policy.PolicyFile;
+import dev.tcpinspect.testing.Cmd;
 import java.io.StringReader;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -38,7 +39,7 @@ public class PassCost {
                 + " (10,000 denied prefixes, 64 service ports) or none; %d rounds, modes rotating%n%n", rounds);
         try (Lab lab = Lab.create(); var echo = Traffic.listen(lab.server(), Lab.SERVER_V4, CONN_PORT)) {
             for (String sysctl : new String[] {"net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000"}) {
-                sh("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl);
+                Cmd.run("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", sysctl).ok();
             }
             Process server = new ProcessBuilder("ip", "netns", "exec", lab.serverNs(), "iperf3", "-s", "-p",
                     Integer.toString(BULK_PORT)).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
@@ -95,8 +96,8 @@ public class PassCost {
 
     /** One iperf3 stream for 3 s: the receiver's Gbit/s, from iperf3's JSON summary. */
     static double bulkGbits(Lab lab) throws Exception {
-        String out = sh("ip", "netns", "exec", lab.clientNs(), "iperf3", "-c", Lab.SERVER_V4, "-p",
-                Integer.toString(BULK_PORT), "-t", "3", "-J");
+        String out = Cmd.run("ip", "netns", "exec", lab.clientNs(), "iperf3", "-c", Lab.SERVER_V4, "-p",
+                Integer.toString(BULK_PORT), "-t", "3", "-J").ok().out();
         var received = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out).path("end").path("sum_received");
         if (!received.has("bits_per_second")) {
             throw new IllegalStateException("iperf3 printed no receiver summary: " + out);
@@ -137,18 +138,5 @@ public class PassCost {
             change[r] = 100 * (mode[r] / baseline[r] - 1);
         }
         return median(change);
-    }
-
-    static String sh(String... command) {
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes());
-            if (p.waitFor() != 0) {
-                throw new IllegalStateException(String.join(" ", command) + ": " + out);
-            }
-            return out;
-        } catch (java.io.IOException | InterruptedException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }
