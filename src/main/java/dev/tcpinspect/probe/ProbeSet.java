@@ -27,6 +27,7 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -596,9 +597,11 @@ public final class ProbeSet implements AutoCloseable {
      */
     public Reading read(boolean withTables) {
         List<Snapshot> snapshots = new ArrayList<>(probes.size());
+        // One reading of each twin pair for every probe on it: its skipped and doubled runs come from the same counts.
+        Map<Hook, TwinRuns> twins = new EnumMap<>(Hook.class);
         for (Probe p : probes) {
-            snapshots.add(p.snapshot(withTables).with(new Metric.Counter(skippedDesc(p.name()), runsSkipped(p.name())))
-                    .with(new Metric.Counter(twiceDesc(p.name()), runsTwice(p.name()))));
+            snapshots.add(p.snapshot(withTables).with(new Metric.Counter(skippedDesc(p.name()), runsSkipped(p, twins)))
+                    .with(new Metric.Counter(twiceDesc(p.name()), runsTwice(p, twins))));
         }
         return new Reading(snapshots);
     }
@@ -621,11 +624,14 @@ public final class ProbeSet implements AutoCloseable {
      * pushed-out claim). A lost firing beside a doubled one would hide both from this and runsSkipped.
      */
     public long runsTwice(String probe) {
-        Probe p = probes.stream().filter(x -> x.name().equals(probe)).findFirst().orElseThrow();
+        return runsTwice(named(probe), new EnumMap<>(Hook.class));
+    }
+
+    private long runsTwice(Probe p, Map<Hook, TwinRuns> twins) {
         long twice = 0;
         for (Hook h : p.hooks()) {
             if (h.attach == Hook.Attach.TWIN) {
-                TwinRuns runs = twinRuns(h);
+                TwinRuns runs = twins.computeIfAbsent(h, this::twinRuns);
                 twice += Math.max(0, runs.rescued() - runs.firstSkipped());
             }
         }
@@ -645,13 +651,20 @@ public final class ProbeSet implements AutoCloseable {
      * the second copy rescued is one the first skipped).
      */
     public long runsSkipped(String probe) {
-        Probe p = probes.stream().filter(x -> x.name().equals(probe)).findFirst().orElseThrow();
+        return runsSkipped(named(probe), new EnumMap<>(Hook.class));
+    }
+
+    private Probe named(String probe) {
+        return probes.stream().filter(x -> x.name().equals(probe)).findFirst().orElseThrow();
+    }
+
+    private long runsSkipped(Probe p, Map<Hook, TwinRuns> twins) {
         long skipped = 0;
         for (Hook h : p.hooks()) {
             switch (h.attach) {
                 case TRACEPOINT -> skipped += object.program(h.programs().getFirst()).info().recursionMisses();
                 case TWIN -> {
-                    TwinRuns runs = twinRuns(h);
+                    TwinRuns runs = twins.computeIfAbsent(h, this::twinRuns);
                     skipped += Math.max(0, runs.firstSkipped() - runs.rescued());
                 }
                 case INTERFACE, SOCKET -> { } // packet programs never run nested on a CPU
