@@ -2,18 +2,23 @@
 /*
  * One record per flow seen at the ingress hook, shared by the probes that keep state per incoming
  * flow there (handshake: the time of the flow's first SYN; dupack: its detector), as sockets.h
- * shares one record per connection among the state handlers. A new connection then costs one cold
- * cache line at this hook instead of one per probe: on this kind of machine each first touch of a
- * per-flow table larger than the L2 was 0.5-0.8 us a connection (BENCHMARKS.md), and the SYN's
- * line is still warm when the handshake's ACK and the state change reach it.
+ * shares one record per connection among the state handlers. A new connection then costs one
+ * record at this hook instead of one per probe, and the SYN's record is still in the cache when the
+ * handshake's ACK and the state change reach it.
  *
- * A set-associative table (flowslots.h) of two 32-byte ways in each 64-byte set, tagged by the
- * packet tuple's hash (pkt_tuple_hash). A flow takes a free way, else the way of the flow seen
- * longest ago. A SYN takes only a way that is free, holds a flow still in its handshake, or holds
- * one idle for a second: a SYN flood must not push established flows out of dupack's detector (its
- * SYNs push out each other, as unanswered SYNs age out in an LRU). A way is free again once no
- * probe keeps anything in it: handshake frees a way whose handshake it ends unless dupack has
- * started its detector there.
+ * Two set-associative tables (flowslots.h) of two 32-byte ways in each 64-byte set, tagged by the
+ * packet tuple's hash (pkt_tuple_hash): a young one of 32 KiB, where every flow starts, and an old one
+ * of 2 MiB, where flows move when their young way is needed while they still run. The first touch of
+ * a random line of a table as large as the L2 cost 300-450 ns a connection on this kind of machine
+ * (BENCHMARKS.md); a short connection that ends (a FIN or RST seen) before its young way is needed
+ * again never touches the old table, and its way is taken without moving.
+ *
+ * A flow takes a spare way (free, or ended), else the way of the flow seen longest ago. A SYN takes
+ * only a way that is spare, holds a flow still in its handshake, or holds one idle for a second, in
+ * either table: a SYN flood must not push established flows out of dupack's detector (its SYNs push
+ * out each other, as unanswered SYNs age out in an LRU). A way is free again once no probe keeps
+ * anything in it: handshake frees a way whose handshake it ends unless dupack has started its
+ * detector there.
  */
 #ifndef TCPINSPECT_INGRESSFLOWS_H
 #define TCPINSPECT_INGRESSFLOWS_H
@@ -21,7 +26,8 @@
 #include "probe.h"
 #include "flowslots.h"
 
-#define INGRESS_FLOW_SET_BITS 15 /* 32,768 sets of 2 ways: 65,536 flows in 2 MiB */
+#define INGRESS_FLOW_SET_BITS 15 /* the old flows: 32,768 sets of 2 ways, 65,536 flows in 2 MiB */
+#define INGRESS_YOUNG_SET_BITS 9  /* the young ones: 512 sets of 2 ways, 1,024 flows in 32 KiB */
 
 struct ingress_flow {
 	__u64 tag;         /* the packet tuple's hash; 0: free */
@@ -33,7 +39,7 @@ struct ingress_flow {
 	__u32 last_ack;    /* dupack: the peer's last acknowledgement number */
 	__u16 last_window; /* dupack: the peer's last window */
 	__u8 detector;     /* dupack: 1 once its detector is started (a segment after the SYN) */
-	__u8 pad;
+	__u8 ended;        /* dupack: 1 once the peer sent a FIN or RST: the record may go without moving */
 };
 
 struct ingress_flow_set {
@@ -42,6 +48,7 @@ struct ingress_flow_set {
 
 _Static_assert(sizeof(struct ingress_flow_set) == 64, "one set per 64-byte cache line");
 
+/* Flows that have lived past their time in the young table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1 << INGRESS_FLOW_SET_BITS);
@@ -49,15 +56,31 @@ struct {
 	__type(value, struct ingress_flow_set);
 } shared_ingress_flows SEC(".maps");
 
-static __always_inline struct ingress_flow_set *ingress_flow_set(__u64 tag)
+/* Where every flow starts: small enough to stay in the cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << INGRESS_YOUNG_SET_BITS);
+	__type(key, __u32);
+	__type(value, struct ingress_flow_set);
+} shared_young_flows SEC(".maps");
+
+/* A flow's set in each table: the hash's high bits, so flows that share an old set share a young one. */
+static __always_inline struct ingress_flow_set *ingress_old_set(__u64 tag)
 {
 	__u32 index = flowslot_set(tag, INGRESS_FLOW_SET_BITS);
 
 	return bpf_map_lookup_elem(&shared_ingress_flows, &index);
 }
 
-/* The way holding tag, or NULL. */
-static __always_inline struct ingress_flow *ingress_flow_find(struct ingress_flow_set *set, __u64 tag)
+static __always_inline struct ingress_flow_set *ingress_young_set(__u64 tag)
+{
+	__u32 index = flowslot_set(tag, INGRESS_YOUNG_SET_BITS);
+
+	return bpf_map_lookup_elem(&shared_young_flows, &index);
+}
+
+/* The way of set holding tag, or NULL. */
+static __always_inline struct ingress_flow *ingress_flow_in(struct ingress_flow_set *set, __u64 tag)
 {
 	if (set->way[0].tag == tag)
 		return &set->way[0];
@@ -66,32 +89,120 @@ static __always_inline struct ingress_flow *ingress_flow_find(struct ingress_flo
 	return NULL;
 }
 
-/* Whether a SYN may take this way: free, a flow still in its handshake, or one idle for a second. */
-static __always_inline bool ingress_flow_yields_to_syn(const struct ingress_flow *w, __u32 now)
+/*
+ * When a record last moved to the old table (jiffies, low 32 bits; 0: none since the load), and how
+ * long a SYN looks there after it: a retried SYN must find its first one's record (Linux retries a
+ * SYN for 63 s by default), and a SYN on a followed flow's tuple its detector. While nothing moves, as
+ * under short connections that end before their young way is needed again, a SYN's record is young
+ * or new, and its first lookup touches no cold line.
+ */
+__u32 ingress_last_move;
+#define INGRESS_SYN_LOOKS_OLD_SECONDS 64
+
+static __always_inline bool ingress_moved_lately(void)
 {
-	return !w->tag || !w->detector || now - w->used >= jiffies_per_second();
+	__u32 last = ingress_last_move;
+
+	return last && (__u32)bpf_jiffies64() - last < INGRESS_SYN_LOOKS_OLD_SECONDS * jiffies_per_second();
 }
 
 /*
- * The way a flow not in the set takes (its tag set, every other field cleared, used now), or NULL
- * when it is a SYN and no way yields to it. *active is set when the way held a flow whose detector
- * ran and was seen within the last second: a flow pushed out while still busy.
+ * The flow's record, or NULL: the young table first (it holds a short connection's whole life), then
+ * the old one, which a SYN skips while no record has moved there lately.
  */
-static __always_inline struct ingress_flow *ingress_flow_take(struct ingress_flow_set *set, __u64 tag, bool syn,
-							      __u32 now, bool *active)
+static __always_inline struct ingress_flow *ingress_flow_find(__u64 tag, bool syn)
 {
+	struct ingress_flow_set *young = ingress_young_set(tag);
+	struct ingress_flow *w = young ? ingress_flow_in(young, tag) : NULL;
+
+	if (w || (syn && !ingress_moved_lately()))
+		return w;
+	struct ingress_flow_set *old = ingress_old_set(tag);
+
+	return old ? ingress_flow_in(old, tag) : NULL;
+}
+
+/* A way free, or holding a flow that ended with no handshake pending: it goes without moving. */
+static __always_inline bool ingress_flow_spare(const struct ingress_flow *w)
+{
+	return !w->tag || (w->ended && !w->syn_ns);
+}
+
+/* Whether a SYN may take this way: spare, a flow still in its handshake, or one idle for a second. */
+static __always_inline bool ingress_flow_yields_to_syn(const struct ingress_flow *w, __u32 now)
+{
+	return ingress_flow_spare(w) || !w->detector || now - w->used >= jiffies_per_second();
+}
+
+/* A flow whose detector ran and was seen within the last second (taking its way loses a busy flow). */
+static __always_inline bool ingress_flow_busy(const struct ingress_flow *w, __u32 now)
+{
+	return w->tag && w->detector && !w->ended && now - w->used < jiffies_per_second();
+}
+
+/*
+ * The way of set a record for tag takes: one holding tag already, else a spare one, else the one seen
+ * longest ago of those it may take (a SYN's: those that yield to it); -1 when a SYN may take neither.
+ */
+static __always_inline int ingress_way_pick(struct ingress_flow_set *set, __u64 tag, bool syn, __u32 now)
+{
+	/* An old record of the same tuple that a SYN did not look for (ingress_flow_find) is stale. */
+	if (set->way[0].tag == tag)
+		return 0;
+	if (set->way[1].tag == tag)
+		return 1;
+	if (ingress_flow_spare(&set->way[0]))
+		return 0;
+	if (ingress_flow_spare(&set->way[1]))
+		return 1;
 	bool may0 = !syn || ingress_flow_yields_to_syn(&set->way[0], now);
 	bool may1 = !syn || ingress_flow_yields_to_syn(&set->way[1], now);
-	struct ingress_flow *w;
 
-	/* A free way, else the one seen longest ago, of those it may take. */
-	if (may0 && (!set->way[0].tag || !may1 || (set->way[1].tag && (__s32)(set->way[0].used - set->way[1].used) <= 0)))
-		w = &set->way[0];
-	else if (may1)
-		w = &set->way[1];
-	else
+	if (may0 && (!may1 || (__s32)(set->way[0].used - set->way[1].used) <= 0))
+		return 0;
+	return may1 ? 1 : -1;
+}
+
+/*
+ * The record a flow not in either table takes (its tag set, every other field cleared, used now), or
+ * NULL when it is a SYN and no way yields to it.
+ *
+ * Every flow starts in the young table, which stays in the cache: the record of a connection that
+ * ends before its way is needed again (a FIN or RST seen) is never written anywhere else, and a
+ * short connection costs no cold line (a first touch of a random line of a table as large as the L2
+ * cost 300-450 ns a connection, BENCHMARKS.md). The way taken is picked by the rule of a single
+ * table; the flow it held, unless spare, moves to its set in the old table under the same rule, and
+ * what that way held goes. A SYN, or a record that is not a running detector, takes there only a way
+ * that yields to a SYN, so a SYN flood pushes out no established flow: when neither young way
+ * yields to a SYN, the older one's flow moves if its old set has a way that does, else the SYN has
+ * no record. *active is set when a busy flow (ingress_flow_busy) went.
+ */
+static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool syn, __u32 now, bool *active)
+{
+	struct ingress_flow_set *young = ingress_young_set(tag);
+
+	*active = false;
+	if (!young)
 		return NULL;
-	*active = w->tag && w->detector && now - w->used < jiffies_per_second();
+	int pick = ingress_way_pick(young, tag, syn, now);
+	int i = pick >= 0 ? pick : (__s32)(young->way[0].used - young->way[1].used) <= 0 ? 0 : 1;
+	struct ingress_flow *w = &young->way[i & 1];
+
+	if (!ingress_flow_spare(w)) {
+		struct ingress_flow_set *old = ingress_old_set(w->tag);
+		int j = old ? ingress_way_pick(old, w->tag, syn || !w->detector, now) : -1;
+
+		if (j < 0 && pick < 0)
+			return NULL;
+		if (j >= 0 && old) {
+			struct ingress_flow *o = &old->way[j & 1];
+
+			*active = o->tag != w->tag && ingress_flow_busy(o, now);
+			*o = *w;
+			if (ingress_last_move != now)
+				ingress_last_move = now ? now : 1;
+		}
+	}
 	w->tag = tag;
 	w->syn_ns = 0;
 	w->used = now;
@@ -99,6 +210,7 @@ static __always_inline struct ingress_flow *ingress_flow_take(struct ingress_flo
 	w->last_ack = 0;
 	w->last_window = 0;
 	w->detector = 0;
+	w->ended = 0;
 	return w;
 }
 

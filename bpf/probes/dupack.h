@@ -43,7 +43,8 @@ EVENT_RING(dupack_events, 1 << 20);
 /*
  * Detector state of every flow seen, in the ingress hook's per-flow records (lib/ingressflows.h,
  * shared with handshake): a gateway sees thousands of new flows a second and a packet hook never
- * learns when one is gone, so old flows age out as new ones take their way. Taking over a way costs
+ * learns for sure when one is gone, so old flows age out as new ones take their way; a flow whose
+ * peer sent a FIN or RST gives its way first. Taking over a way costs
  * at most that flow's next segment's comparison (the segment starts its state again); it loses no
  * count. A way taken over within a second of its last segment is counted
  * (DUPACK_STAT_DETECTOR_EVICTED): more flows were active at once than the table holds.
@@ -89,12 +90,8 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 	__u32 ack = bpf_ntohl(th->ack_seq);
 	__u16 window = bpf_ntohs(th->window);
 	__u32 end = seq + p->tcp.payload_len + ((flags & TCP_FLAG_SYN) ? 1 : 0) + ((flags & TCP_FLAG_FIN) ? 1 : 0);
-	struct ingress_flow_set *set = ingress_flow_set(tag);
-
-	if (!set)
-		return;
 	__u32 now = bpf_jiffies64();
-	struct ingress_flow *s = ingress_flow_find(set, tag);
+	struct ingress_flow *s = ingress_flow_find(tag, flags & TCP_FLAG_SYN);
 
 	if (!s || !s->detector) {
 		/* A flow's state starts after its handshake: a SYN flood must not push real flows out. */
@@ -103,7 +100,7 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		if (!s) {
 			bool active = false;
 
-			s = ingress_flow_take(set, tag, false, now, &active);
+			s = ingress_flow_take(tag, false, now, &active);
 			if (!s)
 				return;
 			if (active)
@@ -115,6 +112,7 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		s->last_ack = ack;
 		s->last_window = window;
 		s->used = now;
+		s->ended = (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) ? 1 : 0;
 		return;
 	}
 	if ((flags & TCP_FLAG_SYN) && (__s32)(end - s->next_seq) > 0) {
@@ -123,6 +121,7 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		 * again at the next segment. A SYN behind it (retransmitted or duplicated) is judged below,
 		 * as any segment, and is never a dup ACK. */
 		s->detector = 0;
+		s->ended = 0;
 		s->used = now;
 		return;
 	}
@@ -138,6 +137,10 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 	if (flags & TCP_FLAG_ACK)
 		s->last_ack = ack;
 	s->last_window = window;
+	/* The flow's end: its record may give way without moving to the old table (ingressflows.h). A
+	 * half-closed flow goes on being judged while its record stays. */
+	if ((flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !s->ended)
+		s->ended = 1;
 }
 
 #endif

@@ -61,8 +61,8 @@ EVENT_RING(handshake_events, 1 << 20);
  * (lib/ingressflows.h, shared with dupack): one inlined array lookup and no lock per SYN and per
  * handshake, and the line dupack's detector takes at the handshake's ACK is the SYN's. When a set
  * is full, SYNs push out each other's records (a flood's unanswered SYNs age out as in an LRU) and
- * dupack's flows push out the oldest record; a SYN finds no room only when both records of its set
- * are flows dupack saw within the second. A handshake whose SYN found no record at its end is
+ * dupack's flows push out the oldest record; a SYN finds no room only when the records of its young
+ * and old sets are all flows dupack saw within the second. A handshake whose SYN found no record at its end is
  * counted as unmatched; a SYN retried after its first one's record went is timed from the retry.
  */
 
@@ -102,16 +102,12 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	if (!tag || !th)
 		return;
 	__u32 isn_next = bpf_ntohl(th->seq) + 1;
-	struct ingress_flow_set *set = ingress_flow_set(tag);
-
-	if (!set)
-		return;
-	struct ingress_flow *w = ingress_flow_find(set, tag);
+	struct ingress_flow *w = ingress_flow_find(tag, true);
 
 	if (!w) {
 		bool active;
 
-		w = ingress_flow_take(set, tag, true, bpf_jiffies64(), &active);
+		w = ingress_flow_take(tag, true, bpf_jiffies64(), &active);
 		if (!w)
 			return; /* both ways hold established flows seen within the second: counted as unmatched */
 	}
@@ -126,6 +122,7 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 			return;
 		}
 		w->detector = 0;
+		w->ended = 0;
 		w->syn_ns = 0;
 		w->used = bpf_jiffies64();
 	}
@@ -214,8 +211,7 @@ static __always_inline void handshake_on_state(struct state_change *c)
 
 	tuple_of_flow(&flow, &t);
 	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
-	struct ingress_flow_set *set = ingress_flow_set(tag);
-	struct ingress_flow *w = set ? ingress_flow_find(set, tag) : NULL;
+	struct ingress_flow *w = ingress_flow_find(tag, false);
 
 	if (!w || !w->syn_ns) {
 		PERCPU_BUMP(handshake_stats, HS_STAT_PASSIVE_UNMATCHED);

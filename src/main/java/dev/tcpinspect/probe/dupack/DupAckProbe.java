@@ -69,7 +69,7 @@ public final class DupAckProbe implements Probe {
     /** The ingress hook's per-flow records (bpf/lib/ingressflows.h), shared by handshake and dupack. */
     @Override
     public Set<String> sharedMaps() {
-        return Set.of("shared_ingress_flows");
+        return Set.of("shared_ingress_flows", "shared_young_flows");
     }
 
     @Override

@@ -109,7 +109,7 @@ public final class HandshakeProbe implements Probe {
     /** The ingress hook's per-flow records (bpf/lib/ingressflows.h), shared by handshake and dupack. */
     @Override
     public Set<String> sharedMaps() {
-        return Set.of("shared_ingress_flows");
+        return Set.of("shared_ingress_flows", "shared_young_flows");
     }
 
     @Override

@@ -17,17 +17,22 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
- * The detector's set-associative table (lib/ingressflows.h) when more flows meet in one set than it has
- * ways: the oldest gives way, a flow pushed out within a second of its last segment is counted, one
- * idle longer is not, and the flows kept go on being judged. Frames go through BPF_PROG_TEST_RUN;
- * three flows that share a set are found with the object's own hash seed.
+ * The ingress hook's per-flow records (lib/ingressflows.h) when more flows meet in one set than it has
+ * ways: every flow starts in the small young table; the flow whose young way a newcomer takes moves
+ * to the old table unless it ended; there the oldest gives way, and a flow pushed out within a second
+ * of its last segment is counted, one idle longer is not; the flows kept go on being judged; a SYN
+ * pushes out no established flow. Frames go through BPF_PROG_TEST_RUN; flows that share a set are
+ * found with the object's own hash seed (flows that share an old set share a young one).
  */
 @RequiresBpf
 class DetectorTableTest {
-    private static final int SET_BITS = 15; // INGRESS_FLOW_SET_BITS in bpf/lib/ingressflows.h
+    private static final int OLD_BITS = 15; // INGRESS_FLOW_SET_BITS in bpf/lib/ingressflows.h
+    private static final int YOUNG_BITS = 9; // INGRESS_YOUNG_SET_BITS
+    private static final String OLD = "shared_ingress_flows", YOUNG = "shared_young_flows";
     private static final int STAT_TOTAL = 0, STAT_EVICTED = 3;
 
     @Test
@@ -39,30 +44,76 @@ class DetectorTableTest {
             tc.testRun(pureAck(1, 80), 1);
             long seed = seed(obj, arena);
             assertNotEquals(1, seed, "ProbeSet set the seed (its default is 1)");
+            assertEquals(hash(seed, 1, 80), tags(obj, arena, YOUNG, youngSet(seed, 1, 80)).getFirst(),
+                    "this test's copy of flowslot_hash agrees with the kernel's (way 0 of the flow's young set)");
 
-            int set = setOf(seed, 1, 80);
-            assertEquals(hash(seed, 1, 80), tags(obj, arena, set).getFirst(),
-                    "this test's copy of flowslot_hash agrees with the kernel's (way 0 of the flow's set)");
-
-            List<byte[]> sameSet = flowsInSet(seed, set, 3).stream().map(f -> pureAck(f[0], f[1])).toList();
-            tc.testRun(sameSet.get(0), 1); // fills the set's second way
+            int set = oldSet(seed, 1, 80);
+            List<Long> flows = new ArrayList<>(List.of(hash(seed, 1, 80)));
+            List<int[]> sameSet = flowsInSet(seed, set, 4);
+            for (int i = 0; i < 3; i++) { // the young set's other way, then the old set's two
+                tc.testRun(pureAck(sameSet.get(i)[0], sameSet.get(i)[1]), 1);
+                flows.add(hash(seed, sameSet.get(i)[0], sameSet.get(i)[1]));
+            }
+            assertEquals(Set.copyOf(flows), held(obj, arena, seed, set), "four flows fill the young and the old set");
             assertEquals(0, stat(obj, STAT_EVICTED));
-            tc.testRun(sameSet.get(1), 1); // a third active flow: one of the two gives way
+            tc.testRun(pureAck(1, 80), 1); // the first flow, moved to the old table, keeps its detector
+            assertEquals(1, stat(obj, STAT_TOTAL), "a flow moved to the old table goes on being judged");
+
+            int[] fifth = sameSet.get(3);
+            tc.testRun(pureAck(fifth[0], fifth[1]), 1); // a fifth active flow: one of the four gives way
             assertEquals(1, stat(obj, STAT_EVICTED));
+            assertTrue(held(obj, arena, seed, set).contains(hash(seed, fifth[0], fifth[1])));
+            tc.testRun(pureAck(fifth[0], fifth[1]), 1); // the same ACK again: the newcomer is judged
+            assertEquals(2, stat(obj, STAT_TOTAL), "the flow that took the way counts its dup ACK");
 
-            tc.testRun(sameSet.get(1), 1); // the same ACK again: the newcomer is judged
-            assertEquals(1, stat(obj, STAT_TOTAL), "the flow that took the way counts its dup ACK");
-
-            Thread.sleep(1_100); // both flows idle for over a second: taking a way from one is no loss
-            tc.testRun(sameSet.get(2), 1);
+            Thread.sleep(1_100); // every flow idle for over a second: taking a way from one is no loss
+            int[] sixth = flowsInSet(seed, set, 5).get(4);
+            tc.testRun(pureAck(sixth[0], sixth[1]), 1);
             assertEquals(1, stat(obj, STAT_EVICTED));
         }
     }
 
     /**
-     * The table is handshake's too (bpf/lib/ingressflows.h): a SYN, which handshake records there,
-     * takes no way from a flow whose detector runs and was seen within the second, so a SYN flood
-     * cannot push established flows out; it takes a free way, or one another SYN holds.
+     * A flow that ended (a FIN or RST seen) gives its young way to a newcomer without moving: a short
+     * connection never touches the old table. One still running moves there, and keeps its detector.
+     */
+    @Test
+    void anEndedFlowGivesWayWithoutMovingAndARunningOneMoves() throws Exception {
+        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe()), ProbeSet.Options.defaults());
+             Arena arena = Arena.ofConfined()) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
+            long seed = seed(obj, arena);
+            int set = oldSet(seed, 1, 80);
+            int young = youngSet(seed, 1, 80);
+            List<int[]> sameSet = flowsInSet(seed, set, 3);
+            int[] b = sameSet.get(0), c = sameSet.get(1), d = sameSet.get(2);
+
+            tc.testRun(pureAck(1, 80), 1); // starts the detector
+            tc.testRun(Frame.ipv4().flags(Frame.FIN | Frame.ACK).sport(1).dport(80).build(), 1); // the peer's FIN
+            tc.testRun(pureAck(b[0], b[1]), 1); // b and c take the ended flow's way and the free one
+            tc.testRun(pureAck(c[0], c[1]), 1);
+            assertEquals(Set.of(hash(seed, b[0], b[1]), hash(seed, c[0], c[1])), Set.copyOf(tags(obj, arena, YOUNG, young)));
+            assertEquals(List.of(0L, 0L), tags(obj, arena, OLD, set), "the ended flow went without moving");
+
+            tc.testRun(pureAck(d[0], d[1]), 1); // no way spare: the older running flow moves
+            List<Long> old = tags(obj, arena, OLD, set);
+            assertEquals(1, old.stream().filter(t -> t != 0).count(), "one flow moved to the old table: " + old);
+            long moved = old.stream().filter(t -> t != 0).findFirst().orElseThrow();
+            int[] movedFlow = moved == hash(seed, b[0], b[1]) ? b : c;
+            assertEquals(hash(seed, movedFlow[0], movedFlow[1]), moved);
+            assertTrue(tags(obj, arena, YOUNG, young).contains(hash(seed, d[0], d[1])));
+            tc.testRun(pureAck(movedFlow[0], movedFlow[1]), 1);
+            assertEquals(1, stat(obj, STAT_TOTAL), "the moved flow kept its detector: its repeated ACK is a dup ACK");
+            assertEquals(0, stat(obj, STAT_EVICTED));
+        }
+    }
+
+    /**
+     * The records are handshake's too (bpf/lib/ingressflows.h): a SYN takes no way from a flow whose
+     * detector runs and was seen within the second, in either table, so a SYN flood cannot push
+     * established flows out; it takes a free way, or one another SYN holds (which moves to the old
+     * table if that has room), or moves a young established flow to an old way that yields to it.
      */
     @Test
     void aSynTakesNoWayFromAnEstablishedFlow() throws Exception {
@@ -72,34 +123,52 @@ class DetectorTableTest {
             BpfObject obj = loaded.object();
             Program tc = obj.program("tcpi_tc_ingress");
             long seed = seed(obj, arena);
-            int set = setOf(seed, 1, 80);
-            List<int[]> sameSet = flowsInSet(seed, set, 2); // two more flows in flow (1, 80)'s set
-            int[] c = sameSet.get(0), d = sameSet.get(1);
+            int set = oldSet(seed, 1, 80);
+            int young = youngSet(seed, 1, 80);
+            List<int[]> sameSet = flowsInSet(seed, set, 5); // more flows in flow (1, 80)'s sets
+            int[] c = sameSet.get(0), d = sameSet.get(1), e = sameSet.get(2), f = sameSet.get(3), g = sameSet.get(4);
+            long a = hash(seed, 1, 80);
 
             tc.testRun(syn(c[0], c[1]), 1); // a SYN takes a free way
-            assertEquals(List.of(hash(seed, c[0], c[1]), 0L), tags(obj, arena, set));
+            assertEquals(List.of(hash(seed, c[0], c[1]), 0L), tags(obj, arena, YOUNG, young));
             tc.testRun(pureAck(1, 80), 1); // an established flow takes the other
             tc.testRun(syn(d[0], d[1]), 1); // a SYN takes the way of the other SYN, not the established flow's
-            assertEquals(List.of(hash(seed, d[0], d[1]), hash(seed, 1, 80)), tags(obj, arena, set));
+            assertEquals(List.of(hash(seed, d[0], d[1]), a), tags(obj, arena, YOUNG, young));
+            assertEquals(List.of(hash(seed, c[0], c[1]), 0L), tags(obj, arena, OLD, set), "the SYN it took it from moved");
             tc.testRun(pureAck(d[0], d[1]), 1); // its handshake's ACK: the detector starts in the SYN's way
-            assertEquals(List.of(hash(seed, d[0], d[1]), hash(seed, 1, 80)), tags(obj, arena, set));
+            assertEquals(List.of(hash(seed, d[0], d[1]), a), tags(obj, arena, YOUNG, young));
 
-            tc.testRun(syn(c[0], c[1]), 1); // both ways hold established flows active within the second
-            assertEquals(List.of(hash(seed, d[0], d[1]), hash(seed, 1, 80)), tags(obj, arena, set));
-            assertEquals(0, stat(obj, STAT_EVICTED), "no running detector was pushed out");
-            tc.testRun(pureAck(1, 80), 1);
-            tc.testRun(pureAck(d[0], d[1]), 1);
-            assertEquals(2, stat(obj, STAT_TOTAL), "both flows kept their detectors: their repeated ACKs are dup ACKs");
+            tc.testRun(syn(e[0], e[1]), 1); // both young ways hold established flows: the older moves to old,
+            // taking the old SYN's way (a way that yields to a SYN)
+            Set<Long> held = held(obj, arena, seed, set);
+            assertEquals(Set.of(a, hash(seed, d[0], d[1]), hash(seed, e[0], e[1])), Set.copyOf(held.stream()
+                    .filter(t -> t != hash(seed, c[0], c[1])).toList()), "no established flow went: " + held);
+            tc.testRun(pureAck(e[0], e[1]), 1); // e established too: three established flows
+            tc.testRun(pureAck(f[0], f[1]), 1); // and a fourth: the four ways hold established flows
+            assertEquals(Set.of(a, hash(seed, d[0], d[1]), hash(seed, e[0], e[1]), hash(seed, f[0], f[1])),
+                    held(obj, arena, seed, set));
+            long evicted = stat(obj, STAT_EVICTED);
 
-            Thread.sleep(1_100); // both flows idle for over a second: a SYN may take the way of either
-            tc.testRun(syn(c[0], c[1]), 1);
-            assertTrue(tags(obj, arena, set).contains(hash(seed, c[0], c[1])), "the SYN took an idle flow's way");
+            tc.testRun(syn(g[0], g[1]), 1); // all four active within the second: the SYN has no way
+            assertEquals(Set.of(a, hash(seed, d[0], d[1]), hash(seed, e[0], e[1]), hash(seed, f[0], f[1])),
+                    held(obj, arena, seed, set));
+            assertEquals(evicted, stat(obj, STAT_EVICTED), "no running detector was pushed out");
+            long total = stat(obj, STAT_TOTAL);
+            for (int[] flow : List.of(new int[] {1, 80}, d, e, f)) {
+                tc.testRun(pureAck(flow[0], flow[1]), 1);
+            }
+            assertEquals(total + 4, stat(obj, STAT_TOTAL), "every flow kept its detector: its repeated ACK is a dup ACK");
+
+            Thread.sleep(1_100); // all idle for over a second: a SYN may take the way of any
+            tc.testRun(syn(g[0], g[1]), 1);
+            assertTrue(tags(obj, arena, YOUNG, young).contains(hash(seed, g[0], g[1])), "the SYN took an idle flow's way");
         }
     }
 
     /**
      * handshake's clock in the record: a retried SYN (the same sequence number) keeps its first one's
-     * time; a SYN with another sequence number is a new attempt on the tuple and starts it again.
+     * time, also after its record moved to the old table; a SYN with another sequence number is a new
+     * attempt on the tuple and starts it again.
      */
     @Test
     void aRetriedSynKeepsTheFirstTimeAndANewAttemptStartsAgain() throws Exception {
@@ -109,18 +178,30 @@ class DetectorTableTest {
             BpfObject obj = loaded.object();
             Program tc = obj.program("tcpi_tc_ingress");
             long seed = seed(obj, arena);
-            int set = setOf(seed, 7, 80);
+            int young = youngSet(seed, 7, 80);
 
             tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(7).dport(80).seq(1000).build(), 1);
-            long first = synTime(obj, arena, set);
+            long first = synTime(obj, arena, YOUNG, young);
             assertTrue(first > 0, "the SYN's time is kept");
             tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(7).dport(80).seq(1000).build(), 1);
-            assertEquals(first, synTime(obj, arena, set), "a retried SYN keeps the first one's time");
+            assertEquals(first, synTime(obj, arena, YOUNG, young), "a retried SYN keeps the first one's time");
             tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(7).dport(80).seq(90_000).build(), 1);
-            assertTrue(synTime(obj, arena, set) > first, "a new attempt starts the clock again");
+            long second = synTime(obj, arena, YOUNG, young);
+            assertTrue(second > first, "a new attempt starts the clock again");
+
+            int set = oldSet(seed, 7, 80);
+            for (int[] other : flowsInSet(seed, set, 2, 7)) { // two more SYNs in its sets: it moves to the old table
+                tc.testRun(syn(other[0], other[1]), 1);
+            }
+            assertTrue(tags(obj, arena, OLD, set).contains(hash(seed, 7, 80)), "the first SYN's record moved");
+            tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(7).dport(80).seq(90_000).build(), 1);
+            int way = tags(obj, arena, OLD, set).indexOf(hash(seed, 7, 80));
+            assertTrue(way >= 0, "the retried SYN found its record in the old table");
+            assertTrue(!tags(obj, arena, YOUNG, young).contains(hash(seed, 7, 80)), "and took no young one");
+            assertEquals(second, record(obj, arena, OLD, set).get(ValueLayout.JAVA_LONG, way * 32L + 8),
+                    "a retried SYN keeps the first one's time when its record moved");
         }
     }
-
     /** A SYN on a flow whose detector runs (the tuple used again) starts the detector again at the next segment. */
     @Test
     void aSynOnAFollowedFlowStartsItsDetectorAgain() {
@@ -150,7 +231,7 @@ class DetectorTableTest {
              Arena arena = Arena.ofConfined()) {
             BpfObject obj = loaded.object();
             Program tc = obj.program("tcpi_tc_ingress");
-            int set = setOf(seed(obj, arena), 9, 80);
+            int young = youngSet(seed(obj, arena), 9, 80);
             byte[] ack = Frame.ipv4().flags(Frame.ACK).sport(9).dport(80).seq(5000).build();
             tc.testRun(ack, 1); // starts the detector: the peer has sent up to 5000
             tc.testRun(ack, 1);
@@ -159,10 +240,10 @@ class DetectorTableTest {
             tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(9).dport(80).seq(4000).build(), 1); // behind
             tc.testRun(ack, 1);
             assertEquals(2, stat(obj, STAT_TOTAL), "a SYN behind the flow left its detector running");
-            long clock = synTime(obj, arena, set);
+            long clock = synTime(obj, arena, YOUNG, young);
 
             tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(9).dport(80).seq(90_000).build(), 1); // ahead
-            assertTrue(synTime(obj, arena, set) > clock, "the new connection's clock starts");
+            assertTrue(synTime(obj, arena, YOUNG, young) > clock, "the new connection's clock starts");
             byte[] newAck = Frame.ipv4().flags(Frame.ACK).sport(9).dport(80).seq(90_001).build();
             tc.testRun(newAck, 1); // starts the detector again
             assertEquals(2, stat(obj, STAT_TOTAL), "the new connection's first ACK is compared with nothing");
@@ -171,37 +252,46 @@ class DetectorTableTest {
         }
     }
 
-    /** syn_ns of way 0 (struct ingress_flow: tag, then syn_ns). */
-    private static long synTime(BpfObject obj, Arena arena, int set) {
-        return record(obj, arena, set).get(ValueLayout.JAVA_LONG, 8);
+    /** syn_ns of way 0 of a set of table (struct ingress_flow: tag, then syn_ns). */
+    private static long synTime(BpfObject obj, Arena arena, String table, int set) {
+        return record(obj, arena, table, set).get(ValueLayout.JAVA_LONG, 8);
     }
 
-    /** The shared table is created for either probe that uses it, and takes no memory when both are off. */
+    /** The shared tables are created for either probe that uses them, and take no memory when both are off. */
     @Test
-    void theSharedTableIsMadeOnlyForTheProbesThatUseIt() {
-        String table = "shared_ingress_flows";
-        try (ProbeSet loaded = ProbeSet.load(List.of(new dev.tcpinspect.probe.packets.PacketsProbe()),
-                ProbeSet.Options.defaults())) {
-            assertTrue(!loaded.object().hasMap(table), "packets alone");
-        }
-        try (ProbeSet loaded = ProbeSet.load(List.of(new dev.tcpinspect.probe.handshake.HandshakeProbe()),
-                ProbeSet.Options.defaults())) {
-            assertTrue(loaded.object().hasMap(table), "handshake alone");
-        }
-        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe()), ProbeSet.Options.defaults())) {
-            assertTrue(loaded.object().hasMap(table), "dupack alone");
+    void theSharedTablesAreMadeOnlyForTheProbesThatUseThem() {
+        for (String table : List.of(OLD, YOUNG)) {
+            try (ProbeSet loaded = ProbeSet.load(List.of(new dev.tcpinspect.probe.packets.PacketsProbe()),
+                    ProbeSet.Options.defaults())) {
+                assertTrue(!loaded.object().hasMap(table), "packets alone: " + table);
+            }
+            try (ProbeSet loaded = ProbeSet.load(List.of(new dev.tcpinspect.probe.handshake.HandshakeProbe()),
+                    ProbeSet.Options.defaults())) {
+                assertTrue(loaded.object().hasMap(table), "handshake alone: " + table);
+            }
+            try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe()), ProbeSet.Options.defaults())) {
+                assertTrue(loaded.object().hasMap(table), "dupack alone: " + table);
+            }
         }
     }
 
     /** The tags of a set's two ways (0: free). */
-    private static List<Long> tags(BpfObject obj, Arena arena, int set) {
-        MemorySegment value = record(obj, arena, set);
+    private static List<Long> tags(BpfObject obj, Arena arena, String table, int set) {
+        MemorySegment value = record(obj, arena, table, set);
         return List.of(value.get(ValueLayout.JAVA_LONG, 0), value.get(ValueLayout.JAVA_LONG, 32));
     }
 
-    /** A set of the shared table, as the kernel holds it (struct ingress_flow_set: two 32-byte ways). */
-    private static MemorySegment record(BpfObject obj, Arena arena, int set) {
-        BpfMap table = obj.map("shared_ingress_flows");
+    /** The flows an old set and its young set hold together. */
+    private static Set<Long> held(BpfObject obj, Arena arena, long seed, int oldSet) {
+        Set<Long> held = new java.util.HashSet<>(tags(obj, arena, OLD, oldSet));
+        held.addAll(tags(obj, arena, YOUNG, oldSet >>> (OLD_BITS - YOUNG_BITS)));
+        held.remove(0L);
+        return held;
+    }
+
+    /** A set of a shared table, as the kernel holds it (struct ingress_flow_set: two 32-byte ways). */
+    private static MemorySegment record(BpfObject obj, Arena arena, String name, int set) {
+        BpfMap table = obj.map(name);
         MemorySegment value = arena.allocate(table.valueSize());
         assertTrue(table.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
         return value;
@@ -238,12 +328,17 @@ class DetectorTableTest {
         }
     }
 
-    /** {sport, dport} of count flows from 198.18.0.2 to 198.18.0.1 (other than 1 -> 80) whose tuples hash to set. */
+    /** {sport, dport} of count flows from 198.18.0.2 to 198.18.0.1 (other than 1 -> 80) whose tuples hash to old set. */
     private static List<int[]> flowsInSet(long seed, int set, int count) {
+        return flowsInSet(seed, set, count, 1);
+    }
+
+    /** The same, other than sport -> 80. */
+    private static List<int[]> flowsInSet(long seed, int set, int count, int notSport) {
         List<int[]> found = new ArrayList<>(); // 2^15 sets: about 2 of every 65,536 flows share one
         for (int dport = 80; dport < 100 && found.size() < count; dport++) {
-            for (int sport = 2; sport < 65536 && found.size() < count; sport++) {
-                if (setOf(seed, sport, dport) == set) {
+            for (int sport = 1; sport < 65536 && found.size() < count; sport++) {
+                if (oldSet(seed, sport, dport) == set && !(sport == notSport && dport == 80)) {
                     found.add(new int[] {sport, dport});
                 }
             }
@@ -252,8 +347,12 @@ class DetectorTableTest {
         return found;
     }
 
-    private static int setOf(long seed, int sport, int dport) {
-        return (int) (hash(seed, sport, dport) >>> (64 - SET_BITS));
+    private static int oldSet(long seed, int sport, int dport) {
+        return (int) (hash(seed, sport, dport) >>> (64 - OLD_BITS));
+    }
+
+    private static int youngSet(long seed, int sport, int dport) {
+        return (int) (hash(seed, sport, dport) >>> (64 - YOUNG_BITS));
     }
 
     /** flowslot_hash of the tuple dupack makes of pureAck: struct pkt_tuple, local side first. */
