@@ -24,7 +24,8 @@ import java.util.Set;
  * tracepoints, sock_rcvqueue_full): what the hooks cost before any probe does any work, the floor of
  * one program per hook. "hooks" attaches the eleven empty programs the design before it used (four
  * at TC ingress, one at egress, four at inet_sock_set_state, tcp_probe, kfree_skb), for comparison.
- * "hook:state", "hook:probe", "hook:kfree": one empty program on that tracepoint alone. "none"
+ * "hook:state", "hook:probe", "hook:kfree": one empty program on that tracepoint alone;
+ * "hook:egress": one at TC egress alone. "none"
  * attaches nothing: the control, which shows what the method itself reads into a change (it
  * should be 0 within the quartiles). "bpftrace": a reference rather than a baseline, what a
  * bpftrace user would run on the same three tracepoints.
@@ -33,7 +34,7 @@ import java.util.Set;
  * wrk (a new connection per request, or keep-alive; requests/s) or one iperf3 stream instead
  * (testing.WebLoad), where CLIENTS does not apply.
  *
- * Not a test: it prints figures. Run with bench/run kernel [all|none|empty|hooks|hooks-merged|hook:HOOK|bpftrace|PROBE,PROBE...] [CLIENTS] [conn|close|keepalive|bulk].
+ * Not a test: it prints figures. Run with bench/run kernel [all|none|empty|hooks|hooks-merged|hook:HOOK|hook:egress|bpftrace|PROBE,PROBE...] [CLIENTS] [conn|close|keepalive|bulk].
  */
 public class KernelCost {
     static final int PAIRS = Integer.getInteger("pairs", 12);
@@ -154,6 +155,11 @@ public class KernelCost {
                         tracepoint:tcp:tcp_probe { @srtt = hist(args->srtt); }
                         tracepoint:skb:kfree_skb { @drops[args->reason] = count(); }
                         """));
+            }
+            if (which.contains("hook:egress")) {
+                BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                on.add(empty);
+                on.add(empty.program("tcpi_empty_tc").attachTcx(NetInterfaces.indexOf(lab.serverIf()), TcDirection.EGRESS));
             }
             if (which.contains("empty")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
