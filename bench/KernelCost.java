@@ -25,7 +25,8 @@ import java.util.Set;
  * one program per hook. "hooks" attaches the eleven empty programs the design before it used (four
  * at TC ingress, one at egress, four at inet_sock_set_state, tcp_probe, kfree_skb), for comparison.
  * "hook:state", "hook:probe", "hook:kfree": one empty program on that tracepoint alone;
- * "hook:egress": one at TC egress alone. "none"
+ * "hook:egress": one at TC egress alone; "empties:in+out+state+state2+probe+kfree+send_reset+recv_reset+rcvq":
+ * those of hooks-merged's programs. "none"
  * attaches nothing: the control, which shows what the method itself reads into a change (it
  * should be 0 within the quartiles). "bpftrace": a reference rather than a baseline, what a
  * bpftrace user would run on the same three tracepoints.
@@ -155,6 +156,21 @@ public class KernelCost {
                         tracepoint:tcp:tcp_probe { @srtt = hist(args->srtt); }
                         tracepoint:skb:kfree_skb { @drops[args->reason] = count(); }
                         """));
+            }
+            for (String hook : which) {
+                // Some of hooks-merged's empty programs: empties:in+out+state+state2+probe+kfree+send_reset+recv_reset+rcvq
+                if (hook.startsWith("empties:")) {
+                    BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
+                    on.add(empty);
+                    int ifindex = NetInterfaces.indexOf(lab.serverIf());
+                    for (String part : hook.substring("empties:".length()).split("\\+")) {
+                        switch (part) {
+                            case "in" -> on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.INGRESS));
+                            case "out" -> on.add(empty.program("tcpi_empty_tc").attachTcx(ifindex, TcDirection.EGRESS));
+                            default -> on.add(empty.program("tcpi_empty_" + part).attach());
+                        }
+                    }
+                }
             }
             if (which.contains("hook:egress")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");

@@ -11,9 +11,12 @@
  * of 2 MiB, where flows move when their young way is needed while they still run. The first touch of
  * a random line of a table as large as the L2 cost 300-450 ns a connection on this kind of machine
  * (BENCHMARKS.md); a short connection that ends (a FIN or RST seen) before its young way is needed
- * again never touches the old table, and its way is taken without moving.
+ * again, while no record has moved to the old table for a minute, never touches the old table, and
+ * its way is taken without moving. A tuple may then have a stale record in the old table beside its
+ * young one: the young one is found first, and takes the stale one's way if it moves.
  *
- * A flow takes a spare way (free, or ended), else the way of the flow seen longest ago. A SYN takes
+ * A flow takes a spare way (free, ended, or holding a flow seen once, after its handshake: maybe the
+ * last ACK of one whose ended record went), else the way of the flow seen longest ago. A SYN takes
  * only a way that is spare, holds a flow still in its handshake, or holds one idle for a second, in
  * either table: a SYN flood must not push established flows out of dupack's detector (its SYNs push
  * out each other, as unanswered SYNs age out in an LRU). A way is free again once no probe keeps
@@ -39,7 +42,14 @@ struct ingress_flow {
 	__u32 last_ack;    /* dupack: the peer's last acknowledgement number */
 	__u16 last_window; /* dupack: the peer's last window */
 	__u8 detector;     /* dupack: 1 once its detector is started (a segment after the SYN) */
-	__u8 ended;        /* dupack: 1 once the peer sent a FIN or RST: the record may go without moving */
+	__u8 ended;        /* dupack: enum ingress_flow_end; not LIVE: the record may go without moving */
+};
+
+enum ingress_flow_end {
+	INGRESS_FLOW_LIVE = 0,
+	INGRESS_FLOW_ENDED = 1,       /* the peer sent a FIN or RST */
+	INGRESS_FLOW_UNCONFIRMED = 2, /* one segment seen, after the handshake: maybe the last ACK of a
+				       * flow whose ended record went */
 };
 
 struct ingress_flow_set {
@@ -122,7 +132,7 @@ static __always_inline struct ingress_flow *ingress_flow_find(__u64 tag, bool sy
 	return old ? ingress_flow_in(old, tag) : NULL;
 }
 
-/* A way free, or holding a flow that ended with no handshake pending: it goes without moving. */
+/* A way free, or holding a flow that ended (or is not confirmed) with no handshake pending: it goes without moving. */
 static __always_inline bool ingress_flow_spare(const struct ingress_flow *w)
 {
 	return !w->tag || (w->ended && !w->syn_ns);
@@ -141,8 +151,9 @@ static __always_inline bool ingress_flow_busy(const struct ingress_flow *w, __u3
 }
 
 /*
- * The way of set a record for tag takes: one holding tag already, else a spare one, else the one seen
- * longest ago of those it may take (a SYN's: those that yield to it); -1 when a SYN may take neither.
+ * The way of set a record for tag takes: one holding tag already, else a free one, else a spare one,
+ * else the one seen longest ago of those it may take (a SYN's: those that yield to it); -1 when a SYN
+ * may take neither.
  */
 static __always_inline int ingress_way_pick(struct ingress_flow_set *set, __u64 tag, bool syn, __u32 now)
 {
@@ -150,6 +161,11 @@ static __always_inline int ingress_way_pick(struct ingress_flow_set *set, __u64 
 	if (set->way[0].tag == tag)
 		return 0;
 	if (set->way[1].tag == tag)
+		return 1;
+	/* A free way before a spare one: an ended flow's record stays for its last segments while it can. */
+	if (!set->way[0].tag)
+		return 0;
+	if (!set->way[1].tag)
 		return 1;
 	if (ingress_flow_spare(&set->way[0]))
 		return 0;

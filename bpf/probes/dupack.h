@@ -97,6 +97,8 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		/* A flow's state starts after its handshake: a SYN flood must not push real flows out. */
 		if (flags & TCP_FLAG_SYN)
 			return;
+		bool taken = !s;
+
 		if (!s) {
 			bool active = false;
 
@@ -112,7 +114,10 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		s->last_ack = ack;
 		s->last_window = window;
 		s->used = now;
-		s->ended = (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) ? 1 : 0;
+		/* A flow first seen after its handshake may be one whose record went at its end, seen again
+		 * for its last ACK: its record is spare until a second segment shows it alive. */
+		s->ended = (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) ? INGRESS_FLOW_ENDED
+			   : taken ? INGRESS_FLOW_UNCONFIRMED : INGRESS_FLOW_LIVE;
 		return;
 	}
 	if ((flags & TCP_FLAG_SYN) && (__s32)(end - s->next_seq) > 0) {
@@ -121,7 +126,7 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		 * again at the next segment. A SYN behind it (retransmitted or duplicated) is judged below,
 		 * as any segment, and is never a dup ACK. */
 		s->detector = 0;
-		s->ended = 0;
+		s->ended = INGRESS_FLOW_LIVE;
 		s->used = now;
 		return;
 	}
@@ -138,9 +143,14 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		s->last_ack = ack;
 	s->last_window = window;
 	/* The flow's end: its record may give way without moving to the old table (ingressflows.h). A
-	 * half-closed flow goes on being judged while its record stays. */
-	if ((flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !s->ended)
-		s->ended = 1;
+	 * half-closed flow goes on being judged while its record stays. A second segment confirms a flow
+	 * first seen after its handshake; any SYN (a tuple used again, whose ISN fell behind) a live one. */
+	if (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) {
+		if (s->ended != INGRESS_FLOW_ENDED)
+			s->ended = INGRESS_FLOW_ENDED;
+	} else if (s->ended == INGRESS_FLOW_UNCONFIRMED || ((flags & TCP_FLAG_SYN) && s->ended)) {
+		s->ended = INGRESS_FLOW_LIVE;
+	}
 }
 
 #endif

@@ -61,8 +61,9 @@ EVENT_RING(handshake_events, 1 << 20);
  * (lib/ingressflows.h, shared with dupack): one inlined array lookup and no lock per SYN and per
  * handshake, and the line dupack's detector takes at the handshake's ACK is the SYN's. When a set
  * is full, SYNs push out each other's records (a flood's unanswered SYNs age out as in an LRU) and
- * dupack's flows push out the oldest record; a SYN finds no room only when the records of its young
- * and old sets are all flows dupack saw within the second. A handshake whose SYN found no record at its end is
+ * dupack's flows push out the oldest record; a SYN finds no room only when both records of its young
+ * set are flows dupack saw within the second and the old set of the older one has no room for it
+ * that a SYN may take (lib/ingressflows.h). A handshake whose SYN found no record at its end is
  * counted as unmatched; a SYN retried after its first one's record went is timed from the retry.
  */
 

@@ -41,34 +41,39 @@ class DetectorTableTest {
              Arena arena = Arena.ofConfined()) {
             BpfObject obj = loaded.object();
             Program tc = obj.program("tcpi_tc_ingress");
-            tc.testRun(pureAck(1, 80), 1);
+            seenTwice(tc, new int[] {1, 80}); // a flow confirmed by a second segment (a dup ACK)
             long seed = seed(obj, arena);
             assertNotEquals(1, seed, "ProbeSet set the seed (its default is 1)");
             assertEquals(hash(seed, 1, 80), tags(obj, arena, YOUNG, youngSet(seed, 1, 80)).getFirst(),
                     "this test's copy of flowslot_hash agrees with the kernel's (way 0 of the flow's young set)");
 
             int set = oldSet(seed, 1, 80);
-            List<Long> flows = new ArrayList<>(List.of(hash(seed, 1, 80)));
-            List<int[]> sameSet = flowsInSet(seed, set, 4);
-            for (int i = 0; i < 3; i++) { // the young set's other way, then the old set's two
-                tc.testRun(pureAck(sameSet.get(i)[0], sameSet.get(i)[1]), 1);
-                flows.add(hash(seed, sameSet.get(i)[0], sameSet.get(i)[1]));
-            }
-            assertEquals(Set.copyOf(flows), held(obj, arena, seed, set), "four flows fill the young and the old set");
+            List<int[]> sameSet = flowsInSet(seed, set, 5);
+            int[] a = {1, 80}, b = sameSet.get(0), c = sameSet.get(1), d = sameSet.get(2), e = sameSet.get(3);
+            Thread.sleep(20); // a few ticks apart, so that "seen longest ago" tells the flows apart
+            seenTwice(tc, b); // the young set's other way
+            Thread.sleep(20);
+            seenTwice(tc, c); // the young set is full: a, seen longest ago, moves to the old table
+            assertEquals(List.of(hash(seed, a), 0L), tags(obj, arena, OLD, set), "the flow seen longest ago moved");
+            Thread.sleep(20);
+            seenTwice(tc, d); // then b
+            assertEquals(List.of(hash(seed, a), hash(seed, b)), tags(obj, arena, OLD, set));
+            assertEquals(Set.of(hash(seed, a), hash(seed, b), hash(seed, c), hash(seed, d)), held(obj, arena, seed, set),
+                    "four flows fill the young and the old set");
             assertEquals(0, stat(obj, STAT_EVICTED));
-            tc.testRun(pureAck(1, 80), 1); // the first flow, moved to the old table, keeps its detector
-            assertEquals(1, stat(obj, STAT_TOTAL), "a flow moved to the old table goes on being judged");
+            long total = stat(obj, STAT_TOTAL);
+            Thread.sleep(20);
+            tc.testRun(pureAck(a[0], a[1]), 1); // a, moved to the old table, keeps its detector
+            assertEquals(total + 1, stat(obj, STAT_TOTAL), "a flow moved to the old table goes on being judged");
 
-            int[] fifth = sameSet.get(3);
-            tc.testRun(pureAck(fifth[0], fifth[1]), 1); // a fifth active flow: one of the four gives way
-            assertEquals(1, stat(obj, STAT_EVICTED));
-            assertTrue(held(obj, arena, seed, set).contains(hash(seed, fifth[0], fifth[1])));
-            tc.testRun(pureAck(fifth[0], fifth[1]), 1); // the same ACK again: the newcomer is judged
-            assertEquals(2, stat(obj, STAT_TOTAL), "the flow that took the way counts its dup ACK");
+            Thread.sleep(20);
+            seenTwice(tc, e); // a fifth active flow: c moves, and b, seen longest ago in the old set, goes
+            assertEquals(1, stat(obj, STAT_EVICTED), "a flow pushed out within a second of its last segment is counted");
+            assertEquals(Set.of(hash(seed, a), hash(seed, c), hash(seed, d), hash(seed, e)), held(obj, arena, seed, set));
+            assertEquals(total + 2, stat(obj, STAT_TOTAL), "the flow that took the way counts its dup ACK");
 
             Thread.sleep(1_100); // every flow idle for over a second: taking a way from one is no loss
-            int[] sixth = flowsInSet(seed, set, 5).get(4);
-            tc.testRun(pureAck(sixth[0], sixth[1]), 1);
+            seenTwice(tc, sameSet.get(4));
             assertEquals(1, stat(obj, STAT_EVICTED));
         }
     }
@@ -89,23 +94,76 @@ class DetectorTableTest {
             List<int[]> sameSet = flowsInSet(seed, set, 3);
             int[] b = sameSet.get(0), c = sameSet.get(1), d = sameSet.get(2);
 
-            tc.testRun(pureAck(1, 80), 1); // starts the detector
+            seenTwice(tc, new int[] {1, 80});
             tc.testRun(Frame.ipv4().flags(Frame.FIN | Frame.ACK).sport(1).dport(80).build(), 1); // the peer's FIN
-            tc.testRun(pureAck(b[0], b[1]), 1); // b and c take the ended flow's way and the free one
-            tc.testRun(pureAck(c[0], c[1]), 1);
-            assertEquals(Set.of(hash(seed, b[0], b[1]), hash(seed, c[0], c[1])), Set.copyOf(tags(obj, arena, YOUNG, young)));
+            seenTwice(tc, b); // b and c take the ended flow's way and the free one
+            seenTwice(tc, c);
+            assertEquals(Set.of(hash(seed, b), hash(seed, c)), Set.copyOf(tags(obj, arena, YOUNG, young)));
             assertEquals(List.of(0L, 0L), tags(obj, arena, OLD, set), "the ended flow went without moving");
 
-            tc.testRun(pureAck(d[0], d[1]), 1); // no way spare: the older running flow moves
+            long total = stat(obj, STAT_TOTAL);
+            seenTwice(tc, d); // no way spare: a running flow moves
             List<Long> old = tags(obj, arena, OLD, set);
             assertEquals(1, old.stream().filter(t -> t != 0).count(), "one flow moved to the old table: " + old);
             long moved = old.stream().filter(t -> t != 0).findFirst().orElseThrow();
-            int[] movedFlow = moved == hash(seed, b[0], b[1]) ? b : c;
-            assertEquals(hash(seed, movedFlow[0], movedFlow[1]), moved);
-            assertTrue(tags(obj, arena, YOUNG, young).contains(hash(seed, d[0], d[1])));
+            int[] movedFlow = moved == hash(seed, b) ? b : c;
+            assertEquals(hash(seed, movedFlow), moved);
+            assertTrue(tags(obj, arena, YOUNG, young).contains(hash(seed, d)));
             tc.testRun(pureAck(movedFlow[0], movedFlow[1]), 1);
-            assertEquals(1, stat(obj, STAT_TOTAL), "the moved flow kept its detector: its repeated ACK is a dup ACK");
+            assertEquals(total + 2, stat(obj, STAT_TOTAL), "the moved flow kept its detector: its repeated ACK is a dup ACK");
             assertEquals(0, stat(obj, STAT_EVICTED));
+        }
+    }
+
+    /**
+     * A flow first seen after its handshake may be one whose record went when it ended, seen again
+     * for its last ACK: its record gives way without moving until a second segment confirms it.
+     */
+    @Test
+    void aFlowSeenOnceAfterItsHandshakeGivesWayUntilASecondSegment() throws Exception {
+        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe()), ProbeSet.Options.defaults());
+             Arena arena = Arena.ofConfined()) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
+            long seed = seed(obj, arena);
+            int set = oldSet(seed, 1, 80);
+            int young = youngSet(seed, 1, 80);
+            List<int[]> sameSet = flowsInSet(seed, set, 3);
+            int[] b = sameSet.get(0), c = sameSet.get(1), d = sameSet.get(2);
+
+            tc.testRun(pureAck(1, 80), 1); // one segment each
+            tc.testRun(pureAck(b[0], b[1]), 1);
+            tc.testRun(pureAck(c[0], c[1]), 1); // takes the first flow's way: it moves nowhere
+            assertEquals(List.of(0L, 0L), tags(obj, arena, OLD, set), "an unconfirmed flow went without moving");
+            assertEquals(Set.of(hash(seed, b), hash(seed, c)), Set.copyOf(tags(obj, arena, YOUNG, young)));
+
+            tc.testRun(pureAck(b[0], b[1]), 1); // second segments confirm both (and are dup ACKs)
+            tc.testRun(pureAck(c[0], c[1]), 1);
+            assertEquals(2, stat(obj, STAT_TOTAL));
+            tc.testRun(pureAck(d[0], d[1]), 1); // no way spare now: a confirmed flow moves
+            assertEquals(1, tags(obj, arena, OLD, set).stream().filter(t -> t != 0).count(),
+                    "a confirmed flow moved to the old table");
+        }
+    }
+
+    /** A SYN behind an ended flow (its tuple used again, with an ISN that fell behind) makes its record live again. */
+    @Test
+    void aSynOnAnEndedFlowMakesItLiveAgain() throws Exception {
+        try (ProbeSet loaded = ProbeSet.load(List.of(new DupAckProbe()), ProbeSet.Options.defaults());
+             Arena arena = Arena.ofConfined()) {
+            BpfObject obj = loaded.object();
+            Program tc = obj.program("tcpi_tc_ingress");
+            long seed = seed(obj, arena);
+            int set = oldSet(seed, 1, 80);
+            List<int[]> sameSet = flowsInSet(seed, set, 2);
+
+            seenTwice(tc, new int[] {1, 80});
+            tc.testRun(Frame.ipv4().flags(Frame.FIN | Frame.ACK).sport(1).dport(80).build(), 1); // ended
+            tc.testRun(Frame.ipv4().flags(Frame.SYN).sport(1).dport(80).seq(0).build(), 1); // behind: live again
+            Thread.sleep(20);
+            seenTwice(tc, sameSet.get(0));
+            seenTwice(tc, sameSet.get(1)); // no way spare: the older flow moves rather than going
+            assertEquals(List.of(hash(seed, 1, 80), 0L), tags(obj, arena, OLD, set));
         }
     }
 
@@ -129,24 +187,28 @@ class DetectorTableTest {
             int[] c = sameSet.get(0), d = sameSet.get(1), e = sameSet.get(2), f = sameSet.get(3), g = sameSet.get(4);
             long a = hash(seed, 1, 80);
 
-            tc.testRun(syn(c[0], c[1]), 1); // a SYN takes a free way
-            assertEquals(List.of(hash(seed, c[0], c[1]), 0L), tags(obj, arena, YOUNG, young));
-            tc.testRun(pureAck(1, 80), 1); // an established flow takes the other
-            tc.testRun(syn(d[0], d[1]), 1); // a SYN takes the way of the other SYN, not the established flow's
-            assertEquals(List.of(hash(seed, d[0], d[1]), a), tags(obj, arena, YOUNG, young));
-            assertEquals(List.of(hash(seed, c[0], c[1]), 0L), tags(obj, arena, OLD, set), "the SYN it took it from moved");
+            seenTwice(tc, new int[] {1, 80}); // an established flow takes a free way
+            Thread.sleep(20); // a few ticks apart: "seen longest ago" tells the flows apart
+            tc.testRun(syn(c[0], c[1]), 1); // a SYN takes the other
+            assertEquals(List.of(a, hash(seed, c)), tags(obj, arena, YOUNG, young));
+            Thread.sleep(20);
+            tc.testRun(syn(d[0], d[1]), 1); // a SYN takes the way of the other SYN, not the older established flow's
+            assertEquals(List.of(a, hash(seed, d)), tags(obj, arena, YOUNG, young));
+            assertEquals(List.of(hash(seed, c), 0L), tags(obj, arena, OLD, set), "the SYN it took it from moved");
             tc.testRun(pureAck(d[0], d[1]), 1); // its handshake's ACK: the detector starts in the SYN's way
-            assertEquals(List.of(hash(seed, d[0], d[1]), a), tags(obj, arena, YOUNG, young));
+            assertEquals(List.of(a, hash(seed, d)), tags(obj, arena, YOUNG, young));
 
-            tc.testRun(syn(e[0], e[1]), 1); // both young ways hold established flows: the older moves to old,
-            // taking the old SYN's way (a way that yields to a SYN)
-            Set<Long> held = held(obj, arena, seed, set);
-            assertEquals(Set.of(a, hash(seed, d[0], d[1]), hash(seed, e[0], e[1])), Set.copyOf(held.stream()
-                    .filter(t -> t != hash(seed, c[0], c[1])).toList()), "no established flow went: " + held);
-            tc.testRun(pureAck(e[0], e[1]), 1); // e established too: three established flows
-            tc.testRun(pureAck(f[0], f[1]), 1); // and a fourth: the four ways hold established flows
-            assertEquals(Set.of(a, hash(seed, d[0], d[1]), hash(seed, e[0], e[1]), hash(seed, f[0], f[1])),
-                    held(obj, arena, seed, set));
+            Thread.sleep(20);
+            tc.testRun(syn(e[0], e[1]), 1); // both young ways hold established flows: the older moves to
+            // the old set's free way, and the SYN takes its young way
+            assertEquals(List.of(hash(seed, c), a), tags(obj, arena, OLD, set));
+            assertEquals(List.of(hash(seed, e), hash(seed, d)), tags(obj, arena, YOUNG, young));
+            tc.testRun(pureAck(e[0], e[1]), 1); // e established too
+            tc.testRun(pureAck(1, 80), 1); // a seen again (a dup ACK): the old SYN is now the oldest there
+            Thread.sleep(20);
+            seenTwice(tc, f); // a fourth: d moves, and takes the old SYN's way
+            assertEquals(Set.of(a, hash(seed, d), hash(seed, e), hash(seed, f)), held(obj, arena, seed, set));
+            assertEquals(0, stat(obj, STAT_EVICTED));
             long evicted = stat(obj, STAT_EVICTED);
 
             tc.testRun(syn(g[0], g[1]), 1); // all four active within the second: the SYN has no way
@@ -295,6 +357,16 @@ class DetectorTableTest {
         MemorySegment value = arena.allocate(table.valueSize());
         assertTrue(table.lookup(arena.allocateFrom(ValueLayout.JAVA_INT, set), value));
         return value;
+    }
+
+    /** Two pure ACKs of a flow {sport, dport}: the second confirms it (and is a dup ACK). */
+    private static void seenTwice(Program tc, int[] flow) {
+        tc.testRun(pureAck(flow[0], flow[1]), 1);
+        tc.testRun(pureAck(flow[0], flow[1]), 1);
+    }
+
+    private static long hash(long seed, int[] flow) {
+        return hash(seed, flow[0], flow[1]);
     }
 
     /** A SYN from 198.18.0.2:sport to 198.18.0.1:dport. */
