@@ -15,8 +15,8 @@
  * its way is taken without moving. A tuple may then have a stale record in the old table beside its
  * young one: the young one is found first, and takes the stale one's way if it moves.
  *
- * A flow takes a spare way (free, ended, or holding a flow seen once, after its handshake: maybe the
- * last ACK of one whose ended record went), else the way of the flow seen longest ago. A SYN takes
+ * A flow takes a free way, else a spare one (ended, or holding a flow seen once, after its handshake:
+ * maybe the last ACK of one whose ended record went), else the way of the flow seen longest ago. A SYN takes
  * only a way that is spare, holds a flow still in its handshake, or holds one idle for a second, in
  * either table: a SYN flood must not push established flows out of dupack's detector (its SYNs push
  * out each other, as unanswered SYNs age out in an LRU). A way is free again once no probe keeps
@@ -132,7 +132,10 @@ static __always_inline struct ingress_flow *ingress_flow_find(__u64 tag, bool sy
 	return old ? ingress_flow_in(old, tag) : NULL;
 }
 
-/* A way free, or holding a flow that ended (or is not confirmed) with no handshake pending: it goes without moving. */
+/*
+ * A way free, or holding a flow that ended (or is not confirmed) with no handshake pending: taking it
+ * moves nothing to the old table.
+ */
 static __always_inline bool ingress_flow_spare(const struct ingress_flow *w)
 {
 	return !w->tag || (w->ended && !w->syn_ns);
