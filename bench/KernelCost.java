@@ -25,8 +25,8 @@ import java.util.Set;
  * one program per hook. "hooks" attaches the eleven empty programs the design before it used (four
  * at TC ingress, one at egress, four at inet_sock_set_state, tcp_probe, kfree_skb), for comparison.
  * "hook:state", "hook:probe", "hook:kfree": one empty program on that tracepoint alone;
- * "hook:egress": one at TC egress alone; "empties:in+out+state+state2+probe+kfree+send_reset+recv_reset+rcvq":
- * those of hooks-merged's programs. "none"
+ * "empties:in+out+state+state2+probe+kfree+send_reset+recv_reset+rcvq": those of hooks-merged's
+ * programs (TC ingress and egress, each tracepoint program). "none"
  * attaches nothing: the control, which shows what the method itself reads into a change (it
  * should be 0 within the quartiles). "bpftrace": a reference rather than a baseline, what a
  * bpftrace user would run on the same three tracepoints.
@@ -35,7 +35,7 @@ import java.util.Set;
  * wrk (a new connection per request, or keep-alive; requests/s) or one iperf3 stream instead
  * (testing.WebLoad), where CLIENTS does not apply.
  *
- * Not a test: it prints figures. Run with bench/run kernel [all|none|empty|hooks|hooks-merged|hook:HOOK|hook:egress|bpftrace|PROBE,PROBE...] [CLIENTS] [conn|close|keepalive|bulk].
+ * Not a test: it prints figures. Run with bench/run kernel [all|none|empty|hooks|hooks-merged|hook:HOOK|empties:PART+PART|bpftrace|PROBE,PROBE...] [CLIENTS] [conn|close|keepalive|bulk].
  */
 public class KernelCost {
     static final int PAIRS = Integer.getInteger("pairs", 12);
@@ -171,11 +171,6 @@ public class KernelCost {
                         }
                     }
                 }
-            }
-            if (which.contains("hook:egress")) {
-                BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");
-                on.add(empty);
-                on.add(empty.program("tcpi_empty_tc").attachTcx(NetInterfaces.indexOf(lab.serverIf()), TcDirection.EGRESS));
             }
             if (which.contains("empty")) {
                 BpfObject empty = BpfObject.loadResource("/bpf/bench/empty.bpf.o");

@@ -229,7 +229,7 @@ static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool sy
 	w->last_ack = 0;
 	w->last_window = 0;
 	w->detector = 0;
-	w->ended = 0;
+	w->ended = INGRESS_FLOW_LIVE;
 	return w;
 }
 

@@ -123,7 +123,7 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 			return;
 		}
 		w->detector = 0;
-		w->ended = 0;
+		w->ended = INGRESS_FLOW_LIVE;
 		w->syn_ns = 0;
 		w->used = bpf_jiffies64();
 	}
