@@ -1,14 +1,32 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * Batched ring-buffer wakeups. Waking the reader for every record costs a context switch per event,
- * which at tens of thousands of events a second costs the traffic itself. Records are submitted
- * without a wakeup until EVENTS_WAKEUP_BYTES are waiting; the reader also polls on a short timer,
- * so a quiet ring is still read within that time (RingBufReader: 50 ms).
+ * which at tens of thousands of events a second costs the traffic itself. Each CPU submits its
+ * records without a wakeup until it has submitted events_wakeup_bytes since its last one, and then
+ * wakes the reader, which drains every ring; the reader also polls on a short timer, so a quiet ring
+ * is still read within that time (RingBufReader: 50 ms).
+ *
+ * The count is the CPU's own, in a per-CPU slot. Asking the ring how much data waits
+ * (bpf_ringbuf_query) reads its positions, cache lines that the reader and the other CPUs write,
+ * on every record; with it, and a wakeup per 64 KiB waiting in any one ring, the events of a short
+ * connection cost some 200 ns more (BENCHMARKS.md).
  */
 #ifndef TCPINSPECT_EVENTS_H
 #define TCPINSPECT_EVENTS_H
 
-#define EVENTS_WAKEUP_BYTES (64 * 1024)
+/*
+ * Set at load (probe.ProbeSet): at most 256 KiB, and less on a host with so many CPUs that their
+ * unannounced records together could fill half the smallest ring before the reader's timer comes round.
+ */
+const volatile __u32 events_wakeup_bytes = 64 * 1024;
+
+/* Bytes this CPU has submitted since it last woke the reader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} events_unannounced SEC(".maps");
 
 /*
  * Whether anyone reads the events: user space sets it at load (probe.ProbeSet). The table view shows
@@ -32,10 +50,22 @@ const volatile __u32 emit_events = 1;
 		__e;                                                      \
 	})
 
-static __always_inline __u64 events_wakeup_flag(void *ring)
+/*
+ * The flag for submitting a record of size bytes. A nested program on the same CPU (a packet hook in
+ * the softirq that interrupted a tracepoint's) may lose an addition: a wakeup comes a little later.
+ */
+static __always_inline __u64 events_wakeup_flag(__u32 size)
 {
-	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										   : BPF_RB_NO_WAKEUP;
+	__u32 zero = 0;
+	__u32 *unannounced = bpf_map_lookup_elem(&events_unannounced, &zero);
+
+	if (!unannounced)
+		return BPF_RB_FORCE_WAKEUP;
+	*unannounced += size + 8; /* the ring's record header */
+	if (*unannounced < events_wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	*unannounced = 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 #endif

@@ -60,7 +60,10 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 		__type(value, __u64);                  \
 	} name SEC(".maps")
 
-/* A probe's ring buffer of events (events.h). User space shrinks it to a page when nobody reads events. */
+/*
+ * A probe's ring buffer of events (events.h), named PROBE_events. User space shrinks it to a page when
+ * nobody reads events, and sizes the batches of wakeups to the smallest of them.
+ */
 #define EVENT_RING(name, bytes)                   \
 	struct {                                  \
 		__uint(type, BPF_MAP_TYPE_RINGBUF); \

@@ -162,7 +162,7 @@ static __always_inline void conn_on_state(struct state_change *c)
 	e->duration_ns = duration;
 	e->bytes_in = bytes_in;
 	e->bytes_out = bytes_out;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&conn_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 #endif

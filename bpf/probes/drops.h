@@ -120,7 +120,7 @@ static __always_inline void drops_on_kfree(const struct sk_buff *skb, __u32 reas
 	e->flow = key.flow;
 	e->reason = reason;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&drops_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 /* tp_btf/sock_rcvqueue_full */

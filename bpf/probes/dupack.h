@@ -72,7 +72,7 @@ static __always_inline void dupack_count(struct pkt *p, __u32 ack, __u16 window)
 	e->ack = ack;
 	e->window = window;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&dupack_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 /* A TCP segment at the ingress hook. */

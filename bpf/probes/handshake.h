@@ -172,7 +172,7 @@ static __always_inline void handshake_record(struct state_change *c, const struc
 	e->flow = *flow;
 	e->kind = kind;
 	e->latency_us = us;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&handshake_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 /*

@@ -76,7 +76,7 @@ static __always_inline void reset_record(struct flow *flow, __u8 state, enum res
 	e->direction = direction;
 	e->pad = 0;
 	e->reason = reason;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&reset_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 /* tp_btf/tcp_send_reset: sk may be NULL (no socket) or not a full socket; skb is the packet answered, NULL for an abort. */

@@ -79,7 +79,7 @@ static __always_inline void retrans_record(struct flow *flow, __u8 state, enum r
 	e->kind = kind;
 	e->pad = 0;
 	e->err = err;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&retrans_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 /*

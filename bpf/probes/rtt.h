@@ -191,7 +191,7 @@ static __always_inline void rtt_on_tcp_probe(const struct sock *sk)
 	e->cwnd = cwnd;
 	e->snd_wnd = tcp->snd_wnd;
 	e->rcv_wnd = tcp->rcv_wnd;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&rtt_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 #endif

@@ -121,7 +121,7 @@ static __always_inline void zerowin_emit(const struct zw_key *key, __u64 now, __
 	e->direction = key->direction;
 	e->reopened = reopened;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, events_wakeup_flag(&zerowin_events));
+	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
 }
 
 /* Adds to the flow's counts; a flow the table has no room for is counted as untracked. */

@@ -158,6 +158,15 @@ public final class OpenObject implements AutoCloseable {
         }
     }
 
+    /** A map's capacity as it stands (declared, or as set). */
+    public int maxEntries(String mapName) {
+        try {
+            return (int) Libbpf.MAP_MAX_ENTRIES.invokeExact(findMap(mapName));
+        } catch (Throwable t) {
+            throw Libbpf.rethrow(t);
+        }
+    }
+
     /** Sets a {@code const volatile} global to raw bytes (its exact size). */
     public OpenObject setConstant(String variable, byte[] value) {
         MemorySegment rodata = findMap(".rodata");

@@ -304,6 +304,7 @@ public final class ProbeSet implements AutoCloseable {
                     throw new IllegalArgumentException("the object has no probe " + name + " (it has " + known + ")");
                 }
             }
+            long smallestRing = Long.MAX_VALUE; // of the rings of events (their wakeups are counted together)
             for (String map : open.mapNames()) {
                 if (map.startsWith(Hook.XDP_BEHIND_MAP_PREFIX)) {
                     if (!behindHandoff()) {
@@ -329,8 +330,11 @@ public final class ProbeSet implements AutoCloseable {
                 } else if (owner != null && options.flowTableEntries() > 0
                         && (map.endsWith("_flows_0") || map.endsWith("_flows_1"))) {
                     open.setMaxEntries(map, options.flowTableEntries());
+                } else if (options.events() && map.endsWith(EVENT_RING_SUFFIX)) {
+                    smallestRing = Math.min(smallestRing, Integer.toUnsignedLong(open.maxEntries(map)));
                 }
             }
+            open.setConstant("events_wakeup_bytes", eventsWakeupBytes(smallestRing, BpfMap.possibleCpus()));
             for (Probe p : probes) {
                 open.setConstant(p.name() + SWITCH, true);
                 p.configure(open, options);
@@ -387,6 +391,16 @@ public final class ProbeSet implements AutoCloseable {
     }
 
     private static final String SWITCH = "_enabled";
+
+    /**
+     * How many bytes of records each CPU submits before it wakes the event reader (bpf/lib/events.h):
+     * few wakeups, since each is an interrupt and a context switch, but never so many bytes that the
+     * CPUs together leave more than half the smallest ring unannounced (then only the reader's timer
+     * would drain it). At most 256 KiB, at least a page.
+     */
+    static int eventsWakeupBytes(long smallestRing, int cpus) {
+        return (int) Math.max(4096, Math.min(256 * 1024, smallestRing / (2L * Math.max(1, cpus))));
+    }
 
     private static Hook hookOwning(String map) {
         for (Hook h : Hook.values()) {
@@ -721,6 +735,9 @@ public final class ProbeSet implements AutoCloseable {
 
     /** Rings of alerts (PROBE_alerts): rare, always made and always read, whatever the output. */
     static final String ALERT_RING_SUFFIX = "_alerts";
+
+    /** Rings of events (maps.h EVENT_RING: PROBE_events), whose records wake the reader in batches (events.h). */
+    static final String EVENT_RING_SUFFIX = "_events";
 
     /** Maps used by several probes and named after none of them (Probe.sharedMaps). */
     static final String SHARED_MAP_PREFIX = "shared_";
