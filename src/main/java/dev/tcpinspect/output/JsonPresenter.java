@@ -1,6 +1,8 @@
 package dev.tcpinspect.output;
 
 import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.SerializableString;
+import com.fasterxml.jackson.core.io.SerializedString;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -279,21 +281,27 @@ public final class JsonPresenter implements Presenter {
             FlowView flow = event.flowView();
             JsonGenerator out = out();
             out.writeStartObject();
-            out.writeStringField("type", type.name());
-            out.writeFieldName("time");
+            out.writeFieldName(TYPE);
+            out.writeString(encoded(type.name()));
+            out.writeFieldName(TIME);
             out.writeString(text, 0, eventTime.write(event.monotonicNanos(), text));
-            out.writeNumberField("netns", flow.netns());
+            out.writeFieldName(NETNS);
+            out.writeNumber(flow.netns());
             String name = flow.netnsName();
             if (name != null) {
-                out.writeStringField("netns_name", name);
+                out.writeFieldName(NETNS_NAME);
+                out.writeString(name);
             }
-            out.writeStringField("family", flow.ipv6() ? "ipv6" : "ipv4");
-            out.writeFieldName("laddr");
+            out.writeFieldName(FAMILY);
+            out.writeString(flow.ipv6() ? IPV6 : IPV4);
+            out.writeFieldName(LADDR);
             out.writeString(text, 0, Addresses.write(address, flow.localAddress(address), text));
-            out.writeNumberField("lport", flow.lport());
-            out.writeFieldName("raddr");
+            out.writeFieldName(LPORT);
+            out.writeNumber(flow.lport());
+            out.writeFieldName(RADDR);
             out.writeString(text, 0, Addresses.write(address, flow.remoteAddress(address), text));
-            out.writeNumberField("rport", flow.rport());
+            out.writeFieldName(RPORT);
+            out.writeNumber(flow.rport());
             type.write(event, fields);
             out.writeEndObject();
             out.writeRaw('\n');
@@ -302,21 +310,54 @@ public final class JsonPresenter implements Presenter {
         }
     }
 
+    /*
+     * Names and constant texts with their JSON form (quoted, escaped, UTF-8) worked out once: Jackson
+     * then copies bytes instead of encoding characters, for each of the dozen fields of every line.
+     */
+    private static final SerializedString TYPE = new SerializedString("type");
+    private static final SerializedString TIME = new SerializedString("time");
+    private static final SerializedString NETNS = new SerializedString("netns");
+    private static final SerializedString NETNS_NAME = new SerializedString("netns_name");
+    private static final SerializedString FAMILY = new SerializedString("family");
+    private static final SerializedString IPV4 = new SerializedString("ipv4");
+    private static final SerializedString IPV6 = new SerializedString("ipv6");
+    private static final SerializedString LADDR = new SerializedString("laddr");
+    private static final SerializedString LPORT = new SerializedString("lport");
+    private static final SerializedString RADDR = new SerializedString("raddr");
+    private static final SerializedString RPORT = new SerializedString("rport");
+    /** Past this many, strings are written as they come (EventFields promises constants; this is a bound). */
+    private static final int MAX_ENCODED = 4096;
+    private final java.util.IdentityHashMap<String, SerializedString> encoded = new java.util.IdentityHashMap<>();
+
+    /** A name or constant text's JSON form, by identity: the probes pass the same String objects each time. */
+    private SerializableString encoded(String s) {
+        SerializedString e = encoded.get(s);
+        if (e == null) {
+            e = new SerializedString(s);
+            if (encoded.size() < MAX_ENCODED) {
+                encoded.put(s, e);
+            }
+        }
+        return e;
+    }
+
     /** An event's own fields, straight into the generator (called under this object's lock). */
     private final class Fields implements EventFields {
         @Override
         public void text(String name, String value) throws IOException {
-            out.writeStringField(name, value);
+            out.writeFieldName(encoded(name));
+            out.writeString(encoded(value));
         }
 
         @Override
         public void number(String name, long value) throws IOException {
-            out.writeNumberField(name, value);
+            out.writeFieldName(encoded(name));
+            out.writeNumber(value);
         }
 
         @Override
         public void scaled(String name, long value, int decimals) throws IOException {
-            out.writeFieldName(name);
+            out.writeFieldName(encoded(name));
             if (value < 0) { // not a kernel duration; written as is rather than as garbage digits
                 out.writeNumber(value / Math.pow(10, decimals));
                 return;
@@ -327,7 +368,7 @@ public final class JsonPresenter implements Presenter {
 
         @Override
         public void utf8(String name, byte[] bytes, int length) throws IOException {
-            out.writeFieldName(name);
+            out.writeFieldName(encoded(name));
             for (int i = 0; i < length; i++) {
                 if (bytes[i] < 0) {
                     out.writeString(new String(bytes, 0, length, java.nio.charset.StandardCharsets.UTF_8));
