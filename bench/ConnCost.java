@@ -3,6 +3,7 @@ import dev.tcpinspect.ebpf.TcDirection;
 import dev.tcpinspect.lab.Lab;
 import dev.tcpinspect.lab.Traffic;
 import dev.tcpinspect.os.NetInterfaces;
+import dev.tcpinspect.output.JsonPresenter;
 import dev.tcpinspect.probe.Probe;
 import dev.tcpinspect.probe.ProbeSet;
 import dev.tcpinspect.probe.registry.ProbeRegistry;
@@ -15,8 +16,8 @@ import java.util.TreeMap;
 
 /**
  * Kernel time per short connection, from the kernel's own accounting (bpf_stats): the probes
- * attached in this JVM as the table view runs them (events off), on the lab server's interface,
- * while this JVM makes short connections over the veth, one after another; beside the floor, the
+ * attached in this JVM as the table view runs them (events off; -Devents turns them on), on the lab
+ * server's interface, while this JVM makes short connections over the veth, one after another; beside the floor, the
  * same hooks with programs that return at once (one at TC ingress, one at egress, the state
  * handler and its twin, tcp_probe, kfree_skb, the reset tracepoints, sock_rcvqueue_full), counted
  * the same way in the same run; and the same hooks with programs that bump one per-CPU counter each
@@ -44,6 +45,8 @@ public class ConnCost {
             double[] counting = new double[rounds];
             double[] floor = new double[rounds];
             double[] total = new double[rounds];
+            double[] eventsPerConnection = new double[rounds];
+            double[] readerNanosPerEvent = new double[rounds];
             try (BpfStats stats = BpfStats.enable()) {
                 for (int r = 0; r < rounds; r++) {
                     Map<String, double[]> e = measure(lab, () -> empties(lab));
@@ -53,6 +56,8 @@ public class ConnCost {
                     Map<String, double[]> p = measure(lab, () -> probes(lab, which));
                     probeRounds.add(p);
                     total[r] = sum(p);
+                    eventsPerConnection[r] = (double) lastEvents / lastMade;
+                    readerNanosPerEvent[r] = lastEvents == 0 ? 0 : (double) lastReaderNanos / lastEvents;
                 }
             }
             System.out.printf("kernel time per connection (bpf_stats, %d rounds of %d s, median):%n", rounds, SECONDS);
@@ -76,6 +81,10 @@ public class ConnCost {
             System.out.printf("%-24s %35.2f x%n", "ratio", t / f);
             System.out.println("(rounds: probes " + Arrays.toString(round(total)) + ", floor " + Arrays.toString(round(floor))
                     + ")");
+            if (!EVENTS.isEmpty()) {
+                System.out.printf("events (%s): %.1f a connection; this JVM's reader thread: %.0f ns of CPU an event%n",
+                        EVENTS, median(eventsPerConnection), median(readerNanosPerEvent));
+            }
         }
     }
 
@@ -83,12 +92,22 @@ public class ConnCost {
         AutoCloseable run() throws Exception;
     }
 
+    /** Of the last measure(): connections made, events delivered, the event reader thread's CPU time. */
+    static long lastMade;
+    static long lastEvents;
+    static long lastReaderNanos;
+
     /** Runs, ns (both per connection) by program, during SECONDS of connections with the attachments made. */
     static Map<String, double[]> measure(Lab lab, Attach attach) throws Exception {
         try (AutoCloseable attached = attach.run()) {
             connections(lab); // settle
             Map<String, long[]> start = BpfStats.programs("tcpi_");
+            long events = EVENTS_SEEN.sum();
+            long reader = readerCpuNanos();
             long made = connections(lab);
+            lastMade = made;
+            lastEvents = EVENTS_SEEN.sum() - events;
+            lastReaderNanos = readerCpuNanos() - reader;
             Map<String, double[]> per = new TreeMap<>();
             BpfStats.between(start, BpfStats.programs("tcpi_")).forEach((name, v) ->
                     per.put(name, new double[] {(double) v[0] / made, (double) v[1] / made}));
@@ -105,10 +124,39 @@ public class ConnCost {
         return made;
     }
 
+    /**
+     * -Devents=read: the kernel makes event records, which this JVM reads and drops; -Devents=json: it
+     * writes them as `watch --format json` does, to a stream that discards them. Unset: no events, as
+     * the table view runs the probes.
+     */
+    static final String EVENTS = System.getProperty("events", "");
+
+    static final java.util.concurrent.atomic.LongAdder EVENTS_SEEN = new java.util.concurrent.atomic.LongAdder();
+
+    /** CPU time of the probe set's event reader thread (RingBufReader's), 0 when there is none. */
+    static long readerCpuNanos() {
+        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("ringbuf-reader"))
+                .mapToLong(t -> Math.max(0, threads.getThreadCpuTime(t.threadId()))).sum();
+    }
+
     static AutoCloseable probes(Lab lab, List<String> which) {
         List<Probe> probes = ProbeRegistry.create(which);
-        return lab.server().call(() -> ProbeSet.start(probes,
-                ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))));
+        ProbeSet set = lab.server().call(() -> ProbeSet.start(probes,
+                ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf())).events(!EVENTS.isEmpty())));
+        switch (EVENTS) {
+            case "" -> { }
+            case "read" -> set.onEvents((type, event) -> EVENTS_SEEN.increment());
+            case "json" -> {
+                JsonPresenter json = new JsonPresenter(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+                set.onEvents((type, event) -> {
+                    EVENTS_SEEN.increment();
+                    json.event(type, event);
+                });
+            }
+            default -> throw new IllegalArgumentException("-Devents=" + EVENTS + ": read or json");
+        }
+        return set;
     }
 
     /** Programs that return at once, on every hook tcpinspect's object uses, attached as it attaches them. */
