@@ -17,12 +17,12 @@ import java.util.TreeMap;
 /**
  * Kernel time per short connection, from the kernel's own accounting (bpf_stats): the probes
  * attached in this JVM as the table view runs them (events off; -Devents turns them on), on the lab
- * server's interface, while this JVM makes short connections over the veth, one after another; beside the floor, the
- * same hooks with programs that return at once (one at TC ingress, one at egress, the state
- * handler and its twin, tcp_probe, kfree_skb, the reset tracepoints, sock_rcvqueue_full), counted
- * the same way in the same run; and the same hooks with programs that bump one per-CPU counter each
- * run, the least any counting costs. Rounds alternate; medians are printed, per program and in
- * all, with the ratio to the floor.
+ * server's interface, while this JVM makes short connections over the veth, one after another;
+ * beside the floor, the same hooks with programs that return at once (one at TC ingress, one at
+ * egress, the state handler and its twin, tcp_probe, kfree_skb, the reset tracepoints,
+ * sock_rcvqueue_full), counted the same way in the same run; and the same hooks with programs that
+ * bump one per-CPU counter each run, the least any counting costs. Rounds alternate; medians are
+ * printed, per program and in all, with the ratio to the floor.
  *
  * Not a test: it prints figures. Run with bench/run conncost [PROBE,PROBE|all] [ROUNDS].
  */
