@@ -141,6 +141,9 @@ public class ConnCost {
     }
 
     static AutoCloseable probes(Lab lab, List<String> which) {
+        if (!List.of("", "read", "json").contains(EVENTS)) {
+            throw new IllegalArgumentException("-Devents=" + EVENTS + ": read or json");
+        }
         List<Probe> probes = ProbeRegistry.create(which);
         ProbeSet set = lab.server().call(() -> ProbeSet.start(probes,
                 ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf())).events(!EVENTS.isEmpty())));
@@ -154,7 +157,7 @@ public class ConnCost {
                     json.event(type, event);
                 });
             }
-            default -> throw new IllegalArgumentException("-Devents=" + EVENTS + ": read or json");
+            default -> throw new AssertionError(EVENTS);
         }
         return set;
     }

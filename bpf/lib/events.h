@@ -16,7 +16,8 @@
 
 /*
  * Set at load (probe.ProbeSet): at most 256 KiB, and less on a host with so many CPUs that their
- * unannounced records together could fill half the smallest ring before the reader's timer comes round.
+ * unannounced records together could fill half the smallest ring of events before the reader's
+ * timer comes round (but never under a page).
  */
 const volatile __u32 events_wakeup_bytes = 64 * 1024;
 
@@ -51,7 +52,7 @@ const volatile __u32 emit_events = 1;
 	})
 
 /*
- * The flag for submitting a record of size bytes. A nested program on the same CPU (a packet hook in
+ * The flag for submitting a record of events (a PROBE_events ring) of size bytes. A nested program on the same CPU (a packet hook in
  * the softirq that interrupted a tracepoint's) may lose an addition: a wakeup comes a little later.
  */
 static __always_inline __u64 events_wakeup_flag(__u32 size)
@@ -66,6 +67,20 @@ static __always_inline __u64 events_wakeup_flag(__u32 size)
 		return BPF_RB_NO_WAKEUP;
 	*unannounced = 0;
 	return BPF_RB_FORCE_WAKEUP;
+}
+
+/*
+ * The flag for a record of alerts (PROBE_alerts rings, read whatever the output) that are rare but
+ * can come in a burst: a spoofed flood raises anomaly reports from each of its sources. The reader is
+ * woken once ALERTS_WAKEUP_BYTES wait in the ring (a quarter of anomaly's). Asking the ring on every
+ * record costs what events could not afford, which alerts can.
+ */
+#define ALERTS_WAKEUP_BYTES (64 * 1024)
+
+static __always_inline __u64 alerts_wakeup_flag(void *ring)
+{
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= ALERTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										   : BPF_RB_NO_WAKEUP;
 }
 
 #endif

@@ -214,7 +214,7 @@ static __always_inline void anomaly_report(struct pkt *p, int kind, __u64 packet
 	e->flags_hi = p->tcp.flags_hi;
 	e->report = report;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, events_wakeup_flag(sizeof(*e)));
+	bpf_ringbuf_submit(e, alerts_wakeup_flag(&anomaly_alerts));
 }
 
 /* Counts an anomalous segment under its kind and its source, with an event at most once a second per source and kind. */

@@ -325,18 +325,22 @@ public final class JsonPresenter implements Presenter {
     private static final SerializedString LPORT = new SerializedString("lport");
     private static final SerializedString RADDR = new SerializedString("raddr");
     private static final SerializedString RPORT = new SerializedString("rport");
-    /** Past this many, strings are written as they come (EventFields promises constants; this is a bound). */
+    /**
+     * The cache starts again when it holds this many: a few texts are made per event (the number of a
+     * reason this kernel has no name for), and they must not crowd out the constants for good.
+     */
     private static final int MAX_ENCODED = 4096;
     private final java.util.IdentityHashMap<String, SerializedString> encoded = new java.util.IdentityHashMap<>();
 
-    /** A name or constant text's JSON form, by identity: the probes pass the same String objects each time. */
+    /** A name or text's JSON form, by identity: the probes pass the same String objects each time. */
     private SerializableString encoded(String s) {
         SerializedString e = encoded.get(s);
         if (e == null) {
-            e = new SerializedString(s);
-            if (encoded.size() < MAX_ENCODED) {
-                encoded.put(s, e);
+            if (encoded.size() >= MAX_ENCODED) {
+                encoded.clear();
             }
+            e = new SerializedString(s);
+            encoded.put(s, e);
         }
         return e;
     }
