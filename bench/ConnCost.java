@@ -22,7 +22,8 @@ import java.util.TreeMap;
  * egress, the state handler and its twin, tcp_probe, kfree_skb, the reset tracepoints,
  * sock_rcvqueue_full), counted the same way in the same run; and the same hooks with programs that
  * bump one per-CPU counter each run, the least any counting costs. Rounds alternate; medians are
- * printed, per program and in all, with the ratio to the floor.
+ * printed, per program and in all, with the ratio to the floor (of the medians, and the median of
+ * each round's own ratio, which a VM's drift from one minute to the next moves less).
  *
  * Not a test: it prints figures. Run with bench/run conncost [PROBE,PROBE|all] [ROUNDS].
  */
@@ -79,6 +80,13 @@ public class ConnCost {
             System.out.printf("%-24s %35.0f ns%n", "floor (empty programs)", f);
             System.out.printf("%-24s %35.0f ns%n", "one counter per run", median(counting));
             System.out.printf("%-24s %35.2f x%n", "ratio", t / f);
+            // Each round's probes beside the same round's floor: on a VM whose speed drifts by the
+            // minute, the ratio of medians can pair a slow round with a fast one.
+            double[] ratios = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                ratios[r] = total[r] / floor[r];
+            }
+            System.out.printf("%-24s %35.2f x%n", "ratio within rounds", median(ratios));
             System.out.println("(rounds: probes " + Arrays.toString(round(total)) + ", floor " + Arrays.toString(round(floor))
                     + ")");
             if (!EVENTS.isEmpty()) {
