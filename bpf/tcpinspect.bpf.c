@@ -116,6 +116,7 @@ int tcpi_xdp_behind(struct xdp_md *ctx)
 static __always_inline void on_egress(struct pkt *p, __u32 ifindex)
 {
 	if (p->result == PARSE_TCP) {
+		handshake_on_egress(p);
 		zerowin_on_segment(p, ZW_SENT);
 		upstream_on_segment(p, UP_SOCK_OURS);
 	}

@@ -65,6 +65,8 @@ EVENT_RING(handshake_events, 1 << 20);
  * set are flows dupack saw within the second and the old set of the older one has no room for it
  * that a SYN may take (lib/ingressflows.h). A handshake whose SYN found no record at its end is
  * counted as unmatched; a SYN retried after its first one's record went is timed from the retry.
+ * A SYN this host answers with a RST (a closed port) gives its record back at once
+ * (handshake_on_egress).
  */
 
 /* Buckets per kind, one set per twin copy (index kind * HIST_BUCKETS + bucket + copy * HS_KINDS * HIST_BUCKETS). */
@@ -133,6 +135,30 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	if (!w->syn_ns || w->next_seq != isn_next)
 		w->syn_ns = bpf_ktime_get_ns();
 	w->next_seq = isn_next;
+}
+
+/*
+ * A RST this host sends while the flow's handshake is pending: its SYN found no listener (a closed
+ * port), or the listener refused it. That handshake will never complete, so its record goes now
+ * instead of waiting to be pushed out by other SYNs: a scan or a flood of SYNs to closed ports then
+ * takes no records from handshakes still under way (a lost SYN-ACK holds one for a second or more,
+ * and a record pushed out meanwhile would time the handshake from its retried SYN). A flow dupack
+ * follows is left as it is.
+ */
+static __always_inline void handshake_on_egress(struct pkt *p)
+{
+	if (!handshake_enabled || !(p->tcp.flags & TCP_FLAG_RST))
+		return;
+	__u64 tag = pkt_tuple_hash(p);
+
+	if (!tag)
+		return;
+	struct ingress_flow *w = ingress_flow_find(tag, false);
+
+	if (!w || !w->syn_ns || w->detector)
+		return;
+	w->syn_ns = 0;
+	w->tag = 0;
 }
 
 /* Counts a handshake in this twin copy's own buckets and summary, the per-port table atomically. */

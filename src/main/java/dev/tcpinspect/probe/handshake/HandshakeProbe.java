@@ -103,7 +103,7 @@ public final class HandshakeProbe implements Probe {
 
     @Override
     public Set<Hook> hooks() {
-        return Set.of(Hook.INGRESS, Hook.STATE_CHANGE);
+        return Set.of(Hook.INGRESS, Hook.EGRESS, Hook.STATE_CHANGE); // egress: the RSTs that end a handshake early
     }
 
     /** The ingress hook's per-flow records (bpf/lib/ingressflows.h), shared by handshake and dupack. */
