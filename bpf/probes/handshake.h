@@ -137,13 +137,20 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	w->next_seq = isn_next;
 }
 
+/* The flow's handshake is over: its SYN's time goes, and the record with it unless dupack keeps it. */
+static __always_inline void handshake_forget(struct ingress_flow *w)
+{
+	w->syn_ns = 0;
+	if (!w->detector)
+		w->tag = 0; /* nothing else is kept there: free */
+}
+
 /*
  * A RST this host sends while the flow's handshake is pending: its SYN found no listener (a closed
  * port), or the listener refused it. That handshake will never complete, so its record goes now
  * instead of waiting to be pushed out by other SYNs: a scan or a flood of SYNs to closed ports then
  * takes no records from handshakes still under way (a lost SYN-ACK holds one for a second or more,
- * and a record pushed out meanwhile would time the handshake from its retried SYN). A flow dupack
- * follows is left as it is.
+ * and a record pushed out meanwhile would time the handshake from its retried SYN).
  */
 static __always_inline void handshake_on_egress(struct pkt *p)
 {
@@ -155,10 +162,8 @@ static __always_inline void handshake_on_egress(struct pkt *p)
 		return;
 	struct ingress_flow *w = ingress_flow_find(tag, false);
 
-	if (!w || !w->syn_ns || w->detector)
-		return;
-	w->syn_ns = 0;
-	w->tag = 0;
+	if (w && w->syn_ns)
+		handshake_forget(w);
 }
 
 /* Counts a handshake in this twin copy's own buckets and summary, the per-port table atomically. */
@@ -246,9 +251,7 @@ static __always_inline void handshake_on_state(struct state_change *c)
 	}
 	__u64 t0 = w->syn_ns;
 
-	w->syn_ns = 0;
-	if (!w->detector)
-		w->tag = 0; /* nothing else is kept there: free */
+	handshake_forget(w);
 	handshake_record(c, &flow, HS_PASSIVE, end > t0 ? end - t0 : 0);
 }
 
