@@ -208,13 +208,21 @@ public final class Traffic {
 
     /** Like {@link #connect}, returning how long each connect() took, in nanoseconds. */
     public static long[] connectTimed(Netns ns, String address, int port, int count) {
+        return connectTimed(ns, address, port, count, CONNECT_TIMEOUT_MS);
+    }
+
+    /**
+     * Like {@link #connectTimed(Netns, String, int, int)}, each connect() given timeoutMillis: more
+     * than the default 3 s where a handshake may wait for a second retry (1 s, then 2 s more).
+     */
+    public static long[] connectTimed(Netns ns, String address, int port, int count, int timeoutMillis) {
         return ns.call(() -> {
             long[] nanos = new long[count];
             InetSocketAddress target = new InetSocketAddress(InetAddress.getByName(address), port);
             for (int i = 0; i < count; i++) {
                 try (Socket s = new Socket()) {
                     long start = System.nanoTime();
-                    s.connect(target, CONNECT_TIMEOUT_MS);
+                    s.connect(target, timeoutMillis);
                     nanos[i] = System.nanoTime() - start;
                     s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
                     s.shutdownOutput();

@@ -10,13 +10,7 @@ import dev.tcpinspect.snapshot.LogLinearHistogram;
 import dev.tcpinspect.testing.Cmd;
 import dev.tcpinspect.testing.RequiresBpf;
 import dev.tcpinspect.testing.RunsBeside;
-import dev.tcpinspect.os.Netns;
 import dev.tcpinspect.testing.Loss;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -46,6 +40,11 @@ class HandshakeChurnTest {
     private static final int ROUNDS = 2;
     /** Between a handshake without loss (well under a millisecond here) and one with a retried SYN-ACK (a second or more). */
     private static final long SLOW_NANOS = 500_000_000L;
+    /**
+     * Each connect()'s time: with every other SYN-ACK lost across all connections at once, a
+     * retried SYN-ACK may be lost too (handshakes of 3 or 7 s), which the default 3 s would cut short.
+     */
+    private static final int PATIENCE_MS = 15_000;
 
     @Test
     void everyAcceptedConnectionIsCountedOnceUnderItsPortWhileTheTableIsDrainedFiftyTimesASecond() throws Exception {
@@ -122,8 +121,8 @@ class HandshakeChurnTest {
                 List<CompletableFuture<long[]>> connecting = new ArrayList<>();
                 for (int t = 0; t < threads; t++) {
                     String address = t % 2 == 0 ? Lab.SERVER_V4 : Lab.SERVER_V6;
-                    connecting.add(CompletableFuture.supplyAsync(() -> connectPatiently(lab.client(), address, each),
-                            clients));
+                    connecting.add(CompletableFuture.supplyAsync(
+                            () -> Traffic.connectTimed(lab.client(), address, PORT, each, PATIENCE_MS), clients));
                 }
                 CompletableFuture<Void> all = CompletableFuture.allOf(connecting.toArray(CompletableFuture[]::new));
                 // SYNs to closed ports for as long as the handshakes last (each refused at once)
@@ -162,28 +161,5 @@ class HandshakeChurnTest {
         } finally {
             clients.shutdownNow();
         }
-    }
-
-    /**
-     * How long each of count connections took to connect, made one after another, each given 15 s: with every other SYN-ACK lost across all
-     * of them at once, a connection's retried SYN-ACK may be lost too (handshakes of 3 or 7 s), which
-     * Traffic's 3 s timeout would cut short.
-     */
-    private static long[] connectPatiently(Netns ns, String address, int count) {
-        return ns.call(() -> {
-            InetSocketAddress target = new InetSocketAddress(InetAddress.getByName(address), PORT);
-            long[] nanos = new long[count];
-            for (int i = 0; i < count; i++) {
-                try (Socket s = new Socket()) {
-                    long start = System.nanoTime();
-                    s.connect(target, 15_000);
-                    nanos[i] = System.nanoTime() - start;
-                    s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
-                    s.shutdownOutput();
-                    s.getInputStream().transferTo(OutputStream.nullOutputStream());
-                }
-            }
-            return nanos;
-        });
     }
 }
