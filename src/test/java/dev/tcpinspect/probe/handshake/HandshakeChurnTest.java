@@ -51,17 +51,11 @@ class HandshakeChurnTest {
         try (Lab lab = Lab.create();
              var in4 = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);
              var in6 = Traffic.listen(lab.server(), Lab.SERVER_V6, PORT);
-             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new HandshakeProbe()),
-                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))))) {
+             ProbeSet set = handshakeOn(lab)) {
             HandshakeProbe probe = set.probe(HandshakeProbe.class);
             long opensBefore = Cmd.nstat(lab.serverNs(), "TcpPassiveOpens");
             AtomicBoolean done = new AtomicBoolean();
-            // FlowTable.drain waits out its settling time, so back to back this switches every ~20 ms
-            Thread drainer = Thread.ofPlatform().name("drainer").start(() -> {
-                while (!done.get()) {
-                    probe.drain();
-                }
-            });
+            Thread drainer = drainBackToBack(probe, done);
             int made = 0;
             int refused = 0;
             try {
@@ -102,17 +96,12 @@ class HandshakeChurnTest {
         try (Lab lab = Lab.create();
              var in4 = Traffic.listen(lab.server(), Lab.SERVER_V4, PORT);
              var in6 = Traffic.listen(lab.server(), Lab.SERVER_V6, PORT);
-             ProbeSet set = lab.server().call(() -> ProbeSet.start(List.of(new HandshakeProbe()),
-                     ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))))) {
+             ProbeSet set = handshakeOn(lab)) {
             HandshakeProbe probe = set.probe(HandshakeProbe.class);
             Loss.input(lab.clientNs(), "-A", Loss.everyOtherSynAckFromPort(PORT));
             long opensBefore = Cmd.nstat(lab.serverNs(), "TcpPassiveOpens");
             AtomicBoolean done = new AtomicBoolean();
-            Thread drainer = Thread.ofPlatform().name("drainer").start(() -> {
-                while (!done.get()) {
-                    probe.drain();
-                }
-            });
+            Thread drainer = drainBackToBack(probe, done);
             int made = 0;
             int slowConnects = 0;
             int refused = 0;
@@ -161,5 +150,23 @@ class HandshakeChurnTest {
         } finally {
             clients.shutdownNow();
         }
+    }
+
+    /** The handshake probe alone, on the lab server's interface, events off. */
+    private static ProbeSet handshakeOn(Lab lab) {
+        return lab.server().call(() -> ProbeSet.start(List.of(new HandshakeProbe()),
+                ProbeSet.Options.defaults().interfaces(List.of(lab.serverIf()))));
+    }
+
+    /**
+     * A thread that drains the probe's per-port table until done: FlowTable.drain waits out its
+     * settling time, so back to back it switches halves every ~20 ms.
+     */
+    private static Thread drainBackToBack(HandshakeProbe probe, AtomicBoolean done) {
+        return Thread.ofPlatform().name("drainer").start(() -> {
+            while (!done.get()) {
+                probe.drain();
+            }
+        });
     }
 }
