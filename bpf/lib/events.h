@@ -52,8 +52,9 @@ const volatile __u32 emit_events = 1;
 	})
 
 /*
- * The flag for submitting a record of events (a PROBE_events ring) of size bytes. A nested program on the same CPU (a packet hook in
- * the softirq that interrupted a tracepoint's) may lose an addition: a wakeup comes a little later.
+ * The flag for submitting a record of events (a PROBE_events ring) of size bytes. A nested program
+ * on the same CPU (a packet hook in the softirq that interrupted a tracepoint's) may lose an
+ * addition: a wakeup comes a little later.
  */
 static __always_inline __u64 events_wakeup_flag(__u32 size)
 {
