@@ -65,9 +65,13 @@ ensure_packages() {
 # a few map reads a second, and C1's code alone serves it at the same CPU cost under load; without C2
 # compiling beside it, a start on 2 CPUs is ~0.25 s sooner. JSON decodes and writes every event, where
 # C2's code takes 25-60% less CPU per event: it keeps both compilers (BENCHMARKS.md, startup).
-# The JVM options every tcpinspect process runs with (scripts/jvm.options, comments left out).
+# The JVM options every tcpinspect process runs with (scripts/jvm.options, comments left out), read
+# with builtins (grep and tr were 13 ms of each start).
 jvm_options() {
-  grep -v '^#' "$TCPINSPECT_ROOT/scripts/jvm.options" | tr '\n' ' '
+  local line
+  while IFS= read -r line; do
+    case $line in '#'* | '') ;; *) printf '%s ' "$line" ;; esac
+  done < "$TCPINSPECT_ROOT/scripts/jvm.options"
 }
 
 jit_options() {
@@ -79,6 +83,58 @@ jit_options() {
     previous=$a
   done
   echo "-XX:TieredStopAtLevel=1"
+}
+
+# The start archive: the JDK's class-data sharing archive (a dynamic CDS archive) of the classes a
+# watch loads and the method handles it spins until it is ready, recorded beside the jar by one
+# 1-second watch on lo, the first time root starts a watch after a build. Every start then maps it
+# instead of loading and linking those classes again: a watch is ready ~0.1-0.15 s sooner
+# (BENCHMARKS.md, "The start archive"). An empty file marks a recording that failed, so that it is
+# not tried at every start. The JVM checks that the jar and the JDK are the ones it was made with;
+# the launcher uses it only when it is newer than both, and silences the JVM's notes on it, which
+# would go to standard output. TCPINSPECT_START_ARCHIVE=0 neither makes nor uses it.
+TCPINSPECT_ARCHIVE="$TCPINSPECT_ROOT/target/tcpinspect.jsa"
+START_ARCHIVE_QUIET=(-Xlog:cds=off -Xlog:cds+dynamic=off)
+
+start_archive_current() {
+  [ "${TCPINSPECT_START_ARCHIVE:-1}" != 0 ] && [ "$TCPINSPECT_ARCHIVE" -nt "$TCPINSPECT_JAR" ] \
+    && [ "$TCPINSPECT_ARCHIVE" -nt "$1/lib/modules" ]
+}
+
+# The options that map the start archive, when there is a current one. $1: the JDK.
+start_archive_options() {
+  start_archive_current "$1" && [ -s "$TCPINSPECT_ARCHIVE" ] \
+    && printf '%s ' "-XX:SharedArchiveFile=$TCPINSPECT_ARCHIVE" "${START_ARCHIVE_QUIET[@]}"
+  return 0
+}
+
+# Records the start archive when root starts a watch and none is current. $1: the JDK, then the
+# command line. A failed recording leaves the empty marker and one line that says so.
+ensure_start_archive() {
+  local jdk=$1 tmp rc=0 a
+  shift
+  [ "${1:-}" = watch ] && [ "$EUID" -eq 0 ] && [ "${TCPINSPECT_START_ARCHIVE:-1}" != 0 ] || return 0
+  for a in "$@"; do
+    case $a in -h | --help | -V | --version) return 0 ;; esac # no watch follows: no wait for a recording
+  done
+  start_archive_current "$jdk" && return 0
+  say "recording the classes a start loads, once per build (a 1-second watch on lo; TCPINSPECT_START_ARCHIVE=0 skips it) ..."
+  tmp=$(mktemp "$TCPINSPECT_ARCHIVE.XXXXXX") || return 0
+  rm -f "$tmp" # the JVM writes it at its exit
+  # --keep-root: the watch stays root, so that it can write the archive where root put the jar
+  "$jdk/bin/java" $(jvm_options) -XX:TieredStopAtLevel=1 "-XX:ArchiveClassesAtExit=$tmp" "${START_ARCHIVE_QUIET[@]}" \
+    -jar "$TCPINSPECT_JAR" watch -i lo --duration 1 --keep-root >/dev/null 2>&1 || rc=$?
+  if [ "$rc" -eq 130 ]; then # interrupted (Ctrl-C): the user's command does not start either
+    rm -f "$tmp"
+    exit 130
+  fi
+  if [ "$rc" -eq 0 ] && [ -s "$tmp" ]; then
+    mv -f "$tmp" "$TCPINSPECT_ARCHIVE"
+  else
+    rm -f "$tmp"
+    : >"$TCPINSPECT_ARCHIVE"
+    say "could not record them (the watch on lo exited with $rc); starts go on without, until the next build"
+  fi
 }
 
 # What building and running need. Pairs: package, then a command or a file that shows it is there.
