@@ -87,9 +87,11 @@ public final class Main implements Runnable {
         // picocli builds a command's model from its annotations when the command is added (about
         // 40 ms each here, on top of 150 ms for picocli's own first use): a command line naming one
         // subcommand gets only that one; anything else (usage, help, a mistake) gets them all.
+        // The version alone needs none.
         boolean one = args.length > 0 && SUBCOMMANDS.containsKey(args[0]) && !args[0].equals("help");
+        boolean none = args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"));
         SUBCOMMANDS.forEach((name, command) -> {
-            if (!one || name.equals(args[0])) {
+            if (!none && (!one || name.equals(args[0]))) {
                 cli.addSubcommand(name, command.get());
             }
         });
