@@ -61,19 +61,20 @@ ensure_packages() {
   }
 }
 
+# The JVM options every tcpinspect process runs with (scripts/jvm.options, comments left out), into
+# the array JVM_OPTIONS; read with builtins (grep and tr were 13 ms of each start).
+read_jvm_options() {
+  local line
+  JVM_OPTIONS=()
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in '#'* | '') ;; *) JVM_OPTIONS+=("$line") ;; esac
+  done <"$TCPINSPECT_ROOT/scripts/jvm.options"
+}
+
 # The JIT options for a command line. A table (the default output) does little once it is running,
 # a few map reads a second, and C1's code alone serves it at the same CPU cost under load; without C2
 # compiling beside it, a start on 2 CPUs is ~0.25 s sooner. JSON decodes and writes every event, where
 # C2's code takes 25-60% less CPU per event: it keeps both compilers (BENCHMARKS.md, startup).
-# The JVM options every tcpinspect process runs with (scripts/jvm.options, comments left out), read
-# with builtins (grep and tr were 13 ms of each start).
-jvm_options() {
-  local line
-  while IFS= read -r line; do
-    case $line in '#'* | '') ;; *) printf '%s ' "$line" ;; esac
-  done < "$TCPINSPECT_ROOT/scripts/jvm.options"
-}
-
 jit_options() {
   local previous="" a
   for a in "$@"; do
@@ -91,27 +92,35 @@ jit_options() {
 # instead of loading and linking those classes again: a watch is ready ~0.1-0.15 s sooner
 # (BENCHMARKS.md, "The start archive"). An empty file marks a recording that failed, so that it is
 # not tried at every start. The JVM checks that the jar and the JDK are the ones it was made with;
-# the launcher uses it only when it is newer than both, and silences the JVM's notes on it, which
-# would go to standard output. TCPINSPECT_START_ARCHIVE=0 neither makes nor uses it.
+# the launcher maps it only while it is newer than both, and keeps the JVM quiet about it (an archive
+# it cannot use would otherwise be a warning at every start). TCPINSPECT_START_ARCHIVE=0 neither
+# records nor maps it.
 TCPINSPECT_ARCHIVE="$TCPINSPECT_ROOT/target/tcpinspect.jsa"
-START_ARCHIVE_QUIET=(-Xlog:cds=off -Xlog:cds+dynamic=off)
+START_ARCHIVE_QUIET=(-Xlog:cds*=off:stderr -Xlog:aot*=off:stderr)
+
+# The JVM's own warnings and errors (its unified logging) on standard error, where the launcher's
+# are: by default they go to standard output, into a table or JSON lines.
+JVM_LOG_OPTIONS=(-Xlog:disable -Xlog:all=warning:stderr)
 
 start_archive_current() {
   [ "${TCPINSPECT_START_ARCHIVE:-1}" != 0 ] && [ "$TCPINSPECT_ARCHIVE" -nt "$TCPINSPECT_JAR" ] \
     && [ "$TCPINSPECT_ARCHIVE" -nt "$1/lib/modules" ]
 }
 
-# The options that map the start archive, when there is a current one. $1: the JDK.
-start_archive_options() {
-  start_archive_current "$1" && [ -s "$TCPINSPECT_ARCHIVE" ] \
-    && printf '%s ' "-XX:SharedArchiveFile=$TCPINSPECT_ARCHIVE" "${START_ARCHIVE_QUIET[@]}"
-  return 0
+# The options that map the start archive when there is a current one, into the array
+# START_ARCHIVE_OPTIONS (empty otherwise). $1: the JDK.
+read_start_archive_options() {
+  START_ARCHIVE_OPTIONS=()
+  if start_archive_current "$1" && [ -s "$TCPINSPECT_ARCHIVE" ]; then
+    START_ARCHIVE_OPTIONS=("-XX:SharedArchiveFile=$TCPINSPECT_ARCHIVE" "${START_ARCHIVE_QUIET[@]}")
+  fi
 }
 
 # Records the start archive when root starts a watch and none is current. $1: the JDK, then the
-# command line. A failed recording leaves the empty marker and one line that says so.
+# command line. A failed recording leaves the empty marker and one line that says so. The archive
+# or marker is renamed into place, never written there: a running JVM may have the old one mapped.
 ensure_start_archive() {
-  local jdk=$1 tmp rc=0 a
+  local jdk=$1 tmp rc=0 a stopped=""
   shift
   [ "${1:-}" = watch ] && [ "$EUID" -eq 0 ] && [ "${TCPINSPECT_START_ARCHIVE:-1}" != 0 ] || return 0
   for a in "$@"; do
@@ -120,21 +129,29 @@ ensure_start_archive() {
   start_archive_current "$jdk" && return 0
   say "recording the classes a start loads, once per build (a 1-second watch on lo; TCPINSPECT_START_ARCHIVE=0 skips it) ..."
   tmp=$(mktemp "$TCPINSPECT_ARCHIVE.XXXXXX") || return 0
-  rm -f "$tmp" # the JVM writes it at its exit
+  # Ctrl-C stops the recording watch cleanly (its exit status is then 0), and the user's command
+  # must not start after it; a signal to the launcher alone leaves no temporary file.
+  trap 'stopped=130' INT
+  trap 'stopped=143' TERM
+  trap 'stopped=129' HUP
+  read_jvm_options
   # --keep-root: the watch stays root, so that it can write the archive where root put the jar
-  "$jdk/bin/java" $(jvm_options) -XX:TieredStopAtLevel=1 "-XX:ArchiveClassesAtExit=$tmp" "${START_ARCHIVE_QUIET[@]}" \
+  "$jdk/bin/java" "${JVM_OPTIONS[@]}" "${JVM_LOG_OPTIONS[@]}" "${START_ARCHIVE_QUIET[@]}" -XX:TieredStopAtLevel=1 \
+    "-XX:ArchiveClassesAtExit=$tmp" \
     -jar "$TCPINSPECT_JAR" watch -i lo --duration 1 --keep-root >/dev/null 2>&1 || rc=$?
-  if [ "$rc" -eq 130 ]; then # interrupted (Ctrl-C): the user's command does not start either
+  trap - INT TERM HUP
+  if [ -n "$stopped" ]; then
     rm -f "$tmp"
-    exit 130
+    exit "$stopped"
   fi
-  if [ "$rc" -eq 0 ] && [ -s "$tmp" ]; then
-    mv -f "$tmp" "$TCPINSPECT_ARCHIVE"
-  else
-    rm -f "$tmp"
-    : >"$TCPINSPECT_ARCHIVE"
+  if [ "$rc" -ne 0 ] || [ ! -s "$tmp" ]; then
+    : >"$tmp"
     say "could not record them (the watch on lo exited with $rc); starts go on without, until the next build"
   fi
+  # Newer than the jar even where the jar's time is ahead of the clock, lest every start record again.
+  [ "$tmp" -nt "$TCPINSPECT_JAR" ] || touch -r "$TCPINSPECT_JAR" -d '+1 second' "$tmp"
+  chmod 644 "$tmp" # mapped by every user's start, --help's too
+  mv -f "$tmp" "$TCPINSPECT_ARCHIVE"
 }
 
 # What building and running need. Pairs: package, then a command or a file that shows it is there.

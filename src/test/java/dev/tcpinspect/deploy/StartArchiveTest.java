@@ -1,6 +1,7 @@
 package dev.tcpinspect.deploy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -12,6 +13,7 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -20,13 +22,16 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The launcher's start archive (scripts/common.sh): when it is recorded, with what, and when a start
- * maps it. The functions run in bash from a copy of scripts/ beside a stand-in jar and a stand-in
- * JDK, whose java notes its arguments and writes (or fails to write) the archive it is asked for, so
- * that each rule is checked without a JVM's minute of recording. That the real JVM maps what the
- * real recording makes was measured (BENCHMARKS.md, "The start archive").
+ * The launcher's start archive (./tcpinspect, scripts/common.sh): when it is recorded, with what, and
+ * when a start maps it. The real launcher runs from a copy of it under a path with a space, beside a
+ * stand-in jar and a stand-in JDK whose java notes each command line it gets and writes (or fails to
+ * write) the archive it is asked for, so that each rule is checked without a JVM's recording. That
+ * the real JVM maps what the real recording makes, and prints nothing on standard output when it
+ * cannot, was measured by hand (BENCHMARKS.md, "The start archive").
  */
 class StartArchiveTest {
+    private static final String SEPARATOR = "\u001f";
+
     private Path root;
     private Path jdk;
     private Path calls;
@@ -41,31 +46,38 @@ class StartArchiveTest {
             throw new AssertionError("the start archive is recorded by root only, and CI=true runs as root");
         }
         assumeTrue(rootUser, "not root");
-        root = Files.createTempDirectory("start-archive");
+        root = Files.createTempDirectory("start archive");
         Files.createDirectories(root.resolve("scripts"));
+        Files.copy(Path.of("tcpinspect"), root.resolve("tcpinspect"));
         Files.copy(Path.of("scripts/common.sh"), root.resolve("scripts/common.sh"));
         Files.copy(Path.of("scripts/jvm.options"), root.resolve("scripts/jvm.options"));
+        // what the launcher's staleness check looks at: nothing newer than the jar
+        Files.createDirectories(root.resolve("src"));
+        Files.createDirectories(root.resolve("bpf"));
+        age(Files.writeString(root.resolve("pom.xml"), "<project/>"), 120);
         Files.createDirectories(root.resolve("target"));
         jar = Files.writeString(root.resolve("target/tcpinspect.jar"), "a jar");
         archive = root.resolve("target/tcpinspect.jsa");
         jdk = root.resolve("jdk");
         Files.createDirectories(jdk.resolve("bin"));
         Files.createDirectories(jdk.resolve("lib"));
+        Files.writeString(jdk.resolve("release"), "JAVA_VERSION=\"25.0.3\"\n");
         Files.writeString(jdk.resolve("lib/modules"), "the JDK's modules");
         calls = root.resolve("calls");
-        // The stand-in java: one line of arguments per call; writes the archive it is asked for unless
-        // STUB_RC says to fail with that status.
-        Path java = Files.writeString(jdk.resolve("bin/java"), """
+        // The stand-in java: one line per call, its arguments separated by US; writes the archive it
+        // is asked for unless STUB_RC says to fail with that status; sleeps STUB_SLEEP seconds first.
+        executable(jdk.resolve("bin/java"), """
                 #!/usr/bin/env bash
-                echo "$*" >> "%s"
+                (IFS=$'\\x1f'; echo "$*") >> "%s"
                 for a in "$@"; do
                   case $a in -XX:ArchiveClassesAtExit=*) out=${a#-XX:ArchiveClassesAtExit=} ;; esac
                 done
+                sleep "${STUB_SLEEP:-0}"
                 rc=${STUB_RC:-0}
                 [ "$rc" -eq 0 ] && [ -n "${out:-}" ] && echo "classes" > "$out"
                 exit "$rc"
                 """.formatted(calls));
-        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        executable(jdk.resolve("bin/javac"), "#!/bin/sh\n");
         age(jdk.resolve("lib/modules"), 3600);
         age(jar, 60);
     }
@@ -81,24 +93,35 @@ class StartArchiveTest {
     void aWatchByRootRecordsItOnceAndEveryStartThenMapsIt() throws Exception {
         Result first = launch(Map.of(), "watch", "-i", "eth0");
         assertEquals(0, first.status, first.stderr);
-        List<String> recorded = calls();
-        assertEquals(1, recorded.size(), recorded.toString());
-        String call = recorded.getFirst();
-        assertTrue(call.contains("-XX:ArchiveClassesAtExit=" + archive + "."), call);
-        assertTrue(call.endsWith("-jar " + jar + " watch -i lo --duration 1 --keep-root"), call);
-        assertTrue(call.contains("-Xmx128m") && call.contains("-XX:TieredStopAtLevel=1"), "the launcher's JVM options: " + call);
-        assertEquals("classes\n", Files.readString(archive));
         assertTrue(first.stderr.contains("recording the classes a start loads"), first.stderr);
-        assertEquals("-XX:SharedArchiveFile=" + archive + " -Xlog:cds=off -Xlog:cds+dynamic=off", first.stdout.strip());
+        List<List<String>> made = calls();
+        assertEquals(2, made.size(), made.toString());
+        List<String> recording = made.get(0);
+        assertTrue(recording.stream().anyMatch(a -> a.startsWith("-XX:ArchiveClassesAtExit=" + archive + ".")), recording.toString());
+        assertEquals(List.of("-jar", jar.toString(), "watch", "-i", "lo", "--duration", "1", "--keep-root"),
+                recording.subList(recording.size() - 8, recording.size()));
+        assertEquals("classes\n", Files.readString(archive));
+        assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(archive)), "every user's start maps it");
         try (var names = Files.list(archive.getParent())) {
             assertEquals(List.of("tcpinspect.jar", "tcpinspect.jsa"), names.map(p -> p.getFileName().toString()).sorted().toList(),
                     "no temporary file left");
         }
 
+        List<String> start = made.get(1);
+        assertEquals(List.of("-jar", jar.toString(), "watch", "-i", "eth0"), start.subList(start.size() - 5, start.size()));
+        assertTrue(start.contains("-XX:SharedArchiveFile=" + archive), "one argument, though its path has a space: " + start);
+        assertTrue(start.contains("-Xlog:all=warning:stderr"), "the JVM's warnings kept off standard output: " + start);
+        for (List<String> call : made) {
+            assertTrue(call.containsAll(List.of("-Xmx128m", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-XX:TieredStopAtLevel=1")),
+                    "scripts/jvm.options and C1 alone: " + call);
+            assertFalse(call.stream().anyMatch(a -> a.startsWith("#") || a.isBlank()), "no comment or blank of jvm.options: " + call);
+            assertFalse(call.contains("--enable-native-access=ALL-UNNAMED"), "the jar's manifest grants it: " + call);
+        }
+
         Result again = launch(Map.of(), "watch");
-        assertEquals(1, calls().size(), "a current archive is not recorded again");
         assertEquals("", again.stderr);
-        assertEquals(first.stdout, again.stdout);
+        assertEquals(3, calls().size(), "a current archive is not recorded again");
+        assertTrue(calls().get(2).contains("-XX:SharedArchiveFile=" + archive));
     }
 
     @Test
@@ -106,28 +129,38 @@ class StartArchiveTest {
         assertEquals(0, launch(Map.of(), "watch").status);
         age(archive, 30); // then the jar is built again
         Files.setLastModifiedTime(jar, FileTime.from(Instant.now().minusSeconds(1)));
-        assertEquals("", launch(Map.of(), "--version").stdout.strip(), "an archive older than the jar is not mapped");
-        assertEquals(1, calls().size(), "only a watch records it");
-        assertEquals(0, launch(Map.of(), "watch").status);
-        assertEquals(2, calls().size());
+        assertFalse(lastCall(launch(Map.of(), "--version")).stream().anyMatch(a -> a.startsWith("-XX:SharedArchiveFile")),
+                "an archive older than the jar is not mapped");
+        assertEquals(1, recordings(), "only a watch records it");
+        launch(Map.of(), "watch");
+        assertEquals(2, recordings());
+        assertTrue(lastCall(launch(Map.of(), "--version")).contains("-XX:SharedArchiveFile=" + archive));
+        assertFalse(lastCall(launch(Map.of("TCPINSPECT_START_ARCHIVE", "0"), "--version")).stream()
+                .anyMatch(a -> a.startsWith("-XX:SharedArchiveFile")), "TCPINSPECT_START_ARCHIVE=0 maps nothing");
 
-        assertTrue(launch(Map.of(), "--version").stdout.contains("-XX:SharedArchiveFile="));
-        assertEquals("", launch(Map.of("TCPINSPECT_START_ARCHIVE", "0"), "--version").stdout.strip(),
-                "TCPINSPECT_START_ARCHIVE=0 maps nothing");
         Files.setLastModifiedTime(jdk.resolve("lib/modules"), FileTime.from(Instant.now().plusSeconds(10)));
-        assertEquals("", launch(Map.of(), "--version").stdout.strip(), "an archive older than the JDK is not mapped");
-        assertEquals(2, calls().size());
+        assertFalse(lastCall(launch(Map.of(), "--version")).stream().anyMatch(a -> a.startsWith("-XX:SharedArchiveFile")),
+                "an archive older than the JDK is not mapped");
+    }
+
+    @Test
+    void aJarDatedAheadOfTheClockIsRecordedForOnceNotAtEveryStart() throws Exception {
+        Files.setLastModifiedTime(jar, FileTime.from(Instant.now().plusSeconds(600)));
+        launch(Map.of(), "watch");
+        launch(Map.of(), "watch");
+        assertEquals(1, recordings());
+        assertTrue(lastCall(launch(Map.of(), "--version")).contains("-XX:SharedArchiveFile=" + archive));
     }
 
     @Test
     void aFailedRecordingLeavesAMarkerAndIsNotTriedAtEveryStart() throws Exception {
         Result failed = launch(Map.of("STUB_RC", "1"), "watch");
-        assertEquals(0, failed.status, "the user's watch starts anyway");
         assertTrue(failed.stderr.contains("could not record them (the watch on lo exited with 1)"), failed.stderr);
+        assertEquals(2, calls().size(), "the user's watch starts anyway");
         assertEquals(0, Files.size(archive), "the empty marker");
-        assertEquals("", failed.stdout.strip(), "an empty archive is not mapped");
-        assertEquals(0, launch(Map.of(), "watch").status);
-        assertEquals(1, calls().size(), "not tried again until the next build");
+        assertFalse(calls().getLast().stream().anyMatch(a -> a.startsWith("-XX:SharedArchiveFile")), "an empty archive is not mapped");
+        launch(Map.of(), "watch");
+        assertEquals(1, recordings(), "not tried again until the next build");
     }
 
     @Test
@@ -137,41 +170,70 @@ class StartArchiveTest {
         launch(Map.of(), "--version");
         launch(Map.of(), "demo");
         launch(Map.of("TCPINSPECT_START_ARCHIVE", "0"), "watch");
-        assertEquals(List.of(), calls());
+        assertEquals(5, calls().size(), "each started");
+        assertEquals(0, recordings());
         assertTrue(Files.notExists(archive));
     }
 
     @Test
-    void anInterruptedRecordingStopsTheLauncher() throws Exception {
-        Result interrupted = launch(Map.of("STUB_RC", "130"), "watch");
-        assertEquals(130, interrupted.status);
-        assertEquals("", interrupted.stdout, "the user's command did not start");
-        assertTrue(Files.notExists(archive));
+    void ctrlCDuringTheRecordingStopsTheLauncherAndLeavesNothing() throws Exception {
+        // The watch that records stops cleanly on SIGINT (status 0); the launcher, which got it
+        // too, must not start the user's command then. Here only the launcher is signalled.
+        Process launcher = start(Map.of("STUB_SLEEP", "2"), "watch");
+        for (int i = 0; i < 100 && calls().isEmpty(); i++) {
+            Thread.sleep(50);
+        }
+        assertEquals(1, calls().size(), "the recording started");
+        new ProcessBuilder("kill", "-INT", Long.toString(launcher.pid())).start().waitFor();
+        assertTrue(launcher.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(130, launcher.exitValue());
+        assertEquals(1, calls().size(), "the user's command did not start");
+        try (var names = Files.list(archive.getParent())) {
+            assertEquals(List.of("tcpinspect.jar"), names.map(p -> p.getFileName().toString()).toList(), "no archive, no temporary file");
+        }
     }
 
     private record Result(int status, String stdout, String stderr) {}
 
-    /**
-     * The launcher's two steps for a command line: ensure_start_archive, then the options a start
-     * would map the archive with (printed), as ./tcpinspect runs them.
-     */
-    private Result launch(Map<String, String> env, String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of("bash", "-c", "set -euo pipefail; source \"$0\"; "
-                + "ensure_start_archive \"$JDK\" \"$@\"; start_archive_options \"$JDK\"", root.resolve("scripts/common.sh").toString()));
+    private Process start(Map<String, String> env, String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of(root.resolve("tcpinspect").toString()));
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().remove("TCPINSPECT_START_ARCHIVE");
-        pb.environment().put("JDK", jdk.toString());
+        pb.environment().put("JAVA_HOME", jdk.toString());
         pb.environment().putAll(env);
-        Process p = pb.start();
+        return pb.start();
+    }
+
+    /** Runs the launcher copy to its end. */
+    private Result launch(Map<String, String> env, String... args) throws Exception {
+        Process p = start(env, args);
         var out = p.getInputStream().readAllBytes();
         var err = p.getErrorStream().readAllBytes();
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         return new Result(p.exitValue(), new String(out), new String(err));
     }
 
-    private List<String> calls() throws IOException {
-        return Files.exists(calls) ? Files.readAllLines(calls) : List.of();
+    /** Each command line the stand-in java got, in order. */
+    private List<List<String>> calls() throws IOException {
+        if (!Files.exists(calls)) {
+            return List.of();
+        }
+        return Files.readAllLines(calls).stream().map(l -> Arrays.asList(l.split(SEPARATOR, -1))).toList();
+    }
+
+    private List<String> lastCall(Result launched) throws IOException {
+        assertEquals(0, launched.status, launched.stderr);
+        return calls().getLast();
+    }
+
+    private long recordings() throws IOException {
+        return calls().stream().filter(c -> c.stream().anyMatch(a -> a.startsWith("-XX:ArchiveClassesAtExit="))).count();
+    }
+
+    private static void executable(Path file, String text) throws IOException {
+        Files.writeString(file, text);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rwxr-xr-x"));
     }
 
     private static void age(Path file, long seconds) throws IOException {
