@@ -180,6 +180,8 @@ class StartArchiveTest {
         // The watch that records stops cleanly on SIGINT (status 0); the launcher, which got it
         // too, must not start the user's command then. Here only the launcher is signalled.
         Process launcher = start(Map.of("STUB_SLEEP", "2"), "watch");
+        // (start runs it with SIGINT's default action, as a shell runs a command in the foreground: a
+        // suite started in the background inherits it ignored, and an ignored signal cannot be trapped)
         for (int i = 0; i < 100 && calls().isEmpty(); i++) {
             Thread.sleep(50);
         }
@@ -196,7 +198,7 @@ class StartArchiveTest {
     private record Result(int status, String stdout, String stderr) {}
 
     private Process start(Map<String, String> env, String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(root.resolve("tcpinspect").toString()));
+        List<String> command = new ArrayList<>(List.of("env", "--default-signal=INT", root.resolve("tcpinspect").toString()));
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().remove("TCPINSPECT_START_ARCHIVE");
