@@ -44,6 +44,17 @@
  * deep and kept its leftovers until they were stale, leaving new firings unclaimed meanwhile: one CI
  * run of NestedRunsTest had 5,097 firings handled twice in 3 s of churn.
  * A firing is named by two numbers: for a state change, the socket's address and the two states.
+ *
+ * Only a firing in a softirq can be nested in the first copy's run: a task's firing runs its copies
+ * with preemption off, so it interrupts nothing, and its first copy always runs. So a task's firing
+ * is neither claimed nor looked for: the first copy handles it and the second passes over it. Which
+ * firings are a task's: those of a socket that a task owns (lock_sock: connect, close, shutdown, the
+ * backlog processed at release), since a softirq never changes the state of a socket a task owns (it
+ * queues the segment to the backlog, or a timer tries again later). The preempt count, which would
+ * say so for every firing, is a per-CPU variable that kallsyms lists only on kernels built with
+ * KALLSYMS_ALL, and a task's firings on sockets it does not own (a listener's children closed with
+ * it, under bh_lock_sock) keep their claims. The first copy still says that it runs
+ * (first_running): that is what a softirq nested in it reads.
  */
 #ifndef TCPINSPECT_TWIN_H
 #define TCPINSPECT_TWIN_H
@@ -92,6 +103,12 @@ static __always_inline struct twin_claims *twin_claims_here(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&state_twin_claims, &zero);
+}
+
+/* Whether a state change of sk is a task's (above): the socket is owned by a task, which is running it. */
+static __always_inline int twin_owned_by_task(const struct sock *sk)
+{
+	return sk->sk_lock.owned != 0;
 }
 
 /* The first copy, before handling the firing (a, b): claims it, unless the second copy is running. */
@@ -187,7 +204,8 @@ static __always_inline void twin_second_done(struct twin_claims *c)
                                                                                                    \
 		if (c)                                                                             \
 			c->first_running = 1;                                                      \
-		twin_first(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate);                   \
+		if (!twin_owned_by_task(sk))                                                       \
+			twin_first(c, sk_addr, (__u64)oldstate << 32 | (__u32)newstate);           \
 		HANDLER(0, sk, sk_addr, oldstate, newstate);                                       \
 		if (c)                                                                             \
 			c->first_running = 0;                                                      \
@@ -197,6 +215,8 @@ static __always_inline void twin_second_done(struct twin_claims *c)
 	SEC("tp_btf/inet_sock_set_state")                                                          \
 	int BPF_PROG(SECOND_PROG, const struct sock *sk, int oldstate, int newstate)               \
 	{                                                                                          \
+		if (twin_owned_by_task(sk))                                                        \
+			return 0; /* a task's: the first copy handled it */                        \
 		struct twin_claims *c = twin_second_begin();                                       \
 		__u64 sk_addr = tp_btf_arg_value(ctx, 0);                                          \
                                                                                                    \
