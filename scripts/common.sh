@@ -120,13 +120,35 @@ read_start_archive_options() {
 # command line. A failed recording leaves the empty marker and one line that says so. The archive
 # or marker is renamed into place, never written there: a running JVM may have the old one mapped.
 ensure_start_archive() {
-  local jdk=$1 tmp rc=0 a stopped=""
+  local jdk=$1 a
   shift
   [ "${1:-}" = watch ] && [ "$EUID" -eq 0 ] && [ "${TCPINSPECT_START_ARCHIVE:-1}" != 0 ] || return 0
   for a in "$@"; do
     case $a in -h | --help | -V | --version) return 0 ;; esac # no watch follows: no wait for a recording
   done
   start_archive_current "$jdk" && return 0
+  # One recording at a time: a watch started while another start records waits for that archive
+  # instead of recording its own beside it (flock, from util-linux, where there is one). The lock
+  # is the jar's, whose archive it is (no file of its own to leave behind), and goes with the
+  # launcher's exit, or is let go before its exec.
+  local lock=""
+  if command -v flock >/dev/null 2>&1 && { exec {lock}<"$TCPINSPECT_JAR"; } 2>/dev/null; then
+    if ! flock -n "$lock"; then
+      say "waiting for the start archive another start is recording ..."
+      flock "$lock"
+    fi
+    if start_archive_current "$jdk"; then
+      exec {lock}>&-
+      return 0
+    fi
+  fi
+  record_start_archive "$jdk"
+  [ -z "$lock" ] || exec {lock}>&- # before the launcher's exec: the watch must not hold it
+}
+
+# The recording itself, for ensure_start_archive. $1: the JDK.
+record_start_archive() {
+  local jdk=$1 tmp rc=0 stopped=""
   say "recording the classes a start loads, once per build (a 1-second watch on lo; TCPINSPECT_START_ARCHIVE=0 skips it) ..."
   tmp=$(mktemp "$TCPINSPECT_ARCHIVE.XXXXXX") || return 0
   # Ctrl-C stops the recording watch cleanly (its exit status is then 0), and the user's command

@@ -195,6 +195,27 @@ class StartArchiveTest {
         }
     }
 
+    @Test
+    void aWatchStartedDuringAnothersRecordingWaitsForItsArchive() throws Exception {
+        // Two watches started together after a build: one records, the other waits and maps its archive.
+        Process first = start(Map.of("STUB_SLEEP", "2"), "watch");
+        for (int i = 0; i < 100 && calls().isEmpty(); i++) {
+            Thread.sleep(50);
+        }
+        assertEquals(1, recordings(), "the first start is recording");
+        Result second = launch(Map.of(), "watch", "-i", "eth0");
+        assertTrue(first.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(0, first.exitValue());
+        assertEquals(0, second.status, second.stderr);
+        assertTrue(second.stderr.contains("waiting for the start archive another start is recording"), second.stderr);
+        assertFalse(second.stderr.contains("recording the classes"), second.stderr);
+        assertEquals(1, recordings(), "recorded once: " + calls());
+        assertTrue(calls().getLast().contains("-XX:SharedArchiveFile=" + archive), "the second start maps the first's archive");
+        try (var names = Files.list(archive.getParent())) {
+            assertEquals(List.of("tcpinspect.jar", "tcpinspect.jsa"), names.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+    }
+
     private record Result(int status, String stdout, String stderr) {}
 
     private Process start(Map<String, String> env, String... args) throws IOException {
