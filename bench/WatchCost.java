@@ -24,7 +24,14 @@ import java.util.List;
 public class WatchCost {
     static final int ROUNDS = Integer.getInteger("rounds", 7);
     static final int SECONDS = 4;
-    static final int WARM_UP_SECONDS = 2;
+    /**
+     * A watcher runs for hours; the figures are for one that has warmed up. A JSON watcher's first
+     * seconds are mostly the JIT compiling the event path: on the AMD VM it took 37% of a CPU in its
+     * first 4 s under a connection per request and 5-7% from then on (the table view: 4%, then
+     * 1-2%). So the workloads are measured after 8 s of the same load, and those first seconds are
+     * printed on their own.
+     */
+    static final int WARM_UP_SECONDS = Integer.getInteger("warmup", 8);
 
     public static void main(String[] args) throws Exception {
         String launcher = args[0]; // ./tcpinspect, as users start it (with the JVM options it picks)
@@ -36,6 +43,8 @@ public class WatchCost {
         Workload[] workloads = Workload.values();
         double[][][] figure = new double[workloads.length][modes.length][ROUNDS];
         double[][][] cpu = new double[workloads.length][modes.length][ROUNDS];
+        double[][] warmUp = new double[modes.length][ROUNDS];
+        double[][] warmUpCpu = new double[modes.length][ROUNDS];
         try (Lab lab = Lab.create(); WebLoad web = WebLoad.start(lab)) {
             // A connection per request at 15,000+ a second leaves more client ports in TIME_WAIT than the
             // default range holds within a few rounds: without these, whole rounds fell to ~430 requests/s.
@@ -48,8 +57,9 @@ public class WatchCost {
                     int m = (i + r) % modes.length; // no mode always runs first
                     Process watcher = start(modes[m], launcher, lab);
                     try {
-                        // A watcher runs for hours: warm it up (just-in-time compilation) before measuring.
-                        web.run(Workload.CLOSE, WARM_UP_SECONDS);
+                        double start = cpuSeconds(watcher);
+                        warmUp[m][r] = web.run(Workload.CLOSE, WARM_UP_SECONDS);
+                        warmUpCpu[m][r] = 100 * (cpuSeconds(watcher) - start) / WARM_UP_SECONDS;
                         for (int w = 0; w < workloads.length; w++) {
                             double cpu0 = cpuSeconds(watcher);
                             figure[w][m][r] = web.run(workloads[w], SECONDS);
@@ -89,9 +99,16 @@ public class WatchCost {
             }
             System.out.println();
         }
-        System.out.printf("(median of %d rounds of %d s; change: median over rounds of the change against the same"
+        System.out.printf("%nthe first %d s after ready, a connection per request (not in the figures above):%n",
+                WARM_UP_SECONDS);
+        for (int m = 0; m < modes.length; m++) {
+            System.out.printf("%-22s | %10.1f %7s %4.0f%% cpu%n", modes[m], median(warmUp[m]),
+                    m == 0 ? "" : String.format("%+.1f%%", pairedChange(warmUp[m], warmUp[0])), median(warmUpCpu[m]));
+        }
+        System.out.printf("(median of %d rounds of %d s after %d s of warm-up; change: median over rounds of the change against the same"
                 + " round with nothing watching; cpu: the watcher's user+system time during the workload, %% of one"
-                + " CPU; nginx 2 workers, wrk 1 thread %d connections)%n", ROUNDS, SECONDS, WebLoad.CONNECTIONS);
+                + " CPU; nginx 2 workers, wrk 1 thread %d connections)%n", ROUNDS, SECONDS, WARM_UP_SECONDS,
+                WebLoad.CONNECTIONS);
         for (int w = 0; w < workloads.length; w++) {
             System.out.println("(rounds, " + workloads[w].label() + ": " + Arrays.deepToString(round(figure[w])) + ")");
         }
@@ -153,9 +170,13 @@ public class WatchCost {
         if (line == null) {
             throw new IllegalStateException(command + " ended before it was ready (exit " + p.waitFor() + ")");
         }
+        // Keep draining so that the watcher never blocks, as bytes: decoding a JSON watcher's 20 MB a
+        // second into characters cost this process about a point of a CPU more, on the same 2 CPUs
+        // (what the reader buffered past the marker is dropped with it).
+        java.io.InputStream raw = stdout ? p.getInputStream() : p.getErrorStream();
         Thread.ofPlatform().daemon(true).start(() -> {
             try {
-                in.transferTo(java.io.Writer.nullWriter()); // keep draining so the watcher never blocks
+                raw.transferTo(java.io.OutputStream.nullOutputStream());
             } catch (java.io.IOException e) {
                 // ended
             }
