@@ -27,8 +27,8 @@ public class WatchCost {
     /**
      * A watcher runs for hours; the figures are for one that has warmed up. A JSON watcher's first
      * seconds are mostly the JIT compiling the event path: on the AMD VM it took 37% of a CPU in its
-     * first 4 s under a connection per request and 5-7% from then on (the table view: 4%, then
-     * 1-2%). So the workloads are measured after 8 s of the same load, and those first seconds are
+     * first 4 s under a connection per request, 8% in the next 4 and 5-9% later (the table view:
+     * 4%, then 1-3%). So the workloads are measured after 8 s of the same load, and those first seconds are
      * printed on their own.
      */
     static final int WARM_UP_SECONDS = Integer.getInteger("warmup", 8);
