@@ -78,6 +78,9 @@ class ResetWatchCliTest {
             watch.awaitJson("ready", 30);
             java.util.Map<String, Long> stackBefore = Cmd.nstatAll(lab.serverNs());
             long before = stackBefore.get("TcpExtTCPAbortOnClose");
+            // What each server socket still held unread just before its close (5 bytes expected), to
+            // tell, if the kernel ever sends a FIN there, whether the data had left the receive queue
+            List<Integer> unread = new java.util.ArrayList<>();
             for (String address : List.of(Lab.SERVER_V4, Lab.SERVER_V6)) {
                 // Reads one byte of the client's line, then closes: five bytes are left unread.
                 try (ServerSocket server = lab.server().call(() -> {
@@ -95,6 +98,7 @@ class ResetWatchCliTest {
                         try (client; Socket accepted = server.accept()) {
                             assertEquals('h', accepted.getInputStream().read());
                             Thread.sleep(50); // the whole line is in the receive queue, unread
+                            unread.add(accepted.getInputStream().available());
                         }
                     }
                 }
@@ -106,7 +110,8 @@ class ResetWatchCliTest {
             JsonNode summary = watch.awaitJson("summary", 30);
             assertEquals(0, watch.waitFor(30));
 
-            assertEquals(4, aborts, "the kernel counted four closes with unread data; the server's counters that moved: "
+            assertEquals(4, aborts, "the kernel counted four closes with unread data (bytes unread before each close: "
+                    + unread + "); the server's counters that moved: "
                     + Cmd.nstatMoved(stackBefore, stackAfter) + "; the server sent:\n" + out.describe("tcp.port == 8082"));
             List<JsonNode> events = watch.lines().stream().map(TcpinspectProcess::parse)
                     .filter(n -> n.get("type").asText().equals("reset") && n.get("direction").asText().equals("sent"))
