@@ -167,7 +167,8 @@ class DeployCapabilitiesTest {
 
     /**
      * A deployed command line (java ... -jar JAR agent ...) as this test runs it: this JVM, the
-     * build's classes instead of the jar, and each other word through substitute.
+     * build's classes instead of the jar (with the native access its manifest grants), and each other
+     * word through substitute.
      */
     private static List<String> runnable(List<String> deployed, java.util.function.UnaryOperator<String> substitute) {
         List<String> command = new ArrayList<>();
@@ -177,7 +178,9 @@ class DeployCapabilitiesTest {
                 command.add(ProcessHandle.current().info().command().orElseThrow());
                 command.addAll(RunsBeside.Mark.jvmOptions()); // what the other tests' checks for leftovers know it by
             } else if (word.equals("-jar")) {
-                command.addAll(List.of("-cp", TcpinspectProcess.worldReadableClassPath(), "dev.tcpinspect.cli.Main"));
+                // the flag stands in for the jar's manifest, which grants native access under -jar
+                command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", TcpinspectProcess.worldReadableClassPath(),
+                        "dev.tcpinspect.cli.Main"));
                 i++;
             } else {
                 command.add(substitute.apply(word));
