@@ -20,9 +20,9 @@ import picocli.CommandLine.Option;
         description = {
             "See tcpinspect work without touching this host's own interfaces: builds a lab of two network",
             "namespaces joined by a veth pair (198.18.0.1 <-> 198.18.0.2, fd00:7c1::1 <-> fd00:7c1::2),",
-            "attaches in the server namespace, runs a few seconds of real traffic (connections to a",
-            "listening port and SYNs to closed ports, over IPv4 and IPv6), prints what it counted next",
-            "to what the traffic generator did, and removes the lab, also on Ctrl-C."})
+            "attaches in the server namespace, runs a few seconds of real traffic (connections and SYNs",
+            "to closed ports, both ways, over IPv4 and IPv6), prints what it counted next to what the",
+            "traffic generator did, and removes the lab, also on Ctrl-C."})
 final class DemoCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

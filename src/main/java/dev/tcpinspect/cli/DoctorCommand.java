@@ -25,8 +25,8 @@ import picocli.CommandLine.Option;
 @Command(name = "doctor", mixinStandardHelpOptions = true,
         description = {
             "Check whether tcpinspect can work here: kernel, BTF, JIT, libbpf, privileges, which hooks",
-            "(XDP, TC, tracepoints, socket filters, kprobes, fentry), which tracepoints are usable, and which",
-            "probes can run here.",
+            "(XDP, TC, tracepoints, raw tracepoints, tp_btf, socket filters, cgroup_skb, kprobes, fentry,",
+            "uprobes), which map types, which tracepoints are usable, and which probes can run here.",
             "Exits 1, saying why, when tcpinspect cannot work here."})
 final class DoctorCommand implements Callable<Integer> {
     /** Tracepoints that tcpinspect's probes use or will use. */

@@ -401,7 +401,8 @@ final class EnforceCommand implements Callable<Integer> {
             description = {
                 "Stop the enforcer of this network namespace (its process, or what a kill -9 left pinned).",
                 "The running process is asked to stop (SIGTERM); whatever is still pinned is removed, which",
-                "detaches its XDP programs."})
+                "detaches its XDP programs. An agent's enforcer (enforce: in its config) is refused: reload",
+                "the agent without enforce:, or stop the agent."})
     static final class Stop implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;

@@ -8,7 +8,8 @@ import picocli.CommandLine.Option;
 final class PcapOptions {
     @Option(names = "--pcap", paramLabel = "FILE", description = "Also write flagged packets to a pcapng file for"
             + " Wireshark or tshark: anomalous segments, resets in and out, TCP packets the kernel dropped with a reason"
-            + " (and an enforcing agent's drops); each packet's comment says why. Headers only unless --pcap-payload.")
+            + " (an agent with enforce: in its config also writes the packets its policy drops); each packet's comment"
+            + " says why. Headers only unless --pcap-payload.")
     Path file;
 
     @Option(names = "--pcap-payload", description = "With --pcap: up to 256 bytes of each flagged frame, payload"

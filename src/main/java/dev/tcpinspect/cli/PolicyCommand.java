@@ -416,7 +416,8 @@ final class PolicyCommand implements Runnable {
 
     @Command(name = "allow", mixinStandardHelpOptions = true,
             description = {"Allow a source prefix now, beside the running policy: it wins over every deny and is",
-                "exempt from default: deny and the per-source limits."},
+                "exempt from default: deny, the per-source limits, the SYN flood rate and protocol",
+                "identification."},
             footer = {"", "Example:", "  sudo tcpinspect policy allow 198.51.100.7"})
     static final class Allow extends LiveEntry {
         @Override
