@@ -45,8 +45,9 @@ final class UpstreamsCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--upstream", paramLabel = "NAME=TARGET", required = true,
-            description = "An upstream: NAME=HOST:PORT, NAME=CIDR:PORT, NAME=[IPV6]:PORT or NAME=[IPV6/LEN]:PORT, several targets joined by"
-                    + " commas, no port for any; repeat for more (at most 16 upstreams, 64 targets in all). Names are resolved once, at the start.")
+            description = "An upstream: NAME=HOST:PORT, NAME=CIDR:PORT, NAME=[IPV6]:PORT or NAME=[IPV6/LEN]:PORT,"
+                    + " several targets joined by commas, no port for any; repeat for more (at most 16 upstreams, 64"
+                    + " targets in all). Names are resolved once, at the start.")
     List<String> upstreams = new ArrayList<>();
 
     @Option(names = {"-i", "--interface"}, paramLabel = "IFACE",

@@ -27,7 +27,8 @@ import picocli.CommandLine.Option;
             // the probes' own lines follow, from the registry (Main adds them)
         },
         footer = {"", "On a terminal it shows a full-screen live view, redrawn every interval: counters with rates,",
-            "alerts, histograms and a table of top flows (keys: q quit, s sort, t table, p pause, ? or h help, Ctrl-L redraw).",
+            "alerts, histograms and a table of top flows (keys: q quit, s sort, t table, p pause, ? or h help,",
+            "Ctrl-L redraw).",
             "Through a pipe or a file, or with --no-tui, it prints a line every interval, as wide as --width.",
             "At the end of --duration, on q, Ctrl-C or SIGTERM it detaches everything and prints a summary",
             "of what happened after it said it was ready.",
@@ -95,8 +96,9 @@ final class WatchCommand implements Callable<Integer> {
 
     @Option(names = "--upstream", paramLabel = "NAME=TARGET",
             description = "An upstream this host connects to, for the upstream probe (which it switches on):"
-                    + " NAME=HOST:PORT, NAME=CIDR:PORT, NAME=[IPV6]:PORT or NAME=[IPV6/LEN]:PORT, several targets joined by commas, no port"
-                    + " for any; repeat for more (at most 16 upstreams, 64 targets in all). Names are resolved once, at the start. Example:"
+                    + " NAME=HOST:PORT, NAME=CIDR:PORT, NAME=[IPV6]:PORT or NAME=[IPV6/LEN]:PORT, several targets joined"
+                    + " by commas, no port for any; repeat for more (at most 16 upstreams, 64 targets in all). Names are"
+                    + " resolved once, at the start. Example:"
                     + " --upstream openai=api.openai.com:443 --upstream pool-a=198.18.8.0/24:8443.")
     List<String> upstreams = new ArrayList<>();
 

@@ -124,9 +124,15 @@ class NestedRunsTest {
                 assertEquals(800, fromClient.get(), context);
                 assertWithin(local4 + fromClient.get(), c.openedPassive(), twice, context);
                 assertWithin(local4, c.openedActive(), twice, context);
-                assertWithin(local4 + fromClient.get(), h.passive().count(), twice, context);
+                // A passive handshake's end handled twice finds its SYN's record gone the second time
+                // (the first forgot it) and counts as unmatched instead of twice; one lost to chance
+                // (twin.h) is missing from both. So timed and unmatched ones together are what conn
+                // counts (one CI run: a loss and a firing handled twice, 109,585 timed and 1 unmatched
+                // of 109,586, conn exact), and only the handled-twice rescues may be unmatched.
+                assertWithin(local4 + fromClient.get(), h.passive().count() + h.passiveUnmatched(), twice, context);
+                assertTrue(h.passiveUnmatched() <= explained, "unmatched handshakes that no stale or pushed-out claim"
+                        + " explains: " + context);
                 assertWithin(local4, h.active().count(), twice, context);
-                assertEquals(0, h.passiveUnmatched(), context);
             }
 
             assertTrue(twins.firstSkipped() > 0, "no run was skipped, so the twins were not exercised: " + context);
