@@ -52,6 +52,25 @@ public class FloodCost {
      */
     static final boolean PINNED = Boolean.getBoolean("pinned");
 
+    /**
+     * -Dsteered=true (with pinned): the server's veth steers what it receives to CPU 0 (RPS), so the flood
+     * is received and judged (generic XDP, iptables, the stack) on the CPU the client and server share, as a
+     * NIC spreading a flood from outside over a host's CPUs puts it on the server's; only its generation
+     * stays on CPU 1. Pinned alone, the flood is received on the generator's CPU and costs the client
+     * almost nothing. Native XDP on a veth runs before RPS, on the sender's CPU.
+     */
+    static final boolean STEERED = Boolean.getBoolean("steered");
+
+    /**
+     * -Dclient=wrk (or wrk-keepalive): the legitimate client is wrk against nginx on a served port (8000), a
+     * new connection per request (or kept alive), 8 connections, as in bench/run watch; by default it is
+     * this JVM connecting to a plain listener one connection at a time. wrk is bound by the CPU it and
+     * nginx get, the default client by each connection's latency.
+     */
+    static final String CLIENT = System.getProperty("client", "connect");
+    static final int WEB_PORT = 8000;
+    static dev.tcpinspect.testing.WebLoad web;
+
     public static void main(String[] args) throws Exception {
         if (PINNED) {
             sh("taskset", "-a", "-p", "-c", "0", Long.toString(ProcessHandle.current().pid()));
@@ -79,13 +98,28 @@ public class FloodCost {
                 + " per packet the client's veth sent (the flood alone), and the NET_RX softirq's traced time (the tracer's"
                 + " own share included, the same in every mode: see paired), then the client's connections a second during it;"
                 + " %d rounds, modes alternating, the order rotating by round%s%n%n", PORT, SECONDS, rounds,
-                PINNED ? "; pinned: client and server on CPU 0, the generator on CPU 1" : "; CPUs shared");
+                (PINNED ? "; pinned: client and server on CPU 0, the generator on CPU 1" : "; CPUs shared")
+                + (STEERED ? "; the server's veth receives on CPU 0 (RPS)" : ""));
+        System.out.printf("the client: %s%n%n", switch (CLIENT) {
+            case "wrk" -> "wrk to nginx on port " + WEB_PORT + ", a new connection per request, 8 at once; requests a second";
+            case "wrk-keepalive" -> "wrk to nginx on port " + WEB_PORT + ", 8 connections kept alive; requests a second";
+            default -> "this JVM connecting to port 443, one connection at a time; connections a second";
+        });
+        if (!List.of("connect", "wrk", "wrk-keepalive").contains(CLIENT)) {
+            throw new IllegalArgumentException("-Dclient=" + CLIENT + ": connect, wrk or wrk-keepalive");
+        }
         try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 443);
+             var nginx = CLIENT.startsWith("wrk") ? dev.tcpinspect.testing.WebLoad.start(lab, WEB_PORT) : null;
              BpfObject clock = BpfObject.loadResource("/bpf/bench/softirq.bpf.o")) {
+            web = nginx;
             // The client reuses its ports in TIME_WAIT, as a load generator does: a round's 300,000
             // connections left enough of them behind to slow its port search, in some rounds by 10x
             // for every filter alike (the client's namespace only; it goes with the lab).
             sh("ip", "netns", "exec", lab.clientNs(), "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1");
+            if (STEERED) {
+                sh("ip", "netns", "exec", lab.serverNs(), "sh", "-c",
+                        "echo 1 > /sys/class/net/" + lab.serverIf() + "/queues/rx-0/rps_cpus");
+            }
             for (int r = 0; r < rounds; r++) {
                 quiet[r] = clientRate(lab)[0];
                 // Rotated: the client's rate depends on where in a round a mode runs (seen: the last
@@ -104,15 +138,24 @@ public class FloodCost {
         }
         // NET_RX softirqs per 100 packets: the tracer runs once per softirq, so modes alike in it carry
         // alike shares of its cost.
-        System.out.printf("%-18s %14s %13s %15s %15s %14s %16s   %s%n", "filter", "NET_RX ns/pkt", "softirqs/100p",
-                "softirq ns/pkt", "packets/s sent", "client conn/s", "client timeouts", "rounds (NET_RX ns/pkt; client conn/s)");
+        // The client's rate beside its own round's rate without a flood: rounds drift (seen: 9,500 to 17,600
+        // a second for one mode), and a ratio within the round cancels what the round shares.
+        System.out.printf("%-18s %14s %13s %15s %15s %14s %14s %16s   %s%n", "filter", "NET_RX ns/pkt", "softirqs/100p",
+                "softirq ns/pkt", "packets/s sent", "client rate", "vs no flood", "client errors",
+                "rounds (NET_RX ns/pkt; client rate; vs no flood %)");
         for (int m = 0; m < modes.size(); m++) {
-            System.out.printf("%-18s %14d %13d %15d %15d %14d %16d   %s; %s%n", modes.get(m), median(netRxPerPacket[m]),
-                    median(softirqsPer100[m]), median(nsPerPacket[m]), median(packetsPerSecond[m]), median(legit[m]),
-                    median(failed[m]), Arrays.toString(netRxPerPacket[m]), Arrays.toString(legit[m]));
+            long[] change = new long[rounds];
+            for (int r = 0; r < rounds; r++) {
+                change[r] = quiet[r] == 0 ? 0 : Math.round(1000.0 * (legit[m][r] - quiet[r]) / quiet[r]);
+            }
+            System.out.printf("%-18s %14d %13d %15d %15d %14d %13.1f%% %16d   %s; %s; %s%n", modes.get(m),
+                    median(netRxPerPacket[m]), median(softirqsPer100[m]), median(nsPerPacket[m]),
+                    median(packetsPerSecond[m]), median(legit[m]), median(change) / 10.0, median(failed[m]),
+                    Arrays.toString(netRxPerPacket[m]), Arrays.toString(legit[m]),
+                    Arrays.stream(change).mapToObj(c -> String.format("%+.1f", c / 10.0)).toList());
         }
-        System.out.printf("%-18s %14s %13s %15s %15s %14d %16s   %s%n", "(no flood)", "", "", "", "", median(quiet), "",
-                "client conn/s alone");
+        System.out.printf("%-18s %14s %13s %15s %15s %14d %14s %16s   %s%n", "(no flood)", "", "", "", "", median(quiet), "",
+                "", "client alone: " + Arrays.toString(quiet));
     }
 
     static final long SLICE_MS = 2000;
@@ -428,6 +471,10 @@ public class FloodCost {
      * attempts failed (a connect not done within 500 ms: its SYN or the SYN-ACK lost to the flood).
      */
     static long[] clientRate(Lab lab) {
+        if (web != null) {
+            var r = web.wrk(CLIENT.equals("wrk"), 2);
+            return new long[] {Math.round(r.perSecond()), r.errors()};
+        }
         return lab.client().call(() -> {
             long end = System.nanoTime() + 2_000_000_000L;
             long done = 0;
