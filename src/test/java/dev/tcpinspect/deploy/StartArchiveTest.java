@@ -98,8 +98,8 @@ class StartArchiveTest {
         assertEquals(2, made.size(), made.toString());
         List<String> recording = made.get(0);
         assertTrue(recording.stream().anyMatch(a -> a.startsWith("-XX:ArchiveClassesAtExit=" + archive + ".")), recording.toString());
-        assertEquals(List.of("-jar", jar.toString(), "watch", "-i", "lo", "--duration", "1", "--keep-root"),
-                recording.subList(recording.size() - 8, recording.size()));
+        assertEquals(List.of("-jar", jar.toString(), "watch", "-i", "lo", "--duration", "1", "--keep-root", "--format", "json"),
+                recording.subList(recording.size() - 10, recording.size()));
         assertEquals("classes\n", Files.readString(archive));
         assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(archive)), "every user's start maps it");
         try (var names = Files.list(archive.getParent())) {
@@ -173,6 +173,24 @@ class StartArchiveTest {
         assertEquals(5, calls().size(), "each started");
         assertEquals(0, recordings());
         assertTrue(Files.notExists(archive));
+    }
+
+    @Test
+    void jsonOutputKeepsC2ForWhatIsCalledMostAndEverythingElseGetsC1Alone() throws Exception {
+        List<String> c2Late = List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=20000",
+                "-XX:Tier4CompileThreshold=60000", "-XX:Tier4BackEdgeThreshold=400000");
+        for (String[] json : List.of(new String[] {"watch", "--format", "json"}, new String[] {"watch", "--format=JSON"},
+                new String[] {"upstreams", "--format", "json"})) {
+            List<String> call = lastCall(launch(Map.of("TCPINSPECT_START_ARCHIVE", "0"), json));
+            assertTrue(call.containsAll(c2Late), "C2 for the event path: " + call);
+            assertFalse(call.contains("-XX:TieredStopAtLevel=1"), call.toString());
+        }
+        for (String[] text : List.of(new String[] {"watch"}, new String[] {"watch", "--format", "text"},
+                new String[] {"agent", "--config", "json"})) {
+            List<String> call = lastCall(launch(Map.of("TCPINSPECT_START_ARCHIVE", "0"), text));
+            assertTrue(call.contains("-XX:TieredStopAtLevel=1"), call.toString());
+            assertFalse(call.stream().anyMatch(a -> a.startsWith("-XX:Tier4")), call.toString());
+        }
     }
 
     @Test

@@ -164,10 +164,12 @@ public final class TcpinspectProcess implements AutoCloseable {
             command.addAll(List.of("ip", "netns", "exec", netns));
         }
         command.addAll(javaCommand());
-        if (!jsonOutput(args)) {
-            // as the launcher starts it (scripts/common.sh, jit_options): C1 alone but for JSON output
-            command.add(command.indexOf("-cp"), "-XX:TieredStopAtLevel=1");
-        }
+        // as the launcher starts it (scripts/common.sh, jit_options): C1 alone but for JSON output, and
+        // there C2 only for what is called ten times as often as usual
+        command.addAll(command.indexOf("-cp"), jsonOutput(args)
+                ? List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=20000",
+                        "-XX:Tier4CompileThreshold=60000", "-XX:Tier4BackEdgeThreshold=400000")
+                : List.of("-XX:TieredStopAtLevel=1"));
         command.addAll(List.of(args));
         try {
             return new TcpinspectProcess(command, directory == null ? null : directory.toFile());
