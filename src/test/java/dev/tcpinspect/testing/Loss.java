@@ -24,6 +24,15 @@ public final class Loss {
             "--probability", Double.toString(probability)};
     }
 
+    /**
+     * The nth packet coming from a port (counting from 1), once: a loss that happens in every run, where a
+     * random one may miss a short transfer altogether.
+     */
+    public static String[] nthFromPort(int port, int n) {
+        return new String[] {"-p", "tcp", "--sport", Integer.toString(port), "-m", "statistic", "--mode", "nth",
+            "--every", "1000000000", "--packet", Integer.toString(n - 1)};
+    }
+
     /** Every other SYN (no ACK) going to a port: with one connection at a time, each one's first SYN. */
     public static String[] everyOtherSynToPort(int port) {
         return new String[] {"-p", "tcp", "--dport", Integer.toString(port), "--tcp-flags", "SYN,ACK", "SYN",
