@@ -30,8 +30,9 @@ import java.util.Set;
  * floor), an XDP program that drops only the flood's port (the floor for the legitimate client: any
  * XDP filter on the veth), and tcpinspect's enforcer with a 10,000-prefix, 64-port policy in native
  * mode, with 10,000 hosts spread over the address space instead, and with the 64 ports alone. Also
- * the legitimate side: the client's own connections a second to a served port (443) in the middle of
- * the flood, beside the same without a flood in each round.
+ * the legitimate side: a client's rate to a served port in the middle of the flood (its own connections
+ * a second to 443, or wrk's requests a second to nginx: -Dclient), beside the same without a flood in
+ * each round.
  *
  * {@code paired} (and {@code paired-hosts}) instead runs one flood and swaps the XDP programs in place
  * every 2 s: the closest comparison of the enforcer with the bare drop (see paired); {@code paired-generic}
@@ -72,6 +73,12 @@ public class FloodCost {
     static dev.tcpinspect.testing.WebLoad web;
 
     public static void main(String[] args) throws Exception {
+        if (!List.of("connect", "wrk", "wrk-keepalive").contains(CLIENT)) {
+            throw new IllegalArgumentException("-Dclient=" + CLIENT + ": connect, wrk or wrk-keepalive");
+        }
+        if (STEERED && !PINNED) {
+            throw new IllegalArgumentException("-Dsteered=true needs -Dpinned=true (the generator's CPU apart from the server's)");
+        }
         if (PINNED) {
             sh("taskset", "-a", "-p", "-c", "0", Long.toString(ProcessHandle.current().pid()));
         }
@@ -94,9 +101,10 @@ public class FloodCost {
         long[][] legit = new long[modes.size()][rounds];
         long[][] failed = new long[modes.size()][rounds];
         long[] quiet = new long[rounds];
+        long[] quietFailed = new long[rounds];
         System.out.printf("SYN flood (hping3 --flood --rand-source) to port %d for %d s a round; softirq time of all CPUs"
                 + " per packet the client's veth sent (the flood alone), and the NET_RX softirq's traced time (the tracer's"
-                + " own share included, the same in every mode: see paired), then the client's connections a second during it;"
+                + " own share included, the same in every mode: see paired), then the client's rate during it;"
                 + " %d rounds, modes alternating, the order rotating by round%s%n%n", PORT, SECONDS, rounds,
                 (PINNED ? "; pinned: client and server on CPU 0, the generator on CPU 1" : "; CPUs shared")
                 + (STEERED ? "; the server's veth receives on CPU 0 (RPS)" : ""));
@@ -105,9 +113,6 @@ public class FloodCost {
             case "wrk-keepalive" -> "wrk to nginx on port " + WEB_PORT + ", 8 connections kept alive; requests a second";
             default -> "this JVM connecting to port 443, one connection at a time; connections a second";
         });
-        if (!List.of("connect", "wrk", "wrk-keepalive").contains(CLIENT)) {
-            throw new IllegalArgumentException("-Dclient=" + CLIENT + ": connect, wrk or wrk-keepalive");
-        }
         try (Lab lab = Lab.create(); var server = Traffic.listen(lab.server(), "0.0.0.0", 443);
              var nginx = CLIENT.startsWith("wrk") ? dev.tcpinspect.testing.WebLoad.start(lab, WEB_PORT) : null;
              BpfObject clock = BpfObject.loadResource("/bpf/bench/softirq.bpf.o")) {
@@ -121,7 +126,9 @@ public class FloodCost {
                         "echo 1 > /sys/class/net/" + lab.serverIf() + "/queues/rx-0/rps_cpus");
             }
             for (int r = 0; r < rounds; r++) {
-                quiet[r] = clientRate(lab)[0];
+                long[] alone = clientRate(lab);
+                quiet[r] = alone[0];
+                quietFailed[r] = alone[1];
                 // Rotated: the client's rate depends on where in a round a mode runs (seen: the last
                 // mode of each round lower, by up to 5x, after the others' connections).
                 for (int k = 0; k < modes.size(); k++) {
@@ -143,19 +150,22 @@ public class FloodCost {
         System.out.printf("%-18s %14s %13s %15s %15s %14s %14s %16s   %s%n", "filter", "NET_RX ns/pkt", "softirqs/100p",
                 "softirq ns/pkt", "packets/s sent", "client rate", "vs no flood", "client errors",
                 "rounds (NET_RX ns/pkt; client rate; vs no flood %)");
+        // A round whose client did nothing alone (a dead nginx, say) has no change to give.
+        boolean changes = Arrays.stream(quiet).allMatch(q -> q > 0);
         for (int m = 0; m < modes.size(); m++) {
             long[] change = new long[rounds];
             for (int r = 0; r < rounds; r++) {
                 change[r] = quiet[r] == 0 ? 0 : Math.round(1000.0 * (legit[m][r] - quiet[r]) / quiet[r]);
             }
-            System.out.printf("%-18s %14d %13d %15d %15d %14d %13.1f%% %16d   %s; %s; %s%n", modes.get(m),
+            System.out.printf("%-18s %14d %13d %15d %15d %14d %14s %16d   %s; %s; %s%n", modes.get(m),
                     median(netRxPerPacket[m]), median(softirqsPer100[m]), median(nsPerPacket[m]),
-                    median(packetsPerSecond[m]), median(legit[m]), median(change) / 10.0, median(failed[m]),
-                    Arrays.toString(netRxPerPacket[m]), Arrays.toString(legit[m]),
-                    Arrays.stream(change).mapToObj(c -> String.format("%+.1f", c / 10.0)).toList());
+                    median(packetsPerSecond[m]), median(legit[m]),
+                    changes ? String.format("%.1f%%", median(change) / 10.0) : "n/a", median(failed[m]),
+                    Arrays.toString(netRxPerPacket[m]), Arrays.toString(legit[m]), changes
+                            ? Arrays.stream(change).mapToObj(c -> String.format("%+.1f", c / 10.0)).toList() : "n/a");
         }
-        System.out.printf("%-18s %14s %13s %15s %15s %14d %14s %16s   %s%n", "(no flood)", "", "", "", "", median(quiet), "",
-                "", "client alone: " + Arrays.toString(quiet));
+        System.out.printf("%-18s %14s %13s %15s %15s %14d %14s %16d   %s%n", "(no flood)", "", "", "", "", median(quiet), "",
+                median(quietFailed), "client alone: " + Arrays.toString(quiet) + "; its errors: " + Arrays.toString(quietFailed));
     }
 
     static final long SLICE_MS = 2000;
@@ -309,7 +319,8 @@ public class FloodCost {
 
     /**
      * One flood under one filter: {softirq ns per packet, packets a second, the client's connections a
-     * second, its timeouts, NET_RX ns per packet (traced), NET_RX softirqs per 100 packets}.
+     * second (wrk: requests a second), its timeouts (wrk: errors), NET_RX ns per packet (traced), NET_RX
+     * softirqs per 100 packets}.
      */
     static long[] round(Lab lab, String mode, Policy policy, BpfObject clock) throws Exception {
         AutoCloseable filter = install(lab, mode, policy);
@@ -468,7 +479,8 @@ public class FloodCost {
 
     /**
      * The client's completed connections a second to the served port over 2 s, one at a time, and how many
-     * attempts failed (a connect not done within 500 ms: its SYN or the SYN-ACK lost to the flood).
+     * attempts failed (a connect not done within 500 ms: its SYN or the SYN-ACK lost to the flood); with
+     * -Dclient=wrk..., wrk's requests a second over 2 s and its errors (failed connects, non-2xx answers).
      */
     static long[] clientRate(Lab lab) {
         if (web != null) {

@@ -71,25 +71,27 @@ read_jvm_options() {
   done <"$TCPINSPECT_ROOT/scripts/jvm.options"
 }
 
-# The JIT options for a command line. A table (the default output) does little once it is running,
-# a few map reads a second, and C1's code alone serves it at the same CPU cost under load; without C2
-# compiling beside it, a start on 2 CPUs is ~0.25 s sooner. JSON decodes and writes every event, where
-# C2's code takes 25-60% less CPU per event: it keeps both compilers (BENCHMARKS.md, startup), but
-# C2 takes a method only after ten times the usual calls. The start's code then stays with C1 and
-# JSON's ready line comes ~0.13 s sooner, while the event path (tens of thousands of calls a second)
-# still reaches C2 within a second or so: the warm watcher's CPU was the same (BENCHMARKS.md).
-jit_options() {
+# The JIT options for a command line, into the array JIT_OPTIONS. A table (the default output) does
+# little once it is running, a few map reads a second, and C1's code alone serves it at the same CPU
+# cost under load; without C2 compiling beside it, a start on 2 CPUs is ~0.25 s sooner. JSON decodes
+# and writes every event, where C2's code takes 25-60% less CPU per event: it keeps both compilers
+# (BENCHMARKS.md, startup), with C2's thresholds raised (10x the calls by default, 4-33x the other
+# counts). The start's code then stays with C1 and JSON's ready line comes ~0.12 s sooner; under
+# load the event path (tens of thousands of calls a second) still reaches C2 within a second or so,
+# and the warm watcher's CPU was the same; at a few events a second it stays with C1, where it costs
+# little anyway (BENCHMARKS.md, "JSON's start").
+read_jit_options() {
   local previous="" a
+  JIT_OPTIONS=(-XX:TieredStopAtLevel=1)
   for a in "$@"; do
     case "${previous,,} ${a,,}" in
       "--format json" | *" --format=json")
-        echo "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=20000"
-        echo "-XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000"
+        JIT_OPTIONS=(-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=20000
+          -XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000)
         return 0 ;;
     esac
     previous=$a
   done
-  echo "-XX:TieredStopAtLevel=1"
 }
 
 # The start archive: the JDK's class-data sharing archive (a dynamic CDS archive) of the classes a
@@ -164,8 +166,8 @@ record_start_archive() {
   trap 'stopped=129' HUP
   read_jvm_options
   # --keep-root: the watch stays root, so that it can write the archive where root put the jar.
-  # JSON output: its classes (Jackson's, the event readers') are most of what a table loads besides,
-  # and a JSON start then loads ~450 classes fewer (~0.06 s sooner; a table's start is the same).
+  # JSON output: a JSON watch loads what a table's does plus Jackson's and the event readers' classes;
+  # with those archived a JSON start loads ~450 classes fewer (~0.06 s sooner), a table's the same.
   "$jdk/bin/java" "${JVM_OPTIONS[@]}" "${JVM_LOG_OPTIONS[@]}" "${START_ARCHIVE_QUIET[@]}" -XX:TieredStopAtLevel=1 \
     "-XX:ArchiveClassesAtExit=$tmp" \
     -jar "$TCPINSPECT_JAR" watch -i lo --duration 1 --keep-root --format json >/dev/null 2>&1 || rc=$?

@@ -140,6 +140,7 @@ class CommandLineTest {
             // an upstream, so that the upstream probe's handlers load too (with none they are compiled out)
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json", "--upstream",
                     "client=" + Lab.CLIENT_V4 + ":443"));
+            TcpinspectProcess.asLauncherStarts(command);
             try (TcpinspectProcess watch = TcpinspectProcess.startCommand(command)) {
                 JsonNode ready = watch.awaitJson("ready", 60);
                 assertEquals(dev.tcpinspect.probe.registry.ProbeRegistry.names().size(), ready.get("probes").size(),

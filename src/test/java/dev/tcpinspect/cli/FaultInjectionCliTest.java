@@ -126,6 +126,7 @@ class FaultInjectionCliTest {
                     "--propagation", "private", "sh", "-c", unmountAll, "sh"));
             watchCommand.addAll(TcpinspectProcess.javaCommand());
             watchCommand.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            TcpinspectProcess.asLauncherStarts(watchCommand);
             try (Capture capture = Capture.incoming(lab.serverNs(), lab.serverIf());
                  TcpinspectProcess watch = TcpinspectProcess.startCommand(watchCommand)) {
                 watch.awaitJson("ready", 30);

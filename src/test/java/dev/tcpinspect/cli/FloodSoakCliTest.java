@@ -125,6 +125,7 @@ class FloodSoakCliTest {
             List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
             command.addAll(TcpinspectProcess.javaCommand());
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            TcpinspectProcess.asLauncherStarts(command);
             Path err = Files.createTempFile("tcpinspect-soak", ".err");
             Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
             AtomicLong resetEventsSent = new AtomicLong();

@@ -45,6 +45,7 @@ class LifecycleCliTest {
         try (Lab lab = Lab.create()) {
             List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
             watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            TcpinspectProcess.asLauncherStarts(watch);
             String quoted = TcpinspectProcess.shellLine(watch);
             String script = "sleep 60 & echo $! > " + dir + "/control; " + quoted + " & echo $! > " + dir + "/watch; "
                     + "wait $!; code=$?; kill $(cat " + dir + "/control); exit $code";
@@ -84,6 +85,7 @@ class LifecycleCliTest {
                     "--pid", "--fork", "--kill-child", "--mount-proc"));
             command.addAll(TcpinspectProcess.javaCommand());
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+            TcpinspectProcess.asLauncherStarts(command);
             try (TcpinspectProcess container = TcpinspectProcess.startCommand(command)) {
                 container.awaitJson("ready", 30);
                 ProcessHandle pidOne = ProcessHandle.of(container.pid()).orElseThrow().children().findFirst()
@@ -111,6 +113,7 @@ class LifecycleCliTest {
             List<String> command = new java.util.ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
             command.addAll(TcpinspectProcess.javaCommand());
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json", "--duration", "120"));
+            TcpinspectProcess.asLauncherStarts(command);
             java.nio.file.Path err = java.nio.file.Files.createTempFile("tcpinspect-stuck", ".err");
             Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
             try {
@@ -232,6 +235,7 @@ class LifecycleCliTest {
                 List<String> watch = new java.util.ArrayList<>(TcpinspectProcess.javaCommand());
                 // --duration: should the test fail, its watch still ends (Cmd.run's timeout stops only bash)
                 watch.addAll(List.of("watch", "-i", lab.serverIf(), "--format", format, "--duration", "25"));
+                TcpinspectProcess.asLauncherStarts(watch);
                 String quoted = TcpinspectProcess.shellLine(watch);
                 long start = System.nanoTime();
                 // pipefail: the pipeline's status is watch's own, and bash waits for watch to end

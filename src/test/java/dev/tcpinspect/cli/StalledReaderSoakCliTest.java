@@ -52,6 +52,7 @@ class StalledReaderSoakCliTest {
             List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs(), "nice", "-n", "19"));
             command.addAll(TcpinspectProcess.javaCommand());
             command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json", "--interval", "1"));
+            TcpinspectProcess.asLauncherStarts(command);
             Path err = Files.createTempFile("tcpinspect-stall", ".err");
             Process watch = new ProcessBuilder(command).redirectError(err.toFile()).start();
             AtomicBoolean stall = new AtomicBoolean();

@@ -76,6 +76,7 @@ class SystemdServiceCliTest extends EnforcerLab {
         List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", lab.serverNs()));
         command.addAll(TcpinspectProcess.javaCommand());
         command.addAll(List.of("watch", "-i", lab.serverIf(), "--format", "json"));
+        TcpinspectProcess.asLauncherStarts(command);
         String name = install("watch", command, output);
         systemd.systemctl("start", name).ok();
         SystemdManager.awaitLine(output, "\"ready\"", 60);

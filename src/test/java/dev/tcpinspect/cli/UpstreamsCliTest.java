@@ -86,6 +86,7 @@ class UpstreamsCliTest {
                 // --duration: should the test fail, upstreams still ends (Cmd.run's timeout stops only bash)
                 command.addAll(java.util.List.of("upstreams", "--upstream", "api=[" + Lab.SERVER_V6 + "]:" + OPEN,
                         "--format", format, "--interval", "0.5", "--duration", "28"));
+                TcpinspectProcess.asLauncherStarts(command);
                 long start = System.nanoTime();
                 dev.tcpinspect.testing.Cmd.Result r = dev.tcpinspect.testing.Cmd.run(java.util.List.of("ip", "netns",
                         "exec", lab.clientNs(), "bash", "-c", "set -o pipefail; " + TcpinspectProcess.shellLine(command)

@@ -77,6 +77,24 @@ public final class TcpinspectProcess implements AutoCloseable {
         return command;
     }
 
+    /**
+     * Adds the JIT options the launcher picks for the tcpinspect arguments that follow the main class
+     * (scripts/common.sh, read_jit_options) before the command's -cp, and returns the command: C1 alone, but
+     * for JSON output late C2 (its thresholds raised, so that only the event path reaches it).
+     */
+    public static List<String> asLauncherStarts(List<String> command) {
+        int main = command.indexOf("dev.tcpinspect.cli.Main");
+        if (main < 0) {
+            throw new IllegalArgumentException("no tcpinspect main class in " + command);
+        }
+        String[] args = command.subList(main + 1, command.size()).toArray(String[]::new);
+        command.addAll(command.indexOf("-cp"), jsonOutput(args)
+                ? List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=20000",
+                        "-XX:Tier4CompileThreshold=60000", "-XX:Tier4BackEdgeThreshold=400000")
+                : List.of("-XX:TieredStopAtLevel=1"));
+        return command;
+    }
+
     /** The launcher's JVM options (scripts/jvm.options), so that tests run tcpinspect as users do. */
     private static final List<String> JVM_OPTIONS = jvmOptions();
 
@@ -164,13 +182,8 @@ public final class TcpinspectProcess implements AutoCloseable {
             command.addAll(List.of("ip", "netns", "exec", netns));
         }
         command.addAll(javaCommand());
-        // as the launcher starts it (scripts/common.sh, jit_options): C1 alone but for JSON output, and
-        // there C2 only for what is called ten times as often as usual
-        command.addAll(command.indexOf("-cp"), jsonOutput(args)
-                ? List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=20000",
-                        "-XX:Tier4CompileThreshold=60000", "-XX:Tier4BackEdgeThreshold=400000")
-                : List.of("-XX:TieredStopAtLevel=1"));
         command.addAll(List.of(args));
+        asLauncherStarts(command);
         try {
             return new TcpinspectProcess(command, directory == null ? null : directory.toFile());
         } catch (IOException e) {
