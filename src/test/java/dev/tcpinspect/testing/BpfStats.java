@@ -15,7 +15,7 @@ import java.util.TreeMap;
  * It is held by a file descriptor (BPF_ENABLE_STATS, RunTimeStats), which the kernel lets go when this
  * process ends however it ends. Writing kernel.bpf_stats_enabled and writing it back on close, as this
  * did before, left it on for good when a benchmark was killed: found on 2026-12-04, when it had made
- * every BPF program on the VM two clock reads a run dearer for ten hours of measurements.
+ * every BPF program on the VM two clock reads a run dearer through a day's measurements.
  */
 public final class BpfStats implements AutoCloseable {
     private final RunTimeStats held;
