@@ -128,10 +128,15 @@ class NestedRunsTest {
                 // (the first forgot it) and counts as unmatched instead of twice; one lost to chance
                 // (twin.h) is missing from both. So timed and unmatched ones together are what conn
                 // counts (one CI run: a loss and a firing handled twice, 109,585 timed and 1 unmatched
-                // of 109,586, conn exact), and only the handled-twice rescues may be unmatched.
-                assertWithin(local4 + fromClient.get(), h.passive().count() + h.passiveUnmatched(), twice, context);
-                assertTrue(h.passiveUnmatched() <= explained, "unmatched handshakes that no stale or pushed-out claim"
-                        + " explains: " + context);
+                // of 109,586, conn exact), and only the handled-twice rescues may be unmatched, and
+                // the ingress table's races: its ways are taken without a lock (flowslots.h), so two
+                // CPUs' SYNs in one set at one instant can take one way, and one SYN's record is gone
+                // (another CI run: 1 unmatched of 113,279, nothing handled twice, conn exact). The
+                // estimate for this churn is well under one a run; 1 in 50,000 is allowed.
+                long made = local4 + fromClient.get();
+                assertWithin(made, h.passive().count() + h.passiveUnmatched(), twice, context);
+                assertTrue(h.passiveUnmatched() <= explained + Math.max(1, made / 50_000), "unmatched handshakes that"
+                        + " no stale or pushed-out claim explains, more than the ingress table's races: " + context);
                 assertWithin(local4, h.active().count(), twice, context);
             }
 

@@ -71,7 +71,8 @@ public final class HandshakeProbe implements Probe {
     private static final Desc UNMATCHED = Desc.of("handshake_detail.passive_unmatched",
             "accepted connections had no SYN on a watched interface (not measured)",
             "Accepted connections whose SYN no watched interface saw, or whose SYN's record was pushed out of the"
-                    + " per-flow table (more incoming flows at once than it holds), so their latency is not measured")
+                    + " per-flow table (more incoming flows at once than it holds) or, rarely, taken by another CPU's"
+                    + " SYN at the same instant, so their latency is not measured")
             .role(Role.NOTE);
     private static final Desc EVENTS_LOST = Desc.of("handshake_detail.events_lost", "events lost (ring buffer full)",
             "Handshakes the ring buffer had no room for (still in the histograms)").role(Role.NOT_SHOWN)
