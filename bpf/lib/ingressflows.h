@@ -195,34 +195,48 @@ static __always_inline int ingress_way_pick(struct ingress_flow_set *set, __u64 
  * that yields to a SYN, so a SYN flood pushes out no established flow: when neither young way
  * yields to a SYN, the older one's flow moves if its old set has a way that does, else the SYN has
  * no record. *active is set when a busy flow (ingress_flow_busy) went.
+ *
+ * The way is claimed with a compare-and-swap on its tag, from the tag it held when it was picked:
+ * of two CPUs taking one way at once (two new flows in one set, while the first moves the way's
+ * flow to the old table), one wins, and the other gets NULL with *raced set, for its caller to
+ * count. Without it both wrote their tag and one flow's record silently became the other's (a
+ * handshake then unmatched: once in ~100,000 accepted under NestedRunsTest's churn). What is left
+ * to chance: a CPU that picks the way in the few instructions between the winner's claim and its
+ * clearing of the fields, when the fields still say spare.
  */
-static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool syn, __u32 now, bool *active)
+static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool syn, __u32 now, bool *active,
+							     bool *raced)
 {
 	struct ingress_flow_set *young = ingress_young_set(tag);
 
 	*active = false;
+	*raced = false;
 	if (!young)
 		return NULL;
 	int pick = ingress_way_pick(young, tag, syn, now);
 	int i = pick >= 0 ? pick : (__s32)(young->way[0].used - young->way[1].used) <= 0 ? 0 : 1;
 	struct ingress_flow *w = &young->way[i & 1];
+	__u64 was = w->tag;
 
 	if (!ingress_flow_spare(w)) {
-		struct ingress_flow_set *old = ingress_old_set(w->tag);
-		int j = old ? ingress_way_pick(old, w->tag, syn || !w->detector, now) : -1;
+		struct ingress_flow_set *old = ingress_old_set(was);
+		int j = old ? ingress_way_pick(old, was, syn || !w->detector, now) : -1;
 
 		if (j < 0 && pick < 0)
 			return NULL;
 		if (j >= 0 && old) {
 			struct ingress_flow *o = &old->way[j & 1];
 
-			*active = o->tag != w->tag && ingress_flow_busy(o, now);
+			*active = o->tag != was && ingress_flow_busy(o, now);
 			*o = *w;
 			if (ingress_last_move != now)
 				ingress_last_move = now ? now : 1;
 		}
 	}
-	w->tag = tag;
+	if (__sync_val_compare_and_swap(&w->tag, was, tag) != was) {
+		*raced = true;
+		return NULL;
+	}
 	w->syn_ns = 0;
 	w->used = now;
 	w->next_seq = 0;

@@ -100,9 +100,10 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 		bool taken = !s;
 
 		if (!s) {
-			bool active = false;
+			bool active = false, raced = false;
 
-			s = ingress_flow_take(tag, false, now, &active);
+			/* Taken by another CPU's new flow at the same instant (raced): the next segment tries again. */
+			s = ingress_flow_take(tag, false, now, &active, &raced);
 			if (!s)
 				return;
 			if (active)

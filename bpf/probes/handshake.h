@@ -46,7 +46,8 @@ enum hs_stat {
 	HS_STAT_PASSIVE_UNMATCHED = 0, /* accepted with no SYN seen on a watched interface */
 	HS_STAT_EVENTS_LOST = 1,
 	HS_STAT_PORTS_FULL = 2,
-	HS_STAT_MAX = 3,
+	HS_STAT_SYNS_RACED = 3, /* first SYNs left without a record: another CPU's new flow took its way at the same instant */
+	HS_STAT_MAX = 4,
 };
 
 PROBE_SWITCH(handshake);
@@ -108,11 +109,16 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	struct ingress_flow *w = ingress_flow_find(tag, true);
 
 	if (!w) {
-		bool active;
+		bool active, raced;
 
-		w = ingress_flow_take(tag, true, bpf_jiffies64(), &active);
-		if (!w)
-			return; /* both ways hold established flows seen within the second: counted as unmatched */
+		w = ingress_flow_take(tag, true, bpf_jiffies64(), &active, &raced);
+		if (!w) {
+			/* Both ways hold established flows seen within the second, or another CPU took the way
+			 * at the same instant (counted apart): either way the handshake counts as unmatched. */
+			if (raced)
+				PERCPU_BUMP(handshake_stats, HS_STAT_SYNS_RACED);
+			return;
+		}
 	}
 	if (w->detector) {
 		/* A flow dupack follows. A SYN ahead of all it has seen is the tuple used again: the detector

@@ -43,7 +43,7 @@ public final class HandshakeProbe implements Probe {
     enum Kind { PASSIVE, ACTIVE }
 
     /** enum hs_stat, in value order. */
-    enum Stat { PASSIVE_UNMATCHED, EVENTS_LOST, PORTS_FULL }
+    enum Stat { PASSIVE_UNMATCHED, EVENTS_LOST, PORTS_FULL, SYNS_RACED }
 
     /** struct hs_port_key: a port (local for accepted connections, remote for outgoing ones), kind and bucket. */
     static final StructLayout PORT_KEY = MemoryLayout.structLayout(
@@ -72,8 +72,13 @@ public final class HandshakeProbe implements Probe {
             "accepted connections had no SYN on a watched interface (not measured)",
             "Accepted connections whose SYN no watched interface saw, or whose SYN's record was pushed out of the"
                     + " per-flow table (more incoming flows at once than it holds) or, rarely, taken by another CPU's"
-                    + " SYN at the same instant, so their latency is not measured")
+                    + " new flow at the same instant (also counted in syns_raced), so their latency is not measured")
             .role(Role.NOTE);
+    private static final Desc SYNS_RACED = Desc.of("handshake_detail.syns_raced",
+            "first SYNs left without a record by another CPU's new flow",
+            "First SYNs that found their way in the per-flow table taken by another CPU's new flow at the same"
+                    + " instant (the table takes no lock; a compare-and-swap tells the loser), so their handshake"
+                    + " counts as unmatched").role(Role.NOT_SHOWN);
     private static final Desc EVENTS_LOST = Desc.of("handshake_detail.events_lost", "events lost (ring buffer full)",
             "Handshakes the ring buffer had no room for (still in the histograms)").role(Role.NOT_SHOWN)
             .metric(Export.Family.EVENTS_LOST, "probe", "handshake");
@@ -142,7 +147,7 @@ public final class HandshakeProbe implements Probe {
         long[] s = context.counters("handshake_stats", Stat.values().length);
         return new HandshakeStats(kinds[Kind.PASSIVE.ordinal()], kinds[Kind.ACTIVE.ordinal()],
                 s[Stat.PASSIVE_UNMATCHED.ordinal()], s[Stat.EVENTS_LOST.ordinal()],
-                s[Stat.PORTS_FULL.ordinal()] + ports.released());
+                s[Stat.PORTS_FULL.ordinal()] + ports.released(), s[Stat.SYNS_RACED.ordinal()]);
     }
 
     /** Per port histograms, ports ascending: accepted connections by local port (passive), outgoing ones by remote port. */
@@ -170,7 +175,8 @@ public final class HandshakeProbe implements Probe {
         HandshakeStats hs = read();
         List<Metric> metrics = new ArrayList<>(List.of(new Metric.Distribution(PASSIVE, hs.passive()),
                 new Metric.Distribution(ACTIVE, hs.active()), new Counter(UNMATCHED, hs.passiveUnmatched()),
-                new Counter(EVENTS_LOST, hs.eventsLost()), new Counter(PORTS_UNTRACKED, hs.portsFull())));
+                new Counter(EVENTS_LOST, hs.eventsLost()), new Counter(PORTS_UNTRACKED, hs.portsFull()),
+                new Counter(SYNS_RACED, hs.synsRaced())));
         if (withTables) {
             Map<String, LogLinearHistogram> byPort = new LinkedHashMap<>();
             byPort(true).forEach((port, h) -> byPort.put(Integer.toString(port), h));

@@ -10,11 +10,14 @@ import dev.tcpinspect.snapshot.LogLinearHistogram;
  * @param passiveUnmatched accepted connections whose SYN no watched interface saw or whose SYN's record went (not measured)
  * @param eventsLost events the ring buffer had no room for (still in the histograms)
  * @param portsFull handshakes the per-port table had no room for (still in the overall histograms)
+ * @param synsRaced first SYNs whose record another CPU's new flow took at the same instant (their handshakes are
+ *     among the unmatched)
  */
 public record HandshakeStats(LogLinearHistogram passive, LogLinearHistogram active, long passiveUnmatched,
-                             long eventsLost, long portsFull) {
+                             long eventsLost, long portsFull, long synsRaced) {
     public HandshakeStats minus(HandshakeStats e) {
         return new HandshakeStats(passive.minus(e.passive), active.minus(e.active),
-                passiveUnmatched - e.passiveUnmatched, eventsLost - e.eventsLost, portsFull - e.portsFull);
+                passiveUnmatched - e.passiveUnmatched, eventsLost - e.eventsLost, portsFull - e.portsFull,
+                synsRaced - e.synsRaced);
     }
 }
