@@ -61,37 +61,35 @@ ensure_packages() {
   }
 }
 
-# The JVM options every tcpinspect process runs with (scripts/jvm.options, comments left out), into
-# the array JVM_OPTIONS; read with builtins (grep and tr were 13 ms of each start).
-read_jvm_options() {
+# An options file of scripts/ (one option a line, # comments), into the array OPTIONS; read with
+# builtins (grep and tr were 13 ms of each start).
+read_options() {
   local line
-  JVM_OPTIONS=()
+  OPTIONS=()
   while IFS= read -r line || [ -n "$line" ]; do
-    case $line in '#'* | '') ;; *) JVM_OPTIONS+=("$line") ;; esac
-  done <"$TCPINSPECT_ROOT/scripts/jvm.options"
+    case $line in '#'* | '') ;; *) OPTIONS+=("$line") ;; esac
+  done <"$TCPINSPECT_ROOT/scripts/$1"
 }
 
-# The JIT options for a command line, into the array JIT_OPTIONS. A table (the default output) does
-# little once it is running, a few map reads a second, and C1's code alone serves it at the same CPU
-# cost under load; without C2 compiling beside it, a start on 2 CPUs is ~0.25 s sooner. JSON decodes
-# and writes every event, where C2's code takes 25-60% less CPU per event: it keeps both compilers
-# (BENCHMARKS.md, startup), with C2's thresholds raised (10x the calls by default, 4-33x the other
-# counts). The start's code then stays with C1 and JSON's ready line comes ~0.12 s sooner; under
-# load the event path (tens of thousands of calls a second) still reaches C2 within a second or so,
-# and the warm watcher's CPU was the same; at a few events a second it stays with C1, where it costs
-# little anyway (BENCHMARKS.md, "JSON's start").
+# The JVM options every tcpinspect process runs with (scripts/jvm.options), into the array JVM_OPTIONS.
+read_jvm_options() {
+  read_options jvm.options
+  JVM_OPTIONS=("${OPTIONS[@]}")
+}
+
+# The JIT options for a command line, into the array JIT_OPTIONS: scripts/jit-json.options for JSON
+# output (--format json), which keeps C2 for the event path, else scripts/jit-c1.options (C1 alone);
+# each file says why.
 read_jit_options() {
-  local previous="" a
-  JIT_OPTIONS=(-XX:TieredStopAtLevel=1)
+  local previous="" a file=jit-c1.options
   for a in "$@"; do
     case "${previous,,} ${a,,}" in
-      "--format json" | *" --format=json")
-        JIT_OPTIONS=(-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=20000
-          -XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000)
-        return 0 ;;
+      "--format json" | *" --format=json") file=jit-json.options; break ;;
     esac
     previous=$a
   done
+  read_options "$file"
+  JIT_OPTIONS=("${OPTIONS[@]}")
 }
 
 # The start archive: the JDK's class-data sharing archive (a dynamic CDS archive) of the classes a
@@ -165,10 +163,12 @@ record_start_archive() {
   trap 'stopped=143' TERM
   trap 'stopped=129' HUP
   read_jvm_options
+  read_options jit-c1.options # the classes loaded are the same whichever compilers run
+  local c1=("${OPTIONS[@]}")
   # --keep-root: the watch stays root, so that it can write the archive where root put the jar.
   # JSON output: a JSON watch loads what a table's does plus Jackson's and the event readers' classes;
   # with those archived a JSON start loads ~450 classes fewer (~0.06 s sooner), a table's the same.
-  "$jdk/bin/java" "${JVM_OPTIONS[@]}" "${JVM_LOG_OPTIONS[@]}" "${START_ARCHIVE_QUIET[@]}" -XX:TieredStopAtLevel=1 \
+  "$jdk/bin/java" "${JVM_OPTIONS[@]}" "${JVM_LOG_OPTIONS[@]}" "${START_ARCHIVE_QUIET[@]}" "${c1[@]}" \
     "-XX:ArchiveClassesAtExit=$tmp" \
     -jar "$TCPINSPECT_JAR" watch -i lo --duration 1 --keep-root --format json >/dev/null 2>&1 || rc=$?
   trap - INT TERM HUP

@@ -256,10 +256,9 @@ abstract class EnforcerLab {
     /** The enforcer's command line, from the host's mount namespace into the lab's with --netns. */
     List<String> enforceCommand(Path policy, String... more) {
         List<String> command = new ArrayList<>(TcpinspectProcess.javaCommand());
-        command.add(command.indexOf("-cp"), "-XX:TieredStopAtLevel=1"); // as the launcher starts it
         command.addAll(List.of("enforce", "--policy", policy.toString(), "-i", lab.serverIf(), "--netns", lab.serverNs()));
         command.addAll(List.of(more));
-        return command;
+        return TcpinspectProcess.asLauncherStarts(command); // with the launcher's JIT options
     }
 
     /** The id of the XDP program on the server's interface, as ip link shows it. */

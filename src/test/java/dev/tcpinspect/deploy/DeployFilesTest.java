@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tcpinspect.agent.AgentConfig;
 import dev.tcpinspect.testing.Cmd;
+import dev.tcpinspect.testing.TcpinspectProcess;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -386,6 +387,7 @@ class DeployFilesTest {
         List<String> exec = execStart();
         assertTrue(exec.getFirst().startsWith("/"), "ExecStart needs an absolute path: " + exec.getFirst());
         assertTrue(exec.containsAll(jvmOptions()), "ExecStart lacks the launcher's JVM options " + jvmOptions());
+        assertTrue(exec.containsAll(c1Options()), "ExecStart lacks the launcher's JIT options for the agent " + c1Options());
         // -jar: the manifest grants native access; the flag as well would turn off the JDK's archived module graph
         assertFalse(exec.contains("--enable-native-access=ALL-UNNAMED"), "the jar's manifest grants it");
         int jar = exec.indexOf("-jar");
@@ -475,6 +477,7 @@ class DeployFilesTest {
         List<String> command = c.getCommand();
         assertEquals("java", command.getFirst());
         assertTrue(command.containsAll(jvmOptions()), "the launcher's JVM options " + jvmOptions() + " in " + command);
+        assertTrue(command.containsAll(c1Options()), "the launcher's JIT options for the agent " + c1Options() + " in " + command);
         assertFalse(command.contains("--enable-native-access=ALL-UNNAMED"), "the jar's manifest grants it");
         assertTrue(command.contains("-jar"), "native access comes from the jar's manifest with -jar: " + command);
         int listen = command.indexOf("--listen");
@@ -579,12 +582,12 @@ class DeployFilesTest {
 
     /** The launcher's JVM options (scripts/jvm.options, comments left out). */
     static List<String> jvmOptions() {
-        try {
-            return Files.readAllLines(Path.of("scripts/jvm.options")).stream().map(String::strip)
-                    .filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return TcpinspectProcess.launcherOptions("jvm.options");
+    }
+
+    /** The launcher's JIT options for everything but JSON output, the agent's included (scripts/jit-c1.options). */
+    static List<String> c1Options() {
+        return TcpinspectProcess.launcherOptions("jit-c1.options");
     }
 
     /** One section of the unit: key to its values in order (a key may be given several times). */

@@ -50,7 +50,9 @@ class StartArchiveTest {
         Files.createDirectories(root.resolve("scripts"));
         Files.copy(Path.of("tcpinspect"), root.resolve("tcpinspect"));
         Files.copy(Path.of("scripts/common.sh"), root.resolve("scripts/common.sh"));
-        Files.copy(Path.of("scripts/jvm.options"), root.resolve("scripts/jvm.options"));
+        for (String options : List.of("jvm.options", "jit-c1.options", "jit-json.options")) {
+            Files.copy(Path.of("scripts", options), root.resolve("scripts", options));
+        }
         // what the launcher's staleness check looks at: nothing newer than the jar
         Files.createDirectories(root.resolve("src"));
         Files.createDirectories(root.resolve("bpf"));

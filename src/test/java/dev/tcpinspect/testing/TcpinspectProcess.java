@@ -79,8 +79,8 @@ public final class TcpinspectProcess implements AutoCloseable {
 
     /**
      * Adds the JIT options the launcher picks for the tcpinspect arguments that follow the main class
-     * (scripts/common.sh, read_jit_options) before the command's -cp, and returns the command: C1 alone, but
-     * for JSON output late C2 (its thresholds raised, so that only the event path reaches it).
+     * (scripts/common.sh, read_jit_options) before the command's -cp, and returns the command: C1 alone
+     * (scripts/jit-c1.options), but for JSON output late C2 (scripts/jit-json.options).
      */
     public static List<String> asLauncherStarts(List<String> command) {
         int main = command.indexOf("dev.tcpinspect.cli.Main");
@@ -88,22 +88,23 @@ public final class TcpinspectProcess implements AutoCloseable {
             throw new IllegalArgumentException("no tcpinspect main class in " + command);
         }
         String[] args = command.subList(main + 1, command.size()).toArray(String[]::new);
-        command.addAll(command.indexOf("-cp"), jsonOutput(args)
-                ? List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=20000",
-                        "-XX:Tier4CompileThreshold=60000", "-XX:Tier4BackEdgeThreshold=400000")
-                : List.of("-XX:TieredStopAtLevel=1"));
+        command.addAll(command.indexOf("-cp"), jsonOutput(args) ? JIT_JSON : JIT_C1);
         return command;
     }
 
     /** The launcher's JVM options (scripts/jvm.options), so that tests run tcpinspect as users do. */
-    private static final List<String> JVM_OPTIONS = jvmOptions();
+    private static final List<String> JVM_OPTIONS = launcherOptions("jvm.options");
+    /** The launcher's JIT options: for JSON output, and for everything else. */
+    private static final List<String> JIT_JSON = launcherOptions("jit-json.options");
+    private static final List<String> JIT_C1 = launcherOptions("jit-c1.options");
 
-    private static List<String> jvmOptions() {
+    /** One of the launcher's options files under scripts/, comments and blank lines left out. */
+    public static List<String> launcherOptions(String file) {
         try {
-            return Files.readAllLines(Path.of("scripts/jvm.options")).stream().map(String::strip)
+            return Files.readAllLines(Path.of("scripts", file)).stream().map(String::strip)
                     .filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
         } catch (IOException e) {
-            throw new AssertionError("cannot read the launcher's JVM options", e);
+            throw new AssertionError("cannot read the launcher's options in scripts/" + file, e);
         }
     }
 
