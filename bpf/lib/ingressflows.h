@@ -196,13 +196,17 @@ static __always_inline int ingress_way_pick(struct ingress_flow_set *set, __u64 
  * yields to a SYN, the older one's flow moves if its old set has a way that does, else the SYN has
  * no record. *active is set when a busy flow (ingress_flow_busy) went.
  *
- * The way is claimed with a compare-and-swap on its tag, from the tag it held when it was picked:
- * of two CPUs taking one way at once (two new flows in one set, while the first moves the way's
- * flow to the old table), one wins, and the other gets NULL with *raced set, for its caller to
- * count. Without it both wrote their tag and one flow's record silently became the other's (a
- * handshake then unmatched: once in ~100,000 accepted under NestedRunsTest's churn). What is left
- * to chance: a CPU that picks the way in the few instructions between the winner's claim and its
- * clearing of the fields, when the fields still say spare.
+ * The way is claimed with a compare-and-swap on its tag, from the tag of a copy of the way taken
+ * when it was picked; only then does the copy move to the old table, so a CPU that loses the way
+ * writes nothing. Of two CPUs taking one way at once (two new flows in one set, while the first
+ * reads the old table's set, a cold line), one wins, and the other gets NULL with *raced set, for
+ * its caller to count. Before, both wrote their tag, and one flow's record silently became the
+ * other's (a handshake then unmatched: once in ~100,000 accepted under NestedRunsTest's churn). A
+ * way freed meanwhile (its flow's handshake ended) is taken as free, its copy not moved. The
+ * fields are reset right after the claim, and the claim checked again after them: a CPU that
+ * picked the way while they still said spare (the last flow's) may have taken it in between, and
+ * that is counted too. What is left to chance: a CPU that read them before the reset and claims
+ * after the check, a window of a few instructions on each side.
  */
 static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool syn, __u32 now, bool *active,
 							     bool *raced)
@@ -216,26 +220,26 @@ static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool sy
 	int pick = ingress_way_pick(young, tag, syn, now);
 	int i = pick >= 0 ? pick : (__s32)(young->way[0].used - young->way[1].used) <= 0 ? 0 : 1;
 	struct ingress_flow *w = &young->way[i & 1];
-	__u64 was = w->tag;
+	struct ingress_flow prev = *w; /* the flow the way holds, to move if it is not spare */
+	struct ingress_flow *o = NULL;
 
-	if (!ingress_flow_spare(w)) {
-		struct ingress_flow_set *old = ingress_old_set(was);
-		int j = old ? ingress_way_pick(old, was, syn || !w->detector, now) : -1;
+	if (!ingress_flow_spare(&prev)) {
+		struct ingress_flow_set *old = ingress_old_set(prev.tag);
+		int j = old ? ingress_way_pick(old, prev.tag, syn || !prev.detector, now) : -1;
 
 		if (j < 0 && pick < 0)
 			return NULL;
-		if (j >= 0 && old) {
-			struct ingress_flow *o = &old->way[j & 1];
-
-			*active = o->tag != was && ingress_flow_busy(o, now);
-			*o = *w;
-			if (ingress_last_move != now)
-				ingress_last_move = now ? now : 1;
-		}
+		if (j >= 0 && old)
+			o = &old->way[j & 1];
 	}
-	if (__sync_val_compare_and_swap(&w->tag, was, tag) != was) {
-		*raced = true;
-		return NULL;
+	__u64 seen = __sync_val_compare_and_swap(&w->tag, prev.tag, tag);
+
+	if (seen != prev.tag) {
+		if (seen || __sync_val_compare_and_swap(&w->tag, 0, tag) != 0) {
+			*raced = true;
+			return NULL;
+		}
+		o = NULL; /* freed meanwhile: nothing to move */
 	}
 	w->syn_ns = 0;
 	w->used = now;
@@ -244,6 +248,18 @@ static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool sy
 	w->last_window = 0;
 	w->detector = 0;
 	w->ended = INGRESS_FLOW_LIVE;
+	bool lost = w->tag != tag;
+
+	if (o) {
+		*active = o->tag != prev.tag && ingress_flow_busy(o, now);
+		*o = prev;
+		if (ingress_last_move != now)
+			ingress_last_move = now ? now : 1;
+	}
+	if (lost) {
+		*raced = true;
+		return NULL;
+	}
 	return w;
 }
 

@@ -143,12 +143,14 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	w->next_seq = isn_next;
 }
 
-/* The flow's handshake is over: its SYN's time goes, and the record with it unless dupack keeps it. */
-static __always_inline void handshake_forget(struct ingress_flow *w)
+/* The flow's handshake is over: its SYN's time goes, and the record (found by tag) with it unless dupack keeps it. */
+static __always_inline void handshake_forget(struct ingress_flow *w, __u64 tag)
 {
 	w->syn_ns = 0;
+	/* Nothing else is kept there: free, unless another CPU's new flow has just taken the way
+	 * (ingressflows.h), whose record must stay. */
 	if (!w->detector)
-		w->tag = 0; /* nothing else is kept there: free */
+		__sync_val_compare_and_swap(&w->tag, tag, 0);
 }
 
 /*
@@ -169,7 +171,7 @@ static __always_inline void handshake_on_egress(struct pkt *p)
 	struct ingress_flow *w = ingress_flow_find(tag, false);
 
 	if (w && w->syn_ns)
-		handshake_forget(w);
+		handshake_forget(w, tag);
 }
 
 /* Counts a handshake in this twin copy's own buckets and summary, the per-port table atomically. */
@@ -257,7 +259,7 @@ static __always_inline void handshake_on_state(struct state_change *c)
 	}
 	__u64 t0 = w->syn_ns;
 
-	handshake_forget(w);
+	handshake_forget(w, tag);
 	handshake_record(c, &flow, HS_PASSIVE, end > t0 ? end - t0 : 0);
 }
 

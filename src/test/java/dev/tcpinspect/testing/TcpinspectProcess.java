@@ -101,8 +101,14 @@ public final class TcpinspectProcess implements AutoCloseable {
     /** One of the launcher's options files under scripts/, comments and blank lines left out. */
     public static List<String> launcherOptions(String file) {
         try {
-            return Files.readAllLines(Path.of("scripts", file)).stream().map(String::strip)
+            List<String> options = Files.readAllLines(Path.of("scripts", file)).stream()
                     .filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
+            for (String o : options) {
+                if (!o.equals(o.strip())) { // the launcher reads lines as they are (scripts/common.sh, read_options)
+                    throw new AssertionError("scripts/" + file + ": an option with white space around it: '" + o + "'");
+                }
+            }
+            return options;
         } catch (IOException e) {
             throw new AssertionError("cannot read the launcher's options in scripts/" + file, e);
         }
