@@ -202,14 +202,17 @@ static __always_inline int ingress_way_pick(struct ingress_flow_set *set, __u64 
  * reads the old table's set, a cold line), one wins, and the other gets NULL with *raced set, for
  * its caller to count. Before, both wrote their tag, and one flow's record silently became the
  * other's (a handshake then unmatched: once in ~100,000 accepted under NestedRunsTest's churn). A
- * way freed meanwhile (its flow's handshake ended) is taken as free, its copy not moved. The
- * fields are reset right after the claim, and the claim checked again after them: a CPU that
- * picked the way while they still said spare (the last flow's) may have taken it in between, and
- * that is counted too. What is left to chance: a CPU that read them before the reset and claims
- * after the check, a window of a few instructions on each side.
+ * way freed meanwhile (its flow's handshake ended) is taken as free, its copy not moved; one that
+ * another CPU has just given this very tuple is this flow's already. The fields are written right
+ * after the claim, the SYN's time and sequence number among them (syn_ns, next_seq: 0 for a record
+ * that is not a SYN's), so that the record is whole before anything slow, and the claim is then
+ * read again: a CPU that picked the way while its fields still said spare (the last flow's) may
+ * have taken it in between, and that is counted too. What is left to chance: a CPU that read the
+ * fields before they were written and claims after that read, a window of a few instructions on
+ * each side.
  */
-static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool syn, __u32 now, bool *active,
-							     bool *raced)
+static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool syn, __u32 now, __u64 syn_ns,
+							     __u32 next_seq, bool *active, bool *raced)
 {
 	struct ingress_flow_set *young = ingress_young_set(tag);
 
@@ -223,6 +226,8 @@ static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool sy
 	struct ingress_flow prev = *w; /* the flow the way holds, to move if it is not spare */
 	struct ingress_flow *o = NULL;
 
+	if (prev.tag == tag)
+		return w; /* another CPU has just taken a way for this tuple */
 	if (!ingress_flow_spare(&prev)) {
 		struct ingress_flow_set *old = ingress_old_set(prev.tag);
 		int j = old ? ingress_way_pick(old, prev.tag, syn || !prev.detector, now) : -1;
@@ -241,14 +246,15 @@ static __always_inline struct ingress_flow *ingress_flow_take(__u64 tag, bool sy
 		}
 		o = NULL; /* freed meanwhile: nothing to move */
 	}
-	w->syn_ns = 0;
+	w->syn_ns = syn_ns;
+	w->next_seq = next_seq;
 	w->used = now;
-	w->next_seq = 0;
 	w->last_ack = 0;
 	w->last_window = 0;
 	w->detector = 0;
 	w->ended = INGRESS_FLOW_LIVE;
-	bool lost = w->tag != tag;
+	/* Read again as an atomic, which also orders it after the stores above. */
+	bool lost = __sync_val_compare_and_swap(&w->tag, tag, tag) != tag;
 
 	if (o) {
 		*active = o->tag != prev.tag && ingress_flow_busy(o, now);

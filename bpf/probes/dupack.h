@@ -103,7 +103,7 @@ static __always_inline void dupack_on_ingress(struct pkt *p)
 			bool active = false, raced = false;
 
 			/* Taken by another CPU's new flow at the same instant (raced): the next segment tries again. */
-			s = ingress_flow_take(tag, false, now, &active, &raced);
+			s = ingress_flow_take(tag, false, now, 0, 0, &active, &raced);
 			if (!s)
 				return;
 			if (active)

@@ -111,7 +111,7 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	if (!w) {
 		bool active, raced;
 
-		w = ingress_flow_take(tag, true, bpf_jiffies64(), &active, &raced);
+		w = ingress_flow_take(tag, true, bpf_jiffies64(), bpf_ktime_get_ns(), isn_next, &active, &raced);
 		if (!w) {
 			/* Both ways hold established flows seen within the second, or another CPU took the way
 			 * at the same instant (counted apart): either way the handshake counts as unmatched. */
@@ -143,12 +143,15 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	w->next_seq = isn_next;
 }
 
-/* The flow's handshake is over: its SYN's time goes, and the record (found by tag) with it unless dupack keeps it. */
-static __always_inline void handshake_forget(struct ingress_flow *w, __u64 tag)
+/*
+ * The flow's handshake is over: its SYN's time (syn_ns, as read) goes, and the record (found by tag)
+ * with it unless dupack keeps it. Both only while they are this flow's: another CPU's new flow may
+ * have just taken the way (ingressflows.h), and its record must stay whole.
+ */
+static __always_inline void handshake_forget(struct ingress_flow *w, __u64 tag, __u64 syn_ns)
 {
-	w->syn_ns = 0;
-	/* Nothing else is kept there: free, unless another CPU's new flow has just taken the way
-	 * (ingressflows.h), whose record must stay. */
+	if (__sync_val_compare_and_swap(&w->syn_ns, syn_ns, 0) != syn_ns)
+		return;
 	if (!w->detector)
 		__sync_val_compare_and_swap(&w->tag, tag, 0);
 }
@@ -170,8 +173,10 @@ static __always_inline void handshake_on_egress(struct pkt *p)
 		return;
 	struct ingress_flow *w = ingress_flow_find(tag, false);
 
-	if (w && w->syn_ns)
-		handshake_forget(w, tag);
+	__u64 t0 = w ? w->syn_ns : 0;
+
+	if (t0)
+		handshake_forget(w, tag, t0);
 }
 
 /* Counts a handshake in this twin copy's own buckets and summary, the per-port table atomically. */
@@ -252,14 +257,13 @@ static __always_inline void handshake_on_state(struct state_change *c)
 	tuple_of_flow(&flow, &t);
 	__u64 tag = flowslot_hash(&t, sizeof(t) / 8);
 	struct ingress_flow *w = ingress_flow_find(tag, false);
+	__u64 t0 = w ? w->syn_ns : 0;
 
-	if (!w || !w->syn_ns) {
+	if (!t0) {
 		PERCPU_BUMP(handshake_stats, HS_STAT_PASSIVE_UNMATCHED);
 		return;
 	}
-	__u64 t0 = w->syn_ns;
-
-	handshake_forget(w, tag);
+	handshake_forget(w, tag, t0);
 	handshake_record(c, &flow, HS_PASSIVE, end > t0 ? end - t0 : 0);
 }
 
