@@ -111,14 +111,12 @@ static __always_inline void handshake_on_ingress(struct pkt *p)
 	if (!w) {
 		bool active, raced;
 
-		w = ingress_flow_take(tag, true, bpf_jiffies64(), bpf_ktime_get_ns(), isn_next, &active, &raced);
-		if (!w) {
-			/* Both ways hold established flows seen within the second, or another CPU took the way
-			 * at the same instant (counted apart): either way the handshake counts as unmatched. */
-			if (raced)
-				PERCPU_BUMP(handshake_stats, HS_STAT_SYNS_RACED);
-			return;
-		}
+		/* A new record is written whole, with the SYN's time and sequence number. None: both ways
+		 * hold established flows seen within the second, or another CPU took the way at the same
+		 * instant (counted apart); either way the handshake counts as unmatched. */
+		if (!ingress_flow_take(tag, true, bpf_jiffies64(), bpf_ktime_get_ns(), isn_next, &active, &raced) && raced)
+			PERCPU_BUMP(handshake_stats, HS_STAT_SYNS_RACED);
+		return;
 	}
 	if (w->detector) {
 		/* A flow dupack follows. A SYN ahead of all it has seen is the tuple used again: the detector
